@@ -1,0 +1,84 @@
+// Cache-line coherence model (virtual time only; the data itself is real).
+//
+// Every shared word that matters carries 16 bytes of line metadata (layout.ts
+// LM_*): the last writer ("owner") with the virtual time the line is busy
+// until, and a bitmask of CPUs holding it shared. A simplified MESI:
+//   - line_rmw / line_write: exclusive access. It is SERIALIZED on the line:
+//       start = max(my clock, busy_until); end = start + transfer + cost;
+//     so N CPUs hammering one line get 1/(transfer+cost) aggregate throughput
+//     however fast the host is. The writer becomes the only sharer.
+//   - line_read: pays a transfer from the owner unless this CPU already
+//     shares the line; then joins the sharers. Reads do not serialize.
+// The metadata word is updated with a real CAS, so concurrent CPUs never lose
+// each other's busy_until; only the sharers mask is approximate under races.
+
+import { LM_STATE, LM_SHARERS, PC_SOCKET, PC_CORE, percpu } from './layout';
+import { CPU, CLOCK, MY_SOCKET, MY_CORE, cost, stat_inc, set_clock } from './cpu';
+import {
+  COST_XFER_FAR, COST_XFER_NEAR, COST_XFER_SMT, COST_L1_HIT, COST_ATOMIC_RMW, COST_STORE,
+  STAT_LINE_TRANSFER_FAR, STAT_LINE_TRANSFER_NEAR, STAT_ATOMIC_RMW,
+} from './generated';
+import { det_sync } from './sched';
+
+/** cycles to bring a line last written by `owner` to this CPU (0 if it is ours) */
+export function xfer_from(owner: u32): u64 {
+  if (owner == CPU) return 0;
+  const o = percpu(owner);
+  if (load<u32>(o + PC_SOCKET) != MY_SOCKET) { stat_inc(STAT_LINE_TRANSFER_FAR); return cost(COST_XFER_FAR); }
+  stat_inc(STAT_LINE_TRANSFER_NEAR);
+  if (load<u32>(o + PC_CORE) == MY_CORE) return cost(COST_XFER_SMT);
+  return cost(COST_XFER_NEAR);
+}
+
+/**
+ * Exclusive access to the line at `line` costing `base` cycles once owned.
+ * Advances CLOCK to the end of the access and returns the cycles spent
+ * waiting for the line to become free (0 when uncontended in virtual time).
+ */
+export function line_access_excl(line: u32, base: u64): u64 {
+  det_sync();
+  const me: u64 = <u64>CPU + 1;
+  let waited: u64 = 0;
+  let end: u64 = 0;
+  // retry: another CPU updated the line's busy_until between our load and CAS
+  while (true) {
+    const st = atomic.load<u64>(line + LM_STATE);
+    const busy = st >> 8;
+    const owner1 = st & 0xff;
+    const start = CLOCK > busy ? CLOCK : busy;
+    let x: u64 = 0;
+    if (owner1 != 0 && owner1 != me) x = xfer_from(<u32>(owner1 - 1));
+    else if ((atomic.load<u64>(line + LM_SHARERS) & ~(<u64>1 << CPU)) != 0) x = cost(COST_XFER_NEAR); // invalidate sharers
+    end = start + x + base;
+    if (atomic.cmpxchg<u64>(line + LM_STATE, st, (end << 8) | me) == st) {
+      waited = start - CLOCK;
+      break;
+    }
+  }
+  atomic.store<u64>(line + LM_SHARERS, <u64>1 << CPU);
+  set_clock(end);
+  return waited;
+}
+
+/** atomic read-modify-write on a modeled line (lock word, refcount, seqcount bump) */
+@inline export function line_rmw(line: u32): u64 {
+  stat_inc(STAT_ATOMIC_RMW);
+  return line_access_excl(line, cost(COST_ATOMIC_RMW));
+}
+
+/** plain store to a modeled line (needs the line exclusive, but no locked op) */
+@inline export function line_write(line: u32): u64 { return line_access_excl(line, cost(COST_STORE)); }
+
+/** read of a modeled line: transfer unless we already share it */
+export function line_read(line: u32): void {
+  det_sync();
+  const bit: u64 = <u64>1 << CPU;
+  if ((atomic.load<u64>(line + LM_SHARERS) & bit) != 0) { set_clock(CLOCK + cost(COST_L1_HIT)); return; }
+  const owner1 = atomic.load<u64>(line + LM_STATE) & 0xff;
+  const x: u64 = owner1 == 0 ? cost(COST_L1_HIT) : xfer_from(<u32>(owner1 - 1)) + cost(COST_L1_HIT);
+  atomic.or<u64>(line + LM_SHARERS, bit);
+  set_clock(CLOCK + x);
+}
+
+/** virtual time the line is busy until (e.g. a lock's last release) */
+@inline export function line_busy_until(line: u32): u64 { return atomic.load<u64>(line + LM_STATE) >> 8; }

@@ -1,0 +1,65 @@
+// Data frames (struct page): the frame table and its allocator.
+//
+// Frame 0 is the shared zero page (PG_ZERO, never freed, not refcounted).
+// Frames 1..nframes-1 start on a lock-free free list (freelist.ts). A frame
+// off the list has refcount >= 1; free_frame() when it drops to 0 pushes it
+// back. Exhaustion returns -1 and counts frame_alloc_fail (an emulated OOM),
+// never corruption. The page allocator's zone lock and per-CPU lists of the
+// fault-path issue sit in front of this list.
+
+import {
+  HDR_BASE, H_FRAMES_BASE, H_NFRAMES, H_FRAME_FREE, FR_FLAGS, FR_REFCOUNT, FR_MAPCOUNT, FR_NEXT, FR_SIZE,
+  PG_FREE, PG_ZERO,
+} from './layout';
+import { fl_pop, fl_push, fl_push_init, fl_count } from './freelist';
+import { stat_inc } from './cpu';
+import { STAT_FRAME_ALLOC, STAT_FRAME_ALLOC_FAIL, STAT_FRAME_FREE } from './generated';
+
+export const ZERO_PFN: u32 = 0;
+
+@inline export function frames_base(): u32 { return load<u32>(HDR_BASE + H_FRAMES_BASE); }
+@inline export function nframes(): u32 { return load<u32>(HDR_BASE + H_NFRAMES); }
+@inline export function frame(pfn: u32): u32 { return frames_base() + pfn * FR_SIZE; }
+
+/** host-side initialisation: zero page + every other frame free */
+export function frames_init(): void {
+  const n = nframes();
+  store<u32>(frame(0) + FR_FLAGS, PG_ZERO);
+  store<i32>(frame(0) + FR_REFCOUNT, 1);
+  // push in reverse so pops hand out 1, 2, 3, ... (readable test output)
+  for (let i: u32 = n - 1; i >= 1; i--) {
+    store<u32>(frame(i) + FR_FLAGS, PG_FREE);
+    fl_push_init(HDR_BASE + H_FRAME_FREE, frames_base(), FR_SIZE, FR_NEXT, i);
+  }
+}
+
+/** Allocate a frame with refcount 1 and `flags`; -1 when none is left (counted). */
+export function alloc_frame(flags: u32): i32 {
+  const i = fl_pop(HDR_BASE + H_FRAME_FREE, frames_base(), FR_SIZE, FR_NEXT);
+  if (i < 0) { stat_inc(STAT_FRAME_ALLOC_FAIL); return -1; }
+  const f = frame(<u32>i);
+  atomic.store<u32>(f + FR_FLAGS, flags);
+  atomic.store<i32>(f + FR_REFCOUNT, 1);
+  atomic.store<i32>(f + FR_MAPCOUNT, 0);
+  stat_inc(STAT_FRAME_ALLOC);
+  return i;
+}
+
+/** Drop one reference; the last one frees the frame. Returns true if freed. */
+export function put_frame(pfn: u32): bool {
+  if (pfn == ZERO_PFN) return false;
+  const f = frame(pfn);
+  const r = atomic.sub<i32>(f + FR_REFCOUNT, 1) - 1;
+  if (r > 0) return false;
+  if (r < 0) unreachable(); // double free: a bug in the caller, never silently absorbed
+  atomic.store<u32>(f + FR_FLAGS, PG_FREE);
+  fl_push(HDR_BASE + H_FRAME_FREE, frames_base(), FR_SIZE, FR_NEXT, pfn);
+  stat_inc(STAT_FRAME_FREE);
+  return true;
+}
+
+@inline export function get_frame(pfn: u32): void { if (pfn != ZERO_PFN) atomic.add<i32>(frame(pfn) + FR_REFCOUNT, 1); }
+@inline export function frame_refcount(pfn: u32): i32 { return atomic.load<i32>(frame(pfn) + FR_REFCOUNT); }
+@inline export function frame_mapcount(pfn: u32): i32 { return atomic.load<i32>(frame(pfn) + FR_MAPCOUNT); }
+@inline export function frame_flags(pfn: u32): u32 { return atomic.load<u32>(frame(pfn) + FR_FLAGS); }
+export function nr_free_frames(): i32 { return fl_count(HDR_BASE + H_FRAME_FREE); }

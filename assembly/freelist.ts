@@ -1,0 +1,52 @@
+// Lock-free free lists (Treiber stacks) for frames, page-table pages and VMA
+// slots. The head word carries a 32-bit tag bumped by every push and pop, so
+// a pop that read `next` from an element that was popped and pushed back in
+// the meantime fails its CAS instead of corrupting the list (ABA).
+// Elements are indices; element i keeps its link (i'+1, 0 = end) at
+// base + i*stride + next_off. Memory is never unmapped, so reading a stale
+// link is harmless: the CAS decides.
+
+import { FL_HEAD, FL_COUNT, FL_LINE } from './layout';
+import { line_rmw } from './cacheline';
+
+/** Pop one element; returns its index or -1 when the list is empty. */
+export function fl_pop(fl: u32, base: u32, stride: u32, next_off: u32): i32 {
+  line_rmw(fl + FL_LINE);
+  // retry: another CPU pushed or popped between our load and CAS
+  while (true) {
+    const h = atomic.load<u64>(fl + FL_HEAD);
+    const top = <u32>(h & 0xffffffff);
+    if (top == 0) return -1;
+    const next = atomic.load<u32>(base + (top - 1) * stride + next_off);
+    const nh = (((h >> 32) + 1) << 32) | <u64>next;
+    if (atomic.cmpxchg<u64>(fl + FL_HEAD, h, nh) == h) {
+      atomic.sub<i32>(fl + FL_COUNT, 1);
+      return <i32>(top - 1);
+    }
+  }
+}
+
+/** Push element `idx` (caller owns it exclusively). */
+export function fl_push(fl: u32, base: u32, stride: u32, next_off: u32, idx: u32): void {
+  line_rmw(fl + FL_LINE);
+  // retry: the head moved between our load and CAS
+  while (true) {
+    const h = atomic.load<u64>(fl + FL_HEAD);
+    atomic.store<u32>(base + idx * stride + next_off, <u32>(h & 0xffffffff));
+    const nh = (((h >> 32) + 1) << 32) | (<u64>idx + 1);
+    if (atomic.cmpxchg<u64>(fl + FL_HEAD, h, nh) == h) {
+      atomic.add<i32>(fl + FL_COUNT, 1);
+      return;
+    }
+  }
+}
+
+/** Push without the virtual-time charge (machine initialisation on the host). */
+export function fl_push_init(fl: u32, base: u32, stride: u32, next_off: u32, idx: u32): void {
+  const h = load<u64>(fl + FL_HEAD);
+  store<u32>(base + idx * stride + next_off, <u32>(h & 0xffffffff));
+  store<u64>(fl + FL_HEAD, (((h >> 32) + 1) << 32) | (<u64>idx + 1));
+  store<i32>(fl + FL_COUNT, load<i32>(fl + FL_COUNT) + 1);
+}
+
+@inline export function fl_count(fl: u32): i32 { return atomic.load<i32>(fl + FL_COUNT); }

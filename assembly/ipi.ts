@@ -1,0 +1,142 @@
+// IRQ state, inter-processor interrupts and TLB shootdown.
+//
+// Each CPU has an IRQ-enabled flag and a mailbox with one slot per possible
+// sender (layout.ts MB_*). A CPU takes pending IPIs only with IRQs on, at an
+// interrupt point: sync_point between operations, a wait loop, the barrier,
+// or local_irq_enable. A shootdown initiator posts to every other CPU in the
+// mm's cpumask and waits (IRQs on) until each one acked.
+//
+// The slot's pending word is claimed with a CAS 1 -> 0 by whoever acks it:
+// the target servicing it, or the initiator cancelling a request to a CPU
+// that has FINISHED (it will never run again, its TLB no longer matters).
+
+import {
+  PC_IRQ_ON, PC_IPI_PENDING, PC_ACKS, PC_ACK_TIME, PC_STATE, CPU_FINISHED,
+  MB_PENDING, MB_KIND, MB_START, MB_END, MB_ARRIVAL, MB_SIZE, IPI_TLB_FLUSH, WAIT_IPI_ACK,
+  MM_CPUMASK, percpu, mailbox_off, mm_addr,
+} from './layout';
+import { CPU, PC, NCPUS, CLOCK, cost, charge, set_clock, stat_inc, stat_add } from './cpu';
+import {
+  COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER,
+  STAT_IPI_SENT, STAT_IPI_RECEIVED, STAT_IPI_CYCLES, STAT_SHOOTDOWN, STAT_SHOOTDOWN_REMOTE,
+  STAT_SHOOTDOWN_WAIT_CYCLES, STAT_IRQ_RELAX,
+} from './generated';
+import { wake_cpu, wait_prepare, wait_token, wait_sleep, wait_finish } from './sched';
+import { tlb_flush_range } from './tlb';
+
+// ------------------------------------------------------------ IRQ state ---
+
+@inline export function irqs_enabled(): bool { return atomic.load<u32>(PC + PC_IRQ_ON) != 0; }
+
+export function local_irq_disable(): void { atomic.store<u32>(PC + PC_IRQ_ON, 0); }
+
+/** Re-enable IRQs; interrupts that arrived meanwhile are taken now, as on hardware. */
+export function local_irq_enable(): void {
+  atomic.store<u32>(PC + PC_IRQ_ON, 1);
+  if (atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
+}
+
+/**
+ * The "IRQ relax" of pte_map_lock(): briefly enable IRQs so a CPU that holds
+ * the lock we want and waits for our ack can make progress, then disable again.
+ */
+export function irq_relax(): void {
+  stat_inc(STAT_IRQ_RELAX);
+  local_irq_enable();
+  local_irq_disable();
+}
+
+// ------------------------------------------------------------- service ----
+
+/** Take every pending IPI (caller: IRQs are on, or the CPU is idle/finished). */
+export function service_ipis(): void {
+  const mb = PC + mailbox_off();
+  for (let s: u32 = 0; s < NCPUS; s++) {
+    const slot = mb + s * MB_SIZE;
+    if (atomic.load<u32>(slot + MB_PENDING) == 0) continue;
+    const arrival = atomic.load<u64>(slot + MB_ARRIVAL);
+    const kind = atomic.load<u32>(slot + MB_KIND);
+    const before = CLOCK;
+    // the handler runs from max(now, arrival); it steals its own cycles from us
+    charge(cost(COST_IPI_HANDLER));
+    if (kind == IPI_TLB_FLUSH) tlb_flush_range(atomic.load<u64>(slot + MB_START), atomic.load<u64>(slot + MB_END));
+    const spent = CLOCK - before;
+    const ack: u64 = (before > arrival ? before : arrival) + spent;
+    if (atomic.cmpxchg<u32>(slot + MB_PENDING, 1, 0) != 1) continue; // cancelled by the sender
+    atomic.sub<u32>(PC + PC_IPI_PENDING, 1);
+    stat_inc(STAT_IPI_RECEIVED);
+    stat_add(STAT_IPI_CYCLES, spent);
+    ack_to(s, ack);
+  }
+}
+
+/** Record an ack at virtual time `t` for CPU `s`'s request and wake it. */
+function ack_to(s: u32, t: u64): void {
+  const spc = percpu(s);
+  // atomic max on the initiator's latest-ack time
+  while (true) {
+    const cur = atomic.load<u64>(spc + PC_ACK_TIME);
+    if (cur >= t || atomic.cmpxchg<u64>(spc + PC_ACK_TIME, cur, t) == cur) break;
+  }
+  atomic.sub<i32>(spc + PC_ACKS, 1);
+  wake_cpu(s, t);
+}
+
+// ------------------------------------------------------------- sending ----
+
+/** Post one IPI of `kind` to CPU `t`. Returns false if `t` has finished (nothing to do). */
+function send_ipi(t: u32, kind: u32, start: u64, end: u64): void {
+  const tpc = percpu(t);
+  const slot = tpc + mailbox_off() + CPU * MB_SIZE;
+  charge(cost(COST_IPI_SEND));
+  stat_inc(STAT_IPI_SENT);
+  const arrival = CLOCK + cost(COST_IPI_DELIVER);
+  atomic.store<u32>(slot + MB_KIND, kind);
+  atomic.store<u64>(slot + MB_START, start);
+  atomic.store<u64>(slot + MB_END, end);
+  atomic.store<u64>(slot + MB_ARRIVAL, arrival);
+  atomic.add<u32>(tpc + PC_IPI_PENDING, 1);
+  atomic.store<u32>(slot + MB_PENDING, 1);
+  // a target that already finished will never take it: claim it back
+  if (atomic.load<u32>(tpc + PC_STATE) == CPU_FINISHED) {
+    if (atomic.cmpxchg<u32>(slot + MB_PENDING, 1, 0) == 1) {
+      atomic.sub<u32>(tpc + PC_IPI_PENDING, 1);
+      ack_to(CPU, arrival);
+    }
+    return;
+  }
+  if (atomic.load<u32>(tpc + PC_IRQ_ON) != 0) wake_cpu(t, arrival);
+}
+
+/**
+ * flush_tlb_mm_range(): invalidate [start, end) (vpns; 0,0 = everything) on
+ * every CPU that may cache translations of `mm`, and return only when all of
+ * them have acked. Caller may hold spinlocks (that is how the PTL/IPI deadlock
+ * arises) but must have IRQs enabled, as smp_call_function_many() requires.
+ */
+export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
+  stat_inc(STAT_SHOOTDOWN);
+  tlb_flush_range(start, end);
+  const mask = atomic.load<u64>(mm_addr(mm) + MM_CPUMASK) & ~(<u64>1 << CPU);
+  if (mask == 0) return;
+  stat_inc(STAT_SHOOTDOWN_REMOTE);
+  let n: i32 = 0;
+  for (let t: u32 = 0; t < NCPUS; t++) if ((mask >> t) & 1) n++;
+  atomic.store<u64>(PC + PC_ACK_TIME, 0);
+  atomic.store<i32>(PC + PC_ACKS, n);
+  for (let t: u32 = 0; t < NCPUS; t++) if ((mask >> t) & 1) send_ipi(t, IPI_TLB_FLUSH, start, end);
+  const c0 = CLOCK;
+  if (atomic.load<i32>(PC + PC_ACKS) != 0) {
+    wait_prepare(PC + PC_ACKS, WAIT_IPI_ACK);
+    // retry: woken by one ack (or an IPI to us) while others are still due
+    while (true) {
+      const w = wait_token();
+      if (atomic.load<i32>(PC + PC_ACKS) == 0) break;
+      wait_sleep(w);
+    }
+    wait_finish();
+  }
+  const t = atomic.load<u64>(PC + PC_ACK_TIME);
+  if (t > CLOCK) set_clock(t);
+  stat_add(STAT_SHOOTDOWN_WAIT_CYCLES, CLOCK - c0);
+}

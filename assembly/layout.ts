@@ -1,0 +1,369 @@
+// Shared-memory layout of one emulated machine.
+//
+// The host (src/machine.ts) carves the regions at start-up and writes their
+// base addresses into the header; the Wasm core reads them back with the
+// accessors at the bottom. Field offsets inside each struct are the named
+// constants below; they are exported to the host through the ABI (index.ts
+// re-exports this module), so both sides read ONE definition.
+//
+//   0 ............ 64 KiB  static data of the module (re-applied by every
+//                          instantiation: constant only, never written)
+//   HDR_BASE ..... header (4 KiB): config + global sync words
+//   ...            regions, each 64-byte aligned, in this order:
+//                  profile costs | mm | per-CPU blocks | frame table |
+//                  page-table page meta | page-table pages | VMA slots |
+//                  VMA index arrays
+//
+// Every struct shared between CPUs is a box of fixed offsets; u64 fields are
+// 8-aligned so 64-bit atomics are legal on them.
+
+import { NSTATS } from './generated';
+
+export const HDR_BASE: u32 = 0x10000;
+export const LAYOUT_MAGIC: u32 = 0x46544c4e; // "FTLN"
+export const LAYOUT_VERSION: u32 = 1;
+export const MAX_CPUS: u32 = 64;
+export const PAGE_SIZE: u32 = 4096;
+export const PAGE_SHIFT: u32 = 12;
+export const CACHE_LINE: u32 = 64;
+
+// ---- header ---------------------------------------------------------------
+//  +0   magic            +4   version         +8   ncpus          +12  mode
+//  +16  strategy         +20  quantum (cyc)   +24  tlb_sets       +28  tlb_ways
+//  +32  nframes          +36  nptpages        +40  nvmas          +44  max_vmas_per_mm
+//  +48  profile_base     +52  mm_base         +56  percpu_base    +60  percpu_size
+//  +64  frames_base      +68  ptmeta_base     +72  ptpages_base   +76  vmas_base
+//  +80  vma_index_base   +84  total_bytes     +88  nmm            +92  flags (test hooks)
+//  +96  ghz_milli        +100 topo sockets    +104 topo cores/socket +108 topo threads/core
+//  --- sync words, one per cache line ---
+//  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu
+//  +192 epoch (barrier, u32)                  +196 epoch_waiters
+//  +256 det_token (cpu allowed to run in deterministic mode)
+//  +320 frame free list (FL_SIZE: head u64 tag<<32 | index+1, count, line meta)
+//  +384 ptpage free list (FL_SIZE)
+//  +448 vma free list (FL_SIZE)
+//  +512 rcu: global epoch (u32)               +516 rcu deferred list lock
+//  +520 rcu deferred head (u32 slot+1)        +524 rcu deferred count
+
+//  +640 progress (u32, bumped on every completed operation)
+export const H_MAGIC: u32 = 0;
+export const H_VERSION: u32 = 4;
+export const H_NCPUS: u32 = 8;
+export const H_MODE: u32 = 12;
+export const H_STRATEGY: u32 = 16;
+export const H_QUANTUM: u32 = 20;
+export const H_TLB_SETS: u32 = 24;
+export const H_TLB_WAYS: u32 = 28;
+export const H_NFRAMES: u32 = 32;
+export const H_NPTPAGES: u32 = 36;
+export const H_NVMAS: u32 = 40;
+export const H_MAX_VMAS_PER_MM: u32 = 44;
+export const H_PROFILE_BASE: u32 = 48;
+export const H_MM_BASE: u32 = 52;
+export const H_PERCPU_BASE: u32 = 56;
+export const H_PERCPU_SIZE: u32 = 60;
+export const H_FRAMES_BASE: u32 = 64;
+export const H_PTMETA_BASE: u32 = 68;
+export const H_PTPAGES_BASE: u32 = 72;
+export const H_VMAS_BASE: u32 = 76;
+export const H_VMA_INDEX_BASE: u32 = 80;
+export const H_TOTAL_BYTES: u32 = 84;
+export const H_NMM: u32 = 88;
+export const H_FLAGS: u32 = 92;
+export const H_GHZ_MILLI: u32 = 96;
+export const H_TOPO_SOCKETS: u32 = 100;
+export const H_TOPO_CORES: u32 = 104;
+export const H_TOPO_THREADS: u32 = 108;
+export const H_STOP: u32 = 128;
+export const H_STOP_CPU: u32 = 132;
+export const H_EPOCH: u32 = 192;
+export const H_DET_TOKEN: u32 = 256;
+export const H_FRAME_FREE: u32 = 320;
+export const H_PTPAGE_FREE: u32 = 384;
+export const H_VMA_FREE: u32 = 448;
+export const H_RCU_EPOCH: u32 = 512;
+export const H_RCU_LOCK: u32 = 516;
+export const H_RCU_HEAD: u32 = 520;
+export const H_RCU_COUNT: u32 = 524;
+
+
+
+export const H_PROGRESS: u32 = 640;
+export const HDR_SIZE: u32 = 4096;
+
+// ---- lock-free free list (Treiber stack with an ABA tag), 48 bytes ----
+//  +0 u64 head = tag << 32 | (index + 1)   (index + 1 == 0: empty)
+//  +8 i32 number of free elements
+//  +16 line meta of the head word
+export const FL_HEAD: u32 = 0;
+export const FL_COUNT: u32 = 8;
+export const FL_LINE: u32 = 16;
+export const FL_SIZE: u32 = 48;
+
+// run modes
+export const MODE_PARALLEL: u32 = 0;
+export const MODE_DETERMINISTIC: u32 = 1;
+
+// stop reasons (H_STOP)
+export const STOP_NONE: u32 = 0;
+export const STOP_HOST: u32 = 1; // the host asked (error elsewhere, interrupt)
+export const STOP_DEADLOCK: u32 = 2; // deterministic mode found no runnable CPU
+export const STOP_CRASH: u32 = 3; // a CPU trapped
+
+// header flags (test hooks; never set in normal runs)
+export const FLAG_NO_LOCK: u32 = 1; // test: spin_lock/unlock do nothing (the lost-update control)
+
+// ---- cache-line metadata (16 bytes), embedded in every modeled object ----
+//  +0 u64 state = busy_until << 8 | (owner + 1)   (owner 0 = nobody yet)
+//  +8 u64 sharers bitmask (CPUs holding the line in Shared state)
+export const LM_STATE: u32 = 0;
+export const LM_SHARERS: u32 = 8;
+export const LM_SIZE: u32 = 16;
+
+// ---- spinlock (48 bytes, ticket lock) ----
+//  +0  u32 next ticket      +4  u32 now serving
+//  +8  u32 holder cpu + 1   +12 u32 lock class (LOCK_CLASS_*)
+//  +16 u64 release time (virtual clock of the last unlock)
+//  +24 u32 waiters (sleeping CPUs)
+//  +32 cache-line meta (16)
+// Acquisition in virtual time = max(my clock, release time) + line transfer.
+export const SL_NEXT: u32 = 0;
+export const SL_SERVING: u32 = 4;
+export const SL_HOLDER: u32 = 8;
+export const SL_CLASS: u32 = 12;
+export const SL_RELEASE: u32 = 16;
+export const SL_WAITERS: u32 = 24;
+export const SL_LINE: u32 = 32;
+export const SL_SIZE: u32 = 48;
+
+// ---- rwsem (48 bytes): mmap_lock and the per-VMA lock ----
+//  +0  i32 count: readers (> 0), RWSEM_WRITER (-1) when write-locked, 0 free
+//  +4  u32 writers waiting (new readers queue behind them, as Linux hands off)
+//  +8  u32 writer cpu + 1   +12 u32 lock class of the READ side (write = class + 1)
+//  +16 u64 release time: latest virtual time the lock became free/readable
+//  +24 u32 waiters (sleeping CPUs)  +28 pad
+//  +32 cache-line meta (16)
+export const RW_COUNT: u32 = 0;
+export const RW_WWAIT: u32 = 4;
+export const RW_WRITER: u32 = 8;
+export const RW_CLASS: u32 = 12;
+export const RW_RELEASE: u32 = 16;
+export const RW_WAITERS: u32 = 24;
+export const RW_LINE: u32 = 32;
+export const RW_SIZE: u32 = 48;
+export const RWSEM_WRITER: i32 = -1;
+
+// ---- seqcount (32 bytes) ----
+//  +0 u32 sequence: EVEN = stable, ODD = a writer is inside write_begin/end.
+//  +16 cache-line meta
+export const SQ_SEQ: u32 = 0;
+export const SQ_LINE: u32 = 16;
+export const SQ_SIZE: u32 = 32;
+
+// ---- refcount (32 bytes) ----
+//  +0 i32 count   +16 cache-line meta
+export const RC_COUNT: u32 = 0;
+export const RC_LINE: u32 = 16;
+export const RC_SIZE: u32 = 32;
+
+// ---- per-CPU block (PERCPU_SIZE stride, set by the host) ----
+//  +0   u64 clock (virtual cycles)
+//  +8   u32 state (CPU_*)          +12  u32 wake (futex word: bumped to wake)
+//  +16  u32 wait_obj (address)     +20  u32 wait_kind (WAIT_*)
+//  +24  u32 irq_on (1 = IRQs enabled) +28 u32 ipi_pending (count)
+//  +32  u64 wake_time (deterministic mode: virtual time of the last wake)
+//  +40  u32 epoch seen at barrier  +44  u32 rcu nesting
+//  +48  u32 rcu epoch (when nesting > 0)  +52 u32 socket
+//  +56  u32 core                    +60  u32 thread
+//  +64  u64 rng state               +72  i32 acks pending (my shootdown)
+//  +80  u64 latest ack time         +88  u32 current op (for crash reports)
+//  +92  u32 inject (test hook: trap at op N)
+//  +96  u64 det limit (deterministic mode: run until clock passes this)
+//  +104 u32 det limit cpu
+//  +256 stats: NSTATS x u64
+//  then mailbox: MAX_CPUS x MB_SIZE (slot s = an IPI from CPU s)
+//  then TLB: tlb_sets x tlb_ways x TLBE_SIZE
+export const PC_CLOCK: u32 = 0;
+export const PC_STATE: u32 = 8;
+export const PC_WAKE: u32 = 12;
+export const PC_WAIT_OBJ: u32 = 16;
+export const PC_WAIT_KIND: u32 = 20;
+export const PC_IRQ_ON: u32 = 24;
+export const PC_IPI_PENDING: u32 = 28;
+export const PC_WAKE_TIME: u32 = 32;
+export const PC_EPOCH: u32 = 40;
+export const PC_RCU_NEST: u32 = 44;
+export const PC_RCU_EPOCH: u32 = 48;
+export const PC_SOCKET: u32 = 52;
+export const PC_CORE: u32 = 56;
+export const PC_THREAD: u32 = 60;
+export const PC_RNG: u32 = 64;
+export const PC_ACKS: u32 = 72;
+export const PC_ACK_TIME: u32 = 80;
+export const PC_OP: u32 = 88;
+export const PC_INJECT: u32 = 92;
+export const PC_DET_LIMIT: u32 = 96;
+export const PC_DET_LIMIT_CPU: u32 = 104;
+export const PC_STATS: u32 = 256;
+
+// CPU states
+export const CPU_IDLE: u32 = 0; // not started
+export const CPU_RUNNING: u32 = 1;
+export const CPU_WAITING: u32 = 2; // blocked on wait_obj; not waited for at the barrier
+export const CPU_AT_BARRIER: u32 = 3;
+export const CPU_FINISHED: u32 = 4;
+export const CPU_RUNNABLE: u32 = 5; // deterministic mode: woken, waiting for the token
+
+// what a waiting CPU waits for (PC_WAIT_KIND)
+export const WAIT_NONE: u32 = 0;
+export const WAIT_SPIN: u32 = 1; // spinlock, IRQs as they are
+export const WAIT_RWSEM_READ: u32 = 2;
+export const WAIT_RWSEM_WRITE: u32 = 3;
+export const WAIT_IPI_ACK: u32 = 4;
+export const WAIT_BARRIER: u32 = 5;
+export const WAIT_TOKEN: u32 = 6;
+export const WAIT_RCU: u32 = 7;
+
+// ---- IPI mailbox slot (32 bytes) in the TARGET's per-CPU block ----
+//  +0 u32 pending (1 = request posted)  +4 u32 kind (IPI_*)
+//  +8 u64 start vpn  +16 u64 end vpn (exclusive; 0,0 = flush all)
+//  +24 u64 arrival time (sender clock + ipi_deliver)
+export const MB_PENDING: u32 = 0;
+export const MB_KIND: u32 = 4;
+export const MB_START: u32 = 8;
+export const MB_END: u32 = 16;
+export const MB_ARRIVAL: u32 = 24;
+export const MB_SIZE: u32 = 32;
+export const IPI_TLB_FLUSH: u32 = 1;
+export const IPI_NOP: u32 = 2;
+
+// ---- TLB entry (16 bytes) ----
+//  +0 u64 tag: vpn + 1 (0 = invalid)   +8 u64 cached PTE value
+export const TLBE_TAG: u32 = 0;
+export const TLBE_PTE: u32 = 8;
+export const TLBE_SIZE: u32 = 16;
+
+// ---- frame table entry (16 bytes), one per data frame (struct page) ----
+//  +0 u32 flags (PG_*)   +4 i32 refcount   +8 i32 mapcount   +12 u32 next free (index+1)
+export const FR_FLAGS: u32 = 0;
+export const FR_REFCOUNT: u32 = 4;
+export const FR_MAPCOUNT: u32 = 8;
+export const FR_NEXT: u32 = 12;
+export const FR_SIZE: u32 = 16;
+export const PG_FREE: u32 = 1;
+export const PG_ANON: u32 = 2;
+export const PG_ZERO: u32 = 4; // the shared zero page (frame 0), never freed
+export const PG_PAGECACHE: u32 = 8;
+export const PG_HUGE: u32 = 16;
+
+// ---- page-table page metadata (PTM_SIZE), one per page-table page ----
+//  +0  spinlock (48): the split PTE lock (PTL) of this table
+//  +48 i32 nr_present (entries in use)   +52 u32 level (4 = PGD .. 1 = PTE)
+//  +56 u32 next free (index+1)           +60 u32 flags (PTP_*)
+//  +64 line meta x 64: one per 64-byte line of the table (8 PTEs each)
+export const PTM_PTL: u32 = 0;
+export const PTM_NR_PRESENT: u32 = 48;
+export const PTM_LEVEL: u32 = 52;
+export const PTM_NEXT: u32 = 56;
+export const PTM_FLAGS: u32 = 60;
+export const PTM_LINES: u32 = 64;
+export const PTM_SIZE: u32 = 64 + 64 * 16;
+export const PTP_FREE: u32 = 1;
+
+// ---- VMA slot (VMA_SIZE bytes) ----
+//  +0   u64 vm_start (byte address)   +8   u64 vm_end (exclusive)
+//  +16  u32 vm_flags (VM_*)           +20  u32 page_prot (PTE bits for present pages)
+//  +24  u32 anon_vma (0 = none)       +28  u32 vm_ops (VMOPS_*)
+//  +32  u64 vm_pgoff (file offset, pages)
+//  +40  u32 file id                   +44  u32 mempolicy (MPOL_*)
+//  +48  seqcount vm_sequence (32)
+//  +80  refcount (32)
+//  +112 u32 vm_lock_seq               +116 u32 state (VMA_STATE_*)
+//  +120 u32 next (free list / deferred list, slot+1)   +124 u32 rcu epoch at free
+//  +128 rwsem vm_lock (48)
+//  +176 u32 mm index                  +180 u32 generation (bumped at every reuse)
+//  +192 line meta of the VMA's hot fields
+export const VMA_START: u32 = 0;
+export const VMA_END: u32 = 8;
+export const VMA_FLAGS: u32 = 16;
+export const VMA_PROT: u32 = 20;
+export const VMA_ANON: u32 = 24;
+export const VMA_OPS: u32 = 28;
+export const VMA_PGOFF: u32 = 32;
+export const VMA_FILE: u32 = 40;
+export const VMA_MPOL: u32 = 44;
+export const VMA_SEQ: u32 = 48;
+export const VMA_REF: u32 = 80;
+export const VMA_LOCK_SEQ: u32 = 112;
+export const VMA_STATE: u32 = 116;
+export const VMA_NEXT: u32 = 120;
+export const VMA_RCU_EPOCH: u32 = 124;
+export const VMA_LOCK: u32 = 128;
+export const VMA_MM: u32 = 176;
+export const VMA_GEN: u32 = 180;
+export const VMA_LINE: u32 = 192;
+export const VMA_SIZE: u32 = 256;
+export const VMA_STATE_FREE: u32 = 0;
+export const VMA_STATE_LIVE: u32 = 1;
+export const VMA_STATE_DETACHED: u32 = 2; // unlinked, waiting for the grace period
+
+// vm_flags
+export const VM_READ: u32 = 0x1;
+export const VM_WRITE: u32 = 0x2;
+export const VM_EXEC: u32 = 0x4;
+export const VM_SHARED: u32 = 0x8;
+export const VM_GROWSDOWN: u32 = 0x100;
+export const VM_GROWSUP: u32 = 0x200;
+export const VM_UFFD_MISSING: u32 = 0x400;
+export const VM_UFFD_MINOR: u32 = 0x800;
+export const VM_UFFD_WP: u32 = 0x1000;
+export const VM_HUGETLB: u32 = 0x2000;
+export const VM_HUGEPAGE: u32 = 0x4000; // THP allowed (madvise(MADV_HUGEPAGE))
+export const VM_LOCKED: u32 = 0x8000;
+
+// vm_ops kinds
+export const VMOPS_NONE: u32 = 0; // anonymous
+export const VMOPS_FILE: u32 = 1;
+export const VMOPS_SHMEM: u32 = 2;
+
+// memory policies
+export const MPOL_DEFAULT: u32 = 0;
+export const MPOL_INTERLEAVE: u32 = 1;
+
+// ---- mm (MM_SIZE bytes), one per address space ----
+//  +0   rwsem mmap_lock (48)
+//  +64  seqcount mm_seq (32): guards the VMA index for lockless lookup
+//  +96  u32 mm_lock_seq (per-VMA locks)   +100 i32 mm_users
+//  +104 u32 pgd (page-table page index)   +108 u32 vma count
+//  +112 u64 cpumask (CPUs that may cache this mm's translations)
+//  +120 u32 vma index array base (address of max_vmas_per_mm x u32 slot+1, sorted by vm_start)
+//  +128 line meta of mm_lock_seq
+//  +144 refcount-like rss counter (i32 file, i32 anon)
+export const MM_MMAP_LOCK: u32 = 0;
+export const MM_SEQ: u32 = 64;
+export const MM_LOCK_SEQ: u32 = 96;
+export const MM_USERS: u32 = 100;
+export const MM_PGD: u32 = 104;
+export const MM_NVMAS: u32 = 108;
+export const MM_CPUMASK: u32 = 112;
+export const MM_VMA_INDEX: u32 = 120;
+export const MM_LOCK_SEQ_LINE: u32 = 128;
+export const MM_RSS_FILE: u32 = 144;
+export const MM_RSS_ANON: u32 = 148;
+export const MM_SIZE: u32 = 256;
+
+// ---- accessors (header fields are written once by the host before any CPU runs) ----
+
+@inline export function ncpus(): u32 { return load<u32>(HDR_BASE + H_NCPUS); }
+@inline export function percpu(cpu: u32): u32 {
+  return load<u32>(HDR_BASE + H_PERCPU_BASE) + cpu * load<u32>(HDR_BASE + H_PERCPU_SIZE);
+}
+@inline export function mm_addr(mm: u32): u32 { return load<u32>(HDR_BASE + H_MM_BASE) + mm * MM_SIZE; }
+@inline export function cost_base(): u32 { return load<u32>(HDR_BASE + H_PROFILE_BASE); }
+@inline export function mailbox_off(): u32 { return PC_STATS + <u32>NSTATS_ALIGNED * 8; }
+@inline export function tlb_off(): u32 { return mailbox_off() + MAX_CPUS * MB_SIZE; }
+
+// stats area rounded up to a whole number of cache lines
+export const NSTATS_ALIGNED: i32 = (NSTATS + 7) & ~7;
+import { LOCK_STAT_BASE } from './generated';
+export const LOCK_STAT_BASE_OFF: i32 = LOCK_STAT_BASE;

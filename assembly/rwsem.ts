@@ -1,0 +1,137 @@
+// Reader/writer semaphore (layout.ts RW_*): mmap_lock and the per-VMA lock.
+//
+// count > 0: that many readers; count == RWSEM_WRITER: one writer; 0: free.
+// Writers announce themselves in RW_WWAIT; new readers queue behind a waiting
+// writer (as Linux's rwsem hands off to a waiting writer), trylock fails.
+// Every reader acquire and release is an atomic RMW on the count's cache
+// line: at high CPU counts that line, not the critical section, bounds a
+// read-mostly mmap_lock (the effect SPF and per-VMA locks remove).
+// Virtual time: RW_RELEASE holds the latest time the lock became available
+// to the waiting side (writer unlock for readers; last reader out for writers).
+
+import { RW_COUNT, RW_WWAIT, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_LINE, RWSEM_WRITER, WAIT_RWSEM_READ, WAIT_RWSEM_WRITE } from './layout';
+import { CPU, CLOCK, set_clock, stat_inc, lock_stat } from './cpu';
+import { line_rmw, line_read } from './cacheline';
+import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, det_sync } from './sched';
+import { STAT_TRYLOCK_FAIL } from './generated';
+
+/** `cls` is the read-side class; the write side is cls + 1 (LOCK_CLASS_MMAP_READ/WRITE, VMA_READ/WRITE). */
+export function rwsem_init(s: u32, cls: u32): void {
+  store<i32>(s + RW_COUNT, 0);
+  store<u32>(s + RW_WWAIT, 0);
+  store<u32>(s + RW_WRITER, 0);
+  store<u32>(s + RW_CLASS, cls);
+  store<u64>(s + RW_RELEASE, 0);
+  store<u32>(s + RW_WAITERS, 0);
+}
+
+function settle(s: u32, cls: u32, t0: u64, real_wait: bool): void {
+  const rel = atomic.load<u64>(s + RW_RELEASE);
+  let waited: u64 = 0;
+  if (real_wait && rel > t0) { waited = rel - t0; set_clock(rel > CLOCK ? rel : CLOCK); line_read(s + RW_LINE); }
+  lock_stat(cls, 0, 1);
+  if (real_wait) lock_stat(cls, 1, 1);
+  lock_stat(cls, 2, waited);
+}
+
+@inline function try_read(s: u32): bool {
+  const c = atomic.load<i32>(s + RW_COUNT);
+  return c >= 0 && atomic.load<u32>(s + RW_WWAIT) == 0 && atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c;
+}
+
+export function down_read(s: u32): void {
+  const t0 = CLOCK;
+  line_rmw(s + RW_LINE);
+  let real_wait = false;
+  if (!try_read(s)) {
+    real_wait = true;
+    atomic.add<u32>(s + RW_WAITERS, 1);
+    wait_prepare(s, WAIT_RWSEM_READ);
+    // retry: a writer holds or waits, or another reader raced our CAS
+    while (true) {
+      const w = wait_token();
+      if (try_read(s)) break;
+      wait_sleep(w);
+    }
+    wait_finish();
+    atomic.sub<u32>(s + RW_WAITERS, 1);
+  }
+  settle(s, load<u32>(s + RW_CLASS), t0, real_wait);
+}
+
+export function down_read_trylock(s: u32): bool {
+  det_sync();
+  // retry: only a racing reader's CAS can make us fail while the lock is readable
+  while (true) {
+    const c = atomic.load<i32>(s + RW_COUNT);
+    if (c < 0 || c == RWSEM_WRITER || atomic.load<u32>(s + RW_WWAIT) != 0) {
+      line_read(s + RW_LINE);
+      stat_inc(STAT_TRYLOCK_FAIL);
+      return false;
+    }
+    if (atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c) break;
+  }
+  line_rmw(s + RW_LINE);
+  const rel = atomic.load<u64>(s + RW_RELEASE);
+  if (rel > CLOCK) set_clock(rel);
+  lock_stat(load<u32>(s + RW_CLASS), 0, 1);
+  return true;
+}
+
+export function up_read(s: u32): void {
+  line_rmw(s + RW_LINE);
+  // the last reader out makes the lock available to writers at this time (atomic max)
+  while (true) {
+    const cur = atomic.load<u64>(s + RW_RELEASE);
+    if (cur >= CLOCK || atomic.cmpxchg<u64>(s + RW_RELEASE, cur, CLOCK) == cur) break;
+  }
+  const c = atomic.sub<i32>(s + RW_COUNT, 1);
+  if (c == 1 && atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
+}
+
+@inline function try_write(s: u32): bool {
+  return atomic.cmpxchg<i32>(s + RW_COUNT, 0, RWSEM_WRITER) == 0;
+}
+
+export function down_write(s: u32): void {
+  const t0 = CLOCK;
+  line_rmw(s + RW_LINE);
+  let real_wait = false;
+  if (!try_write(s)) {
+    real_wait = true;
+    atomic.add<u32>(s + RW_WWAIT, 1);
+    atomic.add<u32>(s + RW_WAITERS, 1);
+    wait_prepare(s, WAIT_RWSEM_WRITE);
+    // retry: readers or another writer still hold it
+    while (true) {
+      const w = wait_token();
+      if (try_write(s)) break;
+      wait_sleep(w);
+    }
+    wait_finish();
+    atomic.sub<u32>(s + RW_WAITERS, 1);
+    atomic.sub<u32>(s + RW_WWAIT, 1);
+  }
+  atomic.store<u32>(s + RW_WRITER, CPU + 1);
+  settle(s, load<u32>(s + RW_CLASS) + 1, t0, real_wait);
+}
+
+export function up_write(s: u32): void {
+  line_rmw(s + RW_LINE);
+  atomic.store<u32>(s + RW_WRITER, 0);
+  atomic.store<u64>(s + RW_RELEASE, CLOCK);
+  atomic.store<i32>(s + RW_COUNT, 0);
+  if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
+}
+
+/** downgrade_write(): writer becomes a reader without letting another writer in. */
+export function downgrade_write(s: u32): void {
+  line_rmw(s + RW_LINE);
+  atomic.store<u32>(s + RW_WRITER, 0);
+  atomic.store<u64>(s + RW_RELEASE, CLOCK);
+  atomic.store<i32>(s + RW_COUNT, 1);
+  if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
+}
+
+@inline export function rwsem_is_locked(s: u32): bool { return atomic.load<i32>(s + RW_COUNT) != 0; }
+@inline export function rwsem_is_write_locked(s: u32): bool { return atomic.load<i32>(s + RW_COUNT) == RWSEM_WRITER; }

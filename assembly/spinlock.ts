@@ -1,0 +1,98 @@
+// Ticket spinlock on shared memory (layout.ts SL_*), used for the split PTE
+// locks, the zone and LRU locks and test locks.
+//
+// Real part: `next` is taken with a fetch-add, the holder bumps `serving`;
+// FIFO like the kernel's ticket/qspinlock. Waiters spin briefly then sleep on
+// their own futex word; the unlocker wakes CPUs registered on this lock.
+// Virtual part: acquisition completes at max(my clock, release time) + line
+// transfer; the difference to my clock is the lock-class wait time.
+//
+// Spinning does not change the IRQ state: a CPU that spins with IRQs off
+// cannot take the TLB-flush IPI of the holder (see spf pte_map_lock()).
+
+import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
+import { CPU, CLOCK, set_clock, stat_inc, lock_stat } from './cpu';
+import { line_rmw, line_read, line_write } from './cacheline';
+import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, header_flags, det_sync } from './sched';
+import { STAT_TRYLOCK_FAIL } from './generated';
+
+/** Initialise a lock of class `cls` (LOCK_CLASS_*). */
+export function spin_lock_init(l: u32, cls: u32): void {
+  store<u32>(l + SL_NEXT, 0);
+  store<u32>(l + SL_SERVING, 0);
+  store<u32>(l + SL_HOLDER, 0);
+  store<u32>(l + SL_CLASS, cls);
+  store<u64>(l + SL_RELEASE, 0);
+  store<u32>(l + SL_WAITERS, 0);
+}
+
+/** Called with the lock just taken (really): settle virtual time and stats. */
+function acquired(l: u32, t0: u64, real_wait: bool): void {
+  const rel = atomic.load<u64>(l + SL_RELEASE);
+  const cls = load<u32>(l + SL_CLASS);
+  let waited: u64 = 0;
+  if (rel > t0) { waited = rel - t0; }
+  if (real_wait || rel > CLOCK) {
+    // the line comes back from the releaser
+    if (rel > CLOCK) set_clock(rel);
+    line_read(l + SL_LINE);
+  }
+  atomic.store<u32>(l + SL_HOLDER, CPU + 1);
+  lock_stat(cls, 0, 1);
+  if (waited > 0 || real_wait) lock_stat(cls, 1, 1);
+  lock_stat(cls, 2, waited);
+}
+
+/** spin_lock(): caller must not already hold `l`. */
+export function spin_lock(l: u32): void {
+  if (header_flags() & FLAG_NO_LOCK) return;
+  const t0 = CLOCK;
+  const ticket = atomic.add<u32>(l + SL_NEXT, 1);
+  line_rmw(l + SL_LINE);
+  let real_wait = false;
+  if (atomic.load<u32>(l + SL_SERVING) != ticket) {
+    real_wait = true;
+    atomic.add<u32>(l + SL_WAITERS, 1);
+    wait_prepare(l, WAIT_SPIN);
+    // retry: woken by an unlock that served an earlier ticket
+    while (true) {
+      const w = wait_token();
+      if (atomic.load<u32>(l + SL_SERVING) == ticket) break;
+      wait_sleep(w);
+    }
+    wait_finish();
+    atomic.sub<u32>(l + SL_WAITERS, 1);
+  }
+  acquired(l, t0, real_wait);
+}
+
+/** spin_trylock(): true if taken. Never waits. */
+export function spin_trylock(l: u32): bool {
+  if (header_flags() & FLAG_NO_LOCK) return true;
+  det_sync();
+  const t0 = CLOCK;
+  const s = atomic.load<u32>(l + SL_SERVING);
+  if (atomic.load<u32>(l + SL_NEXT) != s || atomic.cmpxchg<u32>(l + SL_NEXT, s, s + 1) != s) {
+    line_read(l + SL_LINE);
+    stat_inc(STAT_TRYLOCK_FAIL);
+    return false;
+  }
+  line_rmw(l + SL_LINE);
+  acquired(l, t0, false);
+  return true;
+}
+
+/** spin_unlock(): caller holds `l`. */
+export function spin_unlock(l: u32): void {
+  if (header_flags() & FLAG_NO_LOCK) return;
+  line_write(l + SL_LINE);
+  atomic.store<u32>(l + SL_HOLDER, 0);
+  atomic.store<u64>(l + SL_RELEASE, CLOCK);
+  atomic.add<u32>(l + SL_SERVING, 1);
+  if (atomic.load<u32>(l + SL_WAITERS) != 0) wake_waiters(l);
+}
+
+@inline export function spin_is_locked(l: u32): bool {
+  return atomic.load<u32>(l + SL_NEXT) != atomic.load<u32>(l + SL_SERVING);
+}
+@inline export function spin_holder(l: u32): i32 { return <i32>atomic.load<u32>(l + SL_HOLDER) - 1; }

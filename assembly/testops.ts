@@ -1,0 +1,94 @@
+// Loops driven by tests and benchmarks. They run inside Wasm so that what is
+// measured is the core, not the JS<->Wasm boundary.
+
+import { CPU, CLOCK, rand_below } from './cpu';
+import { op_done, op_begin } from './sched';
+import { spin_lock, spin_unlock } from './spinlock';
+import { down_read, up_read, down_write, up_write } from './rwsem';
+import { line_rmw } from './cacheline';
+import { alloc_frame, put_frame, frame } from './frames';
+import { FR_MAPCOUNT } from './layout';
+
+/**
+ * `iters` times: lock, read-modify-write `counter` NON-atomically with a
+ * random amount of work in between (so a missing lock loses updates), unlock.
+ */
+export function t_lock_inc(lock: u32, counter: u32, iters: u32): void {
+  for (let i: u32 = 0; i < iters; i++) {
+    op_begin(1);
+    spin_lock(lock);
+    const v = load<u64>(counter);
+    let spin = <u32>rand_below(64);
+    while (spin-- > 0) { if (atomic.load<u32>(counter + 8) == 0xdeadbeef) break; }
+    store<u64>(counter, v + 1);
+    spin_unlock(lock);
+    op_done();
+  }
+}
+
+/** readers count in counter+8.., writers bump counter non-atomically under the write lock */
+export function t_rwsem_mix(sem: u32, counter: u32, iters: u32, write_pct: u32): void {
+  for (let i: u32 = 0; i < iters; i++) {
+    op_begin(2);
+    if (<u32>rand_below(100) < write_pct) {
+      down_write(sem);
+      const v = load<u64>(counter);
+      let spin = <u32>rand_below(64);
+      while (spin-- > 0) { if (atomic.load<u32>(counter + 12) == 0xdeadbeef) break; }
+      store<u64>(counter, v + 1);
+      up_write(sem);
+    } else {
+      down_read(sem);
+      atomic.add<u32>(counter + 8, 1);
+      up_read(sem);
+    }
+    op_done();
+  }
+}
+
+/** atomic increments on one modeled line (`line` = its 16-byte meta, `ctr` the word) */
+export function t_atomic_inc(line: u32, ctr: u32, iters: u32): u64 {
+  const t0 = CLOCK;
+  for (let i: u32 = 0; i < iters; i++) {
+    line_rmw(line);
+    atomic.add<u64>(ctr, 1);
+    op_done();
+  }
+  return CLOCK - t0;
+}
+
+/**
+ * Allocator churn: keep up to `hold` frames, randomly alloc/free. A frame
+ * handed out twice is caught by the CAS on its mapcount marker (returns the
+ * number of such double hand-outs; must be 0). Frees everything at the end.
+ */
+export function t_frame_churn(iters: u32, hold: u32, scratch: u32): u32 {
+  let n: u32 = 0;
+  let dup: u32 = 0;
+  for (let i: u32 = 0; i < iters; i++) {
+    op_begin(3);
+    if (n < hold && (n == 0 || rand_below(2) == 0)) {
+      const p = alloc_frame(2);
+      if (p >= 0) {
+        if (atomic.cmpxchg<i32>(frame(<u32>p) + FR_MAPCOUNT, 0, <i32>CPU + 1) != 0) dup++;
+        store<u32>(scratch + n * 4, <u32>p);
+        n++;
+      }
+    } else if (n > 0) {
+      const k = <u32>rand_below(n);
+      const p = load<u32>(scratch + k * 4);
+      store<u32>(scratch + k * 4, load<u32>(scratch + (n - 1) * 4));
+      n--;
+      if (atomic.cmpxchg<i32>(frame(p) + FR_MAPCOUNT, <i32>CPU + 1, 0) != <i32>CPU + 1) dup++;
+      put_frame(p);
+    }
+    op_done();
+  }
+  while (n > 0) {
+    n--;
+    const p = load<u32>(scratch + n * 4);
+    if (atomic.cmpxchg<i32>(frame(p) + FR_MAPCOUNT, <i32>CPU + 1, 0) != <i32>CPU + 1) dup++;
+    put_frame(p);
+  }
+  return dup;
+}

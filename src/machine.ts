@@ -1,0 +1,282 @@
+// The emulated machine on the host side: creates the one shared memory, lays
+// out the regions, initialises the core, starts one worker thread per CPU
+// (piscina), watches for deadlock, collects results and shuts down.
+
+import { join } from 'node:path';
+import { Piscina } from 'piscina';
+import { coreModule, instantiate, layoutConsts, packageRoot, type Consts, type Instance } from './wasm.js';
+import { loadProfile, costVector, cpuPlacement, type CostProfile } from './profile.js';
+import { UsageError } from './types.js';
+import { waitForGraph, type WaitEdge } from './waitgraph.js';
+import { counterNames } from './stats.js';
+
+export type Mode = 'parallel' | 'deterministic';
+
+export interface MachineConfig {
+  cpus: number;
+  mode?: Mode;
+  /** profile name (profiles/<name>.json), a path, or a parsed profile */
+  profile?: string | CostProfile;
+  /** quantum of the lax barrier, cycles */
+  quantum?: number;
+  tlbSets?: number;
+  tlbWays?: number;
+  frames?: number;
+  ptPages?: number;
+  vmas?: number;
+  maxVmasPerMm?: number;
+  seed?: number;
+  /** wall-clock ms without progress before the watchdog declares a deadlock */
+  watchdogMs?: number;
+  /** test hooks (FLAG_*) */
+  flags?: number;
+  /** strategy id written to the header (the fault-path issue) */
+  strategy?: number;
+  /** per-CPU extra bytes of scratch the programs may use (tests) */
+  scratchBytes?: number;
+}
+
+/** One unit of work for one CPU: a program name from src/programs.ts and its arguments. */
+export interface CpuTask { program: string; args?: Record<string, unknown> }
+
+export interface CpuResult { cpu: number; ok: boolean; value?: unknown; error?: string; stopped?: boolean }
+
+export interface RunResult {
+  ok: boolean;
+  /** set when the run did not complete: deadlock, crash, stop */
+  error?: string;
+  deadlock?: WaitEdge[];
+  cpus: CpuResult[];
+  clocks: bigint[];
+  wallMs: number;
+}
+
+const PAGE = 65536;
+const align = (n: number, a = 64) => Math.ceil(n / a) * a;
+
+export class Machine {
+  readonly cfg: Required<Omit<MachineConfig, 'profile' | 'seed'>> & { seed: number };
+  readonly profile: CostProfile;
+  readonly memory: WebAssembly.Memory;
+  readonly C: Consts;
+  /** the host's own instance of the core (initialisation, inspection) */
+  readonly host: Instance;
+  readonly regions: Record<string, number> = {};
+  private scratchBase = 0;
+
+  constructor(config: MachineConfig) {
+    const C = (this.C = layoutConsts());
+    const cpus = config.cpus;
+    if (!Number.isInteger(cpus) || cpus < 1 || cpus > C.MAX_CPUS) {
+      throw new UsageError(`CPU count must be an integer from 1 to ${C.MAX_CPUS} (got ${cpus})`);
+    }
+    this.profile = typeof config.profile === 'object' ? config.profile : loadProfile(config.profile ?? 'default');
+    const t = this.profile.topology;
+    const hw = t.sockets * t.coresPerSocket * t.threadsPerCore;
+    if (cpus > hw) throw new UsageError(`profile ${this.profile.name} has ${hw} hardware threads; cannot emulate ${cpus} CPUs`);
+    this.cfg = {
+      cpus,
+      mode: config.mode ?? 'parallel',
+      quantum: config.quantum ?? 10_000,
+      tlbSets: config.tlbSets ?? 16,
+      tlbWays: config.tlbWays ?? 4,
+      frames: config.frames ?? 65_536,
+      ptPages: config.ptPages ?? 4_096,
+      vmas: config.vmas ?? 4_096,
+      maxVmasPerMm: config.maxVmasPerMm ?? 1_024,
+      seed: config.seed ?? 1,
+      watchdogMs: config.watchdogMs ?? 5_000,
+      flags: config.flags ?? 0,
+      strategy: config.strategy ?? 0,
+      scratchBytes: config.scratchBytes ?? 0,
+    };
+    const c = this.cfg;
+    if (c.mode !== 'parallel' && c.mode !== 'deterministic') throw new UsageError(`unknown mode "${c.mode}" (parallel or deterministic)`);
+    if (!Number.isInteger(c.tlbSets) || c.tlbSets < 1 || (c.tlbSets & (c.tlbSets - 1)) !== 0) throw new UsageError(`TLB sets must be a power of two (got ${c.tlbSets})`);
+    if (!Number.isInteger(c.tlbWays) || c.tlbWays < 1 || c.tlbWays > 64) throw new UsageError(`TLB ways must be 1..64 (got ${c.tlbWays})`);
+    if (!Number.isInteger(c.quantum) || c.quantum < 100) throw new UsageError(`quantum must be an integer >= 100 cycles (got ${c.quantum})`);
+    for (const k of ['frames', 'ptPages', 'vmas'] as const) {
+      if (!Number.isInteger(c[k]) || c[k] < 2) throw new UsageError(`${k} must be an integer >= 2 (got ${c[k]})`);
+    }
+
+    // ---- lay out the regions ----
+    const nstats = C.NSTATS_ALIGNED;
+    const percpuSize = align(C.PC_STATS + nstats * 8 + C.MAX_CPUS * C.MB_SIZE + c.tlbSets * c.tlbWays * C.TLBE_SIZE + c.scratchBytes, 4096);
+    let off = C.HDR_BASE + C.HDR_SIZE;
+    const take = (name: string, bytes: number, a = 64) => { off = align(off, a); this.regions[name] = off; off += bytes; return this.regions[name]; };
+    take('profile', C.NCOSTS * 4);
+    take('mm', C.MM_SIZE * 1);
+    take('percpu', percpuSize * cpus, 4096);
+    take('frames', C.FR_SIZE * c.frames);
+    take('ptmeta', C.PTM_SIZE * c.ptPages);
+    take('ptpages', 4096 * c.ptPages, 4096);
+    take('vmas', C.VMA_SIZE * c.vmas);
+    take('vmaIndex', 4 * c.maxVmasPerMm * 1);
+    const total = align(off, PAGE);
+    const pages = total / PAGE;
+    if (pages > 65536) throw new UsageError(`machine needs ${(total / 2 ** 30).toFixed(1)} GiB of shared memory; the limit is 4 GiB (reduce frames/ptPages/vmas)`);
+    this.memory = new WebAssembly.Memory({ initial: Math.max(pages, 2), maximum: 65536, shared: true });
+    this.host = instantiate(this.memory);
+    if (this.host.core.static_data_end() > C.HDR_BASE) throw new Error('core static data overlaps the header');
+
+    // ---- header ----
+    const u32 = new Uint32Array(this.memory.buffer);
+    const h = (field: string, v: number) => { u32[(C.HDR_BASE + C[field]) >>> 2] = v >>> 0; };
+    h('H_MAGIC', C.LAYOUT_MAGIC); h('H_VERSION', C.LAYOUT_VERSION);
+    h('H_NCPUS', cpus); h('H_MODE', c.mode === 'deterministic' ? C.MODE_DETERMINISTIC : C.MODE_PARALLEL);
+    h('H_STRATEGY', c.strategy); h('H_QUANTUM', c.quantum);
+    h('H_TLB_SETS', c.tlbSets); h('H_TLB_WAYS', c.tlbWays);
+    h('H_NFRAMES', c.frames); h('H_NPTPAGES', c.ptPages); h('H_NVMAS', c.vmas); h('H_MAX_VMAS_PER_MM', c.maxVmasPerMm);
+    h('H_PROFILE_BASE', this.regions.profile); h('H_MM_BASE', this.regions.mm);
+    h('H_PERCPU_BASE', this.regions.percpu); h('H_PERCPU_SIZE', percpuSize);
+    h('H_FRAMES_BASE', this.regions.frames); h('H_PTMETA_BASE', this.regions.ptmeta);
+    h('H_PTPAGES_BASE', this.regions.ptpages); h('H_VMAS_BASE', this.regions.vmas);
+    h('H_VMA_INDEX_BASE', this.regions.vmaIndex); h('H_TOTAL_BYTES', total >>> 0);
+    h('H_NMM', 1); h('H_FLAGS', c.flags);
+    h('H_GHZ_MILLI', Math.round(this.profile.ghz * 1000));
+    h('H_TOPO_SOCKETS', t.sockets); h('H_TOPO_CORES', t.coresPerSocket); h('H_TOPO_THREADS', t.threadsPerCore);
+    u32.set(costVector(this.profile), this.regions.profile >>> 2);
+
+    // ---- per-CPU blocks ----
+    const dv = new DataView(this.memory.buffer);
+    for (let i = 0; i < cpus; i++) {
+      const pc = this.percpu(i);
+      const p = cpuPlacement(t, i);
+      dv.setUint32(pc + C.PC_SOCKET, p.socket, true);
+      dv.setUint32(pc + C.PC_CORE, p.core, true);
+      dv.setUint32(pc + C.PC_THREAD, p.thread, true);
+      // xorshift state from the seed: never 0
+      const s = (BigInt(c.seed) * 0x9E3779B97F4A7C15n + BigInt(i + 1) * 0xBF58476D1CE4E5B9n) & 0xffffffffffffffffn;
+      dv.setBigUint64(pc + C.PC_RNG, s === 0n ? 1n : s, true);
+      dv.setUint32(pc + C.PC_STATE, c.mode === 'deterministic' ? C.CPU_RUNNABLE : C.CPU_RUNNING, true);
+    }
+    this.scratchBase = C.PC_STATS + nstats * 8 + C.MAX_CPUS * C.MB_SIZE + c.tlbSets * c.tlbWays * C.TLBE_SIZE;
+    this.host.core.machine_init();
+  }
+
+  percpu(cpu: number): number { return this.regions.percpu + cpu * this.u32(this.C.HDR_BASE + this.C.H_PERCPU_SIZE); }
+  /** address of CPU `cpu`'s scratch area (config.scratchBytes) */
+  scratch(cpu: number): number { return this.percpu(cpu) + this.scratchBase; }
+  u32(addr: number): number { return new Uint32Array(this.memory.buffer)[addr >>> 2]; }
+  i32(addr: number): number { return new Int32Array(this.memory.buffer)[addr >>> 2]; }
+  u64(addr: number): bigint { return new BigUint64Array(this.memory.buffer)[addr >>> 3]; }
+  setU32(addr: number, v: number): void { new Uint32Array(this.memory.buffer)[addr >>> 2] = v >>> 0; }
+  setU64(addr: number, v: bigint): void { new BigUint64Array(this.memory.buffer)[addr >>> 3] = v; }
+
+  clock(cpu: number): bigint { return this.u64(this.percpu(cpu) + this.C.PC_CLOCK); }
+
+  /** Statistics summed over CPUs (or of one CPU), by counter name. */
+  stats(cpu?: number): Record<string, bigint> {
+    const names = counterNames();
+    const out: Record<string, bigint> = {};
+    for (const n of names) out[n] = 0n;
+    const cpus = cpu === undefined ? [...Array(this.cfg.cpus).keys()] : [cpu];
+    for (const c of cpus) {
+      const base = this.percpu(c) + this.C.PC_STATS;
+      names.forEach((n, i) => { out[n] += this.u64(base + 8 * i); });
+    }
+    return out;
+  }
+
+  /** A host-side bump region inside the memory for test objects (locks, counters): per-CPU scratch of CPU 0 is not used. */
+  private bump = 0;
+  /** Allocate `bytes` of zeroed host scratch at 64-byte alignment (from the header's spare tail). */
+  hostAlloc(bytes: number): number {
+    // the header is 4 KiB; its upper half is spare and reserved for host-side test objects
+    const base = this.C.HDR_BASE + 2048;
+    const a = align(base + this.bump);
+    if (a + bytes > this.C.HDR_BASE + this.C.HDR_SIZE) throw new Error('host scratch exhausted');
+    this.bump = a + bytes - base;
+    return a;
+  }
+
+  /**
+   * Run one task per CPU on real worker threads. Resolves when every CPU has
+   * finished, or the run stopped (deadlock, crash): then `ok` is false, `error`
+   * says why and `cpus` keeps what each CPU returned or why it stopped.
+   */
+  async run(tasks: CpuTask[] | ((cpu: number) => CpuTask)): Promise<RunResult> {
+    const n = this.cfg.cpus;
+    const list = typeof tasks === 'function' ? [...Array(n).keys()].map(tasks) : tasks;
+    if (list.length !== n) throw new UsageError(`need one task per CPU (${n}), got ${list.length}`);
+    const C = this.C;
+    const t0 = performance.now();
+    const pool = new Piscina({
+      filename: join(packageRoot(), 'dist', 'src', 'worker.js'),
+      minThreads: n,
+      maxThreads: n,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: 1000,
+      maxQueue: n,
+    });
+    const module = coreModule();
+    let deadlock: WaitEdge[] | undefined;
+    let error: string | undefined;
+
+    // ---- watchdog: no CPU made progress (clock or op count) for watchdogMs while some did not finish ----
+    let lastSig = '';
+    let lastChange = performance.now();
+    const watchdog = setInterval(() => {
+      const sig = this.progressSignature();
+      const now = performance.now();
+      if (sig !== lastSig) { lastSig = sig; lastChange = now; return; }
+      if (now - lastChange > this.cfg.watchdogMs && this.u32(C.HDR_BASE + C.H_STOP) === 0) {
+        deadlock = waitForGraph(this);
+        error = `watchdog: no CPU made progress for ${this.cfg.watchdogMs} ms`;
+        this.stop(C.STOP_HOST);
+      }
+    }, Math.min(100, this.cfg.watchdogMs / 4));
+
+    const results: CpuResult[] = await Promise.all(list.map((task, cpu) =>
+      pool.run({ memory: this.memory, module, cpu, task })
+        .then((r: CpuResult) => r)
+        .catch((e: unknown) => {
+          const msg = e instanceof Error ? e.message : String(e);
+          if (!error) error = `cpu ${cpu} (program ${task.program}, op #${this.u32(this.percpu(cpu) + C.PC_OP)}): ${msg}`;
+          this.stop(C.STOP_CRASH);
+          return { cpu, ok: false, error: msg };
+        })));
+    clearInterval(watchdog);
+    await pool.destroy();
+
+    const stop = this.u32(C.HDR_BASE + C.H_STOP);
+    if (stop === C.STOP_DEADLOCK && !deadlock) {
+      deadlock = waitForGraph(this);
+      error = `deadlock: no CPU is runnable (detected by cpu ${this.u32(C.HDR_BASE + C.H_STOP_CPU)} in deterministic mode)`;
+    }
+    if (stop === C.STOP_CRASH && !error) {
+      const who = this.u32(C.HDR_BASE + C.H_STOP_CPU);
+      error = `cpu ${who} crashed at op #${this.u32(this.percpu(who) + C.PC_OP)} (injected fault)`;
+    }
+    for (const r of results) if (!r.ok && !error) error = `cpu ${r.cpu}: ${r.error}`;
+    if (deadlock && error) error += '\n' + deadlock.map((e) => '  ' + e.text).join('\n');
+    return {
+      ok: !error && results.every((r) => r.ok),
+      error,
+      deadlock,
+      cpus: results,
+      clocks: [...Array(n).keys()].map((i) => this.clock(i)),
+      wallMs: performance.now() - t0,
+    };
+  }
+
+  private progressSignature(): string {
+    let s = String(this.u32(this.C.HDR_BASE + this.C.H_PROGRESS));
+    for (let i = 0; i < this.cfg.cpus; i++) s += ',' + this.clock(i) + ':' + this.u32(this.percpu(i) + this.C.PC_STATE);
+    return s;
+  }
+
+  /** Ask every CPU to stop and wake them all. */
+  stop(reason: number): void {
+    const C = this.C;
+    const i32 = new Int32Array(this.memory.buffer);
+    Atomics.compareExchange(i32, (C.HDR_BASE + C.H_STOP) >>> 2, 0, reason);
+    for (let i = 0; i < this.cfg.cpus; i++) {
+      const w = (this.percpu(i) + C.PC_WAKE) >>> 2;
+      Atomics.add(i32, w, 1);
+      Atomics.notify(i32, w);
+    }
+  }
+}
+
+export type { Instance };

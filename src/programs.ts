@@ -1,0 +1,24 @@
+// Programs a CPU can run: the host side of a workload. Each drives the core
+// one operation at a time; inner loops live in Wasm (assembly/testops.ts and
+// the workload loops), so the JS<->Wasm boundary is crossed per operation.
+
+import type { Instance } from './wasm.js';
+
+export type Program = (inst: Instance, cpu: number, args: Record<string, unknown>) => unknown;
+
+const num = (a: Record<string, unknown>, k: string, d?: number): number => {
+  const v = a[k] ?? d;
+  if (typeof v !== 'number') throw new Error(`program argument ${k} missing`);
+  return v;
+};
+
+export const programs: Record<string, Program> = {
+  /** lock-protected non-atomic increments */
+  lockInc: ({ core }, _cpu, a) => { core.t_lock_inc(num(a, 'lock'), num(a, 'counter'), num(a, 'iters')); return null; },
+  /** rwsem readers and writers */
+  rwsemMix: ({ core }, _cpu, a) => { core.t_rwsem_mix(num(a, 'sem'), num(a, 'counter'), num(a, 'iters'), num(a, 'writePct', 10)); return null; },
+  /** atomic increments on one modeled line; returns virtual cycles spent */
+  atomicInc: ({ core }, _cpu, a) => String(core.t_atomic_inc(num(a, 'line'), num(a, 'ctr'), num(a, 'iters'))),
+  /** frame allocator churn; returns the number of double hand-outs seen */
+  frameChurn: ({ core }, _cpu, a) => core.t_frame_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
+};

@@ -1,0 +1,74 @@
+// The wait-for graph of a stuck machine: for every CPU that waits, what it
+// waits for and who holds it, with its IRQ state. Read from the per-CPU
+// blocks and the lock words in shared memory.
+
+import type { Machine } from './machine.js';
+import { lockClasses } from './stats.js';
+
+export interface WaitEdge {
+  cpu: number;
+  state: string;
+  irqs: 'on' | 'off';
+  waitsFor: string;
+  /** CPUs that hold / owe what this CPU waits for */
+  holders: number[];
+  text: string;
+}
+
+const STATES = ['idle', 'running', 'waiting', 'at-barrier', 'finished', 'runnable'];
+
+export function waitForGraph(m: Machine): WaitEdge[] {
+  const C = m.C;
+  const edges: WaitEdge[] = [];
+  const classes = lockClasses();
+  for (let cpu = 0; cpu < m.cfg.cpus; cpu++) {
+    const pc = m.percpu(cpu);
+    const state = STATES[m.u32(pc + C.PC_STATE)] ?? 'unknown';
+    const kind = m.u32(pc + C.PC_WAIT_KIND);
+    const obj = m.u32(pc + C.PC_WAIT_OBJ);
+    const irqs = m.u32(pc + C.PC_IRQ_ON) ? 'on' : 'off';
+    if (state !== 'waiting' && kind === C.WAIT_NONE) continue;
+    let waitsFor = 'nothing';
+    let holders: number[] = [];
+    if (kind === C.WAIT_SPIN) {
+      const h = m.u32(obj + C.SL_HOLDER) - 1;
+      holders = h >= 0 ? [h] : [];
+      waitsFor = `spinlock ${objName(m, obj)} (class ${classes[m.u32(obj + C.SL_CLASS)] ?? '?'})`;
+    } else if (kind === C.WAIT_RWSEM_READ || kind === C.WAIT_RWSEM_WRITE) {
+      const count = m.i32(obj + C.RW_COUNT);
+      const w = m.u32(obj + C.RW_WRITER) - 1;
+      holders = w >= 0 ? [w] : [];
+      waitsFor = `${kind === C.WAIT_RWSEM_READ ? 'read' : 'write'} lock of ${objName(m, obj)}` +
+        (count === C.RWSEM_WRITER ? '' : ` (held by ${count} reader(s))`);
+    } else if (kind === C.WAIT_IPI_ACK) {
+      waitsFor = 'TLB-shootdown acks';
+      for (let t = 0; t < m.cfg.cpus; t++) {
+        const slot = m.percpu(t) + mailboxOff(m) + cpu * C.MB_SIZE;
+        if (m.u32(slot + C.MB_PENDING)) holders.push(t);
+      }
+    } else if (kind === C.WAIT_BARRIER) {
+      waitsFor = 'the quantum barrier';
+    }
+    const who = holders.length ? ` held by/owed by cpu ${holders.join(', cpu ')}` : '';
+    edges.push({
+      cpu, state, irqs, waitsFor, holders,
+      text: `cpu ${cpu} [${state}, IRQs ${irqs}, clock ${m.clock(cpu)}] waits for ${waitsFor}${who}`,
+    });
+  }
+  return edges;
+}
+
+export function mailboxOff(m: Machine): number {
+  const C = m.C;
+  return C.PC_STATS + C.NSTATS_ALIGNED * 8;
+}
+
+/** a readable name for a lock address */
+export function objName(m: Machine, a: number): string {
+  const C = m.C;
+  const r = m.regions;
+  if (a >= r.ptmeta && a < r.ptmeta + C.PTM_SIZE * m.cfg.ptPages) return `PTL of page-table page ${Math.floor((a - r.ptmeta) / C.PTM_SIZE)}`;
+  if (a >= r.mm && a < r.mm + C.MM_SIZE) return a - r.mm === C.MM_MMAP_LOCK ? 'mmap_lock' : `mm+${a - r.mm}`;
+  if (a >= r.vmas && a < r.vmas + C.VMA_SIZE * m.cfg.vmas) return `vm_lock of VMA slot ${Math.floor((a - r.vmas) / C.VMA_SIZE)}`;
+  return `@0x${a.toString(16)}`;
+}

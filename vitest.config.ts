@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+// Tests import src/*.ts directly; the CPU workers they start load dist/ (built by `pretest`).
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 120_000,
+    hookTimeout: 60_000,
+    fileParallelism: false,
+  },
+});
