@@ -46,6 +46,8 @@ export const CACHE_LINE: u32 = 64;
 //  +520 rcu deferred head (u32 slot+1)        +524 rcu deferred count
 
 //  +640 progress (u32, bumped on every completed operation)
+//  +704 started (u32: CPUs that entered cpu_start; parallel mode starts together)
+//  +2048 .. 4096 host scratch (test objects allocated by the host)
 export const H_MAGIC: u32 = 0;
 export const H_VERSION: u32 = 4;
 export const H_NCPUS: u32 = 8;
@@ -89,12 +91,13 @@ export const H_RCU_COUNT: u32 = 524;
 
 
 export const H_PROGRESS: u32 = 640;
+export const H_STARTED: u32 = 704;
 export const HDR_SIZE: u32 = 4096;
 
 // ---- lock-free free list (Treiber stack with an ABA tag), 48 bytes ----
 //  +0 u64 head = tag << 32 | (index + 1)   (index + 1 == 0: empty)
 //  +8 i32 number of free elements
-//  +16 line meta of the head word
+//  +16 line meta of the head word (32)
 export const FL_HEAD: u32 = 0;
 export const FL_COUNT: u32 = 8;
 export const FL_LINE: u32 = 16;
@@ -109,23 +112,33 @@ export const STOP_NONE: u32 = 0;
 export const STOP_HOST: u32 = 1; // the host asked (error elsewhere, interrupt)
 export const STOP_DEADLOCK: u32 = 2; // deterministic mode found no runnable CPU
 export const STOP_CRASH: u32 = 3; // a CPU trapped
+export const STOP_VCYCLES: u32 = 4; // a clock reached MAX_VCYCLES (the cache-line model's limit)
 
 // header flags (test hooks; never set in normal runs)
 export const FLAG_NO_LOCK: u32 = 1; // test: spin_lock/unlock do nothing (the lost-update control)
 
-// ---- cache-line metadata (16 bytes), embedded in every modeled object ----
-//  +0 u64 state = busy_until << 8 | (owner + 1)   (owner 0 = nobody yet)
-//  +8 u64 sharers bitmask (CPUs holding the line in Shared state)
+// ---- cache-line metadata (32 bytes), embedded in every modeled object ----
+//  +0  u64 state = busy_until << 24 | bucket << 8 | (owner + 1)
+//        busy_until: 40 bits of virtual cycles (runs stop before 2^40, see sched.ts)
+//        bucket: 16 bits, the quantum bucket (clock / quantum) of RECENT (parallel mode)
+//        owner + 1: 8 bits, 0 = nobody wrote the line yet
+//  +8  u64 sharers bitmask (CPUs holding the line in Shared state)
+//  +16 u64 recent: CPUs that took the line exclusively in quantum bucket `bucket`
+//  +24 u64 previous: the same for bucket - 1
 export const LM_STATE: u32 = 0;
 export const LM_SHARERS: u32 = 8;
-export const LM_SIZE: u32 = 16;
+export const LM_RECENT: u32 = 16;
+export const LM_PREV: u32 = 24;
+export const LM_SIZE: u32 = 32;
+export const LM_BUSY_SHIFT: u64 = 24;
+export const MAX_VCYCLES: u64 = (<u64>1 << 40) - 1;
 
-// ---- spinlock (48 bytes, ticket lock) ----
+// ---- spinlock (64 bytes, ticket lock) ----
 //  +0  u32 next ticket      +4  u32 now serving
 //  +8  u32 holder cpu + 1   +12 u32 lock class (LOCK_CLASS_*)
 //  +16 u64 release time (virtual clock of the last unlock)
 //  +24 u32 waiters (sleeping CPUs)
-//  +32 cache-line meta (16)
+//  +32 cache-line meta (32)
 // Acquisition in virtual time = max(my clock, release time) + line transfer.
 export const SL_NEXT: u32 = 0;
 export const SL_SERVING: u32 = 4;
@@ -134,15 +147,15 @@ export const SL_CLASS: u32 = 12;
 export const SL_RELEASE: u32 = 16;
 export const SL_WAITERS: u32 = 24;
 export const SL_LINE: u32 = 32;
-export const SL_SIZE: u32 = 48;
+export const SL_SIZE: u32 = 64;
 
-// ---- rwsem (48 bytes): mmap_lock and the per-VMA lock ----
+// ---- rwsem (64 bytes): mmap_lock and the per-VMA lock ----
 //  +0  i32 count: readers (> 0), RWSEM_WRITER (-1) when write-locked, 0 free
 //  +4  u32 writers waiting (new readers queue behind them, as Linux hands off)
 //  +8  u32 writer cpu + 1   +12 u32 lock class of the READ side (write = class + 1)
 //  +16 u64 release time: latest virtual time the lock became free/readable
 //  +24 u32 waiters (sleeping CPUs)  +28 pad
-//  +32 cache-line meta (16)
+//  +32 cache-line meta (32)
 export const RW_COUNT: u32 = 0;
 export const RW_WWAIT: u32 = 4;
 export const RW_WRITER: u32 = 8;
@@ -150,21 +163,21 @@ export const RW_CLASS: u32 = 12;
 export const RW_RELEASE: u32 = 16;
 export const RW_WAITERS: u32 = 24;
 export const RW_LINE: u32 = 32;
-export const RW_SIZE: u32 = 48;
+export const RW_SIZE: u32 = 64;
 export const RWSEM_WRITER: i32 = -1;
 
-// ---- seqcount (32 bytes) ----
+// ---- seqcount (48 bytes) ----
 //  +0 u32 sequence: EVEN = stable, ODD = a writer is inside write_begin/end.
 //  +16 cache-line meta
 export const SQ_SEQ: u32 = 0;
 export const SQ_LINE: u32 = 16;
-export const SQ_SIZE: u32 = 32;
+export const SQ_SIZE: u32 = 48;
 
-// ---- refcount (32 bytes) ----
+// ---- refcount (48 bytes) ----
 //  +0 i32 count   +16 cache-line meta
 export const RC_COUNT: u32 = 0;
 export const RC_LINE: u32 = 16;
-export const RC_SIZE: u32 = 32;
+export const RC_SIZE: u32 = 48;
 
 // ---- per-CPU block (PERCPU_SIZE stride, set by the host) ----
 //  +0   u64 clock (virtual cycles)
@@ -257,17 +270,17 @@ export const PG_PAGECACHE: u32 = 8;
 export const PG_HUGE: u32 = 16;
 
 // ---- page-table page metadata (PTM_SIZE), one per page-table page ----
-//  +0  spinlock (48): the split PTE lock (PTL) of this table
-//  +48 i32 nr_present (entries in use)   +52 u32 level (4 = PGD .. 1 = PTE)
-//  +56 u32 next free (index+1)           +60 u32 flags (PTP_*)
-//  +64 line meta x 64: one per 64-byte line of the table (8 PTEs each)
+//  +0   spinlock (64): the split PTE lock (PTL) of this table
+//  +64  i32 nr_present (entries in use)   +68 u32 level (4 = PGD .. 1 = PTE)
+//  +72  u32 next free (index+1)           +76 u32 flags (PTP_*)
+//  +128 line meta x 64: one per 64-byte line of the table (8 PTEs each)
 export const PTM_PTL: u32 = 0;
-export const PTM_NR_PRESENT: u32 = 48;
-export const PTM_LEVEL: u32 = 52;
-export const PTM_NEXT: u32 = 56;
-export const PTM_FLAGS: u32 = 60;
-export const PTM_LINES: u32 = 64;
-export const PTM_SIZE: u32 = 64 + 64 * 16;
+export const PTM_NR_PRESENT: u32 = 64;
+export const PTM_LEVEL: u32 = 68;
+export const PTM_NEXT: u32 = 72;
+export const PTM_FLAGS: u32 = 76;
+export const PTM_LINES: u32 = 128;
+export const PTM_SIZE: u32 = 128 + 64 * LM_SIZE;
 export const PTP_FREE: u32 = 1;
 
 // ---- VMA slot (VMA_SIZE bytes) ----
@@ -276,13 +289,14 @@ export const PTP_FREE: u32 = 1;
 //  +24  u32 anon_vma (0 = none)       +28  u32 vm_ops (VMOPS_*)
 //  +32  u64 vm_pgoff (file offset, pages)
 //  +40  u32 file id                   +44  u32 mempolicy (MPOL_*)
-//  +48  seqcount vm_sequence (32)
-//  +80  refcount (32)
-//  +112 u32 vm_lock_seq               +116 u32 state (VMA_STATE_*)
-//  +120 u32 next (free list / deferred list, slot+1)   +124 u32 rcu epoch at free
-//  +128 rwsem vm_lock (48)
-//  +176 u32 mm index                  +180 u32 generation (bumped at every reuse)
-//  +192 line meta of the VMA's hot fields
+//  +48  seqcount vm_sequence (48)
+//  +96  refcount (48)
+//  +144 u32 vm_lock_seq               +148 u32 state (VMA_STATE_*)
+//  +152 u32 next (free list / deferred list, slot+1)   +156 u32 rcu epoch at free
+//  +160 rwsem vm_lock (64)
+//  +224 u32 mm index                  +228 u32 generation (bumped at every reuse)
+//  +232 line meta of the VMA's hot fields (32)
+//  +264 .. 320 spare
 export const VMA_START: u32 = 0;
 export const VMA_END: u32 = 8;
 export const VMA_FLAGS: u32 = 16;
@@ -293,16 +307,16 @@ export const VMA_PGOFF: u32 = 32;
 export const VMA_FILE: u32 = 40;
 export const VMA_MPOL: u32 = 44;
 export const VMA_SEQ: u32 = 48;
-export const VMA_REF: u32 = 80;
-export const VMA_LOCK_SEQ: u32 = 112;
-export const VMA_STATE: u32 = 116;
-export const VMA_NEXT: u32 = 120;
-export const VMA_RCU_EPOCH: u32 = 124;
-export const VMA_LOCK: u32 = 128;
-export const VMA_MM: u32 = 176;
-export const VMA_GEN: u32 = 180;
-export const VMA_LINE: u32 = 192;
-export const VMA_SIZE: u32 = 256;
+export const VMA_REF: u32 = 96;
+export const VMA_LOCK_SEQ: u32 = 144;
+export const VMA_STATE: u32 = 148;
+export const VMA_NEXT: u32 = 152;
+export const VMA_RCU_EPOCH: u32 = 156;
+export const VMA_LOCK: u32 = 160;
+export const VMA_MM: u32 = 224;
+export const VMA_GEN: u32 = 228;
+export const VMA_LINE: u32 = 232;
+export const VMA_SIZE: u32 = 320;
 export const VMA_STATE_FREE: u32 = 0;
 export const VMA_STATE_LIVE: u32 = 1;
 export const VMA_STATE_DETACHED: u32 = 2; // unlinked, waiting for the grace period
@@ -331,25 +345,26 @@ export const MPOL_DEFAULT: u32 = 0;
 export const MPOL_INTERLEAVE: u32 = 1;
 
 // ---- mm (MM_SIZE bytes), one per address space ----
-//  +0   rwsem mmap_lock (48)
-//  +64  seqcount mm_seq (32): guards the VMA index for lockless lookup
-//  +96  u32 mm_lock_seq (per-VMA locks)   +100 i32 mm_users
-//  +104 u32 pgd (page-table page index)   +108 u32 vma count
-//  +112 u64 cpumask (CPUs that may cache this mm's translations)
-//  +120 u32 vma index array base (address of max_vmas_per_mm x u32 slot+1, sorted by vm_start)
-//  +128 line meta of mm_lock_seq
-//  +144 refcount-like rss counter (i32 file, i32 anon)
+//  +0   rwsem mmap_lock (64)
+//  +64  seqcount mm_seq (48): guards the VMA index for lockless lookup
+//  +112 u32 mm_lock_seq (per-VMA locks)   +116 i32 mm_users
+//  +120 u32 pgd (page-table page index)   +124 u32 vma count
+//  +128 u64 cpumask (CPUs that may cache this mm's translations)
+//  +136 u32 vma index array base (address of max_vmas_per_mm x u32 slot+1, sorted by vm_start)
+//  +144 line meta of mm_lock_seq (32)
+//  +176 i32 rss file   +180 i32 rss anon
+//  +184 .. 256 spare
 export const MM_MMAP_LOCK: u32 = 0;
 export const MM_SEQ: u32 = 64;
-export const MM_LOCK_SEQ: u32 = 96;
-export const MM_USERS: u32 = 100;
-export const MM_PGD: u32 = 104;
-export const MM_NVMAS: u32 = 108;
-export const MM_CPUMASK: u32 = 112;
-export const MM_VMA_INDEX: u32 = 120;
-export const MM_LOCK_SEQ_LINE: u32 = 128;
-export const MM_RSS_FILE: u32 = 144;
-export const MM_RSS_ANON: u32 = 148;
+export const MM_LOCK_SEQ: u32 = 112;
+export const MM_USERS: u32 = 116;
+export const MM_PGD: u32 = 120;
+export const MM_NVMAS: u32 = 124;
+export const MM_CPUMASK: u32 = 128;
+export const MM_VMA_INDEX: u32 = 136;
+export const MM_LOCK_SEQ_LINE: u32 = 144;
+export const MM_RSS_FILE: u32 = 176;
+export const MM_RSS_ANON: u32 = 180;
 export const MM_SIZE: u32 = 256;
 
 // ---- accessors (header fields are written once by the host before any CPU runs) ----

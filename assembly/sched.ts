@@ -23,12 +23,12 @@
 // is runnable and not all finished, that is a deadlock, detected exactly.
 
 import {
-  HDR_BASE, H_STOP, H_STOP_CPU, H_EPOCH, H_QUANTUM, H_DET_TOKEN, H_PROGRESS, H_FLAGS,
+  HDR_BASE, H_STARTED, H_STOP, H_STOP_CPU, H_EPOCH, H_QUANTUM, H_DET_TOKEN, H_PROGRESS, H_FLAGS,
   PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_IRQ_ON, PC_IPI_PENDING, PC_WAKE_TIME, PC_CLOCK,
   PC_OP, PC_INJECT,
   CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_FINISHED, CPU_RUNNABLE,
   STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_TOKEN,
-  percpu,
+  percpu, MAX_VCYCLES, STOP_VCYCLES,
 } from './layout';
 import { CPU, PC, NCPUS, DETERMINISTIC, CLOCK, publish_clock, set_clock, stat_inc } from './cpu';
 import { STAT_BARRIER_WAIT, STAT_DET_YIELD } from './generated';
@@ -37,7 +37,7 @@ import { service_ipis } from './ipi';
 const SPINS_BEFORE_SLEEP: u32 = 64;
 const SLEEP_NS: i64 = 20_000_000; // 20 ms: a safety net only; every wake-up is explicit
 
-let QUANTUM: u64 = 10000;
+export let QUANTUM: u64 = 10000;
 let BARRIER_LIMIT: u64 = 0; // parallel: run while CLOCK < this
 let NEXT_ADVANCE_CHECK: u64 = 0;
 let DET_LIMIT: u64 = 0; // deterministic: keep the token while CLOCK < this (or == with lower id)
@@ -145,6 +145,7 @@ export function wait_finish(): void {
 export function sync_point(): void {
   publish_clock();
   check_stop();
+  if (CLOCK > MAX_VCYCLES) { request_stop(STOP_VCYCLES); unreachable(); }
   if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
   if (DETERMINISTIC) { det_sync(); return; }
   if (CLOCK >= BARRIER_LIMIT) barrier_wait();
@@ -313,6 +314,18 @@ export function cpu_start(): void {
     det_wait_token();
   } else {
     atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
+    // start together: worker threads come up one by one, tens of ms apart in
+    // real time; a CPU running alone meanwhile would see no contention
+    if (atomic.add<u32>(HDR_BASE + H_STARTED, 1) + 1 == NCPUS) {
+      for (let c: u32 = 0; c < NCPUS; c++) if (c != CPU) wake_cpu_raw(c);
+    } else {
+      while (true) {
+        const w = atomic.load<u32>(PC + PC_WAKE);
+        if (atomic.load<u32>(HDR_BASE + H_STARTED) >= NCPUS) break;
+        check_stop();
+        atomic.wait<u32>(PC + PC_WAKE, w, SLEEP_NS);
+      }
+    }
     const e = <u64>atomic.load<u32>(HDR_BASE + H_EPOCH);
     BARRIER_LIMIT = (e + 2) * QUANTUM;
     NEXT_ADVANCE_CHECK = (CLOCK / QUANTUM + 1) * QUANTUM;

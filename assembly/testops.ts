@@ -1,13 +1,14 @@
 // Loops driven by tests and benchmarks. They run inside Wasm so that what is
 // measured is the core, not the JS<->Wasm boundary.
 
-import { CPU, CLOCK, rand_below } from './cpu';
-import { op_done, op_begin } from './sched';
-import { spin_lock, spin_unlock } from './spinlock';
+import { CPU, CLOCK, rand_below, charge } from './cpu';
+import { op_done, op_begin, sync_point } from './sched';
+import { spin_lock, spin_unlock, spin_trylock, spin_is_locked } from './spinlock';
+import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from './ipi';
 import { down_read, up_read, down_write, up_write } from './rwsem';
 import { line_rmw } from './cacheline';
 import { alloc_frame, put_frame, frame } from './frames';
-import { FR_MAPCOUNT } from './layout';
+import { FR_MAPCOUNT, PC_WAIT_OBJ, percpu } from './layout';
 
 /**
  * `iters` times: lock, read-modify-write `counter` NON-atomically with a
@@ -19,6 +20,7 @@ export function t_lock_inc(lock: u32, counter: u32, iters: u32): void {
     spin_lock(lock);
     const v = load<u64>(counter);
     let spin = <u32>rand_below(64);
+    charge(<u64>spin * 4); // the critical section's work, in virtual time too
     while (spin-- > 0) { if (atomic.load<u32>(counter + 8) == 0xdeadbeef) break; }
     store<u64>(counter, v + 1);
     spin_unlock(lock);
@@ -91,4 +93,48 @@ export function t_frame_churn(iters: u32, hold: u32, scratch: u32): u32 {
     put_frame(p);
   }
   return dup;
+}
+
+// ---- the IPI / PTL deadlock scenario (virtual-time issue) ----
+
+/**
+ * CPU A: take `lock`, wait until CPU `other` spins on it, then shoot down the
+ * TLBs of `mm` while still holding the lock (as a zap under the PTL may).
+ */
+export function t_lock_then_shootdown(lock: u32, mm: u32, other: u32): void {
+  op_begin(4);
+  spin_lock(lock);
+  // wait (charging time, so deterministic mode hands the token over) until the other CPU is stuck on the lock
+  while (atomic.load<u32>(percpu(other) + PC_WAIT_OBJ) != lock) { charge(100); sync_point(); }
+  flush_tlb_mm_range(mm, 0, 0);
+  spin_unlock(lock);
+  op_done();
+}
+
+/**
+ * CPU B: once `lock` is held, take it with IRQs disabled.
+ * relax == 0: spin with IRQs off (unsafe: deadlocks against a shootdown);
+ * relax > 0: spin_trylock + IRQ relax + retry, up to `relax` tries before
+ * spinning with IRQs on (0xffffffff = unbounded, as merged in the SPF series).
+ */
+export function t_spin_irqoff(lock: u32, relax: u32): u32 {
+  op_begin(5);
+  while (!spin_is_locked(lock)) { charge(100); sync_point(); }
+  local_irq_disable();
+  let tries: u32 = 0;
+  if (relax == 0) {
+    spin_lock(lock);
+  } else {
+    // retry: the holder may be waiting for our ack; let its IPI in between tries
+    while (!spin_trylock(lock)) {
+      tries++;
+      if (tries >= relax) { local_irq_enable(); spin_lock(lock); local_irq_disable(); break; }
+      irq_relax();
+      charge(50);
+    }
+  }
+  spin_unlock(lock);
+  local_irq_enable();
+  op_done();
+  return tries;
 }

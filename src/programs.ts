@@ -22,3 +22,7 @@ export const programs: Record<string, Program> = {
   /** frame allocator churn; returns the number of double hand-outs seen */
   frameChurn: ({ core }, _cpu, a) => core.t_frame_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
 };
+
+/** the IPI/PTL deadlock scenario: CPU A holds a lock and shoots down; CPU B wants the lock with IRQs off */
+programs.lockThenShootdown = ({ core }, _cpu, a) => { core.t_lock_then_shootdown(num(a, 'lock'), num(a, 'mm'), num(a, 'other')); return null; };
+programs.spinIrqOff = ({ core }, _cpu, a) => core.t_spin_irqoff(num(a, 'lock'), num(a, 'relax')) >>> 0;
