@@ -21,7 +21,7 @@ import {
   STAT_IPI_SENT, STAT_IPI_RECEIVED, STAT_IPI_CYCLES, STAT_SHOOTDOWN, STAT_SHOOTDOWN_REMOTE,
   STAT_SHOOTDOWN_WAIT_CYCLES, STAT_IRQ_RELAX,
 } from './generated';
-import { wake_cpu, wait_prepare, wait_token, wait_sleep, wait_finish } from './sched';
+import { wake_cpu, wait_prepare, wait_token, wait_sleep, wait_finish, cpu_relax } from './sched';
 import { tlb_flush_range } from './tlb';
 
 // ------------------------------------------------------------ IRQ state ---
@@ -44,6 +44,7 @@ export function irq_relax(): void {
   stat_inc(STAT_IRQ_RELAX);
   local_irq_enable();
   local_irq_disable();
+  cpu_relax();
 }
 
 // ------------------------------------------------------------- service ----

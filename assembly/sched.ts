@@ -156,6 +156,18 @@ export function sync_point(): void {
   }
 }
 
+/**
+ * cpu_relax() in a retry loop (possibly with IRQs off): keeps the emulator's
+ * own bookkeeping going (clock published, stop honoured, skew bound or token)
+ * without taking interrupts: a CPU spinning with IRQs off must stay deaf.
+ */
+export function cpu_relax(): void {
+  publish_clock();
+  check_stop();
+  if (DETERMINISTIC) det_sync();
+  else if (CLOCK >= BARRIER_LIMIT) barrier_wait();
+}
+
 /** Count one completed operation (the watchdog's progress signal) and pass an interrupt point. */
 export function op_done(): void {
   atomic.add<u32>(HDR_BASE + H_PROGRESS, 1);
@@ -210,8 +222,8 @@ function barrier_wait(): void {
     BARRIER_LIMIT = (e + 2) * QUANTUM;
     if (CLOCK < BARRIER_LIMIT) break;
     check_stop();
-    // at the barrier IRQs are on: a CPU idling here still answers shootdowns
-    if (atomic.load<u32>(PC + PC_IPI_PENDING) != 0) { service_ipis(); continue; }
+    // idling at the barrier with IRQs on, a CPU still answers shootdowns
+    if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) { service_ipis(); continue; }
     atomic.wait<u32>(PC + PC_WAKE, w, SLEEP_NS);
   }
   atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_NONE);

@@ -8,7 +8,7 @@ import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } fr
 import { down_read, up_read, down_write, up_write } from './rwsem';
 import { line_rmw } from './cacheline';
 import { alloc_frame, put_frame, frame } from './frames';
-import { FR_MAPCOUNT, PC_WAIT_OBJ, percpu } from './layout';
+import { FR_MAPCOUNT, PC_WAIT_OBJ, PC_IRQ_ON, percpu } from './layout';
 
 /**
  * `iters` times: lock, read-modify-write `counter` NON-atomically with a
@@ -98,14 +98,15 @@ export function t_frame_churn(iters: u32, hold: u32, scratch: u32): u32 {
 // ---- the IPI / PTL deadlock scenario (virtual-time issue) ----
 
 /**
- * CPU A: take `lock`, wait until CPU `other` spins on it, then shoot down the
+ * CPU A: take `lock`, wait until CPU `other` spins on it or has IRQs off, then shoot down the
  * TLBs of `mm` while still holding the lock (as a zap under the PTL may).
  */
 export function t_lock_then_shootdown(lock: u32, mm: u32, other: u32): void {
   op_begin(4);
   spin_lock(lock);
   // wait (charging time, so deterministic mode hands the token over) until the other CPU is stuck on the lock
-  while (atomic.load<u32>(percpu(other) + PC_WAIT_OBJ) != lock) { charge(100); sync_point(); }
+  const o = percpu(other);
+  while (atomic.load<u32>(o + PC_WAIT_OBJ) != lock && atomic.load<u32>(o + PC_IRQ_ON) != 0) { charge(100); sync_point(); }
   flush_tlb_mm_range(mm, 0, 0);
   spin_unlock(lock);
   op_done();

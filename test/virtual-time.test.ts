@@ -36,3 +36,68 @@ describe.each([['parallel', 3000], ['deterministic', 300]] as [Mode, number][])(
     expect(shared[NS.indexOf(32)]).toBeLessThan(priv[NS.indexOf(32)] / 10);
   });
 });
+
+/** lock-protected increments: ops per virtual kcycle */
+async function lockRate(cpus: number, mode: Mode, iters: number, seed = 1) {
+  const m = new Machine({ cpus, mode, seed, watchdogMs: 30_000 });
+  const lock = m.hostAlloc(m.C.SL_SIZE);
+  const counter = m.hostAlloc(16);
+  m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
+  const r = await m.run(() => ({ program: 'lockInc', args: { lock, counter, iters } }));
+  expect(r.error).toBeUndefined();
+  const maxClock = r.clocks.reduce((a, b) => (a > b ? a : b));
+  return { rate: (cpus * iters * 1000) / Number(maxClock), m, r };
+}
+
+describe('parallel and deterministic modes agree', () => {
+  it('on a contended lock and on one shared line (within 25%)', async () => {
+    for (const n of [4, 8]) {
+      const p = (await lockRate(n, 'parallel', 1500)).rate;
+      const d = (await lockRate(n, 'deterministic', 300)).rate;
+      const ap = await atomicRate(n, true, 'parallel', 3000);
+      const ad = await atomicRate(n, true, 'deterministic', 300);
+      console.log(`mode agreement n=${n}: lock ${p.toFixed(2)} vs ${d.toFixed(2)} ops/kcycle; shared line ${(ap * 1000).toFixed(2)} vs ${(ad * 1000).toFixed(2)}`);
+      expect(Math.abs(p - d) / d).toBeLessThan(0.25);
+      expect(Math.abs(ap - ad) / ad).toBeLessThan(0.25);
+    }
+  });
+});
+
+describe('determinism', () => {
+  it('two deterministic runs with the same seed give identical JSON', async () => {
+    const run = async () => {
+      const m = new Machine({ cpus: 6, mode: 'deterministic', seed: 42 });
+      const lock = m.hostAlloc(m.C.SL_SIZE);
+      const counter = m.hostAlloc(16);
+      const sem = m.hostAlloc(m.C.RW_SIZE);
+      const c2 = m.hostAlloc(16);
+      m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
+      m.host.core.rwsem_init(sem, m.C.LOCK_CLASS_MMAP_READ);
+      const r = await m.run((cpu) => cpu % 2
+        ? { program: 'lockInc', args: { lock, counter, iters: 200 } }
+        : { program: 'rwsemMix', args: { sem, counter: c2, iters: 200, writePct: 30 } });
+      expect(r.error).toBeUndefined();
+      return JSON.stringify({ clocks: r.clocks.map(String), stats: Object.fromEntries(Object.entries(m.stats()).map(([k, v]) => [k, String(v)])) });
+    };
+    const a = await run();
+    const b = await run();
+    expect(a).toBe(b);
+    expect(a).toContain('det_yield');
+  });
+
+  it('a different seed gives a different interleaving', async () => {
+    const a = await lockRate(4, 'deterministic', 200, 1);
+    const b = await lockRate(4, 'deterministic', 200, 2);
+    expect(a.r.clocks).not.toEqual(b.r.clocks);
+  });
+});
+
+describe('many emulated CPUs on 2 host cores', () => {
+  it('64 CPUs run to completion in parallel mode with exact virtual time on private lines', async () => {
+    const m = new Machine({ cpus: 64, scratchBytes: 64, watchdogMs: 30_000 });
+    const r = await m.run((cpu) => ({ program: 'atomicInc', args: { line: m.scratch(cpu), ctr: m.scratch(cpu) + m.C.LM_SIZE, iters: 2000 } }));
+    expect(r.error).toBeUndefined();
+    const rmw = BigInt(m.profile.cycles.atomic_rmw);
+    for (const c of r.clocks) expect(c).toBe(2000n * rmw);
+  });
+});
