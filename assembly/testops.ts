@@ -139,3 +139,13 @@ export function t_spin_irqoff(lock: u32, relax: u32): u32 {
   op_done();
   return tries;
 }
+
+/** uncontended lock + unlock, `iters` times (benchmark) */
+export function t_lock_loop(lock: u32, iters: u32): void {
+  for (let i: u32 = 0; i < iters; i++) { spin_lock(lock); spin_unlock(lock); }
+}
+
+/** modeled RMWs on one line owned by this CPU (benchmark of the cache-line model) */
+export function t_line_loop(line: u32, iters: u32): void {
+  for (let i: u32 = 0; i < iters; i++) line_rmw(line);
+}
