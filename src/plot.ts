@@ -13,13 +13,19 @@ import type { PointResult } from './experiment.js';
 const WIDTH = 520;
 const HEIGHT = 320;
 
+/** legend entries drawn as short lines, so the dashes show */
+const LINE_LEGEND = { symbolType: 'stroke', symbolSize: 400, symbolStrokeWidth: 2 } as const;
+
 /** "lock sections" -> "lock section" */
 const singular = (unit: string) => unit.replace(/s$/, '');
 
 function subtitle(points: PointResult[], marks: string): string[] {
   const p = points[0];
   const lines = [`profile ${p.profile} (${p.ghz} GHz), ${p.mode} mode, seed ${p.seed}`];
-  if (!p.strategyUsed) lines.push(`this workload does not use the fault-path strategy: the ${marks} differ only by run-to-run variation`);
+  if (!p.strategyUsed) {
+    const why = p.mode === 'deterministic' ? 'are the same run repeated' : 'differ only by run-to-run variation';
+    lines.push(`this workload does not use the fault-path strategy: the ${marks} ${why}`);
+  }
   return lines;
 }
 
@@ -49,7 +55,9 @@ export function throughputSpec(points: PointResult[], workload: string): TopLeve
         field: 'rate', type: 'quantitative', title: `${ps[0].opsUnit} per virtual second`,
         axis: { format: '~s' }, scale: { zero: true },
       },
-      color: { field: 'strategy', type: 'nominal', title: 'strategy', scale: { domain: strategies } },
+      color: { field: 'strategy', type: 'nominal', title: 'strategy', scale: { domain: strategies }, legend: LINE_LEGEND },
+      // dashes keep overlapping lines apart (and do not rely on colour alone)
+      strokeDash: { field: 'strategy', type: 'nominal', title: 'strategy', scale: { domain: strategies }, legend: LINE_LEGEND },
       tooltip: [{ field: 'strategy' }, { field: 'cpus' }, { field: 'rate', format: '.3~s' }],
     },
   };
