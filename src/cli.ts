@@ -1,0 +1,224 @@
+#!/usr/bin/env node
+// The faultline command line: run one point, sweep many, list what exists.
+// Bad input -> one line "faultline: <problem>" on stderr, exit code 2.
+// A sweep with failed points writes what finished, names the failures on
+// stderr and exits 1.
+
+import { Command, CommanderError, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { join } from 'node:path';
+import { parseCount, parseCounts, parseNames, prepareOutDir, checkOutFile, isFsError, describeFsError } from './args.js';
+import { runSweep, expandSweep, resolveSpec, DEFAULT_SWEEP, POINT_DEFAULTS, type PointSpec, type PointResult, type SweepProgress } from './experiment.js';
+import { listedWorkloads } from './workloads.js';
+import { strategies, strategyNames } from './strategies.js';
+import { listProfiles, loadProfile, ProfileError } from './profile.js';
+import { layoutConsts } from './wasm.js';
+import { UsageError } from './types.js';
+import { formatTable, formatDetails, resultsFile, writeJson, writeCsv, toolVersion, firstLine } from './report.js';
+import { writePlots } from './plot.js';
+import type { Mode } from './machine.js';
+
+// ---------------------------------------------------------------------------
+// Options shared by run and sweep
+
+interface CommonOpts { profile: string; mode: string; seed: string; quantum: string; vcycles?: string }
+
+function addCommonOptions(cmd: Command): Command {
+  return cmd
+    .option('--profile <name|file>', 'cost profile: a shipped name (see `faultline list`) or a path to a profile JSON file', POINT_DEFAULTS.profile)
+    .addOption(new Option('--mode <mode>', 'parallel (fast) or deterministic (bit-identical for a seed)').choices(['parallel', 'deterministic']).default(POINT_DEFAULTS.mode))
+    .option('--seed <n>', 'seed of the CPUs\' random streams', String(POINT_DEFAULTS.seed))
+    .option('--quantum <cycles>', 'lax-barrier quantum in virtual cycles (>= 100)', String(POINT_DEFAULTS.quantum))
+    .option('--vcycles <cycles>', 'per-CPU virtual-cycle budget; sets the amount of work (see docs/cli.md for each workload)');
+}
+
+function commonSpec(o: CommonOpts): Omit<PointSpec, 'workload' | 'strategy' | 'cpus'> {
+  return {
+    profile: o.profile,
+    mode: o.mode as Mode,
+    seed: parseCount('--seed', o.seed),
+    quantum: parseCount('--quantum', o.quantum),
+    ...(o.vcycles !== undefined ? { vcycles: parseCount('--vcycles', o.vcycles) } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Running a plan: the one path for `run` and `sweep`
+
+interface Plan {
+  specs: PointSpec[];
+  outDir?: string;
+  jsonFile?: string;
+  quiet: boolean;
+  command: string[];
+}
+
+function progressBar(plan: Plan): (p: SweepProgress) => void {
+  if (plan.quiet || plan.specs.length < 2 || !process.stderr.isTTY) return () => {};
+  const bar = new cliProgress.SingleBar({
+    stream: process.stderr,
+    format: 'sweep [{bar}] {value}/{total} {point} | {duration_formatted} elapsed, eta {eta_formatted}',
+    hideCursor: true,
+    etaBuffer: 4,
+  }, cliProgress.Presets.shades_classic);
+  bar.start(plan.specs.length, 0, { point: '' });
+  return (p) => {
+    const s = p.running;
+    bar.update(p.done, { point: s ? `${s.workload} ${s.strategy} ${s.cpus} CPU(s)` : 'done' });
+    if (!s) bar.stop();
+  };
+}
+
+async function writeOutputs(plan: Plan, points: PointResult[], outDir?: string, jsonFile?: string): Promise<string[]> {
+  const doc = resultsFile(points, plan.command);
+  const written: string[] = [];
+  if (jsonFile) { writeJson(jsonFile, doc); written.push(jsonFile); }
+  if (outDir) {
+    writeJson(join(outDir, 'results.json'), doc);
+    writeCsv(join(outDir, 'results.csv'), points);
+    const svgs = await writePlots(outDir, points);
+    written.push(...['results.json', 'results.csv', ...svgs].map((f) => join(outDir, f)));
+  }
+  return written;
+}
+
+function reportFailures(points: PointResult[], failed: PointResult[]): void {
+  const kept = points.length - failed.length;
+  process.stderr.write(`faultline: ${failed.length} of ${points.length} point(s) failed (the ${kept} that finished are kept):\n`);
+  for (const p of failed) {
+    const [first, ...rest] = (p.error ?? 'run failed').split('\n');
+    process.stderr.write(`  ${p.workload} ${p.strategy} ${p.cpus} CPU(s): ${first}\n`);
+    for (const l of rest) process.stderr.write(`    ${l.trim()}\n`);
+  }
+}
+
+/** Check everything, run the points, write and print the results; returns the exit code. */
+async function execute(plan: Plan): Promise<number> {
+  for (const s of plan.specs) resolveSpec(s);
+  const outDir = plan.outDir !== undefined ? prepareOutDir(plan.outDir) : undefined;
+  const jsonFile = plan.jsonFile !== undefined ? checkOutFile('--json', plan.jsonFile) : undefined;
+  const { points, failed } = await runSweep(plan.specs, progressBar(plan));
+  const written = await writeOutputs(plan, points, outDir, jsonFile);
+  if (!plan.quiet) {
+    process.stdout.write(formatTable(points));
+    if (points.length === 1 && points[0].ok) process.stdout.write('\n' + formatDetails(points[0]));
+    if (written.length) process.stdout.write(`\nwrote ${written.join(', ')}\n`);
+  }
+  if (failed.length) reportFailures(points, failed);
+  return failed.length ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+
+interface RunOpts extends CommonOpts { workload: string; strategy: string; cpus: string; json?: string }
+interface SweepOpts extends CommonOpts { workload?: string; strategy?: string; cpus?: string; out: string; quiet?: boolean; default?: boolean }
+
+function runPlan(o: RunOpts, command: string[]): Plan {
+  const spec: PointSpec = { ...commonSpec(o), workload: o.workload, strategy: o.strategy, cpus: parseCount('--cpus', o.cpus) };
+  return { specs: [spec], jsonFile: o.json, quiet: false, command };
+}
+
+function sweepPlan(o: SweepOpts, command: string[]): Plan {
+  if (!o.workload && !o.default) throw new UsageError('sweep needs --workload <list> (or --default for the default sweep)');
+  const axes = {
+    workloads: o.workload ? parseNames('--workload', o.workload) : DEFAULT_SWEEP.workloads,
+    strategies: o.strategy ? parseNames('--strategy', o.strategy) : DEFAULT_SWEEP.strategies,
+    cpus: o.cpus ? parseCounts('--cpus', o.cpus) : DEFAULT_SWEEP.cpus,
+  };
+  return { specs: expandSweep(axes, commonSpec(o)), outDir: o.out, quiet: !!o.quiet, command };
+}
+
+function listText(): string {
+  const ws = listedWorkloads();
+  const pad = (s: string, n: number) => s.padEnd(n);
+  const wn = Math.max(...ws.map((w) => w.name.length));
+  const lines = ['workloads (--workload):'];
+  for (const w of ws) lines.push(`  ${pad(w.name, wn)}  ${w.description} [${w.opsUnit}${w.usesStrategy ? '' : '; ignores --strategy'}]`);
+  lines.push('', 'strategies (--strategy):');
+  const sn = Math.max(...strategies.map((s) => s.name.length));
+  for (const s of strategies) lines.push(`  ${pad(s.name, sn)}  ${s.description}`);
+  lines.push('', 'profiles (--profile):');
+  const ps = listProfiles();
+  const pn = Math.max(...ps.map((p) => p.name.length));
+  for (const { name, description } of ps) {
+    const p = loadProfile(name);
+    const hw = p.topology.sockets * p.topology.coresPerSocket * p.topology.threadsPerCore;
+    lines.push(`  ${pad(name, pn)}  ${p.ghz} GHz, ${hw} hardware threads: ${description}`);
+  }
+  lines.push('', `CPU counts (--cpus): 1 to ${layoutConsts().MAX_CPUS}, and at most the profile's hardware threads`);
+  return lines.join('\n') + '\n';
+}
+
+const EXAMPLES_RUN = `
+Examples:
+  faultline run --workload mmap-read --cpus 8
+  faultline run --workload spinlock --strategy spf --cpus 16 --mode deterministic --seed 7 --json point.json`;
+
+const EXAMPLES_SWEEP = `
+Examples:
+  faultline sweep --default --out out
+  faultline sweep --workload atomic-shared,mmap-read --strategy mmap_lock,pervma --cpus 1,2,4,8 --out out/quick
+
+Every axis left out comes from the default sweep: workloads ${DEFAULT_SWEEP.workloads.join(',')};
+strategies ${DEFAULT_SWEEP.strategies.join(',')}; CPUs ${DEFAULT_SWEEP.cpus.join(',')}.`;
+
+function buildProgram(exit: { code: number }): Command {
+  const program = new Command('faultline')
+    .description('Cycle-approximate multi-core emulator of the Linux page-fault path: mmap_lock vs SPF vs per-VMA locks')
+    .version(toolVersion())
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`faultline: ${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) });
+
+  addCommonOptions(program.command('run')
+    .description('run one workload under one strategy on N emulated CPUs and print the result')
+    .requiredOption('--workload <name>', 'workload (see `faultline list`)')
+    .option('--strategy <name>', `fault-path strategy: ${strategyNames().join(', ')}`, 'mmap_lock')
+    .requiredOption('--cpus <n>', 'number of emulated CPUs'))
+    .option('--json <file>', 'also write the result to this JSON file (docs/results-schema.md)')
+    .addHelpText('after', EXAMPLES_RUN)
+    .action(async (o: RunOpts) => { exit.code = await execute(runPlan(o, commandLine())); });
+
+  addCommonOptions(program.command('sweep')
+    .description('run every combination of workloads x strategies x CPU counts; write results.json, results.csv and SVG plots')
+    .option('--workload <list>', 'comma-separated workloads')
+    .option('--strategy <list>', 'comma-separated strategies')
+    .option('--cpus <list>', 'comma-separated CPU counts, e.g. 1,2,4,8')
+    .option('--default', 'the default sweep (for any axis not given)'))
+    .option('--out <dir>', 'output directory (created if missing)', 'out')
+    .option('--quiet', 'no progress bar and no table (files and errors only)')
+    .addHelpText('after', EXAMPLES_SWEEP)
+    .action(async (o: SweepOpts) => { exit.code = await execute(sweepPlan(o, commandLine())); });
+
+  program.command('list')
+    .description('list workloads, strategies and cost profiles')
+    .action(() => { process.stdout.write(listText()); });
+
+  return program;
+}
+
+/** the command line, recorded in the results file */
+const commandLine = (): string[] => ['faultline', ...process.argv.slice(2)];
+
+/** One line for the errors that are the user's to fix; undefined for internal errors. */
+function userMessage(e: unknown): string | undefined {
+  if (e instanceof UsageError || e instanceof ProfileError) return e.message;
+  if (isFsError(e)) return `${e.path ?? ''}${e.path ? ': ' : ''}${describeFsError(e)}`;
+  return undefined;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const exit = { code: 0 };
+  try {
+    await buildProgram(exit).parseAsync(argv);
+    return exit.code;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    const msg = userMessage(e);
+    if (msg === undefined) throw e;
+    process.stderr.write(`faultline: ${firstLine(msg)}\n`);
+    return 2;
+  }
+}
+
+process.exitCode = await main(process.argv);

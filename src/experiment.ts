@@ -1,0 +1,225 @@
+// Points and sweeps: one point = one workload under one strategy on N CPUs,
+// run for real on a fresh Machine; a sweep = points one after the other.
+// Bad input throws (UsageError / ProfileError) before anything runs; a run
+// that fails (deadlock, crash) is a result with ok=false, never a throw.
+
+import { Machine, type Mode, type RunResult } from './machine.js';
+import { loadProfile, ProfileError, type CostProfile } from './profile.js';
+import { layoutConsts } from './wasm.js';
+import { UsageError } from './types.js';
+import { workloadByName, type Workload } from './workloads.js';
+import { strategyByName, type Strategy } from './strategies.js';
+import { cyclesByCategory } from './breakdown.js';
+
+/** What to run for one point of a sweep. */
+export interface PointSpec {
+  workload: string;
+  strategy: string;
+  cpus: number;
+  /** profile name or path to a profile JSON file */
+  profile: string;
+  mode: Mode;
+  seed: number;
+  /** lax-barrier quantum, virtual cycles */
+  quantum: number;
+  /** per-CPU virtual-cycle budget (its meaning is the workload's: Workload.vcycles); undefined = workload default */
+  vcycles?: number;
+  /** watchdog (host ms without progress); undefined = Machine default */
+  watchdogMs?: number;
+}
+
+/** The result of one point: see docs/results-schema.md (u64 values are decimal strings). */
+export interface PointResult {
+  workload: string;
+  strategy: string;
+  /** false: the workload does not use the strategy; it is recorded as asked */
+  strategyUsed: boolean;
+  cpus: number;
+  profile: string;
+  ghz: number;
+  mode: Mode;
+  seed: number;
+  quantum: number;
+  vcycles: number | null;
+  params: Record<string, number>;
+  ok: boolean;
+  error: string | null;
+  opsUnit: string;
+  ops: number | null;
+  /** max of the CPUs' clocks */
+  virtualCycles: string | null;
+  opsPerVirtualSec: number | null;
+  opsPerVirtualSecPerCpu: number | null;
+  /** each CPU's clock at the end (at the stop, for a failed run) */
+  clocks: string[];
+  clockSpread: ClockSpread;
+  /** cycles summed over CPUs by category (src/breakdown.ts) */
+  cyclesByCategory: Record<string, string>;
+  /** every counter of spec/counters.json, summed over CPUs */
+  stats: Record<string, string>;
+  /** the emulator itself (host time), never mixed with the virtual numbers */
+  host: { wallMs: number; opsPerHostSec: number | null };
+}
+
+export interface ClockSpread { min: string; max: string; mean: number; spreadPct: number }
+
+export interface SweepProgress {
+  done: number;
+  total: number;
+  /** the point about to run (absent once all are done) */
+  running?: PointSpec;
+}
+
+/** The default sweep (`faultline sweep --default`, `npm start`): edit here. */
+export const DEFAULT_SWEEP = Object.freeze({
+  workloads: ['atomic-shared', 'atomic-private', 'spinlock', 'mmap-read', 'mmap-mixed'],
+  strategies: ['mmap_lock', 'spf', 'pervma'],
+  cpus: [1, 2, 4, 8, 16, 32, 64],
+});
+
+/** Defaults of the options every point has. */
+export const POINT_DEFAULTS = Object.freeze({ profile: 'default', mode: 'parallel' as Mode, seed: 1, quantum: 10_000 });
+
+// ---------------------------------------------------------------------------
+// Validation
+
+interface Resolved { workload: Workload; strategy: Strategy; profile: CostProfile }
+
+function checkInt(what: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (!Number.isSafeInteger(v) || v < min || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+    throw new UsageError(`${what} must be an integer ${range} (got ${v})`);
+  }
+}
+
+/** Check a spec and resolve its names; throws UsageError / ProfileError naming the problem. */
+export function resolveSpec(spec: PointSpec): Resolved {
+  const workload = workloadByName(spec.workload);
+  const strategy = strategyByName(spec.strategy);
+  const profile = loadProfile(spec.profile);
+  const maxCpus = layoutConsts().MAX_CPUS;
+  checkInt('CPU count', spec.cpus, 1, maxCpus);
+  const t = profile.topology;
+  const hw = t.sockets * t.coresPerSocket * t.threadsPerCore;
+  if (spec.cpus > hw) throw new UsageError(`profile ${profile.name} has ${hw} hardware threads; cannot emulate ${spec.cpus} CPUs`);
+  if (spec.mode !== 'parallel' && spec.mode !== 'deterministic') throw new UsageError(`unknown mode "${spec.mode}" (parallel or deterministic)`);
+  checkInt('seed', spec.seed, 0);
+  checkInt('quantum', spec.quantum, 100);
+  if (spec.vcycles !== undefined) checkInt('vcycles', spec.vcycles, 1);
+  return { workload, strategy, profile };
+}
+
+// ---------------------------------------------------------------------------
+// One point
+
+/** Run one point on a fresh machine. Throws only for bad input. */
+export async function runPoint(spec: PointSpec): Promise<PointResult> {
+  const r = resolveSpec(spec);
+  const m = new Machine({
+    cpus: spec.cpus,
+    mode: spec.mode,
+    profile: r.profile,
+    quantum: spec.quantum,
+    seed: spec.seed,
+    strategy: r.strategy.id,
+    ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
+    ...r.workload.machine?.(spec),
+  });
+  const o = await execute(m, r.workload, spec);
+  return summarize(spec, r, m, o);
+}
+
+interface Outcome { run: RunResult; ops: number | null; params: Record<string, number> }
+
+/** Set up and run the workload; a host-side error (not bad input) becomes a failed run. */
+async function execute(m: Machine, w: Workload, spec: PointSpec): Promise<Outcome> {
+  const t0 = performance.now();
+  let params: Record<string, number> = {};
+  try {
+    const ctx = w.setup(m, spec);
+    params = w.params(ctx);
+    const run = await m.run((cpu) => w.task(cpu, ctx));
+    return { run, params, ops: run.ok ? w.ops(m, run, ctx) : null };
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ProfileError) throw e;
+    const clocks = [...Array(m.cfg.cpus).keys()].map((i) => m.clock(i));
+    const error = `host error: ${e instanceof Error ? e.message : String(e)}`;
+    return { run: { ok: false, error, cpus: [], clocks, wallMs: performance.now() - t0 }, params, ops: null };
+  }
+}
+
+function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params }: Outcome): PointResult {
+  const stats = m.stats();
+  const total = run.clocks.reduce((a, b) => a + b, 0n);
+  const max = run.clocks.reduce((a, b) => (a > b ? a : b), 0n);
+  const vsec = Number(max) / (r.profile.ghz * 1e9);
+  const rate = ops !== null && vsec > 0 ? ops / vsec : null;
+  return {
+    workload: r.workload.name,
+    strategy: r.strategy.name,
+    strategyUsed: r.workload.usesStrategy,
+    cpus: spec.cpus,
+    profile: r.profile.name,
+    ghz: r.profile.ghz,
+    mode: spec.mode,
+    seed: spec.seed,
+    quantum: spec.quantum,
+    vcycles: spec.vcycles ?? null,
+    params,
+    ok: run.ok,
+    error: run.ok ? null : (run.error ?? 'run failed'),
+    opsUnit: r.workload.opsUnit,
+    ops,
+    virtualCycles: run.ok ? String(max) : null,
+    opsPerVirtualSec: rate,
+    opsPerVirtualSecPerCpu: rate === null ? null : rate / spec.cpus,
+    clocks: run.clocks.map(String),
+    clockSpread: spreadOf(run.clocks),
+    cyclesByCategory: stringify(cyclesByCategory(stats, total)),
+    stats: stringify(stats),
+    host: { wallMs: run.wallMs, opsPerHostSec: ops !== null && run.wallMs > 0 ? ops / (run.wallMs / 1000) : null },
+  };
+}
+
+function spreadOf(clocks: bigint[]): ClockSpread {
+  if (clocks.length === 0) return { min: '0', max: '0', mean: 0, spreadPct: 0 };
+  const min = clocks.reduce((a, b) => (a < b ? a : b));
+  const max = clocks.reduce((a, b) => (a > b ? a : b));
+  const mean = clocks.reduce((a, b) => a + Number(b), 0) / clocks.length;
+  return { min: String(min), max: String(max), mean, spreadPct: max > 0n ? (Number(max - min) / Number(max)) * 100 : 0 };
+}
+
+function stringify(rec: Record<string, bigint>): Record<string, string> {
+  return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, String(v)]));
+}
+
+// ---------------------------------------------------------------------------
+// Sweeps
+
+/** Every (workload, strategy, cpus) combination, in that nesting order, with the common options. */
+export function expandSweep(
+  axes: { workloads: readonly string[]; strategies: readonly string[]; cpus: readonly number[] },
+  common: Omit<PointSpec, 'workload' | 'strategy' | 'cpus'>,
+): PointSpec[] {
+  return axes.workloads.flatMap((workload) =>
+    axes.strategies.flatMap((strategy) => axes.cpus.map((cpus) => ({ ...common, workload, strategy, cpus }))));
+}
+
+/**
+ * Run the points one after the other. Every spec is checked first (bad input
+ * throws before anything runs); a failed point is kept with its error and the
+ * sweep goes on.
+ */
+export async function runSweep(
+  specs: PointSpec[],
+  onProgress?: (p: SweepProgress) => void,
+): Promise<{ points: PointResult[]; failed: PointResult[] }> {
+  for (const s of specs) resolveSpec(s);
+  const points: PointResult[] = [];
+  for (const spec of specs) {
+    onProgress?.({ done: points.length, total: specs.length, running: spec });
+    points.push(await runPoint(spec));
+  }
+  onProgress?.({ done: points.length, total: specs.length });
+  return { points, failed: points.filter((p) => !p.ok) };
+}
