@@ -11,6 +11,7 @@
 import type { Machine, MachineConfig, CpuTask, RunResult } from './machine.js';
 import type { PointSpec } from './experiment.js';
 import { UsageError } from './types.js';
+import { layoutConsts } from './wasm.js';
 
 export interface Workload<Ctx = unknown> {
   name: string;
@@ -54,18 +55,18 @@ const MICRO_VCYCLES = 'per-CPU iterations = vcycles / uncontended cycles of one 
 // ---------------------------------------------------------------------------
 // Micro-workloads
 
-/** a modeled cache line: 16 bytes of line metadata, then the 8-byte counter */
-const LINE_BYTES = 24;
+/** a modeled cache line: the line metadata (LM_SIZE bytes), then the 8-byte counter */
+const lineBytes = (m: Machine) => m.C.LM_SIZE + 8;
 
 interface AtomicCtx { lines: number[]; iters: number }
 
 function atomicTask(cpu: number, ctx: AtomicCtx): CpuTask {
   const line = ctx.lines[cpu];
-  return { program: 'atomicInc', args: { line, ctr: line + 16, iters: ctx.iters } };
+  return { program: 'atomicInc', args: { line, ctr: line + layoutConsts().LM_SIZE, iters: ctx.iters } };
 }
 
 function atomicOps(m: Machine, _run: RunResult, ctx: AtomicCtx): number {
-  return [...new Set(ctx.lines)].reduce((sum, line) => sum + Number(m.u64(line + 16)), 0);
+  return [...new Set(ctx.lines)].reduce((sum, line) => sum + Number(m.u64(line + m.C.LM_SIZE)), 0);
 }
 
 const atomicIters = (m: Machine, p: PointSpec) => microIters(p, 2000, m.profile.cycles.atomic_rmw);
@@ -77,7 +78,7 @@ const atomicShared: Workload<AtomicCtx> = {
   usesStrategy: false,
   vcycles: MICRO_VCYCLES,
   setup(m, p) {
-    const line = m.hostAlloc(LINE_BYTES);
+    const line = m.hostAlloc(lineBytes(m));
     return { lines: Array<number>(p.cpus).fill(line), iters: atomicIters(m, p) };
   },
   task: atomicTask,
