@@ -58,6 +58,11 @@ export function put_frame(pfn: u32): bool {
   return true;
 }
 
+/** buddy_pop(): one frame off the zone's free list (caller holds the zone lock), -1 if empty */
+export function buddy_pop(): i32 { return fl_pop(HDR_BASE + H_FRAME_FREE, frames_base(), FR_SIZE, FR_NEXT); }
+/** buddy_push(): back onto the zone's free list (caller holds the zone lock) */
+export function buddy_push(pfn: u32): void { fl_push(HDR_BASE + H_FRAME_FREE, frames_base(), FR_SIZE, FR_NEXT, pfn); }
+
 @inline export function get_frame(pfn: u32): void { if (pfn != ZERO_PFN) atomic.add<i32>(frame(pfn) + FR_REFCOUNT, 1); }
 @inline export function frame_refcount(pfn: u32): i32 { return atomic.load<i32>(frame(pfn) + FR_REFCOUNT); }
 @inline export function frame_mapcount(pfn: u32): i32 { return atomic.load<i32>(frame(pfn) + FR_MAPCOUNT); }

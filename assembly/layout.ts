@@ -47,6 +47,9 @@ export const CACHE_LINE: u32 = 64;
 
 //  +640 progress (u32, bumped on every completed operation)
 //  +704 started (u32: CPUs that entered cpu_start; parallel mode starts together)
+//  +768 zone lock (spinlock, class zone)   +832 LRU lock (spinlock, class lru)
+//  +896 page-cache files: u32 base, u32 count, u32 max pages per file, u32 index base
+//  +960 fault-path settings (SET_*, u32 each, written by the host)
 //  +2048 .. 4096 host scratch (test objects allocated by the host)
 export const H_MAGIC: u32 = 0;
 export const H_VERSION: u32 = 4;
@@ -92,6 +95,34 @@ export const H_RCU_COUNT: u32 = 524;
 
 export const H_PROGRESS: u32 = 640;
 export const H_STARTED: u32 = 704;
+export const H_ZONE_LOCK: u32 = 768;
+export const H_LRU_LOCK: u32 = 832;
+export const H_FILES_BASE: u32 = 896;
+export const H_NFILES: u32 = 900;
+export const H_FILE_PAGES: u32 = 904;
+export const H_FILE_INDEX_BASE: u32 = 908;
+export const H_PCM_BASE: u32 = 912; // per-CPU mm state (PCM_*), PCM_SIZE stride
+// fault-path settings
+export const H_SETTINGS: u32 = 960;
+export const SET_SPF_RETRY: u32 = 0; // SPF_RETRY_* or N > 0: trylock at most N times, then abort to the classic path
+export const SET_THP: u32 = 4; // THP_*
+export const SET_PCP_BATCH: u32 = 8; // pages moved between a per-CPU list and the zone per zone-lock hold (Linux: 63)
+export const SET_PCP_HIGH: u32 = 12; // per-CPU list drains above this (Linux: 6 * batch)
+export const SET_LRU_BATCH: u32 = 16; // pages per LRU-lock acquisition (Linux PAGEVEC_SIZE: 15)
+export const SET_RSS_THRESH: u32 = 20; // per-CPU RSS events before folding into the mm (Linux TASK_RSS_EVENTS_THRESH: 64)
+export const SET_NUMA_PERIOD: u32 = 24; // virtual cycles between NUMA-balancing scans (0 = off)
+export const SET_NUMA_PAGES: u32 = 28; // pages marked protnone per scan (Linux: 256 MiB = 65536)
+export const SET_ZAP_FLUSH_UNDER_PTL: u32 = 32; // 1: zap flushes the TLB before dropping each PTL (as for dirty shared pages)
+export const SET_BUG: u32 = 36; // test-only planted bugs (BUG_*), 0 in every real run
+export const SET_MM_USERS_ONE: u32 = 40; // 1: pretend the mm is single-threaded (SPF's mm_users == 1 rule)
+export const NSETTINGS: u32 = 16;
+export const SPF_RETRY_UNBOUNDED: u32 = 0; // trylock + IRQ relax until it succeeds (as merged in the series)
+export const SPF_RETRY_SPIN: u32 = 0xffffffff; // spin_lock with IRQs off: unsafe, shows the deadlock
+export const THP_NEVER: u32 = 0;
+export const THP_ALWAYS: u32 = 1;
+export const THP_MADVISE: u32 = 2;
+export const BUG_SKIP_VMA_CHANGED: u32 = 1; // pte_map_lock() skips its second vma_has_changed()
+export const BUG_SKIP_SHOOTDOWN: u32 = 2; // munmap skips the remote TLB shootdown
 export const HDR_SIZE: u32 = 4096;
 
 // ---- lock-free free list (Treiber stack with an ABA tag), 48 bytes ----
@@ -237,6 +268,39 @@ export const WAIT_BARRIER: u32 = 5;
 export const WAIT_TOKEN: u32 = 6;
 export const WAIT_RCU: u32 = 7;
 
+// ---- per-CPU mm state (PCM_SIZE stride, region at H_PCM_BASE) ----
+//  +0  u32 pcp count (free frames on this CPU's list)
+//  +4  u32 lru_add batch count      +8  u32 spare
+//  +12 i32 rss anon delta           +16 i32 rss file delta   +20 u32 rss events
+//  +64 u32 pcp list [PCP_MAX]       then u32 lru_add batch [LRU_MAX]
+//  then u32 mmu_gather batch [GATHER_MAX] (pages zapped, freed after the flush)
+//  then u32 VMA slots of the current mutator [MUT_VMAS_MAX]
+export const PCM_PCP_COUNT: u32 = 0;
+export const PCM_LRU_COUNT: u32 = 4;
+export const PCM_RSS_ANON: u32 = 12;
+export const PCM_RSS_FILE: u32 = 16;
+export const PCM_RSS_EVENTS: u32 = 20;
+export const PCM_PCP_LIST: u32 = 64;
+export const PCP_MAX: u32 = 1024;
+export const PCM_LRU_LIST: u32 = PCM_PCP_LIST + PCP_MAX * 4;
+export const LRU_MAX: u32 = 64;
+export const PCM_GATHER: u32 = PCM_LRU_LIST + LRU_MAX * 4;
+export const GATHER_MAX: u32 = 512;
+export const PCM_MUT_VMAS: u32 = PCM_GATHER + GATHER_MAX * 4;
+export const MUT_VMAS_MAX: u32 = 256;
+export const PCM_SIZE: u32 = PCM_MUT_VMAS + MUT_VMAS_MAX * 4;
+
+// ---- page-cache file (FILE_SIZE), region at H_FILES_BASE ----
+//  +0  spinlock i_pages lock (64, class pagecache)
+//  +64 u32 size in pages    +68 u32 cached pages
+//  +72 line meta of the page-cache tree (32)
+// index array: H_FILE_INDEX_BASE + (file * file_pages + index) * 4 = pfn + 1 (0 = not cached)
+export const FILE_LOCK: u32 = 0;
+export const FILE_NPAGES: u32 = 64;
+export const FILE_CACHED: u32 = 68;
+export const FILE_LINE: u32 = 72;
+export const FILE_SIZE: u32 = 128;
+
 // ---- IPI mailbox slot (32 bytes) in the TARGET's per-CPU block ----
 //  +0 u32 pending (1 = request posted)  +4 u32 kind (IPI_*)
 //  +8 u64 start vpn  +16 u64 end vpn (exclusive; 0,0 = flush all)
@@ -267,7 +331,8 @@ export const PG_FREE: u32 = 1;
 export const PG_ANON: u32 = 2;
 export const PG_ZERO: u32 = 4; // the shared zero page (frame 0), never freed
 export const PG_PAGECACHE: u32 = 8;
-export const PG_HUGE: u32 = 16;
+export const PG_HUGE: u32 = 16; // a 2 MiB THP, represented by one frame (its 512 subpages are not tracked)
+export const PG_LRU: u32 = 32;
 
 // ---- page-table page metadata (PTM_SIZE), one per page-table page ----
 //  +0   spinlock (64): the split PTE lock (PTL) of this table
@@ -353,7 +418,10 @@ export const MPOL_INTERLEAVE: u32 = 1;
 //  +136 u32 vma index array base (address of max_vmas_per_mm x u32 slot+1, sorted by vm_start)
 //  +144 line meta of mm_lock_seq (32)
 //  +176 i32 rss file   +180 i32 rss anon
-//  +184 .. 256 spare
+//  +192 spinlock page_table_lock (64): anon_vma_prepare
+//  +256 u64 numa_next_scan (virtual time)   +264 u64 numa_scan_offset (address)
+//  +272 line meta of the rss counters (32)
+//  +304 u32 next mmap address hint (top-down search start, pages)
 export const MM_MMAP_LOCK: u32 = 0;
 export const MM_SEQ: u32 = 64;
 export const MM_LOCK_SEQ: u32 = 112;
@@ -365,7 +433,11 @@ export const MM_VMA_INDEX: u32 = 136;
 export const MM_LOCK_SEQ_LINE: u32 = 144;
 export const MM_RSS_FILE: u32 = 176;
 export const MM_RSS_ANON: u32 = 180;
-export const MM_SIZE: u32 = 256;
+export const MM_PT_LOCK: u32 = 192;
+export const MM_NUMA_NEXT: u32 = 256;
+export const MM_NUMA_OFFSET: u32 = 264;
+export const MM_RSS_LINE: u32 = 272;
+export const MM_SIZE: u32 = 512;
 
 // ---- accessors (header fields are written once by the host before any CPU runs) ----
 
@@ -375,6 +447,8 @@ export const MM_SIZE: u32 = 256;
 }
 @inline export function mm_addr(mm: u32): u32 { return load<u32>(HDR_BASE + H_MM_BASE) + mm * MM_SIZE; }
 @inline export function cost_base(): u32 { return load<u32>(HDR_BASE + H_PROFILE_BASE); }
+@inline export function setting(k: u32): u32 { return load<u32>(HDR_BASE + H_SETTINGS + k); }
+@inline export function pcm(cpu: u32): u32 { return load<u32>(HDR_BASE + H_PCM_BASE) + cpu * PCM_SIZE; }
 @inline export function mailbox_off(): u32 { return PC_STATS + <u32>NSTATS_ALIGNED * 8; }
 @inline export function tlb_off(): u32 { return mailbox_off() + MAX_CPUS * MB_SIZE; }
 

@@ -1,0 +1,128 @@
+// The memory access path of a CPU: TLB lookup -> hardware walk (A/D bits) ->
+// page fault -> retry the access; and the fault entry that dispatches to the
+// configured strategy (arch/x86/mm/fault.c do_user_addr_fault). The touch
+// loops that workloads use run here, inside Wasm.
+
+import { VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PAGE_SHIFT, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, setting } from './layout';
+import { CLOCK, charge, cost, stat_inc, stat_add } from './cpu';
+import {
+  COST_FAULT_ENTRY, STAT_ACCESS, STAT_ACCESS_FAULT, STAT_FAULT, STAT_FAULT_CYCLES, STAT_TLB_MISS_CYCLES,
+  STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_PERVMA_ATTEMPT, STAT_PERVMA_SUCCESS, STAT_PERVMA_FALLBACK,
+} from './generated';
+import { op_done, sync_point } from './sched';
+import { tlb_lookup, tlb_insert } from './tlb';
+import { hw_walk } from './pgtable';
+import { pte_write, pte_dirty } from './pte';
+import { find_vma, vma_addr } from './vma';
+import { handle_mm_fault, FAULT_FLAG_USER, FAULT_FLAG_WRITE, FAULT_FLAG_VMA_LOCK, VM_FAULT_RETRY, VM_FAULT_SIGSEGV } from './fault';
+import { handle_speculative_fault } from './spf';
+import {
+  lock_vma_under_rcu, vma_end_read, mmap_read_lock, mmap_read_unlock, strategy, STRATEGY_SPF, STRATEGY_PERVMA,
+} from './pervma';
+import { task_numa_work } from './mmap';
+
+/** the classic path: mmap_lock for read, find_vma, access checks, handle_mm_fault */
+function fault_classic(mm: u32, address: u64, flags: u32): i32 {
+  // retry: handle_mm_fault asked for it (it never drops mmap_lock itself here)
+  for (let tries = 0; tries < 16; tries++) {
+    mmap_read_lock(mm);
+    const vma = find_vma(mm, address);
+    if (vma < 0 || address < load<u64>(vma_addr(<u32>vma) + VMA_START)) {
+      mmap_read_unlock(mm); // no VMA (stack expansion is not emulated)
+      return VM_FAULT_SIGSEGV;
+    }
+    const vf = load<u32>(vma_addr(<u32>vma) + VMA_FLAGS);
+    if ((flags & FAULT_FLAG_WRITE) ? (vf & VM_WRITE) == 0 : (vf & (VM_READ | VM_WRITE | VM_EXEC)) == 0) {
+      mmap_read_unlock(mm);
+      return VM_FAULT_SIGSEGV;
+    }
+    const r = handle_mm_fault(mm, <u32>vma, address, flags);
+    mmap_read_unlock(mm);
+    if (r != VM_FAULT_RETRY) return r;
+  }
+  return VM_FAULT_RETRY;
+}
+
+/** do_user_addr_fault(): one page fault on `address`; 0 when handled */
+export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
+  const t0 = CLOCK;
+  charge(cost(COST_FAULT_ENTRY));
+  stat_inc(STAT_FAULT);
+  const flags = FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0);
+  let r: i32 = VM_FAULT_RETRY;
+  const s = strategy();
+  if (s == STRATEGY_SPF) {
+    r = handle_speculative_fault(mm, address, flags);
+    if (r == VM_FAULT_RETRY) stat_inc(STAT_SPF_FALLBACK);
+    else if (r == 0) stat_inc(STAT_SPF_SUCCESS);
+  } else if (s == STRATEGY_PERVMA) {
+    stat_inc(STAT_PERVMA_ATTEMPT);
+    const vma = lock_vma_under_rcu(mm, address);
+    if (vma >= 0) {
+      r = handle_mm_fault(mm, <u32>vma, address, flags | FAULT_FLAG_VMA_LOCK);
+      vma_end_read(<u32>vma);
+    }
+    if (r == VM_FAULT_RETRY) stat_inc(STAT_PERVMA_FALLBACK);
+    else if (r == 0) stat_inc(STAT_PERVMA_SUCCESS);
+  }
+  if (r == VM_FAULT_RETRY) r = fault_classic(mm, address, flags);
+  if (r == VM_FAULT_SIGSEGV) stat_inc(STAT_FAULT_SIGSEGV);
+  stat_add(STAT_FAULT_CYCLES, CLOCK - t0);
+  return r;
+}
+
+/**
+ * One load (write = false) or store at `address`. Returns 0, or the VM_FAULT_*
+ * code that ended it (SIGSEGV is reported to the workload, not a crash).
+ */
+let faulted = false; // did the last access() take a fault
+
+export function access(mm: u32, address: u64, write: bool): i32 {
+  stat_inc(STAT_ACCESS);
+  const vpn = address >> PAGE_SHIFT;
+  faulted = false;
+  // retry: after a fault the access is re-executed, as the CPU does after iret
+  for (let tries = 0; tries < 8; tries++) {
+    const e = tlb_lookup(vpn);
+    if (e != 0 && (!write || (pte_write(e) && pte_dirty(e)))) return 0;
+    const t0 = CLOCK;
+    const pte = hw_walk(mm, address, write, true);
+    stat_add(STAT_TLB_MISS_CYCLES, CLOCK - t0);
+    if (pte != 0) { tlb_insert(vpn, pte); return 0; }
+    if (!faulted) { faulted = true; stat_inc(STAT_ACCESS_FAULT); }
+    const r = do_user_addr_fault(mm, address, write);
+    op_done();
+    if (r != 0) return r;
+  }
+  return VM_FAULT_RETRY; // a fault that never sticks: reported, never a hang
+}
+
+/** NUMA balancing: the first CPU past the mm's next-scan time runs task_numa_work() */
+function maybe_numa_scan(mm: u32): void {
+  const period = <u64>setting(SET_NUMA_PERIOD);
+  if (period == 0) return;
+  const a = mm_addr(mm) + MM_NUMA_NEXT;
+  const next = atomic.load<u64>(a);
+  if (CLOCK < next) return;
+  if (atomic.cmpxchg<u64>(a, next, CLOCK + period) == next) task_numa_work(mm);
+}
+
+/**
+ * touch(): access every `stride` bytes of [start, start + len), reads or
+ * writes. Returns the number of accesses that faulted, or a negative
+ * -(VM_FAULT_*) at the first access that failed.
+ */
+export function touch(mm: u32, start: u64, len: u64, stride: u64, write: bool): i64 {
+  let faults: i64 = 0;
+  let n: u32 = 0;
+  if (stride == 0) stride = 4096;
+  const end = start + len;
+  for (let a = start; a < end; a += stride) {
+    const r = access(mm, a, write);
+    if (r != 0) return -<i64>r;
+    if (faulted) faults++;
+    // an interrupt point every 64 accesses (faults already passed one)
+    if (++n >= 64) { n = 0; maybe_numa_scan(mm); sync_point(); }
+  }
+  return faults;
+}

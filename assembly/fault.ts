@@ -1,0 +1,468 @@
+// The page-fault handler shared by the three strategies: handle_mm_fault()
+// and the handlers under it (mm/memory.c), with the speculative variants of
+// pte_map_lock() / pte_spinlock() from the SPF series.
+//
+// Lock ordering in the emulated mm (as mm/rmap.c documents Linux's):
+//
+//   mmap_lock (mm rwsem)                      [classic faults: read; mutators: write]
+//     vma->vm_lock (per-VMA rwsem)            [pervma faults: read-trylock; mutators: write]
+//       vma->vm_sequence (seqcount)           [writers hold mmap_lock for write]
+//       mm->page_table_lock                   [anon_vma_prepare]
+//       PTL (split PTE lock of a PTE table)   [pte_map_lock, zap, change_pte_range]
+//         TLB shootdown IPIs                  [may be sent with a PTL held: COW, zap of dirty shared pages]
+//         zone lock (page allocator)
+//         LRU lock
+//   i_pages lock (page cache)                 [never under a PTL]
+//
+// A speculative fault holds NONE of mmap_lock / vm_lock: it holds a VMA
+// reference and an RCU read section, validates with vm_sequence, walks with
+// IRQs off, and only ever TRY-locks the PTL with IRQs off (see pte_map_lock).
+//
+// The fault state (struct vm_fault) is a set of module globals: they are per
+// instance, i.e. per CPU, and a CPU handles one fault at a time.
+
+import {
+  VMA_START, VMA_END, VMA_FLAGS, VMA_SEQ, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE,
+  VM_WRITE, VM_READ, VM_EXEC, VM_SHARED, VM_UFFD_MISSING, VM_HUGEPAGE, VMOPS_NONE,
+  PG_ANON, PG_HUGE, FR_MAPCOUNT, FR_FLAGS,
+  MM_PT_LOCK, SET_SPF_RETRY, SET_THP, SET_BUG, SPF_RETRY_UNBOUNDED, SPF_RETRY_SPIN, THP_ALWAYS, THP_MADVISE,
+  BUG_SKIP_VMA_CHANGED, PAGE_SHIFT, mm_addr, setting,
+} from './layout';
+import { charge, cost, stat_inc } from './cpu';
+import {
+  COST_PTE_OP, COST_PAGE_COPY,
+  STAT_FAULT_ANON_ZERO, STAT_FAULT_ANON, STAT_FAULT_WP_REUSE, STAT_FAULT_WP_COPY, STAT_FAULT_FILE_READ,
+  STAT_FAULT_FILE_COW, STAT_FAULT_FILE_SHARED, STAT_FAULT_NUMA, STAT_FAULT_ON_ACCESS, STAT_FAULT_HUGE_PMD,
+  STAT_FAULT_SPURIOUS, STAT_FAULT_SIGBUS, STAT_FAULT_OOM,
+  STAT_SPF_ABORT_VMA_CHANGED, STAT_SPF_ABORT_PMD_CHANGED, STAT_SPF_ABORT_TRYLOCK_BOUNDED, STAT_SPF_TRYLOCK_RETRY,
+  STAT_SPF_ABORT_FILE, STAT_SPF_ABORT_OOM,
+} from './generated';
+import { spin_lock, spin_unlock, spin_trylock } from './spinlock';
+import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from './ipi';
+import { line_read } from './cacheline';
+import {
+  pmd_alloc_walk, pte_alloc_walk, walk_pte_table, walk_pmd_table, ptl_of, ptpage_addr, pte_line, set_pte,
+  ptep_get_and_clear, pmd_pte_table,
+} from './pgtable';
+import {
+  pfn_pte, pte_pfn, pte_none, pte_present, pte_protnone, pte_write, pte_dirty, pte_special,
+  pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_mkspecial, pte_wrprotect, pte_modify, pte_is_fault_on_access,
+  pte_clear_fault_on_access, pmd_none, pmd_trans_huge, mk_pte_prot, _PAGE_PSE,
+} from './pte';
+import { vma_addr, vma_has_changed } from './vma';
+import { alloc_page, put_page, charge_huge_zero } from './page_alloc';
+import { frame, frame_flags, frame_mapcount, get_frame, ZERO_PFN } from './frames';
+import { lru_cache_add } from './lru';
+import { add_mm_counter } from './rss';
+import { pagecache_get } from './pagecache';
+
+// FAULT_FLAG_* (include/linux/mm.h)
+export const FAULT_FLAG_WRITE: u32 = 0x01;
+export const FAULT_FLAG_USER: u32 = 0x40;
+export const FAULT_FLAG_SPECULATIVE: u32 = 0x200;
+export const FAULT_FLAG_VMA_LOCK: u32 = 0x1000;
+
+// VM_FAULT_* results (0 = handled)
+export const VM_FAULT_OOM: i32 = 0x1;
+export const VM_FAULT_SIGBUS: i32 = 0x2;
+export const VM_FAULT_SIGSEGV: i32 = 0x40;
+export const VM_FAULT_RETRY: i32 = 0x400;
+
+// ---- struct vm_fault --------------------------------------------------------
+export let vmf_mm: u32 = 0;
+export let vmf_address: u64 = 0;
+export let vmf_flags: u32 = 0;
+export let vmf_vma: u32 = 0;          // VMA slot
+export let vmf_sequence: u32 = 0;     // vm_sequence snapshot
+export let vmf_vma_flags: u32 = 0;    // READ_ONCE(vma->vm_flags)
+export let vmf_vma_prot: u64 = 0;     // vma->vm_page_prot
+let vmf_pmd: u32 = 0;                 // address of the PMD entry
+let vmf_orig_pmd: u64 = 0;
+let vmf_table: i32 = -1;              // PTE table index, -1 = none yet (vmf->pte == NULL)
+let vmf_pte: u32 = 0;                 // address of the PTE entry (0 = vmf->pte == NULL)
+let vmf_orig_pte: u64 = 0;
+let vmf_ptl: u32 = 0;
+
+/**
+ * vm_get_page_prot(): the PTE protection of a VMA. Private mappings are
+ * mapped read-only even when writable, so the first write faults (COW / the
+ * dirty bit); do_anonymous_page and the COW paths add write themselves.
+ */
+export function vm_get_page_prot(vm_flags: u32): u64 {
+  return mk_pte_prot((vm_flags & VM_SHARED) ? vm_flags : vm_flags & ~VM_WRITE);
+}
+
+@inline function speculative(): bool { return (vmf_flags & FAULT_FLAG_SPECULATIVE) != 0; }
+@inline function is_write(): bool { return (vmf_flags & FAULT_FLAG_WRITE) != 0; }
+@inline function vma_is_anonymous(): bool { return load<u32>(vma_addr(vmf_vma) + VMA_OPS) == VMOPS_NONE; }
+@inline function pte_index(): u32 { return <u32>(vmf_address >> PAGE_SHIFT) & 511; }
+
+/** Set up vmf for a speculative fault (spf.ts did the checks and the walk). */
+export function vmf_init_speculative(mm: u32, address: u64, flags: u32, vma: u32, seq: u32, vflags: u32,
+  pmd: u32, orig_pmd: u64, table: i32, pte: u32, orig_pte: u64): void {
+  vmf_mm = mm; vmf_address = address; vmf_flags = flags | FAULT_FLAG_SPECULATIVE; vmf_vma = vma; vmf_sequence = seq;
+  vmf_vma_flags = vflags; vmf_vma_prot = vm_get_page_prot(vflags); vmf_pmd = pmd; vmf_orig_pmd = orig_pmd;
+  vmf_table = table; vmf_pte = pte; vmf_orig_pte = orig_pte;
+}
+
+// ---- PTE locking: the speculative variants ---------------------------------
+
+/**
+ * pte_map_lock() / pte_spinlock(): take the PTL of vmf's PTE table.
+ * Speculative: the first vma_has_changed() proves the page tables are still
+ * valid, IRQs off keep them (a freeing CPU waits for our shootdown ack), and
+ * the second check proves they still are once we own the PTL. The PTL is only
+ * TRY-locked with IRQs off: its holder may be waiting for our ack.
+ * Returns false (the caller returns VM_FAULT_RETRY) when the VMA changed.
+ */
+export function pte_map_lock(): bool {
+  const t = <u32>vmf_table;
+  if (!speculative()) {
+    vmf_ptl = ptl_of(t);
+    spin_lock(vmf_ptl);
+    return true;
+  }
+  const policy = setting(SET_SPF_RETRY);
+  let tries: u32 = 0;
+  // retry: the PTL was busy; IRQs were let in between tries
+  while (true) {
+    local_irq_disable();
+    if (vma_has_changed(vmf_vma, vmf_sequence)) { stat_inc(STAT_SPF_ABORT_VMA_CHANGED); local_irq_enable(); return false; }
+    // a THP collapse in our back changes the PMD
+    if (atomic.load<u64>(vmf_pmd) != vmf_orig_pmd) { stat_inc(STAT_SPF_ABORT_PMD_CHANGED); local_irq_enable(); return false; }
+    const ptl = ptl_of(t);
+    if (policy == SPF_RETRY_SPIN) {
+      spin_lock(ptl); // UNSAFE: spins with IRQs off (the deadlock the series avoids)
+    } else if (!spin_trylock(ptl)) {
+      tries++;
+      stat_inc(STAT_SPF_TRYLOCK_RETRY);
+      if (policy != SPF_RETRY_UNBOUNDED && tries >= policy) {
+        stat_inc(STAT_SPF_ABORT_TRYLOCK_BOUNDED);
+        local_irq_enable();
+        return false;
+      }
+      irq_relax();
+      local_irq_enable();
+      continue;
+    }
+    if ((setting(SET_BUG) & BUG_SKIP_VMA_CHANGED) == 0 && vma_has_changed(vmf_vma, vmf_sequence)) {
+      spin_unlock(ptl);
+      stat_inc(STAT_SPF_ABORT_VMA_CHANGED);
+      local_irq_enable();
+      return false;
+    }
+    vmf_ptl = ptl;
+    local_irq_enable();
+    return true;
+  }
+  return false;
+}
+
+@inline function pte_unmap_unlock(): void { spin_unlock(vmf_ptl); }
+
+/** read the PTE under the PTL (the cache line is ours or comes to us) */
+@inline function pte_read(): u64 {
+  line_read(pte_line(<u32>vmf_table, pte_index()));
+  return atomic.load<u64>(vmf_pte);
+}
+
+/** install `e` at vmf's PTE (caller holds the PTL) */
+@inline function pte_install(e: u64): void {
+  charge(cost(COST_PTE_OP));
+  set_pte(<u32>vmf_table, vmf_pte, e);
+}
+
+// ---- handle_mm_fault --------------------------------------------------------
+
+/**
+ * handle_mm_fault(): caller holds mmap_lock for read, or the VMA's lock
+ * (FAULT_FLAG_VMA_LOCK). Allocates the upper page tables, handles huge PMDs,
+ * then handle_pte_fault().
+ */
+export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i32 {
+  const v = vma_addr(vma);
+  vmf_mm = mm; vmf_address = address; vmf_flags = flags; vmf_vma = vma;
+  vmf_vma_flags = load<u32>(v + VMA_FLAGS);
+  vmf_vma_prot = vm_get_page_prot(vmf_vma_flags);
+  vmf_pmd = pmd_alloc_walk(mm, address);
+  if (vmf_pmd == 0) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
+  vmf_sequence = atomic.load<u32>(v + VMA_SEQ); // raw_read_seqcount(&vma->vm_sequence), as the series does here
+  let pmdv = atomic.load<u64>(vmf_pmd);
+  if (pmd_none(pmdv) && thp_enabled(v)) {
+    const r = do_huge_pmd_anonymous_page();
+    if (r != VM_FAULT_FALLBACK) return r;
+    pmdv = atomic.load<u64>(vmf_pmd);
+  }
+  if (pmd_trans_huge(pmdv)) return do_huge_pmd_fault(pmdv);
+  vmf_orig_pmd = pmdv;
+  vmf_table = -1;
+  vmf_pte = 0;
+  if (!pmd_none(pmdv)) {
+    vmf_table = pmd_pte_table(pmdv);
+    if (vmf_table < 0) return sigbus(); // bad PMD
+    vmf_pte = ptpage_addr(<u32>vmf_table) + (pte_index() << 3);
+    vmf_orig_pte = pte_read();
+    if (pte_none(vmf_orig_pte)) vmf_pte = 0;
+  }
+  return handle_pte_fault();
+}
+
+const VM_FAULT_FALLBACK: i32 = 0x800;
+
+@inline function sigbus(): i32 { stat_inc(STAT_FAULT_SIGBUS); return VM_FAULT_SIGBUS; }
+
+/**
+ * handle_pte_fault(): vmf_pte == 0 means no PTE (none, or no table yet).
+ * Speculative callers come here with the walk already done.
+ */
+export function handle_pte_fault(): i32 {
+  if (vmf_pte == 0) {
+    if (vma_is_anonymous()) return do_anonymous_page();
+    if (speculative()) { stat_inc(STAT_SPF_ABORT_FILE); return VM_FAULT_RETRY; }
+    return do_fault();
+  }
+  if (!pte_present(vmf_orig_pte)) return sigbus(); // swap entries: do_swap_page is not emulated
+  if (pte_protnone(vmf_orig_pte) && (vmf_vma_flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0) return do_numa_page(false);
+  if (pte_is_fault_on_access(vmf_orig_pte)) return do_numa_page(true);
+  if (!pte_map_lock()) return VM_FAULT_RETRY;
+  let entry = vmf_orig_pte;
+  if (pte_read() != entry) {
+    // another CPU changed the PTE: nothing to do but retry the access
+    pte_unmap_unlock();
+    stat_inc(STAT_FAULT_SPURIOUS);
+    return 0;
+  }
+  if (is_write()) {
+    if (!pte_write(entry)) return do_wp_page();
+    entry = pte_mkdirty(entry);
+  }
+  entry = pte_mkyoung(entry);
+  if (entry != vmf_orig_pte) pte_install(entry);
+  pte_unmap_unlock();
+  stat_inc(STAT_FAULT_SPURIOUS);
+  return 0;
+}
+
+/** make sure vmf has a PTE table (classic and per-VMA paths only: SPF never allocates) */
+function pte_alloc(): bool {
+  if (vmf_table >= 0) return true;
+  const slot = pte_alloc_walk(vmf_mm, vmf_address);
+  if (slot == 0) return false;
+  vmf_table = walk_pte_table();
+  vmf_pte = slot;
+  return true;
+}
+
+/** anon_vma_prepare(): first anonymous page of the VMA (caller: not speculative) */
+function anon_vma_prepare(): void {
+  const v = vma_addr(vmf_vma);
+  if (atomic.load<u32>(v + VMA_ANON) != 0) return;
+  const l = mm_addr(vmf_mm) + MM_PT_LOCK;
+  spin_lock(l);
+  if (atomic.load<u32>(v + VMA_ANON) == 0) atomic.store<u32>(v + VMA_ANON, 1);
+  spin_unlock(l);
+}
+
+/** do_anonymous_page(): no PTE in an anonymous VMA */
+function do_anonymous_page(): i32 {
+  if (vmf_vma_flags & VM_SHARED) return sigbus(); // shared anonymous memory is shmem: has vm_ops
+  if (!speculative() && !pte_alloc()) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
+  const slot = ptpage_addr(<u32>vmf_table) + (pte_index() << 3);
+  vmf_pte = slot;
+  if (!is_write()) {
+    // read fault: map the shared zero page read-only
+    const entry = pte_mkspecial(pfn_pte(<u64>ZERO_PFN, pte_wrprotect(vmf_vma_prot)));
+    if (!pte_map_lock()) return VM_FAULT_RETRY;
+    if (!pte_none(pte_read())) { pte_unmap_unlock(); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+    // userfaultfd is not emulated; a speculative fault ignores it armed in our back (as the series does)
+    if (!speculative() && (atomic.load<u32>(vma_addr(vmf_vma) + VMA_FLAGS) & VM_UFFD_MISSING)) { pte_unmap_unlock(); return sigbus(); }
+    pte_install(entry);
+    pte_unmap_unlock();
+    stat_inc(STAT_FAULT_ANON_ZERO);
+    return 0;
+  }
+  if (!speculative()) anon_vma_prepare();
+  const page = alloc_page(PG_ANON, true);
+  if (page < 0) return oom();
+  let entry = pte_mkyoung(pfn_pte(<u64>page, vmf_vma_prot));
+  if (vmf_vma_flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
+  if (!pte_map_lock()) { put_page(<u32>page); return VM_FAULT_RETRY; }
+  if (!pte_none(pte_read())) { pte_unmap_unlock(); put_page(<u32>page); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  if (!speculative() && (atomic.load<u32>(vma_addr(vmf_vma) + VMA_FLAGS) & VM_UFFD_MISSING)) {
+    pte_unmap_unlock(); put_page(<u32>page); return sigbus();
+  }
+  add_mm_counter(vmf_mm, true, 1);
+  atomic.store<i32>(frame(<u32>page) + FR_MAPCOUNT, 1); // page_add_new_anon_rmap
+  lru_cache_add(<u32>page);
+  pte_install(entry);
+  pte_unmap_unlock();
+  stat_inc(STAT_FAULT_ANON);
+  return 0;
+}
+
+function oom(): i32 {
+  if (speculative()) { stat_inc(STAT_SPF_ABORT_OOM); return VM_FAULT_RETRY; }
+  stat_inc(STAT_FAULT_OOM);
+  return VM_FAULT_OOM;
+}
+
+/**
+ * do_wp_page(): write to a present read-only PTE. Caller holds the PTL
+ * (pte_map_lock succeeded and the PTE is still vmf_orig_pte).
+ */
+function do_wp_page(): i32 {
+  const pfn = <u32>pte_pfn(vmf_orig_pte);
+  const special = pte_special(vmf_orig_pte) || pfn == ZERO_PFN;
+  if (!special && (vmf_vma_flags & VM_SHARED)) {
+    // wp_page_shared: the file page becomes writable and dirty in place
+    pte_install(pte_mkyoung(pte_mkdirty(pte_mkwrite(vmf_orig_pte))));
+    pte_unmap_unlock();
+    stat_inc(STAT_FAULT_WP_REUSE);
+    return 0;
+  }
+  if (!special && (frame_flags(pfn) & PG_ANON) && frame_mapcount(pfn) == 1) {
+    // wp_page_reuse: we are the only mapper of this anonymous page
+    pte_install(pte_mkyoung(pte_mkdirty(pte_mkwrite(vmf_orig_pte))));
+    pte_unmap_unlock();
+    stat_inc(STAT_FAULT_WP_REUSE);
+    return 0;
+  }
+  return wp_page_copy(pfn, special);
+}
+
+/** wp_page_copy(): COW. Drops and retakes the PTL around the allocation. */
+function wp_page_copy(old: u32, from_zero: bool): i32 {
+  pte_unmap_unlock();
+  if (!speculative() && (vmf_vma_flags & VM_SHARED) == 0) anon_vma_prepare();
+  const page = alloc_page(PG_ANON, from_zero);
+  if (page < 0) return oom();
+  if (!from_zero) charge(cost(COST_PAGE_COPY));
+  if (!pte_map_lock()) { put_page(<u32>page); return VM_FAULT_RETRY; }
+  if (pte_read() != vmf_orig_pte) { pte_unmap_unlock(); put_page(<u32>page); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  const entry = pte_mkyoung(pte_mkdirty(pte_mkwrite(pfn_pte(<u64>page, vmf_vma_prot))));
+  // ptep_clear_flush(): the old translation must be gone from every TLB
+  // before the new one is visible; this shootdown is sent WITH the PTL held
+  ptep_get_and_clear(<u32>vmf_table, vmf_pte);
+  flush_tlb_mm_range(vmf_mm, vmf_address >> PAGE_SHIFT, (vmf_address >> PAGE_SHIFT) + 1);
+  atomic.store<i32>(frame(<u32>page) + FR_MAPCOUNT, 1);
+  lru_cache_add(<u32>page);
+  pte_install(entry);
+  if (from_zero) add_mm_counter(vmf_mm, true, 1);
+  else {
+    atomic.sub<i32>(frame(old) + FR_MAPCOUNT, 1); // page_remove_rmap
+    if ((frame_flags(old) & PG_ANON) == 0) { add_mm_counter(vmf_mm, false, -1); add_mm_counter(vmf_mm, true, 1); }
+  }
+  pte_unmap_unlock();
+  if (!from_zero) put_page(old); // the mapping's reference, after the flush
+  stat_inc(STAT_FAULT_WP_COPY);
+  return 0;
+}
+
+/** do_fault(): file-backed VMA, no PTE. Classic / per-VMA only (vm_ops->fault may sleep). */
+function do_fault(): i32 {
+  if (!pte_alloc()) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
+  vmf_pte = ptpage_addr(<u32>vmf_table) + (pte_index() << 3);
+  const v = vma_addr(vmf_vma);
+  const pgoff = load<u64>(v + VMA_PGOFF) + ((vmf_address - load<u64>(v + VMA_START)) >> PAGE_SHIFT);
+  const page = pagecache_get(load<u32>(v + VMA_FILE), pgoff);
+  if (page == -2) return sigbus(); // past EOF
+  if (page < 0) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
+  const shared = (vmf_vma_flags & VM_SHARED) != 0;
+  if (is_write() && !shared) {
+    // do_cow_fault: a private copy of the page-cache page
+    anon_vma_prepare();
+    const copy = alloc_page(PG_ANON, false);
+    if (copy < 0) { put_page(<u32>page); stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
+    charge(cost(COST_PAGE_COPY));
+    put_page(<u32>page);
+    pte_map_lock();
+    if (!pte_none(pte_read())) { pte_unmap_unlock(); put_page(<u32>copy); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+    atomic.store<i32>(frame(<u32>copy) + FR_MAPCOUNT, 1);
+    lru_cache_add(<u32>copy);
+    add_mm_counter(vmf_mm, true, 1);
+    pte_install(pte_mkyoung(pte_mkdirty(pte_mkwrite(pfn_pte(<u64>copy, vmf_vma_prot)))));
+    pte_unmap_unlock();
+    stat_inc(STAT_FAULT_FILE_COW);
+    return 0;
+  }
+  // do_read_fault / do_shared_fault: map the page-cache page itself
+  let entry = pte_mkyoung(pfn_pte(<u64>page, vmf_vma_prot));
+  if (is_write()) entry = pte_mkdirty(pte_mkwrite(entry));
+  else entry = pte_wrprotect(entry);
+  pte_map_lock();
+  if (!pte_none(pte_read())) { pte_unmap_unlock(); put_page(<u32>page); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  atomic.add<i32>(frame(<u32>page) + FR_MAPCOUNT, 1); // page_add_file_rmap; the lookup's reference is the mapping's
+  add_mm_counter(vmf_mm, false, 1);
+  pte_install(entry);
+  pte_unmap_unlock();
+  stat_inc(is_write() ? STAT_FAULT_FILE_SHARED : STAT_FAULT_FILE_READ);
+  return 0;
+}
+
+/**
+ * handle_pte_protnone() (do_numa_page): a NUMA-hinting protnone PTE, or the
+ * arch fault-on-access soft bit (fault-on-access-protnone-2024): restore the
+ * VMA's protection under the PTL. Page migration is not emulated.
+ */
+function do_numa_page(fault_on_access: bool): i32 {
+  if (!pte_map_lock()) return VM_FAULT_RETRY;
+  if (pte_read() != vmf_orig_pte) { pte_unmap_unlock(); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  let entry: u64;
+  if (fault_on_access) entry = pte_clear_fault_on_access(vmf_orig_pte);
+  else {
+    entry = pte_modify(vmf_orig_pte, vmf_vma_prot);
+    // a dirty page of a writable VMA was writable before the scanner (savedwrite)
+    if ((vmf_vma_flags & VM_WRITE) && pte_dirty(vmf_orig_pte)) entry = pte_mkwrite(entry);
+  }
+  pte_install(pte_mkyoung(entry));
+  pte_unmap_unlock();
+  stat_inc(fault_on_access ? STAT_FAULT_ON_ACCESS : STAT_FAULT_NUMA);
+  return 0;
+}
+
+// ---- transparent huge pages --------------------------------------------------
+
+/** THP for this VMA at vmf_address: anonymous, policy allows, 2 MiB range inside the VMA */
+function thp_enabled(v: u32): bool {
+  const thp = setting(SET_THP);
+  if (load<u32>(v + VMA_OPS) != VMOPS_NONE) return false;
+  if (thp != THP_ALWAYS && !(thp == THP_MADVISE && (load<u32>(v + VMA_FLAGS) & VM_HUGEPAGE))) return false;
+  const h = vmf_address & ~(<u64>0x1fffff);
+  return h >= load<u64>(v + VMA_START) && h + 0x200000 <= load<u64>(v + VMA_END);
+}
+
+/** do_huge_pmd_anonymous_page(): a 2 MiB page under the PMD table's lock */
+function do_huge_pmd_anonymous_page(): i32 {
+  if (speculative()) return VM_FAULT_FALLBACK;
+  anon_vma_prepare();
+  const page = alloc_page(PG_ANON | PG_HUGE, false);
+  if (page < 0) return VM_FAULT_FALLBACK;
+  charge_huge_zero();
+  const ptl = ptl_of(<u32>walk_pmd_table());
+  spin_lock(ptl);
+  if (!pmd_none(atomic.load<u64>(vmf_pmd))) { spin_unlock(ptl); put_page(<u32>page); return VM_FAULT_FALLBACK; }
+  let entry = pte_mkyoung(pfn_pte(<u64>page, vmf_vma_prot | _PAGE_PSE));
+  if (vmf_vma_flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
+  atomic.store<i32>(frame(<u32>page) + FR_MAPCOUNT, 1);
+  add_mm_counter(vmf_mm, true, 512);
+  charge(cost(COST_PTE_OP));
+  set_pte(<u32>walk_pmd_table(), vmf_pmd, entry);
+  spin_unlock(ptl);
+  stat_inc(STAT_FAULT_HUGE_PMD);
+  return 0;
+}
+
+/** fault on a present huge PMD (write to read-only, or protnone): restore it in place */
+function do_huge_pmd_fault(pmdv: u64): i32 {
+  const t = <u32>walk_pmd_table();
+  const ptl = ptl_of(t);
+  spin_lock(ptl);
+  if (atomic.load<u64>(vmf_pmd) != pmdv) { spin_unlock(ptl); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  let entry = pte_modify(pmdv, vmf_vma_prot) | _PAGE_PSE;
+  if ((vmf_vma_flags & VM_WRITE) && (is_write() || pte_dirty(pmdv))) entry = pte_mkdirty(pte_mkwrite(entry));
+  set_pte(t, vmf_pmd, pte_mkyoung(entry));
+  spin_unlock(ptl);
+  stat_inc(pte_protnone(pmdv) ? STAT_FAULT_NUMA : STAT_FAULT_WP_REUSE);
+  return 0;
+}
+

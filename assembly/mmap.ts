@@ -1,0 +1,429 @@
+// The mutators that race the fault path: mmap, munmap, mprotect,
+// madvise(MADV_DONTNEED) and the NUMA-balancing scanner, each with the
+// locking of the configured strategy (see the lock order in fault.ts):
+//   - mmap/munmap/mprotect: mmap_lock for write; every VMA they change is
+//     write-marked for per-VMA locks (vma_start_write) and its vm_sequence is
+//     odd while it changes, so a speculative fault in it aborts;
+//   - MADV_DONTNEED and the NUMA scanner: mmap_lock for read; PTEs change
+//     under the PTL only (faults re-check the PTE under the PTL).
+// Freed frames and page tables are reused only after the TLB shootdown that
+// removed every translation to them (mmu_gather order: zap, detach tables,
+// flush, then free).
+
+import {
+  VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_MPOL, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_GROWSDOWN,
+  VM_HUGEPAGE, VM_UFFD_MISSING, VM_LOCKED, VMOPS_NONE, VMOPS_FILE, VMOPS_SHMEM, MPOL_DEFAULT, MPOL_INTERLEAVE,
+  PAGE_SHIFT, PAGE_SIZE, FR_MAPCOUNT, PG_ANON, PG_HUGE, PG_PAGECACHE,
+  PCM_GATHER, GATHER_MAX, PCM_MUT_VMAS, MUT_VMAS_MAX, SET_ZAP_FLUSH_UNDER_PTL, SET_BUG, SET_NUMA_PAGES, SET_THP,
+  BUG_SKIP_SHOOTDOWN, THP_ALWAYS, MM_NUMA_OFFSET, mm_addr, pcm, setting,
+} from './layout';
+import { CPU, charge, cost, stat_inc } from './cpu';
+import {
+  COST_SYSCALL, COST_PTE_OP,
+  STAT_MMAP, STAT_MUNMAP, STAT_MPROTECT, STAT_MADVISE_DONTNEED, STAT_MMAP_FAIL, STAT_NUMA_SCAN, STAT_NUMA_PTE_MARKED,
+  STAT_ZAP_PTE, STAT_ZAP_FLUSH_UNDER_PTL,
+} from './generated';
+import { sync_point } from './sched';
+import { spin_lock, spin_unlock } from './spinlock';
+import { flush_tlb_mm_range } from './ipi';
+import { tlb_flush_range } from './tlb';
+import {
+  walk_lockless, walk_pte_table, walk_pmd_table, walk_pmd_slot, ptl_of, ptpage_addr, set_pte, ptep_get_and_clear,
+  pgtables_detach, pgtables_free_detached, WALK_OK, WALK_PMD_HUGE, USER_VA_END,
+} from './pgtable';
+import { pte_none, pte_present, pte_protnone, pte_pfn, pte_dirty, pte_special, pte_modify, pte_mk_protnone } from './pte';
+import {
+  vma_alloc, vma_init, vma_link, vma_unlink, vma_split, vma_merge, vma_free_new, find_vma, vma_addr, vma_count, vma_at,
+  vm_write_begin, vm_write_end, vma_set_flags,
+} from './vma';
+import { vma_start_write, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './pervma';
+import { vm_get_page_prot } from './fault';
+import { frame, frame_flags, ZERO_PFN } from './frames';
+import { release_pages, lru_add_drain } from './lru';
+import { add_mm_counter } from './rss';
+
+// mmap flags (uapi) and faultline's own VMA settings
+export const MAP_SHARED: u32 = 0x01;
+export const MAP_PRIVATE: u32 = 0x02;
+export const MAP_FIXED: u32 = 0x10;
+export const MAP_ANONYMOUS: u32 = 0x20;
+export const MAP_GROWSDOWN: u32 = 0x100;
+export const MAP_X_HUGEPAGE: u32 = 0x1000000; // as madvise(MADV_HUGEPAGE)
+export const MAP_X_INTERLEAVE: u32 = 0x2000000; // mbind(MPOL_INTERLEAVE)
+export const MAP_X_UFFD_MISSING: u32 = 0x4000000; // registered with userfaultfd (MISSING mode)
+export const MADV_DONTNEED: u32 = 4;
+
+export const EINVAL: i32 = 22;
+export const ENOMEM: i32 = 12;
+const PROT_MASK: u32 = VM_READ | VM_WRITE | VM_EXEC;
+const MMAP_BASE: u64 = 0x7f0000000000; // top-down allocation starts here (no ASLR: runs are reproducible)
+const MMAP_MIN: u64 = 0x10000;
+const PMD_SIZE: u64 = 0x200000;
+
+// ---- mmu_gather: pages zapped, freed after the flush ----
+
+@inline function gather_n_addr(): u32 { return pcm(CPU) + PCM_GATHER; }
+let gather_n: u32 = 0;
+
+/** flush the mm's TLBs for [s, e) everywhere (or only locally under the planted bug), then free what was gathered */
+function tlb_flush_and_free(mm: u32, s: u64, e: u64): void {
+  if (setting(SET_BUG) & BUG_SKIP_SHOOTDOWN) tlb_flush_range(s >> PAGE_SHIFT, e >> PAGE_SHIFT);
+  else flush_tlb_mm_range(mm, s >> PAGE_SHIFT, (e + PAGE_SIZE - 1) >> PAGE_SHIFT);
+  release_pages(gather_n_addr(), gather_n);
+  gather_n = 0;
+}
+
+/** the reverse-map and RSS side of dropping one mapped page; true if it must be flushed under the PTL */
+function zap_one(mm: u32, e: u64): bool {
+  const pfn = <u32>pte_pfn(e);
+  if (pte_special(e) || pfn == ZERO_PFN) return false;
+  const fl = frame_flags(pfn);
+  atomic.sub<i32>(frame(pfn) + FR_MAPCOUNT, 1);
+  add_mm_counter(mm, (fl & PG_ANON) != 0, (fl & PG_HUGE) ? -512 : -1);
+  store<u32>(gather_n_addr() + gather_n * 4, pfn);
+  gather_n++;
+  // a dirty shared page must not be written back while another TLB can still dirty it
+  return pte_dirty(e) && (fl & PG_PAGECACHE) != 0;
+}
+
+/**
+ * zap_page_range(): clear every PTE in [start, end) and gather the pages.
+ * Caller holds mmap_lock (write for munmap, read for MADV_DONTNEED) and calls
+ * tlb_flush_and_free after. Each PTE table is zapped under its PTL.
+ */
+function zap_range(mm: u32, start: u64, end: u64): void {
+  let a = start;
+  while (a < end) {
+    const next = ((a + PMD_SIZE) & ~(PMD_SIZE - 1)) < end ? (a + PMD_SIZE) & ~(PMD_SIZE - 1) : end;
+    const w = walk_lockless(mm, a);
+    if (w == WALK_PMD_HUGE) {
+      const t = <u32>walk_pmd_table();
+      const ptl = ptl_of(t);
+      spin_lock(ptl);
+      const e = ptep_get_and_clear(t, walk_pmd_slot());
+      if (e != 0) { stat_inc(STAT_ZAP_PTE); zap_one(mm, e); }
+      spin_unlock(ptl);
+    } else if (w == WALK_OK) {
+      const t = <u32>walk_pte_table();
+      const ptl = ptl_of(t);
+      let force_under_ptl = setting(SET_ZAP_FLUSH_UNDER_PTL) != 0;
+      spin_lock(ptl);
+      for (let va = a; va < next; va += PAGE_SIZE) {
+        const slot = ptpage_addr(t) + ((<u32>(va >> PAGE_SHIFT) & 511) << 3);
+        if (pte_none(atomic.load<u64>(slot))) continue;
+        const e = ptep_get_and_clear(t, slot);
+        charge(cost(COST_PTE_OP));
+        stat_inc(STAT_ZAP_PTE);
+        if (pte_present(e) || pte_protnone(e)) { if (zap_one(mm, e)) force_under_ptl = true; }
+        if (gather_n >= GATHER_MAX) { spin_unlock(ptl); tlb_flush_and_free(mm, a, next); spin_lock(ptl); }
+      }
+      if (force_under_ptl) {
+        // the TLB flush happens BEFORE the PTL is dropped (a CPU spinning
+        // for this PTL with IRQs off would deadlock us here)
+        stat_inc(STAT_ZAP_FLUSH_UNDER_PTL);
+        flush_tlb_mm_range(mm, a >> PAGE_SHIFT, next >> PAGE_SHIFT);
+      }
+      spin_unlock(ptl);
+    }
+    a = next;
+    sync_point();
+  }
+}
+
+// ---- helpers over the VMA index ----
+
+@inline function vstart(slot: u32): u64 { return load<u64>(vma_addr(slot) + VMA_START); }
+@inline function vend(slot: u32): u64 { return load<u64>(vma_addr(slot) + VMA_END); }
+@inline function mut_vmas(): u32 { return pcm(CPU) + PCM_MUT_VMAS; }
+
+/**
+ * Split so that VMA boundaries fall on `start` and `end`, then list the
+ * VMAs inside [start, end) in mut_vmas(). Returns how many, or -ENOMEM.
+ * Caller holds mmap_lock for write.
+ */
+function isolate_range(mm: u32, start: u64, end: u64): i32 {
+  let vma = find_vma(mm, start);
+  if (vma < 0 || vstart(<u32>vma) >= end) return 0;
+  if (vstart(<u32>vma) < start) {
+    vma_start_write(mm, <u32>vma);
+    const upper = vma_split(mm, <u32>vma, start);
+    if (upper < 0) return -ENOMEM;
+    vma = upper;
+  }
+  let n: u32 = 0;
+  while (vma >= 0 && vstart(<u32>vma) < end) {
+    const s = <u32>vma;
+    if (vend(s) > end) {
+      vma_start_write(mm, s);
+      if (vma_split(mm, s, end) < 0) return -ENOMEM;
+    }
+    if (n >= MUT_VMAS_MAX) return -ENOMEM;
+    store<u32>(mut_vmas() + n * 4, s);
+    n++;
+    vma = find_vma(mm, vend(s));
+  }
+  return <i32>n;
+}
+
+// ---- munmap ----
+
+/** do_munmap(): caller holds mmap_lock for write. 0 or -errno. */
+export function do_munmap(mm: u32, start: u64, len: u64): i32 {
+  if ((start & (PAGE_SIZE - 1)) != 0 || len == 0 || start + len > USER_VA_END) return -EINVAL;
+  const end = (start + len + PAGE_SIZE - 1) & ~(<u64>PAGE_SIZE - 1);
+  const n = isolate_range(mm, start, end);
+  if (n <= 0) return n;
+  for (let i: u32 = 0; i < <u32>n; i++) {
+    const s = load<u32>(mut_vmas() + i * 4);
+    vma_start_write(mm, s);
+    vm_write_begin(s);
+  }
+  // the gap the unmapped range leaves: page tables wholly inside it can go
+  const prev = find_vma_below(mm, start);
+  const floor = prev >= 0 ? vend(<u32>prev) : 0;
+  const nx = find_vma(mm, end);
+  const ceiling = nx >= 0 ? vstart(<u32>nx) : USER_VA_END;
+  lru_add_drain();
+  zap_range(mm, start, end);
+  pgtables_detach(mm, floor, ceiling);
+  tlb_flush_and_free(mm, start, end);
+  pgtables_free_detached();
+  for (let i: u32 = 0; i < <u32>n; i++) {
+    const s = load<u32>(mut_vmas() + i * 4);
+    vm_write_end(s);
+    vma_unlink(mm, s); // detached: speculative readers see it changed; freed after the grace period
+  }
+  return 0;
+}
+
+/** the last VMA that ends at or below `addr`, -1 if none */
+function find_vma_below(mm: u32, addr: u64): i32 {
+  let best: i32 = -1;
+  const n = vma_count(mm);
+  for (let i: u32 = 0; i < n; i++) {
+    const s = vma_at(mm, i);
+    if (s < 0) break;
+    if (vend(<u32>s) <= addr) best = s; else break;
+  }
+  return best;
+}
+
+export function sys_munmap(mm: u32, start: u64, len: u64): i32 {
+  charge(cost(COST_SYSCALL));
+  stat_inc(STAT_MUNMAP);
+  mmap_write_lock(mm);
+  const r = do_munmap(mm, start, len);
+  mmap_write_unlock(mm);
+  if (r < 0) stat_inc(STAT_MMAP_FAIL);
+  return r;
+}
+
+// ---- mmap ----
+
+/** get_unmapped_area(): top-down first fit below MMAP_BASE; 0 if none. Caller holds mmap_lock. */
+function get_unmapped_area(mm: u32, len: u64, align: u64): u64 {
+  let gap_end = MMAP_BASE;
+  let i = <i32>vma_count(mm) - 1;
+  // retry: walk the VMAs downwards, each gap above a VMA is a candidate
+  while (true) {
+    let gap_start = MMAP_MIN;
+    let below: i32 = -1;
+    for (; i >= 0; i--) {
+      const s = vma_at(mm, <u32>i);
+      if (s < 0) continue;
+      if (vstart(<u32>s) >= gap_end) continue;
+      below = s;
+      break;
+    }
+    if (below >= 0) gap_start = vend(<u32>below) > gap_start ? vend(<u32>below) : gap_start;
+    if (gap_end >= gap_start + len) {
+      const a = (gap_end - len) & ~(align - 1);
+      if (a >= gap_start) return a;
+    }
+    if (below < 0) return 0;
+    gap_end = vstart(<u32>below);
+    i--;
+  }
+  return 0;
+}
+
+/**
+ * mmap(): returns the address, or -errno. `prot` is PROT_* (= VM_READ/WRITE/EXEC),
+ * `file` and `pgoff` (pages) for file mappings (flags without MAP_ANONYMOUS).
+ */
+export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, file: u32, pgoff: u64): i64 {
+  charge(cost(COST_SYSCALL));
+  stat_inc(STAT_MMAP);
+  len = (len + PAGE_SIZE - 1) & ~(<u64>PAGE_SIZE - 1);
+  if (len == 0 || len >= USER_VA_END) { stat_inc(STAT_MMAP_FAIL); return -<i64>EINVAL; }
+  let vm_flags = (prot & PROT_MASK);
+  if (flags & MAP_SHARED) vm_flags |= VM_SHARED;
+  if (flags & MAP_GROWSDOWN) vm_flags |= VM_GROWSDOWN;
+  if (flags & MAP_X_HUGEPAGE) vm_flags |= VM_HUGEPAGE;
+  if (flags & MAP_X_UFFD_MISSING) vm_flags |= VM_UFFD_MISSING;
+  const anon = (flags & MAP_ANONYMOUS) != 0;
+  const ops = anon ? ((flags & MAP_SHARED) ? VMOPS_SHMEM : VMOPS_NONE) : VMOPS_FILE;
+  const mpol = (flags & MAP_X_INTERLEAVE) ? MPOL_INTERLEAVE : MPOL_DEFAULT;
+  mmap_write_lock(mm);
+  let start = addr;
+  if (flags & MAP_FIXED) {
+    if ((addr & (PAGE_SIZE - 1)) != 0 || addr + len > USER_VA_END || addr < MMAP_MIN) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -<i64>EINVAL; }
+    const r = do_munmap(mm, addr, len);
+    if (r < 0) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return <i64>r; }
+  } else {
+    const thp = setting(SET_THP) == THP_ALWAYS || (flags & MAP_X_HUGEPAGE) != 0;
+    start = get_unmapped_area(mm, len, thp && len >= PMD_SIZE && anon ? PMD_SIZE : PAGE_SIZE);
+    if (start == 0) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -<i64>ENOMEM; }
+  }
+  const slot = vma_alloc();
+  if (slot < 0) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -<i64>ENOMEM; }
+  vma_init(<u32>slot, mm, start, start + len, vm_flags, <u32>vm_get_page_prot(vm_flags), 0, ops, anon ? 0 : file, anon ? 0 : pgoff, mpol);
+  if (vma_link(mm, <u32>slot) < 0) { vma_free_new(<u32>slot); mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -<i64>ENOMEM; }
+  vma_merge(mm, <u32>slot);
+  mmap_write_unlock(mm);
+  return <i64>start;
+}
+
+// ---- mprotect ----
+
+/** change_protection() of one PTE table range: caller holds the PTL */
+function change_pte_range(t: u32, a: u64, next: u64, prot: u64): void {
+  for (let va = a; va < next; va += PAGE_SIZE) {
+    const slot = ptpage_addr(t) + ((<u32>(va >> PAGE_SHIFT) & 511) << 3);
+    const e = atomic.load<u64>(slot);
+    if (!pte_present(e) || pte_protnone(e)) continue; // protnone: the NUMA fault restores with the new prot
+    charge(cost(COST_PTE_OP));
+    set_pte(t, slot, pte_modify(e, prot));
+  }
+}
+
+/** change_protection() over [start, end); huge PMDs partly covered are zapped (refault as 4 KiB) */
+function change_protection(mm: u32, start: u64, end: u64, prot: u64): void {
+  let a = start;
+  while (a < end) {
+    const next = ((a + PMD_SIZE) & ~(PMD_SIZE - 1)) < end ? (a + PMD_SIZE) & ~(PMD_SIZE - 1) : end;
+    const w = walk_lockless(mm, a);
+    if (w == WALK_OK) {
+      const t = <u32>walk_pte_table();
+      spin_lock(ptl_of(t));
+      change_pte_range(t, a, next, prot);
+      spin_unlock(ptl_of(t));
+    } else if (w == WALK_PMD_HUGE) {
+      const t = <u32>walk_pmd_table();
+      spin_lock(ptl_of(t));
+      const e = atomic.load<u64>(walk_pmd_slot());
+      if ((a & (PMD_SIZE - 1)) == 0 && next - a == PMD_SIZE) set_pte(t, walk_pmd_slot(), pte_modify(e, prot) | (e & 0x80));
+      else { const old = ptep_get_and_clear(t, walk_pmd_slot()); if (old != 0) zap_one(mm, old); }
+      spin_unlock(ptl_of(t));
+    }
+    a = next;
+    sync_point();
+  }
+}
+
+export function sys_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
+  charge(cost(COST_SYSCALL));
+  stat_inc(STAT_MPROTECT);
+  if ((start & (PAGE_SIZE - 1)) != 0 || start + len > USER_VA_END) { stat_inc(STAT_MMAP_FAIL); return -EINVAL; }
+  const end = (start + len + PAGE_SIZE - 1) & ~(<u64>PAGE_SIZE - 1);
+  if (end == start) return 0;
+  mmap_write_lock(mm);
+  // the range must be fully mapped
+  let a = start;
+  while (a < end) {
+    const v = find_vma(mm, a);
+    if (v < 0 || vstart(<u32>v) > a) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -ENOMEM; }
+    a = vend(<u32>v);
+  }
+  const n = isolate_range(mm, start, end);
+  if (n < 0) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return n; }
+  for (let i: u32 = 0; i < <u32>n; i++) {
+    const s = load<u32>(mut_vmas() + i * 4);
+    vma_start_write(mm, s);
+    vm_write_begin(s);
+    const nf = (load<u32>(vma_addr(s) + VMA_FLAGS) & ~PROT_MASK) | (prot & PROT_MASK);
+    vma_set_flags(s, nf, <u32>vm_get_page_prot(nf));
+    change_protection(mm, vstart(s), vend(s), vm_get_page_prot(nf));
+    vm_write_end(s);
+  }
+  lru_add_drain();
+  tlb_flush_and_free(mm, start, end);
+  for (let i: u32 = 0; i < <u32>n; i++) vma_merge(mm, load<u32>(mut_vmas() + i * 4));
+  mmap_write_unlock(mm);
+  return 0;
+}
+
+// ---- madvise(MADV_DONTNEED) ----
+
+export function sys_madvise(mm: u32, start: u64, len: u64, advice: u32): i32 {
+  charge(cost(COST_SYSCALL));
+  stat_inc(STAT_MADVISE_DONTNEED);
+  if (advice != MADV_DONTNEED || (start & (PAGE_SIZE - 1)) != 0 || start + len > USER_VA_END) { stat_inc(STAT_MMAP_FAIL); return -EINVAL; }
+  const end = (start + len + PAGE_SIZE - 1) & ~(<u64>PAGE_SIZE - 1);
+  mmap_read_lock(mm);
+  let a = start;
+  let r: i32 = 0;
+  while (a < end) {
+    const v = find_vma(mm, a);
+    if (v < 0 || vstart(<u32>v) >= end) break;
+    if (load<u32>(vma_addr(<u32>v) + VMA_FLAGS) & VM_LOCKED) { r = -EINVAL; break; }
+    const s = vstart(<u32>v) > a ? vstart(<u32>v) : a;
+    const e = vend(<u32>v) < end ? vend(<u32>v) : end;
+    zap_range(mm, s, e);
+    a = e;
+  }
+  lru_add_drain();
+  tlb_flush_and_free(mm, start, end);
+  mmap_read_unlock(mm);
+  if (r < 0) stat_inc(STAT_MMAP_FAIL);
+  return r;
+}
+
+// ---- NUMA balancing ----
+
+/**
+ * task_numa_work(): mark up to SET_NUMA_PAGES present PTEs of accessible
+ * VMAs protnone, from the mm's scan offset on (wrapping), under mmap_lock
+ * for read and each table's PTL; the next access to each takes a NUMA
+ * hinting fault (handle_pte_protnone).
+ */
+export function task_numa_work(mm: u32): void {
+  stat_inc(STAT_NUMA_SCAN);
+  let budget = <u64>setting(SET_NUMA_PAGES);
+  if (budget == 0) budget = 65536;
+  const m = mm_addr(mm);
+  mmap_read_lock(mm);
+  let a = atomic.load<u64>(m + MM_NUMA_OFFSET);
+  let v = find_vma(mm, a);
+  if (v < 0) { a = 0; v = find_vma(mm, 0); }
+  while (v >= 0 && budget > 0) {
+    const s = <u32>v;
+    const vf = load<u32>(vma_addr(s) + VMA_FLAGS);
+    let st = vstart(s) > a ? vstart(s) : a;
+    const en = vend(s);
+    if ((vf & PROT_MASK) != 0 && (vf & VM_HUGEPAGE) == 0) {
+      while (st < en && budget > 0) {
+        const next = ((st + PMD_SIZE) & ~(PMD_SIZE - 1)) < en ? (st + PMD_SIZE) & ~(PMD_SIZE - 1) : en;
+        if (walk_lockless(mm, st) == WALK_OK) {
+          const t = <u32>walk_pte_table();
+          spin_lock(ptl_of(t));
+          for (let va = st; va < next && budget > 0; va += PAGE_SIZE, budget--) {
+            const slot = ptpage_addr(t) + ((<u32>(va >> PAGE_SHIFT) & 511) << 3);
+            const e = atomic.load<u64>(slot);
+            if (!pte_present(e) || pte_protnone(e) || pte_special(e)) continue;
+            charge(cost(COST_PTE_OP));
+            set_pte(t, slot, pte_mk_protnone(e));
+            stat_inc(STAT_NUMA_PTE_MARKED);
+          }
+          spin_unlock(ptl_of(t));
+        } else budget -= (next - st) >> PAGE_SHIFT < budget ? (next - st) >> PAGE_SHIFT : budget;
+        st = next;
+      }
+      flush_tlb_mm_range(mm, (vstart(s) > a ? vstart(s) : a) >> PAGE_SHIFT, st >> PAGE_SHIFT);
+    }
+    a = st > en ? st : en;
+    v = find_vma(mm, a);
+  }
+  atomic.store<u64>(m + MM_NUMA_OFFSET, v < 0 ? 0 : a);
+  mmap_read_unlock(mm);
+}

@@ -1,0 +1,110 @@
+// The page allocator in front of the frame free list: the zone lock and the
+// per-CPU page lists (pcp), as Linux's rmqueue_pcplist / free_unref_page.
+//
+// A CPU takes frames from its own list without any shared write; an empty list
+// is refilled with SET_PCP_BATCH frames under the zone lock, and a list above
+// SET_PCP_HIGH is drained by a batch under the zone lock. So the zone lock is
+// taken once per batch, and its hold time grows with the batch (charged
+// COST_BUDDY_ALLOC per frame). Frames on a pcp list are free: the invariant
+// checker counts buddy list + every pcp list.
+//
+// Lock order: PTL -> zone lock (allocation may happen under a PTL in COW paths).
+
+import { HDR_BASE, H_ZONE_LOCK, PCM_PCP_COUNT, PCM_PCP_LIST, PCP_MAX, SET_PCP_BATCH, SET_PCP_HIGH, FR_FLAGS, FR_REFCOUNT, FR_MAPCOUNT, PG_FREE, pcm, setting } from './layout';
+import { CPU, charge, cost, stat_inc } from './cpu';
+import { COST_BUDDY_ALLOC, COST_PAGE_ZERO, COST_HUGE_PAGE_ZERO, STAT_PCP_REFILL, STAT_PCP_DRAIN, STAT_PAGE_ZEROED, STAT_FRAME_ALLOC, STAT_FRAME_ALLOC_FAIL } from './generated';
+import { spin_lock, spin_unlock } from './spinlock';
+import { buddy_pop, buddy_push, frame, ZERO_PFN } from './frames';
+
+@inline function zone_lock(): u32 { return HDR_BASE + H_ZONE_LOCK; }
+
+/** Move up to `n` frames from the zone to this CPU's list (caller: list has room). */
+function pcp_refill(p: u32, n: u32): u32 {
+  stat_inc(STAT_PCP_REFILL);
+  spin_lock(zone_lock());
+  let got: u32 = 0;
+  let cnt = load<u32>(p + PCM_PCP_COUNT);
+  while (got < n && cnt < PCP_MAX) {
+    const f = buddy_pop();
+    if (f < 0) break;
+    charge(cost(COST_BUDDY_ALLOC));
+    store<u32>(p + PCM_PCP_LIST + cnt * 4, <u32>f);
+    cnt++; got++;
+  }
+  store<u32>(p + PCM_PCP_COUNT, cnt);
+  spin_unlock(zone_lock());
+  return got;
+}
+
+/** Give `n` frames from this CPU's list back to the zone. */
+function pcp_drain(p: u32, n: u32): void {
+  stat_inc(STAT_PCP_DRAIN);
+  spin_lock(zone_lock());
+  let cnt = load<u32>(p + PCM_PCP_COUNT);
+  while (n > 0 && cnt > 0) {
+    cnt--; n--;
+    buddy_push(load<u32>(p + PCM_PCP_LIST + cnt * 4));
+    charge(cost(COST_BUDDY_ALLOC));
+  }
+  store<u32>(p + PCM_PCP_COUNT, cnt);
+  spin_unlock(zone_lock());
+}
+
+/**
+ * alloc_page(): a frame with refcount 1 and `flags`, zeroed (charged) if
+ * `zero`; -1 when memory is exhausted (counted; the caller reports OOM).
+ */
+export function alloc_page(flags: u32, zero: bool): i32 {
+  const p = pcm(CPU);
+  let cnt = load<u32>(p + PCM_PCP_COUNT);
+  if (cnt == 0) {
+    let batch = setting(SET_PCP_BATCH);
+    if (batch == 0) batch = 1;
+    if (pcp_refill(p, batch) == 0) { stat_inc(STAT_FRAME_ALLOC_FAIL); return -1; }
+    cnt = load<u32>(p + PCM_PCP_COUNT);
+  }
+  cnt--;
+  const pfn = load<u32>(p + PCM_PCP_LIST + cnt * 4);
+  store<u32>(p + PCM_PCP_COUNT, cnt);
+  const f = frame(pfn);
+  atomic.store<u32>(f + FR_FLAGS, flags);
+  atomic.store<i32>(f + FR_MAPCOUNT, 0);
+  atomic.store<i32>(f + FR_REFCOUNT, 1);
+  stat_inc(STAT_FRAME_ALLOC);
+  if (zero) { charge(cost(COST_PAGE_ZERO)); stat_inc(STAT_PAGE_ZEROED); }
+  return <i32>pfn;
+}
+
+/** zeroing a 2 MiB THP costs its own figure */
+export function charge_huge_zero(): void { charge(cost(COST_HUGE_PAGE_ZERO)); }
+
+/** free_unref_page(): the frame's last reference is gone; onto this CPU's list. */
+export function free_unref_page(pfn: u32): void {
+  atomic.store<u32>(frame(pfn) + FR_FLAGS, PG_FREE);
+  const p = pcm(CPU);
+  let cnt = load<u32>(p + PCM_PCP_COUNT);
+  let high = setting(SET_PCP_HIGH);
+  if (high == 0 || high > PCP_MAX - 1) high = PCP_MAX - 1;
+  if (cnt >= high) {
+    let batch = setting(SET_PCP_BATCH);
+    if (batch == 0) batch = 1;
+    pcp_drain(p, batch);
+    cnt = load<u32>(p + PCM_PCP_COUNT);
+  }
+  store<u32>(p + PCM_PCP_LIST + cnt * 4, pfn);
+  store<u32>(p + PCM_PCP_COUNT, cnt + 1);
+}
+
+/** put_page(): drop one reference; the last one frees the frame. True if freed. */
+export function put_page(pfn: u32): bool {
+  if (pfn == ZERO_PFN) return false;
+  const r = atomic.sub<i32>(frame(pfn) + FR_REFCOUNT, 1) - 1;
+  if (r > 0) return false;
+  if (r < 0) unreachable(); // double free: a bug, never absorbed silently
+  free_unref_page(pfn);
+  return true;
+}
+
+/** frames sitting on CPU `cpu`'s list (the invariant checker counts them as free) */
+export function pcp_count(cpu: u32): u32 { return load<u32>(pcm(cpu) + PCM_PCP_COUNT); }
+export function pcp_frame(cpu: u32, i: u32): u32 { return load<u32>(pcm(cpu) + PCM_PCP_LIST + i * 4); }

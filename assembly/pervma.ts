@@ -1,0 +1,102 @@
+// Per-VMA locks (Linux 6.4+, Suren Baghdasaryan): a fault looks the VMA up
+// without mmap_lock and read-locks just that VMA. Writers (under mmap_lock
+// for write) mark every VMA they modify with the mm's lock sequence;
+// mmap_write_unlock() ends all those marks at once by bumping mm_lock_seq.
+//
+//   vma_start_read():  vm_lock_seq == mm_lock_seq -> fail (write-marked);
+//                      down_read_trylock(vm_lock) -> fail if busy;
+//                      re-check vm_lock_seq (a writer may have marked meanwhile).
+//   vma_start_write(): down_write(vm_lock); vm_lock_seq = mm_lock_seq; up_write.
+//     (the down_write waits for readers inside faults: after it, no fault runs
+//      in this VMA until mmap_write_unlock)
+// Any failure falls back to mmap_lock (counted).
+
+import {
+  VMA_START, VMA_END, VMA_OPS, VMA_ANON, VMA_LOCK, VMA_LOCK_SEQ, VMA_STATE, VMA_STATE_LIVE, VMOPS_NONE,
+  MM_LOCK_SEQ, MM_LOCK_SEQ_LINE, MM_MMAP_LOCK, HDR_BASE, H_STRATEGY, mm_addr,
+} from './layout';
+import { stat_inc } from './cpu';
+import {
+  STAT_PERVMA_ABORT_NO_VMA, STAT_PERVMA_ABORT_NOT_ANON, STAT_PERVMA_ABORT_NO_ANON_VMA,
+  STAT_PERVMA_ABORT_LOCKED, STAT_PERVMA_ABORT_CHANGED,
+} from './generated';
+import { line_read, line_write } from './cacheline';
+import { down_read_trylock, up_read, down_write, up_write, down_read } from './rwsem';
+import { rcu_read_lock, rcu_read_unlock } from './rcu';
+import { find_vma_lockless, vma_addr } from './vma';
+
+export const STRATEGY_MMAP_LOCK: u32 = 0;
+export const STRATEGY_SPF: u32 = 1;
+export const STRATEGY_PERVMA: u32 = 2;
+@inline export function strategy(): u32 { return load<u32>(HDR_BASE + H_STRATEGY); }
+
+@inline function mm_lock_seq(mm: u32): u32 {
+  const m = mm_addr(mm);
+  line_read(m + MM_LOCK_SEQ_LINE);
+  return atomic.load<u32>(m + MM_LOCK_SEQ);
+}
+
+/** vma_start_read(): true with the VMA read-locked */
+export function vma_start_read(mm: u32, slot: u32): bool {
+  const v = vma_addr(slot);
+  if (atomic.load<u32>(v + VMA_LOCK_SEQ) == mm_lock_seq(mm)) return false;
+  if (!down_read_trylock(v + VMA_LOCK)) return false;
+  // a writer may have marked the VMA between the check and the trylock
+  if (atomic.load<u32>(v + VMA_LOCK_SEQ) == mm_lock_seq(mm)) { up_read(v + VMA_LOCK); return false; }
+  return true;
+}
+
+export function vma_end_read(slot: u32): void { up_read(vma_addr(slot) + VMA_LOCK); }
+
+/** vma_start_write(): caller holds mmap_lock for write. No-op outside the pervma strategy. */
+export function vma_start_write(mm: u32, slot: u32): void {
+  if (strategy() != STRATEGY_PERVMA) return;
+  const v = vma_addr(slot);
+  const seq = atomic.load<u32>(mm_addr(mm) + MM_LOCK_SEQ);
+  if (atomic.load<u32>(v + VMA_LOCK_SEQ) == seq) return; // already marked in this write section
+  down_write(v + VMA_LOCK);
+  atomic.store<u32>(v + VMA_LOCK_SEQ, seq);
+  up_write(v + VMA_LOCK);
+}
+
+/**
+ * lock_vma_under_rcu(): the VMA containing `address`, read-locked, or -1
+ * (with the abort reason counted; the caller falls back to mmap_lock).
+ */
+export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
+  rcu_read_lock();
+  const vma = find_vma_lockless(mm, address);
+  if (vma < 0) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NO_VMA); return -1; }
+  const v = vma_addr(<u32>vma);
+  // only anonymous VMAs are supported
+  if (atomic.load<u32>(v + VMA_OPS) != VMOPS_NONE) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NOT_ANON); return -1; }
+  // find_mergeable_anon_vma() uses neighbours that are not locked
+  if (atomic.load<u32>(v + VMA_ANON) == 0) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NO_ANON_VMA); return -1; }
+  if (!vma_start_read(mm, <u32>vma)) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_LOCKED); return -1; }
+  // vm_start/vm_end may have changed before we locked; or the VMA was detached
+  if (address < atomic.load<u64>(v + VMA_START) || address >= atomic.load<u64>(v + VMA_END) ||
+      atomic.load<u32>(v + VMA_STATE) != VMA_STATE_LIVE) {
+    vma_end_read(<u32>vma);
+    rcu_read_unlock();
+    stat_inc(STAT_PERVMA_ABORT_CHANGED);
+    return -1;
+  }
+  rcu_read_unlock();
+  return vma;
+}
+
+// ---- mmap_lock wrappers (mm/mmap_lock.c) ----
+
+export function mmap_read_lock(mm: u32): void { down_read(mm_addr(mm) + MM_MMAP_LOCK); }
+export function mmap_read_unlock(mm: u32): void { up_read(mm_addr(mm) + MM_MMAP_LOCK); }
+export function mmap_write_lock(mm: u32): void { down_write(mm_addr(mm) + MM_MMAP_LOCK); }
+
+/** mmap_write_unlock(): with per-VMA locks, vma_end_write_all() first: every write mark ends here */
+export function mmap_write_unlock(mm: u32): void {
+  const m = mm_addr(mm);
+  if (strategy() == STRATEGY_PERVMA) {
+    line_write(m + MM_LOCK_SEQ_LINE);
+    atomic.add<u32>(m + MM_LOCK_SEQ, 1);
+  }
+  up_write(m + MM_MMAP_LOCK);
+}

@@ -1,0 +1,107 @@
+// Speculative page faults (Dufour / Zijlstra, SPF v11): handle an anonymous
+// fault without mmap_lock. Every check of __handle_speculative_fault() in
+// shared/reference/spf-v11-review-2018.txt is a step here, in the same order,
+// with its own abort counter. Any abort returns VM_FAULT_RETRY and the caller
+// redoes the fault on the classic path (counted as spf_fallback); only an
+// access the VMA does not permit ends in SIGSEGV without a retry.
+
+import {
+  VMA_START, VMA_END, VMA_FLAGS, VMA_ANON, VMA_OPS, VMA_MPOL, VMA_SEQ, VMA_LINE,
+  VM_READ, VM_WRITE, VM_EXEC, VM_UFFD_MISSING, VM_GROWSDOWN, VM_GROWSUP, VMOPS_NONE, MPOL_INTERLEAVE,
+  MM_USERS, SET_MM_USERS_ONE, mm_addr, setting,
+} from './layout';
+import { stat_inc } from './cpu';
+import {
+  STAT_SPF_ATTEMPT, STAT_SPF_ABORT_NOT_USER, STAT_SPF_ABORT_SINGLE_USER, STAT_SPF_ABORT_NO_VMA,
+  STAT_SPF_ABORT_SEQ_ODD, STAT_SPF_ABORT_VM_OPS, STAT_SPF_ABORT_NO_ANON_VMA, STAT_SPF_ABORT_UFFD_MISSING,
+  STAT_SPF_ABORT_GROWS, STAT_SPF_ABORT_OUTSIDE_VMA, STAT_SPF_SIGSEGV, STAT_SPF_ABORT_MPOL_INTERLEAVE,
+  STAT_SPF_ABORT_PGD_NONE, STAT_SPF_ABORT_PUD_NONE, STAT_SPF_ABORT_PMD_NONE, STAT_SPF_ABORT_PMD_BAD,
+  STAT_SPF_ABORT_PMD_HUGE, STAT_SPF_ABORT_PMD_DEVMAP, STAT_SPF_ABORT_PMD_SWAP, STAT_SPF_ABORT_SEQ_CHANGED,
+} from './generated';
+import { local_irq_disable, local_irq_enable } from './ipi';
+import { raw_read_seqcount, read_seqcount_retry } from './seqcount';
+import { line_read } from './cacheline';
+import { get_vma, put_vma, vma_addr } from './vma';
+import {
+  walk_lockless, walk_orig_pmd, walk_pmd_slot, walk_pte_table, walk_pte_slot,
+  WALK_OK, WALK_PGD_NONE, WALK_PGD_BAD, WALK_PUD_NONE, WALK_PUD_BAD, WALK_PMD_NONE, WALK_PMD_BAD,
+  WALK_PMD_HUGE, WALK_PMD_DEVMAP, WALK_PMD_SWAP,
+} from './pgtable';
+import { pte_none } from './pte';
+import { FAULT_FLAG_USER, FAULT_FLAG_WRITE, VM_FAULT_RETRY, VM_FAULT_SIGSEGV, vmf_init_speculative, handle_pte_fault } from './fault';
+
+/** handle_speculative_fault(): the mm.h wrapper — multithreaded user faults only */
+export function handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
+  stat_inc(STAT_SPF_ATTEMPT);
+  if ((flags & FAULT_FLAG_USER) == 0) { stat_inc(STAT_SPF_ABORT_NOT_USER); return VM_FAULT_RETRY; }
+  if (atomic.load<i32>(mm_addr(mm) + MM_USERS) <= 1 || setting(SET_MM_USERS_ONE) != 0) {
+    stat_inc(STAT_SPF_ABORT_SINGLE_USER);
+    return VM_FAULT_RETRY;
+  }
+  return __handle_speculative_fault(mm, address, flags);
+}
+
+function abort_put(vma: u32, counter: i32): i32 { stat_inc(counter); put_vma(vma); return VM_FAULT_RETRY; }
+
+function walk_abort(code: i32): i32 {
+  if (code == WALK_PGD_NONE || code == WALK_PGD_BAD) return STAT_SPF_ABORT_PGD_NONE;
+  if (code == WALK_PUD_NONE || code == WALK_PUD_BAD) return STAT_SPF_ABORT_PUD_NONE;
+  if (code == WALK_PMD_NONE) return STAT_SPF_ABORT_PMD_NONE;
+  if (code == WALK_PMD_HUGE) return STAT_SPF_ABORT_PMD_HUGE;
+  if (code == WALK_PMD_DEVMAP) return STAT_SPF_ABORT_PMD_DEVMAP;
+  if (code == WALK_PMD_SWAP) return STAT_SPF_ABORT_PMD_SWAP;
+  return STAT_SPF_ABORT_PMD_BAD;
+}
+
+function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
+  // get_vma(): lockless lookup + a reference (an atomic on the VMA's line);
+  // the slot cannot be reused until we put it (deferred freeing)
+  const vma = get_vma(mm, address);
+  if (vma < 0) { stat_inc(STAT_SPF_ABORT_NO_VMA); return VM_FAULT_RETRY; }
+  const v = vma_addr(<u32>vma);
+  const slot = <u32>vma;
+
+  const seq = raw_read_seqcount(v + VMA_SEQ);
+  if (seq & 1) return abort_put(slot, STAT_SPF_ABORT_SEQ_ODD);
+
+  // vm_ops may sleep or rely on mmap_lock: file-backed VMAs (incl. hugetlbfs) go classic
+  line_read(v + VMA_LINE);
+  if (atomic.load<u32>(v + VMA_OPS) != VMOPS_NONE) return abort_put(slot, STAT_SPF_ABORT_VM_OPS);
+
+  // __anon_vma_prepare() needs mmap_lock (it looks at the neighbours)
+  if (atomic.load<u32>(v + VMA_ANON) == 0) return abort_put(slot, STAT_SPF_ABORT_NO_ANON_VMA);
+
+  const vma_flags = atomic.load<u32>(v + VMA_FLAGS);
+  if (vma_flags & VM_UFFD_MISSING) return abort_put(slot, STAT_SPF_ABORT_UFFD_MISSING);
+  if (vma_flags & (VM_GROWSDOWN | VM_GROWSUP)) return abort_put(slot, STAT_SPF_ABORT_GROWS);
+  if (address < atomic.load<u64>(v + VMA_START) || atomic.load<u64>(v + VMA_END) <= address) {
+    return abort_put(slot, STAT_SPF_ABORT_OUTSIDE_VMA);
+  }
+  // access not permitted: SIGSEGV, no retry
+  if (flags & FAULT_FLAG_WRITE) {
+    if ((vma_flags & VM_WRITE) == 0) { stat_inc(STAT_SPF_SIGSEGV); put_vma(slot); return VM_FAULT_SIGSEGV; }
+  } else if ((vma_flags & (VM_READ | VM_EXEC | VM_WRITE)) == 0) {
+    stat_inc(STAT_SPF_SIGSEGV); put_vma(slot); return VM_FAULT_SIGSEGV;
+  }
+  // mpol_misplaced() for MPOL_INTERLEAVE is not speculative-safe
+  if (atomic.load<u32>(v + VMA_MPOL) == MPOL_INTERLEAVE) return abort_put(slot, STAT_SPF_ABORT_MPOL_INTERLEAVE);
+
+  // the gup_fast-style walk, IRQs off: page tables cannot be freed under us
+  // (their freeing waits for a shootdown ack we cannot give) and nothing is allocated
+  local_irq_disable();
+  const w = walk_lockless(mm, address);
+  if (w != WALK_OK) { local_irq_enable(); return abort_put(slot, walk_abort(w)); }
+  const table = walk_pte_table();
+  let pte = walk_pte_slot();
+  const orig_pte = atomic.load<u64>(pte);
+  if (pte_none(orig_pte)) pte = 0;
+  vmf_init_speculative(mm, address, flags, slot, seq, vma_flags, walk_pmd_slot(), walk_orig_pmd(), table, pte, orig_pte);
+  local_irq_enable();
+
+  // re-validate after the bounds checks: they may have read a VMA being changed
+  if (read_seqcount_retry(v + VMA_SEQ, seq)) return abort_put(slot, STAT_SPF_ABORT_SEQ_CHANGED);
+
+  const r = handle_pte_fault();
+  put_vma(slot);
+  return r;
+}
