@@ -10,6 +10,7 @@
 //   spinlock.ts rwsem.ts seqcount.ts refcount.ts   primitives
 //   freelist.ts    lock-free free lists
 //   frames.ts      frame table and allocator
+//   pte.ts         page-table entry bit layout and helpers
 //   testops.ts     loops used by tests and benchmarks (inner loops stay in Wasm)
 
 export * from './layout';
@@ -22,6 +23,17 @@ export { rwsem_init, down_read, up_read, down_write, up_write, down_read_trylock
 export { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqcount, read_seqcount_retry } from './seqcount';
 export { refcount_set, refcount_inc, refcount_dec, refcount_inc_not_zero } from './refcount';
 export { alloc_frame, put_frame, nr_free_frames, frames_init } from './frames';
+export {
+  _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_PWT, _PAGE_PCD, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_GLOBAL,
+  _PAGE_SPECIAL, _PAGE_UFFD_WP, _PAGE_SOFT_DIRTY, _PAGE_FAULT_ON_ACCESS, _PAGE_DEVMAP, _PAGE_NX, _PAGE_PROTNONE,
+  _PAGE_TABLE, _PAGE_CHG_MASK, PTE_PFN_MASK, PAGE_NONE, PAGE_READONLY, PAGE_READONLY_EXEC, PAGE_SHARED, PAGE_SHARED_EXEC,
+  PAGE_FAULT_ON_ACCESS, SWP_TYPE_SHIFT,
+  pfn_pte, pte_pfn, pte_none, pte_present, pte_protnone, pte_is_fault_on_access, is_swap_pte,
+  pte_write, pte_young, pte_dirty, pte_user, pte_special, pte_uffd_wp, pte_soft_dirty, pte_exec,
+  pte_mkwrite, pte_wrprotect, pte_mkyoung, pte_mkold, pte_mkdirty, pte_mkclean, pte_mkspecial, pte_mkuffd_wp,
+  pte_clear_uffd_wp, pte_modify, pte_mk_fault_on_access, mk_pte_prot,
+  pmd_none, pmd_present, pmd_trans_huge, pmd_devmap, is_swap_pmd, pmd_bad, pud_bad, swp_entry, swp_type, swp_offset,
+} from './pte';
 export * from './testops';
 export * from './init';
 
