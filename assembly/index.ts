@@ -11,6 +11,7 @@
 //   freelist.ts    lock-free free lists
 //   frames.ts      frame table and allocator
 //   pte.ts         page-table entry bit layout and helpers
+//   tlb.ts         per-CPU TLB
 //   testops.ts     loops used by tests and benchmarks (inner loops stay in Wasm)
 
 export * from './layout';
@@ -34,6 +35,9 @@ export {
   pte_clear_uffd_wp, pte_modify, pte_mk_fault_on_access, mk_pte_prot,
   pmd_none, pmd_present, pmd_trans_huge, pmd_devmap, is_swap_pmd, pmd_bad, pud_bad, swp_entry, swp_type, swp_offset,
 } from './pte';
+export {
+  TLB_FLUSH_CEILING, tlb_lookup, tlb_insert, tlb_invlpg, tlb_flush_all, tlb_flush_range, tlb_probe, tlb_nr_valid,
+} from './tlb';
 export * from './testops';
 export * from './init';
 
