@@ -28,7 +28,7 @@ export {
   _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_PWT, _PAGE_PCD, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_GLOBAL,
   _PAGE_SPECIAL, _PAGE_UFFD_WP, _PAGE_SOFT_DIRTY, _PAGE_FAULT_ON_ACCESS, _PAGE_DEVMAP, _PAGE_NX, _PAGE_PROTNONE,
   _PAGE_TABLE, _PAGE_CHG_MASK, PTE_PFN_MASK, PAGE_NONE, PAGE_READONLY, PAGE_READONLY_EXEC, PAGE_SHARED, PAGE_SHARED_EXEC,
-  PAGE_FAULT_ON_ACCESS, SWP_TYPE_SHIFT,
+  PAGE_FAULT_ON_ACCESS, SWP_TYPE_SHIFT, SWP_OFFSET_MAX,
   pfn_pte, pte_pfn, pte_none, pte_present, pte_protnone, pte_is_fault_on_access, is_swap_pte,
   pte_write, pte_young, pte_dirty, pte_user, pte_special, pte_uffd_wp, pte_soft_dirty, pte_exec,
   pte_mkwrite, pte_wrprotect, pte_mkyoung, pte_mkold, pte_mkdirty, pte_mkclean, pte_mkspecial, pte_mkuffd_wp,

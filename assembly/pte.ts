@@ -37,6 +37,9 @@
 //                           names a real frame, and type 0 / offset 0 is
 //                           still non-zero, so never pte_none)
 //              bits 0..11, 52..58  zero
+//            Offsets go up to SWP_OFFSET_MAX = 2^40 - 2: type 0 with the
+//            all-ones offset would encode as 0 (none), so, like Linux's
+//            max_swapfile_size(), the last offset is not usable.
 //
 // Table entries (an upper level pointing at the next table) are
 // _PAGE_TABLE | pfn of the table; pmd_bad() and friends check exactly that.
@@ -91,6 +94,7 @@ export const _PAGE_CHG_MASK: u64 = PTE_PFN_MASK | _PAGE_PCD | _PAGE_PWT | _PAGE_
 export const SWP_TYPE_SHIFT: u64 = 59;
 export const SWP_TYPE_BITS: u64 = 5;
 export const SWP_OFFSET_MASK: u64 = PFN_MAX;
+export const SWP_OFFSET_MAX: u64 = PFN_MAX - 1;
 
 // ---- frame number ----------------------------------------------------------
 
@@ -181,7 +185,7 @@ export function mk_pte_prot(vm_flags: u32): u64 {
 
 // ---- swap entries --------------------------------------------------------------
 
-/** The PTE of swap entry (type, offset) (Linux swp_entry_to_pte(swp_entry(type, offset))). */
+/** The PTE of swap entry (type, offset) (Linux swp_entry_to_pte(swp_entry(type, offset))). Caller: offset <= SWP_OFFSET_MAX. */
 @inline export function swp_entry(type: u32, offset: u64): u64 {
   return ((<u64>type & ((1 << SWP_TYPE_BITS) - 1)) << SWP_TYPE_SHIFT) |
     ((~offset & SWP_OFFSET_MASK) << PTE_PFN_SHIFT);

@@ -43,6 +43,8 @@ export const _PAGE_CHG_MASK = PTE_PFN_MASK | _PAGE_PCD | _PAGE_PWT | _PAGE_SPECI
 
 export const SWP_TYPE_SHIFT = 59n;
 export const SWP_TYPE_BITS = 5n;
+/** type 0 with the all-ones offset would encode as none: the last offset is not usable */
+export const SWP_OFFSET_MAX = PFN_MAX - 1n;
 
 // vm_flags bits mk_pte_prot reads (assembly/layout.ts VM_*; the test compares)
 export const VM_READ = 0x1;

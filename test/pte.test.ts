@@ -49,7 +49,8 @@ describe('PTE bit layout', () => {
     for (const k of ['_PAGE_PRESENT', '_PAGE_RW', '_PAGE_USER', '_PAGE_PWT', '_PAGE_PCD', '_PAGE_ACCESSED', '_PAGE_DIRTY',
       '_PAGE_PSE', '_PAGE_GLOBAL', '_PAGE_SPECIAL', '_PAGE_UFFD_WP', '_PAGE_SOFT_DIRTY', '_PAGE_FAULT_ON_ACCESS',
       '_PAGE_DEVMAP', '_PAGE_NX', '_PAGE_PROTNONE', '_PAGE_TABLE', '_PAGE_CHG_MASK', 'PTE_PFN_MASK', 'PAGE_NONE',
-      'PAGE_READONLY', 'PAGE_READONLY_EXEC', 'PAGE_SHARED', 'PAGE_SHARED_EXEC', 'PAGE_FAULT_ON_ACCESS', 'SWP_TYPE_SHIFT'] as const) {
+      'PAGE_READONLY', 'PAGE_READONLY_EXEC', 'PAGE_SHARED', 'PAGE_SHARED_EXEC', 'PAGE_FAULT_ON_ACCESS', 'SWP_TYPE_SHIFT',
+      'SWP_OFFSET_MAX'] as const) {
       expect(K(k), k).toBe((P as Record<string, unknown>)[k]);
     }
     for (const k of ['VM_READ', 'VM_WRITE', 'VM_EXEC', 'VM_SHARED'] as const) expect((ex[k] as WebAssembly.Global).value, k).toBe(P[k]);
@@ -151,7 +152,8 @@ describe('laws', () => {
   });
 
   it('swap entries round-trip and are neither none nor present', () => {
-    fc.assert(fc.property(fc.nat({ max: 31 }), anyPfn, (type, off) => {
+    const anyOffset = fc.oneof(fc.bigInt({ min: 0n, max: P.SWP_OFFSET_MAX }), fc.constantFrom(0n, P.SWP_OFFSET_MAX));
+    fc.assert(fc.property(fc.nat({ max: 31 }), anyOffset, (type, off) => {
       const e = P.swp_entry(type, off);
       expect(P.swp_type(e)).toBe(type);
       expect(P.swp_offset(e)).toBe(off);
@@ -162,6 +164,7 @@ describe('laws', () => {
       expect(W('swp_offset', e)).toBe(off);
     }), { numRuns: 500 });
     expect(P.swp_entry(0, 0n)).not.toBe(0n); // offset stored inverted
+    expect(P.swp_entry(0, P.SWP_OFFSET_MAX + 1n)).toBe(0n); // why the last offset is excluded
   });
 
   it('mk_pte_prot follows the x86 protection map', () => {
