@@ -11,8 +11,10 @@
 //   freelist.ts    lock-free free lists
 //   frames.ts      frame table and allocator
 //   pte.ts         page-table entry bit layout and helpers
+//   pgtable.ts     4-level page tables: page-table pages, walks, entry updates, freeing
 //   tlb.ts         per-CPU TLB
 //   testops.ts     loops used by tests and benchmarks (inner loops stay in Wasm)
+//   testops_mm.ts  the same for the TLB and page tables
 
 export * from './layout';
 export * from './generated';
@@ -36,9 +38,20 @@ export {
   pmd_none, pmd_present, pmd_trans_huge, pmd_devmap, is_swap_pmd, pmd_bad, pud_bad, swp_entry, swp_type, swp_offset,
 } from './pte';
 export {
+  USER_VA_END, LEVEL_PTE, LEVEL_PMD, LEVEL_PUD, LEVEL_PGD,
+  WALK_OK, WALK_PGD_NONE, WALK_PUD_NONE, WALK_PMD_NONE, WALK_PGD_BAD, WALK_PUD_BAD, WALK_PMD_BAD,
+  WALK_PMD_HUGE, WALK_PMD_DEVMAP, WALK_PMD_SWAP, WALK_BAD_ADDR, WALK_NOMEM,
+  ptpages_init, alloc_ptpage, free_ptpage, nr_free_ptpages, nptpages, ptpage_addr, ptmeta_addr, ptpage_pfn, mm_pgd,
+  mm_pgd_init, ptl_of, pte_line, table_nr_present,
+  pte_alloc_walk, pmd_alloc_walk, walk_lockless, hw_walk,
+  walk_error, walk_orig_pmd, walk_pmd_table, walk_pmd_slot, walk_pte_table, walk_pte_slot,
+  set_pte, ptep_get_and_clear, ptep_cmpxchg, free_pgtables, pgtables_detach, pgtables_free_detached,
+} from './pgtable';
+export {
   TLB_FLUSH_CEILING, tlb_lookup, tlb_insert, tlb_invlpg, tlb_flush_all, tlb_flush_range, tlb_probe, tlb_nr_valid,
 } from './tlb';
 export * from './testops';
+export * from './testops_mm';
 export * from './init';
 
 /** end of the module's static data: must stay below HDR_BASE (checked by a test) */

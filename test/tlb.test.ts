@@ -222,3 +222,14 @@ describe('property: against a model of what may hit', () => {
     });
   }
 });
+
+describe('benchmark loops run and count', () => {
+  it('t_tlb_hit_loop hits, t_tlb_miss_loop misses', () => {
+    const { m, core } = tlb({ tlbSets: 16, tlbWays: 4 });
+    core.t_tlb_hit_loop(1000);
+    expect(m.stats().tlb_hit).toBe(1000n);
+    expect(m.stats().tlb_miss).toBe(0n);
+    core.t_tlb_miss_loop(1000);
+    expect(m.stats().tlb_miss).toBe(1000n);
+  });
+});
