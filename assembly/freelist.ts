@@ -50,3 +50,14 @@ export function fl_push_init(fl: u32, base: u32, stride: u32, next_off: u32, idx
 }
 
 @inline export function fl_count(fl: u32): i32 { return atomic.load<i32>(fl + FL_COUNT); }
+
+/** Pop without the virtual-time charge (machine initialisation on the host); -1 when empty. */
+export function fl_pop_init(fl: u32, base: u32, stride: u32, next_off: u32): i32 {
+  const h = load<u64>(fl + FL_HEAD);
+  const top = <u32>(h & 0xffffffff);
+  if (top == 0) return -1;
+  const next = load<u32>(base + (top - 1) * stride + next_off);
+  store<u64>(fl + FL_HEAD, (((h >> 32) + 1) << 32) | <u64>next);
+  store<i32>(fl + FL_COUNT, load<i32>(fl + FL_COUNT) - 1);
+  return <i32>(top - 1);
+}

@@ -10,7 +10,11 @@
 //   spinlock.ts rwsem.ts seqcount.ts refcount.ts   primitives
 //   freelist.ts    lock-free free lists
 //   frames.ts      frame table and allocator
+//   pte.ts         page-table entry bit layout and helpers
+//   pgtable.ts     4-level page tables: page-table pages, walks, entry updates, freeing
+//   tlb.ts         per-CPU TLB
 //   testops.ts     loops used by tests and benchmarks (inner loops stay in Wasm)
+//   testops_mm.ts  the same for the TLB and page tables
 
 export * from './layout';
 export * from './generated';
@@ -22,7 +26,32 @@ export { rwsem_init, down_read, up_read, down_write, up_write, down_read_trylock
 export { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqcount, read_seqcount_retry } from './seqcount';
 export { refcount_set, refcount_inc, refcount_dec, refcount_inc_not_zero } from './refcount';
 export { alloc_frame, put_frame, nr_free_frames, frames_init } from './frames';
+export {
+  _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_PWT, _PAGE_PCD, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_GLOBAL,
+  _PAGE_SPECIAL, _PAGE_UFFD_WP, _PAGE_SOFT_DIRTY, _PAGE_FAULT_ON_ACCESS, _PAGE_DEVMAP, _PAGE_NX, _PAGE_PROTNONE,
+  _PAGE_TABLE, _PAGE_CHG_MASK, PTE_PFN_MASK, PAGE_NONE, PAGE_READONLY, PAGE_READONLY_EXEC, PAGE_SHARED, PAGE_SHARED_EXEC,
+  PAGE_FAULT_ON_ACCESS, SWP_TYPE_SHIFT, SWP_OFFSET_MAX,
+  pfn_pte, pte_pfn, pte_none, pte_present, pte_protnone, pte_is_fault_on_access, is_swap_pte,
+  pte_write, pte_young, pte_dirty, pte_user, pte_special, pte_uffd_wp, pte_soft_dirty, pte_exec,
+  pte_mkwrite, pte_wrprotect, pte_mkyoung, pte_mkold, pte_mkdirty, pte_mkclean, pte_mkspecial, pte_mkuffd_wp,
+  pte_clear_uffd_wp, pte_modify, pte_mk_fault_on_access, mk_pte_prot,
+  pmd_none, pmd_present, pmd_trans_huge, pmd_devmap, is_swap_pmd, pmd_bad, pud_bad, swp_entry, swp_type, swp_offset,
+} from './pte';
+export {
+  USER_VA_END, LEVEL_PTE, LEVEL_PMD, LEVEL_PUD, LEVEL_PGD,
+  WALK_OK, WALK_PGD_NONE, WALK_PUD_NONE, WALK_PMD_NONE, WALK_PGD_BAD, WALK_PUD_BAD, WALK_PMD_BAD,
+  WALK_PMD_HUGE, WALK_PMD_DEVMAP, WALK_PMD_SWAP, WALK_BAD_ADDR, WALK_NOMEM,
+  ptpages_init, alloc_ptpage, free_ptpage, nr_free_ptpages, nptpages, ptpage_addr, ptmeta_addr, ptpage_pfn, mm_pgd,
+  mm_pgd_init, ptl_of, pte_line, table_nr_present,
+  pte_alloc_walk, pmd_alloc_walk, walk_lockless, hw_walk,
+  walk_error, walk_orig_pmd, walk_pmd_table, walk_pmd_slot, walk_pte_table, walk_pte_slot,
+  set_pte, ptep_get_and_clear, ptep_cmpxchg, free_pgtables, pgtables_detach, pgtables_free_detached,
+} from './pgtable';
+export {
+  TLB_FLUSH_CEILING, tlb_lookup, tlb_insert, tlb_invlpg, tlb_flush_all, tlb_flush_range, tlb_probe, tlb_nr_valid,
+} from './tlb';
 export * from './testops';
+export * from './testops_mm';
 export * from './init';
 
 /** end of the module's static data: must stay below HDR_BASE (checked by a test) */

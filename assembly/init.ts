@@ -5,11 +5,13 @@
 import { HDR_BASE, H_NMM, H_FRAME_FREE, MM_MMAP_LOCK, MM_SEQ, MM_CPUMASK, MM_USERS, mm_addr } from './layout';
 import { LOCK_CLASS_MMAP_READ } from './generated';
 import { frames_init } from './frames';
+import { ptpages_init, mm_pgd_init } from './pgtable';
 import { rwsem_init } from './rwsem';
 import { seqcount_init } from './seqcount';
 
 export function machine_init(): void {
   frames_init();
+  ptpages_init();
   const nmm = load<u32>(HDR_BASE + H_NMM);
   for (let m: u32 = 0; m < nmm; m++) {
     const mm = mm_addr(m);
@@ -17,5 +19,6 @@ export function machine_init(): void {
     seqcount_init(mm + MM_SEQ);
     store<u64>(mm + MM_CPUMASK, 0);
     store<i32>(mm + MM_USERS, 0);
+    mm_pgd_init(m);
   }
 }

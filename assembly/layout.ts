@@ -226,7 +226,8 @@ export const RC_SIZE: u32 = 48;
 //  +104 u32 det limit cpu
 //  +256 stats: NSTATS x u64
 //  then mailbox: MAX_CPUS x MB_SIZE (slot s = an IPI from CPU s)
-//  then TLB: tlb_sets x tlb_ways x TLBE_SIZE
+//  then TLB (tlb_off()): tlb_sets x tlb_ways x TLBE_SIZE 4 KiB entries,
+//       then TLB2M_BYTES of 2 MiB entries (see the TLB box below)
 export const PC_CLOCK: u32 = 0;
 export const PC_STATE: u32 = 8;
 export const PC_WAKE: u32 = 12;
@@ -316,9 +317,19 @@ export const IPI_NOP: u32 = 2;
 
 // ---- TLB entry (16 bytes) ----
 //  +0 u64 tag: vpn + 1 (0 = invalid)   +8 u64 cached PTE value
+//  (a 2 MiB entry: tag = (vpn >> 9) + 1, value = the huge PMD)
 export const TLBE_TAG: u32 = 0;
 export const TLBE_PTE: u32 = 8;
 export const TLBE_SIZE: u32 = 16;
+
+// ---- per-CPU TLB (at tlb_off() in the per-CPU block; only its CPU writes it) ----
+//  +0                               4 KiB entries: tlb_sets sets x tlb_ways ways, set-major;
+//                                   set = vpn & (tlb_sets - 1); way 0 is the set's NEWEST entry
+//  +tlb_sets*tlb_ways*TLBE_SIZE     2 MiB entries: TLB2M_SETS x TLB2M_WAYS (Skylake L1 DTLB: 32, 4-way);
+//                                   set = (vpn >> 9) & (TLB2M_SETS - 1)
+export const TLB2M_SETS: u32 = 8;
+export const TLB2M_WAYS: u32 = 4;
+export const TLB2M_BYTES: u32 = TLB2M_SETS * TLB2M_WAYS * TLBE_SIZE;
 
 // ---- frame table entry (16 bytes), one per data frame (struct page) ----
 //  +0 u32 flags (PG_*)   +4 i32 refcount   +8 i32 mapcount   +12 u32 next free (index+1)

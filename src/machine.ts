@@ -101,7 +101,9 @@ export class Machine {
 
     // ---- lay out the regions ----
     const nstats = C.NSTATS_ALIGNED;
-    const percpuSize = align(C.PC_STATS + nstats * 8 + C.MAX_CPUS * C.MB_SIZE + c.tlbSets * c.tlbWays * C.TLBE_SIZE + c.scratchBytes, 4096);
+    // per-CPU block: header fields | stats | IPI mailbox | TLB (4 KiB sets + 2 MiB array) | scratch
+    const scratchOff = C.PC_STATS + nstats * 8 + C.MAX_CPUS * C.MB_SIZE + c.tlbSets * c.tlbWays * C.TLBE_SIZE + C.TLB2M_BYTES;
+    const percpuSize = align(scratchOff + c.scratchBytes, 4096);
     let off = C.HDR_BASE + C.HDR_SIZE;
     const take = (name: string, bytes: number, a = 64) => { off = align(off, a); this.regions[name] = off; off += bytes; return this.regions[name]; };
     take('profile', C.NCOSTS * 4);
@@ -150,7 +152,7 @@ export class Machine {
       dv.setBigUint64(pc + C.PC_RNG, s === 0n ? 1n : s, true);
       dv.setUint32(pc + C.PC_STATE, c.mode === 'deterministic' ? C.CPU_RUNNABLE : C.CPU_RUNNING, true);
     }
-    this.scratchBase = C.PC_STATS + nstats * 8 + C.MAX_CPUS * C.MB_SIZE + c.tlbSets * c.tlbWays * C.TLBE_SIZE;
+    this.scratchBase = scratchOff;
     this.host.core.machine_init();
   }
 

@@ -21,6 +21,11 @@ export const programs: Record<string, Program> = {
   atomicInc: ({ core }, _cpu, a) => String(core.t_atomic_inc(num(a, 'line'), num(a, 'ctr'), num(a, 'iters'))),
   /** frame allocator churn; returns the number of double hand-outs seen */
   frameChurn: ({ core }, _cpu, a) => core.t_frame_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
+  /** page-table page allocator churn; returns the number of double hand-outs seen */
+  ptpageChurn: ({ core }, _cpu, a) => core.t_ptpage_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
+  /** rounds of pte_alloc_walk racing on fresh tables (`sync`: a zeroed shared u32); returns the number of failed walks */
+  pteAllocRace: ({ core }, _cpu, a) =>
+    core.t_pte_alloc_race(num(a, 'mm', 0), num(a, 'rounds'), num(a, 'perRound'), num(a, 'sync')),
 };
 
 /** the IPI/PTL deadlock scenario: CPU A holds a lock and shoots down; CPU B wants the lock with IRQs off */
