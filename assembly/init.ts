@@ -7,6 +7,8 @@ import { LOCK_CLASS_MMAP_READ } from './generated';
 import { frames_init } from './frames';
 import { rwsem_init } from './rwsem';
 import { seqcount_init } from './seqcount';
+import { vmas_init } from './vma';
+import { rcu_init } from './rcu';
 
 export function machine_init(): void {
   frames_init();
@@ -18,4 +20,6 @@ export function machine_init(): void {
     store<u64>(mm + MM_CPUMASK, 0);
     store<i32>(mm + MM_USERS, 0);
   }
+  rcu_init();
+  vmas_init();
 }

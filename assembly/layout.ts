@@ -42,9 +42,13 @@ export const CACHE_LINE: u32 = 64;
 //  +320 frame free list (FL_SIZE: head u64 tag<<32 | index+1, count, line meta)
 //  +384 ptpage free list (FL_SIZE)
 //  +448 vma free list (FL_SIZE)
-//  +512 rcu: global epoch (u32)               +516 rcu deferred list lock
-//  +520 rcu deferred head (u32 slot+1)        +524 rcu deferred count
-
+//  --- RCU (rcu.ts): the epoch line and the deferred-free queue ---
+//  +512 u32 global epoch (advanced by every call_rcu_vma)
+//  +516 u32 deferred head (slot+1, 0 = empty: the OLDEST queued slot)
+//  +520 u32 deferred tail (slot+1, 0 = empty: the newest)
+//  +524 i32 deferred count                    +528 u32 synchronize_rcu() sleepers
+//  +536 u64 latest rcu_read_unlock() time seen by a sleeper (virtual clock)
+//  +576 spinlock (SL_SIZE = 48): serializes the deferred queue and the epoch advance
 //  +640 progress (u32, bumped on every completed operation)
 export const H_MAGIC: u32 = 0;
 export const H_VERSION: u32 = 4;
@@ -82,12 +86,12 @@ export const H_FRAME_FREE: u32 = 320;
 export const H_PTPAGE_FREE: u32 = 384;
 export const H_VMA_FREE: u32 = 448;
 export const H_RCU_EPOCH: u32 = 512;
-export const H_RCU_LOCK: u32 = 516;
-export const H_RCU_HEAD: u32 = 520;
+export const H_RCU_HEAD: u32 = 516;
+export const H_RCU_TAIL: u32 = 520;
 export const H_RCU_COUNT: u32 = 524;
-
-
-
+export const H_RCU_GP_WAITERS: u32 = 528;
+export const H_RCU_GP_TIME: u32 = 536;
+export const H_RCU_LOCK: u32 = 576;
 export const H_PROGRESS: u32 = 640;
 export const HDR_SIZE: u32 = 4096;
 
@@ -112,6 +116,7 @@ export const STOP_CRASH: u32 = 3; // a CPU trapped
 
 // header flags (test hooks; never set in normal runs)
 export const FLAG_NO_LOCK: u32 = 1; // test: spin_lock/unlock do nothing (the lost-update control)
+export const FLAG_NO_RCU_GRACE: u32 = 2; // test: rcu_reclaim() ignores readers (the use-after-free control)
 
 // ---- cache-line metadata (16 bytes), embedded in every modeled object ----
 //  +0 u64 state = busy_until << 8 | (owner + 1)   (owner 0 = nobody yet)
@@ -282,7 +287,16 @@ export const PTP_FREE: u32 = 1;
 //  +120 u32 next (free list / deferred list, slot+1)   +124 u32 rcu epoch at free
 //  +128 rwsem vm_lock (48)
 //  +176 u32 mm index                  +180 u32 generation (bumped at every reuse)
-//  +192 line meta of the VMA's hot fields
+//  +184 u32 checksum of +0..+47 (debug: maintained inside vm_sequence, lets
+//       tests catch a torn read that a reader accepted)
+//  +192 line meta of the VMA's hot fields (range, flags: what lookups read)
+//
+// Lifetime: FREE (on the free list at H_VMA_FREE) -> NEW (vma_alloc) ->
+// LIVE (vma_link: in its mm's index, refcount >= 1 for the index) ->
+// DETACHED (unlinked; readers that found it earlier may still look) ->
+// deferred queue once the refcount is 0 -> FREE after the grace period.
+// The generation and vm_sequence are never reset, so a stale snapshot taken
+// before a reuse can never match a value taken after it.
 export const VMA_START: u32 = 0;
 export const VMA_END: u32 = 8;
 export const VMA_FLAGS: u32 = 16;
@@ -301,11 +315,13 @@ export const VMA_RCU_EPOCH: u32 = 124;
 export const VMA_LOCK: u32 = 128;
 export const VMA_MM: u32 = 176;
 export const VMA_GEN: u32 = 180;
+export const VMA_CSUM: u32 = 184;
 export const VMA_LINE: u32 = 192;
 export const VMA_SIZE: u32 = 256;
 export const VMA_STATE_FREE: u32 = 0;
 export const VMA_STATE_LIVE: u32 = 1;
 export const VMA_STATE_DETACHED: u32 = 2; // unlinked, waiting for the grace period
+export const VMA_STATE_NEW: u32 = 3; // allocated by vma_alloc, not linked yet
 
 // vm_flags
 export const VM_READ: u32 = 0x1;
@@ -337,6 +353,8 @@ export const MPOL_INTERLEAVE: u32 = 1;
 //  +104 u32 pgd (page-table page index)   +108 u32 vma count
 //  +112 u64 cpumask (CPUs that may cache this mm's translations)
 //  +120 u32 vma index array base (address of max_vmas_per_mm x u32 slot+1, sorted by vm_start)
+//       The index and the count at +108 change only inside mm_seq write
+//       sections (vma.ts, mmap_lock held for write); entries [count, max) are 0.
 //  +128 line meta of mm_lock_seq
 //  +144 refcount-like rss counter (i32 file, i32 anon)
 export const MM_MMAP_LOCK: u32 = 0;

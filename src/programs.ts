@@ -12,6 +12,16 @@ const num = (a: Record<string, unknown>, k: string, d?: number): number => {
   return v;
 };
 
+/** `n` u32 counters at `addr`, by the names of the `prefix`-ed constants the core exports (R_*, W_*) */
+function counters(inst: Instance, addr: number, prefix: string): Record<string, number> {
+  const u32 = new Uint32Array(inst.memory.buffer);
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(inst.consts)) {
+    if (k.startsWith(prefix) && k !== `${prefix}NCOUNTERS`) out[k.slice(prefix.length).toLowerCase()] = u32[(addr >>> 2) + v];
+  }
+  return out;
+}
+
 export const programs: Record<string, Program> = {
   /** lock-protected non-atomic increments */
   lockInc: ({ core }, _cpu, a) => { core.t_lock_inc(num(a, 'lock'), num(a, 'counter'), num(a, 'iters')); return null; },
@@ -21,4 +31,26 @@ export const programs: Record<string, Program> = {
   atomicInc: ({ core }, _cpu, a) => String(core.t_atomic_inc(num(a, 'line'), num(a, 'ctr'), num(a, 'iters'))),
   /** frame allocator churn; returns the number of double hand-outs seen */
   frameChurn: ({ core }, _cpu, a) => core.t_frame_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
+  /**
+   * VMA index writer: random link/unlink/split/merge in [base, base + npages
+   * pages) under mmap_lock, `lookups` own lockless lookups per op. `out` needs
+   * 4 * (W_NCOUNTERS + R_NCOUNTERS) bytes. Returns {writer, reader} counters.
+   */
+  vmaChurn: (inst, _cpu, a) => {
+    const out = num(a, 'out');
+    const rout = out + 4 * inst.consts.W_NCOUNTERS;
+    inst.core.t_vma_churn(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'), num(a, 'iters'),
+      num(a, 'lookups', 0), out, rout, num(a, 'syncAtEnd', 0));
+    return { writer: counters(inst, out, 'W_'), reader: counters(inst, rout, 'R_') };
+  },
+  /** lockless VMA readers: validated lookups (getPct % through get_vma). `out` needs 4 * R_NCOUNTERS bytes. */
+  vmaReader: (inst, _cpu, a) => {
+    const out = num(a, 'out');
+    inst.core.t_vma_reader(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'), num(a, 'iters'),
+      num(a, 'getPct', 0), num(a, 'hold', 0), out);
+    return { reader: counters(inst, out, 'R_') };
+  },
+  /** VMA lookup benchmark: returns the virtual cycles spent (string: u64) */
+  vmaLookup: ({ core }, _cpu, a) => String(core.t_vma_lookup(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'),
+    num(a, 'iters'), num(a, 'lockless', 1))),
 };
