@@ -227,7 +227,7 @@ export const WAIT_RWSEM_WRITE: u32 = 3;
 export const WAIT_IPI_ACK: u32 = 4;
 export const WAIT_BARRIER: u32 = 5;
 export const WAIT_TOKEN: u32 = 6;
-export const WAIT_RCU: u32 = 7;
+export const WAIT_RCU: u32 = 7; // synchronize_rcu(): pre-existing readers to leave their sections
 
 // ---- IPI mailbox slot (32 bytes) in the TARGET's per-CPU block ----
 //  +0 u32 pending (1 = request posted)  +4 u32 kind (IPI_*)

@@ -14,7 +14,7 @@ import {
   VMA_GEN, VMA_CSUM, VMA_LINE, VMA_STATE_LIVE, VM_READ, VM_WRITE, VM_SHARED, VMOPS_NONE, VMOPS_FILE, MPOL_DEFAULT,
   MM_MMAP_LOCK, PAGE_SHIFT, mm_addr,
 } from './layout';
-import { CLOCK, rand_below } from './cpu';
+import { CLOCK, charge, rand_below } from './cpu';
 import { op_begin, op_done } from './sched';
 import { down_write, up_write, down_read, up_read } from './rwsem';
 import { line_read } from './cacheline';
@@ -79,9 +79,18 @@ function check_vma(slot: u32, va: u64): u32 {
   return V_OK;
 }
 
-/** host-time delay that widens the window in which a writer could reuse a held slot (no virtual cost) */
-@inline function hold_spin(a: u32, n: u32): void {
-  for (let k: u32 = 0; k < n; k++) if (atomic.load<u32>(a + VMA_GEN) == 0xffffffff) break;
+/**
+ * Keep the VMA for `n` steps of 64 virtual cycles, touching its line each
+ * step (as a fault working under it would), plus a little host time: a
+ * window in which a writer could reuse the slot if RCU let it, in both
+ * deterministic (virtual time) and parallel (host time) runs.
+ */
+function hold_vma(a: u32, n: u32): void {
+  for (let k: u32 = 0; k < n; k++) {
+    charge(64);
+    line_read(a + VMA_LINE);
+    for (let j: u32 = 0; j < 16; j++) if (atomic.load<u32>(a + VMA_GEN) == 0xffffffff) break;
+  }
 }
 
 /**
@@ -107,7 +116,7 @@ function reader_once(mm: u32, base: u64, npages: u32, getpct: u32, hold: u32, ou
     }
     const g0 = vma_lockless_gen();
     const a = vma_addr(<u32>slot);
-    hold_spin(a, hold);
+    hold_vma(a, hold);
     const v = check_vma(<u32>slot, va);
     if (atomic.load<u32>(a + VMA_GEN) != g0) cnt(out, R_FREED);
     if (use_get) put_vma(<u32>slot); else rcu_read_unlock();
@@ -119,11 +128,12 @@ function reader_once(mm: u32, base: u64, npages: u32, getpct: u32, hold: u32, ou
 }
 
 /**
- * Lockless reader loop: `iters` validated lookups. Returns torn + freed
- * (must be 0). Counters in `out` (R_*).
+ * Lockless reader loop: at least `iters` validated lookups, and on while the
+ * u32 at `running` (0: no such word) is non-zero, i.e. writers still run.
+ * Returns torn + freed (must be 0). Counters in `out` (R_*).
  */
-export function t_vma_reader(mm: u32, base: u64, npages: u32, iters: u32, getpct: u32, hold: u32, out: u32): u32 {
-  for (let i: u32 = 0; i < iters; i++) {
+export function t_vma_reader(mm: u32, base: u64, npages: u32, iters: u32, getpct: u32, hold: u32, out: u32, running: u32): u32 {
+  for (let i: u32 = 0; i < iters || (running != 0 && atomic.load<u32>(running) != 0); i++) {
     op_begin(11);
     reader_once(mm, base, npages, getpct, hold, out);
     op_done();
@@ -183,9 +193,10 @@ function churn_once(mm: u32, base: u64, npages: u32, out: u32): void {
  * Writer loop: `iters` random link/unlink/split/merge in [base, base + npages
  * pages) under mmap_lock for write, checking the index after each; then
  * `lookups` validated lockless lookups of its own (counters in `rout`). With
- * `sync_end`, a final synchronize_rcu(). Returns W_ERRORS (must be 0).
+ * `sync_end`, a final synchronize_rcu(). Then decrements the u32 at `running`
+ * (0: no such word). Returns W_ERRORS (must be 0).
  */
-export function t_vma_churn(mm: u32, base: u64, npages: u32, iters: u32, lookups: u32, out: u32, rout: u32, sync_end: u32): u32 {
+export function t_vma_churn(mm: u32, base: u64, npages: u32, iters: u32, lookups: u32, out: u32, rout: u32, sync_end: u32, running: u32): u32 {
   const lock = mm_addr(mm) + MM_MMAP_LOCK;
   for (let i: u32 = 0; i < iters; i++) {
     op_begin(10);
@@ -198,6 +209,7 @@ export function t_vma_churn(mm: u32, base: u64, npages: u32, iters: u32, lookups
     op_done();
   }
   if (sync_end != 0) store<u32>(out + W_RECLAIMED * 4, <u32>synchronize_rcu());
+  if (running != 0) atomic.sub<u32>(running, 1);
   return load<u32>(out + W_ERRORS * 4);
 }
 

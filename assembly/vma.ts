@@ -32,17 +32,19 @@ import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_MPOL, VMA_SEQ, VMA_REF,
   VMA_LOCK_SEQ, VMA_STATE, VMA_NEXT, VMA_LOCK, VMA_MM, VMA_GEN, VMA_CSUM, VMA_LINE, VMA_SIZE,
   VMA_STATE_FREE, VMA_STATE_LIVE, VMA_STATE_DETACHED, VMA_STATE_NEW, VMOPS_NONE,
-  MM_MMAP_LOCK, MM_SEQ, MM_NVMAS, MM_VMA_INDEX, RW_COUNT, RW_WRITER, RWSEM_WRITER,
-  mm_addr,
+  MM_MMAP_LOCK, MM_SEQ, MM_NVMAS, MM_VMA_INDEX, RW_COUNT, RW_WRITER, RWSEM_WRITER, SQ_SEQ, SQ_LINE,
+  PC_WAKE, PC_IPI_PENDING, mm_addr,
 } from './layout';
-import { CPU, charge_cost, stat_inc } from './cpu';
+import { CPU, PC, CLOCK, DETERMINISTIC, charge_cost, set_clock, stat_inc } from './cpu';
 import {
   COST_VMA_LOOKUP_STEP, LOCK_CLASS_VMA_READ,
   STAT_VMA_ALLOC, STAT_VMA_FREE, STAT_VMA_ALLOC_FAIL, STAT_VMA_LOOKUP, STAT_VMA_LOOKUP_LOCKLESS,
   STAT_VMA_LOCKLESS_RETRY, STAT_VMA_SPLIT, STAT_VMA_MERGE,
 } from './generated';
 import { fl_pop, fl_push, fl_push_init, fl_count } from './freelist';
-import { line_read, line_write } from './cacheline';
+import { line_read, line_write, line_busy_until } from './cacheline';
+import { check_stop } from './sched';
+import { irqs_enabled, service_ipis } from './ipi';
 import { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqcount, read_seqcount_retry } from './seqcount';
 import { refcount_set, refcount_inc_not_zero, refcount_dec } from './refcount';
 import { rwsem_init } from './rwsem';
@@ -469,6 +471,28 @@ export function find_vma_intersection(mm: u32, start: u64, end: u64): i32 {
 
 // --------------------------------------------------- lockless lookups ---
 
+/**
+ * A writer is inside the mm_seq section: spin until it leaves. In virtual
+ * time we resume when the writer's section ended (the line's busy time), as a
+ * CPU spinning on the sequence would. In host time a parallel run backs off
+ * (the writer's thread may not even be on a host core: 8 workers, 2 cores);
+ * a deterministic run charges each spin, so the token passes to the writer
+ * once we are ahead of it. IRQs are taken while spinning if enabled.
+ */
+function wait_writer_gone(seq: u32): void {
+  stat_inc(STAT_VMA_LOCKLESS_RETRY);
+  let spins: u32 = 0;
+  // retry: the writer is still inside
+  while ((atomic.load<u32>(seq + SQ_SEQ) & 1) != 0) {
+    check_stop();
+    if (irqs_enabled() && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
+    if (DETERMINISTIC) { line_read(seq + SQ_LINE); continue; }
+    if (++spins > 64) atomic.wait<u32>(PC + PC_WAKE, atomic.load<u32>(PC + PC_WAKE), 20_000);
+  }
+  const t = line_busy_until(seq + SQ_LINE);
+  if (t > CLOCK) set_clock(t);
+}
+
 /** generation of the slot the last find_vma_lockless() on this CPU returned (read inside its validated window) */
 let LOCKLESS_GEN: u32 = 0;
 export function vma_lockless_gen(): u32 { return LOCKLESS_GEN; }
@@ -488,7 +512,7 @@ export function find_vma_lockless(mm: u32, va: u64): i32 {
   // retry: a writer was inside, or changed the index, while we searched
   while (true) {
     const s = raw_read_seqcount(m + MM_SEQ);
-    if ((s & 1) != 0) { stat_inc(STAT_VMA_LOCKLESS_RETRY); continue; }
+    if ((s & 1) != 0) { wait_writer_gone(m + MM_SEQ); continue; }
     let n = nr_linked(m);
     if (n > max) n = max;
     let res: i32 = -1;

@@ -33,21 +33,29 @@ export const programs: Record<string, Program> = {
   frameChurn: ({ core }, _cpu, a) => core.t_frame_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
   /**
    * VMA index writer: random link/unlink/split/merge in [base, base + npages
-   * pages) under mmap_lock, `lookups` own lockless lookups per op. `out` needs
-   * 4 * (W_NCOUNTERS + R_NCOUNTERS) bytes. Returns {writer, reader} counters.
+   * pages) under mmap_lock (after linking `populate` VMAs first, if given),
+   * `lookups` own lockless lookups per op; decrements
+   * the u32 at `running` when done. `out` needs 4 * (W_NCOUNTERS +
+   * R_NCOUNTERS) bytes. Returns {writer, reader} counters.
    */
   vmaChurn: (inst, _cpu, a) => {
     const out = num(a, 'out');
     const rout = out + 4 * inst.consts.W_NCOUNTERS;
+    // optional start: `populate` VMAs of 3 pages, 4 pages apart, from `base`
+    if (num(a, 'populate', 0) > 0) inst.core.t_vma_populate(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'populate'), 3, 4);
     inst.core.t_vma_churn(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'), num(a, 'iters'),
-      num(a, 'lookups', 0), out, rout, num(a, 'syncAtEnd', 0));
+      num(a, 'lookups', 0), out, rout, num(a, 'syncAtEnd', 0), num(a, 'running', 0));
     return { writer: counters(inst, out, 'W_'), reader: counters(inst, rout, 'R_') };
   },
-  /** lockless VMA readers: validated lookups (getPct % through get_vma). `out` needs 4 * R_NCOUNTERS bytes. */
+  /**
+   * lockless VMA readers: validated lookups (getPct % through get_vma), at
+   * least `iters`, and on while the u32 at `running` (writers left) is non-zero.
+   * `out` needs 4 * R_NCOUNTERS bytes.
+   */
   vmaReader: (inst, _cpu, a) => {
     const out = num(a, 'out');
     inst.core.t_vma_reader(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'), num(a, 'iters'),
-      num(a, 'getPct', 0), num(a, 'hold', 0), out);
+      num(a, 'getPct', 0), num(a, 'hold', 0), out, num(a, 'running', 0));
     return { reader: counters(inst, out, 'R_') };
   },
   /** VMA lookup benchmark: returns the virtual cycles spent (string: u64) */
