@@ -76,6 +76,7 @@ export function rcu_read_unlock(): void {
   if (n == 1 && atomic.load<u32>(HDR_BASE + H_RCU_GP_WAITERS) != 0) {
     // a synchronize_rcu() sleeper may be waiting for us: it resumes no earlier than now
     const t = HDR_BASE + H_RCU_GP_TIME;
+    // retry: another reader raised the time between our load and CAS (atomic max)
     while (true) {
       const cur = atomic.load<u64>(t);
       if (cur >= CLOCK || atomic.cmpxchg<u64>(t, cur, CLOCK) == cur) break;
