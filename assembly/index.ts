@@ -13,8 +13,11 @@
 //   pte.ts         page-table entry bit layout and helpers
 //   pgtable.ts     4-level page tables: page-table pages, walks, entry updates, freeing
 //   tlb.ts         per-CPU TLB
+//   rcu.ts         epoch-based RCU: read-side sections, deferred freeing of VMA slots
+//   vma.ts         VMA slots, the per-mm VMA index, locked and lockless lookup
 //   testops.ts     loops used by tests and benchmarks (inner loops stay in Wasm)
 //   testops_mm.ts  the same for the TLB and page tables
+//   testops_vma.ts the same for the VMA index and RCU
 
 export * from './layout';
 export * from './generated';
@@ -52,6 +55,9 @@ export {
 } from './tlb';
 export * from './testops';
 export * from './testops_mm';
+export { rcu_read_lock, rcu_read_unlock, rcu_read_lock_held, call_rcu_vma, rcu_reclaim, synchronize_rcu, rcu_deferred_count, rcu_epoch } from './rcu';
+export { VMA_E_NOMEM, VMA_E_EXIST, VMA_E_INVAL, vma_addr, vma_alloc, vma_free_new, nr_free_vmas, vma_init, vma_link, vma_unlink, vma_split, vma_merge, find_vma, vma_lookup, find_vma_intersection, find_vma_lockless, vma_lockless_gen, get_vma, put_vma, vm_write_begin, vm_write_end, vma_has_changed, vma_index_check, vma_count, vma_at } from './vma';
+export * from './testops_vma';
 export * from './init';
 
 /** end of the module's static data: must stay below HDR_BASE (checked by a test) */

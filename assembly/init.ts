@@ -8,6 +8,8 @@ import { frames_init } from './frames';
 import { ptpages_init, mm_pgd_init } from './pgtable';
 import { rwsem_init } from './rwsem';
 import { seqcount_init } from './seqcount';
+import { vmas_init } from './vma';
+import { rcu_init } from './rcu';
 
 export function machine_init(): void {
   frames_init();
@@ -21,4 +23,6 @@ export function machine_init(): void {
     store<i32>(mm + MM_USERS, 0);
     mm_pgd_init(m);
   }
+  rcu_init();
+  vmas_init();
 }

@@ -42,9 +42,13 @@ export const CACHE_LINE: u32 = 64;
 //  +320 frame free list (FL_SIZE: head u64 tag<<32 | index+1, count, line meta)
 //  +384 ptpage free list (FL_SIZE)
 //  +448 vma free list (FL_SIZE)
-//  +512 rcu: global epoch (u32)               +516 rcu deferred list lock
-//  +520 rcu deferred head (u32 slot+1)        +524 rcu deferred count
-
+//  --- RCU (rcu.ts): the epoch line and the deferred-free queue ---
+//  +512 u32 global epoch (advanced by every call_rcu_vma)
+//  +516 u32 deferred head (slot+1, 0 = empty: the OLDEST queued slot)
+//  +520 u32 deferred tail (slot+1, 0 = empty: the newest)
+//  +524 i32 deferred count                    +528 u32 synchronize_rcu() sleepers
+//  +536 u64 latest rcu_read_unlock() time seen by a sleeper (virtual clock)
+//  +576 spinlock (SL_SIZE = 48): serializes the deferred queue and the epoch advance
 //  +640 progress (u32, bumped on every completed operation)
 //  +704 started (u32: CPUs that entered cpu_start; parallel mode starts together)
 //  +768 zone lock (spinlock, class zone)   +832 LRU lock (spinlock, class lru)
@@ -87,12 +91,12 @@ export const H_FRAME_FREE: u32 = 320;
 export const H_PTPAGE_FREE: u32 = 384;
 export const H_VMA_FREE: u32 = 448;
 export const H_RCU_EPOCH: u32 = 512;
-export const H_RCU_LOCK: u32 = 516;
-export const H_RCU_HEAD: u32 = 520;
+export const H_RCU_HEAD: u32 = 516;
+export const H_RCU_TAIL: u32 = 520;
 export const H_RCU_COUNT: u32 = 524;
-
-
-
+export const H_RCU_GP_WAITERS: u32 = 528;
+export const H_RCU_GP_TIME: u32 = 536;
+export const H_RCU_LOCK: u32 = 576;
 export const H_PROGRESS: u32 = 640;
 export const H_STARTED: u32 = 704;
 export const H_ZONE_LOCK: u32 = 768;
@@ -147,6 +151,7 @@ export const STOP_VCYCLES: u32 = 4; // a clock reached MAX_VCYCLES (the cache-li
 
 // header flags (test hooks; never set in normal runs)
 export const FLAG_NO_LOCK: u32 = 1; // test: spin_lock/unlock do nothing (the lost-update control)
+export const FLAG_NO_RCU_GRACE: u32 = 2; // test: rcu_reclaim() ignores readers (the use-after-free control)
 
 // ---- cache-line metadata (32 bytes), embedded in every modeled object ----
 //  +0  u64 state = busy_until << 24 | bucket << 8 | (owner + 1)
@@ -267,7 +272,7 @@ export const WAIT_RWSEM_WRITE: u32 = 3;
 export const WAIT_IPI_ACK: u32 = 4;
 export const WAIT_BARRIER: u32 = 5;
 export const WAIT_TOKEN: u32 = 6;
-export const WAIT_RCU: u32 = 7;
+export const WAIT_RCU: u32 = 7; // synchronize_rcu(): pre-existing readers to leave their sections
 
 // ---- per-CPU mm state (PCM_SIZE stride, region at H_PCM_BASE) ----
 //  +0  u32 pcp count (free frames on this CPU's list)
@@ -372,7 +377,17 @@ export const PTP_FREE: u32 = 1;
 //  +160 rwsem vm_lock (64)
 //  +224 u32 mm index                  +228 u32 generation (bumped at every reuse)
 //  +232 line meta of the VMA's hot fields (32)
-//  +264 .. 320 spare
+//  +264 u32 checksum of +0..+47 (debug: maintained inside vm_sequence, lets
+//       tests catch a torn read that a reader accepted)
+//  +268 .. 320 spare
+//
+// Lifetime: FREE (on the free list at H_VMA_FREE) -> NEW (vma_alloc) ->
+// LIVE (vma_link: in its mm's index, refcount >= 1 for the index) ->
+// DETACHED (unlinked; readers that found it earlier may still look) ->
+// deferred queue once the refcount is 0 -> FREE after the grace period.
+// The generation and vm_sequence are never reset, so a stale snapshot taken
+// before a reuse can never match a value taken after it.
+
 export const VMA_START: u32 = 0;
 export const VMA_END: u32 = 8;
 export const VMA_FLAGS: u32 = 16;
@@ -392,10 +407,12 @@ export const VMA_LOCK: u32 = 160;
 export const VMA_MM: u32 = 224;
 export const VMA_GEN: u32 = 228;
 export const VMA_LINE: u32 = 232;
+export const VMA_CSUM: u32 = 264;
 export const VMA_SIZE: u32 = 320;
 export const VMA_STATE_FREE: u32 = 0;
 export const VMA_STATE_LIVE: u32 = 1;
 export const VMA_STATE_DETACHED: u32 = 2; // unlinked, waiting for the grace period
+export const VMA_STATE_NEW: u32 = 3; // allocated by vma_alloc, not linked yet
 
 // vm_flags
 export const VM_READ: u32 = 0x1;
@@ -427,6 +444,8 @@ export const MPOL_INTERLEAVE: u32 = 1;
 //  +120 u32 pgd (page-table page index)   +124 u32 vma count
 //  +128 u64 cpumask (CPUs that may cache this mm's translations)
 //  +136 u32 vma index array base (address of max_vmas_per_mm x u32 slot+1, sorted by vm_start)
+//       The index and the count at +124 change only inside mm_seq write
+//       sections (vma.ts, mmap_lock held for write); entries [count, max) are 0.
 //  +144 line meta of mm_lock_seq (32)
 //  +176 i32 rss file   +180 i32 rss anon
 //  +192 spinlock page_table_lock (64): anon_vma_prepare

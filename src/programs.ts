@@ -12,6 +12,16 @@ const num = (a: Record<string, unknown>, k: string, d?: number): number => {
   return v;
 };
 
+/** `n` u32 counters at `addr`, by the names of the `prefix`-ed constants the core exports (R_*, W_*) */
+function counters(inst: Instance, addr: number, prefix: string): Record<string, number> {
+  const u32 = new Uint32Array(inst.memory.buffer);
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(inst.consts)) {
+    if (k.startsWith(prefix) && k !== `${prefix}NCOUNTERS`) out[k.slice(prefix.length).toLowerCase()] = u32[(addr >>> 2) + v];
+  }
+  return out;
+}
+
 export const programs: Record<string, Program> = {
   /** lock-protected non-atomic increments */
   lockInc: ({ core }, _cpu, a) => { core.t_lock_inc(num(a, 'lock'), num(a, 'counter'), num(a, 'iters')); return null; },
@@ -26,6 +36,36 @@ export const programs: Record<string, Program> = {
   /** rounds of pte_alloc_walk racing on fresh tables (`sync`: a zeroed shared u32); returns the number of failed walks */
   pteAllocRace: ({ core }, _cpu, a) =>
     core.t_pte_alloc_race(num(a, 'mm', 0), num(a, 'rounds'), num(a, 'perRound'), num(a, 'sync')),
+  /**
+   * VMA index writer: random link/unlink/split/merge in [base, base + npages
+   * pages) under mmap_lock (after linking `populate` VMAs first, if given),
+   * `lookups` own lockless lookups per op; decrements
+   * the u32 at `running` when done. `out` needs 4 * (W_NCOUNTERS +
+   * R_NCOUNTERS) bytes. Returns {writer, reader} counters.
+   */
+  vmaChurn: (inst, _cpu, a) => {
+    const out = num(a, 'out');
+    const rout = out + 4 * inst.consts.W_NCOUNTERS;
+    // optional start: `populate` VMAs of 3 pages, 4 pages apart, from `base`
+    if (num(a, 'populate', 0) > 0) inst.core.t_vma_populate(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'populate'), 3, 4);
+    inst.core.t_vma_churn(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'), num(a, 'iters'),
+      num(a, 'lookups', 0), out, rout, num(a, 'syncAtEnd', 0), num(a, 'running', 0));
+    return { writer: counters(inst, out, 'W_'), reader: counters(inst, rout, 'R_') };
+  },
+  /**
+   * lockless VMA readers: validated lookups (getPct % through get_vma), at
+   * least `iters`, and on while the u32 at `running` (writers left) is non-zero.
+   * `out` needs 4 * R_NCOUNTERS bytes.
+   */
+  vmaReader: (inst, _cpu, a) => {
+    const out = num(a, 'out');
+    inst.core.t_vma_reader(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'), num(a, 'iters'),
+      num(a, 'getPct', 0), num(a, 'hold', 0), out, num(a, 'running', 0));
+    return { reader: counters(inst, out, 'R_') };
+  },
+  /** VMA lookup benchmark: returns the virtual cycles spent (string: u64) */
+  vmaLookup: ({ core }, _cpu, a) => String(core.t_vma_lookup(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'),
+    num(a, 'iters'), num(a, 'lockless', 1))),
 };
 
 /** the IPI/PTL deadlock scenario: CPU A holds a lock and shoots down; CPU B wants the lock with IRQs off */

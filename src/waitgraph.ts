@@ -46,6 +46,9 @@ export function waitForGraph(m: Machine): WaitEdge[] {
         const slot = m.percpu(t) + mailboxOff(m) + cpu * C.MB_SIZE;
         if (m.u32(slot + C.MB_PENDING)) holders.push(t);
       }
+    } else if (kind === C.WAIT_RCU) {
+      waitsFor = 'an RCU grace period (synchronize_rcu)';
+      for (let t = 0; t < m.cfg.cpus; t++) if (t !== cpu && m.u32(m.percpu(t) + C.PC_RCU_NEST)) holders.push(t);
     } else if (kind === C.WAIT_BARRIER) {
       waitsFor = 'the quantum barrier';
     }

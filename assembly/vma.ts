@@ -1,0 +1,597 @@
+// VMAs (vm_area_struct) in shared memory: the slot pool, and each mm's index
+// of VMAs with locked and lockless lookup.
+//
+// Slots (layout.ts VMA_*) live in the vmas region; free ones sit on a
+// lock-free free list at H_VMA_FREE. A slot that was ever reachable by a
+// lockless reader goes back only through RCU (rcu.ts): unlink -> refcount 0 ->
+// call_rcu_vma -> grace period -> free list.
+//
+// The index of an mm is a sorted array of slot+1 by vm_start (MM_VMA_INDEX,
+// MM_NVMAS entries, at most max_vmas_per_mm), standing in for the kernel's
+// maple tree. It is guarded by:
+//   - mmap_lock: writers (link, unlink, split, merge) hold it for write;
+//     locked lookups hold it for read or write;
+//   - mm_seq (MM_SEQ): every change of the index or of a linked VMA's range
+//     happens inside write_seqcount_begin/end(mm_seq), so a lockless reader
+//     (find_vma_lockless, inside rcu_read_lock) that saw the same even
+//     sequence before and after its search saw a consistent index;
+//   - vm_sequence (VMA_SEQ) of each VMA: bumped around any change of that
+//     VMA's range, flags or liveness (split, merge, unlink), so a speculative
+//     fault that holds the VMA notices (vma_has_changed).
+// References: the index holds one (refcount 1 while LIVE); get_vma() takes
+// more. The last put_vma() of an unlinked VMA queues it for RCU freeing.
+//
+// Virtual time: each search step costs COST_VMA_LOOKUP_STEP plus a read of
+// the candidate's VMA_LINE (a transfer if a writer changed it); writers take
+// the line exclusive and bump the sequence lines. The array shift on insert
+// and remove is not charged: it is this emulator's stand-in for a tree update
+// whose cost the search steps and sequence writes already approximate.
+
+import {
+  HDR_BASE, H_VMAS_BASE, H_NVMAS, H_NMM, H_MAX_VMAS_PER_MM, H_VMA_INDEX_BASE, H_VMA_FREE, PAGE_SHIFT,
+  VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_MPOL, VMA_SEQ, VMA_REF,
+  VMA_LOCK_SEQ, VMA_STATE, VMA_NEXT, VMA_LOCK, VMA_MM, VMA_GEN, VMA_CSUM, VMA_LINE, VMA_SIZE,
+  VMA_STATE_FREE, VMA_STATE_LIVE, VMA_STATE_DETACHED, VMA_STATE_NEW, VMOPS_NONE,
+  MM_MMAP_LOCK, MM_SEQ, MM_NVMAS, MM_VMA_INDEX, RW_COUNT, RW_WRITER, RWSEM_WRITER, SQ_SEQ, SQ_LINE,
+  PC_WAKE, PC_IPI_PENDING, mm_addr,
+} from './layout';
+import { CPU, PC, CLOCK, DETERMINISTIC, charge_cost, set_clock, stat_inc } from './cpu';
+import {
+  COST_VMA_LOOKUP_STEP, LOCK_CLASS_VMA_READ,
+  STAT_VMA_ALLOC, STAT_VMA_FREE, STAT_VMA_ALLOC_FAIL, STAT_VMA_LOOKUP, STAT_VMA_LOOKUP_LOCKLESS,
+  STAT_VMA_LOCKLESS_RETRY, STAT_VMA_SPLIT, STAT_VMA_MERGE,
+} from './generated';
+import { fl_pop, fl_push, fl_push_init, fl_count } from './freelist';
+import { line_read, line_write, line_busy_until } from './cacheline';
+import { check_stop } from './sched';
+import { irqs_enabled, service_ipis } from './ipi';
+import { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqcount, read_seqcount_retry } from './seqcount';
+import { refcount_set, refcount_inc_not_zero, refcount_dec } from './refcount';
+import { rwsem_init } from './rwsem';
+import { rcu_read_lock, rcu_read_unlock, rcu_reclaim, call_rcu_vma } from './rcu';
+
+// error codes (negated errno values, as the kernel returns them)
+export const VMA_E_NOMEM: i32 = -12; // the mm's index is full
+export const VMA_E_EXIST: i32 = -17; // overlaps a linked VMA
+export const VMA_E_INVAL: i32 = -22; // bad range / address, or slot not in the expected state
+
+@inline export function vmas_base(): u32 { return load<u32>(HDR_BASE + H_VMAS_BASE); }
+@inline function nr_vma_slots(): u32 { return load<u32>(HDR_BASE + H_NVMAS); }
+@inline function max_vmas(): u32 { return load<u32>(HDR_BASE + H_MAX_VMAS_PER_MM); }
+
+/** address of VMA slot `slot` */
+export function vma_addr(slot: u32): u32 { return vmas_base() + slot * VMA_SIZE; }
+
+// ------------------------------------------------------------ the pool ---
+
+/** host-side initialisation (machine_init): every slot free, every mm's index empty */
+export function vmas_init(): void {
+  const n = nr_vma_slots();
+  // push in reverse so pops hand out 0, 1, 2, ... (readable test output)
+  for (let i: i32 = <i32>n - 1; i >= 0; i--) {
+    const a = vma_addr(<u32>i);
+    store<u32>(a + VMA_STATE, VMA_STATE_FREE);
+    store<u32>(a + VMA_GEN, 0);
+    seqcount_init(a + VMA_SEQ);
+    refcount_set(a + VMA_REF, 0);
+    rwsem_init(a + VMA_LOCK, LOCK_CLASS_VMA_READ);
+    fl_push_init(HDR_BASE + H_VMA_FREE, vmas_base(), VMA_SIZE, VMA_NEXT, <u32>i);
+  }
+  const nmm = load<u32>(HDR_BASE + H_NMM);
+  const max = max_vmas();
+  for (let m: u32 = 0; m < nmm; m++) {
+    const mm = mm_addr(m);
+    const idx = load<u32>(HDR_BASE + H_VMA_INDEX_BASE) + m * max * 4;
+    store<u32>(mm + MM_VMA_INDEX, idx);
+    store<u32>(mm + MM_NVMAS, 0);
+    memory.fill(idx, 0, max * 4);
+  }
+}
+
+/**
+ * A fresh slot (state NEW, refcount 0, generation bumped), or -1 when none is
+ * left (counted as vma_alloc_fail). An empty free list first reclaims slots
+ * whose RCU grace period has passed; it never waits for readers.
+ */
+export function vma_alloc(): i32 {
+  const fl = HDR_BASE + H_VMA_FREE;
+  let i = fl_pop(fl, vmas_base(), VMA_SIZE, VMA_NEXT);
+  // retry: what we reclaimed may have been taken by another CPU before our pop
+  while (i < 0 && rcu_reclaim() > 0) i = fl_pop(fl, vmas_base(), VMA_SIZE, VMA_NEXT);
+  if (i < 0) { stat_inc(STAT_VMA_ALLOC_FAIL); return -1; }
+  const a = vma_addr(<u32>i);
+  atomic.add<u32>(a + VMA_GEN, 1);
+  refcount_set(a + VMA_REF, 0);
+  atomic.store<u32>(a + VMA_STATE, VMA_STATE_NEW);
+  stat_inc(STAT_VMA_ALLOC);
+  return i;
+}
+
+/**
+ * Return a slot to the free list. Caller: no CPU can reach it any more (its
+ * grace period is over, or it was never linked). rcu.ts and vma_free_new only.
+ */
+export function vma_free(slot: u32): void {
+  atomic.store<u32>(vma_addr(slot) + VMA_STATE, VMA_STATE_FREE);
+  fl_push(HDR_BASE + H_VMA_FREE, vmas_base(), VMA_SIZE, VMA_NEXT, slot);
+  stat_inc(STAT_VMA_FREE);
+}
+
+/** Free a slot that was allocated but never linked (nobody can have seen it: no grace period). */
+export function vma_free_new(slot: u32): void {
+  assert(atomic.load<u32>(vma_addr(slot) + VMA_STATE) == VMA_STATE_NEW, 'vma_free_new: slot was linked (unlink it instead)');
+  vma_free(slot);
+}
+
+/** free slots right now (not counting those waiting for a grace period) */
+export function nr_free_vmas(): i32 { return fl_count(HDR_BASE + H_VMA_FREE); }
+
+/** debug checksum of a VMA's fields (VMA_CSUM): a torn read is caught by a mismatch */
+export function vma_csum_of(start: u64, end: u64, flags: u32, prot: u32, anon: u32, ops: u32, file: u32, pgoff: u64, mpol: u32): u32 {
+  let h: u64 = 0xcbf29ce484222325;
+  h = (h ^ start) * 0x100000001b3;
+  h = (h ^ end) * 0x100000001b3;
+  h = (h ^ ((<u64>flags << 32) | prot)) * 0x100000001b3;
+  h = (h ^ ((<u64>anon << 32) | ops)) * 0x100000001b3;
+  h = (h ^ ((<u64>file << 32) | mpol)) * 0x100000001b3;
+  h = (h ^ pgoff) * 0x100000001b3;
+  return <u32>(h ^ (h >> 32));
+}
+
+function vma_csum(a: u32): u32 {
+  return vma_csum_of(
+    atomic.load<u64>(a + VMA_START), atomic.load<u64>(a + VMA_END),
+    atomic.load<u32>(a + VMA_FLAGS), atomic.load<u32>(a + VMA_PROT),
+    atomic.load<u32>(a + VMA_ANON), atomic.load<u32>(a + VMA_OPS),
+    atomic.load<u32>(a + VMA_FILE), atomic.load<u64>(a + VMA_PGOFF), atomic.load<u32>(a + VMA_MPOL));
+}
+
+/**
+ * Fill a NEW slot (not linked yet, so invisible to every reader). `start` and
+ * `end` are byte addresses, `pgoff` in pages.
+ */
+export function vma_init(slot: u32, mm: u32, start: u64, end: u64, flags: u32, prot: u32, anon: u32, ops: u32,
+  file: u32, pgoff: u64, mpol: u32): void {
+  const a = vma_addr(slot);
+  assert(atomic.load<u32>(a + VMA_STATE) == VMA_STATE_NEW, 'vma_init: slot is not freshly allocated');
+  line_write(a + VMA_LINE);
+  atomic.store<u64>(a + VMA_START, start);
+  atomic.store<u64>(a + VMA_END, end);
+  atomic.store<u32>(a + VMA_FLAGS, flags);
+  atomic.store<u32>(a + VMA_PROT, prot);
+  atomic.store<u32>(a + VMA_ANON, anon);
+  atomic.store<u32>(a + VMA_OPS, ops);
+  atomic.store<u64>(a + VMA_PGOFF, pgoff);
+  atomic.store<u32>(a + VMA_FILE, file);
+  atomic.store<u32>(a + VMA_MPOL, mpol);
+  atomic.store<u32>(a + VMA_MM, mm);
+  atomic.store<u32>(a + VMA_LOCK_SEQ, 0xffffffff); // never write-locked (per-VMA locks)
+  atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+}
+
+// -------------------------------------------------- VMA-level sequence ---
+
+/**
+ * Begin a change of a linked VMA's range, flags or liveness (vm_write_begin
+ * of the SPF series). Caller holds mmap_lock for write.
+ */
+export function vm_write_begin(slot: u32): void {
+  const a = vma_addr(slot);
+  write_seqcount_begin(a + VMA_SEQ);
+  line_write(a + VMA_LINE);
+}
+
+/** End the change begun by vm_write_begin(). Caller holds mmap_lock for write. */
+export function vm_write_end(slot: u32): void {
+  const a = vma_addr(slot);
+  atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+  write_seqcount_end(a + VMA_SEQ);
+}
+
+/**
+ * True if the VMA was unlinked or changed since a reader sampled its
+ * vm_sequence as `seq` (raw_read_seqcount(vma_addr(slot) + VMA_SEQ)).
+ */
+export function vma_has_changed(slot: u32, seq: u32): bool {
+  const a = vma_addr(slot);
+  const changed = atomic.load<u32>(a + VMA_STATE) != VMA_STATE_LIVE;
+  return read_seqcount_retry(a + VMA_SEQ, seq) || changed;
+}
+
+// -------------------------------------------------------- the index ---
+
+@inline function index_of(m: u32): u32 { return load<u32>(m + MM_VMA_INDEX); }
+@inline function nr_linked(m: u32): u32 { return atomic.load<u32>(m + MM_NVMAS); }
+/** slot+1 at position i (0: a hole, only ever seen mid-update) */
+@inline function index_entry(idx: u32, i: u32): u32 { return atomic.load<u32>(idx + i * 4); }
+@inline function entry_ok(e: u32): bool { return e != 0 && e <= nr_vma_slots(); }
+
+/** a charged look at the VMA a search step lands on */
+@inline function step(e: u32): u32 {
+  const a = vma_addr(e - 1);
+  charge_cost(COST_VMA_LOOKUP_STEP);
+  line_read(a + VMA_LINE);
+  return a;
+}
+
+/**
+ * First position whose VMA ends above `va` (n if none), or -1 if an entry
+ * was not a slot (possible only for a lockless reader racing a writer).
+ * Bounded: lo/hi converge whatever the entries hold.
+ */
+function search_end_above(idx: u32, n: u32, va: u64): i32 {
+  let lo: u32 = 0;
+  let hi: u32 = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const e = index_entry(idx, mid);
+    if (!entry_ok(e)) return -1;
+    if (atomic.load<u64>(step(e) + VMA_END) > va) hi = mid; else lo = mid + 1;
+  }
+  return <i32>lo;
+}
+
+/** first position whose VMA starts at or above `start` (n if none). Caller holds mmap_lock. */
+function search_start_at_or_above(idx: u32, n: u32, start: u64): u32 {
+  let lo: u32 = 0;
+  let hi: u32 = n;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const e = index_entry(idx, mid);
+    if (!entry_ok(e)) unreachable(); // the index is corrupt
+    if (atomic.load<u64>(step(e) + VMA_START) >= start) hi = mid; else lo = mid + 1;
+  }
+  return lo;
+}
+
+/** position of `slot` in the index, or -1 if it is not linked there. Caller holds mmap_lock. */
+function index_pos(m: u32, slot: u32): i32 {
+  const a = vma_addr(slot);
+  if (atomic.load<u32>(a + VMA_STATE) != VMA_STATE_LIVE) return -1;
+  const idx = index_of(m);
+  const n = nr_linked(m);
+  const p = search_start_at_or_above(idx, n, atomic.load<u64>(a + VMA_START));
+  if (p >= n || index_entry(idx, p) != slot + 1) return -1;
+  return <i32>p;
+}
+
+/** put `slot` at position `pos`. Caller is inside the mm_seq write section. */
+function index_insert(m: u32, pos: u32, slot: u32): void {
+  const idx = index_of(m);
+  const n = nr_linked(m);
+  for (let i = n; i > pos; i--) atomic.store<u32>(idx + i * 4, index_entry(idx, i - 1));
+  atomic.store<u32>(idx + pos * 4, slot + 1);
+  atomic.store<u32>(m + MM_NVMAS, n + 1);
+}
+
+/** remove the entry at `pos`. Caller is inside the mm_seq write section. */
+function index_remove(m: u32, pos: u32): void {
+  const idx = index_of(m);
+  const n = nr_linked(m);
+  for (let i = pos; i + 1 < n; i++) atomic.store<u32>(idx + i * 4, index_entry(idx, i + 1));
+  atomic.store<u32>(idx + (n - 1) * 4, 0);
+  atomic.store<u32>(m + MM_NVMAS, n - 1);
+}
+
+@inline function assert_write_locked(m: u32): void {
+  const l = m + MM_MMAP_LOCK;
+  assert(atomic.load<i32>(l + RW_COUNT) == RWSEM_WRITER && atomic.load<u32>(l + RW_WRITER) == CPU + 1,
+    'VMA index change without mmap_lock held for write by this CPU');
+}
+@inline function assert_locked(m: u32): void {
+  assert(atomic.load<i32>(m + MM_MMAP_LOCK + RW_COUNT) != 0, 'locked VMA lookup without mmap_lock');
+}
+
+// ----------------------------------------------------------- writers ---
+
+/**
+ * Insert a NEW slot (vma_init'ed for this mm) into the mm's index; it becomes
+ * LIVE with the index's reference. 0, or VMA_E_INVAL (bad state or range:
+ * start < end, both page-aligned), VMA_E_EXIST (overlaps a linked VMA),
+ * VMA_E_NOMEM (index full). On error the slot stays NEW and the caller's.
+ * Caller holds mmap_lock for write.
+ */
+export function vma_link(mm: u32, slot: u32): i32 {
+  const m = mm_addr(mm);
+  assert_write_locked(m);
+  const a = vma_addr(slot);
+  if (atomic.load<u32>(a + VMA_STATE) != VMA_STATE_NEW || atomic.load<u32>(a + VMA_MM) != mm) return VMA_E_INVAL;
+  const start = atomic.load<u64>(a + VMA_START);
+  const end = atomic.load<u64>(a + VMA_END);
+  if (start >= end || ((start | end) & ((1 << PAGE_SHIFT) - 1)) != 0) return VMA_E_INVAL;
+  const idx = index_of(m);
+  const n = nr_linked(m);
+  const pos = search_start_at_or_above(idx, n, start);
+  if (pos > 0 && atomic.load<u64>(step(index_entry(idx, pos - 1)) + VMA_END) > start) return VMA_E_EXIST;
+  if (pos < n && atomic.load<u64>(step(index_entry(idx, pos)) + VMA_START) < end) return VMA_E_EXIST;
+  if (n >= max_vmas()) return VMA_E_NOMEM;
+  refcount_set(a + VMA_REF, 1);
+  atomic.store<u32>(a + VMA_STATE, VMA_STATE_LIVE);
+  write_seqcount_begin(m + MM_SEQ);
+  index_insert(m, pos, slot);
+  write_seqcount_end(m + MM_SEQ);
+  return 0;
+}
+
+/**
+ * Remove a LIVE VMA from the mm's index: it becomes DETACHED, the index's
+ * reference is dropped and, once no get_vma() reference is left, the slot is
+ * freed after an RCU grace period. 0 or VMA_E_INVAL (not linked in this mm).
+ * Caller holds mmap_lock for write.
+ */
+export function vma_unlink(mm: u32, slot: u32): i32 {
+  const m = mm_addr(mm);
+  assert_write_locked(m);
+  const pos = index_pos(m, slot);
+  if (pos < 0) return VMA_E_INVAL;
+  write_seqcount_begin(m + MM_SEQ);
+  vm_write_begin(slot);
+  index_remove(m, <u32>pos);
+  atomic.store<u32>(vma_addr(slot) + VMA_STATE, VMA_STATE_DETACHED);
+  vm_write_end(slot);
+  write_seqcount_end(m + MM_SEQ);
+  put_vma(slot);
+  return 0;
+}
+
+/**
+ * Split a LIVE VMA at the page-aligned address `at`, start < at < end. The
+ * VMA keeps [start, at); the returned new slot gets [at, end) with vm_pgoff
+ * advanced by the pages below `at`. -1 when no slot is left (vma_alloc_fail),
+ * VMA_E_INVAL (not linked, or `at` not strictly inside / not aligned),
+ * VMA_E_NOMEM (index full). Caller holds mmap_lock for write.
+ */
+export function vma_split(mm: u32, slot: u32, at: u64): i32 {
+  const m = mm_addr(mm);
+  assert_write_locked(m);
+  const pos = index_pos(m, slot);
+  if (pos < 0) return VMA_E_INVAL;
+  const a = vma_addr(slot);
+  const start = atomic.load<u64>(a + VMA_START);
+  const end = atomic.load<u64>(a + VMA_END);
+  if (at <= start || at >= end || (at & ((1 << PAGE_SHIFT) - 1)) != 0) return VMA_E_INVAL;
+  if (nr_linked(m) >= max_vmas()) return VMA_E_NOMEM;
+  const ns = vma_alloc();
+  if (ns < 0) return -1;
+  const n = <u32>ns;
+  vma_init(n, mm, at, end, atomic.load<u32>(a + VMA_FLAGS), atomic.load<u32>(a + VMA_PROT),
+    atomic.load<u32>(a + VMA_ANON), atomic.load<u32>(a + VMA_OPS), atomic.load<u32>(a + VMA_FILE),
+    atomic.load<u64>(a + VMA_PGOFF) + ((at - start) >> PAGE_SHIFT), atomic.load<u32>(a + VMA_MPOL));
+  const na = vma_addr(n);
+  refcount_set(na + VMA_REF, 1);
+  atomic.store<u32>(na + VMA_STATE, VMA_STATE_LIVE);
+  write_seqcount_begin(m + MM_SEQ);
+  vm_write_begin(slot);
+  atomic.store<u64>(a + VMA_END, at);
+  vm_write_end(slot);
+  index_insert(m, <u32>pos + 1, n);
+  write_seqcount_end(m + MM_SEQ);
+  stat_inc(STAT_VMA_SPLIT);
+  return ns;
+}
+
+/**
+ * `lo` (just below) and `hi` (just above, adjacent) may become one VMA: same
+ * flags, prot, anon_vma, vm_ops, file and mempolicy, and for a file-backed
+ * mapping contiguous file offsets. (The kernel's exception that lets a VMA
+ * without anon_vma merge with one that has it is not modelled: anon_vma ids
+ * must be equal, so presence must be too.)
+ */
+function can_merge(lo: u32, hi: u32): bool {
+  const a = vma_addr(lo);
+  const b = vma_addr(hi);
+  if (atomic.load<u64>(a + VMA_END) != atomic.load<u64>(b + VMA_START)) return false;
+  if (atomic.load<u32>(a + VMA_FLAGS) != atomic.load<u32>(b + VMA_FLAGS)) return false;
+  if (atomic.load<u32>(a + VMA_PROT) != atomic.load<u32>(b + VMA_PROT)) return false;
+  if (atomic.load<u32>(a + VMA_ANON) != atomic.load<u32>(b + VMA_ANON)) return false;
+  if (atomic.load<u32>(a + VMA_MPOL) != atomic.load<u32>(b + VMA_MPOL)) return false;
+  const ops = atomic.load<u32>(a + VMA_OPS);
+  const file = atomic.load<u32>(a + VMA_FILE);
+  if (ops != atomic.load<u32>(b + VMA_OPS) || file != atomic.load<u32>(b + VMA_FILE)) return false;
+  if (ops != VMOPS_NONE || file != 0) {
+    const pages = (atomic.load<u64>(a + VMA_END) - atomic.load<u64>(a + VMA_START)) >> PAGE_SHIFT;
+    if (atomic.load<u64>(a + VMA_PGOFF) + pages != atomic.load<u64>(b + VMA_PGOFF)) return false;
+  }
+  return true;
+}
+
+/** `lo` at position `pos` grows over its neighbour `hi`, which is unlinked. Caller holds mmap_lock for write. */
+function absorb(m: u32, pos: u32, lo: u32, hi: u32): void {
+  write_seqcount_begin(m + MM_SEQ);
+  vm_write_begin(lo);
+  vm_write_begin(hi);
+  atomic.store<u64>(vma_addr(lo) + VMA_END, atomic.load<u64>(vma_addr(hi) + VMA_END));
+  index_remove(m, pos + 1);
+  atomic.store<u32>(vma_addr(hi) + VMA_STATE, VMA_STATE_DETACHED);
+  vm_write_end(hi);
+  vm_write_end(lo);
+  write_seqcount_end(m + MM_SEQ);
+  put_vma(hi);
+  stat_inc(STAT_VMA_MERGE);
+}
+
+/**
+ * Merge a LIVE VMA with its compatible adjacent neighbours (can_merge). The
+ * lowest VMA survives and keeps its vm_pgoff; the others are unlinked as by
+ * vma_unlink. Returns the surviving slot (`slot` itself when nothing merged),
+ * or VMA_E_INVAL when `slot` is not linked in this mm.
+ * Caller holds mmap_lock for write.
+ */
+export function vma_merge(mm: u32, slot: u32): i32 {
+  const m = mm_addr(mm);
+  assert_write_locked(m);
+  const p = index_pos(m, slot);
+  if (p < 0) return VMA_E_INVAL;
+  const idx = index_of(m);
+  let pos = <u32>p;
+  let survivor = slot;
+  if (pos > 0) {
+    const prev = index_entry(idx, pos - 1) - 1;
+    step(prev + 1);
+    if (can_merge(prev, slot)) { pos--; absorb(m, pos, prev, slot); survivor = prev; }
+  }
+  if (pos + 1 < nr_linked(m)) {
+    const next = index_entry(idx, pos + 1) - 1;
+    step(next + 1);
+    if (can_merge(survivor, next)) absorb(m, pos, survivor, next);
+  }
+  return <i32>survivor;
+}
+
+// ----------------------------------------------------- locked lookups ---
+
+/**
+ * The kernel's find_vma(): the first VMA with vm_end > va (it may start above
+ * va), or -1. Caller holds mmap_lock (read or write).
+ */
+export function find_vma(mm: u32, va: u64): i32 {
+  const m = mm_addr(mm);
+  assert_locked(m);
+  stat_inc(STAT_VMA_LOOKUP);
+  const idx = index_of(m);
+  const n = nr_linked(m);
+  const pos = search_end_above(idx, n, va);
+  if (pos < 0) unreachable(); // the index is corrupt
+  return <u32>pos < n ? <i32>index_entry(idx, <u32>pos) - 1 : -1;
+}
+
+/** The VMA containing `va`, or -1. Caller holds mmap_lock (read or write). */
+export function vma_lookup(mm: u32, va: u64): i32 {
+  const s = find_vma(mm, va);
+  if (s < 0 || atomic.load<u64>(vma_addr(<u32>s) + VMA_START) > va) return -1;
+  return s;
+}
+
+/** The first VMA intersecting [start, end), or -1. Caller holds mmap_lock (read or write). */
+export function find_vma_intersection(mm: u32, start: u64, end: u64): i32 {
+  const s = find_vma(mm, start);
+  if (s < 0 || atomic.load<u64>(vma_addr(<u32>s) + VMA_START) >= end) return -1;
+  return s;
+}
+
+// --------------------------------------------------- lockless lookups ---
+
+/**
+ * A writer is inside the mm_seq section: spin until it leaves. In virtual
+ * time we resume when the writer's section ended (the line's busy time), as a
+ * CPU spinning on the sequence would. In host time a parallel run backs off
+ * (the writer's thread may not even be on a host core: 8 workers, 2 cores);
+ * a deterministic run charges each spin, so the token passes to the writer
+ * once we are ahead of it. IRQs are taken while spinning if enabled.
+ */
+function wait_writer_gone(seq: u32): void {
+  stat_inc(STAT_VMA_LOCKLESS_RETRY);
+  let spins: u32 = 0;
+  // retry: the writer is still inside
+  while ((atomic.load<u32>(seq + SQ_SEQ) & 1) != 0) {
+    check_stop();
+    if (irqs_enabled() && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
+    if (DETERMINISTIC) { line_read(seq + SQ_LINE); continue; }
+    if (++spins > 64) atomic.wait<u32>(PC + PC_WAKE, atomic.load<u32>(PC + PC_WAKE), 20_000);
+  }
+  const t = line_busy_until(seq + SQ_LINE);
+  if (t > CLOCK) set_clock(t);
+}
+
+/** generation of the slot the last find_vma_lockless() on this CPU returned (read inside its validated window) */
+let LOCKLESS_GEN: u32 = 0;
+export function vma_lockless_gen(): u32 { return LOCKLESS_GEN; }
+
+/**
+ * The VMA containing `va`, or -1, without mmap_lock: for speculative faults
+ * and per-VMA locks. Caller is inside rcu_read_lock(), which keeps the slot
+ * from being reused until rcu_read_unlock(); the VMA may still be changed or
+ * unlinked right after the lookup, which the caller detects with
+ * vm_sequence / vma_has_changed or the per-VMA lock.
+ */
+export function find_vma_lockless(mm: u32, va: u64): i32 {
+  const m = mm_addr(mm);
+  const idx = index_of(m);
+  const max = max_vmas();
+  stat_inc(STAT_VMA_LOOKUP_LOCKLESS);
+  // retry: a writer was inside, or changed the index, while we searched
+  while (true) {
+    const s = raw_read_seqcount(m + MM_SEQ);
+    if ((s & 1) != 0) { wait_writer_gone(m + MM_SEQ); continue; }
+    let n = nr_linked(m);
+    if (n > max) n = max;
+    let res: i32 = -1;
+    let gen: u32 = 0;
+    const pos = search_end_above(idx, n, va);
+    const torn = pos < 0 || (<u32>pos < n && !entry_ok(index_entry(idx, <u32>pos)));
+    if (!torn && <u32>pos < n) {
+      const e = index_entry(idx, <u32>pos);
+      const a = vma_addr(e - 1);
+      gen = atomic.load<u32>(a + VMA_GEN);
+      if (atomic.load<u64>(a + VMA_START) <= va && va < atomic.load<u64>(a + VMA_END)) res = <i32>e - 1;
+    }
+    if (read_seqcount_retry(m + MM_SEQ, s)) { stat_inc(STAT_VMA_LOCKLESS_RETRY); continue; }
+    if (torn) unreachable(); // a stable snapshot with a hole: the index is corrupt
+    LOCKLESS_GEN = gen;
+    return res;
+  }
+  return -1;
+}
+
+/**
+ * Find the VMA containing `va` and take a reference (SPF's get_vma): the slot
+ * stays allocated until put_vma(), even if it is unlinked meanwhile (the
+ * caller checks vma_has_changed). -1 if no VMA contains `va`. No lock needed.
+ */
+export function get_vma(mm: u32, va: u64): i32 {
+  rcu_read_lock();
+  // retry: the VMA lost its last reference (it is being unlinked) before we took ours
+  while (true) {
+    const s = find_vma_lockless(mm, va);
+    if (s < 0) { rcu_read_unlock(); return -1; }
+    if (refcount_inc_not_zero(vma_addr(<u32>s) + VMA_REF)) { rcu_read_unlock(); return s; }
+  }
+  return -1;
+}
+
+/** Drop a reference; the last one on an unlinked VMA queues it for freeing after a grace period. */
+export function put_vma(slot: u32): void {
+  const c = refcount_dec(vma_addr(slot) + VMA_REF);
+  if (c < 0) unreachable(); // unbalanced put: a bug in the caller
+  if (c == 0) call_rcu_vma(slot);
+}
+
+// ------------------------------------------------------------- debug ---
+
+/**
+ * Check the mm's index: 0 if well formed, else a code: 1 count out of range,
+ * 2 an entry is not a slot, 3 a VMA is not LIVE / of another mm, 4 empty or
+ * unaligned range, 5 unsorted or overlapping, 6 checksum mismatch, 7 a stale
+ * entry past the count. Charges nothing. Caller holds mmap_lock or the
+ * machine is quiescent.
+ */
+export function vma_index_check(mm: u32): i32 {
+  const m = mm_addr(mm);
+  const idx = index_of(m);
+  const n = nr_linked(m);
+  const max = max_vmas();
+  if (n > max) return 1;
+  let prev_end: u64 = 0;
+  for (let i: u32 = 0; i < n; i++) {
+    const e = index_entry(idx, i);
+    if (!entry_ok(e)) return 2;
+    const a = vma_addr(e - 1);
+    if (atomic.load<u32>(a + VMA_STATE) != VMA_STATE_LIVE || atomic.load<u32>(a + VMA_MM) != mm) return 3;
+    const s = atomic.load<u64>(a + VMA_START);
+    const t = atomic.load<u64>(a + VMA_END);
+    if (s >= t || ((s | t) & ((1 << PAGE_SHIFT) - 1)) != 0) return 4;
+    if (i > 0 && s < prev_end) return 5;
+    if (atomic.load<u32>(a + VMA_CSUM) != vma_csum(a)) return 6;
+    prev_end = t;
+  }
+  for (let i = n; i < max; i++) if (index_entry(idx, i) != 0) return 7;
+  return 0;
+}
+
+/** number of VMAs linked in the mm */
+export function vma_count(mm: u32): u32 { return nr_linked(mm_addr(mm)); }
+/** slot at position i of the mm's index (-1 past the end). Caller holds mmap_lock. */
+export function vma_at(mm: u32, i: u32): i32 {
+  const m = mm_addr(mm);
+  return i < nr_linked(m) ? <i32>index_entry(index_of(m), i) - 1 : -1;
+}
