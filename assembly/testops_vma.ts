@@ -75,7 +75,7 @@ function check_vma(slot: u32, va: u64): u32 {
   if (read_seqcount_retry(a + VMA_SEQ, s)) return V_RETRY;
   // unlinked, or split/merged away from va after our lookup: a speculative fault would retry
   if (state != VMA_STATE_LIVE || va < start || va >= end) return V_RETRY;
-  if (csum != vma_csum_of(start, end, flags, prot, anon, ops, file, pgoff, mpol)) return V_TORN;
+  if (csum != vma_csum_of(start, end, flags, prot, ops, file, pgoff, mpol)) return V_TORN;
   return V_OK;
 }
 

@@ -126,13 +126,17 @@ export function vma_free_new(slot: u32): void {
 /** free slots right now (not counting those waiting for a grace period) */
 export function nr_free_vmas(): i32 { return fl_count(HDR_BASE + H_VMA_FREE); }
 
-/** debug checksum of a VMA's fields (VMA_CSUM): a torn read is caught by a mismatch */
-export function vma_csum_of(start: u64, end: u64, flags: u32, prot: u32, anon: u32, ops: u32, file: u32, pgoff: u64, mpol: u32): u32 {
+/**
+ * debug checksum of a VMA's fields (VMA_CSUM): a torn read is caught by a
+ * mismatch. anon_vma is not covered: anon_vma_prepare() sets it under
+ * mmap_lock for READ (outside vm_sequence), as in the kernel.
+ */
+export function vma_csum_of(start: u64, end: u64, flags: u32, prot: u32, ops: u32, file: u32, pgoff: u64, mpol: u32): u32 {
   let h: u64 = 0xcbf29ce484222325;
   h = (h ^ start) * 0x100000001b3;
   h = (h ^ end) * 0x100000001b3;
   h = (h ^ ((<u64>flags << 32) | prot)) * 0x100000001b3;
-  h = (h ^ ((<u64>anon << 32) | ops)) * 0x100000001b3;
+  h = (h ^ <u64>ops) * 0x100000001b3;
   h = (h ^ ((<u64>file << 32) | mpol)) * 0x100000001b3;
   h = (h ^ pgoff) * 0x100000001b3;
   return <u32>(h ^ (h >> 32));
@@ -142,7 +146,7 @@ function vma_csum(a: u32): u32 {
   return vma_csum_of(
     atomic.load<u64>(a + VMA_START), atomic.load<u64>(a + VMA_END),
     atomic.load<u32>(a + VMA_FLAGS), atomic.load<u32>(a + VMA_PROT),
-    atomic.load<u32>(a + VMA_ANON), atomic.load<u32>(a + VMA_OPS),
+    atomic.load<u32>(a + VMA_OPS),
     atomic.load<u32>(a + VMA_FILE), atomic.load<u64>(a + VMA_PGOFF), atomic.load<u32>(a + VMA_MPOL));
 }
 
@@ -192,6 +196,17 @@ export function vm_write_end(slot: u32): void {
  * True if the VMA was unlinked or changed since a reader sampled its
  * vm_sequence as `seq` (raw_read_seqcount(vma_addr(slot) + VMA_SEQ)).
  */
+/**
+ * vma_set_flags(): mprotect's change of vm_flags / vm_page_prot.
+ * Caller holds mmap_lock for write and is inside vm_write_begin/end.
+ */
+export function vma_set_flags(slot: u32, flags: u32, prot: u32): void {
+  const a = vma_addr(slot);
+  line_write(a + VMA_LINE);
+  atomic.store<u32>(a + VMA_FLAGS, flags);
+  atomic.store<u32>(a + VMA_PROT, prot);
+}
+
 export function vma_has_changed(slot: u32, seq: u32): bool {
   const a = vma_addr(slot);
   const changed = atomic.load<u32>(a + VMA_STATE) != VMA_STATE_LIVE;
@@ -373,9 +388,9 @@ export function vma_split(mm: u32, slot: u32, at: u64): i32 {
 /**
  * `lo` (just below) and `hi` (just above, adjacent) may become one VMA: same
  * flags, prot, anon_vma, vm_ops, file and mempolicy, and for a file-backed
- * mapping contiguous file offsets. (The kernel's exception that lets a VMA
- * without anon_vma merge with one that has it is not modelled: anon_vma ids
- * must be equal, so presence must be too.)
+ * mapping contiguous file offsets. As the kernel's is_mergeable_anon_vma(),
+ * a VMA without an anon_vma merges with one that has it (the survivor gets it):
+ * threads that mmap next to each other end up sharing one VMA.
  */
 function can_merge(lo: u32, hi: u32): bool {
   const a = vma_addr(lo);
@@ -383,7 +398,9 @@ function can_merge(lo: u32, hi: u32): bool {
   if (atomic.load<u64>(a + VMA_END) != atomic.load<u64>(b + VMA_START)) return false;
   if (atomic.load<u32>(a + VMA_FLAGS) != atomic.load<u32>(b + VMA_FLAGS)) return false;
   if (atomic.load<u32>(a + VMA_PROT) != atomic.load<u32>(b + VMA_PROT)) return false;
-  if (atomic.load<u32>(a + VMA_ANON) != atomic.load<u32>(b + VMA_ANON)) return false;
+  const aa = atomic.load<u32>(a + VMA_ANON);
+  const ba = atomic.load<u32>(b + VMA_ANON);
+  if (aa != 0 && ba != 0 && aa != ba) return false;
   if (atomic.load<u32>(a + VMA_MPOL) != atomic.load<u32>(b + VMA_MPOL)) return false;
   const ops = atomic.load<u32>(a + VMA_OPS);
   const file = atomic.load<u32>(a + VMA_FILE);
@@ -401,6 +418,7 @@ function absorb(m: u32, pos: u32, lo: u32, hi: u32): void {
   vm_write_begin(lo);
   vm_write_begin(hi);
   atomic.store<u64>(vma_addr(lo) + VMA_END, atomic.load<u64>(vma_addr(hi) + VMA_END));
+  if (atomic.load<u32>(vma_addr(lo) + VMA_ANON) == 0) atomic.store<u32>(vma_addr(lo) + VMA_ANON, atomic.load<u32>(vma_addr(hi) + VMA_ANON));
   index_remove(m, pos + 1);
   atomic.store<u32>(vma_addr(hi) + VMA_STATE, VMA_STATE_DETACHED);
   vm_write_end(hi);

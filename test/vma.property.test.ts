@@ -44,7 +44,9 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 function mergeable(a: MV, b: MV): boolean {
-  if (a.end !== b.start || a.flags !== b.flags || a.prot !== b.prot || a.anon !== b.anon || a.mpol !== b.mpol) return false;
+  if (a.end !== b.start || a.flags !== b.flags || a.prot !== b.prot || a.mpol !== b.mpol) return false;
+  // is_mergeable_anon_vma(): either side without an anon_vma, or the same one
+  if (a.anon !== 0 && b.anon !== 0 && a.anon !== b.anon) return false;
   if (a.ops !== b.ops || a.file !== b.file) return false;
   if (a.ops !== 0 || a.file !== 0) return a.pgoff + (a.end - a.start) / PAGE === b.pgoff;
   return true;
@@ -61,12 +63,12 @@ class Model {
   merge(i: number): number {
     let p = i;
     if (p > 0 && mergeable(this.vmas[p - 1], this.vmas[p])) {
-      this.vmas[p - 1] = { ...this.vmas[p - 1], end: this.vmas[p].end };
+      this.vmas[p - 1] = { ...this.vmas[p - 1], end: this.vmas[p].end, anon: this.vmas[p - 1].anon || this.vmas[p].anon };
       this.vmas.splice(p, 1);
       p--;
     }
     if (p + 1 < this.vmas.length && mergeable(this.vmas[p], this.vmas[p + 1])) {
-      this.vmas[p] = { ...this.vmas[p], end: this.vmas[p + 1].end };
+      this.vmas[p] = { ...this.vmas[p], end: this.vmas[p + 1].end, anon: this.vmas[p].anon || this.vmas[p + 1].anon };
       this.vmas.splice(p + 1, 1);
     }
     return this.vmas[p].slot;

@@ -21,9 +21,13 @@ describe('layout', () => {
     expect(C.H_RCU_LOCK + C.SL_SIZE).toBeLessThanOrEqual(C.H_PROGRESS);
     expect(C.H_RCU_GP_TIME % 8).toBe(0);
     expect(C.H_RCU_GP_TIME + 8).toBeLessThanOrEqual(C.H_RCU_LOCK);
-    expect(C.VMA_CSUM).toBeGreaterThan(C.VMA_GEN);
-    expect(C.VMA_CSUM + 4).toBeLessThanOrEqual(C.VMA_LINE);
-    expect(C.VMA_LINE + C.LM_SIZE).toBeLessThanOrEqual(C.VMA_SIZE);
+    // no two VMA fields overlap, all inside the slot
+    const fields: [number, number][] = [[C.VMA_SEQ, C.SQ_SIZE], [C.VMA_REF, C.RC_SIZE], [C.VMA_LOCK, C.RW_SIZE],
+      [C.VMA_LOCK_SEQ, 4], [C.VMA_STATE, 4], [C.VMA_GEN, 4], [C.VMA_CSUM, 4], [C.VMA_LINE, C.LM_SIZE]];
+    fields.sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < fields.length; i++) expect(fields[i - 1][0] + fields[i - 1][1]).toBeLessThanOrEqual(fields[i][0]);
+    const last = fields[fields.length - 1];
+    expect(last[0] + last[1]).toBeLessThanOrEqual(C.VMA_SIZE);
   });
 });
 
@@ -283,7 +287,6 @@ describe('vma_merge', () => {
     const variants: [string, Record<string, unknown>, Record<string, unknown>][] = [
       ['prot', {}, { prot: 0x65 }],
       ['flags', {}, { flags: 1 }],
-      ['anon_vma presence', {}, { anon: 0 }],
       ['anon_vma', {}, { anon: 2 }],
       ['vm_ops', {}, { ops: C.VMOPS_SHMEM }],
       ['mempolicy', {}, { mpol: C.MPOL_INTERLEAVE }],
