@@ -47,7 +47,7 @@ import {
 import {
   pfn_pte, pte_pfn, pte_none, pte_present, pte_protnone, pte_write, pte_dirty, pte_special,
   pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_mkspecial, pte_wrprotect, pte_modify, pte_is_fault_on_access,
-  pte_clear_fault_on_access, pmd_none, pmd_trans_huge, mk_pte_prot, _PAGE_PSE,
+  pmd_none, pmd_trans_huge, mk_pte_prot, _PAGE_PSE,
 } from './pte';
 import { vma_addr, vma_has_changed } from './vma';
 import { alloc_page, put_page, charge_huge_zero } from './page_alloc';
@@ -222,8 +222,9 @@ export function handle_pte_fault(): i32 {
     return do_fault();
   }
   if (!pte_present(vmf_orig_pte)) return sigbus(); // swap entries: do_swap_page is not emulated
-  if (pte_protnone(vmf_orig_pte) && (vmf_vma_flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0) return do_numa_page(false);
+  // the fault-on-access soft bit rides on a protnone entry: test it first
   if (pte_is_fault_on_access(vmf_orig_pte)) return do_numa_page(true);
+  if (pte_protnone(vmf_orig_pte) && (vmf_vma_flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0) return do_numa_page(false);
   if (!pte_map_lock()) return VM_FAULT_RETRY;
   let entry = vmf_orig_pte;
   if (pte_read() != entry) {
@@ -407,13 +408,10 @@ function do_fault(): i32 {
 function do_numa_page(fault_on_access: bool): i32 {
   if (!pte_map_lock()) return VM_FAULT_RETRY;
   if (pte_read() != vmf_orig_pte) { pte_unmap_unlock(); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
-  let entry: u64;
-  if (fault_on_access) entry = pte_clear_fault_on_access(vmf_orig_pte);
-  else {
-    entry = pte_modify(vmf_orig_pte, vmf_vma_prot);
-    // a dirty page of a writable VMA was writable before the scanner (savedwrite)
-    if ((vmf_vma_flags & VM_WRITE) && pte_dirty(vmf_orig_pte)) entry = pte_mkwrite(entry);
-  }
+  // restoring the VMA's protection also clears the fault-on-access bit (it is part of the prot)
+  let entry = pte_modify(vmf_orig_pte, vmf_vma_prot);
+  // a dirty page of a writable VMA was writable before it was made inaccessible (savedwrite)
+  if ((vmf_vma_flags & VM_WRITE) && pte_dirty(vmf_orig_pte)) entry = pte_mkwrite(entry);
   pte_install(pte_mkyoung(entry));
   pte_unmap_unlock();
   stat_inc(fault_on_access ? STAT_FAULT_ON_ACCESS : STAT_FAULT_NUMA);

@@ -62,3 +62,13 @@ export * from './init';
 
 /** end of the module's static data: must stay below HDR_BASE (checked by a test) */
 export function static_data_end(): usize { return __heap_base; }
+export { alloc_page, put_page, pcp_count, pcp_frame } from './page_alloc';
+export { lru_add_drain, lru_batch_count, lru_batch_frame } from './lru';
+export { sync_mm_rss } from './rss';
+export { pagecache_get, pagecache_peek } from './pagecache';
+export { handle_mm_fault, vm_get_page_prot, FAULT_FLAG_WRITE, FAULT_FLAG_USER, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_RETRY } from './fault';
+export { handle_speculative_fault } from './spf';
+export { lock_vma_under_rcu, vma_start_read, vma_end_read, vma_start_write, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, STRATEGY_MMAP_LOCK, STRATEGY_SPF, STRATEGY_PERVMA } from './pervma';
+export { access, touch, do_user_addr_fault } from './access';
+export { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
+export * from './workloads';

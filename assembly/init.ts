@@ -2,8 +2,13 @@
 // its own instance before any CPU starts. The host has already written the
 // header (region bases, sizes, config) and the cost profile.
 
-import { HDR_BASE, H_NMM, H_FRAME_FREE, MM_MMAP_LOCK, MM_SEQ, MM_CPUMASK, MM_USERS, mm_addr } from './layout';
-import { LOCK_CLASS_MMAP_READ } from './generated';
+import {
+  HDR_BASE, H_NMM, H_NCPUS, H_ZONE_LOCK, H_LRU_LOCK, H_NFILES, H_FILE_PAGES, MM_MMAP_LOCK, MM_SEQ, MM_CPUMASK,
+  MM_USERS, MM_PT_LOCK, MM_LOCK_SEQ, FILE_LOCK, FILE_NPAGES, mm_addr,
+} from './layout';
+import { LOCK_CLASS_MMAP_READ, LOCK_CLASS_ZONE, LOCK_CLASS_LRU, LOCK_CLASS_PAGECACHE, LOCK_CLASS_GENERIC } from './generated';
+import { spin_lock_init } from './spinlock';
+import { file_addr } from './pagecache';
 import { frames_init } from './frames';
 import { ptpages_init, mm_pgd_init } from './pgtable';
 import { rwsem_init } from './rwsem';
@@ -19,9 +24,21 @@ export function machine_init(): void {
     const mm = mm_addr(m);
     rwsem_init(mm + MM_MMAP_LOCK, LOCK_CLASS_MMAP_READ);
     seqcount_init(mm + MM_SEQ);
-    store<u64>(mm + MM_CPUMASK, 0);
-    store<i32>(mm + MM_USERS, 0);
+    // every CPU runs a thread of mm 0 (threads mode): all may cache its translations
+    const n = load<u32>(HDR_BASE + H_NCPUS);
+    store<u64>(mm + MM_CPUMASK, m == 0 ? (n >= 64 ? <u64>-1 : (<u64>1 << n) - 1) : 0);
+    store<i32>(mm + MM_USERS, m == 0 ? <i32>n : 0);
+    store<u32>(mm + MM_LOCK_SEQ, 0);
+    spin_lock_init(mm + MM_PT_LOCK, LOCK_CLASS_GENERIC);
     mm_pgd_init(m);
+  }
+  spin_lock_init(HDR_BASE + H_ZONE_LOCK, LOCK_CLASS_ZONE);
+  spin_lock_init(HDR_BASE + H_LRU_LOCK, LOCK_CLASS_LRU);
+  // files: every one H_FILE_PAGES long (the host may shrink them before the run)
+  const nf = load<u32>(HDR_BASE + H_NFILES);
+  for (let f: u32 = 0; f < nf; f++) {
+    spin_lock_init(file_addr(f) + FILE_LOCK, LOCK_CLASS_PAGECACHE);
+    store<u32>(file_addr(f) + FILE_NPAGES, load<u32>(HDR_BASE + H_FILE_PAGES));
   }
   rcu_init();
   vmas_init();

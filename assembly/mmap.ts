@@ -31,7 +31,7 @@ import {
   walk_lockless, walk_pte_table, walk_pmd_table, walk_pmd_slot, ptl_of, ptpage_addr, set_pte, ptep_get_and_clear,
   pgtables_detach, pgtables_free_detached, WALK_OK, WALK_PMD_HUGE, USER_VA_END,
 } from './pgtable';
-import { pte_none, pte_present, pte_protnone, pte_pfn, pte_dirty, pte_special, pte_modify, pte_mk_protnone } from './pte';
+import { pte_none, pte_present, pte_protnone, pte_pfn, pte_dirty, pte_special, pte_modify, PAGE_NONE } from './pte';
 import {
   vma_alloc, vma_init, vma_link, vma_unlink, vma_split, vma_merge, vma_free_new, find_vma, vma_addr, vma_count, vma_at,
   vm_write_begin, vm_write_end, vma_set_flags,
@@ -412,7 +412,7 @@ export function task_numa_work(mm: u32): void {
             const e = atomic.load<u64>(slot);
             if (!pte_present(e) || pte_protnone(e) || pte_special(e)) continue;
             charge(cost(COST_PTE_OP));
-            set_pte(t, slot, pte_mk_protnone(e));
+            set_pte(t, slot, pte_modify(e, PAGE_NONE)); // change_prot_numa
             stat_inc(STAT_NUMA_PTE_MARKED);
           }
           spin_unlock(ptl_of(t));

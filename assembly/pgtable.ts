@@ -114,6 +114,9 @@ export function table_nr_present(t: u32): i32 { return atomic.load<i32>(nr_prese
 }
 @inline function table_entry(t: u32): u64 { return pfn_pte(ptpage_pfn(t), _PAGE_TABLE); }
 
+/** the PTE table a (table) PMD entry points to, -1 if it does not name a page-table page */
+export function pmd_pte_table(e: u64): i32 { return entry_table(e); }
+
 /** classify a PGD/PUD entry: WALK_OK if it points to a table */
 function upper_check(e: u64, level: u32): i32 {
   if (e == 0) return level == LEVEL_PGD ? WALK_PGD_NONE : WALK_PUD_NONE;

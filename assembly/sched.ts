@@ -28,7 +28,7 @@ import {
   PC_OP, PC_INJECT,
   CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_FINISHED, CPU_RUNNABLE,
   STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_TOKEN,
-  percpu, MAX_VCYCLES, STOP_VCYCLES,
+  percpu, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr,
 } from './layout';
 import { CPU, PC, NCPUS, DETERMINISTIC, CLOCK, publish_clock, set_clock, stat_inc } from './cpu';
 import { STAT_BARRIER_WAIT, STAT_DET_YIELD } from './generated';
@@ -344,10 +344,15 @@ export function cpu_start(): void {
   }
 }
 
-/** Called by the worker when its program is done. Keeps answering IPIs is not needed: we leave the mm's cpumask. */
+/** Called by the worker when its program is done. */
 export function cpu_finish(): void {
   publish_clock();
+  // leave every mm's cpumask (no more translations to shoot down here), then
+  // answer what was posted before the senders could see us finished
+  const nmm = load<u32>(HDR_BASE + H_NMM);
+  for (let m: u32 = 0; m < nmm; m++) atomic.and<u64>(mm_addr(m) + MM_CPUMASK, ~(<u64>1 << CPU));
   atomic.store<u32>(PC + PC_STATE, CPU_FINISHED);
+  service_ipis();
   if (DETERMINISTIC) det_pass_token();
   else barrier_try_advance();
 }

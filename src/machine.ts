@@ -34,6 +34,43 @@ export interface MachineConfig {
   strategy?: number;
   /** per-CPU extra bytes of scratch the programs may use (tests) */
   scratchBytes?: number;
+  /** emulated files (page cache) and their size in pages */
+  files?: number;
+  filePages?: number;
+  /** fault-path settings (assembly/layout.ts SET_*) */
+  settings?: Partial<FaultSettings>;
+}
+
+/** Fault-path settings, with Linux's defaults. */
+export interface FaultSettings {
+  /** pte_map_lock retry policy: 'trylock' (unbounded, as merged), 'trylock-bounded:N', or 'spin' (unsafe) */
+  spfRetry: string;
+  thp: 'never' | 'always' | 'madvise';
+  pcpBatch: number;
+  pcpHigh: number;
+  lruBatch: number;
+  rssThresh: number;
+  /** virtual cycles between NUMA-balancing scans; 0 = off */
+  numaPeriod: number;
+  numaPages: number;
+  zapFlushUnderPtl: boolean;
+  /** test-only planted bugs (BUG_*) */
+  bug: number;
+  /** pretend the mm is single-threaded (SPF's mm_users == 1 rule) */
+  mmUsersOne: boolean;
+}
+
+export const DEFAULT_SETTINGS: FaultSettings = {
+  spfRetry: 'trylock', thp: 'never', pcpBatch: 63, pcpHigh: 378, lruBatch: 15, rssThresh: 64,
+  numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false,
+};
+
+export function spfRetryCode(s: string): number {
+  if (s === 'trylock') return 0;
+  if (s === 'spin') return 0xffffffff;
+  const m = /^trylock-bounded:(\d+)$/.exec(s);
+  if (m && Number(m[1]) >= 1 && Number(m[1]) < 0xffffffff) return Number(m[1]);
+  throw new UsageError(`unknown SPF retry policy "${s}" (trylock, trylock-bounded:N, spin)`);
 }
 
 /** One unit of work for one CPU: a program name from src/programs.ts and its arguments. */
@@ -55,7 +92,7 @@ const PAGE = 65536;
 const align = (n: number, a = 64) => Math.ceil(n / a) * a;
 
 export class Machine {
-  readonly cfg: Required<Omit<MachineConfig, 'profile' | 'seed'>> & { seed: number };
+  readonly cfg: Required<Omit<MachineConfig, 'profile' | 'seed' | 'settings'>> & { seed: number; settings: FaultSettings };
   readonly profile: CostProfile;
   readonly memory: WebAssembly.Memory;
   readonly C: Consts;
@@ -89,6 +126,9 @@ export class Machine {
       flags: config.flags ?? 0,
       strategy: config.strategy ?? 0,
       scratchBytes: config.scratchBytes ?? 0,
+      files: config.files ?? 0,
+      filePages: config.filePages ?? 0,
+      settings: { ...DEFAULT_SETTINGS, ...(config.settings ?? {}) },
     };
     const c = this.cfg;
     if (c.mode !== 'parallel' && c.mode !== 'deterministic') throw new UsageError(`unknown mode "${c.mode}" (parallel or deterministic)`);
@@ -114,6 +154,9 @@ export class Machine {
     take('ptpages', 4096 * c.ptPages, 4096);
     take('vmas', C.VMA_SIZE * c.vmas);
     take('vmaIndex', 4 * c.maxVmasPerMm * 1);
+    take('pcm', C.PCM_SIZE * cpus);
+    take('files', C.FILE_SIZE * c.files);
+    take('fileIndex', 4 * c.files * c.filePages);
     const total = align(off, PAGE);
     const pages = total / PAGE;
     if (pages > 65536) throw new UsageError(`machine needs ${(total / 2 ** 30).toFixed(1)} GiB of shared memory; the limit is 4 GiB (reduce frames/ptPages/vmas)`);
@@ -137,6 +180,23 @@ export class Machine {
     h('H_NMM', 1); h('H_FLAGS', c.flags);
     h('H_GHZ_MILLI', Math.round(this.profile.ghz * 1000));
     h('H_TOPO_SOCKETS', t.sockets); h('H_TOPO_CORES', t.coresPerSocket); h('H_TOPO_THREADS', t.threadsPerCore);
+    h('H_PCM_BASE', this.regions.pcm);
+    h('H_FILES_BASE', this.regions.files); h('H_NFILES', c.files); h('H_FILE_PAGES', c.filePages);
+    h('H_FILE_INDEX_BASE', this.regions.fileIndex);
+    const st = c.settings;
+    const set = (k: string, v: number) => { u32[(C.HDR_BASE + C.H_SETTINGS + C[k]) >>> 2] = v >>> 0; };
+    set('SET_SPF_RETRY', spfRetryCode(st.spfRetry));
+    const thp = { never: C.THP_NEVER, always: C.THP_ALWAYS, madvise: C.THP_MADVISE }[st.thp];
+    if (thp === undefined) throw new UsageError(`unknown THP setting "${st.thp}" (never, always, madvise)`);
+    set('SET_THP', thp);
+    for (const [k, v, lo, hi] of [['pcpBatch', st.pcpBatch, 1, 512], ['pcpHigh', st.pcpHigh, 1, C.PCP_MAX - 1], ['lruBatch', st.lruBatch, 1, C.LRU_MAX],
+      ['rssThresh', st.rssThresh, 1, 1 << 20], ['numaPeriod', st.numaPeriod, 0, 2 ** 32 - 1], ['numaPages', st.numaPages, 1, 2 ** 32 - 1]] as [string, number, number, number][]) {
+      if (!Number.isInteger(v) || v < lo || v > hi) throw new UsageError(`setting ${k} must be an integer from ${lo} to ${hi} (got ${v})`);
+    }
+    if (st.pcpHigh < st.pcpBatch) throw new UsageError(`setting pcpHigh (${st.pcpHigh}) must be >= pcpBatch (${st.pcpBatch})`);
+    set('SET_PCP_BATCH', st.pcpBatch); set('SET_PCP_HIGH', st.pcpHigh); set('SET_LRU_BATCH', st.lruBatch);
+    set('SET_RSS_THRESH', st.rssThresh); set('SET_NUMA_PERIOD', st.numaPeriod); set('SET_NUMA_PAGES', st.numaPages);
+    set('SET_ZAP_FLUSH_UNDER_PTL', st.zapFlushUnderPtl ? 1 : 0); set('SET_BUG', st.bug); set('SET_MM_USERS_ONE', st.mmUsersOne ? 1 : 0);
     u32.set(costVector(this.profile), this.regions.profile >>> 2);
 
     // ---- per-CPU blocks ----

@@ -71,3 +71,28 @@ export const programs: Record<string, Program> = {
 /** the IPI/PTL deadlock scenario: CPU A holds a lock and shoots down; CPU B wants the lock with IRQs off */
 programs.lockThenShootdown = ({ core }, _cpu, a) => { core.t_lock_then_shootdown(num(a, 'lock'), num(a, 'mm'), num(a, 'other')); return null; };
 programs.spinIrqOff = ({ core }, _cpu, a) => core.t_spin_irqoff(num(a, 'lock'), num(a, 'relax')) >>> 0;
+
+// ---- workload programs (the loops are in assembly/workloads.ts) ----
+const big = (a: Record<string, unknown>, k: string, d?: number): bigint => BigInt(num(a, k, d));
+/** result of a workload loop: iterations, or a failure the loop reported */
+function loopResult(r: bigint): { iters: number; error?: string } {
+  if (r >= 0n) return { iters: Number(r) };
+  const v = -r;
+  return v >= 65536n ? { iters: 0, error: `syscall failed: errno ${v >> 16n}` } : { iters: 0, error: `access failed: VM_FAULT 0x${v.toString(16)}` };
+}
+const BUDGET_MAX = 2 ** 50;
+
+programs.pageFault = ({ core }, _cpu, a) => loopResult(core.wl_page_fault(num(a, 'mm', 0), num(a, 'kind', 0), num(a, 'file', 0),
+  big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+programs.mmapLoop = ({ core }, _cpu, a) => loopResult(core.wl_mmap(num(a, 'mm', 0), num(a, 'anon', 1), num(a, 'file', 0),
+  big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+programs.tlbFlush = ({ core }, _cpu, a) => loopResult(core.wl_tlb_flush(num(a, 'mm', 0), big(a, 'size'),
+  big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+programs.touch = ({ core }, _cpu, a) => loopResult(core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), num(a, 'write', 1),
+  big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+programs.ebizzy = ({ core }, _cpu, a) => loopResult(core.wl_ebizzy(num(a, 'mm', 0), num(a, 'table'), num(a, 'chunks'), big(a, 'chunkSize'),
+  num(a, 'searchPages'), num(a, 'churnPct'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+programs.mapbench = ({ core }, _cpu, a) => loopResult(core.wl_mapbench(num(a, 'mm', 0), big(a, 'base'), num(a, 'npages'), num(a, 'first'),
+  num(a, 'step'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+/** map a region (for workloads that share one): returns its address */
+programs.mmapRegion = ({ core }, _cpu, a) => String(core.sys_mmap(num(a, 'mm', 0), 0n, big(a, 'size'), 3, 0x22, 0, 0n));

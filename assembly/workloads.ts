@@ -1,0 +1,163 @@
+// Workload loops (benchmarks re-expressed from their public sources), run
+// inside Wasm so a fault-heavy loop never crosses into JS per page. Each runs
+// until this CPU's clock reaches `budget` virtual cycles (or `max_iters`
+// iterations) and returns the iterations done (the benchmark's own unit), or
+// a negative -(VM_FAULT_* | errno << 16) on the first failure.
+
+import { CLOCK } from './cpu';
+import { op_begin, op_done, sync_point } from './sched';
+import { VM_READ, VM_WRITE, PAGE_SIZE } from './layout';
+import { access } from './access';
+import { sys_mmap, sys_munmap, sys_madvise, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED } from './mmap';
+import { rand_below } from './cpu';
+
+const RW: u32 = VM_READ | VM_WRITE;
+
+@inline function fail_mmap(r: i64): i64 { return -((-r) << 16); }
+
+/**
+ * will-it-scale page_fault1/2/3: mmap `size` bytes (anonymous private, file
+ * private, or file shared: kind 0/1/2), write one byte per page, munmap;
+ * one iteration per page.
+ */
+export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: u64, max_iters: u64): i64 {
+  let iters: i64 = 0;
+  const flags = kind == 0 ? MAP_PRIVATE | MAP_ANONYMOUS : (kind == 1 ? MAP_PRIVATE : MAP_SHARED);
+  while (CLOCK < budget && <u64>iters < max_iters) {
+    op_begin(10);
+    const a = sys_mmap(mm, 0, size, RW, flags, file, 0);
+    if (a < 0) return fail_mmap(a);
+    for (let p: u64 = 0; p < size && CLOCK < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
+      const r = access(mm, <u64>a + p, true);
+      if (r != 0) return -<i64>r;
+      iters++;
+      if ((iters & 63) == 0) sync_point();
+    }
+    const u = sys_munmap(mm, <u64>a, size);
+    if (u < 0) return fail_mmap(u);
+    op_done();
+  }
+  return iters;
+}
+
+/** will-it-scale mmap1/mmap2: mmap + munmap `size` bytes (anonymous / file), no touch; one iteration per pair */
+export function wl_mmap(mm: u32, anon: bool, file: u32, size: u64, budget: u64, max_iters: u64): i64 {
+  let iters: i64 = 0;
+  while (CLOCK < budget && <u64>iters < max_iters) {
+    op_begin(11);
+    const a = sys_mmap(mm, 0, size, RW, anon ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_PRIVATE, file, 0);
+    if (a < 0) return fail_mmap(a);
+    const u = sys_munmap(mm, <u64>a, size);
+    if (u < 0) return fail_mmap(u);
+    iters++;
+    op_done();
+  }
+  return iters;
+}
+
+/** tlb_flush1: one mapping; per page: write it, then MADV_DONTNEED it (a shootdown to every thread); one iteration per page */
+export function wl_tlb_flush(mm: u32, size: u64, budget: u64, max_iters: u64): i64 {
+  const a = sys_mmap(mm, 0, size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
+  if (a < 0) return fail_mmap(a);
+  let iters: i64 = 0;
+  while (CLOCK < budget && <u64>iters < max_iters) {
+    for (let p: u64 = 0; p < size && CLOCK < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
+      op_begin(12);
+      const r = access(mm, <u64>a + p, true);
+      if (r != 0) return -<i64>r;
+      const m = sys_madvise(mm, <u64>a + p, PAGE_SIZE, MADV_DONTNEED);
+      if (m < 0) return fail_mmap(m);
+      iters++;
+      op_done();
+    }
+  }
+  sys_munmap(mm, <u64>a, size);
+  return iters;
+}
+
+/**
+ * Touch pages of [base, base + size) (already mapped by someone): `write`,
+ * `passes` times over the range or until the budget. One iteration per access.
+ * pft uses it on one shared region or on a region per thread.
+ */
+export function wl_touch(mm: u32, base: u64, size: u64, write: bool, budget: u64, max_iters: u64): i64 {
+  let iters: i64 = 0;
+  while (CLOCK < budget && <u64>iters < max_iters) {
+    for (let p: u64 = 0; p < size && CLOCK < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
+      const r = access(mm, base + p, write);
+      if (r != 0) return -<i64>r;
+      iters++;
+      if ((iters & 63) == 0) sync_point();
+    }
+  }
+  return iters;
+}
+
+/**
+ * ebizzy-like: each iteration either (1 in `churn_pct` %) replaces one of its
+ * `chunks` chunks (munmap + mmap + touch, like ebizzy's free/alloc of a
+ * record buffer) or "searches" a random chunk (reads `search_pages` pages);
+ * chunk addresses live at `table` (u64 each). One iteration per search or
+ * replacement.
+ */
+export function wl_ebizzy(mm: u32, table: u32, chunks: u32, chunk_size: u64, search_pages: u32, churn_pct: u32,
+  budget: u64, max_iters: u64): i64 {
+  for (let i: u32 = 0; i < chunks; i++) {
+    const a = sys_mmap(mm, 0, chunk_size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
+    if (a < 0) return fail_mmap(a);
+    store<u64>(table + i * 8, <u64>a);
+  }
+  let iters: i64 = 0;
+  while (CLOCK < budget && <u64>iters < max_iters) {
+    op_begin(13);
+    const k = <u32>rand_below(chunks);
+    const base = load<u64>(table + k * 8);
+    if (<u32>rand_below(100) < churn_pct) {
+      sys_munmap(mm, base, chunk_size);
+      const a = sys_mmap(mm, 0, chunk_size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
+      if (a < 0) return fail_mmap(a);
+      store<u64>(table + k * 8, <u64>a);
+      // fill the new record buffer
+      for (let p: u64 = 0; p < chunk_size; p += PAGE_SIZE) {
+        const r = access(mm, <u64>a + p, true);
+        if (r != 0) return -<i64>r;
+      }
+    } else {
+      const pages = chunk_size / PAGE_SIZE;
+      for (let s: u32 = 0; s < search_pages; s++) {
+        const r = access(mm, base + rand_below(pages) * PAGE_SIZE, false);
+        if (r != 0) return -<i64>r;
+      }
+    }
+    iters++;
+    op_done();
+  }
+  for (let i: u32 = 0; i < chunks; i++) sys_munmap(mm, load<u64>(table + i * 8), chunk_size);
+  return iters;
+}
+
+/**
+ * RadixVM mapbench: map a page at `addr` (MAP_FIXED), touch it, unmap it;
+ * `stride` apart over `npages` slots starting at `base`. local: each CPU its
+ * own region; global: all CPUs in one region (slots interleaved by CPU).
+ * pipeline is driven from the host (producer maps, consumer touches + unmaps).
+ */
+export function wl_mapbench(mm: u32, base: u64, npages: u32, first: u32, step: u32, budget: u64, max_iters: u64): i64 {
+  let iters: i64 = 0;
+  let slot = first;
+  while (CLOCK < budget && <u64>iters < max_iters) {
+    op_begin(14);
+    const a = base + <u64>slot * PAGE_SIZE;
+    const m = sys_mmap(mm, a, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0, 0);
+    if (m < 0) return fail_mmap(m);
+    const r = access(mm, a, true);
+    if (r != 0) return -<i64>r;
+    const u = sys_munmap(mm, a, PAGE_SIZE);
+    if (u < 0) return fail_mmap(u);
+    slot += step;
+    if (slot >= npages) slot = first;
+    iters++;
+    op_done();
+  }
+  return iters;
+}
