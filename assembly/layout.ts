@@ -50,7 +50,7 @@ export const CACHE_LINE: u32 = 64;
 //  +536 u64 latest rcu_read_unlock() time seen by a sleeper (virtual clock)
 //  +576 spinlock (SL_SIZE = 48): serializes the deferred queue and the epoch advance
 //  +640 progress (u32, bumped on every completed operation)
-//  +704 started (u32: CPUs that entered cpu_start; parallel mode starts together)
+//  +704 started (u32: CPUs that entered cpu_start)  +708 rendezvous (u32: CPUs to wait for at start, set by the host's run(); 0 = none)
 //  +768 zone lock (spinlock, class zone)   +832 LRU lock (spinlock, class lru)
 //  +896 page-cache files: u32 base, u32 count, u32 max pages per file, u32 index base
 //  +960 fault-path settings (SET_*, u32 each, written by the host)
@@ -99,6 +99,7 @@ export const H_RCU_GP_TIME: u32 = 536;
 export const H_RCU_LOCK: u32 = 576;
 export const H_PROGRESS: u32 = 640;
 export const H_STARTED: u32 = 704;
+export const H_RENDEZVOUS: u32 = 708;
 export const H_ZONE_LOCK: u32 = 768;
 export const H_LRU_LOCK: u32 = 832;
 export const H_FILES_BASE: u32 = 896;

@@ -23,7 +23,7 @@
 // is runnable and not all finished, that is a deadlock, detected exactly.
 
 import {
-  HDR_BASE, H_STARTED, H_STOP, H_STOP_CPU, H_EPOCH, H_QUANTUM, H_DET_TOKEN, H_PROGRESS, H_FLAGS,
+  HDR_BASE, H_STARTED, H_RENDEZVOUS, H_STOP, H_STOP_CPU, H_EPOCH, H_QUANTUM, H_DET_TOKEN, H_PROGRESS, H_FLAGS,
   PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_IRQ_ON, PC_IPI_PENDING, PC_WAKE_TIME, PC_CLOCK,
   PC_OP, PC_INJECT,
   CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_FINISHED, CPU_RUNNABLE,
@@ -328,12 +328,16 @@ export function cpu_start(): void {
     atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
     // start together: worker threads come up one by one, tens of ms apart in
     // real time; a CPU running alone meanwhile would see no contention
-    if (atomic.add<u32>(HDR_BASE + H_STARTED, 1) + 1 == NCPUS) {
+    // (only when the host's run() asked for it: a host-side instance driving one CPU must not wait)
+    const want = atomic.load<u32>(HDR_BASE + H_RENDEZVOUS);
+    if (want == 0) {
+      // no rendezvous
+    } else if (atomic.add<u32>(HDR_BASE + H_STARTED, 1) + 1 == want) {
       for (let c: u32 = 0; c < NCPUS; c++) if (c != CPU) wake_cpu_raw(c);
     } else {
       while (true) {
         const w = atomic.load<u32>(PC + PC_WAKE);
-        if (atomic.load<u32>(HDR_BASE + H_STARTED) >= NCPUS) break;
+        if (atomic.load<u32>(HDR_BASE + H_STARTED) >= want) break;
         check_stop();
         atomic.wait<u32>(PC + PC_WAKE, w, SLEEP_NS);
       }

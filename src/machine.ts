@@ -272,6 +272,9 @@ export class Machine {
       maxQueue: n,
     });
     const module = coreModule();
+    // parallel mode: the CPUs start together (worker threads come up tens of ms apart)
+    this.setU32(C.HDR_BASE + C.H_STARTED, 0);
+    this.setU32(C.HDR_BASE + C.H_RENDEZVOUS, n);
     let deadlock: WaitEdge[] | undefined;
     let error: string | undefined;
 
