@@ -23,7 +23,7 @@
 // line used heavily by one CPU and touched once by another is over-charged
 // for up to two quanta (documented in the README).
 
-import { LM_STATE, LM_SHARERS, LM_RECENT, LM_PREV, LM_BUSY_SHIFT, PC_SOCKET, PC_CORE, percpu } from './layout';
+import { LM_STATE, LM_SHARERS, LM_RECENT, LM_PREV, LM_BUSY_SHIFT, LM_BUCKET_SHIFT, LM_BUCKET_MASK, LM_COUNT_SHIFT, LM_COUNT_MASK, LM_OWNER_MASK, PC_SOCKET, PC_CORE, percpu } from './layout';
 import { CPU, CLOCK, MY_SOCKET, MY_CORE, DETERMINISTIC, cost, stat_inc, set_clock } from './cpu';
 import {
   COST_XFER_FAR, COST_XFER_NEAR, COST_XFER_SMT, COST_L1_HIT, COST_ATOMIC_RMW, COST_STORE,
@@ -53,31 +53,43 @@ export function line_access_excl(line: u32, base: u64): u64 {
   // buckets of two quanta: a CPU can run at most 2 quanta ahead of the slowest, so
   // CPUs that used the line recently are still in RECENT or PREVIOUS when a
   // late-waking one runs alone in real time
-  const bucket: u64 = (CLOCK / (QUANTUM << 1)) & 0xffff;
+  const bucket: u64 = (CLOCK / (QUANTUM << 1)) & LM_BUCKET_MASK;
+  const xb = cost(COST_XFER_NEAR) + base;
   let waited: u64 = 0;
   let end: u64 = 0;
   // retry: another CPU updated the line's state between our load and CAS
   while (true) {
     const st = atomic.load<u64>(line + LM_STATE);
     const busy = st >> LM_BUSY_SHIFT;
-    const owner1 = st & 0xff;
-    let nb = (st >> 8) & 0xffff;
+    const owner1 = st & LM_OWNER_MASK;
+    let nb = (st >> LM_BUCKET_SHIFT) & LM_BUCKET_MASK;
+    let count = (st >> LM_COUNT_SHIFT) & LM_COUNT_MASK;
     // parallel mode: CPUs that used the line near our point in virtual time
     let other: u64 = 0;
     let rotate = 0; // 0 keep, 1 shift recent -> previous, 2 reset both
+    let start = CLOCK > busy ? CLOCK : busy;
     if (!DETERMINISTIC) {
-      const d = <i32>(<i16>(<u16>(bucket - nb)));
+      const d = <i32>(((bucket - nb) & LM_BUCKET_MASK) << 21) >> 21; // signed 11-bit difference
       if (d <= 0) other = (atomic.load<u64>(line + LM_RECENT) | atomic.load<u64>(line + LM_PREV)) & ~bit;
-      else if (d == 1) { other = atomic.load<u64>(line + LM_RECENT) & ~bit; rotate = 1; nb = bucket; }
-      else { rotate = 2; nb = bucket; }
+      else if (d == 1) { other = atomic.load<u64>(line + LM_RECENT) & ~bit; rotate = 1; }
+      else rotate = 2;
+      if (rotate != 0) { nb = bucket; count = 0; }
+      if (count < LM_COUNT_MASK) count++;
+      // A busy_until beyond the queue of the CPUs that use the line was left
+      // by a CPU running AHEAD of us in virtual time: our access comes before
+      // theirs and does not wait (no leader drag). Unless the line is hot:
+      // accesses in this bucket fill half of it, so a real queue exists.
+      const hot = count * xb >= QUANTUM;
+      if (!hot && busy > CLOCK && busy - CLOCK > (<u64>popcnt(other) + 1) * xb) start = CLOCK;
     }
-    const start = CLOCK > busy ? CLOCK : busy;
     let x: u64 = 0;
     if (owner1 != 0 && owner1 != me) x = xfer_from(<u32>(owner1 - 1));
     else if (other != 0) x = xfer_from(<u32>ctz(other));
     else if ((atomic.load<u64>(line + LM_SHARERS) & ~bit) != 0) x = cost(COST_XFER_NEAR); // invalidate sharers
     end = start + x + base;
-    if (atomic.cmpxchg<u64>(line + LM_STATE, st, (end << LM_BUSY_SHIFT) | (nb << 8) | me) == st) {
+    const nbusy = end > busy ? end : busy;
+    const ns = (nbusy << LM_BUSY_SHIFT) | (nb << LM_BUCKET_SHIFT) | (count << LM_COUNT_SHIFT) | me;
+    if (atomic.cmpxchg<u64>(line + LM_STATE, st, ns) == st) {
       if (rotate == 1) { atomic.store<u64>(line + LM_PREV, atomic.load<u64>(line + LM_RECENT)); atomic.store<u64>(line + LM_RECENT, bit); }
       else if (rotate == 2) { atomic.store<u64>(line + LM_PREV, 0); atomic.store<u64>(line + LM_RECENT, bit); }
       else if (!DETERMINISTIC) atomic.or<u64>(line + LM_RECENT, bit);
@@ -104,7 +116,7 @@ export function line_read(line: u32): void {
   det_sync();
   const bit: u64 = <u64>1 << CPU;
   if ((atomic.load<u64>(line + LM_SHARERS) & bit) != 0) { set_clock(CLOCK + cost(COST_L1_HIT)); return; }
-  const owner1 = atomic.load<u64>(line + LM_STATE) & 0xff;
+  const owner1 = atomic.load<u64>(line + LM_STATE) & LM_OWNER_MASK;
   const x: u64 = owner1 == 0 ? cost(COST_L1_HIT) : xfer_from(<u32>(owner1 - 1)) + cost(COST_L1_HIT);
   atomic.or<u64>(line + LM_SHARERS, bit);
   set_clock(CLOCK + x);
@@ -112,3 +124,19 @@ export function line_read(line: u32): void {
 
 /** virtual time the line is busy until (e.g. a lock's last release) */
 @inline export function line_busy_until(line: u32): u64 { return atomic.load<u64>(line + LM_STATE) >> LM_BUSY_SHIFT; }
+
+/**
+ * Parallel mode: is the line hot, i.e. did exclusive accesses in the current
+ * bucket fill half of it? Then waits behind it are a real queue, not the
+ * artifact of a CPU running ahead (see line_access_excl). Locks use it too.
+ */
+export function line_is_hot(line: u32): bool {
+  if (DETERMINISTIC) return true;
+  const st = atomic.load<u64>(line + LM_STATE);
+  const bucket: u64 = (CLOCK / (QUANTUM << 1)) & LM_BUCKET_MASK;
+  const nb = (st >> LM_BUCKET_SHIFT) & LM_BUCKET_MASK;
+  const d = <i32>(((bucket - nb) & LM_BUCKET_MASK) << 21) >> 21;
+  if (d > 1) return false;
+  const count = (st >> LM_COUNT_SHIFT) & LM_COUNT_MASK;
+  return count * (cost(COST_XFER_NEAR) + cost(COST_ATOMIC_RMW)) >= QUANTUM;
+}

@@ -10,6 +10,7 @@ import {
   HDR_BASE, H_NCPUS, H_MODE, MODE_DETERMINISTIC, PC_CLOCK, PC_SOCKET, PC_CORE, PC_STATS, PC_RNG,
   percpu, cost_base, LOCK_STAT_BASE_OFF,
 } from './layout';
+import { sched_setup } from './sched';
 
 /** this instance's CPU id and per-CPU block address */
 export let CPU: u32 = 0;
@@ -32,6 +33,17 @@ export function cpu_bind(id: u32): void {
   DETERMINISTIC = load<u32>(HDR_BASE + H_MODE) == MODE_DETERMINISTIC;
   COSTS = cost_base();
   CLOCK = atomic.load<u64>(PC + PC_CLOCK);
+}
+
+/**
+ * Bind the HOST's instance to CPU `id` to set a machine up before the run
+ * (map a shared region...): it never waits for a token or a barrier and never
+ * publishes its clock, so setup happens "before time 0".
+ */
+export function cpu_bind_setup(id: u32): void {
+  cpu_bind(id);
+  DETERMINISTIC = false;
+  sched_setup();
 }
 
 /** Cycles of cost-model entry `id` (COST_* from generated.ts). */

@@ -155,10 +155,11 @@ export const FLAG_NO_LOCK: u32 = 1; // test: spin_lock/unlock do nothing (the lo
 export const FLAG_NO_RCU_GRACE: u32 = 2; // test: rcu_reclaim() ignores readers (the use-after-free control)
 
 // ---- cache-line metadata (32 bytes), embedded in every modeled object ----
-//  +0  u64 state = busy_until << 24 | bucket << 8 | (owner + 1)
-//        busy_until: 40 bits of virtual cycles (runs stop before 2^40, see sched.ts)
-//        bucket: 16 bits, the quantum bucket (clock / quantum) of RECENT (parallel mode)
-//        owner + 1: 8 bits, 0 = nobody wrote the line yet
+//  +0  u64 state = busy_until << 25 | bucket << 14 | count << 7 | (owner + 1)
+//        busy_until: 39 bits of virtual cycles (runs stop before 2^39, see sched.ts)
+//        bucket: 11 bits, the quantum bucket (clock / 2 quanta) of RECENT (parallel mode)
+//        count: 7 bits, exclusive accesses in that bucket (saturating): is the line hot?
+//        owner + 1: 7 bits, 0 = nobody wrote the line yet
 //  +8  u64 sharers bitmask (CPUs holding the line in Shared state)
 //  +16 u64 recent: CPUs that took the line exclusively in quantum bucket `bucket`
 //  +24 u64 previous: the same for bucket - 1
@@ -167,22 +168,30 @@ export const LM_SHARERS: u32 = 8;
 export const LM_RECENT: u32 = 16;
 export const LM_PREV: u32 = 24;
 export const LM_SIZE: u32 = 32;
-export const LM_BUSY_SHIFT: u64 = 24;
-export const MAX_VCYCLES: u64 = (<u64>1 << 40) - 1;
+export const LM_BUSY_SHIFT: u64 = 25;
+export const LM_BUCKET_SHIFT: u64 = 14;
+export const LM_BUCKET_MASK: u64 = 0x7ff;
+export const LM_COUNT_SHIFT: u64 = 7;
+export const LM_COUNT_MASK: u64 = 0x7f;
+export const LM_OWNER_MASK: u64 = 0x7f;
+export const MAX_VCYCLES: u64 = (<u64>1 << 39) - 1;
 
 // ---- spinlock (64 bytes, ticket lock) ----
 //  +0  u32 next ticket      +4  u32 now serving
 //  +8  u32 holder cpu + 1   +12 u32 lock class (LOCK_CLASS_*)
 //  +16 u64 release time (virtual clock of the last unlock)
-//  +24 u32 waiters (sleeping CPUs)
+//  +24 u32 waiters (sleeping CPUs)   +28 u32 hold: cycles the last holder held it
 //  +32 cache-line meta (32)
-// Acquisition in virtual time = max(my clock, release time) + line transfer.
+// Acquisition in virtual time: if I asked at or after the last holder took
+// it (release - hold), I wait until its release; otherwise its section lies
+// in my virtual future (it ran ahead of me) and I do not wait for it.
 export const SL_NEXT: u32 = 0;
 export const SL_SERVING: u32 = 4;
 export const SL_HOLDER: u32 = 8;
 export const SL_CLASS: u32 = 12;
 export const SL_RELEASE: u32 = 16;
 export const SL_WAITERS: u32 = 24;
+export const SL_HOLD: u32 = 28;
 export const SL_LINE: u32 = 32;
 export const SL_SIZE: u32 = 64;
 
@@ -191,7 +200,7 @@ export const SL_SIZE: u32 = 64;
 //  +4  u32 writers waiting (new readers queue behind them, as Linux hands off)
 //  +8  u32 writer cpu + 1   +12 u32 lock class of the READ side (write = class + 1)
 //  +16 u64 release time: latest virtual time the lock became free/readable
-//  +24 u32 waiters (sleeping CPUs)  +28 pad
+//  +24 u32 waiters (sleeping CPUs)  +28 u32 hold: cycles the last WRITER held it
 //  +32 cache-line meta (32)
 export const RW_COUNT: u32 = 0;
 export const RW_WWAIT: u32 = 4;
@@ -199,6 +208,7 @@ export const RW_WRITER: u32 = 8;
 export const RW_CLASS: u32 = 12;
 export const RW_RELEASE: u32 = 16;
 export const RW_WAITERS: u32 = 24;
+export const RW_HOLD: u32 = 28;
 export const RW_LINE: u32 = 32;
 export const RW_SIZE: u32 = 64;
 export const RWSEM_WRITER: i32 = -1;

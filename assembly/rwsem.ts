@@ -6,12 +6,13 @@
 // Every reader acquire and release is an atomic RMW on the count's cache
 // line: at high CPU counts that line, not the critical section, bounds a
 // read-mostly mmap_lock (the effect SPF and per-VMA locks remove).
-// Virtual time: RW_RELEASE holds the latest time the lock became available
-// to the waiting side (writer unlock for readers; last reader out for writers).
+// Virtual time: RW_RELEASE / RW_HOLD describe the last WRITER's section; a
+// CPU that asked during it waits until its end (settle()). A writer behind
+// readers is delayed by the count line's serialization of their up_read()s.
 
-import { RW_COUNT, RW_WWAIT, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_LINE, RWSEM_WRITER, WAIT_RWSEM_READ, WAIT_RWSEM_WRITE } from './layout';
+import { RW_COUNT, RW_WWAIT, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, WAIT_RWSEM_READ, WAIT_RWSEM_WRITE } from './layout';
 import { CPU, CLOCK, set_clock, stat_inc, lock_stat } from './cpu';
-import { line_rmw, line_read } from './cacheline';
+import { line_rmw, line_read, line_is_hot } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, det_sync } from './sched';
 import { STAT_TRYLOCK_FAIL } from './generated';
 
@@ -23,14 +24,26 @@ export function rwsem_init(s: u32, cls: u32): void {
   store<u32>(s + RW_CLASS, cls);
   store<u64>(s + RW_RELEASE, 0);
   store<u32>(s + RW_WAITERS, 0);
+  store<u32>(s + RW_HOLD, 0);
 }
 
+/**
+ * Settle virtual time after taking the lock: wait for the last WRITER's
+ * section if we asked at or after it began (as spinlock.ts acquired()).
+ * Waits behind readers are modeled by the count line's serialization.
+ */
 function settle(s: u32, cls: u32, t0: u64, real_wait: bool): void {
   const rel = atomic.load<u64>(s + RW_RELEASE);
+  const hold = <u64>atomic.load<u32>(s + RW_HOLD);
+  const acq = rel > hold ? rel - hold : 0;
   let waited: u64 = 0;
-  if (real_wait && rel > t0) { waited = rel - t0; set_clock(rel > CLOCK ? rel : CLOCK); line_read(s + RW_LINE); }
+  if (rel > t0 && (t0 >= acq || line_is_hot(s + RW_LINE))) {
+    waited = rel - t0;
+    if (rel > CLOCK) set_clock(rel);
+    line_read(s + RW_LINE);
+  } else if (real_wait && CLOCK > t0) waited = CLOCK - t0;
   lock_stat(cls, 0, 1);
-  if (real_wait) lock_stat(cls, 1, 1);
+  if (real_wait || waited > 0) lock_stat(cls, 1, 1);
   lock_stat(cls, 2, waited);
 }
 
@@ -64,27 +77,21 @@ export function down_read_trylock(s: u32): bool {
   // retry: only a racing reader's CAS can make us fail while the lock is readable
   while (true) {
     const c = atomic.load<i32>(s + RW_COUNT);
-    if (c < 0 || c == RWSEM_WRITER || atomic.load<u32>(s + RW_WWAIT) != 0) {
+    if (c < 0 || atomic.load<u32>(s + RW_WWAIT) != 0) {
       line_read(s + RW_LINE);
       stat_inc(STAT_TRYLOCK_FAIL);
       return false;
     }
     if (atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c) break;
   }
+  const t0 = CLOCK;
   line_rmw(s + RW_LINE);
-  const rel = atomic.load<u64>(s + RW_RELEASE);
-  if (rel > CLOCK) set_clock(rel);
-  lock_stat(load<u32>(s + RW_CLASS), 0, 1);
+  settle(s, load<u32>(s + RW_CLASS), t0, false);
   return true;
 }
 
 export function up_read(s: u32): void {
   line_rmw(s + RW_LINE);
-  // the last reader out makes the lock available to writers at this time (atomic max)
-  while (true) {
-    const cur = atomic.load<u64>(s + RW_RELEASE);
-    if (cur >= CLOCK || atomic.cmpxchg<u64>(s + RW_RELEASE, cur, CLOCK) == cur) break;
-  }
   const c = atomic.sub<i32>(s + RW_COUNT, 1);
   if (c == 1 && atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
 }
@@ -114,11 +121,13 @@ export function down_write(s: u32): void {
   }
   atomic.store<u32>(s + RW_WRITER, CPU + 1);
   settle(s, load<u32>(s + RW_CLASS) + 1, t0, real_wait);
+  atomic.store<u32>(s + RW_HOLD, <u32>CLOCK); // acquisition time (low bits) until up_write turns it into the hold
 }
 
 export function up_write(s: u32): void {
   line_rmw(s + RW_LINE);
   atomic.store<u32>(s + RW_WRITER, 0);
+  atomic.store<u32>(s + RW_HOLD, <u32>CLOCK - atomic.load<u32>(s + RW_HOLD));
   atomic.store<u64>(s + RW_RELEASE, CLOCK);
   atomic.store<i32>(s + RW_COUNT, 0);
   if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
@@ -128,6 +137,7 @@ export function up_write(s: u32): void {
 export function downgrade_write(s: u32): void {
   line_rmw(s + RW_LINE);
   atomic.store<u32>(s + RW_WRITER, 0);
+  atomic.store<u32>(s + RW_HOLD, <u32>CLOCK - atomic.load<u32>(s + RW_HOLD));
   atomic.store<u64>(s + RW_RELEASE, CLOCK);
   atomic.store<i32>(s + RW_COUNT, 1);
   if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);

@@ -317,6 +317,12 @@ function det_take_token(): void {
 
 // ----------------------------------------------------------- lifecycle -----
 
+/** The host's setup instance (cpu_bind_setup): interrupt points never wait. */
+export function sched_setup(): void {
+  BARRIER_LIMIT = u64.MAX_VALUE;
+  NEXT_ADVANCE_CHECK = u64.MAX_VALUE;
+}
+
 /** Called by the worker once bound: wait for our turn / set up the barrier. */
 export function cpu_start(): void {
   QUANTUM = <u64>load<u32>(HDR_BASE + H_QUANTUM);

@@ -5,14 +5,15 @@
 // FIFO like the kernel's ticket/qspinlock. Waiters spin briefly then sleep on
 // their own futex word; the unlocker wakes CPUs registered on this lock.
 // Virtual part: acquisition completes at max(my clock, release time) + line
-// transfer; the difference to my clock is the lock-class wait time.
+// transfer when the previous holder's section overlaps our request (see
+// acquired()); the difference to my clock is the lock-class wait time.
 //
 // Spinning does not change the IRQ state: a CPU that spins with IRQs off
 // cannot take the TLB-flush IPI of the holder (see spf pte_map_lock()).
 
-import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
+import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_HOLD, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
 import { CPU, CLOCK, set_clock, stat_inc, lock_stat } from './cpu';
-import { line_rmw, line_read, line_write } from './cacheline';
+import { line_rmw, line_read, line_write, line_is_hot } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, header_flags, det_sync } from './sched';
 import { STAT_TRYLOCK_FAIL } from './generated';
 
@@ -24,20 +25,29 @@ export function spin_lock_init(l: u32, cls: u32): void {
   store<u32>(l + SL_CLASS, cls);
   store<u64>(l + SL_RELEASE, 0);
   store<u32>(l + SL_WAITERS, 0);
+  store<u32>(l + SL_HOLD, 0);
 }
 
-/** Called with the lock just taken (really): settle virtual time and stats. */
+/**
+ * Called with the lock just taken (really): settle virtual time and stats.
+ * We wait (in virtual time) for the previous holder only if we asked for the
+ * lock at or after it took it: a section that began after our request ran
+ * ahead of us in virtual time and does not delay us, unless the lock's line
+ * is hot (a real queue of CPUs wants it).
+ */
 function acquired(l: u32, t0: u64, real_wait: bool): void {
   const rel = atomic.load<u64>(l + SL_RELEASE);
+  const hold = <u64>atomic.load<u32>(l + SL_HOLD);
+  const acq = rel > hold ? rel - hold : 0;
   const cls = load<u32>(l + SL_CLASS);
   let waited: u64 = 0;
-  if (rel > t0) { waited = rel - t0; }
-  if (real_wait || rel > CLOCK) {
-    // the line comes back from the releaser
+  if (rel > t0 && (t0 >= acq || line_is_hot(l + SL_LINE))) {
+    waited = rel - t0;
     if (rel > CLOCK) set_clock(rel);
-    line_read(l + SL_LINE);
-  }
+    line_read(l + SL_LINE); // the line comes back from the releaser
+  } else if (real_wait) line_read(l + SL_LINE);
   atomic.store<u32>(l + SL_HOLDER, CPU + 1);
+  atomic.store<u32>(l + SL_HOLD, <u32>CLOCK); // acquisition time (low bits) until the unlock turns it into the hold
   lock_stat(cls, 0, 1);
   if (waited > 0 || real_wait) lock_stat(cls, 1, 1);
   lock_stat(cls, 2, waited);
@@ -87,6 +97,7 @@ export function spin_unlock(l: u32): void {
   if (header_flags() & FLAG_NO_LOCK) return;
   line_write(l + SL_LINE);
   atomic.store<u32>(l + SL_HOLDER, 0);
+  atomic.store<u32>(l + SL_HOLD, <u32>CLOCK - atomic.load<u32>(l + SL_HOLD));
   atomic.store<u64>(l + SL_RELEASE, CLOCK);
   atomic.add<u32>(l + SL_SERVING, 1);
   if (atomic.load<u32>(l + SL_WAITERS) != 0) wake_waiters(l);

@@ -82,6 +82,7 @@ function loopResult(r: bigint): { iters: number; error?: string } {
 }
 const BUDGET_MAX = 2 ** 50;
 
+
 programs.pageFault = ({ core }, _cpu, a) => loopResult(core.wl_page_fault(num(a, 'mm', 0), num(a, 'kind', 0), num(a, 'file', 0),
   big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
 programs.mmapLoop = ({ core }, _cpu, a) => loopResult(core.wl_mmap(num(a, 'mm', 0), num(a, 'anon', 1), num(a, 'file', 0),
@@ -96,3 +97,17 @@ programs.mapbench = ({ core }, _cpu, a) => loopResult(core.wl_mapbench(num(a, 'm
   num(a, 'step'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
 /** map a region (for workloads that share one): returns its address */
 programs.mmapRegion = ({ core }, _cpu, a) => String(core.sys_mmap(num(a, 'mm', 0), 0n, big(a, 'size'), 3, 0x22, 0, 0n));
+
+/** pft shared: touch my chunk of the shared region, MADV_DONTNEED it, again, until the budget */
+programs.pftShared = ({ core }, _cpu, a) => {
+  let iters = 0;
+  const budget = big(a, 'budget', BUDGET_MAX);
+  // retry: each pass faults the chunk in again after MADV_DONTNEED emptied it
+  for (;;) {
+    const r = loopResult(core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), 1, budget, BigInt(num(a, 'size') / 4096)));
+    if (r.error) return r;
+    iters += r.iters;
+    if (r.iters < num(a, 'size') / 4096) return { iters };
+    core.sys_madvise(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), 4);
+  }
+};

@@ -172,6 +172,140 @@ const testCrash: Workload<LockCtx> = {
 };
 
 // ---------------------------------------------------------------------------
+// Page-fault workloads (loops in assembly/workloads.ts; each CPU runs until its
+// clock reaches the budget: --vcycles, default FAULT_VCYCLES)
+
+const MiB = 1 << 20;
+const PAGE = 4096;
+/** default per-CPU virtual-cycle budget of the fault workloads (8 ms at 2.5 GHz) */
+export const FAULT_VCYCLES = 20_000_000;
+const FAULT_VCYCLES_DOC = 'each CPU runs its loop until its virtual clock reaches vcycles (default 20M cycles)';
+/** an upper bound of pages one CPU can fault within `budget` cycles (a fault costs >= ~1000 cycles) */
+const pagesIn = (budget: number) => Math.ceil(budget / 1000) + 64;
+
+interface FaultCtx { budget: number; size: number; extra?: Record<string, number>; region?: bigint; tables?: number[] }
+
+/** iterations the CPUs reported; a CPU whose loop failed fails the point */
+function loopOps(_m: Machine, run: RunResult): number {
+  let n = 0;
+  for (const c of run.cpus) {
+    const v = c.value as { iters: number; error?: string } | undefined;
+    if (v?.error) throw new Error(`cpu ${c.cpu}: ${v.error}`);
+    n += v?.iters ?? 0;
+  }
+  return n;
+}
+
+/** machine sizing for `perCpuPages` live pages per CPU (+ page tables, VMAs, files) */
+function faultMachine(p: PointSpec, perCpuPages: number, files = 0, filePages = 0): Partial<MachineConfig> {
+  const frames = p.cpus * (perCpuPages + 1024) + 8192;
+  return {
+    frames,
+    ptPages: p.cpus * (Math.ceil(perCpuPages / 512) + 16) + 256,
+    vmas: 256 + 64 * p.cpus,
+    files,
+    filePages,
+    scratchBytes: 256,
+  };
+}
+
+const budgetOf = (p: PointSpec) => p.vcycles ?? FAULT_VCYCLES;
+
+function pageFaultWorkload(name: string, kind: number, description: string): Workload<FaultCtx> {
+  const size = 128 * MiB;
+  return {
+    name, description, opsUnit: 'faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+    machine: (p) => {
+      const live = Math.min(size / PAGE, pagesIn(budgetOf(p)));
+      // file workloads: the page cache keeps what was touched, plus the private copies
+      return kind === 0 ? faultMachine(p, live) : faultMachine(p, 2 * live, p.cpus, size / PAGE);
+    },
+    setup: (_m, p) => ({ budget: budgetOf(p), size }),
+    task: (cpu, ctx) => ({ program: 'pageFault', args: { kind, file: cpu, size: ctx.size, budget: ctx.budget } }),
+    ops: loopOps,
+    params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
+  };
+}
+
+function mmapWorkload(name: string, anon: boolean, description: string): Workload<FaultCtx> {
+  const size = 128 * MiB;
+  return {
+    name, description, opsUnit: 'mmap+munmap pairs', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+    machine: (p) => faultMachine(p, 16, anon ? 0 : p.cpus, anon ? 0 : size / PAGE),
+    setup: (_m, p) => ({ budget: budgetOf(p), size }),
+    task: (cpu, ctx) => ({ program: 'mmapLoop', args: { anon: anon ? 1 : 0, file: cpu, size: ctx.size, budget: ctx.budget } }),
+    ops: loopOps,
+    params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
+  };
+}
+
+const tlbFlush1: Workload<FaultCtx> = {
+  name: 'tlb_flush1',
+  description: 'will-it-scale tlb_flush1: write a page, MADV_DONTNEED it (a TLB shootdown to every thread); per page',
+  opsUnit: 'pages', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+  machine: (p) => faultMachine(p, 64),
+  setup: (_m, p) => ({ budget: budgetOf(p), size: 128 * MiB }),
+  task: (_cpu, ctx) => ({ program: 'tlbFlush', args: { size: ctx.size, budget: ctx.budget } }),
+  ops: loopOps,
+  params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
+};
+
+/** pft: a chunk per CPU, in ONE shared region (one VMA) or in a region per CPU */
+function pftWorkload(name: string, shared: boolean, description: string): Workload<FaultCtx> {
+  const chunk = 8 * MiB;
+  return {
+    name, description, opsUnit: 'faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+    machine: (p) => faultMachine(p, chunk / PAGE),
+    setup: (m, p) => {
+      const ctx: FaultCtx = { budget: budgetOf(p), size: chunk };
+      if (shared) {
+        // the shared region is mapped before time 0 by the host's setup instance
+        m.host.core.cpu_bind_setup(0);
+        const a = m.host.core.sys_mmap(0, 0n, BigInt(chunk * p.cpus), 3, m.host.consts.MAP_PRIVATE | m.host.consts.MAP_ANONYMOUS, 0, 0n) as bigint;
+        if (a < 0n) throw new Error(`pft setup: mmap failed (${a})`);
+        ctx.region = a;
+      }
+      return ctx;
+    },
+    task: (cpu, ctx) => shared
+      ? { program: 'pftShared', args: { base: Number(ctx.region! + BigInt(cpu * ctx.size)), size: ctx.size, budget: ctx.budget } }
+      : { program: 'pageFault', args: { kind: 0, size: ctx.size, budget: ctx.budget } },
+    ops: loopOps,
+    params: (ctx) => ({ chunkBytes: ctx.size, vcyclesBudget: ctx.budget }),
+  };
+}
+
+const ebizzy: Workload<FaultCtx> = {
+  name: 'ebizzy',
+  description: 'ebizzy-like: each CPU searches its 8 x 1 MiB record chunks and replaces one (munmap + mmap + fill) 10% of the time',
+  opsUnit: 'records', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+  machine: (p) => faultMachine(p, 8 * 256 * 2),
+  setup: (m, p) => ({ budget: budgetOf(p), size: MiB, extra: { chunks: 8, searchPages: 64, churnPct: 10 },
+    tables: [...Array(p.cpus).keys()].map((c) => m.scratch(c)) }),
+  task: (cpu, ctx) => ({ program: 'ebizzy', args: { table: ctx.tables![cpu], chunkSize: ctx.size, budget: ctx.budget, ...ctx.extra } }),
+  ops: loopOps,
+  params: (ctx) => ({ chunkBytes: ctx.size, vcyclesBudget: ctx.budget, ...ctx.extra }),
+};
+
+/** RadixVM mapbench: map / touch / unmap one page at a time, MAP_FIXED */
+function mapbenchWorkload(name: string, global: boolean, description: string): Workload<FaultCtx> {
+  const npages = 64;
+  const base = 0x100000000000n;
+  return {
+    name, description, opsUnit: 'map+touch+unmap', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+    machine: (p) => faultMachine(p, 64),
+    setup: (_m, p) => ({ budget: budgetOf(p), size: npages, extra: { cpus: p.cpus } }),
+    task: (cpu, ctx) => global
+      // one region: CPU c uses slots c, c + ncpus, ... (neighbours share page tables and VMAs' neighbourhoods)
+      ? { program: 'mapbench', args: { base: Number(base), npages: npages * ctx.extra!.cpus, first: cpu, step: ctx.extra!.cpus, budget: ctx.budget } }
+      // a region per CPU, 1 GiB apart
+      : { program: 'mapbench', args: { base: Number(base + BigInt(cpu) * (1n << 30n)), npages, first: 0, step: 1, budget: ctx.budget } },
+    ops: loopOps,
+    params: (ctx) => ({ pagesPerCpu: ctx.size, vcyclesBudget: ctx.budget }),
+  };
+}
+
+// ---------------------------------------------------------------------------
 // The registry
 
 export const workloads: readonly Workload[] = Object.freeze([
@@ -180,6 +314,17 @@ export const workloads: readonly Workload[] = Object.freeze([
   spinlock,
   mmapLockWorkload('mmap-read', 0, 'every CPU takes the mm\'s mmap_lock for read (no writers): reader-count line bouncing'),
   mmapLockWorkload('mmap-mixed', 10, 'every CPU takes the mm\'s mmap_lock, 90% read / 10% write'),
+  pageFaultWorkload('page_fault1', 0, 'will-it-scale page_fault1: mmap 128 MiB anonymous private, write each page, munmap; per page'),
+  pageFaultWorkload('page_fault2', 1, 'will-it-scale page_fault2: the same on a private file mapping (COW from the page cache)'),
+  pageFaultWorkload('page_fault3', 2, 'will-it-scale page_fault3: the same on a shared file mapping'),
+  mmapWorkload('mmap1', true, 'will-it-scale mmap1: mmap + munmap 128 MiB anonymous, no touch; per pair'),
+  mmapWorkload('mmap2', false, 'will-it-scale mmap2: mmap + munmap 128 MiB of a file, no touch; per pair'),
+  tlbFlush1,
+  pftWorkload('pft-shared', true, 'pft: every CPU faults (and MADV_DONTNEEDs) its 8 MiB chunk of ONE shared region (one VMA)'),
+  pftWorkload('pft-private', false, 'pft: every CPU faults its own 8 MiB region (mmap, touch, munmap)'),
+  ebizzy,
+  mapbenchWorkload('mapbench-local', false, 'RadixVM mapbench local: each CPU maps, touches and unmaps pages of its own region'),
+  mapbenchWorkload('mapbench-global', true, 'RadixVM mapbench global: all CPUs map, touch and unmap interleaved pages of one region'),
   testCrash,
 ] as Workload[]);
 
