@@ -24,10 +24,10 @@
 // for up to two quanta (documented in the README).
 
 import { LM_STATE, LM_SHARERS, LM_RECENT, LM_PREV, LM_BUSY_SHIFT, LM_BUCKET_SHIFT, LM_BUCKET_MASK, LM_COUNT_SHIFT, LM_COUNT_MASK, LM_OWNER_MASK, PC_SOCKET, PC_CORE, percpu } from './layout';
-import { CPU, CLOCK, MY_SOCKET, MY_CORE, DETERMINISTIC, cost, stat_inc, set_clock } from './cpu';
+import { CPU, CLOCK, MY_SOCKET, MY_CORE, DETERMINISTIC, cost, stat_inc, stat_add, set_clock } from './cpu';
 import {
   COST_XFER_FAR, COST_XFER_NEAR, COST_XFER_SMT, COST_L1_HIT, COST_ATOMIC_RMW, COST_STORE,
-  STAT_LINE_TRANSFER_FAR, STAT_LINE_TRANSFER_NEAR, STAT_ATOMIC_RMW,
+  STAT_LINE_TRANSFER_FAR, STAT_LINE_TRANSFER_NEAR, STAT_ATOMIC_RMW, STAT_LINE_WAIT_CYCLES,
 } from './generated';
 import { det_sync, QUANTUM } from './sched';
 
@@ -99,8 +99,13 @@ export function line_access_excl(line: u32, base: u64): u64 {
   }
   atomic.store<u64>(line + LM_SHARERS, bit);
   set_clock(end);
+  if (line_wait_counted && waited != 0) stat_add(STAT_LINE_WAIT_CYCLES, waited);
   return waited;
 }
+
+/** false while a lock acquisition runs: its line waits are part of the lock wait */
+let line_wait_counted = true;
+export function line_wait_accounting(on: bool): void { line_wait_counted = on; }
 
 /** atomic read-modify-write on a modeled line (lock word, refcount, seqcount bump) */
 @inline export function line_rmw(line: u32): u64 {

@@ -12,7 +12,7 @@
 
 import { RW_COUNT, RW_WWAIT, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, WAIT_RWSEM_READ, WAIT_RWSEM_WRITE } from './layout';
 import { CPU, CLOCK, set_clock, stat_inc, lock_stat } from './cpu';
-import { line_rmw, line_read, line_is_hot } from './cacheline';
+import { line_rmw, line_read, line_is_hot, line_wait_accounting } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, det_sync } from './sched';
 import { STAT_TRYLOCK_FAIL } from './generated';
 
@@ -54,7 +54,9 @@ function settle(s: u32, cls: u32, t0: u64, real_wait: bool): void {
 
 export function down_read(s: u32): void {
   const t0 = CLOCK;
+  line_wait_accounting(false);
   line_rmw(s + RW_LINE);
+  line_wait_accounting(true);
   let real_wait = false;
   if (!try_read(s)) {
     real_wait = true;
@@ -102,7 +104,9 @@ export function up_read(s: u32): void {
 
 export function down_write(s: u32): void {
   const t0 = CLOCK;
+  line_wait_accounting(false);
   line_rmw(s + RW_LINE);
+  line_wait_accounting(true);
   let real_wait = false;
   if (!try_write(s)) {
     real_wait = true;

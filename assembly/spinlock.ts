@@ -13,7 +13,7 @@
 
 import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_HOLD, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
 import { CPU, CLOCK, set_clock, stat_inc, lock_stat } from './cpu';
-import { line_rmw, line_read, line_write, line_is_hot } from './cacheline';
+import { line_rmw, line_read, line_write, line_is_hot, line_wait_accounting } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, header_flags, det_sync } from './sched';
 import { STAT_TRYLOCK_FAIL } from './generated';
 
@@ -58,7 +58,9 @@ export function spin_lock(l: u32): void {
   if (header_flags() & FLAG_NO_LOCK) return;
   const t0 = CLOCK;
   const ticket = atomic.add<u32>(l + SL_NEXT, 1);
+  line_wait_accounting(false);
   line_rmw(l + SL_LINE);
+  line_wait_accounting(true);
   let real_wait = false;
   if (atomic.load<u32>(l + SL_SERVING) != ticket) {
     real_wait = true;

@@ -16,6 +16,8 @@ export const CYCLE_CATEGORIES: readonly CycleCategory[] = Object.freeze([
   { name: 'VMA lock wait', counters: ['vma_read_wait_cycles', 'vma_write_wait_cycles'] },
   { name: 'other lock wait', counters: ['generic_wait_cycles', 'zone_wait_cycles', 'lru_wait_cycles', 'pagecache_wait_cycles'] },
   { name: 'shootdown', counters: ['shootdown_wait_cycles', 'ipi_cycles'] },
+  { name: 'cache-line wait', counters: ['line_wait_cycles'] },
+  { name: 'TLB-miss walks', counters: ['tlb_miss_cycles'] },
 ]);
 
 /** what is left of the CPUs' cycles after the categories */
