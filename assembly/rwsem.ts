@@ -32,7 +32,7 @@ export function rwsem_init(s: u32, cls: u32): void {
  * section if we asked at or after it began (as spinlock.ts acquired()).
  * Waits behind readers are modeled by the count line's serialization.
  */
-function settle(s: u32, cls: u32, t0: u64, real_wait: bool): void {
+function settle(s: u32, cls: u32, t0: u64, real_wait: bool, line_wait: u64): void {
   const rel = atomic.load<u64>(s + RW_RELEASE);
   const hold = <u64>atomic.load<u32>(s + RW_HOLD);
   const acq = rel > hold ? rel - hold : 0;
@@ -42,6 +42,7 @@ function settle(s: u32, cls: u32, t0: u64, real_wait: bool): void {
     if (rel > CLOCK) set_clock(rel);
     line_read(s + RW_LINE);
   } else if (real_wait && CLOCK > t0) waited = CLOCK - t0;
+  else waited = line_wait; // queued behind other CPUs' RMWs on the count's line (readers bouncing it)
   lock_stat(cls, 0, 1);
   if (real_wait || waited > 0) lock_stat(cls, 1, 1);
   lock_stat(cls, 2, waited);
@@ -55,7 +56,7 @@ function settle(s: u32, cls: u32, t0: u64, real_wait: bool): void {
 export function down_read(s: u32): void {
   const t0 = CLOCK;
   line_wait_accounting(false);
-  line_rmw(s + RW_LINE);
+  const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
   let real_wait = false;
   if (!try_read(s)) {
@@ -71,7 +72,7 @@ export function down_read(s: u32): void {
     wait_finish();
     atomic.sub<u32>(s + RW_WAITERS, 1);
   }
-  settle(s, load<u32>(s + RW_CLASS), t0, real_wait);
+  settle(s, load<u32>(s + RW_CLASS), t0, real_wait, lw);
 }
 
 export function down_read_trylock(s: u32): bool {
@@ -87,8 +88,8 @@ export function down_read_trylock(s: u32): bool {
     if (atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c) break;
   }
   const t0 = CLOCK;
-  line_rmw(s + RW_LINE);
-  settle(s, load<u32>(s + RW_CLASS), t0, false);
+  const lw = line_rmw(s + RW_LINE);
+  settle(s, load<u32>(s + RW_CLASS), t0, false, lw);
   return true;
 }
 
@@ -105,7 +106,7 @@ export function up_read(s: u32): void {
 export function down_write(s: u32): void {
   const t0 = CLOCK;
   line_wait_accounting(false);
-  line_rmw(s + RW_LINE);
+  const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
   let real_wait = false;
   if (!try_write(s)) {
@@ -124,7 +125,7 @@ export function down_write(s: u32): void {
     atomic.sub<u32>(s + RW_WWAIT, 1);
   }
   atomic.store<u32>(s + RW_WRITER, CPU + 1);
-  settle(s, load<u32>(s + RW_CLASS) + 1, t0, real_wait);
+  settle(s, load<u32>(s + RW_CLASS) + 1, t0, real_wait, lw);
   atomic.store<u32>(s + RW_HOLD, <u32>CLOCK); // acquisition time (low bits) until up_write turns it into the hold
 }
 

@@ -18,14 +18,15 @@ const RW: u32 = VM_READ | VM_WRITE;
 /**
  * will-it-scale page_fault1/2/3: mmap `size` bytes (anonymous private, file
  * private, or file shared: kind 0/1/2), write one byte per page, munmap;
- * one iteration per page.
+ * one iteration per page. `at` != 0: always at that address (MAP_FIXED).
  */
-export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: u64, max_iters: u64): i64 {
+export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: u64, max_iters: u64, at: u64): i64 {
   let iters: i64 = 0;
-  const flags = kind == 0 ? MAP_PRIVATE | MAP_ANONYMOUS : (kind == 1 ? MAP_PRIVATE : MAP_SHARED);
+  let flags = kind == 0 ? MAP_PRIVATE | MAP_ANONYMOUS : (kind == 1 ? MAP_PRIVATE : MAP_SHARED);
+  if (at != 0) flags |= MAP_FIXED; // a region of its own (pft-private): never merged with a neighbour's
   while (CLOCK < budget && <u64>iters < max_iters) {
     op_begin(10);
-    const a = sys_mmap(mm, 0, size, RW, flags, file, 0);
+    const a = sys_mmap(mm, at, size, RW, flags, file, 0);
     if (a < 0) return fail_mmap(a);
     for (let p: u64 = 0; p < size && CLOCK < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
       const r = access(mm, <u64>a + p, true);

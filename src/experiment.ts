@@ -72,7 +72,7 @@ export interface SweepProgress {
 
 /** The default sweep (`faultline sweep --default`, `npm start`): edit here. */
 export const DEFAULT_SWEEP = Object.freeze({
-  workloads: ['page_fault1', 'ebizzy'],
+  workloads: ['page_fault1', 'ebizzy', 'pft-private'],
   strategies: ['mmap_lock', 'spf', 'pervma'],
   cpus: [1, 2, 4, 8, 16, 32, 64],
 });

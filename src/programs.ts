@@ -84,7 +84,7 @@ const BUDGET_MAX = 2 ** 50;
 
 
 programs.pageFault = ({ core }, _cpu, a) => loopResult(core.wl_page_fault(num(a, 'mm', 0), num(a, 'kind', 0), num(a, 'file', 0),
-  big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+  big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), big(a, 'at', 0)));
 programs.mmapLoop = ({ core }, _cpu, a) => loopResult(core.wl_mmap(num(a, 'mm', 0), num(a, 'anon', 1), num(a, 'file', 0),
   big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
 programs.tlbFlush = ({ core }, _cpu, a) => loopResult(core.wl_tlb_flush(num(a, 'mm', 0), big(a, 'size'),

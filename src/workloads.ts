@@ -269,7 +269,8 @@ function pftWorkload(name: string, shared: boolean, description: string): Worklo
     },
     task: (cpu, ctx) => shared
       ? { program: 'pftShared', args: { base: Number(ctx.region! + BigInt(cpu * ctx.size)), size: ctx.size, budget: ctx.budget } }
-      : { program: 'pageFault', args: { kind: 0, size: ctx.size, budget: ctx.budget } },
+      // its own region 1 GiB apart from the others': its own VMA (adjacent mappings would merge)
+      : { program: 'pageFault', args: { kind: 0, size: ctx.size, budget: ctx.budget, at: 0x200000000000 + cpu * 2 ** 30 } },
     ops: loopOps,
     params: (ctx) => ({ chunkBytes: ctx.size, vcyclesBudget: ctx.budget }),
   };
@@ -321,7 +322,7 @@ export const workloads: readonly Workload[] = Object.freeze([
   mmapWorkload('mmap2', false, 'will-it-scale mmap2: mmap + munmap 128 MiB of a file, no touch; per pair'),
   tlbFlush1,
   pftWorkload('pft-shared', true, 'pft: every CPU faults (and MADV_DONTNEEDs) its 8 MiB chunk of ONE shared region (one VMA)'),
-  pftWorkload('pft-private', false, 'pft: every CPU faults its own 8 MiB region (mmap, touch, munmap)'),
+  pftWorkload('pft-private', false, 'pft: every CPU faults its own 8 MiB region, its own VMA (mmap, touch, munmap)'),
   ebizzy,
   mapbenchWorkload('mapbench-local', false, 'RadixVM mapbench local: each CPU maps, touches and unmaps pages of its own region'),
   mapbenchWorkload('mapbench-global', true, 'RadixVM mapbench global: all CPUs map, touch and unmap interleaved pages of one region'),
