@@ -12,7 +12,39 @@ export interface Micro { name: string; setup(m: Machine): () => void }
 
 export const BATCH = 10_000;
 
+/** map and fault in `pages` pages of anonymous memory on the host's setup binding; returns the address */
+function mapped(m: Machine, pages: number): bigint {
+  const C = m.host.consts;
+  const a = m.host.core.sys_mmap(0, 0n, BigInt(pages * 4096), 3, C.MAP_PRIVATE | C.MAP_ANONYMOUS, 0, 0n) as bigint;
+  const r = m.host.core.wl_touch(0, a, BigInt(pages * 4096), 1, 2n ** 50n, BigInt(pages)) as bigint;
+  if (a < 0n || r < 0n) throw new Error('bench setup: mmap/touch failed');
+  return a;
+}
+
 export const micros: Micro[] = [
+  {
+    name: 'TLB lookup, hit',
+    setup(m) { return () => m.host.core.t_tlb_hit_loop(BATCH); },
+  },
+  {
+    name: 'TLB lookup, miss',
+    setup(m) { return () => m.host.core.t_tlb_miss_loop(BATCH); },
+  },
+  {
+    name: 'full hardware page walk (4 levels)',
+    setup(m) {
+      const a = mapped(m, 1);
+      return () => m.host.core.t_walk_loop(0, a, BATCH);
+    },
+  },
+  {
+    name: 'access loop, TLB hits (emulated accesses)',
+    setup(m) {
+      // 16 pages fit the TLB: every access after the first pass hits
+      const a = mapped(m, 16);
+      return () => m.host.core.wl_touch(0, a, BigInt(16 * 4096), 0, 2n ** 50n, BigInt(BATCH));
+    },
+  },
   {
     name: 'spinlock lock+unlock (uncontended)',
     setup(m) {
@@ -34,8 +66,7 @@ export async function runMicro(list: Micro[] = micros, time = 300): Promise<Micr
   const out: MicroResult[] = [];
   for (const mb of list) {
     const m = new Machine({ cpus: 1 });
-    m.host.core.cpu_bind(0);
-    m.host.core.cpu_start();
+    m.host.core.cpu_bind_setup(0);
     const fn = mb.setup(m);
     const bench = new Bench({ time, warmupTime: 50 });
     bench.add(mb.name, fn);

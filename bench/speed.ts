@@ -3,6 +3,7 @@
 // much of that goes to the quantum barrier. Each point is a real run.
 
 import { Machine } from '../src/machine.js';
+import { runPoint, POINT_DEFAULTS } from '../src/experiment.js';
 
 export interface SpeedResult {
   name: string;
@@ -17,7 +18,31 @@ export interface SpeedResult {
 /** One emulated-CPU-count point of a run; `tasks` builds each CPU's program. */
 export interface SpeedCase { name: string; cpuCounts: number[]; run(cpus: number): Promise<SpeedResult> }
 
+/** one point of a registered workload, timed on the host */
+async function workloadPoint(name: string, workload: string, strategy: string, cpus: number): Promise<SpeedResult> {
+  // a budget large enough that worker start-up (tens of ms) does not dominate
+  const r = await runPoint({ ...POINT_DEFAULTS, workload, strategy, cpus, vcycles: cpus <= 8 ? 200_000_000 : 20_000_000 });
+  if (!r.ok) throw new Error(`${workload} failed: ${r.error}`);
+  const wallMs = r.host.wallMs;
+  return {
+    name, cpus, wallMs, ops: r.ops ?? 0,
+    opsPerHostSec: (r.ops ?? 0) / (wallMs / 1000),
+    vcyclesPerHostSec: r.clocks.reduce((s, c) => s + Number(c), 0) / (wallMs / 1000),
+    barrierWaitsPerHostSec: Number(r.stats.barrier_wait) / (wallMs / 1000),
+  };
+}
+
 export const speedCases: SpeedCase[] = [
+  {
+    name: 'page_fault1 (spf), emulated faults',
+    cpuCounts: [1, 2, 8, 32, 64],
+    run(cpus) { return workloadPoint(this.name, 'page_fault1', 'spf', cpus); },
+  },
+  {
+    name: 'pft-private (mmap_lock), emulated faults',
+    cpuCounts: [1, 64],
+    run(cpus) { return workloadPoint(this.name, 'pft-private', 'mmap_lock', cpus); },
+  },
   {
     name: 'atomic increments, private lines',
     cpuCounts: [2, 8, 32, 64],
