@@ -60,6 +60,12 @@ const MMAP_BASE: u64 = 0x7f0000000000; // top-down allocation starts here (no AS
 const MMAP_MIN: u64 = 0x10000;
 const PMD_SIZE: u64 = 0x200000;
 
+/** pmd_addr_end(): the end of the PMD (2 MiB) range that contains `a`, capped at `end` */
+@inline function pmd_addr_end(a: u64, end: u64): u64 {
+  const b = (a + PMD_SIZE) & ~(PMD_SIZE - 1);
+  return b < end ? b : end;
+}
+
 // ---- mmu_gather: pages zapped, freed after the flush ----
 
 @inline function gather_n_addr(): u32 { return pcm(CPU) + PCM_GATHER; }
@@ -94,7 +100,7 @@ function zap_one(mm: u32, e: u64): bool {
 function zap_range(mm: u32, start: u64, end: u64): void {
   let a = start;
   while (a < end) {
-    const next = ((a + PMD_SIZE) & ~(PMD_SIZE - 1)) < end ? (a + PMD_SIZE) & ~(PMD_SIZE - 1) : end;
+    const next = pmd_addr_end(a, end);
     const w = walk_lockless(mm, a);
     if (w == WALK_PMD_HUGE) {
       const t = <u32>walk_pmd_table();
@@ -301,7 +307,7 @@ function change_pte_range(t: u32, a: u64, next: u64, prot: u64): void {
 function change_protection(mm: u32, start: u64, end: u64, prot: u64): void {
   let a = start;
   while (a < end) {
-    const next = ((a + PMD_SIZE) & ~(PMD_SIZE - 1)) < end ? (a + PMD_SIZE) & ~(PMD_SIZE - 1) : end;
+    const next = pmd_addr_end(a, end);
     const w = walk_lockless(mm, a);
     if (w == WALK_OK) {
       const t = <u32>walk_pte_table();
@@ -403,7 +409,7 @@ export function task_numa_work(mm: u32): void {
     const en = vend(s);
     if ((vf & PROT_MASK) != 0 && (vf & VM_HUGEPAGE) == 0) {
       while (st < en && budget > 0) {
-        const next = ((st + PMD_SIZE) & ~(PMD_SIZE - 1)) < en ? (st + PMD_SIZE) & ~(PMD_SIZE - 1) : en;
+        const next = pmd_addr_end(st, en);
         if (walk_lockless(mm, st) == WALK_OK) {
           const t = <u32>walk_pte_table();
           spin_lock(ptl_of(t));
