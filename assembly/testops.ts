@@ -8,7 +8,9 @@ import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } fr
 import { down_read, up_read, down_write, up_write } from './rwsem';
 import { line_rmw } from './cacheline';
 import { alloc_frame, put_frame, frame } from './frames';
-import { FR_MAPCOUNT, PC_WAIT_OBJ, PC_IRQ_ON, percpu } from './layout';
+import { FR_MAPCOUNT, PC_WAIT_OBJ, PC_IRQ_ON, MM_CPUMASK, percpu, ncpus, mm_addr } from './layout';
+import { tlb_insert, tlb_probe, tlb_flush_range } from './tlb';
+import { pfn_pte, pte_pfn, PAGE_READONLY } from './pte';
 
 /**
  * `iters` times: lock, read-modify-write `counter` NON-atomically with a
@@ -148,4 +150,43 @@ export function t_lock_loop(lock: u32, iters: u32): void {
 /** modeled RMWs on one line owned by this CPU (benchmark of the cache-line model) */
 export function t_line_loop(line: u32, iters: u32): void {
   for (let i: u32 = 0; i < iters; i++) line_rmw(line);
+}
+
+/**
+ * Shootdown correctness rounds. Each CPU caches translations of `nvpn` pages
+ * (vpn base..base+nvpn) whose "PTE" is a generation number per page at
+ * `gens` (u32 each); now and then it changes one page (bumps its generation)
+ * and shoots it down. After flush_tlb_mm_range() returns, no CPU's TLB may
+ * hold the old generation for that page. Returns the violations seen.
+ * (A CPU reads a generation and fills its TLB with no interrupt point in
+ * between, like a hardware walk: the IPI lands after the fill and removes it.)
+ * `local_only`: flush only this CPU's TLB (the control that must fail).
+ */
+export function t_shootdown_rounds(mm: u32, base: u64, nvpn: u32, gens: u32, rounds: u32, local_only: bool): u32 {
+  let bad: u32 = 0;
+  const n = ncpus();
+  for (let r: u32 = 0; r < rounds; r++) {
+    op_begin(6);
+    for (let k = 0; k < 4; k++) {
+      const v = <u32>rand_below(nvpn);
+      const g = atomic.load<u32>(gens + v * 4);
+      tlb_insert(base + v, pfn_pte(<u64>g + 1, PAGE_READONLY));
+    }
+    charge(200);
+    if (rand_below(4) == 0) {
+      const v = <u32>rand_below(nvpn);
+      const old = atomic.add<u32>(gens + v * 4, 1);
+      if (local_only) tlb_flush_range(base + v, base + v + 1); // the control: no IPIs
+      else flush_tlb_mm_range(mm, base + v, base + v + 1);
+      // CPUs that left the mm (finished) keep whatever they cached: they never run it again
+      const mask = atomic.load<u64>(mm_addr(mm) + MM_CPUMASK);
+      for (let c: u32 = 0; c < n; c++) {
+        if (((mask >> c) & 1) == 0) continue;
+        const e = tlb_probe(c, base + v);
+        if (e != 0 && pte_pfn(e) == <u64>old + 1) bad++;
+      }
+    }
+    op_done();
+  }
+  return bad;
 }

@@ -111,3 +111,5 @@ programs.pftShared = ({ core }, _cpu, a) => {
     core.sys_madvise(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), 4);
   }
 };
+/** TLB shootdown correctness rounds: returns the stale translations seen after a completed shootdown */
+programs.shootdownRounds = ({ core }, _cpu, a) => core.t_shootdown_rounds(num(a, 'mm', 0), big(a, 'base'), num(a, 'nvpn'), num(a, 'gens'), num(a, 'rounds'), num(a, 'localOnly', 0));

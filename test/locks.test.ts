@@ -60,3 +60,19 @@ describe('rwsem (mmap_lock)', () => {
     });
   }
 });
+
+describe('frame allocator under concurrency', () => {
+  for (const cpus of [1, 2, 4, 8]) {
+    it(`${cpus} worker(s): no frame handed out twice, none leaked`, async () => {
+      const m = new Machine({ cpus, frames: 4096, scratchBytes: 4 * 64, watchdogMs: 20_000 });
+      const free0 = m.host.core.nr_free_frames();
+      const r = await m.run((cpu) => ({ program: 'frameChurn', args: { iters: 4000, hold: 64, scratch: m.scratch(cpu) } }));
+      expect(r.error).toBeUndefined();
+      expect(r.cpus.map((c) => c.value)).toEqual(Array(cpus).fill(0));
+      expect(m.host.core.nr_free_frames()).toBe(free0);
+      const s = m.stats();
+      expect(s.frame_alloc).toBe(s.frame_free);
+      expect(s.frame_alloc).toBeGreaterThan(BigInt(cpus * 1000));
+    });
+  }
+});
