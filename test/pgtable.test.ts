@@ -327,7 +327,7 @@ describe('entry updates', () => {
     expect(nr()).toBe(1);
     const line = core.pte_line(t, 9);
     expect(line).toBe(core.ptmeta_addr(t) + C.PTM_LINES + 1 * C.LM_SIZE);
-    expect(Number(m.u64(line + C.LM_STATE) & 0xffn)).toBe(1); // owner: CPU 0
+    expect(Number(m.u64(line + C.LM_STATE) & BigInt(C.LM_OWNER_MASK))).toBe(1); // owner: CPU 0
     core.set_pte(t, s + 8 * 9, P.pte_mkdirty(p1));
     expect(nr()).toBe(1);
     core.set_pte(t, s, P.swp_entry(0, 1n)); // a swap entry keeps the table in use
