@@ -15,7 +15,7 @@ import {
 } from './layout';
 import { CLOCK, DETERMINISTIC, charge, cost, stat_inc, stat_add } from './cpu';
 import {
-  COST_FAULT_ENTRY, STAT_FAULT, STAT_FAULT_CYCLES, STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS,
+  COST_FAULT_ENTRY, STAT_FAULT, STAT_FAULT_CYCLES, STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_SPF_TRYLOCK_RETRY,
 } from './generated';
 import { op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './sched';
 import { spin_lock, spin_unlock, spin_is_locked } from './spinlock';
@@ -315,4 +315,35 @@ export function t_wait_ptl_locked(mm: u32, addr: u64, follow: u32, step: u64, ca
     if (CLOCK >= deadline) return 0;
   }
   return 1;
+}
+
+/**
+ * Parallel-mode ordering without a real-time race: hold the PTL of the PTE
+ * table mapping `addr` (another CPU in a long critical section on that
+ * table), set `flag`, and release it only once CPU `a` sleeps on it (a zap
+ * that queued first: the ticket lock hands it over in order) and CPU `b`
+ * either sleeps on it too (pte_map_lock spinning with IRQs off) or has
+ * failed a speculative trylock (STAT_SPF_TRYLOCK_RETRY). 1 when both were
+ * seen, 0 on timeout (`cap` cycles), -1 without a table.
+ */
+export function t_hold_ptl(mm: u32, addr: u64, flag: u32, a: u32, b: u32, cap: u64): i32 {
+  if (walk_lockless(mm, addr) != WALK_OK) return -1;
+  const ptl = ptl_of(<u32>walk_pte_table());
+  spin_lock(ptl);
+  t_set_flag(flag, 1);
+  const retries = percpu(b) + PC_STATS + (<u32>STAT_SPF_TRYLOCK_RETRY << 3);
+  const deadline = CLOCK + cap;
+  let ok: i32 = 1;
+  while (!(waits_on(a, ptl) && (waits_on(b, ptl) || atomic.load<u64>(retries) > 0))) {
+    if (!poll(100, deadline)) { ok = 0; break; }
+  }
+  spin_unlock(ptl);
+  op_done();
+  return ok;
+}
+
+/** Wait until CPU `cpu` sleeps on the PTL of the PTE table mapping `addr`. 1 when seen, 0 on timeout, -1 without a table. */
+export function t_await_ptl_waiter(mm: u32, addr: u64, cpu: u32, step: u64, cap: u64): i32 {
+  if (walk_lockless(mm, addr) != WALK_OK) return -1;
+  return await_waiting_on(cpu, ptl_of(<u32>walk_pte_table()), step, cap) ? 1 : 0;
 }

@@ -113,7 +113,7 @@ export interface ScriptStep { op: string; [k: string]: unknown }
  * wait {flag, value=1}, charge {cycles}, vmaWriter {addr, other, trigger, delay=0, flag, cap},
  * pmdReplace {addr, other, delay=0, flag, cap}, pmdPoke {addr, kind, value="0"},
  * awaitStat {cpu, stat (STAT_* index), value=1, step=10, cap}, awaitWalk {cpu, done=0, step=4, cap}, faultLoop {addr, iters, write=0, step},
- * waitPtlLocked {addr, follow, step=100, cap}.
+ * waitPtlLocked {addr, follow, step=100, cap}, holdPtl {addr, flag, a, b, cap}, awaitPtlWaiter {addr, cpu, step=100, cap}.
  */
 programs.faultScript = ({ core }, _cpu, a) => {
   const mm = num(a, 'mm', 0);
@@ -150,6 +150,8 @@ programs.faultScript = ({ core }, _cpu, a) => {
         break;
       case 'pmdReplace': r = core.t_pmd_replace(mm, addr(s.addr), n(s, 'other'), B(s, 'delay', 0), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
       case 'pmdPoke': r = '0x' + BigInt.asUintN(64, core.t_pmd_poke(mm, addr(s.addr), n(s, 'kind'), BigInt(String(s.value ?? '0'))) as bigint).toString(16); break;
+      case 'holdPtl': r = core.t_hold_ptl(mm, addr(s.addr), n(s, 'flag'), n(s, 'a'), n(s, 'b'), B(s, 'cap', 100_000_000)); break;
+      case 'awaitPtlWaiter': r = core.t_await_ptl_waiter(mm, addr(s.addr), n(s, 'cpu'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
       case 'awaitWalk': r = core.t_await_walk(n(s, 'cpu'), n(s, 'done', 0), B(s, 'step', 4), B(s, 'cap', 10_000_000)); break;
       case 'awaitStat': r = core.t_await_stat(n(s, 'cpu'), n(s, 'stat'), B(s, 'value', 1), B(s, 'step', 10), B(s, 'cap', 10_000_000)); break;
       case 'faultLoop': r = core.t_fault_loop(mm, addr(s.addr), n(s, 'iters'), n(s, 'write', 0), B(s, 'step')); break;
