@@ -324,6 +324,17 @@ describe('SPF abort reasons (each reachable; the fault completes through the fal
     expect(r.stats.fault_anon).toBe(2n);
   });
 
+  it('the races are reproducible: the same run twice gives the same clocks and counters', async () => {
+    const race = () => runScripts({ cpus: 2 }, (f) => [
+      [...prepare(), { op: 'pmdReplace', addr: R, other: 1, flag: f[0] }],
+      [{ op: 'wait', flag: f[0] }, { op: 'access', addr: R + 4096, write: 1 }],
+    ]);
+    const [a, b] = [await race(), await race()];
+    expect(a.stats.spf_abort_pmd_changed).toBe(1n);
+    expect(b.clocks).toEqual(a.clocks);
+    expect(b.stats).toEqual(a.stats);
+  });
+
   it('allocation failure in the speculative path retries on the classic path (which then reports OOM)', async () => {
     const r = await runScripts({ cpus: 2, frames: 96, settings: { pcpBatch: 8, pcpHigh: 16 } }, () => [[
       { op: 'mmap', len: 4 * MiB, as: 'a' },
