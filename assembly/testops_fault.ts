@@ -29,7 +29,6 @@ import { find_vma, vma_addr, vm_write_begin, vm_write_end } from './vma';
 import { handle_mm_fault, FAULT_FLAG_WRITE, VM_FAULT_RETRY, VM_FAULT_SIGSEGV } from './fault';
 import { handle_speculative_fault } from './spf';
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, strategy, STRATEGY_SPF } from './pervma';
-import { do_user_addr_fault } from './access';
 
 // ---- flags and waits --------------------------------------------------------
 
@@ -41,7 +40,8 @@ export function t_set_flag(flag: u32, value: u32): void {
 
 /**
  * Sleep (not runnable: deterministic mode hands the token on, no polling)
- * until the u32 at `flag` is >= `value`; resume at the setter's virtual time.
+ * until the u32 at `flag` is >= `value` (deterministic mode: resume at the
+ * setter's virtual time).
  */
 export function t_wait_flag(flag: u32, value: u32): void {
   if (atomic.load<u32>(flag) >= value) return;
@@ -68,9 +68,6 @@ export function t_await_stat(cpu: u32, stat: u32, value: u64, step: u64, cap: u6
   while (atomic.load<u64>(a) < value) if (!poll(step, deadline)) return 0;
   return 1;
 }
-
-/** this CPU's clock (the host reads others' published clocks) */
-export function t_clock(): u64 { return CLOCK; }
 
 @inline function irqs_off(cpu: u32): bool { return atomic.load<u32>(percpu(cpu) + PC_IRQ_ON) == 0; }
 @inline function waits_on(cpu: u32, obj: u32): bool { return atomic.load<u32>(percpu(cpu) + PC_WAIT_OBJ) == obj; }
@@ -205,21 +202,6 @@ export function t_vma_writer(mm: u32, addr: u64, other: u32, trigger: u32, delay
   mmap_write_unlock(mm);
   op_done();
   return ok;
-}
-
-/**
- * `iters` page faults on `addr` through the configured strategy (spurious
- * once the page is mapped: the speculative checks run every time), `step`
- * cycles apart. Returns how many did not end in 0.
- */
-export function t_fault_loop(mm: u32, addr: u64, iters: u32, write: bool, step: u64): u32 {
-  let bad: u32 = 0;
-  for (let i: u32 = 0; i < iters; i++) {
-    if (do_user_addr_fault(mm, addr, write) != 0) bad++;
-    charge(step);
-    op_done();
-  }
-  return bad;
 }
 
 // ---- PMD changes behind a speculative walker ----------------------------------------

@@ -112,7 +112,7 @@ export interface ScriptStep { op: string; [k: string]: unknown }
  * kaccess {addr, write=0} (kernel-mode access), set {flag, value=1},
  * wait {flag, value=1}, charge {cycles}, vmaWriter {addr, other, trigger, delay=0, flag, cap},
  * pmdReplace {addr, other, delay=0, flag, cap}, pmdPoke {addr, kind, value="0"},
- * awaitStat {cpu, stat (STAT_* index), value=1, step=10, cap}, awaitWalk {cpu, done=0, step=4, cap}, faultLoop {addr, iters, write=0, step},
+ * awaitStat {cpu, stat (STAT_* index), value=1, step=10, cap}, awaitWalk {cpu, done=0, step=4, cap},
  * waitPtlLocked {addr, follow, step=100, cap}, holdPtl {addr, flag, a, b, cap}, awaitPtlWaiter {addr, cpu, step=100, cap}.
  */
 programs.faultScript = ({ core }, _cpu, a) => {
@@ -154,7 +154,6 @@ programs.faultScript = ({ core }, _cpu, a) => {
       case 'awaitPtlWaiter': r = core.t_await_ptl_waiter(mm, addr(s.addr), n(s, 'cpu'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
       case 'awaitWalk': r = core.t_await_walk(n(s, 'cpu'), n(s, 'done', 0), B(s, 'step', 4), B(s, 'cap', 10_000_000)); break;
       case 'awaitStat': r = core.t_await_stat(n(s, 'cpu'), n(s, 'stat'), B(s, 'value', 1), B(s, 'step', 10), B(s, 'cap', 10_000_000)); break;
-      case 'faultLoop': r = core.t_fault_loop(mm, addr(s.addr), n(s, 'iters'), n(s, 'write', 0), B(s, 'step')); break;
       case 'waitPtlLocked': r = core.t_wait_ptl_locked(mm, addr(s.addr), n(s, 'follow'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
       default: throw new Error(`faultScript: unknown op ${s.op}`);
     }
