@@ -59,7 +59,13 @@ export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
     stat_inc(STAT_PERVMA_ATTEMPT);
     const vma = lock_vma_under_rcu(mm, address);
     if (vma >= 0) {
-      r = handle_mm_fault(mm, <u32>vma, address, flags | FAULT_FLAG_VMA_LOCK);
+      // access_error(): a VMA that does not permit the access goes to the classic path, which
+      // reports SIGSEGV (Linux 6.4: vma_end_read; goto lock_mmap). This check was missing: a write
+      // to a PROT_READ VMA reached do_wp_page and made the PTE writable.
+      const vf = load<u32>(vma_addr(<u32>vma) + VMA_FLAGS);
+      if (write ? (vf & VM_WRITE) != 0 : (vf & (VM_READ | VM_WRITE | VM_EXEC)) != 0) {
+        r = handle_mm_fault(mm, <u32>vma, address, flags | FAULT_FLAG_VMA_LOCK);
+      }
       vma_end_read(<u32>vma);
     }
     if (r == VM_FAULT_RETRY) stat_inc(STAT_PERVMA_FALLBACK);

@@ -47,7 +47,7 @@ import {
 import {
   pfn_pte, pte_pfn, pte_none, pte_present, pte_protnone, pte_write, pte_dirty, pte_special,
   pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_mkspecial, pte_wrprotect, pte_modify, pte_is_fault_on_access,
-  pmd_none, pmd_trans_huge, mk_pte_prot, _PAGE_PSE,
+  pmd_none, pmd_trans_huge, pmd_devmap, mk_pte_prot, _PAGE_PSE,
 } from './pte';
 import { vma_addr, vma_has_changed } from './vma';
 import { alloc_page, put_page, charge_huge_zero } from './page_alloc';
@@ -193,7 +193,9 @@ export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i3
     if (r != VM_FAULT_FALLBACK) return r;
     pmdv = atomic.load<u64>(vmf_pmd);
   }
-  if (pmd_trans_huge(pmdv)) return do_huge_pmd_fault(pmdv);
+  // a devmap PMD is a huge leaf too (Linux: pmd_trans_huge() || pmd_devmap(); pmd_trans_huge()
+  // excludes devmap); it used to fall through to pmd_pte_table() and end in SIGBUS as a bad PMD
+  if (pmd_trans_huge(pmdv) || pmd_devmap(pmdv)) return do_huge_pmd_fault(pmdv);
   vmf_orig_pmd = pmdv;
   vmf_table = -1;
   vmf_pte = 0;

@@ -153,6 +153,7 @@ export const STOP_VCYCLES: u32 = 4; // a clock reached MAX_VCYCLES (the cache-li
 // header flags (test hooks; never set in normal runs)
 export const FLAG_NO_LOCK: u32 = 1; // test: spin_lock/unlock do nothing (the lost-update control)
 export const FLAG_NO_RCU_GRACE: u32 = 2; // test: rcu_reclaim() ignores readers (the use-after-free control)
+export const FLAG_SPF_STALL: u32 = 4; // test: a speculative fault is held up (an interrupt) right after get_vma(), see spf.ts
 
 // ---- cache-line metadata (32 bytes), embedded in every modeled object ----
 //  +0  u64 state = busy_until << 25 | bucket << 14 | count << 7 | (owner + 1)

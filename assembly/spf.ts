@@ -8,9 +8,10 @@
 import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_ANON, VMA_OPS, VMA_MPOL, VMA_SEQ, VMA_LINE,
   VM_READ, VM_WRITE, VM_EXEC, VM_UFFD_MISSING, VM_GROWSDOWN, VM_GROWSUP, VMOPS_NONE, MPOL_INTERLEAVE,
-  MM_USERS, SET_MM_USERS_ONE, mm_addr, setting,
+  MM_USERS, SET_MM_USERS_ONE, FLAG_SPF_STALL, mm_addr, setting,
 } from './layout';
-import { stat_inc } from './cpu';
+import { charge, stat_inc } from './cpu';
+import { header_flags, sync_point } from './sched';
 import {
   STAT_SPF_ATTEMPT, STAT_SPF_ABORT_NOT_USER, STAT_SPF_ABORT_SINGLE_USER, STAT_SPF_ABORT_NO_VMA,
   STAT_SPF_ABORT_SEQ_ODD, STAT_SPF_ABORT_VM_OPS, STAT_SPF_ABORT_NO_ANON_VMA, STAT_SPF_ABORT_UFFD_MISSING,
@@ -41,6 +42,9 @@ export function handle_speculative_fault(mm: u32, address: u64, flags: u32): i32
   return __handle_speculative_fault(mm, address, flags);
 }
 
+/** cycles FLAG_SPF_STALL holds a speculative fault after get_vma() */
+const SPF_TEST_STALL: u64 = 20_000;
+
 function abort_put(vma: u32, counter: i32): i32 { stat_inc(counter); put_vma(vma); return VM_FAULT_RETRY; }
 
 function walk_abort(code: i32): i32 {
@@ -60,6 +64,12 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   if (vma < 0) { stat_inc(STAT_SPF_ABORT_NO_VMA); return VM_FAULT_RETRY; }
   const v = vma_addr(<u32>vma);
   const slot = <u32>vma;
+  // Test hook (FLAG_SPF_STALL, never set in real runs): IRQs are on here, so
+  // an interrupt may hold this CPU up between the lookup and the sequence
+  // sample; a writer that changes the VMA's range and finishes meanwhile is
+  // only caught by the bounds check below (the "address outside the VMA"
+  // abort). In virtual time the window is otherwise a few cycles wide.
+  if (header_flags() & FLAG_SPF_STALL) { charge(SPF_TEST_STALL); sync_point(); }
 
   const seq = raw_read_seqcount(v + VMA_SEQ);
   if (seq & 1) return abort_put(slot, STAT_SPF_ABORT_SEQ_ODD);

@@ -113,3 +113,67 @@ programs.pftShared = ({ core }, _cpu, a) => {
 };
 /** TLB shootdown correctness rounds: returns the stale translations seen after a completed shootdown */
 programs.shootdownRounds = ({ core }, _cpu, a) => core.t_shootdown_rounds(num(a, 'mm', 0), big(a, 'base'), num(a, 'nvpn'), num(a, 'gens'), num(a, 'rounds'), num(a, 'localOnly', 0));
+// ---- fault-path test scripts (test/spf-aborts, fault-strategies, fault-deadlock) ----
+
+/** One step of a faultScript. Addresses are numbers or "$name+offset" (an address an earlier mmap stored `as` name). */
+export interface ScriptStep { op: string; [k: string]: unknown }
+
+/**
+ * Run `steps` in order on this CPU, one core call each (the races' timing
+ * lives in the Wasm loops of assembly/testops_fault.ts). Returns one result
+ * per step: the call's return value (i64 as a number; PMD values as hex).
+ * Ops: mmap {len, prot=3, flags=0x22, addr=0, file=0, pgoff=0, as?},
+ * munmap {addr, len}, mprotect {addr, len, prot}, madvise {addr, len, advice=4},
+ * access {addr, write=0}, touch {addr, len, write=0, stride=4096},
+ * kaccess {addr, write=0} (kernel-mode access), set {flag, value=1},
+ * wait {flag, value=1}, charge {cycles}, vmaWriter {addr, other, trigger, delay=0, flag, cap},
+ * pmdReplace {addr, other, delay=0, flag, cap}, pmdPoke {addr, kind, value="0"},
+ * awaitStat {cpu, stat (STAT_* index), value=1, step=10, cap}, awaitWalk {cpu, done=0, step=4, cap},
+ * waitPtlLocked {addr, follow, step=100, cap}, holdPtl {addr, flag, a, b, cap}, awaitPtlWaiter {addr, cpu, step=100, cap}.
+ */
+programs.faultScript = ({ core }, _cpu, a) => {
+  const mm = num(a, 'mm', 0);
+  const steps = (a.steps ?? []) as ScriptStep[];
+  const vars: Record<string, number> = { ...((a.vars ?? {}) as Record<string, number>) };
+  const addr = (v: unknown): bigint => {
+    if (typeof v === 'number') return BigInt(v);
+    const m = /^\$(\w+)(?:\+(\w+))?$/.exec(String(v));
+    if (!m || vars[m[1]] === undefined) throw new Error(`faultScript: bad address ${String(v)}`);
+    return BigInt(vars[m[1]]) + BigInt(m[2] ?? 0);
+  };
+  const n = (s: ScriptStep, k: string, d?: number) => num(s, k, d);
+  const B = (s: ScriptStep, k: string, d?: number) => BigInt(num(s, k, d));
+  const out: unknown[] = [];
+  for (const s of steps) {
+    let r: unknown;
+    switch (s.op) {
+      case 'mmap':
+        r = Number(core.sys_mmap(mm, s.addr === undefined ? 0n : addr(s.addr), B(s, 'len'), n(s, 'prot', 3), n(s, 'flags', 0x22),
+          n(s, 'file', 0), B(s, 'pgoff', 0)));
+        if (typeof s.as === 'string') vars[s.as] = r as number;
+        break;
+      case 'munmap': r = core.sys_munmap(mm, addr(s.addr), B(s, 'len')); break;
+      case 'mprotect': r = core.sys_mprotect(mm, addr(s.addr), B(s, 'len'), n(s, 'prot')); break;
+      case 'madvise': r = core.sys_madvise(mm, addr(s.addr), B(s, 'len'), n(s, 'advice', 4)); break;
+      case 'access': r = core.access(mm, addr(s.addr), n(s, 'write', 0)); break;
+      case 'touch': r = Number(core.touch(mm, addr(s.addr), B(s, 'len'), B(s, 'stride', 4096), n(s, 'write', 0))); break;
+      case 'kaccess': r = core.t_kernel_access(mm, addr(s.addr), n(s, 'write', 0)); break;
+      case 'set': core.t_set_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
+      case 'wait': core.t_wait_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
+      case 'charge': core.t_charge(B(s, 'cycles')); r = null; break;
+      case 'vmaWriter':
+        r = core.t_vma_writer(mm, addr(s.addr), n(s, 'other'), n(s, 'trigger'), B(s, 'delay', 0), n(s, 'flag'), B(s, 'cap', 10_000_000));
+        break;
+      case 'pmdReplace': r = core.t_pmd_replace(mm, addr(s.addr), n(s, 'other'), B(s, 'delay', 0), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
+      case 'pmdPoke': r = '0x' + BigInt.asUintN(64, core.t_pmd_poke(mm, addr(s.addr), n(s, 'kind'), BigInt(String(s.value ?? '0'))) as bigint).toString(16); break;
+      case 'holdPtl': r = core.t_hold_ptl(mm, addr(s.addr), n(s, 'flag'), n(s, 'a'), n(s, 'b'), B(s, 'cap', 100_000_000)); break;
+      case 'awaitPtlWaiter': r = core.t_await_ptl_waiter(mm, addr(s.addr), n(s, 'cpu'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
+      case 'awaitWalk': r = core.t_await_walk(n(s, 'cpu'), n(s, 'done', 0), B(s, 'step', 4), B(s, 'cap', 10_000_000)); break;
+      case 'awaitStat': r = core.t_await_stat(n(s, 'cpu'), n(s, 'stat'), B(s, 'value', 1), B(s, 'step', 10), B(s, 'cap', 10_000_000)); break;
+      case 'waitPtlLocked': r = core.t_wait_ptl_locked(mm, addr(s.addr), n(s, 'follow'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
+      default: throw new Error(`faultScript: unknown op ${s.op}`);
+    }
+    out.push(r);
+  }
+  return out;
+};
