@@ -72,3 +72,4 @@ export { lock_vma_under_rcu, vma_start_read, vma_end_read, vma_start_write, mmap
 export { access, touch, do_user_addr_fault } from './access';
 export { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
 export * from './workloads';
+export * from './stress';
