@@ -138,6 +138,11 @@ const int = (what: string, v: number, lo: number, hi: number) => {
 
 /** Run one stress configuration, then check every invariant. */
 export async function runStress(o: StressOptions): Promise<StressResult> {
+  return (await stressMachine(o)).result;
+}
+
+/** runStress, also handing back the machine (quiescent unless the run failed) for inspection. */
+export async function stressMachine(o: StressOptions): Promise<{ result: StressResult; machine: Machine }> {
   const strategy = strategyName(o.strategy);
   const mix = o.mix ?? 'random';
   if (!STRESS_MIXES.includes(mix)) throw new UsageError(`unknown stress mix "${mix}" (${STRESS_MIXES.join(', ')})`);
@@ -203,7 +208,7 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     { kind: 'run-failed', message: `the stress run did not complete: ${run.error ?? 'unknown error'} (the violations after this one were read from the stopped machine and may include in-flight state)` },
     ...checkInvariants(m, { tlb: false }),
   ];
-  return {
+  const result: StressResult = {
     ok: run.ok && violations.length === 0,
     violations,
     stats,
@@ -214,6 +219,7 @@ export async function runStress(o: StressOptions): Promise<StressResult> {
     replay: replayCommand(o),
     wallMs: run.wallMs,
   };
+  return { result, machine: m };
 }
 
 // ---- reporting (the CLI's `stress` command) ----
