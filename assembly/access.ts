@@ -21,6 +21,11 @@ import {
 } from './pervma';
 import { task_numa_work } from './mmap';
 
+/** access_error() (arch/x86/mm/fault.c): the VMA does not permit this access */
+@inline function access_error(flags: u32, vf: u32): bool {
+  return (flags & FAULT_FLAG_WRITE) ? (vf & VM_WRITE) == 0 : (vf & (VM_READ | VM_WRITE | VM_EXEC)) == 0;
+}
+
 /** the classic path: mmap_lock for read, find_vma, access checks, handle_mm_fault */
 function fault_classic(mm: u32, address: u64, flags: u32): i32 {
   // retry: handle_mm_fault asked for it (it never drops mmap_lock itself here)
@@ -31,8 +36,7 @@ function fault_classic(mm: u32, address: u64, flags: u32): i32 {
       mmap_read_unlock(mm); // no VMA (stack expansion is not emulated)
       return VM_FAULT_SIGSEGV;
     }
-    const vf = load<u32>(vma_addr(<u32>vma) + VMA_FLAGS);
-    if ((flags & FAULT_FLAG_WRITE) ? (vf & VM_WRITE) == 0 : (vf & (VM_READ | VM_WRITE | VM_EXEC)) == 0) {
+    if (access_error(flags, load<u32>(vma_addr(<u32>vma) + VMA_FLAGS))) {
       mmap_read_unlock(mm);
       return VM_FAULT_SIGSEGV;
     }
@@ -59,11 +63,12 @@ export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
     stat_inc(STAT_PERVMA_ATTEMPT);
     const vma = lock_vma_under_rcu(mm, address);
     if (vma >= 0) {
-      // access_error(): a VMA that does not permit the access goes to the classic path, which
-      // reports SIGSEGV (Linux 6.4: vma_end_read; goto lock_mmap). This check was missing: a write
-      // to a PROT_READ VMA reached do_wp_page and made the PTE writable.
-      const vf = load<u32>(vma_addr(<u32>vma) + VMA_FLAGS);
-      if (write ? (vf & VM_WRITE) != 0 : (vf & (VM_READ | VM_WRITE | VM_EXEC)) != 0) {
+      // access_error() under the VMA lock, as do_user_addr_fault does before
+      // handle_mm_fault; Linux 6.4 then drops the VMA lock and retries under
+      // mmap_lock, which reports the SIGSEGV. (Fix: this check was missing, so a
+      // write to a read-only VMA with an anon_vma reached do_wp_page and made the
+      // PTE writable: found by both the strategies test and the stress checker.)
+      if (!access_error(flags, load<u32>(vma_addr(<u32>vma) + VMA_FLAGS))) {
         r = handle_mm_fault(mm, <u32>vma, address, flags | FAULT_FLAG_VMA_LOCK);
       }
       vma_end_read(<u32>vma);

@@ -73,3 +73,4 @@ export { access, touch, do_user_addr_fault } from './access';
 export { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
 export * from './workloads';
 export * from './testops_fault';
+export * from './stress';

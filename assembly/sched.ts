@@ -222,8 +222,12 @@ function barrier_wait(): void {
     BARRIER_LIMIT = (e + 2) * QUANTUM;
     if (CLOCK < BARRIER_LIMIT) break;
     check_stop();
-    // idling at the barrier with IRQs on, a CPU still answers shootdowns
-    if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) { service_ipis(); continue; }
+    // idling at the barrier with IRQs on, a CPU still answers shootdowns.
+    // (Fix: publish the clock the handlers advanced. Without it the others
+    // computed the epoch from our stale, lower clock while we compared our real
+    // one with the limit: CPUs that serviced many IPIs at the barrier stalled the
+    // whole machine there — found by the stress test with the NUMA scanner on.)
+    if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) { service_ipis(); publish_clock(); continue; }
     atomic.wait<u32>(PC + PC_WAKE, w, SLEEP_NS);
   }
   atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_NONE);

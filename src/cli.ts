@@ -10,13 +10,14 @@ import { join } from 'node:path';
 import { parseCount, parseCounts, parseNames, prepareOutDir, checkOutFile, isFsError, describeFsError } from './args.js';
 import { runSweep, expandSweep, resolveSpec, DEFAULT_SWEEP, POINT_DEFAULTS, type PointSpec, type PointResult, type SweepProgress } from './experiment.js';
 import { listedWorkloads } from './workloads.js';
-import { strategies, strategyNames } from './strategies.js';
+import { strategies, strategyNames, strategyByName } from './strategies.js';
 import { listProfiles, loadProfile, ProfileError } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
 import { formatTable, formatDetails, resultsFile, writeJson, writeCsv, toolVersion, firstLine } from './report.js';
 import { writePlots } from './plot.js';
 import type { Mode } from './machine.js';
+import { runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS, type StressMix, type StressResult } from './stress.js';
 
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
@@ -129,6 +130,33 @@ function sweepPlan(o: SweepOpts, command: string[]): Plan {
   return { specs: expandSweep(axes, commonSpec(o)), outDir: o.out, quiet: !!o.quiet, command };
 }
 
+interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; bug?: string }
+
+/** `faultline stress`: every strategy x seed asked, then the invariant checker; 1 if any run failed. */
+async function stressCommand(o: StressOpts): Promise<number> {
+  const names = o.strategy === 'all' ? strategyNames() : parseNames('--strategy', o.strategy);
+  for (const n of names) strategyByName(n);
+  const seeds = o.seed !== undefined ? [parseCount('--seed', o.seed)] : parseCounts('--seeds', o.seeds);
+  const base = {
+    cpus: parseCount('--cpus', o.cpus), ops: parseCount('--ops', o.ops), mode: o.mode as Mode, mix: o.mix as StressMix,
+    ...(o.pages !== undefined ? { pages: parseCount('--pages', o.pages) } : {}),
+    ...(o.numaPeriod !== undefined ? { numaPeriod: parseCount('--numa-period', o.numaPeriod) } : {}),
+    zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: o.bug,
+  };
+  const results: StressResult[] = [];
+  for (const strategy of names) for (const seed of seeds) results.push(await runStress({ ...base, strategy, seed }));
+  process.stdout.write(formatStressTable(results));
+  const failed = results.filter((r) => !r.ok);
+  for (const r of failed) process.stderr.write(formatStressFailure(r));
+  return failed.length ? 1 : 0;
+}
+
+const EXAMPLES_STRESS = `
+Examples:
+  faultline stress --cpus 16 --seeds 1,2,3
+  faultline stress --cpus 8 --strategy spf --seed 7 --mode deterministic --ops 300
+  faultline stress --cpus 16 --strategy spf --mix munmap-race --ops 1024 --bug skip-vma-changed   # must fail`;
+
 function listText(): string {
   const ws = listedWorkloads();
   const pad = (s: string, n: number) => s.padEnd(n);
@@ -189,6 +217,22 @@ function buildProgram(exit: { code: number }): Command {
     .option('--quiet', 'no progress bar and no table (files and errors only)')
     .addHelpText('after', EXAMPLES_SWEEP)
     .action(async (o: SweepOpts) => { exit.code = await execute(sweepPlan(o, commandLine())); });
+
+  program.command('stress')
+    .description('randomized stress: faults race mmap/munmap/mprotect/madvise on one region, then every invariant is checked; exit 1 on a violation')
+    .option('--cpus <n>', 'number of emulated CPUs', '4')
+    .option('--strategy <name|all>', `fault-path strategy (${strategyNames().join(', ')}) or a comma-separated list, or all`, 'all')
+    .option('--seeds <list>', 'comma-separated seeds, one run each', '1')
+    .option('--seed <n>', 'one seed (instead of --seeds)')
+    .option('--ops <n>', 'operations per CPU (munmap-race: slots unmapped)', '500')
+    .addOption(new Option('--mode <mode>', 'parallel (real races) or deterministic (replayable)').choices(['parallel', 'deterministic']).default('parallel'))
+    .addOption(new Option('--mix <mix>', 'random: weighted mix of accesses and mutators; munmap-race: one CPU unmaps while the others fault').choices([...STRESS_MIXES]).default('random'))
+    .option('--pages <n>', 'region size in pages (random mix; default 1024)')
+    .option('--numa-period <cycles>', 'run the NUMA-balancing scanner every this many virtual cycles')
+    .option('--zap-flush-under-ptl', 'zap flushes the TLB before dropping each PTL')
+    .addOption(new Option('--bug <name>', 'plant a bug, to see the checker catch it').choices(Object.keys(BUGS)))
+    .addHelpText('after', EXAMPLES_STRESS)
+    .action(async (o: StressOpts) => { exit.code = await stressCommand(o); });
 
   program.command('list')
     .description('list workloads, strategies and cost profiles')

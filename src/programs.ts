@@ -177,3 +177,23 @@ programs.faultScript = ({ core }, _cpu, a) => {
   }
   return out;
 };
+
+// ---- randomized stress (assembly/stress.ts; host side src/stress.ts) ----
+/**
+ * The random mix on one shared region: `weights` [read, write, mmap, munmap,
+ * mprotect, madvise]; `sync` a zeroed shared u32; `out` STRESS_NCOUNTERS u32s
+ * of per-CPU scratch. Returns the counters by name.
+ */
+programs.stress = (inst, _cpu, a) => {
+  const w = a.weights as number[];
+  if (!Array.isArray(w) || w.length !== 6) throw new Error('program argument weights must be 6 numbers');
+  inst.core.stress_run(num(a, 'mm', 0), big(a, 'base'), num(a, 'pages'), num(a, 'ops'), w[0], w[1], w[2], w[3], w[4], w[5],
+    num(a, 'maxLen', 16), num(a, 'sync'), num(a, 'out'));
+  return counters(inst, num(a, 'out'), 'STRESS_');
+};
+/** the munmap race: CPU 0 unmaps slot after slot while the others write-fault fresh pages of the current one */
+programs.stressMunmapRace = (inst, _cpu, a) => {
+  inst.core.stress_munmap_race(num(a, 'mm', 0), big(a, 'base'), num(a, 'slots'), num(a, 'slotPages'), num(a, 'ops'),
+    num(a, 'minWrites'), num(a, 'sync'), num(a, 'cursor'), num(a, 'next'), num(a, 'progress'), num(a, 'out'));
+  return counters(inst, num(a, 'out'), 'STRESS_');
+};

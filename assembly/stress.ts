@@ -1,0 +1,218 @@
+// Randomized stress of the fault path against its mutators, run inside Wasm
+// (the host side is src/stress.ts; the invariant checker src/checker.ts runs
+// after it). Every CPU works on the SAME region, so faults race mmap /
+// munmap / mprotect / madvise of the pages they touch. SIGSEGV on an
+// unmapped or read-only page is an expected outcome and only counted.
+//
+// Both loops start and end with a rendezvous of all CPUs: the region exists
+// before anyone touches it, and no CPU finishes (leaving the mm's cpumask,
+// after which its TLB legitimately goes stale) while another can still
+// change the page tables. So at the end every TLB must agree with the page
+// tables, and the checker can say so.
+//
+// Counters (u32 each, STRESS_* indices) go to `out`, this CPU's scratch.
+
+import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, setting } from './layout';
+import { CPU, NCPUS, CLOCK, charge, rand_below } from './cpu';
+import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './sched';
+import { access } from './access';
+import { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED } from './mmap';
+import { VM_FAULT_SIGSEGV, VM_FAULT_SIGBUS, VM_FAULT_OOM } from './fault';
+
+export const STRESS_OPS: u32 = 0;
+export const STRESS_READS: u32 = 1; // read accesses
+export const STRESS_WRITES: u32 = 2; // write accesses
+export const STRESS_SIGSEGV: u32 = 3; // accesses that ended in SIGSEGV (expected: unmapped / read-only)
+export const STRESS_SIGBUS: u32 = 4;
+export const STRESS_OOM: u32 = 5;
+export const STRESS_RETRY: u32 = 6; // accesses whose fault never stuck (access() gave up)
+export const STRESS_MMAP: u32 = 7;
+export const STRESS_MMAP_FAIL: u32 = 8;
+export const STRESS_MUNMAP: u32 = 9;
+export const STRESS_MUNMAP_FAIL: u32 = 10;
+export const STRESS_MPROTECT: u32 = 11;
+export const STRESS_MPROTECT_FAIL: u32 = 12; // ENOMEM: part of the range was unmapped (expected)
+export const STRESS_MADVISE: u32 = 13;
+export const STRESS_MADVISE_FAIL: u32 = 14;
+export const STRESS_NUMA_SCANS: u32 = 15;
+export const STRESS_NCOUNTERS: u32 = 16;
+
+const RW: u32 = VM_READ | VM_WRITE;
+const ANON_FIXED: u32 = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+
+@inline function bump(out: u32, k: u32): void { store<u32>(out + k * 4, load<u32>(out + k * 4) + 1); }
+
+/**
+ * Meet every other CPU: the last to arrive at `sync` (a host-zeroed shared
+ * u32, counting up across meetings) wakes the others. Waiting runs with IRQs
+ * on, so shootdowns sent meanwhile are answered.
+ */
+function meet(sync: u32, target: u32): void {
+  if (atomic.add<u32>(sync, 1) + 1 >= target) { wake_waiters(sync); return; }
+  wait_prepare(sync, WAIT_SPIN);
+  // retry: woken before the last CPU arrived (an IPI, a timeout)
+  while (true) {
+    const w = wait_token();
+    if (atomic.load<u32>(sync) >= target) break;
+    wait_sleep(w);
+  }
+  wait_finish();
+}
+
+/** NUMA balancing tick: the same rule as access.ts maybe_numa_scan (the first CPU past the mm's next-scan time scans) */
+function numa_tick(mm: u32, out: u32): void {
+  const period = <u64>setting(SET_NUMA_PERIOD);
+  if (period == 0) return;
+  const a = mm_addr(mm) + MM_NUMA_NEXT;
+  const next = atomic.load<u64>(a);
+  if (CLOCK < next) return;
+  if (atomic.cmpxchg<u64>(a, next, CLOCK + period) == next) { task_numa_work(mm); bump(out, STRESS_NUMA_SCANS); }
+}
+
+/** a length in pages: mostly short (1..max_len), one in eight up to half the region */
+function pick_len(npages: u32, max_len: u32): u32 {
+  if (rand_below(8) == 0 && npages >= 2) return <u32>rand_below(npages / 2) + 1;
+  return <u32>rand_below(max_len) + 1;
+}
+
+/** one access; counts it and its outcome */
+function stress_access(mm: u32, a: u64, write: bool, out: u32): void {
+  bump(out, write ? STRESS_WRITES : STRESS_READS);
+  const r = access(mm, a, write);
+  if (r == 0) return;
+  if (r == VM_FAULT_SIGSEGV) bump(out, STRESS_SIGSEGV);
+  else if (r == VM_FAULT_SIGBUS) bump(out, STRESS_SIGBUS);
+  else if (r == VM_FAULT_OOM) bump(out, STRESS_OOM);
+  else bump(out, STRESS_RETRY);
+}
+
+/**
+ * The random mix. CPU 0 maps [base, base + npages pages) (anonymous, RW)
+ * before the others start. Then each CPU runs `ops` operations, each picked
+ * by weight: read or write a run of 1..8 random pages; mmap(MAP_FIXED)
+ * anonymous RW or R over a random sub-range; munmap, mprotect (R or RW),
+ * madvise(MADV_DONTNEED) of a random sub-range. With SET_NUMA_PERIOD set the
+ * NUMA scanner runs between operations.
+ */
+export function stress_run(mm: u32, base: u64, npages: u32, ops: u32,
+  w_read: u32, w_write: u32, w_mmap: u32, w_munmap: u32, w_mprotect: u32, w_madvise: u32,
+  max_len: u32, sync: u32, out: u32): void {
+  memory.fill(out, 0, STRESS_NCOUNTERS * 4);
+  if (CPU == 0 && sys_mmap(mm, base, <u64>npages * PAGE_SIZE, RW, ANON_FIXED, 0, 0) < 0) bump(out, STRESS_MMAP_FAIL);
+  meet(sync, NCPUS);
+  const total = w_read + w_write + w_mmap + w_munmap + w_mprotect + w_madvise;
+  if (total == 0 || npages == 0) { meet(sync, 2 * NCPUS); return; }
+  for (let i: u32 = 0; i < ops; i++) {
+    op_begin(30);
+    let k = <u32>rand_below(total);
+    const p = <u32>rand_below(npages);
+    const addr = base + <u64>p * PAGE_SIZE;
+    if (k < w_read + w_write) {
+      const write = k >= w_read;
+      let n = <u32>rand_below(8) + 1;
+      if (n > npages - p) n = npages - p;
+      for (let j: u32 = 0; j < n; j++) stress_access(mm, addr + <u64>j * PAGE_SIZE, write, out);
+    } else {
+      k -= w_read + w_write;
+      let n = pick_len(npages, max_len);
+      if (n > npages - p) n = npages - p;
+      const len = <u64>n * PAGE_SIZE;
+      if (k < w_mmap) {
+        bump(out, STRESS_MMAP);
+        const prot = rand_below(4) == 0 ? VM_READ : RW;
+        if (sys_mmap(mm, addr, len, prot, ANON_FIXED, 0, 0) < 0) bump(out, STRESS_MMAP_FAIL);
+      } else if (k < w_mmap + w_munmap) {
+        bump(out, STRESS_MUNMAP);
+        if (sys_munmap(mm, addr, len) < 0) bump(out, STRESS_MUNMAP_FAIL);
+      } else if (k < w_mmap + w_munmap + w_mprotect) {
+        bump(out, STRESS_MPROTECT);
+        if (sys_mprotect(mm, addr, len, rand_below(2) == 0 ? VM_READ : RW) < 0) bump(out, STRESS_MPROTECT_FAIL);
+      } else {
+        bump(out, STRESS_MADVISE);
+        if (sys_madvise(mm, addr, len, MADV_DONTNEED) < 0) bump(out, STRESS_MADVISE_FAIL);
+      }
+    }
+    bump(out, STRESS_OPS);
+    numa_tick(mm, out);
+    op_done();
+  }
+  meet(sync, 2 * NCPUS);
+}
+
+/** sleep until the u32 at `w` no longer holds `v` (the writer calls wake_waiters(w)) */
+function wait_change(w: u32, v: u32): void {
+  if (atomic.load<u32>(w) != v) return;
+  wait_prepare(w, WAIT_SPIN);
+  // retry: woken for another reason (an IPI, a timeout)
+  while (true) {
+    const t = wait_token();
+    if (atomic.load<u32>(w) != v) break;
+    wait_sleep(t);
+  }
+  wait_finish();
+}
+
+/**
+ * The munmap race: the region is `nslots` slots of `slot_pages` pages, mapped
+ * as one anonymous RW VMA by CPU 0. CPU 0 then unmaps the slots one by one
+ * and never maps them again. For each slot it faults the first page itself
+ * (the PTE table and the anon_vma come from a classic fault, so the others'
+ * faults can be speculative), publishes the slot at `cursor`, waits until
+ * the others have written `min_writes` pages of it (bounded), and munmaps it
+ * while they keep write-faulting FRESH pages of it (each takes the next page
+ * from the shared counter `next`). A faulting CPU that got SIGSEGV sleeps
+ * until the next slot is published, so while a munmap runs the others are
+ * either in a speculative fault or asleep. A PTE installed into a slot after
+ * its munmap zapped it stays there, outside any VMA (or lands in a freed page
+ * table), for the checker to find. Faulting CPUs stop after `ops` accesses or
+ * when the last slot is gone. `cursor`, `next` and `progress` are
+ * host-zeroed shared u32s.
+ */
+export function stress_munmap_race(mm: u32, base: u64, nslots: u32, slot_pages: u32, ops: u32, min_writes: u32,
+  sync: u32, cursor: u32, next: u32, progress: u32, out: u32): void {
+  memory.fill(out, 0, STRESS_NCOUNTERS * 4);
+  const slot_bytes = <u64>slot_pages * PAGE_SIZE;
+  const NONE: u32 = 0xffffffff;
+  if (CPU == 0) {
+    atomic.store<u32>(cursor, NONE); // no slot yet
+    if (sys_mmap(mm, base, <u64>nslots * slot_bytes, RW, ANON_FIXED, 0, 0) < 0) bump(out, STRESS_MMAP_FAIL);
+  }
+  meet(sync, NCPUS);
+  if (CPU == 0) {
+    for (let k: u32 = 0; k < nslots; k++) {
+      op_begin(31);
+      const s = base + <u64>k * slot_bytes;
+      stress_access(mm, s, true, out);
+      atomic.store<u32>(progress, 0);
+      atomic.store<u32>(next, 1);
+      atomic.store<u32>(cursor, k);
+      wake_waiters(cursor);
+      // bounded wait for the others to be faulting in this slot
+      for (let t: u32 = 0; t < 100000 && atomic.load<u32>(progress) < min_writes; t++) { charge(20); sync_point(); }
+      bump(out, STRESS_MUNMAP);
+      if (sys_munmap(mm, s, slot_bytes) < 0) bump(out, STRESS_MUNMAP_FAIL);
+      atomic.store<u32>(next, slot_pages); // nothing left to fault here
+      bump(out, STRESS_OPS);
+      op_done();
+    }
+    atomic.store<u32>(cursor, nslots);
+    wake_waiters(cursor);
+  } else {
+    let done: u32 = 0;
+    let k = atomic.load<u32>(cursor);
+    while (done < ops) {
+      if (k == nslots) break;
+      const p = k == NONE ? slot_pages : atomic.add<u32>(next, 1);
+      if (p >= slot_pages) { wait_change(cursor, k); k = atomic.load<u32>(cursor); continue; }
+      op_begin(32);
+      const segv = load<u32>(out + STRESS_SIGSEGV * 4);
+      stress_access(mm, base + <u64>k * slot_bytes + <u64>p * PAGE_SIZE, true, out);
+      bump(out, STRESS_OPS);
+      done++;
+      op_done();
+      if (load<u32>(out + STRESS_SIGSEGV * 4) == segv) atomic.add<u32>(progress, 1);
+      else { wait_change(cursor, k); k = atomic.load<u32>(cursor); } // the slot is gone
+    }
+  }
+  meet(sync, 2 * NCPUS);
+}

@@ -1,0 +1,245 @@
+// Seeded randomized stress of the fault path (host side; the loops are in
+// assembly/stress.ts): N CPUs hammer ONE region with faults and mutators,
+// then the invariant checker (src/checker.ts) reads the quiescent machine.
+//
+// Mixes:
+//   random       each CPU runs `ops` operations picked by weight: reads and
+//                writes of random pages, mmap(MAP_FIXED) of random
+//                sub-ranges (RW or R), munmap, mprotect (R / RW) and
+//                MADV_DONTNEED, all on the same region, so faults race every
+//                mutator; SIGSEGV on unmapped / read-only pages is expected.
+//   munmap-race  CPU 0 unmaps the region slot by slot (never remapping)
+//                while every other CPU write-faults fresh pages of the slot
+//                being unmapped: the race a speculative fault must lose.
+// Options add the NUMA scanner (numaPeriod), zap-flush-under-PTL and the
+// planted bugs (settings.bug).
+//
+// A run is reproducible from its seed in deterministic mode; `replay` is the
+// command line that re-runs it so. (A failure found in parallel mode depends
+// on the host's thread interleaving: the replay re-runs the same
+// configuration deterministically, which is not guaranteed to hit it again.)
+
+import { Machine, type Mode, type FaultSettings } from './machine.js';
+import { checkInvariants, type Violation } from './checker.js';
+import { strategies, strategyByName } from './strategies.js';
+import { UsageError } from './types.js';
+
+export type StressMix = 'random' | 'munmap-race';
+export const STRESS_MIXES: readonly StressMix[] = ['random', 'munmap-race'];
+
+/** relative weights of the random mix's operations */
+export interface StressWeights { read: number; write: number; mmap: number; munmap: number; mprotect: number; madvise: number }
+export const DEFAULT_WEIGHTS: StressWeights = { read: 30, write: 40, mmap: 8, munmap: 8, mprotect: 8, madvise: 6 };
+
+/** planted bugs by name (assembly/layout.ts BUG_*) */
+export const BUGS: Record<string, number> = { 'skip-vma-changed': 1, 'skip-shootdown': 2 };
+
+export interface StressOptions {
+  cpus: number;
+  /** name (mmap_lock, spf, pervma) or id (0, 1, 2) */
+  strategy: string | number;
+  seed: number;
+  /** operations per CPU (random mix); slots unmapped by CPU 0 (munmap-race: the others fault until they are gone) */
+  ops: number;
+  mode?: Mode;
+  mix?: StressMix;
+  weights?: Partial<StressWeights>;
+  /** region size in pages (random mix; default 1024: two PTE tables) */
+  pages?: number;
+  /** munmap-race: pages per slot (default 512: one PTE table each) */
+  slotPages?: number;
+  /** NUMA-balancing scan period in virtual cycles (0 = off) */
+  numaPeriod?: number;
+  zapFlushUnderPtl?: boolean;
+  /** planted bug (BUG_* value or a BUGS name) */
+  bug?: number | string;
+  quantum?: number;
+  watchdogMs?: number;
+}
+
+/** what the CPUs did (summed over CPUs) and what the core counted */
+export interface StressStats {
+  ops: number;
+  reads: number;
+  writes: number;
+  /** page faults taken (the core's `fault` counter) */
+  faults: number;
+  sigsegv: number;
+  sigbus: number;
+  oom: number;
+  retry: number;
+  mmap: number;
+  mmapFail: number;
+  munmap: number;
+  munmapFail: number;
+  mprotect: number;
+  mprotectFail: number;
+  madvise: number;
+  madviseFail: number;
+  numaScans: number;
+  /** every core counter, summed over CPUs (decimal strings: u64) */
+  counters: Record<string, string>;
+  /** final virtual clock of each CPU (decimal strings) */
+  clocks: string[];
+}
+
+export interface StressResult {
+  ok: boolean;
+  violations: Violation[];
+  stats: StressStats;
+  seed: number;
+  strategy: string;
+  cpus: number;
+  /** the run did not complete (crash, deadlock): also reported as a run-failed violation */
+  error?: string;
+  /** re-run this configuration deterministically */
+  replay: string;
+  wallMs: number;
+}
+
+const REGION_BASE = 0x40000000n; // 1 GiB: 2 MiB aligned, far from the mmap hint's top-down area
+
+function strategyName(s: string | number): string {
+  if (typeof s === 'number') {
+    const st = strategies.find((x) => x.id === s);
+    if (!st) throw new UsageError(`unknown strategy id ${s} (${strategies.map((x) => `${x.id} ${x.name}`).join(', ')})`);
+    return st.name;
+  }
+  if (/^\d+$/.test(s)) return strategyName(Number(s));
+  return strategyByName(s).name;
+}
+
+function bugValue(b: number | string | undefined): number {
+  if (b === undefined) return 0;
+  if (typeof b === 'number') return b;
+  if (/^\d+$/.test(b)) return Number(b);
+  const v = BUGS[b];
+  if (v === undefined) throw new UsageError(`unknown planted bug "${b}" (${Object.keys(BUGS).join(', ')})`);
+  return v;
+}
+
+/** the command line that re-runs `o` in deterministic mode */
+export function replayCommand(o: StressOptions): string {
+  const parts = ['faultline stress', `--cpus ${o.cpus}`, `--strategy ${strategyName(o.strategy)}`, `--seed ${o.seed}`,
+    '--mode deterministic', `--ops ${o.ops}`];
+  if ((o.mix ?? 'random') !== 'random') parts.push(`--mix ${o.mix}`);
+  if (o.pages !== undefined) parts.push(`--pages ${o.pages}`);
+  if (o.numaPeriod) parts.push(`--numa-period ${o.numaPeriod}`);
+  if (o.zapFlushUnderPtl) parts.push('--zap-flush-under-ptl');
+  const bug = bugValue(o.bug);
+  if (bug) parts.push(`--bug ${Object.keys(BUGS).find((k) => BUGS[k] === bug) ?? bug}`);
+  return parts.join(' ');
+}
+
+const int = (what: string, v: number, lo: number, hi: number) => {
+  if (!Number.isInteger(v) || v < lo || v > hi) throw new UsageError(`${what} must be an integer from ${lo} to ${hi} (got ${v})`);
+  return v;
+};
+
+/** Run one stress configuration, then check every invariant. */
+export async function runStress(o: StressOptions): Promise<StressResult> {
+  return (await stressMachine(o)).result;
+}
+
+/** runStress, also handing back the machine (quiescent unless the run failed) for inspection. */
+export async function stressMachine(o: StressOptions): Promise<{ result: StressResult; machine: Machine }> {
+  const strategy = strategyName(o.strategy);
+  const mix = o.mix ?? 'random';
+  if (!STRESS_MIXES.includes(mix)) throw new UsageError(`unknown stress mix "${mix}" (${STRESS_MIXES.join(', ')})`);
+  int('ops', o.ops, 0, 10_000_000);
+  int('seed', o.seed, 0, Number.MAX_SAFE_INTEGER);
+  const pages = int('pages', o.pages ?? 1024, 1, 65536);
+  const slots = mix === 'random' ? 0 : int('ops', o.ops, 1, 16384);
+  const slotPages = int('slotPages', o.slotPages ?? 512, 1, 4096);
+  const w = { ...DEFAULT_WEIGHTS, ...(o.weights ?? {}) };
+  const weights = [w.read, w.write, w.mmap, w.munmap, w.mprotect, w.madvise];
+  for (const x of weights) int('weights', x, 0, 1_000_000);
+  const settings: Partial<FaultSettings> = { numaPeriod: o.numaPeriod ?? 0, zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: bugValue(o.bug) };
+  // page tables for the region and the pcp lists of every CPU, with room to spare
+  // pages mapped at once: the region, or one slot of the munmap race
+  const livePages = mix === 'random' ? pages : slotPages;
+  const m = new Machine({
+    cpus: o.cpus,
+    mode: o.mode ?? 'parallel',
+    seed: o.seed,
+    strategy: strategyByName(strategy).id,
+    frames: 4096 + o.cpus * 512 + 2 * livePages,
+    ptPages: 64 + Math.ceil(livePages / 512) * 2,
+    vmas: 2048,
+    // the munmap race wants real concurrency, not virtual-time fidelity: a quantum
+    // this long never parks a CPU at the barrier, so the host preempts faulting
+    // threads at arbitrary points (inside the windows a race needs)
+    quantum: o.quantum ?? (mix === 'random' ? 10_000 : 100_000_000),
+    watchdogMs: o.watchdogMs ?? 20_000,
+    scratchBytes: 64,
+    settings,
+  });
+  const C = m.C;
+  const sync = m.hostAlloc(4);
+  const cursor = m.hostAlloc(4);
+  const progress = m.hostAlloc(4);
+  const next = m.hostAlloc(4);
+  const run = await m.run((cpu) => {
+    const out = m.scratch(cpu);
+    if (mix === 'random') {
+      return { program: 'stress', args: { base: Number(REGION_BASE), pages, ops: o.ops, weights, maxLen: 16, sync, out } };
+    }
+    return {
+      program: 'stressMunmapRace',
+      args: { base: Number(REGION_BASE), slots, slotPages, ops: slots * slotPages, minWrites: Math.max(1, slotPages >> 3), sync, cursor, next, progress, out },
+    };
+  });
+  // per-CPU counters (stress_run's STRESS_* words), read back from scratch
+  const sum = (k: string) => [...Array(o.cpus).keys()].reduce((s, cpu) => s + m.u32(m.scratch(cpu) + 4 * C[`STRESS_${k}`]), 0);
+  const core = m.stats();
+  const stats: StressStats = {
+    ops: sum('OPS'), reads: sum('READS'), writes: sum('WRITES'), faults: Number(core.fault),
+    sigsegv: sum('SIGSEGV'), sigbus: sum('SIGBUS'), oom: sum('OOM'), retry: sum('RETRY'),
+    mmap: sum('MMAP'), mmapFail: sum('MMAP_FAIL'), munmap: sum('MUNMAP'), munmapFail: sum('MUNMAP_FAIL'),
+    mprotect: sum('MPROTECT'), mprotectFail: sum('MPROTECT_FAIL'), madvise: sum('MADVISE'), madviseFail: sum('MADVISE_FAIL'),
+    numaScans: sum('NUMA_SCANS'),
+    counters: Object.fromEntries(Object.entries(core).map(([k, v]) => [k, v.toString()])),
+    clocks: run.clocks.map(String),
+  };
+  // a run that stopped part-way is checked too (for clues: a leaked page table
+  // names the victim of a use-after-free the core trapped on), but CPUs stopped
+  // mid-operation legitimately hold locks and batches: the failure comes first
+  const violations: Violation[] = run.ok ? checkInvariants(m) : [
+    { kind: 'run-failed', message: `the stress run did not complete: ${run.error ?? 'unknown error'} (the violations after this one were read from the stopped machine and may include in-flight state)` },
+    ...checkInvariants(m, { tlb: false }),
+  ];
+  const result: StressResult = {
+    ok: run.ok && violations.length === 0,
+    violations,
+    stats,
+    seed: o.seed,
+    strategy,
+    cpus: o.cpus,
+    ...(run.ok ? {} : { error: run.error ?? 'run failed' }),
+    replay: replayCommand(o),
+    wallMs: run.wallMs,
+  };
+  return { result, machine: m };
+}
+
+// ---- reporting (the CLI's `stress` command) ----
+
+const HEADER = ['strategy', 'cpus', 'seed', 'ops', 'faults', 'sigsegv', 'violations', 'wall ms'];
+
+/** The table of a set of stress runs: one row per run. */
+export function formatStressTable(results: StressResult[]): string {
+  const rows = results.map((r) => [r.strategy, String(r.cpus), String(r.seed), String(r.stats.ops), String(r.stats.faults),
+    String(r.stats.sigsegv), r.ok ? '0' : (r.error ? `${r.violations.length} (run failed)` : String(r.violations.length)), String(Math.round(r.wallMs))]);
+  const widths = HEADER.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const fmt = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [fmt(HEADER), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(fmt)].join('\n') + '\n';
+}
+
+/** What a failed run prints: its violations (the first `max`), the seed and the replay command. */
+export function formatStressFailure(r: StressResult, max = 10): string {
+  const lines = [`stress FAILED: ${r.strategy}, ${r.cpus} CPU(s), seed ${r.seed}: ${r.violations.length} violation(s)`];
+  for (const v of r.violations.slice(0, max)) lines.push(`  [${v.kind}] ${v.message.split('\n')[0]}`);
+  if (r.violations.length > max) lines.push(`  ... and ${r.violations.length - max} more`);
+  lines.push(`  seed: ${r.seed}`, `  replay: ${r.replay}`);
+  return lines.join('\n') + '\n';
+}
