@@ -8,15 +8,19 @@
 // before anyone touches it, and no CPU finishes (leaving the mm's cpumask,
 // after which its TLB legitimately goes stale) while another can still
 // change the page tables. So at the end every TLB must agree with the page
-// tables, and the checker can say so.
+// tables, and the checker can say so. The random mix also stops at
+// checkpoints: every CPU between two operations, CPU 0 asks the host to run
+// the checker and waits for its answer (a host-time pause: no virtual time
+// passes, so deterministic runs stay bit-identical). Transient damage, e.g. a
+// stale TLB entry that a later flush would wipe, is caught there.
 //
 // Counters (u32 each, STRESS_* indices) go to `out`, this CPU's scratch.
 
 import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, setting } from './layout';
 import { CPU, NCPUS, CLOCK, charge, rand_below } from './cpu';
-import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './sched';
+import { op_begin, op_done, sync_point, check_stop, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './sched';
 import { access } from './access';
-import { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED } from './mmap';
+import { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED } from './mmap';
 import { VM_FAULT_SIGSEGV, VM_FAULT_SIGBUS, VM_FAULT_OOM } from './fault';
 
 export const STRESS_OPS: u32 = 0;
@@ -35,7 +39,8 @@ export const STRESS_MPROTECT_FAIL: u32 = 12; // ENOMEM: part of the range was un
 export const STRESS_MADVISE: u32 = 13;
 export const STRESS_MADVISE_FAIL: u32 = 14;
 export const STRESS_NUMA_SCANS: u32 = 15;
-export const STRESS_NCOUNTERS: u32 = 16;
+export const STRESS_MMAP_FILE: u32 = 16; // file-backed mmaps (private or shared) of file 0
+export const STRESS_NCOUNTERS: u32 = 17;
 
 const RW: u32 = VM_READ | VM_WRITE;
 const ANON_FIXED: u32 = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
@@ -57,6 +62,28 @@ function meet(sync: u32, target: u32): void {
     wait_sleep(w);
   }
   wait_finish();
+}
+
+/**
+ * A checkpoint: all CPUs meet; CPU 0 posts request `n` at `ckpt` (u32
+ * request, u32 answer) and waits, without giving up the CPU (deterministic
+ * mode: it keeps the token), until the host has checked the machine and
+ * written `n` as the answer; then all meet again. Returns the meetings done.
+ */
+function checkpoint(sync: u32, meetings: u32, ckpt: u32, n: u32): u32 {
+  meet(sync, ++meetings * NCPUS);
+  if (CPU == 0) {
+    atomic.store<u32>(ckpt, n);
+    // retry: the host has not answered yet (it polls every few ms)
+    while (true) {
+      const a = atomic.load<u32>(ckpt + 4);
+      if (a == n) break;
+      check_stop();
+      atomic.wait<u32>(ckpt + 4, a, 10_000_000);
+    }
+  }
+  meet(sync, ++meetings * NCPUS);
+  return meetings;
 }
 
 /** NUMA balancing tick: the same rule as access.ts maybe_numa_scan (the first CPU past the mm's next-scan time scans) */
@@ -91,18 +118,24 @@ function stress_access(mm: u32, a: u64, write: bool, out: u32): void {
  * before the others start. Then each CPU runs `ops` operations, each picked
  * by weight: read or write a run of 1..8 random pages; mmap(MAP_FIXED)
  * anonymous RW or R over a random sub-range; munmap, mprotect (R or RW),
- * madvise(MADV_DONTNEED) of a random sub-range. With SET_NUMA_PERIOD set the
- * NUMA scanner runs between operations.
+ * madvise(MADV_DONTNEED) of a random sub-range; mmap(MAP_FIXED) of file 0,
+ * private or shared, at the file offset of the region's page (so every
+ * mapping of a page sees the same page-cache page; needs a file of `npages`
+ * pages). With SET_NUMA_PERIOD set the NUMA scanner runs between operations.
+ * Every `check_every` operations (0: never) all CPUs stop at a checkpoint
+ * (see the top of the file; `ckpt`: two host-zeroed shared u32s).
  */
 export function stress_run(mm: u32, base: u64, npages: u32, ops: u32,
-  w_read: u32, w_write: u32, w_mmap: u32, w_munmap: u32, w_mprotect: u32, w_madvise: u32,
-  max_len: u32, sync: u32, out: u32): void {
+  w_read: u32, w_write: u32, w_mmap: u32, w_munmap: u32, w_mprotect: u32, w_madvise: u32, w_mmap_file: u32,
+  max_len: u32, check_every: u32, ckpt: u32, sync: u32, out: u32): void {
   memory.fill(out, 0, STRESS_NCOUNTERS * 4);
   if (CPU == 0 && sys_mmap(mm, base, <u64>npages * PAGE_SIZE, RW, ANON_FIXED, 0, 0) < 0) bump(out, STRESS_MMAP_FAIL);
   meet(sync, NCPUS);
-  const total = w_read + w_write + w_mmap + w_munmap + w_mprotect + w_madvise;
+  let meetings: u32 = 1;
+  const total = w_read + w_write + w_mmap + w_munmap + w_mprotect + w_madvise + w_mmap_file;
   if (total == 0 || npages == 0) { meet(sync, 2 * NCPUS); return; }
   for (let i: u32 = 0; i < ops; i++) {
+    if (check_every != 0 && i != 0 && i % check_every == 0) meetings = checkpoint(sync, meetings, ckpt, i / check_every);
     op_begin(30);
     let k = <u32>rand_below(total);
     const p = <u32>rand_below(npages);
@@ -127,16 +160,21 @@ export function stress_run(mm: u32, base: u64, npages: u32, ops: u32,
       } else if (k < w_mmap + w_munmap + w_mprotect) {
         bump(out, STRESS_MPROTECT);
         if (sys_mprotect(mm, addr, len, rand_below(2) == 0 ? VM_READ : RW) < 0) bump(out, STRESS_MPROTECT_FAIL);
-      } else {
+      } else if (k < w_mmap + w_munmap + w_mprotect + w_madvise) {
         bump(out, STRESS_MADVISE);
         if (sys_madvise(mm, addr, len, MADV_DONTNEED) < 0) bump(out, STRESS_MADVISE_FAIL);
+      } else {
+        bump(out, STRESS_MMAP_FILE);
+        const prot = rand_below(4) == 0 ? VM_READ : RW;
+        const kind = rand_below(2) == 0 ? MAP_SHARED : MAP_PRIVATE;
+        if (sys_mmap(mm, addr, len, prot, kind | MAP_FIXED, 0, <u64>p) < 0) bump(out, STRESS_MMAP_FAIL);
       }
     }
     bump(out, STRESS_OPS);
     numa_tick(mm, out);
     op_done();
   }
-  meet(sync, 2 * NCPUS);
+  meet(sync, ++meetings * NCPUS);
 }
 
 /** sleep until the u32 at `w` no longer holds `v` (the writer calls wake_waiters(w)) */

@@ -130,7 +130,7 @@ function sweepPlan(o: SweepOpts, command: string[]): Plan {
   return { specs: expandSweep(axes, commonSpec(o)), outDir: o.out, quiet: !!o.quiet, command };
 }
 
-interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; bug?: string }
+interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; checkEvery?: string; bug?: string }
 
 /** `faultline stress`: every strategy x seed asked, then the invariant checker; 1 if any run failed. */
 async function stressCommand(o: StressOpts): Promise<number> {
@@ -141,6 +141,7 @@ async function stressCommand(o: StressOpts): Promise<number> {
     cpus: parseCount('--cpus', o.cpus), ops: parseCount('--ops', o.ops), mode: o.mode as Mode, mix: o.mix as StressMix,
     ...(o.pages !== undefined ? { pages: parseCount('--pages', o.pages) } : {}),
     ...(o.numaPeriod !== undefined ? { numaPeriod: parseCount('--numa-period', o.numaPeriod) } : {}),
+    ...(o.checkEvery !== undefined ? { checkEvery: parseCount('--check-every', o.checkEvery) } : {}),
     zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: o.bug,
   };
   const results: StressResult[] = [];
@@ -230,6 +231,7 @@ function buildProgram(exit: { code: number }): Command {
     .option('--pages <n>', 'region size in pages (random mix; default 1024)')
     .option('--numa-period <cycles>', 'run the NUMA-balancing scanner every this many virtual cycles')
     .option('--zap-flush-under-ptl', 'zap flushes the TLB before dropping each PTL')
+    .option('--check-every <n>', 'random mix: run the checker every n operations per CPU as well (0: only at the end; default ops/8)')
     .addOption(new Option('--bug <name>', 'plant a bug, to see the checker catch it').choices(Object.keys(BUGS)))
     .addHelpText('after', EXAMPLES_STRESS)
     .action(async (o: StressOpts) => { exit.code = await stressCommand(o); });

@@ -181,14 +181,15 @@ programs.faultScript = ({ core }, _cpu, a) => {
 // ---- randomized stress (assembly/stress.ts; host side src/stress.ts) ----
 /**
  * The random mix on one shared region: `weights` [read, write, mmap, munmap,
- * mprotect, madvise]; `sync` a zeroed shared u32; `out` STRESS_NCOUNTERS u32s
- * of per-CPU scratch. Returns the counters by name.
+ * mprotect, madvise, mmapFile]; `sync` a zeroed shared u32; `out` STRESS_NCOUNTERS u32s
+ * of per-CPU scratch; every `checkEvery` ops a checkpoint at `ckpt` (two zeroed
+ * shared u32s) that the host answers. Returns the counters by name.
  */
 programs.stress = (inst, _cpu, a) => {
   const w = a.weights as number[];
-  if (!Array.isArray(w) || w.length !== 6) throw new Error('program argument weights must be 6 numbers');
-  inst.core.stress_run(num(a, 'mm', 0), big(a, 'base'), num(a, 'pages'), num(a, 'ops'), w[0], w[1], w[2], w[3], w[4], w[5],
-    num(a, 'maxLen', 16), num(a, 'sync'), num(a, 'out'));
+  if (!Array.isArray(w) || w.length !== 7) throw new Error('program argument weights must be 7 numbers');
+  inst.core.stress_run(num(a, 'mm', 0), big(a, 'base'), num(a, 'pages'), num(a, 'ops'), w[0], w[1], w[2], w[3], w[4], w[5], w[6],
+    num(a, 'maxLen', 16), num(a, 'checkEvery', 0), num(a, 'ckpt', 0), num(a, 'sync'), num(a, 'out'));
   return counters(inst, num(a, 'out'), 'STRESS_');
 };
 /** the munmap race: CPU 0 unmaps slot after slot while the others write-fault fresh pages of the current one */

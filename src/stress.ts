@@ -5,9 +5,10 @@
 // Mixes:
 //   random       each CPU runs `ops` operations picked by weight: reads and
 //                writes of random pages, mmap(MAP_FIXED) of random
-//                sub-ranges (RW or R), munmap, mprotect (R / RW) and
-//                MADV_DONTNEED, all on the same region, so faults race every
-//                mutator; SIGSEGV on unmapped / read-only pages is expected.
+//                sub-ranges (anonymous, or file-backed private / shared;
+//                RW or R), munmap, mprotect (R / RW) and MADV_DONTNEED, all
+//                on the same region, so faults race every mutator; SIGSEGV
+//                on unmapped / read-only pages is expected.
 //   munmap-race  CPU 0 unmaps the region slot by slot (never remapping)
 //                while every other CPU write-faults fresh pages of the slot
 //                being unmapped: the race a speculative fault must lose.
@@ -28,8 +29,8 @@ export type StressMix = 'random' | 'munmap-race';
 export const STRESS_MIXES: readonly StressMix[] = ['random', 'munmap-race'];
 
 /** relative weights of the random mix's operations */
-export interface StressWeights { read: number; write: number; mmap: number; munmap: number; mprotect: number; madvise: number }
-export const DEFAULT_WEIGHTS: StressWeights = { read: 30, write: 40, mmap: 8, munmap: 8, mprotect: 8, madvise: 6 };
+export interface StressWeights { read: number; write: number; mmap: number; munmap: number; mprotect: number; madvise: number; mmapFile: number }
+export const DEFAULT_WEIGHTS: StressWeights = { read: 30, write: 40, mmap: 8, munmap: 8, mprotect: 8, madvise: 6, mmapFile: 4 };
 
 /** planted bugs by name (assembly/layout.ts BUG_*) */
 export const BUGS: Record<string, number> = { 'skip-vma-changed': 1, 'skip-shootdown': 2 };
@@ -55,6 +56,10 @@ export interface StressOptions {
   bug?: number | string;
   quantum?: number;
   watchdogMs?: number;
+  /** random mix: stop every this many operations per CPU and run the checker (0: only at the end; default ops / 8) */
+  checkEvery?: number;
+  /** any other fault-path settings (THP, SPF retry policy, batch sizes...); the options above win */
+  settings?: Partial<FaultSettings>;
 }
 
 /** what the CPUs did (summed over CPUs) and what the core counted */
@@ -69,6 +74,7 @@ export interface StressStats {
   oom: number;
   retry: number;
   mmap: number;
+  mmapFile: number;
   mmapFail: number;
   munmap: number;
   munmapFail: number;
@@ -90,6 +96,7 @@ export interface StressResult {
   seed: number;
   strategy: string;
   cpus: number;
+  mode: Mode;
   /** the run did not complete (crash, deadlock): also reported as a run-failed violation */
   error?: string;
   /** re-run this configuration deterministically */
@@ -126,6 +133,7 @@ export function replayCommand(o: StressOptions): string {
   if (o.pages !== undefined) parts.push(`--pages ${o.pages}`);
   if (o.numaPeriod) parts.push(`--numa-period ${o.numaPeriod}`);
   if (o.zapFlushUnderPtl) parts.push('--zap-flush-under-ptl');
+  if (o.checkEvery !== undefined) parts.push(`--check-every ${o.checkEvery}`);
   const bug = bugValue(o.bug);
   if (bug) parts.push(`--bug ${Object.keys(BUGS).find((k) => BUGS[k] === bug) ?? bug}`);
   return parts.join(' ');
@@ -152,9 +160,9 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   const slots = mix === 'random' ? 0 : int('ops', o.ops, 1, 16384);
   const slotPages = int('slotPages', o.slotPages ?? 512, 1, 4096);
   const w = { ...DEFAULT_WEIGHTS, ...(o.weights ?? {}) };
-  const weights = [w.read, w.write, w.mmap, w.munmap, w.mprotect, w.madvise];
+  const weights = [w.read, w.write, w.mmap, w.munmap, w.mprotect, w.madvise, w.mmapFile];
   for (const x of weights) int('weights', x, 0, 1_000_000);
-  const settings: Partial<FaultSettings> = { numaPeriod: o.numaPeriod ?? 0, zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: bugValue(o.bug) };
+  const settings: Partial<FaultSettings> = { ...(o.settings ?? {}), numaPeriod: o.numaPeriod ?? 0, zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: bugValue(o.bug) };
   // page tables for the region and the pcp lists of every CPU, with room to spare
   // pages mapped at once: the region, or one slot of the munmap race
   const livePages = mix === 'random' ? pages : slotPages;
@@ -163,7 +171,9 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
     mode: o.mode ?? 'parallel',
     seed: o.seed,
     strategy: strategyByName(strategy).id,
-    frames: 4096 + o.cpus * 512 + 2 * livePages,
+    frames: 4096 + o.cpus * 512 + 3 * livePages, // mapped pages, page cache, free lists
+    files: mix === 'random' ? 1 : 0,
+    filePages: mix === 'random' ? pages : 0,
     ptPages: 64 + Math.ceil(livePages / 512) * 2,
     vmas: 2048,
     // the munmap race wants real concurrency, not virtual-time fidelity: a quantum
@@ -179,23 +189,38 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   const cursor = m.hostAlloc(4);
   const progress = m.hostAlloc(4);
   const next = m.hostAlloc(4);
+  // checkpoints: CPU 0 posts a request number at ckpt, we check and answer at ckpt + 4
+  const ckpt = m.hostAlloc(8);
+  const checkEvery = mix === 'random' ? int('checkEvery', o.checkEvery ?? Math.max(10, Math.ceil(o.ops / 8)), 0, 10_000_000) : 0;
+  const early: Violation[] = [];
+  let answered = 0;
+  const i32 = new Int32Array(m.memory.buffer);
+  const poll = setInterval(() => {
+    const req = Atomics.load(i32, ckpt >>> 2);
+    if (req === answered) return;
+    // every CPU is between two operations (at a rendezvous): the machine is quiescent
+    for (const v of checkInvariants(m)) early.push({ ...v, message: `at the checkpoint after ${req * checkEvery} operations per CPU: ${v.message}` });
+    answered = req;
+    Atomics.store(i32, (ckpt + 4) >>> 2, req);
+    Atomics.notify(i32, (ckpt + 4) >>> 2);
+  }, 1);
   const run = await m.run((cpu) => {
     const out = m.scratch(cpu);
     if (mix === 'random') {
-      return { program: 'stress', args: { base: Number(REGION_BASE), pages, ops: o.ops, weights, maxLen: 16, sync, out } };
+      return { program: 'stress', args: { base: Number(REGION_BASE), pages, ops: o.ops, weights, maxLen: 16, checkEvery, ckpt, sync, out } };
     }
     return {
       program: 'stressMunmapRace',
       args: { base: Number(REGION_BASE), slots, slotPages, ops: slots * slotPages, minWrites: Math.max(1, slotPages >> 3), sync, cursor, next, progress, out },
     };
-  });
+  }).finally(() => clearInterval(poll));
   // per-CPU counters (stress_run's STRESS_* words), read back from scratch
   const sum = (k: string) => [...Array(o.cpus).keys()].reduce((s, cpu) => s + m.u32(m.scratch(cpu) + 4 * C[`STRESS_${k}`]), 0);
   const core = m.stats();
   const stats: StressStats = {
     ops: sum('OPS'), reads: sum('READS'), writes: sum('WRITES'), faults: Number(core.fault),
     sigsegv: sum('SIGSEGV'), sigbus: sum('SIGBUS'), oom: sum('OOM'), retry: sum('RETRY'),
-    mmap: sum('MMAP'), mmapFail: sum('MMAP_FAIL'), munmap: sum('MUNMAP'), munmapFail: sum('MUNMAP_FAIL'),
+    mmap: sum('MMAP'), mmapFile: sum('MMAP_FILE'), mmapFail: sum('MMAP_FAIL'), munmap: sum('MUNMAP'), munmapFail: sum('MUNMAP_FAIL'),
     mprotect: sum('MPROTECT'), mprotectFail: sum('MPROTECT_FAIL'), madvise: sum('MADVISE'), madviseFail: sum('MADVISE_FAIL'),
     numaScans: sum('NUMA_SCANS'),
     counters: Object.fromEntries(Object.entries(core).map(([k, v]) => [k, v.toString()])),
@@ -204,8 +229,9 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   // a run that stopped part-way is checked too (for clues: a leaked page table
   // names the victim of a use-after-free the core trapped on), but CPUs stopped
   // mid-operation legitimately hold locks and batches: the failure comes first
-  const violations: Violation[] = run.ok ? checkInvariants(m) : [
+  const violations: Violation[] = run.ok ? [...early, ...checkInvariants(m)] : [
     { kind: 'run-failed', message: `the stress run did not complete: ${run.error ?? 'unknown error'} (the violations after this one were read from the stopped machine and may include in-flight state)` },
+    ...early,
     ...checkInvariants(m, { tlb: false }),
   ];
   const result: StressResult = {
@@ -215,6 +241,7 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
     seed: o.seed,
     strategy,
     cpus: o.cpus,
+    mode: o.mode ?? 'parallel',
     ...(run.ok ? {} : { error: run.error ?? 'run failed' }),
     replay: replayCommand(o),
     wallMs: run.wallMs,
@@ -241,5 +268,6 @@ export function formatStressFailure(r: StressResult, max = 10): string {
   for (const v of r.violations.slice(0, max)) lines.push(`  [${v.kind}] ${v.message.split('\n')[0]}`);
   if (r.violations.length > max) lines.push(`  ... and ${r.violations.length - max} more`);
   lines.push(`  seed: ${r.seed}`, `  replay: ${r.replay}`);
+  if (r.mode === 'parallel') lines.push('  (found in parallel mode: the replay re-runs this configuration deterministically; a race that needed this host\'s interleaving may not recur)');
   return lines.join('\n') + '\n';
 }
