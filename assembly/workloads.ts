@@ -4,9 +4,9 @@
 // iterations) and returns the iterations done (the benchmark's own unit), or
 // a negative -(VM_FAULT_* | errno << 16) on the first failure.
 
-import { CLOCK } from './cpu';
-import { op_begin, op_done, sync_point } from './sched';
-import { VM_READ, VM_WRITE, PAGE_SIZE } from './layout';
+import { CLOCK, set_clock } from './cpu';
+import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './sched';
+import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, PC_STATE, CPU_FINISHED, percpu } from './layout';
 import { access } from './access';
 import { sys_mmap, sys_munmap, sys_madvise, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED } from './mmap';
 import { rand_below } from './cpu';
@@ -161,4 +161,84 @@ export function wl_mapbench(mm: u32, base: u64, npages: u32, first: u32, step: u
     op_done();
   }
   return iters;
+}
+
+/**
+ * RadixVM mapbench pipeline: CPU c maps pages into its own ring (MAP_FIXED at
+ * ring_c + slot) and hands each to CPU c+1, which touches and unmaps it and
+ * hands the slot back. `my_flags` / `prev_flags`: one u32 per slot of my ring
+ * and of the previous CPU's (1 = mapped, waiting for the consumer). One
+ * iteration per page consumed. Never blocks: with nothing to do it pauses.
+ */
+export function wl_mapbench_pipeline(mm: u32, base: u64, ring_stride: u64, npages: u32, my_flags: u32, prev_flags: u32,
+  me: u32, ncpu: u32, budget: u64, max_iters: u64): i64 {
+  const prev = me == 0 ? ncpu - 1 : me - 1;
+  const my_ring = base + <u64>me * ring_stride;
+  const prev_ring = base + <u64>prev * ring_stride;
+  let prod: u32 = 0;
+  let cons: u32 = 0;
+  let iters: i64 = 0;
+  while (CLOCK < budget && <u64>iters < max_iters) {
+    let did = false;
+    // produce: map the next slot of my ring if its consumer is done with it
+    const pf = my_flags + prod * PIPE_SLOT;
+    if (atomic.load<u32>(pf) == 0) {
+      op_begin(15);
+      const a = my_ring + <u64>prod * PAGE_SIZE;
+      const m = sys_mmap(mm, a, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0, 0);
+      if (m < 0) return fail_mmap(m);
+      pipe_hand_over(pf, 1);
+      prod = (prod + 1) % npages;
+      did = true;
+      op_done();
+    }
+    // consume: touch and unmap the next page the previous CPU mapped for me
+    const cf = prev_flags + cons * PIPE_SLOT;
+    if (atomic.load<u32>(cf) == 1) {
+      pipe_take(cf);
+      op_begin(16);
+      const a = prev_ring + <u64>cons * PAGE_SIZE;
+      const r = access(mm, a, true);
+      if (r != 0) return -<i64>r;
+      const u = sys_munmap(mm, a, PAGE_SIZE);
+      if (u < 0) return fail_mmap(u);
+      pipe_hand_over(cf, 0);
+      cons = (cons + 1) % npages;
+      iters++;
+      did = true;
+      op_done();
+    }
+    // nothing to do: wait (not charged) until the previous CPU hands me a page
+    if (!did) {
+      const prev_pc = percpu(prev);
+      wait_prepare(cf, WAIT_SPIN);
+      while (true) {
+        const w = wait_token();
+        if (atomic.load<u32>(cf) == 1 || atomic.load<u32>(prev_pc + PC_STATE) == CPU_FINISHED) break;
+        wait_sleep(w);
+      }
+      wait_finish();
+      // the previous CPU is done and handed me nothing more: so am I
+      if (atomic.load<u32>(cf) != 1) break;
+    }
+  }
+  // my consumer may be waiting for the slot I would have filled next
+  wake_waiters(my_flags + prod * PIPE_SLOT);
+  return iters;
+}
+
+/** a pipeline slot: +0 u32 state (1 = mapped for the consumer), +8 u64 virtual time of the last hand-over */
+const PIPE_SLOT: u32 = 16;
+
+/** hand a slot over at my virtual time and wake whoever waits for it */
+function pipe_hand_over(slot: u32, v: u32): void {
+  atomic.store<u64>(slot + 8, CLOCK);
+  atomic.store<u32>(slot, v);
+  wake_waiters(slot);
+}
+
+/** the page was handed over at some virtual time: I cannot use it earlier */
+function pipe_take(slot: u32): void {
+  const t = atomic.load<u64>(slot + 8);
+  if (t > CLOCK) set_clock(t);
 }

@@ -198,3 +198,5 @@ programs.stressMunmapRace = (inst, _cpu, a) => {
     num(a, 'minWrites'), num(a, 'sync'), num(a, 'cursor'), num(a, 'next'), num(a, 'progress'), num(a, 'out'));
   return counters(inst, num(a, 'out'), 'STRESS_');
 };
+programs.mapbenchPipeline = ({ core }, cpu, a) => loopResult(core.wl_mapbench_pipeline(num(a, 'mm', 0), big(a, 'base'), big(a, 'stride'),
+  num(a, 'npages'), num(a, 'myFlags'), num(a, 'prevFlags'), cpu, num(a, 'ncpus'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));

@@ -306,6 +306,22 @@ function mapbenchWorkload(name: string, global: boolean, description: string): W
   };
 }
 
+/** RadixVM mapbench pipeline: CPU c maps pages that CPU c+1 touches and unmaps */
+const mapbenchPipeline: Workload<FaultCtx> = {
+  name: 'mapbench-pipeline',
+  description: 'RadixVM mapbench pipeline: each CPU maps pages into its ring; the next CPU touches and unmaps them',
+  opsUnit: 'pages passed', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+  machine: (p) => faultMachine(p, 64),
+  setup: (m, p) => {
+    // each CPU's ring flags (one u32 per slot) live in its per-CPU scratch
+    return { budget: budgetOf(p), size: 16, extra: { cpus: p.cpus }, tables: [...Array(p.cpus).keys()].map((c) => m.scratch(c)) };
+  },
+  task: (cpu, ctx) => ({ program: 'mapbenchPipeline', args: { base: 0x300000000000, stride: 2 ** 30, npages: ctx.size,
+    myFlags: ctx.tables![cpu], prevFlags: ctx.tables![(cpu + ctx.extra!.cpus - 1) % ctx.extra!.cpus], ncpus: ctx.extra!.cpus, budget: ctx.budget } }),
+  ops: loopOps,
+  params: (ctx) => ({ ringPages: ctx.size, vcyclesBudget: ctx.budget }),
+};
+
 // ---------------------------------------------------------------------------
 // The registry
 
@@ -326,6 +342,7 @@ export const workloads: readonly Workload[] = Object.freeze([
   ebizzy,
   mapbenchWorkload('mapbench-local', false, 'RadixVM mapbench local: each CPU maps, touches and unmaps pages of its own region'),
   mapbenchWorkload('mapbench-global', true, 'RadixVM mapbench global: all CPUs map, touch and unmap interleaved pages of one region'),
+  mapbenchPipeline,
   testCrash,
 ] as Workload[]);
 
