@@ -27,7 +27,7 @@ import { task_numa_work } from './mmap';
 }
 
 /** the classic path: mmap_lock for read, find_vma, access checks, handle_mm_fault */
-function fault_classic(mm: u32, address: u64, flags: u32): i32 {
+export function fault_classic(mm: u32, address: u64, flags: u32): i32 {
   // retry: handle_mm_fault asked for it (it never drops mmap_lock itself here)
   for (let tries = 0; tries < 16; tries++) {
     mmap_read_lock(mm);

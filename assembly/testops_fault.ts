@@ -9,6 +9,7 @@
 //
 // Nothing here is used by a real run.
 
+import { fault_classic } from './access';
 import {
   VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PC_IRQ_ON, PC_WAIT_OBJ, PC_CLOCK, PC_STATE, CPU_FINISHED,
   WAIT_SPIN, MM_MMAP_LOCK, PC_STATS, PTM_NR_PRESENT, percpu, mm_addr,
@@ -114,24 +115,6 @@ export function t_await_walk(other: u32, done: u32, step: u64, cap: u64): u32 {
 
 // ---- a kernel-mode fault (no FAULT_FLAG_USER) -----------------------------------
 
-/** the classic path of access.ts (fault_classic), for a fault with arbitrary flags */
-function classic_fault(mm: u32, address: u64, flags: u32): i32 {
-  // retry: handle_mm_fault asked for it
-  for (let tries = 0; tries < 16; tries++) {
-    mmap_read_lock(mm);
-    const vma = find_vma(mm, address);
-    if (vma < 0 || address < load<u64>(vma_addr(<u32>vma) + VMA_START)) { mmap_read_unlock(mm); return VM_FAULT_SIGSEGV; }
-    const vf = load<u32>(vma_addr(<u32>vma) + VMA_FLAGS);
-    if ((flags & FAULT_FLAG_WRITE) ? (vf & VM_WRITE) == 0 : (vf & (VM_READ | VM_WRITE | VM_EXEC)) == 0) {
-      mmap_read_unlock(mm);
-      return VM_FAULT_SIGSEGV;
-    }
-    const r = handle_mm_fault(mm, <u32>vma, address, flags);
-    mmap_read_unlock(mm);
-    if (r != VM_FAULT_RETRY) return r;
-  }
-  return VM_FAULT_RETRY;
-}
 
 /**
  * A kernel access to a user address (copy_to_user / copy_from_user): the MMU
@@ -154,7 +137,7 @@ export function t_kernel_access(mm: u32, address: u64, write: bool): i32 {
       if (r == VM_FAULT_RETRY) stat_inc(STAT_SPF_FALLBACK);
       else if (r == 0) stat_inc(STAT_SPF_SUCCESS);
     }
-    if (r == VM_FAULT_RETRY) r = classic_fault(mm, address, flags);
+    if (r == VM_FAULT_RETRY) r = fault_classic(mm, address, flags);
     if (r == VM_FAULT_SIGSEGV) stat_inc(STAT_FAULT_SIGSEGV);
     stat_add(STAT_FAULT_CYCLES, CLOCK - t0);
     op_done();
