@@ -199,8 +199,13 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
     const req = Atomics.load(i32, ckpt >>> 2);
     if (req === answered) return;
     // every CPU is between two operations (at a rendezvous): the machine is quiescent
-    for (const v of checkInvariants(m)) early.push({ ...v, message: `at the checkpoint after ${req * checkEvery} operations per CPU: ${v.message}` });
-    answered = req;
+    const at = `at the checkpoint after ${req * checkEvery} operations per CPU`;
+    try {
+      for (const v of checkInvariants(m)) early.push({ ...v, message: `${at}: ${v.message}` });
+    } catch (e) {
+      early.push({ kind: 'run-failed', message: `${at}: the checker itself failed: ${e instanceof Error ? e.message : String(e)}` });
+    }
+    answered = req; // answer whatever happened: CPU 0 waits for it
     Atomics.store(i32, (ckpt + 4) >>> 2, req);
     Atomics.notify(i32, (ckpt + 4) >>> 2);
   }, 1);
