@@ -88,7 +88,9 @@ export function down_read_trylock(s: u32): bool {
     if (atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c) break;
   }
   const t0 = CLOCK;
+  line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
+  line_wait_accounting(true);
   settle(s, load<u32>(s + RW_CLASS), t0, false, lw);
   return true;
 }

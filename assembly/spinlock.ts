@@ -89,7 +89,9 @@ export function spin_trylock(l: u32): bool {
     stat_inc(STAT_TRYLOCK_FAIL);
     return false;
   }
+  line_wait_accounting(false);
   line_rmw(l + SL_LINE);
+  line_wait_accounting(true);
   acquired(l, t0, false);
   return true;
 }
