@@ -27,7 +27,7 @@ import {
   PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_IRQ_ON, PC_IPI_PENDING, PC_WAKE_TIME, PC_CLOCK,
   PC_OP, PC_INJECT,
   CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_FINISHED, CPU_RUNNABLE,
-  STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_TOKEN,
+  STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_TOKEN, WAIT_SPIN,
   percpu, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr,
 } from './layout';
 import { CPU, PC, NCPUS, DETERMINISTIC, CLOCK, publish_clock, set_clock, stat_inc } from './cpu';
@@ -134,6 +134,23 @@ export function wait_finish(): void {
   atomic.store<u32>(PC + PC_WAIT_OBJ, 0);
   atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_NONE);
   atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
+}
+
+/**
+ * Sleep (uncharged, IRQs as they are) until the u32 at `word` is >= `target`.
+ * Whoever raises it calls wake_waiters(word). Used by the meetings and flags
+ * of tests and the stress.
+ */
+export function wait_until_at_least(word: u32, target: u32): void {
+  if (atomic.load<u32>(word) >= target) return;
+  wait_prepare(word, WAIT_SPIN);
+  // retry: woken for another reason (an IPI, the safety timeout)
+  while (true) {
+    const w = wait_token();
+    if (atomic.load<u32>(word) >= target) break;
+    wait_sleep(w);
+  }
+  wait_finish();
 }
 
 // ------------------------------------------------------- interrupt points ---

@@ -18,7 +18,7 @@
 
 import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, setting } from './layout';
 import { CPU, NCPUS, CLOCK, charge, rand_below } from './cpu';
-import { op_begin, op_done, sync_point, check_stop, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './sched';
+import { op_begin, op_done, sync_point, check_stop, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from './sched';
 import { access } from './access';
 import { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED } from './mmap';
 import { VM_FAULT_SIGSEGV, VM_FAULT_SIGBUS, VM_FAULT_OOM } from './fault';
@@ -54,14 +54,7 @@ const ANON_FIXED: u32 = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
  */
 function meet(sync: u32, target: u32): void {
   if (atomic.add<u32>(sync, 1) + 1 >= target) { wake_waiters(sync); return; }
-  wait_prepare(sync, WAIT_SPIN);
-  // retry: woken before the last CPU arrived (an IPI, a timeout)
-  while (true) {
-    const w = wait_token();
-    if (atomic.load<u32>(sync) >= target) break;
-    wait_sleep(w);
-  }
-  wait_finish();
+  wait_until_at_least(sync, target);
 }
 
 /**

@@ -18,7 +18,7 @@ import { CLOCK, DETERMINISTIC, charge, cost, stat_inc, stat_add } from './cpu';
 import {
   COST_FAULT_ENTRY, STAT_FAULT, STAT_FAULT_CYCLES, STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_SPF_TRYLOCK_RETRY,
 } from './generated';
-import { op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './sched';
+import { op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from './sched';
 import { spin_lock, spin_unlock, spin_is_locked } from './spinlock';
 import { flush_tlb_mm_range } from './ipi';
 import {
@@ -44,17 +44,7 @@ export function t_set_flag(flag: u32, value: u32): void {
  * until the u32 at `flag` is >= `value` (deterministic mode: resume at the
  * setter's virtual time).
  */
-export function t_wait_flag(flag: u32, value: u32): void {
-  if (atomic.load<u32>(flag) >= value) return;
-  wait_prepare(flag, WAIT_SPIN);
-  // retry: woken for another reason (an IPI, the safety timeout)
-  while (true) {
-    const w = wait_token();
-    if (atomic.load<u32>(flag) >= value) break;
-    wait_sleep(w);
-  }
-  wait_finish();
-}
+export function t_wait_flag(flag: u32, value: u32): void { wait_until_at_least(flag, value); }
 
 /** Charge `c` cycles and pass an interrupt point. */
 export function t_charge(c: u64): void { charge(c); sync_point(); }

@@ -4,7 +4,7 @@
 
 import { HDR_BASE, H_TLB_SETS, WAIT_SPIN } from './layout';
 import { CPU, NCPUS, rand_below } from './cpu';
-import { op_begin, op_done, wake_waiters, wait_prepare, wait_token, wait_sleep, wait_finish } from './sched';
+import { op_begin, op_done, wake_waiters, wait_until_at_least } from './sched';
 import { tlb_lookup, tlb_insert, tlb_flush_all } from './tlb';
 import { hw_walk, alloc_ptpage, free_ptpage, ptpage_addr, pte_alloc_walk, LEVEL_PTE } from './pgtable';
 import { pfn_pte, PAGE_READONLY } from './pte';
@@ -77,14 +77,7 @@ export function t_ptpage_churn(iters: u32, hold: u32, scratch: u32): u32 {
 function rendezvous(sync: u32, target: u32): bool {
   if (atomic.add<u32>(sync, 1) + 1 >= target) return true;
   for (let i = 0; i < 1_000_000; i++) if (atomic.load<u32>(sync) >= target) return false;
-  wait_prepare(sync, WAIT_SPIN);
-  // retry: woken before the last CPU arrived (an IPI, a timeout)
-  while (true) {
-    const w = wait_token();
-    if (atomic.load<u32>(sync) >= target) break;
-    wait_sleep(w);
-  }
-  wait_finish();
+  wait_until_at_least(sync, target);
   return false;
 }
 

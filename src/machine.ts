@@ -240,7 +240,7 @@ export class Machine {
     return out;
   }
 
-  /** A host-side bump region inside the memory for test objects (locks, counters): per-CPU scratch of CPU 0 is not used. */
+  /** A host-side bump region for test objects (locks, counters): the spare upper half of the header. */
   private bump = 0;
   /** Allocate `bytes` of zeroed host scratch at 64-byte alignment (from the header's spare tail). */
   hostAlloc(bytes: number): number {
