@@ -4,7 +4,7 @@
 // loops that workloads use run here, inside Wasm.
 
 import { VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PAGE_SHIFT, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, setting } from './layout';
-import { CLOCK, charge, cost, stat_inc, stat_add } from './cpu';
+import { now, cpu_local, charge, cost, stat_inc, stat_add } from './cpu';
 import {
   COST_FAULT_ENTRY, STAT_ACCESS, STAT_ACCESS_FAULT, STAT_FAULT, STAT_FAULT_CYCLES, STAT_TLB_MISS_CYCLES,
   STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_PERVMA_ATTEMPT, STAT_PERVMA_SUCCESS, STAT_PERVMA_FALLBACK,
@@ -49,7 +49,7 @@ export function fault_classic(mm: u32, address: u64, flags: u32): i32 {
 
 /** do_user_addr_fault(): one page fault on `address`; 0 when handled */
 export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
-  const t0 = CLOCK;
+  const t0 = now();
   charge(cost(COST_FAULT_ENTRY));
   stat_inc(STAT_FAULT);
   const flags = FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0);
@@ -78,7 +78,7 @@ export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
   }
   if (r == VM_FAULT_RETRY) r = fault_classic(mm, address, flags);
   if (r == VM_FAULT_SIGSEGV) stat_inc(STAT_FAULT_SIGSEGV);
-  stat_add(STAT_FAULT_CYCLES, CLOCK - t0);
+  stat_add(STAT_FAULT_CYCLES, now() - t0);
   return r;
 }
 
@@ -86,21 +86,20 @@ export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
  * One load (write = false) or store at `address`. Returns 0, or the VM_FAULT_*
  * code that ended it (SIGSEGV is reported to the workload, not a crash).
  */
-let faulted = false; // did the last access() take a fault
 
 export function access(mm: u32, address: u64, write: bool): i32 {
   stat_inc(STAT_ACCESS);
   const vpn = address >> PAGE_SHIFT;
-  faulted = false;
+  cpu_local().faulted = false;
   // retry: after a fault the access is re-executed, as the CPU does after iret
   for (let tries = 0; tries < 8; tries++) {
     const e = tlb_lookup(vpn);
     if (e != 0 && (!write || (pte_write(e) && pte_dirty(e)))) return 0;
-    const t0 = CLOCK;
+    const t0 = now();
     const pte = hw_walk(mm, address, write, true);
-    stat_add(STAT_TLB_MISS_CYCLES, CLOCK - t0);
+    stat_add(STAT_TLB_MISS_CYCLES, now() - t0);
     if (pte != 0) { tlb_insert(vpn, pte); return 0; }
-    if (!faulted) { faulted = true; stat_inc(STAT_ACCESS_FAULT); }
+    if (!cpu_local().faulted) { cpu_local().faulted = true; stat_inc(STAT_ACCESS_FAULT); }
     const r = do_user_addr_fault(mm, address, write);
     op_done();
     if (r != 0) return r;
@@ -114,8 +113,8 @@ function maybe_numa_scan(mm: u32): void {
   if (period == 0) return;
   const a = mm_addr(mm) + MM_NUMA_NEXT;
   const next = atomic.load<u64>(a);
-  if (CLOCK < next) return;
-  if (atomic.cmpxchg<u64>(a, next, CLOCK + period) == next) task_numa_work(mm);
+  if (now() < next) return;
+  if (atomic.cmpxchg<u64>(a, next, now() + period) == next) task_numa_work(mm);
 }
 
 /**
@@ -131,7 +130,7 @@ export function touch(mm: u32, start: u64, len: u64, stride: u64, write: bool): 
   for (let a = start; a < end; a += stride) {
     const r = access(mm, a, write);
     if (r != 0) return -<i64>r;
-    if (faulted) faults++;
+    if (cpu_local().faulted) faults++;
     // an interrupt point every 64 accesses (faults already passed one)
     if (++n >= 64) { n = 0; maybe_numa_scan(mm); sync_point(); }
   }

@@ -24,7 +24,7 @@
 // for up to two quanta (documented in the README).
 
 import { LM_STATE, LM_SHARERS, LM_RECENT, LM_PREV, LM_BUSY_SHIFT, LM_BUCKET_SHIFT, LM_BUCKET_MASK, LM_COUNT_SHIFT, LM_COUNT_MASK, LM_OWNER_MASK, PC_SOCKET, PC_CORE, percpu } from './layout';
-import { CPU, CLOCK, MY_SOCKET, MY_CORE, DETERMINISTIC, cost, stat_inc, stat_add, set_clock } from './cpu';
+import { cpu_id, cpu_local, now, my_socket, my_core, DETERMINISTIC, cost, stat_inc, stat_add, set_clock } from './cpu';
 import {
   COST_XFER_FAR, COST_XFER_NEAR, COST_XFER_SMT, COST_L1_HIT, COST_ATOMIC_RMW, COST_STORE,
   STAT_LINE_TRANSFER_FAR, STAT_LINE_TRANSFER_NEAR, STAT_ATOMIC_RMW, STAT_LINE_WAIT_CYCLES,
@@ -33,11 +33,11 @@ import { det_sync, QUANTUM } from './sched';
 
 /** cycles to bring a line last written by `owner` to this CPU (0 if it is ours) */
 export function xfer_from(owner: u32): u64 {
-  if (owner == CPU) return 0;
+  if (owner == cpu_id()) return 0;
   const o = percpu(owner);
-  if (load<u32>(o + PC_SOCKET) != MY_SOCKET) { stat_inc(STAT_LINE_TRANSFER_FAR); return cost(COST_XFER_FAR); }
+  if (load<u32>(o + PC_SOCKET) != my_socket()) { stat_inc(STAT_LINE_TRANSFER_FAR); return cost(COST_XFER_FAR); }
   stat_inc(STAT_LINE_TRANSFER_NEAR);
-  if (load<u32>(o + PC_CORE) == MY_CORE) return cost(COST_XFER_SMT);
+  if (load<u32>(o + PC_CORE) == my_core()) return cost(COST_XFER_SMT);
   return cost(COST_XFER_NEAR);
 }
 
@@ -48,12 +48,12 @@ export function xfer_from(owner: u32): u64 {
  */
 export function line_access_excl(line: u32, base: u64): u64 {
   det_sync();
-  const me: u64 = <u64>CPU + 1;
-  const bit: u64 = <u64>1 << CPU;
+  const me: u64 = <u64>cpu_id() + 1;
+  const bit: u64 = <u64>1 << cpu_id();
   // buckets of two quanta: a CPU can run at most 2 quanta ahead of the slowest, so
   // CPUs that used the line recently are still in RECENT or PREVIOUS when a
   // late-waking one runs alone in real time
-  const bucket: u64 = (CLOCK / (QUANTUM << 1)) & LM_BUCKET_MASK;
+  const bucket: u64 = (now() / (QUANTUM << 1)) & LM_BUCKET_MASK;
   const xb = cost(COST_XFER_NEAR) + base;
   let waited: u64 = 0;
   let end: u64 = 0;
@@ -67,7 +67,7 @@ export function line_access_excl(line: u32, base: u64): u64 {
     // parallel mode: CPUs that used the line near our point in virtual time
     let other: u64 = 0;
     let rotate = 0; // 0 keep, 1 shift recent -> previous, 2 reset both
-    let start = CLOCK > busy ? CLOCK : busy;
+    let start = now() > busy ? now() : busy;
     if (!DETERMINISTIC) {
       const d = <i32>(((bucket - nb) & LM_BUCKET_MASK) << 21) >> 21; // signed 11-bit difference
       if (d <= 0) other = (atomic.load<u64>(line + LM_RECENT) | atomic.load<u64>(line + LM_PREV)) & ~bit;
@@ -80,7 +80,7 @@ export function line_access_excl(line: u32, base: u64): u64 {
       // theirs and does not wait (no leader drag). Unless the line is hot:
       // accesses in this bucket fill half of it, so a real queue exists.
       const hot = count * xb >= QUANTUM;
-      if (!hot && busy > CLOCK && busy - CLOCK > (<u64>popcnt(other) + 1) * xb) start = CLOCK;
+      if (!hot && busy > now() && busy - now() > (<u64>popcnt(other) + 1) * xb) start = now();
     }
     let x: u64 = 0;
     if (owner1 != 0 && owner1 != me) x = xfer_from(<u32>(owner1 - 1));
@@ -93,19 +93,18 @@ export function line_access_excl(line: u32, base: u64): u64 {
       if (rotate == 1) { atomic.store<u64>(line + LM_PREV, atomic.load<u64>(line + LM_RECENT)); atomic.store<u64>(line + LM_RECENT, bit); }
       else if (rotate == 2) { atomic.store<u64>(line + LM_PREV, 0); atomic.store<u64>(line + LM_RECENT, bit); }
       else if (!DETERMINISTIC) atomic.or<u64>(line + LM_RECENT, bit);
-      waited = start - CLOCK;
+      waited = start - now();
       break;
     }
   }
   atomic.store<u64>(line + LM_SHARERS, bit);
   set_clock(end);
-  if (line_wait_counted && waited != 0) stat_add(STAT_LINE_WAIT_CYCLES, waited);
+  if (!cpu_local().line_wait_uncounted && waited != 0) stat_add(STAT_LINE_WAIT_CYCLES, waited);
   return waited;
 }
 
 /** false while a lock acquisition runs: its line waits are part of the lock wait */
-let line_wait_counted = true;
-export function line_wait_accounting(on: bool): void { line_wait_counted = on; }
+export function line_wait_accounting(on: bool): void { cpu_local().line_wait_uncounted = !on; }
 
 /** atomic read-modify-write on a modeled line (lock word, refcount, seqcount bump) */
 @inline export function line_rmw(line: u32): u64 {
@@ -119,12 +118,12 @@ export function line_wait_accounting(on: bool): void { line_wait_counted = on; }
 /** read of a modeled line: transfer unless we already share it */
 export function line_read(line: u32): void {
   det_sync();
-  const bit: u64 = <u64>1 << CPU;
-  if ((atomic.load<u64>(line + LM_SHARERS) & bit) != 0) { set_clock(CLOCK + cost(COST_L1_HIT)); return; }
+  const bit: u64 = <u64>1 << cpu_id();
+  if ((atomic.load<u64>(line + LM_SHARERS) & bit) != 0) { set_clock(now() + cost(COST_L1_HIT)); return; }
   const owner1 = atomic.load<u64>(line + LM_STATE) & LM_OWNER_MASK;
   const x: u64 = owner1 == 0 ? cost(COST_L1_HIT) : xfer_from(<u32>(owner1 - 1)) + cost(COST_L1_HIT);
   atomic.or<u64>(line + LM_SHARERS, bit);
-  set_clock(CLOCK + x);
+  set_clock(now() + x);
 }
 
 /** virtual time the line is busy until (e.g. a lock's last release) */
@@ -138,7 +137,7 @@ export function line_read(line: u32): void {
 export function line_is_hot(line: u32): bool {
   if (DETERMINISTIC) return true;
   const st = atomic.load<u64>(line + LM_STATE);
-  const bucket: u64 = (CLOCK / (QUANTUM << 1)) & LM_BUCKET_MASK;
+  const bucket: u64 = (now() / (QUANTUM << 1)) & LM_BUCKET_MASK;
   const nb = (st >> LM_BUCKET_SHIFT) & LM_BUCKET_MASK;
   const d = <i32>(((bucket - nb) & LM_BUCKET_MASK) << 21) >> 21;
   if (d > 1) return false;

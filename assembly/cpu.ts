@@ -1,61 +1,95 @@
-// This instance's CPU: identity, virtual clock, cost lookup and statistics.
+// The current CPU: identity, virtual clock, cost lookup and statistics.
 //
-// Module globals are per instance, i.e. per worker thread = per emulated CPU
-// (WASM-NOTES: globals are never shared). The clock lives in a global for
-// speed and is PUBLISHED to the per-CPU block (PC_CLOCK) at every sync point
-// and before every wait, so other CPUs and the host read a value that is at
-// most one operation stale.
+// A host worker runs one or many emulated CPUs (sched.ts). Everything that
+// belongs to ONE emulated CPU lives in its per-CPU block (layout.ts PC_*),
+// reached through the single pointer PC that the scheduler sets at every
+// switch; module globals hold only what is the same for every CPU of the
+// machine (CPU count, mode, cost table). Asyncify saves locals, not globals:
+// a per-CPU value in a module global would leak from one CPU to the next.
 
 import {
-  HDR_BASE, H_NCPUS, H_MODE, MODE_DETERMINISTIC, PC_CLOCK, PC_SOCKET, PC_CORE, PC_STATS, PC_RNG,
+  HDR_BASE, H_NCPUS, H_MODE, MODE_DETERMINISTIC, PC_CLOCK, PC_ID, PC_SOCKET, PC_CORE, PC_STATS, PC_RNG, PC_LOCAL,
   percpu, cost_base, LOCK_STAT_BASE_OFF,
 } from './layout';
-import { sched_setup } from './sched';
 
-/** this instance's CPU id and per-CPU block address */
-export let CPU: u32 = 0;
+/** THE per-CPU pointer: the block of the CPU running on this instance now (set by sched.ts at each switch) */
 export let PC: u32 = 0;
-export let MY_SOCKET: u32 = 0;
-export let MY_CORE: u32 = 0;
+// machine-wide, identical for every CPU of this instance (set by machine_bind)
 export let NCPUS: u32 = 1;
 export let DETERMINISTIC: bool = false;
-/** the virtual clock of this CPU, in cycles */
-export let CLOCK: u64 = 0;
 let COSTS: u32 = 0;
 
-/** Bind this instance to CPU `id` (called once by the worker after instantiation). */
-export function cpu_bind(id: u32): void {
-  CPU = id;
-  PC = percpu(id);
-  MY_SOCKET = load<u32>(PC + PC_SOCKET);
-  MY_CORE = load<u32>(PC + PC_CORE);
+/**
+ * This CPU's private state that used to be module globals (per CPU, at
+ * PC + PC_LOCAL; zero is the initial value of every field).
+ */
+@unmanaged export class CpuLocal {
+  /** run while now() < barrier_limit (parallel mode: the lax barrier) */
+  barrier_limit: u64;
+  next_advance_check: u64;
+  /** run while (now(), id) <= (run_limit, run_limit_cpu): the next local CPU in clock order (sched.ts) */
+  run_limit: u64;
+  run_limit_cpu: u32;
+  /** the wake token this CPU parked with (sched.ts) */
+  park_token: u32;
+  /** SCHED_* flags of the worker's scheduler for this CPU */
+  sched_flags: u32;
+  /** asyncify stack high-water mark, bytes */
+  async_high: u32;
+  /** did the last access() take a fault (access.ts) */
+  faulted: bool;
+  /** true while a lock acquisition runs: its line waits are part of the lock wait (cacheline.ts) */
+  line_wait_uncounted: bool;
+  /** pages in the mmu_gather batch (mmap.ts) */
+  gather_n: u32;
+  /** page-table pages detached and not yet freed: chain head (index + 1) and length (pgtable.ts) */
+  pt_gather: u32;
+  pt_gather_n: u32;
+  /** generation of the slot the last find_vma_lockless() returned (vma.ts) */
+  lockless_gen: u32;
+  /** spin rounds of the current wait before sleeping (threads engine) */
+  spins: u32;
+}
+@inline export function cpu_local(): CpuLocal { return changetype<CpuLocal>(PC + PC_LOCAL); }
+
+/** Set the machine-wide globals of this instance (once, after instantiation). */
+export function machine_bind(): void {
   NCPUS = load<u32>(HDR_BASE + H_NCPUS);
   DETERMINISTIC = load<u32>(HDR_BASE + H_MODE) == MODE_DETERMINISTIC;
   COSTS = cost_base();
-  CLOCK = atomic.load<u64>(PC + PC_CLOCK);
 }
 
-/**
- * Bind the HOST's instance to CPU `id` to set a machine up before the run
- * (map a shared region...): it never waits for a token or a barrier and never
- * publishes its clock, so setup happens "before time 0".
- */
-export function cpu_bind_setup(id: u32): void {
+/** Make CPU `id` the current one: from now on every per-CPU access goes to its block. */
+@inline export function cpu_switch_to(id: u32): void { PC = percpu(id); }
+
+/** Bind this instance to CPU `id` (one CPU per instance: the host's setup instance, tests). */
+export function cpu_bind(id: u32): void {
+  machine_bind();
+  cpu_switch_to(id);
+}
+
+/** The host's setup instance: like cpu_bind, but never deterministic (setup happens before time 0). */
+export function cpu_bind_host(id: u32): void {
   cpu_bind(id);
   DETERMINISTIC = false;
-  sched_setup();
 }
+
+/** the current CPU's id */
+@inline export function cpu_id(): u32 { return load<u32>(PC + PC_ID); }
+@inline export function my_socket(): u32 { return load<u32>(PC + PC_SOCKET); }
+@inline export function my_core(): u32 { return load<u32>(PC + PC_CORE); }
 
 /** Cycles of cost-model entry `id` (COST_* from generated.ts). */
 @inline export function cost(id: i32): u64 { return <u64>load<u32>(COSTS + (<u32>id << 2)); }
 
+// ---- the virtual clock: u64 cycles at PC + PC_CLOCK. Only its CPU writes it
+// (plain stores: other CPUs and the host read it with atomic loads and see a
+// value at most one operation old) ----
+@inline export function now(): u64 { return load<u64>(PC + PC_CLOCK); }
+@inline export function set_clock(t: u64): void { store<u64>(PC + PC_CLOCK, t); }
 /** Charge `c` cycles to this CPU. */
-@inline export function charge(c: u64): void { CLOCK += c; }
-@inline export function charge_cost(id: i32): void { CLOCK += cost(id); }
-
-/** Make the clock visible to other CPUs and the host. */
-@inline export function publish_clock(): void { atomic.store<u64>(PC + PC_CLOCK, CLOCK); }
-@inline export function set_clock(t: u64): void { CLOCK = t; }
+@inline export function charge(c: u64): void { store<u64>(PC + PC_CLOCK, load<u64>(PC + PC_CLOCK) + c); }
+@inline export function charge_cost(id: i32): void { charge(cost(id)); }
 @inline export function clock_of(cpu: u32): u64 { return atomic.load<u64>(percpu(cpu) + PC_CLOCK); }
 
 // ---- statistics: per-CPU u64 counters, only this CPU writes its own ----
@@ -75,7 +109,7 @@ export function cpu_bind_setup(id: u32): void {
 // ---- per-CPU xorshift64* random numbers (state in shared memory so a run is reproducible) ----
 export function rand64(): u64 {
   let x = load<u64>(PC + PC_RNG);
-  if (x == 0) x = 0x9E3779B97F4A7C15 ^ (<u64>CPU + 1);
+  if (x == 0) x = 0x9E3779B97F4A7C15 ^ (<u64>cpu_id() + 1);
   x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
   store<u64>(PC + PC_RNG, x);
   return x * 0x2545F4914F6CDD1D;

@@ -18,8 +18,9 @@
 // reference and an RCU read section, validates with vm_sequence, walks with
 // IRQs off, and only ever TRY-locks the PTL with IRQs off (see pte_map_lock).
 //
-// The fault state (struct vm_fault) is a set of module globals: they are per
-// instance, i.e. per CPU, and a CPU handles one fault at a time.
+// The fault state (struct vm_fault) lives in the per-CPU block (PC_VMF), not in
+// module globals: a worker runs many emulated CPUs, each handles one fault at
+// a time, and the scheduler switches PC between them.
 
 import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_SEQ, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE,
@@ -28,7 +29,8 @@ import {
   MM_PT_LOCK, SET_SPF_RETRY, SET_THP, SET_BUG, SPF_RETRY_UNBOUNDED, SPF_RETRY_SPIN, THP_ALWAYS, THP_MADVISE,
   BUG_SKIP_VMA_CHANGED, PAGE_SHIFT, mm_addr, setting,
 } from './layout';
-import { charge, cost, stat_inc } from './cpu';
+import { PC, charge, cost, stat_inc } from './cpu';
+import { PC_VMF } from './layout';
 import {
   COST_PTE_OP, COST_PAGE_COPY,
   STAT_FAULT_ANON_ZERO, STAT_FAULT_ANON, STAT_FAULT_WP_REUSE, STAT_FAULT_WP_COPY, STAT_FAULT_FILE_READ,
@@ -68,20 +70,24 @@ export const VM_FAULT_SIGBUS: i32 = 0x2;
 export const VM_FAULT_SIGSEGV: i32 = 0x40;
 export const VM_FAULT_RETRY: i32 = 0x400;
 
-// ---- struct vm_fault --------------------------------------------------------
-export let vmf_mm: u32 = 0;
-export let vmf_address: u64 = 0;
-export let vmf_flags: u32 = 0;
-export let vmf_vma: u32 = 0;          // VMA slot
-export let vmf_sequence: u32 = 0;     // vm_sequence snapshot
-export let vmf_vma_flags: u32 = 0;    // READ_ONCE(vma->vm_flags)
-export let vmf_vma_prot: u64 = 0;     // vma->vm_page_prot
-let vmf_pmd: u32 = 0;                 // address of the PMD entry
-let vmf_orig_pmd: u64 = 0;
-let vmf_table: i32 = -1;              // PTE table index, -1 = none yet (vmf->pte == NULL)
-let vmf_pte: u32 = 0;                 // address of the PTE entry (0 = vmf->pte == NULL)
-let vmf_orig_pte: u64 = 0;
-let vmf_ptl: u32 = 0;
+// ---- struct vm_fault (per CPU, at PC + PC_VMF; layout.ts sizes the slot) ------
+@unmanaged export class VmFault {
+  mm: u32;
+  flags: u32;
+  address: u64;
+  vma: u32;          // VMA slot
+  sequence: u32;     // vm_sequence snapshot
+  vma_flags: u32;    // READ_ONCE(vma->vm_flags)
+  pmd: u32;          // address of the PMD entry
+  vma_prot: u64;     // vma->vm_page_prot
+  orig_pmd: u64;
+  orig_pte: u64;
+  table: i32;        // PTE table index, -1 = none yet (vmf->pte == NULL)
+  pte: u32;          // address of the PTE entry (0 = vmf->pte == NULL)
+  ptl: u32;
+}
+/** this CPU's struct vm_fault */
+@inline export function vmf(): VmFault { return changetype<VmFault>(PC + PC_VMF); }
 
 /**
  * vm_get_page_prot(): the PTE protection of a VMA. Private mappings are
@@ -92,17 +98,17 @@ export function vm_get_page_prot(vm_flags: u32): u64 {
   return mk_pte_prot((vm_flags & VM_SHARED) ? vm_flags : vm_flags & ~VM_WRITE);
 }
 
-@inline function speculative(): bool { return (vmf_flags & FAULT_FLAG_SPECULATIVE) != 0; }
-@inline function is_write(): bool { return (vmf_flags & FAULT_FLAG_WRITE) != 0; }
-@inline function vma_is_anonymous(): bool { return load<u32>(vma_addr(vmf_vma) + VMA_OPS) == VMOPS_NONE; }
-@inline function pte_index(): u32 { return <u32>(vmf_address >> PAGE_SHIFT) & 511; }
+@inline function speculative(): bool { return (vmf().flags & FAULT_FLAG_SPECULATIVE) != 0; }
+@inline function is_write(): bool { return (vmf().flags & FAULT_FLAG_WRITE) != 0; }
+@inline function vma_is_anonymous(): bool { return load<u32>(vma_addr(vmf().vma) + VMA_OPS) == VMOPS_NONE; }
+@inline function pte_index(): u32 { return <u32>(vmf().address >> PAGE_SHIFT) & 511; }
 
 /** Set up vmf for a speculative fault (spf.ts did the checks and the walk). */
 export function vmf_init_speculative(mm: u32, address: u64, flags: u32, vma: u32, seq: u32, vflags: u32,
   pmd: u32, orig_pmd: u64, table: i32, pte: u32, orig_pte: u64): void {
-  vmf_mm = mm; vmf_address = address; vmf_flags = flags | FAULT_FLAG_SPECULATIVE; vmf_vma = vma; vmf_sequence = seq;
-  vmf_vma_flags = vflags; vmf_vma_prot = vm_get_page_prot(vflags); vmf_pmd = pmd; vmf_orig_pmd = orig_pmd;
-  vmf_table = table; vmf_pte = pte; vmf_orig_pte = orig_pte;
+  vmf().mm = mm; vmf().address = address; vmf().flags = flags | FAULT_FLAG_SPECULATIVE; vmf().vma = vma; vmf().sequence = seq;
+  vmf().vma_flags = vflags; vmf().vma_prot = vm_get_page_prot(vflags); vmf().pmd = pmd; vmf().orig_pmd = orig_pmd;
+  vmf().table = table; vmf().pte = pte; vmf().orig_pte = orig_pte;
 }
 
 // ---- PTE locking: the speculative variants ---------------------------------
@@ -116,10 +122,10 @@ export function vmf_init_speculative(mm: u32, address: u64, flags: u32, vma: u32
  * Returns false (the caller returns VM_FAULT_RETRY) when the VMA changed.
  */
 export function pte_map_lock(): bool {
-  const t = <u32>vmf_table;
+  const t = <u32>vmf().table;
   if (!speculative()) {
-    vmf_ptl = ptl_of(t);
-    spin_lock(vmf_ptl);
+    vmf().ptl = ptl_of(t);
+    spin_lock(vmf().ptl);
     return true;
   }
   const policy = setting(SET_SPF_RETRY);
@@ -127,9 +133,9 @@ export function pte_map_lock(): bool {
   // retry: the PTL was busy; IRQs were let in between tries
   while (true) {
     local_irq_disable();
-    if (vma_has_changed(vmf_vma, vmf_sequence)) { stat_inc(STAT_SPF_ABORT_VMA_CHANGED); local_irq_enable(); return false; }
+    if (vma_has_changed(vmf().vma, vmf().sequence)) { stat_inc(STAT_SPF_ABORT_VMA_CHANGED); local_irq_enable(); return false; }
     // a THP collapse in our back changes the PMD
-    if (atomic.load<u64>(vmf_pmd) != vmf_orig_pmd) { stat_inc(STAT_SPF_ABORT_PMD_CHANGED); local_irq_enable(); return false; }
+    if (atomic.load<u64>(vmf().pmd) != vmf().orig_pmd) { stat_inc(STAT_SPF_ABORT_PMD_CHANGED); local_irq_enable(); return false; }
     const ptl = ptl_of(t);
     if (policy == SPF_RETRY_SPIN) {
       spin_lock(ptl); // UNSAFE: spins with IRQs off (the deadlock the series avoids)
@@ -145,31 +151,31 @@ export function pte_map_lock(): bool {
       local_irq_enable();
       continue;
     }
-    if ((setting(SET_BUG) & BUG_SKIP_VMA_CHANGED) == 0 && vma_has_changed(vmf_vma, vmf_sequence)) {
+    if ((setting(SET_BUG) & BUG_SKIP_VMA_CHANGED) == 0 && vma_has_changed(vmf().vma, vmf().sequence)) {
       spin_unlock(ptl);
       stat_inc(STAT_SPF_ABORT_VMA_CHANGED);
       local_irq_enable();
       return false;
     }
-    vmf_ptl = ptl;
+    vmf().ptl = ptl;
     local_irq_enable();
     return true;
   }
   return false;
 }
 
-@inline function pte_unmap_unlock(): void { spin_unlock(vmf_ptl); }
+@inline function pte_unmap_unlock(): void { spin_unlock(vmf().ptl); }
 
 /** read the PTE under the PTL (the cache line is ours or comes to us) */
 @inline function pte_read(): u64 {
-  line_read(pte_line(<u32>vmf_table, pte_index()));
-  return atomic.load<u64>(vmf_pte);
+  line_read(pte_line(<u32>vmf().table, pte_index()));
+  return atomic.load<u64>(vmf().pte);
 }
 
 /** install `e` at vmf's PTE (caller holds the PTL) */
 @inline function pte_install(e: u64): void {
   charge(cost(COST_PTE_OP));
-  set_pte(<u32>vmf_table, vmf_pte, e);
+  set_pte(<u32>vmf().table, vmf().pte, e);
 }
 
 // ---- handle_mm_fault --------------------------------------------------------
@@ -181,30 +187,30 @@ export function pte_map_lock(): bool {
  */
 export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i32 {
   const v = vma_addr(vma);
-  vmf_mm = mm; vmf_address = address; vmf_flags = flags; vmf_vma = vma;
-  vmf_vma_flags = load<u32>(v + VMA_FLAGS);
-  vmf_vma_prot = vm_get_page_prot(vmf_vma_flags);
-  vmf_pmd = pmd_alloc_walk(mm, address);
-  if (vmf_pmd == 0) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
-  vmf_sequence = atomic.load<u32>(v + VMA_SEQ); // raw_read_seqcount(&vma->vm_sequence), as the series does here
-  let pmdv = atomic.load<u64>(vmf_pmd);
+  vmf().mm = mm; vmf().address = address; vmf().flags = flags; vmf().vma = vma;
+  vmf().vma_flags = load<u32>(v + VMA_FLAGS);
+  vmf().vma_prot = vm_get_page_prot(vmf().vma_flags);
+  vmf().pmd = pmd_alloc_walk(mm, address);
+  if (vmf().pmd == 0) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
+  vmf().sequence = atomic.load<u32>(v + VMA_SEQ); // raw_read_seqcount(&vma->vm_sequence), as the series does here
+  let pmdv = atomic.load<u64>(vmf().pmd);
   if (pmd_none(pmdv) && thp_enabled(v)) {
     const r = do_huge_pmd_anonymous_page();
     if (r != VM_FAULT_FALLBACK) return r;
-    pmdv = atomic.load<u64>(vmf_pmd);
+    pmdv = atomic.load<u64>(vmf().pmd);
   }
   // a devmap PMD is a huge leaf too (Linux: pmd_trans_huge() || pmd_devmap(); pmd_trans_huge()
   // excludes devmap); it used to fall through to pmd_pte_table() and end in SIGBUS as a bad PMD
   if (pmd_trans_huge(pmdv) || pmd_devmap(pmdv)) return do_huge_pmd_fault(pmdv);
-  vmf_orig_pmd = pmdv;
-  vmf_table = -1;
-  vmf_pte = 0;
+  vmf().orig_pmd = pmdv;
+  vmf().table = -1;
+  vmf().pte = 0;
   if (!pmd_none(pmdv)) {
-    vmf_table = pmd_pte_table(pmdv);
-    if (vmf_table < 0) return sigbus(); // bad PMD
-    vmf_pte = ptpage_addr(<u32>vmf_table) + (pte_index() << 3);
-    vmf_orig_pte = pte_read();
-    if (pte_none(vmf_orig_pte)) vmf_pte = 0;
+    vmf().table = pmd_pte_table(pmdv);
+    if (vmf().table < 0) return sigbus(); // bad PMD
+    vmf().pte = ptpage_addr(<u32>vmf().table) + (pte_index() << 3);
+    vmf().orig_pte = pte_read();
+    if (pte_none(vmf().orig_pte)) vmf().pte = 0;
   }
   return handle_pte_fault();
 }
@@ -218,17 +224,17 @@ const VM_FAULT_FALLBACK: i32 = 0x800;
  * Speculative callers come here with the walk already done.
  */
 export function handle_pte_fault(): i32 {
-  if (vmf_pte == 0) {
+  if (vmf().pte == 0) {
     if (vma_is_anonymous()) return do_anonymous_page();
     if (speculative()) { stat_inc(STAT_SPF_ABORT_FILE); return VM_FAULT_RETRY; }
     return do_fault();
   }
-  if (!pte_present(vmf_orig_pte)) return sigbus(); // swap entries: do_swap_page is not emulated
+  if (!pte_present(vmf().orig_pte)) return sigbus(); // swap entries: do_swap_page is not emulated
   // the fault-on-access soft bit rides on a protnone entry: test it first
-  if (pte_is_fault_on_access(vmf_orig_pte)) return do_numa_page(true);
-  if (pte_protnone(vmf_orig_pte) && (vmf_vma_flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0) return do_numa_page(false);
+  if (pte_is_fault_on_access(vmf().orig_pte)) return do_numa_page(true);
+  if (pte_protnone(vmf().orig_pte) && (vmf().vma_flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0) return do_numa_page(false);
   if (!pte_map_lock()) return VM_FAULT_RETRY;
-  let entry = vmf_orig_pte;
+  let entry = vmf().orig_pte;
   if (pte_read() != entry) {
     // another CPU changed the PTE: nothing to do but retry the access
     pte_unmap_unlock();
@@ -240,7 +246,7 @@ export function handle_pte_fault(): i32 {
     entry = pte_mkdirty(entry);
   }
   entry = pte_mkyoung(entry);
-  if (entry != vmf_orig_pte) pte_install(entry);
+  if (entry != vmf().orig_pte) pte_install(entry);
   pte_unmap_unlock();
   stat_inc(STAT_FAULT_SPURIOUS);
   return 0;
@@ -248,19 +254,19 @@ export function handle_pte_fault(): i32 {
 
 /** make sure vmf has a PTE table (classic and per-VMA paths only: SPF never allocates) */
 function pte_alloc(): bool {
-  if (vmf_table >= 0) return true;
-  const slot = pte_alloc_walk(vmf_mm, vmf_address);
+  if (vmf().table >= 0) return true;
+  const slot = pte_alloc_walk(vmf().mm, vmf().address);
   if (slot == 0) return false;
-  vmf_table = walk_pte_table();
-  vmf_pte = slot;
+  vmf().table = walk_pte_table();
+  vmf().pte = slot;
   return true;
 }
 
 /** anon_vma_prepare(): first anonymous page of the VMA (caller: not speculative) */
 function anon_vma_prepare(): void {
-  const v = vma_addr(vmf_vma);
+  const v = vma_addr(vmf().vma);
   if (atomic.load<u32>(v + VMA_ANON) != 0) return;
-  const l = mm_addr(vmf_mm) + MM_PT_LOCK;
+  const l = mm_addr(vmf().mm) + MM_PT_LOCK;
   spin_lock(l);
   if (atomic.load<u32>(v + VMA_ANON) == 0) atomic.store<u32>(v + VMA_ANON, 1);
   spin_unlock(l);
@@ -268,17 +274,17 @@ function anon_vma_prepare(): void {
 
 /** do_anonymous_page(): no PTE in an anonymous VMA */
 function do_anonymous_page(): i32 {
-  if (vmf_vma_flags & VM_SHARED) return sigbus(); // shared anonymous memory is shmem: has vm_ops
+  if (vmf().vma_flags & VM_SHARED) return sigbus(); // shared anonymous memory is shmem: has vm_ops
   if (!speculative() && !pte_alloc()) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
-  const slot = ptpage_addr(<u32>vmf_table) + (pte_index() << 3);
-  vmf_pte = slot;
+  const slot = ptpage_addr(<u32>vmf().table) + (pte_index() << 3);
+  vmf().pte = slot;
   if (!is_write()) {
     // read fault: map the shared zero page read-only
-    const entry = pte_mkspecial(pfn_pte(<u64>ZERO_PFN, pte_wrprotect(vmf_vma_prot)));
+    const entry = pte_mkspecial(pfn_pte(<u64>ZERO_PFN, pte_wrprotect(vmf().vma_prot)));
     if (!pte_map_lock()) return VM_FAULT_RETRY;
     if (!pte_none(pte_read())) { pte_unmap_unlock(); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
     // userfaultfd is not emulated; a speculative fault ignores it armed in our back (as the series does)
-    if (!speculative() && (atomic.load<u32>(vma_addr(vmf_vma) + VMA_FLAGS) & VM_UFFD_MISSING)) { pte_unmap_unlock(); return sigbus(); }
+    if (!speculative() && (atomic.load<u32>(vma_addr(vmf().vma) + VMA_FLAGS) & VM_UFFD_MISSING)) { pte_unmap_unlock(); return sigbus(); }
     pte_install(entry);
     pte_unmap_unlock();
     stat_inc(STAT_FAULT_ANON_ZERO);
@@ -287,14 +293,14 @@ function do_anonymous_page(): i32 {
   if (!speculative()) anon_vma_prepare();
   const page = alloc_page(PG_ANON, true);
   if (page < 0) return oom();
-  let entry = pte_mkyoung(pfn_pte(<u64>page, vmf_vma_prot));
-  if (vmf_vma_flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
+  let entry = pte_mkyoung(pfn_pte(<u64>page, vmf().vma_prot));
+  if (vmf().vma_flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
   if (!pte_map_lock()) { put_page(<u32>page); return VM_FAULT_RETRY; }
   if (!pte_none(pte_read())) { pte_unmap_unlock(); put_page(<u32>page); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
-  if (!speculative() && (atomic.load<u32>(vma_addr(vmf_vma) + VMA_FLAGS) & VM_UFFD_MISSING)) {
+  if (!speculative() && (atomic.load<u32>(vma_addr(vmf().vma) + VMA_FLAGS) & VM_UFFD_MISSING)) {
     pte_unmap_unlock(); put_page(<u32>page); return sigbus();
   }
-  add_mm_counter(vmf_mm, true, 1);
+  add_mm_counter(vmf().mm, true, 1);
   atomic.store<i32>(frame(<u32>page) + FR_MAPCOUNT, 1); // page_add_new_anon_rmap
   lru_cache_add(<u32>page);
   pte_install(entry);
@@ -314,18 +320,18 @@ function oom(): i32 {
  * (pte_map_lock succeeded and the PTE is still vmf_orig_pte).
  */
 function do_wp_page(): i32 {
-  const pfn = <u32>pte_pfn(vmf_orig_pte);
-  const special = pte_special(vmf_orig_pte) || pfn == ZERO_PFN;
-  if (!special && (vmf_vma_flags & VM_SHARED)) {
+  const pfn = <u32>pte_pfn(vmf().orig_pte);
+  const special = pte_special(vmf().orig_pte) || pfn == ZERO_PFN;
+  if (!special && (vmf().vma_flags & VM_SHARED)) {
     // wp_page_shared: the file page becomes writable and dirty in place
-    pte_install(pte_mkyoung(pte_mkdirty(pte_mkwrite(vmf_orig_pte))));
+    pte_install(pte_mkyoung(pte_mkdirty(pte_mkwrite(vmf().orig_pte))));
     pte_unmap_unlock();
     stat_inc(STAT_FAULT_WP_REUSE);
     return 0;
   }
   if (!special && (frame_flags(pfn) & PG_ANON) && frame_mapcount(pfn) == 1) {
     // wp_page_reuse: we are the only mapper of this anonymous page
-    pte_install(pte_mkyoung(pte_mkdirty(pte_mkwrite(vmf_orig_pte))));
+    pte_install(pte_mkyoung(pte_mkdirty(pte_mkwrite(vmf().orig_pte))));
     pte_unmap_unlock();
     stat_inc(STAT_FAULT_WP_REUSE);
     return 0;
@@ -336,24 +342,24 @@ function do_wp_page(): i32 {
 /** wp_page_copy(): COW. Drops and retakes the PTL around the allocation. */
 function wp_page_copy(old: u32, from_zero: bool): i32 {
   pte_unmap_unlock();
-  if (!speculative() && (vmf_vma_flags & VM_SHARED) == 0) anon_vma_prepare();
+  if (!speculative() && (vmf().vma_flags & VM_SHARED) == 0) anon_vma_prepare();
   const page = alloc_page(PG_ANON, from_zero);
   if (page < 0) return oom();
   if (!from_zero) charge(cost(COST_PAGE_COPY));
   if (!pte_map_lock()) { put_page(<u32>page); return VM_FAULT_RETRY; }
-  if (pte_read() != vmf_orig_pte) { pte_unmap_unlock(); put_page(<u32>page); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
-  const entry = pte_mkyoung(pte_mkdirty(pte_mkwrite(pfn_pte(<u64>page, vmf_vma_prot))));
+  if (pte_read() != vmf().orig_pte) { pte_unmap_unlock(); put_page(<u32>page); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  const entry = pte_mkyoung(pte_mkdirty(pte_mkwrite(pfn_pte(<u64>page, vmf().vma_prot))));
   // ptep_clear_flush(): the old translation must be gone from every TLB
   // before the new one is visible; this shootdown is sent WITH the PTL held
-  ptep_get_and_clear(<u32>vmf_table, vmf_pte);
-  flush_tlb_mm_range(vmf_mm, vmf_address >> PAGE_SHIFT, (vmf_address >> PAGE_SHIFT) + 1);
+  ptep_get_and_clear(<u32>vmf().table, vmf().pte);
+  flush_tlb_mm_range(vmf().mm, vmf().address >> PAGE_SHIFT, (vmf().address >> PAGE_SHIFT) + 1);
   atomic.store<i32>(frame(<u32>page) + FR_MAPCOUNT, 1);
   lru_cache_add(<u32>page);
   pte_install(entry);
-  if (from_zero) add_mm_counter(vmf_mm, true, 1);
+  if (from_zero) add_mm_counter(vmf().mm, true, 1);
   else {
     atomic.sub<i32>(frame(old) + FR_MAPCOUNT, 1); // page_remove_rmap
-    if ((frame_flags(old) & PG_ANON) == 0) { add_mm_counter(vmf_mm, false, -1); add_mm_counter(vmf_mm, true, 1); }
+    if ((frame_flags(old) & PG_ANON) == 0) { add_mm_counter(vmf().mm, false, -1); add_mm_counter(vmf().mm, true, 1); }
   }
   pte_unmap_unlock();
   if (!from_zero) put_page(old); // the mapping's reference, after the flush
@@ -364,13 +370,13 @@ function wp_page_copy(old: u32, from_zero: bool): i32 {
 /** do_fault(): file-backed VMA, no PTE. Classic / per-VMA only (vm_ops->fault may sleep). */
 function do_fault(): i32 {
   if (!pte_alloc()) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
-  vmf_pte = ptpage_addr(<u32>vmf_table) + (pte_index() << 3);
-  const v = vma_addr(vmf_vma);
-  const pgoff = load<u64>(v + VMA_PGOFF) + ((vmf_address - load<u64>(v + VMA_START)) >> PAGE_SHIFT);
+  vmf().pte = ptpage_addr(<u32>vmf().table) + (pte_index() << 3);
+  const v = vma_addr(vmf().vma);
+  const pgoff = load<u64>(v + VMA_PGOFF) + ((vmf().address - load<u64>(v + VMA_START)) >> PAGE_SHIFT);
   const page = pagecache_get(load<u32>(v + VMA_FILE), pgoff);
   if (page == -2) return sigbus(); // past EOF
   if (page < 0) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
-  const shared = (vmf_vma_flags & VM_SHARED) != 0;
+  const shared = (vmf().vma_flags & VM_SHARED) != 0;
   if (is_write() && !shared) {
     // do_cow_fault: a private copy of the page-cache page
     anon_vma_prepare();
@@ -382,20 +388,20 @@ function do_fault(): i32 {
     if (!pte_none(pte_read())) { pte_unmap_unlock(); put_page(<u32>copy); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
     atomic.store<i32>(frame(<u32>copy) + FR_MAPCOUNT, 1);
     lru_cache_add(<u32>copy);
-    add_mm_counter(vmf_mm, true, 1);
-    pte_install(pte_mkyoung(pte_mkdirty(pte_mkwrite(pfn_pte(<u64>copy, vmf_vma_prot)))));
+    add_mm_counter(vmf().mm, true, 1);
+    pte_install(pte_mkyoung(pte_mkdirty(pte_mkwrite(pfn_pte(<u64>copy, vmf().vma_prot)))));
     pte_unmap_unlock();
     stat_inc(STAT_FAULT_FILE_COW);
     return 0;
   }
   // do_read_fault / do_shared_fault: map the page-cache page itself
-  let entry = pte_mkyoung(pfn_pte(<u64>page, vmf_vma_prot));
+  let entry = pte_mkyoung(pfn_pte(<u64>page, vmf().vma_prot));
   if (is_write()) entry = pte_mkdirty(pte_mkwrite(entry));
   else entry = pte_wrprotect(entry);
   pte_map_lock();
   if (!pte_none(pte_read())) { pte_unmap_unlock(); put_page(<u32>page); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
   atomic.add<i32>(frame(<u32>page) + FR_MAPCOUNT, 1); // page_add_file_rmap; the lookup's reference is the mapping's
-  add_mm_counter(vmf_mm, false, 1);
+  add_mm_counter(vmf().mm, false, 1);
   pte_install(entry);
   pte_unmap_unlock();
   stat_inc(is_write() ? STAT_FAULT_FILE_SHARED : STAT_FAULT_FILE_READ);
@@ -409,11 +415,11 @@ function do_fault(): i32 {
  */
 function do_numa_page(fault_on_access: bool): i32 {
   if (!pte_map_lock()) return VM_FAULT_RETRY;
-  if (pte_read() != vmf_orig_pte) { pte_unmap_unlock(); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  if (pte_read() != vmf().orig_pte) { pte_unmap_unlock(); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
   // restoring the VMA's protection also clears the fault-on-access bit (it is part of the prot)
-  let entry = pte_modify(vmf_orig_pte, vmf_vma_prot);
+  let entry = pte_modify(vmf().orig_pte, vmf().vma_prot);
   // a dirty page of a writable VMA was writable before it was made inaccessible (savedwrite)
-  if ((vmf_vma_flags & VM_WRITE) && pte_dirty(vmf_orig_pte)) entry = pte_mkwrite(entry);
+  if ((vmf().vma_flags & VM_WRITE) && pte_dirty(vmf().orig_pte)) entry = pte_mkwrite(entry);
   pte_install(pte_mkyoung(entry));
   pte_unmap_unlock();
   stat_inc(fault_on_access ? STAT_FAULT_ON_ACCESS : STAT_FAULT_NUMA);
@@ -427,7 +433,7 @@ function thp_enabled(v: u32): bool {
   const thp = setting(SET_THP);
   if (load<u32>(v + VMA_OPS) != VMOPS_NONE) return false;
   if (thp != THP_ALWAYS && !(thp == THP_MADVISE && (load<u32>(v + VMA_FLAGS) & VM_HUGEPAGE))) return false;
-  const h = vmf_address & ~(<u64>0x1fffff);
+  const h = vmf().address & ~(<u64>0x1fffff);
   return h >= load<u64>(v + VMA_START) && h + 0x200000 <= load<u64>(v + VMA_END);
 }
 
@@ -440,13 +446,13 @@ function do_huge_pmd_anonymous_page(): i32 {
   charge_huge_zero();
   const ptl = ptl_of(<u32>walk_pmd_table());
   spin_lock(ptl);
-  if (!pmd_none(atomic.load<u64>(vmf_pmd))) { spin_unlock(ptl); put_page(<u32>page); return VM_FAULT_FALLBACK; }
-  let entry = pte_mkyoung(pfn_pte(<u64>page, vmf_vma_prot | _PAGE_PSE));
-  if (vmf_vma_flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
+  if (!pmd_none(atomic.load<u64>(vmf().pmd))) { spin_unlock(ptl); put_page(<u32>page); return VM_FAULT_FALLBACK; }
+  let entry = pte_mkyoung(pfn_pte(<u64>page, vmf().vma_prot | _PAGE_PSE));
+  if (vmf().vma_flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
   atomic.store<i32>(frame(<u32>page) + FR_MAPCOUNT, 1);
-  add_mm_counter(vmf_mm, true, 512);
+  add_mm_counter(vmf().mm, true, 512);
   charge(cost(COST_PTE_OP));
-  set_pte(<u32>walk_pmd_table(), vmf_pmd, entry);
+  set_pte(<u32>walk_pmd_table(), vmf().pmd, entry);
   spin_unlock(ptl);
   stat_inc(STAT_FAULT_HUGE_PMD);
   return 0;
@@ -457,10 +463,10 @@ function do_huge_pmd_fault(pmdv: u64): i32 {
   const t = <u32>walk_pmd_table();
   const ptl = ptl_of(t);
   spin_lock(ptl);
-  if (atomic.load<u64>(vmf_pmd) != pmdv) { spin_unlock(ptl); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
-  let entry = pte_modify(pmdv, vmf_vma_prot) | _PAGE_PSE;
-  if ((vmf_vma_flags & VM_WRITE) && (is_write() || pte_dirty(pmdv))) entry = pte_mkdirty(pte_mkwrite(entry));
-  set_pte(t, vmf_pmd, pte_mkyoung(entry));
+  if (atomic.load<u64>(vmf().pmd) != pmdv) { spin_unlock(ptl); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  let entry = pte_modify(pmdv, vmf().vma_prot) | _PAGE_PSE;
+  if ((vmf().vma_flags & VM_WRITE) && (is_write() || pte_dirty(pmdv))) entry = pte_mkdirty(pte_mkwrite(entry));
+  set_pte(t, vmf().pmd, pte_mkyoung(entry));
   spin_unlock(ptl);
   stat_inc(pte_protnone(pmdv) ? STAT_FAULT_NUMA : STAT_FAULT_WP_REUSE);
   return 0;

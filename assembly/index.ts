@@ -21,8 +21,8 @@
 
 export * from './layout';
 export * from './generated';
-export { cpu_bind, cpu_bind_setup, rand64 } from './cpu';
-export { sync_point, op_done, cpu_start, cpu_finish, request_stop } from './sched';
+export { cpu_bind, rand64 } from './cpu';
+export { sync_point, op_done, cpu_start, cpu_finish, request_stop, cpu_bind_setup } from './sched';
 export { local_irq_disable, local_irq_enable, flush_tlb_mm_range } from './ipi';
 export { spin_lock_init, spin_lock, spin_unlock, spin_trylock } from './spinlock';
 export { rwsem_init, down_read, up_read, down_write, up_write, down_read_trylock, downgrade_write } from './rwsem';

@@ -15,7 +15,7 @@ import {
   MB_PENDING, MB_KIND, MB_START, MB_END, MB_ARRIVAL, MB_SIZE, IPI_TLB_FLUSH, WAIT_IPI_ACK,
   MM_CPUMASK, percpu, mailbox_off, mm_addr,
 } from './layout';
-import { CPU, PC, NCPUS, CLOCK, cost, charge, set_clock, stat_inc, stat_add } from './cpu';
+import { cpu_id, PC, NCPUS, now, cost, charge, set_clock, stat_inc, stat_add } from './cpu';
 import {
   COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER,
   STAT_IPI_SENT, STAT_IPI_RECEIVED, STAT_IPI_CYCLES, STAT_SHOOTDOWN, STAT_SHOOTDOWN_REMOTE,
@@ -57,11 +57,11 @@ export function service_ipis(): void {
     if (atomic.load<u32>(slot + MB_PENDING) == 0) continue;
     const arrival = atomic.load<u64>(slot + MB_ARRIVAL);
     const kind = atomic.load<u32>(slot + MB_KIND);
-    const before = CLOCK;
+    const before = now();
     // the handler runs from max(now, arrival); it steals its own cycles from us
     charge(cost(COST_IPI_HANDLER));
     if (kind == IPI_TLB_FLUSH) tlb_flush_range(atomic.load<u64>(slot + MB_START), atomic.load<u64>(slot + MB_END));
-    const spent = CLOCK - before;
+    const spent = now() - before;
     const ack: u64 = (before > arrival ? before : arrival) + spent;
     if (atomic.cmpxchg<u32>(slot + MB_PENDING, 1, 0) != 1) continue; // cancelled by the sender
     atomic.sub<u32>(PC + PC_IPI_PENDING, 1);
@@ -88,10 +88,10 @@ function ack_to(s: u32, t: u64): void {
 /** Post one IPI of `kind` to CPU `t`. Returns false if `t` has finished (nothing to do). */
 function send_ipi(t: u32, kind: u32, start: u64, end: u64): void {
   const tpc = percpu(t);
-  const slot = tpc + mailbox_off() + CPU * MB_SIZE;
+  const slot = tpc + mailbox_off() + cpu_id() * MB_SIZE;
   charge(cost(COST_IPI_SEND));
   stat_inc(STAT_IPI_SENT);
-  const arrival = CLOCK + cost(COST_IPI_DELIVER);
+  const arrival = now() + cost(COST_IPI_DELIVER);
   atomic.store<u32>(slot + MB_KIND, kind);
   atomic.store<u64>(slot + MB_START, start);
   atomic.store<u64>(slot + MB_END, end);
@@ -102,7 +102,7 @@ function send_ipi(t: u32, kind: u32, start: u64, end: u64): void {
   if (atomic.load<u32>(tpc + PC_STATE) == CPU_FINISHED) {
     if (atomic.cmpxchg<u32>(slot + MB_PENDING, 1, 0) == 1) {
       atomic.sub<u32>(tpc + PC_IPI_PENDING, 1);
-      ack_to(CPU, arrival);
+      ack_to(cpu_id(), arrival);
     }
     return;
   }
@@ -118,7 +118,7 @@ function send_ipi(t: u32, kind: u32, start: u64, end: u64): void {
 export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
   stat_inc(STAT_SHOOTDOWN);
   tlb_flush_range(start, end);
-  const mask = atomic.load<u64>(mm_addr(mm) + MM_CPUMASK) & ~(<u64>1 << CPU);
+  const mask = atomic.load<u64>(mm_addr(mm) + MM_CPUMASK) & ~(<u64>1 << cpu_id());
   if (mask == 0) return;
   stat_inc(STAT_SHOOTDOWN_REMOTE);
   let n: i32 = 0;
@@ -126,7 +126,7 @@ export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
   atomic.store<u64>(PC + PC_ACK_TIME, 0);
   atomic.store<i32>(PC + PC_ACKS, n);
   for (let t: u32 = 0; t < NCPUS; t++) if ((mask >> t) & 1) send_ipi(t, IPI_TLB_FLUSH, start, end);
-  const c0 = CLOCK;
+  const c0 = now();
   if (atomic.load<i32>(PC + PC_ACKS) != 0) {
     wait_prepare(PC + PC_ACKS, WAIT_IPI_ACK);
     // retry: woken by one ack (or an IPI to us) while others are still due
@@ -138,6 +138,6 @@ export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
     wait_finish();
   }
   const t = atomic.load<u64>(PC + PC_ACK_TIME);
-  if (t > CLOCK) set_clock(t);
-  stat_add(STAT_SHOOTDOWN_WAIT_CYCLES, CLOCK - c0);
+  if (t > now()) set_clock(t);
+  stat_add(STAT_SHOOTDOWN_WAIT_CYCLES, now() - c0);
 }

@@ -240,8 +240,13 @@ export const RC_SIZE: u32 = 48;
 //  +80  u64 latest ack time         +88  u32 current op (for crash reports)
 //  +92  u32 inject (test hook: trap at op N)
 //  +96  u64 det limit (deterministic mode: run until clock passes this)
-//  +104 u32 det limit cpu
-//  +256 stats: NSTATS x u64
+//  +104 u32 det limit cpu           +108 u32 cpu id (written by the host)
+//  --- this CPU's private state (was module globals; only its CPU touches it) ---
+//  +128 struct vm_fault (fault.ts VmFault, 72)
+//  +200 result of the last page-table walk (pgtable.ts WalkResult, 32)
+//  +256 scheduler and bookkeeping fields (cpu.ts CpuLocal, 64)
+//  +320 the host call this CPU runs (calls.ts): u32 call id, u64 result at +328, 16 x u64 args at +336
+//  +512 stats: NSTATS x u64
 //  then mailbox: MAX_CPUS x MB_SIZE (slot s = an IPI from CPU s)
 //  then TLB (tlb_off()): tlb_sets x tlb_ways x TLBE_SIZE 4 KiB entries,
 //       then TLB2M_BYTES of 2 MiB entries (see the TLB box below)
@@ -266,7 +271,15 @@ export const PC_OP: u32 = 88;
 export const PC_INJECT: u32 = 92;
 export const PC_DET_LIMIT: u32 = 96;
 export const PC_DET_LIMIT_CPU: u32 = 104;
-export const PC_STATS: u32 = 256;
+export const PC_ID: u32 = 108;
+export const PC_VMF: u32 = 128;
+export const PC_WALK: u32 = 200;
+export const PC_LOCAL: u32 = 256;
+export const PC_CALL: u32 = 320;
+export const PC_CALL_RESULT: u32 = 328;
+export const PC_CALL_ARGS: u32 = 336;
+export const CALL_MAX_ARGS: u32 = 16;
+export const PC_STATS: u32 = 512;
 
 // CPU states
 export const CPU_IDLE: u32 = 0; // not started

@@ -6,7 +6,7 @@
 // Lock order: LRU lock is a leaf (taken with no other lock but maybe a PTL).
 
 import { HDR_BASE, H_LRU_LOCK, PCM_LRU_COUNT, PCM_LRU_LIST, LRU_MAX, SET_LRU_BATCH, FR_FLAGS, FR_REFCOUNT, PG_LRU, pcm, setting } from './layout';
-import { CPU, charge, cost, stat_inc } from './cpu';
+import { cpu_id, charge, cost, stat_inc } from './cpu';
 import { COST_LRU_ADD, STAT_LRU_FLUSH } from './generated';
 import { spin_lock, spin_unlock } from './spinlock';
 import { frame, get_frame } from './frames';
@@ -16,7 +16,7 @@ import { put_page } from './page_alloc';
 
 /** lru_add_drain(): move this CPU's batch onto the LRU under the LRU lock. */
 export function lru_add_drain(): void {
-  const p = pcm(CPU);
+  const p = pcm(cpu_id());
   const n = load<u32>(p + PCM_LRU_COUNT);
   if (n == 0) return;
   stat_inc(STAT_LRU_FLUSH);
@@ -33,7 +33,7 @@ export function lru_add_drain(): void {
 
 /** lru_cache_add(): queue a newly mapped page (takes a reference while queued). */
 export function lru_cache_add(pfn: u32): void {
-  const p = pcm(CPU);
+  const p = pcm(cpu_id());
   get_frame(pfn);
   const n = load<u32>(p + PCM_LRU_COUNT);
   store<u32>(p + PCM_LRU_LIST + n * 4, pfn);

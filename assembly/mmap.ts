@@ -17,7 +17,7 @@ import {
   PCM_GATHER, GATHER_MAX, PCM_MUT_VMAS, MUT_VMAS_MAX, SET_ZAP_FLUSH_UNDER_PTL, SET_BUG, SET_NUMA_PAGES, SET_THP,
   BUG_SKIP_SHOOTDOWN, THP_ALWAYS, MM_NUMA_OFFSET, mm_addr, pcm, setting,
 } from './layout';
-import { CPU, charge, cost, stat_inc } from './cpu';
+import { cpu_id, cpu_local, charge, cost, stat_inc } from './cpu';
 import {
   COST_SYSCALL, COST_PTE_OP,
   STAT_MMAP, STAT_MUNMAP, STAT_MPROTECT, STAT_MADVISE_DONTNEED, STAT_MMAP_FAIL, STAT_NUMA_SCAN, STAT_NUMA_PTE_MARKED,
@@ -68,15 +68,14 @@ const PMD_SIZE: u64 = 0x200000;
 
 // ---- mmu_gather: pages zapped, freed after the flush ----
 
-@inline function gather_n_addr(): u32 { return pcm(CPU) + PCM_GATHER; }
-let gather_n: u32 = 0;
+@inline function gather_n_addr(): u32 { return pcm(cpu_id()) + PCM_GATHER; }
 
 /** flush the mm's TLBs for [s, e) everywhere (or only locally under the planted bug), then free what was gathered */
 function tlb_flush_and_free(mm: u32, s: u64, e: u64): void {
   if (setting(SET_BUG) & BUG_SKIP_SHOOTDOWN) tlb_flush_range(s >> PAGE_SHIFT, e >> PAGE_SHIFT);
   else flush_tlb_mm_range(mm, s >> PAGE_SHIFT, (e + PAGE_SIZE - 1) >> PAGE_SHIFT);
-  release_pages(gather_n_addr(), gather_n);
-  gather_n = 0;
+  release_pages(gather_n_addr(), cpu_local().gather_n);
+  cpu_local().gather_n = 0;
 }
 
 /** the reverse-map and RSS side of dropping one mapped page; true if it must be flushed under the PTL */
@@ -86,8 +85,8 @@ function zap_one(mm: u32, e: u64): bool {
   const fl = frame_flags(pfn);
   atomic.sub<i32>(frame(pfn) + FR_MAPCOUNT, 1);
   add_mm_counter(mm, (fl & PG_ANON) != 0, (fl & PG_HUGE) ? -512 : -1);
-  store<u32>(gather_n_addr() + gather_n * 4, pfn);
-  gather_n++;
+  store<u32>(gather_n_addr() + cpu_local().gather_n * 4, pfn);
+  cpu_local().gather_n++;
   // a dirty shared page must not be written back while another TLB can still dirty it
   return pte_dirty(e) && (fl & PG_PAGECACHE) != 0;
 }
@@ -121,7 +120,7 @@ function zap_range(mm: u32, start: u64, end: u64): void {
         charge(cost(COST_PTE_OP));
         stat_inc(STAT_ZAP_PTE);
         if (pte_present(e) || pte_protnone(e)) { if (zap_one(mm, e)) force_under_ptl = true; }
-        if (gather_n >= GATHER_MAX) { spin_unlock(ptl); tlb_flush_and_free(mm, a, next); spin_lock(ptl); }
+        if (cpu_local().gather_n >= GATHER_MAX) { spin_unlock(ptl); tlb_flush_and_free(mm, a, next); spin_lock(ptl); }
       }
       if (force_under_ptl) {
         // the TLB flush happens BEFORE the PTL is dropped (a CPU spinning
@@ -140,7 +139,7 @@ function zap_range(mm: u32, start: u64, end: u64): void {
 
 @inline function vstart(slot: u32): u64 { return load<u64>(vma_addr(slot) + VMA_START); }
 @inline function vend(slot: u32): u64 { return load<u64>(vma_addr(slot) + VMA_END); }
-@inline function mut_vmas(): u32 { return pcm(CPU) + PCM_MUT_VMAS; }
+@inline function mut_vmas(): u32 { return pcm(cpu_id()) + PCM_MUT_VMAS; }
 
 /**
  * Split so that VMA boundaries fall on `start` and `end`, then list the

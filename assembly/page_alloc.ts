@@ -11,7 +11,7 @@
 // Lock order: PTL -> zone lock (allocation may happen under a PTL in COW paths).
 
 import { HDR_BASE, H_ZONE_LOCK, PCM_PCP_COUNT, PCM_PCP_LIST, PCP_MAX, SET_PCP_BATCH, SET_PCP_HIGH, FR_FLAGS, FR_REFCOUNT, FR_MAPCOUNT, PG_FREE, pcm, setting } from './layout';
-import { CPU, charge, cost, stat_inc } from './cpu';
+import { cpu_id, charge, cost, stat_inc } from './cpu';
 import { COST_BUDDY_ALLOC, COST_PAGE_ZERO, COST_HUGE_PAGE_ZERO, STAT_PCP_REFILL, STAT_PCP_DRAIN, STAT_PAGE_ZEROED, STAT_FRAME_ALLOC, STAT_FRAME_ALLOC_FAIL, STAT_FRAME_FREE } from './generated';
 import { spin_lock, spin_unlock } from './spinlock';
 import { buddy_pop, buddy_push, frame, ZERO_PFN } from './frames';
@@ -55,7 +55,7 @@ function pcp_drain(p: u32, n: u32): void {
  * `zero`; -1 when memory is exhausted (counted; the caller reports OOM).
  */
 export function alloc_page(flags: u32, zero: bool): i32 {
-  const p = pcm(CPU);
+  const p = pcm(cpu_id());
   let cnt = load<u32>(p + PCM_PCP_COUNT);
   if (cnt == 0) {
     let batch = setting(SET_PCP_BATCH);
@@ -82,7 +82,7 @@ export function charge_huge_zero(): void { charge(cost(COST_HUGE_PAGE_ZERO)); }
 export function free_unref_page(pfn: u32): void {
   atomic.store<u32>(frame(pfn) + FR_FLAGS, PG_FREE);
   stat_inc(STAT_FRAME_FREE);
-  const p = pcm(CPU);
+  const p = pcm(cpu_id());
   let cnt = load<u32>(p + PCM_PCP_COUNT);
   let high = setting(SET_PCP_HIGH);
   if (high == 0 || high > PCP_MAX - 1) high = PCP_MAX - 1;

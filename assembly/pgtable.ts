@@ -25,7 +25,8 @@ import {
   PTM_PTL, PTM_NR_PRESENT, PTM_LEVEL, PTM_NEXT, PTM_FLAGS, PTM_LINES, PTP_FREE,
   PTM_SIZE, LM_STATE, LM_SHARERS, LM_SIZE, MM_PGD, PAGE_SIZE, PAGE_SHIFT, mm_addr,
 } from './layout';
-import { CPU, CLOCK, charge_cost, stat_inc } from './cpu';
+import { PC, cpu_id, cpu_local, now, charge_cost, stat_inc } from './cpu';
+import { PC_WALK } from './layout';
 import { line_read, line_rmw, line_write } from './cacheline';
 import { fl_pop, fl_push, fl_push_init, fl_pop_init, fl_count } from './freelist';
 import { spin_lock_init } from './spinlock';
@@ -63,23 +64,26 @@ export const WALK_PMD_SWAP: i32 = 9; // non-present, non-none PMD (migration / s
 export const WALK_BAD_ADDR: i32 = 10; // va >= USER_VA_END
 export const WALK_NOMEM: i32 = 11; // pte_alloc_walk / pmd_alloc_walk: no page-table page left
 
-// ---- what the last walk on this CPU found (module globals: per instance = per CPU) ----
-let W_ERR: i32 = WALK_OK;
-let W_ORIG_PMD: u64 = 0;
-let W_PMD_TABLE: i32 = -1;
-let W_PMD_SLOT: u32 = 0;
-let W_PTE_TABLE: i32 = -1;
-let W_PTE_SLOT: u32 = 0;
+// ---- what the last walk on this CPU found (per CPU, at PC + PC_WALK) ----
+@unmanaged export class WalkResult {
+  err: i32;
+  pmd_table: i32;
+  pmd_slot: u32;
+  pte_table: i32;
+  pte_slot: u32;
+  orig_pmd: u64;
+}
+@inline function walk_res(): WalkResult { return changetype<WalkResult>(PC + PC_WALK); }
 
 /** why the last pte_alloc_walk / pmd_alloc_walk returned 0 (WALK_*), or the last walk_lockless code */
-export function walk_error(): i32 { return W_ERR; }
+export function walk_error(): i32 { return walk_res().err; }
 /** the PMD value walk_lockless read (vmf->orig_pmd) */
-export function walk_orig_pmd(): u64 { return W_ORIG_PMD; }
-export function walk_pmd_table(): i32 { return W_PMD_TABLE; }
-export function walk_pmd_slot(): u32 { return W_PMD_SLOT; }
+export function walk_orig_pmd(): u64 { return walk_res().orig_pmd; }
+export function walk_pmd_table(): i32 { return walk_res().pmd_table; }
+export function walk_pmd_slot(): u32 { return walk_res().pmd_slot; }
 /** PTE table of the last successful walk (its PTL: ptl_of(walk_pte_table())) */
-export function walk_pte_table(): i32 { return W_PTE_TABLE; }
-export function walk_pte_slot(): u32 { return W_PTE_SLOT; }
+export function walk_pte_table(): i32 { return walk_res().pte_table; }
+export function walk_pte_slot(): u32 { return walk_res().pte_slot; }
 
 // ---- addressing ----------------------------------------------------------------
 
@@ -170,11 +174,11 @@ export function alloc_ptpage(level: u32): i32 {
   // __GFP_ZERO: zeroing wrote every line of the page, so this CPU owns them all now
   charge_cost(COST_PAGE_ZERO);
   const lines = ptmeta_addr(<u32>i) + PTM_LINES;
-  const st: u64 = (CLOCK << 8) | (<u64>CPU + 1);
+  const st: u64 = (now() << 8) | (<u64>cpu_id() + 1);
   // plain stores: nobody else can see the page until the CAS that installs it
   for (let l: u32 = 0; l < PAGE_SIZE / 64; l++) {
     store<u64>(lines + l * LM_SIZE + LM_STATE, st);
-    store<u64>(lines + l * LM_SIZE + LM_SHARERS, <u64>1 << CPU);
+    store<u64>(lines + l * LM_SIZE + LM_SHARERS, <u64>1 << cpu_id());
   }
   stat_inc(STAT_PTPAGE_ALLOC);
   return i;
@@ -220,7 +224,7 @@ function ensure_table(parent: u32, level: u32, va: u64): i32 {
   let e = atomic.load<u64>(slot);
   if (e == 0) {
     const t = alloc_ptpage(level - 1);
-    if (t < 0) { W_ERR = WALK_NOMEM; return -1; }
+    if (t < 0) { walk_res().err = WALK_NOMEM; return -1; }
     line_rmw(line);
     charge_cost(COST_PTE_OP);
     e = atomic.cmpxchg<u64>(slot, 0, table_entry(<u32>t));
@@ -233,7 +237,7 @@ function ensure_table(parent: u32, level: u32, va: u64): i32 {
     free_ptpage(<u32>t);
   }
   const code = entry_check(e, level);
-  if (code != WALK_OK) { W_ERR = code; return -1; }
+  if (code != WALK_OK) { walk_res().err = code; return -1; }
   return entry_table(e);
 }
 
@@ -244,16 +248,16 @@ function ensure_table(parent: u32, level: u32, va: u64): i32 {
  * for a VMA covering `va`: that keeps free_pgtables away from these tables.
  */
 export function pmd_alloc_walk(mm: u32, va: u64): u32 {
-  W_ERR = WALK_OK;
-  W_PMD_TABLE = -1; W_PMD_SLOT = 0; W_PTE_TABLE = -1; W_PTE_SLOT = 0;
-  if (va >= USER_VA_END) { W_ERR = WALK_BAD_ADDR; return 0; }
+  walk_res().err = WALK_OK;
+  walk_res().pmd_table = -1; walk_res().pmd_slot = 0; walk_res().pte_table = -1; walk_res().pte_slot = 0;
+  if (va >= USER_VA_END) { walk_res().err = WALK_BAD_ADDR; return 0; }
   const pud = ensure_table(mm_pgd(mm), LEVEL_PGD, va);
   if (pud < 0) return 0;
   const pmd = ensure_table(<u32>pud, LEVEL_PUD, va);
   if (pmd < 0) return 0;
-  W_PMD_TABLE = pmd;
-  W_PMD_SLOT = slot_of(<u32>pmd, va, LEVEL_PMD);
-  return W_PMD_SLOT;
+  walk_res().pmd_table = pmd;
+  walk_res().pmd_slot = slot_of(<u32>pmd, va, LEVEL_PMD);
+  return walk_res().pmd_slot;
 }
 
 /**
@@ -263,11 +267,11 @@ export function pmd_alloc_walk(mm: u32, va: u64): u32 {
  */
 export function pte_alloc_walk(mm: u32, va: u64): u32 {
   if (pmd_alloc_walk(mm, va) == 0) return 0;
-  const pt = ensure_table(<u32>W_PMD_TABLE, LEVEL_PMD, va);
+  const pt = ensure_table(<u32>walk_res().pmd_table, LEVEL_PMD, va);
   if (pt < 0) return 0;
-  W_PTE_TABLE = pt;
-  W_PTE_SLOT = slot_of(<u32>pt, va, LEVEL_PTE);
-  return W_PTE_SLOT;
+  walk_res().pte_table = pt;
+  walk_res().pte_slot = slot_of(<u32>pt, va, LEVEL_PTE);
+  return walk_res().pte_slot;
 }
 
 // ---- speculative path: lockless read-only walk -----------------------------------------
@@ -287,27 +291,27 @@ export function pte_alloc_walk(mm: u32, va: u64): u32 {
  * cannot complete meanwhile, so the tables read here stay allocated.
  */
 export function walk_lockless(mm: u32, va: u64): i32 {
-  W_ORIG_PMD = 0;
-  W_PMD_TABLE = -1; W_PMD_SLOT = 0; W_PTE_TABLE = -1; W_PTE_SLOT = 0;
-  if (va >= USER_VA_END) return W_ERR = WALK_BAD_ADDR;
+  walk_res().orig_pmd = 0;
+  walk_res().pmd_table = -1; walk_res().pmd_slot = 0; walk_res().pte_table = -1; walk_res().pte_slot = 0;
+  if (va >= USER_VA_END) return walk_res().err = WALK_BAD_ADDR;
   let t = mm_pgd(mm);
   let e = read_entry(t, va, LEVEL_PGD);
   let code = upper_check(e, LEVEL_PGD);
-  if (code != WALK_OK) return W_ERR = code;
+  if (code != WALK_OK) return walk_res().err = code;
   t = <u32>entry_table(e);
   e = read_entry(t, va, LEVEL_PUD);
   code = upper_check(e, LEVEL_PUD);
-  if (code != WALK_OK) return W_ERR = code;
+  if (code != WALK_OK) return walk_res().err = code;
   t = <u32>entry_table(e);
   const pmd = read_entry(t, va, LEVEL_PMD);
-  W_ORIG_PMD = pmd;
-  W_PMD_TABLE = <i32>t;
-  W_PMD_SLOT = slot_of(t, va, LEVEL_PMD);
+  walk_res().orig_pmd = pmd;
+  walk_res().pmd_table = <i32>t;
+  walk_res().pmd_slot = slot_of(t, va, LEVEL_PMD);
   code = pmd_check(pmd);
-  if (code != WALK_OK) return W_ERR = code;
-  W_PTE_TABLE = entry_table(pmd);
-  W_PTE_SLOT = slot_of(<u32>W_PTE_TABLE, va, LEVEL_PTE);
-  return W_ERR = WALK_OK;
+  if (code != WALK_OK) return walk_res().err = code;
+  walk_res().pte_table = entry_table(pmd);
+  walk_res().pte_slot = slot_of(<u32>walk_res().pte_table, va, LEVEL_PTE);
+  return walk_res().err = WALK_OK;
 }
 
 // ---- hardware walk ----------------------------------------------------------------------
@@ -396,9 +400,7 @@ export function ptep_cmpxchg(t: u32, slot: u32, old: u64, val: u64): bool {
 // ---- freeing empty tables ---------------------------------------------------------------------
 
 // Tables detached by this CPU and not yet freed (index + 1, chained through
-// PTM_NEXT): Linux's mmu_gather of page-table pages.
-let GATHER: u32 = 0;
-let GATHER_N: u32 = 0;
+// PTM_NEXT): Linux's mmu_gather of page-table pages (cpu_local().pt_gather, pt_gather_n).
 
 /** Detach the empty tables of `t` (entries of `level`, covering from `base`) that lie wholly in [start, end). */
 function detach_level(t: u32, level: u32, base: u64, start: u64, end: u64): void {
@@ -422,9 +424,9 @@ function detach_level(t: u32, level: u32, base: u64, start: u64, end: u64): void
     charge_cost(COST_PTE_OP);
     if (atomic.cmpxchg<u64>(slot, e, 0) != e) continue;
     atomic.sub<i32>(nr_present_addr(t), 1);
-    store<u32>(ptmeta_addr(child) + PTM_NEXT, GATHER);
-    GATHER = child + 1;
-    GATHER_N++;
+    store<u32>(ptmeta_addr(child) + PTM_NEXT, cpu_local().pt_gather);
+    cpu_local().pt_gather = child + 1;
+    cpu_local().pt_gather_n++;
   }
 }
 
@@ -439,9 +441,9 @@ function detach_level(t: u32, level: u32, base: u64, start: u64, end: u64): void
 export function pgtables_detach(mm: u32, start: u64, end: u64): u32 {
   if (end > USER_VA_END) end = USER_VA_END;
   if (start >= end) return 0;
-  const n0 = GATHER_N;
+  const n0 = cpu_local().pt_gather_n;
   detach_level(mm_pgd(mm), LEVEL_PGD, 0, start, end);
-  return GATHER_N - n0;
+  return cpu_local().pt_gather_n - n0;
 }
 
 /**
@@ -450,13 +452,13 @@ export function pgtables_detach(mm: u32, start: u64, end: u64): u32 {
  */
 export function pgtables_free_detached(): u32 {
   let n: u32 = 0;
-  while (GATHER != 0) {
-    const i = GATHER - 1;
-    GATHER = load<u32>(ptmeta_addr(i) + PTM_NEXT);
+  while (cpu_local().pt_gather != 0) {
+    const i = cpu_local().pt_gather - 1;
+    cpu_local().pt_gather = load<u32>(ptmeta_addr(i) + PTM_NEXT);
     free_ptpage(i);
     n++;
   }
-  GATHER_N = 0;
+  cpu_local().pt_gather_n = 0;
   return n;
 }
 

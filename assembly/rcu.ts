@@ -34,7 +34,7 @@ import {
   PC_RCU_NEST, PC_RCU_EPOCH, VMA_NEXT, VMA_RCU_EPOCH, VMA_STATE, VMA_STATE_DETACHED, FLAG_NO_RCU_GRACE, WAIT_RCU,
   percpu,
 } from './layout';
-import { CPU, PC, NCPUS, CLOCK, cost, charge, charge_cost, set_clock, stat_inc } from './cpu';
+import { cpu_id, PC, NCPUS, now, cost, charge, charge_cost, set_clock, stat_inc } from './cpu';
 import { COST_L1_HIT, COST_LLC_HIT, STAT_VMA_DEFERRED, STAT_RCU_GRACE, LOCK_CLASS_RCU } from './generated';
 import { spin_lock_init, spin_lock, spin_unlock } from './spinlock';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, header_flags } from './sched';
@@ -79,7 +79,7 @@ export function rcu_read_unlock(): void {
     // retry: another reader raised the time between our load and CAS (atomic max)
     while (true) {
       const cur = atomic.load<u64>(t);
-      if (cur >= CLOCK || atomic.cmpxchg<u64>(t, cur, CLOCK) == cur) break;
+      if (cur >= now() || atomic.cmpxchg<u64>(t, cur, now()) == cur) break;
     }
     wake_waiters(HDR_BASE + H_RCU_EPOCH);
   }
@@ -123,7 +123,7 @@ function rcu_oldest_reader(): u32 {
   if (header_flags() & FLAG_NO_RCU_GRACE) return oldest;
   for (let c: u32 = 0; c < NCPUS; c++) {
     const pc = percpu(c);
-    if (c != CPU) charge(cost(COST_LLC_HIT));
+    if (c != cpu_id()) charge(cost(COST_LLC_HIT));
     if (atomic.load<u32>(pc + PC_RCU_NEST) == 0) continue;
     const e = atomic.load<u32>(pc + PC_RCU_EPOCH);
     if (epoch_before(e, oldest)) oldest = e;
@@ -175,7 +175,7 @@ export function synchronize_rcu(): i32 {
   spin_unlock(lock);
   const obj = HDR_BASE + H_RCU_EPOCH;
   for (let c: u32 = 0; c < NCPUS; c++) {
-    if (c == CPU) continue;
+    if (c == cpu_id()) continue;
     const pc = percpu(c);
     charge(cost(COST_LLC_HIT));
     if (!rcu_holds(pc, g)) continue;
@@ -190,7 +190,7 @@ export function synchronize_rcu(): i32 {
     wait_finish();
     atomic.sub<u32>(HDR_BASE + H_RCU_GP_WAITERS, 1);
     const t = atomic.load<u64>(HDR_BASE + H_RCU_GP_TIME);
-    if (t > CLOCK) set_clock(t);
+    if (t > now()) set_clock(t);
   }
   return rcu_reclaim();
 }

@@ -4,13 +4,13 @@
 // shared counter line is written once per batch, not once per fault.
 
 import { PCM_RSS_ANON, PCM_RSS_FILE, PCM_RSS_EVENTS, MM_RSS_ANON, MM_RSS_FILE, MM_RSS_LINE, SET_RSS_THRESH, pcm, mm_addr, setting } from './layout';
-import { CPU, stat_inc } from './cpu';
+import { cpu_id, stat_inc } from './cpu';
 import { line_rmw } from './cacheline';
 import { STAT_RSS_FOLD } from './generated';
 
 /** fold this CPU's deltas into mm `mm` */
 export function sync_mm_rss(mm: u32): void {
-  const p = pcm(CPU);
+  const p = pcm(cpu_id());
   const a = load<i32>(p + PCM_RSS_ANON);
   const f = load<i32>(p + PCM_RSS_FILE);
   store<u32>(p + PCM_RSS_EVENTS, 0);
@@ -26,7 +26,7 @@ export function sync_mm_rss(mm: u32): void {
 
 /** add_mm_counter_fast(): `anon` selects MM_ANONPAGES vs MM_FILEPAGES */
 export function add_mm_counter(mm: u32, anon: bool, d: i32): void {
-  const p = pcm(CPU);
+  const p = pcm(cpu_id());
   const off = anon ? PCM_RSS_ANON : PCM_RSS_FILE;
   store<i32>(p + off, load<i32>(p + off) + d);
   const ev = load<u32>(p + PCM_RSS_EVENTS) + 1;

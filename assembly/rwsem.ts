@@ -11,7 +11,7 @@
 // readers is delayed by the count line's serialization of their up_read()s.
 
 import { RW_COUNT, RW_WWAIT, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, WAIT_RWSEM_READ, WAIT_RWSEM_WRITE } from './layout';
-import { CPU, CLOCK, set_clock, stat_inc, lock_stat } from './cpu';
+import { cpu_id, now, set_clock, stat_inc, lock_stat } from './cpu';
 import { line_rmw, line_read, line_is_hot, line_wait_accounting } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, det_sync } from './sched';
 import { STAT_TRYLOCK_FAIL } from './generated';
@@ -39,9 +39,9 @@ function settle(s: u32, cls: u32, t0: u64, real_wait: bool, line_wait: u64): voi
   let waited: u64 = 0;
   if (rel > t0 && (t0 >= acq || line_is_hot(s + RW_LINE))) {
     waited = rel - t0;
-    if (rel > CLOCK) set_clock(rel);
+    if (rel > now()) set_clock(rel);
     line_read(s + RW_LINE);
-  } else if (real_wait && CLOCK > t0) waited = CLOCK - t0;
+  } else if (real_wait && now() > t0) waited = now() - t0;
   else waited = line_wait; // queued behind other CPUs' RMWs on the count's line (readers bouncing it)
   lock_stat(cls, 0, 1);
   if (real_wait || waited > 0) lock_stat(cls, 1, 1);
@@ -54,7 +54,7 @@ function settle(s: u32, cls: u32, t0: u64, real_wait: bool, line_wait: u64): voi
 }
 
 export function down_read(s: u32): void {
-  const t0 = CLOCK;
+  const t0 = now();
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
@@ -87,7 +87,7 @@ export function down_read_trylock(s: u32): bool {
     }
     if (atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c) break;
   }
-  const t0 = CLOCK;
+  const t0 = now();
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
@@ -106,7 +106,7 @@ export function up_read(s: u32): void {
 }
 
 export function down_write(s: u32): void {
-  const t0 = CLOCK;
+  const t0 = now();
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
@@ -126,16 +126,16 @@ export function down_write(s: u32): void {
     atomic.sub<u32>(s + RW_WAITERS, 1);
     atomic.sub<u32>(s + RW_WWAIT, 1);
   }
-  atomic.store<u32>(s + RW_WRITER, CPU + 1);
+  atomic.store<u32>(s + RW_WRITER, cpu_id() + 1);
   settle(s, load<u32>(s + RW_CLASS) + 1, t0, real_wait, lw);
-  atomic.store<u32>(s + RW_HOLD, <u32>CLOCK); // acquisition time (low bits) until up_write turns it into the hold
+  atomic.store<u32>(s + RW_HOLD, <u32>now()); // acquisition time (low bits) until up_write turns it into the hold
 }
 
 export function up_write(s: u32): void {
   line_rmw(s + RW_LINE);
   atomic.store<u32>(s + RW_WRITER, 0);
-  atomic.store<u32>(s + RW_HOLD, <u32>CLOCK - atomic.load<u32>(s + RW_HOLD));
-  atomic.store<u64>(s + RW_RELEASE, CLOCK);
+  atomic.store<u32>(s + RW_HOLD, <u32>now() - atomic.load<u32>(s + RW_HOLD));
+  atomic.store<u64>(s + RW_RELEASE, now());
   atomic.store<i32>(s + RW_COUNT, 0);
   if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
 }
@@ -144,8 +144,8 @@ export function up_write(s: u32): void {
 export function downgrade_write(s: u32): void {
   line_rmw(s + RW_LINE);
   atomic.store<u32>(s + RW_WRITER, 0);
-  atomic.store<u32>(s + RW_HOLD, <u32>CLOCK - atomic.load<u32>(s + RW_HOLD));
-  atomic.store<u64>(s + RW_RELEASE, CLOCK);
+  atomic.store<u32>(s + RW_HOLD, <u32>now() - atomic.load<u32>(s + RW_HOLD));
+  atomic.store<u64>(s + RW_RELEASE, now());
   atomic.store<i32>(s + RW_COUNT, 1);
   if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
 }

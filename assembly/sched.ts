@@ -12,13 +12,13 @@
 // Reading the token BEFORE testing the condition makes a wake-up between
 // the test and the sleep impossible to lose.
 //
-// Parallel mode: a CPU may run while CLOCK < (epoch + 2) * quantum, where
+// Parallel mode: a CPU may run while now() < (epoch + 2) * quantum, where
 // epoch = floor(min clock of RUNNING/AT_BARRIER CPUs / quantum). CPUs that
 // wait (on a lock, an ack) or have finished are not waited for, otherwise a
 // lock holder at the barrier and its waiter would deadlock the emulator.
 //
 // Deterministic mode: exactly one CPU holds the token (H_DET_TOKEN) and runs;
-// it keeps it while (CLOCK, cpu) <= (the lowest clock among the others,
+// it keeps it while (now(), cpu) <= (the lowest clock among the others,
 // their id). A waiting CPU is not runnable until someone wakes it; when no CPU
 // is runnable and not all finished, that is a deadlock, detected exactly.
 
@@ -30,7 +30,7 @@ import {
   STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_TOKEN, WAIT_SPIN,
   percpu, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr,
 } from './layout';
-import { CPU, PC, NCPUS, DETERMINISTIC, CLOCK, publish_clock, set_clock, stat_inc } from './cpu';
+import { PC, NCPUS, DETERMINISTIC, cpu_id, now, set_clock, stat_inc, cpu_bind_host } from './cpu';
 import { STAT_BARRIER_WAIT, STAT_DET_YIELD } from './generated';
 import { service_ipis } from './ipi';
 
@@ -38,9 +38,9 @@ const SPINS_BEFORE_SLEEP: u32 = 64;
 const SLEEP_NS: i64 = 20_000_000; // 20 ms: a safety net only; every wake-up is explicit
 
 export let QUANTUM: u64 = 10000;
-let BARRIER_LIMIT: u64 = 0; // parallel: run while CLOCK < this
+let BARRIER_LIMIT: u64 = 0; // parallel: run while now() < this
 let NEXT_ADVANCE_CHECK: u64 = 0;
-let DET_LIMIT: u64 = 0; // deterministic: keep the token while CLOCK < this (or == with lower id)
+let DET_LIMIT: u64 = 0; // deterministic: keep the token while now() < this (or == with lower id)
 let DET_LIMIT_CPU: u32 = 0;
 let spins: u32 = 0;
 
@@ -54,7 +54,7 @@ let spins: u32 = 0;
 /** Ask every CPU to stop with `reason`, remember who asked, wake everyone. */
 export function request_stop(reason: u32): void {
   if (atomic.cmpxchg<u32>(HDR_BASE + H_STOP, STOP_NONE, reason) == STOP_NONE) {
-    atomic.store<u32>(HDR_BASE + H_STOP_CPU, CPU);
+    atomic.store<u32>(HDR_BASE + H_STOP_CPU, cpu_id());
   }
   for (let c: u32 = 0; c < NCPUS; c++) wake_cpu_raw(c);
 }
@@ -87,9 +87,9 @@ export function wake_cpu(c: u32, t: u64): void {
 /** Wake every CPU that waits on `obj`. Cost O(ncpus); callers do it only when the object has waiters. */
 export function wake_waiters(obj: u32): void {
   for (let c: u32 = 0; c < NCPUS; c++) {
-    if (c == CPU) continue;
+    if (c == cpu_id()) continue;
     const pc = percpu(c);
-    if (atomic.load<u32>(pc + PC_WAIT_OBJ) == obj) wake_cpu(c, CLOCK);
+    if (atomic.load<u32>(pc + PC_WAIT_OBJ) == obj) wake_cpu(c, now());
   }
 }
 
@@ -97,8 +97,7 @@ export function wake_waiters(obj: u32): void {
 
 /** Become a waiter on `obj` (WAIT_* kind); the barrier stops counting us. */
 export function wait_prepare(obj: u32, kind: u32): void {
-  publish_clock();
-  atomic.store<u32>(PC + PC_WAIT_OBJ, obj);
+    atomic.store<u32>(PC + PC_WAIT_OBJ, obj);
   atomic.store<u32>(PC + PC_WAIT_KIND, kind);
   atomic.store<u32>(PC + PC_STATE, CPU_WAITING);
   spins = 0;
@@ -160,15 +159,14 @@ export function wait_until_at_least(word: u32, target: u32): void {
  * IPIs if IRQs are on, honour stop, and keep within the skew bound.
  */
 export function sync_point(): void {
-  publish_clock();
-  check_stop();
-  if (CLOCK > MAX_VCYCLES) { request_stop(STOP_VCYCLES); unreachable(); }
+    check_stop();
+  if (now() > MAX_VCYCLES) { request_stop(STOP_VCYCLES); unreachable(); }
   if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
   if (DETERMINISTIC) { det_sync(); return; }
-  if (CLOCK >= BARRIER_LIMIT) barrier_wait();
-  else if (CLOCK >= NEXT_ADVANCE_CHECK) {
+  if (now() >= BARRIER_LIMIT) barrier_wait();
+  else if (now() >= NEXT_ADVANCE_CHECK) {
     // we crossed a quantum boundary: if we were the laggard, let the others go
-    NEXT_ADVANCE_CHECK = (CLOCK / QUANTUM + 1) * QUANTUM;
+    NEXT_ADVANCE_CHECK = (now() / QUANTUM + 1) * QUANTUM;
     barrier_try_advance();
   }
 }
@@ -179,10 +177,9 @@ export function sync_point(): void {
  * without taking interrupts: a CPU spinning with IRQs off must stay deaf.
  */
 export function cpu_relax(): void {
-  publish_clock();
-  check_stop();
+    check_stop();
   if (DETERMINISTIC) det_sync();
-  else if (CLOCK >= BARRIER_LIMIT) barrier_wait();
+  else if (now() >= BARRIER_LIMIT) barrier_wait();
 }
 
 /** Count one completed operation (the watchdog's progress signal) and pass an interrupt point. */
@@ -212,7 +209,7 @@ function barrier_try_advance(): void {
     const pc = percpu(c);
     const st = atomic.load<u32>(pc + PC_STATE);
     if (st == CPU_RUNNING || st == CPU_AT_BARRIER || st == CPU_RUNNABLE) {
-      const t = c == CPU ? CLOCK : atomic.load<u64>(pc + PC_CLOCK);
+      const t = c == cpu_id() ? now() : atomic.load<u64>(pc + PC_CLOCK);
       if (t < min) min = t;
     }
   }
@@ -221,15 +218,14 @@ function barrier_try_advance(): void {
   const ne = <u32>(min / q);
   if (ne > e && atomic.cmpxchg<u32>(HDR_BASE + H_EPOCH, e, ne) == e) {
     for (let c: u32 = 0; c < NCPUS; c++) {
-      if (c != CPU && atomic.load<u32>(percpu(c) + PC_STATE) == CPU_AT_BARRIER) wake_cpu_raw(c);
+      if (c != cpu_id() && atomic.load<u32>(percpu(c) + PC_STATE) == CPU_AT_BARRIER) wake_cpu_raw(c);
     }
   }
 }
 
 function barrier_wait(): void {
   stat_inc(STAT_BARRIER_WAIT);
-  publish_clock();
-  atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_BARRIER);
+    atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_BARRIER);
   atomic.store<u32>(PC + PC_STATE, CPU_AT_BARRIER);
   // retry: the epoch may not have moved far enough for us yet
   while (true) {
@@ -237,26 +233,26 @@ function barrier_wait(): void {
     barrier_try_advance();
     const e = <u64>atomic.load<u32>(HDR_BASE + H_EPOCH);
     BARRIER_LIMIT = (e + 2) * QUANTUM;
-    if (CLOCK < BARRIER_LIMIT) break;
+    if (now() < BARRIER_LIMIT) break;
     check_stop();
     // idling at the barrier with IRQs on, a CPU still answers shootdowns.
     // (Fix: publish the clock the handlers advanced. Without it the others
     // computed the epoch from our stale, lower clock while we compared our real
     // one with the limit: CPUs that serviced many IPIs at the barrier stalled the
     // whole machine there — found by the stress test with the NUMA scanner on.)
-    if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) { service_ipis(); publish_clock(); continue; }
+    if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) { service_ipis(); continue; }
     atomic.wait<u32>(PC + PC_WAKE, w, SLEEP_NS);
   }
   atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_NONE);
   atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
-  NEXT_ADVANCE_CHECK = (CLOCK / QUANTUM + 1) * QUANTUM;
+  NEXT_ADVANCE_CHECK = (now() / QUANTUM + 1) * QUANTUM;
 }
 
 // ------------------------------------------------ deterministic: token -----
 
 /** Called before every shared access in deterministic mode: hand over the token when we are no longer first. */
 @inline export function det_sync(): void {
-  if (DETERMINISTIC && (CLOCK > DET_LIMIT || (CLOCK == DET_LIMIT && CPU > DET_LIMIT_CPU))) det_yield();
+  if (DETERMINISTIC && (now() > DET_LIMIT || (now() == DET_LIMIT && cpu_id() > DET_LIMIT_CPU))) det_yield();
 }
 
 function det_yield(): void {
@@ -268,7 +264,7 @@ function det_yield(): void {
 /** effective clock of a runnable CPU for the token order */
 @inline function det_eff(c: u32): u64 {
   const pc = percpu(c);
-  const t = c == CPU ? CLOCK : atomic.load<u64>(pc + PC_CLOCK);
+  const t = c == cpu_id() ? now() : atomic.load<u64>(pc + PC_CLOCK);
   const w = atomic.load<u64>(pc + PC_WAKE_TIME);
   return t > w ? t : w;
 }
@@ -285,8 +281,7 @@ function det_consider(c: u32): void {
  * runnable while someone waits.
  */
 function det_pass_token(): void {
-  publish_clock();
-  let best: u32 = 0xffffffff;
+    let best: u32 = 0xffffffff;
   let bt: u64 = u64.MAX_VALUE;
   let waiting = false;
   for (let c: u32 = 0; c < NCPUS; c++) {
@@ -300,7 +295,7 @@ function det_pass_token(): void {
     if (waiting) { request_stop(STOP_DEADLOCK); unreachable(); }
     return; // everybody else finished
   }
-  if (best != CPU) {
+  if (best != cpu_id()) {
     atomic.store<u32>(HDR_BASE + H_DET_TOKEN, best);
     wake_cpu_raw(best);
     if (atomic.load<u32>(PC + PC_STATE) != CPU_FINISHED) det_wait_token();
@@ -314,7 +309,7 @@ export function det_wait_token(): void {
   // retry: woken for another reason (stop, spurious)
   while (true) {
     const w = atomic.load<u32>(PC + PC_WAKE);
-    if (atomic.load<u32>(HDR_BASE + H_DET_TOKEN) == CPU) break;
+    if (atomic.load<u32>(HDR_BASE + H_DET_TOKEN) == cpu_id()) break;
     check_stop();
     atomic.wait<u32>(PC + PC_WAKE, w, SLEEP_NS);
   }
@@ -323,14 +318,13 @@ export function det_wait_token(): void {
 
 function det_take_token(): void {
   const w = atomic.load<u64>(PC + PC_WAKE_TIME);
-  if (w > CLOCK) set_clock(w);
+  if (w > now()) set_clock(w);
   if (atomic.load<u32>(PC + PC_STATE) != CPU_WAITING) atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
-  publish_clock();
-  // our limit: the lowest effective clock among the other runnable CPUs
+    // our limit: the lowest effective clock among the other runnable CPUs
   DET_LIMIT = u64.MAX_VALUE;
   DET_LIMIT_CPU = 0xffffffff;
   for (let c: u32 = 0; c < NCPUS; c++) {
-    if (c == CPU) continue;
+    if (c == cpu_id()) continue;
     const st = atomic.load<u32>(percpu(c) + PC_STATE);
     if (st == CPU_RUNNABLE || st == CPU_RUNNING) det_consider(c);
   }
@@ -339,7 +333,8 @@ function det_take_token(): void {
 // ----------------------------------------------------------- lifecycle -----
 
 /** The host's setup instance (cpu_bind_setup): interrupt points never wait. */
-export function sched_setup(): void {
+export function cpu_bind_setup(id: u32): void {
+  cpu_bind_host(id);
   BARRIER_LIMIT = u64.MAX_VALUE;
   NEXT_ADVANCE_CHECK = u64.MAX_VALUE;
 }
@@ -360,7 +355,7 @@ export function cpu_start(): void {
     if (want == 0) {
       // no rendezvous
     } else if (atomic.add<u32>(HDR_BASE + H_STARTED, 1) + 1 == want) {
-      for (let c: u32 = 0; c < NCPUS; c++) if (c != CPU) wake_cpu_raw(c);
+      for (let c: u32 = 0; c < NCPUS; c++) if (c != cpu_id()) wake_cpu_raw(c);
     } else {
       while (true) {
         const w = atomic.load<u32>(PC + PC_WAKE);
@@ -371,17 +366,16 @@ export function cpu_start(): void {
     }
     const e = <u64>atomic.load<u32>(HDR_BASE + H_EPOCH);
     BARRIER_LIMIT = (e + 2) * QUANTUM;
-    NEXT_ADVANCE_CHECK = (CLOCK / QUANTUM + 1) * QUANTUM;
+    NEXT_ADVANCE_CHECK = (now() / QUANTUM + 1) * QUANTUM;
   }
 }
 
 /** Called by the worker when its program is done. */
 export function cpu_finish(): void {
-  publish_clock();
-  // leave every mm's cpumask (no more translations to shoot down here), then
+    // leave every mm's cpumask (no more translations to shoot down here), then
   // answer what was posted before the senders could see us finished
   const nmm = load<u32>(HDR_BASE + H_NMM);
-  for (let m: u32 = 0; m < nmm; m++) atomic.and<u64>(mm_addr(m) + MM_CPUMASK, ~(<u64>1 << CPU));
+  for (let m: u32 = 0; m < nmm; m++) atomic.and<u64>(mm_addr(m) + MM_CPUMASK, ~(<u64>1 << cpu_id()));
   atomic.store<u32>(PC + PC_STATE, CPU_FINISHED);
   service_ipis();
   if (DETERMINISTIC) det_pass_token();

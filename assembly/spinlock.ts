@@ -12,7 +12,7 @@
 // cannot take the TLB-flush IPI of the holder (see spf pte_map_lock()).
 
 import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_HOLD, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
-import { CPU, CLOCK, set_clock, stat_inc, lock_stat } from './cpu';
+import { cpu_id, now, set_clock, stat_inc, lock_stat } from './cpu';
 import { line_rmw, line_read, line_write, line_is_hot, line_wait_accounting } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, header_flags, det_sync } from './sched';
 import { STAT_TRYLOCK_FAIL } from './generated';
@@ -43,11 +43,11 @@ function acquired(l: u32, t0: u64, real_wait: bool): void {
   let waited: u64 = 0;
   if (rel > t0 && (t0 >= acq || line_is_hot(l + SL_LINE))) {
     waited = rel - t0;
-    if (rel > CLOCK) set_clock(rel);
+    if (rel > now()) set_clock(rel);
     line_read(l + SL_LINE); // the line comes back from the releaser
   } else if (real_wait) line_read(l + SL_LINE);
-  atomic.store<u32>(l + SL_HOLDER, CPU + 1);
-  atomic.store<u32>(l + SL_HOLD, <u32>CLOCK); // acquisition time (low bits) until the unlock turns it into the hold
+  atomic.store<u32>(l + SL_HOLDER, cpu_id() + 1);
+  atomic.store<u32>(l + SL_HOLD, <u32>now()); // acquisition time (low bits) until the unlock turns it into the hold
   lock_stat(cls, 0, 1);
   if (waited > 0 || real_wait) lock_stat(cls, 1, 1);
   lock_stat(cls, 2, waited);
@@ -56,7 +56,7 @@ function acquired(l: u32, t0: u64, real_wait: bool): void {
 /** spin_lock(): caller must not already hold `l`. */
 export function spin_lock(l: u32): void {
   if (header_flags() & FLAG_NO_LOCK) return;
-  const t0 = CLOCK;
+  const t0 = now();
   const ticket = atomic.add<u32>(l + SL_NEXT, 1);
   line_wait_accounting(false);
   line_rmw(l + SL_LINE);
@@ -82,7 +82,7 @@ export function spin_lock(l: u32): void {
 export function spin_trylock(l: u32): bool {
   if (header_flags() & FLAG_NO_LOCK) return true;
   det_sync();
-  const t0 = CLOCK;
+  const t0 = now();
   const s = atomic.load<u32>(l + SL_SERVING);
   if (atomic.load<u32>(l + SL_NEXT) != s || atomic.cmpxchg<u32>(l + SL_NEXT, s, s + 1) != s) {
     line_read(l + SL_LINE);
@@ -101,8 +101,8 @@ export function spin_unlock(l: u32): void {
   if (header_flags() & FLAG_NO_LOCK) return;
   line_write(l + SL_LINE);
   atomic.store<u32>(l + SL_HOLDER, 0);
-  atomic.store<u32>(l + SL_HOLD, <u32>CLOCK - atomic.load<u32>(l + SL_HOLD));
-  atomic.store<u64>(l + SL_RELEASE, CLOCK);
+  atomic.store<u32>(l + SL_HOLD, <u32>now() - atomic.load<u32>(l + SL_HOLD));
+  atomic.store<u64>(l + SL_RELEASE, now());
   atomic.add<u32>(l + SL_SERVING, 1);
   if (atomic.load<u32>(l + SL_WAITERS) != 0) wake_waiters(l);
 }

@@ -17,7 +17,7 @@
 // Counters (u32 each, STRESS_* indices) go to `out`, this CPU's scratch.
 
 import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, setting } from './layout';
-import { CPU, NCPUS, CLOCK, charge, rand_below } from './cpu';
+import { cpu_id, NCPUS, now, charge, rand_below } from './cpu';
 import { op_begin, op_done, sync_point, check_stop, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from './sched';
 import { access } from './access';
 import { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED } from './mmap';
@@ -65,7 +65,7 @@ function meet(sync: u32, target: u32): void {
  */
 function checkpoint(sync: u32, meetings: u32, ckpt: u32, n: u32): u32 {
   meet(sync, ++meetings * NCPUS);
-  if (CPU == 0) {
+  if (cpu_id() == 0) {
     atomic.store<u32>(ckpt, n);
     // retry: the host has not answered yet (it polls every few ms)
     while (true) {
@@ -85,8 +85,8 @@ function numa_tick(mm: u32, out: u32): void {
   if (period == 0) return;
   const a = mm_addr(mm) + MM_NUMA_NEXT;
   const next = atomic.load<u64>(a);
-  if (CLOCK < next) return;
-  if (atomic.cmpxchg<u64>(a, next, CLOCK + period) == next) { task_numa_work(mm); bump(out, STRESS_NUMA_SCANS); }
+  if (now() < next) return;
+  if (atomic.cmpxchg<u64>(a, next, now() + period) == next) { task_numa_work(mm); bump(out, STRESS_NUMA_SCANS); }
 }
 
 /** a length in pages: mostly short (1..max_len), one in eight up to half the region */
@@ -122,7 +122,7 @@ export function stress_run(mm: u32, base: u64, npages: u32, ops: u32,
   w_read: u32, w_write: u32, w_mmap: u32, w_munmap: u32, w_mprotect: u32, w_madvise: u32, w_mmap_file: u32,
   max_len: u32, check_every: u32, ckpt: u32, sync: u32, out: u32): void {
   memory.fill(out, 0, STRESS_NCOUNTERS * 4);
-  if (CPU == 0 && sys_mmap(mm, base, <u64>npages * PAGE_SIZE, RW, ANON_FIXED, 0, 0) < 0) bump(out, STRESS_MMAP_FAIL);
+  if (cpu_id() == 0 && sys_mmap(mm, base, <u64>npages * PAGE_SIZE, RW, ANON_FIXED, 0, 0) < 0) bump(out, STRESS_MMAP_FAIL);
   meet(sync, NCPUS);
   let meetings: u32 = 1;
   const total = w_read + w_write + w_mmap + w_munmap + w_mprotect + w_madvise + w_mmap_file;
@@ -204,12 +204,12 @@ export function stress_munmap_race(mm: u32, base: u64, nslots: u32, slot_pages: 
   memory.fill(out, 0, STRESS_NCOUNTERS * 4);
   const slot_bytes = <u64>slot_pages * PAGE_SIZE;
   const NONE: u32 = 0xffffffff;
-  if (CPU == 0) {
+  if (cpu_id() == 0) {
     atomic.store<u32>(cursor, NONE); // no slot yet
     if (sys_mmap(mm, base, <u64>nslots * slot_bytes, RW, ANON_FIXED, 0, 0) < 0) bump(out, STRESS_MMAP_FAIL);
   }
   meet(sync, NCPUS);
-  if (CPU == 0) {
+  if (cpu_id() == 0) {
     for (let k: u32 = 0; k < nslots; k++) {
       op_begin(31);
       const s = base + <u64>k * slot_bytes;

@@ -1,7 +1,7 @@
 // Loops driven by tests and benchmarks. They run inside Wasm so that what is
 // measured is the core, not the JS<->Wasm boundary.
 
-import { CPU, CLOCK, rand_below, charge } from './cpu';
+import { cpu_id, now, rand_below, charge } from './cpu';
 import { op_done, op_begin, sync_point } from './sched';
 import { spin_lock, spin_unlock, spin_trylock, spin_is_locked } from './spinlock';
 import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from './ipi';
@@ -52,13 +52,13 @@ export function t_rwsem_mix(sem: u32, counter: u32, iters: u32, write_pct: u32):
 
 /** atomic increments on one modeled line (`line` = its 16-byte meta, `ctr` the word) */
 export function t_atomic_inc(line: u32, ctr: u32, iters: u32): u64 {
-  const t0 = CLOCK;
+  const t0 = now();
   for (let i: u32 = 0; i < iters; i++) {
     line_rmw(line);
     atomic.add<u64>(ctr, 1);
     op_done();
   }
-  return CLOCK - t0;
+  return now() - t0;
 }
 
 /**
@@ -74,7 +74,7 @@ export function t_frame_churn(iters: u32, hold: u32, scratch: u32): u32 {
     if (n < hold && (n == 0 || rand_below(2) == 0)) {
       const p = alloc_frame(2);
       if (p >= 0) {
-        if (atomic.cmpxchg<i32>(frame(<u32>p) + FR_MAPCOUNT, 0, <i32>CPU + 1) != 0) dup++;
+        if (atomic.cmpxchg<i32>(frame(<u32>p) + FR_MAPCOUNT, 0, <i32>cpu_id() + 1) != 0) dup++;
         store<u32>(scratch + n * 4, <u32>p);
         n++;
       }
@@ -83,7 +83,7 @@ export function t_frame_churn(iters: u32, hold: u32, scratch: u32): u32 {
       const p = load<u32>(scratch + k * 4);
       store<u32>(scratch + k * 4, load<u32>(scratch + (n - 1) * 4));
       n--;
-      if (atomic.cmpxchg<i32>(frame(p) + FR_MAPCOUNT, <i32>CPU + 1, 0) != <i32>CPU + 1) dup++;
+      if (atomic.cmpxchg<i32>(frame(p) + FR_MAPCOUNT, <i32>cpu_id() + 1, 0) != <i32>cpu_id() + 1) dup++;
       put_frame(p);
     }
     op_done();
@@ -91,7 +91,7 @@ export function t_frame_churn(iters: u32, hold: u32, scratch: u32): u32 {
   while (n > 0) {
     n--;
     const p = load<u32>(scratch + n * 4);
-    if (atomic.cmpxchg<i32>(frame(p) + FR_MAPCOUNT, <i32>CPU + 1, 0) != <i32>CPU + 1) dup++;
+    if (atomic.cmpxchg<i32>(frame(p) + FR_MAPCOUNT, <i32>cpu_id() + 1, 0) != <i32>cpu_id() + 1) dup++;
     put_frame(p);
   }
   return dup;

@@ -14,7 +14,7 @@ import {
   VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PC_IRQ_ON, PC_WAIT_OBJ, PC_CLOCK, PC_STATE, CPU_FINISHED,
   WAIT_SPIN, MM_MMAP_LOCK, PC_STATS, PTM_NR_PRESENT, percpu, mm_addr,
 } from './layout';
-import { CLOCK, DETERMINISTIC, charge, cost, stat_inc, stat_add } from './cpu';
+import { now, DETERMINISTIC, charge, cost, stat_inc, stat_add } from './cpu';
 import {
   COST_FAULT_ENTRY, STAT_FAULT, STAT_FAULT_CYCLES, STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_SPF_TRYLOCK_RETRY,
 } from './generated';
@@ -55,7 +55,7 @@ export function t_charge(c: u64): void { charge(c); sync_point(); }
  */
 export function t_await_stat(cpu: u32, stat: u32, value: u64, step: u64, cap: u64): u32 {
   const a = percpu(cpu) + PC_STATS + (stat << 3);
-  const deadline = CLOCK + cap;
+  const deadline = now() + cap;
   while (atomic.load<u64>(a) < value) if (!poll(step, deadline)) return 0;
   return 1;
 }
@@ -70,12 +70,12 @@ export function t_await_stat(cpu: u32, stat: u32, value: u64, step: u64, cap: u6
 @inline function poll(step: u64, deadline: u64): bool {
   charge(step);
   sync_point();
-  return CLOCK < deadline;
+  return now() < deadline;
 }
 
 /** wait until CPU `other` runs with IRQs off (inside a lockless walk / pte_map_lock); false on timeout */
 function await_irqs_off(other: u32, step: u64, cap: u64): bool {
-  const deadline = CLOCK + cap;
+  const deadline = now() + cap;
   while (!irqs_off(other)) if (!poll(step, deadline)) return false;
   return true;
 }
@@ -83,14 +83,14 @@ function await_irqs_off(other: u32, step: u64, cap: u64): bool {
 /** wait until CPU `other` has IRQs off and then on again (its lockless walk is over); false on timeout */
 function await_walk_done(other: u32, step: u64, cap: u64): bool {
   if (!await_irqs_off(other, step, cap)) return false;
-  const deadline = CLOCK + cap;
+  const deadline = now() + cap;
   while (irqs_off(other)) if (!poll(step, deadline)) return false;
   return true;
 }
 
 /** wait until CPU `other` sleeps on `obj`; false on timeout */
 function await_waiting_on(other: u32, obj: u32, step: u64, cap: u64): bool {
-  const deadline = CLOCK + cap;
+  const deadline = now() + cap;
   while (!waits_on(other, obj)) if (!poll(step, deadline)) return false;
   return true;
 }
@@ -117,7 +117,7 @@ export function t_kernel_access(mm: u32, address: u64, write: bool): i32 {
   // retry: the access is re-executed after each fault, as after iret
   for (let tries = 0; tries < 8; tries++) {
     if (hw_walk(mm, address, write, false) != 0) return 0;
-    const t0 = CLOCK;
+    const t0 = now();
     charge(cost(COST_FAULT_ENTRY));
     stat_inc(STAT_FAULT);
     const flags = write ? FAULT_FLAG_WRITE : 0;
@@ -129,7 +129,7 @@ export function t_kernel_access(mm: u32, address: u64, write: bool): i32 {
     }
     if (r == VM_FAULT_RETRY) r = fault_classic(mm, address, flags);
     if (r == VM_FAULT_SIGSEGV) stat_inc(STAT_FAULT_SIGSEGV);
-    stat_add(STAT_FAULT_CYCLES, CLOCK - t0);
+    stat_add(STAT_FAULT_CYCLES, now() - t0);
     op_done();
     if (r != 0) return r;
   }
@@ -259,15 +259,15 @@ export function t_pmd_poke(mm: u32, addr: u64, kind: u32, value: u64): u64 {
 export function t_wait_ptl_locked(mm: u32, addr: u64, follow: u32, step: u64, cap: u64): u32 {
   if (walk_lockless(mm, addr) != WALK_OK) return 0;
   const ptl = ptl_of(<u32>walk_pte_table());
-  const deadline = CLOCK + cap;
+  const deadline = now() + cap;
   const fpc = percpu(follow);
   let spins: u32 = 0;
   while (!spin_is_locked(ptl)) {
     if (atomic.load<u32>(fpc + PC_STATE) == CPU_FINISHED) return 0;
-    if (DETERMINISTIC || CLOCK + step <= atomic.load<u64>(fpc + PC_CLOCK)) charge(step);
+    if (DETERMINISTIC || now() + step <= atomic.load<u64>(fpc + PC_CLOCK)) charge(step);
     else if (++spins > 10_000_000) return 0;
     sync_point();
-    if (CLOCK >= deadline) return 0;
+    if (now() >= deadline) return 0;
   }
   return 1;
 }
@@ -287,7 +287,7 @@ export function t_hold_ptl(mm: u32, addr: u64, flag: u32, a: u32, b: u32, cap: u
   spin_lock(ptl);
   t_set_flag(flag, 1);
   const retries = percpu(b) + PC_STATS + (<u32>STAT_SPF_TRYLOCK_RETRY << 3);
-  const deadline = CLOCK + cap;
+  const deadline = now() + cap;
   let ok: i32 = 1;
   while (!(waits_on(a, ptl) && (waits_on(b, ptl) || atomic.load<u64>(retries) > 0))) {
     if (!poll(100, deadline)) { ok = 0; break; }

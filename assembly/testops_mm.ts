@@ -3,7 +3,7 @@
 // not the JS<->Wasm boundary.
 
 import { HDR_BASE, H_TLB_SETS, WAIT_SPIN } from './layout';
-import { CPU, NCPUS, rand_below } from './cpu';
+import { cpu_id, NCPUS, rand_below } from './cpu';
 import { op_begin, op_done, wake_waiters, wait_until_at_least } from './sched';
 import { tlb_lookup, tlb_insert, tlb_flush_all } from './tlb';
 import { hw_walk, alloc_ptpage, free_ptpage, ptpage_addr, pte_alloc_walk, LEVEL_PTE } from './pgtable';
@@ -36,7 +36,7 @@ export function t_walk_loop(mm: u32, va: u64, iters: u32): void {
  * (must be 0). Frees everything at the end.
  */
 export function t_ptpage_churn(iters: u32, hold: u32, scratch: u32): u32 {
-  const me: u64 = <u64>CPU + 1;
+  const me: u64 = <u64>cpu_id() + 1;
   let n: u32 = 0;
   let dup: u32 = 0;
   for (let i: u32 = 0; i < iters; i++) {
@@ -96,7 +96,7 @@ export function t_pte_alloc_race(mm: u32, rounds: u32, per_round: u32, sync: u32
     const last = rendezvous(sync, (r + 1) * NCPUS);
     for (let j: u32 = 0; j < per_round; j++) {
       op_begin(21);
-      if (pte_alloc_walk(mm, (<u64>(r * per_round + j) << 30) | (<u64>CPU << 12)) == 0) fail++;
+      if (pte_alloc_walk(mm, (<u64>(r * per_round + j) << 30) | (<u64>cpu_id() << 12)) == 0) fail++;
       op_done();
       if (last && j == 0) wake_waiters(sync);
     }

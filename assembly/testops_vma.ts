@@ -14,7 +14,7 @@ import {
   VMA_GEN, VMA_CSUM, VMA_LINE, VMA_STATE_LIVE, VM_READ, VM_WRITE, VM_SHARED, VMOPS_NONE, VMOPS_FILE, MPOL_DEFAULT,
   MM_MMAP_LOCK, PAGE_SHIFT, mm_addr,
 } from './layout';
-import { CLOCK, charge, rand_below } from './cpu';
+import { now, charge, rand_below } from './cpu';
 import { op_begin, op_done } from './sched';
 import { down_write, up_write, down_read, up_read } from './rwsem';
 import { line_read } from './cacheline';
@@ -240,7 +240,7 @@ export function t_vma_populate(mm: u32, base: u64, n: u32, pages: u32, gap: u32)
  */
 export function t_vma_lookup(mm: u32, base: u64, npages: u32, iters: u32, lockless: u32): u64 {
   const lock = mm_addr(mm) + MM_MMAP_LOCK;
-  const t0 = CLOCK;
+  const t0 = now();
   for (let i: u32 = 0; i < iters; i++) {
     op_begin(12);
     const va = base + rand_below(<u64>npages << PAGE_SHIFT);
@@ -255,5 +255,5 @@ export function t_vma_lookup(mm: u32, base: u64, npages: u32, iters: u32, lockle
     }
     op_done();
   }
-  return CLOCK - t0;
+  return now() - t0;
 }

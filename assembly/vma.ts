@@ -35,7 +35,7 @@ import {
   MM_MMAP_LOCK, MM_SEQ, MM_NVMAS, MM_VMA_INDEX, RW_COUNT, RW_WRITER, RWSEM_WRITER, SQ_SEQ, SQ_LINE,
   PC_WAKE, PC_IPI_PENDING, mm_addr,
 } from './layout';
-import { CPU, PC, CLOCK, DETERMINISTIC, charge_cost, set_clock, stat_inc } from './cpu';
+import { cpu_id, cpu_local, PC, now, DETERMINISTIC, charge_cost, set_clock, stat_inc } from './cpu';
 import {
   COST_VMA_LOOKUP_STEP, LOCK_CLASS_VMA_READ,
   STAT_VMA_ALLOC, STAT_VMA_FREE, STAT_VMA_ALLOC_FAIL, STAT_VMA_LOOKUP, STAT_VMA_LOOKUP_LOCKLESS,
@@ -290,7 +290,7 @@ function index_remove(m: u32, pos: u32): void {
 
 @inline function assert_write_locked(m: u32): void {
   const l = m + MM_MMAP_LOCK;
-  assert(atomic.load<i32>(l + RW_COUNT) == RWSEM_WRITER && atomic.load<u32>(l + RW_WRITER) == CPU + 1,
+  assert(atomic.load<i32>(l + RW_COUNT) == RWSEM_WRITER && atomic.load<u32>(l + RW_WRITER) == cpu_id() + 1,
     'VMA index change without mmap_lock held for write by this CPU');
 }
 @inline function assert_locked(m: u32): void {
@@ -508,12 +508,11 @@ function wait_writer_gone(seq: u32): void {
     if (++spins > 64) atomic.wait<u32>(PC + PC_WAKE, atomic.load<u32>(PC + PC_WAKE), 20_000);
   }
   const t = line_busy_until(seq + SQ_LINE);
-  if (t > CLOCK) set_clock(t);
+  if (t > now()) set_clock(t);
 }
 
 /** generation of the slot the last find_vma_lockless() on this CPU returned (read inside its validated window) */
-let LOCKLESS_GEN: u32 = 0;
-export function vma_lockless_gen(): u32 { return LOCKLESS_GEN; }
+export function vma_lockless_gen(): u32 { return cpu_local().lockless_gen; }
 
 /**
  * The VMA containing `va`, or -1, without mmap_lock: for speculative faults
@@ -545,7 +544,7 @@ export function find_vma_lockless(mm: u32, va: u64): i32 {
     }
     if (read_seqcount_retry(m + MM_SEQ, s)) { stat_inc(STAT_VMA_LOCKLESS_RETRY); continue; }
     if (torn) unreachable(); // a stable snapshot with a hole: the index is corrupt
-    LOCKLESS_GEN = gen;
+    cpu_local().lockless_gen = gen;
     return res;
   }
   return -1;

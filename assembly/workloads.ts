@@ -4,7 +4,7 @@
 // iterations) and returns the iterations done (the benchmark's own unit), or
 // a negative -(VM_FAULT_* | errno << 16) on the first failure.
 
-import { CLOCK, set_clock } from './cpu';
+import { now, set_clock } from './cpu';
 import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './sched';
 import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, PC_STATE, CPU_FINISHED, percpu } from './layout';
 import { access } from './access';
@@ -24,11 +24,11 @@ export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: 
   let iters: i64 = 0;
   let flags = kind == 0 ? MAP_PRIVATE | MAP_ANONYMOUS : (kind == 1 ? MAP_PRIVATE : MAP_SHARED);
   if (at != 0) flags |= MAP_FIXED; // a region of its own (pft-private): never merged with a neighbour's
-  while (CLOCK < budget && <u64>iters < max_iters) {
+  while (now() < budget && <u64>iters < max_iters) {
     op_begin(10);
     const a = sys_mmap(mm, at, size, RW, flags, file, 0);
     if (a < 0) return fail_mmap(a);
-    for (let p: u64 = 0; p < size && CLOCK < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
+    for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
       const r = access(mm, <u64>a + p, true);
       if (r != 0) return -<i64>r;
       iters++;
@@ -44,7 +44,7 @@ export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: 
 /** will-it-scale mmap1/mmap2: mmap + munmap `size` bytes (anonymous / file), no touch; one iteration per pair */
 export function wl_mmap(mm: u32, anon: bool, file: u32, size: u64, budget: u64, max_iters: u64): i64 {
   let iters: i64 = 0;
-  while (CLOCK < budget && <u64>iters < max_iters) {
+  while (now() < budget && <u64>iters < max_iters) {
     op_begin(11);
     const a = sys_mmap(mm, 0, size, RW, anon ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_PRIVATE, file, 0);
     if (a < 0) return fail_mmap(a);
@@ -61,8 +61,8 @@ export function wl_tlb_flush(mm: u32, size: u64, budget: u64, max_iters: u64): i
   const a = sys_mmap(mm, 0, size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
   if (a < 0) return fail_mmap(a);
   let iters: i64 = 0;
-  while (CLOCK < budget && <u64>iters < max_iters) {
-    for (let p: u64 = 0; p < size && CLOCK < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
+  while (now() < budget && <u64>iters < max_iters) {
+    for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
       op_begin(12);
       const r = access(mm, <u64>a + p, true);
       if (r != 0) return -<i64>r;
@@ -83,8 +83,8 @@ export function wl_tlb_flush(mm: u32, size: u64, budget: u64, max_iters: u64): i
  */
 export function wl_touch(mm: u32, base: u64, size: u64, write: bool, budget: u64, max_iters: u64): i64 {
   let iters: i64 = 0;
-  while (CLOCK < budget && <u64>iters < max_iters) {
-    for (let p: u64 = 0; p < size && CLOCK < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
+  while (now() < budget && <u64>iters < max_iters) {
+    for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
       const r = access(mm, base + p, write);
       if (r != 0) return -<i64>r;
       iters++;
@@ -109,7 +109,7 @@ export function wl_ebizzy(mm: u32, table: u32, chunks: u32, chunk_size: u64, sea
     store<u64>(table + i * 8, <u64>a);
   }
   let iters: i64 = 0;
-  while (CLOCK < budget && <u64>iters < max_iters) {
+  while (now() < budget && <u64>iters < max_iters) {
     op_begin(13);
     const k = <u32>rand_below(chunks);
     const base = load<u64>(table + k * 8);
@@ -146,7 +146,7 @@ export function wl_ebizzy(mm: u32, table: u32, chunks: u32, chunk_size: u64, sea
 export function wl_mapbench(mm: u32, base: u64, npages: u32, first: u32, step: u32, budget: u64, max_iters: u64): i64 {
   let iters: i64 = 0;
   let slot = first;
-  while (CLOCK < budget && <u64>iters < max_iters) {
+  while (now() < budget && <u64>iters < max_iters) {
     op_begin(14);
     const a = base + <u64>slot * PAGE_SIZE;
     const m = sys_mmap(mm, a, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0, 0);
@@ -178,7 +178,7 @@ export function wl_mapbench_pipeline(mm: u32, base: u64, ring_stride: u64, npage
   let prod: u32 = 0;
   let cons: u32 = 0;
   let iters: i64 = 0;
-  while (CLOCK < budget && <u64>iters < max_iters) {
+  while (now() < budget && <u64>iters < max_iters) {
     let did = false;
     // produce: map the next slot of my ring if its consumer is done with it
     const pf = my_flags + prod * PIPE_SLOT;
@@ -232,7 +232,7 @@ const PIPE_SLOT: u32 = 16;
 
 /** hand a slot over at my virtual time and wake whoever waits for it */
 function pipe_hand_over(slot: u32, v: u32): void {
-  atomic.store<u64>(slot + 8, CLOCK);
+  atomic.store<u64>(slot + 8, now());
   atomic.store<u32>(slot, v);
   wake_waiters(slot);
 }
@@ -240,5 +240,5 @@ function pipe_hand_over(slot: u32, v: u32): void {
 /** the page was handed over at some virtual time: I cannot use it earlier */
 function pipe_take(slot: u32): void {
   const t = atomic.load<u64>(slot + 8);
-  if (t > CLOCK) set_clock(t);
+  if (t > now()) set_clock(t);
 }

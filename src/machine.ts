@@ -204,6 +204,7 @@ export class Machine {
     for (let i = 0; i < cpus; i++) {
       const pc = this.percpu(i);
       const p = cpuPlacement(t, i);
+      dv.setUint32(pc + C.PC_ID, i, true);
       dv.setUint32(pc + C.PC_SOCKET, p.socket, true);
       dv.setUint32(pc + C.PC_CORE, p.core, true);
       dv.setUint32(pc + C.PC_THREAD, p.thread, true);
