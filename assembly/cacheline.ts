@@ -29,7 +29,7 @@ import {
   COST_XFER_FAR, COST_XFER_NEAR, COST_XFER_SMT, COST_L1_HIT, COST_ATOMIC_RMW, COST_STORE,
   STAT_LINE_TRANSFER_FAR, STAT_LINE_TRANSFER_NEAR, STAT_ATOMIC_RMW, STAT_LINE_WAIT_CYCLES,
 } from './generated';
-import { det_sync, QUANTUM } from './sched';
+import { sched_sync, QUANTUM } from './sched';
 
 /** cycles to bring a line last written by `owner` to this CPU (0 if it is ours) */
 export function xfer_from(owner: u32): u64 {
@@ -47,7 +47,7 @@ export function xfer_from(owner: u32): u64 {
  * waiting for the line to become free (0 when uncontended in virtual time).
  */
 export function line_access_excl(line: u32, base: u64): u64 {
-  det_sync();
+  sched_sync();
   const me: u64 = <u64>cpu_id() + 1;
   const bit: u64 = <u64>1 << cpu_id();
   // buckets of two quanta: a CPU can run at most 2 quanta ahead of the slowest, so
@@ -117,7 +117,7 @@ export function line_wait_accounting(on: bool): void { cpu_local().line_wait_unc
 
 /** read of a modeled line: transfer unless we already share it */
 export function line_read(line: u32): void {
-  det_sync();
+  sched_sync();
   const bit: u64 = <u64>1 << cpu_id();
   if ((atomic.load<u64>(line + LM_SHARERS) & bit) != 0) { set_clock(now() + cost(COST_L1_HIT)); return; }
   const owner1 = atomic.load<u64>(line + LM_STATE) & LM_OWNER_MASK;

@@ -35,6 +35,8 @@ export const CACHE_LINE: u32 = 64;
 //  +64  frames_base      +68  ptmeta_base     +72  ptpages_base   +76  vmas_base
 //  +80  vma_index_base   +84  total_bytes     +88  nmm            +92  flags (test hooks)
 //  +96  ghz_milli        +100 topo sockets    +104 topo cores/socket +108 topo threads/core
+//  +112 nworkers (host workers of the run)     +116 workers_base (WK_SIZE blocks)
+//  +120 async_base (per-CPU Asyncify stacks)   +124 async_size (bytes per CPU)
 //  --- sync words, one per cache line ---
 //  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu
 //  +192 epoch (barrier, u32)                  +196 epoch_waiters
@@ -50,7 +52,7 @@ export const CACHE_LINE: u32 = 64;
 //  +536 u64 latest rcu_read_unlock() time seen by a sleeper (virtual clock)
 //  +576 spinlock (SL_SIZE = 48): serializes the deferred queue and the epoch advance
 //  +640 progress (u32, bumped on every completed operation)
-//  +704 started (u32: CPUs that entered cpu_start)  +708 rendezvous (u32: CPUs to wait for at start, set by the host's run(); 0 = none)
+//  +704 started (u32: host workers ready to start; they start together)  +708 rendezvous (u32: workers to wait for, set by the host's run())
 //  +768 zone lock (spinlock, class zone)   +832 LRU lock (spinlock, class lru)
 //  +896 page-cache files: u32 base, u32 count, u32 max pages per file, u32 index base
 //  +960 fault-path settings (SET_*, u32 each, written by the host)
@@ -83,6 +85,10 @@ export const H_GHZ_MILLI: u32 = 96;
 export const H_TOPO_SOCKETS: u32 = 100;
 export const H_TOPO_CORES: u32 = 104;
 export const H_TOPO_THREADS: u32 = 108;
+export const H_NWORKERS: u32 = 112;
+export const H_WORKERS_BASE: u32 = 116;
+export const H_ASYNC_BASE: u32 = 120;
+export const H_ASYNC_SIZE: u32 = 124;
 export const H_STOP: u32 = 128;
 export const H_STOP_CPU: u32 = 132;
 export const H_EPOCH: u32 = 192;
@@ -241,6 +247,7 @@ export const RC_SIZE: u32 = 48;
 //  +92  u32 inject (test hook: trap at op N)
 //  +96  u64 det limit (deterministic mode: run until clock passes this)
 //  +104 u32 det limit cpu           +108 u32 cpu id (written by the host)
+//  +112 u32 worker: the host worker that runs this CPU (written by the host)
 //  --- this CPU's private state (was module globals; only its CPU touches it) ---
 //  +128 struct vm_fault (fault.ts VmFault, 72)
 //  +200 result of the last page-table walk (pgtable.ts WalkResult, 32)
@@ -272,6 +279,7 @@ export const PC_INJECT: u32 = 92;
 export const PC_DET_LIMIT: u32 = 96;
 export const PC_DET_LIMIT_CPU: u32 = 104;
 export const PC_ID: u32 = 108;
+export const PC_WORKER: u32 = 112;
 export const PC_VMF: u32 = 128;
 export const PC_WALK: u32 = 200;
 export const PC_LOCAL: u32 = 256;
@@ -281,13 +289,35 @@ export const PC_CALL_ARGS: u32 = 336;
 export const CALL_MAX_ARGS: u32 = 16;
 export const PC_STATS: u32 = 512;
 
+// ---- host worker (WK_SIZE stride, region at H_WORKERS_BASE): one per host thread ----
+// A worker runs CPUs [first, first + count) as coroutines (sched.ts). Other
+// workers wake one of its CPUs by setting the CPU's bit in `pending`, bumping
+// `wake` and, if `sleeping`, notifying it: the worker's thread sleeps on its
+// own futex word only when none of its CPUs can run.
+//  +0  u32 wake (futex word)           +4  u32 sleeping (1 while in atomic.wait)
+//  +8  u32 first cpu                   +12 u32 count
+//  +16 u32 current cpu + 1 (0 = in the scheduler)
+//  +24 u64 switches (coroutine switches)   +32 u64 sleeps (futex waits)
+//  +40 u32 asyncify high-water mark (bytes, max over its CPUs)
+//  +64 pending wake-ups: MAX_CPUS / 32 u32 words, bit c = CPU c (only its own CPUs' bits)
+export const WK_WAKE: u32 = 0;
+export const WK_SLEEPING: u32 = 4;
+export const WK_FIRST: u32 = 8;
+export const WK_COUNT: u32 = 12;
+export const WK_CURRENT: u32 = 16;
+export const WK_SWITCHES: u32 = 24;
+export const WK_SLEEPS: u32 = 32;
+export const WK_ASYNC_HIGH: u32 = 40;
+export const WK_PENDING: u32 = 64;
+export const WK_SIZE: u32 = 64 + ((MAX_CPUS + 511) / 512) * 64;
+
 // CPU states
 export const CPU_IDLE: u32 = 0; // not started
 export const CPU_RUNNING: u32 = 1;
 export const CPU_WAITING: u32 = 2; // blocked on wait_obj; not waited for at the barrier
 export const CPU_AT_BARRIER: u32 = 3;
 export const CPU_FINISHED: u32 = 4;
-export const CPU_RUNNABLE: u32 = 5; // deterministic mode: woken, waiting for the token
+export const CPU_RUNNABLE: u32 = 5; // ready to run (woken, yielded, or between two host calls)
 
 // what a waiting CPU waits for (PC_WAIT_KIND)
 export const WAIT_NONE: u32 = 0;
@@ -500,6 +530,7 @@ export const MM_SIZE: u32 = 512;
 @inline export function percpu(cpu: u32): u32 {
   return load<u32>(HDR_BASE + H_PERCPU_BASE) + cpu * load<u32>(HDR_BASE + H_PERCPU_SIZE);
 }
+@inline export function worker_addr(w: u32): u32 { return load<u32>(HDR_BASE + H_WORKERS_BASE) + w * WK_SIZE; }
 @inline export function mm_addr(mm: u32): u32 { return load<u32>(HDR_BASE + H_MM_BASE) + mm * MM_SIZE; }
 @inline export function cost_base(): u32 { return load<u32>(HDR_BASE + H_PROFILE_BASE); }
 @inline export function setting(k: u32): u32 { return load<u32>(HDR_BASE + H_SETTINGS + k); }

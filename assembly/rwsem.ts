@@ -13,7 +13,7 @@
 import { RW_COUNT, RW_WWAIT, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, WAIT_RWSEM_READ, WAIT_RWSEM_WRITE } from './layout';
 import { cpu_id, now, set_clock, stat_inc, lock_stat } from './cpu';
 import { line_rmw, line_read, line_is_hot, line_wait_accounting } from './cacheline';
-import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, det_sync } from './sched';
+import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './sched';
 import { STAT_TRYLOCK_FAIL } from './generated';
 
 /** `cls` is the read-side class; the write side is cls + 1 (LOCK_CLASS_MMAP_READ/WRITE, VMA_READ/WRITE). */
@@ -76,7 +76,7 @@ export function down_read(s: u32): void {
 }
 
 export function down_read_trylock(s: u32): bool {
-  det_sync();
+  sched_sync();
   // retry: only a racing reader's CAS can make us fail while the lock is readable
   while (true) {
     const c = atomic.load<i32>(s + RW_COUNT);

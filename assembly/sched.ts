@@ -1,48 +1,85 @@
-// Scheduling of emulated CPUs in virtual time: waits, wake-ups, the lax
-// quantum barrier (parallel mode), the token (deterministic mode), and stop.
+// Scheduling of emulated CPUs on host workers, in virtual time: the M:N
+// engine's coroutine scheduler, waits and wake-ups, the lax quantum barrier
+// between workers, and stop.
 //
-// Every blocking wait in the core goes through wait_prepare / wait_token /
-// wait_sleep / wait_finish and every CPU sleeps on ITS OWN futex word
-// (PC_WAKE). Whoever changes what a CPU may be waiting for (a lock release, an
-// ack, an IPI, an epoch advance, the token) bumps that word and notifies.
-// Callers loop:
+// A host worker (layout.ts WK_*) runs CPUs [first, first + count). With more
+// than one CPU per worker each CPU is a coroutine (Binaryen Asyncify: the
+// `asyncify` imports below are replaced by Asyncify's own functions, so a
+// switch never leaves Wasm). With one CPU per worker (the threads engine, or
+// a worker that got one CPU) nothing ever unwinds and a wait sleeps on the
+// worker's futex word, so the build without Asyncify runs the same code.
+//
+// Waits. Every blocking wait in the core goes through
 //     wait_prepare(obj, kind);
 //     while (true) { const w = wait_token(); if (cond) break; wait_sleep(w); }
 //     wait_finish();
-// Reading the token BEFORE testing the condition makes a wake-up between
-// the test and the sleep impossible to lose.
+// Whoever changes what a CPU may wait for (a lock release, an ack, an IPI, an
+// epoch advance) calls wake_cpu / wake_waiters: that bumps the CPU's wake
+// token (PC_WAKE) and posts the CPU to its worker. Reading the token BEFORE
+// testing the condition makes a wake-up between test and park impossible to
+// lose. A parked CPU is not resumed until its token moved (pitfall: resuming
+// every blocked CPU just to see it park again costs switches for nothing).
 //
-// Parallel mode: a CPU may run while now() < (epoch + 2) * quantum, where
-// epoch = floor(min clock of RUNNING/AT_BARRIER CPUs / quantum). CPUs that
-// wait (on a lock, an ack) or have finished are not waited for, otherwise a
-// lock holder at the barrier and its waiter would deadlock the emulator.
+// Order inside a worker: the runnable CPU with the lowest (clock, id) runs.
+// It keeps running while (clock, id) <= (run_limit, run_limit_cpu): the next
+// CPU in that order plus the slack (0 in deterministic mode: every shared
+// access happens in exact virtual-time order; one quantum in parallel mode).
+// Nothing inside a worker depends on host timing.
 //
-// Deterministic mode: exactly one CPU holds the token (H_DET_TOKEN) and runs;
-// it keeps it while (now(), cpu) <= (the lowest clock among the others,
-// their id). A waiting CPU is not runnable until someone wakes it; when no CPU
-// is runnable and not all finished, that is a deadlock, detected exactly.
+// Between workers (parallel mode): real threads on one shared memory. A CPU
+// may run while clock < (epoch + 2) * quantum, where epoch = floor(min clock
+// of RUNNING / AT_BARRIER / RUNNABLE CPUs / quantum). CPUs that wait (on a
+// lock, an ack) or have finished are not waited for, otherwise a lock holder
+// at the barrier and its waiter would deadlock the emulator.
+//
+// Deterministic mode = every CPU on ONE worker with slack 0: exact, and the
+// same seed and config give the same bits whatever the host. A deadlock (no
+// CPU runnable, some parked, no wake-up pending) is detected exactly.
 
 import {
-  HDR_BASE, H_STARTED, H_RENDEZVOUS, H_STOP, H_STOP_CPU, H_EPOCH, H_QUANTUM, H_DET_TOKEN, H_PROGRESS, H_FLAGS,
-  PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_IRQ_ON, PC_IPI_PENDING, PC_WAKE_TIME, PC_CLOCK,
-  PC_OP, PC_INJECT,
+  HDR_BASE, H_STOP, H_STOP_CPU, H_EPOCH, H_QUANTUM, H_PROGRESS, H_FLAGS, H_NWORKERS, H_ASYNC_SIZE, H_ASYNC_BASE,
+  PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_IRQ_ON, PC_IPI_PENDING, PC_WAKE_TIME, PC_CLOCK, PC_WORKER, PC_LOCAL,
+  PC_OP, PC_INJECT, PC_CALL, PC_CALL_ARGS, PC_CALL_RESULT,
+  WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_ASYNC_HIGH, WK_PENDING,
   CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_FINISHED, CPU_RUNNABLE,
-  STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_TOKEN, WAIT_SPIN,
-  percpu, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr,
+  STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_SPIN,
+  percpu, worker_addr, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr,
 } from './layout';
-import { PC, NCPUS, DETERMINISTIC, cpu_id, now, set_clock, stat_inc, cpu_bind_host } from './cpu';
+import { PC, NCPUS, DETERMINISTIC, CpuLocal, cpu_local, cpu_id, now, set_clock, stat_inc, cpu_bind_host, machine_bind, cpu_switch_to } from './cpu';
 import { STAT_BARRIER_WAIT, STAT_DET_YIELD } from './generated';
 import { service_ipis } from './ipi';
+import { dispatch_call } from './calls';
+
+@external("asyncify", "start_unwind") declare function asyncify_start_unwind(data: usize): void;
+@external("asyncify", "stop_unwind") declare function asyncify_stop_unwind(): void;
+@external("asyncify", "start_rewind") declare function asyncify_start_rewind(data: usize): void;
+@external("asyncify", "stop_rewind") declare function asyncify_stop_rewind(): void;
 
 const SPINS_BEFORE_SLEEP: u32 = 64;
 const SLEEP_NS: i64 = 20_000_000; // 20 ms: a safety net only; every wake-up is explicit
+const SPIN_SLEEP_NS: i64 = 20_000; // a spin loop without a wake object backs off this long
 
+// scheduler flags (CpuLocal.sched_flags), touched only by the CPU's own worker
+const SF_HAS_CALL: u32 = 1; // the host posted a call that has not returned yet
+const SF_SUSPENDED: u32 = 2; // its Asyncify stack holds a suspended call: resume by rewinding
+const SF_SPINNING: u32 = 4; // it spins without a wake object (spin_wait_round): run the others first
+
+// sched_run() results besides a CPU id
+export const SCHED_DONE: i32 = -1; // every CPU of this worker has finished
+export const SCHED_STOPPED: i32 = -2; // the machine is stopping (H_STOP)
+
+// ---- per worker (module globals: the same for every CPU this instance runs) ----
 export let QUANTUM: u64 = 10000;
-let BARRIER_LIMIT: u64 = 0; // parallel: run while now() < this
-let NEXT_ADVANCE_CHECK: u64 = 0;
-let DET_LIMIT: u64 = 0; // deterministic: keep the token while now() < this (or == with lower id)
-let DET_LIMIT_CPU: u32 = 0;
-let spins: u32 = 0;
+let WK: u32 = 0; // this worker's block
+let FIRST: u32 = 0;
+let COUNT: u32 = 1; // CPUs on this worker; 1 = nothing ever unwinds
+let SLACK: u64 = 0; // how far a CPU may run past the next local CPU in clock order
+let HOST_SETUP = false; // the host's setup instance: interrupt points never wait
+let REWINDING = false;
+let UNWOUND = false;
+
+@inline function local_of(c: u32): CpuLocal { return changetype<CpuLocal>(percpu(c) + PC_LOCAL); }
+@inline function async_buf(c: u32): u32 { return load<u32>(HDR_BASE + H_ASYNC_BASE) + c * load<u32>(HDR_BASE + H_ASYNC_SIZE); }
 
 // ---------------------------------------------------------------- stop ----
 
@@ -61,35 +98,122 @@ export function request_stop(reason: u32): void {
 
 // --------------------------------------------------------------- waking ---
 
-@inline function wake_cpu_raw(c: u32): void {
+/**
+ * Bump CPU `c`'s wake token and post it to its worker. Any thread may call
+ * it. The worker's thread is notified only if it sleeps (it sets `sleeping`
+ * before re-checking its pending words, so the notify cannot be missed).
+ */
+export function wake_cpu_raw(c: u32): void {
   const pc = percpu(c);
   atomic.add<u32>(pc + PC_WAKE, 1);
-  atomic.notify(pc + PC_WAKE, 1);
+  const wk = worker_addr(load<u32>(pc + PC_WORKER));
+  atomic.or<u32>(wk + WK_PENDING + ((c >> 5) << 2), 1 << (c & 31));
+  atomic.add<u32>(wk + WK_WAKE, 1);
+  if (atomic.load<u32>(wk + WK_SLEEPING) != 0) atomic.notify(wk + WK_WAKE, 1);
 }
 
 /**
- * Wake CPU `c` if it waits (deterministic mode: make it runnable at virtual
- * time `t`; it resumes at max(its clock, t)).
+ * Wake CPU `c` because of an event at virtual time `t` (deterministic mode:
+ * it resumes at max(its clock, t)). A CPU of our own worker may now come
+ * before us in clock order: lower our run limit so we yield when we pass it.
  */
 export function wake_cpu(c: u32, t: u64): void {
   const pc = percpu(c);
-  if (DETERMINISTIC) {
-    if (atomic.load<u32>(pc + PC_STATE) == CPU_WAITING) {
-      atomic.store<u64>(pc + PC_WAKE_TIME, t);
-      atomic.store<u32>(pc + PC_STATE, CPU_RUNNABLE);
-      det_consider(c);
-    }
-    return;
-  }
+  const st = atomic.load<u32>(pc + PC_STATE);
+  if (DETERMINISTIC && st == CPU_WAITING) atomic.store<u64>(pc + PC_WAKE_TIME, t);
   wake_cpu_raw(c);
+  if (COUNT > 1 && c - FIRST < COUNT && (st == CPU_WAITING || st == CPU_AT_BARRIER)) {
+    const ct = atomic.load<u64>(pc + PC_CLOCK);
+    let key = DETERMINISTIC && t > ct ? t : ct;
+    key = key + SLACK < key ? u64.MAX_VALUE : key + SLACK;
+    const l = cpu_local();
+    if (key < l.run_limit || (key == l.run_limit && c < l.run_limit_cpu)) { l.run_limit = key; l.run_limit_cpu = c; }
+  }
 }
 
 /** Wake every CPU that waits on `obj`. Cost O(ncpus); callers do it only when the object has waiters. */
 export function wake_waiters(obj: u32): void {
+  const me = cpu_id();
   for (let c: u32 = 0; c < NCPUS; c++) {
-    if (c == cpu_id()) continue;
+    if (c == me) continue;
+    if (atomic.load<u32>(percpu(c) + PC_WAIT_OBJ) == obj) wake_cpu(c, now());
+  }
+}
+
+// ------------------------------------------------------------ switching ---
+
+/**
+ * Suspend the current CPU (its state says why: WAITING, AT_BARRIER or
+ * RUNNABLE) and return to sched_run(); returns when the scheduler resumes
+ * it. Asyncify's "top-most runtime": it calls start_unwind / stop_rewind, so
+ * it is not instrumented but every caller is. MUST NOT be inlined
+ * (scripts/noinline.mjs): inlined, its callers would be skipped and a switch
+ * would silently corrupt them.
+ */
+function sched_switch(): void {
+  if (REWINDING) { REWINDING = false; asyncify_stop_rewind(); return; }
+  UNWOUND = true;
+  asyncify_start_unwind(async_buf(cpu_id()));
+}
+
+/**
+ * CPUs of our worker woken from another thread (an ack, a release on another
+ * worker) are posted to the worker, not to us: at an interrupt point or a
+ * relax, make them runnable and lower our run limit if one comes before us
+ * (a CPU spinning on a lock that a CPU of its own worker holds must let it run).
+ */
+function notice_wakes(): void {
+  if (COUNT == 1 || !wakes_pending()) return;
+  drain_wakes();
+  const me = cpu_id();
+  const l = cpu_local();
+  for (let c = FIRST; c < FIRST + COUNT; c++) {
+    if (c == me) continue;
     const pc = percpu(c);
-    if (atomic.load<u32>(pc + PC_WAIT_OBJ) == obj) wake_cpu(c, now());
+    if (atomic.load<u32>(pc + PC_STATE) != CPU_RUNNABLE || (local_of(c).sched_flags & SF_HAS_CALL) == 0) continue;
+    let key = sched_key(pc);
+    key = key + SLACK < key ? u64.MAX_VALUE : key + SLACK;
+    if (key < l.run_limit || (key == l.run_limit && c < l.run_limit_cpu)) { l.run_limit = key; l.run_limit_cpu = c; }
+  }
+}
+
+/** Give way to the next CPU in clock order (we are past our run limit). */
+function sched_yield(): void {
+  stat_inc(STAT_DET_YIELD);
+  atomic.store<u32>(PC + PC_STATE, CPU_RUNNABLE);
+  sched_switch();
+}
+
+/**
+ * Before every shared access: are we still first in our worker's clock order
+ * (within the slack)? If not, let the next CPU run. Never yields with one
+ * CPU per worker (run_limit stays at the maximum).
+ */
+@inline export function sched_sync(): void {
+  if (COUNT == 1) return;
+  const l = cpu_local();
+  const t = now();
+  if (t > l.run_limit || (t == l.run_limit && cpu_id() > l.run_limit_cpu)) sched_yield();
+}
+
+/**
+ * One round of a spin loop that has no wake object (a seqcount writer to
+ * leave, the host to answer): run the other CPUs of this worker first; with
+ * none, back off on the worker's futex for a moment.
+ */
+export function spin_wait_round(spins: u32): void {
+  if (COUNT > 1) {
+    // flagged while suspended: the scheduler prefers every CPU that is not spinning (the
+    // one we wait for may have a later clock than ours: a spinner's clock does not move)
+    cpu_local().sched_flags |= SF_SPINNING;
+    atomic.store<u32>(PC + PC_STATE, CPU_RUNNABLE);
+    sched_switch();
+    cpu_local().sched_flags &= ~SF_SPINNING;
+    return;
+  }
+  if (spins > SPINS_BEFORE_SLEEP) {
+    const wk = WK;
+    atomic.wait<u32>(wk + WK_WAKE, atomic.load<u32>(wk + WK_WAKE), SPIN_SLEEP_NS);
   }
 }
 
@@ -97,10 +221,10 @@ export function wake_waiters(obj: u32): void {
 
 /** Become a waiter on `obj` (WAIT_* kind); the barrier stops counting us. */
 export function wait_prepare(obj: u32, kind: u32): void {
-    atomic.store<u32>(PC + PC_WAIT_OBJ, obj);
+  atomic.store<u32>(PC + PC_WAIT_OBJ, obj);
   atomic.store<u32>(PC + PC_WAIT_KIND, kind);
   atomic.store<u32>(PC + PC_STATE, CPU_WAITING);
-  spins = 0;
+  cpu_local().spins = 0;
   if (!DETERMINISTIC) barrier_try_advance();
 }
 
@@ -110,7 +234,7 @@ export function wait_prepare(obj: u32, kind: u32): void {
 /**
  * One round of waiting. Services IPIs when IRQs are on (a CPU spinning with
  * IRQs on takes interrupts; with IRQs off it does not: that is the deadlock
- * the emulator must be able to show).
+ * the emulator must be able to show). Otherwise parks until the token moves.
  */
 export function wait_sleep(token: u32): void {
   check_stop();
@@ -118,14 +242,20 @@ export function wait_sleep(token: u32): void {
     service_ipis();
     return;
   }
-  if (DETERMINISTIC) {
+  if (COUNT > 1) {
+    if (atomic.load<u32>(PC + PC_WAKE) != token) return; // woken since we read the token
+    cpu_local().park_token = token;
+    // the scheduler set RUNNING when it last resumed us: we stop counting at the barrier again,
+    // and may be the laggard the others wait for
     atomic.store<u32>(PC + PC_STATE, CPU_WAITING);
-    det_pass_token();
+    if (!DETERMINISTIC) barrier_try_advance();
+    sched_switch();
     return;
   }
-  // spin briefly (the releaser is often running on the other host core), then sleep
-  if (spins < SPINS_BEFORE_SLEEP) { spins++; return; }
-  atomic.wait<u32>(PC + PC_WAKE, token, SLEEP_NS);
+  // one CPU on this worker: spin briefly (the releaser is often running on the other host core), then sleep
+  const l = cpu_local();
+  if (l.spins < SPINS_BEFORE_SLEEP) { l.spins++; return; }
+  worker_sleep_until_woken(token);
 }
 
 /** Stop waiting; we run again. */
@@ -152,34 +282,53 @@ export function wait_until_at_least(word: u32, target: u32): void {
   wait_finish();
 }
 
+/** One CPU per worker: sleep on the worker's futex until CPU's token differs from `token` (or the safety timeout). */
+function worker_sleep_until_woken(token: u32): void {
+  const wk = WK;
+  const w = atomic.load<u32>(wk + WK_WAKE);
+  atomic.store<u32>(wk + WK_SLEEPING, 1);
+  if (atomic.load<u32>(PC + PC_WAKE) == token && atomic.load<u32>(HDR_BASE + H_STOP) == STOP_NONE) {
+    atomic.add<u64>(wk + WK_SLEEPS, 1);
+    atomic.wait<u32>(wk + WK_WAKE, w, SLEEP_NS);
+  }
+  atomic.store<u32>(wk + WK_SLEEPING, 0);
+}
+
 // ------------------------------------------------------- interrupt points ---
 
 /**
- * An interrupt point between operations: publish the clock, take pending
- * IPIs if IRQs are on, honour stop, and keep within the skew bound.
+ * An interrupt point between operations: take pending IPIs if IRQs are on,
+ * honour stop, keep our place in the worker's clock order and within the
+ * skew bound between workers.
  */
 export function sync_point(): void {
-    check_stop();
+  check_stop();
   if (now() > MAX_VCYCLES) { request_stop(STOP_VCYCLES); unreachable(); }
   if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
-  if (DETERMINISTIC) { det_sync(); return; }
-  if (now() >= BARRIER_LIMIT) barrier_wait();
-  else if (now() >= NEXT_ADVANCE_CHECK) {
+  if (HOST_SETUP) return;
+  notice_wakes();
+  sched_sync();
+  if (DETERMINISTIC) return;
+  const l = cpu_local();
+  if (now() >= l.barrier_limit) barrier_wait();
+  else if (now() >= l.next_advance_check) {
     // we crossed a quantum boundary: if we were the laggard, let the others go
-    NEXT_ADVANCE_CHECK = (now() / QUANTUM + 1) * QUANTUM;
+    l.next_advance_check = (now() / QUANTUM + 1) * QUANTUM;
     barrier_try_advance();
   }
 }
 
 /**
  * cpu_relax() in a retry loop (possibly with IRQs off): keeps the emulator's
- * own bookkeeping going (clock published, stop honoured, skew bound or token)
- * without taking interrupts: a CPU spinning with IRQs off must stay deaf.
+ * own bookkeeping going (stop honoured, clock order, skew bound) without
+ * taking interrupts: a CPU spinning with IRQs off must stay deaf.
  */
 export function cpu_relax(): void {
-    check_stop();
-  if (DETERMINISTIC) det_sync();
-  else if (now() >= BARRIER_LIMIT) barrier_wait();
+  check_stop();
+  if (HOST_SETUP) return;
+  notice_wakes();
+  sched_sync();
+  if (!DETERMINISTIC && now() >= cpu_local().barrier_limit) barrier_wait();
 }
 
 /** Count one completed operation (the watchdog's progress signal) and pass an interrupt point. */
@@ -204,12 +353,13 @@ export function op_begin(op: u32): void {
 
 function barrier_try_advance(): void {
   const q = QUANTUM;
+  const me = cpu_id();
   let min: u64 = u64.MAX_VALUE;
   for (let c: u32 = 0; c < NCPUS; c++) {
     const pc = percpu(c);
     const st = atomic.load<u32>(pc + PC_STATE);
     if (st == CPU_RUNNING || st == CPU_AT_BARRIER || st == CPU_RUNNABLE) {
-      const t = c == cpu_id() ? now() : atomic.load<u64>(pc + PC_CLOCK);
+      const t = c == me ? now() : atomic.load<u64>(pc + PC_CLOCK);
       if (t < min) min = t;
     }
   }
@@ -218,169 +368,288 @@ function barrier_try_advance(): void {
   const ne = <u32>(min / q);
   if (ne > e && atomic.cmpxchg<u32>(HDR_BASE + H_EPOCH, e, ne) == e) {
     for (let c: u32 = 0; c < NCPUS; c++) {
-      if (c != cpu_id() && atomic.load<u32>(percpu(c) + PC_STATE) == CPU_AT_BARRIER) wake_cpu_raw(c);
+      if (c != me && atomic.load<u32>(percpu(c) + PC_STATE) == CPU_AT_BARRIER) wake_cpu_raw(c);
     }
   }
 }
 
 function barrier_wait(): void {
   stat_inc(STAT_BARRIER_WAIT);
-    atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_BARRIER);
+  const l = cpu_local();
+  atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_BARRIER);
   atomic.store<u32>(PC + PC_STATE, CPU_AT_BARRIER);
   // retry: the epoch may not have moved far enough for us yet
   while (true) {
     const w = atomic.load<u32>(PC + PC_WAKE);
     barrier_try_advance();
     const e = <u64>atomic.load<u32>(HDR_BASE + H_EPOCH);
-    BARRIER_LIMIT = (e + 2) * QUANTUM;
-    if (now() < BARRIER_LIMIT) break;
+    l.barrier_limit = (e + 2) * QUANTUM;
+    if (now() < l.barrier_limit) break;
     check_stop();
     // idling at the barrier with IRQs on, a CPU still answers shootdowns.
-    // (Fix: publish the clock the handlers advanced. Without it the others
-    // computed the epoch from our stale, lower clock while we compared our real
-    // one with the limit: CPUs that serviced many IPIs at the barrier stalled the
-    // whole machine there — found by the stress test with the NUMA scanner on.)
+    // (Our clock is read by the others from PC_CLOCK, which the handlers
+    // advance: an earlier engine published it only at sync points, and CPUs
+    // that serviced many IPIs here stalled the machine at the barrier.)
     if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) { service_ipis(); continue; }
-    atomic.wait<u32>(PC + PC_WAKE, w, SLEEP_NS);
+    if (COUNT > 1) {
+      if (atomic.load<u32>(PC + PC_WAKE) != w) continue;
+      l.park_token = w;
+      atomic.store<u32>(PC + PC_STATE, CPU_AT_BARRIER);
+      sched_switch();
+    } else {
+      worker_sleep_until_woken(w);
+    }
   }
   atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_NONE);
   atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
-  NEXT_ADVANCE_CHECK = (now() / QUANTUM + 1) * QUANTUM;
+  l.next_advance_check = (now() / QUANTUM + 1) * QUANTUM;
 }
 
-// ------------------------------------------------ deterministic: token -----
+// ------------------------------------------------------ the scheduler -----
 
-/** Called before every shared access in deterministic mode: hand over the token when we are no longer first. */
-@inline export function det_sync(): void {
-  if (DETERMINISTIC && (now() > DET_LIMIT || (now() == DET_LIMIT && cpu_id() > DET_LIMIT_CPU))) det_yield();
+/**
+ * The coroutine's bottom frame: run the call the host posted for the current
+ * CPU. MUST NOT be inlined into sched_run (scripts/noinline.mjs): sched_run
+ * is Asyncify's "bottom-most runtime" and is not instrumented.
+ */
+function cpu_entry(): void {
+  const r = dispatch_call(load<u32>(PC + PC_CALL), PC + PC_CALL_ARGS);
+  store<i64>(PC + PC_CALL_RESULT, r);
 }
 
-function det_yield(): void {
-  stat_inc(STAT_DET_YIELD);
-  atomic.store<u32>(PC + PC_STATE, CPU_RUNNABLE);
-  det_pass_token();
+/** Move CPUs whose wake token moved since they parked from parked to runnable. */
+function drain_wakes(): void {
+  const lo = FIRST >> 5;
+  const hi = (FIRST + COUNT - 1) >> 5;
+  for (let w = lo; w <= hi; w++) {
+    const a = WK + WK_PENDING + (w << 2);
+    if (atomic.load<u32>(a) == 0) continue;
+    let bits = atomic.xchg<u32>(a, 0);
+    while (bits != 0) {
+      const c = (w << 5) + ctz(bits);
+      bits &= bits - 1;
+      const pc = percpu(c);
+      const st = atomic.load<u32>(pc + PC_STATE);
+      if ((st == CPU_WAITING || st == CPU_AT_BARRIER) && (local_of(c).sched_flags & SF_SUSPENDED) != 0
+        && atomic.load<u32>(pc + PC_WAKE) != local_of(c).park_token) {
+        atomic.store<u32>(pc + PC_STATE, CPU_RUNNABLE);
+      }
+    }
+  }
 }
 
-/** effective clock of a runnable CPU for the token order */
-@inline function det_eff(c: u32): u64 {
-  const pc = percpu(c);
-  const t = c == cpu_id() ? now() : atomic.load<u64>(pc + PC_CLOCK);
+/** ordering key of a runnable CPU: its clock (deterministic mode: or the time it was woken, if later) */
+@inline function sched_key(pc: u32): u64 {
+  const t = atomic.load<u64>(pc + PC_CLOCK);
+  if (!DETERMINISTIC) return t;
   const w = atomic.load<u64>(pc + PC_WAKE_TIME);
   return t > w ? t : w;
 }
 
-/** A CPU just became runnable: it may now be the one we must yield to. */
-function det_consider(c: u32): void {
-  const t = det_eff(c);
-  if (t < DET_LIMIT || (t == DET_LIMIT && c < DET_LIMIT_CPU)) { DET_LIMIT = t; DET_LIMIT_CPU = c; }
-}
-
 /**
- * Give the token to the runnable CPU with the lowest (clock, id) (maybe
- * ourselves) and block until it comes back. Detects deadlock: nobody
- * runnable while someone waits.
+ * Run this worker's CPUs until one of them returns from its call (result:
+ * that CPU; the host posts its next call or finishes it), every CPU has
+ * finished (SCHED_DONE) or the machine stops (SCHED_STOPPED). Asyncify's
+ * "bottom-most runtime": not instrumented; it is where unwinds end.
  */
-function det_pass_token(): void {
-    let best: u32 = 0xffffffff;
-  let bt: u64 = u64.MAX_VALUE;
-  let waiting = false;
-  for (let c: u32 = 0; c < NCPUS; c++) {
-    const st = atomic.load<u32>(percpu(c) + PC_STATE);
-    if (st == CPU_RUNNABLE || st == CPU_RUNNING) {
-      const t = det_eff(c);
-      if (t < bt) { bt = t; best = c; }
-    } else if (st == CPU_WAITING) waiting = true;
-  }
-  if (best == 0xffffffff) {
-    if (waiting) { request_stop(STOP_DEADLOCK); unreachable(); }
-    return; // everybody else finished
-  }
-  if (best != cpu_id()) {
-    atomic.store<u32>(HDR_BASE + H_DET_TOKEN, best);
-    wake_cpu_raw(best);
-    if (atomic.load<u32>(PC + PC_STATE) != CPU_FINISHED) det_wait_token();
-  } else {
-    det_take_token();
-  }
-}
-
-/** Block until the token is ours (deterministic mode), then resume at max(clock, wake time). */
-export function det_wait_token(): void {
-  // retry: woken for another reason (stop, spurious)
+export function sched_run(): i32 {
+  let idle: u32 = 0;
+  let spin_rounds: u32 = 0;
+  // retry: one switch per round; a round without a runnable CPU spins, then sleeps
   while (true) {
-    const w = atomic.load<u32>(PC + PC_WAKE);
-    if (atomic.load<u32>(HDR_BASE + H_DET_TOKEN) == cpu_id()) break;
-    check_stop();
-    atomic.wait<u32>(PC + PC_WAKE, w, SLEEP_NS);
+    if (atomic.load<u32>(HDR_BASE + H_STOP) != STOP_NONE) return SCHED_STOPPED;
+    drain_wakes();
+    // the two lowest (key, id) among runnable CPUs with a call (spinners only if nobody else)
+    let best: i32 = -1, next: i32 = -1, spinner: i32 = -1;
+    let bk: u64 = u64.MAX_VALUE, nk: u64 = u64.MAX_VALUE, sk: u64 = u64.MAX_VALUE;
+    let live = false, parked = false;
+    for (let c = FIRST; c < FIRST + COUNT; c++) {
+      const pc = percpu(c);
+      const st = atomic.load<u32>(pc + PC_STATE);
+      if (st == CPU_FINISHED) continue;
+      live = true;
+      if (st != CPU_RUNNABLE) { parked = true; continue; }
+      const l = local_of(c);
+      if ((l.sched_flags & SF_HAS_CALL) == 0) continue;
+      const k = sched_key(pc);
+      if ((l.sched_flags & SF_SPINNING) != 0) { if (k < sk) { spinner = c; sk = k; } continue; }
+      if (k < bk) { next = best; nk = bk; best = c; bk = k; }
+      else if (k < nk) { next = c; nk = k; }
+    }
+    if (best < 0 && spinner >= 0) {
+      // only spinners: they wait on CPUs of other workers; spin on, backing off now and then
+      if (++spin_rounds % SPINS_BEFORE_SLEEP == 0) {
+        atomic.wait<u32>(WK + WK_WAKE, atomic.load<u32>(WK + WK_WAKE), SPIN_SLEEP_NS);
+      }
+      best = spinner;
+    }
+    if (best < 0) {
+      if (!live) return SCHED_DONE;
+      if (DETERMINISTIC && parked && load<u32>(HDR_BASE + H_NWORKERS) == 1 && !wakes_pending()) {
+        request_stop(STOP_DEADLOCK);
+        return SCHED_STOPPED;
+      }
+      // every CPU of ours waits on a CPU of another worker (or the host): spin a little, then sleep
+      if (++idle < SPINS_BEFORE_SLEEP) continue;
+      worker_sleep();
+      idle = 0;
+      continue;
+    }
+    idle = 0;
+    run_cpu(<u32>best, next, nk);
+    const l = cpu_local();
+    if (UNWOUND) {
+      UNWOUND = false;
+      asyncify_stop_unwind();
+      l.sched_flags |= SF_SUSPENDED;
+      const used = load<u32>(async_buf(<u32>best)) - (async_buf(<u32>best) + 8);
+      if (used > l.async_high) {
+        l.async_high = used;
+        if (used > atomic.load<u32>(WK + WK_ASYNC_HIGH)) atomic.store<u32>(WK + WK_ASYNC_HIGH, used);
+      }
+      atomic.add<u64>(WK + WK_SWITCHES, 1);
+      continue;
+    }
+    // the call returned
+    l.sched_flags &= ~(SF_SUSPENDED | SF_HAS_CALL);
+    atomic.store<u32>(PC + PC_STATE, CPU_RUNNABLE);
+    return best;
   }
-  det_take_token();
+  return SCHED_STOPPED;
 }
 
-function det_take_token(): void {
-  const w = atomic.load<u64>(PC + PC_WAKE_TIME);
-  if (w > now()) set_clock(w);
-  if (atomic.load<u32>(PC + PC_STATE) != CPU_WAITING) atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
-    // our limit: the lowest effective clock among the other runnable CPUs
-  DET_LIMIT = u64.MAX_VALUE;
-  DET_LIMIT_CPU = 0xffffffff;
-  for (let c: u32 = 0; c < NCPUS; c++) {
-    if (c == cpu_id()) continue;
-    const st = atomic.load<u32>(percpu(c) + PC_STATE);
-    if (st == CPU_RUNNABLE || st == CPU_RUNNING) det_consider(c);
+/** Resume (or start) CPU `c`'s call; `next`/`nk`: the CPU after it in clock order, whose key bounds its run. */
+function run_cpu(c: u32, next: i32, nk: u64): void {
+  cpu_switch_to(c);
+  const l = cpu_local();
+  if (next < 0 || COUNT == 1) { l.run_limit = u64.MAX_VALUE; l.run_limit_cpu = 0xffffffff; }
+  else { l.run_limit = nk + SLACK < nk ? u64.MAX_VALUE : nk + SLACK; l.run_limit_cpu = <u32>next; }
+  if (DETERMINISTIC) {
+    const w = atomic.load<u64>(PC + PC_WAKE_TIME);
+    if (w > now()) set_clock(w);
   }
+  atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
+  atomic.store<u32>(WK + WK_CURRENT, c + 1);
+  if (COUNT > 1) { // (with one CPU nothing unwinds, and the host sized no stacks)
+    const buf = async_buf(c);
+    if ((l.sched_flags & SF_SUSPENDED) != 0) {
+      REWINDING = true;
+      asyncify_start_rewind(buf);
+    } else {
+      store<u32>(buf, buf + 8); // Asyncify data: current position, end
+      store<u32>(buf + 4, buf + load<u32>(HDR_BASE + H_ASYNC_SIZE));
+    }
+  }
+  cpu_entry();
+  atomic.store<u32>(WK + WK_CURRENT, 0);
+}
+
+function wakes_pending(): bool {
+  for (let w = FIRST >> 5; w <= (FIRST + COUNT - 1) >> 5; w++) if (atomic.load<u32>(WK + WK_PENDING + (w << 2)) != 0) return true;
+  return false;
+}
+
+/** None of our CPUs can run: sleep on the worker's futex until a wake-up is posted (or the safety timeout). */
+function worker_sleep(): void {
+  const w = atomic.load<u32>(WK + WK_WAKE);
+  atomic.store<u32>(WK + WK_SLEEPING, 1);
+  if (!wakes_pending() && atomic.load<u32>(HDR_BASE + H_STOP) == STOP_NONE) {
+    atomic.add<u64>(WK + WK_SLEEPS, 1);
+    atomic.wait<u32>(WK + WK_WAKE, w, SLEEP_NS);
+  }
+  atomic.store<u32>(WK + WK_SLEEPING, 0);
 }
 
 // ----------------------------------------------------------- lifecycle -----
 
-/** The host's setup instance (cpu_bind_setup): interrupt points never wait. */
+/** The host's setup instance (one CPU, before time 0): interrupt points never wait. */
 export function cpu_bind_setup(id: u32): void {
   cpu_bind_host(id);
-  BARRIER_LIMIT = u64.MAX_VALUE;
-  NEXT_ADVANCE_CHECK = u64.MAX_VALUE;
+  HOST_SETUP = true;
+  const l = cpu_local();
+  l.barrier_limit = u64.MAX_VALUE;
+  l.next_advance_check = u64.MAX_VALUE;
+  l.run_limit = u64.MAX_VALUE;
+  l.run_limit_cpu = 0xffffffff;
 }
 
-/** Called by the worker once bound: wait for our turn / set up the barrier. */
-export function cpu_start(): void {
+/**
+ * Bind this instance to host worker `w` (its block says which CPUs it runs)
+ * and prepare each of them: IRQs on, runnable, barrier set up.
+ */
+export function sched_worker_bind(w: u32): void {
+  machine_bind();
+  WK = worker_addr(w);
+  FIRST = load<u32>(WK + WK_FIRST);
+  COUNT = load<u32>(WK + WK_COUNT);
   QUANTUM = <u64>load<u32>(HDR_BASE + H_QUANTUM);
   if (QUANTUM == 0) QUANTUM = 10000;
-  atomic.store<u32>(PC + PC_IRQ_ON, 1);
-  if (DETERMINISTIC) {
-    det_wait_token();
-  } else {
-    atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
-    // start together: worker threads come up one by one, tens of ms apart in
-    // real time; a CPU running alone meanwhile would see no contention
-    // (only when the host's run() asked for it: a host-side instance driving one CPU must not wait)
-    const want = atomic.load<u32>(HDR_BASE + H_RENDEZVOUS);
-    if (want == 0) {
-      // no rendezvous
-    } else if (atomic.add<u32>(HDR_BASE + H_STARTED, 1) + 1 == want) {
-      for (let c: u32 = 0; c < NCPUS; c++) if (c != cpu_id()) wake_cpu_raw(c);
-    } else {
-      while (true) {
-        const w = atomic.load<u32>(PC + PC_WAKE);
-        if (atomic.load<u32>(HDR_BASE + H_STARTED) >= want) break;
-        check_stop();
-        atomic.wait<u32>(PC + PC_WAKE, w, SLEEP_NS);
-      }
-    }
-    const e = <u64>atomic.load<u32>(HDR_BASE + H_EPOCH);
-    BARRIER_LIMIT = (e + 2) * QUANTUM;
-    NEXT_ADVANCE_CHECK = (now() / QUANTUM + 1) * QUANTUM;
+  SLACK = DETERMINISTIC ? 0 : QUANTUM;
+  if (COUNT > 1 && load<u32>(HDR_BASE + H_ASYNC_SIZE) < 1024) unreachable(); // the host sized no Asyncify stacks
+  for (let c = FIRST; c < FIRST + COUNT; c++) {
+    cpu_switch_to(c);
+    prepare_cpu();
   }
 }
 
-/** Called by the worker when its program is done. */
-export function cpu_finish(): void {
-    // leave every mm's cpumask (no more translations to shoot down here), then
-  // answer what was posted before the senders could see us finished
+/**
+ * Run CPU `id` directly from the host, one call at a time (tests, embedding
+ * without the scheduler): this instance becomes a worker of that one CPU,
+ * so its waits sleep on the worker's futex instead of switching.
+ */
+export function cpu_start(): void {
+  const id = cpu_id();
+  machine_bind();
+  WK = worker_addr(load<u32>(PC + PC_WORKER));
+  FIRST = id;
+  COUNT = 1;
+  QUANTUM = <u64>load<u32>(HDR_BASE + H_QUANTUM);
+  if (QUANTUM == 0) QUANTUM = 10000;
+  SLACK = 0;
+  prepare_cpu();
+}
+
+/** IRQs on, runnable, first in its worker's order, barrier from the current epoch. */
+function prepare_cpu(): void {
+  atomic.store<u32>(PC + PC_IRQ_ON, 1);
+  const l = cpu_local();
+  l.run_limit = u64.MAX_VALUE;
+  l.run_limit_cpu = 0xffffffff;
+  const e = <u64>atomic.load<u32>(HDR_BASE + H_EPOCH);
+  l.barrier_limit = DETERMINISTIC ? u64.MAX_VALUE : (e + 2) * QUANTUM;
+  l.next_advance_check = DETERMINISTIC ? u64.MAX_VALUE : (now() / QUANTUM + 1) * QUANTUM;
+  atomic.store<u32>(PC + PC_STATE, CPU_RUNNABLE);
+}
+
+/** Post call `id` (arguments already at PC_CALL_ARGS of `c`) to CPU `c` of this worker. */
+export function sched_post_call(c: u32, id: u32): void {
+  const pc = percpu(c);
+  store<u32>(pc + PC_CALL, id);
+  local_of(c).sched_flags |= SF_HAS_CALL;
+}
+
+/** The result of CPU `c`'s last call. */
+export function sched_call_result(c: u32): i64 { return load<i64>(percpu(c) + PC_CALL_RESULT); }
+/** Address of CPU `c`'s argument slots (CALL_MAX_ARGS x u64). */
+export function sched_call_args(c: u32): u32 { return percpu(c) + PC_CALL_ARGS; }
+
+/**
+ * CPU `c`'s program is done: leave every mm's cpumask (no more translations
+ * to shoot down here), then answer what was posted before the senders could
+ * see us finished.
+ */
+export function sched_cpu_finish(c: u32): void {
+  cpu_switch_to(c);
+  const me = cpu_id();
   const nmm = load<u32>(HDR_BASE + H_NMM);
-  for (let m: u32 = 0; m < nmm; m++) atomic.and<u64>(mm_addr(m) + MM_CPUMASK, ~(<u64>1 << cpu_id()));
+  for (let m: u32 = 0; m < nmm; m++) atomic.and<u64>(mm_addr(m) + MM_CPUMASK, ~(<u64>1 << me));
   atomic.store<u32>(PC + PC_STATE, CPU_FINISHED);
   service_ipis();
-  if (DETERMINISTIC) det_pass_token();
-  else barrier_try_advance();
+  if (!DETERMINISTIC) barrier_try_advance();
 }
+
+/** the CPU running on this worker now (-1: none), for crash reports */
+export function sched_current(): i32 { return <i32>atomic.load<u32>(WK + WK_CURRENT) - 1; }
 
 /** test/host hook */
 export function header_flags(): u32 { return atomic.load<u32>(HDR_BASE + H_FLAGS); }

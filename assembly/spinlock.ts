@@ -14,7 +14,7 @@
 import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_HOLD, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
 import { cpu_id, now, set_clock, stat_inc, lock_stat } from './cpu';
 import { line_rmw, line_read, line_write, line_is_hot, line_wait_accounting } from './cacheline';
-import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, header_flags, det_sync } from './sched';
+import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, header_flags, sched_sync } from './sched';
 import { STAT_TRYLOCK_FAIL } from './generated';
 
 /** Initialise a lock of class `cls` (LOCK_CLASS_*). */
@@ -81,7 +81,7 @@ export function spin_lock(l: u32): void {
 /** spin_trylock(): true if taken. Never waits. */
 export function spin_trylock(l: u32): bool {
   if (header_flags() & FLAG_NO_LOCK) return true;
-  det_sync();
+  sched_sync();
   const t0 = now();
   const s = atomic.load<u32>(l + SL_SERVING);
   if (atomic.load<u32>(l + SL_NEXT) != s || atomic.cmpxchg<u32>(l + SL_NEXT, s, s + 1) != s) {

@@ -43,7 +43,7 @@ import {
 } from './generated';
 import { fl_pop, fl_push, fl_push_init, fl_count } from './freelist';
 import { line_read, line_write, line_busy_until } from './cacheline';
-import { check_stop } from './sched';
+import { check_stop, spin_wait_round } from './sched';
 import { irqs_enabled, service_ipis } from './ipi';
 import { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqcount, read_seqcount_retry } from './seqcount';
 import { refcount_set, refcount_inc_not_zero, refcount_dec } from './refcount';
@@ -493,9 +493,9 @@ export function find_vma_intersection(mm: u32, start: u64, end: u64): i32 {
  * A writer is inside the mm_seq section: spin until it leaves. In virtual
  * time we resume when the writer's section ended (the line's busy time), as a
  * CPU spinning on the sequence would. In host time a parallel run backs off
- * (the writer's thread may not even be on a host core: 8 workers, 2 cores);
- * a deterministic run charges each spin, so the token passes to the writer
- * once we are ahead of it. IRQs are taken while spinning if enabled.
+ * (the writer's thread may not even be on a host core), or runs the other
+ * CPUs of its worker first (the writer may be one of them); a deterministic
+ * run charges each spin, so the writer runs once we are ahead of it. IRQs are taken while spinning if enabled.
  */
 function wait_writer_gone(seq: u32): void {
   stat_inc(STAT_VMA_LOCKLESS_RETRY);
@@ -505,7 +505,7 @@ function wait_writer_gone(seq: u32): void {
     check_stop();
     if (irqs_enabled() && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
     if (DETERMINISTIC) { line_read(seq + SQ_LINE); continue; }
-    if (++spins > 64) atomic.wait<u32>(PC + PC_WAKE, atomic.load<u32>(PC + PC_WAKE), 20_000);
+    spin_wait_round(++spins);
   }
   const t = line_busy_until(seq + SQ_LINE);
   if (t > now()) set_clock(t);

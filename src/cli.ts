@@ -14,15 +14,18 @@ import { strategies, strategyNames, strategyByName } from './strategies.js';
 import { listProfiles, loadProfile, ProfileError } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
+import type { Engine, Mode } from './machine.js';
 import { formatTable, formatDetails, resultsFile, writeJson, writeCsv, toolVersion, firstLine } from './report.js';
 import { writePlots } from './plot.js';
-import type { Mode } from './machine.js';
 import { runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS, type StressMix, type StressResult } from './stress.js';
 
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
 
-interface CommonOpts { profile: string; mode: string; seed: string; quantum: string; vcycles?: string }
+interface CommonOpts { profile: string; mode: string; seed: string; quantum: string; vcycles?: string; engine: string; workers?: string }
+
+const ENGINE_HELP = 'mn: many emulated CPUs per host worker as coroutines (default); threads: one host thread per CPU (parallel mode only)';
+const WORKERS_HELP = 'host workers of the mn engine (default: host cores, at most the CPU count; deterministic mode: 1)';
 
 function addCommonOptions(cmd: Command): Command {
   return cmd
@@ -30,7 +33,9 @@ function addCommonOptions(cmd: Command): Command {
     .addOption(new Option('--mode <mode>', 'parallel (fast) or deterministic (bit-identical for a seed)').choices(['parallel', 'deterministic']).default(POINT_DEFAULTS.mode))
     .option('--seed <n>', 'seed of the CPUs\' random streams', String(POINT_DEFAULTS.seed))
     .option('--quantum <cycles>', 'lax-barrier quantum in virtual cycles (>= 100)', String(POINT_DEFAULTS.quantum))
-    .option('--vcycles <cycles>', 'per-CPU virtual-cycle budget; sets the amount of work (see docs/cli.md for each workload)');
+    .option('--vcycles <cycles>', 'per-CPU virtual-cycle budget; sets the amount of work (see docs/cli.md for each workload)')
+    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices(['mn', 'threads']).default('mn'))
+    .option('--workers <n>', WORKERS_HELP);
 }
 
 function commonSpec(o: CommonOpts): Omit<PointSpec, 'workload' | 'strategy' | 'cpus'> {
@@ -40,7 +45,15 @@ function commonSpec(o: CommonOpts): Omit<PointSpec, 'workload' | 'strategy' | 'c
     seed: parseCount('--seed', o.seed),
     quantum: parseCount('--quantum', o.quantum),
     ...(o.vcycles !== undefined ? { vcycles: parseCount('--vcycles', o.vcycles) } : {}),
+    engine: o.engine as Engine,
+    ...(o.workers !== undefined ? { workers: parseWorkers(o.workers) } : {}),
   };
+}
+
+function parseWorkers(text: string): number {
+  const n = parseCount('--workers', text);
+  if (n < 1) throw new UsageError(`--workers must be at least 1 (got ${n})`);
+  return n;
 }
 
 // ---------------------------------------------------------------------------
@@ -130,7 +143,7 @@ function sweepPlan(o: SweepOpts, command: string[]): Plan {
   return { specs: expandSweep(axes, commonSpec(o)), outDir: o.out, quiet: !!o.quiet, command };
 }
 
-interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; checkEvery?: string; bug?: string }
+interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; checkEvery?: string; bug?: string }
 
 /** `faultline stress`: every strategy x seed asked, then the invariant checker; 1 if any run failed. */
 async function stressCommand(o: StressOpts): Promise<number> {
@@ -139,6 +152,8 @@ async function stressCommand(o: StressOpts): Promise<number> {
   const seeds = o.seed !== undefined ? [parseCount('--seed', o.seed)] : parseCounts('--seeds', o.seeds);
   const base = {
     cpus: parseCount('--cpus', o.cpus), ops: parseCount('--ops', o.ops), mode: o.mode as Mode, mix: o.mix as StressMix,
+    ...(o.engine !== undefined ? { engine: o.engine as Engine } : {}),
+    ...(o.workers !== undefined ? { workers: parseWorkers(o.workers) } : {}),
     ...(o.pages !== undefined ? { pages: parseCount('--pages', o.pages) } : {}),
     ...(o.numaPeriod !== undefined ? { numaPeriod: parseCount('--numa-period', o.numaPeriod) } : {}),
     ...(o.checkEvery !== undefined ? { checkEvery: parseCount('--check-every', o.checkEvery) } : {}),
@@ -227,6 +242,8 @@ function buildProgram(exit: { code: number }): Command {
     .option('--seed <n>', 'one seed (instead of --seeds)')
     .option('--ops <n>', 'operations per CPU (munmap-race: slots unmapped)', '500')
     .addOption(new Option('--mode <mode>', 'parallel (real races) or deterministic (replayable)').choices(['parallel', 'deterministic']).default('parallel'))
+    .addOption(new Option('--engine <engine>', 'threads: one host thread per CPU, real host races (default in parallel mode); mn: CPUs as coroutines (deterministic mode always)').choices(['mn', 'threads']))
+    .option('--workers <n>', 'host workers of the mn engine')
     .addOption(new Option('--mix <mix>', 'random: weighted mix of accesses and mutators; munmap-race: one CPU unmaps while the others fault').choices([...STRESS_MIXES]).default('random'))
     .option('--pages <n>', 'region size in pages (random mix; default 1024)')
     .option('--numa-period <cycles>', 'run the NUMA-balancing scanner every this many virtual cycles')

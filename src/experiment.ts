@@ -3,7 +3,7 @@
 // Bad input throws (UsageError / ProfileError) before anything runs; a run
 // that fails (deadlock, crash) is a result with ok=false, never a throw.
 
-import { Machine, type Mode, type RunResult } from './machine.js';
+import { Machine, ENGINES, defaultWorkers, type Engine, type EngineStats, type Mode, type RunResult } from './machine.js';
 import { loadProfile, ProfileError, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
@@ -26,6 +26,10 @@ export interface PointSpec {
   vcycles?: number;
   /** watchdog (host ms without progress); undefined = Machine default */
   watchdogMs?: number;
+  /** how CPUs map onto host threads; undefined = 'mn' */
+  engine?: Engine;
+  /** host workers (mn engine; at most the CPU count: a larger value is clamped per point); undefined = host cores */
+  workers?: number;
 }
 
 /** The result of one point: see docs/results-schema.md (u64 values are decimal strings). */
@@ -58,7 +62,7 @@ export interface PointResult {
   /** every counter of spec/counters.json, summed over CPUs */
   stats: Record<string, string>;
   /** the emulator itself (host time), never mixed with the virtual numbers */
-  host: { wallMs: number; opsPerHostSec: number | null };
+  host: { wallMs: number; opsPerHostSec: number | null; engine: EngineStats };
 }
 
 export interface ClockSpread { min: string; max: string; mean: number; spreadPct: number }
@@ -106,11 +110,24 @@ export function resolveSpec(spec: PointSpec): Resolved {
   checkInt('seed', spec.seed, 0);
   checkInt('quantum', spec.quantum, 100);
   if (spec.vcycles !== undefined) checkInt('vcycles', spec.vcycles, 1);
+  engineOf(spec);
   return { workload, strategy, profile };
 }
 
 // ---------------------------------------------------------------------------
 // One point
+
+/** The engine and host workers of a point (checked; --workers above the CPU count is clamped to it). */
+export function engineOf(spec: PointSpec): { engine: Engine; workers: number } {
+  const engine = spec.engine ?? 'mn';
+  if (!ENGINES.includes(engine)) throw new UsageError(`unknown engine "${engine}" (${ENGINES.join(' or ')})`);
+  if (engine === 'threads' && spec.mode === 'deterministic') throw new UsageError('deterministic mode runs every CPU on one worker: use --engine mn (the threads engine is parallel only)');
+  if (spec.workers === undefined) return { engine, workers: defaultWorkers(spec.cpus, spec.mode, engine) };
+  checkInt('workers', spec.workers, 1);
+  if (engine === 'threads') throw new UsageError('--workers applies to the mn engine (the threads engine runs one worker per CPU)');
+  if (spec.mode === 'deterministic' && spec.workers !== 1) throw new UsageError(`deterministic mode runs every CPU on one worker (got --workers ${spec.workers})`);
+  return { engine, workers: Math.min(spec.workers, spec.cpus) };
+}
 
 /** Run one point on a fresh machine. Throws only for bad input. */
 export async function runPoint(spec: PointSpec): Promise<PointResult> {
@@ -122,6 +139,7 @@ export async function runPoint(spec: PointSpec): Promise<PointResult> {
     quantum: spec.quantum,
     seed: spec.seed,
     strategy: r.strategy.id,
+    ...engineOf(spec),
     ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
     ...r.workload.machine?.(spec),
   });
@@ -144,7 +162,7 @@ async function execute(m: Machine, w: Workload, spec: PointSpec): Promise<Outcom
     if (e instanceof UsageError || e instanceof ProfileError) throw e;
     const clocks = [...Array(m.cfg.cpus).keys()].map((i) => m.clock(i));
     const error = `host error: ${e instanceof Error ? e.message : String(e)}`;
-    return { run: { ok: false, error, cpus: [], clocks, wallMs: performance.now() - t0 }, params, ops: null };
+    return { run: { ok: false, error, cpus: [], clocks, wallMs: performance.now() - t0, engine: m.engineStats() }, params, ops: null };
   }
 }
 
@@ -177,7 +195,7 @@ function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params 
     clockSpread: spreadOf(run.clocks),
     cyclesByCategory: stringify(cyclesByCategory(stats, total)),
     stats: stringify(stats),
-    host: { wallMs: run.wallMs, opsPerHostSec: ops !== null && run.wallMs > 0 ? ops / (run.wallMs / 1000) : null },
+    host: { wallMs: run.wallMs, opsPerHostSec: ops !== null && run.wallMs > 0 ? ops / (run.wallMs / 1000) : null, engine: run.engine },
   };
 }
 

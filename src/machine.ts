@@ -1,20 +1,45 @@
 // The emulated machine on the host side: creates the one shared memory, lays
-// out the regions, initialises the core, starts one worker thread per CPU
-// (piscina), watches for deadlock, collects results and shuts down.
+// out the regions, initialises the core, starts the host workers (piscina)
+// that run the emulated CPUs, watches for deadlock, collects results and
+// shuts down.
+//
+// Engines (README "Engines"):
+//   'mn'      (default) W host workers, each running its share of the CPUs as
+//             coroutines of the Asyncify build; W defaults to the host's cores.
+//             Deterministic mode is this engine with every CPU on one worker.
+//   'threads' one host worker per CPU on the build without Asyncify: real
+//             host races between every pair of CPUs (what the stress wants).
 
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { coreModule, instantiate, layoutConsts, packageRoot, type Consts, type Instance } from './wasm.js';
+import type { WorkerResult } from './worker.js';
 import { loadProfile, costVector, cpuPlacement, type CostProfile } from './profile.js';
 import { UsageError } from './types.js';
 import { waitForGraph, type WaitEdge } from './waitgraph.js';
 import { counterNames } from './stats.js';
 
 export type Mode = 'parallel' | 'deterministic';
+export type Engine = 'mn' | 'threads';
+export const ENGINES: readonly Engine[] = ['mn', 'threads'];
+/** bytes of Asyncify stack per CPU (a suspended fault path uses well under 1 KiB; the high-water mark is reported) */
+export const ASYNC_STACK_BYTES = 16384;
+
+/** Host workers a run uses by default: the host's cores, at most one per CPU (deterministic: one). */
+export function defaultWorkers(cpus: number, mode: Mode = 'parallel', engine: Engine = 'mn'): number {
+  if (engine === 'threads') return cpus;
+  if (mode === 'deterministic') return 1;
+  return Math.max(1, Math.min(availableParallelism(), cpus));
+}
 
 export interface MachineConfig {
   cpus: number;
   mode?: Mode;
+  /** how CPUs map onto host threads (default 'mn') */
+  engine?: Engine;
+  /** host workers (mn engine; default: host cores, at most the CPU count; deterministic mode: 1) */
+  workers?: number;
   /** profile name (profiles/<name>.json), a path, or a parsed profile */
   profile?: string | CostProfile;
   /** quantum of the lax barrier, cycles */
@@ -78,6 +103,9 @@ export interface CpuTask { program: string; args?: Record<string, unknown> }
 
 export interface CpuResult { cpu: number; ok: boolean; value?: unknown; error?: string; stopped?: boolean }
 
+/** what the engine did: host workers, coroutine switches, futex sleeps, the deepest Asyncify stack */
+export interface EngineStats { engine: Engine; workers: number; switches: number; sleeps: number; asyncHighWater: number }
+
 export interface RunResult {
   ok: boolean;
   /** set when the run did not complete: deadlock, crash, stop */
@@ -86,6 +114,7 @@ export interface RunResult {
   cpus: CpuResult[];
   clocks: bigint[];
   wallMs: number;
+  engine: EngineStats;
 }
 
 const PAGE = 65536;
@@ -114,6 +143,8 @@ export class Machine {
     this.cfg = {
       cpus,
       mode: config.mode ?? 'parallel',
+      engine: config.engine ?? 'mn',
+      workers: config.workers ?? defaultWorkers(cpus, config.mode ?? 'parallel', config.engine ?? 'mn'),
       quantum: config.quantum ?? 10_000,
       tlbSets: config.tlbSets ?? 16,
       tlbWays: config.tlbWays ?? 4,
@@ -132,6 +163,15 @@ export class Machine {
     };
     const c = this.cfg;
     if (c.mode !== 'parallel' && c.mode !== 'deterministic') throw new UsageError(`unknown mode "${c.mode}" (parallel or deterministic)`);
+    if (!ENGINES.includes(c.engine)) throw new UsageError(`unknown engine "${c.engine}" (mn or threads)`);
+    if (c.engine === 'threads' && c.mode === 'deterministic') {
+      throw new UsageError('deterministic mode runs every CPU on one worker (--engine mn); the threads engine is parallel only');
+    }
+    if (!Number.isInteger(c.workers) || c.workers < 1 || c.workers > cpus) {
+      throw new UsageError(`workers must be an integer from 1 to the CPU count ${cpus} (got ${c.workers})`);
+    }
+    if (c.engine === 'threads' && c.workers !== cpus) throw new UsageError(`the threads engine runs one worker per CPU (--workers ${cpus}, got ${c.workers})`);
+    if (c.mode === 'deterministic' && c.workers !== 1) throw new UsageError(`deterministic mode runs every CPU on one worker (got --workers ${c.workers})`);
     if (!Number.isInteger(c.tlbSets) || c.tlbSets < 1 || (c.tlbSets & (c.tlbSets - 1)) !== 0) throw new UsageError(`TLB sets must be a power of two (got ${c.tlbSets})`);
     if (!Number.isInteger(c.tlbWays) || c.tlbWays < 1 || c.tlbWays > 64) throw new UsageError(`TLB ways must be 1..64 (got ${c.tlbWays})`);
     if (!Number.isInteger(c.quantum) || c.quantum < 100) throw new UsageError(`quantum must be an integer >= 100 cycles (got ${c.quantum})`);
@@ -155,6 +195,9 @@ export class Machine {
     take('vmas', C.VMA_SIZE * c.vmas);
     take('vmaIndex', 4 * c.maxVmasPerMm * 1);
     take('pcm', C.PCM_SIZE * cpus);
+    take('workers', C.WK_SIZE * c.workers);
+    const asyncBytes = c.engine === 'mn' && c.workers < cpus ? ASYNC_STACK_BYTES : 0;
+    take('async', asyncBytes * cpus, 16);
     take('files', C.FILE_SIZE * c.files);
     take('fileIndex', 4 * c.files * c.filePages);
     const total = align(off, PAGE);
@@ -181,6 +224,15 @@ export class Machine {
     h('H_GHZ_MILLI', Math.round(this.profile.ghz * 1000));
     h('H_TOPO_SOCKETS', t.sockets); h('H_TOPO_CORES', t.coresPerSocket); h('H_TOPO_THREADS', t.threadsPerCore);
     h('H_PCM_BASE', this.regions.pcm);
+    h('H_NWORKERS', c.workers); h('H_WORKERS_BASE', this.regions.workers);
+    h('H_ASYNC_BASE', this.regions.async); h('H_ASYNC_SIZE', asyncBytes);
+    // worker w runs CPUs [floor(w n / W), floor((w + 1) n / W)): contiguous, so a socket's CPUs share workers
+    for (let w = 0; w < c.workers; w++) {
+      const lo = Math.floor((w * cpus) / c.workers), hi = Math.floor(((w + 1) * cpus) / c.workers);
+      this.setU32(this.worker(w) + C.WK_FIRST, lo);
+      this.setU32(this.worker(w) + C.WK_COUNT, hi - lo);
+      for (let i = lo; i < hi; i++) this.workerOf[i] = w;
+    }
     h('H_FILES_BASE', this.regions.files); h('H_NFILES', c.files); h('H_FILE_PAGES', c.filePages);
     h('H_FILE_INDEX_BASE', this.regions.fileIndex);
     const st = c.settings;
@@ -205,18 +257,23 @@ export class Machine {
       const pc = this.percpu(i);
       const p = cpuPlacement(t, i);
       dv.setUint32(pc + C.PC_ID, i, true);
+      dv.setUint32(pc + C.PC_WORKER, this.workerOf[i], true);
       dv.setUint32(pc + C.PC_SOCKET, p.socket, true);
       dv.setUint32(pc + C.PC_CORE, p.core, true);
       dv.setUint32(pc + C.PC_THREAD, p.thread, true);
       // xorshift state from the seed: never 0
       const s = (BigInt(c.seed) * 0x9E3779B97F4A7C15n + BigInt(i + 1) * 0xBF58476D1CE4E5B9n) & 0xffffffffffffffffn;
       dv.setBigUint64(pc + C.PC_RNG, s === 0n ? 1n : s, true);
-      dv.setUint32(pc + C.PC_STATE, c.mode === 'deterministic' ? C.CPU_RUNNABLE : C.CPU_RUNNING, true);
+      dv.setUint32(pc + C.PC_STATE, C.CPU_RUNNABLE, true);
     }
     this.scratchBase = scratchOff;
     this.host.core.machine_init();
   }
 
+  /** host worker of each CPU */
+  readonly workerOf: number[] = [];
+  /** address of host worker `w`'s block (WK_*) */
+  worker(w: number): number { return this.regions.workers + w * this.C.WK_SIZE; }
   percpu(cpu: number): number { return this.regions.percpu + cpu * this.u32(this.C.HDR_BASE + this.C.H_PERCPU_SIZE); }
   /** address of CPU `cpu`'s scratch area (config.scratchBytes) */
   scratch(cpu: number): number { return this.percpu(cpu) + this.scratchBase; }
@@ -260,22 +317,27 @@ export class Machine {
    */
   async run(tasks: CpuTask[] | ((cpu: number) => CpuTask)): Promise<RunResult> {
     const n = this.cfg.cpus;
+    const W = this.cfg.workers;
     const list = typeof tasks === 'function' ? [...Array(n).keys()].map(tasks) : tasks;
     if (list.length !== n) throw new UsageError(`need one task per CPU (${n}), got ${list.length}`);
     const C = this.C;
     const t0 = performance.now();
     const pool = new Piscina({
       filename: join(packageRoot(), 'dist', 'src', 'worker.js'),
-      minThreads: n,
-      maxThreads: n,
+      minThreads: W,
+      maxThreads: W,
       concurrentTasksPerWorker: 1,
       idleTimeout: 1000,
-      maxQueue: n,
+      maxQueue: W,
     });
-    const module = coreModule();
-    // parallel mode: the CPUs start together (worker threads come up tens of ms apart)
+    const module = coreModule(this.cfg.engine === 'mn' && W < n ? 'mn' : 'threads');
+    // the workers start together (threads come up tens of ms apart)
     this.setU32(C.HDR_BASE + C.H_STARTED, 0);
-    this.setU32(C.HDR_BASE + C.H_RENDEZVOUS, n);
+    this.setU32(C.HDR_BASE + C.H_RENDEZVOUS, W);
+    for (let w = 0; w < W; w++) {
+      for (const f of ['WK_SWITCHES', 'WK_SLEEPS']) this.setU64(this.worker(w) + C[f], 0n);
+      this.setU32(this.worker(w) + C.WK_ASYNC_HIGH, 0);
+    }
     let deadlock: WaitEdge[] | undefined;
     let error: string | undefined;
 
@@ -293,17 +355,27 @@ export class Machine {
       }
     }, Math.min(100, this.cfg.watchdogMs / 4));
 
-    const results: CpuResult[] = await Promise.all(list.map((task, cpu) =>
-      pool.run({ memory: this.memory, module, cpu, task })
-        .then((r: CpuResult) => r)
+    const crashText = (cpu: number, msg: string) => `cpu ${cpu} (program ${list[cpu]?.program}, op #${this.u32(this.percpu(cpu) + C.PC_OP)}): ${msg}`;
+    const perWorker: CpuResult[][] = await Promise.all([...Array(W).keys()].map((w) => {
+      const first = this.u32(this.worker(w) + C.WK_FIRST), count = this.u32(this.worker(w) + C.WK_COUNT);
+      return pool.run({ memory: this.memory, module, worker: w, first, tasks: list.slice(first, first + count) })
+        .then((r: WorkerResult) => {
+          if (r.crash && !error) {
+            error = crashText(r.crash.cpu, r.crash.message);
+            if (r.crash.lostWorker) error += ` (the trap came in the middle of a coroutine switch: all CPUs of worker ${w}, ${first}..${first + count - 1}, are lost)`;
+          }
+          return r.cpus;
+        })
         .catch((e: unknown) => {
           const msg = e instanceof Error ? e.message : String(e);
-          if (!error) error = `cpu ${cpu} (program ${task.program}, op #${this.u32(this.percpu(cpu) + C.PC_OP)}): ${msg}`;
+          if (!error) error = `worker ${w} (cpus ${first}..${first + count - 1}) failed: ${msg}`;
           this.stop(C.STOP_CRASH);
-          return { cpu, ok: false, error: msg };
-        })));
+          return list.slice(first, first + count).map((_, i) => ({ cpu: first + i, ok: false, error: msg }));
+        });
+    }));
     clearInterval(watchdog);
     await pool.destroy();
+    const results = perWorker.flat();
 
     const stop = this.u32(C.HDR_BASE + C.H_STOP);
     if (stop === C.STOP_DEADLOCK && !deadlock) {
@@ -314,6 +386,7 @@ export class Machine {
       const who = this.u32(C.HDR_BASE + C.H_STOP_CPU);
       error = `cpu ${who} crashed at op #${this.u32(this.percpu(who) + C.PC_OP)} (injected fault)`;
     }
+    for (const r of results) if (!r.ok && !r.stopped && !error) error = crashText(r.cpu, r.error ?? 'failed');
     for (const r of results) if (!r.ok && !error) error = `cpu ${r.cpu}: ${r.error}`;
     if (deadlock && error) error += '\n' + deadlock.map((e) => '  ' + e.text).join('\n');
     return {
@@ -323,7 +396,20 @@ export class Machine {
       cpus: results,
       clocks: [...Array(n).keys()].map((i) => this.clock(i)),
       wallMs: performance.now() - t0,
+      engine: this.engineStats(),
     };
+  }
+
+  /** what the engine did in the last run (summed over workers) */
+  engineStats(): EngineStats {
+    const C = this.C;
+    let switches = 0, sleeps = 0, high = 0;
+    for (let w = 0; w < this.cfg.workers; w++) {
+      switches += Number(this.u64(this.worker(w) + C.WK_SWITCHES));
+      sleeps += Number(this.u64(this.worker(w) + C.WK_SLEEPS));
+      high = Math.max(high, this.u32(this.worker(w) + C.WK_ASYNC_HIGH));
+    }
+    return { engine: this.cfg.engine, workers: this.cfg.workers, switches, sleeps, asyncHighWater: high };
   }
 
   private progressSignature(): string {
@@ -337,10 +423,11 @@ export class Machine {
     const C = this.C;
     const i32 = new Int32Array(this.memory.buffer);
     Atomics.compareExchange(i32, (C.HDR_BASE + C.H_STOP) >>> 2, 0, reason);
-    for (let i = 0; i < this.cfg.cpus; i++) {
-      const w = (this.percpu(i) + C.PC_WAKE) >>> 2;
-      Atomics.add(i32, w, 1);
-      Atomics.notify(i32, w);
+    for (let i = 0; i < this.cfg.cpus; i++) Atomics.add(i32, (this.percpu(i) + C.PC_WAKE) >>> 2, 1);
+    for (let w = 0; w < this.cfg.workers; w++) {
+      const a = (this.worker(w) + C.WK_WAKE) >>> 2;
+      Atomics.add(i32, a, 1);
+      Atomics.notify(i32, a);
     }
   }
 }

@@ -1,10 +1,15 @@
 // Programs a CPU can run: the host side of a workload. Each drives the core
 // one operation at a time; inner loops live in Wasm (assembly/testops.ts and
 // the workload loops), so the JS<->Wasm boundary is crossed per operation.
+// A program awaits each call: inside the engine the call may park its CPU
+// and let the other CPUs of the worker run (src/worker.ts).
 
-import type { Instance } from './wasm.js';
+import type { Consts } from './wasm.js';
+import type { CpuCalls } from './engine/cpu-calls.js';
 
-export type Program = (inst: Instance, cpu: number, args: Record<string, unknown>) => unknown;
+/** what a program works with: its CPU's calls into the core (spec/calls.json), the layout constants, the memory */
+export interface ProgramContext { core: CpuCalls; consts: Consts; memory: WebAssembly.Memory }
+export type Program = (inst: ProgramContext, cpu: number, args: Record<string, unknown>) => Promise<unknown>;
 
 const num = (a: Record<string, unknown>, k: string, d?: number): number => {
   const v = a[k] ?? d;
@@ -13,7 +18,7 @@ const num = (a: Record<string, unknown>, k: string, d?: number): number => {
 };
 
 /** `n` u32 counters at `addr`, by the names of the `prefix`-ed constants the core exports (R_*, W_*) */
-function counters(inst: Instance, addr: number, prefix: string): Record<string, number> {
+function counters(inst: ProgramContext, addr: number, prefix: string): Record<string, number> {
   const u32 = new Uint32Array(inst.memory.buffer);
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(inst.consts)) {
@@ -24,18 +29,18 @@ function counters(inst: Instance, addr: number, prefix: string): Record<string, 
 
 export const programs: Record<string, Program> = {
   /** lock-protected non-atomic increments */
-  lockInc: ({ core }, _cpu, a) => { core.t_lock_inc(num(a, 'lock'), num(a, 'counter'), num(a, 'iters')); return null; },
+  lockInc: async ({ core }, _cpu, a) => { await core.t_lock_inc(num(a, 'lock'), num(a, 'counter'), num(a, 'iters')); return null; },
   /** rwsem readers and writers */
-  rwsemMix: ({ core }, _cpu, a) => { core.t_rwsem_mix(num(a, 'sem'), num(a, 'counter'), num(a, 'iters'), num(a, 'writePct', 10)); return null; },
+  rwsemMix: async ({ core }, _cpu, a) => { await core.t_rwsem_mix(num(a, 'sem'), num(a, 'counter'), num(a, 'iters'), num(a, 'writePct', 10)); return null; },
   /** atomic increments on one modeled line; returns virtual cycles spent */
-  atomicInc: ({ core }, _cpu, a) => String(core.t_atomic_inc(num(a, 'line'), num(a, 'ctr'), num(a, 'iters'))),
+  atomicInc: async ({ core }, _cpu, a) => String(await core.t_atomic_inc(num(a, 'line'), num(a, 'ctr'), num(a, 'iters'))),
   /** frame allocator churn; returns the number of double hand-outs seen */
-  frameChurn: ({ core }, _cpu, a) => core.t_frame_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
+  frameChurn: async ({ core }, _cpu, a) => await core.t_frame_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
   /** page-table page allocator churn; returns the number of double hand-outs seen */
-  ptpageChurn: ({ core }, _cpu, a) => core.t_ptpage_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
+  ptpageChurn: async ({ core }, _cpu, a) => await core.t_ptpage_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
   /** rounds of pte_alloc_walk racing on fresh tables (`sync`: a zeroed shared u32); returns the number of failed walks */
-  pteAllocRace: ({ core }, _cpu, a) =>
-    core.t_pte_alloc_race(num(a, 'mm', 0), num(a, 'rounds'), num(a, 'perRound'), num(a, 'sync')),
+  pteAllocRace: async ({ core }, _cpu, a) =>
+    await core.t_pte_alloc_race(num(a, 'mm', 0), num(a, 'rounds'), num(a, 'perRound'), num(a, 'sync')),
   /**
    * VMA index writer: random link/unlink/split/merge in [base, base + npages
    * pages) under mmap_lock (after linking `populate` VMAs first, if given),
@@ -43,12 +48,12 @@ export const programs: Record<string, Program> = {
    * the u32 at `running` when done. `out` needs 4 * (W_NCOUNTERS +
    * R_NCOUNTERS) bytes. Returns {writer, reader} counters.
    */
-  vmaChurn: (inst, _cpu, a) => {
+  vmaChurn: async (inst, _cpu, a) => {
     const out = num(a, 'out');
     const rout = out + 4 * inst.consts.W_NCOUNTERS;
     // optional start: `populate` VMAs of 3 pages, 4 pages apart, from `base`
-    if (num(a, 'populate', 0) > 0) inst.core.t_vma_populate(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'populate'), 3, 4);
-    inst.core.t_vma_churn(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'), num(a, 'iters'),
+    if (num(a, 'populate', 0) > 0) await inst.core.t_vma_populate(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'populate'), 3, 4);
+    await inst.core.t_vma_churn(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'), num(a, 'iters'),
       num(a, 'lookups', 0), out, rout, num(a, 'syncAtEnd', 0), num(a, 'running', 0));
     return { writer: counters(inst, out, 'W_'), reader: counters(inst, rout, 'R_') };
   },
@@ -57,20 +62,20 @@ export const programs: Record<string, Program> = {
    * least `iters`, and on while the u32 at `running` (writers left) is non-zero.
    * `out` needs 4 * R_NCOUNTERS bytes.
    */
-  vmaReader: (inst, _cpu, a) => {
+  vmaReader: async (inst, _cpu, a) => {
     const out = num(a, 'out');
-    inst.core.t_vma_reader(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'), num(a, 'iters'),
+    await inst.core.t_vma_reader(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'), num(a, 'iters'),
       num(a, 'getPct', 0), num(a, 'hold', 0), out, num(a, 'running', 0));
     return { reader: counters(inst, out, 'R_') };
   },
   /** VMA lookup benchmark: returns the virtual cycles spent (string: u64) */
-  vmaLookup: ({ core }, _cpu, a) => String(core.t_vma_lookup(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'),
+  vmaLookup: async ({ core }, _cpu, a) => String(await core.t_vma_lookup(num(a, 'mm', 0), BigInt(num(a, 'base')), num(a, 'npages'),
     num(a, 'iters'), num(a, 'lockless', 1))),
 };
 
 /** the IPI/PTL deadlock scenario: CPU A holds a lock and shoots down; CPU B wants the lock with IRQs off */
-programs.lockThenShootdown = ({ core }, _cpu, a) => { core.t_lock_then_shootdown(num(a, 'lock'), num(a, 'mm'), num(a, 'other')); return null; };
-programs.spinIrqOff = ({ core }, _cpu, a) => core.t_spin_irqoff(num(a, 'lock'), num(a, 'relax')) >>> 0;
+programs.lockThenShootdown = async ({ core }, _cpu, a) => { await core.t_lock_then_shootdown(num(a, 'lock'), num(a, 'mm'), num(a, 'other')); return null; };
+programs.spinIrqOff = async ({ core }, _cpu, a) => await core.t_spin_irqoff(num(a, 'lock'), num(a, 'relax')) >>> 0;
 
 // ---- workload programs (the loops are in assembly/workloads.ts) ----
 const big = (a: Record<string, unknown>, k: string, d?: number): bigint => BigInt(num(a, k, d));
@@ -83,36 +88,36 @@ function loopResult(r: bigint): { iters: number; error?: string } {
 const BUDGET_MAX = 2 ** 50;
 
 
-programs.pageFault = ({ core }, _cpu, a) => loopResult(core.wl_page_fault(num(a, 'mm', 0), num(a, 'kind', 0), num(a, 'file', 0),
+programs.pageFault = async ({ core }, _cpu, a) => loopResult(await core.wl_page_fault(num(a, 'mm', 0), num(a, 'kind', 0), num(a, 'file', 0),
   big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), big(a, 'at', 0)));
-programs.mmapLoop = ({ core }, _cpu, a) => loopResult(core.wl_mmap(num(a, 'mm', 0), num(a, 'anon', 1), num(a, 'file', 0),
+programs.mmapLoop = async ({ core }, _cpu, a) => loopResult(await core.wl_mmap(num(a, 'mm', 0), num(a, 'anon', 1), num(a, 'file', 0),
   big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
-programs.tlbFlush = ({ core }, _cpu, a) => loopResult(core.wl_tlb_flush(num(a, 'mm', 0), big(a, 'size'),
+programs.tlbFlush = async ({ core }, _cpu, a) => loopResult(await core.wl_tlb_flush(num(a, 'mm', 0), big(a, 'size'),
   big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
-programs.touch = ({ core }, _cpu, a) => loopResult(core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), num(a, 'write', 1),
+programs.touch = async ({ core }, _cpu, a) => loopResult(await core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), num(a, 'write', 1),
   big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
-programs.ebizzy = ({ core }, _cpu, a) => loopResult(core.wl_ebizzy(num(a, 'mm', 0), num(a, 'table'), num(a, 'chunks'), big(a, 'chunkSize'),
+programs.ebizzy = async ({ core }, _cpu, a) => loopResult(await core.wl_ebizzy(num(a, 'mm', 0), num(a, 'table'), num(a, 'chunks'), big(a, 'chunkSize'),
   num(a, 'searchPages'), num(a, 'churnPct'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
-programs.mapbench = ({ core }, _cpu, a) => loopResult(core.wl_mapbench(num(a, 'mm', 0), big(a, 'base'), num(a, 'npages'), num(a, 'first'),
+programs.mapbench = async ({ core }, _cpu, a) => loopResult(await core.wl_mapbench(num(a, 'mm', 0), big(a, 'base'), num(a, 'npages'), num(a, 'first'),
   num(a, 'step'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
 /** map a region (for workloads that share one): returns its address */
-programs.mmapRegion = ({ core }, _cpu, a) => String(core.sys_mmap(num(a, 'mm', 0), 0n, big(a, 'size'), 3, 0x22, 0, 0n));
+programs.mmapRegion = async ({ core }, _cpu, a) => String(await core.sys_mmap(num(a, 'mm', 0), 0n, big(a, 'size'), 3, 0x22, 0, 0n));
 
 /** pft shared: touch my chunk of the shared region, MADV_DONTNEED it, again, until the budget */
-programs.pftShared = ({ core }, _cpu, a) => {
+programs.pftShared = async ({ core }, _cpu, a) => {
   let iters = 0;
   const budget = big(a, 'budget', BUDGET_MAX);
   // retry: each pass faults the chunk in again after MADV_DONTNEED emptied it
   for (;;) {
-    const r = loopResult(core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), 1, budget, BigInt(num(a, 'size') / 4096)));
+    const r = loopResult(await core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), 1, budget, BigInt(num(a, 'size') / 4096)));
     if (r.error) return r;
     iters += r.iters;
     if (r.iters < num(a, 'size') / 4096) return { iters };
-    core.sys_madvise(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), 4);
+    await core.sys_madvise(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), 4);
   }
 };
 /** TLB shootdown correctness rounds: returns the stale translations seen after a completed shootdown */
-programs.shootdownRounds = ({ core }, _cpu, a) => core.t_shootdown_rounds(num(a, 'mm', 0), big(a, 'base'), num(a, 'nvpn'), num(a, 'gens'), num(a, 'rounds'), num(a, 'localOnly', 0));
+programs.shootdownRounds = async ({ core }, _cpu, a) => await core.t_shootdown_rounds(num(a, 'mm', 0), big(a, 'base'), num(a, 'nvpn'), num(a, 'gens'), num(a, 'rounds'), num(a, 'localOnly', 0));
 // ---- fault-path test scripts (test/spf-aborts, fault-strategies, fault-deadlock) ----
 
 /** One step of a faultScript. Addresses are numbers or "$name+offset" (an address an earlier mmap stored `as` name). */
@@ -131,7 +136,7 @@ export interface ScriptStep { op: string; [k: string]: unknown }
  * awaitStat {cpu, stat (STAT_* index), value=1, step=10, cap}, awaitWalk {cpu, done=0, step=4, cap},
  * waitPtlLocked {addr, follow, step=100, cap}, holdPtl {addr, flag, a, b, cap}, awaitPtlWaiter {addr, cpu, step=100, cap}.
  */
-programs.faultScript = ({ core }, _cpu, a) => {
+programs.faultScript = async ({ core }, _cpu, a) => {
   const mm = num(a, 'mm', 0);
   const steps = (a.steps ?? []) as ScriptStep[];
   const vars: Record<string, number> = { ...((a.vars ?? {}) as Record<string, number>) };
@@ -148,29 +153,29 @@ programs.faultScript = ({ core }, _cpu, a) => {
     let r: unknown;
     switch (s.op) {
       case 'mmap':
-        r = Number(core.sys_mmap(mm, s.addr === undefined ? 0n : addr(s.addr), B(s, 'len'), n(s, 'prot', 3), n(s, 'flags', 0x22),
+        r = Number(await core.sys_mmap(mm, s.addr === undefined ? 0n : addr(s.addr), B(s, 'len'), n(s, 'prot', 3), n(s, 'flags', 0x22),
           n(s, 'file', 0), B(s, 'pgoff', 0)));
         if (typeof s.as === 'string') vars[s.as] = r as number;
         break;
-      case 'munmap': r = core.sys_munmap(mm, addr(s.addr), B(s, 'len')); break;
-      case 'mprotect': r = core.sys_mprotect(mm, addr(s.addr), B(s, 'len'), n(s, 'prot')); break;
-      case 'madvise': r = core.sys_madvise(mm, addr(s.addr), B(s, 'len'), n(s, 'advice', 4)); break;
-      case 'access': r = core.access(mm, addr(s.addr), n(s, 'write', 0)); break;
-      case 'touch': r = Number(core.touch(mm, addr(s.addr), B(s, 'len'), B(s, 'stride', 4096), n(s, 'write', 0))); break;
-      case 'kaccess': r = core.t_kernel_access(mm, addr(s.addr), n(s, 'write', 0)); break;
-      case 'set': core.t_set_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
-      case 'wait': core.t_wait_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
-      case 'charge': core.t_charge(B(s, 'cycles')); r = null; break;
+      case 'munmap': r = await core.sys_munmap(mm, addr(s.addr), B(s, 'len')); break;
+      case 'mprotect': r = await core.sys_mprotect(mm, addr(s.addr), B(s, 'len'), n(s, 'prot')); break;
+      case 'madvise': r = await core.sys_madvise(mm, addr(s.addr), B(s, 'len'), n(s, 'advice', 4)); break;
+      case 'access': r = await core.access(mm, addr(s.addr), n(s, 'write', 0)); break;
+      case 'touch': r = Number(await core.touch(mm, addr(s.addr), B(s, 'len'), B(s, 'stride', 4096), n(s, 'write', 0))); break;
+      case 'kaccess': r = await core.t_kernel_access(mm, addr(s.addr), n(s, 'write', 0)); break;
+      case 'set': await core.t_set_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
+      case 'wait': await core.t_wait_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
+      case 'charge': await core.t_charge(B(s, 'cycles')); r = null; break;
       case 'vmaWriter':
-        r = core.t_vma_writer(mm, addr(s.addr), n(s, 'other'), n(s, 'trigger'), B(s, 'delay', 0), n(s, 'flag'), B(s, 'cap', 10_000_000));
+        r = await core.t_vma_writer(mm, addr(s.addr), n(s, 'other'), n(s, 'trigger'), B(s, 'delay', 0), n(s, 'flag'), B(s, 'cap', 10_000_000));
         break;
-      case 'pmdReplace': r = core.t_pmd_replace(mm, addr(s.addr), n(s, 'other'), B(s, 'delay', 0), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
-      case 'pmdPoke': r = '0x' + BigInt.asUintN(64, core.t_pmd_poke(mm, addr(s.addr), n(s, 'kind'), BigInt(String(s.value ?? '0'))) as bigint).toString(16); break;
-      case 'holdPtl': r = core.t_hold_ptl(mm, addr(s.addr), n(s, 'flag'), n(s, 'a'), n(s, 'b'), B(s, 'cap', 100_000_000)); break;
-      case 'awaitPtlWaiter': r = core.t_await_ptl_waiter(mm, addr(s.addr), n(s, 'cpu'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
-      case 'awaitWalk': r = core.t_await_walk(n(s, 'cpu'), n(s, 'done', 0), B(s, 'step', 4), B(s, 'cap', 10_000_000)); break;
-      case 'awaitStat': r = core.t_await_stat(n(s, 'cpu'), n(s, 'stat'), B(s, 'value', 1), B(s, 'step', 10), B(s, 'cap', 10_000_000)); break;
-      case 'waitPtlLocked': r = core.t_wait_ptl_locked(mm, addr(s.addr), n(s, 'follow'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
+      case 'pmdReplace': r = await core.t_pmd_replace(mm, addr(s.addr), n(s, 'other'), B(s, 'delay', 0), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
+      case 'pmdPoke': r = '0x' + BigInt.asUintN(64, await core.t_pmd_poke(mm, addr(s.addr), n(s, 'kind'), BigInt(String(s.value ?? '0'))) as bigint).toString(16); break;
+      case 'holdPtl': r = await core.t_hold_ptl(mm, addr(s.addr), n(s, 'flag'), n(s, 'a'), n(s, 'b'), B(s, 'cap', 100_000_000)); break;
+      case 'awaitPtlWaiter': r = await core.t_await_ptl_waiter(mm, addr(s.addr), n(s, 'cpu'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
+      case 'awaitWalk': r = await core.t_await_walk(n(s, 'cpu'), n(s, 'done', 0), B(s, 'step', 4), B(s, 'cap', 10_000_000)); break;
+      case 'awaitStat': r = await core.t_await_stat(n(s, 'cpu'), n(s, 'stat'), B(s, 'value', 1), B(s, 'step', 10), B(s, 'cap', 10_000_000)); break;
+      case 'waitPtlLocked': r = await core.t_wait_ptl_locked(mm, addr(s.addr), n(s, 'follow'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
       default: throw new Error(`faultScript: unknown op ${s.op}`);
     }
     out.push(r);
@@ -185,18 +190,18 @@ programs.faultScript = ({ core }, _cpu, a) => {
  * of per-CPU scratch; every `checkEvery` ops a checkpoint at `ckpt` (two zeroed
  * shared u32s) that the host answers. Returns the counters by name.
  */
-programs.stress = (inst, _cpu, a) => {
+programs.stress = async (inst, _cpu, a) => {
   const w = a.weights as number[];
   if (!Array.isArray(w) || w.length !== 7) throw new Error('program argument weights must be 7 numbers');
-  inst.core.stress_run(num(a, 'mm', 0), big(a, 'base'), num(a, 'pages'), num(a, 'ops'), w[0], w[1], w[2], w[3], w[4], w[5], w[6],
+  await inst.core.stress_run(num(a, 'mm', 0), big(a, 'base'), num(a, 'pages'), num(a, 'ops'), w[0], w[1], w[2], w[3], w[4], w[5], w[6],
     num(a, 'maxLen', 16), num(a, 'checkEvery', 0), num(a, 'ckpt', 0), num(a, 'sync'), num(a, 'out'));
   return counters(inst, num(a, 'out'), 'STRESS_');
 };
 /** the munmap race: CPU 0 unmaps slot after slot while the others write-fault fresh pages of the current one */
-programs.stressMunmapRace = (inst, _cpu, a) => {
-  inst.core.stress_munmap_race(num(a, 'mm', 0), big(a, 'base'), num(a, 'slots'), num(a, 'slotPages'), num(a, 'ops'),
+programs.stressMunmapRace = async (inst, _cpu, a) => {
+  await inst.core.stress_munmap_race(num(a, 'mm', 0), big(a, 'base'), num(a, 'slots'), num(a, 'slotPages'), num(a, 'ops'),
     num(a, 'minWrites'), num(a, 'sync'), num(a, 'cursor'), num(a, 'next'), num(a, 'progress'), num(a, 'out'));
   return counters(inst, num(a, 'out'), 'STRESS_');
 };
-programs.mapbenchPipeline = ({ core }, cpu, a) => loopResult(core.wl_mapbench_pipeline(num(a, 'mm', 0), big(a, 'base'), big(a, 'stride'),
+programs.mapbenchPipeline = async ({ core }, cpu, a) => loopResult(await core.wl_mapbench_pipeline(num(a, 'mm', 0), big(a, 'base'), big(a, 'stride'),
   num(a, 'npages'), num(a, 'myFlags'), num(a, 'prevFlags'), cpu, num(a, 'ncpus'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));

@@ -20,7 +20,7 @@
 // on the host's thread interleaving: the replay re-runs the same
 // configuration deterministically, which is not guaranteed to hit it again.)
 
-import { Machine, type Mode, type FaultSettings } from './machine.js';
+import { Machine, type Engine, type Mode, type FaultSettings } from './machine.js';
 import { checkInvariants, type Violation } from './checker.js';
 import { strategies, strategyByName } from './strategies.js';
 import { UsageError } from './types.js';
@@ -43,6 +43,10 @@ export interface StressOptions {
   /** operations per CPU (random mix); slots unmapped by CPU 0 (munmap-race: the others fault until they are gone) */
   ops: number;
   mode?: Mode;
+  /** default: 'threads' in parallel mode (real host races between every pair of CPUs), 'mn' in deterministic mode */
+  engine?: Engine;
+  /** host workers of the mn engine (default: host cores; deterministic: 1) */
+  workers?: number;
   mix?: StressMix;
   weights?: Partial<StressWeights>;
   /** region size in pages (random mix; default 1024: two PTE tables) */
@@ -169,6 +173,8 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   const m = new Machine({
     cpus: o.cpus,
     mode: o.mode ?? 'parallel',
+    engine: o.engine ?? ((o.mode ?? 'parallel') === 'parallel' ? 'threads' : 'mn'),
+    ...(o.workers !== undefined ? { workers: Math.min(o.workers, o.cpus) } : {}),
     seed: o.seed,
     strategy: strategyByName(strategy).id,
     frames: 4096 + o.cpus * 512 + 3 * livePages, // mapped pages, page cache, free lists

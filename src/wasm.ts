@@ -16,14 +16,22 @@ export function packageRoot(): string {
   return d;
 }
 
-let cached: WebAssembly.Module | undefined;
-export function coreModule(): WebAssembly.Module {
-  if (!cached) {
-    const file = join(packageRoot(), 'build', 'faultline.wasm');
+/**
+ * The two builds of the core, from the same sources (scripts/build-wasm.mjs):
+ * 'threads' runs one emulated CPU per host worker and is also the host's own
+ * instance; 'mn' is the Asyncify build that runs many CPUs per worker.
+ */
+export type Build = 'threads' | 'mn';
+const FILES: Record<Build, string> = { threads: 'faultline.wasm', mn: 'faultline-mn.wasm' };
+const cached: Partial<Record<Build, WebAssembly.Module>> = {};
+export function coreModule(build: Build = 'threads'): WebAssembly.Module {
+  let m = cached[build];
+  if (!m) {
+    const file = join(packageRoot(), 'build', FILES[build]);
     if (!existsSync(file)) throw new Error(`faultline: ${file} is missing; run "npm run build" first`);
-    cached = new WebAssembly.Module(readFileSync(file));
+    m = cached[build] = new WebAssembly.Module(readFileSync(file));
   }
-  return cached;
+  return m;
 }
 
 /** Numeric constants the module exports (layout offsets, STAT_*, COST_*...). */
@@ -45,15 +53,25 @@ function readString(mem: WebAssembly.Memory, ptr: number): string {
 
 export class CoreAbort extends Error {}
 
-export function instantiate(memory: WebAssembly.Memory, module: WebAssembly.Module = coreModule()): Instance {
-  const inst = new WebAssembly.Instance(module, {
+/** The imports of the core: the shared memory, abort, and (threads build) the asyncify stubs. */
+export function coreImports(memory: WebAssembly.Memory): WebAssembly.Imports {
+  return {
     env: {
       memory,
       abort(msg: number, file: number, line: number, col: number) {
         throw new CoreAbort(`core abort: ${readString(memory, msg)} at ${readString(memory, file)}:${line}:${col}`);
       },
     },
-  });
+    // the threads build imports these (the M:N build has them inside); with one CPU
+    // per worker nothing ever switches, so a call means a broken build
+    asyncify: Object.fromEntries(['start_unwind', 'stop_unwind', 'start_rewind', 'stop_rewind'].map((n) => [n, () => {
+      throw new CoreAbort(`core abort: asyncify.${n} called in the build without Asyncify (more than one CPU on a threads-engine worker?)`);
+    }])),
+  };
+}
+
+export function instantiate(memory: WebAssembly.Memory, module: WebAssembly.Module = coreModule()): Instance {
+  const inst = new WebAssembly.Instance(module, coreImports(memory));
   const core: Record<string, any> = {};
   const consts: Consts = {};
   for (const [k, v] of Object.entries(inst.exports)) {

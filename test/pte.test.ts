@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { coreModule } from '../src/wasm.js';
+import { coreModule, coreImports } from '../src/wasm.js';
 import * as P from '../src/pte.js';
 import { pfn, type Pfn } from '../src/types.js';
 
@@ -9,7 +9,7 @@ import { pfn, type Pfn } from '../src/types.js';
 // both, and check that both agree on random values.
 
 const memory = new WebAssembly.Memory({ initial: 2, maximum: 65536, shared: true });
-const inst = new WebAssembly.Instance(coreModule(), { env: { memory, abort() { throw new Error('abort'); } } });
+const inst = new WebAssembly.Instance(coreModule(), coreImports(memory));
 const ex = inst.exports as Record<string, any>;
 const u64 = (x: bigint | number) => BigInt.asUintN(64, BigInt(x));
 /** the core's u64 constant (i64 globals arrive signed) */

@@ -1,0 +1,64 @@
+// Builds the two cores from the same sources (see README "Engines"):
+//   build/faultline.wasm     asc output: one emulated CPU per host worker (--engine threads,
+//                            the host's own instance); nothing in it ever unwinds
+//   build/faultline-mn.wasm  the same module after Binaryen's Asyncify transform: many CPUs
+//                            per host worker as coroutines, switched inside Wasm (--engine mn)
+// Both instantiate against one shared memory, so their static data must be identical
+// (every instantiation re-applies it): checked here.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const bin = (n) => join(root, 'node_modules', '.bin', n);
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
+mkdirSync(join(root, 'build'), { recursive: true });
+
+run(bin('asc'), ['assembly/index.ts', '--config', 'asconfig.json', '--target', 'release', '--debug',
+  '--transform', './scripts/noinline.mjs']);
+// wasm-opt does not read asc's feature set from the binary: name them
+const FEATURES = ['--mvp-features', '--enable-threads', '--enable-mutable-globals', '--enable-sign-ext',
+  '--enable-nontrapping-float-to-int', '--enable-bulk-memory'];
+// asyncify-ignore-imports: no import unwinds (env.abort, the asyncify.* calls are Asyncify's own);
+// the only switch point is sched.ts sched_switch().
+run(bin('wasm-opt'), ['build/faultline.wasm', ...FEATURES, '--asyncify', '--pass-arg=asyncify-ignore-imports',
+  '-O3', '-o', 'build/faultline-mn.wasm']);
+
+/** active data segments (offset, bytes) of a module, to compare the two builds */
+function dataSegments(file) {
+  const mod = new WebAssembly.Module(readFileSync(file));
+  void mod; // validates
+  const buf = readFileSync(file);
+  let p = 8;
+  const leb = () => { let r = 0, s = 0, b; do { b = buf[p++]; r += (b & 0x7f) * 2 ** s; s += 7; } while (b & 0x80); return r; };
+  const segs = [];
+  while (p < buf.length) {
+    const id = buf[p++]; const len = leb(); const end = p + len;
+    if (id === 11) {
+      const n = leb();
+      for (let i = 0; i < n; i++) {
+        const kind = leb();
+        if (kind !== 0) throw new Error(`${file}: data segment kind ${kind} not expected from asc`);
+        if (buf[p++] !== 0x41) throw new Error(`${file}: data segment offset is not i32.const`);
+        let off = 0, s = 0, b; do { b = buf[p++]; off += (b & 0x7f) * 2 ** s; s += 7; } while (b & 0x80);
+        if (buf[p++] !== 0x0b) throw new Error(`${file}: data segment offset expression`);
+        const sz = leb();
+        segs.push([off, buf.subarray(p, p + sz)]);
+        p += sz;
+      }
+    }
+    p = end;
+  }
+  // the bytes each build writes, address -> value (segment boundaries may differ)
+  const bytes = new Map();
+  for (const [off, b] of segs) b.forEach((v, i) => bytes.set(off + i, v));
+  return bytes;
+}
+const a = dataSegments(join(root, 'build/faultline.wasm'));
+const b = dataSegments(join(root, 'build/faultline-mn.wasm'));
+for (const [addr, v] of a) {
+  if ((b.get(addr) ?? 0) !== v) throw new Error(`build: static data of the two cores differs at ${addr}: they cannot share one memory`);
+}
+for (const [addr, v] of b) if ((a.get(addr) ?? 0) !== v) throw new Error(`build: static data of the two cores differs at ${addr}`);
+console.log(`build: faultline.wasm ${readFileSync(join(root, 'build/faultline.wasm')).length} B, faultline-mn.wasm ${readFileSync(join(root, 'build/faultline-mn.wasm')).length} B, same static data`);
