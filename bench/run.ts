@@ -9,7 +9,32 @@ import { runMicro, type MicroResult } from './micro.js';
 import { speedCases, type SpeedResult } from './speed.js';
 import { packageRoot } from '../src/wasm.js';
 
-interface BenchFile { date: string; commit: string; host: string; micro: MicroResult[]; speed: SpeedResult[] }
+/** a fault-speed figure as a ratio to the 1-CPU parallel (mn engine) figure of the same workload in the same run */
+interface Ratio { name: string; cpus: number; mode: string; engine: string; opsPerHostSec: number; ratio: number; target?: number; met?: boolean }
+interface BenchFile { date: string; commit: string; host: string; micro: MicroResult[]; speed: SpeedResult[]; ratios: Ratio[] }
+
+/** the issue's targets on the 2-core host: [mode, engine, cpus] -> minimum ratio to the 1-CPU mn figure */
+const TARGETS: [string, string, number, number, string][] = [
+  ['parallel', 'mn', 64, 0.8, '64 CPUs >= 0.8x the 1-CPU speed'],
+  ['parallel', 'mn', 256, 0.6, '256 CPUs >= 0.6x'],
+  ['deterministic', 'mn', 64, 0.4, 'deterministic 64 CPUs >= 0.4x'],
+];
+
+/** ratios of one run's fault-speed figures; the threads-engine 1-CPU point is the build without Asyncify */
+function ratios(speed: SpeedResult[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const r of speed) {
+    const base = speed.find((x) => x.name === r.name && x.cpus === 1 && x.mode === 'parallel' && x.engine === 'mn');
+    if (!base || !r.name.includes('(spf)')) continue;
+    const ratio = r.opsPerHostSec / base.opsPerHostSec;
+    const t = TARGETS.find(([m, e, n]) => m === r.mode && e === r.engine && n === r.cpus);
+    // the Asyncify build at 1 CPU vs the build without it: no more than 10 % slower
+    const asy = r.engine === 'threads' && r.cpus === 1 ? base.opsPerHostSec / r.opsPerHostSec : undefined;
+    out.push({ name: r.name, cpus: r.cpus, mode: r.mode, engine: r.engine, opsPerHostSec: r.opsPerHostSec, ratio,
+      ...(t ? { target: t[3], met: ratio >= t[3] } : {}), ...(asy !== undefined ? { target: 0.9, met: asy >= 0.9 } : {}) });
+  }
+  return out;
+}
 
 const fmt = (n: number) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)} k` : n.toFixed(1));
 
@@ -41,15 +66,27 @@ async function main() {
       for (const n of c.cpuCounts) {
         const r = await c.run(n);
         speed.push(r);
-        const p = prev?.speed.find((x) => x.name === r.name && x.cpus === n)?.opsPerHostSec;
-        console.log(`  ${r.name.padEnd(38)} cpus=${String(n).padStart(2)}  ${fmt(r.opsPerHostSec).padStart(9)} ops/s  ${fmt(r.vcyclesPerHostSec).padStart(9)} vcycles/s  barrier waits ${fmt(r.barrierWaitsPerHostSec)}/s  wall ${r.wallMs.toFixed(0)} ms${delta(p, r.opsPerHostSec)}`);
+        const p = prev?.speed.find((x) => x.name === r.name && x.cpus === n && x.mode === r.mode && x.engine === r.engine)?.opsPerHostSec;
+        console.log(`  ${r.name.padEnd(36)} ${r.mode.slice(0, 5)} ${r.engine.padEnd(7)} cpus=${String(n).padStart(3)} w=${r.workers}  ${fmt(r.opsPerHostSec).padStart(9)} ops/s  ${fmt(r.vcyclesPerHostSec).padStart(9)} vcycles/s  switches ${fmt(r.switchesPerHostSec)}/s  barrier waits ${fmt(r.barrierWaitsPerHostSec)}/s  wall ${r.wallMs.toFixed(0)} ms${delta(p, r.opsPerHostSec)}`);
       }
+    }
+  }
+
+  const rs = ratios(speed);
+  if (rs.length) {
+    console.log('\nemulated faults per host second as a ratio to 1 CPU (parallel, mn engine) of the same run');
+    for (const r of rs) {
+      const what = r.engine === 'threads' ? '1 CPU without Asyncify (threads engine)' : `${r.mode} ${r.cpus} CPU(s)`;
+      const tgt = r.target === undefined ? '' : r.engine === 'threads'
+        ? `  Asyncify build at 1 CPU = ${(1 / r.ratio).toFixed(2)}x of this (target >= 0.90x): ${r.met ? 'met' : 'MISSED'}`
+        : `  target >= ${r.target}x: ${r.met ? 'met' : 'MISSED'}`;
+      console.log(`  ${r.name.padEnd(22)} ${what.padEnd(42)} ${fmt(r.opsPerHostSec).padStart(9)}/s  ${r.ratio.toFixed(2)}x${tgt}`);
     }
   }
 
   let commit = 'unknown';
   try { commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim(); } catch { /* not a git checkout */ }
-  const out: BenchFile = { date: new Date().toISOString(), commit, host: `${process.version} ${process.platform}/${process.arch}`, micro, speed };
+  const out: BenchFile = { date: new Date().toISOString(), commit, host: `${process.version} ${process.platform}/${process.arch}`, micro, speed, ratios: rs };
   if (existsSync(latest)) renameSync(latest, join(dir, 'previous.json'));
   writeFileSync(latest, JSON.stringify(out, null, 2));
   console.log(`\nwrote ${latest}`);

@@ -2,53 +2,68 @@
 // emulator advances per host second at several emulated CPU counts, and how
 // much of that goes to the quantum barrier. Each point is a real run.
 
-import { Machine } from '../src/machine.js';
+import { Machine, type Engine, type Mode } from '../src/machine.js';
 import { runPoint, POINT_DEFAULTS } from '../src/experiment.js';
 
 export interface SpeedResult {
   name: string;
   cpus: number;
+  mode: Mode;
+  engine: Engine;
+  workers: number;
   wallMs: number;
   ops: number;
   opsPerHostSec: number;
   vcyclesPerHostSec: number;
   barrierWaitsPerHostSec: number;
+  switchesPerHostSec: number;
+  /** deepest Asyncify stack of a suspended CPU, bytes (0: nothing switched) */
+  asyncHighWater: number;
 }
 
 /** One emulated-CPU-count point of a run; `tasks` builds each CPU's program. */
 export interface SpeedCase { name: string; cpuCounts: number[]; run(cpus: number): Promise<SpeedResult> }
 
+/** the 256-thread profile the fault-speed cases use at every CPU count, so one run's ratios compare like with like */
+export const SPEED_PROFILE = 'amd-epyc-rome';
+/** total virtual cycles of a fault-speed point: long enough that worker start-up (tens of ms) does not dominate */
+const TOTAL_VCYCLES = 2_000_000_000;
+
 /** one point of a registered workload, timed on the host */
-async function workloadPoint(name: string, workload: string, strategy: string, cpus: number): Promise<SpeedResult> {
-  // a budget large enough that worker start-up (tens of ms) does not dominate
-  const r = await runPoint({ ...POINT_DEFAULTS, workload, strategy, cpus, vcycles: cpus <= 8 ? 200_000_000 : 20_000_000 });
+async function workloadPoint(name: string, workload: string, strategy: string, cpus: number, mode: Mode = 'parallel', engine: Engine = 'mn'): Promise<SpeedResult> {
+  const vcycles = Math.max(20_000_000, Math.floor(TOTAL_VCYCLES / cpus));
+  const r = await runPoint({ ...POINT_DEFAULTS, profile: SPEED_PROFILE, workload, strategy, cpus, mode, engine, vcycles });
   if (!r.ok) throw new Error(`${workload} failed: ${r.error}`);
   const wallMs = r.host.wallMs;
   return {
-    name, cpus, wallMs, ops: r.ops ?? 0,
+    name, cpus, mode, engine, workers: r.host.engine.workers, wallMs, ops: r.ops ?? 0,
     opsPerHostSec: (r.ops ?? 0) / (wallMs / 1000),
     vcyclesPerHostSec: r.clocks.reduce((s, c) => s + Number(c), 0) / (wallMs / 1000),
     barrierWaitsPerHostSec: Number(r.stats.barrier_wait) / (wallMs / 1000),
+    switchesPerHostSec: r.host.engine.switches / (wallMs / 1000),
+    asyncHighWater: r.host.engine.asyncHighWater,
   };
 }
 
+/** The engine's fault-speed cases (issue: M:N engine): parallel 1..256 CPUs, deterministic 8 and 64, and 1 CPU without Asyncify. */
+function faultSpeedCase(workload: string): SpeedCase[] {
+  const name = `${workload} (spf)`;
+  return [
+    { name, cpuCounts: [1, 8, 64, 256], run(cpus) { return workloadPoint(name, workload, 'spf', cpus); } },
+    { name, cpuCounts: [8, 64], run(cpus) { return workloadPoint(name, workload, 'spf', cpus, 'deterministic'); } },
+    { name, cpuCounts: [1], run(cpus) { return workloadPoint(name, workload, 'spf', cpus, 'parallel', 'threads'); } },
+  ];
+}
+
 export const speedCases: SpeedCase[] = [
-  {
-    name: 'page_fault1 (spf), emulated faults',
-    cpuCounts: [1, 2, 8, 32, 64],
-    run(cpus) { return workloadPoint(this.name, 'page_fault1', 'spf', cpus); },
-  },
-  {
-    name: 'pft-private (mmap_lock), emulated faults',
-    cpuCounts: [1, 64],
-    run(cpus) { return workloadPoint(this.name, 'pft-private', 'mmap_lock', cpus); },
-  },
+  ...faultSpeedCase('pft-private'),
+  ...faultSpeedCase('page_fault1'),
   {
     name: 'atomic increments, private lines',
-    cpuCounts: [2, 8, 32, 64],
+    cpuCounts: [2, 8, 64, 256],
     async run(cpus) {
       const iters = 20_000;
-      const m = new Machine({ cpus, scratchBytes: 64 });
+      const m = new Machine({ cpus, scratchBytes: 64, profile: SPEED_PROFILE });
       const r = await m.run((cpu) => ({ program: 'atomicInc', args: { line: m.scratch(cpu), ctr: m.scratch(cpu) + m.C.LM_SIZE, iters } }));
       if (!r.ok) throw new Error(r.error);
       return summarize(this.name, m, r.clocks, r.wallMs, cpus * iters);
@@ -56,11 +71,11 @@ export const speedCases: SpeedCase[] = [
   },
   {
     name: 'lock-protected increments, one lock',
-    cpuCounts: [2, 8, 32, 64],
+    cpuCounts: [2, 8, 64, 256],
     async run(cpus) {
       // a FIFO ticket lock hands over to one specific (often sleeping) thread: keep 64-CPU runs short
       const iters = Math.max(200, Math.floor(16_000 / cpus));
-      const m = new Machine({ cpus });
+      const m = new Machine({ cpus, profile: SPEED_PROFILE });
       const lock = m.hostAlloc(m.C.SL_SIZE);
       const counter = m.hostAlloc(16);
       m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
@@ -75,10 +90,13 @@ export function summarize(name: string, m: Machine, clocks: bigint[], wallMs: nu
   const vcycles = clocks.reduce((s, c) => s + Number(c), 0);
   const s = m.stats();
   const sec = wallMs / 1000;
+  const e = m.engineStats();
   return {
-    name, cpus: m.cfg.cpus, wallMs, ops,
+    name, cpus: m.cfg.cpus, mode: m.cfg.mode, engine: m.cfg.engine, workers: m.cfg.workers, wallMs, ops,
     opsPerHostSec: ops / sec,
     vcyclesPerHostSec: vcycles / sec,
     barrierWaitsPerHostSec: Number(s.barrier_wait) / sec,
+    switchesPerHostSec: e.switches / sec,
+    asyncHighWater: e.asyncHighWater,
   };
 }

@@ -330,7 +330,7 @@ export class Machine {
       idleTimeout: 1000,
       maxQueue: W,
     });
-    const module = coreModule(this.cfg.engine === 'mn' && W < n ? 'mn' : 'threads');
+    const module = coreModule(this.cfg.engine === 'mn' ? 'mn' : 'threads');
     // the workers start together (threads come up tens of ms apart)
     this.setU32(C.HDR_BASE + C.H_STARTED, 0);
     this.setU32(C.HDR_BASE + C.H_RENDEZVOUS, W);

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { Machine, type Mode } from '../src/machine.js';
+import { Machine, type Engine, type Mode } from '../src/machine.js';
 
 // Contention is modeled in virtual time, not measured on the host: the same
 // shapes must come out on this 2-core machine at 1..32 emulated CPUs.
@@ -7,8 +7,8 @@ import { Machine, type Mode } from '../src/machine.js';
 const NS = [1, 2, 4, 8, 16, 32];
 
 /** ops per virtual cycle of N CPUs doing atomic increments on one shared line or on private lines */
-async function atomicRate(cpus: number, shared: boolean, mode: Mode, iters: number) {
-  const m = new Machine({ cpus, mode, scratchBytes: 64, watchdogMs: 30_000 });
+async function atomicRate(cpus: number, shared: boolean, mode: Mode, iters: number, engine: Engine = 'mn') {
+  const m = new Machine({ cpus, mode, engine, scratchBytes: 64, watchdogMs: 30_000 });
   const one = m.hostAlloc(64);
   const r = await m.run((cpu) => {
     const obj = shared ? one : m.scratch(cpu);
@@ -38,8 +38,8 @@ describe.each([['parallel', 3000], ['deterministic', 300]] as [Mode, number][])(
 });
 
 /** lock-protected increments: ops per virtual kcycle */
-async function lockRate(cpus: number, mode: Mode, iters: number, seed = 1) {
-  const m = new Machine({ cpus, mode, seed, watchdogMs: 30_000 });
+async function lockRate(cpus: number, mode: Mode, iters: number, seed = 1, engine: Engine = 'mn') {
+  const m = new Machine({ cpus, mode, seed, engine, watchdogMs: 30_000 });
   const lock = m.hostAlloc(m.C.SL_SIZE);
   const counter = m.hostAlloc(16);
   m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
@@ -50,8 +50,8 @@ async function lockRate(cpus: number, mode: Mode, iters: number, seed = 1) {
 }
 
 /** page_fault1-like: each CPU mmaps 4 MiB, writes every page, munmaps; faults per virtual kcycle */
-async function faultRate(cpus: number, mode: Mode, strategy: number) {
-  const m = new Machine({ cpus, mode, strategy, frames: 16384 * cpus, watchdogMs: 30_000 });
+async function faultRate(cpus: number, mode: Mode, strategy: number, engine: Engine = 'mn') {
+  const m = new Machine({ cpus, mode, strategy, engine, frames: 16384 * cpus, watchdogMs: 30_000 });
   const r = await m.run(() => ({ program: 'pageFault', args: { kind: 0, size: 4 << 20, maxIters: 1500 } }));
   expect(r.error).toBeUndefined();
   const maxClock = r.clocks.reduce((a, b) => (a > b ? a : b));
@@ -65,18 +65,24 @@ async function faultRate(cpus: number, mode: Mode, strategy: number) {
 // previous section lies in its future); the numbers are printed. With
 // the host loaded (load average 7 on 2 cores) page faults at 4 CPUs were seen
 // 37% off: host scheduling leaks into parallel mode; deterministic mode is the
-// reference. The tolerances below cover the idle-host measurements.
-describe('parallel and deterministic modes agree', () => {
-  it('on page faults (30%) and one shared line (30%); a contended lock is reported', async () => {
+// reference. The tolerances below cover the idle-host measurements, made
+// with one host thread per CPU (the threads engine). The M:N engine (2
+// workers of n/2 CPUs, each worker running its CPUs up to a quantum apart) was
+// measured 13-30% pessimistic on page faults at 8 CPUs and 1-19% at 4
+// (2026-12-01): a CPU that runs a quantum alone makes the shared lines look
+// hot to its worker-mates; its tolerance is 35%. At 64 CPUs it agrees within
+// 10% (test/engine.test.ts).
+describe.each([['threads', 0.3], ['mn', 0.35]] as [Engine, number][])('parallel (%s engine) and deterministic modes agree', (engine, tol) => {
+  it(`on page faults (${tol * 100}%) and one shared line (30%); a contended lock is reported`, async () => {
     for (const n of [4, 8]) {
-      const fp = await faultRate(n, 'parallel', 1);
+      const fp = await faultRate(n, 'parallel', 1, engine);
       const fd = await faultRate(n, 'deterministic', 1);
-      const p = (await lockRate(n, 'parallel', 1500)).rate;
+      const p = (await lockRate(n, 'parallel', 1500, 1, engine)).rate;
       const d = (await lockRate(n, 'deterministic', 300)).rate;
-      const ap = await atomicRate(n, true, 'parallel', 3000);
+      const ap = await atomicRate(n, true, 'parallel', 3000, engine);
       const ad = await atomicRate(n, true, 'deterministic', 300);
-      console.log(`mode agreement n=${n}: page faults ${fp.toFixed(3)} vs ${fd.toFixed(3)} faults/kcycle; lock ${p.toFixed(2)} vs ${d.toFixed(2)} ops/kcycle; shared line ${(ap * 1000).toFixed(2)} vs ${(ad * 1000).toFixed(2)}`);
-      expect(Math.abs(fp - fd) / fd).toBeLessThan(0.3);
+      console.log(`mode agreement (${engine}) n=${n}: page faults ${fp.toFixed(3)} vs ${fd.toFixed(3)} faults/kcycle; lock ${p.toFixed(2)} vs ${d.toFixed(2)} ops/kcycle; shared line ${(ap * 1000).toFixed(2)} vs ${(ad * 1000).toFixed(2)}`);
+      expect(Math.abs(fp - fd) / fd).toBeLessThan(tol);
       expect(Math.abs(ap - ad) / ad).toBeLessThan(0.3);
       // the lock: parallel is optimistic, never pessimistic
       expect(p).toBeGreaterThan(0.9 * d);
