@@ -33,6 +33,7 @@ import {
 import { PC, NCPUS, DETERMINISTIC, cpu_id, now, set_clock, stat_inc, cpu_bind_host } from './cpu';
 import { STAT_BARRIER_WAIT, STAT_DET_YIELD } from './generated';
 import { service_ipis } from './ipi';
+import { cpumask_clear_cpu } from './cpumask';
 
 const SPINS_BEFORE_SLEEP: u32 = 64;
 const SLEEP_NS: i64 = 20_000_000; // 20 ms: a safety net only; every wake-up is explicit
@@ -375,7 +376,7 @@ export function cpu_finish(): void {
     // leave every mm's cpumask (no more translations to shoot down here), then
   // answer what was posted before the senders could see us finished
   const nmm = load<u32>(HDR_BASE + H_NMM);
-  for (let m: u32 = 0; m < nmm; m++) atomic.and<u64>(mm_addr(m) + MM_CPUMASK, ~(<u64>1 << cpu_id()));
+  for (let m: u32 = 0; m < nmm; m++) cpumask_clear_cpu(cpu_id(), mm_addr(m) + MM_CPUMASK);
   atomic.store<u32>(PC + PC_STATE, CPU_FINISHED);
   service_ipis();
   if (DETERMINISTIC) det_pass_token();

@@ -3,6 +3,7 @@
 // much of that goes to the quantum barrier. Each point is a real run.
 
 import { Machine } from '../src/machine.js';
+import { layoutConsts } from '../src/wasm.js';
 import { runPoint, POINT_DEFAULTS } from '../src/experiment.js';
 
 export interface SpeedResult {
@@ -48,7 +49,7 @@ export const speedCases: SpeedCase[] = [
     cpuCounts: [2, 8, 32, 64],
     async run(cpus) {
       const iters = 20_000;
-      const m = new Machine({ cpus, scratchBytes: 64 });
+      const m = new Machine({ cpus, scratchBytes: layoutConsts().LM_SIZE + 8 });
       const r = await m.run((cpu) => ({ program: 'atomicInc', args: { line: m.scratch(cpu), ctr: m.scratch(cpu) + m.C.LM_SIZE, iters } }));
       if (!r.ok) throw new Error(r.error);
       return summarize(this.name, m, r.clocks, r.wallMs, cpus * iters);
