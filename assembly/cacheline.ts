@@ -55,33 +55,37 @@ export function xfer_from(owner: u32): u64 {
 @inline function nr_words(): u32 { return (ncpus() + 63) >> 6; }
 
 /**
- * How far the stored bucket may be AHEAD of ours and still count as the
- * current one: a CPU that ran ahead of us in virtual time (the barrier
- * allows 2 quanta = 1 bucket; a long lock wait may overrun it) rotated the
- * line. A stored bucket further ahead is read as an old one (see below).
- */
-export const LM_BUCKET_LAG: i32 = 4;
-
-/**
  * Signed difference current - stored of two bucket fields (LM_BUCKET_BITS = 9
- * bits: the true bucket numbers modulo 512).
+ * bits: the true bucket numbers modulo 512). The callers need three cases:
+ * d <= 0 (the line's bucket is ours, or a CPU ahead of us in virtual time
+ * already rotated it), d == 1 (it is our previous bucket), or older.
  *
- * Wrap-around: the field keeps the bucket number mod 512, so the difference
- * is exact while the true difference lies in [-256, 255] buckets, i.e. the
- * line was used within the last 512 quanta (5.1 M cycles at the default
- * quantum of 10,000). A line idle for longer gives a difference that is
- * effectively random. The callers treat only [-LM_BUCKET_LAG, 1] as recent
- * (d <= 0: the current bucket; d == 1: the previous one) and everything else
- * as "older": the recent sets are reset, the right outcome for a line idle
- * that long. A stale line is therefore misread as recent only when its idle
- * time is within LM_BUCKET_LAG + 2 buckets of a multiple of 512 buckets
- * (6 in 512); the cost is at most two buckets of bounces charged from CPUs
- * that used it long ago, after which the buckets have rotated.
+ * Wrap-around: the field keeps the bucket mod 512, so the difference is
+ * exact while the true difference lies in [-256, 255] buckets. A line idle
+ * for longer (512 quanta: 5.1 M cycles at the default quantum of 10,000)
+ * would give an effectively random d, and about half of those would read as
+ * "current" and charge bounces from CPUs that used it long ago. So the
+ * callers first apply line_idle(): busy_until never lies before the start of
+ * the stored bucket (the CPU that rotated the line was in that bucket and
+ * busy_until only grows), so busy_until + 2 buckets <= now proves the true
+ * difference is >= 2, whatever the field says. That test never fires where
+ * the unwrapped comparison would say "current" or "previous", and it catches
+ * every line the field could misread: for the true difference to be >= 256
+ * while busy_until is within 2 buckets of now, busy_until would have to run
+ * 254 buckets past the stored bucket. Only a CPU still in the stored bucket
+ * extends busy_until without rotating the line, and once its access ends in
+ * a later bucket its next access rotates it: at most one such access per CPU,
+ * so busy_until < (stored + 1) buckets + ncpus x (xfer_far + atomic_rmw),
+ * about 120 k cycles at 256 CPUs, 6 buckets at the default quantum (the
+ * bound breaks only for quanta below ~250 cycles).
  */
 @inline export function line_bucket_diff(bucket: u64, stored: u64): i32 {
   const sh = <i32>(32 - LM_BUCKET_BITS);
   return <i32>(((bucket - stored) & LM_BUCKET_MASK) << <u64>sh) >> sh;
 }
+
+/** the line was last busy 2 buckets (4 quanta) or more before now: its stored bucket is older than our previous one */
+@inline function line_idle(busy: u64): bool { return busy + (QUANTUM << 2) <= now(); }
 
 /** the quantum bucket of virtual time t, as stored in the state word */
 @inline function bucket_of(t: u64): u64 { return (t / (QUANTUM << 1)) & LM_BUCKET_MASK; }
@@ -184,9 +188,9 @@ export function line_access_excl(line: u32, base: u64): u64 {
     let start = now() > busy ? now() : busy;
     if (!DETERMINISTIC) {
       const d = line_bucket_diff(bucket, nb);
-      if (d <= 0 && d >= -LM_BUCKET_LAG) others = line_others(line, true, cpu);
+      if (line_idle(busy) || d > 1) rotate = 2;
       else if (d == 1) { others = line_others(line, false, cpu); rotate = 1; }
-      else rotate = 2;
+      else others = line_others(line, true, cpu); // d <= 0
       if (rotate != 0) { nb = bucket; count = 0; }
       if (count < LM_COUNT_MASK) count++;
       // A busy_until beyond the queue of the CPUs that use the line was left
@@ -256,8 +260,8 @@ export function line_read(line: u32): void {
 export function line_is_hot(line: u32): bool {
   if (DETERMINISTIC) return true;
   const st = atomic.load<u64>(line + LM_STATE);
-  const d = line_bucket_diff(bucket_of(now()), (st >> LM_BUCKET_SHIFT) & LM_BUCKET_MASK);
-  if (d > 1 || d < -LM_BUCKET_LAG) return false; // older (or a wrapped-around old bucket)
+  if (line_idle(st >> LM_BUSY_SHIFT)) return false;
+  if (line_bucket_diff(bucket_of(now()), (st >> LM_BUCKET_SHIFT) & LM_BUCKET_MASK) > 1) return false;
   const count = (st >> LM_COUNT_SHIFT) & LM_COUNT_MASK;
   return count * (cost(COST_XFER_NEAR) + cost(COST_ATOMIC_RMW)) >= QUANTUM;
 }
