@@ -29,7 +29,7 @@ describe('faultline list and --help', () => {
   it('list names every workload, strategy and profile, but not the test-only workload', () => {
     const r = cli('list');
     expect(r.code).toBe(0);
-    for (const name of ['atomic-shared', 'atomic-private', 'spinlock', 'mmap-read', 'mmap-mixed', 'mmap_lock', 'spf', 'pervma', 'default', 'intel-skx-2s', 'amd-epyc-rome']) {
+    for (const name of ['atomic-shared', 'atomic-private', 'spinlock', 'mmap-read', 'mmap-mixed', 'mmap_lock', 'spf', 'pervma', 'default', 'intel-skx-2s', 'intel-icx-2s', 'amd-epyc-rome']) {
       expect(r.stdout).toContain(name);
     }
     expect(r.stdout).not.toContain('test-crash');
