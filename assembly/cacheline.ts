@@ -25,15 +25,17 @@
 // for up to two quanta (documented in the README).
 //
 // Masks are scanned over the words that can hold a CPU of this run only
-// (nr_words(): ncpus / 64 rounded up): a 64-CPU run pays what it paid with
-// u64 masks. The hot path, a read of a line this CPU already shares, is one
+// (nr_words(): ncpus / 64 rounded up, cpu.ts NCPU_WORDS), with a one-word
+// fast path: a run of up to 64 CPUs does what the u64 masks did. Mask words
+// are written only when their value changes (a line this CPU keeps using
+// costs no store to its sharers or recent set). The hot path, a read of a line this CPU already shares, is one
 // load and test of ONE word (word cpu >> 6 of the sharers).
 
 import {
   LM_STATE, LM_SHARERS, LM_RECENT, LM_PREV, LM_BUSY_SHIFT, LM_BUCKET_SHIFT, LM_BUCKET_BITS, LM_BUCKET_MASK,
-  LM_COUNT_SHIFT, LM_COUNT_MASK, LM_OWNER_MASK, LM_SIZE, PC_SOCKET, PC_CORE, percpu, ncpus,
+  LM_COUNT_SHIFT, LM_COUNT_MASK, LM_OWNER_MASK, LM_SIZE, PC_SOCKET, PC_CORE, percpu,
 } from './layout';
-import { cpu_id, cpu_local, now, my_socket, my_core, DETERMINISTIC, cost, stat_inc, stat_add, set_clock } from './cpu';
+import { cpu_id, cpu_local, now, my_socket, my_core, DETERMINISTIC, NCPU_WORDS, cost, stat_inc, stat_add, set_clock } from './cpu';
 import { cpumask_word, cpumask_bit } from './cpumask';
 import {
   COST_XFER_FAR, COST_XFER_NEAR, COST_XFER_SMT, COST_L1_HIT, COST_ATOMIC_RMW, COST_STORE,
@@ -52,7 +54,7 @@ export function xfer_from(owner: u32): u64 {
 }
 
 /** mask words that can hold a CPU of this run (CPUs >= ncpus never set a bit) */
-@inline function nr_words(): u32 { return (ncpus() + 63) >> 6; }
+@inline function nr_words(): u32 { return NCPU_WORDS; }
 
 /**
  * Signed difference current - stored of two bucket fields (LM_BUCKET_BITS = 9
@@ -94,7 +96,13 @@ export function xfer_from(owner: u32): u64 {
  * CPUs other than `cpu` in RECENT (and in PREVIOUS if `both`), over the
  * run's mask words: returns count << 16 | first such CPU (0xffff if none).
  */
-export function line_others(line: u32, both: bool, cpu: u32): u32 {
+@inline export function line_others(line: u32, both: bool, cpu: u32): u32 {
+  if (nr_words() == 1) { // up to 64 CPUs: one word, what the u64 masks did
+    let x = atomic.load<u64>(line + LM_RECENT);
+    if (both) x |= atomic.load<u64>(line + LM_PREV);
+    x &= ~cpumask_bit(cpu);
+    return x == 0 ? 0xffff : (<u32>popcnt(x) << 16) | <u32>ctz(x);
+  }
   const nw = nr_words();
   const mine = cpu >> 6;
   let n: u32 = 0;
@@ -111,7 +119,8 @@ export function line_others(line: u32, both: bool, cpu: u32): u32 {
 }
 
 /** does any CPU other than `cpu` share the line? */
-function other_sharers(line: u32, cpu: u32): bool {
+@inline function other_sharers(line: u32, cpu: u32): bool {
+  if (nr_words() == 1) return (atomic.load<u64>(line + LM_SHARERS) & ~cpumask_bit(cpu)) != 0;
   const nw = nr_words();
   const mine = cpu >> 6;
   for (let w: u32 = 0; w < nw; w++) {
@@ -122,11 +131,22 @@ function other_sharers(line: u32, cpu: u32): bool {
   return false;
 }
 
-/** mask at `m` (sharers / recent / previous of a line) becomes {cpu}, over the run's words */
-function mask_only(m: u32, cpu: u32): void {
+/**
+ * mask at `m` (sharers / recent / previous of a line) becomes {cpu}, over the
+ * run's words; a word that already holds its value is not written (a line
+ * this CPU keeps using: no store at all)
+ */
+@inline function mask_only(m: u32, cpu: u32): void {
+  if (nr_words() == 1) {
+    if (atomic.load<u64>(m) != cpumask_bit(cpu)) atomic.store<u64>(m, cpumask_bit(cpu));
+    return;
+  }
   const nw = nr_words();
   const mine = cpu >> 6;
-  for (let w: u32 = 0; w < nw; w++) atomic.store<u64>(m + (w << 3), w == mine ? cpumask_bit(cpu) : 0);
+  for (let w: u32 = 0; w < nw; w++) {
+    const want: u64 = w == mine ? cpumask_bit(cpu) : 0;
+    if (atomic.load<u64>(m + (w << 3)) != want) atomic.store<u64>(m + (w << 3), want);
+  }
 }
 
 /** previous = recent; recent = {cpu} (the line moves on to a new bucket) */
@@ -211,7 +231,10 @@ export function line_access_excl(line: u32, base: u64): u64 {
     if (atomic.cmpxchg<u64>(line + LM_STATE, st, ns) == st) {
       if (rotate == 1) rotate_recent(line, cpu);
       else if (rotate == 2) reset_recent(line, cpu);
-      else if (!DETERMINISTIC) atomic.or<u64>(cpumask_word(cpu, line + LM_RECENT), cpumask_bit(cpu));
+      else if (!DETERMINISTIC) {
+        const rw = cpumask_word(cpu, line + LM_RECENT);
+        if ((atomic.load<u64>(rw) & cpumask_bit(cpu)) == 0) atomic.or<u64>(rw, cpumask_bit(cpu));
+      }
       waited = start - now();
       break;
     }

@@ -21,7 +21,7 @@ import { NSTATS } from './generated';
 
 export const HDR_BASE: u32 = 0x10000;
 export const LAYOUT_MAGIC: u32 = 0x46544c4e; // "FTLN"
-export const LAYOUT_VERSION: u32 = 1;
+export const LAYOUT_VERSION: u32 = 2; // 2: MAX_CPUS 256, 128-byte line metadata, mailbox sized by the run
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
