@@ -16,7 +16,7 @@ import {
   MM_CPUMASK, percpu, mailbox_off, mm_addr,
 } from './layout';
 import { cpumask_bit } from './cpumask';
-import { cpu_id, PC, NCPUS, now, cost, charge, set_clock, stat_inc, stat_add } from './cpu';
+import { cpu_id, PC, NCPUS, NCPU_WORDS, now, cost, charge, set_clock, stat_inc, stat_add } from './cpu';
 import {
   COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER,
   STAT_IPI_SENT, STAT_IPI_RECEIVED, STAT_IPI_CYCLES, STAT_SHOOTDOWN, STAT_SHOOTDOWN_REMOTE,
@@ -126,7 +126,7 @@ export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
   // can hold a CPU of this run are read.
   const me = cpu_id();
   const cm = mm_addr(mm) + MM_CPUMASK;
-  const nw = (NCPUS + 63) >> 6;
+  const nw = NCPU_WORDS;
   let w0: u64 = 0, w1: u64 = 0, w2: u64 = 0, w3: u64 = 0;
   let n: i32 = 0;
   for (let w: u32 = 0; w < nw; w++) {
