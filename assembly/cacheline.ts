@@ -1,8 +1,9 @@
 // Cache-line coherence model (virtual time only; the data itself is real).
 //
-// Every shared word that matters carries 16 bytes of line metadata (layout.ts
-// LM_*): the last writer ("owner") with the virtual time the line is busy
-// until, and a bitmask of CPUs holding it shared. A simplified MESI:
+// Every shared word that matters carries LM_SIZE bytes of line metadata
+// (layout.ts LM_*): the last writer ("owner") with the virtual time the line
+// is busy until, and a 256-bit CPU mask (cpumask.ts) of the CPUs holding it
+// shared. A simplified MESI:
 //   - line_rmw / line_write: exclusive access. It is SERIALIZED on the line:
 //       start = max(my clock, busy_until); end = start + transfer + cost;
 //     so N CPUs hammering one line get 1/(transfer+cost) aggregate throughput
@@ -22,9 +23,20 @@
 // exact virtual-time order and needs no such rule. The cost of the rule: a
 // line used heavily by one CPU and touched once by another is over-charged
 // for up to two quanta (documented in the README).
+//
+// Masks are scanned over the words that can hold a CPU of this run only
+// (nr_words(): ncpus / 64 rounded up, cpu.ts NCPU_WORDS), with a one-word
+// fast path: a run of up to 64 CPUs does what the u64 masks did. Mask words
+// are written only when their value changes (a line this CPU keeps using
+// costs no store to its sharers or recent set). The hot path, a read of a line this CPU already shares, is one
+// load and test of ONE word (word cpu >> 6 of the sharers).
 
-import { LM_STATE, LM_SHARERS, LM_RECENT, LM_PREV, LM_BUSY_SHIFT, LM_BUCKET_SHIFT, LM_BUCKET_MASK, LM_COUNT_SHIFT, LM_COUNT_MASK, LM_OWNER_MASK, PC_SOCKET, PC_CORE, percpu } from './layout';
-import { cpu_id, cpu_local, now, my_socket, my_core, DETERMINISTIC, cost, stat_inc, stat_add, set_clock } from './cpu';
+import {
+  LM_STATE, LM_SHARERS, LM_RECENT, LM_PREV, LM_BUSY_SHIFT, LM_BUCKET_SHIFT, LM_BUCKET_BITS, LM_BUCKET_MASK,
+  LM_COUNT_SHIFT, LM_COUNT_MASK, LM_OWNER_MASK, LM_SIZE, PC_SOCKET, PC_CORE, percpu,
+} from './layout';
+import { cpu_id, cpu_local, now, my_socket, my_core, DETERMINISTIC, NCPU_WORDS, cost, stat_inc, stat_add, set_clock } from './cpu';
+import { cpumask_word, cpumask_bit } from './cpumask';
 import {
   COST_XFER_FAR, COST_XFER_NEAR, COST_XFER_SMT, COST_L1_HIT, COST_ATOMIC_RMW, COST_STORE,
   STAT_LINE_TRANSFER_FAR, STAT_LINE_TRANSFER_NEAR, STAT_ATOMIC_RMW, STAT_LINE_WAIT_CYCLES,
@@ -41,6 +53,131 @@ export function xfer_from(owner: u32): u64 {
   return cost(COST_XFER_NEAR);
 }
 
+/** mask words that can hold a CPU of this run (CPUs >= ncpus never set a bit) */
+@inline function nr_words(): u32 { return NCPU_WORDS; }
+
+/**
+ * Signed difference current - stored of two bucket fields (LM_BUCKET_BITS = 9
+ * bits: the true bucket numbers modulo 512). The callers need three cases:
+ * d <= 0 (the line's bucket is ours, or a CPU ahead of us in virtual time
+ * already rotated it), d == 1 (it is our previous bucket), or older.
+ *
+ * Wrap-around: the field keeps the bucket mod 512, so the difference is
+ * exact while the true difference lies in [-256, 255] buckets. A line idle
+ * for longer (512 quanta: 5.1 M cycles at the default quantum of 10,000)
+ * would give an effectively random d, and about half of those would read as
+ * "current" and charge bounces from CPUs that used it long ago. So the
+ * callers first apply line_idle(): busy_until never lies before the start of
+ * the stored bucket (the CPU that rotated the line was in that bucket and
+ * busy_until only grows), so busy_until + 2 buckets <= now proves the true
+ * difference is >= 2, whatever the field says. That test never fires where
+ * the unwrapped comparison would say "current" or "previous", and it catches
+ * every line the field could misread: for the true difference to be >= 256
+ * while busy_until is within 2 buckets of now, busy_until would have to run
+ * 254 buckets past the stored bucket. Only a CPU still in the stored bucket
+ * extends busy_until without rotating the line, and once its access ends in
+ * a later bucket its next access rotates it: at most one such access per CPU,
+ * so busy_until < (stored + 1) buckets + ncpus x (xfer_far + atomic_rmw),
+ * about 120 k cycles at 256 CPUs, 6 buckets at the default quantum (the
+ * bound breaks only for quanta below ~250 cycles).
+ */
+@inline export function line_bucket_diff(bucket: u64, stored: u64): i32 {
+  const sh = <i32>(32 - LM_BUCKET_BITS);
+  return <i32>(((bucket - stored) & LM_BUCKET_MASK) << <u64>sh) >> sh;
+}
+
+/** the line was last busy 2 buckets (4 quanta) or more before now: its stored bucket is older than our previous one */
+@inline function line_idle(busy: u64): bool { return busy + (QUANTUM << 2) <= now(); }
+
+/** the quantum bucket of virtual time t, as stored in the state word */
+@inline function bucket_of(t: u64): u64 { return (t / (QUANTUM << 1)) & LM_BUCKET_MASK; }
+
+/**
+ * CPUs other than `cpu` in RECENT (and in PREVIOUS if `both`), over the
+ * run's mask words: returns count << 16 | first such CPU (0xffff if none).
+ */
+@inline export function line_others(line: u32, both: bool, cpu: u32): u32 {
+  if (nr_words() == 1) { // up to 64 CPUs: one word, what the u64 masks did
+    let x = atomic.load<u64>(line + LM_RECENT);
+    if (both) x |= atomic.load<u64>(line + LM_PREV);
+    x &= ~cpumask_bit(cpu);
+    return x == 0 ? 0xffff : (<u32>popcnt(x) << 16) | <u32>ctz(x);
+  }
+  const nw = nr_words();
+  const mine = cpu >> 6;
+  let n: u32 = 0;
+  let first: u32 = 0xffff;
+  for (let w: u32 = 0; w < nw; w++) {
+    let x = atomic.load<u64>(line + LM_RECENT + (w << 3));
+    if (both) x |= atomic.load<u64>(line + LM_PREV + (w << 3));
+    if (w == mine) x &= ~cpumask_bit(cpu);
+    if (x == 0) continue;
+    n += <u32>popcnt(x);
+    if (first == 0xffff) first = (w << 6) + <u32>ctz(x);
+  }
+  return (n << 16) | first;
+}
+
+/** does any CPU other than `cpu` share the line? */
+@inline function other_sharers(line: u32, cpu: u32): bool {
+  if (nr_words() == 1) return (atomic.load<u64>(line + LM_SHARERS) & ~cpumask_bit(cpu)) != 0;
+  const nw = nr_words();
+  const mine = cpu >> 6;
+  for (let w: u32 = 0; w < nw; w++) {
+    let x = atomic.load<u64>(line + LM_SHARERS + (w << 3));
+    if (w == mine) x &= ~cpumask_bit(cpu);
+    if (x != 0) return true;
+  }
+  return false;
+}
+
+/**
+ * mask at `m` (sharers / recent / previous of a line) becomes {cpu}, over the
+ * run's words; a word that already holds its value is not written (a line
+ * this CPU keeps using: no store at all)
+ */
+@inline function mask_only(m: u32, cpu: u32): void {
+  if (nr_words() == 1) {
+    if (atomic.load<u64>(m) != cpumask_bit(cpu)) atomic.store<u64>(m, cpumask_bit(cpu));
+    return;
+  }
+  const nw = nr_words();
+  const mine = cpu >> 6;
+  for (let w: u32 = 0; w < nw; w++) {
+    const want: u64 = w == mine ? cpumask_bit(cpu) : 0;
+    if (atomic.load<u64>(m + (w << 3)) != want) atomic.store<u64>(m + (w << 3), want);
+  }
+}
+
+/** previous = recent; recent = {cpu} (the line moves on to a new bucket) */
+function rotate_recent(line: u32, cpu: u32): void {
+  const nw = nr_words();
+  for (let w: u32 = 0; w < nw; w++) atomic.store<u64>(line + LM_PREV + (w << 3), atomic.load<u64>(line + LM_RECENT + (w << 3)));
+  mask_only(line + LM_RECENT, cpu);
+}
+
+/** previous = {}; recent = {cpu} (the line was idle for two buckets or more) */
+function reset_recent(line: u32, cpu: u32): void {
+  const nw = nr_words();
+  for (let w: u32 = 0; w < nw; w++) atomic.store<u64>(line + LM_PREV + (w << 3), 0);
+  mask_only(line + LM_RECENT, cpu);
+}
+
+/** owner of the line (last exclusive user), -1 if nobody wrote it yet */
+export function line_owner(line: u32): i32 { return <i32>(atomic.load<u64>(line + LM_STATE) & LM_OWNER_MASK) - 1; }
+
+/**
+ * A line this CPU just wrote in full with plain stores while nobody else can
+ * see it (a freshly zeroed page-table page): owned by us, busy until now,
+ * shared by us only, no recent users. Caller: the object is private.
+ */
+export function line_init_owned(line: u32): void {
+  memory.fill(line, 0, LM_SIZE);
+  const cpu = cpu_id();
+  store<u64>(line + LM_STATE, (now() << LM_BUSY_SHIFT) | (<u64>cpu + 1));
+  store<u64>(cpumask_word(cpu, line + LM_SHARERS), cpumask_bit(cpu));
+}
+
 /**
  * Exclusive access to the line at `line` costing `base` cycles once owned.
  * Advances CLOCK to the end of the access and returns the cycles spent
@@ -48,15 +185,16 @@ export function xfer_from(owner: u32): u64 {
  */
 export function line_access_excl(line: u32, base: u64): u64 {
   sched_sync();
-  const me: u64 = <u64>cpu_id() + 1;
-  const bit: u64 = <u64>1 << cpu_id();
+  const cpu = cpu_id();
+  const me: u64 = <u64>cpu + 1;
   // buckets of two quanta: a CPU can run at most 2 quanta ahead of the slowest, so
   // CPUs that used the line recently are still in RECENT or PREVIOUS when a
   // late-waking one runs alone in real time
-  const bucket: u64 = (now() / (QUANTUM << 1)) & LM_BUCKET_MASK;
+  const bucket = bucket_of(now());
   const xb = cost(COST_XFER_NEAR) + base;
   let waited: u64 = 0;
   let end: u64 = 0;
+  let rotate = 0; // 0 keep, 1 shift recent -> previous, 2 reset both
   // retry: another CPU updated the line's state between our load and CAS
   while (true) {
     const st = atomic.load<u64>(line + LM_STATE);
@@ -65,14 +203,14 @@ export function line_access_excl(line: u32, base: u64): u64 {
     let nb = (st >> LM_BUCKET_SHIFT) & LM_BUCKET_MASK;
     let count = (st >> LM_COUNT_SHIFT) & LM_COUNT_MASK;
     // parallel mode: CPUs that used the line near our point in virtual time
-    let other: u64 = 0;
-    let rotate = 0; // 0 keep, 1 shift recent -> previous, 2 reset both
+    let others: u32 = 0xffff; // count << 16 | first (see line_others)
+    rotate = 0;
     let start = now() > busy ? now() : busy;
     if (!DETERMINISTIC) {
-      const d = <i32>(((bucket - nb) & LM_BUCKET_MASK) << 21) >> 21; // signed 11-bit difference
-      if (d <= 0) other = (atomic.load<u64>(line + LM_RECENT) | atomic.load<u64>(line + LM_PREV)) & ~bit;
-      else if (d == 1) { other = atomic.load<u64>(line + LM_RECENT) & ~bit; rotate = 1; }
-      else rotate = 2;
+      const d = line_bucket_diff(bucket, nb);
+      if (line_idle(busy) || d > 1) rotate = 2;
+      else if (d == 1) { others = line_others(line, false, cpu); rotate = 1; }
+      else others = line_others(line, true, cpu); // d <= 0
       if (rotate != 0) { nb = bucket; count = 0; }
       if (count < LM_COUNT_MASK) count++;
       // A busy_until beyond the queue of the CPUs that use the line was left
@@ -80,24 +218,29 @@ export function line_access_excl(line: u32, base: u64): u64 {
       // theirs and does not wait (no leader drag). Unless the line is hot:
       // accesses in this bucket fill half of it, so a real queue exists.
       const hot = count * xb >= QUANTUM;
-      if (!hot && busy > now() && busy - now() > (<u64>popcnt(other) + 1) * xb) start = now();
+      if (!hot && busy > now() && busy - now() > (<u64>(others >> 16) + 1) * xb) start = now();
     }
+    const first = others & 0xffff;
     let x: u64 = 0;
     if (owner1 != 0 && owner1 != me) x = xfer_from(<u32>(owner1 - 1));
-    else if (other != 0) x = xfer_from(<u32>ctz(other));
-    else if ((atomic.load<u64>(line + LM_SHARERS) & ~bit) != 0) x = cost(COST_XFER_NEAR); // invalidate sharers
+    else if (first != 0xffff) x = xfer_from(first);
+    else if (other_sharers(line, cpu)) x = cost(COST_XFER_NEAR); // invalidate sharers
     end = start + x + base;
     const nbusy = end > busy ? end : busy;
     const ns = (nbusy << LM_BUSY_SHIFT) | (nb << LM_BUCKET_SHIFT) | (count << LM_COUNT_SHIFT) | me;
     if (atomic.cmpxchg<u64>(line + LM_STATE, st, ns) == st) {
-      if (rotate == 1) { atomic.store<u64>(line + LM_PREV, atomic.load<u64>(line + LM_RECENT)); atomic.store<u64>(line + LM_RECENT, bit); }
-      else if (rotate == 2) { atomic.store<u64>(line + LM_PREV, 0); atomic.store<u64>(line + LM_RECENT, bit); }
-      else if (!DETERMINISTIC) atomic.or<u64>(line + LM_RECENT, bit);
+      if (rotate == 1) rotate_recent(line, cpu);
+      else if (rotate == 2) reset_recent(line, cpu);
+      else if (!DETERMINISTIC) {
+        const rw = cpumask_word(cpu, line + LM_RECENT);
+        if ((atomic.load<u64>(rw) & cpumask_bit(cpu)) == 0) atomic.or<u64>(rw, cpumask_bit(cpu));
+      }
       waited = start - now();
       break;
     }
   }
-  atomic.store<u64>(line + LM_SHARERS, bit);
+  // the writer becomes the only sharer (not atomic as a whole: approximate under races)
+  mask_only(line + LM_SHARERS, cpu);
   set_clock(end);
   if (!cpu_local().line_wait_uncounted && waited != 0) stat_add(STAT_LINE_WAIT_CYCLES, waited);
   return waited;
@@ -118,11 +261,14 @@ export function line_wait_accounting(on: bool): void { cpu_local().line_wait_unc
 /** read of a modeled line: transfer unless we already share it */
 export function line_read(line: u32): void {
   sched_sync();
-  const bit: u64 = <u64>1 << cpu_id();
-  if ((atomic.load<u64>(line + LM_SHARERS) & bit) != 0) { set_clock(now() + cost(COST_L1_HIT)); return; }
+  const cpu = cpu_id();
+  // the hot path: one load + test of this CPU's word of the sharers
+  const word = cpumask_word(cpu, line + LM_SHARERS);
+  const bit = cpumask_bit(cpu);
+  if ((atomic.load<u64>(word) & bit) != 0) { set_clock(now() + cost(COST_L1_HIT)); return; }
   const owner1 = atomic.load<u64>(line + LM_STATE) & LM_OWNER_MASK;
   const x: u64 = owner1 == 0 ? cost(COST_L1_HIT) : xfer_from(<u32>(owner1 - 1)) + cost(COST_L1_HIT);
-  atomic.or<u64>(line + LM_SHARERS, bit);
+  atomic.or<u64>(word, bit);
   set_clock(now() + x);
 }
 
@@ -137,10 +283,8 @@ export function line_read(line: u32): void {
 export function line_is_hot(line: u32): bool {
   if (DETERMINISTIC) return true;
   const st = atomic.load<u64>(line + LM_STATE);
-  const bucket: u64 = (now() / (QUANTUM << 1)) & LM_BUCKET_MASK;
-  const nb = (st >> LM_BUCKET_SHIFT) & LM_BUCKET_MASK;
-  const d = <i32>(((bucket - nb) & LM_BUCKET_MASK) << 21) >> 21;
-  if (d > 1) return false;
+  if (line_idle(st >> LM_BUSY_SHIFT)) return false;
+  if (line_bucket_diff(bucket_of(now()), (st >> LM_BUCKET_SHIFT) & LM_BUCKET_MASK) > 1) return false;
   const count = (st >> LM_COUNT_SHIFT) & LM_COUNT_MASK;
   return count * (cost(COST_XFER_NEAR) + cost(COST_ATOMIC_RMW)) >= QUANTUM;
 }

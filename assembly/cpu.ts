@@ -9,13 +9,17 @@
 
 import {
   HDR_BASE, H_NCPUS, H_MODE, MODE_DETERMINISTIC, PC_CLOCK, PC_ID, PC_SOCKET, PC_CORE, PC_STATS, PC_RNG, PC_LOCAL,
-  percpu, cost_base, LOCK_STAT_BASE_OFF,
+  percpu, cost_base, tlb_off, LOCK_STAT_BASE_OFF,
 } from './layout';
 
 /** THE per-CPU pointer: the block of the CPU running on this instance now (set by sched.ts at each switch) */
 export let PC: u32 = 0;
 // machine-wide, identical for every CPU of this instance (set by machine_bind)
 export let NCPUS: u32 = 1;
+/** u64 words of a CPU mask that can hold a CPU of this run: (NCPUS + 63) / 64 (cpumask.ts, cacheline.ts) */
+export let NCPU_WORDS: u32 = 1;
+/** offset of the TLB in every per-CPU block: layout.ts tlb_off(), which depends on the run's CPU count */
+export let TLB_OFF: u32 = 0;
 export let DETERMINISTIC: bool = false;
 let COSTS: u32 = 0;
 
@@ -55,6 +59,8 @@ let COSTS: u32 = 0;
 /** Set the machine-wide globals of this instance (once, after instantiation). */
 export function machine_bind(): void {
   NCPUS = load<u32>(HDR_BASE + H_NCPUS);
+  NCPU_WORDS = (NCPUS + 63) >> 6;
+  TLB_OFF = tlb_off();
   DETERMINISTIC = load<u32>(HDR_BASE + H_MODE) == MODE_DETERMINISTIC;
   COSTS = cost_base();
 }

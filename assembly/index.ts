@@ -4,6 +4,7 @@
 // Keep this file small: it only re-exports. One file per kernel concept:
 //   layout.ts      shared-memory map, struct offsets (box diagrams)
 //   cpu.ts         this CPU, virtual clock, costs, stats
+//   cpumask.ts     256-bit CPU sets (mm_cpumask, line sharers)
 //   cacheline.ts   cache-line coherence model in virtual time
 //   sched.ts       waits, wake-ups, quantum barrier, deterministic token, stop
 //   ipi.ts         IRQ state, IPIs, TLB shootdown
@@ -22,6 +23,8 @@
 export * from './layout';
 export * from './generated';
 export { cpu_bind, rand64 } from './cpu';
+export * from './cpumask';
+export { line_read, line_rmw, line_write, line_owner, line_others, line_is_hot, line_busy_until } from './cacheline';
 export {
   sync_point, op_done, request_stop, cpu_bind_setup, cpu_start, wake_cpu_raw,
   sched_worker_bind, sched_run, sched_post_call, sched_call_result, sched_call_args, sched_cpu_finish, sched_current,

@@ -8,6 +8,7 @@ import {
 } from './layout';
 import { LOCK_CLASS_MMAP_READ, LOCK_CLASS_ZONE, LOCK_CLASS_LRU, LOCK_CLASS_PAGECACHE, LOCK_CLASS_GENERIC } from './generated';
 import { spin_lock_init } from './spinlock';
+import { cpumask_fill } from './cpumask';
 import { file_addr } from './pagecache';
 import { frames_init } from './frames';
 import { ptpages_init, mm_pgd_init } from './pgtable';
@@ -26,7 +27,7 @@ export function machine_init(): void {
     seqcount_init(mm + MM_SEQ);
     // every CPU runs a thread of mm 0 (threads mode): all may cache its translations
     const n = load<u32>(HDR_BASE + H_NCPUS);
-    store<u64>(mm + MM_CPUMASK, m == 0 ? (n >= 64 ? <u64>-1 : (<u64>1 << n) - 1) : 0);
+    cpumask_fill(mm + MM_CPUMASK, m == 0 ? n : 0);
     store<i32>(mm + MM_USERS, m == 0 ? <i32>n : 0);
     store<u32>(mm + MM_LOCK_SEQ, 0);
     spin_lock_init(mm + MM_PT_LOCK, LOCK_CLASS_GENERIC);

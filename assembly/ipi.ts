@@ -15,7 +15,8 @@ import {
   MB_PENDING, MB_KIND, MB_START, MB_END, MB_ARRIVAL, MB_SIZE, IPI_TLB_FLUSH, WAIT_IPI_ACK,
   MM_CPUMASK, percpu, mailbox_off, mm_addr,
 } from './layout';
-import { cpu_id, PC, NCPUS, now, cost, charge, set_clock, stat_inc, stat_add } from './cpu';
+import { cpumask_bit } from './cpumask';
+import { cpu_id, PC, NCPUS, NCPU_WORDS, now, cost, charge, set_clock, stat_inc, stat_add } from './cpu';
 import {
   COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER,
   STAT_IPI_SENT, STAT_IPI_RECEIVED, STAT_IPI_CYCLES, STAT_SHOOTDOWN, STAT_SHOOTDOWN_REMOTE,
@@ -118,14 +119,34 @@ function send_ipi(t: u32, kind: u32, start: u64, end: u64): void {
 export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
   stat_inc(STAT_SHOOTDOWN);
   tlb_flush_range(start, end);
-  const mask = atomic.load<u64>(mm_addr(mm) + MM_CPUMASK) & ~(<u64>1 << cpu_id());
-  if (mask == 0) return;
-  stat_inc(STAT_SHOOTDOWN_REMOTE);
+  // Snapshot of mm_cpumask without this CPU, one local per mask word
+  // (CPUMASK_WORDS == 4, checked by test/layout.test.ts), so the ack count and
+  // the IPIs sent agree while other CPUs leave the mask (cpu_finish); a CPU
+  // that left after the snapshot is cancelled by send_ipi. Only the words that
+  // can hold a CPU of this run are read.
+  const me = cpu_id();
+  const cm = mm_addr(mm) + MM_CPUMASK;
+  const nw = NCPU_WORDS;
+  let w0: u64 = 0, w1: u64 = 0, w2: u64 = 0, w3: u64 = 0;
   let n: i32 = 0;
-  for (let t: u32 = 0; t < NCPUS; t++) if ((mask >> t) & 1) n++;
+  for (let w: u32 = 0; w < nw; w++) {
+    let x = atomic.load<u64>(cm + (w << 3));
+    if (w == me >> 6) x &= ~cpumask_bit(me);
+    n += <i32>popcnt(x);
+    if (w == 0) w0 = x; else if (w == 1) w1 = x; else if (w == 2) w2 = x; else w3 = x;
+  }
+  if (n == 0) return;
+  stat_inc(STAT_SHOOTDOWN_REMOTE);
   atomic.store<u64>(PC + PC_ACK_TIME, 0);
   atomic.store<i32>(PC + PC_ACKS, n);
-  for (let t: u32 = 0; t < NCPUS; t++) if ((mask >> t) & 1) send_ipi(t, IPI_TLB_FLUSH, start, end);
+  for (let w: u32 = 0; w < nw; w++) {
+    // iterate the set bits of the word (lowest first)
+    let x = w == 0 ? w0 : w == 1 ? w1 : w == 2 ? w2 : w3;
+    while (x != 0) {
+      send_ipi((w << 6) + <u32>ctz(x), IPI_TLB_FLUSH, start, end);
+      x &= x - 1;
+    }
+  }
   const c0 = now();
   if (atomic.load<i32>(PC + PC_ACKS) != 0) {
     wait_prepare(PC + PC_ACKS, WAIT_IPI_ACK);

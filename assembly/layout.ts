@@ -21,8 +21,12 @@ import { NSTATS } from './generated';
 
 export const HDR_BASE: u32 = 0x10000;
 export const LAYOUT_MAGIC: u32 = 0x46544c4e; // "FTLN"
-export const LAYOUT_VERSION: u32 = 1;
-export const MAX_CPUS: u32 = 64;
+export const LAYOUT_VERSION: u32 = 2; // 2: MAX_CPUS 256, 128-byte line metadata, mailbox sized by the run
+export const MAX_CPUS: u32 = 256;
+// A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
+// is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
+export const CPUMASK_WORDS: u32 = MAX_CPUS / 64;
+export const CPUMASK_SIZE: u32 = CPUMASK_WORDS * 8;
 export const PAGE_SIZE: u32 = 4096;
 export const PAGE_SHIFT: u32 = 12;
 export const CACHE_LINE: u32 = 64;
@@ -41,22 +45,28 @@ export const CACHE_LINE: u32 = 64;
 //  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu
 //  +192 epoch (barrier, u32)                  +196 epoch_waiters
 //  +256 det_token (cpu allowed to run in deterministic mode)
-//  +320 frame free list (FL_SIZE: head u64 tag<<32 | index+1, count, line meta)
-//  +384 ptpage free list (FL_SIZE)
-//  +448 vma free list (FL_SIZE)
+//  --- free lists (FL_SIZE = 144 each: head u64 tag<<32 | index+1, count, line meta) ---
+//  +320 frame free list    (.. 464)
+//  +512 ptpage free list   (.. 656)
+//  +704 vma free list      (.. 848)
 //  --- RCU (rcu.ts): the epoch line and the deferred-free queue ---
-//  +512 u32 global epoch (advanced by every call_rcu_vma)
-//  +516 u32 deferred head (slot+1, 0 = empty: the OLDEST queued slot)
-//  +520 u32 deferred tail (slot+1, 0 = empty: the newest)
-//  +524 i32 deferred count                    +528 u32 synchronize_rcu() sleepers
-//  +536 u64 latest rcu_read_unlock() time seen by a sleeper (virtual clock)
-//  +576 spinlock (SL_SIZE = 48): serializes the deferred queue and the epoch advance
-//  +640 progress (u32, bumped on every completed operation)
-//  +704 started (u32: host workers ready to start; they start together)  +708 rendezvous (u32: workers to wait for, set by the host's run())
-//  +768 zone lock (spinlock, class zone)   +832 LRU lock (spinlock, class lru)
-//  +896 page-cache files: u32 base, u32 count, u32 max pages per file, u32 index base
-//  +960 fault-path settings (SET_*, u32 each, written by the host)
+//  +896 u32 global epoch (advanced by every call_rcu_vma)
+//  +900 u32 deferred head (slot+1, 0 = empty: the OLDEST queued slot)
+//  +904 u32 deferred tail (slot+1, 0 = empty: the newest)
+//  +908 i32 deferred count                    +912 u32 synchronize_rcu() sleepers
+//  +920 u64 latest rcu_read_unlock() time seen by a sleeper (virtual clock)
+//  +960 spinlock (SL_SIZE = 160, .. 1120): serializes the deferred queue and the epoch advance
+//  +1152 progress (u32, bumped on every completed operation)
+//  +1216 started (u32: host workers ready to start; they start together)  +1220 rendezvous (u32: workers to wait for, set by the host's run())
+//  +1280 zone lock (spinlock, class zone, .. 1440)
+//  +1472 LRU lock (spinlock, class lru, .. 1632)
+//  +1664 page-cache files: u32 base, u32 count, u32 max pages per file, u32 index base
+//  +1680 u32 per-CPU mm state base (PCM_*)
+//  +1728 fault-path settings (SET_*, NSETTINGS u32 = 64 bytes, .. 1792, written by the host)
+//  +1792 .. 2048 spare
 //  +2048 .. 4096 host scratch (test objects allocated by the host)
+// Every lock and list head starts a 64-byte line of its own (the structs are
+// longer than a line now that line metadata holds 256-bit CPU masks).
 export const H_MAGIC: u32 = 0;
 export const H_VERSION: u32 = 4;
 export const H_NCPUS: u32 = 8;
@@ -94,27 +104,27 @@ export const H_STOP_CPU: u32 = 132;
 export const H_EPOCH: u32 = 192;
 export const H_DET_TOKEN: u32 = 256;
 export const H_FRAME_FREE: u32 = 320;
-export const H_PTPAGE_FREE: u32 = 384;
-export const H_VMA_FREE: u32 = 448;
-export const H_RCU_EPOCH: u32 = 512;
-export const H_RCU_HEAD: u32 = 516;
-export const H_RCU_TAIL: u32 = 520;
-export const H_RCU_COUNT: u32 = 524;
-export const H_RCU_GP_WAITERS: u32 = 528;
-export const H_RCU_GP_TIME: u32 = 536;
-export const H_RCU_LOCK: u32 = 576;
-export const H_PROGRESS: u32 = 640;
-export const H_STARTED: u32 = 704;
-export const H_RENDEZVOUS: u32 = 708;
-export const H_ZONE_LOCK: u32 = 768;
-export const H_LRU_LOCK: u32 = 832;
-export const H_FILES_BASE: u32 = 896;
-export const H_NFILES: u32 = 900;
-export const H_FILE_PAGES: u32 = 904;
-export const H_FILE_INDEX_BASE: u32 = 908;
-export const H_PCM_BASE: u32 = 912; // per-CPU mm state (PCM_*), PCM_SIZE stride
+export const H_PTPAGE_FREE: u32 = 512;
+export const H_VMA_FREE: u32 = 704;
+export const H_RCU_EPOCH: u32 = 896;
+export const H_RCU_HEAD: u32 = 900;
+export const H_RCU_TAIL: u32 = 904;
+export const H_RCU_COUNT: u32 = 908;
+export const H_RCU_GP_WAITERS: u32 = 912;
+export const H_RCU_GP_TIME: u32 = 920;
+export const H_RCU_LOCK: u32 = 960;
+export const H_PROGRESS: u32 = 1152;
+export const H_STARTED: u32 = 1216;
+export const H_RENDEZVOUS: u32 = 1220;
+export const H_ZONE_LOCK: u32 = 1280;
+export const H_LRU_LOCK: u32 = 1472;
+export const H_FILES_BASE: u32 = 1664;
+export const H_NFILES: u32 = 1668;
+export const H_FILE_PAGES: u32 = 1672;
+export const H_FILE_INDEX_BASE: u32 = 1676;
+export const H_PCM_BASE: u32 = 1680; // per-CPU mm state (PCM_*), PCM_SIZE stride
 // fault-path settings
-export const H_SETTINGS: u32 = 960;
+export const H_SETTINGS: u32 = 1728;
 export const SET_SPF_RETRY: u32 = 0; // SPF_RETRY_* or N > 0: trylock at most N times, then abort to the classic path
 export const SET_THP: u32 = 4; // THP_*
 export const SET_PCP_BATCH: u32 = 8; // pages moved between a per-CPU list and the zone per zone-lock hold (Linux: 63)
@@ -135,15 +145,7 @@ export const THP_MADVISE: u32 = 2;
 export const BUG_SKIP_VMA_CHANGED: u32 = 1; // pte_map_lock() skips its second vma_has_changed()
 export const BUG_SKIP_SHOOTDOWN: u32 = 2; // munmap skips the remote TLB shootdown
 export const HDR_SIZE: u32 = 4096;
-
-// ---- lock-free free list (Treiber stack with an ABA tag), 48 bytes ----
-//  +0 u64 head = tag << 32 | (index + 1)   (index + 1 == 0: empty)
-//  +8 i32 number of free elements
-//  +16 line meta of the head word (32)
-export const FL_HEAD: u32 = 0;
-export const FL_COUNT: u32 = 8;
-export const FL_LINE: u32 = 16;
-export const FL_SIZE: u32 = 48;
+export const HDR_SCRATCH: u32 = 2048; // host scratch: HDR_SCRATCH .. HDR_SIZE (Machine.hostAlloc)
 
 // run modes
 export const MODE_PARALLEL: u32 = 0;
@@ -161,34 +163,56 @@ export const FLAG_NO_LOCK: u32 = 1; // test: spin_lock/unlock do nothing (the lo
 export const FLAG_NO_RCU_GRACE: u32 = 2; // test: rcu_reclaim() ignores readers (the use-after-free control)
 export const FLAG_SPF_STALL: u32 = 4; // test: a speculative fault is held up (an interrupt) right after get_vma(), see spf.ts
 
-// ---- cache-line metadata (32 bytes), embedded in every modeled object ----
-//  +0  u64 state = busy_until << 25 | bucket << 14 | count << 7 | (owner + 1)
-//        busy_until: 39 bits of virtual cycles (runs stop before 2^39, see sched.ts)
-//        bucket: 11 bits, the quantum bucket (clock / 2 quanta) of RECENT (parallel mode)
-//        count: 7 bits, exclusive accesses in that bucket (saturating): is the line hot?
-//        owner + 1: 7 bits, 0 = nobody wrote the line yet
-//  +8  u64 sharers bitmask (CPUs holding the line in Shared state)
-//  +16 u64 recent: CPUs that took the line exclusively in quantum bucket `bucket`
-//  +24 u64 previous: the same for bucket - 1
+// ---- cache-line metadata (LM_SIZE = 128 bytes), embedded in every modeled object ----
+//  +0   u64 state, one word updated with a CAS (cacheline.ts):
+//
+//        63                 25 24        16 15     9 8          0
+//       +---------------------+------------+--------+------------+
+//       | busy_until (39)     | bucket (9) | cnt (7)| owner+1 (9)|
+//       +---------------------+------------+--------+------------+
+//
+//        busy_until: virtual cycles (runs stop before 2^39, see sched.ts)
+//        bucket: the quantum bucket (clock / 2 quanta) of RECENT, mod 512 (parallel
+//                mode). Only the signed difference current - stored matters; see
+//                line_bucket_diff() in cacheline.ts for the wrap-around
+//        count: exclusive accesses in that bucket (saturating at 127): is the line
+//               hot? The hot rule compares count x (transfer + cost) with the
+//               quantum: up to 10000 / 119 = 84 at the default quantum and profile
+//        owner + 1: 0 = nobody wrote the line yet; 1..MAX_CPUS (9 bits hold 511)
+//  +8   .. +32 spare (the masks start on 32-byte boundaries)
+//  +32  cpumask sharers (CPUMASK_SIZE = 32: CPUs holding the line in Shared state)
+//  +64  cpumask recent: CPUs that took the line exclusively in quantum bucket `bucket`
+//  +96  cpumask previous: the same for bucket - 1
+// A CPU tests its own sharer bit with ONE load: word cpu >> 6 of the sharers.
 export const LM_STATE: u32 = 0;
-export const LM_SHARERS: u32 = 8;
-export const LM_RECENT: u32 = 16;
-export const LM_PREV: u32 = 24;
-export const LM_SIZE: u32 = 32;
+export const LM_SHARERS: u32 = 32;
+export const LM_RECENT: u32 = 64;
+export const LM_PREV: u32 = 96;
+export const LM_SIZE: u32 = 128;
 export const LM_BUSY_SHIFT: u64 = 25;
-export const LM_BUCKET_SHIFT: u64 = 14;
-export const LM_BUCKET_MASK: u64 = 0x7ff;
-export const LM_COUNT_SHIFT: u64 = 7;
+export const LM_BUCKET_SHIFT: u64 = 16;
+export const LM_BUCKET_BITS: u64 = 9;
+export const LM_BUCKET_MASK: u64 = (<u64>1 << LM_BUCKET_BITS) - 1;
+export const LM_COUNT_SHIFT: u64 = 9;
 export const LM_COUNT_MASK: u64 = 0x7f;
-export const LM_OWNER_MASK: u64 = 0x7f;
+export const LM_OWNER_MASK: u64 = 0x1ff;
 export const MAX_VCYCLES: u64 = (<u64>1 << 39) - 1;
 
-// ---- spinlock (64 bytes, ticket lock) ----
+// ---- lock-free free list (Treiber stack with an ABA tag), FL_SIZE = 144 bytes ----
+//  +0  u64 head = tag << 32 | (index + 1)   (index + 1 == 0: empty)
+//  +8  i32 number of free elements
+//  +16 line meta of the head word (LM_SIZE = 128, .. 144)
+export const FL_HEAD: u32 = 0;
+export const FL_COUNT: u32 = 8;
+export const FL_LINE: u32 = 16;
+export const FL_SIZE: u32 = FL_LINE + LM_SIZE;
+
+// ---- spinlock (SL_SIZE = 160 bytes, ticket lock) ----
 //  +0  u32 next ticket      +4  u32 now serving
 //  +8  u32 holder cpu + 1   +12 u32 lock class (LOCK_CLASS_*)
 //  +16 u64 release time (virtual clock of the last unlock)
 //  +24 u32 waiters (sleeping CPUs)   +28 u32 hold: cycles the last holder held it
-//  +32 cache-line meta (32)
+//  +32 cache-line meta (LM_SIZE, .. 160)
 // Acquisition in virtual time: if I asked at or after the last holder took
 // it (release - hold), I wait until its release; otherwise its section lies
 // in my virtual future (it ran ahead of me) and I do not wait for it.
@@ -200,15 +224,15 @@ export const SL_RELEASE: u32 = 16;
 export const SL_WAITERS: u32 = 24;
 export const SL_HOLD: u32 = 28;
 export const SL_LINE: u32 = 32;
-export const SL_SIZE: u32 = 64;
+export const SL_SIZE: u32 = SL_LINE + LM_SIZE;
 
-// ---- rwsem (64 bytes): mmap_lock and the per-VMA lock ----
+// ---- rwsem (RW_SIZE = 160 bytes): mmap_lock and the per-VMA lock ----
 //  +0  i32 count: readers (> 0), RWSEM_WRITER (-1) when write-locked, 0 free
 //  +4  u32 writers waiting (new readers queue behind them, as Linux hands off)
 //  +8  u32 writer cpu + 1   +12 u32 lock class of the READ side (write = class + 1)
 //  +16 u64 release time: latest virtual time the lock became free/readable
 //  +24 u32 waiters (sleeping CPUs)  +28 u32 hold: cycles the last WRITER held it
-//  +32 cache-line meta (32)
+//  +32 cache-line meta (LM_SIZE, .. 160)
 export const RW_COUNT: u32 = 0;
 export const RW_WWAIT: u32 = 4;
 export const RW_WRITER: u32 = 8;
@@ -217,21 +241,21 @@ export const RW_RELEASE: u32 = 16;
 export const RW_WAITERS: u32 = 24;
 export const RW_HOLD: u32 = 28;
 export const RW_LINE: u32 = 32;
-export const RW_SIZE: u32 = 64;
+export const RW_SIZE: u32 = RW_LINE + LM_SIZE;
 export const RWSEM_WRITER: i32 = -1;
 
-// ---- seqcount (48 bytes) ----
-//  +0 u32 sequence: EVEN = stable, ODD = a writer is inside write_begin/end.
-//  +16 cache-line meta
+// ---- seqcount (SQ_SIZE = 144 bytes) ----
+//  +0  u32 sequence: EVEN = stable, ODD = a writer is inside write_begin/end.
+//  +16 cache-line meta (LM_SIZE, .. 144)
 export const SQ_SEQ: u32 = 0;
 export const SQ_LINE: u32 = 16;
-export const SQ_SIZE: u32 = 48;
+export const SQ_SIZE: u32 = SQ_LINE + LM_SIZE;
 
-// ---- refcount (48 bytes) ----
-//  +0 i32 count   +16 cache-line meta
+// ---- refcount (RC_SIZE = 144 bytes) ----
+//  +0 i32 count   +16 cache-line meta (LM_SIZE, .. 144)
 export const RC_COUNT: u32 = 0;
 export const RC_LINE: u32 = 16;
-export const RC_SIZE: u32 = 48;
+export const RC_SIZE: u32 = RC_LINE + LM_SIZE;
 
 // ---- per-CPU block (PERCPU_SIZE stride, set by the host) ----
 //  +0   u64 clock (virtual cycles)
@@ -253,10 +277,14 @@ export const RC_SIZE: u32 = 48;
 //  +200 result of the last page-table walk (pgtable.ts WalkResult, 32)
 //  +256 scheduler and bookkeeping fields (cpu.ts CpuLocal, 64)
 //  +320 the host call this CPU runs (calls.ts): u32 call id, u64 result at +328, 16 x u64 args at +336
-//  +512 stats: NSTATS x u64
-//  then mailbox: MAX_CPUS x MB_SIZE (slot s = an IPI from CPU s)
-//  then TLB (tlb_off()): tlb_sets x tlb_ways x TLBE_SIZE 4 KiB entries,
+//  +512 stats: NSTATS x u64 (NSTATS_ALIGNED: whole cache lines)
+//  mailbox_off(): mailbox, ncpus x MB_SIZE rounded up to a cache line (slot s =
+//       an IPI from CPU s): sized by the RUN's CPU count (H_NCPUS), not by
+//       MAX_CPUS, so a 4-CPU machine carries 4 slots per CPU, not 256
+//  tlb_off(): TLB, tlb_sets x tlb_ways x TLBE_SIZE 4 KiB entries,
 //       then TLB2M_BYTES of 2 MiB entries (see the TLB box below)
+//  then the host's per-CPU scratch (tests), rounded up to 4 KiB
+//  The host computes the same offsets (src/machine.ts percpuLayout()).
 export const PC_CLOCK: u32 = 0;
 export const PC_STATE: u32 = 8;
 export const PC_WAKE: u32 = 12;
@@ -351,16 +379,16 @@ export const PCM_MUT_VMAS: u32 = PCM_GATHER + GATHER_MAX * 4;
 export const MUT_VMAS_MAX: u32 = 256;
 export const PCM_SIZE: u32 = PCM_MUT_VMAS + MUT_VMAS_MAX * 4;
 
-// ---- page-cache file (FILE_SIZE), region at H_FILES_BASE ----
-//  +0  spinlock i_pages lock (64, class pagecache)
-//  +64 u32 size in pages    +68 u32 cached pages
-//  +72 line meta of the page-cache tree (32)
+// ---- page-cache file (FILE_SIZE = 320 bytes), region at H_FILES_BASE ----
+//  +0   spinlock i_pages lock (SL_SIZE = 160, class pagecache)
+//  +160 u32 size in pages    +164 u32 cached pages
+//  +192 line meta of the page-cache tree (LM_SIZE, .. 320)
 // index array: H_FILE_INDEX_BASE + (file * file_pages + index) * 4 = pfn + 1 (0 = not cached)
 export const FILE_LOCK: u32 = 0;
-export const FILE_NPAGES: u32 = 64;
-export const FILE_CACHED: u32 = 68;
-export const FILE_LINE: u32 = 72;
-export const FILE_SIZE: u32 = 128;
+export const FILE_NPAGES: u32 = 160;
+export const FILE_CACHED: u32 = 164;
+export const FILE_LINE: u32 = 192;
+export const FILE_SIZE: u32 = 320;
 
 // ---- IPI mailbox slot (32 bytes) in the TARGET's per-CPU block ----
 //  +0 u32 pending (1 = request posted)  +4 u32 kind (IPI_*)
@@ -405,18 +433,20 @@ export const PG_PAGECACHE: u32 = 8;
 export const PG_HUGE: u32 = 16; // a 2 MiB THP, represented by one frame (its 512 subpages are not tracked)
 export const PG_LRU: u32 = 32;
 
-// ---- page-table page metadata (PTM_SIZE), one per page-table page ----
-//  +0   spinlock (64): the split PTE lock (PTL) of this table
-//  +64  i32 nr_present (entries in use)   +68 u32 level (4 = PGD .. 1 = PTE)
-//  +72  u32 next free (index+1)           +76 u32 flags (PTP_*)
-//  +128 line meta x 64: one per 64-byte line of the table (8 PTEs each)
+// ---- page-table page metadata (PTM_SIZE = 8384 bytes), one per page-table page ----
+//  +0   spinlock (SL_SIZE = 160): the split PTE lock (PTL) of this table
+//  +160 i32 nr_present (entries in use)   +164 u32 level (4 = PGD .. 1 = PTE)
+//  +168 u32 next free (index+1)           +172 u32 flags (PTP_*)
+//  +192 line meta x PTM_NLINES (64): one per 64-byte line of the table (8 PTEs
+//       each), LM_SIZE apart (.. 192 + 64 * 128 = 8384)
 export const PTM_PTL: u32 = 0;
-export const PTM_NR_PRESENT: u32 = 64;
-export const PTM_LEVEL: u32 = 68;
-export const PTM_NEXT: u32 = 72;
-export const PTM_FLAGS: u32 = 76;
-export const PTM_LINES: u32 = 128;
-export const PTM_SIZE: u32 = 128 + 64 * LM_SIZE;
+export const PTM_NR_PRESENT: u32 = 160;
+export const PTM_LEVEL: u32 = 164;
+export const PTM_NEXT: u32 = 168;
+export const PTM_FLAGS: u32 = 172;
+export const PTM_LINES: u32 = 192;
+export const PTM_NLINES: u32 = PAGE_SIZE / CACHE_LINE;
+export const PTM_SIZE: u32 = PTM_LINES + PTM_NLINES * LM_SIZE;
 export const PTP_FREE: u32 = 1;
 
 // ---- VMA slot (VMA_SIZE bytes) ----
@@ -425,16 +455,16 @@ export const PTP_FREE: u32 = 1;
 //  +24  u32 anon_vma (0 = none)       +28  u32 vm_ops (VMOPS_*)
 //  +32  u64 vm_pgoff (file offset, pages)
 //  +40  u32 file id                   +44  u32 mempolicy (MPOL_*)
-//  +48  seqcount vm_sequence (48)
-//  +96  refcount (48)
-//  +144 u32 vm_lock_seq               +148 u32 state (VMA_STATE_*)
-//  +152 u32 next (free list / deferred list, slot+1)   +156 u32 rcu epoch at free
-//  +160 rwsem vm_lock (64)
-//  +224 u32 mm index                  +228 u32 generation (bumped at every reuse)
-//  +232 line meta of the VMA's hot fields (32)
-//  +264 u32 checksum of +0..+47 (debug: maintained inside vm_sequence, lets
+//  +48  seqcount vm_sequence (SQ_SIZE = 144, .. 192)
+//  +192 refcount (RC_SIZE = 144, .. 336)
+//  +336 u32 vm_lock_seq               +340 u32 state (VMA_STATE_*)
+//  +344 u32 next (free list / deferred list, slot+1)   +348 u32 rcu epoch at free
+//  +352 rwsem vm_lock (RW_SIZE = 160, .. 512)
+//  +512 u32 mm index                  +516 u32 generation (bumped at every reuse)
+//  +520 u32 checksum of +0..+47 (debug: maintained inside vm_sequence, lets
 //       tests catch a torn read that a reader accepted)
-//  +268 .. 320 spare
+//  +524 .. 576 spare
+//  +576 line meta of the VMA's hot fields (LM_SIZE, .. 704)
 //
 // Lifetime: FREE (on the free list at H_VMA_FREE) -> NEW (vma_alloc) ->
 // LIVE (vma_link: in its mm's index, refcount >= 1 for the index) ->
@@ -453,17 +483,17 @@ export const VMA_PGOFF: u32 = 32;
 export const VMA_FILE: u32 = 40;
 export const VMA_MPOL: u32 = 44;
 export const VMA_SEQ: u32 = 48;
-export const VMA_REF: u32 = 96;
-export const VMA_LOCK_SEQ: u32 = 144;
-export const VMA_STATE: u32 = 148;
-export const VMA_NEXT: u32 = 152;
-export const VMA_RCU_EPOCH: u32 = 156;
-export const VMA_LOCK: u32 = 160;
-export const VMA_MM: u32 = 224;
-export const VMA_GEN: u32 = 228;
-export const VMA_LINE: u32 = 232;
-export const VMA_CSUM: u32 = 264;
-export const VMA_SIZE: u32 = 320;
+export const VMA_REF: u32 = 192;
+export const VMA_LOCK_SEQ: u32 = 336;
+export const VMA_STATE: u32 = 340;
+export const VMA_NEXT: u32 = 344;
+export const VMA_RCU_EPOCH: u32 = 348;
+export const VMA_LOCK: u32 = 352;
+export const VMA_MM: u32 = 512;
+export const VMA_GEN: u32 = 516;
+export const VMA_LINE: u32 = 576;
+export const VMA_CSUM: u32 = 520;
+export const VMA_SIZE: u32 = 704;
 export const VMA_STATE_FREE: u32 = 0;
 export const VMA_STATE_LIVE: u32 = 1;
 export const VMA_STATE_DETACHED: u32 = 2; // unlinked, waiting for the grace period
@@ -492,37 +522,38 @@ export const VMOPS_SHMEM: u32 = 2;
 export const MPOL_DEFAULT: u32 = 0;
 export const MPOL_INTERLEAVE: u32 = 1;
 
-// ---- mm (MM_SIZE bytes), one per address space ----
-//  +0   rwsem mmap_lock (64)
-//  +64  seqcount mm_seq (48): guards the VMA index for lockless lookup
-//  +112 u32 mm_lock_seq (per-VMA locks)   +116 i32 mm_users
-//  +120 u32 pgd (page-table page index)   +124 u32 vma count
-//  +128 u64 cpumask (CPUs that may cache this mm's translations)
-//  +136 u32 vma index array base (address of max_vmas_per_mm x u32 slot+1, sorted by vm_start)
-//       The index and the count at +124 change only inside mm_seq write
+// ---- mm (MM_SIZE = 1024 bytes), one per address space ----
+//  +0   rwsem mmap_lock (RW_SIZE = 160)
+//  +160 seqcount mm_seq (SQ_SIZE = 144, .. 304): guards the VMA index for lockless lookup
+//  +304 u32 mm_lock_seq (per-VMA locks)   +308 i32 mm_users
+//  +312 u32 pgd (page-table page index)   +316 u32 vma count
+//  +320 u32 vma index array base (address of max_vmas_per_mm x u32 slot+1, sorted by vm_start)
+//       The index and the count at +316 change only inside mm_seq write
 //       sections (vma.ts, mmap_lock held for write); entries [count, max) are 0.
-//  +144 line meta of mm_lock_seq (32)
-//  +176 i32 rss file   +180 i32 rss anon
-//  +192 spinlock page_table_lock (64): anon_vma_prepare
-//  +256 u64 numa_next_scan (virtual time)   +264 u64 numa_scan_offset (address)
-//  +272 line meta of the rss counters (32)
-//  +304 u32 next mmap address hint (top-down search start, pages)
+//  +324 i32 rss file   +328 i32 rss anon
+//  +336 u64 numa_next_scan (virtual time)   +344 u64 numa_scan_offset (address)
+//  +352 cpumask mm_cpumask (CPUMASK_SIZE = 32, .. 384): CPUs that may cache
+//       this mm's translations; bits set and cleared with atomics (cpumask.ts)
+//  +384 line meta of mm_lock_seq (LM_SIZE, .. 512)
+//  +512 spinlock page_table_lock (SL_SIZE = 160, .. 672): anon_vma_prepare
+//  +672 line meta of the rss counters (LM_SIZE, .. 800)
+//  +800 .. 1024 spare
 export const MM_MMAP_LOCK: u32 = 0;
-export const MM_SEQ: u32 = 64;
-export const MM_LOCK_SEQ: u32 = 112;
-export const MM_USERS: u32 = 116;
-export const MM_PGD: u32 = 120;
-export const MM_NVMAS: u32 = 124;
-export const MM_CPUMASK: u32 = 128;
-export const MM_VMA_INDEX: u32 = 136;
-export const MM_LOCK_SEQ_LINE: u32 = 144;
-export const MM_RSS_FILE: u32 = 176;
-export const MM_RSS_ANON: u32 = 180;
-export const MM_PT_LOCK: u32 = 192;
-export const MM_NUMA_NEXT: u32 = 256;
-export const MM_NUMA_OFFSET: u32 = 264;
-export const MM_RSS_LINE: u32 = 272;
-export const MM_SIZE: u32 = 512;
+export const MM_SEQ: u32 = 160;
+export const MM_LOCK_SEQ: u32 = 304;
+export const MM_USERS: u32 = 308;
+export const MM_PGD: u32 = 312;
+export const MM_NVMAS: u32 = 316;
+export const MM_VMA_INDEX: u32 = 320;
+export const MM_RSS_FILE: u32 = 324;
+export const MM_RSS_ANON: u32 = 328;
+export const MM_NUMA_NEXT: u32 = 336;
+export const MM_NUMA_OFFSET: u32 = 344;
+export const MM_CPUMASK: u32 = 352;
+export const MM_LOCK_SEQ_LINE: u32 = 384;
+export const MM_PT_LOCK: u32 = 512;
+export const MM_RSS_LINE: u32 = 672;
+export const MM_SIZE: u32 = 1024;
 
 // ---- accessors (header fields are written once by the host before any CPU runs) ----
 
@@ -536,7 +567,9 @@ export const MM_SIZE: u32 = 512;
 @inline export function setting(k: u32): u32 { return load<u32>(HDR_BASE + H_SETTINGS + k); }
 @inline export function pcm(cpu: u32): u32 { return load<u32>(HDR_BASE + H_PCM_BASE) + cpu * PCM_SIZE; }
 @inline export function mailbox_off(): u32 { return PC_STATS + <u32>NSTATS_ALIGNED * 8; }
-@inline export function tlb_off(): u32 { return mailbox_off() + MAX_CPUS * MB_SIZE; }
+/** bytes of one CPU's mailbox on a machine of `n` CPUs: one slot per sender, whole cache lines */
+@inline export function mailbox_bytes(n: u32): u32 { return (n * MB_SIZE + CACHE_LINE - 1) & ~(CACHE_LINE - 1); }
+@inline export function tlb_off(): u32 { return mailbox_off() + mailbox_bytes(ncpus()); }
 
 // stats area rounded up to a whole number of cache lines
 export const NSTATS_ALIGNED: i32 = (NSTATS + 7) & ~7;

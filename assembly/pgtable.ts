@@ -23,11 +23,11 @@
 import {
   HDR_BASE, H_PTMETA_BASE, H_PTPAGES_BASE, H_NPTPAGES, H_NFRAMES, H_PTPAGE_FREE,
   PTM_PTL, PTM_NR_PRESENT, PTM_LEVEL, PTM_NEXT, PTM_FLAGS, PTM_LINES, PTP_FREE,
-  PTM_SIZE, LM_STATE, LM_SHARERS, LM_SIZE, MM_PGD, PAGE_SIZE, PAGE_SHIFT, mm_addr,
+  PTM_SIZE, PTM_NLINES, LM_SIZE, MM_PGD, PAGE_SIZE, PAGE_SHIFT, mm_addr,
 } from './layout';
-import { PC, cpu_id, cpu_local, now, charge_cost, stat_inc } from './cpu';
+import { PC, cpu_local, charge_cost, stat_inc } from './cpu';
 import { PC_WALK } from './layout';
-import { line_read, line_rmw, line_write } from './cacheline';
+import { line_read, line_rmw, line_write, line_init_owned } from './cacheline';
 import { fl_pop, fl_push, fl_push_init, fl_pop_init, fl_count } from './freelist';
 import { spin_lock_init } from './spinlock';
 import { flush_tlb_mm_range } from './ipi';
@@ -174,12 +174,8 @@ export function alloc_ptpage(level: u32): i32 {
   // __GFP_ZERO: zeroing wrote every line of the page, so this CPU owns them all now
   charge_cost(COST_PAGE_ZERO);
   const lines = ptmeta_addr(<u32>i) + PTM_LINES;
-  const st: u64 = (now() << 8) | (<u64>cpu_id() + 1);
   // plain stores: nobody else can see the page until the CAS that installs it
-  for (let l: u32 = 0; l < PAGE_SIZE / 64; l++) {
-    store<u64>(lines + l * LM_SIZE + LM_STATE, st);
-    store<u64>(lines + l * LM_SIZE + LM_SHARERS, <u64>1 << cpu_id());
-  }
+  for (let l: u32 = 0; l < PTM_NLINES; l++) line_init_owned(lines + l * LM_SIZE);
   stat_inc(STAT_PTPAGE_ALLOC);
   return i;
 }
@@ -205,7 +201,7 @@ export function mm_pgd_init(mm: u32): void {
   const i = fl_pop_init(PT_FREE, ptmeta_base(), PTM_SIZE, PTM_NEXT);
   if (i < 0) unreachable(); // the host sized ptPages >= 2
   ptpage_prepare(<u32>i, LEVEL_PGD);
-  memory.fill(ptmeta_addr(<u32>i) + PTM_LINES, 0, (PAGE_SIZE / 64) * LM_SIZE);
+  memory.fill(ptmeta_addr(<u32>i) + PTM_LINES, 0, PTM_NLINES * LM_SIZE);
   store<u32>(mm_addr(mm) + MM_PGD, <u32>i);
 }
 

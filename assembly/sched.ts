@@ -54,6 +54,7 @@ import { dispatch_call } from './calls';
 @external("asyncify", "stop_unwind") declare function asyncify_stop_unwind(): void;
 @external("asyncify", "start_rewind") declare function asyncify_start_rewind(data: usize): void;
 @external("asyncify", "stop_rewind") declare function asyncify_stop_rewind(): void;
+import { cpumask_clear_cpu } from './cpumask';
 
 const SPINS_BEFORE_SLEEP: u32 = 64;
 const SLEEP_NS: i64 = 20_000_000; // 20 ms: a safety net only; every wake-up is explicit
@@ -555,7 +556,11 @@ function worker_sleep(): void {
   atomic.store<u32>(WK + WK_SLEEPING, 1);
   if (!wakes_pending() && atomic.load<u32>(HDR_BASE + H_STOP) == STOP_NONE) {
     atomic.add<u64>(WK + WK_SLEEPS, 1);
-    atomic.wait<u32>(WK + WK_WAKE, w, SLEEP_NS);
+    if (atomic.wait<u32>(WK + WK_WAKE, w, SLEEP_NS) == 2 && !DETERMINISTIC) {
+      // the safety net of parallel mode (as one thread per CPU has with its timed
+      // futex wait): nothing woke us for SLEEP_NS, so let every parked CPU look again
+      for (let c = FIRST; c < FIRST + COUNT; c++) wake_cpu_raw(c);
+    }
   }
   atomic.store<u32>(WK + WK_SLEEPING, 0);
 }
@@ -642,8 +647,13 @@ export function sched_cpu_finish(c: u32): void {
   cpu_switch_to(c);
   const me = cpu_id();
   const nmm = load<u32>(HDR_BASE + H_NMM);
-  for (let m: u32 = 0; m < nmm; m++) atomic.and<u64>(mm_addr(m) + MM_CPUMASK, ~(<u64>1 << me));
+  for (let m: u32 = 0; m < nmm; m++) cpumask_clear_cpu(me, mm_addr(m) + MM_CPUMASK);
   atomic.store<u32>(PC + PC_STATE, CPU_FINISHED);
+  // CPUs waiting on a flag may wait for "the flag, or that CPU finished" (the
+  // mapbench pipeline's consumer): let them look again
+  for (let o: u32 = 0; o < NCPUS; o++) {
+    if (o != me && atomic.load<u32>(percpu(o) + PC_STATE) == CPU_WAITING && atomic.load<u32>(percpu(o) + PC_WAIT_KIND) == WAIT_SPIN) wake_cpu(o, now());
+  }
   service_ipis();
   if (!DETERMINISTIC) barrier_try_advance();
 }

@@ -10,6 +10,7 @@ import { line_rmw } from './cacheline';
 import { alloc_frame, put_frame, frame } from './frames';
 import { FR_MAPCOUNT, PC_WAIT_OBJ, PC_IRQ_ON, MM_CPUMASK, percpu, ncpus, mm_addr } from './layout';
 import { tlb_insert, tlb_probe, tlb_flush_range } from './tlb';
+import { cpumask_test_cpu } from './cpumask';
 import { pfn_pte, pte_pfn, PAGE_READONLY } from './pte';
 
 /**
@@ -179,9 +180,9 @@ export function t_shootdown_rounds(mm: u32, base: u64, nvpn: u32, gens: u32, rou
       if (local_only) tlb_flush_range(base + v, base + v + 1); // the control: no IPIs
       else flush_tlb_mm_range(mm, base + v, base + v + 1);
       // CPUs that left the mm (finished) keep whatever they cached: they never run it again
-      const mask = atomic.load<u64>(mm_addr(mm) + MM_CPUMASK);
+      const mask = mm_addr(mm) + MM_CPUMASK;
       for (let c: u32 = 0; c < n; c++) {
-        if (((mask >> c) & 1) == 0) continue;
+        if (!cpumask_test_cpu(c, mask)) continue;
         const e = tlb_probe(c, base + v);
         if (e != 0 && pte_pfn(e) == <u64>old + 1) bad++;
       }

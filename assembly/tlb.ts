@@ -14,8 +14,8 @@
 // inserted entry with PS is a 2 MiB leaf and goes to the 2 MiB array.
 // Entries are not tagged by mm (no PCID): one address space per machine.
 
-import { HDR_BASE, H_TLB_SETS, H_TLB_WAYS, TLBE_TAG, TLBE_PTE, TLBE_SIZE, TLB2M_SETS, TLB2M_WAYS, TLB2M_BYTES, tlb_off, percpu } from './layout';
-import { PC, charge_cost, stat_inc } from './cpu';
+import { HDR_BASE, H_TLB_SETS, H_TLB_WAYS, TLBE_TAG, TLBE_PTE, TLBE_SIZE, TLB2M_SETS, TLB2M_WAYS, TLB2M_BYTES, percpu } from './layout';
+import { PC, TLB_OFF, charge_cost, stat_inc } from './cpu';
 import { COST_TLB_HIT, COST_INVLPG, COST_TLB_FLUSH_ALL, STAT_TLB_HIT, STAT_TLB_MISS, STAT_TLB_INVLPG, STAT_TLB_FLUSH_ALL } from './generated';
 import { _PAGE_PSE } from './pte';
 
@@ -71,7 +71,7 @@ function set_insert(set: u32, n: u32, tag: u64, pte: u64): void {
  */
 export function tlb_lookup(vpn: u64): u64 {
   charge_cost(COST_TLB_HIT);
-  const tlb = PC + tlb_off();
+  const tlb = PC + TLB_OFF;
   let e = set_find(set_4k(tlb, vpn), nways(), vpn + 1);
   if (e == 0) {
     e = set_find(set_2m(tlb, vpn), TLB2M_WAYS, tag_2m(vpn));
@@ -84,7 +84,7 @@ export function tlb_lookup(vpn: u64): u64 {
 /** Cache `pte` for `vpn` (a PS entry covers the 2 MiB page of `vpn`). A zero PTE is never cached. */
 export function tlb_insert(vpn: u64, pte: u64): void {
   if (pte == 0) return;
-  const tlb = PC + tlb_off();
+  const tlb = PC + TLB_OFF;
   if (pte & _PAGE_PSE) set_insert(set_2m(tlb, vpn), TLB2M_WAYS, tag_2m(vpn), pte);
   else set_insert(set_4k(tlb, vpn), nways(), vpn + 1, pte);
 }
@@ -93,7 +93,7 @@ export function tlb_insert(vpn: u64, pte: u64): void {
 export function tlb_invlpg(vpn: u64): void {
   charge_cost(COST_INVLPG);
   stat_inc(STAT_TLB_INVLPG);
-  const tlb = PC + tlb_off();
+  const tlb = PC + TLB_OFF;
   set_drop(set_4k(tlb, vpn), nways(), vpn + 1);
   set_drop(set_2m(tlb, vpn), TLB2M_WAYS, tag_2m(vpn));
 }
@@ -102,7 +102,7 @@ export function tlb_invlpg(vpn: u64): void {
 export function tlb_flush_all(): void {
   charge_cost(COST_TLB_FLUSH_ALL);
   stat_inc(STAT_TLB_FLUSH_ALL);
-  memory.fill(PC + tlb_off(), 0, nsets() * nways() * TLBE_SIZE + TLB2M_BYTES);
+  memory.fill(PC + TLB_OFF, 0, nsets() * nways() * TLBE_SIZE + TLB2M_BYTES);
 }
 
 /**
@@ -121,7 +121,7 @@ export function tlb_flush_range(start: u64, end: u64): void {
  * CPU is between operations.
  */
 export function tlb_probe(cpu: u32, vpn: u64): u64 {
-  const tlb = percpu(cpu) + tlb_off();
+  const tlb = percpu(cpu) + TLB_OFF;
   let e = set_find(set_4k(tlb, vpn), nways(), vpn + 1);
   if (e == 0) e = set_find(set_2m(tlb, vpn), TLB2M_WAYS, tag_2m(vpn));
   return e == 0 ? 0 : atomic.load<u64>(e + TLBE_PTE);
@@ -129,7 +129,7 @@ export function tlb_probe(cpu: u32, vpn: u64): u64 {
 
 /** number of valid entries (4 KiB and 2 MiB) in CPU `cpu`'s TLB, without side effects */
 export function tlb_nr_valid(cpu: u32): u32 {
-  const tlb = percpu(cpu) + tlb_off();
+  const tlb = percpu(cpu) + TLB_OFF;
   const end = tlb + nsets() * nways() * TLBE_SIZE + TLB2M_BYTES;
   let n: u32 = 0;
   for (let e = tlb; e < end; e += TLBE_SIZE) if (atomic.load<u64>(e + TLBE_TAG) != 0) n++;

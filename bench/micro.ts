@@ -56,7 +56,7 @@ export const micros: Micro[] = [
   {
     name: 'cache-line model RMW (owned line)',
     setup(m) {
-      const line = m.hostAlloc(64);
+      const line = m.hostAlloc(m.C.LM_SIZE);
       return () => m.host.core.t_line_loop(line, BATCH);
     },
   },

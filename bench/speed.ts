@@ -3,6 +3,7 @@
 // much of that goes to the quantum barrier. Each point is a real run.
 
 import { Machine, type Engine, type Mode } from '../src/machine.js';
+import { layoutConsts } from '../src/wasm.js';
 import { runPoint, POINT_DEFAULTS } from '../src/experiment.js';
 
 export interface SpeedResult {
@@ -63,7 +64,7 @@ export const speedCases: SpeedCase[] = [
     cpuCounts: [2, 8, 64, 256],
     async run(cpus) {
       const iters = 20_000;
-      const m = new Machine({ cpus, scratchBytes: 64, profile: SPEED_PROFILE });
+      const m = new Machine({ cpus, scratchBytes: layoutConsts().LM_SIZE + 8, profile: SPEED_PROFILE });
       const r = await m.run((cpu) => ({ program: 'atomicInc', args: { line: m.scratch(cpu), ctr: m.scratch(cpu) + m.C.LM_SIZE, iters } }));
       if (!r.ok) throw new Error(r.error);
       return summarize(this.name, m, r.clocks, r.wallMs, cpus * iters);

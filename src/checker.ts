@@ -21,7 +21,7 @@
 // want the TLB check end with all CPUs meeting first (src/stress.ts does),
 // or pass `tlb: false`.
 
-import type { Machine } from './machine.js';
+import { percpuLayout, type Machine } from './machine.js';
 import { inspectPageTables } from './pgtable.js';
 import {
   _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, pte_pfn, pte_present, pte_protnone, pte_special, pte_write, describe_pte,
@@ -382,7 +382,7 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
   if (opts.tlb !== false) {
     const sets = U(H + C.H_TLB_SETS);
     const ways = U(H + C.H_TLB_WAYS);
-    const tlbOff = C.PC_STATS + C.NSTATS_ALIGNED * 8 + C.MAX_CPUS * C.MB_SIZE;
+    const tlbOff = percpuLayout(C, ncpus, sets, ways).tlbOff;
     const n4k = sets * ways;
     const n2m = C.TLB2M_SETS * C.TLB2M_WAYS;
     for (let cpu = 0; cpu < ncpus; cpu++) {

@@ -120,6 +120,30 @@ export interface RunResult {
 const PAGE = 65536;
 const align = (n: number, a = 64) => Math.ceil(n / a) * a;
 
+/** Offsets inside one per-CPU block (assembly/layout.ts, per-CPU box): the core's mailbox_off() / tlb_off(). */
+export interface PercpuLayout {
+  /** the IPI mailbox: one MB_SIZE slot per CPU of the run (slot s = an IPI from CPU s) */
+  mailboxOff: number;
+  mailboxBytes: number;
+  /** the TLB: 4 KiB entries, then the 2 MiB array */
+  tlbOff: number;
+  /** the host's per-CPU scratch (MachineConfig.scratchBytes) */
+  scratchOff: number;
+}
+
+/**
+ * The per-CPU block of a machine of `cpus` CPUs: header fields | stats |
+ * mailbox (sized by the run's CPU count, not MAX_CPUS) | TLB | scratch.
+ * Mirrors mailbox_off(), mailbox_bytes() and tlb_off() of assembly/layout.ts.
+ */
+export function percpuLayout(C: Consts, cpus: number, tlbSets: number, tlbWays: number): PercpuLayout {
+  const mailboxOff = C.PC_STATS + C.NSTATS_ALIGNED * 8;
+  const mailboxBytes = align(cpus * C.MB_SIZE, C.CACHE_LINE);
+  const tlbOff = mailboxOff + mailboxBytes;
+  const scratchOff = tlbOff + tlbSets * tlbWays * C.TLBE_SIZE + C.TLB2M_BYTES;
+  return { mailboxOff, mailboxBytes, tlbOff, scratchOff };
+}
+
 export class Machine {
   readonly cfg: Required<Omit<MachineConfig, 'profile' | 'seed' | 'settings'>> & { seed: number; settings: FaultSettings };
   readonly profile: CostProfile;
@@ -128,6 +152,8 @@ export class Machine {
   /** the host's own instance of the core (initialisation, inspection) */
   readonly host: Instance;
   readonly regions: Record<string, number> = {};
+  /** offsets inside each per-CPU block (mailbox, TLB, scratch) */
+  readonly percpuLayout: PercpuLayout;
   private scratchBase = 0;
 
   constructor(config: MachineConfig) {
@@ -180,9 +206,9 @@ export class Machine {
     }
 
     // ---- lay out the regions ----
-    const nstats = C.NSTATS_ALIGNED;
     // per-CPU block: header fields | stats | IPI mailbox | TLB (4 KiB sets + 2 MiB array) | scratch
-    const scratchOff = C.PC_STATS + nstats * 8 + C.MAX_CPUS * C.MB_SIZE + c.tlbSets * c.tlbWays * C.TLBE_SIZE + C.TLB2M_BYTES;
+    const pl = (this.percpuLayout = percpuLayout(C, cpus, c.tlbSets, c.tlbWays));
+    const scratchOff = pl.scratchOff;
     const percpuSize = align(scratchOff + c.scratchBytes, 4096);
     let off = C.HDR_BASE + C.HDR_SIZE;
     const take = (name: string, bytes: number, a = 64) => { off = align(off, a); this.regions[name] = off; off += bytes; return this.regions[name]; };
@@ -302,8 +328,8 @@ export class Machine {
   private bump = 0;
   /** Allocate `bytes` of zeroed host scratch at 64-byte alignment (from the header's spare tail). */
   hostAlloc(bytes: number): number {
-    // the header is 4 KiB; its upper half is spare and reserved for host-side test objects
-    const base = this.C.HDR_BASE + 2048;
+    // the header is 4 KiB; its upper half (HDR_SCRATCH..) is reserved for host-side test objects
+    const base = this.C.HDR_BASE + this.C.HDR_SCRATCH;
     const a = align(base + this.bump);
     if (a + bytes > this.C.HDR_BASE + this.C.HDR_SIZE) throw new Error('host scratch exhausted');
     this.bump = a + bytes - base;

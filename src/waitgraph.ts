@@ -43,7 +43,7 @@ export function waitForGraph(m: Machine): WaitEdge[] {
     } else if (kind === C.WAIT_IPI_ACK) {
       waitsFor = 'TLB-shootdown acks';
       for (let t = 0; t < m.cfg.cpus; t++) {
-        const slot = m.percpu(t) + mailboxOff(m) + cpu * C.MB_SIZE;
+        const slot = m.percpu(t) + m.percpuLayout.mailboxOff + cpu * C.MB_SIZE;
         if (m.u32(slot + C.MB_PENDING)) holders.push(t);
       }
     } else if (kind === C.WAIT_RCU) {
@@ -59,11 +59,6 @@ export function waitForGraph(m: Machine): WaitEdge[] {
     });
   }
   return edges;
-}
-
-export function mailboxOff(m: Machine): number {
-  const C = m.C;
-  return C.PC_STATS + C.NSTATS_ALIGNED * 8;
 }
 
 /** a readable name for a lock address */

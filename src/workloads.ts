@@ -57,6 +57,7 @@ const MICRO_VCYCLES = 'per-CPU iterations = vcycles / uncontended cycles of one 
 
 /** a modeled cache line: the line metadata (LM_SIZE bytes), then the 8-byte counter */
 const lineBytes = (m: Machine) => m.C.LM_SIZE + 8;
+const lineBytes0 = () => layoutConsts().LM_SIZE + 8;
 
 interface AtomicCtx { lines: number[]; iters: number }
 
@@ -93,7 +94,7 @@ const atomicPrivate: Workload<AtomicCtx> = {
   opsUnit: 'increments',
   usesStrategy: false,
   vcycles: MICRO_VCYCLES,
-  machine: () => ({ scratchBytes: 128 }),
+  machine: () => ({ scratchBytes: lineBytes0() + 64 }), // a line, 64-byte aligned inside the scratch
   setup(m, p) {
     const lines = [...Array(p.cpus).keys()].map((cpu) => Math.ceil(m.scratch(cpu) / 64) * 64);
     return { lines, iters: atomicIters(m, p) };

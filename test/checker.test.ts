@@ -82,7 +82,7 @@ describe('corruptions are reported with the right kind', () => {
   const C = () => m.C;
   const frame = (pfn: number) => m.regions.frames + pfn * C().FR_SIZE;
   const pcm = (cpu: number) => m.regions.pcm + cpu * C().PCM_SIZE;
-  const tlbOff = () => C().PC_STATS + C().NSTATS_ALIGNED * 8 + C().MAX_CPUS * C().MB_SIZE;
+  const tlbOff = () => m.percpuLayout.tlbOff;
   /** every leaf PTE: va -> { table, index, entry } */
   const leaves = () => {
     const out = new Map<number, { table: number; index: number; entry: bigint }>();

@@ -29,11 +29,11 @@ describe('faultline list and --help', () => {
   it('list names every workload, strategy and profile, but not the test-only workload', () => {
     const r = cli('list');
     expect(r.code).toBe(0);
-    for (const name of ['atomic-shared', 'atomic-private', 'spinlock', 'mmap-read', 'mmap-mixed', 'mmap_lock', 'spf', 'pervma', 'default', 'intel-skx-2s']) {
+    for (const name of ['atomic-shared', 'atomic-private', 'spinlock', 'mmap-read', 'mmap-mixed', 'mmap_lock', 'spf', 'pervma', 'default', 'intel-skx-2s', 'intel-icx-2s', 'amd-epyc-rome']) {
       expect(r.stdout).toContain(name);
     }
     expect(r.stdout).not.toContain('test-crash');
-    expect(r.stdout).toContain('1 to 64');
+    expect(r.stdout).toContain('1 to 256');
   });
 
   for (const cmd of [[], ['run'], ['sweep'], ['list']]) {
@@ -157,8 +157,8 @@ describe('bad input: one line on stderr, exit code 2, no stack trace', () => {
     ['unknown strategy', ['run', '--workload', 'spinlock', '--strategy', 'rcu', '--cpus', '2'], /unknown strategy "rcu"; available strategies: mmap_lock, spf, pervma/],
     ['unknown profile', ['run', '--workload', 'spinlock', '--cpus', '2', '--profile', 'cray'], /unknown profile "cray"/],
     ['malformed profile JSON', ['run', '--workload', 'spinlock', '--cpus', '2', '--profile', badProfile], /profile .*bad-profile\.json: malformed JSON/],
-    ['0 CPUs', ['run', '--workload', 'spinlock', '--cpus', '0'], /CPU count must be an integer from 1 to 64 \(got 0\)/],
-    ['CPUs above MAX_CPUS', ['sweep', '--workload', 'spinlock', '--cpus', '1,65'], /CPU count must be an integer from 1 to 64 \(got 65\)/],
+    ['0 CPUs', ['run', '--workload', 'spinlock', '--cpus', '0'], /CPU count must be an integer from 1 to 256 \(got 0\)/],
+    ['CPUs above MAX_CPUS', ['sweep', '--workload', 'spinlock', '--cpus', '1,257'], /CPU count must be an integer from 1 to 256 \(got 257\)/],
     ['CPUs above the profile', ['run', '--workload', 'spinlock', '--cpus', '4', '--profile', tinyProfile], /profile tiny has 2 hardware threads; cannot emulate 4 CPUs/],
     ['malformed CPU count', ['run', '--workload', 'spinlock', '--cpus', '4x'], /--cpus: "4x" is not a whole number/],
     ['malformed CPU list', ['sweep', '--workload', 'spinlock', '--cpus', '1,2,4x'], /--cpus: "4x" is not a whole number/],

@@ -10,7 +10,8 @@ async function scenario(mode: Mode, relax: number, watchdogMs = 1500) {
   const lock = m.hostAlloc(m.C.SL_SIZE);
   m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_PTL);
   const mm = 0; // mm index
-  m.setU64(m.regions.mm + m.C.MM_CPUMASK, 0b11n);
+  // mm_cpumask = {0, 1}: word 0 of the 256-bit mask, the other words empty
+  for (let w = 0; w < m.C.CPUMASK_WORDS; w++) m.setU64(m.regions.mm + m.C.MM_CPUMASK + 8 * w, w === 0 ? 0b11n : 0n);
   const t0 = performance.now();
   const r = await m.run((cpu) => cpu === 0
     ? { program: 'lockThenShootdown', args: { lock, mm, other: 1 } }

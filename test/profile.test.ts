@@ -15,7 +15,7 @@ import {
 } from '../src/profile.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SHIPPED = ['amd-epyc-rome', 'default', 'intel-skx-2s'];
+const SHIPPED = ['amd-epyc-rome', 'default', 'intel-icx-2s', 'intel-skx-2s'];
 
 function raw(name: string): Record<string, any> {
   return JSON.parse(readFileSync(join(ROOT, 'profiles', `${name}.json`), 'utf8'));
@@ -89,6 +89,20 @@ describe('shipped profiles', () => {
       expect(c['huge_page_zero']!).toBeGreaterThanOrEqual(256 * c['page_zero']!);
     });
   }
+
+  it('the 2-socket machines: intel-icx-2s has 128 hardware threads, amd-epyc-rome 256 (MAX_CPUS)', () => {
+    const icx = loadProfile('intel-icx-2s');
+    expect(icx.topology).toEqual({ sockets: 2, coresPerSocket: 32, threadsPerCore: 2 });
+    expect(icx.ghz).toBe(2.3);
+    // CPU 127: the SMT sibling of CPU 63 (socket 1, core 31, thread 1)
+    expect(cpuPlacement(icx.topology, 127)).toEqual({ socket: 1, core: 31, thread: 1 });
+    expect(() => cpuPlacement(icx.topology, 128)).toThrow();
+    const rome = loadProfile('amd-epyc-rome').topology;
+    expect(rome.sockets * rome.coresPerSocket * rome.threadsPerCore).toBe(256);
+    expect(cpuPlacement(rome, 255)).toEqual({ socket: 1, core: 63, thread: 1 });
+    // every figure the brief could not source says so
+    for (const k of ['l2_hit', 'llc_hit', 'dram']) expect(icx.sources[k]).toMatch(/^estimate/);
+  });
 
   it('the returned profile is immutable', () => {
     const p = loadProfile('default');

@@ -1,5 +1,9 @@
 import { describe, it, expect } from 'vitest';
 import { Machine, type Engine, type Mode } from '../src/machine.js';
+import { layoutConsts } from '../src/wasm.js';
+
+/** one modeled line (its metadata) and the 8-byte counter after it */
+const LINE_BYTES = layoutConsts().LM_SIZE + 8;
 
 // Contention is modeled in virtual time, not measured on the host: the same
 // shapes must come out on this 2-core machine at 1..32 emulated CPUs.
@@ -8,8 +12,8 @@ const NS = [1, 2, 4, 8, 16, 32];
 
 /** ops per virtual cycle of N CPUs doing atomic increments on one shared line or on private lines */
 async function atomicRate(cpus: number, shared: boolean, mode: Mode, iters: number, engine: Engine = 'mn') {
-  const m = new Machine({ cpus, mode, engine, scratchBytes: 64, watchdogMs: 30_000 });
-  const one = m.hostAlloc(64);
+  const m = new Machine({ cpus, mode, engine, scratchBytes: LINE_BYTES, watchdogMs: 30_000 });
+  const one = m.hostAlloc(LINE_BYTES);
   const r = await m.run((cpu) => {
     const obj = shared ? one : m.scratch(cpu);
     return { program: 'atomicInc', args: { line: obj, ctr: obj + m.C.LM_SIZE, iters } };
@@ -121,7 +125,7 @@ describe('determinism', () => {
 
 describe('many emulated CPUs on 2 host cores', () => {
   it('64 CPUs run to completion in parallel mode with exact virtual time on private lines', async () => {
-    const m = new Machine({ cpus: 64, scratchBytes: 64, watchdogMs: 30_000 });
+    const m = new Machine({ cpus: 64, scratchBytes: LINE_BYTES, watchdogMs: 30_000 });
     const r = await m.run((cpu) => ({ program: 'atomicInc', args: { line: m.scratch(cpu), ctr: m.scratch(cpu) + m.C.LM_SIZE, iters: 2000 } }));
     expect(r.error).toBeUndefined();
     const rmw = BigInt(m.profile.cycles.atomic_rmw);
