@@ -34,10 +34,8 @@ let COSTS: u32 = 0;
   /** run while (now(), id) <= (run_limit, run_limit_cpu): the next local CPU in clock order (sched.ts) */
   run_limit: u64;
   run_limit_cpu: u32;
-  /** the wake token this CPU parked with (sched.ts) */
-  park_token: u32;
-  /** SCHED_* flags of the worker's scheduler for this CPU */
-  sched_flags: u32;
+  spare0: u32;
+  spare1: u32;
   /** asyncify stack high-water mark, bytes */
   async_high: u32;
   /** did the last access() take a fault (access.ts) */

@@ -42,8 +42,8 @@ export const CACHE_LINE: u32 = 64;
 //  +112 nworkers (host workers of the run)     +116 workers_base (WK_SIZE blocks)
 //  +120 async_base (per-CPU Asyncify stacks)   +124 async_size (bytes per CPU)
 //  --- sync words, one per cache line ---
-//  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu
-//  +192 epoch (barrier, u32)                  +196 epoch_waiters
+//  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu   +136 runq_base (sched.ts: 16 bytes per CPU)
+//  +192 epoch (barrier, u32)                  +196 laggard (cpu + 1 that held the epoch back last time: checked first)
 //  +256 det_token (cpu allowed to run in deterministic mode)
 //  --- free lists (FL_SIZE = 144 each: head u64 tag<<32 | index+1, count, line meta) ---
 //  +320 frame free list    (.. 464)
@@ -101,7 +101,10 @@ export const H_ASYNC_BASE: u32 = 120;
 export const H_ASYNC_SIZE: u32 = 124;
 export const H_STOP: u32 = 128;
 export const H_STOP_CPU: u32 = 132;
+export const H_RUNQ_BASE: u32 = 136;
+export const RQ_SIZE: u32 = 16;
 export const H_EPOCH: u32 = 192;
+export const H_LAGGARD: u32 = 196;
 export const H_DET_TOKEN: u32 = 256;
 export const H_FRAME_FREE: u32 = 320;
 export const H_PTPAGE_FREE: u32 = 512;

@@ -37,7 +37,7 @@
 // CPU runnable, some parked, no wake-up pending) is detected exactly.
 
 import {
-  HDR_BASE, H_STOP, H_STOP_CPU, H_EPOCH, H_QUANTUM, H_PROGRESS, H_FLAGS, H_NWORKERS, H_ASYNC_SIZE, H_ASYNC_BASE,
+  HDR_BASE, H_STOP, H_STOP_CPU, H_EPOCH, H_LAGGARD, H_RUNQ_BASE, H_QUANTUM, H_PROGRESS, H_FLAGS, H_NWORKERS, H_ASYNC_SIZE, H_ASYNC_BASE,
   PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_IRQ_ON, PC_IPI_PENDING, PC_WAKE_TIME, PC_CLOCK, PC_WORKER, PC_LOCAL,
   PC_OP, PC_INJECT, PC_CALL, PC_CALL_ARGS, PC_CALL_RESULT,
   WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_ASYNC_HIGH, WK_PENDING,
@@ -57,13 +57,25 @@ import { dispatch_call } from './calls';
 import { cpumask_clear_cpu } from './cpumask';
 
 const SPINS_BEFORE_SLEEP: u32 = 64;
+// a worker with nothing to run watches its pending words this many rounds (tens of
+// microseconds) before it sleeps: the CPU it waits for usually runs on another host
+// core right now, and a futex wake-up costs more than the wait itself
+const IDLE_SPINS: u32 = 4096;
 const SLEEP_NS: i64 = 20_000_000; // 20 ms: a safety net only; every wake-up is explicit
 const SPIN_SLEEP_NS: i64 = 20_000; // a spin loop without a wake object backs off this long
 
-// scheduler flags (CpuLocal.sched_flags), touched only by the CPU's own worker
-const SF_HAS_CALL: u32 = 1; // the host posted a call that has not returned yet
-const SF_SUSPENDED: u32 = 2; // its Asyncify stack holds a suspended call: resume by rewinding
-const SF_SPINNING: u32 = 4; // it spins without a wake object (spin_wait_round): run the others first
+// ---- the run queue: one entry per CPU (RQ_SIZE, region at H_RUNQ_BASE), touched only by the
+// CPU's own worker. Compact, so a pick scans a few cache lines instead of every per-CPU block.
+//  +0 u64 key: (clock, deterministic: or wake time) when it last stopped running or was woken
+//  +8 u32 flags (RQ_*)   +12 u32 the wake token it parked with
+const RQ_KEY: u32 = 0;
+const RQ_FLAGS: u32 = 8;
+const RQ_PARK_TOKEN: u32 = 12;
+const RQ_READY: u32 = 1; // runnable (PC_STATE RUNNABLE) as far as its worker knows
+const RQ_HAS_CALL: u32 = 2; // the host posted a call that has not returned yet
+const RQ_SUSPENDED: u32 = 4; // its Asyncify stack holds a suspended call: resume by rewinding
+const RQ_SPINNING: u32 = 8; // it spins without a wake object (spin_wait_round): run the others first
+const RQ_PICKABLE: u32 = RQ_READY | RQ_HAS_CALL;
 
 // sched_run() results besides a CPU id
 export const SCHED_DONE: i32 = -1; // every CPU of this worker has finished
@@ -76,10 +88,16 @@ let FIRST: u32 = 0;
 let COUNT: u32 = 1; // CPUs on this worker; 1 = nothing ever unwinds
 let SLACK: u64 = 0; // how far a CPU may run past the next local CPU in clock order
 let HOST_SETUP = false; // the host's setup instance: interrupt points never wait
+let RQ: u32 = 0; // the run queue's base
+let LIVE: u32 = 0; // CPUs of this worker that have not finished
 let REWINDING = false;
 let UNWOUND = false;
 
-@inline function local_of(c: u32): CpuLocal { return changetype<CpuLocal>(percpu(c) + PC_LOCAL); }
+@inline function rq(c: u32): u32 { return RQ + (c << 4); }
+@inline function rq_flags(c: u32): u32 { return load<u32>(rq(c) + RQ_FLAGS); }
+@inline function rq_set(c: u32, set: u32, clear: u32): void { store<u32>(rq(c) + RQ_FLAGS, (rq_flags(c) & ~clear) | set); }
+/** c becomes runnable: record its ordering key */
+@inline function rq_ready(c: u32, pc: u32): void { store<u64>(rq(c) + RQ_KEY, sched_key(pc)); rq_set(c, RQ_READY, 0); }
 @inline function async_buf(c: u32): u32 { return load<u32>(HDR_BASE + H_ASYNC_BASE) + c * load<u32>(HDR_BASE + H_ASYNC_SIZE); }
 
 // ---------------------------------------------------------------- stop ----
@@ -170,9 +188,8 @@ function notice_wakes(): void {
   const l = cpu_local();
   for (let c = FIRST; c < FIRST + COUNT; c++) {
     if (c == me) continue;
-    const pc = percpu(c);
-    if (atomic.load<u32>(pc + PC_STATE) != CPU_RUNNABLE || (local_of(c).sched_flags & SF_HAS_CALL) == 0) continue;
-    let key = sched_key(pc);
+    if ((rq_flags(c) & RQ_PICKABLE) != RQ_PICKABLE) continue;
+    let key = load<u64>(rq(c) + RQ_KEY);
     key = key + SLACK < key ? u64.MAX_VALUE : key + SLACK;
     if (key < l.run_limit || (key == l.run_limit && c < l.run_limit_cpu)) { l.run_limit = key; l.run_limit_cpu = c; }
   }
@@ -206,10 +223,11 @@ export function spin_wait_round(spins: u32): void {
   if (COUNT > 1) {
     // flagged while suspended: the scheduler prefers every CPU that is not spinning (the
     // one we wait for may have a later clock than ours: a spinner's clock does not move)
-    cpu_local().sched_flags |= SF_SPINNING;
+    const me = cpu_id();
+    rq_set(me, RQ_SPINNING, 0);
     atomic.store<u32>(PC + PC_STATE, CPU_RUNNABLE);
     sched_switch();
-    cpu_local().sched_flags &= ~SF_SPINNING;
+    rq_set(me, 0, RQ_SPINNING);
     return;
   }
   if (spins > SPINS_BEFORE_SLEEP) {
@@ -245,7 +263,7 @@ export function wait_sleep(token: u32): void {
   }
   if (COUNT > 1) {
     if (atomic.load<u32>(PC + PC_WAKE) != token) return; // woken since we read the token
-    cpu_local().park_token = token;
+    store<u32>(rq(cpu_id()) + RQ_PARK_TOKEN, token);
     // the scheduler set RUNNING when it last resumed us: we stop counting at the barrier again,
     // and may be the laggard the others wait for
     atomic.store<u32>(PC + PC_STATE, CPU_WAITING);
@@ -352,20 +370,29 @@ export function op_begin(op: u32): void {
 
 // --------------------------------------------------- parallel: barrier -----
 
+@inline function counted(st: u32): bool { return st == CPU_RUNNING || st == CPU_AT_BARRIER || st == CPU_RUNNABLE; }
+
 function barrier_try_advance(): void {
   const q = QUANTUM;
   const me = cpu_id();
+  const e = atomic.load<u32>(HDR_BASE + H_EPOCH);
+  // the CPU that held the epoch back last time usually still does: O(1) instead of a scan of every CPU
+  const lag1 = atomic.load<u32>(HDR_BASE + H_LAGGARD);
+  if (lag1 != 0 && lag1 - 1 != me) {
+    const pc = percpu(lag1 - 1);
+    if (counted(atomic.load<u32>(pc + PC_STATE)) && atomic.load<u64>(pc + PC_CLOCK) / q <= <u64>e) return;
+  }
   let min: u64 = u64.MAX_VALUE;
+  let lag: u32 = 0;
   for (let c: u32 = 0; c < NCPUS; c++) {
     const pc = percpu(c);
-    const st = atomic.load<u32>(pc + PC_STATE);
-    if (st == CPU_RUNNING || st == CPU_AT_BARRIER || st == CPU_RUNNABLE) {
+    if (counted(atomic.load<u32>(pc + PC_STATE))) {
       const t = c == me ? now() : atomic.load<u64>(pc + PC_CLOCK);
-      if (t < min) min = t;
+      if (t < min) { min = t; lag = c + 1; }
     }
   }
   if (min == u64.MAX_VALUE) return;
-  const e = atomic.load<u32>(HDR_BASE + H_EPOCH);
+  atomic.store<u32>(HDR_BASE + H_LAGGARD, lag);
   const ne = <u32>(min / q);
   if (ne > e && atomic.cmpxchg<u32>(HDR_BASE + H_EPOCH, e, ne) == e) {
     for (let c: u32 = 0; c < NCPUS; c++) {
@@ -394,7 +421,7 @@ function barrier_wait(): void {
     if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) { service_ipis(); continue; }
     if (COUNT > 1) {
       if (atomic.load<u32>(PC + PC_WAKE) != w) continue;
-      l.park_token = w;
+      store<u32>(rq(cpu_id()) + RQ_PARK_TOKEN, w);
       atomic.store<u32>(PC + PC_STATE, CPU_AT_BARRIER);
       sched_switch();
     } else {
@@ -429,11 +456,12 @@ function drain_wakes(): void {
     while (bits != 0) {
       const c = (w << 5) + ctz(bits);
       bits &= bits - 1;
+      // parked = suspended and not ready; resume it once its token moved
+      if ((rq_flags(c) & (RQ_SUSPENDED | RQ_READY)) != RQ_SUSPENDED) continue;
       const pc = percpu(c);
-      const st = atomic.load<u32>(pc + PC_STATE);
-      if ((st == CPU_WAITING || st == CPU_AT_BARRIER) && (local_of(c).sched_flags & SF_SUSPENDED) != 0
-        && atomic.load<u32>(pc + PC_WAKE) != local_of(c).park_token) {
+      if (atomic.load<u32>(pc + PC_WAKE) != load<u32>(rq(c) + RQ_PARK_TOKEN)) {
         atomic.store<u32>(pc + PC_STATE, CPU_RUNNABLE);
+        rq_ready(c, pc);
       }
     }
   }
@@ -454,7 +482,6 @@ function drain_wakes(): void {
  * "bottom-most runtime": not instrumented; it is where unwinds end.
  */
 export function sched_run(): i32 {
-  let idle: u32 = 0;
   let spin_rounds: u32 = 0;
   // retry: one switch per round; a round without a runnable CPU spins, then sleeps
   while (true) {
@@ -463,17 +490,11 @@ export function sched_run(): i32 {
     // the two lowest (key, id) among runnable CPUs with a call (spinners only if nobody else)
     let best: i32 = -1, next: i32 = -1, spinner: i32 = -1;
     let bk: u64 = u64.MAX_VALUE, nk: u64 = u64.MAX_VALUE, sk: u64 = u64.MAX_VALUE;
-    let live = false, parked = false;
     for (let c = FIRST; c < FIRST + COUNT; c++) {
-      const pc = percpu(c);
-      const st = atomic.load<u32>(pc + PC_STATE);
-      if (st == CPU_FINISHED) continue;
-      live = true;
-      if (st != CPU_RUNNABLE) { parked = true; continue; }
-      const l = local_of(c);
-      if ((l.sched_flags & SF_HAS_CALL) == 0) continue;
-      const k = sched_key(pc);
-      if ((l.sched_flags & SF_SPINNING) != 0) { if (k < sk) { spinner = c; sk = k; } continue; }
+      const f = rq_flags(c);
+      if ((f & RQ_PICKABLE) != RQ_PICKABLE) continue;
+      const k = load<u64>(rq(c) + RQ_KEY);
+      if ((f & RQ_SPINNING) != 0) { if (k < sk) { spinner = c; sk = k; } continue; }
       if (k < bk) { next = best; nk = bk; best = c; bk = k; }
       else if (k < nk) { next = c; nk = k; }
     }
@@ -485,24 +506,28 @@ export function sched_run(): i32 {
       best = spinner;
     }
     if (best < 0) {
-      if (!live) return SCHED_DONE;
-      if (DETERMINISTIC && parked && load<u32>(HDR_BASE + H_NWORKERS) == 1 && !wakes_pending()) {
+      // (every live CPU has a call: the host posts the next one before it calls us again)
+      if (LIVE == 0) return SCHED_DONE;
+      if (DETERMINISTIC && load<u32>(HDR_BASE + H_NWORKERS) == 1 && !wakes_pending()) {
         request_stop(STOP_DEADLOCK);
         return SCHED_STOPPED;
       }
-      // every CPU of ours waits on a CPU of another worker (or the host): spin a little, then sleep
-      if (++idle < SPINS_BEFORE_SLEEP) continue;
-      worker_sleep();
-      idle = 0;
+      // every CPU of ours waits on a CPU of another worker (or the host): watch the
+      // pending words a little (the other worker often answers within microseconds), then sleep
+      for (let i: u32 = 0; i < IDLE_SPINS && !wakes_pending(); i++) {
+        if (atomic.load<u32>(HDR_BASE + H_STOP) != STOP_NONE) break;
+      }
+      if (!wakes_pending()) worker_sleep();
       continue;
     }
-    idle = 0;
     run_cpu(<u32>best, next, nk);
     const l = cpu_local();
     if (UNWOUND) {
       UNWOUND = false;
       asyncify_stop_unwind();
-      l.sched_flags |= SF_SUSPENDED;
+      // parked (WAITING, AT_BARRIER) or yielded (RUNNABLE)
+      if (atomic.load<u32>(PC + PC_STATE) == CPU_RUNNABLE) rq_ready(<u32>best, PC);
+      rq_set(<u32>best, RQ_SUSPENDED, 0);
       const used = load<u32>(async_buf(<u32>best)) - (async_buf(<u32>best) + 8);
       if (used > l.async_high) {
         l.async_high = used;
@@ -512,8 +537,9 @@ export function sched_run(): i32 {
       continue;
     }
     // the call returned
-    l.sched_flags &= ~(SF_SUSPENDED | SF_HAS_CALL);
+    rq_set(<u32>best, 0, RQ_SUSPENDED | RQ_HAS_CALL);
     atomic.store<u32>(PC + PC_STATE, CPU_RUNNABLE);
+    rq_ready(<u32>best, PC);
     return best;
   }
   return SCHED_STOPPED;
@@ -530,10 +556,11 @@ function run_cpu(c: u32, next: i32, nk: u64): void {
     if (w > now()) set_clock(w);
   }
   atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
+  rq_set(c, 0, RQ_READY);
   atomic.store<u32>(WK + WK_CURRENT, c + 1);
   if (COUNT > 1) { // (with one CPU nothing unwinds, and the host sized no stacks)
     const buf = async_buf(c);
-    if ((l.sched_flags & SF_SUSPENDED) != 0) {
+    if ((rq_flags(c) & RQ_SUSPENDED) != 0) {
       REWINDING = true;
       asyncify_start_rewind(buf);
     } else {
@@ -591,8 +618,11 @@ export function sched_worker_bind(w: u32): void {
   if (QUANTUM == 0) QUANTUM = 10000;
   SLACK = DETERMINISTIC ? 0 : QUANTUM;
   if (COUNT > 1 && load<u32>(HDR_BASE + H_ASYNC_SIZE) < 1024) unreachable(); // the host sized no Asyncify stacks
+  RQ = load<u32>(HDR_BASE + H_RUNQ_BASE);
+  LIVE = COUNT;
   for (let c = FIRST; c < FIRST + COUNT; c++) {
     cpu_switch_to(c);
+    store<u32>(rq(c) + RQ_FLAGS, 0);
     prepare_cpu();
   }
 }
@@ -611,6 +641,8 @@ export function cpu_start(): void {
   QUANTUM = <u64>load<u32>(HDR_BASE + H_QUANTUM);
   if (QUANTUM == 0) QUANTUM = 10000;
   SLACK = 0;
+  RQ = load<u32>(HDR_BASE + H_RUNQ_BASE);
+  LIVE = 1;
   prepare_cpu();
 }
 
@@ -630,7 +662,8 @@ function prepare_cpu(): void {
 export function sched_post_call(c: u32, id: u32): void {
   const pc = percpu(c);
   store<u32>(pc + PC_CALL, id);
-  local_of(c).sched_flags |= SF_HAS_CALL;
+  rq_set(c, RQ_HAS_CALL, 0);
+  rq_ready(c, pc);
 }
 
 /** The result of CPU `c`'s last call. */
@@ -649,6 +682,7 @@ export function sched_cpu_finish(c: u32): void {
   const nmm = load<u32>(HDR_BASE + H_NMM);
   for (let m: u32 = 0; m < nmm; m++) cpumask_clear_cpu(me, mm_addr(m) + MM_CPUMASK);
   atomic.store<u32>(PC + PC_STATE, CPU_FINISHED);
+  if (c - FIRST < COUNT) { store<u32>(rq(c) + RQ_FLAGS, 0); LIVE--; }
   // CPUs waiting on a flag may wait for "the flag, or that CPU finished" (the
   // mapbench pipeline's consumer): let them look again
   for (let o: u32 = 0; o < NCPUS; o++) {

@@ -22,14 +22,14 @@ import { runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS, 
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
 
-interface CommonOpts { profile: string; mode: string; seed: string; quantum: string; vcycles?: string; engine: string; workers?: string }
+interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; engine: string; workers?: string }
 
 const ENGINE_HELP = 'mn: many emulated CPUs per host worker as coroutines (default); threads: one host thread per CPU (parallel mode only)';
 const WORKERS_HELP = 'host workers of the mn engine (default: host cores, at most the CPU count; deterministic mode: 1)';
 
 function addCommonOptions(cmd: Command): Command {
   return cmd
-    .option('--profile <name|file>', 'cost profile: a shipped name (see `faultline list`) or a path to a profile JSON file', POINT_DEFAULTS.profile)
+    .option('--profile <name|file>', `cost profile: a shipped name (see \`faultline list\`) or a path to a profile JSON file (default: ${POINT_DEFAULTS.profile}; sweep: ${DEFAULT_SWEEP.profile})`)
     .addOption(new Option('--mode <mode>', 'parallel (fast) or deterministic (bit-identical for a seed)').choices(['parallel', 'deterministic']).default(POINT_DEFAULTS.mode))
     .option('--seed <n>', 'seed of the CPUs\' random streams', String(POINT_DEFAULTS.seed))
     .option('--quantum <cycles>', 'lax-barrier quantum in virtual cycles (>= 100)', String(POINT_DEFAULTS.quantum))
@@ -38,9 +38,9 @@ function addCommonOptions(cmd: Command): Command {
     .option('--workers <n>', WORKERS_HELP);
 }
 
-function commonSpec(o: CommonOpts): Omit<PointSpec, 'workload' | 'strategy' | 'cpus'> {
+function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profile): Omit<PointSpec, 'workload' | 'strategy' | 'cpus'> {
   return {
-    profile: o.profile,
+    profile: o.profile ?? defaultProfile,
     mode: o.mode as Mode,
     seed: parseCount('--seed', o.seed),
     quantum: parseCount('--quantum', o.quantum),
@@ -140,7 +140,7 @@ function sweepPlan(o: SweepOpts, command: string[]): Plan {
     strategies: o.strategy ? parseNames('--strategy', o.strategy) : DEFAULT_SWEEP.strategies,
     cpus: o.cpus ? parseCounts('--cpus', o.cpus) : DEFAULT_SWEEP.cpus,
   };
-  return { specs: expandSweep(axes, commonSpec(o)), outDir: o.out, quiet: !!o.quiet, command };
+  return { specs: expandSweep(axes, commonSpec(o, DEFAULT_SWEEP.profile)), outDir: o.out, quiet: !!o.quiet, command };
 }
 
 interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; checkEvery?: string; bug?: string }

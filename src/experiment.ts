@@ -78,7 +78,9 @@ export interface SweepProgress {
 export const DEFAULT_SWEEP = Object.freeze({
   workloads: ['page_fault1', 'ebizzy', 'pft-private'],
   strategies: ['mmap_lock', 'spf', 'pervma'],
-  cpus: [1, 2, 4, 8, 16, 32, 64],
+  cpus: [1, 2, 4, 8, 16, 32, 64, 128],
+  /** a sweep without --profile runs on this machine: 128 hardware threads, as the published 128-CPU results */
+  profile: 'intel-icx-2s',
 });
 
 /** Defaults of the options every point has. */

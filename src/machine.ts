@@ -222,6 +222,7 @@ export class Machine {
     take('vmaIndex', 4 * c.maxVmasPerMm * 1);
     take('pcm', C.PCM_SIZE * cpus);
     take('workers', C.WK_SIZE * c.workers);
+    take('runq', C.RQ_SIZE * cpus);
     const asyncBytes = c.engine === 'mn' && c.workers < cpus ? ASYNC_STACK_BYTES : 0;
     take('async', asyncBytes * cpus, 16);
     take('files', C.FILE_SIZE * c.files);
@@ -250,7 +251,7 @@ export class Machine {
     h('H_GHZ_MILLI', Math.round(this.profile.ghz * 1000));
     h('H_TOPO_SOCKETS', t.sockets); h('H_TOPO_CORES', t.coresPerSocket); h('H_TOPO_THREADS', t.threadsPerCore);
     h('H_PCM_BASE', this.regions.pcm);
-    h('H_NWORKERS', c.workers); h('H_WORKERS_BASE', this.regions.workers);
+    h('H_NWORKERS', c.workers); h('H_WORKERS_BASE', this.regions.workers); h('H_RUNQ_BASE', this.regions.runq);
     h('H_ASYNC_BASE', this.regions.async); h('H_ASYNC_SIZE', asyncBytes);
     // worker w runs CPUs [floor(w n / W), floor((w + 1) n / W)): contiguous, so a socket's CPUs share workers
     for (let w = 0; w < c.workers; w++) {
