@@ -34,8 +34,6 @@ let COSTS: u32 = 0;
   /** run while (now(), id) <= (run_limit, run_limit_cpu): the next local CPU in clock order (sched.ts) */
   run_limit: u64;
   run_limit_cpu: u32;
-  spare0: u32;
-  spare1: u32;
   /** asyncify stack high-water mark, bytes */
   async_high: u32;
   /** did the last access() take a fault (access.ts) */

@@ -44,7 +44,6 @@ export const CACHE_LINE: u32 = 64;
 //  --- sync words, one per cache line ---
 //  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu   +136 runq_base (sched.ts: 16 bytes per CPU)
 //  +192 epoch (barrier, u32)                  +196 laggard (cpu + 1 that held the epoch back last time: checked first)
-//  +256 det_token (cpu allowed to run in deterministic mode)
 //  --- free lists (FL_SIZE = 144 each: head u64 tag<<32 | index+1, count, line meta) ---
 //  +320 frame free list    (.. 464)
 //  +512 ptpage free list   (.. 656)
@@ -105,7 +104,6 @@ export const H_RUNQ_BASE: u32 = 136;
 export const RQ_SIZE: u32 = 16;
 export const H_EPOCH: u32 = 192;
 export const H_LAGGARD: u32 = 196;
-export const H_DET_TOKEN: u32 = 256;
 export const H_FRAME_FREE: u32 = 320;
 export const H_PTPAGE_FREE: u32 = 512;
 export const H_VMA_FREE: u32 = 704;
@@ -272,8 +270,7 @@ export const RC_SIZE: u32 = RC_LINE + LM_SIZE;
 //  +64  u64 rng state               +72  i32 acks pending (my shootdown)
 //  +80  u64 latest ack time         +88  u32 current op (for crash reports)
 //  +92  u32 inject (test hook: trap at op N)
-//  +96  u64 det limit (deterministic mode: run until clock passes this)
-//  +104 u32 det limit cpu           +108 u32 cpu id (written by the host)
+//  +96  .. 107 spare               +108 u32 cpu id (written by the host)
 //  +112 u32 worker: the host worker that runs this CPU (written by the host)
 //  --- this CPU's private state (was module globals; only its CPU touches it) ---
 //  +128 struct vm_fault (fault.ts VmFault, 72)
@@ -307,8 +304,6 @@ export const PC_ACKS: u32 = 72;
 export const PC_ACK_TIME: u32 = 80;
 export const PC_OP: u32 = 88;
 export const PC_INJECT: u32 = 92;
-export const PC_DET_LIMIT: u32 = 96;
-export const PC_DET_LIMIT_CPU: u32 = 104;
 export const PC_ID: u32 = 108;
 export const PC_WORKER: u32 = 112;
 export const PC_VMF: u32 = 128;
@@ -357,7 +352,6 @@ export const WAIT_RWSEM_READ: u32 = 2;
 export const WAIT_RWSEM_WRITE: u32 = 3;
 export const WAIT_IPI_ACK: u32 = 4;
 export const WAIT_BARRIER: u32 = 5;
-export const WAIT_TOKEN: u32 = 6;
 export const WAIT_RCU: u32 = 7; // synchronize_rcu(): pre-existing readers to leave their sections
 
 // ---- per-CPU mm state (PCM_SIZE stride, region at H_PCM_BASE) ----

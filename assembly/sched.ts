@@ -45,7 +45,7 @@ import {
   STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_SPIN,
   percpu, worker_addr, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr,
 } from './layout';
-import { PC, NCPUS, DETERMINISTIC, CpuLocal, cpu_local, cpu_id, now, set_clock, stat_inc, cpu_bind_host, machine_bind, cpu_switch_to } from './cpu';
+import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, set_clock, stat_inc, cpu_bind_host, machine_bind, cpu_switch_to } from './cpu';
 import { STAT_BARRIER_WAIT, STAT_DET_YIELD } from './generated';
 import { service_ipis } from './ipi';
 import { dispatch_call } from './calls';

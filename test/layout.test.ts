@@ -80,9 +80,10 @@ describe('layout: no field overlaps', () => {
     const cfg = ['H_MAGIC', 'H_VERSION', 'H_NCPUS', 'H_MODE', 'H_STRATEGY', 'H_QUANTUM', 'H_TLB_SETS', 'H_TLB_WAYS', 'H_NFRAMES',
       'H_NPTPAGES', 'H_NVMAS', 'H_MAX_VMAS_PER_MM', 'H_PROFILE_BASE', 'H_MM_BASE', 'H_PERCPU_BASE', 'H_PERCPU_SIZE',
       'H_FRAMES_BASE', 'H_PTMETA_BASE', 'H_PTPAGES_BASE', 'H_VMAS_BASE', 'H_VMA_INDEX_BASE', 'H_TOTAL_BYTES', 'H_NMM', 'H_FLAGS',
-      'H_GHZ_MILLI', 'H_TOPO_SOCKETS', 'H_TOPO_CORES', 'H_TOPO_THREADS'].map(u32);
+      'H_GHZ_MILLI', 'H_TOPO_SOCKETS', 'H_TOPO_CORES', 'H_TOPO_THREADS', 'H_NWORKERS', 'H_WORKERS_BASE', 'H_ASYNC_BASE',
+      'H_ASYNC_SIZE'].map(u32);
     const fields: Field[] = [...cfg,
-      u32('H_STOP'), u32('H_STOP_CPU'), ['H_EPOCH (+ waiters)', C.H_EPOCH, 8], u32('H_DET_TOKEN'),
+      u32('H_STOP'), u32('H_STOP_CPU'), u32('H_RUNQ_BASE'), u32('H_EPOCH'), u32('H_LAGGARD'),
       sub('H_FRAME_FREE', C.FL_SIZE), sub('H_PTPAGE_FREE', C.FL_SIZE), sub('H_VMA_FREE', C.FL_SIZE),
       u32('H_RCU_EPOCH'), u32('H_RCU_HEAD'), u32('H_RCU_TAIL'), u32('H_RCU_COUNT'), u32('H_RCU_GP_WAITERS'), u64('H_RCU_GP_TIME'),
       sub('H_RCU_LOCK', C.SL_SIZE), u32('H_PROGRESS'), u32('H_STARTED'), u32('H_RENDEZVOUS'),
@@ -90,7 +91,7 @@ describe('layout: no field overlaps', () => {
       u32('H_FILES_BASE'), u32('H_NFILES'), u32('H_FILE_PAGES'), u32('H_FILE_INDEX_BASE'), u32('H_PCM_BASE'),
       sub('H_SETTINGS', C.NSETTINGS * 4), ['host scratch', C.HDR_SCRATCH, C.HDR_SIZE - C.HDR_SCRATCH]];
     expect(layoutProblems(C.HDR_SIZE, fields)).toEqual([]);
-    for (const k of ['H_STOP', 'H_EPOCH', 'H_DET_TOKEN', 'H_FRAME_FREE', 'H_PTPAGE_FREE', 'H_VMA_FREE', 'H_RCU_EPOCH', 'H_RCU_LOCK',
+    for (const k of ['H_STOP', 'H_EPOCH', 'H_FRAME_FREE', 'H_PTPAGE_FREE', 'H_VMA_FREE', 'H_RCU_EPOCH', 'H_RCU_LOCK',
       'H_PROGRESS', 'H_STARTED', 'H_ZONE_LOCK', 'H_LRU_LOCK', 'H_FILES_BASE', 'H_SETTINGS']) {
       expect(C[k] % C.CACHE_LINE, k).toBe(0);
     }
@@ -102,10 +103,16 @@ describe('layout: no field overlaps', () => {
     const fields: Field[] = [u64('PC_CLOCK'), u32('PC_STATE'), u32('PC_WAKE'), u32('PC_WAIT_OBJ'), u32('PC_WAIT_KIND'), u32('PC_IRQ_ON'),
       u32('PC_IPI_PENDING'), u64('PC_WAKE_TIME'), u32('PC_EPOCH'), u32('PC_RCU_NEST'), u32('PC_RCU_EPOCH'), u32('PC_SOCKET'),
       u32('PC_CORE'), u32('PC_THREAD'), u64('PC_RNG'), u32('PC_ACKS'), u64('PC_ACK_TIME'), u32('PC_OP'), u32('PC_INJECT'),
-      u64('PC_DET_LIMIT'), u32('PC_DET_LIMIT_CPU'), u32('PC_ID'), sub('PC_VMF', 72), sub('PC_WALK', 32), sub('PC_LOCAL', 64),
+      u32('PC_ID'), u32('PC_WORKER'), sub('PC_VMF', 72), sub('PC_WALK', 32), sub('PC_LOCAL', 64),
       u32('PC_CALL'), u64('PC_CALL_RESULT'), sub('PC_CALL_ARGS', C.CALL_MAX_ARGS * 8)];
     expect(layoutProblems(C.PC_STATS, fields)).toEqual([]);
     expect(layoutProblems(C.MB_SIZE, [u32('MB_PENDING'), u32('MB_KIND'), u64('MB_START'), u64('MB_END'), u64('MB_ARRIVAL')])).toEqual([]);
+  });
+
+  it('host worker block: sync words, counters, one pending bit per CPU', () => {
+    const fields: Field[] = [u32('WK_WAKE'), u32('WK_SLEEPING'), u32('WK_FIRST'), u32('WK_COUNT'), u32('WK_CURRENT'),
+      u64('WK_SWITCHES'), u64('WK_SLEEPS'), u32('WK_ASYNC_HIGH'), sub('WK_PENDING', C.MAX_CPUS / 8)];
+    expect(layoutProblems(C.WK_SIZE, fields)).toEqual([]);
   });
 
   it('page-table page meta, page-cache file, VMA slot, mm', () => {
