@@ -326,6 +326,8 @@ export const PC_STATS: u32 = 512;
 //  +24 u64 switches (coroutine switches)   +32 u64 sleeps (futex waits)
 //  +40 u32 asyncify high-water mark (bytes, max over its CPUs)
 //  +64 pending wake-ups: MAX_CPUS / 32 u32 words, bit c = CPU c (only its own CPUs' bits)
+//  +64 + MAX_CPUS / 8: pickable CPUs: MAX_CPUS / 64 u64 words, bit c = CPU c is runnable with a
+//      call (sched.ts run queue; only the worker's own thread reads or writes it)
 export const WK_WAKE: u32 = 0;
 export const WK_SLEEPING: u32 = 4;
 export const WK_FIRST: u32 = 8;
@@ -335,7 +337,8 @@ export const WK_SWITCHES: u32 = 24;
 export const WK_SLEEPS: u32 = 32;
 export const WK_ASYNC_HIGH: u32 = 40;
 export const WK_PENDING: u32 = 64;
-export const WK_SIZE: u32 = 64 + ((MAX_CPUS + 511) / 512) * 64;
+export const WK_PICKABLE: u32 = WK_PENDING + MAX_CPUS / 8;
+export const WK_SIZE: u32 = (WK_PICKABLE + MAX_CPUS / 8 + 63) & ~63;
 
 // CPU states
 export const CPU_IDLE: u32 = 0; // not started

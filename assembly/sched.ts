@@ -40,7 +40,7 @@ import {
   HDR_BASE, H_STOP, H_STOP_CPU, H_EPOCH, H_LAGGARD, H_RUNQ_BASE, H_QUANTUM, H_PROGRESS, H_FLAGS, H_NWORKERS, H_ASYNC_SIZE, H_ASYNC_BASE,
   PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_IRQ_ON, PC_IPI_PENDING, PC_WAKE_TIME, PC_CLOCK, PC_WORKER, PC_LOCAL,
   PC_OP, PC_INJECT, PC_CALL, PC_CALL_ARGS, PC_CALL_RESULT,
-  WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_ASYNC_HIGH, WK_PENDING,
+  WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_ASYNC_HIGH, WK_PENDING, WK_PICKABLE,
   CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_FINISHED, CPU_RUNNABLE,
   STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_SPIN,
   percpu, worker_addr, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr,
@@ -95,7 +95,14 @@ let UNWOUND = false;
 
 @inline function rq(c: u32): u32 { return RQ + (c << 4); }
 @inline function rq_flags(c: u32): u32 { return load<u32>(rq(c) + RQ_FLAGS); }
-@inline function rq_set(c: u32, set: u32, clear: u32): void { store<u32>(rq(c) + RQ_FLAGS, (rq_flags(c) & ~clear) | set); }
+/** every flag change keeps the worker's bitmap of pickable CPUs (WK_PICKABLE) in step: a pick visits only those */
+function rq_store(c: u32, f: u32): void {
+  store<u32>(rq(c) + RQ_FLAGS, f);
+  const w = WK + WK_PICKABLE + ((c >> 6) << 3);
+  const bit = <u64>1 << (c & 63);
+  store<u64>(w, (f & RQ_PICKABLE) == RQ_PICKABLE ? load<u64>(w) | bit : load<u64>(w) & ~bit);
+}
+@inline function rq_set(c: u32, set: u32, clear: u32): void { rq_store(c, (rq_flags(c) & ~clear) | set); }
 /** c becomes runnable: record its ordering key */
 @inline function rq_ready(c: u32, pc: u32): void { store<u64>(rq(c) + RQ_KEY, sched_key(pc)); rq_set(c, RQ_READY, 0); }
 @inline function async_buf(c: u32): u32 { return load<u32>(HDR_BASE + H_ASYNC_BASE) + c * load<u32>(HDR_BASE + H_ASYNC_SIZE); }
@@ -186,9 +193,9 @@ function notice_wakes(): void {
   drain_wakes();
   const me = cpu_id();
   const l = cpu_local();
-  for (let c = FIRST; c < FIRST + COUNT; c++) {
+  for (let wd = FIRST >> 6; wd <= (FIRST + COUNT - 1) >> 6; wd++) for (let bits = load<u64>(WK + WK_PICKABLE + (wd << 3)); bits != 0; bits &= bits - 1) {
+    const c = (wd << 6) + <u32>ctz(bits);
     if (c == me) continue;
-    if ((rq_flags(c) & RQ_PICKABLE) != RQ_PICKABLE) continue;
     let key = load<u64>(rq(c) + RQ_KEY);
     key = key + SLACK < key ? u64.MAX_VALUE : key + SLACK;
     if (key < l.run_limit || (key == l.run_limit && c < l.run_limit_cpu)) { l.run_limit = key; l.run_limit_cpu = c; }
@@ -211,7 +218,17 @@ function sched_yield(): void {
   if (COUNT == 1) return;
   const l = cpu_local();
   const t = now();
-  if (t > l.run_limit || (t == l.run_limit && cpu_id() > l.run_limit_cpu)) sched_yield();
+  if (t > l.run_limit || (t == l.run_limit && cpu_id() > l.run_limit_cpu)) {
+    // parallel mode: an interrupt is owed (a shootdown initiator, maybe on another worker,
+    // waits in host time): run on to the next interrupt point instead of giving way
+    if (!DETERMINISTIC && irq_owed(PC)) return;
+    sched_yield();
+  }
+}
+
+/** IRQs on and an IPI pending: the CPU would take an interrupt at its next interrupt point */
+@inline function irq_owed(pc: u32): bool {
+  return atomic.load<u32>(pc + PC_IPI_PENDING) != 0 && atomic.load<u32>(pc + PC_IRQ_ON) != 0;
 }
 
 /**
@@ -490,10 +507,11 @@ export function sched_run(): i32 {
     // the two lowest (key, id) among runnable CPUs with a call (spinners only if nobody else)
     let best: i32 = -1, next: i32 = -1, spinner: i32 = -1;
     let bk: u64 = u64.MAX_VALUE, nk: u64 = u64.MAX_VALUE, sk: u64 = u64.MAX_VALUE;
-    for (let c = FIRST; c < FIRST + COUNT; c++) {
+    for (let wd = FIRST >> 6; wd <= (FIRST + COUNT - 1) >> 6; wd++) for (let bits = load<u64>(WK + WK_PICKABLE + (wd << 3)); bits != 0; bits &= bits - 1) {
+      const c = (wd << 6) + <u32>ctz(bits);
       const f = rq_flags(c);
-      if ((f & RQ_PICKABLE) != RQ_PICKABLE) continue;
-      const k = load<u64>(rq(c) + RQ_KEY);
+      // parallel mode: a CPU that owes an interrupt runs first (its ack is awaited in host time)
+      const k = !DETERMINISTIC && irq_owed(percpu(c)) ? 0 : load<u64>(rq(c) + RQ_KEY);
       if ((f & RQ_SPINNING) != 0) { if (k < sk) { spinner = c; sk = k; } continue; }
       if (k < bk) { next = best; nk = bk; best = c; bk = k; }
       else if (k < nk) { next = c; nk = k; }
@@ -622,7 +640,7 @@ export function sched_worker_bind(w: u32): void {
   LIVE = COUNT;
   for (let c = FIRST; c < FIRST + COUNT; c++) {
     cpu_switch_to(c);
-    store<u32>(rq(c) + RQ_FLAGS, 0);
+    rq_store(c, 0);
     prepare_cpu();
   }
 }
@@ -682,7 +700,7 @@ export function sched_cpu_finish(c: u32): void {
   const nmm = load<u32>(HDR_BASE + H_NMM);
   for (let m: u32 = 0; m < nmm; m++) cpumask_clear_cpu(me, mm_addr(m) + MM_CPUMASK);
   atomic.store<u32>(PC + PC_STATE, CPU_FINISHED);
-  if (c - FIRST < COUNT) { store<u32>(rq(c) + RQ_FLAGS, 0); LIVE--; }
+  if (c - FIRST < COUNT) { rq_store(c, 0); LIVE--; }
   // CPUs waiting on a flag may wait for "the flag, or that CPU finished" (the
   // mapbench pipeline's consumer): let them look again
   for (let o: u32 = 0; o < NCPUS; o++) {

@@ -75,9 +75,11 @@ async function faultRate(cpus: number, mode: Mode, strategy: number, engine: Eng
 // measured 13-30% pessimistic on page faults at 8 CPUs and 1-19% at 4
 // (2026-12-01): a CPU that runs a quantum alone makes the shared lines look
 // hot to its worker-mates; its tolerance is 35%. On the hammered line it was
-// 7-33% optimistic (7.86-9.83 vs 7.36 increments per kcycle); tolerance 40%.
+// 7-38% optimistic (7.86-10.16 vs 7.36 increments per kcycle, also with a
+// quarter-quantum slack inside the worker: it comes from the bucket rule
+// between workers); tolerance 45%.
 // At 64 CPUs it agrees within 10% (test/engine.test.ts).
-describe.each([['threads', 0.3, 0.3], ['mn', 0.35, 0.4]] as [Engine, number, number][])('parallel (%s engine) and deterministic modes agree', (engine, tol, lineTol) => {
+describe.each([['threads', 0.3, 0.3], ['mn', 0.35, 0.45]] as [Engine, number, number][])('parallel (%s engine) and deterministic modes agree', (engine, tol, lineTol) => {
   it(`on page faults (${tol * 100}%) and one shared line (${lineTol * 100}%); a contended lock is reported`, async () => {
     for (const n of [4, 8]) {
       const fp = await faultRate(n, 'parallel', 1, engine);
