@@ -28,7 +28,7 @@ export interface SpeedCase { name: string; cpuCounts: number[]; run(cpus: number
 /** the 256-thread profile the fault-speed cases use at every CPU count, so one run's ratios compare like with like */
 export const SPEED_PROFILE = 'amd-epyc-rome';
 /** total virtual cycles of a fault-speed point: long enough that worker start-up (tens of ms) does not dominate */
-const TOTAL_VCYCLES = 2_000_000_000;
+const TOTAL_VCYCLES = 6_000_000_000;
 
 /** runs per fault-speed point: the median is kept (worker start-up and JIT tier-up make single runs noisy) */
 const REPEATS = 3;
