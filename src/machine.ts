@@ -409,11 +409,12 @@ export class Machine {
       deadlock = waitForGraph(this);
       error = `deadlock: no CPU is runnable (detected by cpu ${this.u32(C.HDR_BASE + C.H_STOP_CPU)} in deterministic mode)`;
     }
+    // a CPU's own error (its program threw, the core trapped) says more than the stop it caused
+    for (const r of results) if (!r.ok && !r.stopped && !error) error = crashText(r.cpu, r.error ?? 'failed');
     if (stop === C.STOP_CRASH && !error) {
       const who = this.u32(C.HDR_BASE + C.H_STOP_CPU);
       error = `cpu ${who} crashed at op #${this.u32(this.percpu(who) + C.PC_OP)} (injected fault)`;
     }
-    for (const r of results) if (!r.ok && !r.stopped && !error) error = crashText(r.cpu, r.error ?? 'failed');
     for (const r of results) if (!r.ok && !error) error = `cpu ${r.cpu}: ${r.error}`;
     if (deadlock && error) error += '\n' + deadlock.map((e) => '  ' + e.text).join('\n');
     return {

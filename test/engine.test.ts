@@ -56,6 +56,28 @@ describe('many CPUs per worker', () => {
     expect(r.engine).toMatchObject({ engine: 'threads', workers: 4, switches: 0, asyncHighWater: 0 });
   });
 
+  it('a trap while one CPU runs stops the run with that CPU named; the others stop, nothing hangs', async () => {
+    const m = new Machine({ cpus: 16, workers: 2, watchdogMs: 10_000 });
+    const lock = m.hostAlloc(m.C.SL_SIZE);
+    const counter = m.hostAlloc(16);
+    m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
+    m.setU32(m.percpu(11) + m.C.PC_INJECT, 3); // cpu 11 (worker 1) traps when it starts its third operation
+    const r = await m.run((cpu) => cpu === 11
+      ? { program: 'pageFault', args: { kind: 0, size: 1 << 20, maxIters: 1000 } }
+      : { program: 'lockInc', args: { lock, counter, iters: 100_000 } });
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(/cpu 11/);
+    expect(r.cpus.filter((c) => c.stopped).length).toBeGreaterThan(0);
+    expect(r.deadlock).toBeUndefined();
+  });
+
+  it('a program error on one CPU (a bad faultScript step) names that CPU', async () => {
+    const m = new Machine({ cpus: 4, workers: 2 });
+    const r = await m.run((cpu) => ({ program: 'faultScript', args: { steps: cpu === 2 ? [{ op: 'frobnicate' }] : [{ op: 'charge', cycles: 1000 }] } }));
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(/cpu 2 .*faultScript: unknown op frobnicate/);
+  });
+
   it('rejects engine settings that cannot work, with one clear message', () => {
     expect(() => new Machine({ cpus: 4, engine: 'threads', mode: 'deterministic' })).toThrow(/deterministic mode runs every CPU on one worker/);
     expect(() => new Machine({ cpus: 4, mode: 'deterministic', workers: 2 })).toThrow(/one worker/);
