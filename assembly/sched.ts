@@ -473,9 +473,12 @@ function drain_wakes(): void {
     while (bits != 0) {
       const c = (w << 5) + ctz(bits);
       bits &= bits - 1;
-      // parked = suspended and not ready; resume it once its token moved
+      // parked = suspended, not ready, and waiting (not the CPU running now: notice_wakes
+      // drains from inside it, and its SUSPENDED flag stays until its call returns)
       if ((rq_flags(c) & (RQ_SUSPENDED | RQ_READY)) != RQ_SUSPENDED) continue;
       const pc = percpu(c);
+      const st = atomic.load<u32>(pc + PC_STATE);
+      if (st != CPU_WAITING && st != CPU_AT_BARRIER) continue;
       if (atomic.load<u32>(pc + PC_WAKE) != load<u32>(rq(c) + RQ_PARK_TOKEN)) {
         atomic.store<u32>(pc + PC_STATE, CPU_RUNNABLE);
         rq_ready(c, pc);

@@ -51,13 +51,17 @@ function set_insert(set: u32, n: u32, tag: u64, pte: u64): void {
     if (t == 0 && free < 0) free = <i32>w;
   }
   if (k < 0) k = free >= 0 ? free : <i32>n - 1;
+  // tag cleared first and written last: tlb_probe() from another CPU (tests,
+  // the checker) never pairs one entry's tag with another entry's PTE
   for (let w = <u32>k; w > 0; w--) {
     const dst = set + w * TLBE_SIZE;
-    store<u64>(dst + TLBE_PTE, load<u64>(dst - TLBE_SIZE + TLBE_PTE));
-    store<u64>(dst + TLBE_TAG, load<u64>(dst - TLBE_SIZE + TLBE_TAG));
+    atomic.store<u64>(dst + TLBE_TAG, 0);
+    atomic.store<u64>(dst + TLBE_PTE, load<u64>(dst - TLBE_SIZE + TLBE_PTE));
+    atomic.store<u64>(dst + TLBE_TAG, load<u64>(dst - TLBE_SIZE + TLBE_TAG));
   }
-  store<u64>(set + TLBE_PTE, pte);
-  store<u64>(set + TLBE_TAG, tag);
+  atomic.store<u64>(set + TLBE_TAG, 0);
+  atomic.store<u64>(set + TLBE_PTE, pte);
+  atomic.store<u64>(set + TLBE_TAG, tag);
 }
 
 @inline function set_drop(set: u32, n: u32, tag: u64): void {
@@ -122,9 +126,16 @@ export function tlb_flush_range(start: u64, end: u64): void {
  */
 export function tlb_probe(cpu: u32, vpn: u64): u64 {
   const tlb = percpu(cpu) + TLB_OFF;
-  let e = set_find(set_4k(tlb, vpn), nways(), vpn + 1);
-  if (e == 0) e = set_find(set_2m(tlb, vpn), TLB2M_WAYS, tag_2m(vpn));
-  return e == 0 ? 0 : atomic.load<u64>(e + TLBE_PTE);
+  // retry: the owner moved entries while we read (its insert shifts the set's ways)
+  while (true) {
+    let tag = vpn + 1;
+    let e = set_find(set_4k(tlb, vpn), nways(), tag);
+    if (e == 0) { tag = tag_2m(vpn); e = set_find(set_2m(tlb, vpn), TLB2M_WAYS, tag); }
+    if (e == 0) return 0;
+    const pte = atomic.load<u64>(e + TLBE_PTE);
+    if (atomic.load<u64>(e + TLBE_TAG) == tag) return pte;
+  }
+  return 0;
 }
 
 /** number of valid entries (4 KiB and 2 MiB) in CPU `cpu`'s TLB, without side effects */
