@@ -42,7 +42,7 @@ export const CACHE_LINE: u32 = 64;
 //  +112 nworkers (host workers of the run)     +116 workers_base (WK_SIZE blocks)
 //  +120 async_base (per-CPU Asyncify stacks)   +124 async_size (bytes per CPU)
 //  --- sync words, one per cache line ---
-//  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu   +136 runq_base (sched.ts: 16 bytes per CPU)
+//  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu   +136 runq_base (sched.ts: RQ_SIZE bytes per CPU)
 //  +192 epoch (barrier, u32)                  +196 laggard (cpu + 1 that held the epoch back last time: checked first)
 //  --- free lists (FL_SIZE = 144 each: head u64 tag<<32 | index+1, count, line meta) ---
 //  +320 frame free list    (.. 464)
@@ -101,7 +101,7 @@ export const H_ASYNC_SIZE: u32 = 124;
 export const H_STOP: u32 = 128;
 export const H_STOP_CPU: u32 = 132;
 export const H_RUNQ_BASE: u32 = 136;
-export const RQ_SIZE: u32 = 16;
+export const RQ_SIZE: u32 = 32;
 export const H_EPOCH: u32 = 192;
 export const H_LAGGARD: u32 = 196;
 export const H_FRAME_FREE: u32 = 320;
@@ -328,6 +328,8 @@ export const PC_STATS: u32 = 512;
 //  +64 pending wake-ups: MAX_CPUS / 32 u32 words, bit c = CPU c (only its own CPUs' bits)
 //  +64 + MAX_CPUS / 8: pickable CPUs: MAX_CPUS / 64 u64 words, bit c = CPU c is runnable with a
 //      call (sched.ts run queue; only the worker's own thread reads or writes it)
+//  then urgent CPUs (the same bitmap form: runnable and owing an interrupt, parallel mode)
+//  then the heap: MAX_CPUS u32 CPU ids in (key, id) heap order (sched.ts)
 export const WK_WAKE: u32 = 0;
 export const WK_SLEEPING: u32 = 4;
 export const WK_FIRST: u32 = 8;
@@ -338,7 +340,9 @@ export const WK_SLEEPS: u32 = 32;
 export const WK_ASYNC_HIGH: u32 = 40;
 export const WK_PENDING: u32 = 64;
 export const WK_PICKABLE: u32 = WK_PENDING + MAX_CPUS / 8;
-export const WK_SIZE: u32 = (WK_PICKABLE + MAX_CPUS / 8 + 63) & ~63;
+export const WK_URGENT: u32 = WK_PICKABLE + MAX_CPUS / 8;
+export const WK_HEAP: u32 = WK_URGENT + MAX_CPUS / 8;
+export const WK_SIZE: u32 = (WK_HEAP + MAX_CPUS * 4 + 63) & ~63;
 
 // CPU states
 export const CPU_IDLE: u32 = 0; // not started

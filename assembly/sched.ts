@@ -40,7 +40,7 @@ import {
   HDR_BASE, H_STOP, H_STOP_CPU, H_EPOCH, H_LAGGARD, H_RUNQ_BASE, H_QUANTUM, H_PROGRESS, H_FLAGS, H_NWORKERS, H_ASYNC_SIZE, H_ASYNC_BASE,
   PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_IRQ_ON, PC_IPI_PENDING, PC_WAKE_TIME, PC_CLOCK, PC_WORKER,
   PC_OP, PC_INJECT, PC_CALL, PC_CALL_ARGS, PC_CALL_RESULT,
-  WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_ASYNC_HIGH, WK_PENDING, WK_PICKABLE,
+  WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_ASYNC_HIGH, WK_PENDING, WK_PICKABLE, WK_URGENT, WK_HEAP, RQ_SIZE,
   CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_FINISHED, CPU_RUNNABLE,
   STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_SPIN,
   percpu, worker_addr, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr,
@@ -67,10 +67,13 @@ const SPIN_SLEEP_NS: i64 = 20_000; // a spin loop without a wake object backs of
 // ---- the run queue: one entry per CPU (RQ_SIZE, region at H_RUNQ_BASE), touched only by the
 // CPU's own worker. Compact, so a pick scans a few cache lines instead of every per-CPU block.
 //  +0 u64 key: (clock, deterministic: or wake time) when it last stopped running or was woken
-//  +8 u32 flags (RQ_*)   +12 u32 the wake token it parked with
+//  +8 u32 flags (RQ_*)   +12 u32 the wake token it parked with   +16 u32 its index in the heap
+// The pickable CPUs that do not spin are also in a binary min-heap on (key, id) in
+// the worker block (WK_HEAP): a pick and the run limit (the second in order) are O(log n).
 const RQ_KEY: u32 = 0;
 const RQ_FLAGS: u32 = 8;
 const RQ_PARK_TOKEN: u32 = 12;
+const RQ_HEAP_POS: u32 = 16;
 const RQ_READY: u32 = 1; // runnable (PC_STATE RUNNABLE) as far as its worker knows
 const RQ_HAS_CALL: u32 = 2; // the host posted a call that has not returned yet
 const RQ_SUSPENDED: u32 = 4; // its Asyncify stack holds a suspended call: resume by rewinding
@@ -90,17 +93,75 @@ let SLACK: u64 = 0; // how far a CPU may run past the next local CPU in clock or
 let HOST_SETUP = false; // the host's setup instance: interrupt points never wait
 let RQ: u32 = 0; // the run queue's base
 let LIVE: u32 = 0; // CPUs of this worker that have not finished
+let HEAP_N: u32 = 0; // CPUs in the heap
 let REWINDING = false;
 let UNWOUND = false;
 
-@inline function rq(c: u32): u32 { return RQ + (c << 4); }
+@inline function rq(c: u32): u32 { return RQ + c * RQ_SIZE; }
 @inline function rq_flags(c: u32): u32 { return load<u32>(rq(c) + RQ_FLAGS); }
-/** every flag change keeps the worker's bitmap of pickable CPUs (WK_PICKABLE) in step: a pick visits only those */
+@inline function heaped(f: u32): bool { return (f & (RQ_PICKABLE | RQ_SPINNING)) == RQ_PICKABLE; }
+
+/**
+ * Every flag change keeps the worker's bitmap of pickable CPUs (WK_PICKABLE)
+ * and the heap in step: a CPU enters the heap when it becomes pickable (and
+ * does not spin), and leaves it when it runs or spins.
+ */
 function rq_store(c: u32, f: u32): void {
+  const old = rq_flags(c);
   store<u32>(rq(c) + RQ_FLAGS, f);
   const w = WK + WK_PICKABLE + ((c >> 6) << 3);
   const bit = <u64>1 << (c & 63);
   store<u64>(w, (f & RQ_PICKABLE) == RQ_PICKABLE ? load<u64>(w) | bit : load<u64>(w) & ~bit);
+  if (!heaped(old) && heaped(f)) heap_push(c);
+  else if (heaped(old) && !heaped(f)) heap_remove(c);
+}
+
+// ---- the heap: WK_HEAP holds CPU ids, heap order on (key, id) ----
+@inline function heap_at(i: u32): u32 { return load<u32>(WK + WK_HEAP + (i << 2)); }
+@inline function heap_put(i: u32, c: u32): void { store<u32>(WK + WK_HEAP + (i << 2), c); store<u32>(rq(c) + RQ_HEAP_POS, i); }
+@inline function heap_less(a: u32, b: u32): bool {
+  const ka = load<u64>(rq(a) + RQ_KEY), kb = load<u64>(rq(b) + RQ_KEY);
+  return ka < kb || (ka == kb && a < b);
+}
+function heap_up(i: u32, c: u32): void {
+  // retry: move up while the parent comes after c
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    const pc = heap_at(p);
+    if (!heap_less(c, pc)) break;
+    heap_put(i, pc);
+    i = p;
+  }
+  heap_put(i, c);
+}
+function heap_down(i: u32, c: u32): void {
+  // retry: move down while a child comes before c
+  while (true) {
+    const l: u32 = 2 * i + 1;
+    if (l >= HEAP_N) break;
+    let m = l;
+    if (l + 1 < HEAP_N && heap_less(heap_at(l + 1), heap_at(l))) m = l + 1;
+    const mc = heap_at(m);
+    if (!heap_less(mc, c)) break;
+    heap_put(i, mc);
+    i = m;
+  }
+  heap_put(i, c);
+}
+function heap_push(c: u32): void { HEAP_N++; heap_up(HEAP_N - 1, c); }
+function heap_remove(c: u32): void {
+  const i = load<u32>(rq(c) + RQ_HEAP_POS);
+  HEAP_N--;
+  if (i == HEAP_N) return;
+  const last = heap_at(HEAP_N);
+  if (i > 0 && heap_less(last, heap_at((i - 1) >> 1))) heap_up(i, last);
+  else heap_down(i, last);
+}
+/** the second CPU in order (the heap's top is the first), or -1 */
+function heap_second(): i32 {
+  if (HEAP_N < 2) return -1;
+  if (HEAP_N == 2) return <i32>heap_at(1);
+  return heap_less(heap_at(1), heap_at(2)) ? <i32>heap_at(1) : <i32>heap_at(2);
 }
 @inline function rq_set(c: u32, set: u32, clear: u32): void { rq_store(c, (rq_flags(c) & ~clear) | set); }
 /** c becomes runnable: record its ordering key */
@@ -191,15 +252,13 @@ function sched_switch(): void {
 function notice_wakes(): void {
   if (COUNT == 1 || !wakes_pending()) return;
   drain_wakes();
-  const me = cpu_id();
+  if (HEAP_N == 0) return;
+  // the first CPU in order besides us (we run: we are not in the heap)
+  const c = heap_at(0);
   const l = cpu_local();
-  for (let wd = FIRST >> 6; wd <= (FIRST + COUNT - 1) >> 6; wd++) for (let bits = load<u64>(WK + WK_PICKABLE + (wd << 3)); bits != 0; bits &= bits - 1) {
-    const c = (wd << 6) + <u32>ctz(bits);
-    if (c == me) continue;
-    let key = load<u64>(rq(c) + RQ_KEY);
-    key = key + SLACK < key ? u64.MAX_VALUE : key + SLACK;
-    if (key < l.run_limit || (key == l.run_limit && c < l.run_limit_cpu)) { l.run_limit = key; l.run_limit_cpu = c; }
-  }
+  let key = load<u64>(rq(c) + RQ_KEY);
+  key = key + SLACK < key ? u64.MAX_VALUE : key + SLACK;
+  if (key < l.run_limit || (key == l.run_limit && c < l.run_limit_cpu)) { l.run_limit = key; l.run_limit_cpu = c; }
 }
 
 /** Give way to the next CPU in clock order (we are past our run limit). */
@@ -473,10 +532,16 @@ function drain_wakes(): void {
     while (bits != 0) {
       const c = (w << 5) + ctz(bits);
       bits &= bits - 1;
+      const pc = percpu(c);
+      // a runnable CPU posted because of an IPI: parallel mode runs it first (take_urgent)
+      if (!DETERMINISTIC && (rq_flags(c) & RQ_PICKABLE) == RQ_PICKABLE && irq_owed(pc)) {
+        const u = WK + WK_URGENT + ((c >> 6) << 3);
+        store<u64>(u, load<u64>(u) | (<u64>1 << (c & 63)));
+        continue;
+      }
       // parked = suspended, not ready, and waiting (not the CPU running now: notice_wakes
       // drains from inside it, and its SUSPENDED flag stays until its call returns)
       if ((rq_flags(c) & (RQ_SUSPENDED | RQ_READY)) != RQ_SUSPENDED) continue;
-      const pc = percpu(c);
       const st = atomic.load<u32>(pc + PC_STATE);
       if (st != CPU_WAITING && st != CPU_AT_BARRIER) continue;
       if (atomic.load<u32>(pc + PC_WAKE) != load<u32>(rq(c) + RQ_PARK_TOKEN)) {
@@ -485,6 +550,20 @@ function drain_wakes(): void {
       }
     }
   }
+}
+
+/** Parallel mode: a runnable CPU that owes an interrupt (posted by drain_wakes), or -1. */
+function take_urgent(): i32 {
+  for (let wd = FIRST >> 6; wd <= (FIRST + COUNT - 1) >> 6; wd++) {
+    const u = WK + WK_URGENT + (wd << 3);
+    // retry: a marked CPU may have run (and taken its IPIs) since it was marked
+    for (let bits = load<u64>(u); bits != 0; bits = load<u64>(u)) {
+      const c = (wd << 6) + <u32>ctz(bits);
+      store<u64>(u, bits & (bits - 1));
+      if ((rq_flags(c) & RQ_PICKABLE) == RQ_PICKABLE && irq_owed(percpu(c))) return <i32>c;
+    }
+  }
+  return -1;
 }
 
 /** ordering key of a runnable CPU: its clock (deterministic mode: or the time it was woken, if later) */
@@ -507,17 +586,23 @@ export function sched_run(): i32 {
   while (true) {
     if (atomic.load<u32>(HDR_BASE + H_STOP) != STOP_NONE) return SCHED_STOPPED;
     drain_wakes();
-    // the two lowest (key, id) among runnable CPUs with a call (spinners only if nobody else)
+    // the first runnable CPU with a call in (key, id) order and the one after it
+    // (parallel mode: one that owes an interrupt first; spinners only if nobody else)
     let best: i32 = -1, next: i32 = -1, spinner: i32 = -1;
-    let bk: u64 = u64.MAX_VALUE, nk: u64 = u64.MAX_VALUE, sk: u64 = u64.MAX_VALUE;
-    for (let wd = FIRST >> 6; wd <= (FIRST + COUNT - 1) >> 6; wd++) for (let bits = load<u64>(WK + WK_PICKABLE + (wd << 3)); bits != 0; bits &= bits - 1) {
-      const c = (wd << 6) + <u32>ctz(bits);
-      const f = rq_flags(c);
-      // parallel mode: a CPU that owes an interrupt runs first (its ack is awaited in host time)
-      const k = !DETERMINISTIC && irq_owed(percpu(c)) ? 0 : load<u64>(rq(c) + RQ_KEY);
-      if ((f & RQ_SPINNING) != 0) { if (k < sk) { spinner = c; sk = k; } continue; }
-      if (k < bk) { next = best; nk = bk; best = c; bk = k; }
-      else if (k < nk) { next = c; nk = k; }
+    let nk: u64 = u64.MAX_VALUE;
+    if (!DETERMINISTIC) best = take_urgent();
+    if (HEAP_N > 0) {
+      if (best < 0) { best = <i32>heap_at(0); next = heap_second(); }
+      else next = <i32>heap_at(0) == best ? heap_second() : <i32>heap_at(0);
+      if (next >= 0) nk = load<u64>(rq(<u32>next) + RQ_KEY);
+    }
+    if (best < 0) {
+      let sk: u64 = u64.MAX_VALUE;
+      for (let wd = FIRST >> 6; wd <= (FIRST + COUNT - 1) >> 6; wd++) for (let bits = load<u64>(WK + WK_PICKABLE + (wd << 3)); bits != 0; bits &= bits - 1) {
+        const c = (wd << 6) + <u32>ctz(bits);
+        const k = load<u64>(rq(c) + RQ_KEY);
+        if (k < sk) { spinner = c; sk = k; } // (only spinners are pickable outside the heap)
+      }
     }
     if (best < 0 && spinner >= 0) {
       // only spinners: they wait on CPUs of other workers; spin on, backing off now and then
@@ -641,6 +726,11 @@ export function sched_worker_bind(w: u32): void {
   if (COUNT > 1 && load<u32>(HDR_BASE + H_ASYNC_SIZE) < 1024) unreachable(); // the host sized no Asyncify stacks
   RQ = load<u32>(HDR_BASE + H_RUNQ_BASE);
   LIVE = COUNT;
+  HEAP_N = 0;
+  for (let wd = FIRST >> 6; wd <= (FIRST + COUNT - 1) >> 6; wd++) {
+    store<u64>(WK + WK_PICKABLE + (wd << 3), 0);
+    store<u64>(WK + WK_URGENT + (wd << 3), 0);
+  }
   for (let c = FIRST; c < FIRST + COUNT; c++) {
     cpu_switch_to(c);
     rq_store(c, 0);
@@ -664,6 +754,7 @@ export function cpu_start(): void {
   SLACK = 0;
   RQ = load<u32>(HDR_BASE + H_RUNQ_BASE);
   LIVE = 1;
+  HEAP_N = 0;
   prepare_cpu();
 }
 

@@ -111,7 +111,8 @@ describe('layout: no field overlaps', () => {
 
   it('host worker block: sync words, counters, one pending bit per CPU', () => {
     const fields: Field[] = [u32('WK_WAKE'), u32('WK_SLEEPING'), u32('WK_FIRST'), u32('WK_COUNT'), u32('WK_CURRENT'),
-      u64('WK_SWITCHES'), u64('WK_SLEEPS'), u32('WK_ASYNC_HIGH'), sub('WK_PENDING', C.MAX_CPUS / 8), sub('WK_PICKABLE', C.MAX_CPUS / 8)];
+      u64('WK_SWITCHES'), u64('WK_SLEEPS'), u32('WK_ASYNC_HIGH'), sub('WK_PENDING', C.MAX_CPUS / 8), sub('WK_PICKABLE', C.MAX_CPUS / 8),
+      sub('WK_URGENT', C.MAX_CPUS / 8), sub('WK_HEAP', C.MAX_CPUS * 4)];
     expect(layoutProblems(C.WK_SIZE, fields)).toEqual([]);
   });
 
