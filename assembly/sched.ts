@@ -211,11 +211,18 @@ export function wake_cpu(c: u32, t: u64): void {
   wake_cpu_raw(c);
   if (COUNT > 1 && c - FIRST < COUNT && (st == CPU_WAITING || st == CPU_AT_BARRIER)) {
     const ct = atomic.load<u64>(pc + PC_CLOCK);
-    let key = DETERMINISTIC && t > ct ? t : ct;
-    key = key + SLACK < key ? u64.MAX_VALUE : key + SLACK;
-    const l = cpu_local();
-    if (key < l.run_limit || (key == l.run_limit && c < l.run_limit_cpu)) { l.run_limit = key; l.run_limit_cpu = c; }
+    lower_run_limit(c, DETERMINISTIC && t > ct ? t : ct);
   }
+}
+
+/** key + SLACK, saturating */
+@inline function plus_slack(key: u64): u64 { return key + SLACK < key ? u64.MAX_VALUE : key + SLACK; }
+
+/** CPU `c` of our worker comes next in order at `key`: we run no further than key + slack */
+function lower_run_limit(c: u32, key: u64): void {
+  const k = plus_slack(key);
+  const l = cpu_local();
+  if (k < l.run_limit || (k == l.run_limit && c < l.run_limit_cpu)) { l.run_limit = k; l.run_limit_cpu = c; }
 }
 
 /** Wake every CPU that waits on `obj`. Cost O(ncpus); callers do it only when the object has waiters. */
@@ -255,10 +262,7 @@ function notice_wakes(): void {
   if (HEAP_N == 0) return;
   // the first CPU in order besides us (we run: we are not in the heap)
   const c = heap_at(0);
-  const l = cpu_local();
-  let key = load<u64>(rq(c) + RQ_KEY);
-  key = key + SLACK < key ? u64.MAX_VALUE : key + SLACK;
-  if (key < l.run_limit || (key == l.run_limit && c < l.run_limit_cpu)) { l.run_limit = key; l.run_limit_cpu = c; }
+  lower_run_limit(c, load<u64>(rq(c) + RQ_KEY));
 }
 
 /** Give way to the next CPU in clock order (we are past our run limit). */
@@ -333,7 +337,7 @@ export function wait_prepare(obj: u32, kind: u32): void {
  */
 export function wait_sleep(token: u32): void {
   check_stop();
-  if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) {
+  if (irq_owed(PC)) {
     service_ipis();
     return;
   }
@@ -399,7 +403,7 @@ function worker_sleep_until_woken(token: u32): void {
 export function sync_point(): void {
   check_stop();
   if (now() > MAX_VCYCLES) { request_stop(STOP_VCYCLES); unreachable(); }
-  if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
+  if (irq_owed(PC)) service_ipis();
   if (HOST_SETUP) return;
   notice_wakes();
   sched_sync();
@@ -494,7 +498,7 @@ function barrier_wait(): void {
     // (Our clock is read by the others from PC_CLOCK, which the handlers
     // advance: an earlier engine published it only at sync points, and CPUs
     // that serviced many IPIs here stalled the machine at the barrier.)
-    if (atomic.load<u32>(PC + PC_IRQ_ON) != 0 && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) { service_ipis(); continue; }
+    if (irq_owed(PC)) { service_ipis(); continue; }
     if (COUNT > 1) {
       if (atomic.load<u32>(PC + PC_WAKE) != w) continue;
       store<u32>(rq(cpu_id()) + RQ_PARK_TOKEN, w);
@@ -656,7 +660,7 @@ function run_cpu(c: u32, next: i32, nk: u64): void {
   cpu_switch_to(c);
   const l = cpu_local();
   if (next < 0 || COUNT == 1) { l.run_limit = u64.MAX_VALUE; l.run_limit_cpu = 0xffffffff; }
-  else { l.run_limit = nk + SLACK < nk ? u64.MAX_VALUE : nk + SLACK; l.run_limit_cpu = <u32>next; }
+  else { l.run_limit = plus_slack(nk); l.run_limit_cpu = <u32>next; }
   if (DETERMINISTIC) {
     const w = atomic.load<u64>(PC + PC_WAKE_TIME);
     if (w > now()) set_clock(w);

@@ -3,7 +3,7 @@
 // Bad input throws (UsageError / ProfileError) before anything runs; a run
 // that fails (deadlock, crash) is a result with ok=false, never a throw.
 
-import { Machine, ENGINES, defaultWorkers, type Engine, type EngineStats, type Mode, type RunResult } from './machine.js';
+import { Machine, engineConfig, type Engine, type EngineStats, type Mode, type RunResult } from './machine.js';
 import { loadProfile, ProfileError, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
@@ -121,14 +121,7 @@ export function resolveSpec(spec: PointSpec): Resolved {
 
 /** The engine and host workers of a point (checked; --workers above the CPU count is clamped to it). */
 export function engineOf(spec: PointSpec): { engine: Engine; workers: number } {
-  const engine = spec.engine ?? 'mn';
-  if (!ENGINES.includes(engine)) throw new UsageError(`unknown engine "${engine}" (${ENGINES.join(' or ')})`);
-  if (engine === 'threads' && spec.mode === 'deterministic') throw new UsageError('deterministic mode runs every CPU on one worker: use --engine mn (the threads engine is parallel only)');
-  if (spec.workers === undefined) return { engine, workers: defaultWorkers(spec.cpus, spec.mode, engine) };
-  checkInt('workers', spec.workers, 1);
-  if (engine === 'threads') throw new UsageError('--workers applies to the mn engine (the threads engine runs one worker per CPU)');
-  if (spec.mode === 'deterministic' && spec.workers !== 1) throw new UsageError(`deterministic mode runs every CPU on one worker (got --workers ${spec.workers})`);
-  return { engine, workers: Math.min(spec.workers, spec.cpus) };
+  return engineConfig(spec.cpus, spec.mode, spec.engine, spec.workers, true);
 }
 
 /** Run one point on a fresh machine. Throws only for bad input. */

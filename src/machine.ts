@@ -26,11 +26,27 @@ export const ENGINES: readonly Engine[] = ['mn', 'threads'];
 /** bytes of Asyncify stack per CPU (a suspended fault path uses well under 1 KiB; the high-water mark is reported) */
 export const ASYNC_STACK_BYTES = 16384;
 
-/** Host workers a run uses by default: the host's cores, at most one per CPU (deterministic: one). */
-export function defaultWorkers(cpus: number, mode: Mode = 'parallel', engine: Engine = 'mn'): number {
-  if (engine === 'threads') return cpus;
-  if (mode === 'deterministic') return 1;
-  return Math.max(1, Math.min(availableParallelism(), cpus));
+/**
+ * The engine and host workers of a run, checked (the ONE place for these rules;
+ * the CLI checks every point with it before running any). Default workers: the
+ * host's cores, at most one per CPU; deterministic mode: one; threads: one per
+ * CPU. `clamp`: a --workers above the CPU count is lowered to it (sweeps).
+ */
+export function engineConfig(cpus: number, mode: Mode, engine: Engine = 'mn', workers?: number, clamp = false): { engine: Engine; workers: number } {
+  if (!ENGINES.includes(engine)) throw new UsageError(`unknown engine "${engine}" (${ENGINES.join(' or ')})`);
+  if (engine === 'threads' && mode === 'deterministic') {
+    throw new UsageError('deterministic mode runs every CPU on one worker: use --engine mn (the threads engine is parallel only)');
+  }
+  if (workers === undefined) {
+    return { engine, workers: engine === 'threads' ? cpus : mode === 'deterministic' ? 1 : Math.max(1, Math.min(availableParallelism(), cpus)) };
+  }
+  if (clamp && Number.isInteger(workers) && workers > cpus) workers = cpus;
+  if (!Number.isInteger(workers) || workers < 1 || workers > cpus) {
+    throw new UsageError(`workers must be an integer from 1 to the CPU count ${cpus} (got ${workers})`);
+  }
+  if (engine === 'threads' && workers !== cpus) throw new UsageError('--workers applies to the mn engine (the threads engine runs one worker per CPU)');
+  if (mode === 'deterministic' && workers !== 1) throw new UsageError(`deterministic mode runs every CPU on one worker (got --workers ${workers})`);
+  return { engine, workers };
 }
 
 export interface MachineConfig {
@@ -169,8 +185,7 @@ export class Machine {
     this.cfg = {
       cpus,
       mode: config.mode ?? 'parallel',
-      engine: config.engine ?? 'mn',
-      workers: config.workers ?? defaultWorkers(cpus, config.mode ?? 'parallel', config.engine ?? 'mn'),
+      ...engineConfig(cpus, config.mode ?? 'parallel', config.engine, config.workers),
       quantum: config.quantum ?? 10_000,
       tlbSets: config.tlbSets ?? 16,
       tlbWays: config.tlbWays ?? 4,
@@ -189,15 +204,6 @@ export class Machine {
     };
     const c = this.cfg;
     if (c.mode !== 'parallel' && c.mode !== 'deterministic') throw new UsageError(`unknown mode "${c.mode}" (parallel or deterministic)`);
-    if (!ENGINES.includes(c.engine)) throw new UsageError(`unknown engine "${c.engine}" (mn or threads)`);
-    if (c.engine === 'threads' && c.mode === 'deterministic') {
-      throw new UsageError('deterministic mode runs every CPU on one worker (--engine mn); the threads engine is parallel only');
-    }
-    if (!Number.isInteger(c.workers) || c.workers < 1 || c.workers > cpus) {
-      throw new UsageError(`workers must be an integer from 1 to the CPU count ${cpus} (got ${c.workers})`);
-    }
-    if (c.engine === 'threads' && c.workers !== cpus) throw new UsageError(`the threads engine runs one worker per CPU (--workers ${cpus}, got ${c.workers})`);
-    if (c.mode === 'deterministic' && c.workers !== 1) throw new UsageError(`deterministic mode runs every CPU on one worker (got --workers ${c.workers})`);
     if (!Number.isInteger(c.tlbSets) || c.tlbSets < 1 || (c.tlbSets & (c.tlbSets - 1)) !== 0) throw new UsageError(`TLB sets must be a power of two (got ${c.tlbSets})`);
     if (!Number.isInteger(c.tlbWays) || c.tlbWays < 1 || c.tlbWays > 64) throw new UsageError(`TLB ways must be 1..64 (got ${c.tlbWays})`);
     if (!Number.isInteger(c.quantum) || c.quantum < 100) throw new UsageError(`quantum must be an integer >= 100 cycles (got ${c.quantum})`);

@@ -23,12 +23,18 @@ function cpuHog(): ChildProcess[] {
 }
 const stopHog = (hog: ChildProcess[]) => { for (const h of hog) h.kill('SIGKILL'); };
 
+/** a ticket spinlock and a counter in host scratch, for lockInc */
+function lockAndCounter(m: Machine) {
+  const lock = m.hostAlloc(m.C.SL_SIZE);
+  const counter = m.hostAlloc(16);
+  m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
+  return { lock, counter };
+}
+
 describe('many CPUs per worker', () => {
   it('64 CPUs on 2 workers: every locked increment lands, the Asyncify stacks stay far below their size', async () => {
     const m = new Machine({ cpus: 64, workers: 2 });
-    const lock = m.hostAlloc(m.C.SL_SIZE);
-    const counter = m.hostAlloc(16);
-    m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
+    const { lock, counter } = lockAndCounter(m);
     const r = await m.run(() => ({ program: 'lockInc', args: { lock, counter, iters: 300 } }));
     expect(r.error).toBeUndefined();
     expect(m.u32(counter)).toBe(64 * 300);
@@ -47,9 +53,7 @@ describe('many CPUs per worker', () => {
 
   it('the threads engine runs one worker per CPU and never switches', async () => {
     const m = new Machine({ cpus: 4, engine: 'threads' });
-    const lock = m.hostAlloc(m.C.SL_SIZE);
-    const counter = m.hostAlloc(16);
-    m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
+    const { lock, counter } = lockAndCounter(m);
     const r = await m.run(() => ({ program: 'lockInc', args: { lock, counter, iters: 500 } }));
     expect(r.error).toBeUndefined();
     expect(m.u32(counter)).toBe(4 * 500);
@@ -58,9 +62,7 @@ describe('many CPUs per worker', () => {
 
   it('a trap while one CPU runs stops the run with that CPU named; the others stop, nothing hangs', async () => {
     const m = new Machine({ cpus: 16, workers: 2, watchdogMs: 10_000 });
-    const lock = m.hostAlloc(m.C.SL_SIZE);
-    const counter = m.hostAlloc(16);
-    m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
+    const { lock, counter } = lockAndCounter(m);
     m.setU32(m.percpu(11) + m.C.PC_INJECT, 3); // cpu 11 (worker 1) traps when it starts its third operation
     const r = await m.run((cpu) => cpu === 11
       ? { program: 'pageFault', args: { kind: 0, size: 1 << 20, maxIters: 1000 } }
