@@ -8,5 +8,8 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 60_000,
     fileParallelism: false,
+    // the t_* loops and test controls live in the test build of the core (assembly/build_flags.ts);
+    // test/core-variants.test.ts checks that runs use the released core otherwise
+    env: { FAULTLINE_CORE: 'test' },
   },
 });

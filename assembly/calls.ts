@@ -12,7 +12,10 @@ import { t_lock_inc, t_rwsem_mix, t_atomic_inc, t_frame_churn, t_lock_then_shoot
 import { t_ptpage_churn, t_pte_alloc_race } from './testops_mm';
 import { t_vma_populate, t_vma_churn, t_vma_reader, t_vma_lookup } from './testops_vma';
 import { t_kernel_access, t_set_flag, t_wait_flag, t_charge, t_vma_writer, t_pmd_replace, t_pmd_poke, t_hold_ptl, t_await_ptl_waiter, t_await_walk, t_await_stat, t_wait_ptl_locked } from './testops_fault';
+import { TEST_BUILD } from './build_flags';
 
+// t_* calls exist only in the test build (build_flags.ts): the ids are the same in
+// both builds, and the released core aborts with a message if one is posted.
 export function dispatch_call(id: u32, a: u32): i64 {
   switch (id) {
     case 0: return <i64>access(load<u32>(a), load<u64>(a + 8), load<u8>(a + 16) != 0);
@@ -30,33 +33,34 @@ export function dispatch_call(id: u32, a: u32): i64 {
     case 12: return <i64>wl_mapbench_pipeline(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u64>(a + 64), load<u64>(a + 72));
     case 13: stress_run(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u32>(a + 64), load<u32>(a + 72), load<u32>(a + 80), load<u32>(a + 88), load<u32>(a + 96), load<u32>(a + 104), load<u32>(a + 112), load<u32>(a + 120)); return 0;
     case 14: stress_munmap_race(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u32>(a + 64), load<u32>(a + 72), load<u32>(a + 80)); return 0;
-    case 15: t_lock_inc(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16)); return 0;
-    case 16: t_rwsem_mix(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24)); return 0;
-    case 17: return <i64>t_atomic_inc(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
-    case 18: return <i64>t_frame_churn(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
-    case 19: return <i64>t_ptpage_churn(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
-    case 20: return <i64>t_pte_alloc_race(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24));
-    case 21: return <i64>t_vma_populate(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32));
-    case 22: return <i64>t_vma_churn(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u32>(a + 64));
-    case 23: return <i64>t_vma_reader(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56));
-    case 24: return <i64>t_vma_lookup(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32));
-    case 25: t_lock_then_shootdown(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16)); return 0;
-    case 26: return <i64>t_spin_irqoff(load<u32>(a), load<u32>(a + 8));
-    case 27: return <i64>t_shootdown_rounds(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u8>(a + 40) != 0);
-    case 28: return <i64>t_kernel_access(load<u32>(a), load<u64>(a + 8), load<u8>(a + 16) != 0);
-    case 29: t_set_flag(load<u32>(a), load<u32>(a + 8)); return 0;
-    case 30: t_wait_flag(load<u32>(a), load<u32>(a + 8)); return 0;
-    case 31: t_charge(load<u64>(a)); return 0;
-    case 32: return <i64>t_vma_writer(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32), load<u32>(a + 40), load<u64>(a + 48));
-    case 33: return <i64>t_pmd_replace(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u32>(a + 32), load<u64>(a + 40));
-    case 34: return <i64>t_pmd_poke(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24));
-    case 35: return <i64>t_hold_ptl(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u64>(a + 40));
-    case 36: return <i64>t_await_ptl_waiter(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
-    case 37: return <i64>t_await_walk(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24));
-    case 38: return <i64>t_await_stat(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
-    case 39: return <i64>t_wait_ptl_locked(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
+    case 15: if (!TEST_BUILD) break; t_lock_inc(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16)); return 0;
+    case 16: if (!TEST_BUILD) break; t_rwsem_mix(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24)); return 0;
+    case 17: if (!TEST_BUILD) break; return <i64>t_atomic_inc(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
+    case 18: if (!TEST_BUILD) break; return <i64>t_frame_churn(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
+    case 19: if (!TEST_BUILD) break; return <i64>t_ptpage_churn(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
+    case 20: if (!TEST_BUILD) break; return <i64>t_pte_alloc_race(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24));
+    case 21: if (!TEST_BUILD) break; return <i64>t_vma_populate(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32));
+    case 22: if (!TEST_BUILD) break; return <i64>t_vma_churn(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u32>(a + 64));
+    case 23: if (!TEST_BUILD) break; return <i64>t_vma_reader(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56));
+    case 24: if (!TEST_BUILD) break; return <i64>t_vma_lookup(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32));
+    case 25: if (!TEST_BUILD) break; t_lock_then_shootdown(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16)); return 0;
+    case 26: if (!TEST_BUILD) break; return <i64>t_spin_irqoff(load<u32>(a), load<u32>(a + 8));
+    case 27: if (!TEST_BUILD) break; return <i64>t_shootdown_rounds(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u8>(a + 40) != 0);
+    case 28: if (!TEST_BUILD) break; return <i64>t_kernel_access(load<u32>(a), load<u64>(a + 8), load<u8>(a + 16) != 0);
+    case 29: if (!TEST_BUILD) break; t_set_flag(load<u32>(a), load<u32>(a + 8)); return 0;
+    case 30: if (!TEST_BUILD) break; t_wait_flag(load<u32>(a), load<u32>(a + 8)); return 0;
+    case 31: if (!TEST_BUILD) break; t_charge(load<u64>(a)); return 0;
+    case 32: if (!TEST_BUILD) break; return <i64>t_vma_writer(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32), load<u32>(a + 40), load<u64>(a + 48));
+    case 33: if (!TEST_BUILD) break; return <i64>t_pmd_replace(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u32>(a + 32), load<u64>(a + 40));
+    case 34: if (!TEST_BUILD) break; return <i64>t_pmd_poke(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24));
+    case 35: if (!TEST_BUILD) break; return <i64>t_hold_ptl(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u64>(a + 40));
+    case 36: if (!TEST_BUILD) break; return <i64>t_await_ptl_waiter(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
+    case 37: if (!TEST_BUILD) break; return <i64>t_await_walk(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24));
+    case 38: if (!TEST_BUILD) break; return <i64>t_await_stat(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
+    case 39: if (!TEST_BUILD) break; return <i64>t_wait_ptl_locked(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
     default: unreachable();
   }
+  abort("a t_* call (test build only) was posted to the released core");
   return 0;
 }
 export const NCALLS: u32 = 40;

@@ -22,6 +22,7 @@
 // module globals: a worker runs many emulated CPUs, each handles one fault at
 // a time, and the scheduler switches PC between them.
 
+import { TEST_BUILD } from './build_flags';
 import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_SEQ, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE,
   VM_WRITE, VM_READ, VM_EXEC, VM_SHARED, VM_UFFD_MISSING, VM_HUGEPAGE, VMOPS_NONE,
@@ -151,7 +152,7 @@ export function pte_map_lock(): bool {
       local_irq_enable();
       continue;
     }
-    if ((setting(SET_BUG) & BUG_SKIP_VMA_CHANGED) == 0 && vma_has_changed(vmf().vma, vmf().sequence)) {
+    if (!(TEST_BUILD && (setting(SET_BUG) & BUG_SKIP_VMA_CHANGED) != 0) && vma_has_changed(vmf().vma, vmf().sequence)) {
       spin_unlock(ptl);
       stat_inc(STAT_SPF_ABORT_VMA_CHANGED);
       local_irq_enable();

@@ -16,9 +16,10 @@
 //   tlb.ts         per-CPU TLB
 //   rcu.ts         epoch-based RCU: read-side sections, deferred freeing of VMA slots
 //   vma.ts         VMA slots, the per-mm VMA index, locked and lockless lookup
-//   testops.ts     loops used by tests and benchmarks (inner loops stay in Wasm)
-//   testops_mm.ts  the same for the TLB and page tables
-//   testops_vma.ts the same for the VMA index and RCU
+//   build_flags.ts TEST_BUILD: release vs test build of the same sources
+//
+// The test build (index_test.ts) exports this and the t_* loops of
+// testops*.ts, used by tests and micro-benchmarks (inner loops stay in Wasm).
 
 export * from './layout';
 export * from './generated';
@@ -61,11 +62,8 @@ export {
 export {
   TLB_FLUSH_CEILING, tlb_lookup, tlb_insert, tlb_invlpg, tlb_flush_all, tlb_flush_range, tlb_probe, tlb_nr_valid,
 } from './tlb';
-export * from './testops';
-export * from './testops_mm';
 export { rcu_read_lock, rcu_read_unlock, rcu_read_lock_held, call_rcu_vma, rcu_reclaim, synchronize_rcu, rcu_deferred_count, rcu_epoch } from './rcu';
 export { VMA_E_NOMEM, VMA_E_EXIST, VMA_E_INVAL, vma_addr, vma_alloc, vma_free_new, nr_free_vmas, vma_init, vma_link, vma_unlink, vma_split, vma_merge, find_vma, vma_lookup, find_vma_intersection, find_vma_lockless, vma_lockless_gen, get_vma, put_vma, vm_write_begin, vm_write_end, vma_has_changed, vma_index_check, vma_count, vma_at } from './vma';
-export * from './testops_vma';
 export * from './init';
 
 /** end of the module's static data: must stay below HDR_BASE (checked by a test) */
@@ -80,5 +78,4 @@ export { lock_vma_under_rcu, vma_start_read, vma_end_read, vma_start_write, mmap
 export { access, touch, do_user_addr_fault } from './access';
 export { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
 export * from './workloads';
-export * from './testops_fault';
 export * from './stress';

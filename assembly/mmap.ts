@@ -10,6 +10,7 @@
 // removed every translation to them (mmu_gather order: zap, detach tables,
 // flush, then free).
 
+import { TEST_BUILD } from './build_flags';
 import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_MPOL, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_GROWSDOWN,
   VM_HUGEPAGE, VM_UFFD_MISSING, VM_LOCKED, VMOPS_NONE, VMOPS_FILE, VMOPS_SHMEM, MPOL_DEFAULT, MPOL_INTERLEAVE,
@@ -72,7 +73,7 @@ const PMD_SIZE: u64 = 0x200000;
 
 /** flush the mm's TLBs for [s, e) everywhere (or only locally under the planted bug), then free what was gathered */
 function tlb_flush_and_free(mm: u32, s: u64, e: u64): void {
-  if (setting(SET_BUG) & BUG_SKIP_SHOOTDOWN) tlb_flush_range(s >> PAGE_SHIFT, e >> PAGE_SHIFT);
+  if (TEST_BUILD && (setting(SET_BUG) & BUG_SKIP_SHOOTDOWN)) tlb_flush_range(s >> PAGE_SHIFT, e >> PAGE_SHIFT);
   else flush_tlb_mm_range(mm, s >> PAGE_SHIFT, (e + PAGE_SIZE - 1) >> PAGE_SHIFT);
   release_pages(gather_n_addr(), cpu_local().gather_n);
   cpu_local().gather_n = 0;

@@ -29,6 +29,7 @@
 // of this emulator and is not charged. Reclaim pays the queue lock and one
 // LLC access per remote CPU whose read-side state it inspects.
 
+import { TEST_BUILD } from './build_flags';
 import {
   HDR_BASE, H_RCU_EPOCH, H_RCU_HEAD, H_RCU_TAIL, H_RCU_COUNT, H_RCU_GP_WAITERS, H_RCU_GP_TIME, H_RCU_LOCK,
   PC_RCU_NEST, PC_RCU_EPOCH, VMA_NEXT, VMA_RCU_EPOCH, VMA_STATE, VMA_STATE_DETACHED, FLAG_NO_RCU_GRACE, WAIT_RCU,
@@ -120,7 +121,7 @@ export function call_rcu_vma(slot: u32): void {
  */
 function rcu_oldest_reader(): u32 {
   let oldest = atomic.load<u32>(HDR_BASE + H_RCU_EPOCH);
-  if (header_flags() & FLAG_NO_RCU_GRACE) return oldest;
+  if (TEST_BUILD && (header_flags() & FLAG_NO_RCU_GRACE)) return oldest;
   for (let c: u32 = 0; c < NCPUS; c++) {
     const pc = percpu(c);
     if (c != cpu_id()) charge(cost(COST_LLC_HIT));

@@ -5,6 +5,7 @@
 // redoes the fault on the classic path (counted as spf_fallback); only an
 // access the VMA does not permit ends in SIGSEGV without a retry.
 
+import { TEST_BUILD } from './build_flags';
 import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_ANON, VMA_OPS, VMA_MPOL, VMA_SEQ, VMA_LINE,
   VM_READ, VM_WRITE, VM_EXEC, VM_UFFD_MISSING, VM_GROWSDOWN, VM_GROWSUP, VMOPS_NONE, MPOL_INTERLEAVE,
@@ -69,7 +70,7 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   // sample; a writer that changes the VMA's range and finishes meanwhile is
   // only caught by the bounds check below (the "address outside the VMA"
   // abort). In virtual time the window is otherwise a few cycles wide.
-  if (header_flags() & FLAG_SPF_STALL) { charge(SPF_TEST_STALL); sync_point(); }
+  if (TEST_BUILD && (header_flags() & FLAG_SPF_STALL)) { charge(SPF_TEST_STALL); sync_point(); }
 
   const seq = raw_read_seqcount(v + VMA_SEQ);
   if (seq & 1) return abort_put(slot, STAT_SPF_ABORT_SEQ_ODD);

@@ -11,6 +11,7 @@
 // Spinning does not change the IRQ state: a CPU that spins with IRQs off
 // cannot take the TLB-flush IPI of the holder (see spf pte_map_lock()).
 
+import { TEST_BUILD } from './build_flags';
 import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_HOLD, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
 import { cpu_id, now, set_clock, stat_inc, lock_stat } from './cpu';
 import { line_rmw, line_read, line_write, line_is_hot, line_wait_accounting } from './cacheline';
@@ -55,7 +56,7 @@ function acquired(l: u32, t0: u64, real_wait: bool): void {
 
 /** spin_lock(): caller must not already hold `l`. */
 export function spin_lock(l: u32): void {
-  if (header_flags() & FLAG_NO_LOCK) return;
+  if (TEST_BUILD && (header_flags() & FLAG_NO_LOCK)) return;
   const t0 = now();
   const ticket = atomic.add<u32>(l + SL_NEXT, 1);
   line_wait_accounting(false);
@@ -80,7 +81,7 @@ export function spin_lock(l: u32): void {
 
 /** spin_trylock(): true if taken. Never waits. */
 export function spin_trylock(l: u32): bool {
-  if (header_flags() & FLAG_NO_LOCK) return true;
+  if (TEST_BUILD && (header_flags() & FLAG_NO_LOCK)) return true;
   sched_sync();
   const t0 = now();
   const s = atomic.load<u32>(l + SL_SERVING);
@@ -98,7 +99,7 @@ export function spin_trylock(l: u32): bool {
 
 /** spin_unlock(): caller holds `l`. */
 export function spin_unlock(l: u32): void {
-  if (header_flags() & FLAG_NO_LOCK) return;
+  if (TEST_BUILD && (header_flags() & FLAG_NO_LOCK)) return;
   line_write(l + SL_LINE);
   atomic.store<u32>(l + SL_HOLDER, 0);
   atomic.store<u32>(l + SL_HOLD, <u32>now() - atomic.load<u32>(l + SL_HOLD));

@@ -5,6 +5,10 @@
 //                            per host worker as coroutines, switched inside Wasm (--engine mn)
 // Both instantiate against one shared memory, so their static data must be identical
 // (every instantiation re-applies it): checked here.
+//
+// Each is built twice (assembly/build_flags.ts): the release core from assembly/index.ts,
+// and the test core (faultline-test.wasm, faultline-test-mn.wasm) from assembly/index_test.ts
+// with --use FAULTLINE_TEST_BUILD=1: the t_* loops and the test controls on hot paths.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,16 +18,6 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const bin = (n) => join(root, 'node_modules', '.bin', n);
 const run = (cmd, args) => execFileSync(cmd, args, { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
 mkdirSync(join(root, 'build'), { recursive: true });
-
-run(bin('asc'), ['assembly/index.ts', '--config', 'asconfig.json', '--target', 'release', '--debug',
-  '--transform', './scripts/noinline.mjs']);
-// wasm-opt does not read asc's feature set from the binary: name them
-const FEATURES = ['--mvp-features', '--enable-threads', '--enable-mutable-globals', '--enable-sign-ext',
-  '--enable-nontrapping-float-to-int', '--enable-bulk-memory'];
-// asyncify-ignore-imports: no import unwinds (env.abort, the asyncify.* calls are Asyncify's own);
-// the only switch point is sched.ts sched_switch().
-run(bin('wasm-opt'), ['build/faultline.wasm', ...FEATURES, '--asyncify', '--pass-arg=asyncify-ignore-imports',
-  '-O3', '-o', 'build/faultline-mn.wasm']);
 
 /** active data segments (offset, bytes) of a module, to compare the two builds */
 function dataSegments(file) {
@@ -55,10 +49,31 @@ function dataSegments(file) {
   for (const [off, b] of segs) b.forEach((v, i) => bytes.set(off + i, v));
   return bytes;
 }
-const a = dataSegments(join(root, 'build/faultline.wasm'));
-const b = dataSegments(join(root, 'build/faultline-mn.wasm'));
-for (const [addr, v] of a) {
-  if ((b.get(addr) ?? 0) !== v) throw new Error(`build: static data of the two cores differs at ${addr}: they cannot share one memory`);
+function sameStaticData(fa, fb) {
+  const a = dataSegments(join(root, 'build', fa));
+  const b = dataSegments(join(root, 'build', fb));
+  for (const [addr, v] of a) {
+    if ((b.get(addr) ?? 0) !== v) throw new Error(`build: static data of ${fa} and ${fb} differs at ${addr}: they cannot share one memory`);
+  }
+  for (const [addr, v] of b) if ((a.get(addr) ?? 0) !== v) throw new Error(`build: static data of ${fa} and ${fb} differs at ${addr}`);
 }
-for (const [addr, v] of b) if ((a.get(addr) ?? 0) !== v) throw new Error(`build: static data of the two cores differs at ${addr}`);
-console.log(`build: faultline.wasm ${readFileSync(join(root, 'build/faultline.wasm')).length} B, faultline-mn.wasm ${readFileSync(join(root, 'build/faultline-mn.wasm')).length} B, same static data`);
+// wasm-opt does not read asc's feature set from the binary: name them
+const FEATURES = ['--mvp-features', '--enable-threads', '--enable-mutable-globals', '--enable-sign-ext',
+  '--enable-nontrapping-float-to-int', '--enable-bulk-memory'];
+const size = (f) => readFileSync(join(root, 'build', f)).length;
+
+for (const v of [
+  { name: 'release', entry: 'assembly/index.ts', plain: 'faultline.wasm', mn: 'faultline-mn.wasm', use: [] },
+  { name: 'test', entry: 'assembly/index_test.ts', plain: 'faultline-test.wasm', mn: 'faultline-test-mn.wasm',
+    use: ['--use', 'FAULTLINE_TEST_BUILD=1'] },
+]) {
+  run(bin('asc'), [v.entry, '--config', 'asconfig.json', '--target', 'release', '--debug',
+    '--outFile', `build/${v.plain}`, '--textFile', `build/${v.plain.replace(/\.wasm$/, '.wat')}`,
+    '--transform', './scripts/noinline.mjs', ...v.use]);
+  // asyncify-ignore-imports: no import unwinds (env.abort, the asyncify.* calls are Asyncify's own);
+  // the only switch point is sched.ts sched_switch().
+  run(bin('wasm-opt'), [`build/${v.plain}`, ...FEATURES, '--asyncify', '--pass-arg=asyncify-ignore-imports',
+    '-O3', '-o', `build/${v.mn}`]);
+  sameStaticData(v.plain, v.mn);
+  console.log(`build (${v.name}): ${v.plain} ${size(v.plain)} B, ${v.mn} ${size(v.mn)} B, same static data`);
+}

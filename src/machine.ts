@@ -13,7 +13,7 @@
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { coreModule, instantiate, layoutConsts, packageRoot, type Consts, type Instance } from './wasm.js';
+import { coreModule, defaultVariant, instantiate, layoutConsts, packageRoot, type Consts, type Instance, type Variant } from './wasm.js';
 import type { WorkerResult } from './worker.js';
 import { loadProfile, costVector, cpuPlacement, type CostProfile } from './profile.js';
 import { UsageError } from './types.js';
@@ -69,8 +69,13 @@ export interface MachineConfig {
   seed?: number;
   /** wall-clock ms without progress before the watchdog declares a deadlock */
   watchdogMs?: number;
-  /** test hooks (FLAG_*) */
+  /** test hooks (FLAG_*): only in the test core */
   flags?: number;
+  /**
+   * which variant of the core (src/wasm.ts Variant): default 'release', or 'test'
+   * when the run asks for test flags or a planted bug (or FAULTLINE_CORE=test)
+   */
+  core?: Variant;
   /** strategy id written to the header (the fault-path issue) */
   strategy?: number;
   /** per-CPU extra bytes of scratch the programs may use (tests) */
@@ -120,7 +125,11 @@ export interface CpuTask { program: string; args?: Record<string, unknown> }
 export interface CpuResult { cpu: number; ok: boolean; value?: unknown; error?: string; stopped?: boolean }
 
 /** what the engine did: host workers, coroutine switches, futex sleeps, the deepest Asyncify stack */
-export interface EngineStats { engine: Engine; workers: number; switches: number; sleeps: number; asyncHighWater: number }
+export interface EngineStats {
+  engine: Engine; workers: number; switches: number; sleeps: number; asyncHighWater: number;
+  /** which variant of the core ran (release unless the run needed the test core) */
+  core: Variant;
+}
 
 export interface RunResult {
   ok: boolean;
@@ -201,8 +210,13 @@ export class Machine {
       files: config.files ?? 0,
       filePages: config.filePages ?? 0,
       settings: { ...DEFAULT_SETTINGS, ...(config.settings ?? {}) },
+      core: 'release',
     };
     const c = this.cfg;
+    const needsTest = c.flags !== 0 || c.settings.bug !== 0;
+    if (config.core === 'release' && needsTest) throw new UsageError('test flags and planted bugs exist only in the test core (core: "test")');
+    c.core = config.core ?? (needsTest ? 'test' : defaultVariant());
+    if (c.core !== 'release' && c.core !== 'test') throw new UsageError(`unknown core variant "${String(c.core)}" (release or test)`);
     if (c.mode !== 'parallel' && c.mode !== 'deterministic') throw new UsageError(`unknown mode "${c.mode}" (parallel or deterministic)`);
     if (!Number.isInteger(c.tlbSets) || c.tlbSets < 1 || (c.tlbSets & (c.tlbSets - 1)) !== 0) throw new UsageError(`TLB sets must be a power of two (got ${c.tlbSets})`);
     if (!Number.isInteger(c.tlbWays) || c.tlbWays < 1 || c.tlbWays > 64) throw new UsageError(`TLB ways must be 1..64 (got ${c.tlbWays})`);
@@ -237,7 +251,7 @@ export class Machine {
     const pages = total / PAGE;
     if (pages > 65536) throw new UsageError(`machine needs ${(total / 2 ** 30).toFixed(1)} GiB of shared memory; the limit is 4 GiB (reduce frames/ptPages/vmas)`);
     this.memory = new WebAssembly.Memory({ initial: Math.max(pages, 2), maximum: 65536, shared: true });
-    this.host = instantiate(this.memory);
+    this.host = instantiate(this.memory, coreModule('threads', c.core));
     if (this.host.core.static_data_end() > C.HDR_BASE) throw new Error('core static data overlaps the header');
 
     // ---- header ----
@@ -363,7 +377,7 @@ export class Machine {
       idleTimeout: 1000,
       maxQueue: W,
     });
-    const module = coreModule(this.cfg.engine === 'mn' ? 'mn' : 'threads');
+    const module = coreModule(this.cfg.engine === 'mn' ? 'mn' : 'threads', this.cfg.core);
     // the workers start together (threads come up tens of ms apart)
     this.setU32(C.HDR_BASE + C.H_STARTED, 0);
     this.setU32(C.HDR_BASE + C.H_RENDEZVOUS, W);
@@ -443,7 +457,7 @@ export class Machine {
       sleeps += Number(this.u64(this.worker(w) + C.WK_SLEEPS));
       high = Math.max(high, this.u32(this.worker(w) + C.WK_ASYNC_HIGH));
     }
-    return { engine: this.cfg.engine, workers: this.cfg.workers, switches, sleeps, asyncHighWater: high };
+    return { engine: this.cfg.engine, workers: this.cfg.workers, switches, sleeps, asyncHighWater: high, core: this.cfg.core };
   }
 
   private progressSignature(): string {

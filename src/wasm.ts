@@ -22,14 +22,33 @@ export function packageRoot(): string {
  * instance; 'mn' is the Asyncify build that runs many CPUs per worker.
  */
 export type Build = 'threads' | 'mn';
-const FILES: Record<Build, string> = { threads: 'faultline.wasm', mn: 'faultline-mn.wasm' };
-const cached: Partial<Record<Build, WebAssembly.Module>> = {};
-export function coreModule(build: Build = 'threads'): WebAssembly.Module {
-  let m = cached[build];
+/**
+ * Each in two variants (assembly/build_flags.ts): 'release' carries only what
+ * runs; 'test' adds the t_* loops and the test controls on hot paths (header
+ * flags, planted bugs). A machine uses the test core only when it asks for one
+ * of those, or when FAULTLINE_CORE=test (the test suite sets it: vitest.config.ts).
+ */
+export type Variant = 'release' | 'test';
+const FILES: Record<Variant, Record<Build, string>> = {
+  release: { threads: 'faultline.wasm', mn: 'faultline-mn.wasm' },
+  test: { threads: 'faultline-test.wasm', mn: 'faultline-test-mn.wasm' },
+};
+/** the variant a machine uses when nothing it asks for needs the test core */
+export function defaultVariant(): Variant {
+  const v = process.env.FAULTLINE_CORE;
+  return v === 'test' ? 'test' : 'release';
+}
+const cached = new Map<string, WebAssembly.Module>();
+export function coreFile(build: Build = 'threads', variant: Variant = defaultVariant()): string {
+  return join(packageRoot(), 'build', FILES[variant][build]);
+}
+export function coreModule(build: Build = 'threads', variant: Variant = defaultVariant()): WebAssembly.Module {
+  const file = coreFile(build, variant);
+  let m = cached.get(file);
   if (!m) {
-    const file = join(packageRoot(), 'build', FILES[build]);
     if (!existsSync(file)) throw new Error(`faultline: ${file} is missing; run "npm run build" first`);
-    m = cached[build] = new WebAssembly.Module(readFileSync(file));
+    m = new WebAssembly.Module(readFileSync(file));
+    cached.set(file, m);
   }
   return m;
 }

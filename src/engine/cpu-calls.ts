@@ -43,7 +43,13 @@ export function readResult(core: Core, cpu: number, sig: CallSig): unknown {
  */
 export function cpuCalls(core: Core, mem: WebAssembly.Memory, cpu: number, onPost: (cpu: number, settle: () => void) => void): CpuCalls {
   const calls: CpuCalls = {};
+  // the test core exports its t_* loops; the released one has none (assembly/build_flags.ts)
+  const testCore = Object.keys(core).some((k) => k.startsWith('t_'));
   for (const [name, sig] of Object.entries(CALLS)) {
+    if (sig.test && !testCore) {
+      calls[name] = () => Promise.reject(new Error(`core.${name} exists only in the test core (Machine config core: 'test', or FAULTLINE_CORE=test)`));
+      continue;
+    }
     calls[name] = (...args: unknown[]) => new Promise((resolve) => {
       writeArgs(mem, core.sched_call_args(cpu) as number, name, sig, args);
       core.sched_post_call(cpu, sig.id);
