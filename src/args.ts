@@ -1,8 +1,8 @@
 // Parsing of command-line values: strict, with one-line messages that name
 // the option and the offending text (UsageError -> exit code 2).
 
-import { existsSync, mkdirSync, accessSync, statSync, constants } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdirSync, statSync, writeFileSync, unlinkSync, openSync, closeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { UsageError } from './types.js';
 
 /** "42" -> 42; "4x", "", "-1", "1.5", "1e3" -> UsageError naming `option` */
@@ -46,13 +46,37 @@ export function isFsError(e: unknown): e is NodeJS.ErrnoException {
   return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && (e as NodeJS.ErrnoException).syscall !== undefined;
 }
 
-/** Create `dir` if needed and check it is a writable directory, before any run starts. */
+/**
+ * mkdir -p, one level at a time. Node's own `mkdirSync(dir, { recursive: true })`
+ * never returns for some paths (under /proc it retries ENOENT forever, Node 20),
+ * so a bad --out would hang the CLI before it said anything.
+ */
+function mkdirParents(abs: string): void {
+  const missing: string[] = [];
+  let d = abs;
+  while (!existsSync(d)) {
+    missing.push(d);
+    const p = dirname(d);
+    if (p === d) break;
+    d = p;
+  }
+  for (const m of missing.reverse()) mkdirSync(m);
+}
+
+/** Write and remove a probe file: access(W_OK) says yes to root on a read-only or pseudo file system. */
+function probeWrite(dir: string): void {
+  const probe = join(dir, `.faultline-probe-${process.pid}`);
+  writeFileSync(probe, '');
+  unlinkSync(probe);
+}
+
+/** Create `dir` if needed and check, by writing in it, that it is a writable directory, before any run starts. */
 export function prepareOutDir(dir: string): string {
   const abs = resolve(dir);
   try {
-    mkdirSync(abs, { recursive: true });
-    if (!statSync(abs).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR', syscall: 'stat' });
-    accessSync(abs, constants.W_OK);
+    mkdirParents(abs);
+    if (!statSync(abs).isDirectory()) throw new UsageError(`cannot write output directory "${dir}": it exists and is not a directory`);
+    probeWrite(abs);
   } catch (e) {
     if (!isFsError(e)) throw e;
     throw new UsageError(`cannot write output directory "${dir}": ${describeFsError(e)}`);
@@ -69,7 +93,10 @@ export function checkOutFile(option: string, file: string): string {
   if (!existsSync(dir)) fail(`directory ${dir} does not exist`);
   if (!statSync(dir).isDirectory()) fail(`${dir} is not a directory`);
   try {
-    accessSync(dir, constants.W_OK);
+    // open for append: creates the file if missing and never truncates one that exists
+    const existed = existsSync(abs);
+    closeSync(openSync(abs, 'a'));
+    if (!existed) unlinkSync(abs);
   } catch (e) {
     if (!isFsError(e)) throw e;
     fail(describeFsError(e));

@@ -14,10 +14,11 @@ const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const tmp = mkdtempSync(join(tmpdir(), 'faultline-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: tmp, encoding: 'utf8', timeout: 300_000 });
+function cliWithin(timeout: number, ...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: tmp, encoding: 'utf8', timeout });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+const cli = (...args: string[]) => cliWithin(300_000, ...args);
 
 const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
 const csvRows = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split(','));
@@ -175,6 +176,11 @@ describe('bad input: one line on stderr, exit code 2, no stack trace', () => {
     ['stress: unknown engine', ['stress', '--cpus', '2', '--engine', 'gpu'], /'gpu' is invalid. Allowed choices are mn, threads/],
     ['unwritable output dir', ['sweep', '--workload', 'spinlock', '--cpus', '1', '--out', join(aFile, 'out')], /cannot write output directory ".*a-file\/out": a parent is not a directory/],
     ['unwritable JSON file', ['run', '--workload', 'spinlock', '--cpus', '1', '--json', join(aFile, 'p.json')], /--json: cannot write ".*a-file\/p\.json"/],
+    // Node's recursive mkdir never returns under /proc: this once ran for 10 minutes before it said anything
+    ['output dir under /proc', ['sweep', '--workload', 'spinlock', '--cpus', '1', '--out', '/proc/forbidden'], /cannot write output directory "\/proc\/forbidden": no such file or directory/],
+    ['output dir deep under /proc', ['sweep', '--workload', 'spinlock', '--cpus', '1', '--out', '/proc/self/x/y'], /cannot write output directory "\/proc\/self\/x\/y"/],
+    ['output dir that is a file', ['sweep', '--workload', 'spinlock', '--cpus', '1', '--out', aFile], /cannot write output directory ".*a-file": it exists and is not a directory/],
+    ['JSON file under /proc', ['run', '--workload', 'spinlock', '--cpus', '1', '--json', '/proc/forbidden.json'], /--json: cannot write "\/proc\/forbidden\.json"/],
     ['missing --workload', ['run', '--cpus', '2'], /required option '--workload <name>' not specified/],
     ['sweep without workloads', ['sweep', '--cpus', '2'], /sweep needs --workload/],
     ['unknown option', ['run', '--workload', 'spinlock', '--cpus', '1', '--cpu', '2'], /unknown option '--cpu'/],
@@ -183,7 +189,8 @@ describe('bad input: one line on stderr, exit code 2, no stack trace', () => {
 
   for (const [what, args, message] of cases) {
     it(what, () => {
-      const r = cli(...args);
+      // bad input is refused before anything runs: a hang (no exit within 30 s) is a failure, not a slow pass
+      const r = cliWithin(30_000, ...args);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(message);
       expect(r.stderr).toMatch(/^faultline: /);
