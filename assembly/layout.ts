@@ -163,6 +163,7 @@ export const STOP_VCYCLES: u32 = 4; // a clock reached MAX_VCYCLES (the cache-li
 export const FLAG_NO_LOCK: u32 = 1; // test: spin_lock/unlock do nothing (the lost-update control)
 export const FLAG_NO_RCU_GRACE: u32 = 2; // test: rcu_reclaim() ignores readers (the use-after-free control)
 export const FLAG_SPF_STALL: u32 = 4; // test: a speculative fault is held up (an interrupt) right after get_vma(), see spf.ts
+export const FLAG_PERVMA_STALL: u32 = 8; // test: lock_vma_under_rcu() is held up between the lookup and vma_start_read(), see pervma.ts
 
 // ---- cache-line metadata (LM_SIZE = 128 bytes), embedded in every modeled object ----
 //  +0   u64 state, one word updated with a CAS (cacheline.ts):

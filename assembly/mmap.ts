@@ -151,7 +151,6 @@ function isolate_range(mm: u32, start: u64, end: u64): i32 {
   let vma = find_vma(mm, start);
   if (vma < 0 || vstart(<u32>vma) >= end) return 0;
   if (vstart(<u32>vma) < start) {
-    vma_start_write(mm, <u32>vma);
     const upper = vma_split(mm, <u32>vma, start);
     if (upper < 0) return -ENOMEM;
     vma = upper;
@@ -159,10 +158,7 @@ function isolate_range(mm: u32, start: u64, end: u64): i32 {
   let n: u32 = 0;
   while (vma >= 0 && vstart(<u32>vma) < end) {
     const s = <u32>vma;
-    if (vend(s) > end) {
-      vma_start_write(mm, s);
-      if (vma_split(mm, s, end) < 0) return -ENOMEM;
-    }
+    if (vend(s) > end && vma_split(mm, s, end) < 0) return -ENOMEM; // vma_split write-locks both halves
     if (n >= MUT_VMAS_MAX) return -ENOMEM;
     store<u32>(mut_vmas() + n * 4, s);
     n++;

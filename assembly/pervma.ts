@@ -13,13 +13,14 @@
 
 import {
   VMA_START, VMA_END, VMA_OPS, VMA_ANON, VMA_LOCK, VMA_LOCK_SEQ, VMA_STATE, VMA_STATE_LIVE, VMOPS_NONE,
-  MM_LOCK_SEQ, MM_LOCK_SEQ_LINE, MM_MMAP_LOCK, HDR_BASE, H_STRATEGY, mm_addr,
+  MM_LOCK_SEQ, MM_LOCK_SEQ_LINE, MM_MMAP_LOCK, HDR_BASE, H_STRATEGY, FLAG_PERVMA_STALL, mm_addr,
 } from './layout';
-import { stat_inc } from './cpu';
+import { stat_inc, charge } from './cpu';
 import {
   STAT_PERVMA_ABORT_NO_VMA, STAT_PERVMA_ABORT_NOT_ANON, STAT_PERVMA_ABORT_NO_ANON_VMA,
-  STAT_PERVMA_ABORT_LOCKED, STAT_PERVMA_ABORT_CHANGED,
+  STAT_PERVMA_ABORT_LOCKED, STAT_PERVMA_ABORT_CHANGED, STAT_PERVMA_LOCK_MISS,
 } from './generated';
+import { header_flags, sync_point } from './sched';
 import { line_read, line_write } from './cacheline';
 import { down_read_trylock, up_read, down_write, up_write, down_read } from './rwsem';
 import { rcu_read_lock, rcu_read_unlock } from './rcu';
@@ -59,30 +60,52 @@ export function vma_start_write(mm: u32, slot: u32): void {
   up_write(v + VMA_LOCK);
 }
 
+/** cycles FLAG_PERVMA_STALL holds a fault between the lookup and vma_start_read() */
+const PERVMA_TEST_STALL: u64 = 20_000;
+
 /**
- * lock_vma_under_rcu(): the VMA containing `address`, read-locked, or -1
- * (with the abort reason counted; the caller falls back to mmap_lock).
+ * lock_vma_under_rcu() (mm/memory.c, Linux 6.4+): the VMA containing
+ * `address`, read-locked, or -1 (with the abort reason counted; the caller
+ * falls back to mmap_lock). A VMA that was detached between the lookup and
+ * the lock (merged away, unmapped, replaced) is not a reason to fall back:
+ * the lookup is redone (VMA_LOCK_MISS), as Linux does since the per-VMA
+ * lock series (its `vma->detached` check, "the area was replaced with
+ * another one"). A range change of a still-linked VMA does fall back.
  */
 export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
   rcu_read_lock();
-  const vma = find_vma_lockless(mm, address);
-  if (vma < 0) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NO_VMA); return -1; }
-  const v = vma_addr(<u32>vma);
-  // only anonymous VMAs are supported
-  if (atomic.load<u32>(v + VMA_OPS) != VMOPS_NONE) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NOT_ANON); return -1; }
-  // find_mergeable_anon_vma() uses neighbours that are not locked
-  if (atomic.load<u32>(v + VMA_ANON) == 0) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NO_ANON_VMA); return -1; }
-  if (!vma_start_read(mm, <u32>vma)) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_LOCKED); return -1; }
-  // vm_start/vm_end may have changed before we locked; or the VMA was detached
-  if (address < atomic.load<u64>(v + VMA_START) || address >= atomic.load<u64>(v + VMA_END) ||
-      atomic.load<u32>(v + VMA_STATE) != VMA_STATE_LIVE) {
-    vma_end_read(<u32>vma);
+  // retry: the VMA we locked had been detached meanwhile; a writer replaced
+  // it, so the next lookup finds its successor (or nothing)
+  while (true) {
+    const vma = find_vma_lockless(mm, address);
+    if (vma < 0) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NO_VMA); return -1; }
+    const v = vma_addr(<u32>vma);
+    // Test hook (FLAG_PERVMA_STALL, never set in real runs): an interrupt holds
+    // this CPU between the lookup and the lock, long enough for a whole
+    // mmap_lock write section (a merge that detaches this VMA) to pass.
+    if (header_flags() & FLAG_PERVMA_STALL) { charge(PERVMA_TEST_STALL); sync_point(); }
+    // only anonymous VMAs are supported
+    if (atomic.load<u32>(v + VMA_OPS) != VMOPS_NONE) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NOT_ANON); return -1; }
+    // find_mergeable_anon_vma() uses neighbours that are not locked
+    if (atomic.load<u32>(v + VMA_ANON) == 0) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NO_ANON_VMA); return -1; }
+    if (!vma_start_read(mm, <u32>vma)) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_LOCKED); return -1; }
+    // vm_start/vm_end may have changed before we locked
+    if (address < atomic.load<u64>(v + VMA_START) || address >= atomic.load<u64>(v + VMA_END)) {
+      vma_end_read(<u32>vma);
+      rcu_read_unlock();
+      stat_inc(STAT_PERVMA_ABORT_CHANGED);
+      return -1;
+    }
+    // the VMA got isolated after we found it: look again
+    if (atomic.load<u32>(v + VMA_STATE) != VMA_STATE_LIVE) {
+      vma_end_read(<u32>vma);
+      stat_inc(STAT_PERVMA_LOCK_MISS);
+      continue;
+    }
     rcu_read_unlock();
-    stat_inc(STAT_PERVMA_ABORT_CHANGED);
-    return -1;
+    return vma;
   }
-  rcu_read_unlock();
-  return vma;
+  return -1;
 }
 
 // ---- mmap_lock wrappers (mm/mmap_lock.c) ----

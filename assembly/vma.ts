@@ -49,6 +49,7 @@ import { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqco
 import { refcount_set, refcount_inc_not_zero, refcount_dec } from './refcount';
 import { rwsem_init } from './rwsem';
 import { rcu_read_lock, rcu_read_unlock, rcu_reclaim, call_rcu_vma } from './rcu';
+import { vma_start_write } from './pervma';
 
 // error codes (negated errno values, as the kernel returns them)
 export const VMA_E_NOMEM: i32 = -12; // the mm's index is full
@@ -320,6 +321,10 @@ export function vma_link(mm: u32, slot: u32): i32 {
   if (pos > 0 && atomic.load<u64>(step(index_entry(idx, pos - 1)) + VMA_END) > start) return VMA_E_EXIST;
   if (pos < n && atomic.load<u64>(step(index_entry(idx, pos)) + VMA_START) < end) return VMA_E_EXIST;
   if (n >= max_vmas()) return VMA_E_NOMEM;
+  // write-locked before it becomes visible to lockless lookups, so no fault
+  // can use it before this write section ends (Linux 6.4 vma_link(): "mm: lock
+  // newly mapped VMA which can be modified after it becomes visible")
+  vma_start_write(mm, slot);
   refcount_set(a + VMA_REF, 1);
   atomic.store<u32>(a + VMA_STATE, VMA_STATE_LIVE);
   write_seqcount_begin(m + MM_SEQ);
@@ -373,6 +378,9 @@ export function vma_split(mm: u32, slot: u32, at: u64): i32 {
     atomic.load<u32>(a + VMA_ANON), atomic.load<u32>(a + VMA_OPS), atomic.load<u32>(a + VMA_FILE),
     atomic.load<u64>(a + VMA_PGOFF) + ((at - start) >> PAGE_SHIFT), atomic.load<u32>(a + VMA_MPOL));
   const na = vma_addr(n);
+  // vma_prepare() of __split_vma(): the VMA that shrinks and the new one
+  vma_start_write(mm, slot);
+  vma_start_write(mm, n);
   refcount_set(na + VMA_REF, 1);
   atomic.store<u32>(na + VMA_STATE, VMA_STATE_LIVE);
   write_seqcount_begin(m + MM_SEQ);
@@ -412,7 +420,18 @@ function can_merge(lo: u32, hi: u32): bool {
   return true;
 }
 
-/** `lo` at position `pos` grows over its neighbour `hi`, which is unlinked. Caller holds mmap_lock for write. */
+/**
+ * vma_prepare() of a merge (Linux 6.4 mm/mmap.c): write-lock the VMA that
+ * survives and grows and the neighbour it absorbs (the one removed), so no
+ * per-VMA-lock fault runs in either while their ranges and liveness change.
+ * A VMA already marked in this mmap_lock write section is not locked again.
+ */
+function merge_prepare(mm: u32, survivor: u32, removed: u32): void {
+  vma_start_write(mm, survivor);
+  vma_start_write(mm, removed);
+}
+
+/** `lo` at position `pos` grows over its neighbour `hi`, which is unlinked. Caller holds mmap_lock for write and merge_prepare()d both. */
 function absorb(m: u32, pos: u32, lo: u32, hi: u32): void {
   write_seqcount_begin(m + MM_SEQ);
   vm_write_begin(lo);
@@ -446,12 +465,12 @@ export function vma_merge(mm: u32, slot: u32): i32 {
   if (pos > 0) {
     const prev = index_entry(idx, pos - 1) - 1;
     step(prev + 1);
-    if (can_merge(prev, slot)) { pos--; absorb(m, pos, prev, slot); survivor = prev; }
+    if (can_merge(prev, slot)) { pos--; merge_prepare(mm, prev, slot); absorb(m, pos, prev, slot); survivor = prev; }
   }
   if (pos + 1 < nr_linked(m)) {
     const next = index_entry(idx, pos + 1) - 1;
     step(next + 1);
-    if (can_merge(survivor, next)) absorb(m, pos, survivor, next);
+    if (can_merge(survivor, next)) { merge_prepare(mm, survivor, next); absorb(m, pos, survivor, next); }
   }
   return <i32>survivor;
 }
