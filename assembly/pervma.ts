@@ -11,6 +11,7 @@
 //      in this VMA until mmap_write_unlock)
 // Any failure falls back to mmap_lock (counted).
 
+import { TEST_BUILD } from './build_flags';
 import {
   VMA_START, VMA_END, VMA_OPS, VMA_ANON, VMA_LOCK, VMA_LOCK_SEQ, VMA_STATE, VMA_STATE_LIVE, VMOPS_NONE,
   MM_LOCK_SEQ, MM_LOCK_SEQ_LINE, MM_MMAP_LOCK, HDR_BASE, H_STRATEGY, FLAG_PERVMA_STALL, mm_addr,
@@ -83,7 +84,7 @@ export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
     // Test hook (FLAG_PERVMA_STALL, never set in real runs): an interrupt holds
     // this CPU between the lookup and the lock, long enough for a whole
     // mmap_lock write section (a merge that detaches this VMA) to pass.
-    if (header_flags() & FLAG_PERVMA_STALL) { charge(PERVMA_TEST_STALL); sync_point(); }
+    if (TEST_BUILD && (header_flags() & FLAG_PERVMA_STALL)) { charge(PERVMA_TEST_STALL); sync_point(); }
     // only anonymous VMAs are supported
     if (atomic.load<u32>(v + VMA_OPS) != VMOPS_NONE) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NOT_ANON); return -1; }
     // find_mergeable_anon_vma() uses neighbours that are not locked
