@@ -11,6 +11,7 @@ import {
   HDR_BASE, H_NCPUS, H_MODE, MODE_DETERMINISTIC, PC_CLOCK, PC_ID, PC_SOCKET, PC_CORE, PC_STATS, PC_RNG, PC_LOCAL,
   percpu, cost_base, tlb_off, LOCK_STAT_BASE_OFF,
 } from './layout';
+import { STAT_IPI_CYCLES } from './generated';
 
 /** THE per-CPU pointer: the block of the CPU running on this instance now (set by sched.ts at each switch) */
 export let PC: u32 = 0;
@@ -102,6 +103,17 @@ export function cpu_bind_host(id: u32): void {
 @inline export function stat_add(id: i32, v: u64): void {
   const a = PC + PC_STATS + (<u32>id << 3);
   store<u64>(a, load<u64>(a) + v);
+}
+@inline export function stat_get(id: i32): u64 { return load<u64>(PC + PC_STATS + (<u32>id << 3)); }
+/**
+ * A wait's cycles minus the IPI-handler cycles this CPU spent inside it
+ * (`ipi0` = STAT_IPI_CYCLES when the wait began): an interrupted waiter's
+ * time is counted once, as IPI work, so the breakdown's categories never add
+ * up to more than the CPUs' clocks (src/breakdown.ts).
+ */
+@inline export function wait_excluding_ipi(waited: u64, ipi0: u64): u64 {
+  const ipi = stat_get(STAT_IPI_CYCLES) - ipi0;
+  return waited > ipi ? waited - ipi : 0;
 }
 /** lock-class counters: k = 0 acquire, 1 contended, 2 wait cycles */
 @inline export function lock_stat(cls: u32, k: i32, v: u64): void {

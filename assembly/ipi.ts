@@ -16,7 +16,7 @@ import {
   MM_CPUMASK, percpu, mailbox_off, mm_addr,
 } from './layout';
 import { cpumask_bit } from './cpumask';
-import { cpu_id, PC, NCPUS, NCPU_WORDS, now, cost, charge, set_clock, stat_inc, stat_add } from './cpu';
+import { cpu_id, PC, NCPUS, NCPU_WORDS, now, cost, charge, set_clock, stat_inc, stat_add, stat_get, wait_excluding_ipi } from './cpu';
 import {
   COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER,
   STAT_IPI_SENT, STAT_IPI_RECEIVED, STAT_IPI_CYCLES, STAT_SHOOTDOWN, STAT_SHOOTDOWN_REMOTE,
@@ -148,6 +148,7 @@ export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
     }
   }
   const c0 = now();
+  const ipi0 = stat_get(STAT_IPI_CYCLES); // IPIs we serve while waiting are counted as IPI work, not as waiting
   if (atomic.load<i32>(PC + PC_ACKS) != 0) {
     wait_prepare(PC + PC_ACKS, WAIT_IPI_ACK);
     // retry: woken by one ack (or an IPI to us) while others are still due
@@ -160,5 +161,5 @@ export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
   }
   const t = atomic.load<u64>(PC + PC_ACK_TIME);
   if (t > now()) set_clock(t);
-  stat_add(STAT_SHOOTDOWN_WAIT_CYCLES, now() - c0);
+  stat_add(STAT_SHOOTDOWN_WAIT_CYCLES, wait_excluding_ipi(now() - c0, ipi0));
 }

@@ -11,7 +11,8 @@
 // readers is delayed by the count line's serialization of their up_read()s.
 
 import { RW_COUNT, RW_WWAIT, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, WAIT_RWSEM_READ, WAIT_RWSEM_WRITE } from './layout';
-import { cpu_id, now, set_clock, stat_inc, lock_stat } from './cpu';
+import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi } from './cpu';
+import { STAT_IPI_CYCLES } from './generated';
 import { line_rmw, line_read, line_is_hot, line_wait_accounting } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './sched';
 import { STAT_TRYLOCK_FAIL } from './generated';
@@ -32,7 +33,7 @@ export function rwsem_init(s: u32, cls: u32): void {
  * section if we asked at or after it began (as spinlock.ts acquired()).
  * Waits behind readers are modeled by the count line's serialization.
  */
-function settle(s: u32, cls: u32, t0: u64, real_wait: bool, line_wait: u64): void {
+function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait: u64): void {
   const rel = atomic.load<u64>(s + RW_RELEASE);
   const hold = <u64>atomic.load<u32>(s + RW_HOLD);
   const acq = rel > hold ? rel - hold : 0;
@@ -45,7 +46,7 @@ function settle(s: u32, cls: u32, t0: u64, real_wait: bool, line_wait: u64): voi
   else waited = line_wait; // queued behind other CPUs' RMWs on the count's line (readers bouncing it)
   lock_stat(cls, 0, 1);
   if (real_wait || waited > 0) lock_stat(cls, 1, 1);
-  lock_stat(cls, 2, waited);
+  lock_stat(cls, 2, wait_excluding_ipi(waited, ipi0));
 }
 
 @inline function try_read(s: u32): bool {
@@ -55,6 +56,7 @@ function settle(s: u32, cls: u32, t0: u64, real_wait: bool, line_wait: u64): voi
 
 export function down_read(s: u32): void {
   const t0 = now();
+  const ipi0 = stat_get(STAT_IPI_CYCLES);
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
@@ -72,7 +74,7 @@ export function down_read(s: u32): void {
     wait_finish();
     atomic.sub<u32>(s + RW_WAITERS, 1);
   }
-  settle(s, load<u32>(s + RW_CLASS), t0, real_wait, lw);
+  settle(s, load<u32>(s + RW_CLASS), t0, ipi0, real_wait, lw);
 }
 
 export function down_read_trylock(s: u32): bool {
@@ -88,10 +90,11 @@ export function down_read_trylock(s: u32): bool {
     if (atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c) break;
   }
   const t0 = now();
+  const ipi0 = stat_get(STAT_IPI_CYCLES);
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
-  settle(s, load<u32>(s + RW_CLASS), t0, false, lw);
+  settle(s, load<u32>(s + RW_CLASS), t0, ipi0, false, lw);
   return true;
 }
 
@@ -107,6 +110,7 @@ export function up_read(s: u32): void {
 
 export function down_write(s: u32): void {
   const t0 = now();
+  const ipi0 = stat_get(STAT_IPI_CYCLES);
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
@@ -127,7 +131,7 @@ export function down_write(s: u32): void {
     atomic.sub<u32>(s + RW_WWAIT, 1);
   }
   atomic.store<u32>(s + RW_WRITER, cpu_id() + 1);
-  settle(s, load<u32>(s + RW_CLASS) + 1, t0, real_wait, lw);
+  settle(s, load<u32>(s + RW_CLASS) + 1, t0, ipi0, real_wait, lw);
   atomic.store<u32>(s + RW_HOLD, <u32>now()); // acquisition time (low bits) until up_write turns it into the hold
 }
 

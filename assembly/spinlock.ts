@@ -13,7 +13,8 @@
 
 import { TEST_BUILD } from './build_flags';
 import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_HOLD, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
-import { cpu_id, now, set_clock, stat_inc, lock_stat } from './cpu';
+import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi } from './cpu';
+import { STAT_IPI_CYCLES } from './generated';
 import { line_rmw, line_read, line_write, line_is_hot, line_wait_accounting } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, header_flags, sched_sync } from './sched';
 import { STAT_TRYLOCK_FAIL } from './generated';
@@ -36,7 +37,7 @@ export function spin_lock_init(l: u32, cls: u32): void {
  * ahead of us in virtual time and does not delay us, unless the lock's line
  * is hot (a real queue of CPUs wants it).
  */
-function acquired(l: u32, t0: u64, real_wait: bool): void {
+function acquired(l: u32, t0: u64, ipi0: u64, real_wait: bool): void {
   const rel = atomic.load<u64>(l + SL_RELEASE);
   const hold = <u64>atomic.load<u32>(l + SL_HOLD);
   const acq = rel > hold ? rel - hold : 0;
@@ -51,13 +52,14 @@ function acquired(l: u32, t0: u64, real_wait: bool): void {
   atomic.store<u32>(l + SL_HOLD, <u32>now()); // acquisition time (low bits) until the unlock turns it into the hold
   lock_stat(cls, 0, 1);
   if (waited > 0 || real_wait) lock_stat(cls, 1, 1);
-  lock_stat(cls, 2, waited);
+  lock_stat(cls, 2, wait_excluding_ipi(waited, ipi0));
 }
 
 /** spin_lock(): caller must not already hold `l`. */
 export function spin_lock(l: u32): void {
   if (TEST_BUILD && (header_flags() & FLAG_NO_LOCK)) return;
   const t0 = now();
+  const ipi0 = stat_get(STAT_IPI_CYCLES);
   const ticket = atomic.add<u32>(l + SL_NEXT, 1);
   line_wait_accounting(false);
   line_rmw(l + SL_LINE);
@@ -76,7 +78,7 @@ export function spin_lock(l: u32): void {
     wait_finish();
     atomic.sub<u32>(l + SL_WAITERS, 1);
   }
-  acquired(l, t0, real_wait);
+  acquired(l, t0, ipi0, real_wait);
 }
 
 /** spin_trylock(): true if taken. Never waits. */
@@ -93,7 +95,7 @@ export function spin_trylock(l: u32): bool {
   line_wait_accounting(false);
   line_rmw(l + SL_LINE);
   line_wait_accounting(true);
-  acquired(l, t0, false);
+  acquired(l, t0, stat_get(STAT_IPI_CYCLES), false);
   return true;
 }
 

@@ -32,7 +32,7 @@ export interface PointSpec {
   workers?: number;
 }
 
-/** The result of one point: see docs/results-schema.md (u64 values are decimal strings). */
+/** The result of one point: see docs/results-schema.md (counters and cycles are plain numbers: exact below 2^53, checked). */
 export interface PointResult {
   workload: string;
   strategy: string;
@@ -51,21 +51,21 @@ export interface PointResult {
   opsUnit: string;
   ops: number | null;
   /** max of the CPUs' clocks */
-  virtualCycles: string | null;
+  virtualCycles: number | null;
   opsPerVirtualSec: number | null;
   opsPerVirtualSecPerCpu: number | null;
   /** each CPU's clock at the end (at the stop, for a failed run) */
-  clocks: string[];
+  clocks: number[];
   clockSpread: ClockSpread;
   /** cycles summed over CPUs by category (src/breakdown.ts) */
-  cyclesByCategory: Record<string, string>;
+  cyclesByCategory: Record<string, number>;
   /** every counter of spec/counters.json, summed over CPUs */
-  stats: Record<string, string>;
+  stats: Record<string, number>;
   /** the emulator itself (host time), never mixed with the virtual numbers */
   host: { wallMs: number; opsPerHostSec: number | null; engine: EngineStats };
 }
 
-export interface ClockSpread { min: string; max: string; mean: number; spreadPct: number }
+export interface ClockSpread { min: number; max: number; mean: number; spreadPct: number }
 
 export interface SweepProgress {
   done: number;
@@ -183,27 +183,33 @@ function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params 
     error: run.ok ? null : (run.error ?? 'run failed'),
     opsUnit: r.workload.opsUnit,
     ops,
-    virtualCycles: run.ok ? String(max) : null,
+    virtualCycles: run.ok ? exact(max, 'virtual cycles') : null,
     opsPerVirtualSec: rate,
     opsPerVirtualSecPerCpu: rate === null ? null : rate / spec.cpus,
-    clocks: run.clocks.map(String),
+    clocks: run.clocks.map((c) => exact(c, 'a clock')),
     clockSpread: spreadOf(run.clocks),
-    cyclesByCategory: stringify(cyclesByCategory(stats, total)),
-    stats: stringify(stats),
+    cyclesByCategory: numbers(cyclesByCategory(stats, total)),
+    stats: numbers(stats),
     host: { wallMs: run.wallMs, opsPerHostSec: ops !== null && run.wallMs > 0 ? ops / (run.wallMs / 1000) : null, engine: run.engine },
   };
 }
 
 function spreadOf(clocks: bigint[]): ClockSpread {
-  if (clocks.length === 0) return { min: '0', max: '0', mean: 0, spreadPct: 0 };
+  if (clocks.length === 0) return { min: 0, max: 0, mean: 0, spreadPct: 0 };
   const min = clocks.reduce((a, b) => (a < b ? a : b));
   const max = clocks.reduce((a, b) => (a > b ? a : b));
   const mean = clocks.reduce((a, b) => a + Number(b), 0) / clocks.length;
-  return { min: String(min), max: String(max), mean, spreadPct: max > 0n ? (Number(max - min) / Number(max)) * 100 : 0 };
+  return { min: exact(min, 'a clock'), max: exact(max, 'a clock'), mean, spreadPct: max > 0n ? (Number(max - min) / Number(max)) * 100 : 0 };
 }
 
-function stringify(rec: Record<string, bigint>): Record<string, string> {
-  return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, String(v)]));
+/** a u64 as a JSON number: exact up to 2^53 (a 4 GHz clock gets there after 26 days of virtual time) */
+export function exact(v: bigint, what: string): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < 0n) throw new Error(`${what} (${v}) does not fit a JSON number exactly`);
+  return Number(v);
+}
+
+function numbers(rec: Record<string, bigint>): Record<string, number> {
+  return Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, exact(v, k)]));
 }
 
 // ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import { CYCLE_CATEGORIES, categoryNames, snakeCase } from './breakdown.js';
 import type { PointResult } from './experiment.js';
 
 /** Bump on any incompatible change of ResultsFile / PointResult (and document it). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 export interface ResultsFile {
   schemaVersion: number;

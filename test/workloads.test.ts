@@ -18,6 +18,10 @@ describe('page-fault workloads', () => {
         const r = await runPoint({ ...POINT_DEFAULTS, workload, strategy, cpus: 3, vcycles: 1_500_000 });
         expect(r.error).toBeNull();
         expect(r.ops).toBeGreaterThan(0);
+        // the breakdown explains each cycle once: no category is negative, they add up to the clocks
+        // (an IPI served inside a lock wait was once counted as both)
+        for (const [k, v] of Object.entries(r.cyclesByCategory)) expect(v, `${workload} ${strategy}: ${k}`).toBeGreaterThanOrEqual(0);
+        expect(Object.values(r.cyclesByCategory).reduce((a, b) => a + b, 0)).toBe(r.clocks.reduce((a, b) => a + b, 0));
       }
       const d = await runPoint({ ...POINT_DEFAULTS, workload, strategy: 'spf', cpus: 2, vcycles: 600_000, mode: 'deterministic' });
       expect(d.error).toBeNull();
