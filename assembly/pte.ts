@@ -17,7 +17,8 @@
 //   SD   _PAGE_SOFT_DIRTY  (SOFTW3, 11)  soft-dirty tracking
 //   DEVMAP _PAGE_DEVMAP    (SOFTW4, 58)  ZONE_DEVICE mapping
 //   FOA  _PAGE_FAULT_ON_ACCESS (SOFTW5, 57): faultline's choice for the
-//        fault-on-access marker of reference/fault-on-access-protnone-2024.txt.
+//        fault-on-access marker of Alexandru Elisei's "mm: Call arch code to
+//        handle fault-on-access" series (arm64 MTE tag storage, linux-mm, Jan 2024).
 //        It only means something together with PROTNONE: the entry is made
 //        PAGE_NONE so the next access faults, and the bit tells
 //        handle_pte_protnone() that the arch handler, not NUMA balancing,

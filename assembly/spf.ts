@@ -1,6 +1,8 @@
 // Speculative page faults (Dufour / Zijlstra, SPF v11): handle an anonymous
 // fault without mmap_lock. Every check of __handle_speculative_fault() in
-// shared/reference/spf-v11-review-2018.txt is a step here, in the same order,
+// "[PATCH v11 19/26] mm: provide speculative fault infrastructure" (Laurent
+// Dufour, linux-mm, May 2018; reviewed by zhong jiang, 25 Jul 2018) is a step
+// here, in the same order,
 // with its own abort counter. Any abort returns VM_FAULT_RETRY and the caller
 // redoes the fault on the classic path (counted as spf_fallback); only an
 // access the VMA does not permit ends in SIGSEGV without a retry.

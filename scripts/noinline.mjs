@@ -3,7 +3,8 @@
 // If the optimizer inlined sched_switch into its callers (or cpu_entry into
 // sched_run), Asyncify would take those callers for "runtime" code (they would
 // contain the asyncify.* calls) and leave them uninstrumented: a switch would
-// then corrupt them silently (../shared/ENGINE-NOTES.md, pitfalls).
+// then corrupt them silently (Binaryen's Asyncify docs: functions that call the
+// unwind imports are treated as runtime and are not instrumented).
 export default class NoInline {
   afterCompile(module) {
     const b = this.binaryen;

@@ -1,4 +1,4 @@
-// The invariant checker (DESIGN.md section 6): reads a QUIESCENT machine (no
+// The invariant checker (the invariants are listed in README "Reliability"): reads a QUIESCENT machine (no
 // CPU running: after Machine.run returned, or before it started) straight
 // out of the shared memory with typed arrays, and reports every broken
 // invariant as a Violation. It never changes the machine and makes one Wasm

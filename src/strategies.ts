@@ -1,4 +1,4 @@
-// The fault-path strategies a run can choose (DESIGN.md section 3). The id is
+// The fault-path strategies a run can choose (README "What is emulated"). The id is
 // what the host writes to the header (H_STRATEGY) for the core to read.
 
 import { UsageError } from './types.js';

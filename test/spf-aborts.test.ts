@@ -7,7 +7,8 @@ import {
 
 // Every abort of the speculative fault path (assembly/spf.ts, pte_map_lock in
 // assembly/fault.ts), in the check order of __handle_speculative_fault()
-// (shared/reference/spf-v11-review-2018.txt): each test builds the exact
+// ("[PATCH v11 19/26] mm: provide speculative fault infrastructure", linux-mm,
+// 2018): each test builds the exact
 // situation, sees that reason's counter move, and sees the fault finish on
 // the classic path (spf_fallback, a fault_* kind, the access returned 0) --
 // except an access the VMA does not permit, which is SIGSEGV at once.

@@ -4,7 +4,8 @@ import { runScripts, type ScriptRun, MiB, PAGE, ANON, PROT_READ, RW, MAP_FIXED }
 // Writer-side locking of the VMAs and what each strategy pays for it
 // (issue 10 items 8-11), against Linux 6.4+ mm/mmap.c (vma_prepare(),
 // vma_link(), do_vmi_align_munmap()), mm/memory.c lock_vma_under_rcu() and
-// the SPF series (shared/reference/spf-v11-review-2018.txt). Deterministic
+// the SPF series ("[PATCH v11 19/26] mm: provide speculative fault
+// infrastructure", linux-mm, 2018). Deterministic
 // mode throughout: every count is exact.
 
 const R = 0x10_0000_0000; // a fixed region both CPUs know
