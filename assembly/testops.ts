@@ -24,6 +24,10 @@ export function t_lock_inc(lock: u32, counter: u32, iters: u32): void {
     const v = load<u64>(counter);
     let spin = <u32>rand_below(64);
     charge(<u64>spin * 4); // the critical section's work, in virtual time too
+    // a scheduling point between the read and the write: in deterministic mode a CPU
+    // whose clock is now lower runs here, so without the lock an update is lost every
+    // time two sections overlap in virtual time, whatever the host does
+    sync_point();
     while (spin-- > 0) { if (atomic.load<u32>(counter + 8) == 0xdeadbeef) break; }
     store<u64>(counter, v + 1);
     spin_unlock(lock);
