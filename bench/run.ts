@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execSync } from 'node:child_process';
 import { runMicro, type MicroResult } from './micro.js';
 import { speedCases, type SpeedResult } from './speed.js';
-import { packageRoot } from '../src/wasm.js';
+import { packageRoot } from '../src/node/platform.js';
 
 /** a fault-speed figure as a ratio to the 1-CPU parallel (mn engine) figure of the same workload in the same run */
 interface Ratio { name: string; cpus: number; mode: string; engine: string; opsPerHostSec: number; ratio: number; target?: number; met?: boolean }

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // The faultline command line: run one point, sweep many, list what exists.
+// A thin client of the API (src/index.ts -> src/api.ts): it parses options,
+// calls the API and writes what it returns; nothing runs any other way.
 // Bad input -> one line "faultline: <problem>" on stderr, exit code 2.
 // A sweep with failed points writes what finished, names the failures on
 // stderr and exits 1.
@@ -8,16 +10,13 @@ import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { join } from 'node:path';
 import { parseCount, parseCounts, parseNames, prepareOutDir, checkOutFile, isFsError, describeFsError } from './args.js';
-import { runSweep, expandSweep, resolveSpec, DEFAULT_SWEEP, POINT_DEFAULTS, type PointSpec, type PointResult, type SweepProgress } from './experiment.js';
-import { listedWorkloads } from './workloads.js';
-import { strategies, strategyNames, strategyByName } from './strategies.js';
-import { listProfiles, loadProfile, ProfileError } from './profile.js';
-import { layoutConsts } from './wasm.js';
-import { UsageError } from './types.js';
-import type { Engine, Mode } from './machine.js';
-import { formatTable, formatDetails, resultsFile, writeJson, writeCsv, toolVersion, firstLine } from './report.js';
-import { writePlots } from './plot.js';
-import { runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS, type StressMix, type StressResult } from './stress.js';
+import {
+  sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, listWorkloads, listStrategies, listProfiles, loadProfile, maxCpus,
+  ProfileError, UsageError, formatTable, formatDetails, resultsFile, version, writeJson, writeCsv, writePlots,
+  runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS,
+  type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type StressMix, type StressResult,
+} from './index.js';
+import { firstLine } from './report.js';
 
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
@@ -83,8 +82,7 @@ function progressBar(plan: Plan): (p: SweepProgress) => void {
   };
 }
 
-async function writeOutputs(plan: Plan, points: PointResult[], outDir?: string, jsonFile?: string): Promise<string[]> {
-  const doc = resultsFile(points, plan.command);
+async function writeOutputs(doc: ReturnType<typeof resultsFile>, points: PointResult[], outDir?: string, jsonFile?: string): Promise<string[]> {
   const written: string[] = [];
   if (jsonFile) { writeJson(jsonFile, doc); written.push(jsonFile); }
   if (outDir) {
@@ -108,11 +106,12 @@ function reportFailures(points: PointResult[], failed: PointResult[]): void {
 
 /** Check everything, run the points, write and print the results; returns the exit code. */
 async function execute(plan: Plan): Promise<number> {
-  for (const s of plan.specs) resolveSpec(s);
+  checkPoints(plan.specs);
   const outDir = plan.outDir !== undefined ? prepareOutDir(plan.outDir) : undefined;
   const jsonFile = plan.jsonFile !== undefined ? checkOutFile('--json', plan.jsonFile) : undefined;
-  const { points, failed } = await runSweep(plan.specs, progressBar(plan));
-  const written = await writeOutputs(plan, points, outDir, jsonFile);
+  const bar = progressBar(plan);
+  const { points, failed, document } = await sweep(plan.specs, { command: plan.command, onProgress: (e) => { if (e.type === 'point') bar(e); } });
+  const written = await writeOutputs(document, points, outDir, jsonFile);
   if (!plan.quiet) {
     process.stdout.write(formatTable(points));
     if (points.length === 1 && points[0].ok) process.stdout.write('\n' + formatDetails(points[0]));
@@ -147,8 +146,9 @@ interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: str
 
 /** `faultline stress`: every strategy x seed asked, then the invariant checker; 1 if any run failed. */
 async function stressCommand(o: StressOpts): Promise<number> {
-  const names = o.strategy === 'all' ? strategyNames() : parseNames('--strategy', o.strategy);
-  for (const n of names) strategyByName(n);
+  const known = listStrategies().map((s) => s.name);
+  const names = o.strategy === 'all' ? known : parseNames('--strategy', o.strategy);
+  for (const n of names) if (!known.includes(n)) throw new UsageError(`unknown strategy "${n}"; available strategies: ${known.join(', ')}`);
   const seeds = o.seed !== undefined ? [parseCount('--seed', o.seed)] : parseCounts('--seeds', o.seeds);
   const base = {
     cpus: parseCount('--cpus', o.cpus), ops: parseCount('--ops', o.ops), mode: o.mode as Mode, mix: o.mix as StressMix,
@@ -174,7 +174,8 @@ Examples:
   faultline stress --cpus 16 --strategy spf --mix munmap-race --ops 1024 --bug skip-vma-changed   # must fail`;
 
 function listText(): string {
-  const ws = listedWorkloads();
+  const ws = listWorkloads();
+  const strategies = listStrategies();
   const pad = (s: string, n: number) => s.padEnd(n);
   const wn = Math.max(...ws.map((w) => w.name.length));
   const lines = ['workloads (--workload):'];
@@ -190,7 +191,7 @@ function listText(): string {
     const hw = p.topology.sockets * p.topology.coresPerSocket * p.topology.threadsPerCore;
     lines.push(`  ${pad(name, pn)}  ${p.ghz} GHz, ${hw} hardware threads: ${description}`);
   }
-  lines.push('', `CPU counts (--cpus): 1 to ${layoutConsts().MAX_CPUS}, and at most the profile's hardware threads`);
+  lines.push('', `CPU counts (--cpus): 1 to ${maxCpus()}, and at most the profile's hardware threads`);
   return lines.join('\n') + '\n';
 }
 
@@ -210,14 +211,14 @@ strategies ${DEFAULT_SWEEP.strategies.join(',')}; CPUs ${DEFAULT_SWEEP.cpus.join
 function buildProgram(exit: { code: number }): Command {
   const program = new Command('faultline')
     .description('Cycle-approximate multi-core emulator of the Linux page-fault path: mmap_lock vs SPF vs per-VMA locks')
-    .version(toolVersion())
+    .version(version)
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(`faultline: ${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()}\n`) });
 
   addCommonOptions(program.command('run')
     .description('run one workload under one strategy on N emulated CPUs and print the result')
     .requiredOption('--workload <name>', 'workload (see `faultline list`)')
-    .option('--strategy <name>', `fault-path strategy: ${strategyNames().join(', ')}`, 'mmap_lock')
+    .option('--strategy <name>', `fault-path strategy: ${listStrategies().map((s) => s.name).join(', ')}`, 'mmap_lock')
     .requiredOption('--cpus <n>', 'number of emulated CPUs'))
     .option('--json <file>', 'also write the result to this JSON file (docs/results-schema.md)')
     .addHelpText('after', EXAMPLES_RUN)
@@ -237,7 +238,7 @@ function buildProgram(exit: { code: number }): Command {
   program.command('stress')
     .description('randomized stress: faults race mmap/munmap/mprotect/madvise on one region, then every invariant is checked; exit 1 on a violation')
     .option('--cpus <n>', 'number of emulated CPUs', '4')
-    .option('--strategy <name|all>', `fault-path strategy (${strategyNames().join(', ')}) or a comma-separated list, or all`, 'all')
+    .option('--strategy <name|all>', `fault-path strategy (${listStrategies().map((s) => s.name).join(', ')}) or a comma-separated list, or all`, 'all')
     .option('--seeds <list>', 'comma-separated seeds, one run each', '1')
     .option('--seed <n>', 'one seed (instead of --seeds)')
     .option('--ops <n>', 'operations per CPU (munmap-race: slots unmapped)', '500')

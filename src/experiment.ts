@@ -3,7 +3,7 @@
 // Bad input throws (UsageError / ProfileError) before anything runs; a run
 // that fails (deadlock, crash) is a result with ok=false, never a throw.
 
-import { Machine, engineConfig, type Engine, type EngineStats, type Mode, type RunResult } from './machine.js';
+import { Machine, engineConfig, type Engine, type EngineStats, type Mode, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
 import { loadProfile, ProfileError, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
@@ -125,7 +125,7 @@ export function engineOf(spec: PointSpec): { engine: Engine; workers: number } {
 }
 
 /** Run one point on a fresh machine. Throws only for bad input. */
-export async function runPoint(spec: PointSpec): Promise<PointResult> {
+export async function runPoint(spec: PointSpec, opts: RunOptions = {}): Promise<PointResult> {
   const r = resolveSpec(spec);
   const m = new Machine({
     cpus: spec.cpus,
@@ -138,20 +138,20 @@ export async function runPoint(spec: PointSpec): Promise<PointResult> {
     ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
     ...r.workload.machine?.(spec),
   });
-  const o = await execute(m, r.workload, spec);
+  const o = await execute(m, r.workload, spec, opts);
   return summarize(spec, r, m, o);
 }
 
 interface Outcome { run: RunResult; ops: number | null; params: Record<string, number> }
 
 /** Set up and run the workload; a host-side error (not bad input) becomes a failed run. */
-async function execute(m: Machine, w: Workload, spec: PointSpec): Promise<Outcome> {
+async function execute(m: Machine, w: Workload, spec: PointSpec, opts: RunOptions): Promise<Outcome> {
   const t0 = performance.now();
   let params: Record<string, number> = {};
   try {
     const ctx = w.setup(m, spec);
     params = w.params(ctx);
-    const run = await m.run((cpu) => w.task(cpu, ctx));
+    const run = await m.run((cpu) => w.task(cpu, ctx), opts);
     return { run, params, ops: run.ok ? w.ops(m, run, ctx) : null };
   } catch (e) {
     if (e instanceof UsageError || e instanceof ProfileError) throw e;
@@ -232,12 +232,16 @@ export function expandSweep(
 export async function runSweep(
   specs: PointSpec[],
   onProgress?: (p: SweepProgress) => void,
+  /** the CPUs of the running point (Machine.run's samples), with its index in `specs` */
+  onCpus?: (index: number, cpus: CpuSnapshot[]) => void,
+  sampleMs?: number,
 ): Promise<{ points: PointResult[]; failed: PointResult[] }> {
   for (const s of specs) resolveSpec(s);
   const points: PointResult[] = [];
   for (const spec of specs) {
     onProgress?.({ done: points.length, total: specs.length, running: spec });
-    points.push(await runPoint(spec));
+    const i = points.length;
+    points.push(await runPoint(spec, onCpus ? { onSample: (c) => onCpus(i, c), sampleMs } : {}));
   }
   onProgress?.({ done: points.length, total: specs.length });
   return { points, failed: points.filter((p) => !p.ok) };

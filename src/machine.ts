@@ -10,15 +10,13 @@
 //   'threads' one host worker per CPU on the build without Asyncify: real
 //             host races between every pair of CPUs (what the stress wants).
 
-import { join } from 'node:path';
-import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
-import { coreModule, defaultVariant, instantiate, layoutConsts, packageRoot, type Consts, type Instance, type Variant } from './wasm.js';
+import { coreModule, defaultVariant, instantiate, layoutConsts, type Consts, type Instance, type Variant } from './wasm.js';
+import { platform } from './platform.js';
 import type { WorkerResult } from './worker.js';
 import { loadProfile, costVector, cpuPlacement, type CostProfile } from './profile.js';
 import { UsageError } from './types.js';
-import { waitForGraph, type WaitEdge } from './waitgraph.js';
-import { counterNames } from './stats.js';
+import { waitForGraph, waitEdge, CPU_STATES, type WaitEdge } from './waitgraph.js';
+import { counterNames, lockClasses } from './stats.js';
 
 export type Mode = 'parallel' | 'deterministic';
 export type Engine = 'mn' | 'threads';
@@ -38,7 +36,7 @@ export function engineConfig(cpus: number, mode: Mode, engine: Engine = 'mn', wo
     throw new UsageError('deterministic mode runs every CPU on one worker: use --engine mn (the threads engine is parallel only)');
   }
   if (workers === undefined) {
-    return { engine, workers: engine === 'threads' ? cpus : mode === 'deterministic' ? 1 : Math.max(1, Math.min(availableParallelism(), cpus)) };
+    return { engine, workers: engine === 'threads' ? cpus : mode === 'deterministic' ? 1 : Math.max(1, Math.min(platform().hostCores(), cpus)) };
   }
   if (clamp && Number.isInteger(workers) && workers > cpus) workers = cpus;
   if (!Number.isInteger(workers) || workers < 1 || workers > cpus) {
@@ -129,6 +127,26 @@ export interface EngineStats {
   engine: Engine; workers: number; switches: number; sleeps: number; asyncHighWater: number;
   /** which variant of the core ran (release unless the run needed the test core) */
   core: Variant;
+}
+
+/** one CPU as a live view shows it (Machine.snapshot, RunOptions.onSample) */
+export interface CpuSnapshot {
+  cpu: number;
+  /** virtual clock, cycles (u64 as a decimal string) */
+  clock: string;
+  /** idle, running, waiting, at-barrier, finished, runnable */
+  state: string;
+  /** the lock, ack or grace period it waits for; null when it does not wait */
+  waitsFor: string | null;
+  /** page faults it has taken (counter "fault") */
+  faults: number;
+}
+
+export interface RunOptions {
+  /** called with every CPU's state: once before the CPUs start, every sampleMs of host time, and once at the end */
+  onSample?: (cpus: CpuSnapshot[]) => void;
+  /** host milliseconds between samples (default 100) */
+  sampleMs?: number;
 }
 
 export interface RunResult {
@@ -362,21 +380,14 @@ export class Machine {
    * finished, or the run stopped (deadlock, crash): then `ok` is false, `error`
    * says why and `cpus` keeps what each CPU returned or why it stopped.
    */
-  async run(tasks: CpuTask[] | ((cpu: number) => CpuTask)): Promise<RunResult> {
+  async run(tasks: CpuTask[] | ((cpu: number) => CpuTask), opts: RunOptions = {}): Promise<RunResult> {
     const n = this.cfg.cpus;
     const W = this.cfg.workers;
     const list = typeof tasks === 'function' ? [...Array(n).keys()].map(tasks) : tasks;
     if (list.length !== n) throw new UsageError(`need one task per CPU (${n}), got ${list.length}`);
     const C = this.C;
     const t0 = performance.now();
-    const pool = new Piscina({
-      filename: join(packageRoot(), 'dist', 'src', 'worker.js'),
-      minThreads: W,
-      maxThreads: W,
-      concurrentTasksPerWorker: 1,
-      idleTimeout: 1000,
-      maxQueue: W,
-    });
+    const pool = platform().createPool(W);
     const module = coreModule(this.cfg.engine === 'mn' ? 'mn' : 'threads', this.cfg.core);
     // the workers start together (threads come up tens of ms apart)
     this.setU32(C.HDR_BASE + C.H_STARTED, 0);
@@ -402,6 +413,10 @@ export class Machine {
       }
     }, Math.min(100, this.cfg.watchdogMs / 4));
 
+    const onSample = opts.onSample;
+    onSample?.(this.snapshot());
+    const sampler = onSample ? setInterval(() => onSample(this.snapshot()), Math.max(10, opts.sampleMs ?? 100)) : undefined;
+
     const crashText = (cpu: number, msg: string) => `cpu ${cpu} (program ${list[cpu]?.program}, op #${this.u32(this.percpu(cpu) + C.PC_OP)}): ${msg}`;
     const perWorker: CpuResult[][] = await Promise.all([...Array(W).keys()].map((w) => {
       const first = this.u32(this.worker(w) + C.WK_FIRST), count = this.u32(this.worker(w) + C.WK_COUNT);
@@ -421,7 +436,9 @@ export class Machine {
         });
     }));
     clearInterval(watchdog);
+    if (sampler) clearInterval(sampler);
     await pool.destroy();
+    onSample?.(this.snapshot());
     const results = perWorker.flat();
 
     const stop = this.u32(C.HDR_BASE + C.H_STOP);
@@ -446,6 +463,23 @@ export class Machine {
       wallMs: performance.now() - t0,
       engine: this.engineStats(),
     };
+  }
+
+  /** every CPU's clock, state, what it waits for and its fault count, read from shared memory now */
+  snapshot(): CpuSnapshot[] {
+    const C = this.C;
+    const faultStat = counterNames().indexOf('fault');
+    const classes = lockClasses();
+    return [...Array(this.cfg.cpus).keys()].map((cpu) => {
+      const pc = this.percpu(cpu);
+      return {
+        cpu,
+        clock: String(this.clock(cpu)),
+        state: CPU_STATES[this.u32(pc + C.PC_STATE)] ?? 'unknown',
+        waitsFor: waitEdge(this, cpu, classes)?.waitsFor ?? null,
+        faults: Number(this.u64(pc + C.PC_STATS + 8 * faultStat)),
+      };
+    });
   }
 
   /** what the engine did in the last run (summed over workers) */

@@ -3,8 +3,6 @@
 //   <workload>-throughput.svg  operations per virtual second vs CPUs, one line per strategy
 //   <workload>-breakdown.svg   where the cycles go, per strategy, at the largest CPU count
 
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { categoryNames } from './breakdown.js';
@@ -102,16 +100,13 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   }
 }
 
-/** Write both charts of every workload that has a finished point; returns the file names written. */
-export async function writePlots(dir: string, points: PointResult[]): Promise<string[]> {
-  const written: string[] = [];
+/** Both charts of every workload that has a finished point: file name -> spec (src/node/files.ts writes them) */
+export function plotSpecs(points: PointResult[]): { file: string; spec: TopLevelSpec }[] {
+  const out: { file: string; spec: TopLevelSpec }[] = [];
   const workloads = [...new Set(points.filter((p) => p.ok).map((p) => p.workload))];
   for (const w of workloads) {
-    for (const [kind, spec] of [['throughput', throughputSpec(points, w)], ['breakdown', breakdownSpec(points, w)]] as const) {
-      const file = `${w}-${kind}.svg`;
-      writeFileSync(join(dir, file), await renderSvg(spec));
-      written.push(file);
-    }
+    out.push({ file: `${w}-throughput.svg`, spec: throughputSpec(points, w) });
+    out.push({ file: `${w}-breakdown.svg`, spec: breakdownSpec(points, w) });
   }
-  return written;
+  return out;
 }

@@ -36,9 +36,8 @@
  * (socket, core); they are "near" iff same socket, different core; "far" iff
  * different sockets.
  */
-import { readFileSync, readdirSync, existsSync, statSync } from 'node:fs';
-import { dirname, join, resolve, basename } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { COSTS_SPEC, PROFILES } from './generated/assets.js';
+import { platform } from './platform.js';
 
 export interface Topology {
   sockets: number;
@@ -70,39 +69,9 @@ const MAX_CYCLES = 10_000_000;
 /** Upper bound (exclusive) on the clock, in GHz. */
 const MAX_GHZ = 20;
 
-// ---------------------------------------------------------------------------
-// Package root, spec and profile locations
-
-/**
- * The package root: the nearest ancestor directory of this module that holds
- * a package.json. Works both for src/profile.ts (run directly by vitest) and
- * for dist/src/profile.js (compiled).
- */
-function findPackageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
-    const parent = dirname(dir);
-    if (parent === dir) {
-      throw new Error(
-        `profile loader: no package.json found above ${fileURLToPath(import.meta.url)}`,
-      );
-    }
-    dir = parent;
-  }
-}
-
-const PACKAGE_ROOT = findPackageRoot();
-const PROFILES_DIR = join(PACKAGE_ROOT, 'profiles');
-const SPEC_PATH = join(PACKAGE_ROOT, 'spec', 'costs.json');
-
+/** spec/costs.json, bundled (src/generated/assets.ts) */
 function readCostKeys(): readonly string[] {
-  let spec: unknown;
-  try {
-    spec = JSON.parse(readFileSync(SPEC_PATH, 'utf8'));
-  } catch (e) {
-    throw new Error(`spec/costs.json: cannot be read (${(e as Error).message})`);
-  }
+  const spec: unknown = COSTS_SPEC;
   const list = isPlainObject(spec) ? spec['costs'] : undefined;
   if (!Array.isArray(list) || list.length === 0) {
     throw new Error('spec/costs.json: "costs" must be a non-empty array of [key, description]');
@@ -251,47 +220,22 @@ export function parseProfile(json: unknown, origin: string): CostProfile {
 // ---------------------------------------------------------------------------
 // Loading
 
-/** Names of the shipped profiles (profiles/*.json), sorted. */
+/** Names of the shipped profiles (profiles/*.json, bundled in src/generated/assets.ts), sorted. */
 function shippedNames(): string[] {
-  let files: string[];
-  try {
-    files = readdirSync(PROFILES_DIR);
-  } catch {
-    return [];
-  }
-  return files
-    .filter((f) => f.endsWith('.json'))
-    .map((f) => f.slice(0, -'.json'.length))
-    .sort();
+  return Object.keys(PROFILES).sort();
 }
 
 function isBareName(s: string): boolean {
   return !s.includes('/') && !s.includes('\\') && !s.endsWith('.json');
 }
 
-function readProfileFile(file: string, origin: string): CostProfile {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    fail(origin, `cannot read ${file} (${err.code ?? err.message})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    fail(origin, `malformed JSON: ${(e as Error).message}`);
-  }
-  return parseProfile(json, origin);
-}
-
 /**
  * Load and validate a profile.
  *
- * A bare name (no slash, no ".json") is looked up as <root>/profiles/<name>.json
+ * A bare name (no slash, no ".json") is a shipped profile (profiles/<name>.json)
  * and its "name" field must equal <name>. Anything else is a file path,
- * resolved against the current directory.
+ * resolved against the current directory: Node only (the platform reads it);
+ * in a browser, pass a parsed profile object to the API instead.
  */
 export function loadProfile(nameOrPath: string): CostProfile {
   if (typeof nameOrPath !== 'string' || nameOrPath.trim() === '') {
@@ -304,17 +248,15 @@ export function loadProfile(nameOrPath: string): CostProfile {
       throw new ProfileError(`unknown profile "${nameOrPath}"; available profiles: ${available}`);
     }
     const origin = `${nameOrPath}.json`;
-    const p = readProfileFile(join(PROFILES_DIR, origin), origin);
+    const p = parseProfile(PROFILES[nameOrPath], origin);
     if (p.name !== nameOrPath) {
       fail(origin, `name must match the file name "${nameOrPath}" (got ${show(p.name)})`);
     }
     return p;
   }
-  const file = resolve(nameOrPath);
-  if (existsSync(file) && statSync(file).isDirectory()) {
-    fail(nameOrPath, 'is a directory, not a profile file');
-  }
-  return readProfileFile(file, nameOrPath);
+  const read = platform().readProfileFile;
+  if (!read) throw new ProfileError(`profile ${nameOrPath}: profile files can be read only in Node; pass a shipped name or a parsed profile`);
+  return parseProfile(read(nameOrPath), nameOrPath);
 }
 
 /** The shipped profiles, validated, sorted by name. */

@@ -205,3 +205,72 @@ programs.stressMunmapRace = async (inst, _cpu, a) => {
 };
 programs.mapbenchPipeline = async ({ core }, cpu, a) => loopResult(await core.wl_mapbench_pipeline(num(a, 'mm', 0), big(a, 'base'), big(a, 'stride'),
   num(a, 'npages'), num(a, 'myFlags'), num(a, 'prevFlags'), cpu, num(a, 'ncpus'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+
+// ---- custom programs of the public API (src/api.ts runPrograms) ----
+/**
+ * One operation of a custom program (the API's `Op`): only released-core calls.
+ * Addresses are numbers or "$name+offset" (a name an earlier map stored `as`).
+ */
+export type Op =
+  | { op: 'map'; len: number; prot?: number; flags?: number; addr?: number | string; file?: number; pgoff?: number; as?: string }
+  | { op: 'unmap'; addr: number | string; len: number }
+  | { op: 'protect'; addr: number | string; len: number; prot: number }
+  | { op: 'advise'; addr: number | string; len: number; advice?: number }
+  | { op: 'access'; addr: number | string; write?: boolean }
+  | { op: 'touch'; addr: number | string; len: number; write?: boolean; stride?: number }
+  | { op: 'repeat'; times: number; steps: Op[] };
+
+/** the public ops, in the order of the union above */
+export const OP_NAMES: readonly string[] = ['map', 'unmap', 'protect', 'advise', 'access', 'touch', 'repeat'];
+
+/**
+ * Run a list of Ops on this CPU, one core call each. Returns the result of
+ * every step (repeat: of its last pass): mmap's address, 0 / -errno of the
+ * syscalls, VM_FAULT_* of access, pages touched of touch.
+ */
+programs.ops = async ({ core }, _cpu, a) => {
+  const mm = num(a, 'mm', 0);
+  const vars: Record<string, bigint> = {};
+  const addr = (v: unknown): bigint => {
+    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
+    const m = /^\$(\w+)(?:\+(\d+|0x[0-9a-fA-F]+))?$/.exec(String(v));
+    if (!m || vars[m[1]] === undefined) throw new Error(`op: bad address ${JSON.stringify(v)} (a number or "$name+offset" of an earlier map's "as")`);
+    return vars[m[1]] + BigInt(m[2] ?? 0);
+  };
+  const int = (s: Record<string, unknown>, k: string, d?: number): number => {
+    const v = s[k] ?? d;
+    if (typeof v === 'boolean') return v ? 1 : 0;
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Error(`op ${String(s.op)}: ${k} must be a non-negative integer (got ${JSON.stringify(v)})`);
+    return v;
+  };
+  const run = async (steps: Op[]): Promise<unknown[]> => {
+    if (!Array.isArray(steps)) throw new Error('a program must be an array of ops');
+    const out: unknown[] = [];
+    for (const s of steps) {
+      const o = s as unknown as Record<string, unknown>;
+      switch (s.op) {
+        case 'map': {
+          const r = BigInt.asIntN(64, BigInt(await core.sys_mmap(mm, s.addr === undefined ? 0n : addr(s.addr), BigInt(int(o, 'len')),
+            int(o, 'prot', 3), int(o, 'flags', 0x22), int(o, 'file', 0), BigInt(int(o, 'pgoff', 0)))));
+          if (r < 0n) out.push(Number(r));
+          else { out.push(Number(r)); if (typeof s.as === 'string') vars[s.as] = r; }
+          break;
+        }
+        case 'unmap': out.push(Number(await core.sys_munmap(mm, addr(s.addr), BigInt(int(o, 'len'))))); break;
+        case 'protect': out.push(Number(await core.sys_mprotect(mm, addr(s.addr), BigInt(int(o, 'len')), int(o, 'prot')))); break;
+        case 'advise': out.push(Number(await core.sys_madvise(mm, addr(s.addr), BigInt(int(o, 'len')), int(o, 'advice', 4)))); break;
+        case 'access': out.push(Number(await core.access(mm, addr(s.addr), int(o, 'write', 0)))); break;
+        case 'touch': out.push(Number(await core.touch(mm, addr(s.addr), BigInt(int(o, 'len')), BigInt(int(o, 'stride', 4096)), int(o, 'write', 0)))); break;
+        case 'repeat': {
+          let last: unknown[] = [];
+          for (let i = 0; i < int(o, 'times'); i++) last = await run(s.steps);
+          out.push(last);
+          break;
+        }
+        default: throw new Error(`unknown op ${JSON.stringify(o.op)} (${OP_NAMES.join(', ')})`);
+      }
+    }
+    return out;
+  };
+  return run(a.steps as Op[]);
+};

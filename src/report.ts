@@ -1,10 +1,10 @@
 // What a run produces besides plots: the results document (JSON, versioned:
 // docs/results-schema.md), the CSV of headline columns and the text table.
 
-import { writeFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { cpus as hostCpus } from 'node:os';
-import { packageRoot } from './wasm.js';
+// No fs here (the core path: Node and browsers): src/node/files.ts writes them.
+
+import { VERSION } from './generated/assets.js';
+import { platform } from './platform.js';
 import { CYCLE_CATEGORIES, categoryNames, snakeCase } from './breakdown.js';
 import type { PointResult } from './experiment.js';
 
@@ -22,8 +22,7 @@ export interface ResultsFile {
 }
 
 export function toolVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
+  return VERSION;
 }
 
 export function resultsFile(points: PointResult[], command: string[]): ResultsFile {
@@ -32,13 +31,14 @@ export function resultsFile(points: PointResult[], command: string[]): ResultsFi
     generator: `faultline ${toolVersion()}`,
     createdAt: new Date().toISOString(),
     command,
-    host: { node: process.version, platform: process.platform, arch: process.arch, cpus: hostCpus().length },
+    host: platform().hostInfo(),
     points,
   };
 }
 
-export function writeJson(file: string, doc: ResultsFile): void {
-  writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
+/** the results file as text (what `faultline sweep` writes as results.json) */
+export function jsonText(doc: ResultsFile): string {
+  return JSON.stringify(doc, null, 2) + '\n';
 }
 
 // ---------------------------------------------------------------------------
@@ -93,9 +93,6 @@ export function toCsv(points: PointResult[]): string {
   return lines.join('\n') + '\n';
 }
 
-export function writeCsv(file: string, points: PointResult[]): void {
-  writeFileSync(file, toCsv(points));
-}
 
 // ---------------------------------------------------------------------------
 // Text table

@@ -1,17 +1,12 @@
-// Counter names from the one list (spec/counters.json), in the order of the
-// STAT_* indices the core uses (scripts/gen-stats.mjs expands lock classes
-// the same way).
+// Counter names from the one list (spec/counters.json, bundled as data in
+// src/generated/assets.ts), in the order of the STAT_* indices the core uses
+// (scripts/gen-stats.mjs expands lock classes the same way).
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from './wasm.js';
+import { COUNTERS_SPEC } from './generated/assets.js';
 
 interface CounterSpec { counters: [string, string][]; lockClasses: [string, string][] }
 
-let spec: CounterSpec | undefined;
-function load(): CounterSpec {
-  return (spec ??= JSON.parse(readFileSync(join(packageRoot(), 'spec', 'counters.json'), 'utf8')) as CounterSpec);
-}
+const load = (): CounterSpec => COUNTERS_SPEC as CounterSpec;
 
 export function counterNames(): string[] {
   const s = load();
@@ -33,3 +28,12 @@ export function counterDescriptions(): Record<string, string> {
 }
 
 export function lockClasses(): string[] { return load().lockClasses.map(([c]) => c); }
+
+/** A counter with its unit: "cycles" (virtual CPU cycles) for *_cycles, "events" for every other counter. */
+export interface StatInfo { name: string; unit: 'cycles' | 'events'; description: string }
+
+/** Every counter of spec/counters.json with its unit and description, in STAT_* order. */
+export function statInfo(): StatInfo[] {
+  const d = counterDescriptions();
+  return counterNames().map((name) => ({ name, unit: name.endsWith('_cycles') ? 'cycles' : 'events', description: d[name] }));
+}

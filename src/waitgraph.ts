@@ -15,19 +15,29 @@ export interface WaitEdge {
   text: string;
 }
 
-const STATES = ['idle', 'running', 'waiting', 'at-barrier', 'finished', 'runnable'];
+export const CPU_STATES: readonly string[] = ['idle', 'running', 'waiting', 'at-barrier', 'finished', 'runnable'];
+const STATES = CPU_STATES;
 
 export function waitForGraph(m: Machine): WaitEdge[] {
-  const C = m.C;
-  const edges: WaitEdge[] = [];
   const classes = lockClasses();
+  const edges: WaitEdge[] = [];
   for (let cpu = 0; cpu < m.cfg.cpus; cpu++) {
+    const e = waitEdge(m, cpu, classes);
+    if (e) edges.push(e);
+  }
+  return edges;
+}
+
+/** what CPU `cpu` waits for now (undefined: it does not wait) */
+export function waitEdge(m: Machine, cpu: number, classes: string[] = lockClasses()): WaitEdge | undefined {
+  const C = m.C;
+  {
     const pc = m.percpu(cpu);
     const state = STATES[m.u32(pc + C.PC_STATE)] ?? 'unknown';
     const kind = m.u32(pc + C.PC_WAIT_KIND);
     const obj = m.u32(pc + C.PC_WAIT_OBJ);
     const irqs = m.u32(pc + C.PC_IRQ_ON) ? 'on' : 'off';
-    if (state !== 'waiting' && kind === C.WAIT_NONE) continue;
+    if (state !== 'waiting' && kind === C.WAIT_NONE) return undefined;
     let waitsFor = 'nothing';
     let holders: number[] = [];
     if (kind === C.WAIT_SPIN) {
@@ -53,12 +63,11 @@ export function waitForGraph(m: Machine): WaitEdge[] {
       waitsFor = 'the quantum barrier';
     }
     const who = holders.length ? ` held by/owed by cpu ${holders.join(', cpu ')}` : '';
-    edges.push({
+    return {
       cpu, state, irqs, waitsFor, holders,
       text: `cpu ${cpu} [${state}, IRQs ${irqs}, clock ${m.clock(cpu)}] waits for ${waitsFor}${who}`,
-    });
+    };
   }
-  return edges;
 }
 
 /** a readable name for a lock address */

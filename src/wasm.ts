@@ -1,20 +1,7 @@
 // Loading the core: the compiled module, its exports, and the layout constants
 // it exports (offsets have ONE definition: assembly/layout.ts).
 
-import { readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-/** package root, found from this file whether it runs from src/ (vitest) or dist/src/ */
-export function packageRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'package.json'))) {
-    const p = dirname(d);
-    if (p === d) throw new Error('faultline: cannot find the package root');
-    d = p;
-  }
-  return d;
-}
+import { platform } from './platform.js';
 
 /**
  * The two builds of the core, from the same sources (scripts/build-wasm.mjs):
@@ -27,30 +14,22 @@ export type Build = 'threads' | 'mn';
  * runs; 'test' adds the t_* loops and the test controls on hot paths (header
  * flags, planted bugs). A machine uses the test core only when it asks for one
  * of those, or when FAULTLINE_CORE=test (the test suite sets it: vitest.config.ts).
+ * The package ships the release variant (and the web page has only it).
  */
 export type Variant = 'release' | 'test';
-const FILES: Record<Variant, Record<Build, string>> = {
-  release: { threads: 'faultline.wasm', mn: 'faultline-mn.wasm' },
-  test: { threads: 'faultline-test.wasm', mn: 'faultline-test-mn.wasm' },
-};
+/** file names of the builds (build/ in the package; the release ones next to the page in dist/web/) */
+export const CORE_FILES: Readonly<Record<Variant, Readonly<Record<Build, string>>>> = Object.freeze({
+  release: Object.freeze({ threads: 'faultline.wasm', mn: 'faultline-mn.wasm' }),
+  test: Object.freeze({ threads: 'faultline-test.wasm', mn: 'faultline-test-mn.wasm' }),
+});
 /** the variant a machine uses when nothing it asks for needs the test core */
 export function defaultVariant(): Variant {
-  const v = process.env.FAULTLINE_CORE;
+  // no `process` in a browser
+  const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.FAULTLINE_CORE;
   return v === 'test' ? 'test' : 'release';
 }
-const cached = new Map<string, WebAssembly.Module>();
-export function coreFile(build: Build = 'threads', variant: Variant = defaultVariant()): string {
-  return join(packageRoot(), 'build', FILES[variant][build]);
-}
 export function coreModule(build: Build = 'threads', variant: Variant = defaultVariant()): WebAssembly.Module {
-  const file = coreFile(build, variant);
-  let m = cached.get(file);
-  if (!m) {
-    if (!existsSync(file)) throw new Error(`faultline: ${file} is missing; run "npm run build" first`);
-    m = new WebAssembly.Module(readFileSync(file));
-    cached.set(file, m);
-  }
-  return m;
+  return platform().coreModule(build, variant);
 }
 
 /** Numeric constants the module exports (layout offsets, STAT_*, COST_*...). */

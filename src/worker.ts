@@ -15,7 +15,8 @@ import { programs } from './programs.js';
 import { cpuCalls } from './engine/cpu-calls.js';
 import type { CpuResult, CpuTask } from './machine.js';
 
-interface Job { memory: WebAssembly.Memory; module: WebAssembly.Module; worker: number; first: number; tasks: CpuTask[] }
+/** what a host worker is given: the shared memory, the compiled core, its worker block and its CPUs' tasks */
+export interface WorkerJob { memory: WebAssembly.Memory; module: WebAssembly.Module; worker: number; first: number; tasks: CpuTask[] }
 
 /** what a worker reports: one result per CPU, and the crash that ended the run, if one of its CPUs crashed */
 export interface WorkerResult {
@@ -23,7 +24,7 @@ export interface WorkerResult {
   crash?: { cpu: number; message: string; lostWorker: boolean };
 }
 
-export default async function runWorker(job: Job): Promise<WorkerResult> {
+export default async function runWorker(job: WorkerJob): Promise<WorkerResult> {
   const inst = instantiate(job.memory, job.module);
   const { core, consts: C } = inst;
   const i32 = new Int32Array(job.memory.buffer);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { runSweep, expandSweep, type PointResult } from '../src/experiment.js';
-import { writePlots } from '../src/plot.js';
+import { writePlots } from '../src/node/files.js';
 import { categoryNames } from '../src/breakdown.js';
 
 // The SVG plots, opened in a real browser (Debian chromium): the expected

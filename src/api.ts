@@ -1,0 +1,280 @@
+// The public API of faultline (package "exports": src/index.ts for Node,
+// src/browser.ts for browsers, both re-export this module). This is the one
+// path every client goes through: the CLI (src/cli.ts), the web page (web/),
+// examples/ and third-party harnesses.
+//
+// The core path (this module and everything it imports) uses no fs, path or
+// piscina: the compiled core, the host workers and profile files come from the
+// platform (src/platform.ts); counters and profiles are bundled as data
+// (src/generated/assets.ts).
+//
+//   createMachine(config)      a machine of N emulated CPUs; machine.run(programs)
+//                              runs a custom program of operations (Op[]) per CPU
+//   runWorkload(spec)          one named workload under one strategy on N CPUs
+//   sweep(axes | specs)        every workload x strategy x CPU count
+//   stats: statInfo()          every counter with its unit and description
+
+import { Machine, type MachineConfig, type Mode, type Engine, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
+import {
+  runPoint, runSweep, resolveSpec, expandSweep, DEFAULT_SWEEP, POINT_DEFAULTS,
+  type PointSpec, type PointResult, type SweepProgress,
+} from './experiment.js';
+import { strategies, strategyByName, type Strategy } from './strategies.js';
+import { listedWorkloads } from './workloads.js';
+import { listProfiles, loadProfile, parseProfile, ProfileError, type CostProfile } from './profile.js';
+import { statInfo, counterNames, type StatInfo } from './stats.js';
+import { resultsFile, jsonText, toCsv, formatTable, formatDetails, SCHEMA_VERSION, toolVersion, type ResultsFile } from './report.js';
+import { plotSpecs, throughputSpec, breakdownSpec, renderSvg } from './plot.js';
+import { layoutConsts } from './wasm.js';
+import { platform } from './platform.js';
+import { UsageError } from './types.js';
+import { OP_NAMES, type Op } from './programs.js';
+
+export type { Mode, Engine, CpuSnapshot, EngineStats, PointSpec, PointResult, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
+export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, OP_NAMES };
+export { resultsFile, jsonText, toCsv, formatTable, formatDetails, plotSpecs, throughputSpec, breakdownSpec, renderSvg, expandSweep };
+export { statInfo, listProfiles, loadProfile, parseProfile };
+export { runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS, type StressMix, type StressResult, type StressOptions } from './stress.js';
+
+/** the package version */
+export const version: string = toolVersion();
+
+/**
+ * Load the compiled core (browsers: fetches and compiles the .wasm files;
+ * Node: nothing to do). Every other call awaits it; call it first to pass
+ * the locations of the assets in a browser.
+ */
+export async function init(opts: InitOptions = {}): Promise<void> {
+  await platform().init?.(opts);
+}
+
+/** where a browser finds the assets (defaults: next to the module that imports faultline) */
+export interface InitOptions {
+  /** the two builds: URLs, bytes or compiled modules */
+  wasm?: Partial<Record<'threads' | 'mn', string | URL | BufferSource | WebAssembly.Module>>;
+  /** the Web Worker script that runs emulated CPUs (dist/web/cpu-worker.js) */
+  workerUrl?: string | URL;
+}
+
+// ---------------------------------------------------------------------------
+// What exists
+
+export interface WorkloadInfo { name: string; description: string; opsUnit: string; usesStrategy: boolean; vcycles: string }
+
+/** the named workloads (runWorkload, sweep) */
+export function listWorkloads(): WorkloadInfo[] {
+  return listedWorkloads().map(({ name, description, opsUnit, usesStrategy, vcycles }) => ({ name, description, opsUnit, usesStrategy, vcycles }));
+}
+
+/** the fault-path strategies */
+export function listStrategies(): { name: string; description: string }[] {
+  return strategies.map(({ name, description }) => ({ name, description }));
+}
+
+/** the largest CPU count the core supports (a profile may allow fewer) */
+export function maxCpus(): number { return layoutConsts().MAX_CPUS; }
+
+// ---------------------------------------------------------------------------
+// Stats
+
+/** one counter's value with its name and unit */
+export interface Stat extends StatInfo { value: bigint }
+
+/** counters (by name, u64 as bigint) as a list with units and descriptions, in spec/counters.json order */
+export function describeStats(values: Record<string, bigint | string>): Stat[] {
+  return statInfo().map((s) => ({ ...s, value: BigInt(values[s.name] ?? 0) }));
+}
+
+// ---------------------------------------------------------------------------
+// A machine and custom programs
+
+/** A machine: the core's knobs plus the fault-path strategy by name. */
+export interface MachineOptions extends Omit<MachineConfig, 'strategy' | 'flags' | 'scratchBytes' | 'settings' | 'core'> {
+  /** fault-path strategy (listStrategies(); default mmap_lock) */
+  strategy?: string;
+  /** fault-path settings (src/machine.ts FaultSettings, without the test-only ones) */
+  settings?: Partial<Omit<MachineConfig['settings'] & object, 'bug'>>;
+}
+
+/** What one run of custom programs gave. */
+export interface ProgramRun {
+  /** false: a CPU failed, the run deadlocked or was stopped; `error` says why (the partial results are kept) */
+  ok: boolean;
+  error: string | null;
+  /** per CPU: the result of each op (map: the address or -errno; unmap/protect/advise: 0 or -errno; access: VM_FAULT bits; touch: pages) */
+  results: (unknown[] | null)[];
+  /** per CPU virtual clock at the end, cycles */
+  clocks: bigint[];
+  /** host milliseconds (never a virtual figure) */
+  wallMs: number;
+  engine: EngineStats;
+}
+
+export interface RunOpts {
+  /** every CPU's state while it runs: before the start, every sampleMs and at the end */
+  onProgress?: (cpus: CpuSnapshot[]) => void;
+  sampleMs?: number;
+}
+
+/** A machine created by createMachine: run programs on it, read its stats. */
+export class FaultlineMachine {
+  /** the host-side machine (advanced: layout, raw memory) */
+  readonly raw: Machine;
+  readonly strategy: string;
+  constructor(raw: Machine, strategy: string) { this.raw = raw; this.strategy = strategy; }
+
+  get cpus(): number { return this.raw.cfg.cpus; }
+  get profile(): CostProfile { return this.raw.profile; }
+  get memory(): WebAssembly.Memory { return this.raw.memory; }
+
+  /**
+   * Run one program of operations per CPU (an array of programs, or a
+   * function of the CPU number), all CPUs at once on the host workers.
+   * Bad input (a program that is not an array of known ops) throws a
+   * UsageError before anything runs.
+   */
+  async run(programs: Op[][] | ((cpu: number) => Op[]), opts: RunOpts = {}): Promise<ProgramRun> {
+    const list = typeof programs === 'function' ? [...Array(this.cpus).keys()].map(programs) : programs;
+    if (!Array.isArray(list) || list.length !== this.cpus) throw new UsageError(`need one program per CPU (${this.cpus}), got ${Array.isArray(list) ? list.length : typeof list}`);
+    list.forEach((p, cpu) => checkProgram(p, `cpu ${cpu}`));
+    const r: RunResult = await this.raw.run(list.map((steps) => ({ program: 'ops', args: { steps } })), { onSample: opts.onProgress, sampleMs: opts.sampleMs });
+    return {
+      ok: r.ok,
+      error: r.ok ? null : (r.error ?? 'run failed'),
+      results: r.cpus.map((c) => (c.ok ? (c.value as unknown[]) : null)),
+      clocks: r.clocks,
+      wallMs: r.wallMs,
+      engine: r.engine,
+    };
+  }
+
+  /** every counter with its unit, summed over CPUs (or of one CPU) */
+  stats(cpu?: number): Stat[] { return describeStats(this.raw.stats(cpu)); }
+  /** counters by name (bigint) */
+  counters(cpu?: number): Record<string, bigint> { return this.raw.stats(cpu); }
+  /** every CPU's clock, state, what it waits for and its faults, now */
+  snapshot(): CpuSnapshot[] { return this.raw.snapshot(); }
+}
+
+function checkProgram(p: unknown, where: string): void {
+  if (!Array.isArray(p)) throw new UsageError(`${where}: a program must be an array of ops (got ${typeof p})`);
+  p.forEach((s, i) => {
+    const op = (s as { op?: unknown } | null)?.op;
+    if (typeof op !== 'string' || !OP_NAMES.includes(op)) throw new UsageError(`${where}, op #${i}: unknown op ${JSON.stringify(op)} (${OP_NAMES.join(', ')})`);
+    if (op === 'repeat') checkProgram((s as { steps?: unknown }).steps, `${where}, op #${i} (repeat)`);
+  });
+}
+
+/** Create a machine of `cpus` emulated CPUs (shared memory laid out, core initialised). */
+export async function createMachine(config: MachineOptions): Promise<FaultlineMachine> {
+  await init();
+  if (typeof config !== 'object' || config === null) throw new UsageError('createMachine needs a config object ({ cpus, ... })');
+  const strategy = strategyByName(config.strategy ?? 'mmap_lock');
+  const maxCpu = maxCpus();
+  if (!Number.isSafeInteger(config.cpus) || config.cpus < 1 || config.cpus > maxCpu) throw new UsageError(`CPU count must be an integer from 1 to ${maxCpu} (got ${config.cpus})`);
+  const { strategy: _s, settings, ...rest } = config;
+  const m = new Machine({ ...rest, strategy: strategy.id, ...(settings ? { settings: { ...settings, bug: 0 } } : {}) });
+  return new FaultlineMachine(m, strategy.name);
+}
+
+// ---------------------------------------------------------------------------
+// Named workloads and sweeps
+
+/** one point: a named workload; everything but workload and cpus has a default */
+export type WorkloadSpec = Pick<PointSpec, 'workload' | 'cpus'> & Partial<PointSpec>;
+
+function fullSpec(s: WorkloadSpec, defaultProfile: string = POINT_DEFAULTS.profile): PointSpec {
+  if (typeof s !== 'object' || s === null) throw new UsageError('a point needs { workload, cpus, ... }');
+  return { strategy: 'mmap_lock', profile: defaultProfile, mode: POINT_DEFAULTS.mode, seed: POINT_DEFAULTS.seed, quantum: POINT_DEFAULTS.quantum, ...s };
+}
+
+/** Check points (names, counts, engine) without running them; throws UsageError / ProfileError naming the first problem. */
+export function checkPoints(specs: WorkloadSpec[]): PointSpec[] {
+  const full = specs.map((s) => fullSpec(s));
+  for (const s of full) resolveSpec(s);
+  return full;
+}
+
+/** Run one named workload on a fresh machine. Throws only for bad input; a failed run is a result with ok=false and its error. */
+export async function runWorkload(spec: WorkloadSpec, opts: RunOpts = {}): Promise<PointResult> {
+  await init();
+  const s = fullSpec(spec);
+  resolveSpec(s);
+  return runPoint(s, { onSample: opts.onProgress, sampleMs: opts.sampleMs });
+}
+
+/** the axes of a sweep (missing: the default sweep's) and the options every point shares */
+export interface SweepAxes extends Partial<Omit<PointSpec, 'workload' | 'strategy' | 'cpus'>> {
+  workloads?: readonly string[];
+  strategies?: readonly string[];
+  cpus?: readonly number[];
+}
+
+/** what sweep() reports while it runs */
+export type SweepEvent =
+  | ({ type: 'point' } & SweepProgress)
+  | { type: 'cpus'; index: number; spec: PointSpec; cpus: CpuSnapshot[] };
+
+export interface SweepOpts {
+  onProgress?: (e: SweepEvent) => void;
+  /** host milliseconds between per-CPU samples of the running point (default 100) */
+  sampleMs?: number;
+  /** recorded in the results document (default: the equivalent `faultline sweep` command line) */
+  command?: string[];
+}
+
+export interface SweepResult {
+  points: PointResult[];
+  failed: PointResult[];
+  /** the results document, as `faultline sweep` writes it (results.json) */
+  document: ResultsFile;
+}
+
+/** The points of a sweep: every (workload, strategy, cpus), in that nesting order. */
+export function sweepPoints(axes: SweepAxes): PointSpec[] {
+  const { workloads, strategies: strats, cpus, ...common } = axes;
+  return expandSweep(
+    { workloads: workloads ?? DEFAULT_SWEEP.workloads, strategies: strats ?? DEFAULT_SWEEP.strategies, cpus: cpus ?? DEFAULT_SWEEP.cpus },
+    { ...POINT_DEFAULTS, profile: DEFAULT_SWEEP.profile, ...common },
+  );
+}
+
+/** the `faultline sweep` command line of a sweep's axes (what the results document records) */
+export function sweepCommand(axes: SweepAxes): string[] {
+  const pts = sweepPoints(axes);
+  const p = pts[0];
+  const uniq = <T>(xs: T[]) => [...new Set(xs)];
+  const cmd = ['faultline', 'sweep',
+    '--workload', uniq(pts.map((x) => x.workload)).join(','),
+    '--strategy', uniq(pts.map((x) => x.strategy)).join(','),
+    '--cpus', uniq(pts.map((x) => x.cpus)).join(',')];
+  if (!p) return cmd;
+  cmd.push('--profile', p.profile, '--mode', p.mode, '--seed', String(p.seed), '--quantum', String(p.quantum));
+  if (p.vcycles !== undefined) cmd.push('--vcycles', String(p.vcycles));
+  if (p.engine !== undefined) cmd.push('--engine', p.engine);
+  if (p.workers !== undefined) cmd.push('--workers', String(p.workers));
+  return cmd;
+}
+
+/**
+ * Run a sweep: axes (every combination) or an explicit list of points. Every
+ * point is checked first (bad input throws before anything runs); a failed
+ * point is kept with its error and the sweep goes on.
+ */
+export async function sweep(what: SweepAxes | WorkloadSpec[], opts: SweepOpts = {}): Promise<SweepResult> {
+  await init();
+  const specs = Array.isArray(what) ? what.map((s) => fullSpec(s, DEFAULT_SWEEP.profile)) : sweepPoints(what);
+  if (specs.length === 0) throw new UsageError('the sweep has no points');
+  const on = opts.onProgress;
+  const { points, failed } = await runSweep(
+    specs,
+    on ? (p) => on({ type: 'point', ...p }) : undefined,
+    on ? (index, cpus) => on({ type: 'cpus', index, spec: specs[index], cpus }) : undefined,
+    opts.sampleMs,
+  );
+  const command = opts.command ?? (Array.isArray(what) ? ['faultline', 'sweep'] : sweepCommand(what));
+  return { points, failed, document: resultsFile(points, command) };
+}
+
+/** every counter name, in STAT_* order */
+export { counterNames };

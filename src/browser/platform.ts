@@ -1,0 +1,75 @@
+// The browser side of the platform seam (src/platform.ts): the core fetched and
+// compiled by init(), emulated CPUs on Web Workers (src/browser/cpu-worker.ts,
+// bundled as cpu-worker.js next to the page), no profile files (pass a parsed
+// profile or a shipped name). Importing this module registers it.
+
+import { setPlatform, type Platform, type CpuPool } from '../platform.js';
+import { CORE_FILES, type Build, type Variant } from '../wasm.js';
+import type { WorkerJob, WorkerResult } from '../worker.js';
+
+const modules: Partial<Record<Build, WebAssembly.Module>> = {};
+let workerUrl: string | URL | undefined;
+let ready: Promise<void> | undefined;
+
+type Source = string | URL | BufferSource | WebAssembly.Module;
+
+async function compile(src: Source): Promise<WebAssembly.Module> {
+  if (src instanceof WebAssembly.Module) return src;
+  if (typeof src === 'string' || src instanceof URL) {
+    const res = await fetch(src);
+    if (!res.ok) throw new Error(`faultline: cannot fetch ${String(src)} (HTTP ${res.status})`);
+    return WebAssembly.compile(await res.arrayBuffer());
+  }
+  return WebAssembly.compile(src);
+}
+
+const base = (): string => (globalThis as { location?: { href: string } }).location?.href ?? import.meta.url;
+
+export const browserPlatform: Platform = {
+  name: 'browser',
+  init(opts) {
+    if (opts.workerUrl) workerUrl = opts.workerUrl;
+    if (opts.wasm || !ready) {
+      const want = opts.wasm ?? {};
+      ready = Promise.all((['threads', 'mn'] as Build[]).map(async (b) => {
+        modules[b] = await compile(want[b] ?? new URL(CORE_FILES.release[b], base()));
+      })).then(() => undefined);
+      // a failed load may be retried with other locations
+      ready.catch(() => { ready = undefined; });
+    }
+    return ready;
+  },
+  coreModule(build: Build, variant: Variant): WebAssembly.Module {
+    if (variant !== 'release') throw new Error('faultline: the test core (test flags, planted bugs) is not available in a browser');
+    const m = modules[build];
+    if (!m) throw new Error('faultline: the core is not loaded: await init() first');
+    return m;
+  },
+  hostCores: () => Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 1)),
+  createPool(workers: number): CpuPool {
+    if (typeof SharedArrayBuffer === 'undefined' || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
+      throw new Error('faultline: shared memory needs a cross-origin-isolated page (serve it with COOP: same-origin and COEP: require-corp)');
+    }
+    const url = workerUrl ?? new URL('cpu-worker.js', base());
+    const live = new Set<Worker>();
+    return {
+      run(job: WorkerJob): Promise<WorkerResult> {
+        const w = new Worker(url, { type: 'module' });
+        live.add(w);
+        return new Promise<WorkerResult>((resolve, reject) => {
+          w.onmessage = (e: MessageEvent<{ ok: boolean; result?: WorkerResult; error?: string }>) => {
+            w.terminate(); live.delete(w);
+            if (e.data.ok) resolve(e.data.result as WorkerResult);
+            else reject(new Error(e.data.error ?? 'worker failed'));
+          };
+          w.onerror = (e: ErrorEvent) => { w.terminate(); live.delete(w); reject(new Error(`worker script ${String(url)}: ${e.message || 'failed to load'}`)); };
+          w.postMessage(job);
+        });
+      },
+      async destroy() { for (const w of live) w.terminate(); live.clear(); },
+    };
+  },
+  hostInfo: () => ({ node: 'none (browser)', platform: 'browser', arch: globalThis.navigator?.userAgent ?? 'unknown', cpus: browserPlatform.hostCores() }),
+};
+
+setPlatform(browserPlatform);
