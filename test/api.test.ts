@@ -171,7 +171,8 @@ describe('examples/', () => {
     const file = join(ROOT, 'examples', 'mprotect-storm', 'harness.mjs');
     const src = readFileSync(file, 'utf8');
     expect(new Set([...src.matchAll(/from\s+'([^']+)'/g)].map((m) => m[1]))).toEqual(new Set(['faultline']));
-    const r = spawnSync(process.execPath, [file, '--cpus', '3', '--pages', '16', '--flips', '8'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const { FAULTLINE_CORE: _t, ...env } = process.env; // as a user runs it: the released core
+    const r = spawnSync(process.execPath, [file, '--cpus', '3', '--pages', '16', '--flips', '8'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));

@@ -15,8 +15,10 @@ let tmp: string;
 let project: string;
 let files: string[];
 
+// what a user has: no FAULTLINE_CORE=test (vitest.config.ts sets it for the suite), so the released core runs
+const { FAULTLINE_CORE: _testCore, ...userEnv } = process.env;
 const run = (cmd: string, args: string[], cwd: string) => {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 180_000, env: { ...process.env, npm_config_update_notifier: 'false' } });
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 180_000, env: { ...userEnv, npm_config_update_notifier: 'false' } });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}\n${r.stdout}`);
   return r.stdout;
 };
@@ -49,6 +51,13 @@ describe('npm pack tarball, installed offline in a fresh project', () => {
       expect(files).toContain(f);
     }
     expect(files.filter((f) => /^(src|test|assembly|scripts|bench)\//.test(f) || f.startsWith('dist/bench/'))).toEqual([]);
+    // the released core only: no test build, no t_* exports in what ships
+    expect(files.filter((f) => f.endsWith('.wasm')).sort()).toEqual(['build/faultline-mn.wasm', 'build/faultline.wasm']);
+    for (const f of ['faultline.wasm', 'faultline-mn.wasm']) {
+      const names = WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(join(project, 'node_modules', 'faultline', 'build', f)))).map((e) => e.name);
+      expect(names).toContain('sched_run');
+      expect(names.filter((n) => n.startsWith('t_'))).toEqual([]);
+    }
   });
 
   it('the API works from Node through the package name', () => {

@@ -417,7 +417,11 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "pervma_abort_changed",
-   "per-VMA abort: VMA range changed or detached after locking"
+   "per-VMA abort: VMA range changed after locking (the lookup falls back to mmap_lock)"
+  ],
+  [
+   "pervma_lock_miss",
+   "per-VMA lookups redone because the locked VMA had been detached meanwhile (VMA_LOCK_MISS: no fallback)"
   ],
   [
    "mmap",
