@@ -159,6 +159,12 @@ describe('the core path', () => {
     expect([...cpuWorker.bare]).toEqual([]);
   });
 
+  it('the bundled data (src/generated/assets.ts) is what spec/ and profiles/ say', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'gen-assets.mjs'), '--check'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   it('the check sees a Node built-in when there is one (the Node entry)', () => {
     const { bare } = importGraph('src/index.ts');
     expect(bare.has('node:fs')).toBe(true);
