@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The faultline command line: run one point, sweep many, list what exists.
+// The faultline command line: run one point, sweep many, list what exists;
+// plan a sweep, run its points anywhere (a Slurm job array) and merge them (src/cluster/).
 // A thin client of the API (src/index.ts -> src/api.ts): it parses options,
 // calls the API and writes what it returns; nothing runs any other way.
 // Bad input -> one line "faultline: <problem>" on stderr, exit code 2.
@@ -8,15 +9,18 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
-import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseCount, parseCounts, parseNames, prepareOutDir, checkOutFile, isFsError, describeFsError } from './args.js';
 import {
   sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, listWorkloads, listStrategies, listProfiles, loadProfile, maxCpus,
-  ProfileError, UsageError, formatTable, formatDetails, resultsFile, version, writeJson, writeCsv, writePlots,
+  ProfileError, UsageError, formatTable, formatDetails, version,
   runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS,
   type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type StressMix, type StressResult,
 } from './index.js';
 import { firstLine } from './report.js';
+import { writeOutputs, formatFailures } from './outputs.js';
+import { planCommand, pointCommand, mergeCommand, slurmCommand, type PointOpts, type MergeOpts } from './cluster/commands.js';
+import { SLURM_MAX_ARRAY_SIZE } from './cluster/slurm.js';
 
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
@@ -82,28 +86,6 @@ function progressBar(plan: Plan): (p: SweepProgress) => void {
   };
 }
 
-async function writeOutputs(doc: ReturnType<typeof resultsFile>, points: PointResult[], outDir?: string, jsonFile?: string): Promise<string[]> {
-  const written: string[] = [];
-  if (jsonFile) { writeJson(jsonFile, doc); written.push(jsonFile); }
-  if (outDir) {
-    writeJson(join(outDir, 'results.json'), doc);
-    writeCsv(join(outDir, 'results.csv'), points);
-    const svgs = await writePlots(outDir, points);
-    written.push(...['results.json', 'results.csv', ...svgs].map((f) => join(outDir, f)));
-  }
-  return written;
-}
-
-function reportFailures(points: PointResult[], failed: PointResult[]): void {
-  const kept = points.length - failed.length;
-  process.stderr.write(`faultline: ${failed.length} of ${points.length} point(s) failed (the ${kept} that finished are kept):\n`);
-  for (const p of failed) {
-    const [first, ...rest] = (p.error ?? 'run failed').split('\n');
-    process.stderr.write(`  ${p.workload} ${p.strategy} ${p.cpus} CPU(s): ${first}\n`);
-    for (const l of rest) process.stderr.write(`    ${l.trim()}\n`);
-  }
-}
-
 /** Check everything, run the points, write and print the results; returns the exit code. */
 async function execute(plan: Plan): Promise<number> {
   checkPoints(plan.specs);
@@ -111,13 +93,13 @@ async function execute(plan: Plan): Promise<number> {
   const jsonFile = plan.jsonFile !== undefined ? checkOutFile('--json', plan.jsonFile) : undefined;
   const bar = progressBar(plan);
   const { points, failed, document } = await sweep(plan.specs, { command: plan.command, onProgress: (e) => { if (e.type === 'point') bar(e); } });
-  const written = await writeOutputs(document, points, outDir, jsonFile);
+  const written = await writeOutputs(document, points, { outDir, jsonFile });
   if (!plan.quiet) {
     process.stdout.write(formatTable(points));
     if (points.length === 1 && points[0].ok) process.stdout.write('\n' + formatDetails(points[0]));
     if (written.length) process.stdout.write(`\nwrote ${written.join(', ')}\n`);
   }
-  if (failed.length) reportFailures(points, failed);
+  if (failed.length) process.stderr.write(formatFailures(points, failed));
   return failed.length ? 1 : 0;
 }
 
@@ -125,7 +107,7 @@ async function execute(plan: Plan): Promise<number> {
 // Commands
 
 interface RunOpts extends CommonOpts { workload: string; strategy: string; cpus: string; json?: string }
-interface SweepOpts extends CommonOpts { workload?: string; strategy?: string; cpus?: string; out: string; quiet?: boolean; default?: boolean }
+interface SweepOpts extends CommonOpts { workload?: string; strategy?: string; cpus?: string; out: string; quiet?: boolean; default?: boolean; plan?: string }
 
 function runPlan(o: RunOpts, command: string[]): Plan {
   const spec: PointSpec = { ...commonSpec(o), workload: o.workload, strategy: o.strategy, cpus: parseCount('--cpus', o.cpus) };
@@ -208,6 +190,24 @@ Examples:
 Every axis left out comes from the default sweep: workloads ${DEFAULT_SWEEP.workloads.join(',')};
 strategies ${DEFAULT_SWEEP.strategies.join(',')}; CPUs ${DEFAULT_SWEEP.cpus.join(',')}.`;
 
+const EXAMPLES_POINT = `
+Examples:
+  faultline sweep --workload page_fault1 --cpus 1,2,4 --mode deterministic --plan plan.json
+  faultline point --plan plan.json --index 0 --out shards`;
+
+const EXAMPLES_MERGE = `
+Examples:
+  faultline merge --plan plan.json --from shards --out out
+  faultline merge --plan plan.json --from shards-a shards-b --out out`;
+
+const EXAMPLES_SLURM = `
+Examples:
+  faultline slurm --plan plan.json --out shards --partition short --time 30 --array-limit 50 --submit
+  faultline merge --plan plan.json --from shards --out out
+  faultline slurm --plan plan.json --out shards --submit    # again: only the points without a shard`;
+
+interface SlurmCliOpts { plan: string; out: string; submit?: boolean; partition?: string; time?: string; jobName?: string; cpusPerTask?: string; arrayLimit?: string; maxArraySize?: string }
+
 function buildProgram(exit: { code: number }): Command {
   const program = new Command('faultline')
     .description('Cycle-approximate multi-core emulator of the Linux page-fault path: mmap_lock vs SPF vs per-VMA locks')
@@ -232,8 +232,52 @@ function buildProgram(exit: { code: number }): Command {
     .option('--default', 'the default sweep (for any axis not given)'))
     .option('--out <dir>', 'output directory (created if missing)', 'out')
     .option('--quiet', 'no progress bar and no table (files and errors only)')
+    .option('--plan <file>', 'write the points to this plan file and run nothing (then `faultline point`/`slurm` and `merge`)')
     .addHelpText('after', EXAMPLES_SWEEP)
-    .action(async (o: SweepOpts) => { exit.code = await execute(sweepPlan(o, commandLine())); });
+    .action(async (o: SweepOpts) => {
+      const plan = sweepPlan(o, commandLine());
+      exit.code = o.plan !== undefined ? planCommand(plan.specs, o.plan, plan.command) : await execute(plan);
+    });
+
+  program.command('point')
+    .description('run one point of a plan and write its result shard <out>/point-<index>.json (atomically); skipped when a shard matching the plan is there')
+    .requiredOption('--plan <file>', 'plan file (`faultline sweep ... --plan FILE`)')
+    .requiredOption('--index <i>', 'the point\'s index in the plan (from 0; a Slurm array task passes $SLURM_ARRAY_TASK_ID)')
+    .requiredOption('--out <dir>', 'shard directory (created if missing)')
+    .option('--force', 'run even when a matching shard is there (and replace it)')
+    .option('--quiet', 'no result table')
+    .addHelpText('after', EXAMPLES_POINT)
+    .action(async (o: PointOpts) => { exit.code = await pointCommand(o, parseCount('--index', o.index), commandLine()); });
+
+  program.command('merge')
+    .description('gather the shards of a plan into results.json, results.csv and plots (as a local sweep writes them); names missing and failed points, exit 1 if any')
+    .requiredOption('--plan <file>', 'plan file')
+    .requiredOption('--from <dir...>', 'shard directories (the first usable shard of each point wins)')
+    .requiredOption('--out <dir>', 'output directory (created if missing)')
+    .option('--quiet', 'no table')
+    .addHelpText('after', EXAMPLES_MERGE)
+    .action(async (o: MergeOpts) => { exit.code = await mergeCommand(o, commandLine()); });
+
+  program.command('slurm')
+    .description('write an sbatch job-array script over the plan\'s points that have no shard in --out (one point per task); --submit submits it')
+    .requiredOption('--plan <file>', 'plan file')
+    .requiredOption('--out <dir>', 'shard directory of the tasks (created if missing; the script and logs/ go there too)')
+    .option('--partition <name>', 'Slurm partition (default: the cluster\'s)')
+    .option('--time <limit>', 'time limit per task, in sbatch --time form (e.g. 30, 1:00:00, 1-0)')
+    .option('--cpus-per-task <n>', 'CPUs per task (a parallel-mode point uses as many host workers as it is given)')
+    .option('--array-limit <n>', 'at most n tasks of the array at once (--array=...%n)')
+    .option('--job-name <name>', 'Slurm job name', 'faultline')
+    .option('--max-array-size <n>', `the cluster's MaxArraySize: a plan with more points is split into several arrays (default ${SLURM_MAX_ARRAY_SIZE})`)
+    .option('--submit', 'submit with sbatch and print the job id and the merge command')
+    .addHelpText('after', EXAMPLES_SLURM)
+    .action((o: SlurmCliOpts) => {
+      const count = (opt: string, v?: string) => (v === undefined ? undefined : parseCount(opt, v));
+      exit.code = slurmCommand({
+        plan: o.plan, out: o.out, submit: o.submit, partition: o.partition, time: o.time, jobName: o.jobName,
+        cpusPerTask: count('--cpus-per-task', o.cpusPerTask), arrayLimit: count('--array-limit', o.arrayLimit),
+        maxArraySize: count('--max-array-size', o.maxArraySize),
+      }, fileURLToPath(import.meta.url));
+    });
 
   program.command('stress')
     .description('randomized stress: faults race mmap/munmap/mprotect/madvise on one region, then every invariant is checked; exit 1 on a violation')

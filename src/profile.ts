@@ -225,7 +225,8 @@ function shippedNames(): string[] {
   return Object.keys(PROFILES).sort();
 }
 
-function isBareName(s: string): boolean {
+/** a shipped profile name (not a path to a profile file) */
+export function isBareName(s: string): boolean {
   return !s.includes('/') && !s.includes('\\') && !s.endsWith('.json');
 }
 
