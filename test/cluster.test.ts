@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cli, readJson, expectSameResults, ROOT } from './cluster-util.js';
 import { indexRanges, arrayJobs, checkSlurmOptions } from '../src/cluster/slurm.js';
-import { pointIndex } from '../src/cluster/plan.js';
+import { pointIndex, readPlan, planPoint, checkPlanPoint } from '../src/cluster/plan.js';
+import { mergeCommand } from '../src/cluster/commands.js';
+import { UsageError } from '../src/types.js';
 import { writeFileAtomic, TEMP_PREFIX } from '../src/cluster/atomic.js';
 
 // sweep --plan, point, merge and the sbatch script, on this machine (no Slurm:
@@ -124,30 +126,46 @@ describe('point + merge', () => {
     expect(readJson(join(tmp, 'crash-merged', 'results.json')).points.map((q: any) => q.ok)).toEqual([true, false]);
   });
 
-  it('bad input exits 2 with one line', () => {
+  it('bad input: one line, exit 2 (through the CLI), and each check names what is wrong', async () => {
     writeFileSync(join(tmp, 'not-json.json'), '{');
     writeFileSync(join(tmp, 'not-plan.json'), '{"points": []}');
-    writeFileSync(join(tmp, 'bad-spec.json'), JSON.stringify({ ...readJson(join(tmp, 'plan.json')), points: [{ index: 0, spec: { ...readJson(join(tmp, 'plan.json')).points[0].spec, cpus: 'two' } }] }));
+    const plan = readJson(join(tmp, 'plan.json'));
+    writeFileSync(join(tmp, 'bad-spec.json'), JSON.stringify({ ...plan, points: [{ index: 0, spec: { ...plan.points[0].spec, cpus: 'two' } }] }));
+    writeFileSync(join(tmp, 'extra-field.json'), JSON.stringify({ ...plan, points: [{ index: 0, spec: { ...plan.points[0].spec, cpu: 2 } }] }));
+    writeFileSync(join(tmp, 'bad-index.json'), JSON.stringify({ ...plan, points: [{ index: 1, spec: plan.points[0].spec }] }));
+    writeFileSync(join(tmp, 'bad-workload.json'), JSON.stringify({ ...plan, points: [{ index: 0, spec: { ...plan.points[0].spec, workload: 'nope' } }] }));
+    // the CLI path: exit 2, one line, nothing created
     const cases: [string[], RegExp][] = [
-      [['point', '--plan', 'absent.json', '--index', '0', '--out', 'x'], /plan absent\.json: no such file/],
-      [['point', '--plan', 'not-json.json', '--index', '0', '--out', 'x'], /not JSON/],
-      [['point', '--plan', 'not-plan.json', '--index', '0', '--out', 'x'], /not a faultline plan/],
-      [['point', '--plan', 'bad-spec.json', '--index', '0', '--out', 'x'], /point 0: spec field "cpus" must be a number/],
-      [['point', '--plan', 'plan.json', '--index', '4', '--out', 'x'], /--index 4: plan plan\.json has 4 point\(s\), indices 0 to 3/],
-      [['point', '--plan', 'plan.json', '--index', '-1', '--out', 'x'], /--index/],
-      [['point', '--plan', 'plan.json', '--out', 'x'], /--index/],
-      [['merge', '--plan', 'plan.json', '--from', 'no-such-dir', '--out', 'x'], /--from no-such-dir: no such directory/],
-      [['merge', '--plan', 'plan.json', '--out', 'x'], /--from/],
-      [['slurm', '--plan', 'plan.json', '--out', 'x', '--time', '1:00:00:00'], /--time: "1:00:00:00" is not a Slurm time/],
-      [['slurm', '--plan', 'plan.json', '--out', 'x', '--array-limit', '0'], /--array-limit must be at least 1/],
-      [['slurm', '--plan', 'plan.json', '--out', 'x', '--partition', 'a b'], /--partition/],
+      [['point', '--plan', 'plan.json', '--index', '4', '--out', 'x'], /^faultline: --index 4: plan plan\.json has 4 point\(s\), indices 0 to 3$/],
+      [['merge', '--plan', 'plan.json', '--from', 'no-such-dir', '--out', 'x'], /^faultline: --from no-such-dir: no such directory$/],
+      [['slurm', '--plan', 'bad-workload.json', '--out', 'x'], /^faultline: plan bad-workload\.json: point 0: unknown workload "nope"/],
     ];
     for (const [args, msg] of cases) {
       const r = run(...args);
       expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stderr, args.join(' ')).toMatch(msg);
+      expect(r.stderr.trim(), args.join(' ')).toMatch(msg);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
     }
+    expect(existsSync(join(tmp, 'x'))).toBe(false);
+    // the same checks, in process
+    const at = (f: string) => join(tmp, f);
+    expect(() => readPlan(at('absent.json'))).toThrow(/absent\.json: no such file/);
+    expect(() => readPlan(at('not-json.json'))).toThrow(/not JSON/);
+    expect(() => readPlan(at('not-plan.json'))).toThrow(/not a faultline plan/);
+    expect(() => readPlan(at('bad-spec.json'))).toThrow(/point 0: spec field "cpus" must be a number \(got "two"\)/);
+    expect(() => readPlan(at('extra-field.json'))).toThrow(/point 0: unknown spec field "cpu"/);
+    expect(() => readPlan(at('bad-index.json'))).toThrow(/point 0: expected \{"index": 0/);
+    const p = readPlan(at('plan.json'));
+    expect(() => planPoint(p, 'plan.json', -1)).toThrow(/--index -1/);
+    expect(() => planPoint(p, 'plan.json', 1.5)).toThrow(/--index 1\.5/);
+    expect(() => checkPlanPoint('bad-workload.json', readPlan(at('bad-workload.json')).points[0])).toThrow(UsageError);
+    await expect(mergeCommand({ plan: at('plan.json'), from: [at('not-json.json')], out: at('x') }, [])).rejects.toThrow(/not a directory/);
+    for (const [o, msg] of [
+      [{ time: '1:00:00:00' }, /--time: "1:00:00:00" is not a Slurm time/],
+      [{ arrayLimit: 0 }, /--array-limit must be at least 1/],
+      [{ partition: 'a b' }, /--partition/],
+      [{ jobName: 'a;b' }, /--job-name/],
+    ] as const) expect(() => checkSlurmOptions(o), JSON.stringify(o)).toThrow(msg);
     expect(existsSync(join(tmp, 'x'))).toBe(false);
   });
 });
