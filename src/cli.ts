@@ -236,7 +236,7 @@ function buildProgram(exit: { code: number }): Command {
     .addHelpText('after', EXAMPLES_SWEEP)
     .action(async (o: SweepOpts) => {
       const plan = sweepPlan(o, commandLine());
-      exit.code = o.plan !== undefined ? planCommand(plan.specs, o.plan, plan.command) : await execute(plan);
+      exit.code = o.plan !== undefined ? planCommand(plan.specs, o.plan, plan.command, plan.quiet) : await execute(plan);
     });
 
   program.command('point')

@@ -35,6 +35,16 @@ describe('sweep --plan', () => {
     });
   });
 
+  it('--help names the cluster commands; --quiet writes the plan silently', () => {
+    const h = run('--help');
+    expect(h.code).toBe(0);
+    for (const c of ['point', 'merge', 'slurm']) expect(h.stdout).toMatch(new RegExp(`^  ${c} \\[options\\]`, 'm'));
+    const q = run('sweep', '--workload', 'spinlock', '--cpus', '1,2', '--plan', 'p-quiet.json', '--quiet');
+    expect(q.code).toBe(0);
+    expect(q.stdout + q.stderr).toBe('');
+    expect(readJson(join(tmp, 'p-quiet.json')).points).toHaveLength(6);
+  });
+
   it('a profile given as a path is stored absolute (a task may run elsewhere)', () => {
     mkdirSync(join(tmp, 'prof'), { recursive: true });
     copyFileSync(join(ROOT, 'profiles', 'default.json'), join(tmp, 'prof', 'mine.json'));

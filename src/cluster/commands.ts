@@ -23,11 +23,11 @@ const word = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.repl
 const mergeHint = (planArg: string, fromArg: string) => `faultline merge --plan ${word(planArg)} --from ${word(fromArg)} --out out`;
 
 /** `faultline sweep ... --plan FILE`: write the points, run nothing. */
-export function planCommand(specs: PointSpec[], file: string, command: string[]): number {
+export function planCommand(specs: PointSpec[], file: string, command: string[], quiet = false): number {
   const plan = makePlan(specs, command);
   writePlan(checkOutFile('--plan', file), plan);
   const n = plan.points.length;
-  out(`wrote plan ${file}: ${n} point(s), indices 0 to ${n - 1} (nothing ran)\n` +
+  if (!quiet) out(`wrote plan ${file}: ${n} point(s), indices 0 to ${n - 1} (nothing ran)\n` +
     'run them on a Slurm cluster, or one at a time anywhere, then merge the shards:\n' +
     `  faultline slurm --plan ${word(file)} --out shards --submit\n` +
     `  faultline point --plan ${word(file)} --index <i> --out shards\n` +
