@@ -137,6 +137,7 @@ export const SET_NUMA_PAGES: u32 = 28; // pages marked protnone per scan (Linux:
 export const SET_ZAP_FLUSH_UNDER_PTL: u32 = 32; // 1: zap flushes the TLB before dropping each PTL (as for dirty shared pages)
 export const SET_BUG: u32 = 36; // test-only planted bugs (BUG_*), 0 in every real run
 export const SET_MM_USERS_ONE: u32 = 40; // 1: pretend the mm is single-threaded (SPF's mm_users == 1 rule)
+export const SET_MUNMAP_DOWNGRADE: u32 = 44; // 1: munmap detaches the VMAs, then zaps under mmap_lock for read (Linux 4.20+); 0: all under the write lock
 export const NSETTINGS: u32 = 16;
 export const SPF_RETRY_UNBOUNDED: u32 = 0; // trylock + IRQ relax until it succeeds (as merged in the series)
 export const SPF_RETRY_SPIN: u32 = 0xffffffff; // spin_lock with IRQs off: unsafe, shows the deadlock

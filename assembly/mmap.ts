@@ -2,8 +2,10 @@
 // madvise(MADV_DONTNEED) and the NUMA-balancing scanner, each with the
 // locking of the configured strategy (see the lock order in fault.ts):
 //   - mmap/munmap/mprotect: mmap_lock for write; every VMA they change is
-//     write-marked for per-VMA locks (vma_start_write) and its vm_sequence is
-//     odd while it changes, so a speculative fault in it aborts;
+//     write-marked for per-VMA locks (vma_start_write, pervma only) and its
+//     vm_sequence is odd while it changes (spf only), so a speculative fault
+//     in it aborts; munmap may downgrade to read once its VMAs are detached
+//     (SET_MUNMAP_DOWNGRADE, see do_munmap);
 //   - MADV_DONTNEED and the NUMA scanner: mmap_lock for read; PTEs change
 //     under the PTL only (faults re-check the PTE under the PTL).
 // Freed frames and page tables are reused only after the TLB shootdown that
@@ -16,7 +18,7 @@ import {
   VM_HUGEPAGE, VM_UFFD_MISSING, VM_LOCKED, VMOPS_NONE, VMOPS_FILE, VMOPS_SHMEM, MPOL_DEFAULT, MPOL_INTERLEAVE,
   PAGE_SHIFT, PAGE_SIZE, FR_MAPCOUNT, PG_ANON, PG_HUGE, PG_PAGECACHE,
   PCM_GATHER, GATHER_MAX, PCM_MUT_VMAS, MUT_VMAS_MAX, SET_ZAP_FLUSH_UNDER_PTL, SET_BUG, SET_NUMA_PAGES, SET_THP,
-  BUG_SKIP_SHOOTDOWN, THP_ALWAYS, MM_NUMA_OFFSET, mm_addr, pcm, setting,
+  BUG_SKIP_SHOOTDOWN, THP_ALWAYS, MM_NUMA_OFFSET, SET_MUNMAP_DOWNGRADE, mm_addr, pcm, setting,
 } from './layout';
 import { cpu_id, cpu_local, charge, cost, stat_inc } from './cpu';
 import {
@@ -37,7 +39,7 @@ import {
   vma_alloc, vma_init, vma_link, vma_unlink, vma_split, vma_merge, vma_free_new, find_vma, vma_addr, vma_count, vma_at,
   vm_write_begin, vm_write_end, vma_set_flags,
 } from './vma';
-import { vma_start_write, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './pervma';
+import { vma_start_write, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, mmap_write_downgrade } from './pervma';
 import { vm_get_page_prot } from './fault';
 import { frame, frame_flags, ZERO_PFN } from './frames';
 import { release_pages, lru_add_drain } from './lru';
@@ -94,7 +96,7 @@ function zap_one(mm: u32, e: u64): bool {
 
 /**
  * zap_page_range(): clear every PTE in [start, end) and gather the pages.
- * Caller holds mmap_lock (write for munmap, read for MADV_DONTNEED) and calls
+ * Caller holds mmap_lock (munmap: write, or read after detaching the VMAs; MADV_DONTNEED: read) and calls
  * tlb_flush_and_free after. Each PTE table is zapped under its PTL.
  */
 function zap_range(mm: u32, start: u64, end: u64): void {
@@ -169,8 +171,20 @@ function isolate_range(mm: u32, start: u64, end: u64): i32 {
 
 // ---- munmap ----
 
-/** do_munmap(): caller holds mmap_lock for write. 0 or -errno. */
-export function do_munmap(mm: u32, start: u64, len: u64): i32 {
+/**
+ * do_munmap(): caller holds mmap_lock for write. 0 or -errno, or 1 when it
+ * downgraded: then the caller holds mmap_lock for READ.
+ *
+ * With `downgrade` (munmap(2) since Linux 4.20, commit dd2283f2605e "mm: mmap:
+ * zap pages with read mmap_sem in munmap"; do_vmi_align_munmap() today) the
+ * VMAs are detached from the index first, so no lookup finds them, and
+ * mmap_lock is downgraded to read for the zap, the shootdown and the table
+ * freeing: faults elsewhere in the mm go on meanwhile. Without it (the
+ * kernels before 4.20, which the SPF series was measured on, and mmap's
+ * MAP_FIXED replacement) all of it happens under the write lock and the
+ * VMAs are unlinked last.
+ */
+export function do_munmap(mm: u32, start: u64, len: u64, downgrade: bool): i32 {
   if ((start & (PAGE_SIZE - 1)) != 0 || len == 0 || start + len > USER_VA_END) return -EINVAL;
   const end = (start + len + PAGE_SIZE - 1) & ~(<u64>PAGE_SIZE - 1);
   const n = isolate_range(mm, start, end);
@@ -185,17 +199,28 @@ export function do_munmap(mm: u32, start: u64, len: u64): i32 {
   const floor = prev >= 0 ? vend(<u32>prev) : 0;
   const nx = find_vma(mm, end);
   const ceiling = nx >= 0 ? vstart(<u32>nx) : USER_VA_END;
+  if (downgrade) {
+    detach_vmas(mm, <u32>n);
+    mmap_write_downgrade(mm);
+  }
   lru_add_drain();
   zap_range(mm, start, end);
+  // under the read lock too: [floor, ceiling) holds no VMA any more, so no
+  // fault populates a table wholly inside it
   pgtables_detach(mm, floor, ceiling);
   tlb_flush_and_free(mm, start, end);
   pgtables_free_detached();
-  for (let i: u32 = 0; i < <u32>n; i++) {
+  if (!downgrade) detach_vmas(mm, <u32>n);
+  return downgrade ? 1 : 0;
+}
+
+/** unlink the `n` VMAs of mut_vmas(): detached, speculative readers see them changed; freed after the grace period */
+function detach_vmas(mm: u32, n: u32): void {
+  for (let i: u32 = 0; i < n; i++) {
     const s = load<u32>(mut_vmas() + i * 4);
     vm_write_end(s);
-    vma_unlink(mm, s); // detached: speculative readers see it changed; freed after the grace period
+    vma_unlink(mm, s);
   }
-  return 0;
 }
 
 /** the last VMA that ends at or below `addr`, -1 if none */
@@ -214,10 +239,10 @@ export function sys_munmap(mm: u32, start: u64, len: u64): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MUNMAP);
   mmap_write_lock(mm);
-  const r = do_munmap(mm, start, len);
-  mmap_write_unlock(mm);
+  const r = do_munmap(mm, start, len, setting(SET_MUNMAP_DOWNGRADE) != 0);
+  if (r == 1) mmap_read_unlock(mm); else mmap_write_unlock(mm);
   if (r < 0) stat_inc(STAT_MMAP_FAIL);
-  return r;
+  return r < 0 ? r : 0;
 }
 
 // ---- mmap ----
@@ -270,7 +295,7 @@ export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fi
   let start = addr;
   if (flags & MAP_FIXED) {
     if ((addr & (PAGE_SIZE - 1)) != 0 || addr + len > USER_VA_END || addr < MMAP_MIN) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -<i64>EINVAL; }
-    const r = do_munmap(mm, addr, len);
+    const r = do_munmap(mm, addr, len, false); // mmap_region() never downgrades
     if (r < 0) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return <i64>r; }
   } else {
     const thp = setting(SET_THP) == THP_ALWAYS || (flags & MAP_X_HUGEPAGE) != 0;

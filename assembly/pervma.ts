@@ -23,7 +23,7 @@ import {
 } from './generated';
 import { header_flags, sync_point } from './sched';
 import { line_read, line_write } from './cacheline';
-import { down_read_trylock, up_read, down_write, up_write, down_read } from './rwsem';
+import { down_read_trylock, up_read, down_write, up_write, down_read, downgrade_write } from './rwsem';
 import { rcu_read_lock, rcu_read_unlock } from './rcu';
 import { find_vma_lockless, vma_addr } from './vma';
 
@@ -114,6 +114,20 @@ export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
 export function mmap_read_lock(mm: u32): void { down_read(mm_addr(mm) + MM_MMAP_LOCK); }
 export function mmap_read_unlock(mm: u32): void { up_read(mm_addr(mm) + MM_MMAP_LOCK); }
 export function mmap_write_lock(mm: u32): void { down_write(mm_addr(mm) + MM_MMAP_LOCK); }
+
+/**
+ * mmap_write_downgrade(): the writer keeps mmap_lock for read and lets other
+ * readers in. With per-VMA locks it ends every write mark first
+ * (vma_end_write_all() in include/linux/mmap_lock.h), as unlocking does.
+ */
+export function mmap_write_downgrade(mm: u32): void {
+  const m = mm_addr(mm);
+  if (strategy() == STRATEGY_PERVMA) {
+    line_write(m + MM_LOCK_SEQ_LINE);
+    atomic.add<u32>(m + MM_LOCK_SEQ, 1);
+  }
+  downgrade_write(m + MM_MMAP_LOCK);
+}
 
 /** mmap_write_unlock(): with per-VMA locks, vma_end_write_all() first: every write mark ends here */
 export function mmap_write_unlock(mm: u32): void {

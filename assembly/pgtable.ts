@@ -430,7 +430,8 @@ function detach_level(t: u32, level: u32, base: u64, start: u64, end: u64): void
  * First half of free_pgtables: clear the upper entries of every EMPTY PTE /
  * PMD / PUD table whose whole range lies in [start, end) and keep the
  * tables on this CPU's gather list. Returns how many were detached.
- * Caller holds mmap_lock for write and [start, end) holds no VMA (like
+ * Caller holds mmap_lock (for write, or for read once munmap detached the
+ * VMAs of the range: Linux 4.20+) and [start, end) holds no VMA (like
  * free_pgd_range's floor/ceiling: a table shared with a live neighbour
  * is never in range, so a fault there cannot be populating it).
  */

@@ -49,7 +49,7 @@ import { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqco
 import { refcount_set, refcount_inc_not_zero, refcount_dec } from './refcount';
 import { rwsem_init } from './rwsem';
 import { rcu_read_lock, rcu_read_unlock, rcu_reclaim, call_rcu_vma } from './rcu';
-import { vma_start_write } from './pervma';
+import { vma_start_write, strategy, STRATEGY_SPF } from './pervma';
 
 // error codes (negated errno values, as the kernel returns them)
 export const VMA_E_NOMEM: i32 = -12; // the mm's index is full
@@ -178,19 +178,21 @@ export function vma_init(slot: u32, mm: u32, start: u64, end: u64, flags: u32, p
 
 /**
  * Begin a change of a linked VMA's range, flags or liveness (vm_write_begin
- * of the SPF series). Caller holds mmap_lock for write.
+ * of the SPF series). Caller holds mmap_lock for write. vm_sequence exists
+ * only in a kernel with the SPF series: under the other strategies this is
+ * just the write of the VMA's fields (its line), no sequence count.
  */
 export function vm_write_begin(slot: u32): void {
   const a = vma_addr(slot);
-  write_seqcount_begin(a + VMA_SEQ);
+  if (strategy() == STRATEGY_SPF) write_seqcount_begin(a + VMA_SEQ);
   line_write(a + VMA_LINE);
 }
 
 /** End the change begun by vm_write_begin(). Caller holds mmap_lock for write. */
 export function vm_write_end(slot: u32): void {
   const a = vma_addr(slot);
-  atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
-  write_seqcount_end(a + VMA_SEQ);
+  atomic.store<u32>(a + VMA_CSUM, vma_csum(a)); // debug checksum: not a kernel field, uncharged
+  if (strategy() == STRATEGY_SPF) write_seqcount_end(a + VMA_SEQ);
 }
 
 /**

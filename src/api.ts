@@ -14,10 +14,10 @@
 //   sweep(axes | specs)        every workload x strategy x CPU count
 //   stats: statInfo()          every counter with its unit and description
 
-import { Machine, type MachineConfig, type Mode, type Engine, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
+import { Machine, type MachineConfig, type Mode, type Engine, type MunmapLock, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
 import {
   runPoint, runSweep, resolveSpec, expandSweep, DEFAULT_SWEEP, POINT_DEFAULTS,
-  type PointSpec, type PointResult, type SweepProgress,
+  type PointSpec, type PointResult, type SweepProgress, type KernelOptions,
 } from './experiment.js';
 import { strategies, strategyByName, type Strategy } from './strategies.js';
 import { listedWorkloads } from './workloads.js';
@@ -30,7 +30,7 @@ import { platform } from './platform.js';
 import { UsageError } from './types.js';
 import { OP_NAMES, type Op } from './programs.js';
 
-export type { Mode, Engine, CpuSnapshot, EngineStats, PointSpec, PointResult, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
+export type { Mode, Engine, MunmapLock, KernelOptions, CpuSnapshot, EngineStats, PointSpec, PointResult, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
 export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, OP_NAMES };
 export { resultsFile, jsonText, toCsv, formatTable, formatDetails, plotSpecs, throughputSpec, breakdownSpec, renderSvg, expandSweep };
 export { statInfo, listProfiles, loadProfile, parseProfile };
@@ -67,8 +67,8 @@ export function listWorkloads(): WorkloadInfo[] {
 }
 
 /** the fault-path strategies */
-export function listStrategies(): { name: string; description: string }[] {
-  return strategies.map(({ name, description }) => ({ name, description }));
+export function listStrategies(): { name: string; description: string; munmapLock: 'downgrade' | 'write' }[] {
+  return strategies.map(({ name, description, munmapLock }) => ({ name, description, munmapLock }));
 }
 
 /** the largest CPU count the core supports (a profile may allow fewer) */

@@ -15,7 +15,7 @@ import {
   sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, listWorkloads, listStrategies, listProfiles, loadProfile, maxCpus,
   ProfileError, UsageError, formatTable, formatDetails, version,
   runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS,
-  type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type StressMix, type StressResult,
+  type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type MunmapLock, type StressMix, type StressResult,
 } from './index.js';
 import { firstLine } from './report.js';
 import { writeOutputs, formatFailures } from './outputs.js';
@@ -25,10 +25,11 @@ import { SLURM_MAX_ARRAY_SIZE } from './cluster/slurm.js';
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
 
-interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; engine: string; workers?: string }
+interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; engine: string; workers?: string; munmap?: string }
 
 const ENGINE_HELP = 'mn: many emulated CPUs per host worker as coroutines (default); threads: one host thread per CPU (parallel mode only)';
 const WORKERS_HELP = 'host workers of the mn engine (default: host cores, at most the CPU count; deterministic mode: 1)';
+const MUNMAP_HELP = 'munmap\'s mmap_lock: downgrade (detach the VMAs, zap under the read lock: Linux 4.20+) or write (all under the write lock: the kernels SPF was measured on); default: the strategy\'s own (see `faultline list`)';
 
 function addCommonOptions(cmd: Command): Command {
   return cmd
@@ -38,7 +39,8 @@ function addCommonOptions(cmd: Command): Command {
     .option('--quantum <cycles>', 'lax-barrier quantum in virtual cycles (>= 100)', String(POINT_DEFAULTS.quantum))
     .option('--vcycles <cycles>', 'per-CPU virtual-cycle budget; sets the amount of work (see docs/cli.md for each workload)')
     .addOption(new Option('--engine <engine>', ENGINE_HELP).choices(['mn', 'threads']).default('mn'))
-    .option('--workers <n>', WORKERS_HELP);
+    .option('--workers <n>', WORKERS_HELP)
+    .addOption(new Option('--munmap <lock>', MUNMAP_HELP).choices(['downgrade', 'write']));
 }
 
 function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profile): Omit<PointSpec, 'workload' | 'strategy' | 'cpus'> {
@@ -50,6 +52,7 @@ function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profi
     ...(o.vcycles !== undefined ? { vcycles: parseCount('--vcycles', o.vcycles) } : {}),
     engine: o.engine as Engine,
     ...(o.workers !== undefined ? { workers: parseWorkers(o.workers) } : {}),
+    ...(o.munmap !== undefined ? { kernel: { munmap: o.munmap as MunmapLock } } : {}),
   };
 }
 
@@ -124,7 +127,7 @@ function sweepPlan(o: SweepOpts, command: string[]): Plan {
   return { specs: expandSweep(axes, commonSpec(o, DEFAULT_SWEEP.profile)), outDir: o.out, quiet: !!o.quiet, command };
 }
 
-interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; checkEvery?: string; bug?: string }
+interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; munmap?: string; checkEvery?: string; bug?: string }
 
 /** `faultline stress`: every strategy x seed asked, then the invariant checker; 1 if any run failed. */
 async function stressCommand(o: StressOpts): Promise<number> {
@@ -140,6 +143,7 @@ async function stressCommand(o: StressOpts): Promise<number> {
     ...(o.numaPeriod !== undefined ? { numaPeriod: parseCount('--numa-period', o.numaPeriod) } : {}),
     ...(o.checkEvery !== undefined ? { checkEvery: parseCount('--check-every', o.checkEvery) } : {}),
     zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: o.bug,
+    ...(o.munmap !== undefined ? { munmap: o.munmap as MunmapLock } : {}),
   };
   const results: StressResult[] = [];
   for (const strategy of names) for (const seed of seeds) results.push(await runStress({ ...base, strategy, seed }));
@@ -164,7 +168,9 @@ function listText(): string {
   for (const w of ws) lines.push(`  ${pad(w.name, wn)}  ${w.description} [${w.opsUnit}${w.usesStrategy ? '' : '; ignores --strategy'}]`);
   lines.push('', 'strategies (--strategy):');
   const sn = Math.max(...strategies.map((s) => s.name.length));
-  for (const s of strategies) lines.push(`  ${pad(s.name, sn)}  ${s.description}`);
+  for (const s of strategies) lines.push(`  ${pad(s.name, sn)}  ${s.description}; munmap: ${s.munmapLock}`);
+  lines.push(`  (munmap: downgrade = VMAs detached, then zap/shootdown/table freeing under mmap_lock for read, Linux 4.20+;`,
+    `   write = all under the write lock, as before 4.20; --munmap overrides)`);
   lines.push('', 'profiles (--profile):');
   const ps = listProfiles();
   const pn = Math.max(...ps.map((p) => p.name.length));
@@ -293,6 +299,7 @@ function buildProgram(exit: { code: number }): Command {
     .option('--pages <n>', 'region size in pages (random mix; default 1024)')
     .option('--numa-period <cycles>', 'run the NUMA-balancing scanner every this many virtual cycles')
     .option('--zap-flush-under-ptl', 'zap flushes the TLB before dropping each PTL')
+    .addOption(new Option('--munmap <lock>', MUNMAP_HELP).choices(['downgrade', 'write']))
     .option('--check-every <n>', 'random mix: run the checker every n operations per CPU as well (0: only at the end; default ops/8)')
     .addOption(new Option('--bug <name>', 'plant a bug, to see the checker catch it').choices(Object.keys(BUGS)))
     .addHelpText('after', EXAMPLES_STRESS)

@@ -3,7 +3,7 @@
 // Bad input throws (UsageError / ProfileError) before anything runs; a run
 // that fails (deadlock, crash) is a result with ok=false, never a throw.
 
-import { Machine, engineConfig, type Engine, type EngineStats, type Mode, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
+import { Machine, engineConfig, munmapLockOf, type Engine, type EngineStats, type Mode, type MunmapLock, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
 import { loadProfile, ProfileError, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
@@ -30,7 +30,12 @@ export interface PointSpec {
   engine?: Engine;
   /** host workers (mn engine; at most the CPU count: a larger value is clamped per point); undefined = host cores */
   workers?: number;
+  /** kernel variants (src/machine.ts FaultSettings); undefined = each strategy's defaults */
+  kernel?: KernelOptions;
 }
+
+/** The kernel-variant settings a point may choose (`--munmap`); the rest of FaultSettings stay at their defaults. */
+export interface KernelOptions { munmap?: MunmapLock }
 
 /** The result of one point: see docs/results-schema.md (counters and cycles are plain numbers: exact below 2^53, checked). */
 export interface PointResult {
@@ -46,6 +51,8 @@ export interface PointResult {
   quantum: number;
   vcycles: number | null;
   params: Record<string, number>;
+  /** the kernel variant the point ran: munmap's mmap_lock (downgrade: Linux 4.20+; write: before) */
+  kernel: { munmap: MunmapLock };
   ok: boolean;
   error: string | null;
   opsUnit: string;
@@ -137,6 +144,7 @@ export async function runPoint(spec: PointSpec, opts: RunOptions = {}): Promise<
     ...engineOf(spec),
     ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
     ...r.workload.machine?.(spec),
+    settings: { ...(r.workload.machine?.(spec)?.settings ?? {}), ...(spec.kernel?.munmap ? { munmap: spec.kernel.munmap } : {}) },
   });
   const o = await execute(m, r.workload, spec, opts);
   return summarize(spec, r, m, o);
@@ -179,6 +187,7 @@ function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params 
     quantum: spec.quantum,
     vcycles: spec.vcycles ?? null,
     params,
+    kernel: { munmap: munmapLockOf(m.cfg.settings.munmap, r.strategy.id) },
     ok: run.ok,
     error: run.ok ? null : (run.error ?? 'run failed'),
     opsUnit: r.workload.opsUnit,

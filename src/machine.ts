@@ -15,6 +15,7 @@ import { platform } from './platform.js';
 import type { WorkerResult } from './worker.js';
 import { loadProfile, costVector, cpuPlacement, type CostProfile } from './profile.js';
 import { UsageError } from './types.js';
+import { strategies } from './strategies.js';
 import { waitForGraph, waitEdge, CPU_STATES, type WaitEdge } from './waitgraph.js';
 import { counterNames, lockClasses } from './stats.js';
 
@@ -102,12 +103,30 @@ export interface FaultSettings {
   bug: number;
   /** pretend the mm is single-threaded (SPF's mm_users == 1 rule) */
   mmUsersOne: boolean;
+  /**
+   * munmap's mmap_lock: 'downgrade' (detach the VMAs, then zap, shoot down and
+   * free tables under the read lock: Linux 4.20+), 'write' (all under the write
+   * lock: the kernels the SPF series was measured on), or 'default': the
+   * strategy's own (src/strategies.ts munmapLock).
+   */
+  munmap: MunmapLock | 'default';
 }
+
+export type MunmapLock = 'downgrade' | 'write';
 
 export const DEFAULT_SETTINGS: FaultSettings = {
   spfRetry: 'trylock', thp: 'never', pcpBatch: 63, pcpHigh: 378, lruBatch: 15, rssThresh: 64,
-  numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false,
+  numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false, munmap: 'default',
 };
+
+/** munmap's lock for a setting under strategy id `strategy` ('default': the strategy's own) */
+export function munmapLockOf(setting: string, strategy: number): MunmapLock {
+  if (setting === 'downgrade' || setting === 'write') return setting;
+  if (setting !== 'default') throw new UsageError(`unknown munmap setting "${setting}" (downgrade, write, default)`);
+  const s = strategies.find((x) => x.id === strategy);
+  if (!s) throw new UsageError(`unknown strategy id ${strategy}`);
+  return s.munmapLock;
+}
 
 export function spfRetryCode(s: string): number {
   if (s === 'trylock') return 0;
@@ -314,6 +333,7 @@ export class Machine {
     set('SET_PCP_BATCH', st.pcpBatch); set('SET_PCP_HIGH', st.pcpHigh); set('SET_LRU_BATCH', st.lruBatch);
     set('SET_RSS_THRESH', st.rssThresh); set('SET_NUMA_PERIOD', st.numaPeriod); set('SET_NUMA_PAGES', st.numaPages);
     set('SET_ZAP_FLUSH_UNDER_PTL', st.zapFlushUnderPtl ? 1 : 0); set('SET_BUG', st.bug); set('SET_MM_USERS_ONE', st.mmUsersOne ? 1 : 0);
+    set('SET_MUNMAP_DOWNGRADE', munmapLockOf(st.munmap, c.strategy) === 'downgrade' ? 1 : 0);
     u32.set(costVector(this.profile), this.regions.profile >>> 2);
 
     // ---- per-CPU blocks ----

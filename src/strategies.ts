@@ -8,12 +8,19 @@ export interface Strategy {
   /** value of the header's H_STRATEGY word */
   id: number;
   description: string;
+  /**
+   * munmap's mmap_lock by default (setting munmap: 'default'): the kernel the
+   * strategy stands for. mmap_lock: a current kernel without per-VMA locks
+   * (4.20+: downgrade); spf: the kernels the series was measured on (4.14 to
+   * 5.1 trees; v11 in 2018 was before 4.20: write); pervma: 6.4+ (downgrade).
+   */
+  munmapLock: 'downgrade' | 'write';
 }
 
 export const strategies: readonly Strategy[] = Object.freeze([
-  { name: 'mmap_lock', id: 0, description: 'classic: faults take mmap_lock for read, mmap/munmap take it for write' },
-  { name: 'spf', id: 1, description: 'speculative page faults: no mmap_lock, per-VMA seqcount checks, fall back to mmap_lock on abort' },
-  { name: 'pervma', id: 2, description: 'per-VMA locks (Linux 6.4+): read-lock only the faulting VMA, fall back to mmap_lock' },
+  { name: 'mmap_lock', id: 0, munmapLock: 'downgrade', description: 'classic: faults take mmap_lock for read, mmap/munmap take it for write' },
+  { name: 'spf', id: 1, munmapLock: 'write', description: 'speculative page faults: no mmap_lock, per-VMA seqcount checks, fall back to mmap_lock on abort' },
+  { name: 'pervma', id: 2, munmapLock: 'downgrade', description: 'per-VMA locks (Linux 6.4+): read-lock only the faulting VMA, fall back to mmap_lock' },
 ]);
 
 export function strategyNames(): string[] {

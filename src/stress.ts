@@ -20,7 +20,7 @@
 // on the host's thread interleaving: the replay re-runs the same
 // configuration deterministically, which is not guaranteed to hit it again.)
 
-import { Machine, type Engine, type Mode, type FaultSettings } from './machine.js';
+import { Machine, type Engine, type Mode, type FaultSettings, type MunmapLock } from './machine.js';
 import { checkInvariants, type Violation } from './checker.js';
 import { strategies, strategyByName } from './strategies.js';
 import { UsageError } from './types.js';
@@ -56,6 +56,8 @@ export interface StressOptions {
   /** NUMA-balancing scan period in virtual cycles (0 = off) */
   numaPeriod?: number;
   zapFlushUnderPtl?: boolean;
+  /** munmap's mmap_lock (default: the strategy's own, src/strategies.ts) */
+  munmap?: MunmapLock;
   /** planted bug (BUG_* value or a BUGS name) */
   bug?: number | string;
   quantum?: number;
@@ -137,6 +139,7 @@ export function replayCommand(o: StressOptions): string {
   if (o.pages !== undefined) parts.push(`--pages ${o.pages}`);
   if (o.numaPeriod) parts.push(`--numa-period ${o.numaPeriod}`);
   if (o.zapFlushUnderPtl) parts.push('--zap-flush-under-ptl');
+  if (o.munmap) parts.push(`--munmap ${o.munmap}`);
   if (o.checkEvery !== undefined) parts.push(`--check-every ${o.checkEvery}`);
   const bug = bugValue(o.bug);
   if (bug) parts.push(`--bug ${Object.keys(BUGS).find((k) => BUGS[k] === bug) ?? bug}`);
@@ -166,7 +169,8 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   const w = { ...DEFAULT_WEIGHTS, ...(o.weights ?? {}) };
   const weights = [w.read, w.write, w.mmap, w.munmap, w.mprotect, w.madvise, w.mmapFile];
   for (const x of weights) int('weights', x, 0, 1_000_000);
-  const settings: Partial<FaultSettings> = { ...(o.settings ?? {}), numaPeriod: o.numaPeriod ?? 0, zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: bugValue(o.bug) };
+  const settings: Partial<FaultSettings> = { ...(o.settings ?? {}), numaPeriod: o.numaPeriod ?? 0, zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: bugValue(o.bug),
+    ...(o.munmap ? { munmap: o.munmap } : {}) };
   // page tables for the region and the pcp lists of every CPU, with room to spare
   // pages mapped at once: the region, or one slot of the munmap race
   const livePages = mix === 'random' ? pages : slotPages;

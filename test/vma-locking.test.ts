@@ -1,4 +1,9 @@
 import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runScripts, type ScriptRun, MiB, PAGE, ANON, PROT_READ, RW, MAP_FIXED } from './fault-util.js';
 
 // Writer-side locking of the VMAs and what each strategy pays for it
@@ -80,5 +85,122 @@ describe('per-VMA locks: merges, splits and new VMAs are write-locked (vma_prepa
     expect(r.stats.pervma_success).toBe(1n); // B's read fault, in the merged VMA
     expect(r.stats.mmap_read_acquire).toBe(2n);
     expect(r.stats.fault_anon_zero).toBe(1n);
+  });
+});
+
+describe('munmap: detach, then zap under mmap_lock for read (Linux 4.20+), or all under write (setting)', () => {
+  // CPU A unmaps 2 MiB of populated memory; once its zap has begun, CPU B
+  // faults in another VMA that has no anon_vma yet, so under every strategy
+  // the fault goes to the classic path and takes mmap_lock for read. With the
+  // downgrade B gets it at once; without, B waits for the whole zap, the
+  // shootdown and the table freeing.
+  const run = (strategy: number, munmap: 'default' | 'downgrade' | 'write') => runScripts({ cpus: 2, strategy, settings: { munmap } }, (f, C) => [
+    [
+      { op: 'mmap', addr: R, len: 2 * MiB, flags: FIXED }, { op: 'touch', addr: R, len: 2 * MiB, write: 1 },
+      { op: 'mmap', addr: R + 4 * MiB, len: MiB, flags: FIXED },
+      { op: 'set', flag: f[0] }, { op: 'munmap', addr: R, len: 2 * MiB },
+    ],
+    [{ op: 'wait', flag: f[0] }, { op: 'awaitStat', cpu: 0, stat: C.STAT_ZAP_PTE }, { op: 'access', addr: R + 4 * MiB, write: 1 }],
+  ]);
+  const defaults: [string, number, 'downgrade' | 'write'][] = [['mmap_lock', 0, 'downgrade'], ['spf', 1, 'write'], ['pervma', 2, 'downgrade']];
+
+  for (const [name, strategy, dflt] of defaults) {
+    it(`${name}: ${dflt} by default; the other one when asked`, async () => {
+      for (const munmap of ['default', 'downgrade', 'write'] as const) {
+        const r = await run(strategy, munmap);
+        expectOk(r);
+        expect(r.out[0]).toEqual([R, 512, R + 4 * MiB, null, 0]);
+        expect(r.out[1]).toEqual([null, 1, 0]);
+        expect(r.stats.zap_pte).toBe(512n);
+        const lock = munmap === 'default' ? dflt : munmap;
+        if (lock === 'downgrade') {
+          expect(r.stats.mmap_read_wait_cycles).toBe(0n); // B's fault ran during the zap
+          expect(r.clocks[1]).toBeLessThan(r.clocks[0]);
+        } else {
+          expect(r.stats.mmap_read_contended).toBe(1n);
+          expect(r.stats.mmap_read_wait_cycles).toBeGreaterThan(20_000n); // the zap of 512 PTEs, the flush, the frees
+        }
+      }
+    });
+  }
+
+  it('pervma: the downgrade ends the write marks, so the VMA a split shrank takes per-VMA faults during the zap', async () => {
+    // munmap of the upper half splits the VMA; the lower half is write-locked
+    // in that section. After mmap_write_downgrade() (vma_end_write_all) B's
+    // fault in the lower half locks it; without the downgrade it falls back
+    // and waits for the munmap.
+    const go = (munmap: 'downgrade' | 'write') => runScripts({ cpus: 2, strategy: PERVMA, settings: { munmap } }, (f, C) => [
+      [
+        { op: 'mmap', addr: R, len: 4 * MiB, flags: FIXED }, { op: 'touch', addr: R + 2 * MiB, len: 2 * MiB, write: 1 },
+        { op: 'set', flag: f[0] }, { op: 'munmap', addr: R + 2 * MiB, len: 2 * MiB },
+      ],
+      [{ op: 'wait', flag: f[0] }, { op: 'awaitStat', cpu: 0, stat: C.STAT_ZAP_PTE }, { op: 'access', addr: R + PAGE, write: 1 }],
+    ]);
+    const d = await go('downgrade');
+    expectOk(d);
+    expect(d.stats.vma_split).toBe(1n);
+    expect(d.stats.pervma_success).toBe(512n);
+    expect(d.stats.pervma_abort_locked).toBe(0n);
+    const w = await go('write');
+    expectOk(w);
+    expect(w.stats.pervma_success).toBe(511n);
+    expect(w.stats.pervma_abort_locked).toBe(1n);
+    expect(w.stats.mmap_read_wait_cycles).toBeGreaterThan(20_000n);
+  });
+});
+
+describe('each strategy pays only its own writer costs', () => {
+  /** vm_sequence of every VMA slot, summed (host-side read) */
+  const seqSum = (r: ScriptRun) => {
+    const C = r.m.C;
+    let n = 0;
+    for (let i = 0; i < r.m.cfg.vmas; i++) n += r.m.u32(r.m.regions.vmas + i * C.VMA_SIZE + C.VMA_SEQ + C.SQ_SEQ);
+    return n;
+  };
+  const script = () => [[
+    { op: 'mmap', addr: R, len: 2 * MiB, flags: FIXED }, { op: 'access', addr: R, write: 1 },
+    { op: 'mprotect', addr: R + MiB, len: MiB, prot: PROT_READ }, // split
+    { op: 'mprotect', addr: R + MiB, len: MiB, prot: RW }, // merge back
+    { op: 'munmap', addr: R, len: MiB }, // split and unmap
+  ], []];
+
+  it('vm_sequence is written only under spf (the mmap_lock baseline and pervma kernels have no such field)', async () => {
+    const [cl, spf, pervma] = await Promise.all([0, 1, 2].map((strategy) => runScripts({ cpus: 2, strategy }, script)));
+    for (const r of [cl, spf, pervma]) { expectOk(r); expect(r.out[0]).toEqual([R, 0, 0, 0, 0]); }
+    expect(seqSum(cl)).toBe(0);
+    expect(seqSum(pervma)).toBe(0);
+    expect(seqSum(spf)).toBeGreaterThan(0);
+    // per-VMA write locks only under pervma; mm_lock_seq moves only there
+    expect(cl.stats.vma_write_acquire).toBe(0n);
+    expect(spf.stats.vma_write_acquire).toBe(0n);
+    expect(pervma.stats.vma_write_acquire).toBeGreaterThan(0n);
+    for (const r of [cl, spf]) expect(r.m.u32(r.m.regions.mm + r.m.C.MM_LOCK_SEQ)).toBe(0);
+    // the same mutator work costs the baseline less than SPF (no sequence-line writes)
+    expect(cl.clocks[0]).toBeLessThan(spf.clocks[0]);
+  });
+});
+
+describe('the command line names each strategy\'s munmap lock and takes --munmap', () => {
+  const CLI = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
+  const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+
+  it('faultline list prints the default of each strategy; a run records the lock it used; a bad value exits 2', () => {
+    const l = cli('list');
+    expect(l.status).toBe(0);
+    expect(l.stdout).toMatch(/mmap_lock .*; munmap: downgrade\n/);
+    expect(l.stdout).toMatch(/spf .*; munmap: write\n/);
+    expect(l.stdout).toMatch(/pervma .*; munmap: downgrade\n/);
+    const dir = mkdtempSync(join(tmpdir(), 'faultline-munmap-'));
+    try {
+      for (const [args, want] of [[[], 'write'], [['--munmap', 'downgrade'], 'downgrade']] as [string[], string][]) {
+        const file = join(dir, 'p.json');
+        const r = cli('run', '--workload', 'page_fault1', '--strategy', 'spf', '--cpus', '2', '--vcycles', '2000000', '--json', file, ...args);
+        expect(r.status).toBe(0);
+        expect(JSON.parse(readFileSync(file, 'utf8')).points[0].kernel).toEqual({ munmap: want });
+      }
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+    const bad = cli('run', '--workload', 'page_fault1', '--munmap', 'nope');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

@@ -13,9 +13,12 @@ export interface VmaView {
 
 export interface VmaAttrs { flags?: number; prot?: number; anon?: number; ops?: number; file?: number; pgoff?: bigint; mpol?: number }
 
-/** a machine sized for VMA tests (few frames and page-table pages: fast to create) */
+/**
+ * a machine sized for VMA tests (few frames and page-table pages: fast to
+ * create); the spf strategy unless told: vm_sequence exists only there
+ */
 export function vmaMachine(cfg: Partial<MachineConfig> = {}): Machine {
-  return new Machine({ cpus: 1, frames: 16, ptPages: 16, vmas: 64, maxVmasPerMm: 64, ...cfg });
+  return new Machine({ cpus: 1, frames: 16, ptPages: 16, vmas: 64, maxVmasPerMm: 64, strategy: 1, ...cfg });
 }
 
 /** Calls from the host instance, bound to CPU 0, with mmap_lock handling. */
