@@ -17,7 +17,7 @@
 import { Machine, type MachineConfig, type Mode, type Engine, type MunmapLock, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
 import {
   runPoint, runSweep, resolveSpec, expandSweep, DEFAULT_SWEEP, POINT_DEFAULTS,
-  type PointSpec, type PointResult, type SweepProgress, type KernelOptions,
+  type PointSpec, type PointResult, type SweepProgress,
 } from './experiment.js';
 import { strategies, strategyByName, type Strategy } from './strategies.js';
 import { listedWorkloads } from './workloads.js';
@@ -30,7 +30,7 @@ import { platform } from './platform.js';
 import { UsageError } from './types.js';
 import { OP_NAMES, type Op } from './programs.js';
 
-export type { Mode, Engine, MunmapLock, KernelOptions, CpuSnapshot, EngineStats, PointSpec, PointResult, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
+export type { Mode, Engine, MunmapLock, CpuSnapshot, EngineStats, PointSpec, PointResult, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
 export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, OP_NAMES };
 export { resultsFile, jsonText, toCsv, formatTable, formatDetails, plotSpecs, throughputSpec, breakdownSpec, renderSvg, expandSweep };
 export { statInfo, listProfiles, loadProfile, parseProfile };

@@ -52,7 +52,7 @@ function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profi
     ...(o.vcycles !== undefined ? { vcycles: parseCount('--vcycles', o.vcycles) } : {}),
     engine: o.engine as Engine,
     ...(o.workers !== undefined ? { workers: parseWorkers(o.workers) } : {}),
-    ...(o.munmap !== undefined ? { kernel: { munmap: o.munmap as MunmapLock } } : {}),
+    ...(o.munmap !== undefined ? { munmap: o.munmap as MunmapLock } : {}),
   };
 }
 

@@ -30,12 +30,9 @@ export interface PointSpec {
   engine?: Engine;
   /** host workers (mn engine; at most the CPU count: a larger value is clamped per point); undefined = host cores */
   workers?: number;
-  /** kernel variants (src/machine.ts FaultSettings); undefined = each strategy's defaults */
-  kernel?: KernelOptions;
+  /** munmap's mmap_lock (`--munmap`; src/machine.ts FaultSettings.munmap); undefined = the strategy's default */
+  munmap?: MunmapLock;
 }
-
-/** The kernel-variant settings a point may choose (`--munmap`); the rest of FaultSettings stay at their defaults. */
-export interface KernelOptions { munmap?: MunmapLock }
 
 /** The result of one point: see docs/results-schema.md (counters and cycles are plain numbers: exact below 2^53, checked). */
 export interface PointResult {
@@ -119,6 +116,7 @@ export function resolveSpec(spec: PointSpec): Resolved {
   checkInt('seed', spec.seed, 0);
   checkInt('quantum', spec.quantum, 100);
   if (spec.vcycles !== undefined) checkInt('vcycles', spec.vcycles, 1);
+  if (spec.munmap !== undefined) munmapLockOf(spec.munmap, strategy.id);
   engineOf(spec);
   return { workload, strategy, profile };
 }
@@ -144,7 +142,7 @@ export async function runPoint(spec: PointSpec, opts: RunOptions = {}): Promise<
     ...engineOf(spec),
     ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
     ...r.workload.machine?.(spec),
-    settings: { ...(r.workload.machine?.(spec)?.settings ?? {}), ...(spec.kernel?.munmap ? { munmap: spec.kernel.munmap } : {}) },
+    settings: { ...(r.workload.machine?.(spec)?.settings ?? {}), ...(spec.munmap !== undefined ? { munmap: spec.munmap } : {}) },
   });
   const o = await execute(m, r.workload, spec, opts);
   return summarize(spec, r, m, o);

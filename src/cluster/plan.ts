@@ -43,6 +43,7 @@ const SPEC_FIELDS: Record<keyof PointSpec, { type: 'string' | 'number'; optional
   watchdogMs: { type: 'number', optional: true },
   engine: { type: 'string', optional: true },
   workers: { type: 'number', optional: true },
+  munmap: { type: 'string', optional: true },
 };
 
 /** The spec with its keys in one order and no undefined fields: what a plan stores and shards are matched on. */
