@@ -212,7 +212,7 @@ Examples:
   faultline merge --plan plan.json --from shards --out out
   faultline slurm --plan plan.json --out shards --submit    # again: only the points without a shard`;
 
-interface SlurmCliOpts { plan: string; out: string; submit?: boolean; partition?: string; time?: string; jobName?: string; cpusPerTask?: string; arrayLimit?: string; maxArraySize?: string }
+interface SlurmCliOpts { plan: string; out: string; submit?: boolean; retryFailed?: boolean; partition?: string; time?: string; jobName?: string; cpusPerTask?: string; arrayLimit?: string; maxArraySize?: string }
 
 function buildProgram(exit: { code: number }): Command {
   const program = new Command('faultline')
@@ -274,12 +274,13 @@ function buildProgram(exit: { code: number }): Command {
     .option('--array-limit <n>', 'at most n tasks of the array at once (--array=...%n)')
     .option('--job-name <name>', 'Slurm job name', 'faultline')
     .option('--max-array-size <n>', `the cluster's MaxArraySize: a plan with more points is split into several arrays (default ${SLURM_MAX_ARRAY_SIZE})`)
+    .option('--retry-failed', 'also the points whose shard records a failed run (deadlock, crash); their tasks run with --force')
     .option('--submit', 'submit with sbatch and print the job id and the merge command')
     .addHelpText('after', EXAMPLES_SLURM)
     .action((o: SlurmCliOpts) => {
       const count = (opt: string, v?: string) => (v === undefined ? undefined : parseCount(opt, v));
       exit.code = slurmCommand({
-        plan: o.plan, out: o.out, submit: o.submit, partition: o.partition, time: o.time, jobName: o.jobName,
+        plan: o.plan, out: o.out, submit: o.submit, retryFailed: o.retryFailed, partition: o.partition, time: o.time, jobName: o.jobName,
         cpusPerTask: count('--cpus-per-task', o.cpusPerTask), arrayLimit: count('--array-limit', o.arrayLimit),
         maxArraySize: count('--max-array-size', o.maxArraySize),
       }, fileURLToPath(import.meta.url));

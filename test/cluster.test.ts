@@ -209,6 +209,17 @@ describe('faultline slurm (the script; submission: test/slurm.test.ts)', () => {
     expect(existsSync(join(tmp, 'shards', 'faultline.sbatch'))).toBe(false);
   });
 
+  it('a recorded failure is not resubmitted unless --retry-failed (then with --force)', () => {
+    const r = run('slurm', '--plan', 'crash.json', '--out', 'crash');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/all 2 point\(s\) of crash\.json have their shard in crash \(1 record a failed run: points 1; --retry-failed runs them again\): nothing to submit/);
+    const f = run('slurm', '--plan', 'crash.json', '--out', 'crash', '--retry-failed');
+    expect(f.code).toBe(0);
+    expect(f.stdout).toMatch(/--array=1 \(points 1\)/);
+    const s = readFileSync(join(tmp, 'crash', 'faultline.sbatch'), 'utf8');
+    expect(s).toMatch(/ point --plan .* --index "\$SLURM_ARRAY_TASK_ID" --out '[^']*' --force\n/);
+  });
+
   it('a plan larger than MaxArraySize becomes several arrays, each adding its base to the task id', () => {
     const r = run('slurm', '--plan', 'plan.json', '--out', 'sl-split', '--max-array-size', '3');
     expect(r.code).toBe(0);

@@ -98,7 +98,7 @@ export async function mergeCommand(o: MergeOpts, command: string[]): Promise<num
   return g.missing.length || failed.length ? 1 : 0;
 }
 
-export interface SlurmOpts extends SlurmOptions { plan: string; out: string; submit?: boolean }
+export interface SlurmOpts extends SlurmOptions { plan: string; out: string; submit?: boolean; retryFailed?: boolean }
 
 /** `faultline slurm`: sbatch script(s) for the points without a shard in --out; with --submit, submit them. */
 export function slurmCommand(o: SlurmOpts, cli: string): number {
@@ -109,18 +109,22 @@ export function slurmCommand(o: SlurmOpts, cli: string): number {
   const outDir = prepareOutDir(o.out);
   const planFile = resolve(o.plan);
   const n = plan.points.length;
-  const missing = gatherShards(plan, [outDir]).missing.map((m) => m.point.index);
+  const g = gatherShards(plan, [outDir]);
+  const failed = g.indices.filter((_, k) => !g.points[k].ok);
+  // a recorded failure is a result (merge names it); only --retry-failed runs it again
+  const missing = [...g.missing.map((m) => m.point.index), ...(o.retryFailed ? failed : [])].sort((a, b) => a - b);
   const merge = mergeHint(o.plan, o.out);
   if (missing.length === 0) {
-    out(`all ${n} point(s) of ${o.plan} have their shard in ${o.out}: nothing to submit\nmerge them: ${merge}\n`);
+    const note = failed.length ? ` (${failed.length} record a failed run: points ${indexRanges(failed)}; --retry-failed runs them again)` : '';
+    out(`all ${n} point(s) of ${o.plan} have their shard in ${o.out}${note}: nothing to submit\nmerge them: ${merge}\n`);
     return 0;
   }
   const jobs = arrayJobs(missing, options);
   const files = jobs.map((job, k) => writeScript(outDir, jobs.length === 1 ? 'faultline.sbatch' : `faultline-${k}.sbatch`, sbatchScript({
-    planFile, outDir, node: process.execPath, cli, total: n, job, options,
+    planFile, outDir, node: process.execPath, cli, total: n, job, options, force: !!o.retryFailed,
     mergeCommand: `faultline merge --plan ${word(planFile)} --from ${word(outDir)} --out out`,
   })));
-  const scope = missing.length === n ? `all ${n} point(s)` : `the ${missing.length} of ${n} point(s) without a shard`;
+  const scope = missing.length === n ? `all ${n} point(s)` : `the ${missing.length} of ${n} point(s) without a shard${o.retryFailed ? ' or with a failed run' : ''}`;
   jobs.forEach((job, k) => out(`wrote ${files[k]}: --array=${job.array} (points ${indexRanges(job.indices)})\n`));
   out(`covering ${scope}\n`);
   if (!o.submit) {

@@ -14,14 +14,15 @@ export interface MissingPoint {
 export interface Gathered {
   /** the results found, in plan order */
   points: PointResult[];
-  /** for each of `points`, the shard it came from */
+  /** for each of `points`, the shard it came from and the point's plan index */
   files: string[];
+  indices: PlanPoint['index'][];
   missing: MissingPoint[];
 }
 
 /** For every point of the plan, the first usable shard in `dirs` (in the order given). */
 export function gatherShards(plan: PlanFile, dirs: string[]): Gathered {
-  const g: Gathered = { points: [], files: [], missing: [] };
+  const g: Gathered = { points: [], files: [], indices: [], missing: [] };
   for (const p of plan.points) {
     const unusable: MissingPoint['unusable'] = [];
     let done = false;
@@ -30,6 +31,7 @@ export function gatherShards(plan: PlanFile, dirs: string[]): Gathered {
       if (s.state === 'ok') {
         g.points.push(s.shard.result);
         g.files.push(s.file);
+        g.indices.push(p.index);
         done = true;
         break;
       }

@@ -101,6 +101,8 @@ export interface ScriptInput {
   job: ArrayJob;
   options: SlurmOptions;
   mergeCommand: string;
+  /** pass --force to point (re-run recorded failures) */
+  force?: boolean;
 }
 
 /** The sbatch script of one array job. */
@@ -127,7 +129,7 @@ export function sbatchScript(s: ScriptInput): string {
     '# It names the points that did not finish; `faultline slurm` with the same --plan and --out',
     '# then writes (and with --submit submits) an array of just those.',
     'set -euo pipefail',
-    `exec ${sh(s.node)} ${sh(s.cli)} point --plan ${sh(s.planFile)} --index ${index} --out ${sh(s.outDir)}`,
+    `exec ${sh(s.node)} ${sh(s.cli)} point --plan ${sh(s.planFile)} --index ${index} --out ${sh(s.outDir)}${s.force ? ' --force' : ''}`,
   ];
   return lines.join('\n') + '\n';
 }
