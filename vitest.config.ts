@@ -4,7 +4,6 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    setupFiles: ['test/setup.ts'],
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 60_000,
@@ -12,5 +11,9 @@ export default defineConfig({
     // the t_* loops and test controls live in the test build of the core (assembly/build_flags.ts);
     // test/core-variants.test.ts checks that runs use the released core otherwise
     env: { FAULTLINE_CORE: 'test' },
+    // test/setup.ts registers the Node platform; every counter must move somewhere in the suite
+    // (test/support/counters-global.ts, fed by test/support/counters-record.ts)
+    setupFiles: ['test/setup.ts', 'test/support/counters-record.ts'],
+    globalSetup: ['test/support/counters-global.ts'],
   },
 });

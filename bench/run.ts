@@ -1,17 +1,20 @@
 // `npm run bench`: micro-benchmarks (tinybench, loops inside Wasm) and whole
 // runs at several CPU counts. Prints tables and writes bench-results/latest.json
 // (the previous latest.json is kept as previous.json and compared against).
+// `npm run bench [micro|speed|agreement]` runs one part only.
 
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { execSync } from 'node:child_process';
 import { runMicro, type MicroResult } from './micro.js';
 import { speedCases, type SpeedResult } from './speed.js';
+import { modeAgreement, type Agreement } from './agreement.js';
 import { packageRoot } from '../src/node/platform.js';
 
 /** a fault-speed figure as a ratio to the 1-CPU parallel (mn engine) figure of the same workload in the same run */
 interface Ratio { name: string; cpus: number; mode: string; engine: string; opsPerHostSec: number; ratio: number; target?: number; met?: boolean }
-interface BenchFile { date: string; commit: string; host: string; micro: MicroResult[]; speed: SpeedResult[]; ratios: Ratio[] }
+interface BenchFile { date: string; commit: string; host: string; loadAvg: number[]; micro: MicroResult[]; speed: SpeedResult[]; ratios: Ratio[]; agreement: Agreement[] }
 
 /** the issue's targets on the 2-core host: [mode, engine, cpus] -> minimum ratio to the 1-CPU mn figure */
 const TARGETS: [string, string, number, number, string][] = [
@@ -48,12 +51,14 @@ async function main() {
   const root = packageRoot();
   const dir = join(root, 'bench-results');
   mkdirSync(dir, { recursive: true });
-  const latest = join(dir, 'latest.json');
-  const prev: BenchFile | undefined = existsSync(latest) ? JSON.parse(readFileSync(latest, 'utf8')) : undefined;
   const only = process.argv[2];
+  if (only !== undefined && !['micro', 'speed', 'agreement'].includes(only)) throw new Error(`unknown part "${only}" (micro, speed or agreement)`);
+  // a partial run writes its own file and leaves the full one alone
+  const latest = join(dir, only ? `latest-${only}.json` : 'latest.json');
+  const prev: BenchFile | undefined = existsSync(latest) ? JSON.parse(readFileSync(latest, 'utf8')) : undefined;
 
   console.log('micro-benchmarks (operations per host second, measured inside Wasm loops)');
-  const micro = only === 'speed' ? [] : await runMicro();
+  const micro = only === undefined || only === 'micro' ? await runMicro() : [];
   for (const r of micro) {
     const p = prev?.micro.find((x) => x.name === r.name)?.opsPerSec;
     console.log(`  ${r.name.padEnd(44)} ${fmt(r.opsPerSec).padStart(10)} ops/s ±${r.rme.toFixed(1)}%${delta(p, r.opsPerSec)}`);
@@ -61,7 +66,7 @@ async function main() {
 
   console.log('\nemulator speed on whole runs (host seconds; virtual numbers are not mixed in)');
   const speed: SpeedResult[] = [];
-  if (only !== 'micro') {
+  if (only === undefined || only === 'speed') {
     for (const c of speedCases) {
       for (const n of c.cpuCounts) {
         const r = await c.run(n);
@@ -84,10 +89,19 @@ async function main() {
     }
   }
 
+  const agreement: Agreement[] = [];
+  if (only === undefined || only === 'agreement') {
+    console.log(`\nparallel vs deterministic mode on the same runs (host load average ${loadavg()[0].toFixed(1)}; per virtual kcycle)`);
+    for (const a of await modeAgreement()) {
+      agreement.push(a);
+      console.log(`  ${a.engine.padEnd(7)} ${String(a.cpus).padStart(2)} CPUs  ${a.what.padEnd(12)} parallel ${a.parallel.toFixed(3).padStart(8)}  deterministic ${a.deterministic.toFixed(3).padStart(8)}  ${a.offPct >= 0 ? '+' : ''}${a.offPct.toFixed(1)}%`);
+    }
+  }
+
   let commit = 'unknown';
   try { commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim(); } catch { /* not a git checkout */ }
-  const out: BenchFile = { date: new Date().toISOString(), commit, host: `${process.version} ${process.platform}/${process.arch}`, micro, speed, ratios: rs };
-  if (existsSync(latest)) renameSync(latest, join(dir, 'previous.json'));
+  const out: BenchFile = { date: new Date().toISOString(), commit, host: `${process.version} ${process.platform}/${process.arch}`, loadAvg: loadavg(), micro, speed, ratios: rs, agreement };
+  if (existsSync(latest)) renameSync(latest, join(dir, only ? `previous-${only}.json` : 'previous.json'));
   writeFileSync(latest, JSON.stringify(out, null, 2));
   console.log(`\nwrote ${latest}`);
 }

@@ -1,0 +1,68 @@
+// Parallel mode against the deterministic reference: how far apart the two
+// modes come out on the same runs (page faults, one hammered cache line, a
+// hammered spinlock), per engine. This depends on the host (parallel mode's
+// interleaving between host workers is the host's), so it is a measurement
+// printed by `npm run bench` (and `npm run bench agreement` alone), written to
+// bench-results/latest.json and quoted in README "Virtual time"; the test
+// suite only holds the bound that no host can break (test/virtual-time.test.ts).
+
+import '../src/node/platform.js'; // Node platform before any core is loaded (LINE_BYTES below)
+import { Machine, type Engine, type Mode } from '../src/machine.js';
+import { layoutConsts } from '../src/wasm.js';
+
+/** one modeled line (its metadata) and the 8-byte counter after it */
+export const LINE_BYTES = layoutConsts().LM_SIZE + 8;
+
+/** ops per virtual cycle of N CPUs doing atomic increments on one shared line or on private lines */
+export async function atomicRate(cpus: number, shared: boolean, mode: Mode, iters: number, engine: Engine = 'mn') {
+  const m = new Machine({ cpus, mode, engine, scratchBytes: LINE_BYTES, watchdogMs: 30_000, core: 'test' }); // t_atomic_inc
+  const one = m.hostAlloc(LINE_BYTES);
+  const r = await m.run((cpu) => {
+    const obj = shared ? one : m.scratch(cpu);
+    return { program: 'atomicInc', args: { line: obj, ctr: obj + m.C.LM_SIZE, iters } };
+  });
+  if (!r.ok) throw new Error(r.error);
+  const total = shared ? m.u64(one + m.C.LM_SIZE) : [...Array(cpus).keys()].reduce((s, c) => s + m.u64(m.scratch(c) + m.C.LM_SIZE), 0n);
+  if (total !== BigInt(cpus * iters)) throw new Error(`atomicRate: ${total} increments, ${cpus * iters} expected`);
+  const maxClock = r.clocks.reduce((a, b) => (a > b ? a : b));
+  return Number(total) / Number(maxClock);
+}
+
+/** lock-protected increments: ops per virtual kcycle */
+export async function lockRate(cpus: number, mode: Mode, iters: number, seed = 1, engine: Engine = 'mn') {
+  const m = new Machine({ cpus, mode, seed, engine, watchdogMs: 30_000, core: 'test' }); // t_lock_inc
+  const lock = m.hostAlloc(m.C.SL_SIZE);
+  const counter = m.hostAlloc(16);
+  m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
+  const r = await m.run(() => ({ program: 'lockInc', args: { lock, counter, iters } }));
+  if (!r.ok) throw new Error(r.error);
+  const maxClock = r.clocks.reduce((a, b) => (a > b ? a : b));
+  return { rate: (cpus * iters * 1000) / Number(maxClock), m, r };
+}
+
+/** page_fault1-like: each CPU mmaps 4 MiB, writes every page, munmaps; faults per virtual kcycle */
+export async function faultRate(cpus: number, mode: Mode, strategy: number, engine: Engine = 'mn') {
+  const m = new Machine({ cpus, mode, strategy, engine, frames: 16384 * cpus, watchdogMs: 30_000 });
+  const r = await m.run(() => ({ program: 'pageFault', args: { kind: 0, size: 4 << 20, maxIters: 1500 } }));
+  if (!r.ok) throw new Error(r.error);
+  const maxClock = r.clocks.reduce((a, b) => (a > b ? a : b));
+  return (cpus * 1500 * 1000) / Number(maxClock);
+}
+
+
+export interface Agreement { engine: Engine; cpus: number; what: 'page faults' | 'shared line' | 'spinlock'; parallel: number; deterministic: number; offPct: number }
+
+/** parallel vs deterministic at 4 and 8 CPUs, per engine; offPct = (parallel - deterministic) / deterministic */
+export async function modeAgreement(engines: Engine[] = ['threads', 'mn'], counts = [4, 8]): Promise<Agreement[]> {
+  const out: Agreement[] = [];
+  const add = (engine: Engine, cpus: number, what: Agreement['what'], parallel: number, deterministic: number) =>
+    out.push({ engine, cpus, what, parallel, deterministic, offPct: ((parallel - deterministic) / deterministic) * 100 });
+  for (const engine of engines) {
+    for (const n of counts) {
+      add(engine, n, 'page faults', await faultRate(n, 'parallel', 1, engine), await faultRate(n, 'deterministic', 1));
+      add(engine, n, 'shared line', (await atomicRate(n, true, 'parallel', 3000, engine)) * 1000, (await atomicRate(n, true, 'deterministic', 300)) * 1000);
+      add(engine, n, 'spinlock', (await lockRate(n, 'parallel', 1500, 1, engine)).rate, (await lockRate(n, 'deterministic', 300)).rate);
+    }
+  }
+  return out;
+}
