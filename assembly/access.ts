@@ -3,32 +3,47 @@
 // configured strategy (arch/x86/mm/fault.c do_user_addr_fault). The touch
 // loops that workloads use run here, inside Wasm.
 
-import { VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PAGE_SHIFT, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, setting } from './layout';
-import { now, cpu_local, charge, cost, stat_inc, stat_add } from './cpu';
+import {
+  VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PAGE_SHIFT, SET_NUMA_PERIOD, MM_NUMA_NEXT, PC_PKRU, PC_MEMPOLICY,
+  MPOL_DEFAULT, MPOL_INTERLEAVE, mm_addr, setting,
+} from './layout';
+import { PC, now, cpu_local, charge, cost, stat_inc, stat_add } from './cpu';
 import {
   COST_FAULT_ENTRY, STAT_ACCESS, STAT_ACCESS_FAULT, STAT_FAULT, STAT_FAULT_CYCLES, STAT_TLB_MISS_CYCLES,
   STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_PERVMA_ATTEMPT, STAT_PERVMA_SUCCESS, STAT_PERVMA_FALLBACK,
+  STAT_FAULT_RETRY, COST_SYSCALL,
 } from './generated';
 import { op_done, sync_point } from './sched';
 import { tlb_lookup, tlb_insert } from './tlb';
 import { hw_walk } from './pgtable';
 import { pte_write, pte_dirty } from './pte';
 import { find_vma, vma_addr } from './vma';
-import { handle_mm_fault, FAULT_FLAG_USER, FAULT_FLAG_WRITE, FAULT_FLAG_VMA_LOCK, VM_FAULT_RETRY, VM_FAULT_SIGSEGV } from './fault';
+import {
+  handle_mm_fault, FAULT_FLAG_USER, FAULT_FLAG_WRITE, FAULT_FLAG_VMA_LOCK, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT,
+  FAULT_FLAG_TRIED, VM_FAULT_RETRY, VM_FAULT_COMPLETED, VM_FAULT_SIGSEGV,
+} from './fault';
+import { arch_vma_access_permitted } from './spf';
 import { handle_speculative_fault } from './spf';
 import {
   lock_vma_under_rcu, vma_end_read, mmap_read_lock, mmap_read_unlock, strategy, STRATEGY_SPF, STRATEGY_PERVMA,
 } from './pervma';
 import { task_numa_work } from './mmap';
 
-/** access_error() (arch/x86/mm/fault.c): the VMA does not permit this access */
+/** access_error() (arch/x86/mm/fault.c): the VMA does not permit this access (protection keys included) */
 @inline function access_error(flags: u32, vf: u32): bool {
+  if (!arch_vma_access_permitted(vf, (flags & FAULT_FLAG_WRITE) != 0)) return true;
   return (flags & FAULT_FLAG_WRITE) ? (vf & VM_WRITE) == 0 : (vf & (VM_READ | VM_WRITE | VM_EXEC)) == 0;
 }
 
-/** the classic path: mmap_lock for read, find_vma, access checks, handle_mm_fault */
+/**
+ * The classic path: mmap_lock for read, find_vma, access checks,
+ * handle_mm_fault with FAULT_FLAG_ALLOW_RETRY. On VM_FAULT_RETRY or
+ * VM_FAULT_COMPLETED the handler released mmap_lock (unless the caller set
+ * FAULT_FLAG_RETRY_NOWAIT); otherwise it is released here.
+ */
 export function fault_classic(mm: u32, address: u64, flags: u32): i32 {
-  // retry: handle_mm_fault asked for it (it never drops mmap_lock itself here)
+  flags |= FAULT_FLAG_ALLOW_RETRY;
+  // retry: the handler released mmap_lock and asked for it (FAULT_FLAG_TRIED from now on)
   for (let tries = 0; tries < 16; tries++) {
     mmap_read_lock(mm);
     const vma = find_vma(mm, address);
@@ -41,8 +56,11 @@ export function fault_classic(mm: u32, address: u64, flags: u32): i32 {
       return VM_FAULT_SIGSEGV;
     }
     const r = handle_mm_fault(mm, <u32>vma, address, flags);
-    mmap_read_unlock(mm);
-    if (r != VM_FAULT_RETRY) return r;
+    if ((r & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)) == 0) { mmap_read_unlock(mm); return r; }
+    if (flags & FAULT_FLAG_RETRY_NOWAIT) mmap_read_unlock(mm); // the handler kept it
+    if (r & VM_FAULT_COMPLETED) return 0;
+    stat_inc(STAT_FAULT_RETRY);
+    flags |= FAULT_FLAG_TRIED;
   }
   return VM_FAULT_RETRY;
 }
@@ -69,9 +87,11 @@ export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
       // write to a read-only VMA with an anon_vma reached do_wp_page and made the
       // PTE writable: found by both the strategies test and the stress checker.)
       if (!access_error(flags, load<u32>(vma_addr(<u32>vma) + VMA_FLAGS))) {
-        r = handle_mm_fault(mm, <u32>vma, address, flags | FAULT_FLAG_VMA_LOCK);
-      }
-      vma_end_read(<u32>vma);
+        r = handle_mm_fault(mm, <u32>vma, address, flags | FAULT_FLAG_VMA_LOCK | FAULT_FLAG_ALLOW_RETRY);
+        // RETRY / COMPLETED: the handler released the VMA lock (release_fault_lock)
+        if ((r & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)) == 0) vma_end_read(<u32>vma);
+        else if (r & VM_FAULT_COMPLETED) r = 0;
+      } else vma_end_read(<u32>vma);
     }
     if (r == VM_FAULT_RETRY) stat_inc(STAT_PERVMA_FALLBACK);
     else if (r == 0) stat_inc(STAT_PERVMA_SUCCESS);
@@ -135,4 +155,15 @@ export function touch(mm: u32, start: u64, len: u64, stride: u64, write: bool): 
     if (++n >= 64) { n = 0; maybe_numa_scan(mm); sync_point(); }
   }
   return faults;
+}
+
+/** WRPKRU: set the protection-key rights of the task on this CPU (user mode, no fault, no syscall) */
+export function wrpkru(pkru: u32): void { store<u32>(PC + PC_PKRU, pkru); }
+
+/** set_mempolicy(mode): the task's memory policy (MPOL_DEFAULT or MPOL_INTERLEAVE); 0 or -EINVAL */
+export function sys_set_mempolicy(mode: u32): i32 {
+  charge(cost(COST_SYSCALL));
+  if (mode != MPOL_DEFAULT && mode != MPOL_INTERLEAVE) return -22;
+  store<u32>(PC + PC_MEMPOLICY, mode);
+  return 0;
 }

@@ -24,34 +24,36 @@
 
 import { TEST_BUILD } from './build_flags';
 import {
-  VMA_START, VMA_END, VMA_FLAGS, VMA_SEQ, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE,
-  VM_WRITE, VM_READ, VM_EXEC, VM_SHARED, VM_UFFD_MISSING, VM_HUGEPAGE, VMOPS_NONE,
+  VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_SEQ, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_ACCESS_PIDS,
+  VM_WRITE, VM_READ, VM_EXEC, VM_SHARED, VM_UFFD_MISSING, VM_HUGEPAGE, VM_MTE, VMOPS_NONE,
   PG_ANON, PG_HUGE, FR_MAPCOUNT, FR_FLAGS,
   MM_PT_LOCK, SET_SPF_RETRY, SET_THP, SET_BUG, SPF_RETRY_UNBOUNDED, SPF_RETRY_SPIN, THP_ALWAYS, THP_MADVISE,
   BUG_SKIP_VMA_CHANGED, PAGE_SHIFT, mm_addr, setting,
 } from './layout';
-import { PC, charge, cost, stat_inc } from './cpu';
+import { PC, cpu_id, charge, cost, stat_inc } from './cpu';
 import { PC_VMF } from './layout';
 import {
   COST_PTE_OP, COST_PAGE_COPY,
   STAT_FAULT_ANON_ZERO, STAT_FAULT_ANON, STAT_FAULT_WP_REUSE, STAT_FAULT_WP_COPY, STAT_FAULT_FILE_READ,
   STAT_FAULT_FILE_COW, STAT_FAULT_FILE_SHARED, STAT_FAULT_NUMA, STAT_FAULT_ON_ACCESS, STAT_FAULT_HUGE_PMD,
-  STAT_FAULT_SPURIOUS, STAT_FAULT_SIGBUS, STAT_FAULT_OOM,
-  STAT_SPF_ABORT_VMA_CHANGED, STAT_SPF_ABORT_PMD_CHANGED, STAT_SPF_ABORT_TRYLOCK_BOUNDED, STAT_SPF_TRYLOCK_RETRY,
-  STAT_SPF_ABORT_FILE, STAT_SPF_ABORT_OOM,
+  STAT_FAULT_SPURIOUS, STAT_FAULT_SIGBUS, STAT_FAULT_OOM, STAT_FAULT_HUGE_PMD_PROTNONE,
+  STAT_SPF_ABORT_VMA_CHANGED, STAT_SPF_ABORT_VMA_CHANGED_LOCKED, STAT_SPF_ABORT_PMD_CHANGED, STAT_SPF_ABORT_TRYLOCK_BOUNDED,
+  STAT_SPF_TRYLOCK_RETRY, STAT_SPF_ABORT_FILE, STAT_SPF_ABORT_PMD_NONE_FAULT, STAT_SPF_ABORT_FAULT_ON_ACCESS,
 } from './generated';
 import { spin_lock, spin_unlock, spin_trylock } from './spinlock';
 import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from './ipi';
 import { line_read } from './cacheline';
 import {
   pmd_alloc_walk, pte_alloc_walk, walk_pte_table, walk_pmd_table, ptl_of, ptpage_addr, pte_line, set_pte,
-  ptep_get_and_clear, pmd_pte_table,
+  ptep_get_and_clear, pmd_pte_table, walk_error, WALK_NOMEM,
 } from './pgtable';
 import {
   pfn_pte, pte_pfn, pte_none, pte_present, pte_protnone, pte_write, pte_dirty, pte_special,
-  pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_mkspecial, pte_wrprotect, pte_modify, pte_is_fault_on_access,
-  pmd_none, pmd_trans_huge, pmd_devmap, mk_pte_prot, _PAGE_PSE,
+  pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_mkspecial, pte_wrprotect, pte_modify, pte_is_fault_on_access, _PAGE_ACCESSED,
+  pmd_none, pmd_trans_huge, pmd_devmap, mk_pte_prot, pgprot_unpack, _PAGE_PSE,
 } from './pte';
+import { tag_storage_enabled, page_tag_storage_reserved, reserve_tag_storage, mte_sync_tags } from './mte';
+import { mmap_read_unlock, vma_end_read } from './pervma';
 import { vma_addr, vma_has_changed } from './vma';
 import { alloc_page, put_page, charge_huge_zero } from './page_alloc';
 import { frame, frame_flags, frame_mapcount, get_frame, ZERO_PFN } from './frames';
@@ -61,6 +63,9 @@ import { pagecache_get } from './pagecache';
 
 // FAULT_FLAG_* (include/linux/mm.h)
 export const FAULT_FLAG_WRITE: u32 = 0x01;
+export const FAULT_FLAG_ALLOW_RETRY: u32 = 0x04; // the handler may release the fault lock and return VM_FAULT_RETRY
+export const FAULT_FLAG_RETRY_NOWAIT: u32 = 0x08; // ... but must not release mmap_lock (GUP FOLL_NOWAIT)
+export const FAULT_FLAG_TRIED: u32 = 0x20; // this is the retry
 export const FAULT_FLAG_USER: u32 = 0x40;
 export const FAULT_FLAG_SPECULATIVE: u32 = 0x200;
 export const FAULT_FLAG_VMA_LOCK: u32 = 0x1000;
@@ -70,6 +75,7 @@ export const VM_FAULT_OOM: i32 = 0x1;
 export const VM_FAULT_SIGBUS: i32 = 0x2;
 export const VM_FAULT_SIGSEGV: i32 = 0x40;
 export const VM_FAULT_RETRY: i32 = 0x400;
+export const VM_FAULT_COMPLETED: i32 = 0x4000; // handled, and the fault lock released
 
 // ---- struct vm_fault (per CPU, at PC + PC_VMF; layout.ts sizes the slot) ------
 @unmanaged export class VmFault {
@@ -86,6 +92,7 @@ export const VM_FAULT_RETRY: i32 = 0x400;
   table: i32;        // PTE table index, -1 = none yet (vmf->pte == NULL)
   pte: u32;          // address of the PTE entry (0 = vmf->pte == NULL)
   ptl: u32;
+  map_pte: u32;      // arch_handle_folio_fault_on_access()'s *map_pte
 }
 /** this CPU's struct vm_fault */
 @inline export function vmf(): VmFault { return changetype<VmFault>(PC + PC_VMF); }
@@ -104,11 +111,15 @@ export function vm_get_page_prot(vm_flags: u32): u64 {
 @inline function vma_is_anonymous(): bool { return load<u32>(vma_addr(vmf().vma) + VMA_OPS) == VMOPS_NONE; }
 @inline function pte_index(): u32 { return <u32>(vmf().address >> PAGE_SHIFT) & 511; }
 
-/** Set up vmf for a speculative fault (spf.ts did the checks and the walk). */
-export function vmf_init_speculative(mm: u32, address: u64, flags: u32, vma: u32, seq: u32, vflags: u32,
+/**
+ * Set up vmf for a speculative fault (spf.ts did the checks and the walk).
+ * `vflags` and `prot` are the READ_ONCE snapshots of vm_flags and vm_page_prot.
+ */
+export function vmf_init_speculative(mm: u32, address: u64, flags: u32, vma: u32, seq: u32, vflags: u32, prot: u64,
   pmd: u32, orig_pmd: u64, table: i32, pte: u32, orig_pte: u64): void {
-  vmf().mm = mm; vmf().address = address; vmf().flags = flags | FAULT_FLAG_SPECULATIVE; vmf().vma = vma; vmf().sequence = seq;
-  vmf().vma_flags = vflags; vmf().vma_prot = vm_get_page_prot(vflags); vmf().pmd = pmd; vmf().orig_pmd = orig_pmd;
+  // v11 clears FAULT_FLAG_ALLOW_RETRY: nothing may release a lock a speculative fault does not hold
+  vmf().mm = mm; vmf().address = address; vmf().flags = (flags & ~FAULT_FLAG_ALLOW_RETRY) | FAULT_FLAG_SPECULATIVE; vmf().vma = vma; vmf().sequence = seq;
+  vmf().vma_flags = vflags; vmf().vma_prot = prot; vmf().pmd = pmd; vmf().orig_pmd = orig_pmd;
   vmf().table = table; vmf().pte = pte; vmf().orig_pte = orig_pte;
 }
 
@@ -141,20 +152,21 @@ export function pte_map_lock(): bool {
     if (policy == SPF_RETRY_SPIN) {
       spin_lock(ptl); // UNSAFE: spins with IRQs off (the deadlock the series avoids)
     } else if (!spin_trylock(ptl)) {
+      // one failed trylock, one counter: either the last allowed try (abort) or a retry
       tries++;
-      stat_inc(STAT_SPF_TRYLOCK_RETRY);
       if (policy != SPF_RETRY_UNBOUNDED && tries >= policy) {
         stat_inc(STAT_SPF_ABORT_TRYLOCK_BOUNDED);
         local_irq_enable();
         return false;
       }
+      stat_inc(STAT_SPF_TRYLOCK_RETRY);
       irq_relax();
       local_irq_enable();
       continue;
     }
     if (!(TEST_BUILD && (setting(SET_BUG) & BUG_SKIP_VMA_CHANGED) != 0) && vma_has_changed(vmf().vma, vmf().sequence)) {
       spin_unlock(ptl);
-      stat_inc(STAT_SPF_ABORT_VMA_CHANGED);
+      stat_inc(STAT_SPF_ABORT_VMA_CHANGED_LOCKED);
       local_irq_enable();
       return false;
     }
@@ -173,10 +185,30 @@ export function pte_map_lock(): bool {
   return atomic.load<u64>(vmf().pte);
 }
 
-/** install `e` at vmf's PTE (caller holds the PTL) */
+/**
+ * set_pte_at(): install `e` at vmf's PTE (caller holds the PTL). In an MTE
+ * VMA, mte_sync_tags() turns an entry for a page without tag storage into a
+ * fault-on-access one.
+ */
 @inline function pte_install(e: u64): void {
   charge(cost(COST_PTE_OP));
+  if (vmf().vma_flags & VM_MTE) e = mte_sync_tags(e, vmf().vma_flags);
   set_pte(<u32>vmf().table, vmf().pte, e);
+}
+
+/**
+ * release_fault_lock(): drop the lock the fault runs under: the VMA's lock
+ * (FAULT_FLAG_VMA_LOCK) or mmap_lock. Never called for a speculative fault
+ * (it holds neither).
+ */
+export function release_fault_lock(): void {
+  if (vmf().flags & FAULT_FLAG_VMA_LOCK) vma_end_read(vmf().vma);
+  else mmap_read_unlock(vmf().mm);
+}
+
+/** fault_flag_allow_retry_first(): the handler may still ask for a retry */
+@inline function fault_flag_allow_retry_first(): bool {
+  return (vmf().flags & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_TRIED)) == FAULT_FLAG_ALLOW_RETRY;
 }
 
 // ---- handle_mm_fault --------------------------------------------------------
@@ -190,9 +222,13 @@ export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i3
   const v = vma_addr(vma);
   vmf().mm = mm; vmf().address = address; vmf().flags = flags; vmf().vma = vma;
   vmf().vma_flags = load<u32>(v + VMA_FLAGS);
-  vmf().vma_prot = vm_get_page_prot(vmf().vma_flags);
+  // vma->vm_page_prot as the VMA holds it (it may carry more than the flags say), never recomputed
+  vmf().vma_prot = pgprot_unpack(load<u32>(v + VMA_PROT));
   vmf().pmd = pmd_alloc_walk(mm, address);
-  if (vmf().pmd == 0) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
+  if (vmf().pmd == 0) {
+    if (walk_error() == WALK_NOMEM) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
+    return sigbus(); // a huge or bad upper entry: no 1 GiB pages here
+  }
   vmf().sequence = atomic.load<u32>(v + VMA_SEQ); // raw_read_seqcount(&vma->vm_sequence), as the series does here
   let pmdv = atomic.load<u64>(vmf().pmd);
   if (pmd_none(pmdv) && thp_enabled(v)) {
@@ -202,7 +238,11 @@ export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i3
   }
   // a devmap PMD is a huge leaf too (Linux: pmd_trans_huge() || pmd_devmap(); pmd_trans_huge()
   // excludes devmap); it used to fall through to pmd_pte_table() and end in SIGBUS as a bad PMD
-  if (pmd_trans_huge(pmdv) || pmd_devmap(pmdv)) return do_huge_pmd_fault(pmdv);
+  if (pmd_trans_huge(pmdv) || pmd_devmap(pmdv)) {
+    if (pte_protnone(pmdv) && vma_is_accessible()) return handle_huge_pmd_protnone(pmdv);
+    if (is_write() && !pte_write(pmdv)) return do_huge_pmd_wp_page(pmdv);
+    return huge_pmd_set_accessed(pmdv);
+  }
   vmf().orig_pmd = pmdv;
   vmf().table = -1;
   vmf().pte = 0;
@@ -219,21 +259,26 @@ export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i3
 const VM_FAULT_FALLBACK: i32 = 0x800;
 
 @inline function sigbus(): i32 { stat_inc(STAT_FAULT_SIGBUS); return VM_FAULT_SIGBUS; }
+/** vma_is_accessible(): any of read, write, exec */
+@inline function vma_is_accessible(): bool { return (vmf().vma_flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0; }
 
 /**
  * handle_pte_fault(): vmf_pte == 0 means no PTE (none, or no table yet).
  * Speculative callers come here with the walk already done.
  */
 export function handle_pte_fault(): i32 {
+  // v11: a speculative fault re-reads the PMD here: a collapse may have cleared it
+  // since the walk (it marks the PMD none before its IPI, which our IRQs-off walk
+  // held up); abort now rather than after allocating and zeroing a page
+  if (speculative() && pmd_none(atomic.load<u64>(vmf().pmd))) { stat_inc(STAT_SPF_ABORT_PMD_NONE_FAULT); return VM_FAULT_RETRY; }
   if (vmf().pte == 0) {
     if (vma_is_anonymous()) return do_anonymous_page();
     if (speculative()) { stat_inc(STAT_SPF_ABORT_FILE); return VM_FAULT_RETRY; }
     return do_fault();
   }
   if (!pte_present(vmf().orig_pte)) return sigbus(); // swap entries: do_swap_page is not emulated
-  // the fault-on-access soft bit rides on a protnone entry: test it first
-  if (pte_is_fault_on_access(vmf().orig_pte)) return do_numa_page(true);
-  if (pte_protnone(vmf().orig_pte) && (vmf().vma_flags & (VM_READ | VM_WRITE | VM_EXEC)) != 0) return do_numa_page(false);
+  // NUMA hinting and fault-on-access entries alike are protnone
+  if (pte_protnone(vmf().orig_pte) && vma_is_accessible()) return handle_pte_protnone();
   if (!pte_map_lock()) return VM_FAULT_RETRY;
   let entry = vmf().orig_pte;
   if (pte_read() != entry) {
@@ -294,6 +339,7 @@ function do_anonymous_page(): i32 {
   if (!speculative()) anon_vma_prepare();
   const page = alloc_page(PG_ANON, true);
   if (page < 0) return oom();
+  mte_alloc_tagged(<u32>page);
   let entry = pte_mkyoung(pfn_pte(<u64>page, vmf().vma_prot));
   if (vmf().vma_flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
   if (!pte_map_lock()) { put_page(<u32>page); return VM_FAULT_RETRY; }
@@ -310,10 +356,24 @@ function do_anonymous_page(): i32 {
   return 0;
 }
 
+/**
+ * An allocation failed: VM_FAULT_OOM, on the speculative path too, as in the
+ * SPF series (do_anonymous_page's `oom:` label; the arch fault handler only
+ * redoes a speculative fault on VM_FAULT_RETRY), so the classic path is not
+ * tried again.
+ */
 function oom(): i32 {
-  if (speculative()) { stat_inc(STAT_SPF_ABORT_OOM); return VM_FAULT_RETRY; }
   stat_inc(STAT_FAULT_OOM);
   return VM_FAULT_OOM;
+}
+
+/**
+ * A new page for an MTE VMA is allocated with __GFP_TAGGED: its tag storage
+ * is reserved at allocation (post_alloc_hook in the tag-storage series). If
+ * the pool is empty, set_pte_at's mte_sync_tags() maps it fault-on-access.
+ */
+@inline function mte_alloc_tagged(page: u32): void {
+  if ((vmf().vma_flags & VM_MTE) != 0 && tag_storage_enabled()) reserve_tag_storage(page);
 }
 
 /**
@@ -346,6 +406,7 @@ function wp_page_copy(old: u32, from_zero: bool): i32 {
   if (!speculative() && (vmf().vma_flags & VM_SHARED) == 0) anon_vma_prepare();
   const page = alloc_page(PG_ANON, from_zero);
   if (page < 0) return oom();
+  mte_alloc_tagged(<u32>page);
   if (!from_zero) charge(cost(COST_PAGE_COPY));
   if (!pte_map_lock()) { put_page(<u32>page); return VM_FAULT_RETRY; }
   if (pte_read() != vmf().orig_pte) { pte_unmap_unlock(); put_page(<u32>page); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
@@ -409,21 +470,97 @@ function do_fault(): i32 {
   return 0;
 }
 
+// ---- protnone entries: NUMA hinting and fault on access ------------------------
+
+/** vma_set_access_pid_bit(): record that this task touched the VMA (the NUMA scanner's numab_state) */
+@inline function vma_set_access_pid_bit(): void {
+  atomic.or<u32>(vma_addr(vmf().vma) + VMA_ACCESS_PIDS, <u32>1 << (cpu_id() & 31));
+}
+
 /**
- * handle_pte_protnone() (do_numa_page): a NUMA-hinting protnone PTE, or the
- * arch fault-on-access soft bit (fault-on-access-protnone-2024): restore the
- * VMA's protection under the PTL. Page migration is not emulated.
+ * arch_handle_folio_fault_on_access(): the architecture's handler of a
+ * fault-on-access entry. Called without the PTL, with the fault lock held
+ * and a reference on the frame; the rules (reference fault-on-access-
+ * protnone-2024, include/linux/pgtable.h): return with the reference
+ * dropped; on VM_FAULT_RETRY / VM_FAULT_COMPLETED release the fault lock,
+ * unless FAULT_FLAG_RETRY_NOWAIT, then keep mmap_lock; otherwise keep it.
+ * vmf().map_pte = 1 asks the caller to map the page back.
+ * With tag storage (arm64 handle_folio_missing_tag_storage()): reserve the
+ * frame's tag storage and map. When the pool is empty, the first try of the
+ * fault releases the lock and asks for a retry (the series avoids the costly
+ * migration to a tagged page while it can); the retry (FAULT_FLAG_TRIED)
+ * would migrate the page to one with tag storage, which needs the same empty
+ * pool, so faultline reports VM_FAULT_OOM there instead of replaying the
+ * fault forever. Without tag storage it is the generic default: SIGBUS.
  */
-function do_numa_page(fault_on_access: bool): i32 {
-  if (!pte_map_lock()) return VM_FAULT_RETRY;
+function arch_handle_folio_fault_on_access(pfn: u32): i32 {
+  vmf().map_pte = 0;
+  if (!tag_storage_enabled()) {
+    // the default handler of the series returns SIGBUS (with the reference still
+    // held: it is unreachable there); here a test can write such an entry by hand
+    put_page(pfn);
+    return sigbus();
+  }
+  // a VMA, once tagged, stays tagged (VM_MTE is sticky): nothing to reserve otherwise
+  if ((vmf().vma_flags & VM_MTE) == 0 || page_tag_storage_reserved(pfn) || reserve_tag_storage(pfn)) {
+    put_page(pfn);
+    vmf().map_pte = 1;
+    return 0;
+  }
+  put_page(pfn);
+  if (fault_flag_allow_retry_first()) {
+    if ((vmf().flags & FAULT_FLAG_RETRY_NOWAIT) == 0) release_fault_lock();
+    return VM_FAULT_RETRY;
+  }
+  return oom();
+}
+
+/**
+ * handle_pte_protnone() (do_numa_page before the fault-on-access series): a
+ * protnone PTE in an accessible VMA, made by the NUMA scanner or, with the
+ * fault-on-access bit, by the architecture. Order as in the series: under
+ * the PTL check the PTE, take the frame reference and record the accessing
+ * task BEFORE the arch check; a fault-on-access entry then drops the PTL,
+ * runs the arch handler and, if it says map_pte, re-takes the PTL
+ * (out_lock_and_map) and maps only if the PTE is still the one it saw
+ * (pte_same). A NUMA hint has nowhere to migrate (one node): the reference
+ * goes and the PTE is restored (out_map). Caller: the PTE was protnone.
+ */
+function handle_pte_protnone(): i32 {
+  if (!pte_map_lock()) return VM_FAULT_RETRY; // pte_spinlock()
   if (pte_read() != vmf().orig_pte) { pte_unmap_unlock(); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  const old_pte = vmf().orig_pte;
+  const foa = pte_is_fault_on_access(old_pte); // arch_fault_on_access_pte()
+  // a dirty page of a writable VMA was writable before it was made inaccessible
+  const writable = (vmf().vma_flags & VM_WRITE) != 0 && pte_dirty(old_pte);
+  const pfn = <u32>pte_pfn(old_pte);
+  // vm_normal_folio(): no frame behind a special entry or the zero page
+  if (pte_special(old_pte) || pfn == ZERO_PFN) return protnone_out_map(writable, foa);
+  get_frame(pfn); // folio_get()
+  vma_set_access_pid_bit();
+  if (foa) {
+    pte_unmap_unlock();
+    if (speculative()) { put_page(pfn); stat_inc(STAT_SPF_ABORT_FAULT_ON_ACCESS); return VM_FAULT_RETRY; }
+    const ret = arch_handle_folio_fault_on_access(pfn);
+    if (ret != 0 || vmf().map_pte == 0) return ret;
+    // out_lock_and_map: the PTE may have changed while the PTL was dropped
+    pte_map_lock();
+    if (pte_read() != vmf().orig_pte) { pte_unmap_unlock(); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+    return protnone_out_map(writable, true);
+  }
+  // numa_migrate_prep(): the target is this node; no migration, drop the reference
+  put_page(pfn);
+  return protnone_out_map(writable, false);
+}
+
+/** out_map: make the PTE accessible again with the VMA's protection. Caller holds the PTL. */
+function protnone_out_map(writable: bool, foa: bool): i32 {
   // restoring the VMA's protection also clears the fault-on-access bit (it is part of the prot)
-  let entry = pte_modify(vmf().orig_pte, vmf().vma_prot);
-  // a dirty page of a writable VMA was writable before it was made inaccessible (savedwrite)
-  if ((vmf().vma_flags & VM_WRITE) && pte_dirty(vmf().orig_pte)) entry = pte_mkwrite(entry);
-  pte_install(pte_mkyoung(entry));
+  let entry = pte_mkyoung(pte_modify(vmf().orig_pte, vmf().vma_prot));
+  if (writable) entry = pte_mkwrite(entry);
+  pte_install(entry);
   pte_unmap_unlock();
-  stat_inc(fault_on_access ? STAT_FAULT_ON_ACCESS : STAT_FAULT_NUMA);
+  stat_inc(foa ? STAT_FAULT_ON_ACCESS : STAT_FAULT_NUMA);
   return 0;
 }
 
@@ -445,6 +582,7 @@ function do_huge_pmd_anonymous_page(): i32 {
   const page = alloc_page(PG_ANON | PG_HUGE, false);
   if (page < 0) return VM_FAULT_FALLBACK;
   charge_huge_zero();
+  mte_alloc_tagged(<u32>page);
   const ptl = ptl_of(<u32>walk_pmd_table());
   spin_lock(ptl);
   if (!pmd_none(atomic.load<u64>(vmf().pmd))) { spin_unlock(ptl); put_page(<u32>page); return VM_FAULT_FALLBACK; }
@@ -453,23 +591,78 @@ function do_huge_pmd_anonymous_page(): i32 {
   atomic.store<i32>(frame(<u32>page) + FR_MAPCOUNT, 1);
   add_mm_counter(vmf().mm, true, 512);
   charge(cost(COST_PTE_OP));
+  if (vmf().vma_flags & VM_MTE) entry = mte_sync_tags(entry, vmf().vma_flags);
   set_pte(<u32>walk_pmd_table(), vmf().pmd, entry);
   spin_unlock(ptl);
   stat_inc(STAT_FAULT_HUGE_PMD);
   return 0;
 }
 
-/** fault on a present huge PMD (write to read-only, or protnone): restore it in place */
-function do_huge_pmd_fault(pmdv: u64): i32 {
+/**
+ * handle_huge_pmd_protnone() (mm/huge_memory.c, do_huge_pmd_numa_page
+ * before the series): the PMD variant of handle_pte_protnone, under the PMD
+ * table's lock; a fault-on-access huge PMD (arch_fault_on_access_pmd) goes
+ * to the same arch handler for its 512 pages and maps back non-writable (the
+ * write fault that may follow makes it writable), as in the series.
+ */
+function handle_huge_pmd_protnone(oldpmd: u64): i32 {
+  const t = <u32>walk_pmd_table();
+  const ptl = ptl_of(t);
+  spin_lock(ptl);
+  if (atomic.load<u64>(vmf().pmd) != oldpmd) { spin_unlock(ptl); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  const foa = pte_is_fault_on_access(oldpmd); // arch_fault_on_access_pmd()
+  let writable = (vmf().vma_flags & VM_WRITE) != 0 && pte_dirty(oldpmd);
+  const pfn = <u32>pte_pfn(oldpmd);
+  get_frame(pfn); // folio_get()
+  vma_set_access_pid_bit();
+  if (foa) {
+    spin_unlock(ptl);
+    const ret = arch_handle_folio_fault_on_access(pfn);
+    if (ret != 0 || vmf().map_pte == 0) return ret;
+    writable = false;
+    // out_lock_and_map
+    spin_lock(ptl);
+    if (atomic.load<u64>(vmf().pmd) != oldpmd) { spin_unlock(ptl); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
+  } else {
+    put_page(pfn); // no migration target: one node
+  }
+  // out_map
+  let entry = pte_mkyoung(pte_modify(oldpmd, vmf().vma_prot)) | _PAGE_PSE;
+  if (writable) entry = pte_mkwrite(entry);
+  if (vmf().vma_flags & VM_MTE) entry = mte_sync_tags(entry, vmf().vma_flags);
+  charge(cost(COST_PTE_OP));
+  set_pte(t, vmf().pmd, entry);
+  spin_unlock(ptl);
+  stat_inc(STAT_FAULT_HUGE_PMD_PROTNONE);
+  stat_inc(foa ? STAT_FAULT_ON_ACCESS : STAT_FAULT_NUMA);
+  return 0;
+}
+
+/** do_huge_pmd_wp_page(): write to a read-only private anonymous huge PMD: reuse it in place (one mapper) */
+function do_huge_pmd_wp_page(pmdv: u64): i32 {
   const t = <u32>walk_pmd_table();
   const ptl = ptl_of(t);
   spin_lock(ptl);
   if (atomic.load<u64>(vmf().pmd) != pmdv) { spin_unlock(ptl); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
-  let entry = pte_modify(pmdv, vmf().vma_prot) | _PAGE_PSE;
-  if ((vmf().vma_flags & VM_WRITE) && (is_write() || pte_dirty(pmdv))) entry = pte_mkdirty(pte_mkwrite(entry));
-  set_pte(t, vmf().pmd, pte_mkyoung(entry));
+  if ((vmf().vma_flags & VM_WRITE) == 0) { spin_unlock(ptl); return sigbus(); } // access_error() let it through: not emulated
+  charge(cost(COST_PTE_OP));
+  set_pte(t, vmf().pmd, pte_mkyoung(pte_mkdirty(pte_mkwrite(pmdv))));
   spin_unlock(ptl);
-  stat_inc(pte_protnone(pmdv) ? STAT_FAULT_NUMA : STAT_FAULT_WP_REUSE);
+  stat_inc(STAT_FAULT_WP_REUSE);
   return 0;
 }
 
+/**
+ * huge_pmd_set_accessed(): a fault on a present huge PMD that permits the
+ * access (another CPU fixed it after our walk): mark it young; a spurious
+ * fault, not a write-protect reuse.
+ */
+function huge_pmd_set_accessed(pmdv: u64): i32 {
+  const t = <u32>walk_pmd_table();
+  const ptl = ptl_of(t);
+  spin_lock(ptl);
+  if (atomic.load<u64>(vmf().pmd) == pmdv && (pmdv & _PAGE_ACCESSED) == 0) set_pte(t, vmf().pmd, pte_mkyoung(pmdv));
+  spin_unlock(ptl);
+  stat_inc(STAT_FAULT_SPURIOUS);
+  return 0;
+}

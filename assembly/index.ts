@@ -42,7 +42,7 @@ export {
   _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_PWT, _PAGE_PCD, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_GLOBAL,
   _PAGE_SPECIAL, _PAGE_UFFD_WP, _PAGE_SOFT_DIRTY, _PAGE_FAULT_ON_ACCESS, _PAGE_DEVMAP, _PAGE_NX, _PAGE_PROTNONE,
   _PAGE_TABLE, _PAGE_CHG_MASK, PTE_PFN_MASK, PAGE_NONE, PAGE_READONLY, PAGE_READONLY_EXEC, PAGE_SHARED, PAGE_SHARED_EXEC,
-  PAGE_FAULT_ON_ACCESS, SWP_TYPE_SHIFT, SWP_OFFSET_MAX,
+  PAGE_FAULT_ON_ACCESS, SWP_TYPE_SHIFT, SWP_OFFSET_MAX, _PAGE_PKEY_SHIFT, pgprot_pack, pgprot_unpack,
   pfn_pte, pte_pfn, pte_none, pte_present, pte_protnone, pte_is_fault_on_access, is_swap_pte,
   pte_write, pte_young, pte_dirty, pte_user, pte_special, pte_uffd_wp, pte_soft_dirty, pte_exec,
   pte_mkwrite, pte_wrprotect, pte_mkyoung, pte_mkold, pte_mkdirty, pte_mkclean, pte_mkspecial, pte_mkuffd_wp,
@@ -52,7 +52,7 @@ export {
 export {
   USER_VA_END, LEVEL_PTE, LEVEL_PMD, LEVEL_PUD, LEVEL_PGD,
   WALK_OK, WALK_PGD_NONE, WALK_PUD_NONE, WALK_PMD_NONE, WALK_PGD_BAD, WALK_PUD_BAD, WALK_PMD_BAD,
-  WALK_PMD_HUGE, WALK_PMD_DEVMAP, WALK_PMD_SWAP, WALK_BAD_ADDR, WALK_NOMEM,
+  WALK_PMD_HUGE, WALK_PMD_DEVMAP, WALK_PMD_SWAP, WALK_BAD_ADDR, WALK_NOMEM, WALK_PUD_HUGE,
   ptpages_init, alloc_ptpage, free_ptpage, nr_free_ptpages, nptpages, ptpage_addr, ptmeta_addr, ptpage_pfn, mm_pgd,
   mm_pgd_init, ptl_of, pte_line, table_nr_present,
   pte_alloc_walk, pmd_alloc_walk, walk_lockless, hw_walk,
@@ -72,10 +72,11 @@ export { alloc_page, put_page, pcp_count, pcp_frame } from './page_alloc';
 export { lru_add_drain, lru_batch_count, lru_batch_frame } from './lru';
 export { sync_mm_rss } from './rss';
 export { pagecache_get, pagecache_peek } from './pagecache';
-export { handle_mm_fault, vm_get_page_prot, FAULT_FLAG_WRITE, FAULT_FLAG_USER, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_RETRY } from './fault';
+export { handle_mm_fault, vm_get_page_prot, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT, FAULT_FLAG_TRIED, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_RETRY, VM_FAULT_COMPLETED } from './fault';
+export { tag_storage_free } from './mte';
 export { handle_speculative_fault } from './spf';
 export { lock_vma_under_rcu, vma_start_read, vma_end_read, vma_start_write, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, STRATEGY_MMAP_LOCK, STRATEGY_SPF, STRATEGY_PERVMA } from './pervma';
-export { access, touch, do_user_addr_fault } from './access';
-export { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
+export { access, touch, do_user_addr_fault, wrpkru, sys_set_mempolicy } from './access';
+export { sys_mmap, sys_munmap, sys_mprotect, sys_pkey_mprotect, sys_madvise, task_numa_work, PROT_MTE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
 export * from './workloads';
 export * from './stress';

@@ -16,6 +16,7 @@ import { rwsem_init } from './rwsem';
 import { seqcount_init } from './seqcount';
 import { vmas_init } from './vma';
 import { rcu_init } from './rcu';
+import { tag_storage_init } from './mte';
 
 export function machine_init(): void {
   frames_init();
@@ -43,4 +44,5 @@ export function machine_init(): void {
   }
   rcu_init();
   vmas_init();
+  tag_storage_init();
 }

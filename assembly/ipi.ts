@@ -20,7 +20,7 @@ import { cpu_id, PC, NCPUS, NCPU_WORDS, now, cost, charge, set_clock, stat_inc, 
 import {
   COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER,
   STAT_IPI_SENT, STAT_IPI_RECEIVED, STAT_IPI_CYCLES, STAT_SHOOTDOWN, STAT_SHOOTDOWN_REMOTE,
-  STAT_SHOOTDOWN_WAIT_CYCLES, STAT_IRQ_RELAX,
+  STAT_SHOOTDOWN_WAIT_CYCLES, STAT_IRQ_RELAX, COST_IRQ_RELAX,
 } from './generated';
 import { wake_cpu, wait_prepare, wait_token, wait_sleep, wait_finish, cpu_relax } from './sched';
 import { tlb_flush_range } from './tlb';
@@ -43,6 +43,9 @@ export function local_irq_enable(): void {
  */
 export function irq_relax(): void {
   stat_inc(STAT_IRQ_RELAX);
+  // sti; cli once (the IPIs taken in between charge their own handlers), then one
+  // cpu_relax(), which charges its PAUSE: each cost once per relax
+  charge(cost(COST_IRQ_RELAX));
   local_irq_enable();
   local_irq_disable();
   cpu_relax();

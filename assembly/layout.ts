@@ -62,7 +62,9 @@ export const CACHE_LINE: u32 = 64;
 //  +1664 page-cache files: u32 base, u32 count, u32 max pages per file, u32 index base
 //  +1680 u32 per-CPU mm state base (PCM_*)
 //  +1728 fault-path settings (SET_*, NSETTINGS u32 = 64 bytes, .. 1792, written by the host)
-//  +1792 .. 2048 spare
+//  +1792 MTE tag-storage pool (mte.ts): spinlock (SL_SIZE = 160, class tag_storage, .. 1952),
+//        +1952 u32 free units (one unit = the tag storage of one 4 KiB page), +1956 u32 total units
+//  +1960 .. 2048 spare
 //  +2048 .. 4096 host scratch (test objects allocated by the host)
 // Every lock and list head starts a 64-byte line of its own (the structs are
 // longer than a line now that line metadata holds 256-bit CPU masks).
@@ -125,6 +127,9 @@ export const H_FILE_PAGES: u32 = 1672;
 export const H_FILE_INDEX_BASE: u32 = 1676;
 export const H_PCM_BASE: u32 = 1680; // per-CPU mm state (PCM_*), PCM_SIZE stride
 // fault-path settings
+export const H_TAG_LOCK: u32 = 1792;
+export const H_TAG_FREE: u32 = 1952;
+export const H_TAG_TOTAL: u32 = 1956;
 export const H_SETTINGS: u32 = 1728;
 export const SET_SPF_RETRY: u32 = 0; // SPF_RETRY_* or N > 0: trylock at most N times, then abort to the classic path
 export const SET_THP: u32 = 4; // THP_*
@@ -138,6 +143,7 @@ export const SET_ZAP_FLUSH_UNDER_PTL: u32 = 32; // 1: zap flushes the TLB before
 export const SET_BUG: u32 = 36; // test-only planted bugs (BUG_*), 0 in every real run
 export const SET_MM_USERS_ONE: u32 = 40; // 1: pretend the mm is single-threaded (SPF's mm_users == 1 rule)
 export const SET_MUNMAP_DOWNGRADE: u32 = 44; // 1: munmap detaches the VMAs, then zaps under mmap_lock for read (Linux 4.20+); 0: all under the write lock
+export const SET_TAG_STORAGE: u32 = 60; // MTE tag-storage pool size in 4 KiB-page units (0 = no tag storage: PROT_MTE is EINVAL)
 export const NSETTINGS: u32 = 16;
 export const SPF_RETRY_UNBOUNDED: u32 = 0; // trylock + IRQ relax until it succeeds (as merged in the series)
 export const SPF_RETRY_SPIN: u32 = 0xffffffff; // spin_lock with IRQs off: unsafe, shows the deadlock
@@ -165,6 +171,7 @@ export const FLAG_NO_LOCK: u32 = 1; // test: spin_lock/unlock do nothing (the lo
 export const FLAG_NO_RCU_GRACE: u32 = 2; // test: rcu_reclaim() ignores readers (the use-after-free control)
 export const FLAG_SPF_STALL: u32 = 4; // test: a speculative fault is held up (an interrupt) right after get_vma(), see spf.ts
 export const FLAG_PERVMA_STALL: u32 = 8; // test: lock_vma_under_rcu() is held up between the lookup and vma_start_read(), see pervma.ts
+export const FLAG_SPF_STALL_WALK: u32 = 16; // test: a speculative fault is held up between its walk and handle_pte_fault(), see spf.ts
 
 // ---- cache-line metadata (LM_SIZE = 128 bytes), embedded in every modeled object ----
 //  +0   u64 state, one word updated with a CAS (cacheline.ts):
@@ -272,7 +279,9 @@ export const RC_SIZE: u32 = RC_LINE + LM_SIZE;
 //  +64  u64 rng state               +72  i32 acks pending (my shootdown)
 //  +80  u64 latest ack time         +88  u32 current op (for crash reports)
 //  +92  u32 inject (test hook: trap at op N)
-//  +96  .. 107 spare               +108 u32 cpu id (written by the host)
+//  +96  u32 PKRU of the task on this CPU (x86 protection keys: bit 2k = access disable, 2k+1 = write disable of key k)
+//  +100 u32 task mempolicy (MPOL_*: set_mempolicy(), used when the VMA has none)
+//  +104 .. 107 spare               +108 u32 cpu id (written by the host)
 //  +112 u32 worker: the host worker that runs this CPU (written by the host)
 //  --- this CPU's private state (was module globals; only its CPU touches it) ---
 //  +128 struct vm_fault (fault.ts VmFault, 72)
@@ -306,6 +315,8 @@ export const PC_ACKS: u32 = 72;
 export const PC_ACK_TIME: u32 = 80;
 export const PC_OP: u32 = 88;
 export const PC_INJECT: u32 = 92;
+export const PC_PKRU: u32 = 96;
+export const PC_MEMPOLICY: u32 = 100;
 export const PC_ID: u32 = 108;
 export const PC_WORKER: u32 = 112;
 export const PC_VMF: u32 = 128;
@@ -438,6 +449,7 @@ export const PG_ZERO: u32 = 4; // the shared zero page (frame 0), never freed
 export const PG_PAGECACHE: u32 = 8;
 export const PG_HUGE: u32 = 16; // a 2 MiB THP, represented by one frame (its 512 subpages are not tracked)
 export const PG_LRU: u32 = 32;
+export const PG_TAG_RESERVED: u32 = 64; // MTE: tag storage reserved for this frame (PG_tag_storage_reserved)
 
 // ---- page-table page metadata (PTM_SIZE = 8384 bytes), one per page-table page ----
 //  +0   spinlock (SL_SIZE = 160): the split PTE lock (PTL) of this table
@@ -469,7 +481,9 @@ export const PTP_FREE: u32 = 1;
 //  +512 u32 mm index                  +516 u32 generation (bumped at every reuse)
 //  +520 u32 checksum of +0..+47 (debug: maintained inside vm_sequence, lets
 //       tests catch a torn read that a reader accepted)
-//  +524 .. 576 spare
+//  +524 .. 568 spare
+//  +568 u32 access pids (vma_set_access_pid_bit: bit cpu % 32 set by a protnone fault; numab_state->pids_active)
+//  +572 .. 576 spare
 //  +576 line meta of the VMA's hot fields (LM_SIZE, .. 704)
 //
 // Lifetime: FREE (on the free list at H_VMA_FREE) -> NEW (vma_alloc) ->
@@ -499,6 +513,7 @@ export const VMA_MM: u32 = 512;
 export const VMA_GEN: u32 = 516;
 export const VMA_LINE: u32 = 576;
 export const VMA_CSUM: u32 = 520;
+export const VMA_ACCESS_PIDS: u32 = 568;
 export const VMA_SIZE: u32 = 704;
 export const VMA_STATE_FREE: u32 = 0;
 export const VMA_STATE_LIVE: u32 = 1;
@@ -518,6 +533,10 @@ export const VM_UFFD_WP: u32 = 0x1000;
 export const VM_HUGETLB: u32 = 0x2000;
 export const VM_HUGEPAGE: u32 = 0x4000; // THP allowed (madvise(MADV_HUGEPAGE))
 export const VM_LOCKED: u32 = 0x8000;
+export const VM_MTE: u32 = 0x10000; // arm64 PROT_MTE: the VMA's pages need tag storage (sticky: mprotect never clears it)
+// x86 protection keys: the VMA's pkey (0..15) in vm_flags bits 20..23 (Linux VM_PKEY_BIT0..3)
+export const VM_PKEY_SHIFT: u32 = 20;
+export const VM_PKEY_MASK: u32 = 0xf << VM_PKEY_SHIFT;
 
 // vm_ops kinds
 export const VMOPS_NONE: u32 = 0; // anonymous

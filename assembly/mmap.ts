@@ -18,13 +18,13 @@ import {
   VM_HUGEPAGE, VM_UFFD_MISSING, VM_LOCKED, VMOPS_NONE, VMOPS_FILE, VMOPS_SHMEM, MPOL_DEFAULT, MPOL_INTERLEAVE,
   PAGE_SHIFT, PAGE_SIZE, FR_MAPCOUNT, PG_ANON, PG_HUGE, PG_PAGECACHE,
   PCM_GATHER, GATHER_MAX, PCM_MUT_VMAS, MUT_VMAS_MAX, SET_ZAP_FLUSH_UNDER_PTL, SET_BUG, SET_NUMA_PAGES, SET_THP,
-  BUG_SKIP_SHOOTDOWN, THP_ALWAYS, MM_NUMA_OFFSET, SET_MUNMAP_DOWNGRADE, mm_addr, pcm, setting,
+  BUG_SKIP_SHOOTDOWN, THP_ALWAYS, MM_NUMA_OFFSET, SET_MUNMAP_DOWNGRADE, VM_MTE, VM_PKEY_SHIFT, VM_PKEY_MASK, VMA_OPS, mm_addr, pcm, setting,
 } from './layout';
 import { cpu_id, cpu_local, charge, cost, stat_inc } from './cpu';
 import {
   COST_SYSCALL, COST_PTE_OP,
   STAT_MMAP, STAT_MUNMAP, STAT_MPROTECT, STAT_MADVISE_DONTNEED, STAT_MMAP_FAIL, STAT_NUMA_SCAN, STAT_NUMA_PTE_MARKED,
-  STAT_ZAP_PTE, STAT_ZAP_FLUSH_UNDER_PTL,
+  STAT_ZAP_PTE, STAT_ZAP_FLUSH_UNDER_PTL, STAT_NUMA_PMD_MARKED,
 } from './generated';
 import { sync_point } from './sched';
 import { spin_lock, spin_unlock } from './spinlock';
@@ -34,7 +34,8 @@ import {
   walk_lockless, walk_pte_table, walk_pmd_table, walk_pmd_slot, ptl_of, ptpage_addr, set_pte, ptep_get_and_clear,
   pgtables_detach, pgtables_free_detached, WALK_OK, WALK_PMD_HUGE, USER_VA_END,
 } from './pgtable';
-import { pte_none, pte_present, pte_protnone, pte_pfn, pte_dirty, pte_special, pte_modify, PAGE_NONE } from './pte';
+import { pte_none, pte_present, pte_protnone, pte_pfn, pte_dirty, pte_special, pte_modify, pgprot_pack, PAGE_NONE, _PAGE_PSE } from './pte';
+import { tag_storage_enabled, mte_sync_tags } from './mte';
 import {
   vma_alloc, vma_init, vma_link, vma_unlink, vma_split, vma_merge, vma_free_new, find_vma, vma_addr, vma_count, vma_at,
   vm_write_begin, vm_write_end, vma_set_flags,
@@ -55,6 +56,8 @@ export const MAP_X_HUGEPAGE: u32 = 0x1000000; // as madvise(MADV_HUGEPAGE)
 export const MAP_X_INTERLEAVE: u32 = 0x2000000; // mbind(MPOL_INTERLEAVE)
 export const MAP_X_UFFD_MISSING: u32 = 0x4000000; // registered with userfaultfd (MISSING mode)
 export const MADV_DONTNEED: u32 = 4;
+/** arm64 uapi PROT_MTE: the mapping's pages carry allocation tags (VM_MTE) */
+export const PROT_MTE: u32 = 0x20;
 
 export const EINVAL: i32 = 22;
 export const ENOMEM: i32 = 12;
@@ -283,12 +286,15 @@ export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fi
   stat_inc(STAT_MMAP);
   len = (len + PAGE_SIZE - 1) & ~(<u64>PAGE_SIZE - 1);
   if (len == 0 || len >= USER_VA_END) { stat_inc(STAT_MMAP_FAIL); return -<i64>EINVAL; }
+  const anon = (flags & MAP_ANONYMOUS) != 0;
+  // PROT_MTE: anonymous private memory only (arm64 VM_MTE_ALLOWED), and only with tag storage
+  if ((prot & PROT_MTE) != 0 && (!tag_storage_enabled() || !anon || (flags & MAP_SHARED) != 0)) { stat_inc(STAT_MMAP_FAIL); return -<i64>EINVAL; }
   let vm_flags = (prot & PROT_MASK);
+  if (prot & PROT_MTE) vm_flags |= VM_MTE;
   if (flags & MAP_SHARED) vm_flags |= VM_SHARED;
   if (flags & MAP_GROWSDOWN) vm_flags |= VM_GROWSDOWN;
   if (flags & MAP_X_HUGEPAGE) vm_flags |= VM_HUGEPAGE;
   if (flags & MAP_X_UFFD_MISSING) vm_flags |= VM_UFFD_MISSING;
-  const anon = (flags & MAP_ANONYMOUS) != 0;
   const ops = anon ? ((flags & MAP_SHARED) ? VMOPS_SHMEM : VMOPS_NONE) : VMOPS_FILE;
   const mpol = (flags & MAP_X_INTERLEAVE) ? MPOL_INTERLEAVE : MPOL_DEFAULT;
   mmap_write_lock(mm);
@@ -304,7 +310,7 @@ export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fi
   }
   const slot = vma_alloc();
   if (slot < 0) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -<i64>ENOMEM; }
-  vma_init(<u32>slot, mm, start, start + len, vm_flags, <u32>vm_get_page_prot(vm_flags), 0, ops, anon ? 0 : file, anon ? 0 : pgoff, mpol);
+  vma_init(<u32>slot, mm, start, start + len, vm_flags, pgprot_pack(vm_get_page_prot(vm_flags)), 0, ops, anon ? 0 : file, anon ? 0 : pgoff, mpol);
   if (vma_link(mm, <u32>slot) < 0) { vma_free_new(<u32>slot); mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -<i64>ENOMEM; }
   vma_merge(mm, <u32>slot);
   mmap_write_unlock(mm);
@@ -313,19 +319,24 @@ export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fi
 
 // ---- mprotect ----
 
-/** change_protection() of one PTE table range: caller holds the PTL */
-function change_pte_range(t: u32, a: u64, next: u64, prot: u64): void {
+/**
+ * change_protection() of one PTE table range: caller holds the PTL. In an
+ * MTE VMA (`vf` has VM_MTE) set_pte_at's mte_sync_tags() makes the entry of
+ * a page without tag storage fault-on-access: mprotect(PROT_MTE) over
+ * populated memory, the reference's use case.
+ */
+function change_pte_range(t: u32, a: u64, next: u64, prot: u64, vf: u32): void {
   for (let va = a; va < next; va += PAGE_SIZE) {
     const slot = ptpage_addr(t) + ((<u32>(va >> PAGE_SHIFT) & 511) << 3);
     const e = atomic.load<u64>(slot);
-    if (!pte_present(e) || pte_protnone(e)) continue; // protnone: the NUMA fault restores with the new prot
+    if (!pte_present(e) || pte_protnone(e)) continue; // protnone (NUMA, fault on access): the fault restores with the new prot
     charge(cost(COST_PTE_OP));
-    set_pte(t, slot, pte_modify(e, prot));
+    set_pte(t, slot, mte_sync_tags(pte_modify(e, prot), vf));
   }
 }
 
 /** change_protection() over [start, end); huge PMDs partly covered are zapped (refault as 4 KiB) */
-function change_protection(mm: u32, start: u64, end: u64, prot: u64): void {
+function change_protection(mm: u32, start: u64, end: u64, prot: u64, vf: u32): void {
   let a = start;
   while (a < end) {
     const next = pmd_addr_end(a, end);
@@ -333,13 +344,16 @@ function change_protection(mm: u32, start: u64, end: u64, prot: u64): void {
     if (w == WALK_OK) {
       const t = <u32>walk_pte_table();
       spin_lock(ptl_of(t));
-      change_pte_range(t, a, next, prot);
+      change_pte_range(t, a, next, prot, vf);
       spin_unlock(ptl_of(t));
     } else if (w == WALK_PMD_HUGE) {
       const t = <u32>walk_pmd_table();
       spin_lock(ptl_of(t));
       const e = atomic.load<u64>(walk_pmd_slot());
-      if ((a & (PMD_SIZE - 1)) == 0 && next - a == PMD_SIZE) set_pte(t, walk_pmd_slot(), pte_modify(e, prot) | (e & 0x80));
+      if ((a & (PMD_SIZE - 1)) == 0 && next - a == PMD_SIZE) {
+        // a protnone huge PMD keeps its mark (the fault restores it with the new prot)
+        if (!pte_protnone(e)) set_pte(t, walk_pmd_slot(), mte_sync_tags(pte_modify(e, prot) | (e & _PAGE_PSE), vf));
+      }
       else { const old = ptep_get_and_clear(t, walk_pmd_slot()); if (old != 0) zap_one(mm, old); }
       spin_unlock(ptl_of(t));
     }
@@ -348,10 +362,25 @@ function change_protection(mm: u32, start: u64, end: u64, prot: u64): void {
   }
 }
 
-export function sys_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
+export function sys_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 { return do_mprotect_pkey(mm, start, len, prot, -1); }
+
+/** pkey_mprotect(): mprotect that also sets the VMAs' protection key (0..15); no pkey_alloc() bookkeeping */
+export function sys_pkey_mprotect(mm: u32, start: u64, len: u64, prot: u32, pkey: i32): i32 {
+  if (pkey < 0 || pkey > 15) { charge(cost(COST_SYSCALL)); stat_inc(STAT_MPROTECT); stat_inc(STAT_MMAP_FAIL); return -EINVAL; }
+  return do_mprotect_pkey(mm, start, len, prot, pkey);
+}
+
+/**
+ * do_mprotect_pkey(): `prot` is PROT_* (PROT_MTE included), `pkey` -1 keeps
+ * each VMA's key. VM_MTE is sticky: once tagged, a VMA stays tagged (the
+ * tag-storage series relies on it). vm_page_prot is computed here, once,
+ * and the fault path reads it from the VMA.
+ */
+function do_mprotect_pkey(mm: u32, start: u64, len: u64, prot: u32, pkey: i32): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MPROTECT);
   if ((start & (PAGE_SIZE - 1)) != 0 || start + len > USER_VA_END) { stat_inc(STAT_MMAP_FAIL); return -EINVAL; }
+  if ((prot & PROT_MTE) != 0 && !tag_storage_enabled()) { stat_inc(STAT_MMAP_FAIL); return -EINVAL; }
   const end = (start + len + PAGE_SIZE - 1) & ~(<u64>PAGE_SIZE - 1);
   if (end == start) return 0;
   mmap_write_lock(mm);
@@ -360,6 +389,10 @@ export function sys_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
   while (a < end) {
     const v = find_vma(mm, a);
     if (v < 0 || vstart(<u32>v) > a) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -ENOMEM; }
+    // PROT_MTE on a mapping that cannot be tagged (arch_validate_flags: VM_MTE_ALLOWED)
+    if ((prot & PROT_MTE) != 0 && (load<u32>(vma_addr(<u32>v) + VMA_OPS) != VMOPS_NONE || (load<u32>(vma_addr(<u32>v) + VMA_FLAGS) & VM_SHARED) != 0)) {
+      mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -EINVAL;
+    }
     a = vend(<u32>v);
   }
   const n = isolate_range(mm, start, end);
@@ -368,9 +401,12 @@ export function sys_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 {
     const s = load<u32>(mut_vmas() + i * 4);
     vma_start_write(mm, s);
     vm_write_begin(s);
-    const nf = (load<u32>(vma_addr(s) + VMA_FLAGS) & ~PROT_MASK) | (prot & PROT_MASK);
-    vma_set_flags(s, nf, <u32>vm_get_page_prot(nf));
-    change_protection(mm, vstart(s), vend(s), vm_get_page_prot(nf));
+    let nf = (load<u32>(vma_addr(s) + VMA_FLAGS) & ~PROT_MASK) | (prot & PROT_MASK);
+    if (prot & PROT_MTE) nf |= VM_MTE;
+    if (pkey >= 0) nf = (nf & ~VM_PKEY_MASK) | (<u32>pkey << VM_PKEY_SHIFT);
+    const page_prot = vm_get_page_prot(nf);
+    vma_set_flags(s, nf, pgprot_pack(page_prot));
+    change_protection(mm, vstart(s), vend(s), page_prot, nf);
     vm_write_end(s);
   }
   lru_add_drain();
@@ -428,10 +464,24 @@ export function task_numa_work(mm: u32): void {
     const vf = load<u32>(vma_addr(s) + VMA_FLAGS);
     let st = vstart(s) > a ? vstart(s) : a;
     const en = vend(s);
-    if ((vf & PROT_MASK) != 0 && (vf & VM_HUGEPAGE) == 0) {
+    // every accessible VMA, THP ones included (change_prot_numa marks huge PMDs whole)
+    if ((vf & PROT_MASK) != 0) {
       while (st < en && budget > 0) {
         const next = pmd_addr_end(st, en);
-        if (walk_lockless(mm, st) == WALK_OK) {
+        const w = walk_lockless(mm, st);
+        if (w == WALK_PMD_HUGE) {
+          // change_huge_pmd(MM_CP_PROT_NUMA): a whole 2 MiB leaf, unless already protnone
+          const t = <u32>walk_pmd_table();
+          spin_lock(ptl_of(t));
+          const e = atomic.load<u64>(walk_pmd_slot());
+          if ((e & _PAGE_PSE) != 0 && !pte_protnone(e)) {
+            charge(cost(COST_PTE_OP));
+            set_pte(t, walk_pmd_slot(), pte_modify(e, PAGE_NONE) | _PAGE_PSE);
+            stat_inc(STAT_NUMA_PMD_MARKED);
+          }
+          spin_unlock(ptl_of(t));
+          budget -= <u64>512 < budget ? <u64>512 : budget;
+        } else if (w == WALK_OK) {
           const t = <u32>walk_pte_table();
           spin_lock(ptl_of(t));
           for (let va = st; va < next && budget > 0; va += PAGE_SIZE, budget--) {

@@ -10,11 +10,12 @@
 //
 // Lock order: PTL -> zone lock (allocation may happen under a PTL in COW paths).
 
-import { HDR_BASE, H_ZONE_LOCK, PCM_PCP_COUNT, PCM_PCP_LIST, PCP_MAX, SET_PCP_BATCH, SET_PCP_HIGH, FR_FLAGS, FR_REFCOUNT, FR_MAPCOUNT, PG_FREE, pcm, setting } from './layout';
+import { HDR_BASE, H_ZONE_LOCK, PCM_PCP_COUNT, PCM_PCP_LIST, PCP_MAX, SET_PCP_BATCH, SET_PCP_HIGH, FR_FLAGS, FR_REFCOUNT, FR_MAPCOUNT, PG_FREE, PG_TAG_RESERVED, pcm, setting } from './layout';
 import { cpu_id, charge, cost, stat_inc } from './cpu';
 import { COST_BUDDY_ALLOC, COST_PAGE_ZERO, COST_HUGE_PAGE_ZERO, STAT_PCP_REFILL, STAT_PCP_DRAIN, STAT_PAGE_ZEROED, STAT_FRAME_ALLOC, STAT_FRAME_ALLOC_FAIL, STAT_FRAME_FREE } from './generated';
 import { spin_lock, spin_unlock } from './spinlock';
 import { buddy_pop, buddy_push, frame, ZERO_PFN } from './frames';
+import { free_tag_storage } from './mte';
 
 @inline function zone_lock(): u32 { return HDR_BASE + H_ZONE_LOCK; }
 
@@ -80,6 +81,8 @@ export function charge_huge_zero(): void { charge(cost(COST_HUGE_PAGE_ZERO)); }
 
 /** free_unref_page(): the frame's last reference is gone; onto this CPU's list. */
 export function free_unref_page(pfn: u32): void {
+  // arch_free_pages_prepare() (arm64 tag storage): the frame's tag storage goes back to the pool
+  if (atomic.load<u32>(frame(pfn) + FR_FLAGS) & PG_TAG_RESERVED) free_tag_storage(pfn);
   atomic.store<u32>(frame(pfn) + FR_FLAGS, PG_FREE);
   stat_inc(STAT_FRAME_FREE);
   const p = pcm(cpu_id());

@@ -26,14 +26,14 @@ import {
   PTM_SIZE, PTM_NLINES, LM_SIZE, MM_PGD, PAGE_SIZE, PAGE_SHIFT, mm_addr,
 } from './layout';
 import { PC, cpu_local, charge_cost, stat_inc } from './cpu';
-import { PC_WALK } from './layout';
+import { PC_WALK, PC_PKRU } from './layout';
 import { line_read, line_rmw, line_write, line_init_owned } from './cacheline';
 import { fl_pop, fl_push, fl_push_init, fl_pop_init, fl_count } from './freelist';
 import { spin_lock_init } from './spinlock';
 import { flush_tlb_mm_range } from './ipi';
 import {
   _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_FAULT_ON_ACCESS, _PAGE_TABLE,
-  pfn_pte, pte_pfn, pmd_devmap, pmd_trans_huge, is_swap_pmd, pmd_bad, pud_bad,
+  pfn_pte, pte_pfn, pte_pkey, pmd_devmap, pmd_trans_huge, is_swap_pmd, pmd_bad, pud_bad,
 } from './pte';
 import {
   LOCK_CLASS_PTL, COST_PAGE_ZERO, COST_PTE_OP, COST_WALK_STEP,
@@ -63,6 +63,7 @@ export const WALK_PMD_DEVMAP: i32 = 8;
 export const WALK_PMD_SWAP: i32 = 9; // non-present, non-none PMD (migration / swap entry)
 export const WALK_BAD_ADDR: i32 = 10; // va >= USER_VA_END
 export const WALK_NOMEM: i32 = 11; // pte_alloc_walk / pmd_alloc_walk: no page-table page left
+export const WALK_PUD_HUGE: i32 = 12; // pud_trans_huge: a present 1 GiB leaf (never made by faultline; a test writes one)
 
 // ---- what the last walk on this CPU found (per CPU, at PC + PC_WALK) ----
 @unmanaged export class WalkResult {
@@ -124,6 +125,9 @@ export function pmd_pte_table(e: u64): i32 { return entry_table(e); }
 /** classify a PGD/PUD entry: WALK_OK if it points to a table */
 function upper_check(e: u64, level: u32): i32 {
   if (e == 0) return level == LEVEL_PGD ? WALK_PGD_NONE : WALK_PUD_NONE;
+  // a 1 GiB leaf is told apart from a bad entry before pud_bad(), which is also
+  // true for it on x86 (as gup_fast tests pud_leaf first): its own abort reason
+  if (level == LEVEL_PUD && (e & (_PAGE_PRESENT | _PAGE_PSE)) == (_PAGE_PRESENT | _PAGE_PSE)) return WALK_PUD_HUGE;
   if (pud_bad(e) || entry_table(e) < 0) return level == LEVEL_PGD ? WALK_PGD_BAD : WALK_PUD_BAD;
   return WALK_OK;
 }
@@ -313,6 +317,16 @@ export function walk_lockless(mm: u32, va: u64): i32 {
 // ---- hardware walk ----------------------------------------------------------------------
 
 /**
+ * __pkru_allows_pkey() (arch/x86/include/asm/pkeys.h): the PKRU of the task
+ * on this CPU lets it read (and, if `write`, write) pages of key `pkey`.
+ */
+export function pkru_allows(pkey: u32, write: bool): bool {
+  const pkru = load<u32>(PC + PC_PKRU) >> (pkey << 1);
+  if (pkru & 1) return false; // access disable
+  return !write || (pkru & 2) == 0; // write disable
+}
+
+/**
  * The MMU's walk after a TLB miss. Charges one walk step and one cache-line
  * read per level. If the leaf (4 KiB PTE, or a 2 MiB PMD with PS) is present
  * and permits the access (RW and US also checked on every upper level, as the
@@ -354,6 +368,8 @@ export function hw_walk(mm: u32, va: u64, write: bool, user: bool): u64 {
     if ((e & (_PAGE_PRESENT | _PAGE_FAULT_ON_ACCESS)) != _PAGE_PRESENT) return 0;
     if (write && (e & perm & _PAGE_RW) == 0) return 0;
     if (user && (e & perm & _PAGE_USER) == 0) return 0;
+    // protection keys: a data access to a user page checks its key against PKRU (PF_PK)
+    if ((e & perm & _PAGE_USER) != 0 && !pkru_allows(pte_pkey(e), write)) return 0;
     if ((e & need) == need) return e;
     line_rmw(pte_line(t, idx));
     const old = atomic.cmpxchg<u64>(slot, e, e | need);

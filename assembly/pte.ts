@@ -6,11 +6,13 @@
 //  +--+------+------+-----+-------+------------------+---+---+---+--+--+--+-+---+---+--+--+--+
 //  |NX| pkey |DEVMAP| FOA |  ---  |       PFN        |SD |UWP|SPC|G |PS|D |A|PCD|PWT|US|RW|P |
 //  +--+------+------+-----+-------+------------------+---+---+---+--+--+--+-+---+---+--+--+--+
-//        (0)  SOFTW4 SOFTW5                          SW3 SW2 SW1
+//             SOFTW4 SOFTW5                          SW3 SW2 SW1
 //
 // Hardware bits: P present, RW writable, US user, PWT/PCD cache control,
 // A accessed, D dirty, PS page size (a 2 MiB leaf at PMD level; bit 7 of a
 // 4 KiB PTE is PAT, which faultline never sets), G global, NX no-execute.
+// pkey (59..62): the protection key (x86 PKU), from the VMA's vm_page_prot;
+// the MMU checks it against the thread's PKRU on every user-page data access.
 // Software bits (ignored by the MMU), as Linux assigns them on x86-64:
 //   SPC  _PAGE_SPECIAL     (SOFTW1, 9)   no struct page behind the mapping
 //   UWP  _PAGE_UFFD_WP     (SOFTW2, 10)  userfaultfd write-protected
@@ -45,7 +47,7 @@
 // Table entries (an upper level pointing at the next table) are
 // _PAGE_TABLE | pfn of the table; pmd_bad() and friends check exactly that.
 
-import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED } from './layout';
+import { VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_PKEY_SHIFT } from './layout';
 
 export const _PAGE_PRESENT: u64 = 1 << 0;
 export const _PAGE_RW: u64 = 1 << 1;
@@ -62,6 +64,9 @@ export const _PAGE_SOFT_DIRTY: u64 = 1 << 11;
 export const _PAGE_FAULT_ON_ACCESS: u64 = <u64>1 << 57;
 export const _PAGE_DEVMAP: u64 = <u64>1 << 58;
 export const _PAGE_NX: u64 = <u64>1 << 63;
+/** protection key of the page (x86 bits 59..62) */
+export const _PAGE_PKEY_SHIFT: u64 = 59;
+export const _PAGE_PKEY_MASK: u64 = <u64>0xf << _PAGE_PKEY_SHIFT;
 export const _PAGE_PROTNONE: u64 = _PAGE_GLOBAL;
 
 export const PTE_PFN_SHIFT: u64 = 12;
@@ -160,9 +165,22 @@ export function mk_pte_prot(vm_flags: u32): u64 {
   if (acc == 0) return PAGE_NONE;
   const writable = (vm_flags & VM_WRITE) != 0 && (vm_flags & VM_SHARED) != 0;
   const exec = (vm_flags & VM_EXEC) != 0;
-  if (writable) return exec ? PAGE_SHARED_EXEC : PAGE_SHARED;
-  return exec ? PAGE_READONLY_EXEC : PAGE_READONLY;
+  // arch_vm_get_page_prot() (x86): the VMA's protection key goes into every PTE
+  const pkey = <u64>((vm_flags >> VM_PKEY_SHIFT) & 0xf) << _PAGE_PKEY_SHIFT;
+  if (writable) return pkey | (exec ? PAGE_SHARED_EXEC : PAGE_SHARED);
+  return pkey | (exec ? PAGE_READONLY_EXEC : PAGE_READONLY);
 }
+
+/** the protection key of an entry */
+@inline export function pte_pkey(pte: u64): u32 { return <u32>((pte & _PAGE_PKEY_MASK) >> _PAGE_PKEY_SHIFT); }
+
+/**
+ * vm_page_prot as the VMA slot stores it (layout.ts VMA_PROT, a u32): a
+ * protection has no frame number, so its bits 52..63 (NX, pkey) ride in
+ * bits 20..31 of the u32 and bits 0..11 stay where they are.
+ */
+@inline export function pgprot_pack(prot: u64): u32 { return <u32>(prot & 0xfff) | <u32>((prot >> 52) << 20); }
+@inline export function pgprot_unpack(v: u32): u64 { return <u64>(v & 0xfff) | (<u64>(v >> 20) << 52); }
 
 // ---- PMD level ---------------------------------------------------------------
 

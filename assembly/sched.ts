@@ -45,8 +45,8 @@ import {
   STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_SPIN,
   percpu, worker_addr, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr,
 } from './layout';
-import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, set_clock, stat_inc, cpu_bind_host, machine_bind, cpu_switch_to } from './cpu';
-import { STAT_BARRIER_WAIT, STAT_DET_YIELD } from './generated';
+import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, set_clock, stat_inc, charge, cost, cpu_bind_host, machine_bind, cpu_switch_to } from './cpu';
+import { STAT_BARRIER_WAIT, STAT_DET_YIELD, COST_CPU_RELAX } from './generated';
 import { service_ipis } from './ipi';
 import { dispatch_call } from './calls';
 
@@ -418,13 +418,15 @@ export function sync_point(): void {
 }
 
 /**
- * cpu_relax() in a retry loop (possibly with IRQs off): keeps the emulator's
+ * cpu_relax() in a retry loop (possibly with IRQs off): one PAUSE
+ * (COST_CPU_RELAX), and it keeps the emulator's
  * own bookkeeping going (stop honoured, clock order, skew bound) without
  * taking interrupts: a CPU spinning with IRQs off must stay deaf.
  */
 export function cpu_relax(): void {
   check_stop();
   if (HOST_SETUP) return;
+  charge(cost(COST_CPU_RELAX)); // the PAUSE itself
   notice_wakes();
   sched_sync();
   if (!DETERMINISTIC && now() >= cpu_local().barrier_limit) barrier_wait();

@@ -9,11 +9,11 @@
 
 import { TEST_BUILD } from './build_flags';
 import {
-  VMA_START, VMA_END, VMA_FLAGS, VMA_ANON, VMA_OPS, VMA_MPOL, VMA_SEQ, VMA_LINE,
-  VM_READ, VM_WRITE, VM_EXEC, VM_UFFD_MISSING, VM_GROWSDOWN, VM_GROWSUP, VMOPS_NONE, MPOL_INTERLEAVE,
-  MM_USERS, SET_MM_USERS_ONE, FLAG_SPF_STALL, mm_addr, setting,
+  VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_MPOL, VMA_SEQ, VMA_LINE,
+  VM_READ, VM_WRITE, VM_EXEC, VM_UFFD_MISSING, VM_GROWSDOWN, VM_GROWSUP, VM_PKEY_SHIFT, VMOPS_NONE, MPOL_DEFAULT,
+  MPOL_INTERLEAVE, MM_USERS, SET_MM_USERS_ONE, FLAG_SPF_STALL, FLAG_SPF_STALL_WALK, PC_MEMPOLICY, mm_addr, setting,
 } from './layout';
-import { charge, stat_inc } from './cpu';
+import { PC, charge, stat_inc } from './cpu';
 import { header_flags, sync_point } from './sched';
 import {
   STAT_SPF_ATTEMPT, STAT_SPF_ABORT_NOT_USER, STAT_SPF_ABORT_SINGLE_USER, STAT_SPF_ABORT_NO_VMA,
@@ -21,6 +21,7 @@ import {
   STAT_SPF_ABORT_GROWS, STAT_SPF_ABORT_OUTSIDE_VMA, STAT_SPF_SIGSEGV, STAT_SPF_ABORT_MPOL_INTERLEAVE,
   STAT_SPF_ABORT_PGD_NONE, STAT_SPF_ABORT_PUD_NONE, STAT_SPF_ABORT_PMD_NONE, STAT_SPF_ABORT_PMD_BAD,
   STAT_SPF_ABORT_PMD_HUGE, STAT_SPF_ABORT_PMD_DEVMAP, STAT_SPF_ABORT_PMD_SWAP, STAT_SPF_ABORT_SEQ_CHANGED,
+  STAT_SPF_ABORT_PGD_BAD, STAT_SPF_ABORT_PUD_BAD, STAT_SPF_ABORT_PUD_HUGE, STAT_SPF_SIGSEGV_PKEY,
 } from './generated';
 import { local_irq_disable, local_irq_enable } from './ipi';
 import { raw_read_seqcount, read_seqcount_retry } from './seqcount';
@@ -28,10 +29,10 @@ import { line_read } from './cacheline';
 import { get_vma, put_vma, vma_addr } from './vma';
 import {
   walk_lockless, walk_orig_pmd, walk_pmd_slot, walk_pte_table, walk_pte_slot,
-  WALK_OK, WALK_PGD_NONE, WALK_PGD_BAD, WALK_PUD_NONE, WALK_PUD_BAD, WALK_PMD_NONE, WALK_PMD_BAD,
-  WALK_PMD_HUGE, WALK_PMD_DEVMAP, WALK_PMD_SWAP,
+  WALK_OK, WALK_PGD_NONE, WALK_PGD_BAD, WALK_PUD_NONE, WALK_PUD_BAD, WALK_PUD_HUGE, WALK_PMD_NONE, WALK_PMD_BAD,
+  WALK_PMD_HUGE, WALK_PMD_DEVMAP, WALK_PMD_SWAP, pkru_allows,
 } from './pgtable';
-import { pte_none } from './pte';
+import { pte_none, pgprot_unpack } from './pte';
 import { FAULT_FLAG_USER, FAULT_FLAG_WRITE, VM_FAULT_RETRY, VM_FAULT_SIGSEGV, vmf_init_speculative, handle_pte_fault } from './fault';
 
 /** handle_speculative_fault(): the mm.h wrapper — multithreaded user faults only */
@@ -45,14 +46,27 @@ export function handle_speculative_fault(mm: u32, address: u64, flags: u32): i32
   return __handle_speculative_fault(mm, address, flags);
 }
 
-/** cycles FLAG_SPF_STALL holds a speculative fault after get_vma() */
+/** cycles FLAG_SPF_STALL holds a speculative fault after get_vma() (FLAG_SPF_STALL_WALK: after the walk) */
 const SPF_TEST_STALL: u64 = 20_000;
+
+/**
+ * arch_vma_access_permitted() (x86, arch/x86/include/asm/mmu_context.h):
+ * protection keys never affect instruction fetches; otherwise the key of the
+ * VMA must be allowed by this task's PKRU. (Every fault here is a local one.)
+ */
+export function arch_vma_access_permitted(vma_flags: u32, write: bool): bool {
+  return pkru_allows((vma_flags >> VM_PKEY_SHIFT) & 0xf, write);
+}
 
 function abort_put(vma: u32, counter: i32): i32 { stat_inc(counter); put_vma(vma); return VM_FAULT_RETRY; }
 
+/** the counter of each abort of the lockless walk: one per reason */
 function walk_abort(code: i32): i32 {
-  if (code == WALK_PGD_NONE || code == WALK_PGD_BAD) return STAT_SPF_ABORT_PGD_NONE;
-  if (code == WALK_PUD_NONE || code == WALK_PUD_BAD) return STAT_SPF_ABORT_PUD_NONE;
+  if (code == WALK_PGD_NONE) return STAT_SPF_ABORT_PGD_NONE;
+  if (code == WALK_PGD_BAD) return STAT_SPF_ABORT_PGD_BAD;
+  if (code == WALK_PUD_NONE) return STAT_SPF_ABORT_PUD_NONE;
+  if (code == WALK_PUD_BAD) return STAT_SPF_ABORT_PUD_BAD;
+  if (code == WALK_PUD_HUGE) return STAT_SPF_ABORT_PUD_HUGE;
   if (code == WALK_PMD_NONE) return STAT_SPF_ABORT_PMD_NONE;
   if (code == WALK_PMD_HUGE) return STAT_SPF_ABORT_PMD_HUGE;
   if (code == WALK_PMD_DEVMAP) return STAT_SPF_ABORT_PMD_DEVMAP;
@@ -85,10 +99,15 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   if (atomic.load<u32>(v + VMA_ANON) == 0) return abort_put(slot, STAT_SPF_ABORT_NO_ANON_VMA);
 
   const vma_flags = atomic.load<u32>(v + VMA_FLAGS);
+  const page_prot = pgprot_unpack(atomic.load<u32>(v + VMA_PROT)); // READ_ONCE(vma->vm_page_prot)
   if (vma_flags & VM_UFFD_MISSING) return abort_put(slot, STAT_SPF_ABORT_UFFD_MISSING);
   if (vma_flags & (VM_GROWSDOWN | VM_GROWSUP)) return abort_put(slot, STAT_SPF_ABORT_GROWS);
   if (address < atomic.load<u64>(v + VMA_START) || atomic.load<u64>(v + VMA_END) <= address) {
     return abort_put(slot, STAT_SPF_ABORT_OUTSIDE_VMA);
+  }
+  // protection keys: SIGSEGV, no retry
+  if (!arch_vma_access_permitted(vma_flags, (flags & FAULT_FLAG_WRITE) != 0)) {
+    stat_inc(STAT_SPF_SIGSEGV_PKEY); put_vma(slot); return VM_FAULT_SIGSEGV;
   }
   // access not permitted: SIGSEGV, no retry
   if (flags & FAULT_FLAG_WRITE) {
@@ -96,8 +115,11 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   } else if ((vma_flags & (VM_READ | VM_EXEC | VM_WRITE)) == 0) {
     stat_inc(STAT_SPF_SIGSEGV); put_vma(slot); return VM_FAULT_SIGSEGV;
   }
-  // mpol_misplaced() for MPOL_INTERLEAVE is not speculative-safe
-  if (atomic.load<u32>(v + VMA_MPOL) == MPOL_INTERLEAVE) return abort_put(slot, STAT_SPF_ABORT_MPOL_INTERLEAVE);
+  // mpol_misplaced() for MPOL_INTERLEAVE is not speculative-safe; a VMA without a
+  // policy of its own (__get_vma_policy() NULL) follows the task's (get_task_policy)
+  let pol = atomic.load<u32>(v + VMA_MPOL);
+  if (pol == MPOL_DEFAULT) pol = load<u32>(PC + PC_MEMPOLICY);
+  if (pol == MPOL_INTERLEAVE) return abort_put(slot, STAT_SPF_ABORT_MPOL_INTERLEAVE);
 
   // the gup_fast-style walk, IRQs off: page tables cannot be freed under us
   // (their freeing waits for a shootdown ack we cannot give) and nothing is allocated
@@ -108,11 +130,15 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   let pte = walk_pte_slot();
   const orig_pte = atomic.load<u64>(pte);
   if (pte_none(orig_pte)) pte = 0;
-  vmf_init_speculative(mm, address, flags, slot, seq, vma_flags, walk_pmd_slot(), walk_orig_pmd(), table, pte, orig_pte);
+  vmf_init_speculative(mm, address, flags, slot, seq, vma_flags, page_prot, walk_pmd_slot(), walk_orig_pmd(), table, pte, orig_pte);
   local_irq_enable();
 
   // re-validate after the bounds checks: they may have read a VMA being changed
   if (read_seqcount_retry(v + VMA_SEQ, seq)) return abort_put(slot, STAT_SPF_ABORT_SEQ_CHANGED);
+  // Test hook (FLAG_SPF_STALL_WALK, never set in real runs): an interrupt holds this
+  // CPU up between the walk and handle_pte_fault(), with IRQs on: a collapse that
+  // cleared the PMD meanwhile is caught by handle_pte_fault()'s re-read
+  if (TEST_BUILD && (header_flags() & FLAG_SPF_STALL_WALK)) { charge(SPF_TEST_STALL); sync_point(); }
 
   const r = handle_pte_fault();
   put_vma(slot);

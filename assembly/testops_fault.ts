@@ -12,7 +12,7 @@
 import { fault_classic } from './access';
 import {
   VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PC_IRQ_ON, PC_WAIT_OBJ, PC_CLOCK, PC_STATE, CPU_FINISHED,
-  WAIT_SPIN, MM_MMAP_LOCK, PC_STATS, PTM_NR_PRESENT, percpu, mm_addr,
+  WAIT_SPIN, MM_MMAP_LOCK, PC_STATS, PTM_NR_PRESENT, VMA_PROT, percpu, mm_addr,
 } from './layout';
 import { now, DETERMINISTIC, charge, cost, stat_inc, stat_add } from './cpu';
 import {
@@ -23,11 +23,13 @@ import { spin_lock, spin_unlock, spin_is_locked } from './spinlock';
 import { flush_tlb_mm_range } from './ipi';
 import {
   hw_walk, walk_lockless, walk_pmd_table, walk_pmd_slot, walk_pte_table, walk_orig_pmd, ptl_of, ptpage_addr,
-  ptmeta_addr, ptpage_pfn, alloc_ptpage, free_ptpage, set_pte, table_nr_present, WALK_OK, LEVEL_PTE,
+  ptmeta_addr, ptpage_pfn, alloc_ptpage, free_ptpage, set_pte, table_nr_present, walk_pte_slot, mm_pgd, WALK_OK, LEVEL_PTE, LEVEL_PUD,
 } from './pgtable';
-import { _PAGE_DEVMAP, PTE_PFN_MASK, pte_pfn, swp_entry, pfn_pte, _PAGE_TABLE } from './pte';
+import { _PAGE_DEVMAP, _PAGE_PSE, _PAGE_PCD, PTE_PFN_MASK, pte_pfn, swp_entry, pfn_pte, pgprot_pack, pgprot_unpack, _PAGE_TABLE } from './pte';
+import { nframes } from './frames';
+import { rwsem_is_locked } from './rwsem';
 import { find_vma, vma_addr, vm_write_begin, vm_write_end } from './vma';
-import { handle_mm_fault, FAULT_FLAG_WRITE, VM_FAULT_RETRY, VM_FAULT_SIGSEGV } from './fault';
+import { handle_mm_fault, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_ALLOW_RETRY, VM_FAULT_RETRY, VM_FAULT_SIGSEGV } from './fault';
 import { handle_speculative_fault } from './spf';
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, strategy, STRATEGY_SPF } from './pervma';
 
@@ -150,6 +152,9 @@ export function t_kernel_access(mm: u32, address: u64, write: bool): i32 {
  *   2: set `flag`, wait until other's walk is over (IRQs off, then on),
  *      charge `delay`, then vm_write_begin: other is past the post-walk check
  *      and meets the change in pte_map_lock (vma_has_changed).
+ *   3: set `flag`, wait until other's walk is over and it runs with IRQs off
+ *      again (pte_map_lock), charge `delay`, then vm_write_begin: timed to
+ *      fall between pte_map_lock's two vma_has_changed() checks.
  * Then wait until other sleeps on mmap_lock (its classic fallback), end the
  * write section and unlock. Returns 1 when every awaited state was seen,
  * 0 when one did not come within `cap` cycles.
@@ -163,6 +168,13 @@ export function t_vma_writer(mm: u32, addr: u64, other: u32, trigger: u32, delay
   if (trigger == 0) {
     vm_write_begin(<u32>vma);
     t_set_flag(flag, 1);
+  } else if (trigger == 3) {
+    // other's walk is over; the next IRQs-off section is its pte_map_lock: change the
+    // VMA `delay` cycles into it (after its first vma_has_changed, before its second)
+    t_set_flag(flag, 1);
+    if (!await_walk_done(other, step, cap) || !await_irqs_off(other, 1, cap)) ok = 0;
+    charge(delay);
+    vm_write_begin(<u32>vma);
   } else {
     t_set_flag(flag, 1);
     const seen = trigger == 1 ? await_irqs_off(other, step, cap) : await_walk_done(other, step, cap);
@@ -301,4 +313,120 @@ export function t_hold_ptl(mm: u32, addr: u64, flag: u32, a: u32, b: u32, cap: u
 export function t_await_ptl_waiter(mm: u32, addr: u64, cpu: u32, step: u64, cap: u64): i32 {
   if (walk_lockless(mm, addr) != WALK_OK) return -1;
   return await_waiting_on(cpu, ptl_of(<u32>walk_pte_table()), step, cap) ? 1 : 0;
+}
+
+// ---- fault-lock rules, hand-written entries (test/fault-on-access, spf-aborts) ----------
+
+/**
+ * A fault as GUP raises it (get_user_pages: mmap_lock held for read by the
+ * caller): handle_mm_fault with FAULT_FLAG_ALLOW_RETRY plus `extra`
+ * (e.g. FAULT_FLAG_RETRY_NOWAIT), no retry loop. Returns the VM_FAULT_*
+ * result | (1 << 16 if mmap_lock was still held for read on return). The
+ * lock is dropped here if the handler kept it.
+ */
+export function t_fault_flags(mm: u32, address: u64, write: bool, extra: u32): i32 {
+  mmap_read_lock(mm);
+  const vma = find_vma(mm, address);
+  if (vma < 0) { mmap_read_unlock(mm); return VM_FAULT_SIGSEGV; }
+  const r = handle_mm_fault(mm, <u32>vma, address, FAULT_FLAG_USER | FAULT_FLAG_ALLOW_RETRY | extra | (write ? FAULT_FLAG_WRITE : 0));
+  const held = rwsem_is_locked(mm_addr(mm) + MM_MMAP_LOCK);
+  if (held) mmap_read_unlock(mm);
+  op_done();
+  return r | (held ? 1 << 16 : 0);
+}
+
+/**
+ * Rewrite the PTE that maps `addr` under its PTL: clear `clear`, set `set`
+ * (e.g. make it fault-on-access by hand), then flush every TLB. Returns the
+ * old PTE, 0 when there is no PTE table.
+ */
+export function t_pte_poke(mm: u32, addr: u64, set: u64, clear: u64): u64 {
+  if (walk_lockless(mm, addr) != WALK_OK) return 0;
+  const t = <u32>walk_pte_table();
+  const slot = walk_pte_slot();
+  spin_lock(ptl_of(t));
+  const old = atomic.load<u64>(slot);
+  set_pte(t, slot, (old & ~clear) | set);
+  spin_unlock(ptl_of(t));
+  flush_tlb_mm_range(mm, 0, 0);
+  op_done();
+  return old;
+}
+
+/**
+ * OR `bits` into vm_page_prot of the VMA at `addr` (mmap_lock for write,
+ * inside the VMA's write section), leaving vm_flags alone: as a driver's
+ * mmap does with pgprot_noncached(vma->vm_page_prot). 1 done, 0 no VMA.
+ */
+export function t_vma_set_page_prot(mm: u32, addr: u64, bits: u64): u32 {
+  mmap_write_lock(mm);
+  const vma = find_vma(mm, addr);
+  if (vma < 0) { mmap_write_unlock(mm); return 0; }
+  const a = vma_addr(<u32>vma) + VMA_PROT;
+  vm_write_begin(<u32>vma);
+  atomic.store<u32>(a, pgprot_pack(pgprot_unpack(atomic.load<u32>(a)) | bits));
+  vm_write_end(<u32>vma);
+  mmap_write_unlock(mm);
+  op_done();
+  return 1;
+}
+
+/**
+ * Write the PGD (level 4) or PUD (level 3) entry that maps `addr` by hand,
+ * under mmap_lock for write, then flush every TLB:
+ *   kind 0: a 1 GiB leaf (P RW US A D PS, frame 1) in place of the entry;
+ *   kind 1: the same table entry plus PCD (pud_bad / pgd_bad: a flag outside _PAGE_TABLE);
+ *   kind 3: write `value` (restore what an earlier call returned).
+ * Returns the previous value (0 if the walk did not reach that level).
+ */
+export function t_upper_poke(mm: u32, addr: u64, level: u32, kind: u32, value: u64): u64 {
+  mmap_write_lock(mm);
+  let t = mm_pgd(mm);
+  let slot = ptpage_addr(t) + ((<u32>(addr >> 39) & 511) << 3);
+  if (level == LEVEL_PUD) {
+    const pgde = atomic.load<u64>(slot);
+    if (pgde == 0) { mmap_write_unlock(mm); return 0; }
+    t = <u32>(pte_pfn(pgde) - <u64>nframes());
+    slot = ptpage_addr(t) + ((<u32>(addr >> 30) & 511) << 3);
+  }
+  const old = atomic.load<u64>(slot);
+  let nv = value;
+  if (kind == 0) nv = pfn_pte(1, _PAGE_TABLE | _PAGE_PSE);
+  else if (kind == 1) nv = old | _PAGE_PCD;
+  spin_lock(ptl_of(t));
+  set_pte(t, slot, nv);
+  spin_unlock(ptl_of(t));
+  mmap_write_unlock(mm);
+  flush_tlb_mm_range(mm, 0, 0);
+  op_done();
+  return old;
+}
+
+/**
+ * A collapse's first step behind CPU `other`'s speculative fault: with
+ * mmap_lock for write (and `flag` set), once other's lockless walk is over,
+ * clear the PMD that maps `addr` under the PMD table's lock and flush the
+ * TLBs; keep it none until other sleeps on mmap_lock (its classic
+ * fallback), then put the old table back. 1 when every awaited state was
+ * seen, 0 on a timeout, -1 without a PTE table at `addr`.
+ */
+export function t_pmd_clear_hold(mm: u32, addr: u64, other: u32, flag: u32, cap: u64): i32 {
+  mmap_write_lock(mm);
+  t_set_flag(flag, 1);
+  let ok: i32 = await_walk_done(other, 4, cap) ? 1 : 0;
+  if (walk_lockless(mm, addr) != WALK_OK) { mmap_write_unlock(mm); return -1; }
+  const pmdt = <u32>walk_pmd_table();
+  const slot = walk_pmd_slot();
+  const orig = walk_orig_pmd();
+  spin_lock(ptl_of(pmdt));
+  set_pte(pmdt, slot, 0);
+  spin_unlock(ptl_of(pmdt));
+  flush_tlb_mm_range(mm, 0, 0);
+  if (!await_waiting_on(other, mm_addr(mm) + MM_MMAP_LOCK, 50, cap)) ok = 0;
+  spin_lock(ptl_of(pmdt));
+  set_pte(pmdt, slot, orig);
+  spin_unlock(ptl_of(pmdt));
+  mmap_write_unlock(mm);
+  op_done();
+  return ok;
 }

@@ -110,13 +110,15 @@ export interface FaultSettings {
    * strategy's own (src/strategies.ts munmapLock).
    */
   munmap: MunmapLock | 'default';
+  /** MTE tag-storage pool in 4 KiB-page units (assembly/mte.ts); 0 = no tag storage: PROT_MTE is EINVAL */
+  tagStorage: number;
 }
 
 export type MunmapLock = 'downgrade' | 'write';
 
 export const DEFAULT_SETTINGS: FaultSettings = {
   spfRetry: 'trylock', thp: 'never', pcpBatch: 63, pcpHigh: 378, lruBatch: 15, rssThresh: 64,
-  numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false, munmap: 'default',
+  numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false, munmap: 'default', tagStorage: 0,
 };
 
 /** munmap's lock for a setting under strategy id `strategy` ('default': the strategy's own) */
@@ -326,7 +328,8 @@ export class Machine {
     if (thp === undefined) throw new UsageError(`unknown THP setting "${st.thp}" (never, always, madvise)`);
     set('SET_THP', thp);
     for (const [k, v, lo, hi] of [['pcpBatch', st.pcpBatch, 1, 512], ['pcpHigh', st.pcpHigh, 1, C.PCP_MAX - 1], ['lruBatch', st.lruBatch, 1, C.LRU_MAX],
-      ['rssThresh', st.rssThresh, 1, 1 << 20], ['numaPeriod', st.numaPeriod, 0, 2 ** 32 - 1], ['numaPages', st.numaPages, 1, 2 ** 32 - 1]] as [string, number, number, number][]) {
+      ['rssThresh', st.rssThresh, 1, 1 << 20], ['numaPeriod', st.numaPeriod, 0, 2 ** 32 - 1], ['numaPages', st.numaPages, 1, 2 ** 32 - 1],
+      ['tagStorage', st.tagStorage, 0, 2 ** 32 - 1]] as [string, number, number, number][]) {
       if (!Number.isInteger(v) || v < lo || v > hi) throw new UsageError(`setting ${k} must be an integer from ${lo} to ${hi} (got ${v})`);
     }
     if (st.pcpHigh < st.pcpBatch) throw new UsageError(`setting pcpHigh (${st.pcpHigh}) must be >= pcpBatch (${st.pcpBatch})`);
@@ -334,6 +337,7 @@ export class Machine {
     set('SET_RSS_THRESH', st.rssThresh); set('SET_NUMA_PERIOD', st.numaPeriod); set('SET_NUMA_PAGES', st.numaPages);
     set('SET_ZAP_FLUSH_UNDER_PTL', st.zapFlushUnderPtl ? 1 : 0); set('SET_BUG', st.bug); set('SET_MM_USERS_ONE', st.mmUsersOne ? 1 : 0);
     set('SET_MUNMAP_DOWNGRADE', munmapLockOf(st.munmap, c.strategy) === 'downgrade' ? 1 : 0);
+    set('SET_TAG_STORAGE', st.tagStorage);
     u32.set(costVector(this.profile), this.regions.profile >>> 2);
 
     // ---- per-CPU blocks ----

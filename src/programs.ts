@@ -134,7 +134,10 @@ export interface ScriptStep { op: string; [k: string]: unknown }
  * wait {flag, value=1}, charge {cycles}, vmaWriter {addr, other, trigger, delay=0, flag, cap},
  * pmdReplace {addr, other, delay=0, flag, cap}, pmdPoke {addr, kind, value="0"},
  * awaitStat {cpu, stat (STAT_* index), value=1, step=10, cap}, awaitWalk {cpu, done=0, step=4, cap},
- * waitPtlLocked {addr, follow, step=100, cap}, holdPtl {addr, flag, a, b, cap}, awaitPtlWaiter {addr, cpu, step=100, cap}.
+ * waitPtlLocked {addr, follow, step=100, cap}, holdPtl {addr, flag, a, b, cap}, awaitPtlWaiter {addr, cpu, step=100, cap},
+ * pkeyMprotect {addr, len, prot, pkey}, wrpkru {value}, setMempolicy {mode}, faultFlags {addr, write=0, extra=0},
+ * ptePoke {addr, set="0", clear="0"}, vmaSetPageProt {addr, bits}, upperPoke {addr, level, kind, value="0"},
+ * pmdClearHold {addr, other, flag, cap}.
  */
 programs.faultScript = async ({ core }, _cpu, a) => {
   const mm = num(a, 'mm', 0);
@@ -175,6 +178,14 @@ programs.faultScript = async ({ core }, _cpu, a) => {
       case 'awaitPtlWaiter': r = await core.t_await_ptl_waiter(mm, addr(s.addr), n(s, 'cpu'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
       case 'awaitWalk': r = await core.t_await_walk(n(s, 'cpu'), n(s, 'done', 0), B(s, 'step', 4), B(s, 'cap', 10_000_000)); break;
       case 'awaitStat': r = await core.t_await_stat(n(s, 'cpu'), n(s, 'stat'), B(s, 'value', 1), B(s, 'step', 10), B(s, 'cap', 10_000_000)); break;
+      case 'pkeyMprotect': r = await core.sys_pkey_mprotect(mm, addr(s.addr), B(s, 'len'), n(s, 'prot'), n(s, 'pkey')); break;
+      case 'wrpkru': await core.wrpkru(n(s, 'value')); r = null; break;
+      case 'setMempolicy': r = await core.sys_set_mempolicy(n(s, 'mode')); break;
+      case 'faultFlags': r = await core.t_fault_flags(mm, addr(s.addr), n(s, 'write', 0), n(s, 'extra', 0)); break;
+      case 'ptePoke': r = '0x' + BigInt.asUintN(64, await core.t_pte_poke(mm, addr(s.addr), BigInt(String(s.set ?? '0')), BigInt(String(s.clear ?? '0'))) as bigint).toString(16); break;
+      case 'vmaSetPageProt': r = await core.t_vma_set_page_prot(mm, addr(s.addr), BigInt(String(s.bits ?? '0'))); break;
+      case 'upperPoke': r = '0x' + BigInt.asUintN(64, await core.t_upper_poke(mm, addr(s.addr), n(s, 'level'), n(s, 'kind'), BigInt(String(s.value ?? '0'))) as bigint).toString(16); break;
+      case 'pmdClearHold': r = await core.t_pmd_clear_hold(mm, addr(s.addr), n(s, 'other'), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
       case 'waitPtlLocked': r = await core.t_wait_ptl_locked(mm, addr(s.addr), n(s, 'follow'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
       default: throw new Error(`faultScript: unknown op ${s.op}`);
     }
