@@ -15,8 +15,8 @@ import {
 } from './generated';
 import { op_done, sync_point } from './sched';
 import { tlb_lookup, tlb_insert } from './tlb';
-import { hw_walk } from './pgtable';
-import { pte_write, pte_dirty } from './pte';
+import { hw_walk, pkru_allows } from './pgtable';
+import { pte_write, pte_dirty, pte_pkey } from './pte';
 import { find_vma, vma_addr } from './vma';
 import {
   handle_mm_fault, FAULT_FLAG_USER, FAULT_FLAG_WRITE, FAULT_FLAG_VMA_LOCK, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT,
@@ -114,7 +114,8 @@ export function access(mm: u32, address: u64, write: bool): i32 {
   // retry: after a fault the access is re-executed, as the CPU does after iret
   for (let tries = 0; tries < 8; tries++) {
     const e = tlb_lookup(vpn);
-    if (e != 0 && (!write || (pte_write(e) && pte_dirty(e)))) return 0;
+    // PKRU is checked at every access, TLB hits included (the TLB caches the key, not the rights)
+    if (e != 0 && (!write || (pte_write(e) && pte_dirty(e))) && pkru_allows(pte_pkey(e), write)) return 0;
     const t0 = now();
     const pte = hw_walk(mm, address, write, true);
     stat_add(STAT_TLB_MISS_CYCLES, now() - t0);

@@ -11,7 +11,7 @@ import { stress_run, stress_munmap_race } from './stress';
 import { t_lock_inc, t_rwsem_mix, t_atomic_inc, t_frame_churn, t_lock_then_shootdown, t_spin_irqoff, t_shootdown_rounds } from './testops';
 import { t_ptpage_churn, t_pte_alloc_race } from './testops_mm';
 import { t_vma_populate, t_vma_churn, t_vma_reader, t_vma_lookup } from './testops_vma';
-import { t_kernel_access, t_set_flag, t_wait_flag, t_charge, t_vma_writer, t_pmd_replace, t_pmd_poke, t_hold_ptl, t_await_ptl_waiter, t_await_walk, t_await_stat, t_wait_ptl_locked, t_fault_flags, t_pte_poke, t_vma_set_page_prot, t_upper_poke, t_pmd_clear_hold } from './testops_fault';
+import { t_kernel_access, t_set_flag, t_wait_flag, t_charge, t_vma_writer, t_pmd_replace, t_pmd_poke, t_hold_ptl, t_await_ptl_waiter, t_await_walk, t_await_stat, t_wait_ptl_locked, t_fault_flags, t_pte_poke, t_vma_set_page_prot, t_upper_poke, t_pmd_clear_hold, t_relax } from './testops_fault';
 import { TEST_BUILD } from './build_flags';
 
 // t_* calls exist only in the test build (build_flags.ts): the ids are the same in
@@ -66,9 +66,10 @@ export function dispatch_call(id: u32, a: u32): i64 {
     case 45: if (!TEST_BUILD) break; return <i64>t_vma_set_page_prot(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16));
     case 46: if (!TEST_BUILD) break; return <i64>t_upper_poke(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
     case 47: if (!TEST_BUILD) break; return <i64>t_pmd_clear_hold(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
+    case 48: if (!TEST_BUILD) break; return <i64>t_relax(load<u32>(a));
     default: unreachable();
   }
   abort("a t_* call (test build only) was posted to the released core");
   return 0;
 }
-export const NCALLS: u32 = 48;
+export const NCALLS: u32 = 49;

@@ -20,7 +20,7 @@ import {
 } from './generated';
 import { op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from './sched';
 import { spin_lock, spin_unlock, spin_is_locked } from './spinlock';
-import { flush_tlb_mm_range } from './ipi';
+import { flush_tlb_mm_range, local_irq_disable, local_irq_enable, irq_relax } from './ipi';
 import {
   hw_walk, walk_lockless, walk_pmd_table, walk_pmd_slot, walk_pte_table, walk_orig_pmd, ptl_of, ptpage_addr,
   ptmeta_addr, ptpage_pfn, alloc_ptpage, free_ptpage, set_pte, table_nr_present, walk_pte_slot, mm_pgd, WALK_OK, LEVEL_PTE, LEVEL_PUD,
@@ -153,7 +153,8 @@ export function t_kernel_access(mm: u32, address: u64, write: bool): i32 {
  *      charge `delay`, then vm_write_begin: other is past the post-walk check
  *      and meets the change in pte_map_lock (vma_has_changed).
  *   3: set `flag`, wait until other's walk is over and it runs with IRQs off
- *      again (pte_map_lock), charge `delay`, then vm_write_begin: timed to
+ *      again (pte_map_lock), catch up with other's clock, charge `delay`,
+ *      then vm_write_begin: timed to
  *      fall between pte_map_lock's two vma_has_changed() checks.
  * Then wait until other sleeps on mmap_lock (its classic fallback), end the
  * write section and unlock. Returns 1 when every awaited state was seen,
@@ -173,6 +174,9 @@ export function t_vma_writer(mm: u32, addr: u64, other: u32, trigger: u32, delay
     // VMA `delay` cycles into it (after its first vma_has_changed, before its second)
     t_set_flag(flag, 1);
     if (!await_walk_done(other, step, cap) || !await_irqs_off(other, 1, cap)) ok = 0;
+    // other may have run far ahead of us in virtual time before we saw it: catch up first
+    const tb = atomic.load<u64>(percpu(other) + PC_CLOCK);
+    if (tb > now()) charge(tb - now());
     charge(delay);
     vm_write_begin(<u32>vma);
   } else {
@@ -429,4 +433,15 @@ export function t_pmd_clear_hold(mm: u32, addr: u64, other: u32, flag: u32, cap:
   mmap_write_unlock(mm);
   op_done();
   return ok;
+}
+
+/** `n` IRQ relaxes of a spin loop, IRQs off in between (as pte_map_lock runs them): the cycles they took */
+export function t_relax(n: u32): u64 {
+  local_irq_disable();
+  const t0 = now();
+  for (let i: u32 = 0; i < n; i++) irq_relax();
+  const d = now() - t0;
+  local_irq_enable();
+  op_done();
+  return d;
 }

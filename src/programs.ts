@@ -137,7 +137,7 @@ export interface ScriptStep { op: string; [k: string]: unknown }
  * waitPtlLocked {addr, follow, step=100, cap}, holdPtl {addr, flag, a, b, cap}, awaitPtlWaiter {addr, cpu, step=100, cap},
  * pkeyMprotect {addr, len, prot, pkey}, wrpkru {value}, setMempolicy {mode}, faultFlags {addr, write=0, extra=0},
  * ptePoke {addr, set="0", clear="0"}, vmaSetPageProt {addr, bits}, upperPoke {addr, level, kind, value="0"},
- * pmdClearHold {addr, other, flag, cap}.
+ * pmdClearHold {addr, other, flag, cap}, relax {n}.
  */
 programs.faultScript = async ({ core }, _cpu, a) => {
   const mm = num(a, 'mm', 0);
@@ -185,6 +185,7 @@ programs.faultScript = async ({ core }, _cpu, a) => {
       case 'ptePoke': r = '0x' + BigInt.asUintN(64, await core.t_pte_poke(mm, addr(s.addr), BigInt(String(s.set ?? '0')), BigInt(String(s.clear ?? '0'))) as bigint).toString(16); break;
       case 'vmaSetPageProt': r = await core.t_vma_set_page_prot(mm, addr(s.addr), BigInt(String(s.bits ?? '0'))); break;
       case 'upperPoke': r = '0x' + BigInt.asUintN(64, await core.t_upper_poke(mm, addr(s.addr), n(s, 'level'), n(s, 'kind'), BigInt(String(s.value ?? '0'))) as bigint).toString(16); break;
+      case 'relax': r = Number(await core.t_relax(n(s, 'n'))); break;
       case 'pmdClearHold': r = await core.t_pmd_clear_hold(mm, addr(s.addr), n(s, 'other'), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
       case 'waitPtlLocked': r = await core.t_wait_ptl_locked(mm, addr(s.addr), n(s, 'follow'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
       default: throw new Error(`faultScript: unknown op ${s.op}`);

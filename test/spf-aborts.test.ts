@@ -1,7 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { loadProfile } from '../src/profile.js';
 import {
-  runScripts, type ScriptRun, MiB, ANON, PROT_READ, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE, MAP_SHARED,
+  runScripts, dumpLeaves, type ScriptRun, MiB, ANON, PROT_READ, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE, MAP_SHARED,
   MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV,
 } from './fault-util.js';
 
@@ -336,14 +337,20 @@ describe('SPF abort reasons (each reachable; the fault completes through the fal
     expect(b.stats).toEqual(a.stats);
   });
 
-  it('allocation failure in the speculative path retries on the classic path (which then reports OOM)', async () => {
+  it('allocation failure in the speculative path returns VM_FAULT_OOM as in the series (no classic retry)', async () => {
+    // issue 10 item 5: do_anonymous_page's `oom:` returns VM_FAULT_OOM and the arch
+    // handler only redoes a speculative fault on VM_FAULT_RETRY
     const r = await runScripts({ cpus: 2, frames: 96, settings: { pcpBatch: 8, pcpHigh: 16 } }, () => [[
       { op: 'mmap', len: 4 * MiB, as: 'a' },
       { op: 'touch', addr: '$a', len: 4 * MiB, write: 1 },
     ], []]);
-    expectAbort(r, 'oom');
+    expectOk(r);
     expect(r.out[0][1]).toBe(-VM_FAULT_OOM);
     expect(r.stats.fault_oom).toBe(1n);
+    expect(r.stats.spf_abort_oom).toBeUndefined(); // no such retry reason
+    // the failing fault was speculative and ended there: neither a success nor a fallback
+    expect(r.stats.spf_success + r.stats.spf_fallback + 1n).toBe(r.stats.spf_attempt);
+    expect(r.stats.mmap_read_acquire).toBe(r.stats.spf_fallback); // no classic run for it
   });
 
   it('the reasons not reached here exist as counters: spf_abort_file is shadowed by the vm_ops check', () => {
@@ -353,5 +360,152 @@ describe('SPF abort reasons (each reachable; the fault completes through the fal
     // removed (as zhong jiang's patch in the review thread does)
     const names = (JSON.parse(readFileSync('spec/counters.json', 'utf8')).counters as string[][]).map((c) => c[0]);
     for (const n of ['spf_abort_file', 'spf_abort_trylock_bounded', 'spf_trylock_retry']) expect(names).toContain(n);
+  });
+});
+
+// Issue 10 items 5-7: the checks the review found missing, one counter per abort
+// reason, the cost of the relax, and vm_page_prot taken from the VMA.
+describe('SPF conformance (issue 10 items 5-7)', () => {
+  const PKEY = 3;
+  const WD = (k: number) => 2 << (2 * k); // PKRU write disable of key k
+  const AD = (k: number) => 1 << (2 * k); // PKRU access disable of key k
+
+  it('arch_vma_access_permitted(): a protection key that PKRU write-disables is SIGSEGV on SPF, no retry', async () => {
+    const r = await runScripts({ cpus: 2 }, () => [[
+      ...prepare(),
+      { op: 'pkeyMprotect', addr: R, len: 4 * MiB, prot: 3, pkey: PKEY },
+      { op: 'wrpkru', value: WD(PKEY) },
+      { op: 'access', addr: R + 4096, write: 1 }, // not present: a speculative fault, refused by the key
+      { op: 'access', addr: R + 8192, write: 0 }, // reads are still allowed: the zero page, speculatively
+      { op: 'access', addr: R, write: 1 }, // present and writable: the MMU refuses it (PF_PK), the fault too
+      { op: 'wrpkru', value: AD(PKEY) },
+      { op: 'access', addr: R + 8192, write: 0 }, // present, but access-disabled
+      { op: 'wrpkru', value: 0 },
+      { op: 'access', addr: R + 4096, write: 1 },
+    ], []]);
+    expectOk(r);
+    expect(r.out[0]).toEqual([R, 0, 0, null, VM_FAULT_SIGSEGV, 0, VM_FAULT_SIGSEGV, null, VM_FAULT_SIGSEGV, null, 0]);
+    expect(r.stats.spf_sigsegv_pkey).toBe(3n);
+    expect(r.stats.spf_sigsegv).toBe(0n);
+    expect(r.stats.fault_sigsegv).toBe(3n);
+    expect(r.stats.spf_fallback).toBe(1n); // only the first write (no anon_vma)
+    // the PTEs carry the key (vm_page_prot of the VMA)
+    const leaves = dumpLeaves(r.m).filter((l) => l.va === BigInt(R) || l.va === BigInt(R + 4096));
+    expect(leaves.map((l) => Number((l.entry >> 59n) & 0xfn))).toEqual([PKEY, PKEY]);
+  });
+
+  it('protection keys under the mmap_lock and pervma strategies: access_error() refuses too', async () => {
+    for (const strategy of [0, 2]) {
+      const r = await runScripts({ cpus: 2, strategy }, () => [[
+        ...prepare(),
+        { op: 'pkeyMprotect', addr: R, len: 4 * MiB, prot: 3, pkey: PKEY },
+        { op: 'wrpkru', value: WD(PKEY) },
+        { op: 'access', addr: R + 4096, write: 1 },
+        { op: 'access', addr: R + 8192, write: 0 },
+      ], []]);
+      expectOk(r);
+      expect(r.out[0]).toEqual([R, 0, 0, null, VM_FAULT_SIGSEGV, 0]);
+      expect(r.stats.fault_anon).toBe(1n);
+    }
+  });
+
+  it('task memory policy: a VMA without a policy follows set_mempolicy(MPOL_INTERLEAVE), which SPF cannot handle', async () => {
+    const r = await runScripts({ cpus: 2 }, () => [[
+      ...prepare(),
+      { op: 'access', addr: R + 4096, write: 1 }, // speculative
+      { op: 'setMempolicy', mode: 1 }, // MPOL_INTERLEAVE for this task
+      { op: 'access', addr: R + 8192, write: 1 }, // the VMA has none: the task's policy applies
+      { op: 'setMempolicy', mode: 0 },
+      { op: 'access', addr: R + 12288, write: 1 },
+    ], []]);
+    expectAbort(r, 'mpol_interleave');
+    expect(r.out[0]).toEqual([R, 0, 0, 0, 0, 0, 0]);
+    expect(r.stats.spf_success).toBe(2n);
+    expect(r.stats.fault_anon).toBe(4n);
+  });
+
+  it('PMD none re-read in handle_pte_fault(): a collapse cleared it after the walk; abort before allocating', async () => {
+    // FLAG_SPF_STALL_WALK (16): B is held up after its walk (IRQs on); A (t_pmd_clear_hold)
+    // clears the PMD and keeps it none until B waits on mmap_lock. Without the re-read B
+    // allocated and zeroed a page and only then failed pte_map_lock's orig_pmd check.
+    const r = await runScripts({ cpus: 2, flags: 16 }, (f) => [
+      [...prepare(), { op: 'pmdClearHold', addr: R, other: 1, flag: f[0] }],
+      [{ op: 'wait', flag: f[0] }, { op: 'access', addr: R + 4096, write: 1 }],
+    ]);
+    expectAbort(r, 'pmd_none_fault');
+    expect(r.out).toEqual([[R, 0, 1], [null, 0]]);
+    expect(r.stats.spf_abort_pmd_changed).toBe(0n);
+    expect(r.stats.frame_alloc).toBe(2n); // A's page and B's classic one: the aborted try allocated nothing
+    expect(r.stats.page_zeroed).toBe(2n);
+  });
+
+  it('PGD bad, PUD bad and PUD huge: each its own counter (entries written by hand); classic gives SIGBUS', async () => {
+    const cases = [
+      { level: 4, kind: 1, reason: 'pgd_bad' },
+      { level: 3, kind: 1, reason: 'pud_bad' },
+      { level: 3, kind: 0, reason: 'pud_huge' },
+    ];
+    for (const c of cases) {
+      const r = await runScripts({ cpus: 2 }, () => [[
+        ...prepare(),
+        { op: 'upperPoke', addr: R, level: c.level, kind: c.kind },
+        { op: 'access', addr: R + 4096, write: 1 },
+      ], []]);
+      expectAbort(r, c.reason);
+      for (const other of ['pgd_none', 'pgd_bad', 'pud_none', 'pud_bad', 'pud_huge'].filter((x) => x !== c.reason)) {
+        expect(r.stats[`spf_abort_${other}`]).toBe(0n);
+      }
+      expect(r.out[0][3]).toBe(VM_FAULT_SIGBUS);
+    }
+  });
+
+  it('vma_has_changed() before and after taking the PTL are separate counters', async () => {
+    // trigger 3: A catches up with B's clock once B is inside pte_map_lock (IRQs off after
+    // its walk) and changes the VMA `delay` cycles later: at once, the first check sees it;
+    // 20 cycles on, B is past the first check and the second one, under the PTL, sees it
+    const run = (delay: number) => runScripts({ cpus: 2 }, (f) => [
+      [...prepare(), { op: 'vmaWriter', addr: R, other: 1, trigger: 3, delay, flag: f[0] }],
+      [{ op: 'wait', flag: f[0] }, { op: 'access', addr: R + 4096, write: 1 }],
+    ]);
+    const before = await run(0);
+    expectAbort(before, 'vma_changed');
+    expect(before.stats.spf_abort_vma_changed_locked).toBe(0n);
+    const after = await run(20);
+    expectAbort(after, 'vma_changed_locked');
+    expect(after.stats.spf_abort_vma_changed).toBe(0n);
+    expect(after.out).toEqual([[R, 0, 1], [null, 0]]);
+    expect(after.stats.ptl_acquire).toBeGreaterThan(before.stats.ptl_acquire); // B did take the PTL, then let it go
+  });
+
+  it('cpu_relax and the IRQ relax cost cycles, each once per relax (two profiles)', async () => {
+    const base = loadProfile('default');
+    for (const [pause, sti] of [[7, 11], [140, 10]]) {
+      const profile = { ...base, cycles: { ...base.cycles, cpu_relax: pause, irq_relax: sti } };
+      const r = await runScripts({ cpus: 1, profile }, () => [[{ op: 'relax', n: 5 }]]);
+      expectOk(r);
+      expect(r.out[0][0]).toBe(5 * (pause + sti));
+      expect(r.stats.irq_relax).toBe(5n);
+    }
+  });
+
+  it('vm_page_prot is the VMA\'s, not recomputed from vm_flags (a driver-style pgprot_noncached)', async () => {
+    const PCD = 0x10n;
+    for (const strategy of [0, 1, 2]) {
+      const r = await runScripts({ cpus: 2, strategy }, () => [[
+        ...prepare(),
+        { op: 'vmaSetPageProt', addr: R, bits: String(PCD) },
+        { op: 'access', addr: R + 4096, write: 1 }, // a new page (speculative under spf)
+        { op: 'access', addr: R + 8192, write: 0 }, // the zero page
+      ], []]);
+      expectOk(r);
+      expect(r.out[0]).toEqual([R, 0, 1, 0, 0]);
+      const leaves = dumpLeaves(r.m);
+      const at = (va: number) => leaves.find((l) => l.va === BigInt(va))!.entry;
+      expect(at(R + 4096) & PCD).toBe(PCD);
+      expect(at(R + 8192) & PCD).toBe(PCD);
+      expect(at(R) & PCD).toBe(0n); // mapped before the change
+      // NX rides in the VMA's u32 too (packed): a private RW VMA's PTEs are non-executable
+      expect(at(R + 4096) >> 63n).toBe(1n);
+    }
   });
 });

@@ -54,4 +54,5 @@ export const CALLS: Record<string, CallSig> = {
   t_vma_set_page_prot: { id: 45, params: ['u32', 'u64', 'u64'], result: 'u32', test: true },
   t_upper_poke: { id: 46, params: ['u32', 'u64', 'u32', 'u32', 'u64'], result: 'u64', test: true },
   t_pmd_clear_hold: { id: 47, params: ['u32', 'u64', 'u32', 'u32', 'u64'], result: 'i32', test: true },
+  t_relax: { id: 48, params: ['u32'], result: 'u64', test: true },
 };
