@@ -20,7 +20,8 @@ import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, SET_NUMA_PERIOD, MM_NUMA_NEXT,
 import { cpu_id, NCPUS, now, charge, rand_below } from './cpu';
 import { op_begin, op_done, sync_point, check_stop, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from './sched';
 import { access } from './access';
-import { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED } from './mmap';
+import { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, PROT_MTE } from './mmap';
+import { tag_storage_enabled } from './mte';
 import { VM_FAULT_SIGSEGV, VM_FAULT_SIGBUS, VM_FAULT_OOM } from './fault';
 
 export const STRESS_OPS: u32 = 0;
@@ -111,7 +112,8 @@ function stress_access(mm: u32, a: u64, write: bool, out: u32): void {
  * before the others start. Then each CPU runs `ops` operations, each picked
  * by weight: read or write a run of 1..8 random pages; mmap(MAP_FIXED)
  * anonymous RW or R over a random sub-range; munmap, mprotect (R or RW),
- * madvise(MADV_DONTNEED) of a random sub-range; mmap(MAP_FIXED) of file 0,
+ * madvise(MADV_DONTNEED) of a random sub-range (with tag storage, a quarter
+ * of the mprotects add PROT_MTE); mmap(MAP_FIXED) of file 0,
  * private or shared, at the file offset of the region's page (so every
  * mapping of a page sees the same page-cache page; needs a file of `npages`
  * pages). With SET_NUMA_PERIOD set the NUMA scanner runs between operations.
@@ -152,7 +154,10 @@ export function stress_run(mm: u32, base: u64, npages: u32, ops: u32,
         if (sys_munmap(mm, addr, len) < 0) bump(out, STRESS_MUNMAP_FAIL);
       } else if (k < w_mmap + w_munmap + w_mprotect) {
         bump(out, STRESS_MPROTECT);
-        if (sys_mprotect(mm, addr, len, rand_below(2) == 0 ? VM_READ : RW) < 0) bump(out, STRESS_MPROTECT_FAIL);
+        let prot = rand_below(2) == 0 ? VM_READ : RW;
+        // with tag storage, one in four also asks for PROT_MTE (no draw without it: old runs replay)
+        if (tag_storage_enabled() && rand_below(4) == 0) prot |= PROT_MTE;
+        if (sys_mprotect(mm, addr, len, prot) < 0) bump(out, STRESS_MPROTECT_FAIL);
       } else if (k < w_mmap + w_munmap + w_mprotect + w_madvise) {
         bump(out, STRESS_MADVISE);
         if (sys_madvise(mm, addr, len, MADV_DONTNEED) < 0) bump(out, STRESS_MADVISE_FAIL);

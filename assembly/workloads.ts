@@ -8,7 +8,7 @@ import { now, set_clock } from './cpu';
 import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './sched';
 import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, PC_STATE, CPU_FINISHED, percpu } from './layout';
 import { access } from './access';
-import { sys_mmap, sys_munmap, sys_madvise, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED } from './mmap';
+import { sys_mmap, sys_munmap, sys_madvise, sys_mprotect, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, PROT_MTE } from './mmap';
 import { rand_below } from './cpu';
 
 const RW: u32 = VM_READ | VM_WRITE;
@@ -28,6 +28,39 @@ export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: 
     op_begin(10);
     const a = sys_mmap(mm, at, size, RW, flags, file, 0);
     if (a < 0) return fail_mmap(a);
+    for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
+      const r = access(mm, <u64>a + p, true);
+      if (r != 0) return -<i64>r;
+      iters++;
+      if ((iters & 63) == 0) sync_point();
+    }
+    const u = sys_munmap(mm, <u64>a, size);
+    if (u < 0) return fail_mmap(u);
+    op_done();
+  }
+  return iters;
+}
+
+/**
+ * MTE tag storage on demand (the use case of the fault-on-access series):
+ * mmap `size` bytes anonymous private, write each page, mprotect(PROT_MTE)
+ * the region (each PTE becomes fault-on-access: no tag storage yet), write
+ * each page again (the arch handler reserves its tag storage from the
+ * machine-wide pool, under the pool's lock, and the page is mapped back),
+ * munmap (the storage goes back). One iteration per fault-on-access page.
+ */
+export function wl_mte_tag(mm: u32, size: u64, budget: u64, max_iters: u64): i64 {
+  let iters: i64 = 0;
+  while (now() < budget && <u64>iters < max_iters) {
+    op_begin(12);
+    const a = sys_mmap(mm, 0, size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
+    if (a < 0) return fail_mmap(a);
+    for (let p: u64 = 0; p < size; p += PAGE_SIZE) {
+      const r = access(mm, <u64>a + p, true);
+      if (r != 0) return -<i64>r;
+    }
+    const m = sys_mprotect(mm, <u64>a, size, RW | PROT_MTE);
+    if (m < 0) return fail_mmap(m);
     for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
       const r = access(mm, <u64>a + p, true);
       if (r != 0) return -<i64>r;

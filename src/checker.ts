@@ -32,7 +32,7 @@ export type ViolationKind =
   | 'pte-outside-vma' | 'pte-prot' | 'pte-bad-pfn'
   // (b) frames
   | 'frame-leak' | 'frame-refcount' | 'frame-mapcount' | 'frame-double-free' | 'frame-free-state'
-  | 'frame-use-after-free' | 'frame-free-list' | 'zero-page' | 'pagecache'
+  | 'frame-use-after-free' | 'frame-free-list' | 'zero-page' | 'pagecache' | 'tag-storage'
   // (c) page-table pages
   | 'pt-structure' | 'pt-nr-present' | 'pt-leak' | 'pt-free-in-use' | 'pt-free-dirty'
   // (d) TLB coherence
@@ -231,6 +231,10 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
       return;
     }
     if (pfn >= nframes) { report({ kind: 'pte-bad-pfn', addr: hex(va), pfn, message: `${where} maps pfn ${pfn}, not a data frame (there are ${nframes})` }); return; }
+    // MTE (assembly/mte.ts): an accessible entry of a tagged VMA maps a frame with tag storage
+    if (v && (v.flags & C.VM_MTE) !== 0 && (e & _PAGE_PRESENT) !== 0n && (U(frame(pfn) + C.FR_FLAGS) & C.PG_TAG_RESERVED) === 0) {
+      report({ kind: 'tag-storage', addr: hex(va), pfn, message: `${where} is accessible in MTE VMA slot ${v.slot} but frame ${pfn} has no tag storage (mte_sync_tags should have made it fault-on-access)` });
+    }
     if (pte_special(e)) { report({ kind: 'pte-bad-pfn', addr: hex(va), pfn, message: `${where} is special but maps data frame ${pfn}` }); return; }
     maps[pfn]++;
     if (level === 2) hugeMaps[pfn] = 1;
@@ -347,6 +351,15 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
       report({ kind: 'zero-page', pfn: 0, message: `the zero page has flags ${hex(U(f0 + C.FR_FLAGS))} refcount ${I(f0 + C.FR_REFCOUNT)} (PG_ZERO, 1 expected)` });
     }
     if (lruRefs[0] || cacheRefs[0]) report({ kind: 'zero-page', pfn: 0, message: 'the zero page is held by an LRU batch or the page cache' });
+  }
+  // MTE tag storage: the pool's free units plus every live frame's reserved units make the total
+  let tagUsed = 0;
+  for (let pfn = 1; pfn < nframes; pfn++) {
+    const fl = U(frame(pfn) + C.FR_FLAGS);
+    if ((fl & C.PG_TAG_RESERVED) !== 0) tagUsed += fl & C.PG_HUGE ? 512 : 1;
+  }
+  if (tagUsed + U(H + C.H_TAG_FREE) !== U(H + C.H_TAG_TOTAL)) {
+    report({ kind: 'tag-storage', message: `tag storage: ${tagUsed} unit(s) reserved by frames + ${U(H + C.H_TAG_FREE)} free != ${U(H + C.H_TAG_TOTAL)} in the pool (a reservation leaked or was freed twice)` });
   }
   let rssAnon = 0;
   let rssFile = 0;

@@ -127,7 +127,7 @@ function sweepPlan(o: SweepOpts, command: string[]): Plan {
   return { specs: expandSweep(axes, commonSpec(o, DEFAULT_SWEEP.profile)), outDir: o.out, quiet: !!o.quiet, command };
 }
 
-interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; munmap?: string; checkEvery?: string; bug?: string }
+interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; munmap?: string; tagStorage?: string; checkEvery?: string; bug?: string }
 
 /** `faultline stress`: every strategy x seed asked, then the invariant checker; 1 if any run failed. */
 async function stressCommand(o: StressOpts): Promise<number> {
@@ -141,6 +141,7 @@ async function stressCommand(o: StressOpts): Promise<number> {
     ...(o.workers !== undefined ? { workers: parseWorkers(o.workers) } : {}),
     ...(o.pages !== undefined ? { pages: parseCount('--pages', o.pages) } : {}),
     ...(o.numaPeriod !== undefined ? { numaPeriod: parseCount('--numa-period', o.numaPeriod) } : {}),
+    ...(o.tagStorage !== undefined ? { tagStorage: parseCount('--tag-storage', o.tagStorage) } : {}),
     ...(o.checkEvery !== undefined ? { checkEvery: parseCount('--check-every', o.checkEvery) } : {}),
     zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: o.bug,
     ...(o.munmap !== undefined ? { munmap: o.munmap as MunmapLock } : {}),
@@ -301,6 +302,7 @@ function buildProgram(exit: { code: number }): Command {
     .option('--numa-period <cycles>', 'run the NUMA-balancing scanner every this many virtual cycles')
     .option('--zap-flush-under-ptl', 'zap flushes the TLB before dropping each PTL')
     .addOption(new Option('--munmap <lock>', MUNMAP_HELP).choices(['downgrade', 'write']))
+    .option('--tag-storage <units>', 'MTE tag-storage pool (4 KiB-page units); a quarter of the mprotects then add PROT_MTE')
     .option('--check-every <n>', 'random mix: run the checker every n operations per CPU as well (0: only at the end; default ops/8)')
     .addOption(new Option('--bug <name>', 'plant a bug, to see the checker catch it').choices(Object.keys(BUGS)))
     .addHelpText('after', EXAMPLES_STRESS)

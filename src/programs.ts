@@ -100,6 +100,7 @@ programs.ebizzy = async ({ core }, _cpu, a) => loopResult(await core.wl_ebizzy(n
   num(a, 'searchPages'), num(a, 'churnPct'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
 programs.mapbench = async ({ core }, _cpu, a) => loopResult(await core.wl_mapbench(num(a, 'mm', 0), big(a, 'base'), num(a, 'npages'), num(a, 'first'),
   num(a, 'step'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+programs.mteTag = async ({ core }, _cpu, a) => loopResult(await core.wl_mte_tag(num(a, 'mm', 0), big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
 /** map a region (for workloads that share one): returns its address */
 programs.mmapRegion = async ({ core }, _cpu, a) => String(await core.sys_mmap(num(a, 'mm', 0), 0n, big(a, 'size'), 3, 0x22, 0, 0n));
 

@@ -12,7 +12,9 @@
 //   munmap-race  CPU 0 unmaps the region slot by slot (never remapping)
 //                while every other CPU write-faults fresh pages of the slot
 //                being unmapped: the race a speculative fault must lose.
-// Options add the NUMA scanner (numaPeriod), zap-flush-under-PTL and the
+// Options add the NUMA scanner (numaPeriod), MTE tag storage (tagStorage: a
+// quarter of the mprotects become mprotect(RW|PROT_MTE), so faults meet
+// fault-on-access entries and the pool can run dry), zap-flush-under-PTL and the
 // planted bugs (settings.bug).
 //
 // A run is reproducible from its seed in deterministic mode; `replay` is the
@@ -58,6 +60,8 @@ export interface StressOptions {
   zapFlushUnderPtl?: boolean;
   /** munmap's mmap_lock (default: the strategy's own, src/strategies.ts) */
   munmap?: MunmapLock;
+  /** MTE tag-storage pool units (0/absent: none); with a pool, a quarter of the random mix's mprotects add PROT_MTE */
+  tagStorage?: number;
   /** planted bug (BUG_* value or a BUGS name) */
   bug?: number | string;
   quantum?: number;
@@ -140,6 +144,7 @@ export function replayCommand(o: StressOptions): string {
   if (o.numaPeriod) parts.push(`--numa-period ${o.numaPeriod}`);
   if (o.zapFlushUnderPtl) parts.push('--zap-flush-under-ptl');
   if (o.munmap) parts.push(`--munmap ${o.munmap}`);
+  if (o.tagStorage) parts.push(`--tag-storage ${o.tagStorage}`);
   if (o.checkEvery !== undefined) parts.push(`--check-every ${o.checkEvery}`);
   const bug = bugValue(o.bug);
   if (bug) parts.push(`--bug ${Object.keys(BUGS).find((k) => BUGS[k] === bug) ?? bug}`);
@@ -170,7 +175,7 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   const weights = [w.read, w.write, w.mmap, w.munmap, w.mprotect, w.madvise, w.mmapFile];
   for (const x of weights) int('weights', x, 0, 1_000_000);
   const settings: Partial<FaultSettings> = { ...(o.settings ?? {}), numaPeriod: o.numaPeriod ?? 0, zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: bugValue(o.bug),
-    ...(o.munmap ? { munmap: o.munmap } : {}) };
+    ...(o.munmap ? { munmap: o.munmap } : {}), tagStorage: int('tagStorage', o.tagStorage ?? 0, 0, 1 << 24) };
   // page tables for the region and the pcp lists of every CPU, with room to spare
   // pages mapped at once: the region, or one slot of the munmap race
   const livePages = mix === 'random' ? pages : slotPages;

@@ -251,6 +251,23 @@ const tlbFlush1: Workload<FaultCtx> = {
   params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
 };
 
+/**
+ * mte-tag: tag storage reserved on first access (assembly/workloads.ts
+ * wl_mte_tag): the fault-on-access path of every CPU meets the one pool
+ * lock. The pool holds twice what all CPUs can have mapped at once, so it
+ * never runs dry here (an empty pool is a test's business).
+ */
+const mteTag: Workload<FaultCtx> = {
+  name: 'mte-tag',
+  description: 'MTE tag storage on demand: mmap 2 MiB, write it, mprotect(PROT_MTE), write it again (each page a fault-on-access fault that reserves tag storage from one shared pool), munmap; per re-faulted page',
+  opsUnit: 'fault-on-access faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+  machine: (p) => ({ ...faultMachine(p, 2 * MiB / PAGE), settings: { tagStorage: 2 * p.cpus * (2 * MiB / PAGE) } }),
+  setup: (_m, p) => ({ budget: budgetOf(p), size: 2 * MiB }),
+  task: (_cpu, ctx) => ({ program: 'mteTag', args: { size: ctx.size, budget: ctx.budget } }),
+  ops: loopOps,
+  params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
+};
+
 /** pft: a chunk per CPU, in ONE shared region (one VMA) or in a region per CPU */
 function pftWorkload(name: string, shared: boolean, description: string): Workload<FaultCtx> {
   const chunk = 8 * MiB;
@@ -338,6 +355,7 @@ export const workloads: readonly Workload[] = Object.freeze([
   mmapWorkload('mmap1', true, 'will-it-scale mmap1: mmap + munmap 128 MiB anonymous, no touch; per pair'),
   mmapWorkload('mmap2', false, 'will-it-scale mmap2: mmap + munmap 128 MiB of a file, no touch; per pair'),
   tlbFlush1,
+  mteTag,
   pftWorkload('pft-shared', true, 'pft: every CPU faults (and MADV_DONTNEEDs) its 8 MiB chunk of ONE shared region (one VMA)'),
   pftWorkload('pft-private', false, 'pft: every CPU faults its own 8 MiB region, its own VMA (mmap, touch, munmap)'),
   ebizzy,

@@ -29,6 +29,22 @@ const expectClean = (r: StressResult) => {
   expect(r.ok).toBe(true);
 };
 
+describe('MTE tag storage in the random mix (issue 10 item 1): fault-on-access entries race every mutator', () => {
+  // a pool smaller than the region: reservations also fail (the handler's RETRY, then OOM)
+  for (const strategy of STRATEGIES) {
+    it(`${strategy}, 8 CPUs, parallel, pool of 192 units + the NUMA scanner`, async () => {
+      const r = await stress({ cpus: 8, strategy, seed: 5, ops: 300, mode: 'parallel', tagStorage: 192, numaPeriod: 300_000 });
+      expectClean(r);
+      const c = r.stats.counters;
+      expect(Number(c.mte_marked)).toBeGreaterThan(0);
+      expect(Number(c.fault_on_access)).toBeGreaterThan(0);
+      expect(Number(c.tag_reserve)).toBeGreaterThan(0);
+      expect(Number(c.tag_free)).toBeGreaterThan(0);
+      if (strategy === 'spf') expect(Number(c.spf_abort_fault_on_access)).toBeGreaterThan(0);
+    });
+  }
+});
+
 describe('16 CPUs, random mix, parallel mode: no violations', () => {
   // seed 2 also runs the NUMA scanner and zap-flush-under-PTL
   for (const strategy of STRATEGIES) {
