@@ -257,12 +257,14 @@ const tlbFlush1: Workload<FaultCtx> = {
  * lock. The pool holds twice what all CPUs can have mapped at once, so it
  * never runs dry here (an empty pool is a test's business).
  */
+/** small enough that one round (write, mprotect, re-fault) fits the tests' budgets */
+const MTE_TAG_SIZE = 256 * 1024;
 const mteTag: Workload<FaultCtx> = {
   name: 'mte-tag',
-  description: 'MTE tag storage on demand: mmap 2 MiB, write it, mprotect(PROT_MTE), write it again (each page a fault-on-access fault that reserves tag storage from one shared pool), munmap; per re-faulted page',
+  description: 'MTE tag storage on demand: mmap 256 KiB, write it, mprotect(PROT_MTE), write it again (each page a fault-on-access fault that reserves tag storage from one shared pool), munmap; per re-faulted page',
   opsUnit: 'fault-on-access faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
-  machine: (p) => ({ ...faultMachine(p, 2 * MiB / PAGE), settings: { tagStorage: 2 * p.cpus * (2 * MiB / PAGE) } }),
-  setup: (_m, p) => ({ budget: budgetOf(p), size: 2 * MiB }),
+  machine: (p) => ({ ...faultMachine(p, MTE_TAG_SIZE / PAGE), settings: { tagStorage: 2 * p.cpus * (MTE_TAG_SIZE / PAGE) } }),
+  setup: (_m, p) => ({ budget: budgetOf(p), size: MTE_TAG_SIZE }),
   task: (_cpu, ctx) => ({ program: 'mteTag', args: { size: ctx.size, budget: ctx.budget } }),
   ops: loopOps,
   params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),

@@ -213,11 +213,13 @@ describe('walk_lockless', () => {
     check(P.pfn_pte(5n, P._PAGE_PRESENT | P._PAGE_RW), C.WALK_PMD_BAD);
     check(P.pfn_pte(BigInt(m.cfg.frames + m.cfg.ptPages), P._PAGE_TABLE), C.WALK_PMD_BAD); // pfn past the tables
     core.ptep_get_and_clear(pmdt, ps);
-    // PUD entry: a 1 GiB leaf is not supported
+    // PUD entry: a 1 GiB leaf is not supported, but told apart from a bad entry (issue 10 item 6)
     const pud = tableOf(entry(slot(pgd(), va, 4)));
     const us = slot(pud, va, 3);
     const saved = entry(us);
     core.set_pte(pud, us, P.pfn_pte(0n, P.PAGE_SHARED | P._PAGE_PSE));
+    expect(core.walk_lockless(0, va)).toBe(C.WALK_PUD_HUGE);
+    core.set_pte(pud, us, saved | P._PAGE_PCD); // a flag outside _PAGE_TABLE
     expect(core.walk_lockless(0, va)).toBe(C.WALK_PUD_BAD);
     core.set_pte(pud, us, saved);
     expect(core.walk_lockless(0, va)).toBe(C.WALK_PMD_NONE);
