@@ -44,6 +44,10 @@ export const COUNTERS_SPEC: unknown = {
   [
    "rcu",
    "RCU deferred-free queue lock"
+  ],
+  [
+   "tag_storage",
+   "MTE tag-storage pool lock (reserve_tag_storage / free_tag_storage)"
   ]
  ],
  "counters": [
@@ -245,11 +249,19 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "fault_on_access",
-   "arch fault-on-access soft bit fault handled"
+   "handle_pte_protnone / handle_huge_pmd_protnone: a fault-on-access entry mapped back after the arch handler (MTE tag storage)"
+  ],
+  [
+   "fault_retry",
+   "faults whose handler released the fault lock and returned VM_FAULT_RETRY (redone with FAULT_FLAG_TRIED)"
   ],
   [
    "fault_huge_pmd",
    "do_huge_pmd_anonymous_page: a 2 MiB page mapped"
+  ],
+  [
+   "fault_huge_pmd_protnone",
+   "handle_huge_pmd_protnone: a protnone / fault-on-access huge PMD restored (also counted as fault_numa or fault_on_access)"
   ],
   [
    "fault_spurious",
@@ -325,7 +337,11 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "spf_sigsegv",
-   "SPF: access not permitted -> SIGSEGV (no retry)"
+   "SPF: access not permitted by vm_flags -> SIGSEGV (no retry)"
+  ],
+  [
+   "spf_sigsegv_pkey",
+   "SPF: arch_vma_access_permitted() refused (protection key in PKRU) -> SIGSEGV (no retry)"
   ],
   [
    "spf_abort_mpol_interleave",
@@ -333,11 +349,23 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "spf_abort_pgd_none",
-   "SPF abort: PGD none or bad"
+   "SPF abort: PGD none"
+  ],
+  [
+   "spf_abort_pgd_bad",
+   "SPF abort: PGD bad (not a table entry)"
   ],
   [
    "spf_abort_pud_none",
-   "SPF abort: PUD none or bad"
+   "SPF abort: PUD none"
+  ],
+  [
+   "spf_abort_pud_bad",
+   "SPF abort: PUD bad (not a table entry)"
+  ],
+  [
+   "spf_abort_pud_huge",
+   "SPF abort: huge (1 GiB) PUD (pud_trans_huge)"
   ],
   [
    "spf_abort_pmd_none",
@@ -369,7 +397,19 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "spf_abort_vma_changed",
-   "SPF abort: vma_has_changed() in pte_map_lock/pte_spinlock"
+   "SPF abort: vma_has_changed() in pte_map_lock/pte_spinlock, before taking the PTL"
+  ],
+  [
+   "spf_abort_vma_changed_locked",
+   "SPF abort: vma_has_changed() in pte_map_lock/pte_spinlock, after taking the PTL"
+  ],
+  [
+   "spf_abort_pmd_none_fault",
+   "SPF abort: handle_pte_fault() re-read the PMD and found it none (cleared after the walk)"
+  ],
+  [
+   "spf_abort_fault_on_access",
+   "SPF abort: fault-on-access entry (the arch handler may sleep; a speculative fault holds no fault lock it could release)"
   ],
   [
    "spf_abort_file",
@@ -377,15 +417,11 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "spf_abort_trylock_bounded",
-   "SPF abort: pte_map_lock gave up after the bounded number of trylocks"
-  ],
-  [
-   "spf_abort_oom",
-   "SPF abort: allocation failed, retried on the classic path"
+   "SPF abort: pte_map_lock trylock failed for the last allowed time (bounded policy); not also counted as spf_trylock_retry"
   ],
   [
    "spf_trylock_retry",
-   "SPF: pte_map_lock trylock failed and retried after an IRQ relax"
+   "SPF: pte_map_lock trylock failed and was retried after an IRQ relax (each failed trylock is exactly one of this and spf_abort_trylock_bounded)"
   ],
   [
    "pervma_attempt",
@@ -450,6 +486,26 @@ export const COUNTERS_SPEC: unknown = {
   [
    "numa_pte_marked",
    "PTEs marked protnone by the NUMA scanner"
+  ],
+  [
+   "numa_pmd_marked",
+   "huge PMDs marked protnone by the NUMA scanner"
+  ],
+  [
+   "mte_marked",
+   "entries made fault-on-access (PAGE_NONE + soft bit): mprotect(PROT_MTE) over pages without tag storage, or a new page whose reservation failed"
+  ],
+  [
+   "tag_reserve",
+   "reserve_tag_storage() calls (tag-storage pool lock taken)"
+  ],
+  [
+   "tag_reserve_fail",
+   "reserve_tag_storage() calls that found the pool empty"
+  ],
+  [
+   "tag_free",
+   "free_tag_storage(): a freed frame gave its tag storage back"
   ],
   [
    "zap_pte",
@@ -595,6 +651,18 @@ export const COSTS_SPEC: unknown = {
   [
    "lru_add",
    "add one page to an LRU list while holding the LRU lock"
+  ],
+  [
+   "cpu_relax",
+   "cpu_relax() in a spin loop (x86 PAUSE)"
+  ],
+  [
+   "irq_relax",
+   "re-enable and disable interrupts once (sti; cli) to take pending IPIs in a spin loop, excluding the IPIs themselves"
+  ],
+  [
+   "tag_storage_reserve",
+   "reserve_tag_storage() for one 4 KiB page: take its tag storage out of the pool (the allocation of the tag block, alloc_contig_range)"
   ]
  ]
 };
@@ -713,6 +781,18 @@ export const PROFILES: Record<string, unknown> = {
    "lru_add": {
     "cycles": 49,
     "source": "derived estimate: list_add into the lruvec list touches ~3 lines at L2 (3 x 13) + ~10 cycles of flag/stat updates; lru_lock cost charged separately"
+   },
+   "cpu_relax": {
+    "cycles": 65,
+    "source": "Agner Fog, instruction tables (Zen 2): PAUSE ~65 cycles (raised from ~3 on Zen 1); recalled figure, not re-verified"
+   },
+   "irq_relax": {
+    "cycles": 10,
+    "source": "Agner Fog, instruction tables (Zen 2): STI and CLI a few cycles each; 10 for the pair, recalled figure, not re-verified (the IPIs taken in the window are charged separately)"
+   },
+   "tag_storage_reserve": {
+    "cycles": 1128,
+    "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1010 + 118)"
    }
   }
  },
@@ -829,6 +909,18 @@ export const PROFILES: Record<string, unknown> = {
    "lru_add": {
     "cycles": 49,
     "source": "derived estimate as intel-skx-2s: 3 lines at L2 (3 x 13) + ~10 cycles"
+   },
+   "cpu_relax": {
+    "cycles": 140,
+    "source": "as intel-skx-2s (Intel optimization manual, Skylake: PAUSE up to 140 cycles)"
+   },
+   "irq_relax": {
+    "cycles": 10,
+    "source": "Agner Fog, instruction tables (Skylake-SP): STI and CLI a few cycles each; 10 for the pair, recalled figure, not re-verified (the IPIs taken in the window are charged separately)"
+   },
+   "tag_storage_reserve": {
+    "cycles": 1740,
+    "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1536 + 204)"
    }
   }
  },
@@ -946,6 +1038,18 @@ export const PROFILES: Record<string, unknown> = {
    "lru_add": {
     "cycles": 52,
     "source": "derived estimate: list_add into the lruvec list touches ~3 lines at L2 (3 x 14) + ~10 cycles of flag/stat updates; lru_lock cost charged separately"
+   },
+   "cpu_relax": {
+    "cycles": 140,
+    "source": "Intel optimization manual gives the Skylake figure (up to 140 cycles) for the later server cores too; no Ice Lake-SP-specific measurement found, same as intel-skx-2s"
+   },
+   "irq_relax": {
+    "cycles": 10,
+    "source": "Agner Fog, instruction tables (Ice Lake-SP): STI and CLI a few cycles each; 10 for the pair, recalled figure, not re-verified (the IPIs taken in the window are charged separately)"
+   },
+   "tag_storage_reserve": {
+    "cycles": 1623,
+    "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1413 + 210)"
    }
   }
  },
@@ -1062,6 +1166,18 @@ export const PROFILES: Record<string, unknown> = {
    "lru_add": {
     "cycles": 49,
     "source": "derived estimate: list_add into the lruvec list touches ~3 lines (folio, list head, neighbour) at L2 (3 x 13) + ~10 cycles of flag/stat updates; lru_lock cost charged separately"
+   },
+   "cpu_relax": {
+    "cycles": 140,
+    "source": "Intel 64 and IA-32 Architectures Optimization Reference Manual, 'Pause Latency in Skylake Microarchitecture': PAUSE latency extended to as many as 140 cycles (about 10 on earlier generations)"
+   },
+   "irq_relax": {
+    "cycles": 10,
+    "source": "Agner Fog, instruction tables (Skylake-SP): STI and CLI a few cycles each; 10 for the pair, recalled figure, not re-verified (the IPIs taken in the window are charged separately)"
+   },
+   "tag_storage_reserve": {
+    "cycles": 1740,
+    "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1536 + 204)"
    }
   }
  }
