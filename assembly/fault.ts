@@ -12,6 +12,7 @@
 //         TLB shootdown IPIs                  [may be sent with a PTL held: COW, zap of dirty shared pages]
 //         zone lock (page allocator)
 //         LRU lock
+//         tag-storage pool lock (mte.ts)     [the fault path takes it with the PTL dropped]
 //   i_pages lock (page cache)                 [never under a PTL]
 //
 // A speculative fault holds NONE of mmap_lock / vm_lock: it holds a VMA
