@@ -21,6 +21,7 @@ import { firstLine } from './report.js';
 import { writeOutputs, formatFailures } from './outputs.js';
 import { planCommand, pointCommand, mergeCommand, slurmCommand, type PointOpts, type MergeOpts } from './cluster/commands.js';
 import { SLURM_MAX_ARRAY_SIZE } from './cluster/slurm.js';
+import { serve, checkWebRoot } from './node/serve.js';
 
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
@@ -310,6 +311,20 @@ function buildProgram(exit: { code: number }): Command {
     .addOption(new Option('--bug <name>', 'plant a bug, to see the checker catch it').choices(Object.keys(BUGS)))
     .addHelpText('after', EXAMPLES_STRESS)
     .action(async (o: StressOpts) => { exit.code = await stressCommand(o); });
+
+  program.command('serve')
+    .description('serve the web page (run sweeps in the browser) on a local static server with COOP/COEP set; Ctrl-C stops it')
+    .option('--port <n>', 'TCP port (0: any free port)', '8080')
+    .option('--host <addr>', 'address to bind (default: loopback only)', '127.0.0.1')
+    .action(async (o: { port: string; host: string }) => {
+      const port = parseCount('--port', o.port);
+      if (port > 65535) throw new UsageError(`--port must be from 0 to 65535 (got ${port})`);
+      const root = checkWebRoot();
+      const { url } = await serve({ host: o.host, port, root });
+      process.stdout.write(`faultline: serving ${root} at ${url}\n`);
+      // keep running until a signal
+      await new Promise<never>(() => {});
+    });
 
   program.command('list')
     .description('list workloads, strategies and cost profiles')

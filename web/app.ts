@@ -1,0 +1,187 @@
+// The web page (served by `faultline serve`): pick a sweep, run it in a
+// dedicated Worker (web/runner.ts) through the public API, watch every CPU of
+// the running point live, then see the CLI's scaling and breakdown plots
+// (the same Vega-Lite specs, src/plot.ts) and download the same results.json
+// and results.csv the CLI writes. Every problem is one message in the page.
+import { listedWorkloads, workloadByName } from '../src/workloads.js';
+import { strategies, strategyByName } from '../src/strategies.js';
+import { listProfiles, loadProfile } from '../src/profile.js';
+import { plotSpecs, renderSvg } from '../src/plot.js';
+import type { FromRunner, ToRunner } from './runner.js';
+import type { SweepAxes, CpuSnapshot, PointResult, Mode } from '../src/api.js';
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
+const errorBox = $('error');
+const status = $('status');
+
+function showError(msg: string): void {
+  errorBox.textContent = msg;
+  errorBox.classList.add('shown');
+  status.textContent = 'stopped';
+  status.dataset.state = 'error';
+  ($('run') as HTMLButtonElement).disabled = false;
+}
+function clearError(): void { errorBox.textContent = ''; errorBox.classList.remove('shown'); }
+window.addEventListener('error', (e) => showError(`internal error: ${e.message}`));
+window.addEventListener('unhandledrejection', (e) => showError(`internal error: ${e.reason instanceof Error ? e.reason.message : String(e.reason)}`));
+
+// ---- the form, from what exists ----
+const wSel = $<HTMLSelectElement>('workload');
+for (const w of listedWorkloads()) wSel.add(new Option(`${w.name} (${w.opsUnit})`, w.name));
+const sBox = $('strategies');
+for (const s of strategies) {
+  const l = document.createElement('label');
+  l.className = 'inline';
+  l.title = s.description;
+  l.innerHTML = `<input type="checkbox" name="strategy" value="${s.name}" checked> ${s.name}`;
+  sBox.append(l);
+}
+const pSel = $<HTMLSelectElement>('profile');
+for (const p of listProfiles()) pSel.add(new Option(p.name, p.name));
+pSel.value = 'default';
+$('isolation').textContent = crossOriginIsolated ? '' : 'This page is not cross-origin isolated: serve it with `faultline serve` (COOP/COEP).';
+
+/** the URL's parameters into the form; a bad one is an error in the page */
+function fromUrl(q: URLSearchParams): void {
+  const w = q.get('workload');
+  if (w !== null) { workloadByName(w); wSel.value = w; }
+  const ss = q.get('strategies') ?? q.get('strategy');
+  if (ss !== null) {
+    const want = ss.split(',').filter(Boolean);
+    want.forEach((s) => strategyByName(s));
+    for (const box of sBox.querySelectorAll<HTMLInputElement>('input')) box.checked = want.includes(box.value);
+  }
+  const c = q.get('cpus'); if (c !== null) $<HTMLInputElement>('cpus').value = c;
+  const p = q.get('profile');
+  if (p !== null) { loadProfile(p); pSel.value = p; }
+  const m = q.get('mode');
+  if (m !== null) {
+    if (m !== 'parallel' && m !== 'deterministic') throw new Error(`unknown mode "${m}" (parallel or deterministic)`);
+    $<HTMLSelectElement>('mode').value = m;
+  }
+  const seed = q.get('seed'); if (seed !== null) $<HTMLInputElement>('seed').value = seed;
+  const v = q.get('vcycles'); if (v !== null) $<HTMLInputElement>('vcycles').value = v;
+}
+
+function int(what: string, text: string): number {
+  const t = text.trim();
+  if (!/^\d+$/.test(t) || !Number.isSafeInteger(Number(t))) throw new Error(`${what} must be an integer >= 0 (got "${text}")`);
+  return Number(t);
+}
+
+/** the form as sweep axes (the API checks the values) */
+function axesFromForm(): SweepAxes {
+  const strats = [...sBox.querySelectorAll<HTMLInputElement>('input:checked')].map((b) => b.value);
+  if (strats.length === 0) throw new Error('pick at least one strategy');
+  const cpuText = $<HTMLInputElement>('cpus').value;
+  if (cpuText.trim() === '') throw new Error('CPU counts: give a comma-separated list, e.g. 1,2,4,8');
+  const cpus = cpuText.split(',').map((x) => int('every CPU count', x));
+  const v = $<HTMLInputElement>('vcycles').value;
+  return {
+    workloads: [wSel.value], strategies: strats, cpus,
+    profile: pSel.value, mode: $<HTMLSelectElement>('mode').value as Mode,
+    seed: int('seed', $<HTMLInputElement>('seed').value),
+    ...(v.trim() !== '' ? { vcycles: int('vcycles', v) } : {}),
+  };
+}
+
+// ---- the live view ----
+const tbody = $('live').querySelector('tbody') as HTMLTableSectionElement;
+let liveIndex = -1;
+let ghz = 1;
+function showCpus(index: number, label: string, cpus: CpuSnapshot[]): void {
+  if (index !== liveIndex) {
+    liveIndex = index;
+    $('point').textContent = label;
+    tbody.replaceChildren(...cpus.map((c) => {
+      const tr = document.createElement('tr');
+      tr.dataset.cpu = String(c.cpu);
+      tr.dataset.states = '';
+      tr.innerHTML = '<td class="num"></td><td class="state"></td><td class="num clock"></td><td class="waits"></td><td class="num faults"></td>';
+      return tr;
+    }));
+  }
+  for (const c of cpus) {
+    const tr = tbody.children[c.cpu] as HTMLTableRowElement | undefined;
+    if (!tr) continue;
+    const seen = new Set(tr.dataset.states ? tr.dataset.states.split(',') : []);
+    seen.add(c.state);
+    tr.dataset.states = [...seen].join(',');
+    tr.className = c.state;
+    const cells = tr.children;
+    cells[0].textContent = String(c.cpu);
+    cells[1].textContent = c.state;
+    cells[2].textContent = `${BigInt(c.clock).toLocaleString('en-US')} (${(Number(c.clock) / (ghz * 1e3)).toFixed(1)} µs)`;
+    cells[3].textContent = c.waitsFor ?? '';
+    cells[4].textContent = String(c.faults);
+  }
+}
+
+// ---- a run ----
+let runner: Worker | undefined;
+async function showResults(json: string, csv: string, failed: number): Promise<void> {
+  const doc = JSON.parse(json) as { points: PointResult[] };
+  const plots = $('plots');
+  plots.replaceChildren();
+  for (const { file, spec } of plotSpecs(doc.points)) {
+    const d = document.createElement('div');
+    d.dataset.plot = file;
+    d.innerHTML = await renderSvg(spec);
+    plots.append(d);
+  }
+  const dl = $('downloads');
+  dl.replaceChildren();
+  for (const [name, text, type] of [['results.json', json, 'application/json'], ['results.csv', csv, 'text/csv']]) {
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([text], { type }));
+    a.download = name;
+    a.id = `download-${name.split('.')[1]}`;
+    a.textContent = `download ${name}`;
+    dl.append(a);
+  }
+  const bad = doc.points.filter((p) => !p.ok);
+  if (bad.length) showError(`${failed} of ${doc.points.length} point(s) failed (the others are kept):\n` + bad.map((p) => `${p.workload} ${p.strategy} ${p.cpus} CPU(s): ${(p.error ?? '').split('\n')[0]}`).join('\n'));
+  status.textContent = `done: ${doc.points.length} point(s), ${failed} failed`;
+  status.dataset.state = 'done';
+}
+
+function run(): void {
+  clearError();
+  let axes: SweepAxes;
+  try { axes = axesFromForm(); } catch (e) { showError((e as Error).message); return; }
+  ghz = loadProfile(axes.profile as string).ghz;
+  ($('run') as HTMLButtonElement).disabled = true;
+  status.textContent = 'starting';
+  status.dataset.state = 'running';
+  $('plots').replaceChildren();
+  $('downloads').replaceChildren();
+  liveIndex = -1;
+  runner?.terminate();
+  runner = new Worker(new URL('runner.js', location.href), { type: 'module' });
+  runner.onerror = (e) => showError(`the sweep runner failed: ${e.message || 'runner.js did not load'}`);
+  let total = 0;
+  runner.onmessage = (e: MessageEvent<FromRunner>) => {
+    const m = e.data;
+    if (m.type === 'error') { showError(m.message); return; }
+    if (m.type === 'done') { ($('run') as HTMLButtonElement).disabled = false; void showResults(m.json, m.csv, m.failed); return; }
+    const ev = m.event;
+    if (ev.type === 'point') {
+      total = ev.total;
+      if (ev.running) status.textContent = `running point ${ev.done + 1} of ${ev.total}: ${ev.running.workload} ${ev.running.strategy} on ${ev.running.cpus} CPU(s)`;
+    } else {
+      showCpus(ev.index, `(${ev.index + 1} of ${total}: ${ev.spec.workload} ${ev.spec.strategy}, ${ev.spec.cpus} CPU(s))`, ev.cpus);
+    }
+  };
+  $('command').innerHTML = '';
+  const msg: ToRunner = { type: 'run', axes };
+  runner.postMessage(msg);
+}
+
+$('form').addEventListener('submit', (e) => { e.preventDefault(); run(); });
+try {
+  const q = new URLSearchParams(location.search);
+  fromUrl(q);
+  if (q.get('run') === '1') run();
+} catch (e) {
+  showError((e as Error).message);
+}
