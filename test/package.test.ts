@@ -52,12 +52,16 @@ describe('npm pack tarball, installed offline in a fresh project', () => {
     }
     expect(files.filter((f) => /^(src|test|assembly|scripts|bench)\//.test(f) || f.startsWith('dist/bench/'))).toEqual([]);
     // the released core only: no test build, no t_* exports in what ships
-    expect(files.filter((f) => f.endsWith('.wasm')).sort()).toEqual(['build/faultline-mn.wasm', 'build/faultline.wasm']);
+    expect(files.filter((f) => f.endsWith('.wasm')).sort()).toEqual(['build/faultline-mn.wasm', 'build/faultline.wasm', 'dist/web/faultline-mn.wasm', 'dist/web/faultline.wasm']);
+    const pkgDir = join(project, 'node_modules', 'faultline');
     for (const f of ['faultline.wasm', 'faultline-mn.wasm']) {
-      const names = WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(join(project, 'node_modules', 'faultline', 'build', f)))).map((e) => e.name);
+      const bytes = readFileSync(join(pkgDir, 'build', f));
+      const names = WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name);
       expect(names).toContain('sched_run');
       expect(names.filter((n) => n.startsWith('t_'))).toEqual([]);
+      expect(readFileSync(join(pkgDir, 'dist', 'web', f)).equals(bytes)).toBe(true); // the page runs the same core
     }
+    for (const f of ['index.html', 'app.js', 'runner.js', 'cpu-worker.js']) expect(files).toContain(`dist/web/${f}`);
   });
 
   it('the API works from Node through the package name', () => {
