@@ -253,6 +253,7 @@ export function sweepCommand(axes: SweepAxes): string[] {
   if (p.vcycles !== undefined) cmd.push('--vcycles', String(p.vcycles));
   if (p.engine !== undefined) cmd.push('--engine', p.engine);
   if (p.workers !== undefined) cmd.push('--workers', String(p.workers));
+  if (p.munmap !== undefined) cmd.push('--munmap', p.munmap);
   return cmd;
 }
 
