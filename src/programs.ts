@@ -265,8 +265,8 @@ programs.ops = async ({ core }, _cpu, a) => {
         case 'map': {
           const r = BigInt.asIntN(64, BigInt(await core.sys_mmap(mm, s.addr === undefined ? 0n : addr(s.addr), BigInt(int(o, 'len')),
             int(o, 'prot', 3), int(o, 'flags', 0x22), int(o, 'file', 0), BigInt(int(o, 'pgoff', 0)))));
-          if (r < 0n) out.push(Number(r));
-          else { out.push(Number(r)); if (typeof s.as === 'string') vars[s.as] = r; }
+          out.push(Number(r));
+          if (r >= 0n && typeof s.as === 'string') vars[s.as] = r;
           break;
         }
         case 'unmap': out.push(Number(await core.sys_munmap(mm, addr(s.addr), BigInt(int(o, 'len'))))); break;

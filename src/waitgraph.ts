@@ -31,43 +31,41 @@ export function waitForGraph(m: Machine): WaitEdge[] {
 /** what CPU `cpu` waits for now (undefined: it does not wait) */
 export function waitEdge(m: Machine, cpu: number, classes: string[] = lockClasses()): WaitEdge | undefined {
   const C = m.C;
-  {
-    const pc = m.percpu(cpu);
-    const state = STATES[m.u32(pc + C.PC_STATE)] ?? 'unknown';
-    const kind = m.u32(pc + C.PC_WAIT_KIND);
-    const obj = m.u32(pc + C.PC_WAIT_OBJ);
-    const irqs = m.u32(pc + C.PC_IRQ_ON) ? 'on' : 'off';
-    if (state !== 'waiting' && kind === C.WAIT_NONE) return undefined;
-    let waitsFor = 'nothing';
-    let holders: number[] = [];
-    if (kind === C.WAIT_SPIN) {
-      const h = m.u32(obj + C.SL_HOLDER) - 1;
-      holders = h >= 0 ? [h] : [];
-      waitsFor = `spinlock ${objName(m, obj)} (class ${classes[m.u32(obj + C.SL_CLASS)] ?? '?'})`;
-    } else if (kind === C.WAIT_RWSEM_READ || kind === C.WAIT_RWSEM_WRITE) {
-      const count = m.i32(obj + C.RW_COUNT);
-      const w = m.u32(obj + C.RW_WRITER) - 1;
-      holders = w >= 0 ? [w] : [];
-      waitsFor = `${kind === C.WAIT_RWSEM_READ ? 'read' : 'write'} lock of ${objName(m, obj)}` +
-        (count === C.RWSEM_WRITER ? '' : ` (held by ${count} reader(s))`);
-    } else if (kind === C.WAIT_IPI_ACK) {
-      waitsFor = 'TLB-shootdown acks';
-      for (let t = 0; t < m.cfg.cpus; t++) {
-        const slot = m.percpu(t) + m.percpuLayout.mailboxOff + cpu * C.MB_SIZE;
-        if (m.u32(slot + C.MB_PENDING)) holders.push(t);
-      }
-    } else if (kind === C.WAIT_RCU) {
-      waitsFor = 'an RCU grace period (synchronize_rcu)';
-      for (let t = 0; t < m.cfg.cpus; t++) if (t !== cpu && m.u32(m.percpu(t) + C.PC_RCU_NEST)) holders.push(t);
-    } else if (kind === C.WAIT_BARRIER) {
-      waitsFor = 'the quantum barrier';
+  const pc = m.percpu(cpu);
+  const state = STATES[m.u32(pc + C.PC_STATE)] ?? 'unknown';
+  const kind = m.u32(pc + C.PC_WAIT_KIND);
+  const obj = m.u32(pc + C.PC_WAIT_OBJ);
+  const irqs = m.u32(pc + C.PC_IRQ_ON) ? 'on' : 'off';
+  if (state !== 'waiting' && kind === C.WAIT_NONE) return undefined;
+  let waitsFor = 'nothing';
+  let holders: number[] = [];
+  if (kind === C.WAIT_SPIN) {
+    const h = m.u32(obj + C.SL_HOLDER) - 1;
+    holders = h >= 0 ? [h] : [];
+    waitsFor = `spinlock ${objName(m, obj)} (class ${classes[m.u32(obj + C.SL_CLASS)] ?? '?'})`;
+  } else if (kind === C.WAIT_RWSEM_READ || kind === C.WAIT_RWSEM_WRITE) {
+    const count = m.i32(obj + C.RW_COUNT);
+    const w = m.u32(obj + C.RW_WRITER) - 1;
+    holders = w >= 0 ? [w] : [];
+    waitsFor = `${kind === C.WAIT_RWSEM_READ ? 'read' : 'write'} lock of ${objName(m, obj)}` +
+      (count === C.RWSEM_WRITER ? '' : ` (held by ${count} reader(s))`);
+  } else if (kind === C.WAIT_IPI_ACK) {
+    waitsFor = 'TLB-shootdown acks';
+    for (let t = 0; t < m.cfg.cpus; t++) {
+      const slot = m.percpu(t) + m.percpuLayout.mailboxOff + cpu * C.MB_SIZE;
+      if (m.u32(slot + C.MB_PENDING)) holders.push(t);
     }
-    const who = holders.length ? ` held by/owed by cpu ${holders.join(', cpu ')}` : '';
-    return {
-      cpu, state, irqs, waitsFor, holders,
-      text: `cpu ${cpu} [${state}, IRQs ${irqs}, clock ${m.clock(cpu)}] waits for ${waitsFor}${who}`,
-    };
+  } else if (kind === C.WAIT_RCU) {
+    waitsFor = 'an RCU grace period (synchronize_rcu)';
+    for (let t = 0; t < m.cfg.cpus; t++) if (t !== cpu && m.u32(m.percpu(t) + C.PC_RCU_NEST)) holders.push(t);
+  } else if (kind === C.WAIT_BARRIER) {
+    waitsFor = 'the quantum barrier';
   }
+  const who = holders.length ? ` held by/owed by cpu ${holders.join(', cpu ')}` : '';
+  return {
+    cpu, state, irqs, waitsFor, holders,
+    text: `cpu ${cpu} [${state}, IRQs ${irqs}, clock ${m.clock(cpu)}] waits for ${waitsFor}${who}`,
+  };
 }
 
 /** a readable name for a lock address */
