@@ -171,6 +171,31 @@ describe('fault on access: the handler rules (reference include/linux/pgtable.h 
   });
 });
 
+describe('fault on access: the pool has one lock for the machine', () => {
+  it('4 CPUs reserving at once contend on it (deterministic: exact, reproducible)', async () => {
+    // each CPU populates and tags its own region, all meet, then all re-fault their pages
+    const script = (cpu: number, f: number[]) => {
+      const base = R + cpu * 64 * MiB;
+      return [
+        { op: 'mmap', addr: base, len: 16 * PAGE, flags: FIXED },
+        { op: 'touch', addr: base, len: 16 * PAGE, write: 1 },
+        { op: 'mprotect', addr: base, len: 16 * PAGE, prot: RW | PROT_MTE },
+        { op: 'set', flag: f[cpu] },
+        ...[0, 1, 2, 3].map((c) => ({ op: 'wait', flag: f[c] })),
+        { op: 'touch', addr: base, len: 16 * PAGE, write: 1 },
+      ];
+    };
+    const run = () => runScripts({ cpus: 4, strategy: 2, settings: { tagStorage: 256 } }, (f) => [0, 1, 2, 3].map((c) => script(c, f)));
+    const [a, b] = [await run(), await run()];
+    expectClean(a);
+    expect(a.stats.fault_on_access).toBe(64n);
+    expect(a.stats.tag_storage_acquire).toBe(64n);
+    expect(a.stats.tag_storage_contended).toBeGreaterThan(0n);
+    expect(a.stats.tag_storage_wait_cycles).toBeGreaterThan(0n);
+    expect(b.stats).toEqual(a.stats);
+  });
+});
+
 describe('huge PMDs (issue 10 item 3): handle_huge_pmd_protnone', () => {
   it('the NUMA scanner marks a THP; the read fault restores it (fault_numa), not a wp_reuse', async () => {
     const r = await runScripts({ cpus: 2, strategy: 0, settings: { thp: 'madvise', numaPeriod: 1e9 } }, () => [[
