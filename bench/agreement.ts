@@ -9,6 +9,8 @@
 import '../src/node/platform.js'; // Node platform before any core is loaded (LINE_BYTES below)
 import { Machine, type Engine, type Mode } from '../src/machine.js';
 import { layoutConsts } from '../src/wasm.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { runPoint, POINT_DEFAULTS, type PointResult } from '../src/experiment.js';
 
 /** one modeled line (its metadata) and the 8-byte counter after it */
 export const LINE_BYTES = layoutConsts().LM_SIZE + 8;
@@ -50,7 +52,7 @@ export async function faultRate(cpus: number, mode: Mode, strategy: number, engi
 }
 
 
-export interface Agreement { engine: Engine; cpus: number; what: 'page faults' | 'shared line' | 'spinlock'; parallel: number; deterministic: number; offPct: number }
+export interface Agreement { engine: Engine; cpus: number; what: string; parallel: number; deterministic: number; offPct: number }
 
 /** parallel vs deterministic at 4 and 8 CPUs, per engine; offPct = (parallel - deterministic) / deterministic */
 export async function modeAgreement(engines: Engine[] = ['threads', 'mn'], counts = [4, 8]): Promise<Agreement[]> {
@@ -65,4 +67,24 @@ export async function modeAgreement(engines: Engine[] = ['threads', 'mn'], count
     }
   }
   return out;
+}
+
+/** one busy-looping process per host core: host load beside a run */
+export function cpuHog(n = 2): ChildProcess[] {
+  return [...Array(n).keys()].map(() => spawn(process.execPath, ['-e', 'for(;;){}'], { stdio: 'ignore' }));
+}
+export const stopHog = (hog: ChildProcess[]) => { for (const h of hog) h.kill('SIGKILL'); };
+
+/** pft-private under spf at 64 CPUs: deterministic, parallel, parallel beside a CPU hog; off = % from deterministic */
+export async function pftAgreement64(): Promise<{ det: PointResult; quiet: PointResult; loaded: PointResult; quietOffPct: number; loadedOffPct: number }> {
+  const point = (mode: 'parallel' | 'deterministic') =>
+    runPoint({ ...POINT_DEFAULTS, workload: 'pft-private', strategy: 'spf', cpus: 64, mode, vcycles: 10_000_000 });
+  const det = await point('deterministic');
+  const quiet = await point('parallel');
+  const hog = cpuHog();
+  let loaded: PointResult;
+  try { loaded = await point('parallel'); } finally { stopHog(hog); }
+  const d = det.opsPerVirtualSec ?? NaN;
+  const off = (r: PointResult) => (((r.opsPerVirtualSec ?? NaN) - d) / d) * 100;
+  return { det, quiet, loaded, quietOffPct: off(quiet), loadedOffPct: off(loaded) };
 }

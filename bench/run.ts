@@ -9,7 +9,7 @@ import { loadavg } from 'node:os';
 import { execSync } from 'node:child_process';
 import { runMicro, type MicroResult } from './micro.js';
 import { speedCases, type SpeedResult } from './speed.js';
-import { modeAgreement, type Agreement } from './agreement.js';
+import { modeAgreement, pftAgreement64, type Agreement } from './agreement.js';
 import { packageRoot } from '../src/node/platform.js';
 
 /** a fault-speed figure as a ratio to the 1-CPU parallel (mn engine) figure of the same workload in the same run */
@@ -95,6 +95,11 @@ async function main() {
     for (const a of await modeAgreement()) {
       agreement.push(a);
       console.log(`  ${a.engine.padEnd(7)} ${String(a.cpus).padStart(2)} CPUs  ${a.what.padEnd(12)} parallel ${a.parallel.toFixed(3).padStart(8)}  deterministic ${a.deterministic.toFixed(3).padStart(8)}  ${a.offPct >= 0 ? '+' : ''}${a.offPct.toFixed(1)}%`);
+    }
+    const p = await pftAgreement64();
+    for (const [what, off] of [['parallel', p.quietOffPct], ['parallel beside a CPU hog', p.loadedOffPct]] as const) {
+      agreement.push({ engine: 'mn', cpus: 64, what: `pft-private spf, ${what}`, parallel: p[what === 'parallel' ? 'quiet' : 'loaded'].opsPerVirtualSec ?? NaN, deterministic: p.det.opsPerVirtualSec ?? NaN, offPct: off });
+      console.log(`  mn      64 CPUs  pft-private spf faults/s, ${what}: ${off >= 0 ? '+' : ''}${off.toFixed(1)}% from deterministic`);
     }
   }
 
