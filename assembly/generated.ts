@@ -156,7 +156,13 @@ export const STAT_RCU_WAIT_CYCLES: i32 = 152;
 export const STAT_TAG_STORAGE_ACQUIRE: i32 = 153;
 export const STAT_TAG_STORAGE_CONTENDED: i32 = 154;
 export const STAT_TAG_STORAGE_WAIT_CYCLES: i32 = 155;
-export const NSTATS: i32 = 156;
+export const STAT_MM_RB_READ_ACQUIRE: i32 = 156;
+export const STAT_MM_RB_READ_CONTENDED: i32 = 157;
+export const STAT_MM_RB_READ_WAIT_CYCLES: i32 = 158;
+export const STAT_MM_RB_WRITE_ACQUIRE: i32 = 159;
+export const STAT_MM_RB_WRITE_CONTENDED: i32 = 160;
+export const STAT_MM_RB_WRITE_WAIT_CYCLES: i32 = 161;
+export const NSTATS: i32 = 162;
 
 // Lock classes: a lock object stores its class; its counters are LOCK_STAT_BASE + 3*class + {0 acquire, 1 contended, 2 wait_cycles}.
 export const LOCK_CLASS_GENERIC: u32 = 0;
@@ -170,8 +176,10 @@ export const LOCK_CLASS_LRU: u32 = 7;
 export const LOCK_CLASS_PAGECACHE: u32 = 8;
 export const LOCK_CLASS_RCU: u32 = 9;
 export const LOCK_CLASS_TAG_STORAGE: u32 = 10;
+export const LOCK_CLASS_MM_RB_READ: u32 = 11;
+export const LOCK_CLASS_MM_RB_WRITE: u32 = 12;
 export const LOCK_STAT_BASE: i32 = 123;
-export const NLOCK_CLASSES: u32 = 11;
+export const NLOCK_CLASSES: u32 = 13;
 
 export const COST_L1_HIT: i32 = 0;
 export const COST_L2_HIT: i32 = 1;

@@ -3,10 +3,10 @@
 // header (region bases, sizes, config) and the cost profile.
 
 import {
-  HDR_BASE, H_NMM, H_NCPUS, H_ZONE_LOCK, H_LRU_LOCK, H_NFILES, H_FILE_PAGES, MM_MMAP_LOCK, MM_SEQ, MM_CPUMASK,
+  HDR_BASE, H_NMM, H_NCPUS, H_ZONE_LOCK, H_LRU_LOCK, H_NFILES, H_FILE_PAGES, MM_MMAP_LOCK, MM_RB_LOCK, MM_SEQ, MM_CPUMASK,
   MM_USERS, MM_PT_LOCK, MM_LOCK_SEQ, FILE_LOCK, FILE_NPAGES, mm_addr,
 } from './layout';
-import { LOCK_CLASS_MMAP_READ, LOCK_CLASS_ZONE, LOCK_CLASS_LRU, LOCK_CLASS_PAGECACHE, LOCK_CLASS_GENERIC } from './generated';
+import { LOCK_CLASS_MMAP_READ, LOCK_CLASS_MM_RB_READ, LOCK_CLASS_ZONE, LOCK_CLASS_LRU, LOCK_CLASS_PAGECACHE, LOCK_CLASS_GENERIC } from './generated';
 import { spin_lock_init } from './spinlock';
 import { cpumask_fill } from './cpumask';
 import { file_addr } from './pagecache';
@@ -25,6 +25,7 @@ export function machine_init(): void {
   for (let m: u32 = 0; m < nmm; m++) {
     const mm = mm_addr(m);
     rwsem_init(mm + MM_MMAP_LOCK, LOCK_CLASS_MMAP_READ);
+    rwsem_init(mm + MM_RB_LOCK, LOCK_CLASS_MM_RB_READ);
     seqcount_init(mm + MM_SEQ);
     // every CPU runs a thread of mm 0 (threads mode): all may cache its translations
     const n = load<u32>(HDR_BASE + H_NCPUS);

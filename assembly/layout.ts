@@ -148,9 +148,12 @@ export const SET_BUG: u32 = 36; // test-only planted bugs (BUG_*), 0 in every re
 export const SET_MM_USERS_ONE: u32 = 40; // 1: pretend the mm is single-threaded (SPF's mm_users == 1 rule)
 export const SET_MUNMAP_DOWNGRADE: u32 = 44; // 1: munmap detaches the VMAs, then zaps under mmap_lock for read (Linux 4.20+); 0: all under the write lock
 export const SET_TAG_STORAGE: u32 = 60; // MTE tag-storage pool size in 4 KiB-page units (0 = no tag storage: PROT_MTE is EINVAL)
+export const SET_SPF_LOOKUP: u32 = 48; // SPF_LOOKUP_*: how get_vma() finds the VMA
 export const NSETTINGS: u32 = 16;
 export const SPF_RETRY_UNBOUNDED: u32 = 0; // trylock + IRQ relax until it succeeds (as merged in the series)
 export const SPF_RETRY_SPIN: u32 = 0xffffffff; // spin_lock with IRQs off: unsafe, shows the deadlock
+export const SPF_LOOKUP_V11: u32 = 0; // read_lock(mm_rb_lock) + __find_vma (SPF v11, 2018): the default
+export const SPF_LOOKUP_V12: u32 = 1; // find_vma_rcu(): mm_seq seqlock retry under RCU (SPF v12, 2019)
 export const THP_NEVER: u32 = 0;
 export const THP_ALWAYS: u32 = 1;
 export const THP_MADVISE: u32 = 2;
@@ -557,7 +560,8 @@ export const MPOL_INTERLEAVE: u32 = 1;
 //  +304 u32 mm_lock_seq (per-VMA locks)   +308 i32 mm_users
 //  +312 u32 pgd (page-table page index)   +316 u32 vma count
 //  +320 u32 vma index array base (address of max_vmas_per_mm x u32 slot+1, sorted by vm_start)
-//       The index and the count at +316 change only inside mm_seq write
+//       The index and the count at +316 are the PUBLISHED buffer of two
+//       (vma_pub at +960 says which); they change only inside mm_seq write
 //       sections (vma.ts, mmap_lock held for write); entries [count, max) are 0.
 //  +324 i32 rss file   +328 i32 rss anon
 //  +336 u64 numa_next_scan (virtual time)   +344 u64 numa_scan_offset (address)
@@ -566,7 +570,12 @@ export const MPOL_INTERLEAVE: u32 = 1;
 //  +384 line meta of mm_lock_seq (LM_SIZE, .. 512)
 //  +512 spinlock page_table_lock (SL_SIZE = 160, .. 672): anon_vma_prepare
 //  +672 line meta of the rss counters (LM_SIZE, .. 800)
-//  +800 .. 1024 spare
+//  +800 rwsem mm_rb_lock (RW_SIZE = 160, .. 960): SPF v11's rwlock around the
+//       VMA tree; only the spf strategy with the v11 lookup takes it
+//  +960 u32 vma_pub: the published index, (count << 1) | buffer; lockless
+//       readers read it once (vma.ts: two buffers, RCU-style publication)
+//  +964 u32 address of index buffer 0 (buffer 1 follows, max_vmas_per_mm x u32 each)
+//  +968 .. 1024 spare
 export const MM_MMAP_LOCK: u32 = 0;
 export const MM_SEQ: u32 = 160;
 export const MM_LOCK_SEQ: u32 = 304;
@@ -582,6 +591,9 @@ export const MM_CPUMASK: u32 = 352;
 export const MM_LOCK_SEQ_LINE: u32 = 384;
 export const MM_PT_LOCK: u32 = 512;
 export const MM_RSS_LINE: u32 = 672;
+export const MM_RB_LOCK: u32 = 800;
+export const MM_VMA_PUB: u32 = 960;
+export const MM_VMA_BUF0: u32 = 964;
 export const MM_SIZE: u32 = 1024;
 
 // ---- accessors (header fields are written once by the host before any CPU runs) ----

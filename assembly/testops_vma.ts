@@ -12,10 +12,12 @@
 import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_MPOL, VMA_SEQ, VMA_STATE,
   VMA_GEN, VMA_CSUM, VMA_LINE, VMA_STATE_LIVE, VM_READ, VM_WRITE, VM_SHARED, VMOPS_NONE, VMOPS_FILE, MPOL_DEFAULT,
-  MM_MMAP_LOCK, PAGE_SHIFT, mm_addr,
+  MM_MMAP_LOCK, MM_SEQ, PC_STATS, PAGE_SHIFT, mm_addr, percpu,
 } from './layout';
 import { now, charge, rand_below } from './cpu';
-import { op_begin, op_done } from './sched';
+import { op_begin, op_done, sync_point, wake_waiters } from './sched';
+import { write_seqcount_begin, write_seqcount_end } from './seqcount';
+import { mmap_write_lock, mmap_write_unlock } from './pervma';
 import { down_write, up_write, down_read, up_read } from './rwsem';
 import { line_read } from './cacheline';
 import { raw_read_seqcount, read_seqcount_retry } from './seqcount';
@@ -109,6 +111,8 @@ function reader_once(mm: u32, base: u64, npages: u32, getpct: u32, hold: u32, ou
     if (use_get) {
       slot = get_vma(mm, va);
       if (slot < 0) { cnt(out, R_MISSES); return; }
+      // get_vma() has find_vma() semantics: in a hole it returns the VMA above (SPF then aborts)
+      if (va < atomic.load<u64>(vma_addr(<u32>slot) + VMA_START)) { put_vma(<u32>slot); cnt(out, R_MISSES); return; }
     } else {
       rcu_read_lock();
       slot = find_vma_lockless(mm, va);
@@ -256,4 +260,33 @@ export function t_vma_lookup(mm: u32, base: u64, npages: u32, iters: u32, lockle
     op_done();
   }
   return now() - t0;
+}
+
+/**
+ * A writer inside the index's write section (mm_seq odd) while CPU `other`
+ * looks up a VMA: mmap_lock for write, write_seqcount_begin(mm_seq), set
+ * `flag`, then wait (polling, virtual time) until `other`'s statistics
+ * counter `stat` reaches 1 (its fault finished), at most `cap` cycles; end
+ * the section and unlock. 1 when the fault finished inside the section (the
+ * lookup did not wait for the writer), 0 on timeout.
+ */
+export function t_index_writer(mm: u32, other: u32, stat: u32, flag: u32, cap: u64): u32 {
+  const m = mm_addr(mm);
+  mmap_write_lock(mm);
+  write_seqcount_begin(m + MM_SEQ);
+  atomic.store<u32>(flag, 1);
+  wake_waiters(flag);
+  const a = percpu(other) + PC_STATS + (stat << 3);
+  const deadline = now() + cap;
+  let ok: u32 = 1;
+  // retry: poll until the other CPU's counter moves, or give up at the deadline
+  while (atomic.load<u64>(a) == 0) {
+    charge(10);
+    sync_point();
+    if (now() >= deadline) { ok = 0; break; }
+  }
+  write_seqcount_end(m + MM_SEQ);
+  mmap_write_unlock(mm);
+  op_done();
+  return ok;
 }

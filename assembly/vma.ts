@@ -8,31 +8,43 @@
 //
 // The index of an mm is a sorted array of slot+1 by vm_start (MM_VMA_INDEX,
 // MM_NVMAS entries, at most max_vmas_per_mm), standing in for the kernel's
-// maple tree. It is guarded by:
+// maple tree (Linux 6.1+) or rb-tree (the SPF series). Like a maple tree in
+// RCU mode, a writer never changes the array a reader may be searching: it
+// builds the next one in the other of two buffers and publishes it with one
+// atomic store (MM_VMA_PUB = (count << 1) | buffer). It is guarded by:
 //   - mmap_lock: writers (link, unlink, split, merge) hold it for write;
 //     locked lookups hold it for read or write;
 //   - mm_seq (MM_SEQ): every change of the index or of a linked VMA's range
-//     happens inside write_seqcount_begin/end(mm_seq), so a lockless reader
-//     (find_vma_lockless, inside rcu_read_lock) that saw the same even
-//     sequence before and after its search saw a consistent index;
-//   - vm_sequence (VMA_SEQ) of each VMA: bumped around any change of that
-//     VMA's range, flags or liveness (split, merge, unlink), so a speculative
-//     fault that holds the VMA notices (vma_has_changed).
+//     happens inside write_seqcount_begin/end(mm_seq). A buffer is rewritten
+//     only by the second write section after the one that retired it, so a
+//     lockless reader (inside rcu_read_lock) that sampled mm_seq before
+//     reading MM_VMA_PUB searched an intact snapshot unless mm_seq moved two
+//     (one, if it was odd) past its sample: it never waits for a writer
+//     (find_vma_lockless, the per-VMA lookup); SPF v12's find_vma_rcu()
+//     is a seqlock reader instead and does wait (read_seqbegin);
+//   - mm_rb_lock (MM_RB_LOCK), SPF v11 only: tree changes also take it for
+//     write, and get_vma() searches under it for read;
+//   - vm_sequence (VMA_SEQ) of each VMA, spf only: bumped around any change
+//     of that VMA's range, flags or liveness (split, merge, unlink), so a
+//     speculative fault that holds the VMA notices (vma_has_changed).
 // References: the index holds one (refcount 1 while LIVE); get_vma() takes
 // more. The last put_vma() of an unlinked VMA queues it for RCU freeing.
 //
 // Virtual time: each search step costs COST_VMA_LOOKUP_STEP plus a read of
 // the candidate's VMA_LINE (a transfer if a writer changed it); writers take
 // the line exclusive and bump the sequence lines. The array shift on insert
-// and remove is not charged: it is this emulator's stand-in for a tree update
-// whose cost the search steps and sequence writes already approximate.
+// and remove (a copy into the other buffer) is not charged: it is this
+// emulator's stand-in for a tree update (a maple-tree store copies one node)
+// whose cost the search steps and sequence writes already approximate; the
+// reads of mm_seq's line by lockless readers stand for reading the tree's
+// root, which every update rewrites.
 
 import {
   HDR_BASE, H_VMAS_BASE, H_NVMAS, H_NMM, H_MAX_VMAS_PER_MM, H_VMA_INDEX_BASE, H_VMA_FREE, PAGE_SHIFT,
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_MPOL, VMA_SEQ, VMA_REF,
   VMA_LOCK_SEQ, VMA_STATE, VMA_NEXT, VMA_LOCK, VMA_MM, VMA_GEN, VMA_CSUM, VMA_LINE, VMA_SIZE,
   VMA_STATE_FREE, VMA_STATE_LIVE, VMA_STATE_DETACHED, VMA_STATE_NEW, VMOPS_NONE,
-  MM_MMAP_LOCK, MM_SEQ, MM_NVMAS, MM_VMA_INDEX, RW_COUNT, RW_WRITER, RWSEM_WRITER, SQ_SEQ, SQ_LINE,
+  MM_MMAP_LOCK, MM_SEQ, MM_NVMAS, MM_VMA_INDEX, MM_VMA_PUB, MM_VMA_BUF0, MM_RB_LOCK, SET_SPF_LOOKUP, SPF_LOOKUP_V11, setting, RW_COUNT, RW_WRITER, RWSEM_WRITER, SQ_SEQ, SQ_LINE,
   PC_WAKE, PC_IPI_PENDING, mm_addr,
 } from './layout';
 import { cpu_id, cpu_local, PC, now, DETERMINISTIC, charge_cost, set_clock, stat_inc } from './cpu';
@@ -47,7 +59,7 @@ import { check_stop, spin_wait_round } from './sched';
 import { irqs_enabled, service_ipis } from './ipi';
 import { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqcount, read_seqcount_retry } from './seqcount';
 import { refcount_set, refcount_inc_not_zero, refcount_dec } from './refcount';
-import { rwsem_init } from './rwsem';
+import { rwsem_init, down_read, up_read, down_write, up_write } from './rwsem';
 import { rcu_read_lock, rcu_read_unlock, rcu_reclaim, call_rcu_vma } from './rcu';
 import { vma_start_write, strategy, STRATEGY_SPF } from './pervma';
 
@@ -82,10 +94,12 @@ export function vmas_init(): void {
   const max = max_vmas();
   for (let m: u32 = 0; m < nmm; m++) {
     const mm = mm_addr(m);
-    const idx = load<u32>(HDR_BASE + H_VMA_INDEX_BASE) + m * max * 4;
+    const idx = load<u32>(HDR_BASE + H_VMA_INDEX_BASE) + m * max * 8; // two buffers
+    store<u32>(mm + MM_VMA_BUF0, idx);
     store<u32>(mm + MM_VMA_INDEX, idx);
     store<u32>(mm + MM_NVMAS, 0);
-    memory.fill(idx, 0, max * 4);
+    store<u32>(mm + MM_VMA_PUB, 0);
+    memory.fill(idx, 0, max * 8);
   }
 }
 
@@ -273,22 +287,66 @@ function index_pos(m: u32, slot: u32): i32 {
   return <i32>p;
 }
 
-/** put `slot` at position `pos`. Caller is inside the mm_seq write section. */
-function index_insert(m: u32, pos: u32, slot: u32): void {
-  const idx = index_of(m);
-  const n = nr_linked(m);
-  for (let i = n; i > pos; i--) atomic.store<u32>(idx + i * 4, index_entry(idx, i - 1));
-  atomic.store<u32>(idx + pos * 4, slot + 1);
-  atomic.store<u32>(m + MM_NVMAS, n + 1);
+/** buffer `b` (0 or 1) of the mm's index */
+@inline function index_buf(m: u32, b: u32): u32 { return load<u32>(m + MM_VMA_BUF0) + b * max_vmas() * 4; }
+
+/**
+ * Make buffer `b` with `n` entries the index. Caller is inside the mm_seq
+ * write section and filled the buffer first; MM_VMA_PUB is what lockless
+ * readers read, MM_VMA_INDEX / MM_NVMAS what locked readers and the host read.
+ */
+function index_publish(m: u32, b: u32, n: u32): void {
+  // entries past the count are 0 (vma_index_check): this buffer held at most n + 2 two updates ago
+  const idx = index_buf(m, b);
+  const max = max_vmas();
+  for (let i = n; i < n + 2 && i < max; i++) atomic.store<u32>(idx + i * 4, 0);
+  atomic.store<u32>(m + MM_VMA_INDEX, idx);
+  atomic.store<u32>(m + MM_NVMAS, n);
+  atomic.store<u32>(m + MM_VMA_PUB, (n << 1) | b);
 }
 
-/** remove the entry at `pos`. Caller is inside the mm_seq write section. */
-function index_remove(m: u32, pos: u32): void {
-  const idx = index_of(m);
+/** the buffer a writer fills next: the one not published */
+@inline function index_next(m: u32): u32 { return 1 - (atomic.load<u32>(m + MM_VMA_PUB) & 1); }
+
+/** the index with `slot` at position `pos`. Caller is inside the mm_seq write section. */
+function index_insert(m: u32, pos: u32, slot: u32): void {
+  const cur = index_of(m);
   const n = nr_linked(m);
-  for (let i = pos; i + 1 < n; i++) atomic.store<u32>(idx + i * 4, index_entry(idx, i + 1));
-  atomic.store<u32>(idx + (n - 1) * 4, 0);
-  atomic.store<u32>(m + MM_NVMAS, n - 1);
+  const b = index_next(m);
+  const nx = index_buf(m, b);
+  for (let i: u32 = 0; i < pos; i++) atomic.store<u32>(nx + i * 4, index_entry(cur, i));
+  atomic.store<u32>(nx + pos * 4, slot + 1);
+  for (let i = pos; i < n; i++) atomic.store<u32>(nx + (i + 1) * 4, index_entry(cur, i));
+  index_publish(m, b, n + 1);
+}
+
+/** the index without the entry at `pos`. Caller is inside the mm_seq write section. */
+function index_remove(m: u32, pos: u32): void {
+  const cur = index_of(m);
+  const n = nr_linked(m);
+  const b = index_next(m);
+  const nx = index_buf(m, b);
+  for (let i: u32 = 0; i < pos; i++) atomic.store<u32>(nx + i * 4, index_entry(cur, i));
+  for (let i = pos + 1; i < n; i++) atomic.store<u32>(nx + (i - 1) * 4, index_entry(cur, i));
+  index_publish(m, b, n - 1);
+}
+
+@inline function spf_v11(): bool { return strategy() == STRATEGY_SPF && setting(SET_SPF_LOOKUP) == SPF_LOOKUP_V11; }
+
+/**
+ * Open a change of the index (and of linked VMAs' ranges): mm_seq odd; under
+ * SPF v11 also write_lock(&mm->mm_rb_lock), as its vma_rb_insert/erase do.
+ * Caller holds mmap_lock for write. Lock order: mmap_lock -> mm_rb_lock.
+ */
+function index_write_begin(m: u32): void {
+  if (spf_v11()) down_write(m + MM_RB_LOCK);
+  write_seqcount_begin(m + MM_SEQ);
+}
+
+/** Close the change opened by index_write_begin(). */
+function index_write_end(m: u32): void {
+  write_seqcount_end(m + MM_SEQ);
+  if (spf_v11()) up_write(m + MM_RB_LOCK);
 }
 
 @inline function assert_write_locked(m: u32): void {
@@ -329,9 +387,9 @@ export function vma_link(mm: u32, slot: u32): i32 {
   vma_start_write(mm, slot);
   refcount_set(a + VMA_REF, 1);
   atomic.store<u32>(a + VMA_STATE, VMA_STATE_LIVE);
-  write_seqcount_begin(m + MM_SEQ);
+  index_write_begin(m);
   index_insert(m, pos, slot);
-  write_seqcount_end(m + MM_SEQ);
+  index_write_end(m);
   return 0;
 }
 
@@ -346,12 +404,12 @@ export function vma_unlink(mm: u32, slot: u32): i32 {
   assert_write_locked(m);
   const pos = index_pos(m, slot);
   if (pos < 0) return VMA_E_INVAL;
-  write_seqcount_begin(m + MM_SEQ);
+  index_write_begin(m);
   vm_write_begin(slot);
   index_remove(m, <u32>pos);
   atomic.store<u32>(vma_addr(slot) + VMA_STATE, VMA_STATE_DETACHED);
   vm_write_end(slot);
-  write_seqcount_end(m + MM_SEQ);
+  index_write_end(m);
   put_vma(slot);
   return 0;
 }
@@ -385,12 +443,12 @@ export function vma_split(mm: u32, slot: u32, at: u64): i32 {
   vma_start_write(mm, n);
   refcount_set(na + VMA_REF, 1);
   atomic.store<u32>(na + VMA_STATE, VMA_STATE_LIVE);
-  write_seqcount_begin(m + MM_SEQ);
+  index_write_begin(m);
   vm_write_begin(slot);
   atomic.store<u64>(a + VMA_END, at);
   vm_write_end(slot);
   index_insert(m, <u32>pos + 1, n);
-  write_seqcount_end(m + MM_SEQ);
+  index_write_end(m);
   stat_inc(STAT_VMA_SPLIT);
   return ns;
 }
@@ -435,7 +493,7 @@ function merge_prepare(mm: u32, survivor: u32, removed: u32): void {
 
 /** `lo` at position `pos` grows over its neighbour `hi`, which is unlinked. Caller holds mmap_lock for write and merge_prepare()d both. */
 function absorb(m: u32, pos: u32, lo: u32, hi: u32): void {
-  write_seqcount_begin(m + MM_SEQ);
+  index_write_begin(m);
   vm_write_begin(lo);
   vm_write_begin(hi);
   atomic.store<u64>(vma_addr(lo) + VMA_END, atomic.load<u64>(vma_addr(hi) + VMA_END));
@@ -444,7 +502,7 @@ function absorb(m: u32, pos: u32, lo: u32, hi: u32): void {
   atomic.store<u32>(vma_addr(hi) + VMA_STATE, VMA_STATE_DETACHED);
   vm_write_end(hi);
   vm_write_end(lo);
-  write_seqcount_end(m + MM_SEQ);
+  index_write_end(m);
   put_vma(hi);
   stat_inc(STAT_VMA_MERGE);
 }
@@ -470,7 +528,7 @@ export function vma_merge(mm: u32, slot: u32): i32 {
     if (can_merge(prev, slot)) { pos--; merge_prepare(mm, prev, slot); absorb(m, pos, prev, slot); survivor = prev; }
   }
   if (pos + 1 < nr_linked(m)) {
-    const next = index_entry(idx, pos + 1) - 1;
+    const next = index_entry(index_of(m), pos + 1) - 1; // the index as published after a first merge
     step(next + 1);
     if (can_merge(survivor, next)) { merge_prepare(mm, survivor, next); absorb(m, pos, survivor, next); }
   }
@@ -511,7 +569,8 @@ export function find_vma_intersection(mm: u32, start: u64, end: u64): i32 {
 // --------------------------------------------------- lockless lookups ---
 
 /**
- * A writer is inside the mm_seq section: spin until it leaves. In virtual
+ * A writer is inside the mm_seq section: spin until it leaves (SPF v12's
+ * read_seqbegin(); the per-VMA lookup never calls this). In virtual
  * time we resume when the writer's section ended (the line's busy time), as a
  * CPU spinning on the sequence would. In host time a parallel run backs off
  * (the writer's thread may not even be on a host core), or runs the other
@@ -532,26 +591,41 @@ function wait_writer_gone(seq: u32): void {
   if (t > now()) set_clock(t);
 }
 
-/** generation of the slot the last find_vma_lockless() on this CPU returned (read inside its validated window) */
+/** generation of the slot the last find_vma_lockless() / get_vma() on this CPU returned (read inside its validated window) */
 export function vma_lockless_gen(): u32 { return cpu_local().lockless_gen; }
 
 /**
- * The VMA containing `va`, or -1, without mmap_lock: for speculative faults
- * and per-VMA locks. Caller is inside rcu_read_lock(), which keeps the slot
- * from being reused until rcu_read_unlock(); the VMA may still be changed or
- * unlinked right after the lookup, which the caller detects with
- * vm_sequence / vma_has_changed or the per-VMA lock.
+ * True when the snapshot a lockless reader searched may have been rewritten:
+ * `s` is mm_seq as sampled before reading MM_VMA_PUB. The buffer published
+ * then is rewritten only by the write section after the one that retires
+ * it, which begins at s + 3 (s even) or s + 2 (s odd: a writer was inside).
+ */
+function snapshot_reused(m: u32, s: u32): bool {
+  line_read(m + MM_SEQ + SQ_LINE);
+  const d = atomic.load<u32>(m + MM_SEQ + SQ_SEQ) - s;
+  return d > ((s & 1) != 0 ? <u32>1 : <u32>2);
+}
+
+/**
+ * The VMA containing `va`, or -1, without mmap_lock and without ever waiting
+ * for a writer: the per-VMA-lock lookup (lock_vma_under_rcu()'s mas_walk();
+ * maple-tree RCU readers read the tree as published and never wait, they
+ * only restart on a node a writer replaced). Caller is inside
+ * rcu_read_lock(), which keeps the slot from being reused until
+ * rcu_read_unlock(); the VMA may still be changed or unlinked right after
+ * the lookup, which the caller detects (the per-VMA lock, its range and
+ * detached checks).
  */
 export function find_vma_lockless(mm: u32, va: u64): i32 {
   const m = mm_addr(mm);
-  const idx = index_of(m);
   const max = max_vmas();
   stat_inc(STAT_VMA_LOOKUP_LOCKLESS);
-  // retry: a writer was inside, or changed the index, while we searched
+  // retry: two writers published after our sample, so the buffer we searched was being rewritten
   while (true) {
-    const s = raw_read_seqcount(m + MM_SEQ);
-    if ((s & 1) != 0) { wait_writer_gone(m + MM_SEQ); continue; }
-    let n = nr_linked(m);
+    const s = raw_read_seqcount(m + MM_SEQ); // odd: a writer is building the next snapshot, ours stays intact
+    const pub = atomic.load<u32>(m + MM_VMA_PUB);
+    const idx = index_buf(m, pub & 1);
+    let n = pub >> 1;
     if (n > max) n = max;
     let res: i32 = -1;
     let gen: u32 = 0;
@@ -563,6 +637,35 @@ export function find_vma_lockless(mm: u32, va: u64): i32 {
       gen = atomic.load<u32>(a + VMA_GEN);
       if (atomic.load<u64>(a + VMA_START) <= va && va < atomic.load<u64>(a + VMA_END)) res = <i32>e - 1;
     }
+    if (snapshot_reused(m, s)) { stat_inc(STAT_VMA_LOCKLESS_RETRY); continue; }
+    if (torn) unreachable(); // an intact snapshot with a hole: the index is corrupt
+    cpu_local().lockless_gen = gen;
+    return res;
+  }
+  return -1;
+}
+
+/**
+ * SPF v12's find_vma_rcu() (Message-Id <20190416134522.17540-22-ldufour@linux.ibm.com>):
+ * find_vma() semantics (the first VMA ending above `va`; it may start above
+ * it) inside an mm_seq seqlock read section: read_seqbegin() spins while a
+ * writer is inside, read_seqretry() redoes the search if one came.
+ * Caller is inside rcu_read_lock().
+ */
+function find_vma_rcu(m: u32, va: u64): i32 {
+  const max = max_vmas();
+  // retry: a writer changed the index while we searched
+  while (true) {
+    const s = raw_read_seqcount(m + MM_SEQ);
+    if ((s & 1) != 0) { wait_writer_gone(m + MM_SEQ); continue; }
+    const pub = atomic.load<u32>(m + MM_VMA_PUB);
+    const idx = index_buf(m, pub & 1);
+    let n = pub >> 1;
+    if (n > max) n = max;
+    const pos = search_end_above(idx, n, va);
+    const torn = pos < 0 || (<u32>pos < n && !entry_ok(index_entry(idx, <u32>pos)));
+    const res: i32 = !torn && <u32>pos < n ? <i32>index_entry(idx, <u32>pos) - 1 : -1;
+    const gen: u32 = res >= 0 ? atomic.load<u32>(vma_addr(<u32>res) + VMA_GEN) : 0;
     if (read_seqcount_retry(m + MM_SEQ, s)) { stat_inc(STAT_VMA_LOCKLESS_RETRY); continue; }
     if (torn) unreachable(); // a stable snapshot with a hole: the index is corrupt
     cpu_local().lockless_gen = gen;
@@ -572,15 +675,40 @@ export function find_vma_lockless(mm: u32, va: u64): i32 {
 }
 
 /**
- * Find the VMA containing `va` and take a reference (SPF's get_vma): the slot
- * stays allocated until put_vma(), even if it is unlinked meanwhile (the
- * caller checks vma_has_changed). -1 if no VMA contains `va`. No lock needed.
+ * SPF's get_vma(): the first VMA that ends above `va` (__find_vma()
+ * semantics: in a hole below a VMA it is that VMA, and the caller's bounds
+ * check aborts as "outside the VMA"), with a reference taken: the slot stays
+ * allocated until put_vma(), even if it is unlinked meanwhile (the caller
+ * checks vma_has_changed). -1 if no VMA ends above `va`. By SET_SPF_LOOKUP:
+ *   v11 (default): read_lock(&mm->mm_rb_lock) around __find_vma() and the
+ *     reference (SPF v11, 2018: "mm: protect mm_rb tree with a rwlock"; the rwlock is an
+ *     atomic on one line every CPU's lookups share, and tree writers take it
+ *     for write: a lookup waits while one is inside. Modeled by an rwsem: a
+ *     reader parks instead of spinning, with the same virtual-time wait);
+ *   v12: find_vma_rcu(), a seqlock reader under RCU (see above).
  */
 export function get_vma(mm: u32, va: u64): i32 {
+  const m = mm_addr(mm);
+  stat_inc(STAT_VMA_LOOKUP_LOCKLESS);
+  if (setting(SET_SPF_LOOKUP) == SPF_LOOKUP_V11) {
+    down_read(m + MM_RB_LOCK);
+    // stable: every change of the index holds mm_rb_lock for write under v11
+    const pos = search_end_above(index_of(m), nr_linked(m), va);
+    if (pos < 0) unreachable(); // the index is corrupt
+    let res: i32 = -1;
+    if (<u32>pos < nr_linked(m)) {
+      res = <i32>index_entry(index_of(m), <u32>pos) - 1;
+      // a linked VMA holds the index's reference, so this cannot fail
+      if (!refcount_inc_not_zero(vma_addr(<u32>res) + VMA_REF)) unreachable();
+      cpu_local().lockless_gen = atomic.load<u32>(vma_addr(<u32>res) + VMA_GEN);
+    }
+    up_read(m + MM_RB_LOCK);
+    return res;
+  }
   rcu_read_lock();
   // retry: the VMA lost its last reference (it is being unlinked) before we took ours
   while (true) {
-    const s = find_vma_lockless(mm, va);
+    const s = find_vma_rcu(m, va);
     if (s < 0) { rcu_read_unlock(); return -1; }
     if (refcount_inc_not_zero(vma_addr(<u32>s) + VMA_REF)) { rcu_read_unlock(); return s; }
   }

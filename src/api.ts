@@ -14,7 +14,7 @@
 //   sweep(axes | specs)        every workload x strategy x CPU count
 //   stats: statInfo()          every counter with its unit and description
 
-import { Machine, type MachineConfig, type Mode, type Engine, type MunmapLock, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
+import { Machine, type MachineConfig, type Mode, type Engine, type MunmapLock, type SpfLookup, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
 import {
   runPoint, runSweep, resolveSpec, expandSweep, DEFAULT_SWEEP, POINT_DEFAULTS,
   type PointSpec, type PointResult, type SweepProgress,
@@ -30,7 +30,7 @@ import { platform } from './platform.js';
 import { UsageError } from './types.js';
 import { OP_NAMES, type Op } from './programs.js';
 
-export type { Mode, Engine, MunmapLock, CpuSnapshot, EngineStats, PointSpec, PointResult, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
+export type { Mode, Engine, MunmapLock, SpfLookup, CpuSnapshot, EngineStats, PointSpec, PointResult, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
 export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, OP_NAMES };
 export { resultsFile, jsonText, toCsv, formatTable, formatDetails, plotSpecs, throughputSpec, breakdownSpec, renderSvg, expandSweep };
 export { statInfo, listProfiles, loadProfile, parseProfile };

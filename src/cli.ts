@@ -15,7 +15,7 @@ import {
   sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, listWorkloads, listStrategies, listProfiles, loadProfile, maxCpus,
   ProfileError, UsageError, formatTable, formatDetails, version,
   runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS,
-  type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type MunmapLock, type StressMix, type StressResult,
+  type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type MunmapLock, type SpfLookup, type StressMix, type StressResult,
 } from './index.js';
 import { firstLine } from './report.js';
 import { writeOutputs, formatFailures } from './outputs.js';
@@ -26,10 +26,11 @@ import { serve, checkWebRoot } from './node/serve.js';
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
 
-interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; engine: string; workers?: string; munmap?: string }
+interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; engine: string; workers?: string; munmap?: string; spfLookup?: string }
 
 const ENGINE_HELP = 'mn: many emulated CPUs per host worker as coroutines (default); threads: one host thread per CPU (parallel mode only)';
 const WORKERS_HELP = 'host workers of the mn engine (default: host cores, at most the CPU count; deterministic mode: 1)';
+const SPF_LOOKUP_HELP = 'spf strategy: how get_vma() finds the VMA: v11 read_lock(mm_rb_lock) + __find_vma (default) or v12 find_vma_rcu() (seqlock under RCU)';
 const MUNMAP_HELP = 'munmap\'s mmap_lock: downgrade (detach the VMAs, zap under the read lock: Linux 4.20+) or write (all under the write lock: the kernels SPF was measured on); default: the strategy\'s own (see `faultline list`)';
 
 function addCommonOptions(cmd: Command): Command {
@@ -41,7 +42,8 @@ function addCommonOptions(cmd: Command): Command {
     .option('--vcycles <cycles>', 'per-CPU virtual-cycle budget; sets the amount of work (see docs/cli.md for each workload)')
     .addOption(new Option('--engine <engine>', ENGINE_HELP).choices(['mn', 'threads']).default('mn'))
     .option('--workers <n>', WORKERS_HELP)
-    .addOption(new Option('--munmap <lock>', MUNMAP_HELP).choices(['downgrade', 'write']));
+    .addOption(new Option('--munmap <lock>', MUNMAP_HELP).choices(['downgrade', 'write']))
+    .addOption(new Option('--spf-lookup <version>', SPF_LOOKUP_HELP).choices(['v11', 'v12']));
 }
 
 function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profile): Omit<PointSpec, 'workload' | 'strategy' | 'cpus'> {
@@ -54,6 +56,7 @@ function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profi
     engine: o.engine as Engine,
     ...(o.workers !== undefined ? { workers: parseWorkers(o.workers) } : {}),
     ...(o.munmap !== undefined ? { munmap: o.munmap as MunmapLock } : {}),
+    ...(o.spfLookup !== undefined ? { spfLookup: o.spfLookup as SpfLookup } : {}),
   };
 }
 
@@ -131,7 +134,7 @@ function sweepPlan(o: SweepOpts, command: string[]): Plan {
   return { specs: expandSweep(axes, commonSpec(o, DEFAULT_SWEEP.profile)), outDir: o.out, quiet: !!o.quiet, command };
 }
 
-interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; munmap?: string; tagStorage?: string; checkEvery?: string; bug?: string }
+interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; munmap?: string; tagStorage?: string; checkEvery?: string; spfLookup?: string; bug?: string }
 
 /** `faultline stress`: every strategy x seed asked, then the invariant checker; 1 if any run failed. */
 async function stressCommand(o: StressOpts): Promise<number> {
@@ -149,6 +152,7 @@ async function stressCommand(o: StressOpts): Promise<number> {
     ...(o.checkEvery !== undefined ? { checkEvery: parseCount('--check-every', o.checkEvery) } : {}),
     zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: o.bug,
     ...(o.munmap !== undefined ? { munmap: o.munmap as MunmapLock } : {}),
+    ...(o.spfLookup !== undefined ? { spfLookup: o.spfLookup as SpfLookup } : {}),
   };
   const results: StressResult[] = [];
   for (const strategy of names) for (const seed of seeds) results.push(await runStress({ ...base, strategy, seed }));
@@ -307,6 +311,7 @@ function buildProgram(exit: { code: number }): Command {
     .option('--zap-flush-under-ptl', 'zap flushes the TLB before dropping each PTL')
     .addOption(new Option('--munmap <lock>', MUNMAP_HELP).choices(['downgrade', 'write']))
     .option('--tag-storage <units>', 'MTE tag-storage pool (4 KiB-page units); a quarter of the mprotects then add PROT_MTE')
+    .addOption(new Option('--spf-lookup <version>', SPF_LOOKUP_HELP).choices(['v11', 'v12']))
     .option('--check-every <n>', 'random mix: run the checker every n operations per CPU as well (0: only at the end; default ops/8)')
     .addOption(new Option('--bug <name>', 'plant a bug, to see the checker catch it').choices(Object.keys(BUGS)))
     .addHelpText('after', EXAMPLES_STRESS)

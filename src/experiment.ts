@@ -3,7 +3,7 @@
 // Bad input throws (UsageError / ProfileError) before anything runs; a run
 // that fails (deadlock, crash) is a result with ok=false, never a throw.
 
-import { Machine, engineConfig, munmapLockOf, type Engine, type EngineStats, type Mode, type MunmapLock, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
+import { Machine, engineConfig, munmapLockOf, type Engine, type EngineStats, type Mode, type MunmapLock, type SpfLookup, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
 import { loadProfile, ProfileError, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
@@ -32,6 +32,8 @@ export interface PointSpec {
   workers?: number;
   /** munmap's mmap_lock (`--munmap`; src/machine.ts FaultSettings.munmap); undefined = the strategy's default */
   munmap?: MunmapLock;
+  /** SPF's get_vma() (`--spf-lookup`, spf strategy only); undefined = v11 */
+  spfLookup?: SpfLookup;
 }
 
 /** The result of one point: see docs/results-schema.md (counters and cycles are plain numbers: exact below 2^53, checked). */
@@ -48,8 +50,8 @@ export interface PointResult {
   quantum: number;
   vcycles: number | null;
   params: Record<string, number>;
-  /** the kernel variant the point ran: munmap's mmap_lock (downgrade: Linux 4.20+; write: before) */
-  kernel: { munmap: MunmapLock };
+  /** the kernel variant the point ran: munmap's mmap_lock (downgrade: Linux 4.20+; write: before); SPF's get_vma() (spf only, else null) */
+  kernel: { munmap: MunmapLock; spfLookup: SpfLookup | null };
   ok: boolean;
   error: string | null;
   opsUnit: string;
@@ -117,6 +119,7 @@ export function resolveSpec(spec: PointSpec): Resolved {
   checkInt('quantum', spec.quantum, 100);
   if (spec.vcycles !== undefined) checkInt('vcycles', spec.vcycles, 1);
   if (spec.munmap !== undefined) munmapLockOf(spec.munmap, strategy.id);
+  if (spec.spfLookup !== undefined && spec.spfLookup !== 'v11' && spec.spfLookup !== 'v12') throw new UsageError(`unknown SPF lookup "${String(spec.spfLookup)}" (v11, v12)`);
   engineOf(spec);
   return { workload, strategy, profile };
 }
@@ -142,7 +145,8 @@ export async function runPoint(spec: PointSpec, opts: RunOptions = {}): Promise<
     ...engineOf(spec),
     ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
     ...r.workload.machine?.(spec),
-    settings: { ...(r.workload.machine?.(spec)?.settings ?? {}), ...(spec.munmap !== undefined ? { munmap: spec.munmap } : {}) },
+    settings: { ...(r.workload.machine?.(spec)?.settings ?? {}), ...(spec.munmap !== undefined ? { munmap: spec.munmap } : {}),
+      ...(spec.spfLookup !== undefined ? { spfLookup: spec.spfLookup } : {}) },
   });
   const o = await execute(m, r.workload, spec, opts);
   return summarize(spec, r, m, o);
@@ -185,7 +189,7 @@ function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params 
     quantum: spec.quantum,
     vcycles: spec.vcycles ?? null,
     params,
-    kernel: { munmap: munmapLockOf(m.cfg.settings.munmap, r.strategy.id) },
+    kernel: { munmap: munmapLockOf(m.cfg.settings.munmap, r.strategy.id), spfLookup: r.strategy.name === 'spf' ? m.cfg.settings.spfLookup : null },
     ok: run.ok,
     error: run.ok ? null : (run.error ?? 'run failed'),
     opsUnit: r.workload.opsUnit,

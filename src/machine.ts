@@ -112,13 +112,21 @@ export interface FaultSettings {
   munmap: MunmapLock | 'default';
   /** MTE tag-storage pool in 4 KiB-page units (assembly/mte.ts); 0 = no tag storage: PROT_MTE is EINVAL */
   tagStorage: number;
+  /**
+   * SPF's get_vma() (spf strategy only): 'v11' read_lock(mm_rb_lock) around
+   * __find_vma (the series as reviewed in 2018; the default), 'v12'
+   * find_vma_rcu(), a seqlock reader under RCU (2019)
+   */
+  spfLookup: SpfLookup;
 }
+
+export type SpfLookup = 'v11' | 'v12';
 
 export type MunmapLock = 'downgrade' | 'write';
 
 export const DEFAULT_SETTINGS: FaultSettings = {
   spfRetry: 'trylock', thp: 'never', pcpBatch: 63, pcpHigh: 378, lruBatch: 15, rssThresh: 64,
-  numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false, munmap: 'default', tagStorage: 0,
+  numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false, munmap: 'default', tagStorage: 0, spfLookup: 'v11',
 };
 
 /** munmap's lock for a setting under strategy id `strategy` ('default': the strategy's own) */
@@ -278,7 +286,7 @@ export class Machine {
     take('ptmeta', C.PTM_SIZE * c.ptPages);
     take('ptpages', 4096 * c.ptPages, 4096);
     take('vmas', C.VMA_SIZE * c.vmas);
-    take('vmaIndex', 4 * c.maxVmasPerMm * 1);
+    take('vmaIndex', 4 * c.maxVmasPerMm * 2 * 1); // two buffers per mm (assembly/vma.ts)
     take('pcm', C.PCM_SIZE * cpus);
     take('workers', C.WK_SIZE * c.workers);
     take('runq', C.RQ_SIZE * cpus);
@@ -338,6 +346,9 @@ export class Machine {
     set('SET_ZAP_FLUSH_UNDER_PTL', st.zapFlushUnderPtl ? 1 : 0); set('SET_BUG', st.bug); set('SET_MM_USERS_ONE', st.mmUsersOne ? 1 : 0);
     set('SET_MUNMAP_DOWNGRADE', munmapLockOf(st.munmap, c.strategy) === 'downgrade' ? 1 : 0);
     set('SET_TAG_STORAGE', st.tagStorage);
+    const lookup = { v11: C.SPF_LOOKUP_V11, v12: C.SPF_LOOKUP_V12 }[st.spfLookup];
+    if (lookup === undefined) throw new UsageError(`unknown SPF lookup "${String(st.spfLookup)}" (v11, v12)`);
+    set('SET_SPF_LOOKUP', lookup);
     u32.set(costVector(this.profile), this.regions.profile >>> 2);
 
     // ---- per-CPU blocks ----

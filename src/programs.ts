@@ -138,7 +138,8 @@ export interface ScriptStep { op: string; [k: string]: unknown }
  * waitPtlLocked {addr, follow, step=100, cap}, holdPtl {addr, flag, a, b, cap}, awaitPtlWaiter {addr, cpu, step=100, cap},
  * pkeyMprotect {addr, len, prot, pkey}, wrpkru {value}, setMempolicy {mode}, faultFlags {addr, write=0, extra=0},
  * ptePoke {addr, set="0", clear="0"}, vmaSetPageProt {addr, bits}, upperPoke {addr, level, kind, value="0"},
- * pmdClearHold {addr, other, flag, cap}, relax {n}.
+ * pmdClearHold {addr, other, flag, cap}, relax {n},
+ * indexWriter {other, stat (STAT_* index), flag, cap} (a writer parked inside the VMA index write section).
  */
 programs.faultScript = async ({ core }, _cpu, a) => {
   const mm = num(a, 'mm', 0);
@@ -170,6 +171,7 @@ programs.faultScript = async ({ core }, _cpu, a) => {
       case 'set': await core.t_set_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
       case 'wait': await core.t_wait_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
       case 'charge': await core.t_charge(B(s, 'cycles')); r = null; break;
+      case 'indexWriter': r = await core.t_index_writer(mm, n(s, 'other'), n(s, 'stat'), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
       case 'vmaWriter':
         r = await core.t_vma_writer(mm, addr(s.addr), n(s, 'other'), n(s, 'trigger'), B(s, 'delay', 0), n(s, 'flag'), B(s, 'cap', 10_000_000));
         break;

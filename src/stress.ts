@@ -22,7 +22,7 @@
 // on the host's thread interleaving: the replay re-runs the same
 // configuration deterministically, which is not guaranteed to hit it again.)
 
-import { Machine, type Engine, type Mode, type FaultSettings, type MunmapLock } from './machine.js';
+import { Machine, type Engine, type Mode, type FaultSettings, type MunmapLock, type SpfLookup } from './machine.js';
 import { checkInvariants, type Violation } from './checker.js';
 import { strategies, strategyByName } from './strategies.js';
 import { UsageError } from './types.js';
@@ -62,6 +62,8 @@ export interface StressOptions {
   munmap?: MunmapLock;
   /** MTE tag-storage pool units (0/absent: none); with a pool, a quarter of the random mix's mprotects add PROT_MTE */
   tagStorage?: number;
+  /** SPF's get_vma() (default v11) */
+  spfLookup?: SpfLookup;
   /** planted bug (BUG_* value or a BUGS name) */
   bug?: number | string;
   quantum?: number;
@@ -145,6 +147,7 @@ export function replayCommand(o: StressOptions): string {
   if (o.zapFlushUnderPtl) parts.push('--zap-flush-under-ptl');
   if (o.munmap) parts.push(`--munmap ${o.munmap}`);
   if (o.tagStorage) parts.push(`--tag-storage ${o.tagStorage}`);
+  if (o.spfLookup) parts.push(`--spf-lookup ${o.spfLookup}`);
   if (o.checkEvery !== undefined) parts.push(`--check-every ${o.checkEvery}`);
   const bug = bugValue(o.bug);
   if (bug) parts.push(`--bug ${Object.keys(BUGS).find((k) => BUGS[k] === bug) ?? bug}`);
@@ -175,7 +178,7 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   const weights = [w.read, w.write, w.mmap, w.munmap, w.mprotect, w.madvise, w.mmapFile];
   for (const x of weights) int('weights', x, 0, 1_000_000);
   const settings: Partial<FaultSettings> = { ...(o.settings ?? {}), numaPeriod: o.numaPeriod ?? 0, zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: bugValue(o.bug),
-    ...(o.munmap ? { munmap: o.munmap } : {}), tagStorage: int('tagStorage', o.tagStorage ?? 0, 0, 1 << 24) };
+    ...(o.munmap ? { munmap: o.munmap } : {}), ...(o.spfLookup ? { spfLookup: o.spfLookup } : {}), tagStorage: int('tagStorage', o.tagStorage ?? 0, 0, 1 << 24) };
   // page tables for the region and the pcp lists of every CPU, with room to spare
   // pages mapped at once: the region, or one slot of the munmap race
   const livePages = mix === 'random' ? pages : slotPages;

@@ -130,7 +130,7 @@ describe('layout: no field overlaps', () => {
     expect(layoutProblems(C.MM_SIZE, [sub('MM_MMAP_LOCK', C.RW_SIZE), sub('MM_SEQ', C.SQ_SIZE), u32('MM_LOCK_SEQ'), u32('MM_USERS'),
       u32('MM_PGD'), u32('MM_NVMAS'), u32('MM_VMA_INDEX'), u32('MM_RSS_FILE'), u32('MM_RSS_ANON'), u64('MM_NUMA_NEXT'),
       u64('MM_NUMA_OFFSET'), sub('MM_CPUMASK', C.CPUMASK_SIZE), sub('MM_LOCK_SEQ_LINE', C.LM_SIZE), sub('MM_PT_LOCK', C.SL_SIZE),
-      sub('MM_RSS_LINE', C.LM_SIZE)])).toEqual([]);
+      sub('MM_RSS_LINE', C.LM_SIZE), sub('MM_RB_LOCK', C.RW_SIZE), u32('MM_VMA_PUB'), u32('MM_VMA_BUF0')])).toEqual([]);
   });
 
   it('the checker finds an overlap (control)', () => {

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runScripts, type ScriptRun, MiB, PAGE, ANON, PROT_READ, RW, MAP_FIXED } from './fault-util.js';
+import { runScripts, type ScriptRun, MiB, PAGE, ANON, PROT_READ, RW, MAP_FIXED, VM_FAULT_SIGSEGV } from './fault-util.js';
 
 // Writer-side locking of the VMAs and what each strategy pays for it
 // (issue 10 items 8-11), against Linux 6.4+ mm/mmap.c (vma_prepare(),
@@ -180,7 +180,7 @@ describe('each strategy pays only its own writer costs', () => {
   });
 });
 
-describe('the command line names each strategy\'s munmap lock and takes --munmap', () => {
+describe('the command line names each strategy\'s munmap lock and takes --munmap and --spf-lookup', () => {
   const CLI = fileURLToPath(new URL('../dist/src/cli.js', import.meta.url));
   const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
 
@@ -192,15 +192,94 @@ describe('the command line names each strategy\'s munmap lock and takes --munmap
     expect(l.stdout).toMatch(/pervma .*; munmap: downgrade\n/);
     const dir = mkdtempSync(join(tmpdir(), 'faultline-munmap-'));
     try {
-      for (const [args, want] of [[[], 'write'], [['--munmap', 'downgrade'], 'downgrade']] as [string[], string][]) {
+      const cases: [string, string[], object][] = [
+        ['spf', [], { munmap: 'write', spfLookup: 'v11' }],
+        ['spf', ['--munmap', 'downgrade', '--spf-lookup', 'v12'], { munmap: 'downgrade', spfLookup: 'v12' }],
+        ['pervma', [], { munmap: 'downgrade', spfLookup: null }],
+      ];
+      for (const [strategy, args, want] of cases) {
         const file = join(dir, 'p.json');
-        const r = cli('run', '--workload', 'page_fault1', '--strategy', 'spf', '--cpus', '2', '--vcycles', '2000000', '--json', file, ...args);
+        const r = cli('run', '--workload', 'page_fault1', '--strategy', strategy, '--cpus', '2', '--vcycles', '2000000', '--json', file, ...args);
         expect(r.status).toBe(0);
-        expect(JSON.parse(readFileSync(file, 'utf8')).points[0].kernel).toEqual({ munmap: want });
+        expect(JSON.parse(readFileSync(file, 'utf8')).points[0].kernel).toEqual(want);
       }
     } finally { rmSync(dir, { recursive: true, force: true }); }
-    const bad = cli('run', '--workload', 'page_fault1', '--munmap', 'nope');
-    expect(bad.status).toBe(2);
-    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    for (const opt of ['--munmap', '--spf-lookup']) {
+      const bad = cli('run', '--workload', 'page_fault1', opt, 'nope');
+      expect(bad.status).toBe(2);
+      expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  });
+});
+
+describe('SPF get_vma(): v11 (mm_rb_lock, the default) and v12 (find_vma_rcu), both with __find_vma semantics', () => {
+  const SPF = 1;
+  it('a fault in a hole below a VMA: get_vma() returns the VMA above, the bounds check aborts ("outside the VMA")', async () => {
+    for (const spfLookup of ['v11', 'v12'] as const) {
+      const r = await runScripts({ cpus: 2, strategy: SPF, settings: { spfLookup } }, () => [[
+        { op: 'mmap', addr: R, len: 4 * MiB, flags: FIXED }, { op: 'access', addr: R, write: 1 },
+        { op: 'access', addr: R - MiB, write: 1 }, // a hole with a VMA above it
+        { op: 'access', addr: R + 8 * MiB, write: 1 }, // nothing above: get_vma() finds none
+      ], []]);
+      expectOk(r);
+      expect(r.out[0]).toEqual([R, 0, VM_FAULT_SIGSEGV, VM_FAULT_SIGSEGV]);
+      expect(r.stats.spf_abort_outside_vma).toBe(1n);
+      expect(r.stats.spf_abort_no_vma).toBe(1n);
+      expect(r.stats.fault_sigsegv).toBe(2n); // the classic path's verdict, both times
+    }
+  });
+
+  it('v11 takes mm_rb_lock for read around each lookup and tree writers take it for write; v12 takes neither', async () => {
+    const run = (spfLookup: 'v11' | 'v12') => runScripts({ cpus: 2, strategy: SPF, settings: { spfLookup } }, () => [[
+      { op: 'mmap', addr: R, len: 2 * MiB, flags: FIXED }, { op: 'touch', addr: R, len: 2 * MiB, write: 1 },
+      { op: 'mprotect', addr: R + MiB, len: MiB, prot: PROT_READ }, // a split: one index change
+      { op: 'munmap', addr: R, len: 2 * MiB }, // two unlinks
+    ], []]);
+    const [v11, v12] = [await run('v11'), await run('v12')];
+    for (const r of [v11, v12]) { expectOk(r); expect(r.out[0]).toEqual([R, 512, 0, 0]); }
+    // 512 faults: the first has no anon_vma (falls back after get_vma), 511 succeed; every one looked up
+    expect(v11.stats.spf_success).toBe(511n);
+    expect(v11.stats.mm_rb_read_acquire).toBe(512n);
+    expect(v11.stats.mm_rb_write_acquire).toBe(4n); // link, split, unlink x2
+    expect(v12.stats.mm_rb_read_acquire).toBe(0n);
+    expect(v12.stats.mm_rb_write_acquire).toBe(0n);
+    expect(v12.stats.spf_success).toBe(511n);
+  });
+
+  it('v11 pays for its shared rwlock line: at 8 CPUs faulting their own regions, faults cost more than under v12', async () => {
+    const scripts = () => [...Array(8).keys()].map((c) => [
+      { op: 'mmap', addr: R + c * 4 * MiB, len: 2 * MiB, flags: FIXED },
+      { op: 'touch', addr: R + c * 4 * MiB, len: 2 * MiB, write: 1 },
+    ]);
+    const [v11, v12] = [await runScripts({ cpus: 8, strategy: SPF, settings: { spfLookup: 'v11' } }, scripts),
+      await runScripts({ cpus: 8, strategy: SPF, settings: { spfLookup: 'v12' } }, scripts)];
+    expectOk(v11); expectOk(v12);
+    expect(v11.stats.spf_success).toBe(v12.stats.spf_success);
+    expect(v11.stats.fault_cycles).toBeGreaterThan(v12.stats.fault_cycles);
+    console.log(`8 CPUs, own regions: fault cycles v11 ${v11.stats.fault_cycles} vs v12 ${v12.stats.fault_cycles}`);
+  });
+});
+
+describe('the per-VMA lookup does not wait for writers (maple-tree RCU readers never do)', () => {
+  it('pervma: a fault completes while a writer is inside the index write section; SPF v12 (a seqlock reader) waits', async () => {
+    // CPU A takes mmap_lock for write, opens the index's write section (mm_seq
+    // odd) and waits until CPU B's fault has succeeded (t_index_writer,
+    // testops_vma.ts); B's fault is in a VMA A did not write-lock. Before,
+    // the lockless lookup spun until A left: A timed out (0).
+    const go = (strategy: number, stat: string, settings = {}) => runScripts({ cpus: 2, strategy, settings }, (f, C) => [
+      [{ op: 'mmap', addr: R, len: MiB, flags: FIXED }, { op: 'access', addr: R, write: 1 },
+        { op: 'indexWriter', other: 1, stat: C[stat], flag: f[0], cap: 200_000 }],
+      [{ op: 'wait', flag: f[0] }, { op: 'access', addr: R + PAGE, write: 1 }],
+    ]);
+    const p = await go(PERVMA, 'STAT_PERVMA_SUCCESS');
+    expectOk(p);
+    expect(p.out[0][2]).toBe(1); // B's fault finished inside A's write section
+    expect(p.stats.vma_lockless_retry).toBe(0n);
+    expect(p.stats.pervma_success).toBe(1n);
+    const s = await go(1, 'STAT_SPF_SUCCESS', { spfLookup: 'v12' });
+    expectOk(s);
+    expect(s.out[0][2]).toBe(0); // find_vma_rcu()'s read_seqbegin() waited for A
+    expect(s.stats.vma_lockless_retry).toBeGreaterThanOrEqual(1n);
+    expect(s.stats.spf_success).toBe(1n);
   });
 });

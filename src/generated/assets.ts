@@ -48,6 +48,14 @@ export const COUNTERS_SPEC: unknown = {
   [
    "tag_storage",
    "MTE tag-storage pool lock (reserve_tag_storage / free_tag_storage)"
+  ],
+  [
+   "mm_rb_read",
+   "SPF v11 mm_rb_lock taken for read (get_vma)"
+  ],
+  [
+   "mm_rb_write",
+   "SPF v11 mm_rb_lock taken for write (VMA tree changes)"
   ]
  ],
  "counters": [
