@@ -45,11 +45,12 @@ describe('sweep --plan', () => {
     expect(readJson(join(tmp, 'p-quiet.json')).points).toHaveLength(6);
   });
 
-  it('the kernel variant (--munmap) is part of the spec: a plan with it runs, records it and skips on a rerun', () => {
-    expect(run('sweep', '--workload', 'mmap1', '--strategy', 'spf', '--cpus', '2', '--munmap', 'downgrade', '--mode', 'deterministic', '--vcycles', '50000', '--plan', 'p-munmap.json').code).toBe(0);
+  it('the kernel variant (--munmap, --spf-lookup) is part of the spec: a plan with it runs, records it and skips on a rerun', () => {
+    expect(run('sweep', '--workload', 'mmap1', '--strategy', 'spf', '--cpus', '2', '--munmap', 'downgrade', '--spf-lookup', 'v12', '--mode', 'deterministic', '--vcycles', '50000', '--plan', 'p-munmap.json').code).toBe(0);
     expect(readJson(join(tmp, 'p-munmap.json')).points[0].spec.munmap).toBe('downgrade');
+    expect(readJson(join(tmp, 'p-munmap.json')).points[0].spec.spfLookup).toBe('v12');
     expect(run('point', '--plan', 'p-munmap.json', '--index', '0', '--out', 'munmap', '--quiet').code).toBe(0);
-    expect(readJson(join(tmp, 'munmap', 'point-0.json')).result.kernel).toEqual({ munmap: 'downgrade' });
+    expect(readJson(join(tmp, 'munmap', 'point-0.json')).result.kernel).toEqual({ munmap: 'downgrade', spfLookup: 'v12' });
     expect(run('point', '--plan', 'p-munmap.json', '--index', '0', '--out', 'munmap').stdout).toMatch(/skipped/);
   });
 

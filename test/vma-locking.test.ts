@@ -283,3 +283,28 @@ describe('the per-VMA lookup does not wait for writers (maple-tree RCU readers n
     expect(s.stats.spf_success).toBe(1n);
   });
 });
+
+describe('lock_vma_under_rcu(): a range change of a still-linked VMA falls back', () => {
+  it('the VMA found shrank (munmap of its upper half) before it was locked: pervma_abort_changed, then the classic path', async () => {
+    // FLAG_PERVMA_STALL holds B between the lookup and vma_start_read(); A
+    // unmaps the upper half of the VMA B found: the VMA keeps the lower half
+    // (still linked, not detached; its write mark ends at the downgrade) and
+    // B's address is no longer inside. B's range check after locking fails:
+    // fall back to mmap_lock, where the address has no VMA (SIGSEGV).
+    const r = await runScripts({ cpus: 2, strategy: PERVMA, flags: 8 /* FLAG_PERVMA_STALL */ }, (f, C) => [
+      [
+        { op: 'mmap', addr: R, len: MiB, flags: FIXED }, { op: 'access', addr: R, write: 1 },
+        { op: 'set', flag: f[0] }, { op: 'awaitStat', cpu: 1, stat: C.STAT_PERVMA_ATTEMPT },
+        { op: 'charge', cycles: 2000 },
+        { op: 'munmap', addr: R + MiB / 2, len: MiB / 2 },
+      ],
+      [{ op: 'wait', flag: f[0] }, { op: 'access', addr: R + MiB / 2 + PAGE, write: 0 }],
+    ]);
+    expectOk(r);
+    expect(r.out[1]).toEqual([null, VM_FAULT_SIGSEGV]);
+    expect(r.stats.vma_split).toBe(1n);
+    expect(r.stats.pervma_abort_changed).toBe(1n);
+    expect(r.stats.pervma_lock_miss).toBe(0n);
+    expect(r.stats.fault_sigsegv).toBe(1n); // the classic path's verdict
+  });
+});
