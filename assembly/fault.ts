@@ -42,6 +42,7 @@ import {
   STAT_SPF_TRYLOCK_RETRY, STAT_SPF_ABORT_FILE, STAT_SPF_ABORT_PMD_NONE_FAULT, STAT_SPF_ABORT_FAULT_ON_ACCESS,
 } from './generated';
 import { spin_lock, spin_unlock, spin_trylock } from './spinlock';
+import { sync_point } from './sched';
 import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from './ipi';
 import { line_read } from './cacheline';
 import {
@@ -134,6 +135,9 @@ export function vmf_init_speculative(mm: u32, address: u64, flags: u32, vma: u32
  * TRY-locked with IRQs off: its holder may be waiting for our ack.
  * Returns false (the caller returns VM_FAULT_RETRY) when the VMA changed.
  */
+/** cycles the planted BUG_SKIP_VMA_CHANGED holds a speculative fault inside pte_map_lock's window (~4 us at 2.5 GHz) */
+const BUG_WINDOW_STALL: u64 = 10_000;
+
 export function pte_map_lock(): bool {
   const t = <u32>vmf().table;
   if (!speculative()) {
@@ -150,6 +154,11 @@ export function pte_map_lock(): bool {
     // a THP collapse in our back changes the PMD
     if (atomic.load<u64>(vmf().pmd) != vmf().orig_pmd) { stat_inc(STAT_SPF_ABORT_PMD_CHANGED); local_irq_enable(); return false; }
     const ptl = ptl_of(t);
+    // Planted bug (test core only): the window between the two checks is where
+    // an unmapping CPU must act for the skipped check to matter. On hardware an
+    // NMI or a vCPU preemption stretches it; here a stall does, so the race
+    // replays in deterministic mode instead of hanging on host preemption.
+    if (TEST_BUILD && (setting(SET_BUG) & BUG_SKIP_VMA_CHANGED) != 0) { charge(BUG_WINDOW_STALL); sync_point(); }
     if (policy == SPF_RETRY_SPIN) {
       spin_lock(ptl); // UNSAFE: spins with IRQs off (the deadlock the series avoids)
     } else if (!spin_trylock(ptl)) {
