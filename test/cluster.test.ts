@@ -124,6 +124,20 @@ describe('point + merge', () => {
     expect(readJson(join(dir, 'point-3.json')).index).toBe(3);
   });
 
+  it('merge notes shards written by another faultline version (and keeps them)', () => {
+    const dir = join(tmp, 'old');
+    mkdirSync(dir, { recursive: true });
+    for (const i of [0, 1, 2, 3]) {
+      const doc = readJson(join(tmp, 'shards', `point-${i}.json`));
+      if (i === 2) doc.generator = 'faultline 0.0.9';
+      writeFileSync(join(dir, `point-${i}.json`), JSON.stringify(doc));
+    }
+    const m = run('merge', '--plan', 'plan.json', '--from', 'old', '--out', 'merged-old', '--quiet');
+    expect(m.code).toBe(0);
+    expect(m.stderr).toMatch(/^faultline: note: 1 shard\(s\) written by faultline 0\.0\.9; this is faultline \d/);
+    expect(readJson(join(tmp, 'merged-old', 'results.json')).points).toHaveLength(4);
+  });
+
   it('merge takes the first usable shard over several --from directories', () => {
     const m = run('merge', '--plan', 'plan.json', '--from', 'wrong', 'shards', '--out', 'merged-two', '--quiet');
     expect(m.stderr).toBe('');

@@ -6,7 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { PointSpec } from '../experiment.js';
 import { checkOutFile, prepareOutDir } from '../args.js';
-import { formatTable, resultsFile } from '../report.js';
+import { formatTable, resultsFile, toolVersion } from '../report.js';
 import { writeOutputs, formatFailures } from '../outputs.js';
 import { UsageError } from '../types.js';
 import { makePlan, writePlan, readPlan, planPoint, checkPlanPoint, describeSpec, type PlanFile } from './plan.js';
@@ -93,6 +93,10 @@ export async function mergeCommand(o: MergeOpts, command: string[]): Promise<num
     if (g.points.length) out(formatTable(g.points));
     out(`\nmerged ${g.points.length} of ${plan.points.length} point(s); wrote ${written.join(', ')}\n`);
   }
+  // results of another version may differ from what this one computes: say so, keep them
+  const self = `faultline ${toolVersion()}`;
+  const others = [...g.generators].filter(([gen]) => gen !== self);
+  if (others.length) err(`faultline: note: ${others.map(([gen, k]) => `${k} shard(s) written by ${gen || 'an unknown version'}`).join(', ')}; this is ${self}\n`);
   if (g.missing.length) err(formatMissing(plan, g.missing, o));
   if (failed.length) err(formatFailures(g.points, failed));
   return g.missing.length || failed.length ? 1 : 0;

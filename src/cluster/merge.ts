@@ -18,11 +18,13 @@ export interface Gathered {
   files: string[];
   indices: PlanPoint['index'][];
   missing: MissingPoint[];
+  /** the generator ("faultline 0.1.0") of each shard used, for each distinct value its count */
+  generators: Map<string, number>;
 }
 
 /** For every point of the plan, the first usable shard in `dirs` (in the order given). */
 export function gatherShards(plan: PlanFile, dirs: string[]): Gathered {
-  const g: Gathered = { points: [], files: [], indices: [], missing: [] };
+  const g: Gathered = { points: [], files: [], indices: [], missing: [], generators: new Map() };
   for (const p of plan.points) {
     const unusable: MissingPoint['unusable'] = [];
     let done = false;
@@ -32,6 +34,7 @@ export function gatherShards(plan: PlanFile, dirs: string[]): Gathered {
         g.points.push(s.shard.result);
         g.files.push(s.file);
         g.indices.push(p.index);
+        g.generators.set(s.shard.generator, (g.generators.get(s.shard.generator) ?? 0) + 1);
         done = true;
         break;
       }
