@@ -14,6 +14,7 @@ export const CYCLE_CATEGORIES: readonly CycleCategory[] = Object.freeze([
   { name: 'mmap_lock wait', counters: ['mmap_read_wait_cycles', 'mmap_write_wait_cycles'] },
   { name: 'PTL wait', counters: ['ptl_wait_cycles'] },
   { name: 'VMA lock wait', counters: ['vma_read_wait_cycles', 'vma_write_wait_cycles'] },
+  { name: 'mm_rb_lock wait', counters: ['mm_rb_read_wait_cycles', 'mm_rb_write_wait_cycles'] }, // SPF v11's get_vma() rwlock
   { name: 'other lock wait', counters: ['generic_wait_cycles', 'zone_wait_cycles', 'lru_wait_cycles', 'pagecache_wait_cycles'] },
   { name: 'shootdown', counters: ['shootdown_wait_cycles', 'ipi_cycles'] },
   { name: 'cache-line wait', counters: ['line_wait_cycles'] },
