@@ -11,7 +11,9 @@ export default defineConfig({
     // the t_* loops and test controls live in the test build of the core (assembly/build_flags.ts);
     // test/core-variants.test.ts checks that runs use the released core otherwise
     env: { FAULTLINE_CORE: 'test' },
-    // test/setup.ts registers the Node platform
-    setupFiles: ['test/setup.ts'],
+    // test/setup.ts registers the Node platform; every counter must move somewhere in the suite
+    // (test/support/counters-global.ts, fed by test/support/counters-record.ts)
+    setupFiles: ['test/setup.ts', 'test/support/counters-record.ts'],
+    globalSetup: ['test/support/counters-global.ts'],
   },
 });
