@@ -75,3 +75,5 @@ export function dispatch_call(id: u32, a: u32): i64 {
   return 0;
 }
 export const NCALLS: u32 = 51;
+/** fingerprint of this table; the host checks it against src/engine/calls.ts CALL_TABLE_HASH */
+export const CALL_TABLE_HASH: u32 = 0x1d7020e1;

@@ -31,7 +31,7 @@ export {
   sched_worker_bind, sched_run, sched_post_call, sched_call_result, sched_call_args, sched_cpu_finish, sched_current,
   SCHED_DONE, SCHED_STOPPED,
 } from './sched';
-export { NCALLS } from './calls';
+export { NCALLS, CALL_TABLE_HASH } from './calls';
 export { local_irq_disable, local_irq_enable, flush_tlb_mm_range } from './ipi';
 export { spin_lock_init, spin_lock, spin_unlock, spin_trylock } from './spinlock';
 export { rwsem_init, down_read, up_read, down_write, up_write, down_read_trylock, downgrade_write } from './rwsem';

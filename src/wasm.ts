@@ -2,6 +2,8 @@
 // it exports (offsets have ONE definition: assembly/layout.ts).
 
 import { platform } from './platform.js';
+import { CALL_TABLE_HASH } from './engine/calls.js';
+import { counterNames } from './stats.js';
 
 /**
  * The two builds of the core, from the same sources (scripts/build-wasm.mjs):
@@ -76,7 +78,20 @@ export function instantiate(memory: WebAssembly.Memory, module: WebAssembly.Modu
     if (typeof v === 'function') core[k] = v;
     else if (v instanceof WebAssembly.Global) consts[k] = Number(v.value);
   }
+  checkCoreMatchesHost(consts);
   return { core: core as Core, consts, memory };
+}
+
+/**
+ * A core built from other sources than this host (an old build/ after a
+ * rebase) would post calls to the wrong functions or read counters at the
+ * wrong indices, and a run could hang with no message: refuse it here.
+ */
+export class StaleCoreError extends Error {}
+export function checkCoreMatchesHost(c: Consts): void {
+  const why = (c.CALL_TABLE_HASH >>> 0) !== CALL_TABLE_HASH ? 'its call table differs from src/engine/calls.ts'
+    : c.NSTATS !== counterNames().length ? `it has ${c.NSTATS} counters, spec/counters.json ${counterNames().length}` : undefined;
+  if (why) throw new StaleCoreError(`faultline: the core in build/ was built from other sources than this host (${why}): run "npm run build"`);
 }
 
 /** Layout constants without a machine: instantiate against a scratch memory. */

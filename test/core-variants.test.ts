@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coreModule } from '../src/wasm.js';
+import { coreModule, layoutConsts, checkCoreMatchesHost, StaleCoreError } from '../src/wasm.js';
 import { coreFile } from '../src/node/platform.js';
 import { Machine } from '../src/machine.js';
 import { UsageError } from '../src/types.js';
@@ -61,6 +61,13 @@ describe('release and test builds of the core', () => {
     expect(tst.host.engine.core).toBe('test');
     expect(rel.ok).toBe(true);
     expect({ ...rel, host: undefined }).toEqual({ ...tst, host: undefined });
+  });
+
+  it('a core built from other sources than the host is refused with the command that fixes it, not run', () => {
+    const C = layoutConsts();
+    expect(() => checkCoreMatchesHost(C)).not.toThrow();
+    expect(() => checkCoreMatchesHost({ ...C, CALL_TABLE_HASH: (C.CALL_TABLE_HASH + 1) >>> 0 })).toThrow(StaleCoreError);
+    expect(() => checkCoreMatchesHost({ ...C, NSTATS: C.NSTATS - 1 })).toThrow(/run "npm run build"/);
   });
 
   it('the CLI runs the released core (outside the test suite\'s FAULTLINE_CORE=test)', () => {

@@ -58,3 +58,6 @@ export const CALLS: Record<string, CallSig> = {
   t_pmd_clear_hold: { id: 49, params: ['u32', 'u64', 'u32', 'u32', 'u64'], result: 'i32', test: true },
   t_relax: { id: 50, params: ['u32'], result: 'u64', test: true },
 };
+
+/** fingerprint of the table (assembly/calls.ts exports the same): a core built from other sources differs */
+export const CALL_TABLE_HASH = 0x1d7020e1;
