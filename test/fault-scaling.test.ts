@@ -27,11 +27,14 @@ async function pageFault1(strategy: number, cpus: number, mode: Mode = 'parallel
 const row = (p: Point) => `${p.strategy.padEnd(9)} ${String(p.cpus).padStart(2)} CPUs: ${p.tput.toFixed(1).padStart(7)} faults/Mcycle` +
   ` (${p.perCpu.toFixed(1).padStart(6)} per CPU)  mmap_read_acquire ${p.stats.mmap_read_acquire}  wall ${p.wallMs} ms`;
 
-describe('page_fault1 scaling, every CPU in its own region (parallel mode, 4 MiB, 2048 faults per CPU)', () => {
+describe('page_fault1 scaling, every CPU in its own region (deterministic mode, 4 MiB, 2048 faults per CPU)', () => {
+  // deterministic: the margins (SPF v11 pays for mm_rb_lock, the baseline
+  // zaps under the read lock) are a few percent at 16 CPUs, less than
+  // parallel mode's run-to-run spread on a loaded host
   it('spf and pervma >= mmap_lock at 16 CPUs; mmap_lock per-CPU throughput falls with CPUs', async () => {
     const pts: Point[] = [];
-    for (const cpus of [1, 4, 16]) for (const s of [0, 1, 2]) pts.push(await pageFault1(s, cpus, 'parallel', 0, true));
-    console.log('page_fault1, own regions, parallel mode\n' + pts.map(row).join('\n'));
+    for (const cpus of [1, 4, 16]) for (const s of [0, 1, 2]) pts.push(await pageFault1(s, cpus, 'deterministic', 0, true));
+    console.log('page_fault1, own regions, deterministic mode\n' + pts.map(row).join('\n'));
     const at = (s: string, c: number) => pts.find((p) => p.strategy === s && p.cpus === c)!;
     expect(at('spf', 16).tput).toBeGreaterThanOrEqual(at('mmap_lock', 16).tput);
     expect(at('pervma', 16).tput).toBeGreaterThanOrEqual(at('mmap_lock', 16).tput);
