@@ -73,8 +73,14 @@ describe('lockless VMA lookups vs a churning index', () => {
       expect(wsum('merges')).toBeGreaterThan(10);
       if (cpus > 1) expect(sum('via_get')).toBeGreaterThan(0);
       const acc = checkEnd(m);
-      // the writers' final synchronize_rcu() left nothing waiting
-      expect(acc.deferred).toBe(0);
+      // Every slot still deferred is reclaimable: no CPU is left in a read-side
+      // section, so one more grace period (the host's, as CPU 0) frees them all.
+      // Not necessarily the writers' own final synchronize_rcu(): in parallel
+      // mode a reader may drop the last get_vma reference to an unlinked VMA
+      // after it (put_vma defers the slot then), depending on host timing.
+      m.host.core.cpu_bind_setup(0);
+      expect(m.host.core.synchronize_rcu()).toBe(acc.deferred);
+      expect(vmaAccounting(m).deferred).toBe(0);
       const s = m.stats();
       expect(s.vma_deferred).toBeGreaterThan(0n);
       expect(s.rcu_grace).toBeGreaterThan(0n);
