@@ -3,7 +3,7 @@
 // header (region bases, sizes, config) and the cost profile.
 
 import {
-  HDR_BASE, H_NMM, H_NCPUS, H_ZONE_LOCK, H_LRU_LOCK, H_NFILES, H_FILE_PAGES, MM_MMAP_LOCK, MM_RB_LOCK, MM_SEQ, MM_CPUMASK,
+  HDR_BASE, H_NMM, H_NCPUS, H_ZONE_LOCK, H_LRU_LOCK, H_ZONE_LOCK1, H_LRU_LOCK1, H_NFILES, H_FILE_PAGES, MM_MMAP_LOCK, MM_RB_LOCK, MM_SEQ, MM_CPUMASK,
   MM_USERS, MM_PT_LOCK, MM_LOCK_SEQ, FILE_LOCK, FILE_NPAGES, mm_addr,
 } from './layout';
 import { LOCK_CLASS_MMAP_READ, LOCK_CLASS_MM_RB_READ, LOCK_CLASS_ZONE, LOCK_CLASS_LRU, LOCK_CLASS_PAGECACHE, LOCK_CLASS_GENERIC } from './generated';
@@ -37,6 +37,8 @@ export function machine_init(): void {
   }
   spin_lock_init(HDR_BASE + H_ZONE_LOCK, LOCK_CLASS_ZONE);
   spin_lock_init(HDR_BASE + H_LRU_LOCK, LOCK_CLASS_LRU);
+  spin_lock_init(HDR_BASE + H_ZONE_LOCK1, LOCK_CLASS_ZONE);
+  spin_lock_init(HDR_BASE + H_LRU_LOCK1, LOCK_CLASS_LRU);
   // files: every one H_FILE_PAGES long (the host may shrink them before the run)
   const nf = load<u32>(HDR_BASE + H_NFILES);
   for (let f: u32 = 0; f < nf; f++) {

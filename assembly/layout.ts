@@ -68,8 +68,10 @@ export const CACHE_LINE: u32 = 64;
 //  +1728 fault-path settings (SET_*, NSETTINGS u32 = 64 bytes, .. 1792, written by the host)
 //  +1792 MTE tag-storage pool (mte.ts): spinlock (SL_SIZE = 160, class tag_storage, .. 1952),
 //        +1952 u32 free units (one unit = the tag storage of one 4 KiB page), +1956 u32 total units
-//  +1960 .. 2048 spare
-//  +2048 .. 4096 host scratch (test objects allocated by the host)
+//  +1984 zone lock of NUMA node 1 (spinlock, class zone, .. 2144): CPUs of socket >= 1
+//  +2176 LRU lock of NUMA node 1 (spinlock, class lru, .. 2336)
+//  +2368 frame free list of NUMA node 1 (FL_SIZE, .. 2512): frames of the upper half when the profile has 2+ sockets
+//  +2560 .. 4096 host scratch (test objects allocated by the host)
 // Every lock and list head starts a 64-byte line of its own (the structs are
 // longer than a line now that line metadata holds 256-bit CPU masks).
 export const H_MAGIC: u32 = 0;
@@ -125,6 +127,13 @@ export const H_STARTED: u32 = 1216;
 export const H_RENDEZVOUS: u32 = 1220;
 export const H_ZONE_LOCK: u32 = 1280;
 export const H_LRU_LOCK: u32 = 1472;
+// Linux keeps a zone (zone->lock) and an lruvec (lru_lock) per NUMA node
+// (pgdat); a CPU allocates from and adds to its own node's under the default
+// policy. Node n = min(socket, 1): the profiles have at most 2 sockets.
+// Each node's zone has its own free list (frames.ts frame_node()).
+export const H_ZONE_LOCK1: u32 = 1984;
+export const H_LRU_LOCK1: u32 = 2176;
+export const H_FRAME_FREE1: u32 = 2368;
 export const H_FILES_BASE: u32 = 1664;
 export const H_NFILES: u32 = 1668;
 export const H_FILE_PAGES: u32 = 1672;
@@ -160,7 +169,7 @@ export const THP_MADVISE: u32 = 2;
 export const BUG_SKIP_VMA_CHANGED: u32 = 1; // pte_map_lock() skips its second vma_has_changed()
 export const BUG_SKIP_SHOOTDOWN: u32 = 2; // munmap skips the remote TLB shootdown
 export const HDR_SIZE: u32 = 4096;
-export const HDR_SCRATCH: u32 = 2048; // host scratch: HDR_SCRATCH .. HDR_SIZE (Machine.hostAlloc)
+export const HDR_SCRATCH: u32 = 2560; // host scratch: HDR_SCRATCH .. HDR_SIZE (Machine.hostAlloc)
 
 // run modes
 export const MODE_PARALLEL: u32 = 0;

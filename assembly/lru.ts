@@ -5,14 +5,15 @@
 //
 // Lock order: LRU lock is a leaf (taken with no other lock but maybe a PTL).
 
-import { HDR_BASE, H_LRU_LOCK, PCM_LRU_COUNT, PCM_LRU_LIST, LRU_MAX, SET_LRU_BATCH, FR_FLAGS, FR_REFCOUNT, PG_LRU, pcm, setting } from './layout';
-import { cpu_id, charge, cost, stat_inc } from './cpu';
+import { HDR_BASE, H_LRU_LOCK, H_LRU_LOCK1, PCM_LRU_COUNT, PCM_LRU_LIST, LRU_MAX, SET_LRU_BATCH, FR_FLAGS, FR_REFCOUNT, PG_LRU, pcm, setting } from './layout';
+import { cpu_id, charge, cost, stat_inc, my_socket } from './cpu';
 import { COST_LRU_ADD, STAT_LRU_FLUSH } from './generated';
 import { spin_lock, spin_unlock } from './spinlock';
 import { frame, get_frame } from './frames';
 import { put_page } from './page_alloc';
 
-@inline function lru_lock(): u32 { return HDR_BASE + H_LRU_LOCK; }
+/** the lruvec lock of this CPU's node (mm/swap.c: lruvec per pgdat without memcg); frees use the freeing CPU's node */
+@inline function lru_lock(): u32 { return HDR_BASE + (my_socket() == 0 ? H_LRU_LOCK : H_LRU_LOCK1); }
 
 /** lru_add_drain(): move this CPU's batch onto the LRU under the LRU lock. */
 export function lru_add_drain(): void {

@@ -100,9 +100,13 @@ function zap_one(mm: u32, e: u64): bool {
 /**
  * zap_page_range(): clear every PTE in [start, end) and gather the pages.
  * Caller holds mmap_lock (munmap: write, or read after detaching the VMAs; MADV_DONTNEED: read) and calls
- * tlb_flush_and_free after. Each PTE table is zapped under its PTL.
+ * tlb_flush_and_free after. Each PTE table is zapped under its PTL. Returns
+ * the PTEs it cleared: with none (and no table freed) the mmu_gather range
+ * stays empty and tlb_finish_mmu() flushes nothing (tlb_flush_mmu_tlbonly:
+ * `if (!tlb->end) return;`, include/asm-generic/tlb.h).
  */
-function zap_range(mm: u32, start: u64, end: u64): void {
+function zap_range(mm: u32, start: u64, end: u64): u32 {
+  let cleared: u32 = 0;
   let a = start;
   while (a < end) {
     const next = pmd_addr_end(a, end);
@@ -112,7 +116,7 @@ function zap_range(mm: u32, start: u64, end: u64): void {
       const ptl = ptl_of(t);
       spin_lock(ptl);
       const e = ptep_get_and_clear(t, walk_pmd_slot());
-      if (e != 0) { stat_inc(STAT_ZAP_PTE); zap_one(mm, e); }
+      if (e != 0) { stat_inc(STAT_ZAP_PTE); zap_one(mm, e); cleared++; }
       spin_unlock(ptl);
     } else if (w == WALK_OK) {
       const t = <u32>walk_pte_table();
@@ -125,6 +129,7 @@ function zap_range(mm: u32, start: u64, end: u64): void {
         const e = ptep_get_and_clear(t, slot);
         charge(cost(COST_PTE_OP));
         stat_inc(STAT_ZAP_PTE);
+        cleared++;
         if (pte_present(e) || pte_protnone(e)) { if (zap_one(mm, e)) force_under_ptl = true; }
         if (cpu_local().gather_n >= GATHER_MAX) { spin_unlock(ptl); tlb_flush_and_free(mm, a, next); spin_lock(ptl); }
       }
@@ -139,6 +144,7 @@ function zap_range(mm: u32, start: u64, end: u64): void {
     a = next;
     sync_point();
   }
+  return cleared;
 }
 
 // ---- helpers over the VMA index ----
@@ -207,11 +213,12 @@ export function do_munmap(mm: u32, start: u64, len: u64, downgrade: bool): i32 {
     mmap_write_downgrade(mm);
   }
   lru_add_drain();
-  zap_range(mm, start, end);
+  const cleared = zap_range(mm, start, end);
   // under the read lock too: [floor, ceiling) holds no VMA any more, so no
   // fault populates a table wholly inside it
-  pgtables_detach(mm, floor, ceiling);
-  tlb_flush_and_free(mm, start, end);
+  const freed = pgtables_detach(mm, floor, ceiling);
+  // an untouched range (mmap1) cleared nothing and freed no table: no flush, no IPI
+  if (cleared > 0 || freed > 0 || cpu_local().gather_n > 0) tlb_flush_and_free(mm, start, end);
   pgtables_free_detached();
   if (!downgrade) detach_vmas(mm, <u32>n);
   return downgrade ? 1 : 0;

@@ -10,34 +10,55 @@
 //
 // Lock order: PTL -> zone lock (allocation may happen under a PTL in COW paths).
 
-import { HDR_BASE, H_ZONE_LOCK, PCM_PCP_COUNT, PCM_PCP_LIST, PCP_MAX, SET_PCP_BATCH, SET_PCP_HIGH, FR_FLAGS, FR_REFCOUNT, FR_MAPCOUNT, PG_FREE, PG_TAG_RESERVED, pcm, setting } from './layout';
+import { HDR_BASE, H_ZONE_LOCK, H_ZONE_LOCK1, PCM_PCP_COUNT, PCM_PCP_LIST, PCP_MAX, SET_PCP_BATCH, SET_PCP_HIGH, FR_FLAGS, FR_REFCOUNT, FR_MAPCOUNT, PG_FREE, PG_TAG_RESERVED, pcm, setting } from './layout';
 import { cpu_id, charge, cost, stat_inc } from './cpu';
 import { COST_BUDDY_ALLOC, COST_PAGE_ZERO, COST_HUGE_PAGE_ZERO, STAT_PCP_REFILL, STAT_PCP_DRAIN, STAT_PAGE_ZEROED, STAT_FRAME_ALLOC, STAT_FRAME_ALLOC_FAIL, STAT_FRAME_FREE } from './generated';
 import { spin_lock, spin_unlock } from './spinlock';
-import { buddy_pop, buddy_push, frame, ZERO_PFN } from './frames';
+import { buddy_pop_node, buddy_push, frame, my_node, ZERO_PFN } from './frames';
 import { free_tag_storage } from './mte';
 
-@inline function zone_lock(): u32 { return HDR_BASE + H_ZONE_LOCK; }
+/**
+ * The zone lock of this CPU's NUMA node (mm/page_alloc.c rmqueue_bulk /
+ * free_pcppages_bulk take zone->lock of the local node's zone under the
+ * default policy). One free list serves both: only the lock is per node.
+ */
+@inline function zone_lock_of(node: u32): u32 { return HDR_BASE + (node == 0 ? H_ZONE_LOCK : H_ZONE_LOCK1); }
+@inline function zone_lock(): u32 { return zone_lock_of(my_node()); }
 
-/** Move up to `n` frames from the zone to this CPU's list (caller: list has room). */
+/**
+ * Move up to `n` frames to this CPU's list (caller: list has room): from the
+ * local node's zone, and only when it is empty from the other node's, under
+ * that zone's lock (get_page_from_freelist walking the zonelist).
+ */
 function pcp_refill(p: u32, n: u32): u32 {
+  const got = pcp_refill_node(p, n, my_node());
+  return got > 0 ? got : pcp_refill_node(p, n, my_node() ^ 1);
+}
+
+function pcp_refill_node(p: u32, n: u32, node: u32): u32 {
   stat_inc(STAT_PCP_REFILL);
-  spin_lock(zone_lock());
+  const lock = zone_lock_of(node);
+  spin_lock(lock);
   let got: u32 = 0;
   let cnt = load<u32>(p + PCM_PCP_COUNT);
   while (got < n && cnt < PCP_MAX) {
-    const f = buddy_pop();
+    const f = buddy_pop_node(node);
     if (f < 0) break;
     charge(cost(COST_BUDDY_ALLOC));
     store<u32>(p + PCM_PCP_LIST + cnt * 4, <u32>f);
     cnt++; got++;
   }
   store<u32>(p + PCM_PCP_COUNT, cnt);
-  spin_unlock(zone_lock());
+  spin_unlock(lock);
   return got;
 }
 
-/** Give `n` frames from this CPU's list back to the zone. */
+/**
+ * Give `n` frames from this CPU's list back, under the local zone's lock;
+ * each goes to its own node's free list (Linux keeps a pcp list per zone, so
+ * a remote frame would drain under the remote lock: not modelled, the lists
+ * themselves are lock-free).
+ */
 function pcp_drain(p: u32, n: u32): void {
   stat_inc(STAT_PCP_DRAIN);
   spin_lock(zone_lock());

@@ -89,12 +89,18 @@ export function wl_mmap(mm: u32, anon: bool, file: u32, size: u64, budget: u64, 
   return iters;
 }
 
-/** tlb_flush1: one mapping; per page: write it, then MADV_DONTNEED it (a shootdown to every thread); one iteration per page */
-export function wl_tlb_flush(mm: u32, size: u64, budget: u64, max_iters: u64): i64 {
-  const a = sys_mmap(mm, 0, size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
-  if (a < 0) return fail_mmap(a);
+/**
+ * will-it-scale tests/tlb_flush1.c (threads mode): each thread maps its own
+ * 128 MiB file (MAP_PRIVATE, `file`), and per page writes it (a COW fault
+ * from the page cache) and MADV_DONTNEEDs it (a shootdown to every CPU
+ * running the mm); after the last page, munmap and map again. One iteration
+ * per page.
+ */
+export function wl_tlb_flush(mm: u32, file: u32, size: u64, budget: u64, max_iters: u64): i64 {
   let iters: i64 = 0;
   while (now() < budget && <u64>iters < max_iters) {
+    const a = sys_mmap(mm, 0, size, RW, MAP_PRIVATE, file, 0);
+    if (a < 0) return fail_mmap(a);
     for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
       op_begin(12);
       const r = access(mm, <u64>a + p, true);
@@ -104,8 +110,9 @@ export function wl_tlb_flush(mm: u32, size: u64, budget: u64, max_iters: u64): i
       iters++;
       op_done();
     }
+    const u = sys_munmap(mm, <u64>a, size);
+    if (u < 0) return fail_mmap(u);
   }
-  sys_munmap(mm, <u64>a, size);
   return iters;
 }
 
@@ -128,45 +135,72 @@ export function wl_touch(mm: u32, base: u64, size: u64, write: bool, budget: u64
 }
 
 /**
- * ebizzy-like: each iteration either (1 in `churn_pct` %) replaces one of its
- * `chunks` chunks (munmap + mmap + touch, like ebizzy's free/alloc of a
- * record buffer) or "searches" a random chunk (reads `search_pages` pages);
- * chunk addresses live at `table` (u64 each). One iteration per search or
- * replacement.
+ * ebizzy 0.3 (ebizzy.c search_mem(), threads mode) with `-m` (always mmap):
+ * `chunks` shared record chunks of `chunk_size` bytes (records are 8-byte
+ * size_t) are mapped and written by CPU 0 before the timed phase
+ * (allocate() + write_pattern()); then each record: pick a random chunk,
+ * mmap a copy buffer of chunk_size, copy the chunk into it (reads of every
+ * source page, a write fault on every copy page), bsearch a random key in
+ * the copy (reads of the probed records' pages), munmap the copy; with
+ * `touch` (`-T`) only write each copy page. Without -m glibc malloc would
+ * keep the 512 KiB buffers in its arena after the first free (its mmap
+ * threshold adapts), and the run would make no VM calls at all.
+ * The timed window starts after a barrier once the chunks are written and
+ * lasts `budget` cycles; it is stored (u64) at `window`. One iteration per record.
  */
-export function wl_ebizzy(mm: u32, table: u32, chunks: u32, chunk_size: u64, search_pages: u32, churn_pct: u32,
-  budget: u64, max_iters: u64): i64 {
-  for (let i: u32 = 0; i < chunks; i++) {
-    const a = sys_mmap(mm, 0, chunk_size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
-    if (a < 0) return fail_mmap(a);
-    store<u64>(table + i * 8, <u64>a);
-  }
-  let iters: i64 = 0;
-  while (now() < budget && <u64>iters < max_iters) {
-    op_begin(13);
-    const k = <u32>rand_below(chunks);
-    const base = load<u64>(table + k * 8);
-    if (<u32>rand_below(100) < churn_pct) {
-      sys_munmap(mm, base, chunk_size);
-      const a = sys_mmap(mm, 0, chunk_size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
+export function wl_ebizzy(mm: u32, chunks_base: u64, chunks: u32, chunk_size: u64, touch: bool, me: u32, ncpu: u32,
+  barrier: u32, window: u32, budget: u64, max_iters: u64): i64 {
+  const stride = (chunk_size + (<u64>2 << 20) - 1) & ~((<u64>2 << 20) - 1); // chunks 2 MiB apart: one VMA each, no merging
+  if (me == 0) {
+    for (let i: u32 = 0; i < chunks; i++) {
+      const c = chunks_base + <u64>i * stride;
+      const a = sys_mmap(mm, c, chunk_size, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0, 0);
       if (a < 0) return fail_mmap(a);
-      store<u64>(table + k * 8, <u64>a);
-      // fill the new record buffer
       for (let p: u64 = 0; p < chunk_size; p += PAGE_SIZE) {
-        const r = access(mm, <u64>a + p, true);
-        if (r != 0) return -<i64>r;
-      }
-    } else {
-      const pages = chunk_size / PAGE_SIZE;
-      for (let s: u32 = 0; s < search_pages; s++) {
-        const r = access(mm, base + rand_below(pages) * PAGE_SIZE, false);
+        const r = access(mm, c + p, true);
         if (r != 0) return -<i64>r;
       }
     }
+  }
+  vt_barrier(barrier, ncpu);
+  const t0 = now();
+  const records = chunk_size / 8;
+  let iters: i64 = 0;
+  // ebizzy -S: the run lasts `budget` cycles from the start signal
+  while (now() - t0 < budget && <u64>iters < max_iters) {
+    op_begin(13);
+    const src = chunks_base + rand_below(chunks) * stride;
+    const a = sys_mmap(mm, 0, chunk_size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
+    if (a < 0) return fail_mmap(a);
+    const copy = <u64>a;
+    for (let p: u64 = 0; p < chunk_size; p += PAGE_SIZE) {
+      if (!touch) {
+        const r = access(mm, src + p, false);
+        if (r != 0) return -<i64>r;
+      }
+      const w = access(mm, copy + p, true);
+      if (w != 0) return -<i64>w;
+      if ((p & 0xffff) == 0) sync_point();
+    }
+    if (!touch) {
+      // bsearch(): every probe reads the record's page of the copy
+      const key = rand_below(records);
+      let lo: u64 = 0;
+      let hi: u64 = records;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        const r = access(mm, copy + ((mid * 8) & ~(<u64>PAGE_SIZE - 1)), false);
+        if (r != 0) return -<i64>r;
+        if (mid == key) break;
+        if (mid < key) lo = mid + 1; else hi = mid;
+      }
+    }
+    const u = sys_munmap(mm, copy, chunk_size);
+    if (u < 0) return fail_mmap(u);
     iters++;
     op_done();
   }
-  for (let i: u32 = 0; i < chunks; i++) sys_munmap(mm, load<u64>(table + i * 8), chunk_size);
+  store<u64>(window, now() - t0);
   return iters;
 }
 
@@ -274,4 +308,94 @@ function pipe_hand_over(slot: u32, v: u32): void {
 function pipe_take(slot: u32): void {
   const t = atomic.load<u64>(slot + 8);
   if (t > now()) set_clock(t);
+}
+
+// ---- pft (Christoph Lameter's page fault test, threads mode) ---------------
+
+/**
+ * A barrier in virtual time for `n` CPUs at `b`: +0 u32 arrived, +4 u32
+ * generation, +8 u64 latest arrival time, +16 u64 release time. Each CPU
+ * leaves at the latest arrival time (waiting is not charged: it is time the
+ * benchmark does not measure). The release time is written before the
+ * generation moves, and only the next generation's last arrival rewrites
+ * it, which needs every waiter of this one to have arrived again.
+ */
+export function vt_barrier(b: u32, n: u32): void {
+  const gen = atomic.load<u32>(b + 4);
+  // retry: another CPU raised the latest arrival time under us
+  let t = atomic.load<u64>(b + 8);
+  while (t < now()) {
+    const o = atomic.cmpxchg<u64>(b + 8, t, now());
+    if (o == t) break;
+    t = o;
+  }
+  if (atomic.add<u32>(b, 1) + 1 == n) {
+    atomic.store<u32>(b, 0);
+    atomic.store<u64>(b + 16, atomic.load<u64>(b + 8));
+    atomic.add<u32>(b + 4, 1);
+    wake_waiters(b + 4);
+  } else {
+    wait_prepare(b + 4, WAIT_SPIN);
+    // retry: a wake-up may come from an earlier generation's waiters
+    while (true) {
+      const w = wait_token();
+      if (atomic.load<u32>(b + 4) != gen) break;
+      wait_sleep(w);
+    }
+    wait_finish();
+  }
+  const r = atomic.load<u64>(b + 16);
+  if (r > now()) set_clock(r);
+}
+
+/** bytes of a vt_barrier */
+export const VT_BARRIER_SIZE: u32 = 24;
+
+/**
+ * pft's measured loop (pft.c pft_loop(), threads mode), in rounds until the
+ * budget: the region is mapped before the timed phase (shared: ONE region of
+ * `ncpu` x `size` bytes mapped by CPU 0, one VMA, each CPU faults its slice;
+ * private: each CPU maps its own `size` bytes 1 GiB apart, a VMA each), a
+ * barrier starts the timed phase, each CPU writes one byte per page of its
+ * slice, a barrier ends it; the unmap happens outside the window. After each
+ * round every CPU adds the window (the same for all: both barriers release
+ * at one time) to the u64 at `window`. One iteration per fault.
+ */
+export function wl_pft(mm: u32, shared: bool, base: u64, size: u64, me: u32, ncpu: u32, barrier: u32, window: u32, budget: u64): i64 {
+  let iters: i64 = 0;
+  const mine = shared ? base + <u64>me * size : base + <u64>me * (<u64>1 << 30);
+  const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+  store<u64>(window, 0);
+  // rounds: pft's repetitions; each CPU sees the same clock after a barrier, so all decide alike
+  do {
+    if (!shared) {
+      const a = sys_mmap(mm, mine, size, RW, flags, 0, 0);
+      if (a < 0) return fail_mmap(a);
+    } else if (me == 0) {
+      const a = sys_mmap(mm, base, size * ncpu, RW, flags, 0, 0);
+      if (a < 0) return fail_mmap(a);
+    }
+    vt_barrier(barrier, ncpu);
+    const t0 = now();
+    op_begin(17);
+    for (let p: u64 = 0; p < size; p += PAGE_SIZE) {
+      const r = access(mm, mine + p, true);
+      if (r != 0) return -<i64>r;
+      iters++;
+      if ((iters & 63) == 0) sync_point();
+    }
+    op_done();
+    vt_barrier(barrier, ncpu);
+    store<u64>(window, load<u64>(window) + now() - t0);
+    if (!shared) {
+      const u = sys_munmap(mm, mine, size);
+      if (u < 0) return fail_mmap(u);
+    } else if (me == 0) {
+      const u = sys_munmap(mm, base, size * ncpu);
+      if (u < 0) return fail_mmap(u);
+    }
+    // the next round maps again only after every unmap: pft runs each round as a fresh process
+    vt_barrier(barrier, ncpu);
+  } while (now() < budget);
+  return iters;
 }

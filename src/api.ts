@@ -59,11 +59,15 @@ export interface InitOptions {
 // ---------------------------------------------------------------------------
 // What exists
 
-export interface WorkloadInfo { name: string; description: string; opsUnit: string; usesStrategy: boolean; vcycles: string }
+export interface WorkloadInfo {
+  name: string; description: string; opsUnit: string; usesStrategy: boolean; vcycles: string;
+  /** which phase of the run the benchmark times, when it is not the whole run */
+  timed?: string;
+}
 
 /** the named workloads (runWorkload, sweep) */
 export function listWorkloads(): WorkloadInfo[] {
-  return listedWorkloads().map(({ name, description, opsUnit, usesStrategy, vcycles }) => ({ name, description, opsUnit, usesStrategy, vcycles }));
+  return listedWorkloads().map(({ name, description, opsUnit, usesStrategy, vcycles, timed }) => ({ name, description, opsUnit, usesStrategy, vcycles, ...(timed ? { timed } : {}) }));
 }
 
 /** the fault-path strategies */

@@ -286,19 +286,19 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
   const freeCnt = new Uint8Array(nframes);
   const lruRefs = new Int32Array(nframes);
   const cacheRefs = new Uint8Array(nframes);
-  {
-    let cur = U(H + C.H_FRAME_FREE + C.FL_HEAD);
+  for (const [fl, which] of [[C.H_FRAME_FREE, 'buddy free list'], [C.H_FRAME_FREE1, 'buddy free list of node 1']] as [number, string][]) {
+    let cur = U(H + fl + C.FL_HEAD);
     let steps = 0;
     while (cur !== 0) {
       const pfn = cur - 1;
-      if (pfn >= nframes) { report({ kind: 'frame-free-list', message: `buddy free list: link ${cur} names no frame` }); break; }
-      if (freeCnt[pfn]) { report({ kind: 'frame-double-free', pfn, message: `frame ${pfn} is on the buddy free list twice (double free: the list has a cycle)` }); break; }
+      if (pfn >= nframes) { report({ kind: 'frame-free-list', message: `${which}: link ${cur} names no frame` }); break; }
+      if (freeCnt[pfn]) { report({ kind: 'frame-double-free', pfn, message: `frame ${pfn} is on the buddy free lists twice (double free: a list has a cycle)` }); break; }
       freeCnt[pfn] = 1;
       steps++;
       cur = U(frame(pfn) + C.FR_NEXT);
     }
-    if (steps !== I(H + C.H_FRAME_FREE + C.FL_COUNT)) {
-      report({ kind: 'frame-free-list', message: `buddy free list holds ${steps} frames but its count says ${I(H + C.H_FRAME_FREE + C.FL_COUNT)}` });
+    if (steps !== I(H + fl + C.FL_COUNT)) {
+      report({ kind: 'frame-free-list', message: `${which} holds ${steps} frames but its count says ${I(H + fl + C.FL_COUNT)}` });
     }
   }
   const pcpOwner = new Int16Array(nframes).fill(-1);
@@ -426,7 +426,7 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
   }
 
   // ---- (e) other locks and per-CPU state ----
-  for (const [name, off] of [['zone lock', C.H_ZONE_LOCK], ['LRU lock', C.H_LRU_LOCK], ['RCU queue lock', C.H_RCU_LOCK]] as [string, number][]) {
+  for (const [name, off] of [['zone lock', C.H_ZONE_LOCK], ['LRU lock', C.H_LRU_LOCK], ['zone lock (node 1)', C.H_ZONE_LOCK1], ['LRU lock (node 1)', C.H_LRU_LOCK1], ['RCU queue lock', C.H_RCU_LOCK]] as [string, number][]) {
     if (spinHeld(H + off)) report({ kind: 'lock-held', message: `${name} held at quiescence (holder cpu+1 ${U(H + off + C.SL_HOLDER)})` });
   }
   for (let cpu = 0; cpu < ncpus; cpu++) {

@@ -22,6 +22,7 @@ import { writeOutputs, formatFailures } from './outputs.js';
 import { planCommand, pointCommand, mergeCommand, slurmCommand, type PointOpts, type MergeOpts } from './cluster/commands.js';
 import { SLURM_MAX_ARRAY_SIZE } from './cluster/slurm.js';
 import { serve, checkWebRoot } from './node/serve.js';
+import { readCalibration, runValidation, formatValidateTable, writeValidateOutputs, beyond, SHIPPED_SET } from './validate.js';
 
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
@@ -137,6 +138,52 @@ function sweepPlan(o: SweepOpts, command: string[]): Plan {
 interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; munmap?: string; tagStorage?: string; checkEvery?: string; spfLookup?: string; bug?: string }
 
 /** `faultline stress`: every strategy x seed asked, then the invariant checker; 1 if any run failed. */
+interface ValidateOpts { set?: string; out: string; check?: string; host?: boolean; quiet?: boolean }
+
+const EXAMPLES_VALIDATE = `
+Examples:
+  faultline validate                          the shipped calibration set (calibration/published.json)
+  faultline validate --set mine.json --check 25
+  faultline validate --host                   also compare with this host's kernel`;
+
+/** `validate`: a measurement, exit 0 whatever the error unless --check PCT is given */
+async function validateCommand(o: ValidateOpts): Promise<number> {
+  const check = o.check === undefined ? undefined : parsePercent(o.check);
+  const file = o.set ?? SHIPPED_SET;
+  const cal = readCalibration(file);
+  const dir = prepareOutDir(o.out);
+  const tty = !o.quiet && process.stderr.isTTY;
+  const res = await runValidation(cal, file, (p) => {
+    if (tty) process.stderr.write(`\r\x1b[Kvalidate: ${p.done}/${p.total}${p.running ? ` ${p.running.workload} ${p.running.strategy} ${p.running.cpus} CPUs` : ''}`);
+  });
+  if (tty) process.stderr.write('\r\x1b[K');
+  process.stdout.write(formatValidateTable(res, check));
+  let code = 0;
+  if (o.host) {
+    const { runHostValidation, formatHostTable } = await import('./validate-host.js');
+    const h = await runHostValidation(join(dir, 'host'));
+    process.stdout.write('\n' + formatHostTable(h));
+    res.host = h;
+    if (check !== undefined && h.rows.some((r) => r.error === null || Math.abs(r.error) * 100 > check)) code = 1;
+  }
+  const files = await writeValidateOutputs(dir, res, commandLine());
+  process.stdout.write(`\nwrote ${files.map((f) => join(dir, f)).join(', ')}\n`);
+  if (check !== undefined) {
+    const off = beyond(res, check);
+    if (off.length > 0) {
+      process.stderr.write(`faultline: ${off.length} ratio(s) beyond ${check}%: ${off.map((r) => r.label).join('; ')}\n`);
+      code = 1;
+    }
+  }
+  return code;
+}
+
+function parsePercent(text: string): number {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isFinite(v) || v < 0) throw new UsageError(`--check must be a percentage >= 0 (got "${text}")`);
+  return v;
+}
+
 async function stressCommand(o: StressOpts): Promise<number> {
   const known = listStrategies().map((s) => s.name);
   const names = o.strategy === 'all' ? known : parseNames('--strategy', o.strategy);
@@ -174,7 +221,10 @@ function listText(): string {
   const pad = (s: string, n: number) => s.padEnd(n);
   const wn = Math.max(...ws.map((w) => w.name.length));
   const lines = ['workloads (--workload):'];
-  for (const w of ws) lines.push(`  ${pad(w.name, wn)}  ${w.description} [${w.opsUnit}${w.usesStrategy ? '' : '; ignores --strategy'}]`);
+  for (const w of ws) {
+    lines.push(`  ${pad(w.name, wn)}  ${w.description} [${w.opsUnit}${w.usesStrategy ? '' : '; ignores --strategy'}]`);
+    if (w.usesStrategy) lines.push(`  ${pad('', wn)}    timed: ${w.timed ?? 'the whole run'}`);
+  }
   lines.push('', 'strategies (--strategy):');
   const sn = Math.max(...strategies.map((s) => s.name.length));
   for (const s of strategies) lines.push(`  ${pad(s.name, sn)}  ${s.description}; munmap: ${s.munmapLock}`);
@@ -330,6 +380,16 @@ function buildProgram(exit: { code: number }): Command {
       // keep running until a signal
       await new Promise<never>(() => {});
     });
+
+  program.command('validate')
+    .description('run the calibration set (published scaling results) and print emulated vs published ratios with their errors; writes validate.json and SVG overlays')
+    .option('--set <file>', 'a calibration set of your own (same JSON format as calibration/published.json)')
+    .option('--out <dir>', 'output directory (created if missing)', 'out/validate')
+    .option('--check <pct>', 'exit 1 when any ratio is further off than PCT percent (default: always exit 0)')
+    .option('--host', 'also build faultline\'s C re-expression of will-it-scale page_fault1/2/3, mmap1, tlb_flush1 (threads mode), run 1 and 2 threads on this host, and compare 2t/1t with the emulator')
+    .option('--quiet', 'no progress line')
+    .addHelpText('after', EXAMPLES_VALIDATE)
+    .action(async (o: ValidateOpts) => { exit.code = await validateCommand(o); });
 
   program.command('list')
     .description('list workloads, strategies and cost profiles')

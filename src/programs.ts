@@ -92,31 +92,22 @@ programs.pageFault = async ({ core }, _cpu, a) => loopResult(await core.wl_page_
   big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), big(a, 'at', 0)));
 programs.mmapLoop = async ({ core }, _cpu, a) => loopResult(await core.wl_mmap(num(a, 'mm', 0), num(a, 'anon', 1), num(a, 'file', 0),
   big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
-programs.tlbFlush = async ({ core }, _cpu, a) => loopResult(await core.wl_tlb_flush(num(a, 'mm', 0), big(a, 'size'),
+programs.tlbFlush = async ({ core }, _cpu, a) => loopResult(await core.wl_tlb_flush(num(a, 'mm', 0), num(a, 'file', 0), big(a, 'size'),
   big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
 programs.touch = async ({ core }, _cpu, a) => loopResult(await core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), num(a, 'write', 1),
   big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
-programs.ebizzy = async ({ core }, _cpu, a) => loopResult(await core.wl_ebizzy(num(a, 'mm', 0), num(a, 'table'), num(a, 'chunks'), big(a, 'chunkSize'),
-  num(a, 'searchPages'), num(a, 'churnPct'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+programs.ebizzy = async ({ core }, cpu, a) => loopResult(await core.wl_ebizzy(num(a, 'mm', 0), big(a, 'chunksBase'), num(a, 'chunks'),
+  big(a, 'chunkSize'), num(a, 'touch', 0), cpu, num(a, 'ncpus'), num(a, 'barrier'), num(a, 'window'), big(a, 'budget', BUDGET_MAX),
+  big(a, 'maxIters', BUDGET_MAX)));
+/** pft rounds (assembly/workloads.ts wl_pft): faults timed alone, between two barriers */
+programs.pft = async ({ core }, cpu, a) => loopResult(await core.wl_pft(num(a, 'mm', 0), num(a, 'shared'), big(a, 'base'), big(a, 'size'),
+  cpu, num(a, 'ncpus'), num(a, 'barrier'), num(a, 'window'), big(a, 'budget', BUDGET_MAX)));
 programs.mapbench = async ({ core }, _cpu, a) => loopResult(await core.wl_mapbench(num(a, 'mm', 0), big(a, 'base'), num(a, 'npages'), num(a, 'first'),
   num(a, 'step'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
 programs.mteTag = async ({ core }, _cpu, a) => loopResult(await core.wl_mte_tag(num(a, 'mm', 0), big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
 /** map a region (for workloads that share one): returns its address */
 programs.mmapRegion = async ({ core }, _cpu, a) => String(await core.sys_mmap(num(a, 'mm', 0), 0n, big(a, 'size'), 3, 0x22, 0, 0n));
 
-/** pft shared: touch my chunk of the shared region, MADV_DONTNEED it, again, until the budget */
-programs.pftShared = async ({ core }, _cpu, a) => {
-  let iters = 0;
-  const budget = big(a, 'budget', BUDGET_MAX);
-  // retry: each pass faults the chunk in again after MADV_DONTNEED emptied it
-  for (;;) {
-    const r = loopResult(await core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), 1, budget, BigInt(num(a, 'size') / 4096)));
-    if (r.error) return r;
-    iters += r.iters;
-    if (r.iters < num(a, 'size') / 4096) return { iters };
-    await core.sys_madvise(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), 4);
-  }
-};
 /** TLB shootdown correctness rounds: returns the stale translations seen after a completed shootdown */
 programs.shootdownRounds = async ({ core }, _cpu, a) => await core.t_shootdown_rounds(num(a, 'mm', 0), big(a, 'base'), num(a, 'nvpn'), num(a, 'gens'), num(a, 'rounds'), num(a, 'localOnly', 0));
 // ---- fault-path test scripts (test/spf-aborts, fault-strategies, fault-deadlock) ----

@@ -158,7 +158,8 @@ export function formatDetails(p: PointResult): string {
   const lines = [
     `${p.workload} on ${p.cpus} CPU(s), profile ${p.profile} (${p.ghz} GHz), ${p.mode} mode, seed ${p.seed}, quantum ${p.quantum}`,
     `  operations:      ${p.ops ?? '-'} ${p.opsUnit} (${Object.entries(p.params).map(([k, v]) => `${k} ${v}`).join(', ')})`,
-    `  virtual cycles:  ${p.virtualCycles ?? '-'} (max over CPUs; min ${s.min}, spread ${s.spreadPct.toFixed(1)}%)`,
+    `  virtual cycles:  ${p.virtualCycles ?? '-'} (max over CPUs; min ${s.min}, spread ${s.spreadPct.toFixed(1)}%)`
+      + (p.timedCycles !== null && p.timedCycles !== p.virtualCycles ? `; timed phase ${p.timedCycles}` : ''),
     `  cycles by category (all CPUs): ${cats}`,
     `  emulator speed:  ${p.host.opsPerHostSec === null ? '-' : si(p.host.opsPerHostSec)} ops per host second (host wall ${p.host.wallMs.toFixed(0)} ms; not a virtual figure)`,
   ];

@@ -34,6 +34,14 @@ export interface Workload<Ctx = unknown> {
   ops(m: Machine, run: RunResult, ctx: Ctx): number;
   /** the workload's parameters for this point (iterations per CPU...), recorded in the results */
   params(ctx: Ctx): Record<string, number>;
+  /** which phase of the run the benchmark times (one line, for `faultline list` and docs) */
+  timed?: string;
+  /**
+   * Virtual cycles of the timed phase, when the benchmark times only part of
+   * the run (pft: the fault phase of each round; ebizzy: after the set-up).
+   * Without it the whole run counts (the largest CPU clock).
+   */
+  timedCycles?(m: Machine, run: RunResult, ctx: Ctx): bigint;
 }
 
 // ---------------------------------------------------------------------------
@@ -184,7 +192,7 @@ const FAULT_VCYCLES_DOC = 'each CPU runs its loop until its virtual clock reache
 /** an upper bound of pages one CPU can fault within `budget` cycles (a fault costs >= ~1000 cycles) */
 const pagesIn = (budget: number) => Math.ceil(budget / 1000) + 64;
 
-interface FaultCtx { budget: number; size: number; extra?: Record<string, number>; region?: bigint; tables?: number[] }
+interface FaultCtx { budget: number; size: number; extra?: Record<string, number>; region?: bigint; tables?: number[]; barrier?: number }
 
 /** iterations the CPUs reported; a CPU whose loop failed fails the point */
 function loopOps(_m: Machine, run: RunResult): number {
@@ -211,11 +219,13 @@ function faultMachine(p: PointSpec, perCpuPages: number, files = 0, filePages = 
 }
 
 const budgetOf = (p: PointSpec) => p.vcycles ?? FAULT_VCYCLES;
+/** will-it-scale (main.c) samples every thread's iteration counter once a second: the whole loop, munmap included */
+const WIS_TIMED = 'the whole loop, munmap included (will-it-scale counts iterations per second)';
 
 function pageFaultWorkload(name: string, kind: number, description: string): Workload<FaultCtx> {
   const size = 128 * MiB;
   return {
-    name, description, opsUnit: 'faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+    name, description, opsUnit: 'faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, timed: WIS_TIMED,
     machine: (p) => {
       const live = Math.min(size / PAGE, pagesIn(budgetOf(p)));
       // file workloads: the page cache keeps what was touched, plus the private copies
@@ -231,7 +241,7 @@ function pageFaultWorkload(name: string, kind: number, description: string): Wor
 function mmapWorkload(name: string, anon: boolean, description: string): Workload<FaultCtx> {
   const size = 128 * MiB;
   return {
-    name, description, opsUnit: 'mmap+munmap pairs', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+    name, description, opsUnit: 'mmap+munmap pairs', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, timed: WIS_TIMED,
     machine: (p) => faultMachine(p, 16, anon ? 0 : p.cpus, anon ? 0 : size / PAGE),
     setup: (_m, p) => ({ budget: budgetOf(p), size }),
     task: (cpu, ctx) => ({ program: 'mmapLoop', args: { anon: anon ? 1 : 0, file: cpu, size: ctx.size, budget: ctx.budget } }),
@@ -240,13 +250,15 @@ function mmapWorkload(name: string, anon: boolean, description: string): Workloa
   };
 }
 
+// will-it-scale tests/tlb_flush1.c, threads mode: a 128 MiB file per thread, MAP_PRIVATE
 const tlbFlush1: Workload<FaultCtx> = {
   name: 'tlb_flush1',
-  description: 'will-it-scale tlb_flush1: write a page, MADV_DONTNEED it (a TLB shootdown to every thread); per page',
+  description: 'will-it-scale tests/tlb_flush1.c: a private mapping of its own 128 MiB file; per page: write (COW), MADV_DONTNEED (a shootdown to every thread)',
   opsUnit: 'pages', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
-  machine: (p) => faultMachine(p, 64),
+  timed: WIS_TIMED,
+  machine: (p) => faultMachine(p, 256, p.cpus, 128 * MiB / PAGE),
   setup: (_m, p) => ({ budget: budgetOf(p), size: 128 * MiB }),
-  task: (_cpu, ctx) => ({ program: 'tlbFlush', args: { size: ctx.size, budget: ctx.budget } }),
+  task: (cpu, ctx) => ({ program: 'tlbFlush', args: { file: cpu, size: ctx.size, budget: ctx.budget } }),
   ops: loopOps,
   params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
 };
@@ -270,43 +282,60 @@ const mteTag: Workload<FaultCtx> = {
   params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
 };
 
-/** pft: a chunk per CPU, in ONE shared region (one VMA) or in a region per CPU */
+
+/** each CPU's scratch: where it stores its timed window (u64) */
+const scratchOf = (m: Machine, p: PointSpec) => [...Array(p.cpus).keys()].map((c) => m.scratch(c));
+
+/** the timed window each CPU stored in its scratch (u64 at offset 0): the largest */
+function windowCycles(m: Machine): bigint {
+  let w = 0n;
+  for (let c = 0; c < m.cfg.cpus; c++) { const v = m.u64(m.scratch(c)); if (v > w) w = v; }
+  return w;
+}
+
+/** pft's memory per thread: vcycles / 10,000 pages (2,000 pages, ~7.8 MiB, at the default budget), 16 to 65,536 */
+const pftPages = (p: PointSpec) => Math.min(65_536, Math.max(16, Math.round(budgetOf(p) / 10_000)));
+
+/**
+ * pft (pft.c of Christoph Lameter's page fault test, the version carried in
+ * github.com/gormanm/pft; threads mode): the region is mapped before the timed
+ * phase, each thread writes one byte per page of its share, and only that
+ * fault phase is timed (faults per wall second between the first start and
+ * the last end); the unmap and the next round's map happen outside it.
+ * `shared`: ONE region carved into per-thread slices (pft's default: one VMA,
+ * one anon_vma); otherwise a region per thread (one VMA each).
+ */
 function pftWorkload(name: string, shared: boolean, description: string): Workload<FaultCtx> {
-  const chunk = 8 * MiB;
   return {
-    name, description, opsUnit: 'faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
-    machine: (p) => faultMachine(p, chunk / PAGE),
-    setup: (m, p) => {
-      const ctx: FaultCtx = { budget: budgetOf(p), size: chunk };
-      if (shared) {
-        // the shared region is mapped before time 0 by the host's setup instance
-        m.host.core.cpu_bind_setup(0);
-        const a = m.host.core.sys_mmap(0, 0n, BigInt(chunk * p.cpus), 3, m.host.consts.MAP_PRIVATE | m.host.consts.MAP_ANONYMOUS, 0, 0n) as bigint;
-        if (a < 0n) throw new Error(`pft setup: mmap failed (${a})`);
-        ctx.region = a;
-      }
-      return ctx;
-    },
-    task: (cpu, ctx) => shared
-      ? { program: 'pftShared', args: { base: Number(ctx.region! + BigInt(cpu * ctx.size)), size: ctx.size, budget: ctx.budget } }
-      // its own region 1 GiB apart from the others': its own VMA (adjacent mappings would merge)
-      : { program: 'pageFault', args: { kind: 0, size: ctx.size, budget: ctx.budget, at: 0x200000000000 + cpu * 2 ** 30 } },
+    name, description, opsUnit: 'faults', usesStrategy: true,
+    vcycles: 'memory per thread = vcycles / 10,000 pages (default 2,000 pages); rounds repeat until the clock passes vcycles',
+    timed: 'the fault phase of each round only (between two barriers); map and unmap are outside the window',
+    machine: (p) => faultMachine(p, pftPages(p)),
+    setup: (m, p) => ({ budget: budgetOf(p), size: pftPages(p) * PAGE, barrier: m.hostAlloc(32), extra: { cpus: p.cpus }, tables: scratchOf(m, p) }),
+    task: (cpu, ctx) => ({ program: 'pft', args: { shared: shared ? 1 : 0, base: 0x200000000000, size: ctx.size, ncpus: ctx.extra!.cpus,
+      barrier: ctx.barrier!, window: ctx.tables![cpu], budget: ctx.budget } }),
     ops: loopOps,
-    params: (ctx) => ({ chunkBytes: ctx.size, vcyclesBudget: ctx.budget }),
+    params: (ctx) => ({ bytesPerThread: ctx.size, vcyclesBudget: ctx.budget }),
+    timedCycles: (m) => windowCycles(m),
   };
 }
 
-const ebizzy: Workload<FaultCtx> = {
-  name: 'ebizzy',
-  description: 'ebizzy-like: each CPU searches its 8 x 1 MiB record chunks and replaces one (munmap + mmap + fill) 10% of the time',
-  opsUnit: 'records', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
-  machine: (p) => faultMachine(p, 8 * 256 * 2),
-  setup: (m, p) => ({ budget: budgetOf(p), size: MiB, extra: { chunks: 8, searchPages: 64, churnPct: 10 },
-    tables: [...Array(p.cpus).keys()].map((c) => m.scratch(c)) }),
-  task: (cpu, ctx) => ({ program: 'ebizzy', args: { table: ctx.tables![cpu], chunkSize: ctx.size, budget: ctx.budget, ...ctx.extra } }),
-  ops: loopOps,
-  params: (ctx) => ({ chunkBytes: ctx.size, vcyclesBudget: ctx.budget, ...ctx.extra }),
-};
+/** ebizzy.c with its defaults: 10 chunks of 64 Ki records of 8 bytes (512 KiB), shared by the threads */
+function ebizzyWorkload(name: string, touch: boolean, description: string): Workload<FaultCtx> {
+  const chunkSize = 8 * 64 * 1024;
+  const chunks = 10;
+  return {
+    name, description, opsUnit: 'records', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+    timed: 'from the start signal (after the chunks are allocated and written) for vcycles cycles',
+    machine: (p) => faultMachine(p, 2 * chunkSize / PAGE + Math.ceil(chunks * chunkSize / PAGE / p.cpus)),
+    setup: (m, p) => ({ budget: budgetOf(p), size: chunkSize, barrier: m.hostAlloc(32), extra: { chunks, cpus: p.cpus, touch: touch ? 1 : 0 }, tables: scratchOf(m, p) }),
+    task: (cpu, ctx) => ({ program: 'ebizzy', args: { chunksBase: 0x100000000000, chunks: ctx.extra!.chunks, chunkSize: ctx.size,
+      touch: ctx.extra!.touch, ncpus: ctx.extra!.cpus, barrier: ctx.barrier!, window: ctx.tables![cpu], budget: ctx.budget } }),
+    ops: loopOps,
+    params: (ctx) => ({ chunkBytes: ctx.size, chunks: ctx.extra!.chunks, touchOnly: ctx.extra!.touch, vcyclesBudget: ctx.budget }),
+    timedCycles: (m) => windowCycles(m),
+  };
+}
 
 /** RadixVM mapbench: map / touch / unmap one page at a time, MAP_FIXED */
 function mapbenchWorkload(name: string, global: boolean, description: string): Workload<FaultCtx> {
@@ -329,7 +358,7 @@ function mapbenchWorkload(name: string, global: boolean, description: string): W
 /** RadixVM mapbench pipeline: CPU c maps pages that CPU c+1 touches and unmaps */
 const mapbenchPipeline: Workload<FaultCtx> = {
   name: 'mapbench-pipeline',
-  description: 'RadixVM mapbench pipeline: each CPU maps pages into its ring; the next CPU touches and unmaps them',
+  description: 'RadixVM mapbench.cc pipeline: each CPU maps pages into its ring; the next CPU touches and unmaps them',
   opsUnit: 'pages passed', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
   machine: (p) => faultMachine(p, 64),
   setup: (m, p) => {
@@ -351,18 +380,19 @@ export const workloads: readonly Workload[] = Object.freeze([
   spinlock,
   mmapLockWorkload('mmap-read', 0, 'every CPU takes the mm\'s mmap_lock for read (no writers): reader-count line bouncing'),
   mmapLockWorkload('mmap-mixed', 10, 'every CPU takes the mm\'s mmap_lock, 90% read / 10% write'),
-  pageFaultWorkload('page_fault1', 0, 'will-it-scale page_fault1: mmap 128 MiB anonymous private, write each page, munmap; per page'),
-  pageFaultWorkload('page_fault2', 1, 'will-it-scale page_fault2: the same on a private file mapping (COW from the page cache)'),
-  pageFaultWorkload('page_fault3', 2, 'will-it-scale page_fault3: the same on a shared file mapping'),
-  mmapWorkload('mmap1', true, 'will-it-scale mmap1: mmap + munmap 128 MiB anonymous, no touch; per pair'),
-  mmapWorkload('mmap2', false, 'will-it-scale mmap2: mmap + munmap 128 MiB of a file, no touch; per pair'),
+  pageFaultWorkload('page_fault1', 0, 'will-it-scale tests/page_fault1.c: mmap 128 MiB anonymous private, write each page, munmap; per page'),
+  pageFaultWorkload('page_fault2', 1, 'will-it-scale tests/page_fault2.c: the same on a private mapping of its own 128 MiB file (COW from the page cache)'),
+  pageFaultWorkload('page_fault3', 2, 'will-it-scale tests/page_fault3.c: the same on a shared mapping of its own 128 MiB file'),
+  mmapWorkload('mmap1', true, 'will-it-scale tests/mmap1.c: mmap + munmap 128 MiB anonymous, no touch; per pair'),
+  mmapWorkload('mmap2', false, 'will-it-scale tests/mmap2.c: mmap + munmap 128 MiB of its own file, no touch; per pair'),
   tlbFlush1,
   mteTag,
-  pftWorkload('pft-shared', true, 'pft: every CPU faults (and MADV_DONTNEEDs) its 8 MiB chunk of ONE shared region (one VMA)'),
-  pftWorkload('pft-private', false, 'pft: every CPU faults its own 8 MiB region, its own VMA (mmap, touch, munmap)'),
-  ebizzy,
-  mapbenchWorkload('mapbench-local', false, 'RadixVM mapbench local: each CPU maps, touches and unmaps pages of its own region'),
-  mapbenchWorkload('mapbench-global', true, 'RadixVM mapbench global: all CPUs map, touch and unmap interleaved pages of one region'),
+  pftWorkload('pft-shared', true, 'pft.c (pft -t N): every thread faults its slice of ONE region mapped before the timed phase (one VMA)'),
+  pftWorkload('pft-private', false, 'pft.c threads, a region per thread: every thread faults its own region (its own VMA), mapped before the timed phase'),
+  ebizzyWorkload('ebizzy', false, 'ebizzy.c -m: per record, mmap a 512 KiB buffer, copy a random shared chunk into it, bsearch a key, munmap'),
+  ebizzyWorkload('ebizzy-mT', true, 'ebizzy.c -mT: per record, mmap a 512 KiB buffer, write each page, munmap'),
+  mapbenchWorkload('mapbench-local', false, 'RadixVM mapbench.cc local: each CPU maps, touches and unmaps pages of its own region'),
+  mapbenchWorkload('mapbench-global', true, 'RadixVM mapbench.cc global: all CPUs map, touch and unmap interleaved pages of one region'),
   mapbenchPipeline,
   testCrash,
 ] as Workload[]);

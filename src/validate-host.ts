@@ -1,0 +1,123 @@
+// `faultline validate --host`: this host's own kernel as a reference. Builds
+// host/wis.c (faultline's re-expression of will-it-scale's page_fault1/2/3,
+// mmap1 and tlb_flush1 in threads mode; will-it-scale's own code is not in
+// this repository) with the C compiler found on PATH, runs each test at 1 and
+// 2 threads, and compares the 2t/1t ratio with the emulator's on the profile
+// that describes this host. Host numbers depend on host load: the load
+// average is recorded beside them. Says plainly when it cannot build or run.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadavg, cpus as hostCpus, release } from 'node:os';
+import { runPoint, POINT_DEFAULTS } from './experiment.js';
+import { PACKAGE_ROOT } from './package-root.js';
+
+export const HOST_TESTS = ['page_fault1', 'page_fault2', 'page_fault3', 'mmap1', 'tlb_flush1'] as const;
+/** the profile describing this host (a 2-vCPU KVM guest on AMD EPYC) */
+export const HOST_PROFILE = 'kvm-epyc-2vcpu';
+
+export interface HostRow {
+  test: string;
+  /** iterations per second at 1 and 2 threads on this host */
+  host1: number | null;
+  host2: number | null;
+  hostRatio: number | null;
+  emulatedRatio: number | null;
+  /** emulated / host - 1 */
+  error: number | null;
+  note?: string;
+}
+
+export interface HostResult {
+  built: boolean;
+  /** why it could not build or run, in one sentence */
+  reason?: string;
+  compiler?: string;
+  kernel: string;
+  hostCpus: number;
+  loadAvg: number[];
+  strategy: string;
+  profile: string;
+  seconds: number;
+  rows: HostRow[];
+}
+
+function findCompiler(): string | undefined {
+  for (const cc of [process.env.CC, 'cc', 'gcc', 'clang']) {
+    if (!cc) continue;
+    const r = spawnSync(cc, ['--version'], { encoding: 'utf8' });
+    if (r.status === 0) return cc;
+  }
+  return undefined;
+}
+
+/** per-VMA locks from Linux 6.4: the strategy the host's kernel uses */
+function kernelStrategy(rel: string): string {
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  if (!m) return 'mmap_lock';
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > 6 || (maj === 6 && min >= 4) ? 'pervma' : 'mmap_lock';
+}
+
+/** Build and run; never throws for a missing compiler or a failed run (the result says why). */
+export async function runHostValidation(dir: string, seconds = 2): Promise<HostResult> {
+  const kernel = release();
+  const strategy = kernelStrategy(kernel);
+  const base: HostResult = { built: false, kernel, hostCpus: hostCpus().length, loadAvg: loadavg(), strategy, profile: HOST_PROFILE, seconds, rows: [] };
+  const src = join(PACKAGE_ROOT, 'host', 'wis.c');
+  if (process.platform !== 'linux') return { ...base, reason: `this is ${process.platform}, not Linux: the host comparison needs a Linux kernel` };
+  if (!existsSync(src)) return { ...base, reason: `${src} is missing` };
+  const cc = findCompiler();
+  if (!cc) return { ...base, reason: 'no C compiler found (tried $CC, cc, gcc, clang): cannot build the host tests' };
+  mkdirSync(dir, { recursive: true });
+  const bin = join(dir, 'wis');
+  try {
+    execFileSync(cc, ['-O2', '-pthread', '-o', bin, src], { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (e) {
+    const err = (e as { stderr?: Buffer }).stderr?.toString().split('\n').find((l) => l.trim() !== '') ?? String(e);
+    return { ...base, compiler: cc, reason: `${cc} could not build host/wis.c: ${err}` };
+  }
+  const rows: HostRow[] = [];
+  for (const test of HOST_TESTS) {
+    const rate = (n: number): number | null => {
+      const r = spawnSync(bin, [test, String(n), String(seconds)], { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
+      const m = /\S+ \d+ (\d+)/.exec(r.stdout ?? '');
+      return r.status === 0 && m ? Number(m[1]) : null;
+    };
+    const host1 = rate(1);
+    const host2 = rate(2);
+    const hostRatio = host1 && host2 !== null ? host2 / host1 : null;
+    const em = async (cpus: number) => (await runPoint({ ...POINT_DEFAULTS, workload: test, strategy, cpus, profile: HOST_PROFILE,
+      mode: 'deterministic', workers: 1 })).opsPerVirtualSec;
+    const e1 = await em(1);
+    const e2 = await em(2);
+    const emulatedRatio = e1 && e2 !== null ? e2 / e1 : null;
+    rows.push({ test, host1, host2, hostRatio, emulatedRatio,
+      error: hostRatio && emulatedRatio !== null ? emulatedRatio / hostRatio - 1 : null,
+      ...(host1 === null || host2 === null ? { note: 'the host run failed' } : {}) });
+  }
+  return { ...base, built: true, compiler: cc, loadAvg: loadavg(), rows };
+}
+
+const f = (v: number | null, d = 2) => (v === null ? '-' : v.toFixed(d));
+const k = (v: number | null) => (v === null ? '-' : v >= 1e6 ? `${(v / 1e6).toFixed(2)}M` : `${(v / 1e3).toFixed(1)}k`);
+
+export function formatHostTable(h: HostResult): string {
+  if (!h.built) return `host comparison: not run: ${h.reason}\n`;
+  const head = ['test', 'host 1t/s', 'host 2t/s', 'host 2t/1t', 'emulated 2t/1t', 'error'];
+  const rows = h.rows.map((r) => [r.test, k(r.host1), k(r.host2), f(r.hostRatio), f(r.emulatedRatio),
+    r.error === null ? (r.note ?? '-') : `${r.error >= 0 ? '+' : ''}${(r.error * 100).toFixed(1)}%`]);
+  const w = head.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
+  const load = h.loadAvg.map((x) => x.toFixed(2)).join(' ');
+  return [
+    `host comparison: Linux ${h.kernel} (${h.hostCpus} CPUs, load average ${load}), ${h.seconds} s per run, built with ${h.compiler};`,
+    `emulator: ${h.strategy} (the host kernel's), profile ${h.profile}, deterministic mode`,
+    line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line),
+    h.loadAvg[0] > h.hostCpus ? `note: the host is loaded (load average ${h.loadAvg[0].toFixed(1)} on ${h.hostCpus} CPUs): its ratios measure the load as much as the kernel` : '',
+  ].filter((l) => l !== '').join('\n') + '\n';
+}
+
+/** for tests: the text of host/wis.c (so a test can check what it builds) */
+export const wisSource = () => readFileSync(join(PACKAGE_ROOT, 'host', 'wis.c'), 'utf8');
