@@ -43,8 +43,17 @@ export interface HostResult {
   rows: HostRow[];
 }
 
-function findCompiler(): string | undefined {
-  for (const cc of [process.env.CC, 'cc', 'gcc', 'clang']) {
+export interface HostOptions {
+  /** seconds per host run (default 2) */
+  seconds?: number;
+  /** compilers to try, in order (default $CC, cc, gcc, clang) */
+  compilers?: string[];
+  /** emulator budget per point (default: the workloads' own) */
+  vcycles?: number;
+}
+
+function findCompiler(list: (string | undefined)[]): string | undefined {
+  for (const cc of list) {
     if (!cc) continue;
     const r = spawnSync(cc, ['--version'], { encoding: 'utf8' });
     if (r.status === 0) return cc;
@@ -61,15 +70,17 @@ function kernelStrategy(rel: string): string {
 }
 
 /** Build and run; never throws for a missing compiler or a failed run (the result says why). */
-export async function runHostValidation(dir: string, seconds = 2): Promise<HostResult> {
+export async function runHostValidation(dir: string, opts: HostOptions = {}): Promise<HostResult> {
+  const seconds = opts.seconds ?? 2;
   const kernel = release();
   const strategy = kernelStrategy(kernel);
   const base: HostResult = { built: false, kernel, hostCpus: hostCpus().length, loadAvg: loadavg(), strategy, profile: HOST_PROFILE, seconds, rows: [] };
   const src = join(PACKAGE_ROOT, 'host', 'wis.c');
   if (process.platform !== 'linux') return { ...base, reason: `this is ${process.platform}, not Linux: the host comparison needs a Linux kernel` };
   if (!existsSync(src)) return { ...base, reason: `${src} is missing` };
-  const cc = findCompiler();
-  if (!cc) return { ...base, reason: 'no C compiler found (tried $CC, cc, gcc, clang): cannot build the host tests' };
+  const tried = opts.compilers ?? [process.env.CC, 'cc', 'gcc', 'clang'];
+  const cc = findCompiler(tried);
+  if (!cc) return { ...base, reason: `no C compiler found (tried ${tried.filter(Boolean).join(', ')}): cannot build the host tests` };
   mkdirSync(dir, { recursive: true });
   const bin = join(dir, 'wis');
   try {
@@ -89,7 +100,7 @@ export async function runHostValidation(dir: string, seconds = 2): Promise<HostR
     const host2 = rate(2);
     const hostRatio = host1 && host2 !== null ? host2 / host1 : null;
     const em = async (cpus: number) => (await runPoint({ ...POINT_DEFAULTS, workload: test, strategy, cpus, profile: HOST_PROFILE,
-      mode: 'deterministic', workers: 1 })).opsPerVirtualSec;
+      mode: 'deterministic', workers: 1, ...(opts.vcycles !== undefined ? { vcycles: opts.vcycles } : {}) })).opsPerVirtualSec;
     const e1 = await em(1);
     const e2 = await em(2);
     const emulatedRatio = e1 && e2 !== null ? e2 / e1 : null;
