@@ -23,9 +23,9 @@ import {
   FAULT_FLAG_TRIED, VM_FAULT_RETRY, VM_FAULT_COMPLETED, VM_FAULT_SIGSEGV,
 } from './fault';
 import { arch_vma_access_permitted } from './spf';
-import { handle_speculative_fault } from './spf';
+import { handle_speculative_fault, handle_speculative_fault_mmapseq } from './spf';
 import {
-  lock_vma_under_rcu, vma_end_read, mmap_read_lock, mmap_read_unlock, strategy, STRATEGY_SPF, STRATEGY_PERVMA,
+  lock_vma_under_rcu, vma_end_read, mmap_read_lock, mmap_read_unlock, strategy, STRATEGY_SPF, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ,
 } from './pervma';
 import { task_numa_work } from './mmap';
 
@@ -73,8 +73,8 @@ export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
   const flags = FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0);
   let r: i32 = VM_FAULT_RETRY;
   const s = strategy();
-  if (s == STRATEGY_SPF) {
-    r = handle_speculative_fault(mm, address, flags);
+  if (s == STRATEGY_SPF || s == STRATEGY_SPF_MMAPSEQ) {
+    r = s == STRATEGY_SPF ? handle_speculative_fault(mm, address, flags) : handle_speculative_fault_mmapseq(mm, address, flags);
     if (r == VM_FAULT_RETRY) stat_inc(STAT_SPF_FALLBACK);
     else if (r == 0) stat_inc(STAT_SPF_SUCCESS);
   } else if (s == STRATEGY_PERVMA) {

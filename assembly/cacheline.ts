@@ -217,7 +217,8 @@ export function line_access_excl(line: u32, base: u64): u64 {
       // by a CPU running AHEAD of us in virtual time: our access comes before
       // theirs and does not wait (no leader drag). Unless the line is hot:
       // accesses in this bucket fill half of it, so a real queue exists.
-      const hot = count * xb >= QUANTUM;
+      // a saturated count is hot too: with cheap transfers (a 2-vCPU guest) the product may never reach the quantum
+      const hot = count == LM_COUNT_MASK || count * xb >= QUANTUM;
       if (!hot && busy > now() && busy - now() > (<u64>(others >> 16) + 1) * xb) start = now();
     }
     const first = others & 0xffff;
@@ -286,5 +287,5 @@ export function line_is_hot(line: u32): bool {
   if (line_idle(st >> LM_BUSY_SHIFT)) return false;
   if (line_bucket_diff(bucket_of(now()), (st >> LM_BUCKET_SHIFT) & LM_BUCKET_MASK) > 1) return false;
   const count = (st >> LM_COUNT_SHIFT) & LM_COUNT_MASK;
-  return count * (cost(COST_XFER_NEAR) + cost(COST_ATOMIC_RMW)) >= QUANTUM;
+  return count == LM_COUNT_MASK || count * (cost(COST_XFER_NEAR) + cost(COST_ATOMIC_RMW)) >= QUANTUM;
 }

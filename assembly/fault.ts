@@ -57,6 +57,7 @@ import {
 import { tag_storage_enabled, page_tag_storage_reserved, reserve_tag_storage, mte_sync_tags } from './mte';
 import { mmap_read_unlock, vma_end_read } from './pervma';
 import { vma_addr, vma_has_changed } from './vma';
+import { strategy, STRATEGY_SPF_MMAPSEQ, mmap_seq_read_check } from './pervma';
 import { alloc_page, put_page, charge_huge_zero } from './page_alloc';
 import { frame, frame_flags, frame_mapcount, get_frame, ZERO_PFN } from './frames';
 import { lru_cache_add } from './lru';
@@ -85,7 +86,7 @@ export const VM_FAULT_COMPLETED: i32 = 0x4000; // handled, and the fault lock re
   flags: u32;
   address: u64;
   vma: u32;          // VMA slot
-  sequence: u32;     // vm_sequence snapshot
+  sequence: u32;     // vm_sequence snapshot (spf), or the mm-wide mmap_seq snapshot (spf-mmapseq)
   vma_flags: u32;    // READ_ONCE(vma->vm_flags)
   pmd: u32;          // address of the PMD entry
   vma_prot: u64;     // vma->vm_page_prot
@@ -128,6 +129,16 @@ export function vmf_init_speculative(mm: u32, address: u64, flags: u32, vma: u32
 // ---- PTE locking: the speculative variants ---------------------------------
 
 /**
+ * The speculative fault's validation: did a writer change what it read?
+ * spf (v11): its VMA's vm_sequence moved or the VMA was detached;
+ * spf-mmapseq (Lespinasse 2021): any mmap_lock writer started since the fault
+ * sampled the mm-wide sequence (mmap_seq_read_check).
+ */
+@inline function spf_changed(): bool {
+  return strategy() == STRATEGY_SPF_MMAPSEQ ? !mmap_seq_read_check(vmf().mm, vmf().sequence) : vma_has_changed(vmf().vma, vmf().sequence);
+}
+
+/**
  * pte_map_lock() / pte_spinlock(): take the PTL of vmf's PTE table.
  * Speculative: the first vma_has_changed() proves the page tables are still
  * valid, IRQs off keep them (a freeing CPU waits for our shootdown ack), and
@@ -150,7 +161,7 @@ export function pte_map_lock(): bool {
   // retry: the PTL was busy; IRQs were let in between tries
   while (true) {
     local_irq_disable();
-    if (vma_has_changed(vmf().vma, vmf().sequence)) { stat_inc(STAT_SPF_ABORT_VMA_CHANGED); local_irq_enable(); return false; }
+    if (spf_changed()) { stat_inc(STAT_SPF_ABORT_VMA_CHANGED); local_irq_enable(); return false; }
     // a THP collapse in our back changes the PMD
     if (atomic.load<u64>(vmf().pmd) != vmf().orig_pmd) { stat_inc(STAT_SPF_ABORT_PMD_CHANGED); local_irq_enable(); return false; }
     const ptl = ptl_of(t);
@@ -174,7 +185,7 @@ export function pte_map_lock(): bool {
       local_irq_enable();
       continue;
     }
-    if (!(TEST_BUILD && (setting(SET_BUG) & BUG_SKIP_VMA_CHANGED) != 0) && vma_has_changed(vmf().vma, vmf().sequence)) {
+    if (!(TEST_BUILD && (setting(SET_BUG) & BUG_SKIP_VMA_CHANGED) != 0) && spf_changed()) {
       spin_unlock(ptl);
       stat_inc(STAT_SPF_ABORT_VMA_CHANGED_LOCKED);
       local_irq_enable();

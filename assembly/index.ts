@@ -75,7 +75,7 @@ export { pagecache_get, pagecache_peek } from './pagecache';
 export { handle_mm_fault, vm_get_page_prot, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT, FAULT_FLAG_TRIED, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_RETRY, VM_FAULT_COMPLETED } from './fault';
 export { tag_storage_free } from './mte';
 export { handle_speculative_fault } from './spf';
-export { lock_vma_under_rcu, vma_start_read, vma_end_read, vma_start_write, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, STRATEGY_MMAP_LOCK, STRATEGY_SPF, STRATEGY_PERVMA } from './pervma';
+export { lock_vma_under_rcu, vma_start_read, vma_end_read, vma_start_write, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, STRATEGY_MMAP_LOCK, STRATEGY_SPF, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ } from './pervma';
 export { access, touch, do_user_addr_fault, wrpkru, sys_set_mempolicy } from './access';
 export { sys_mmap, sys_munmap, sys_mprotect, sys_pkey_mprotect, sys_madvise, task_numa_work, PROT_MTE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
 export * from './workloads';

@@ -30,6 +30,7 @@ import { find_vma_lockless, vma_addr } from './vma';
 export const STRATEGY_MMAP_LOCK: u32 = 0;
 export const STRATEGY_SPF: u32 = 1;
 export const STRATEGY_PERVMA: u32 = 2;
+export const STRATEGY_SPF_MMAPSEQ: u32 = 3;
 @inline export function strategy(): u32 { return load<u32>(HDR_BASE + H_STRATEGY); }
 
 @inline function mm_lock_seq(mm: u32): u32 {
@@ -113,7 +114,17 @@ export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
 
 export function mmap_read_lock(mm: u32): void { down_read(mm_addr(mm) + MM_MMAP_LOCK); }
 export function mmap_read_unlock(mm: u32): void { up_read(mm_addr(mm) + MM_MMAP_LOCK); }
-export function mmap_write_lock(mm: u32): void { down_write(mm_addr(mm) + MM_MMAP_LOCK); }
+/**
+ * mmap_write_lock(). Under spf-mmapseq the mm-wide sequence count (the
+ * mmap_seq of Michel Lespinasse's 2021 SPF RFC; Linux 6.13 made mm_lock_seq
+ * the same kind of seqcount) turns odd once the lock is held: a speculative
+ * fault that sampled it, or samples it now, will not install its PTE.
+ */
+export function mmap_write_lock(mm: u32): void {
+  const m = mm_addr(mm);
+  down_write(m + MM_MMAP_LOCK);
+  if (strategy() == STRATEGY_SPF_MMAPSEQ) mmap_seq_write_bump(m);
+}
 
 /**
  * mmap_write_downgrade(): the writer keeps mmap_lock for read and lets other
@@ -132,9 +143,20 @@ export function mmap_write_downgrade(mm: u32): void {
 /** mmap_write_unlock(): with per-VMA locks, vma_end_write_all() first: every write mark ends here */
 export function mmap_write_unlock(mm: u32): void {
   const m = mm_addr(mm);
-  if (strategy() == STRATEGY_PERVMA) {
-    line_write(m + MM_LOCK_SEQ_LINE);
-    atomic.add<u32>(m + MM_LOCK_SEQ, 1);
-  }
+  const s = strategy();
+  // pervma: ends every write mark; spf-mmapseq: the sequence turns even again
+  if (s == STRATEGY_PERVMA || s == STRATEGY_SPF_MMAPSEQ) mmap_seq_write_bump(m);
   up_write(m + MM_MMAP_LOCK);
 }
+
+/** one writer step of the mm-wide sequence (caller holds mmap_lock for write): the line goes exclusive */
+@inline function mmap_seq_write_bump(m: u32): void {
+  line_write(m + MM_LOCK_SEQ_LINE);
+  atomic.add<u32>(m + MM_LOCK_SEQ, 1);
+}
+
+/** mmap_seq_read_start(): the mm-wide sequence as a speculative fault samples it (odd: a writer is inside) */
+export function mmap_seq_read_start(mm: u32): u32 { return mm_lock_seq(mm); }
+
+/** mmap_seq_read_check(): true while no mmap_lock writer started since `seq` was sampled */
+export function mmap_seq_read_check(mm: u32, seq: u32): bool { return mm_lock_seq(mm) == seq; }

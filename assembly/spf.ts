@@ -26,7 +26,9 @@ import {
 import { local_irq_disable, local_irq_enable } from './ipi';
 import { raw_read_seqcount, read_seqcount_retry } from './seqcount';
 import { line_read } from './cacheline';
-import { get_vma, put_vma, vma_addr } from './vma';
+import { get_vma, put_vma, vma_addr, find_vma_lockless } from './vma';
+import { rcu_read_lock, rcu_read_unlock } from './rcu';
+import { mmap_seq_read_start, mmap_seq_read_check } from './pervma';
 import {
   walk_lockless, walk_orig_pmd, walk_pmd_slot, walk_pte_table, walk_pte_slot,
   WALK_OK, WALK_PGD_NONE, WALK_PGD_BAD, WALK_PUD_NONE, WALK_PUD_BAD, WALK_PUD_HUGE, WALK_PMD_NONE, WALK_PMD_BAD,
@@ -143,4 +145,78 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   const r = handle_pte_fault();
   put_vma(slot);
   return r;
+}
+
+// ---------------------------------------------------------------------------
+// spf-mmapseq: Michel Lespinasse's speculative page faults (RFC, linux-mm,
+// April 2021, "[RFC PATCH 00/37] Speculative page faults"): no per-VMA
+// sequence and no VMA reference count. The fault samples the mm-wide mmap_seq
+// (odd while an mmap_lock writer is inside), looks the VMA up under RCU
+// (VMAs are freed after a grace period), works from a copy of it, and
+// validates against mmap_seq before it installs the PTE (pte_map_lock:
+// mmap_seq_read_check under the PTL). Here the RCU read section covers the
+// whole fault, standing in for the copy: the slot cannot be reused while the
+// fault reads it, and no shared line is written for it.
+
+/** the mmapseq variant of handle_speculative_fault(): multithreaded user faults only */
+export function handle_speculative_fault_mmapseq(mm: u32, address: u64, flags: u32): i32 {
+  stat_inc(STAT_SPF_ATTEMPT);
+  if ((flags & FAULT_FLAG_USER) == 0) { stat_inc(STAT_SPF_ABORT_NOT_USER); return VM_FAULT_RETRY; }
+  if (atomic.load<i32>(mm_addr(mm) + MM_USERS) <= 1 || setting(SET_MM_USERS_ONE) != 0) {
+    stat_inc(STAT_SPF_ABORT_SINGLE_USER);
+    return VM_FAULT_RETRY;
+  }
+  // mmap_seq_read_start(): a writer inside means the VMAs may be mid-change
+  const seq = mmap_seq_read_start(mm);
+  if (seq & 1) { stat_inc(STAT_SPF_ABORT_SEQ_ODD); return VM_FAULT_RETRY; }
+  rcu_read_lock();
+  const r = spf_mmapseq_locked(mm, address, flags, seq);
+  rcu_read_unlock();
+  return r;
+}
+
+function rcu_abort(counter: i32): i32 { stat_inc(counter); return VM_FAULT_RETRY; }
+
+/** caller: rcu_read_lock() held, `seq` even */
+function spf_mmapseq_locked(mm: u32, address: u64, flags: u32, seq: u32): i32 {
+  const vma = find_vma_lockless(mm, address);
+  if (vma < 0) return rcu_abort(STAT_SPF_ABORT_NO_VMA);
+  const v = vma_addr(<u32>vma);
+  const slot = <u32>vma;
+  // test hook as in __handle_speculative_fault (TEST core only)
+  if (TEST_BUILD && (header_flags() & FLAG_SPF_STALL)) { charge(SPF_TEST_STALL); sync_point(); }
+  // the copy of the VMA: one read of its line, no write (no refcount, no vm_sequence)
+  line_read(v + VMA_LINE);
+  const ops = atomic.load<u32>(v + VMA_OPS);
+  const anon = atomic.load<u32>(v + VMA_ANON);
+  const vma_flags = atomic.load<u32>(v + VMA_FLAGS);
+  const start = atomic.load<u64>(v + VMA_START);
+  const end = atomic.load<u64>(v + VMA_END);
+  const mpol = atomic.load<u32>(v + VMA_MPOL);
+  // the copy is only good if no writer started meanwhile
+  if (!mmap_seq_read_check(mm, seq)) return rcu_abort(STAT_SPF_ABORT_SEQ_CHANGED);
+  if (ops != VMOPS_NONE) return rcu_abort(STAT_SPF_ABORT_VM_OPS);
+  if (anon == 0) return rcu_abort(STAT_SPF_ABORT_NO_ANON_VMA);
+  if (vma_flags & VM_UFFD_MISSING) return rcu_abort(STAT_SPF_ABORT_UFFD_MISSING);
+  if (vma_flags & (VM_GROWSDOWN | VM_GROWSUP)) return rcu_abort(STAT_SPF_ABORT_GROWS);
+  if (address < start || end <= address) return rcu_abort(STAT_SPF_ABORT_OUTSIDE_VMA);
+  if (flags & FAULT_FLAG_WRITE) {
+    if ((vma_flags & VM_WRITE) == 0) { stat_inc(STAT_SPF_SIGSEGV); return VM_FAULT_SIGSEGV; }
+  } else if ((vma_flags & (VM_READ | VM_EXEC | VM_WRITE)) == 0) {
+    stat_inc(STAT_SPF_SIGSEGV); return VM_FAULT_SIGSEGV;
+  }
+  if (mpol == MPOL_INTERLEAVE) return rcu_abort(STAT_SPF_ABORT_MPOL_INTERLEAVE);
+
+  // the same IRQs-off walk as spf: page tables cannot be freed under us
+  local_irq_disable();
+  const w = walk_lockless(mm, address);
+  if (w != WALK_OK) { local_irq_enable(); return rcu_abort(walk_abort(w)); }
+  const table = walk_pte_table();
+  let pte = walk_pte_slot();
+  const orig_pte = atomic.load<u64>(pte);
+  if (pte_none(orig_pte)) pte = 0;
+  vmf_init_speculative(mm, address, flags, slot, seq, vma_flags, walk_pmd_slot(), walk_orig_pmd(), table, pte, orig_pte);
+  local_irq_enable();
+  // pte_map_lock() validates against mmap_seq again, under the PTL, before the PTE is set
+  return handle_pte_fault();
 }

@@ -19,8 +19,10 @@ export interface Strategy {
 
 export const strategies: readonly Strategy[] = Object.freeze([
   { name: 'mmap_lock', id: 0, munmapLock: 'downgrade', description: 'classic: faults take mmap_lock for read, mmap/munmap take it for write' },
-  { name: 'spf', id: 1, munmapLock: 'write', description: 'speculative page faults: no mmap_lock, per-VMA seqcount checks, fall back to mmap_lock on abort' },
+  { name: 'spf', id: 1, munmapLock: 'write', description: 'speculative page faults (Dufour/Zijlstra v11): no mmap_lock, a VMA reference count and per-VMA seqcount checks, fall back to mmap_lock on abort' },
   { name: 'pervma', id: 2, munmapLock: 'downgrade', description: 'per-VMA locks (Linux 6.4+): read-lock only the faulting VMA, fall back to mmap_lock' },
+  // the RFC was posted against Linux 5.12, which downgrades munmap (since 4.20)
+  { name: 'spf-mmapseq', id: 3, munmapLock: 'downgrade', description: 'speculative page faults as Lespinasse\'s 2021 RFC: an mm-wide sequence count, the VMA read under RCU with no per-VMA atomics, validated before the PTE is installed' },
 ]);
 
 export function strategyNames(): string[] {

@@ -156,7 +156,7 @@ describe('bad input: one line on stderr, exit code 2, no stack trace', () => {
   const cases: [string, string[], RegExp][] = [
     ['unknown workload', ['run', '--workload', 'nope', '--cpus', '2'], /unknown workload "nope"; available workloads: atomic-shared/],
     ['unknown workload in a list', ['sweep', '--workload', 'spinlock,nope', '--cpus', '1'], /unknown workload "nope"/],
-    ['unknown strategy', ['run', '--workload', 'spinlock', '--strategy', 'rcu', '--cpus', '2'], /unknown strategy "rcu"; available strategies: mmap_lock, spf, pervma/],
+    ['unknown strategy', ['run', '--workload', 'spinlock', '--strategy', 'rcu', '--cpus', '2'], /unknown strategy "rcu"; available strategies: mmap_lock, spf, pervma, spf-mmapseq/],
     ['unknown profile', ['run', '--workload', 'spinlock', '--cpus', '2', '--profile', 'cray'], /unknown profile "cray"/],
     ['malformed profile JSON', ['run', '--workload', 'spinlock', '--cpus', '2', '--profile', badProfile], /profile .*bad-profile\.json: malformed JSON/],
     ['0 CPUs', ['run', '--workload', 'spinlock', '--cpus', '0'], /CPU count must be an integer from 1 to 256 \(got 0\)/],

@@ -86,28 +86,31 @@ async function run(strategy: number): Promise<ScriptRun> {
 }
 
 describe('same answers, different timing (deterministic, 4 CPUs)', () => {
-  it('page tables, frames, fault kinds and per-CPU results agree across mmap_lock, spf and pervma', async () => {
-    const runs = [await run(0), await run(1), await run(2)];
+  it('page tables, frames, fault kinds and per-CPU results agree across mmap_lock, spf, pervma and spf-mmapseq', async () => {
+    const runs = [await run(0), await run(1), await run(2), await run(3)];
     for (const r of runs) expect(r.error).toBeUndefined();
     const snaps = runs.map(snapshot);
     expect(snaps[1]).toEqual(snaps[0]);
     expect(snaps[2]).toEqual(snaps[0]);
+    expect(snaps[3]).toEqual(snaps[0]);
     // the workload did what it says
     const k = snaps[0].kinds;
     expect([k.fault_anon_zero, k.fault_anon, k.fault_wp_copy, k.fault_wp_reuse, k.fault_file_read, k.fault_sigsegv])
       .toEqual([4n * 48n, 4n * 64n, 4n * (32n + 4n + 8n), 4n * 96n, 4n * 16n, 8n]);
     expect(snaps[0].out[0].slice(1)).toEqual([32, 96, 0, 0, 0x40, 0, 96, 0, 16, 4, 0, 0x40, 0, BASE + 4 * MiB, 16, 8]);
     // ... by different routes, at different times
-    const [cl, spf, pervma] = runs.map((r) => r.stats);
+    const [cl, spf, pervma, seq] = runs.map((r) => r.stats);
     expect(spf.spf_success).toBeGreaterThan(0n);
     expect(pervma.pervma_success).toBeGreaterThan(0n);
+    expect(seq.spf_success).toBeGreaterThan(0n);
     expect(spf.mmap_read_acquire).toBeLessThan(cl.mmap_read_acquire);
     expect(pervma.mmap_read_acquire).toBeLessThan(cl.mmap_read_acquire);
-    expect(new Set(runs.map((r) => r.clocks.join())).size).toBe(3);
+    expect(seq.mmap_read_acquire).toBeLessThan(cl.mmap_read_acquire);
+    expect(new Set(runs.map((r) => r.clocks.join())).size).toBe(4);
   });
 
   it('a write to a read-only VMA is SIGSEGV under every strategy (pervma checks access_error too)', async () => {
-    for (const strategy of [0, 1, 2]) {
+    for (const strategy of [0, 1, 2, 3]) {
       const r = await runScripts({ cpus: 2, strategy }, () => [[
         { op: 'mmap', addr: BASE, len: 16 * PAGE, flags: ANON | MAP_FIXED },
         { op: 'touch', addr: BASE, len: 16 * PAGE, write: 1 },
@@ -148,4 +151,21 @@ describe('the speculative and per-VMA paths really bypass mmap_lock (page_fault1
     expect(spf.mmap_write_acquire).toBe(cl.mmap_write_acquire);
     expect(pervma.mmap_write_acquire).toBe(cl.mmap_write_acquire);
   });
+});
+
+describe('spf vs spf-mmapseq: the per-VMA atomics', () => {
+  it('pft on ONE VMA, 8 CPUs, deterministic: spf-mmapseq does the same faults with two atomics fewer each (no get_vma/put_vma) and no line bouncing on the VMA', async () => {
+    const { runPoint, POINT_DEFAULTS } = await import('../src/experiment.js');
+    const pt = (strategy: string) => runPoint({ ...POINT_DEFAULTS, workload: 'pft-shared', strategy, cpus: 8, profile: 'intel-icx-2s',
+      mode: 'deterministic', workers: 1, vcycles: 2_000_000 });
+    const [a, b] = [await pt('spf'), await pt('spf-mmapseq')];
+    for (const p of [a, b]) expect(p.error).toBeNull();
+    const n = (p: typeof a, k: string) => Number(p.stats[k]);
+    expect(n(b, 'fault')).toBe(n(a, 'fault'));
+    expect(n(b, 'spf_success')).toBe(n(a, 'spf_success'));
+    // refcount_inc_not_zero + refcount_dec per speculative fault
+    expect(n(a, 'atomic_rmw') - n(b, 'atomic_rmw')).toBeGreaterThanOrEqual(2 * n(a, 'spf_success'));
+    expect(Number(b.cyclesByCategory['cache-line wait'])).toBeLessThan(Number(a.cyclesByCategory['cache-line wait']) / 10);
+    expect(b.opsPerVirtualSec!).toBeGreaterThan(a.opsPerVirtualSec!);
+  }, 60_000);
 });

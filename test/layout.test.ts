@@ -58,11 +58,15 @@ describe('layout: no field overlaps', () => {
     expect(C.MAX_VCYCLES).toBe(2 ** 39 - 1);
   });
 
-  it('the hot-line count fits its 7 bits on every shipped profile at the default quantum', () => {
+  it('the hot-line count fits its 7 bits on every shipped profile at the default quantum (or saturates, which counts as hot)', () => {
+    // profiles whose transfers are so cheap that the count saturates first (cacheline.ts: a saturated count is hot)
+    const SATURATING = ['kvm-epyc-2vcpu'];
     for (const { name } of listProfiles()) {
       const c = loadProfile(name).cycles;
       // line_access_excl: hot once count x (xfer_near + cost) >= quantum; the cheapest cost is a store
-      expect(Math.ceil(10_000 / (c.xfer_near! + c.store!)), name).toBeLessThan(C.LM_COUNT_MASK);
+      const need = Math.ceil(10_000 / (c.xfer_near! + c.store!));
+      if (SATURATING.includes(name)) expect(need, name).toBeGreaterThanOrEqual(C.LM_COUNT_MASK);
+      else expect(need, name).toBeLessThan(C.LM_COUNT_MASK);
     }
   });
 

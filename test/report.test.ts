@@ -74,9 +74,9 @@ describe('registries', () => {
     expect(c['other work']).toBe(50n);
   });
 
-  it('workload and strategy names are unique; strategy ids are 0, 1, 2', () => {
+  it('workload and strategy names are unique; strategy ids are 0, 1, 2, 3', () => {
     expect(new Set(workloads.map((w) => w.name)).size).toBe(workloads.length);
-    expect(strategies.map((s) => [s.name, s.id])).toEqual([['mmap_lock', 0], ['spf', 1], ['pervma', 2]]);
+    expect(strategies.map((s) => [s.name, s.id])).toEqual([['mmap_lock', 0], ['spf', 1], ['pervma', 2], ['spf-mmapseq', 3]]);
     expect(workloadByName('test-crash').hidden).toBe(true);
   });
 

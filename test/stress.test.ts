@@ -11,7 +11,7 @@ import { layoutConsts } from '../src/wasm.js';
 // checker finds nothing; a deterministic run replays bit-identically; and the
 // planted bugs are caught, so a clean result means something.
 
-const STRATEGIES = ['mmap_lock', 'spf', 'pervma'] as const;
+const STRATEGIES = ['mmap_lock', 'spf', 'pervma', 'spf-mmapseq'] as const;
 
 async function stress(o: StressOptions): Promise<StressResult> {
   const r = await runStress(o);
@@ -66,7 +66,7 @@ describe('16 CPUs, random mix, parallel mode: no violations', () => {
         expect(s.sigbus + s.oom).toBe(0);
         // an access whose fault keeps being undone (NUMA marking, mprotect) is given up after 8 tries: rare, bounded
         expect(s.retry).toBeLessThanOrEqual(Math.ceil((s.reads + s.writes) / 1000));
-        if (strategy === 'spf') expect(Number(s.counters.spf_success)).toBeGreaterThan(100);
+        if (strategy === 'spf' || strategy === 'spf-mmapseq') expect(Number(s.counters.spf_success)).toBeGreaterThan(100);
         if (strategy === 'pervma') expect(Number(s.counters.pervma_success)).toBeGreaterThan(100);
         if (seed === 2) expect(s.numaScans).toBeGreaterThan(0);
         expect(r.replay).toBe(`faultline stress --cpus 16 --strategy ${strategy} --seed ${seed} --mode deterministic --ops 300` +

@@ -14,7 +14,7 @@ describe('page-fault workloads', () => {
   });
   for (const workload of faultWorkloads) {
     it(`${workload}: 3 CPUs, each strategy, then deterministic`, async () => {
-      for (const strategy of ['mmap_lock', 'spf', 'pervma']) {
+      for (const strategy of ['mmap_lock', 'spf', 'pervma', 'spf-mmapseq']) {
         const r = await runPoint({ ...POINT_DEFAULTS, workload, strategy, cpus: 3, vcycles: 1_500_000 });
         expect(r.error).toBeNull();
         expect(r.ops).toBeGreaterThan(0);
