@@ -122,7 +122,7 @@ describe('named workloads and sweeps', () => {
 
   it('lists what exists', () => {
     expect(listWorkloads().map((w) => w.name)).toContain('page_fault1');
-    expect(listStrategies().map((s) => s.name)).toEqual(['mmap_lock', 'spf', 'pervma']);
+    expect(listStrategies().map((s) => s.name)).toEqual(['mmap_lock', 'spf', 'pervma', 'spf-mmapseq']);
   });
 });
 
@@ -182,7 +182,7 @@ describe('examples/', () => {
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.map((l) => l.strategy)).toEqual(['mmap_lock', 'spf', 'pervma']);
+    expect(lines.map((l) => l.strategy)).toEqual(['mmap_lock', 'spf', 'pervma', 'spf-mmapseq']);
     for (const l of lines) {
       expect(l.ok).toBe(true);
       expect(l.faults).toBe(2 * 16);

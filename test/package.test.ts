@@ -103,7 +103,7 @@ export async function f(): Promise<PointResult[]> {
   it('the example harness runs in the fresh project', () => {
     copyFileSync(join(ROOT, 'examples', 'mprotect-storm', 'harness.mjs'), join(project, 'harness.mjs'));
     const lines = run(process.execPath, ['harness.mjs', '--cpus', '2', '--pages', '8', '--flips', '4'], project).trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines.map((l) => [l.strategy, l.ok, l.faults])).toEqual([['mmap_lock', true, 8], ['spf', true, 8], ['pervma', true, 8]]);
+    expect(lines.map((l) => [l.strategy, l.ok, l.faults])).toEqual([['mmap_lock', true, 8], ['spf', true, 8], ['pervma', true, 8], ['spf-mmapseq', true, 8]]);
   });
 
   it('the bin: npx faultline in the fresh project', () => {
