@@ -133,10 +133,10 @@ export function mmap_write_lock(mm: u32): void {
  */
 export function mmap_write_downgrade(mm: u32): void {
   const m = mm_addr(mm);
-  if (strategy() == STRATEGY_PERVMA) {
-    line_write(m + MM_LOCK_SEQ_LINE);
-    atomic.add<u32>(m + MM_LOCK_SEQ, 1);
-  }
+  const st = strategy();
+  // the write section ends here: pervma's marks, and spf-mmapseq's sequence turns even
+  // (the VMAs are detached already, so a fault that starts now finds none of them)
+  if (st == STRATEGY_PERVMA || st == STRATEGY_SPF_MMAPSEQ) mmap_seq_write_bump(m);
   downgrade_write(m + MM_MMAP_LOCK);
 }
 
