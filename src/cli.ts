@@ -10,6 +10,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseCount, parseCounts, parseNames, prepareOutDir, checkOutFile, isFsError, describeFsError } from './args.js';
 import {
   sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, listWorkloads, listStrategies, listProfiles, loadProfile, maxCpus,
