@@ -190,9 +190,10 @@ function spf_mmapseq_locked(mm: u32, address: u64, flags: u32, seq: u32): i32 {
   const ops = atomic.load<u32>(v + VMA_OPS);
   const anon = atomic.load<u32>(v + VMA_ANON);
   const vma_flags = atomic.load<u32>(v + VMA_FLAGS);
+  const page_prot = pgprot_unpack(atomic.load<u32>(v + VMA_PROT));
   const start = atomic.load<u64>(v + VMA_START);
   const end = atomic.load<u64>(v + VMA_END);
-  const mpol = atomic.load<u32>(v + VMA_MPOL);
+  let pol = atomic.load<u32>(v + VMA_MPOL);
   // the copy is only good if no writer started meanwhile
   if (!mmap_seq_read_check(mm, seq)) return rcu_abort(STAT_SPF_ABORT_SEQ_CHANGED);
   if (ops != VMOPS_NONE) return rcu_abort(STAT_SPF_ABORT_VM_OPS);
@@ -200,12 +201,16 @@ function spf_mmapseq_locked(mm: u32, address: u64, flags: u32, seq: u32): i32 {
   if (vma_flags & VM_UFFD_MISSING) return rcu_abort(STAT_SPF_ABORT_UFFD_MISSING);
   if (vma_flags & (VM_GROWSDOWN | VM_GROWSUP)) return rcu_abort(STAT_SPF_ABORT_GROWS);
   if (address < start || end <= address) return rcu_abort(STAT_SPF_ABORT_OUTSIDE_VMA);
+  // protection keys: SIGSEGV, no retry
+  if (!arch_vma_access_permitted(vma_flags, (flags & FAULT_FLAG_WRITE) != 0)) { stat_inc(STAT_SPF_SIGSEGV_PKEY); return VM_FAULT_SIGSEGV; }
   if (flags & FAULT_FLAG_WRITE) {
     if ((vma_flags & VM_WRITE) == 0) { stat_inc(STAT_SPF_SIGSEGV); return VM_FAULT_SIGSEGV; }
   } else if ((vma_flags & (VM_READ | VM_EXEC | VM_WRITE)) == 0) {
     stat_inc(STAT_SPF_SIGSEGV); return VM_FAULT_SIGSEGV;
   }
-  if (mpol == MPOL_INTERLEAVE) return rcu_abort(STAT_SPF_ABORT_MPOL_INTERLEAVE);
+  // as spf: a VMA without a policy of its own follows the task's
+  if (pol == MPOL_DEFAULT) pol = load<u32>(PC + PC_MEMPOLICY);
+  if (pol == MPOL_INTERLEAVE) return rcu_abort(STAT_SPF_ABORT_MPOL_INTERLEAVE);
 
   // the same IRQs-off walk as spf: page tables cannot be freed under us
   local_irq_disable();
@@ -215,7 +220,7 @@ function spf_mmapseq_locked(mm: u32, address: u64, flags: u32, seq: u32): i32 {
   let pte = walk_pte_slot();
   const orig_pte = atomic.load<u64>(pte);
   if (pte_none(orig_pte)) pte = 0;
-  vmf_init_speculative(mm, address, flags, slot, seq, vma_flags, walk_pmd_slot(), walk_orig_pmd(), table, pte, orig_pte);
+  vmf_init_speculative(mm, address, flags, slot, seq, vma_flags, page_prot, walk_pmd_slot(), walk_orig_pmd(), table, pte, orig_pte);
   local_irq_enable();
   // pte_map_lock() validates against mmap_seq again, under the PTL, before the PTE is set
   return handle_pte_fault();
