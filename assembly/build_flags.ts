@@ -5,7 +5,7 @@
 //            adds the t_* loops (testops*.ts) and the test controls on hot
 //            paths: header flags (FLAG_NO_LOCK, FLAG_NO_RCU_GRACE,
 //            FLAG_SPF_STALL,
-//            FLAG_PERVMA_STALL) and the planted bugs of `faultline stress --bug`.
+//            FLAG_PERVMA_STALL, FLAG_SPF_UFFD_STALL) and the planted bugs of `faultline stress --bug`.
 // TEST_BUILD is a compile-time constant: in the release build every
 // `if (TEST_BUILD && ...)` is folded away, so no flag is even read there.
 

@@ -26,7 +26,7 @@
 import { TEST_BUILD } from './build_flags';
 import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_SEQ, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_ACCESS_PIDS,
-  VM_WRITE, VM_READ, VM_EXEC, VM_SHARED, VM_UFFD_MISSING, VM_HUGEPAGE, VM_MTE, VMOPS_NONE,
+  VM_WRITE, VM_READ, VM_EXEC, VM_SHARED, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP, VM_HUGEPAGE, VM_MTE, VMOPS_NONE, VMOPS_SHMEM,
   PG_ANON, PG_HUGE, FR_MAPCOUNT, FR_FLAGS,
   MM_PT_LOCK, SET_SPF_RETRY, SET_THP, SET_BUG, SPF_RETRY_UNBOUNDED, SPF_RETRY_SPIN, THP_ALWAYS, THP_MADVISE,
   BUG_SKIP_VMA_CHANGED, PAGE_SHIFT, mm_addr, setting,
@@ -39,7 +39,7 @@ import {
   STAT_FAULT_FILE_COW, STAT_FAULT_FILE_SHARED, STAT_FAULT_NUMA, STAT_FAULT_ON_ACCESS, STAT_FAULT_HUGE_PMD,
   STAT_FAULT_SPURIOUS, STAT_FAULT_SIGBUS, STAT_FAULT_OOM, STAT_FAULT_HUGE_PMD_PROTNONE,
   STAT_SPF_ABORT_VMA_CHANGED, STAT_SPF_ABORT_VMA_CHANGED_LOCKED, STAT_SPF_ABORT_PMD_CHANGED, STAT_SPF_ABORT_TRYLOCK_BOUNDED,
-  STAT_SPF_TRYLOCK_RETRY, STAT_SPF_ABORT_FILE, STAT_SPF_ABORT_PMD_NONE_FAULT, STAT_SPF_ABORT_FAULT_ON_ACCESS,
+  STAT_SPF_TRYLOCK_RETRY, STAT_SPF_ABORT_FILE, STAT_SPF_ABORT_PMD_NONE_FAULT, STAT_SPF_ABORT_FAULT_ON_ACCESS, STAT_SPF_ABORT_UFFD_WP,
 } from './generated';
 import { spin_lock, spin_unlock, spin_trylock } from './spinlock';
 import { sync_point } from './sched';
@@ -52,7 +52,7 @@ import {
 import {
   pfn_pte, pte_pfn, pte_none, pte_present, pte_protnone, pte_write, pte_dirty, pte_special,
   pte_mkwrite, pte_mkdirty, pte_mkyoung, pte_mkspecial, pte_wrprotect, pte_modify, pte_is_fault_on_access, _PAGE_ACCESSED,
-  pmd_none, pmd_trans_huge, pmd_devmap, mk_pte_prot, pgprot_unpack, _PAGE_PSE,
+  pmd_none, pmd_trans_huge, pmd_devmap, mk_pte_prot, pgprot_unpack, _PAGE_PSE, _PAGE_UFFD_WP,
 } from './pte';
 import { tag_storage_enabled, page_tag_storage_reserved, reserve_tag_storage, mte_sync_tags } from './mte';
 import { mmap_read_unlock, vma_end_read } from './pervma';
@@ -63,6 +63,7 @@ import { frame, frame_flags, frame_mapcount, get_frame, ZERO_PFN } from './frame
 import { lru_cache_add } from './lru';
 import { add_mm_counter } from './rss';
 import { pagecache_get } from './pagecache';
+import { handle_userfault, shmem_userfault, uffd_spf_race, uffd_spf_stall } from './userfaultfd';
 
 // FAULT_FLAG_* (include/linux/mm.h)
 export const FAULT_FLAG_WRITE: u32 = 0x01;
@@ -350,8 +351,12 @@ function do_anonymous_page(): i32 {
     const entry = pte_mkspecial(pfn_pte(<u64>ZERO_PFN, pte_wrprotect(vmf().vma_prot)));
     if (!pte_map_lock()) return VM_FAULT_RETRY;
     if (!pte_none(pte_read())) { pte_unmap_unlock(); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
-    // userfaultfd is not emulated; a speculative fault ignores it armed in our back (as the series does)
-    if (!speculative() && (atomic.load<u32>(vma_addr(vmf().vma) + VMA_FLAGS) & VM_UFFD_MISSING)) { pte_unmap_unlock(); return sigbus(); }
+    // deliver the fault to userland, checked inside the PTL (a speculative fault: userfaultfd.ts, the race rule)
+    if (TEST_BUILD && speculative()) uffd_spf_stall();
+    if (atomic.load<u32>(vma_addr(vmf().vma) + VMA_FLAGS) & VM_UFFD_MISSING) {
+      if (!speculative()) { pte_unmap_unlock(); return handle_userfault(VM_UFFD_MISSING); }
+      if (uffd_spf_race()) { pte_unmap_unlock(); return VM_FAULT_RETRY; }
+    }
     pte_install(entry);
     pte_unmap_unlock();
     stat_inc(STAT_FAULT_ANON_ZERO);
@@ -365,8 +370,10 @@ function do_anonymous_page(): i32 {
   if (vmf().vma_flags & VM_WRITE) entry = pte_mkwrite(pte_mkdirty(entry));
   if (!pte_map_lock()) { put_page(<u32>page); return VM_FAULT_RETRY; }
   if (!pte_none(pte_read())) { pte_unmap_unlock(); put_page(<u32>page); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
-  if (!speculative() && (atomic.load<u32>(vma_addr(vmf().vma) + VMA_FLAGS) & VM_UFFD_MISSING)) {
-    pte_unmap_unlock(); put_page(<u32>page); return sigbus();
+  if (TEST_BUILD && speculative()) uffd_spf_stall();
+  if (atomic.load<u32>(vma_addr(vmf().vma) + VMA_FLAGS) & VM_UFFD_MISSING) {
+    if (!speculative()) { pte_unmap_unlock(); put_page(<u32>page); return handle_userfault(VM_UFFD_MISSING); }
+    if (uffd_spf_race()) { pte_unmap_unlock(); put_page(<u32>page); return VM_FAULT_RETRY; }
   }
   add_mm_counter(vmf().mm, true, 1);
   atomic.store<i32>(frame(<u32>page) + FR_MAPCOUNT, 1); // page_add_new_anon_rmap
@@ -402,6 +409,12 @@ function oom(): i32 {
  * (pte_map_lock succeeded and the PTE is still vmf_orig_pte).
  */
 function do_wp_page(): i32 {
+  // userfaultfd_pte_wp(): a write-protected page of a VM_UFFD_WP VMA goes to the handler
+  if ((vmf().vma_flags & VM_UFFD_WP) && (vmf().orig_pte & _PAGE_UFFD_WP)) {
+    pte_unmap_unlock();
+    if (speculative()) { stat_inc(STAT_SPF_ABORT_UFFD_WP); return VM_FAULT_RETRY; }
+    return handle_userfault(VM_UFFD_WP);
+  }
   const pfn = <u32>pte_pfn(vmf().orig_pte);
   const special = pte_special(vmf().orig_pte) || pfn == ZERO_PFN;
   if (!special && (vmf().vma_flags & VM_SHARED)) {
@@ -456,6 +469,10 @@ function do_fault(): i32 {
   vmf().pte = ptpage_addr(<u32>vmf().table) + (pte_index() << 3);
   const v = vma_addr(vmf().vma);
   const pgoff = load<u64>(v + VMA_PGOFF) + ((vmf().address - load<u64>(v + VMA_START)) >> PAGE_SHIFT);
+  if (load<u32>(v + VMA_OPS) == VMOPS_SHMEM && (vmf().vma_flags & (VM_UFFD_MISSING | VM_UFFD_MINOR))) {
+    const u = shmem_userfault(load<u32>(v + VMA_FILE), pgoff);
+    if (u >= 0) return u;
+  }
   const page = pagecache_get(load<u32>(v + VMA_FILE), pgoff);
   if (page == -2) return sigbus(); // past EOF
   if (page < 0) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }

@@ -80,3 +80,6 @@ export { access, touch, do_user_addr_fault, wrpkru, sys_set_mempolicy } from './
 export { sys_mmap, sys_munmap, sys_mprotect, sys_pkey_mprotect, sys_madvise, task_numa_work, PROT_MTE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
 export * from './workloads';
 export * from './stress';
+export * from './shmem';
+export * from './userfaultfd';
+export * from './postcopy';

@@ -17,6 +17,7 @@ import { seqcount_init } from './seqcount';
 import { vmas_init } from './vma';
 import { rcu_init } from './rcu';
 import { tag_storage_init } from './mte';
+import { uffd_init } from './userfaultfd';
 
 export function machine_init(): void {
   frames_init();
@@ -48,4 +49,5 @@ export function machine_init(): void {
   rcu_init();
   vmas_init();
   tag_storage_init();
+  uffd_init();
 }

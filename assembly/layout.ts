@@ -68,6 +68,7 @@ export const CACHE_LINE: u32 = 64;
 //  +1728 fault-path settings (SET_*, NSETTINGS u32 = 64 bytes, .. 1792, written by the host)
 //  +1792 MTE tag-storage pool (mte.ts): spinlock (SL_SIZE = 160, class tag_storage, .. 1952),
 //        +1952 u32 free units (one unit = the tag storage of one 4 KiB page), +1956 u32 total units
+//  +1960 .. 1984 userfaultfd and shmem words (H_UFFD_*, H_SHMEM_*, below)
 //  +1984 zone lock of NUMA node 1 (spinlock, class zone, .. 2144): CPUs of socket >= 1
 //  +2176 LRU lock of NUMA node 1 (spinlock, class lru, .. 2336)
 //  +2368 frame free list of NUMA node 1 (FL_SIZE, .. 2512): frames of the upper half when the profile has 2+ sockets
@@ -156,6 +157,9 @@ export const SET_ZAP_FLUSH_UNDER_PTL: u32 = 32; // 1: zap flushes the TLB before
 export const SET_BUG: u32 = 36; // test-only planted bugs (BUG_*), 0 in every real run
 export const SET_MM_USERS_ONE: u32 = 40; // 1: pretend the mm is single-threaded (SPF's mm_users == 1 rule)
 export const SET_MUNMAP_DOWNGRADE: u32 = 44; // 1: munmap detaches the VMAs, then zaps under mmap_lock for read (Linux 4.20+); 0: all under the write lock
+// what a speculative fault does when a userfaultfd registration landed after its start check
+// (SPF v12 review, LKML 2019: Dufour's rule vs Glisse's): UFFD_RACE_*
+export const SET_UFFD_SPF_RACE: u32 = 56;
 export const SET_TAG_STORAGE: u32 = 60; // MTE tag-storage pool size in 4 KiB-page units (0 = no tag storage: PROT_MTE is EINVAL)
 export const SET_SPF_LOOKUP: u32 = 48; // SPF_LOOKUP_*: how get_vma() finds the VMA
 export const NSETTINGS: u32 = 16;
@@ -187,6 +191,7 @@ export const FLAG_NO_LOCK: u32 = 1; // test: spin_lock/unlock do nothing (the lo
 export const FLAG_NO_RCU_GRACE: u32 = 2; // test: rcu_reclaim() ignores readers (the use-after-free control)
 export const FLAG_SPF_STALL: u32 = 4; // test: a speculative fault is held up (an interrupt) right after get_vma(), see spf.ts
 export const FLAG_PERVMA_STALL: u32 = 8; // test: lock_vma_under_rcu() is held up between the lookup and vma_start_read(), see pervma.ts
+export const FLAG_SPF_UFFD_STALL: u32 = 32; // test: a speculative anonymous fault stalls with the PTL held before its userfaultfd check (userfaultfd.ts)
 export const FLAG_SPF_STALL_WALK: u32 = 16; // test: a speculative fault is held up between its walk and handle_pte_fault(), see spf.ts
 
 // ---- cache-line metadata (LM_SIZE = 128 bytes), embedded in every modeled object ----
@@ -389,6 +394,8 @@ export const WAIT_RWSEM_WRITE: u32 = 3;
 export const WAIT_IPI_ACK: u32 = 4;
 export const WAIT_BARRIER: u32 = 5;
 export const WAIT_RCU: u32 = 7; // synchronize_rcu(): pre-existing readers to leave their sections
+export const WAIT_UFFD: u32 = 8; // handle_userfault(): a handler to resolve the fault (wait_obj = the uffd context)
+export const WAIT_UFFD_READ: u32 = 9; // a handler in read(uffd): a message to arrive (wait_obj = the context's read word)
 
 // ---- per-CPU mm state (PCM_SIZE stride, region at H_PCM_BASE) ----
 //  +0  u32 pcp count (free frames on this CPU's list)
@@ -414,7 +421,7 @@ export const PCM_SIZE: u32 = PCM_MUT_VMAS + MUT_VMAS_MAX * 4;
 
 // ---- page-cache file (FILE_SIZE = 320 bytes), region at H_FILES_BASE ----
 //  +0   spinlock i_pages lock (SL_SIZE = 160, class pagecache)
-//  +160 u32 size in pages    +164 u32 cached pages
+//  +160 u32 size in pages (i_size)    +164 u32 cached pages    +168 u32 kind (FILE_KIND_*)
 //  +192 line meta of the page-cache tree (LM_SIZE, .. 320)
 // index array: H_FILE_INDEX_BASE + (file * file_pages + index) * 4 = pfn + 1 (0 = not cached)
 export const FILE_LOCK: u32 = 0;
@@ -604,6 +611,73 @@ export const MM_RB_LOCK: u32 = 800;
 export const MM_VMA_PUB: u32 = 960;
 export const MM_VMA_BUF0: u32 = 964;
 export const MM_SIZE: u32 = 1024;
+
+// ---- userfaultfd and shmem (userfaultfd.ts, shmem.ts) ----------------------
+// Header words (+1960 .. 1984 of the header):
+//  +1960 u32 uffd region base   +1964 u32 first shmem file id (= regular files)
+//  +1968 u32 shmem files allocated (atomic counter)  +1972 u32 uffd contexts allocated (atomic)
+//  +1976 u32 max shmem files    +1980 u32 max uffd contexts
+export const H_UFFD_BASE: u32 = 1960;
+export const H_SHMEM_FIRST: u32 = 1964;
+export const H_SHMEM_NEXT: u32 = 1968;
+export const H_UFFD_NEXT: u32 = 1972;
+export const H_SHMEM_MAX: u32 = 1976;
+export const H_UFFD_MAX: u32 = 1980;
+// The uffd context (struct userfaultfd_ctx, UFFD_SIZE = 320), MAX_UFFD of them at H_UFFD_BASE:
+//  +0   spinlock fault_pending_wqh.lock (SL_SIZE = 160, class uffd)
+//  +160 u32 in use              +164 u32 features (UFFD_FEATURE_*)
+//  +168 u32 mm                  +172 u32 pending head (cpu + 1): queued, not read yet
+//  +176 u32 pending tail        +180 u32 pending count
+//  +184 u32 read word (bumped when a message is queued: handlers in read() wait on it)
+//  +188 u32 released (close(uffd))  +192 line meta of the queue (LM_SIZE, .. 320)
+// then the per-CPU uwq (struct userfaultfd_wait_queue, UWQ_SIZE = 64), MAX_CPUS of them:
+//  +0  u64 address   +8 u32 flags (UFFD_PAGEFAULT_FLAG_*)   +12 u32 ctx + 1 (0 = none)
+//  +16 u32 state (UWQ_*)   +20 u32 next (cpu + 1)   +24 u32 prev (cpu + 1)
+//  +28 u32 wait pending: handle_userfault queued it, the fault path waits once its lock is dropped
+//  +32 u64 virtual time queued   +40 u64 virtual time read by a handler   +48 u64 time woken
+//  +56 u64 bytes this CPU's last resolution ioctl resolved (uffdio_copy.copy)
+export const UFFD_LOCK: u32 = 0;
+export const UFFD_INUSE: u32 = 160;
+export const UFFD_FEATURES: u32 = 164;
+export const UFFD_MM: u32 = 168;
+export const UFFD_HEAD: u32 = 172;
+export const UFFD_TAIL: u32 = 176;
+export const UFFD_NPENDING: u32 = 180;
+export const UFFD_READ_WORD: u32 = 184;
+export const UFFD_RELEASED: u32 = 188;
+export const UFFD_LINE: u32 = 192;
+export const UFFD_SIZE: u32 = 320;
+export const MAX_UFFD: u32 = 15; // the ctx id + 1 rides in vm_flags bits 24..27
+export const UWQ_ADDRESS: u32 = 0;
+export const UWQ_FLAGS: u32 = 8;
+export const UWQ_CTX: u32 = 12;
+export const UWQ_STATE: u32 = 16;
+export const UWQ_NEXT: u32 = 20;
+export const UWQ_PREV: u32 = 24;
+export const UWQ_WAIT: u32 = 28;
+export const UWQ_T_QUEUED: u32 = 32;
+export const UWQ_T_READ: u32 = 40;
+export const UWQ_T_WOKEN: u32 = 48;
+export const UWQ_COPIED: u32 = 56; // bytes the CPU's last UFFDIO_COPY/ZEROPAGE/CONTINUE resolved
+export const UWQ_SIZE: u32 = 64;
+export const UWQ_IDLE: u32 = 0;
+export const UWQ_PENDING: u32 = 1; // on the context's pending list
+export const UWQ_READ: u32 = 2; // a handler read the message; waits for the resolution
+export const UWQ_WOKEN: u32 = 3; // UFFDIO_* woke it
+/** bytes of the uffd region */
+export const UFFD_REGION_SIZE: u32 = MAX_UFFD * UFFD_SIZE + MAX_CPUS * UWQ_SIZE;
+// vm_userfaultfd_ctx: faultline packs the context id + 1 into vm_flags bits 24..27 (above the
+// pkey bits), so a VMA split copies it and a merge requires it equal, as is_mergeable_vma() does
+export const VM_UFFD_CTX_SHIFT: u32 = 24;
+export const VM_UFFD_CTX_MASK: u32 = 0xf << VM_UFFD_CTX_SHIFT;
+export const VM_UFFD_ANY: u32 = VM_UFFD_MISSING | VM_UFFD_MINOR | VM_UFFD_WP;
+// page-cache file kind (FILE_KIND at +168 of the file box)
+export const FILE_KIND: u32 = 168;
+export const FILE_KIND_REGULAR: u32 = 0;
+export const FILE_KIND_SHMEM: u32 = 1;
+// SET_UFFD_SPF_RACE (with the other SET_* above): UFFD_RACE_*
+export const UFFD_RACE_IGNORE: u32 = 0; // the series: ignore the registration this time (counted)
+export const UFFD_RACE_ABORT: u32 = 1; // the reviewer: abort the speculative fault (counted)
 
 // ---- accessors (header fields are written once by the host before any CPU runs) ----
 

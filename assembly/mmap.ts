@@ -45,6 +45,7 @@ import { vm_get_page_prot } from './fault';
 import { frame, frame_flags, ZERO_PFN } from './frames';
 import { release_pages, lru_add_drain } from './lru';
 import { add_mm_counter } from './rss';
+import { shmem_file_setup, file_is_shmem, ENFILE } from './shmem';
 
 // mmap flags (uapi) and faultline's own VMA settings
 export const MAP_SHARED: u32 = 0x01;
@@ -77,7 +78,7 @@ const PMD_SIZE: u64 = 0x200000;
 @inline function gather_n_addr(): u32 { return pcm(cpu_id()) + PCM_GATHER; }
 
 /** flush the mm's TLBs for [s, e) everywhere (or only locally under the planted bug), then free what was gathered */
-function tlb_flush_and_free(mm: u32, s: u64, e: u64): void {
+export function tlb_flush_and_free(mm: u32, s: u64, e: u64): void {
   if (TEST_BUILD && (setting(SET_BUG) & BUG_SKIP_SHOOTDOWN)) tlb_flush_range(s >> PAGE_SHIFT, e >> PAGE_SHIFT);
   else flush_tlb_mm_range(mm, s >> PAGE_SHIFT, (e + PAGE_SIZE - 1) >> PAGE_SHIFT);
   release_pages(gather_n_addr(), cpu_local().gather_n);
@@ -104,8 +105,9 @@ function zap_one(mm: u32, e: u64): bool {
  * the PTEs it cleared: with none (and no table freed) the mmu_gather range
  * stays empty and tlb_finish_mmu() flushes nothing (tlb_flush_mmu_tlbonly:
  * `if (!tlb->end) return;`, include/asm-generic/tlb.h).
+ * keep_anon: leave anonymous pages (the COW copies a hole punch keeps, shmem.ts).
  */
-function zap_range(mm: u32, start: u64, end: u64): u32 {
+export function zap_range(mm: u32, start: u64, end: u64, keep_anon: bool): u32 {
   let cleared: u32 = 0;
   let a = start;
   while (a < end) {
@@ -125,7 +127,9 @@ function zap_range(mm: u32, start: u64, end: u64): u32 {
       spin_lock(ptl);
       for (let va = a; va < next; va += PAGE_SIZE) {
         const slot = ptpage_addr(t) + ((<u32>(va >> PAGE_SHIFT) & 511) << 3);
-        if (pte_none(atomic.load<u64>(slot))) continue;
+        const cur = atomic.load<u64>(slot);
+        if (pte_none(cur)) continue;
+        if (keep_anon && pte_present(cur) && !pte_special(cur) && (frame_flags(<u32>pte_pfn(cur)) & PG_ANON) != 0) continue;
         const e = ptep_get_and_clear(t, slot);
         charge(cost(COST_PTE_OP));
         stat_inc(STAT_ZAP_PTE);
@@ -152,13 +156,15 @@ function zap_range(mm: u32, start: u64, end: u64): u32 {
 @inline function vstart(slot: u32): u64 { return load<u64>(vma_addr(slot) + VMA_START); }
 @inline function vend(slot: u32): u64 { return load<u64>(vma_addr(slot) + VMA_END); }
 @inline function mut_vmas(): u32 { return pcm(cpu_id()) + PCM_MUT_VMAS; }
+/** the i-th VMA isolate_range() listed */
+export function mut_vma_at(i: u32): u32 { return load<u32>(mut_vmas() + i * 4); }
 
 /**
  * Split so that VMA boundaries fall on `start` and `end`, then list the
  * VMAs inside [start, end) in mut_vmas(). Returns how many, or -ENOMEM.
  * Caller holds mmap_lock for write.
  */
-function isolate_range(mm: u32, start: u64, end: u64): i32 {
+export function isolate_range(mm: u32, start: u64, end: u64): i32 {
   let vma = find_vma(mm, start);
   if (vma < 0 || vstart(<u32>vma) >= end) return 0;
   if (vstart(<u32>vma) < start) {
@@ -213,7 +219,7 @@ export function do_munmap(mm: u32, start: u64, len: u64, downgrade: bool): i32 {
     mmap_write_downgrade(mm);
   }
   lru_add_drain();
-  const cleared = zap_range(mm, start, end);
+  const cleared = zap_range(mm, start, end, false);
   // under the read lock too: [floor, ceiling) holds no VMA any more, so no
   // fault populates a table wholly inside it
   const freed = pgtables_detach(mm, floor, ceiling);
@@ -293,7 +299,7 @@ export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fi
   stat_inc(STAT_MMAP);
   len = (len + PAGE_SIZE - 1) & ~(<u64>PAGE_SIZE - 1);
   if (len == 0 || len >= USER_VA_END) { stat_inc(STAT_MMAP_FAIL); return -<i64>EINVAL; }
-  const anon = (flags & MAP_ANONYMOUS) != 0;
+  let anon = (flags & MAP_ANONYMOUS) != 0;
   // PROT_MTE: anonymous private memory only (arm64 VM_MTE_ALLOWED), and only with tag storage
   if ((prot & PROT_MTE) != 0 && (!tag_storage_enabled() || !anon || (flags & MAP_SHARED) != 0)) { stat_inc(STAT_MMAP_FAIL); return -<i64>EINVAL; }
   let vm_flags = (prot & PROT_MASK);
@@ -302,7 +308,13 @@ export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fi
   if (flags & MAP_GROWSDOWN) vm_flags |= VM_GROWSDOWN;
   if (flags & MAP_X_HUGEPAGE) vm_flags |= VM_HUGEPAGE;
   if (flags & MAP_X_UFFD_MISSING) vm_flags |= VM_UFFD_MISSING;
-  const ops = anon ? ((flags & MAP_SHARED) ? VMOPS_SHMEM : VMOPS_NONE) : VMOPS_FILE;
+  let ops = anon ? VMOPS_NONE : (file_is_shmem(file) ? VMOPS_SHMEM : VMOPS_FILE);
+  if (anon && (flags & MAP_SHARED)) {
+    // shmem_zero_setup(): shared anonymous memory is a shmem object of its own, one per mmap
+    const f = shmem_file_setup(len >> PAGE_SHIFT);
+    if (f < 0) { stat_inc(STAT_MMAP_FAIL); return <i64>(f == -ENFILE ? -ENOMEM : f); }
+    anon = false; ops = VMOPS_SHMEM; file = <u32>f; pgoff = 0;
+  }
   const mpol = (flags & MAP_X_INTERLEAVE) ? MPOL_INTERLEAVE : MPOL_DEFAULT;
   mmap_write_lock(mm);
   let start = addr;
@@ -439,7 +451,7 @@ export function sys_madvise(mm: u32, start: u64, len: u64, advice: u32): i32 {
     if (load<u32>(vma_addr(<u32>v) + VMA_FLAGS) & VM_LOCKED) { r = -EINVAL; break; }
     const s = vstart(<u32>v) > a ? vstart(<u32>v) : a;
     const e = vend(<u32>v) < end ? vend(<u32>v) : end;
-    zap_range(mm, s, e);
+    zap_range(mm, s, e, false);
     a = e;
   }
   lru_add_drain();

@@ -5,13 +5,13 @@
 //
 // Lock order: PTL is NOT held here (do_fault looks the page up before pte_map_lock).
 
-import { HDR_BASE, H_FILES_BASE, H_NFILES, H_FILE_PAGES, H_FILE_INDEX_BASE, FILE_LOCK, FILE_NPAGES, FILE_CACHED, FILE_LINE, FILE_SIZE, PG_PAGECACHE } from './layout';
+import { HDR_BASE, H_FILES_BASE, H_NFILES, H_FILE_PAGES, H_FILE_INDEX_BASE, FILE_LOCK, FILE_NPAGES, FILE_CACHED, FILE_LINE, FILE_SIZE, PG_PAGECACHE, FR_REFCOUNT } from './layout';
 import { charge, cost, stat_inc } from './cpu';
 import { COST_PAGECACHE_LOOKUP, COST_ATOMIC_RMW, STAT_PAGECACHE_HIT, STAT_PAGECACHE_MISS } from './generated';
 import { line_read, line_write } from './cacheline';
 import { spin_lock, spin_unlock } from './spinlock';
-import { alloc_page } from './page_alloc';
-import { get_frame } from './frames';
+import { alloc_page, put_page } from './page_alloc';
+import { get_frame, frame } from './frames';
 
 @inline export function nfiles(): u32 { return load<u32>(HDR_BASE + H_NFILES); }
 @inline export function file_addr(file: u32): u32 { return load<u32>(HDR_BASE + H_FILES_BASE) + file * FILE_SIZE; }
@@ -32,11 +32,11 @@ export function pagecache_get(file: u32, index: u64): i32 {
   line_read(f + FILE_LINE);
   charge(cost(COST_PAGECACHE_LOOKUP));
   let e = atomic.load<u32>(s);
-  if (e != 0) {
-    stat_inc(STAT_PAGECACHE_HIT);
-    get_frame(e - 1);
+  // page_cache_get_speculative(): a truncate may free the page between the load and the reference
+  if (e != 0 && get_page_unless_zero(e - 1)) {
     charge(cost(COST_ATOMIC_RMW));
-    return <i32>(e - 1);
+    if (atomic.load<u32>(s) == e) { stat_inc(STAT_PAGECACHE_HIT); return <i32>(e - 1); }
+    put_page(e - 1);
   }
   spin_lock(f + FILE_LOCK);
   e = atomic.load<u32>(s);
@@ -54,5 +54,82 @@ export function pagecache_get(file: u32, index: u64): i32 {
   return <i32>(e - 1);
 }
 
+/** get_page_unless_zero(): a reference on `pfn` unless it is being freed */
+function get_page_unless_zero(pfn: u32): bool {
+  const a = frame(pfn) + FR_REFCOUNT;
+  // retry: another CPU changed the count between our load and the CAS
+  while (true) {
+    const r = atomic.load<i32>(a);
+    if (r <= 0) return false;
+    if (atomic.cmpxchg<i32>(a, r, r + 1) == r) return true;
+  }
+  return false;
+}
+
 /** cached pfn + 1 of `file` at `index` (0 if none): inspection, no cost */
 export function pagecache_peek(file: u32, index: u32): u32 { return atomic.load<u32>(slot(file, <u64>index)); }
+
+// ---- lookups without allocation, insertion and removal (shmem.ts, userfaultfd.ts) ----
+
+/** find_get_page() without allocating (shmem_getpage SGP_READ): pfn with a reference, -3 a hole, -2 past i_size */
+export function pagecache_lookup(file: u32, index: u64): i32 {
+  if (file >= nfiles() || index >= <u64>file_npages(file)) return -2;
+  line_read(file_addr(file) + FILE_LINE);
+  charge(cost(COST_PAGECACHE_LOOKUP));
+  // retry: the page may be removed (truncate) between the load and our reference
+  while (true) {
+    const e = atomic.load<u32>(slot(file, index));
+    if (e == 0) { stat_inc(STAT_PAGECACHE_MISS); return -3; }
+    if (!get_page_unless_zero(e - 1)) continue;
+    charge(cost(COST_ATOMIC_RMW));
+    if (atomic.load<u32>(slot(file, index)) == e) { stat_inc(STAT_PAGECACHE_HIT); return <i32>(e - 1); }
+    put_page(e - 1);
+  }
+  return -3;
+}
+
+/**
+ * add_to_page_cache(): insert the caller's page `pfn` (PG_PAGECACHE, refcount
+ * held by the caller) at `index`; the cache takes its own reference. 0, -17
+ * (-EEXIST) when a page is there already, -2 past i_size. Takes the i_pages lock.
+ */
+export function pagecache_add(file: u32, index: u64, pfn: u32): i32 {
+  if (file >= nfiles()) return -2;
+  const f = file_addr(file);
+  spin_lock(f + FILE_LOCK);
+  if (index >= <u64>file_npages(file)) { spin_unlock(f + FILE_LOCK); return -2; }
+  const s = slot(file, index);
+  if (atomic.load<u32>(s) != 0) { spin_unlock(f + FILE_LOCK); return -17; }
+  line_write(f + FILE_LINE);
+  get_frame(pfn);
+  atomic.store<u32>(s, pfn + 1);
+  atomic.add<u32>(f + FILE_CACHED, 1);
+  spin_unlock(f + FILE_LOCK);
+  return 0;
+}
+
+/**
+ * delete_from_page_cache() of every page in [first, last) of `file`: the
+ * cache's reference is put (a mapped page lives on until its mappings go).
+ * Returns the pages removed. Takes the i_pages lock; caller holds no PTL.
+ */
+export function pagecache_delete_range(file: u32, first: u64, last: u64): u32 {
+  if (file >= nfiles()) return 0;
+  const f = file_addr(file);
+  const cap = <u64>load<u32>(HDR_BASE + H_FILE_PAGES);
+  if (last > cap) last = cap;
+  let n: u32 = 0;
+  spin_lock(f + FILE_LOCK);
+  line_write(f + FILE_LINE);
+  for (let i = first; i < last; i++) {
+    const s = slot(file, i);
+    const e = atomic.load<u32>(s);
+    if (e == 0) continue;
+    atomic.store<u32>(s, 0);
+    atomic.sub<u32>(f + FILE_CACHED, 1);
+    put_page(e - 1);
+    n++;
+  }
+  spin_unlock(f + FILE_LOCK);
+  return n;
+}

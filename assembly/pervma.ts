@@ -13,13 +13,13 @@
 
 import { TEST_BUILD } from './build_flags';
 import {
-  VMA_START, VMA_END, VMA_OPS, VMA_ANON, VMA_LOCK, VMA_LOCK_SEQ, VMA_STATE, VMA_STATE_LIVE, VMOPS_NONE,
+  VMA_START, VMA_END, VMA_OPS, VMA_FLAGS, VM_UFFD_ANY, VMA_ANON, VMA_LOCK, VMA_LOCK_SEQ, VMA_STATE, VMA_STATE_LIVE, VMOPS_NONE,
   MM_LOCK_SEQ, MM_LOCK_SEQ_LINE, MM_MMAP_LOCK, HDR_BASE, H_STRATEGY, FLAG_PERVMA_STALL, mm_addr,
 } from './layout';
 import { stat_inc, charge } from './cpu';
 import {
   STAT_PERVMA_ABORT_NO_VMA, STAT_PERVMA_ABORT_NOT_ANON, STAT_PERVMA_ABORT_NO_ANON_VMA,
-  STAT_PERVMA_ABORT_LOCKED, STAT_PERVMA_ABORT_CHANGED, STAT_PERVMA_LOCK_MISS,
+  STAT_PERVMA_ABORT_LOCKED, STAT_PERVMA_ABORT_CHANGED, STAT_PERVMA_LOCK_MISS, STAT_PERVMA_ABORT_UFFD,
 } from './generated';
 import { header_flags, sync_point } from './sched';
 import { line_read, line_write } from './cacheline';
@@ -103,6 +103,15 @@ export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
       vma_end_read(<u32>vma);
       stat_inc(STAT_PERVMA_LOCK_MISS);
       continue;
+    }
+    // as merged (6.4): a VMA armed with userfaultfd is faulted under mmap_lock (handle_userfault
+    // drops the fault's lock: it knew only mmap_lock then). Checked under the VMA lock: registration
+    // write-locks the VMA, so the flags cannot change under us now.
+    if (atomic.load<u32>(v + VMA_FLAGS) & VM_UFFD_ANY) {
+      vma_end_read(<u32>vma);
+      rcu_read_unlock();
+      stat_inc(STAT_PERVMA_ABORT_UFFD);
+      return -1;
     }
     rcu_read_unlock();
     return vma;

@@ -41,6 +41,8 @@ export type ViolationKind =
   | 'vma-index' | 'vma-seq-odd' | 'vma-locked' | 'vma-slots' | 'mmap-lock' | 'ptl-held' | 'lock-held' | 'cpu-state'
   // (f) RSS
   | 'rss'
+  // (g) userfaultfd and shmem
+  | 'uffd' | 'shmem'
   // the run that was to be checked did not complete (stress: crash, deadlock)
   | 'run-failed';
 
@@ -443,6 +445,45 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
     for (let cpu = 0; cpu < ncpus; cpu++) { anon += I(pcm(cpu) + C.PCM_RSS_ANON); file += I(pcm(cpu) + C.PCM_RSS_FILE); }
     if (anon !== rssAnon) report({ kind: 'rss', message: `mm0: RSS anon counter ${anon} (after folding per-CPU deltas) but ${rssAnon} anon pages are mapped` });
     if (file !== rssFile) report({ kind: 'rss', message: `mm0: RSS file counter ${file} (after folding per-CPU deltas) but ${rssFile} file pages are mapped` });
+  }
+
+  // ---- (g) userfaultfd contexts, waiters and registrations; shmem sizes ----
+  {
+    const base = U(H + C.H_UFFD_BASE);
+    const nctx = Math.min(U(H + C.H_UFFD_NEXT), U(H + C.H_UFFD_MAX));
+    const uwq = (c: number) => base + C.MAX_UFFD * C.UFFD_SIZE + c * C.UWQ_SIZE;
+    for (let x = 0; x < nctx; x++) {
+      const ca = base + x * C.UFFD_SIZE;
+      if (spinHeld(ca + C.UFFD_LOCK)) report({ kind: 'lock-held', message: `userfaultfd ${x}: context lock held at quiescence` });
+      let len = 0;
+      for (let cur = U(ca + C.UFFD_HEAD), prev = 0; cur !== 0 && len <= ncpus; prev = cur, cur = U(uwq(cur - 1) + C.UWQ_NEXT)) {
+        len++;
+        if (U(uwq(cur - 1) + C.UWQ_STATE) !== C.UWQ_PENDING) report({ kind: 'uffd', cpu: cur - 1, message: `userfaultfd ${x}: cpu ${cur - 1} is on the pending list in state ${U(uwq(cur - 1) + C.UWQ_STATE)}` });
+        if (U(uwq(cur - 1) + C.UWQ_PREV) !== prev) report({ kind: 'uffd', cpu: cur - 1, message: `userfaultfd ${x}: pending list back link of cpu ${cur - 1} is broken` });
+      }
+      if (len !== U(ca + C.UFFD_NPENDING)) report({ kind: 'uffd', message: `userfaultfd ${x}: ${len} messages on the pending list but its count says ${U(ca + C.UFFD_NPENDING)}` });
+    }
+    for (let c = 0; c < ncpus; c++) {
+      const st = U(uwq(c) + C.UWQ_STATE);
+      if (st === C.UWQ_PENDING || st === C.UWQ_READ || U(uwq(c) + C.UWQ_WAIT) !== 0) {
+        report({ kind: 'uffd', cpu: c, message: `CPU ${c} is still waiting in handle_userfault() at quiescence (state ${st}, userfaultfd ${U(uwq(c) + C.UWQ_CTX) - 1})` });
+      }
+    }
+    for (const v of live.flat()) {
+      const ctx = ((v.flags & C.VM_UFFD_CTX_MASK) >>> C.VM_UFFD_CTX_SHIFT) - 1;
+      const armed = (v.flags & C.VM_UFFD_ANY) !== 0;
+      if (ctx >= 0 && (!armed || ctx >= nctx)) report({ kind: 'uffd', slot: v.slot, message: `VMA slot ${v.slot} names userfaultfd ${ctx} but ${armed ? 'only ' + nctx + ' contexts exist' : 'has no userfaultfd mode'}` });
+      if ((v.flags & C.VM_UFFD_MINOR) !== 0 && U(vmaAddr(v.slot) + C.VMA_OPS) !== C.VMOPS_SHMEM) report({ kind: 'uffd', slot: v.slot, message: `VMA slot ${v.slot} is registered MINOR but is not shmem` });
+    }
+    const first = U(H + C.H_SHMEM_FIRST);
+    for (let f = first; f < nfiles; f++) {
+      const fa = U(H + C.H_FILES_BASE) + f * C.FILE_SIZE;
+      const size = U(fa + C.FILE_NPAGES);
+      const ib = U(H + C.H_FILE_INDEX_BASE) + f * filePages * 4;
+      for (let i = size; i < filePages; i++) {
+        if (U(ib + 4 * i) !== 0) { report({ kind: 'shmem', message: `shmem file ${f}: page ${i} is cached beyond i_size (${size} pages)` }); break; }
+      }
+    }
   }
 
   for (const [kind, n] of perKind) {

@@ -16,7 +16,7 @@ import type { WorkerResult } from './worker.js';
 import { loadProfile, costVector, cpuPlacement, type CostProfile } from './profile.js';
 import { UsageError } from './types.js';
 import { strategies } from './strategies.js';
-import { waitForGraph, waitEdge, CPU_STATES, type WaitEdge } from './waitgraph.js';
+import { lostUserfaultWakeups, waitForGraph, waitEdge, CPU_STATES, type WaitEdge } from './waitgraph.js';
 import { counterNames, lockClasses } from './stats.js';
 
 export type Mode = 'parallel' | 'deterministic';
@@ -82,6 +82,9 @@ export interface MachineConfig {
   /** emulated files (page cache) and their size in pages */
   files?: number;
   filePages?: number;
+  /** shmem objects (MAP_SHARED|MAP_ANONYMOUS mappings, memfds) the machine can create, and their largest size in pages */
+  shmemFiles?: number;
+  shmemPages?: number;
   /** fault-path settings (assembly/layout.ts SET_*) */
   settings?: Partial<FaultSettings>;
 }
@@ -118,6 +121,8 @@ export interface FaultSettings {
    * find_vma_rcu(), a seqlock reader under RCU (2019)
    */
   spfLookup: SpfLookup;
+  /** a userfaultfd registration that lands during a speculative fault: 'ignore' (the SPF series) or 'abort' (the v12 review) */
+  uffdSpfRace: 'ignore' | 'abort';
 }
 
 export type SpfLookup = 'v11' | 'v12';
@@ -126,7 +131,7 @@ export type MunmapLock = 'downgrade' | 'write';
 
 export const DEFAULT_SETTINGS: FaultSettings = {
   spfRetry: 'trylock', thp: 'never', pcpBatch: 63, pcpHigh: 378, lruBatch: 15, rssThresh: 64,
-  numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false, munmap: 'default', tagStorage: 0, spfLookup: 'v11',
+  numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false, munmap: 'default', tagStorage: 0, spfLookup: 'v11', uffdSpfRace: 'ignore',
 };
 
 /** munmap's lock for a setting under strategy id `strategy` ('default': the strategy's own) */
@@ -256,6 +261,8 @@ export class Machine {
       scratchBytes: config.scratchBytes ?? 0,
       files: config.files ?? 0,
       filePages: config.filePages ?? 0,
+      shmemFiles: config.shmemFiles ?? 8,
+      shmemPages: config.shmemPages ?? 1024,
       settings: { ...DEFAULT_SETTINGS, ...(config.settings ?? {}) },
       core: 'release',
     };
@@ -292,8 +299,12 @@ export class Machine {
     take('runq', C.RQ_SIZE * cpus);
     const asyncBytes = c.engine === 'mn' && c.workers < cpus ? ASYNC_STACK_BYTES : 0;
     take('async', asyncBytes * cpus, 16);
-    take('files', C.FILE_SIZE * c.files);
-    take('fileIndex', 4 * c.files * c.filePages);
+    // regular files [0, files), then the shmem object pool; one index stride for all
+    const nfiles = c.files + c.shmemFiles;
+    const fileStride = Math.max(c.filePages, c.shmemPages);
+    take('files', C.FILE_SIZE * nfiles);
+    take('fileIndex', 4 * nfiles * fileStride);
+    take('uffd', C.UFFD_REGION_SIZE);
     const total = align(off, PAGE);
     const pages = total / PAGE;
     if (pages > 65536) throw new UsageError(`machine needs ${(total / 2 ** 30).toFixed(1)} GiB of shared memory; the limit is 4 GiB (reduce frames/ptPages/vmas)`);
@@ -327,7 +338,8 @@ export class Machine {
       this.setU32(this.worker(w) + C.WK_COUNT, hi - lo);
       for (let i = lo; i < hi; i++) this.workerOf[i] = w;
     }
-    h('H_FILES_BASE', this.regions.files); h('H_NFILES', c.files); h('H_FILE_PAGES', c.filePages);
+    h('H_FILES_BASE', this.regions.files); h('H_NFILES', nfiles); h('H_FILE_PAGES', fileStride);
+    h('H_SHMEM_FIRST', c.files); h('H_SHMEM_MAX', c.shmemFiles); h('H_UFFD_BASE', this.regions.uffd); h('H_UFFD_MAX', C.MAX_UFFD);
     h('H_FILE_INDEX_BASE', this.regions.fileIndex);
     const st = c.settings;
     const set = (k: string, v: number) => { u32[(C.HDR_BASE + C.H_SETTINGS + C[k]) >>> 2] = v >>> 0; };
@@ -349,6 +361,8 @@ export class Machine {
     const lookup = { v11: C.SPF_LOOKUP_V11, v12: C.SPF_LOOKUP_V12 }[st.spfLookup];
     if (lookup === undefined) throw new UsageError(`unknown SPF lookup "${String(st.spfLookup)}" (v11, v12)`);
     set('SET_SPF_LOOKUP', lookup);
+    if (st.uffdSpfRace !== 'ignore' && st.uffdSpfRace !== 'abort') throw new UsageError(`unknown uffdSpfRace setting "${st.uffdSpfRace}" (ignore, abort)`);
+    set('SET_UFFD_SPF_RACE', st.uffdSpfRace === 'abort' ? C.UFFD_RACE_ABORT : C.UFFD_RACE_IGNORE);
     u32.set(costVector(this.profile), this.regions.profile >>> 2);
 
     // ---- per-CPU blocks ----
@@ -368,6 +382,8 @@ export class Machine {
     }
     this.scratchBase = scratchOff;
     this.host.core.machine_init();
+    // regular files are filePages long (machine_init sized every file to the stride); shmem objects start empty
+    for (let f = 0; f < nfiles; f++) this.setU32(this.regions.files + f * C.FILE_SIZE + C.FILE_NPAGES, f < c.files ? c.filePages : 0);
   }
 
   /** host worker of each CPU */
@@ -488,6 +504,8 @@ export class Machine {
       error = `cpu ${who} crashed at op #${this.u32(this.percpu(who) + C.PC_OP)} (injected fault)`;
     }
     for (const r of results) if (!r.ok && !error) error = `cpu ${r.cpu}: ${r.error}`;
+    const lost = deadlock ? lostUserfaultWakeups(this, deadlock) : undefined;
+    if (lost && error) error = `${lost} (${error})`;
     if (deadlock && error) error += '\n' + deadlock.map((e) => '  ' + e.text).join('\n');
     return {
       ok: !error && results.every((r) => r.ok),

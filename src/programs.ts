@@ -143,6 +143,8 @@ programs.faultScript = async ({ core }, _cpu, a) => {
     return BigInt(vars[m[1]]) + BigInt(m[2] ?? 0);
   };
   const n = (s: ScriptStep, k: string, d?: number) => num(s, k, d);
+  /** a small id (file, uffd context): a number or "$var" */
+  const id = (v: unknown): number => typeof v === 'number' ? v : Number(addr(v));
   const B = (s: ScriptStep, k: string, d?: number) => BigInt(num(s, k, d));
   const out: unknown[] = [];
   for (const s of steps) {
@@ -150,7 +152,7 @@ programs.faultScript = async ({ core }, _cpu, a) => {
     switch (s.op) {
       case 'mmap':
         r = Number(await core.sys_mmap(mm, s.addr === undefined ? 0n : addr(s.addr), B(s, 'len'), n(s, 'prot', 3), n(s, 'flags', 0x22),
-          n(s, 'file', 0), B(s, 'pgoff', 0)));
+          id(s.file ?? 0), B(s, 'pgoff', 0)));
         if (typeof s.as === 'string') vars[s.as] = r as number;
         break;
       case 'munmap': r = await core.sys_munmap(mm, addr(s.addr), B(s, 'len')); break;
@@ -182,8 +184,42 @@ programs.faultScript = async ({ core }, _cpu, a) => {
       case 'relax': r = Number(await core.t_relax(n(s, 'n'))); break;
       case 'pmdClearHold': r = await core.t_pmd_clear_hold(mm, addr(s.addr), n(s, 'other'), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
       case 'waitPtlLocked': r = await core.t_wait_ptl_locked(mm, addr(s.addr), n(s, 'follow'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
+      // shmem and userfaultfd (assembly/shmem.ts, assembly/userfaultfd.ts); `ctx`/`file` may name a var ("$u")
+      case 'memfd': r = await core.sys_memfd_create(); break;
+      case 'ftruncate': r = await core.sys_ftruncate(id(s.file), B(s, 'pages')); break;
+      case 'punch': r = await core.sys_fallocate_punch(id(s.file), B(s, 'off'), B(s, 'pages')); break;
+      case 'userfaultfd': r = await core.sys_userfaultfd(mm, n(s, 'features', 0)); break;
+      case 'uffdRegister': r = await core.uffdio_register(id(s.ctx), addr(s.addr), B(s, 'len'), n(s, 'mode', 1)); break;
+      case 'uffdUnregister': r = await core.uffdio_unregister(id(s.ctx), addr(s.addr), B(s, 'len')); break;
+      case 'uffdRelease': r = await core.uffd_release(id(s.ctx)); break;
+      case 'uffdRead': {
+        const v = await core.uffd_read(id(s.ctx), n(s, 'running', 0)) as bigint;
+        r = v < 0n ? Number(v) : { address: Number(v & ~0xfffn), flags: Number(v & 0xfffn) };
+        break;
+      }
+      case 'uffdCopy': r = await core.uffdio_copy(id(s.ctx), addr(s.addr), s.src === undefined ? 0n : addr(s.src), B(s, 'len', 4096), n(s, 'mode', 0)); break;
+      case 'uffdZeropage': r = await core.uffdio_zeropage(id(s.ctx), addr(s.addr), B(s, 'len', 4096), n(s, 'mode', 0)); break;
+      case 'uffdContinue': r = await core.uffdio_continue(id(s.ctx), addr(s.addr), B(s, 'len', 4096), n(s, 'mode', 0)); break;
+      case 'uffdWriteprotect': r = await core.uffdio_writeprotect(id(s.ctx), addr(s.addr), B(s, 'len', 4096), n(s, 'mode', 1)); break;
+      case 'uffdWake': r = await core.uffdio_wake(id(s.ctx), addr(s.addr), B(s, 'len', 4096)); break;
+      case 'uffdCopied': r = Number(await core.uffd_last_copied()); break;
+      /** a handler loop: resolve messages (mode 0 COPY, 1 CONTINUE) until `count` are done */
+      case 'uffdHandle': {
+        let done = 0;
+        while (done < n(s, 'count', 1)) {
+          const v = await core.uffd_read(id(s.ctx), 0) as bigint;
+          if (v < 0n) break;
+          const a = v & ~0xfffn;
+          const rr = n(s, 'mode', 0) === 1 ? await core.uffdio_continue(id(s.ctx), a, 4096n, 0) : await core.uffdio_copy(id(s.ctx), a, 0n, 4096n, 0);
+          if (rr === -17) await core.uffdio_wake(id(s.ctx), a, 4096n);
+          done++;
+        }
+        r = done;
+        break;
+      }
       default: throw new Error(`faultScript: unknown op ${s.op}`);
     }
+    if (typeof s.as === 'string' && s.op !== 'mmap' && typeof r === 'number') vars[s.as] = r;
     out.push(r);
   }
   return out;
@@ -208,6 +244,17 @@ programs.stressMunmapRace = async (inst, _cpu, a) => {
   await inst.core.stress_munmap_race(num(a, 'mm', 0), big(a, 'base'), num(a, 'slots'), num(a, 'slotPages'), num(a, 'ops'),
     num(a, 'minWrites'), num(a, 'sync'), num(a, 'cursor'), num(a, 'next'), num(a, 'progress'), num(a, 'out'));
   return counters(inst, num(a, 'out'), 'STRESS_');
+};
+/** postcopy vCPU (assembly/postcopy.ts): random writes; latencies of the userfaults at `lat` */
+programs.postcopyTouch = async ({ core }, _cpu, a) => {
+  const r = await core.wl_postcopy_touch(num(a, 'mm', 0), num(a, 'ctx'), big(a, 'base'), num(a, 'npages'), num(a, 'touches'), num(a, 'running'),
+    num(a, 'lat'), num(a, 'latCap')) as bigint;
+  return r >= 0n ? { samples: Number(r) } : { samples: 0, error: `access failed: VM_FAULT 0x${(-r).toString(16)}` };
+};
+/** postcopy handler thread: returns the messages it resolved */
+programs.uffdHandler = async ({ core }, _cpu, a) => {
+  const r = await core.wl_uffd_handler(num(a, 'ctx'), num(a, 'mode', 0), big(a, 'msgCycles', 0), num(a, 'running')) as bigint;
+  return r >= 0n ? { resolved: Number(r) } : { resolved: 0, error: `resolution failed: errno ${-r}` };
 };
 programs.mapbenchPipeline = async ({ core }, cpu, a) => loopResult(await core.wl_mapbench_pipeline(num(a, 'mm', 0), big(a, 'base'), big(a, 'stride'),
   num(a, 'npages'), num(a, 'myFlags'), num(a, 'prevFlags'), cpu, num(a, 'ncpus'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));

@@ -7,6 +7,8 @@ import { lockClasses } from './stats.js';
 
 export interface WaitEdge {
   cpu: number;
+  /** the WAIT_* kind (layout.ts) */
+  kind?: number;
   state: string;
   irqs: 'on' | 'off';
   waitsFor: string;
@@ -58,12 +60,21 @@ export function waitEdge(m: Machine, cpu: number, classes: string[] = lockClasse
   } else if (kind === C.WAIT_RCU) {
     waitsFor = 'an RCU grace period (synchronize_rcu)';
     for (let t = 0; t < m.cfg.cpus; t++) if (t !== cpu && m.u32(m.percpu(t) + C.PC_RCU_NEST)) holders.push(t);
+  } else if (kind === C.WAIT_UFFD) {
+    const ctx = Math.floor((obj - m.regions.uffd) / C.UFFD_SIZE);
+    const addr = m.host.core.uffd_uwq_address(cpu) as bigint;
+    waitsFor = `a resolution of 0x${addr.toString(16)} from userfaultfd ${ctx}`;
+    for (let t = 0; t < m.cfg.cpus; t++) {
+      if (t !== cpu && m.u32(m.percpu(t) + C.PC_WAIT_KIND) === C.WAIT_UFFD_READ && m.u32(m.percpu(t) + C.PC_WAIT_OBJ) === obj + C.UFFD_READ_WORD) holders.push(t);
+    }
+  } else if (kind === C.WAIT_UFFD_READ) {
+    waitsFor = `a message on userfaultfd ${Math.floor((obj - C.UFFD_READ_WORD - m.regions.uffd) / C.UFFD_SIZE)}`;
   } else if (kind === C.WAIT_BARRIER) {
     waitsFor = 'the quantum barrier';
   }
   const who = holders.length ? ` held by/owed by cpu ${holders.join(', cpu ')}` : '';
   return {
-    cpu, state, irqs, waitsFor, holders,
+    cpu, kind, state, irqs, waitsFor, holders,
     text: `cpu ${cpu} [${state}, IRQs ${irqs}, clock ${m.clock(cpu)}] waits for ${waitsFor}${who}`,
   };
 }
@@ -76,4 +87,16 @@ export function objName(m: Machine, a: number): string {
   if (a >= r.mm && a < r.mm + C.MM_SIZE) return a - r.mm === C.MM_MMAP_LOCK ? 'mmap_lock' : `mm+${a - r.mm}`;
   if (a >= r.vmas && a < r.vmas + C.VMA_SIZE * m.cfg.vmas) return `vm_lock of VMA slot ${Math.floor((a - r.vmas) / C.VMA_SIZE)}`;
   return `@0x${a.toString(16)}`;
+}
+
+/**
+ * Faulting CPUs parked in handle_userfault() in a stuck machine: a lost
+ * wake-up (the handler never answered). One line naming them and the
+ * context(s), or undefined.
+ */
+export function lostUserfaultWakeups(m: Machine, edges: WaitEdge[]): string | undefined {
+  const w = edges.filter((e) => e.kind === m.C.WAIT_UFFD);
+  if (!w.length) return undefined;
+  const ctxs = [...new Set(w.map((e) => /userfaultfd (\d+)/.exec(e.waitsFor)?.[1] ?? '?'))];
+  return `lost wake-up: cpu ${w.map((e) => e.cpu).join(', cpu ')} wait${w.length === 1 ? 's' : ''} in handle_userfault() for userfaultfd ${ctxs.join(', ')} and no handler answers`;
 }

@@ -56,6 +56,10 @@ export const COUNTERS_SPEC: unknown = {
   [
    "mm_rb_write",
    "SPF v11 mm_rb_lock taken for write (VMA tree changes)"
+  ],
+  [
+   "uffd",
+   "userfaultfd context lock (fault_pending_wqh.lock)"
   ]
  ],
  "counters": [
@@ -550,6 +554,110 @@ export const COUNTERS_SPEC: unknown = {
   [
    "page_zeroed",
    "4 KiB pages zeroed"
+  ],
+  [
+   "shmem_file_alloc",
+   "shmem objects created (MAP_SHARED|MAP_ANONYMOUS mappings, memfd_create)"
+  ],
+  [
+   "shmem_truncate_page",
+   "page-cache pages dropped by ftruncate or a hole punch"
+  ],
+  [
+   "uffd_register",
+   "UFFDIO_REGISTER calls that succeeded"
+  ],
+  [
+   "uffd_unregister",
+   "UFFDIO_UNREGISTER calls that succeeded"
+  ],
+  [
+   "uffd_fault",
+   "faults delivered to a userfaultfd handler (handle_userfault queued a message)"
+  ],
+  [
+   "uffd_fault_missing",
+   "userfaults of kind MISSING (no page)"
+  ],
+  [
+   "uffd_fault_minor",
+   "userfaults of kind MINOR (page in the shmem page cache, no PTE)"
+  ],
+  [
+   "uffd_fault_wp",
+   "userfaults of kind WP (write to a uffd-wp PTE)"
+  ],
+  [
+   "uffd_fault_sigbus",
+   "userfaults answered with SIGBUS (UFFD_FEATURE_SIGBUS, or registered without a context)"
+  ],
+  [
+   "uffd_fault_wait_cycles",
+   "virtual cycles faulting CPUs waited from queueing a message to their wake-up"
+  ],
+  [
+   "uffd_msg_read",
+   "userfaultfd messages read by handlers"
+  ],
+  [
+   "uffd_copy",
+   "UFFDIO_COPY calls"
+  ],
+  [
+   "uffd_zeropage",
+   "UFFDIO_ZEROPAGE calls"
+  ],
+  [
+   "uffd_continue",
+   "UFFDIO_CONTINUE calls"
+  ],
+  [
+   "uffd_writeprotect",
+   "UFFDIO_WRITEPROTECT calls"
+  ],
+  [
+   "uffd_wake",
+   "UFFDIO_WAKE calls"
+  ],
+  [
+   "uffd_page_installed",
+   "PTEs installed by UFFDIO_COPY / ZEROPAGE / CONTINUE"
+  ],
+  [
+   "uffd_eexist",
+   "resolution pages that found a PTE (or page-cache page) present: -EEXIST"
+  ],
+  [
+   "uffd_efault",
+   "resolution pages past i_size or without a page-cache page (CONTINUE): -EFAULT"
+  ],
+  [
+   "uffd_enoent",
+   "resolutions whose destination VMA is gone or not registered with the context: -ENOENT"
+  ],
+  [
+   "uffd_copy_retry",
+   "UFFDIO_COPY retries after faulting in an unmapped source page with mmap_lock dropped"
+  ],
+  [
+   "uffd_woken",
+   "faulting CPUs woken by a resolution, UFFDIO_WAKE, unregister or release"
+  ],
+  [
+   "spf_abort_uffd_race",
+   "SPF abort: VM_UFFD_MISSING registered during the speculative fault (the reviewer's rule)"
+  ],
+  [
+   "spf_uffd_race_ignored",
+   "SPF: VM_UFFD_MISSING registered during the speculative fault, ignored this time (the series' rule)"
+  ],
+  [
+   "spf_abort_uffd_wp",
+   "SPF abort: write to a uffd-wp PTE (handle_userfault needs mmap_lock)"
+  ],
+  [
+   "pervma_abort_uffd",
+   "per-VMA abort: userfaultfd_armed() (as merged: fall back to mmap_lock)"
   ]
  ]
 };
