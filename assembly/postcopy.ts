@@ -10,7 +10,10 @@ import { now, charge, rand_below } from './cpu';
 import { sync_point } from './sched';
 import { PAGE_SIZE } from './layout';
 import { access } from './access';
-import { uffd_read, uffd_fault_side_done, uffd_last_latency, uffd_last_woken, uffdio_copy, uffdio_continue, uffdio_wake } from './userfaultfd';
+import {
+  uffd_read, uffd_fault_side_done, uffd_last_latency, uffd_last_woken, uffdio_copy, uffdio_continue, uffdio_wake, uffdio_zeropage,
+  uffdio_writeprotect, UFFD_PAGEFAULT_FLAG_WP, UFFD_PAGEFAULT_FLAG_WRITE,
+} from './userfaultfd';
 
 const EEXIST: i32 = 17;
 
@@ -44,7 +47,8 @@ export function wl_postcopy_touch(mm: u32, ctx: u32, base: u64, npages: u32, tou
 /**
  * A handler thread: read a message, spend `msg_cycles` (the page's transfer
  * and the handler's own work), resolve the page (mode 0: UFFDIO_COPY from a
- * buffer it owns, 1: UFFDIO_CONTINUE), UFFDIO_WAKE after -EEXIST. Ends when
+ * buffer it owns, 1: UFFDIO_CONTINUE, 2 (the stress): by message, WP clears the
+ * uffd-wp bit, a read gets the zero page, a write a copy), UFFDIO_WAKE after -EEXIST. Ends when
  * every vCPU is done (the u32 at `running` is 0) and nothing is pending.
  * Returns the messages it resolved, or -errno of a failed resolution.
  */
@@ -56,8 +60,14 @@ export function wl_uffd_handler(ctx: u32, mode: u32, msg_cycles: u64, running: u
     if (m < 0) break;
     charge(msg_cycles);
     const a = <u64>m & ~(<u64>PAGE_SIZE - 1);
-    const r = mode == 1 ? uffdio_continue(ctx, a, PAGE_SIZE, 0) : uffdio_copy(ctx, a, 0, PAGE_SIZE, 0);
-    if (r == -EEXIST) uffdio_wake(ctx, a, PAGE_SIZE);
+    let r: i32;
+    if (mode == 1) r = uffdio_continue(ctx, a, PAGE_SIZE, 0);
+    else if (mode == 2 && (<u32>m & UFFD_PAGEFAULT_FLAG_WP) != 0) r = uffdio_writeprotect(ctx, a, PAGE_SIZE, 0);
+    else if (mode == 2 && (<u32>m & UFFD_PAGEFAULT_FLAG_WRITE) == 0) r = uffdio_zeropage(ctx, a, PAGE_SIZE, 0);
+    else r = uffdio_copy(ctx, a, 0, PAGE_SIZE, 0);
+    // -EEXIST: resolved already (two faults on one page); mode 2 (the stress): any failure
+    // (the range was unmapped or unregistered meanwhile) only wakes, and the fault retries
+    if (r == -EEXIST || (r != 0 && mode == 2)) uffdio_wake(ctx, a, PAGE_SIZE);
     else if (r != 0) return <i64>r;
     n++;
     sync_point();

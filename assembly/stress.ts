@@ -16,9 +16,10 @@
 //
 // Counters (u32 each, STRESS_* indices) go to `out`, this CPU's scratch.
 
-import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, setting } from './layout';
+import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, WAIT_UFFD_READ, PC_WAIT_KIND, PC_STATE, CPU_FINISHED, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, percpu, setting } from './layout';
+import { uffdio_register, uffdio_unregister, uffdio_writeprotect, uffd_npending, uffd_fault_side_done } from './userfaultfd';
 import { cpu_id, NCPUS, now, charge, rand_below } from './cpu';
-import { op_begin, op_done, sync_point, check_stop, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from './sched';
+import { op_begin, op_done, sync_point, check_stop, spin_wait_round, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from './sched';
 import { access } from './access';
 import { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, PROT_MTE } from './mmap';
 import { tag_storage_enabled } from './mte';
@@ -41,7 +42,42 @@ export const STRESS_MADVISE: u32 = 13;
 export const STRESS_MADVISE_FAIL: u32 = 14;
 export const STRESS_NUMA_SCANS: u32 = 15;
 export const STRESS_MMAP_FILE: u32 = 16; // file-backed mmaps (private or shared) of file 0
-export const STRESS_NCOUNTERS: u32 = 17;
+export const STRESS_UFFD_REGISTER: u32 = 17; // UFFDIO_REGISTER of a random sub-range (MISSING, WP or both)
+export const STRESS_UFFD_REGISTER_FAIL: u32 = 18; // EINVAL (no VMA in the range) / EBUSY (expected)
+export const STRESS_UFFD_UNREGISTER: u32 = 19;
+export const STRESS_UFFD_WRITEPROTECT: u32 = 20; // UFFDIO_WRITEPROTECT (set) of a random sub-range
+export const STRESS_UFFD_WRITEPROTECT_FAIL: u32 = 21; // the range is not one WP-registered VMA (expected)
+export const STRESS_NCOUNTERS: u32 = 22;
+
+// the userfaultfd part of the mix (stress_uffd_setup): the same for every CPU of the run
+let W_UFFD_REG: u32 = 0;
+let W_UFFD_UNREG: u32 = 0;
+let W_UFFD_WP: u32 = 0;
+let UFFD_HANDLER: i32 = -1; // the CPU that runs the handler (it takes no part in the mix or its meetings)
+let UFFD_RUNNING: u32 = 0; // u32: mix CPUs still running (the handler stops at 0)
+
+/**
+ * Weights of the userfaultfd operations of the next stress_run, and the
+ * handler CPU (-1: none, and the weights must be 0). `running` is a shared
+ * u32 the host set to the number of mix CPUs. Called by every CPU before stress_run.
+ */
+export function stress_uffd_setup(w_reg: u32, w_unreg: u32, w_wp: u32, handler: i32, running: u32): void {
+  W_UFFD_REG = w_reg; W_UFFD_UNREG = w_unreg; W_UFFD_WP = w_wp; UFFD_HANDLER = handler; UFFD_RUNNING = running;
+}
+const UFFD_CTX: u32 = 0; // the run's only context: the host creates it before time 0
+
+/** the handler, if any, sleeps in read() with nothing pending: it holds no lock and changes nothing */
+function uffd_handler_idle(): void {
+  if (UFFD_HANDLER < 0) return;
+  const pc = percpu(<u32>UFFD_HANDLER);
+  let spins: u32 = 0;
+  // retry: the handler is still resolving (it runs on, or is about to park)
+  while (atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_UFFD_READ || uffd_npending(UFFD_CTX) != 0) {
+    if (atomic.load<u32>(pc + PC_STATE) == CPU_FINISHED) return;
+    check_stop();
+    spin_wait_round(spins++);
+  }
+}
 
 const RW: u32 = VM_READ | VM_WRITE;
 const ANON_FIXED: u32 = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
@@ -65,8 +101,10 @@ function meet(sync: u32, target: u32): void {
  * written `n` as the answer; then all meet again. Returns the meetings done.
  */
 function checkpoint(sync: u32, meetings: u32, ckpt: u32, n: u32): u32 {
-  meet(sync, ++meetings * NCPUS);
+  const parts = UFFD_HANDLER >= 0 ? NCPUS - 1 : NCPUS;
+  meet(sync, ++meetings * parts);
   if (cpu_id() == 0) {
+    uffd_handler_idle();
     atomic.store<u32>(ckpt, n);
     // retry: the host has not answered yet (it polls every few ms)
     while (true) {
@@ -76,7 +114,7 @@ function checkpoint(sync: u32, meetings: u32, ckpt: u32, n: u32): u32 {
       atomic.wait<u32>(ckpt + 4, a, 10_000_000);
     }
   }
-  meet(sync, ++meetings * NCPUS);
+  meet(sync, ++meetings * parts);
   return meetings;
 }
 
@@ -124,11 +162,13 @@ export function stress_run(mm: u32, base: u64, npages: u32, ops: u32,
   w_read: u32, w_write: u32, w_mmap: u32, w_munmap: u32, w_mprotect: u32, w_madvise: u32, w_mmap_file: u32,
   max_len: u32, check_every: u32, ckpt: u32, sync: u32, out: u32): void {
   memory.fill(out, 0, STRESS_NCOUNTERS * 4);
+  const parts = UFFD_HANDLER >= 0 ? NCPUS - 1 : NCPUS;
   if (cpu_id() == 0 && sys_mmap(mm, base, <u64>npages * PAGE_SIZE, RW, ANON_FIXED, 0, 0) < 0) bump(out, STRESS_MMAP_FAIL);
-  meet(sync, NCPUS);
+  meet(sync, parts);
   let meetings: u32 = 1;
-  const total = w_read + w_write + w_mmap + w_munmap + w_mprotect + w_madvise + w_mmap_file;
-  if (total == 0 || npages == 0) { meet(sync, 2 * NCPUS); return; }
+  const w_mix = w_read + w_write + w_mmap + w_munmap + w_mprotect + w_madvise + w_mmap_file;
+  const total = w_mix + (UFFD_HANDLER >= 0 ? W_UFFD_REG + W_UFFD_UNREG + W_UFFD_WP : 0);
+  if (total == 0 || npages == 0) { if (UFFD_HANDLER >= 0) uffd_fault_side_done(UFFD_CTX, UFFD_RUNNING); meet(sync, 2 * parts); return; }
   for (let i: u32 = 0; i < ops; i++) {
     if (check_every != 0 && i != 0 && i % check_every == 0) meetings = checkpoint(sync, meetings, ckpt, i / check_every);
     op_begin(30);
@@ -161,18 +201,33 @@ export function stress_run(mm: u32, base: u64, npages: u32, ops: u32,
       } else if (k < w_mmap + w_munmap + w_mprotect + w_madvise) {
         bump(out, STRESS_MADVISE);
         if (sys_madvise(mm, addr, len, MADV_DONTNEED) < 0) bump(out, STRESS_MADVISE_FAIL);
-      } else {
+      } else if (k < w_mix - w_read - w_write) {
         bump(out, STRESS_MMAP_FILE);
         const prot = rand_below(4) == 0 ? VM_READ : RW;
         const kind = rand_below(2) == 0 ? MAP_SHARED : MAP_PRIVATE;
         if (sys_mmap(mm, addr, len, prot, kind | MAP_FIXED, 0, <u64>p) < 0) bump(out, STRESS_MMAP_FAIL);
+      } else {
+        // userfaultfd: faults in registered ranges wait for the handler CPU
+        k -= w_mix - w_read - w_write;
+        if (k < W_UFFD_REG) {
+          bump(out, STRESS_UFFD_REGISTER);
+          const mode: u32 = <u32>rand_below(3) + 1; // MISSING, WP, or both
+          if (uffdio_register(UFFD_CTX, addr, len, mode) < 0) bump(out, STRESS_UFFD_REGISTER_FAIL);
+        } else if (k < W_UFFD_REG + W_UFFD_UNREG) {
+          bump(out, STRESS_UFFD_UNREGISTER);
+          uffdio_unregister(UFFD_CTX, addr, len);
+        } else {
+          bump(out, STRESS_UFFD_WRITEPROTECT);
+          if (uffdio_writeprotect(UFFD_CTX, addr, len, 1) < 0) bump(out, STRESS_UFFD_WRITEPROTECT_FAIL);
+        }
       }
     }
     bump(out, STRESS_OPS);
     numa_tick(mm, out);
     op_done();
   }
-  meet(sync, ++meetings * NCPUS);
+  if (UFFD_HANDLER >= 0) uffd_fault_side_done(UFFD_CTX, UFFD_RUNNING);
+  meet(sync, ++meetings * parts);
 }
 
 /** sleep until the u32 at `w` no longer holds `v` (the writer calls wake_waiters(w)) */

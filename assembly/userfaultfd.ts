@@ -181,6 +181,8 @@ function uffd_change(ctx: u32, start: u64, len: u64, modes: u32): i32 {
     vma_start_write(mm, s);
     vm_write_begin(s);
     vma_set_flags(s, nf, <u32>vm_get_page_prot(nf));
+    // no longer WP-registered: the uffd-wp bits of its PTEs go (as userfaultfd_clear_vma does)
+    if ((vf & VM_UFFD_WP) != 0 && (nf & VM_UFFD_WP) == 0) clear_uffd_wp(mm, load<u64>(va + VMA_START), load<u64>(va + VMA_END));
     vm_write_end(s);
   }
   for (let i: u32 = 0; i < <u32>n; i++) vma_merge(mm, mut_vma_at(i));
@@ -191,6 +193,19 @@ function uffd_change(ctx: u32, start: u64, len: u64, modes: u32): i32 {
     stat_inc(STAT_UFFD_UNREGISTER);
   } else stat_inc(STAT_UFFD_REGISTER);
   return 0;
+}
+
+/** drop _PAGE_UFFD_WP from the present PTEs of [start, end). Caller holds mmap_lock; takes each PTL. */
+function clear_uffd_wp(mm: u32, start: u64, end: u64): void {
+  for (let a = start; a < end; a += PAGE_SIZE) {
+    if (walk_lockless(mm, a) != WALK_OK) continue;
+    const t = <u32>walk_pte_table();
+    const slot = walk_pte_slot();
+    spin_lock(ptl_of(t));
+    const e = atomic.load<u64>(slot);
+    if (pte_present(e) && (e & _PAGE_UFFD_WP) != 0) set_pte(t, slot, e & ~_PAGE_UFFD_WP);
+    spin_unlock(ptl_of(t));
+  }
 }
 
 /** UFFDIO_REGISTER: `mode` is UFFDIO_REGISTER_MODE_* bits. 0 or -errno (-EINVAL, -EBUSY another context, -ENOMEM) */
@@ -394,10 +409,8 @@ export function uffd_read(ctx: u32, running: u32): i64 {
   charge(cost(COST_SYSCALL));
   if (!valid_ctx(ctx)) return -<i64>EINVAL;
   const ca = ctx_addr(ctx);
-  let waiting = false;
-  // retry: woken by a new message, the end of the faulting side, or a lost race for the message
+  // retry: woken by a new message, the end of the faulting side, or another handler took the message
   while (true) {
-    const w = waiting ? wait_token() : 0;
     line_read(ca + UFFD_LINE);
     if (atomic.load<u32>(ca + UFFD_NPENDING) != 0) {
       spin_lock(ca + UFFD_LOCK);
@@ -410,18 +423,18 @@ export function uffd_read(ctx: u32, running: u32): i64 {
         store<u64>(u + UWQ_T_READ, now());
         const msg = load<u64>(u + UWQ_ADDRESS) | <u64>load<u32>(u + UWQ_FLAGS);
         spin_unlock(ca + UFFD_LOCK);
-        if (waiting) wait_finish();
         stat_inc(STAT_UFFD_MSG_READ);
         return <i64>msg;
       }
       spin_unlock(ca + UFFD_LOCK);
     }
-    if (atomic.load<u32>(ca + UFFD_RELEASED) || (running != 0 && atomic.load<u32>(running) == 0)) {
-      if (waiting) wait_finish();
-      return -1;
-    }
-    if (!waiting) { wait_prepare(ca + UFFD_READ_WORD, WAIT_UFFD_READ); waiting = true; continue; }
-    wait_sleep(w);
+    if (atomic.load<u32>(ca + UFFD_RELEASED) || (running != 0 && atomic.load<u32>(running) == 0)) return -1;
+    // sleep on the read word (no lock taken while prepared: a contended lock is a wait of its own)
+    wait_prepare(ca + UFFD_READ_WORD, WAIT_UFFD_READ);
+    const w = wait_token();
+    if (atomic.load<u32>(ca + UFFD_NPENDING) == 0 && atomic.load<u32>(ca + UFFD_RELEASED) == 0 &&
+        (running == 0 || atomic.load<u32>(running) != 0)) wait_sleep(w);
+    wait_finish();
   }
   return -1;
 }

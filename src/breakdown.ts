@@ -15,10 +15,12 @@ export const CYCLE_CATEGORIES: readonly CycleCategory[] = Object.freeze([
   { name: 'PTL wait', counters: ['ptl_wait_cycles'] },
   { name: 'VMA lock wait', counters: ['vma_read_wait_cycles', 'vma_write_wait_cycles'] },
   { name: 'mm_rb_lock wait', counters: ['mm_rb_read_wait_cycles', 'mm_rb_write_wait_cycles'] }, // SPF v11's get_vma() rwlock
-  { name: 'other lock wait', counters: ['generic_wait_cycles', 'zone_wait_cycles', 'lru_wait_cycles', 'pagecache_wait_cycles'] },
+  { name: 'other lock wait', counters: ['generic_wait_cycles', 'zone_wait_cycles', 'lru_wait_cycles', 'pagecache_wait_cycles', 'uffd_wait_cycles'] },
   { name: 'shootdown', counters: ['shootdown_wait_cycles', 'ipi_cycles'] },
   { name: 'cache-line wait', counters: ['line_wait_cycles'] },
   { name: 'TLB-miss walks', counters: ['tlb_miss_cycles'] },
+  // a faulting CPU parked in handle_userfault() until a handler resolved its page
+  { name: 'userfault wait', counters: ['uffd_fault_wait_cycles'] },
 ]);
 
 /** what is left of the CPUs' cycles after the categories */

@@ -52,6 +52,8 @@ export interface PointResult {
   params: Record<string, number>;
   /** the kernel variant the point ran: munmap's mmap_lock (downgrade: Linux 4.20+; write: before); SPF's get_vma() (spf only, else null) */
   kernel: { munmap: MunmapLock; spfLookup: SpfLookup | null };
+  /** the workload's own measurements (postcopy: userfault resolution latency percentiles); {} for most */
+  metrics: Record<string, number>;
   ok: boolean;
   error: string | null;
   opsUnit: string;
@@ -154,7 +156,7 @@ export async function runPoint(spec: PointSpec, opts: RunOptions = {}): Promise<
   return summarize(spec, r, m, o);
 }
 
-interface Outcome { run: RunResult; ops: number | null; params: Record<string, number>; timed: bigint | null }
+interface Outcome { run: RunResult; ops: number | null; params: Record<string, number>; timed: bigint | null; metrics: Record<string, number> }
 
 /** Set up and run the workload; a host-side error (not bad input) becomes a failed run. */
 async function execute(m: Machine, w: Workload, spec: PointSpec, opts: RunOptions): Promise<Outcome> {
@@ -165,16 +167,17 @@ async function execute(m: Machine, w: Workload, spec: PointSpec, opts: RunOption
     params = w.params(ctx);
     const run = await m.run((cpu) => w.task(cpu, ctx), opts);
     const ops = run.ok ? w.ops(m, run, ctx) : null;
-    return { run, params, ops, timed: run.ok && w.timedCycles ? w.timedCycles(m, run, ctx) : null };
+    return { run, params, ops, timed: run.ok && w.timedCycles ? w.timedCycles(m, run, ctx) : null,
+      metrics: run.ok && w.metrics ? w.metrics(m, run, ctx) : {} };
   } catch (e) {
     if (e instanceof UsageError || e instanceof ProfileError) throw e;
     const clocks = [...Array(m.cfg.cpus).keys()].map((i) => m.clock(i));
     const error = `host error: ${e instanceof Error ? e.message : String(e)}`;
-    return { run: { ok: false, error, cpus: [], clocks, wallMs: performance.now() - t0, engine: m.engineStats() }, params, ops: null, timed: null };
+    return { run: { ok: false, error, cpus: [], clocks, wallMs: performance.now() - t0, engine: m.engineStats() }, params, ops: null, timed: null, metrics: {} };
   }
 }
 
-function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params, timed }: Outcome): PointResult {
+function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params, timed, metrics }: Outcome): PointResult {
   const stats = m.stats();
   const total = run.clocks.reduce((a, b) => a + b, 0n);
   const max = run.clocks.reduce((a, b) => (a > b ? a : b), 0n);
@@ -194,6 +197,7 @@ function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params,
     vcycles: spec.vcycles ?? null,
     params,
     kernel: { munmap: munmapLockOf(m.cfg.settings.munmap, r.strategy.id), spfLookup: r.strategy.name === 'spf' ? m.cfg.settings.spfLookup : null },
+    metrics,
     ok: run.ok,
     error: run.ok ? null : (run.error ?? 'run failed'),
     opsUnit: r.workload.opsUnit,

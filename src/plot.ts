@@ -2,6 +2,7 @@
 // rendered server-side (no browser, no canvas). Per workload:
 //   <workload>-throughput.svg  operations per virtual second vs CPUs, one line per strategy
 //   <workload>-breakdown.svg   where the cycles go, per strategy, at the largest CPU count
+//   <workload>-handlers.svg    postcopy only: throughput and latency percentiles vs handler CPUs
 
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
@@ -90,6 +91,44 @@ export function breakdownSpec(points: PointResult[], workload: string): TopLevel
   };
 }
 
+/**
+ * postcopy workloads: userfaults resolved per virtual second and the p50 / p99
+ * resolution latency against the number of handler CPUs (params.handlers)
+ */
+export function handlersSpec(points: PointResult[], workload: string): TopLevelSpec {
+  const ps = pointsOf(points, workload).filter((p) => p.params.handlers !== undefined);
+  const strategies = [...new Set(ps.map((p) => p.strategy))];
+  const values = ps.flatMap((p) => [
+    { handlers: p.params.handlers, strategy: p.strategy, what: 'throughput', v: p.opsPerVirtualSec },
+    { handlers: p.params.handlers, strategy: p.strategy, what: 'p50', v: p.metrics.latencyP50Us },
+    { handlers: p.params.handlers, strategy: p.strategy, what: 'p99', v: p.metrics.latencyP99Us },
+  ]);
+  const color = { field: 'strategy', type: 'nominal', title: 'strategy', scale: { domain: strategies }, legend: LINE_LEGEND } as const;
+  const x = { field: 'handlers', type: 'quantitative', title: 'userfaultfd handler CPUs', axis: { format: 'd', tickMinStep: 1 } } as const;
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+    title: { text: `${workload}: throughput and resolution latency vs handlers`, subtitle: subtitle(ps, 'lines') },
+    data: { values },
+    vconcat: [
+      {
+        width: WIDTH, height: HEIGHT / 2,
+        transform: [{ filter: "datum.what === 'throughput'" }],
+        mark: { type: 'line', point: true },
+        encoding: { x, y: { field: 'v', type: 'quantitative', title: `${ps[0]?.opsUnit ?? 'ops'} per virtual second`, axis: { format: '~s' } }, color },
+      },
+      {
+        width: WIDTH, height: HEIGHT / 2,
+        transform: [{ filter: "datum.what !== 'throughput'" }],
+        mark: { type: 'line', point: true },
+        encoding: {
+          x, y: { field: 'v', type: 'quantitative', title: 'resolution latency, virtual µs' }, color,
+          strokeDash: { field: 'what', type: 'nominal', title: 'percentile', legend: LINE_LEGEND },
+        },
+      },
+    ],
+  };
+}
+
 /** vega-lite -> vega -> SVG text, headless */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
@@ -107,6 +146,7 @@ export function plotSpecs(points: PointResult[]): { file: string; spec: TopLevel
   for (const w of workloads) {
     out.push({ file: `${w}-throughput.svg`, spec: throughputSpec(points, w) });
     out.push({ file: `${w}-breakdown.svg`, spec: breakdownSpec(points, w) });
+    if (points.some((p) => p.workload === w && p.ok && p.params.handlers !== undefined)) out.push({ file: `${w}-handlers.svg`, spec: handlersSpec(points, w) });
   }
   return out;
 }

@@ -235,6 +235,8 @@ programs.faultScript = async ({ core }, _cpu, a) => {
 programs.stress = async (inst, _cpu, a) => {
   const w = a.weights as number[];
   if (!Array.isArray(w) || w.length !== 7) throw new Error('program argument weights must be 7 numbers');
+  const u = (a.uffd ?? [0, 0, 0]) as number[];
+  await inst.core.stress_uffd_setup(u[0], u[1], u[2], num(a, 'handler', -1), num(a, 'running', 0));
   await inst.core.stress_run(num(a, 'mm', 0), big(a, 'base'), num(a, 'pages'), num(a, 'ops'), w[0], w[1], w[2], w[3], w[4], w[5], w[6],
     num(a, 'maxLen', 16), num(a, 'checkEvery', 0), num(a, 'ckpt', 0), num(a, 'sync'), num(a, 'out'));
   return counters(inst, num(a, 'out'), 'STRESS_');

@@ -31,8 +31,14 @@ export type StressMix = 'random' | 'munmap-race';
 export const STRESS_MIXES: readonly StressMix[] = ['random', 'munmap-race'];
 
 /** relative weights of the random mix's operations */
-export interface StressWeights { read: number; write: number; mmap: number; munmap: number; mprotect: number; madvise: number; mmapFile: number }
-export const DEFAULT_WEIGHTS: StressWeights = { read: 30, write: 40, mmap: 8, munmap: 8, mprotect: 8, madvise: 6, mmapFile: 4 };
+export interface StressWeights {
+  read: number; write: number; mmap: number; munmap: number; mprotect: number; madvise: number; mmapFile: number;
+  /** userfaultfd (2 CPUs or more: the last CPU is then the handler and takes no part in the mix) */
+  uffdRegister: number; uffdUnregister: number; uffdWriteprotect: number;
+}
+export const DEFAULT_WEIGHTS: StressWeights = {
+  read: 30, write: 40, mmap: 8, munmap: 8, mprotect: 8, madvise: 6, mmapFile: 4, uffdRegister: 3, uffdUnregister: 2, uffdWriteprotect: 2,
+};
 
 /** planted bugs by name (assembly/layout.ts BUG_*) */
 export const BUGS: Record<string, number> = { 'skip-vma-changed': 1, 'skip-shootdown': 2 };
@@ -95,6 +101,13 @@ export interface StressStats {
   madvise: number;
   madviseFail: number;
   numaScans: number;
+  uffdRegister: number;
+  uffdRegisterFail: number;
+  uffdUnregister: number;
+  uffdWriteprotect: number;
+  uffdWriteprotectFail: number;
+  /** userfaults the handler CPU resolved (read and answered) */
+  uffdResolved: number;
   /** every core counter, summed over CPUs (decimal strings: u64) */
   counters: Record<string, string>;
   /** final virtual clock of each CPU (decimal strings) */
@@ -177,6 +190,10 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   const w = { ...DEFAULT_WEIGHTS, ...(o.weights ?? {}) };
   const weights = [w.read, w.write, w.mmap, w.munmap, w.mprotect, w.madvise, w.mmapFile];
   for (const x of weights) int('weights', x, 0, 1_000_000);
+  const uffdW = [w.uffdRegister, w.uffdUnregister, w.uffdWriteprotect];
+  for (const x of uffdW) int('weights', x, 0, 1_000_000);
+  // the last CPU is the userfaultfd handler when the mix has userfaultfd operations (and another CPU runs the mix)
+  const handler = mix === 'random' && o.cpus >= 2 && uffdW.some((x) => x > 0) ? o.cpus - 1 : -1;
   const settings: Partial<FaultSettings> = { ...(o.settings ?? {}), numaPeriod: o.numaPeriod ?? 0, zapFlushUnderPtl: !!o.zapFlushUnderPtl, bug: bugValue(o.bug),
     ...(o.munmap ? { munmap: o.munmap } : {}), ...(o.spfLookup ? { spfLookup: o.spfLookup } : {}), tagStorage: int('tagStorage', o.tagStorage ?? 0, 0, 1 << 24) };
   // page tables for the region and the pcp lists of every CPU, with room to spare
@@ -209,6 +226,12 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   const next = m.hostAlloc(4);
   // checkpoints: CPU 0 posts a request number at ckpt, we check and answer at ckpt + 4
   const ckpt = m.hostAlloc(8);
+  const running = m.hostAlloc(4);
+  if (handler >= 0) {
+    m.host.core.cpu_bind_setup(0);
+    if ((m.host.core.sys_userfaultfd(0, 0) as number) !== 0) throw new Error('stress: userfaultfd() did not give context 0');
+  }
+  m.setU32(running, handler >= 0 ? o.cpus - 1 : 0);
   const checkEvery = mix === 'random' ? int('checkEvery', o.checkEvery ?? Math.max(10, Math.ceil(o.ops / 8)), 0, 10_000_000) : 0;
   const early: Violation[] = [];
   let answered = 0;
@@ -230,7 +253,9 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   const run = await m.run((cpu) => {
     const out = m.scratch(cpu);
     if (mix === 'random') {
-      return { program: 'stress', args: { base: Number(REGION_BASE), pages, ops: o.ops, weights, maxLen: 16, checkEvery, ckpt, sync, out } };
+      if (cpu === handler) return { program: 'uffdHandler', args: { ctx: 0, mode: 2, msgCycles: 0, running } };
+      return { program: 'stress', args: { base: Number(REGION_BASE), pages, ops: o.ops, weights, maxLen: 16, checkEvery, ckpt, sync, out,
+        uffd: handler >= 0 ? uffdW : [0, 0, 0], handler, running } };
     }
     return {
       program: 'stressMunmapRace',
@@ -246,6 +271,9 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
     mmap: sum('MMAP'), mmapFile: sum('MMAP_FILE'), mmapFail: sum('MMAP_FAIL'), munmap: sum('MUNMAP'), munmapFail: sum('MUNMAP_FAIL'),
     mprotect: sum('MPROTECT'), mprotectFail: sum('MPROTECT_FAIL'), madvise: sum('MADVISE'), madviseFail: sum('MADVISE_FAIL'),
     numaScans: sum('NUMA_SCANS'),
+    uffdRegister: sum('UFFD_REGISTER'), uffdRegisterFail: sum('UFFD_REGISTER_FAIL'), uffdUnregister: sum('UFFD_UNREGISTER'),
+    uffdWriteprotect: sum('UFFD_WRITEPROTECT'), uffdWriteprotectFail: sum('UFFD_WRITEPROTECT_FAIL'),
+    uffdResolved: handler >= 0 ? ((run.cpus[handler]?.value as { resolved?: number } | undefined)?.resolved ?? 0) : 0,
     counters: Object.fromEntries(Object.entries(core).map(([k, v]) => [k, v.toString()])),
     clocks: run.clocks.map(String),
   };

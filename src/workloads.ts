@@ -12,6 +12,7 @@ import type { Machine, MachineConfig, CpuTask, RunResult } from './machine.js';
 import type { PointSpec } from './experiment.js';
 import { UsageError } from './types.js';
 import { layoutConsts } from './wasm.js';
+import { counterNames } from './stats.js';
 
 export interface Workload<Ctx = unknown> {
   name: string;
@@ -42,6 +43,8 @@ export interface Workload<Ctx = unknown> {
    * Without it the whole run counts (the largest CPU clock).
    */
   timedCycles?(m: Machine, run: RunResult, ctx: Ctx): bigint;
+  /** measurements of its own beyond ops (postcopy: latency percentiles), read after a successful run */
+  metrics?(m: Machine, run: RunResult, ctx: Ctx): Record<string, number>;
 }
 
 // ---------------------------------------------------------------------------
@@ -372,6 +375,86 @@ const mapbenchPipeline: Workload<FaultCtx> = {
 };
 
 // ---------------------------------------------------------------------------
+// postcopy: live migration over userfaultfd (assembly/postcopy.ts)
+
+interface PostcopyCtx { minor: boolean; vcpus: number; handlers: number; npages: number; touches: number; msgCycles: number;
+  base: bigint; ctx: number; running: number; lat: number[] }
+
+/** the p-quantile (nearest rank) of sorted `xs` */
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return 0;
+  return xs[Math.min(xs.length - 1, Math.max(0, Math.ceil((p / 100) * xs.length) - 1))];
+}
+
+/** vCPUs of a postcopy point: up to 4, the other CPUs are handlers (--cpus 5, 6, 8, 12 = 1, 2, 4, 8 handlers) */
+export const postcopyVcpus = (cpus: number) => Math.min(4, cpus - 1);
+/** per-message cost of a handler: receiving one 4 KiB page at 10 Gbit/s (~3.3 us) at 3 GHz, plus its bookkeeping */
+const POSTCOPY_MSG_CYCLES = 10_000;
+
+function postcopyWorkload(name: string, minor: boolean, description: string): Workload<PostcopyCtx> {
+  const npages = 8192; // 32 MiB of guest memory
+  return {
+    name, description, opsUnit: 'userfaults resolved', usesStrategy: true,
+    vcycles: 'vCPU touches = vcycles / 20000 (default 2000 each); the run ends when every vCPU is done',
+    machine: (p) => ({
+      frames: 2 * npages + 4096 * p.cpus + 8192, ptPages: 512 + 16 * p.cpus, vmas: 256 + 16 * p.cpus,
+      shmemFiles: 4, shmemPages: npages, scratchBytes: 4 * 20_000,
+    }),
+    setup: (m, p) => {
+      if (p.cpus < 2) throw new UsageError(`workload ${name} needs at least 2 CPUs (vCPUs and handlers); got ${p.cpus}`);
+      const core = m.host.core, K = m.host.consts;
+      core.cpu_bind_setup(0);
+      const len = BigInt(npages * PAGE);
+      let base: bigint;
+      if (minor) {
+        // the destination's memory is a shmem file, already received through a second mapping;
+        // the guest's mapping of it is registered MINOR: only the PTEs are missing
+        const f = core.sys_memfd_create() as number;
+        if (f < 0 || (core.sys_ftruncate(f, BigInt(npages)) as number) < 0) throw new Error(`${name} setup: memfd failed (${f})`);
+        const src = core.sys_mmap(0, 0n, len, 3, K.MAP_SHARED, f, 0n) as bigint;
+        // received before time 0: CPU 0's clock and counters do not keep the populating faults
+        const pc = m.percpu(0);
+        const saved = new Uint8Array(m.memory.buffer, pc, m.C.PC_STATS + 8 * counterNames().length).slice();
+        if (src < 0n || (core.touch(0, src, len, 4096n, 1) as bigint) < 0n) throw new Error(`${name} setup: populating the file failed`);
+        new Uint8Array(m.memory.buffer).set(saved.subarray(m.C.PC_STATS), pc + m.C.PC_STATS);
+        m.setU64(pc + m.C.PC_CLOCK, new BigUint64Array(saved.buffer, 0, 1)[0]);
+        base = core.sys_mmap(0, 0n, len, 3, K.MAP_SHARED, f, 0n) as bigint;
+      } else base = core.sys_mmap(0, 0n, len, 3, K.MAP_PRIVATE | K.MAP_ANONYMOUS, 0, 0n) as bigint;
+      if (base < 0n) throw new Error(`${name} setup: mmap failed (${base})`);
+      const ctx = core.sys_userfaultfd(0, 0) as number;
+      const r = core.uffdio_register(ctx, base, len, minor ? 4 : 1) as number;
+      if (ctx < 0 || r < 0) throw new Error(`${name} setup: userfaultfd failed (${ctx}, ${r})`);
+      const vcpus = postcopyVcpus(p.cpus);
+      const running = m.hostAlloc(64);
+      m.setU32(running, vcpus);
+      const touches = p.vcycles === undefined ? 2000 : Math.max(1, Math.floor(p.vcycles / 20_000));
+      return { minor, vcpus, handlers: p.cpus - vcpus, npages, touches: Math.min(touches, 20_000), msgCycles: POSTCOPY_MSG_CYCLES,
+        base, ctx, running, lat: [...Array(p.cpus).keys()].map((c) => m.scratch(c)) };
+    },
+    // CPUs [0, vcpus) are vCPUs, the rest handlers
+    task: (cpu, c) => cpu < c.vcpus
+      ? { program: 'postcopyTouch', args: { ctx: c.ctx, base: Number(c.base), npages: c.npages, touches: c.touches, running: c.running, lat: c.lat[cpu], latCap: 20_000 } }
+      : { program: 'uffdHandler', args: { ctx: c.ctx, mode: c.minor ? 1 : 0, msgCycles: c.msgCycles, running: c.running } },
+    ops: (_m, run) => run.cpus.reduce((n, c) => n + ((c.value as { resolved?: number } | undefined)?.resolved ?? 0), 0),
+    params: (c) => ({ vcpus: c.vcpus, handlers: c.handlers, guestPages: c.npages, touchesPerVcpu: c.touches, handlerMsgCycles: c.msgCycles }),
+    metrics: (m, run, c) => {
+      const xs: number[] = [];
+      const u32 = new Uint32Array(m.memory.buffer);
+      for (let cpu = 0; cpu < c.vcpus; cpu++) {
+        const n = (run.cpus[cpu].value as { samples: number }).samples;
+        for (let i = 0; i < n; i++) xs.push(u32[(c.lat[cpu] >>> 2) + i]);
+      }
+      xs.sort((a, b) => a - b);
+      const us = (cy: number) => cy / (m.profile.ghz * 1e3);
+      return {
+        uffdFaults: xs.length, latencyP50Cycles: percentile(xs, 50), latencyP99Cycles: percentile(xs, 99), latencyMaxCycles: xs.length ? xs[xs.length - 1] : 0,
+        latencyP50Us: us(percentile(xs, 50)), latencyP99Us: us(percentile(xs, 99)), latencyMaxUs: us(xs.length ? xs[xs.length - 1] : 0),
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
 // The registry
 
 export const workloads: readonly Workload[] = Object.freeze([
@@ -394,6 +477,8 @@ export const workloads: readonly Workload[] = Object.freeze([
   mapbenchWorkload('mapbench-local', false, 'RadixVM mapbench.cc local: each CPU maps, touches and unmaps pages of its own region'),
   mapbenchWorkload('mapbench-global', true, 'RadixVM mapbench.cc global: all CPUs map, touch and unmap interleaved pages of one region'),
   mapbenchPipeline,
+  postcopyWorkload('postcopy', false, 'live-migration postcopy: up to 4 vCPUs write random pages of 32 MiB registered MISSING; the other CPUs are userfaultfd handlers resolving with UFFDIO_COPY'),
+  postcopyWorkload('postcopy-minor', true, 'postcopy over a shmem file already received: the guest mapping is registered MINOR, handlers resolve with UFFDIO_CONTINUE'),
   testCrash,
 ] as Workload[]);
 

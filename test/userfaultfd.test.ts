@@ -1,6 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { runScripts, dumpLeaves, pfnOf, PAGE, ANON, MAP_SHARED, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED, PROT_READ, RW, VM_FAULT_SIGBUS, type ScriptRun } from './fault-util.js';
 import { checkInvariants, formatViolations } from '../src/checker.js';
+import { runPoint } from '../src/experiment.js';
+import { toCsv } from '../src/report.js';
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_DIRTY, _PAGE_UFFD_WP, _PAGE_SPECIAL } from '../src/pte.js';
 
 // userfaultfd (assembly/userfaultfd.ts) and shmem objects (assembly/shmem.ts)
@@ -348,4 +350,44 @@ describe('registration racing a speculative fault (spf-v12-review-2019)', () => 
       clean(r);
     });
   }
+});
+
+describe('workload postcopy', () => {
+  const point = (workload: string, cpus: number) => runPoint({ workload, strategy: 'spf', cpus, profile: 'default', mode: 'deterministic', seed: 1, quantum: 10_000, vcycles: 4_000_000 });
+
+  it('vCPUs wait for handler CPUs: latency percentiles in the JSON and CSV; more handlers, lower latency', async () => {
+    const one = await point('postcopy', 5);
+    const four = await point('postcopy', 8);
+    for (const p of [one, four]) {
+      expect(p.ok, p.error ?? '').toBe(true);
+      expect(p.params.vcpus).toBe(4);
+      expect(p.ops).toBeGreaterThan(600); // 4 x 200 random touches of 8192 pages: nearly all first touches
+      expect(Number(p.stats.uffd_fault)).toBeGreaterThanOrEqual(p.ops!);
+      const m = p.metrics;
+      expect(m.uffdFaults).toBe(Number(p.stats.uffd_fault));
+      expect(0 < m.latencyP50Cycles && m.latencyP50Cycles <= m.latencyP99Cycles && m.latencyP99Cycles <= m.latencyMaxCycles).toBe(true);
+      expect(m.latencyP50Cycles).toBeGreaterThanOrEqual(10_000); // at least the handler's per-message cost
+    }
+    expect(one.params.handlers).toBe(1);
+    expect(four.params.handlers).toBe(4);
+    expect(four.metrics.latencyP99Cycles).toBeLessThan(one.metrics.latencyP99Cycles);
+    const csv = toCsv([one, four]).split('\n');
+    const cols = csv[0].split(',');
+    const row = csv[1].split(',');
+    expect(row[cols.indexOf('uffd_handlers')]).toBe('1');
+    expect(Number(row[cols.indexOf('uffd_latency_p99_cycles')])).toBe(one.metrics.latencyP99Cycles);
+  }, 60_000);
+
+  it('postcopy-minor resolves with UFFDIO_CONTINUE over a pre-populated shmem file', async () => {
+    const p = await point('postcopy-minor', 5);
+    expect(p.ok, p.error ?? '').toBe(true);
+    expect(Number(p.stats.uffd_fault_minor)).toBeGreaterThan(600);
+    expect(Number(p.stats.uffd_continue)).toBe(p.ops);
+    expect(Number(p.stats.uffd_copy)).toBe(0);
+    expect(Number(p.stats.fault_file_shared)).toBe(0); // the populating faults were before time 0
+  }, 60_000);
+
+  it('needs 2 CPUs: one clear error', async () => {
+    await expect(point('postcopy', 1)).rejects.toThrow(/needs at least 2 CPUs/);
+  });
 });
