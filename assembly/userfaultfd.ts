@@ -16,9 +16,9 @@
 //                                  mcopy_atomic_install_pte() under the PTL
 //   UFFDIO_WRITEPROTECT / WAKE     mwriteprotect_range() (TLB flush), wake_userfault()
 //
-// The five install cases (reference/uffdio-continue-shmem-2021.txt, Hugh
-// Dickins' review of "userfaultfd/shmem: support UFFDIO_CONTINUE for shmem",
-// Message-ID <20210413051721.2896915-5-axelrasmussen@google.com> thread):
+// The five install cases (Hugh Dickins' review of "[PATCH v2 4/9]
+// userfaultfd/shmem: support UFFDIO_CONTINUE for shmem", LKML, April 2021,
+// in reply to <20210413051721.2896915-5-axelrasmussen@google.com>):
 //   1 anon private COPY     (anon page newly allocated)
 //   2 shmem private COPY    (anon page newly allocated: CoW without a shmem page)
 //   3 shmem private CONTINUE (page in the cache)
@@ -34,8 +34,9 @@
 // -> PTL. The context lock is never held across a PTL or a wait.
 // A speculative fault never calls handle_userfault() (it has no mmap_lock to
 // drop): SPF aborts on VM_UFFD_MISSING at its start, and a registration that
-// lands later follows SET_UFFD_SPF_RACE (spf-v12-review-2019: Laurent
-// Dufour's "ignore it this time" vs Jerome Glisse's "abort").
+// lands later follows SET_UFFD_SPF_RACE (the review of SPF v12, "mm: provide
+// speculative fault infrastructure", LKML 2019: Laurent Dufour's "ignore it
+// this time" vs Jerome Glisse's "abort").
 
 import { TEST_BUILD } from './build_flags';
 import {

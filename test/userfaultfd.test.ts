@@ -324,7 +324,7 @@ describe('fault delivery', () => {
   }
 });
 
-describe('registration racing a speculative fault (spf-v12-review-2019)', () => {
+describe('registration racing a speculative fault (the SPF v12 review rule)', () => {
   for (const [rule, counter] of [[0, 'spf_uffd_race_ignored'], [1, 'spf_abort_uffd_race']] as const) {
     it(`rule ${rule === 0 ? "the series' (ignore this time)" : "the reviewer's (abort)"}: counted, state consistent`, async () => {
       const FLAG_SPF_UFFD_STALL = 32;
