@@ -115,6 +115,7 @@ export function resolveSpec(spec: PointSpec): Resolved {
   const profile = loadProfile(spec.profile);
   const maxCpus = layoutConsts().MAX_CPUS;
   checkInt('CPU count', spec.cpus, 1, maxCpus);
+  if (spec.cpus < (workload.minCpus ?? 1)) throw new UsageError(`workload ${workload.name} needs at least ${workload.minCpus} CPUs (got ${spec.cpus})`);
   const t = profile.topology;
   const hw = t.sockets * t.coresPerSocket * t.threadsPerCore;
   if (spec.cpus > hw) throw new UsageError(`profile ${profile.name} has ${hw} hardware threads; cannot emulate ${spec.cpus} CPUs`);

@@ -26,6 +26,8 @@ export interface Workload<Ctx = unknown> {
   vcycles: string;
   /** not listed (test-only) */
   hidden?: boolean;
+  /** the fewest CPUs a point may have (default 1) */
+  minCpus?: number;
   /** extra machine configuration (per-CPU scratch, frames...) */
   machine?(p: PointSpec): Partial<MachineConfig>;
   /** lay out and initialise the shared objects; the result is handed to task() and ops() */
@@ -394,7 +396,7 @@ const POSTCOPY_MSG_CYCLES = 10_000;
 function postcopyWorkload(name: string, minor: boolean, description: string): Workload<PostcopyCtx> {
   const npages = 8192; // 32 MiB of guest memory
   return {
-    name, description, opsUnit: 'userfaults resolved', usesStrategy: true,
+    name, description, opsUnit: 'userfaults resolved', usesStrategy: true, minCpus: 2,
     vcycles: 'vCPU touches = vcycles / 20000 (default 2000 each); the run ends when every vCPU is done',
     machine: (p) => ({
       frames: 2 * npages + 4096 * p.cpus + 8192, ptPages: 512 + 16 * p.cpus, vmas: 256 + 16 * p.cpus,

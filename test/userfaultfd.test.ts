@@ -388,6 +388,6 @@ describe('workload postcopy', () => {
   }, 60_000);
 
   it('needs 2 CPUs: one clear error', async () => {
-    await expect(point('postcopy', 1)).rejects.toThrow(/needs at least 2 CPUs/);
+    await expect(point('postcopy', 1)).rejects.toThrow(/workload postcopy needs at least 2 CPUs \(got 1\)/);
   });
 });
