@@ -75,6 +75,7 @@ import { flush_tlb_mm_range } from './ipi';
 import { pagecache_lookup, pagecache_add, pagecache_delete_range } from './pagecache';
 import { i_size_pages } from './shmem';
 import { access } from './access';
+import { mte_sync_tags } from './mte';
 
 // uapi (include/uapi/linux/userfaultfd.h)
 export const UFFD_FEATURE_SIGBUS: u32 = 1 << 7;
@@ -488,7 +489,8 @@ function mcopy_atomic_install_pte(mm: u32, v: u32, t: u32, slot: u32, dst: u64, 
   // inc_mm_counter(mm_counter(page)) AFTER the rmap: mm_counter() reads PageAnon
   add_mm_counter(mm, (frame_flags(page) & PG_ANON) != 0, 1);
   if (newly_allocated) lru_cache_add(page);
-  set_pte(t, slot, e);
+  // set_pte_at() of an MTE VMA: a page without tag storage is mapped fault-on-access
+  set_pte(t, slot, mte_sync_tags(e, vf));
   // no TLB flush: the entry was not present
   spin_unlock(ptl);
   stat_inc(STAT_UFFD_PAGE_INSTALLED);

@@ -28,12 +28,15 @@ const expectClean = (r: StressResult) => {
   expect(r.ok).toBe(true);
 };
 
+const NO_UFFD = { uffdRegister: 0, uffdUnregister: 0, uffdWriteprotect: 0 };
+
 describe('MTE tag storage in the random mix (issue 10 item 1): fault-on-access entries race every mutator', () => {
   // a pool smaller than the region: reservations also fail (the handler's RETRY, then OOM).
   // Deterministic mode: the counts below do not depend on host timing
   for (const strategy of STRATEGIES) {
     it(`${strategy}, 8 CPUs, deterministic, pool of 192 units + the NUMA scanner`, async () => {
-      const r = await stress({ cpus: 8, strategy, seed: 5, ops: 300, mode: 'deterministic', tagStorage: 192, numaPeriod: 300_000 });
+      // without the userfaultfd operations: the counts below were found for seed 5 of the mix without them
+      const r = await stress({ cpus: 8, strategy, seed: 5, ops: 300, mode: 'deterministic', tagStorage: 192, numaPeriod: 300_000, weights: NO_UFFD });
       expectClean(r);
       const c = r.stats.counters;
       expect(Number(c.mte_marked)).toBeGreaterThan(0);
