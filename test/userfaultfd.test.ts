@@ -101,12 +101,19 @@ describe('UFFDIO_COPY / CONTINUE: the five install cases of mcopy_atomic_install
         { op: 'uffdCopy', ctx: '$u', addr: A }, // present: -EEXIST
         { op: 'uffdCopy', ctx: '$u', addr: B }, // not registered / no VMA: -ENOENT
         { op: 'uffdCopy', ctx: '$u', addr: A + 1 }, // unaligned: -EINVAL
+        // the source buffer is mapped but not faulted in: copy_from_user fails, the copy faults it in and retries
+        { op: 'mmap', addr: B, len: PAGE, flags: ANON | MAP_FIXED },
+        { op: 'uffdCopy', ctx: '$u', addr: A + PAGE, src: B },
+        { op: 'uffdWake', ctx: '$u', addr: A, len: 2 * PAGE }, // nobody waits: wakes none
+        { op: 'uffdWake', ctx: '$u', addr: A, len: 0 }, // -EINVAL
       ]);
-      expect(r.out[0].slice(3)).toEqual([0, EEXIST, ENOENT, EINVAL]);
+      expect(r.out[0].slice(3)).toEqual([0, EEXIST, ENOENT, EINVAL, B, 0, 0, EINVAL]);
+      expect(r.stats.uffd_wake).toBe(2n);
+      expect(r.stats.uffd_copy_retry).toBe(1n);
       const e = leaf(r, A)!.entry;
       expect(bits(e)).toEqual({ present: true, write: vmWrite, dirty: true, uffdWp: false });
       expect(frameFlags(r, pfnOf(e)) & r.m.C.PG_ANON).toBeTruthy();
-      expect(rss(r)).toEqual({ anon: 1, file: 0 });
+      expect(rss(r)).toEqual({ anon: 2, file: 0 });
       expect(r.stats.uffd_eexist).toBe(1n);
       expect(r.stats.uffd_enoent).toBe(1n);
       clean(r);
