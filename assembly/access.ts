@@ -22,8 +22,7 @@ import {
   handle_mm_fault, FAULT_FLAG_USER, FAULT_FLAG_WRITE, FAULT_FLAG_VMA_LOCK, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT,
   FAULT_FLAG_TRIED, VM_FAULT_RETRY, VM_FAULT_COMPLETED, VM_FAULT_SIGSEGV,
 } from './fault';
-import { arch_vma_access_permitted } from './spf';
-import { handle_speculative_fault, handle_speculative_fault_mmapseq } from './spf';
+import { arch_vma_access_permitted, handle_speculative_fault, handle_speculative_fault_mmapseq } from './spf';
 import {
   lock_vma_under_rcu, vma_end_read, mmap_read_lock, mmap_read_unlock, strategy, STRATEGY_SPF, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ,
 } from './pervma';

@@ -37,14 +37,24 @@ import {
 import { pte_none, pgprot_unpack } from './pte';
 import { FAULT_FLAG_USER, FAULT_FLAG_WRITE, VM_FAULT_RETRY, VM_FAULT_SIGSEGV, vmf_init_speculative, handle_pte_fault } from './fault';
 
-/** handle_speculative_fault(): the mm.h wrapper — multithreaded user faults only */
-export function handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
+/**
+ * The mm.h wrapper's checks, shared by both SPF designs: an attempt is
+ * counted, and only user faults of a multithreaded mm go on (counted aborts
+ * otherwise).
+ */
+@inline function spf_allowed(mm: u32, flags: u32): bool {
   stat_inc(STAT_SPF_ATTEMPT);
-  if ((flags & FAULT_FLAG_USER) == 0) { stat_inc(STAT_SPF_ABORT_NOT_USER); return VM_FAULT_RETRY; }
+  if ((flags & FAULT_FLAG_USER) == 0) { stat_inc(STAT_SPF_ABORT_NOT_USER); return false; }
   if (atomic.load<i32>(mm_addr(mm) + MM_USERS) <= 1 || setting(SET_MM_USERS_ONE) != 0) {
     stat_inc(STAT_SPF_ABORT_SINGLE_USER);
-    return VM_FAULT_RETRY;
+    return false;
   }
+  return true;
+}
+
+/** handle_speculative_fault(): the mm.h wrapper — multithreaded user faults only */
+export function handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
+  if (!spf_allowed(mm, flags)) return VM_FAULT_RETRY;
   return __handle_speculative_fault(mm, address, flags);
 }
 
@@ -160,12 +170,7 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
 
 /** the mmapseq variant of handle_speculative_fault(): multithreaded user faults only */
 export function handle_speculative_fault_mmapseq(mm: u32, address: u64, flags: u32): i32 {
-  stat_inc(STAT_SPF_ATTEMPT);
-  if ((flags & FAULT_FLAG_USER) == 0) { stat_inc(STAT_SPF_ABORT_NOT_USER); return VM_FAULT_RETRY; }
-  if (atomic.load<i32>(mm_addr(mm) + MM_USERS) <= 1 || setting(SET_MM_USERS_ONE) != 0) {
-    stat_inc(STAT_SPF_ABORT_SINGLE_USER);
-    return VM_FAULT_RETRY;
-  }
+  if (!spf_allowed(mm, flags)) return VM_FAULT_RETRY;
   // mmap_seq_read_start(): a writer inside means the VMAs may be mid-change
   const seq = mmap_seq_read_start(mm);
   if (seq & 1) { stat_inc(STAT_SPF_ABORT_SEQ_ODD); return VM_FAULT_RETRY; }

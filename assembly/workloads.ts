@@ -16,6 +16,23 @@ const RW: u32 = VM_READ | VM_WRITE;
 @inline function fail_mmap(r: i64): i64 { return -((-r) << 16); }
 
 /**
+ * Access each page of [a, a + size) (`write`) while the clock is below
+ * `budget` and `iters` below `max_iters`, one iteration per page: the inner
+ * loop of every fault workload. Returns the new iteration count, or
+ * -(VM_FAULT_*) on the first access that failed.
+ */
+@inline function access_pages(mm: u32, a: u64, size: u64, write: bool, budget: u64, max_iters: u64, iters: i64): i64 {
+  for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
+    const r = access(mm, a + p, write);
+    if (r != 0) return -<i64>r;
+    iters++;
+    // a scheduling point every 64 pages, so a CPU never runs far past the others in one call
+    if ((iters & 63) == 0) sync_point();
+  }
+  return iters;
+}
+
+/**
  * will-it-scale page_fault1/2/3: mmap `size` bytes (anonymous private, file
  * private, or file shared: kind 0/1/2), write one byte per page, munmap;
  * one iteration per page. `at` != 0: always at that address (MAP_FIXED).
@@ -28,12 +45,8 @@ export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: 
     op_begin(10);
     const a = sys_mmap(mm, at, size, RW, flags, file, 0);
     if (a < 0) return fail_mmap(a);
-    for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
-      const r = access(mm, <u64>a + p, true);
-      if (r != 0) return -<i64>r;
-      iters++;
-      if ((iters & 63) == 0) sync_point();
-    }
+    iters = access_pages(mm, <u64>a, size, true, budget, max_iters, iters);
+    if (iters < 0) return iters;
     const u = sys_munmap(mm, <u64>a, size);
     if (u < 0) return fail_mmap(u);
     op_done();
@@ -61,12 +74,8 @@ export function wl_mte_tag(mm: u32, size: u64, budget: u64, max_iters: u64): i64
     }
     const m = sys_mprotect(mm, <u64>a, size, RW | PROT_MTE);
     if (m < 0) return fail_mmap(m);
-    for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
-      const r = access(mm, <u64>a + p, true);
-      if (r != 0) return -<i64>r;
-      iters++;
-      if ((iters & 63) == 0) sync_point();
-    }
+    iters = access_pages(mm, <u64>a, size, true, budget, max_iters, iters);
+    if (iters < 0) return iters;
     const u = sys_munmap(mm, <u64>a, size);
     if (u < 0) return fail_mmap(u);
     op_done();
@@ -124,12 +133,8 @@ export function wl_tlb_flush(mm: u32, file: u32, size: u64, budget: u64, max_ite
 export function wl_touch(mm: u32, base: u64, size: u64, write: bool, budget: u64, max_iters: u64): i64 {
   let iters: i64 = 0;
   while (now() < budget && <u64>iters < max_iters) {
-    for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
-      const r = access(mm, base + p, write);
-      if (r != 0) return -<i64>r;
-      iters++;
-      if ((iters & 63) == 0) sync_point();
-    }
+    iters = access_pages(mm, base, size, write, budget, max_iters, iters);
+    if (iters < 0) return iters;
   }
   return iters;
 }
@@ -378,12 +383,8 @@ export function wl_pft(mm: u32, shared: bool, base: u64, size: u64, me: u32, ncp
     vt_barrier(barrier, ncpu);
     const t0 = now();
     op_begin(17);
-    for (let p: u64 = 0; p < size; p += PAGE_SIZE) {
-      const r = access(mm, mine + p, true);
-      if (r != 0) return -<i64>r;
-      iters++;
-      if ((iters & 63) == 0) sync_point();
-    }
+    iters = access_pages(mm, mine, size, true, U64.MAX_VALUE, U64.MAX_VALUE, iters); // the whole region: the window is timed
+    if (iters < 0) return iters;
     op_done();
     vt_barrier(barrier, ncpu);
     store<u64>(window, load<u64>(window) + now() - t0);

@@ -15,7 +15,7 @@ export const CYCLE_CATEGORIES: readonly CycleCategory[] = Object.freeze([
   { name: 'PTL wait', counters: ['ptl_wait_cycles'] },
   { name: 'VMA lock wait', counters: ['vma_read_wait_cycles', 'vma_write_wait_cycles'] },
   { name: 'mm_rb_lock wait', counters: ['mm_rb_read_wait_cycles', 'mm_rb_write_wait_cycles'] }, // SPF v11's get_vma() rwlock
-  { name: 'other lock wait', counters: ['generic_wait_cycles', 'zone_wait_cycles', 'lru_wait_cycles', 'pagecache_wait_cycles', 'uffd_wait_cycles'] },
+  { name: 'other lock wait', counters: ['generic_wait_cycles', 'zone_wait_cycles', 'lru_wait_cycles', 'pagecache_wait_cycles', 'uffd_wait_cycles', 'rcu_wait_cycles', 'tag_storage_wait_cycles'] },
   { name: 'shootdown', counters: ['shootdown_wait_cycles', 'ipi_cycles'] },
   { name: 'cache-line wait', counters: ['line_wait_cycles'] },
   { name: 'TLB-miss walks', counters: ['tlb_miss_cycles'] },

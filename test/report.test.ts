@@ -65,6 +65,16 @@ describe('registries', () => {
     expect(new Set(used).size).toBe(used.length);
   });
 
+  it('docs/results-schema.md lists every category with exactly its counters', () => {
+    const doc = readFileSync(join(__dirname, '..', 'docs', 'results-schema.md'), 'utf8');
+    for (const c of CYCLE_CATEGORIES) expect(doc).toContain(`| \`${c.name}\` | ${c.counters.map((n) => `\`${n}\``).join(' + ')} |`);
+  });
+
+  it('every lock class\'s wait cycles belong to a category (a new lock cannot fall into "other work" unseen)', () => {
+    const used = new Set(CYCLE_CATEGORIES.flatMap((c) => c.counters));
+    expect(counterNames().filter((n) => n.endsWith('_wait_cycles') && !used.has(n))).toEqual([]);
+  });
+
   it('"other work" is what the categories leave of the total', () => {
     const stats = Object.fromEntries(counterNames().map((n) => [n, 0n]));
     stats.mmap_read_wait_cycles = 30n;
