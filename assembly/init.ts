@@ -18,8 +18,18 @@ import { vmas_init } from './vma';
 import { rcu_init } from './rcu';
 import { tag_storage_init } from './mte';
 import { uffd_init } from './userfaultfd';
+import { machine_check } from './init_check';
+import { H_STOP_CPU, STOP_CPU_NONE, H_INIT_DONE, LAYOUT_MAGIC } from './layout';
 
+/**
+ * Check the layout the host wrote (init_check.ts: the first bad field is
+ * reported through env.abort), then build the machine on it. Once, on the
+ * host's instance, before any worker binds.
+ */
 export function machine_init(): void {
+  atomic.store<u32>(HDR_BASE + H_INIT_DONE, 0);
+  machine_check();
+  atomic.store<u32>(HDR_BASE + H_STOP_CPU, STOP_CPU_NONE);
   frames_init();
   ptpages_init();
   const nmm = load<u32>(HDR_BASE + H_NMM);
@@ -50,4 +60,5 @@ export function machine_init(): void {
   vmas_init();
   tag_storage_init();
   uffd_init();
+  atomic.store<u32>(HDR_BASE + H_INIT_DONE, LAYOUT_MAGIC);
 }

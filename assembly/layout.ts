@@ -25,7 +25,7 @@ export const LAYOUT_VERSION: u32 = 4; // 2: MAX_CPUS 256, 128-byte line metadata
 // The version of the raw Wasm ABI of the released core (docs/abi.md: imports,
 // exports and their signatures, every exported constant). Bump it on ANY change
 // of those, then run `npm run abi` (test/abi.test.ts fails until both are done).
-export const ABI_VERSION: u32 = 5; // 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
+export const ABI_VERSION: u32 = 6; // 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
@@ -46,7 +46,8 @@ export const CACHE_LINE: u32 = 64;
 //  +112 nworkers (host workers of the run)     +116 workers_base (WK_SIZE blocks)
 //  +120 async_base (per-CPU Asyncify stacks)   +124 async_size (bytes per CPU)
 //  --- sync words, one per cache line ---
-//  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu   +136 runq_base (sched.ts: RQ_SIZE bytes per CPU)
+//  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu (STOP_CPU_NONE: not a CPU)   +136 runq_base (sched.ts: RQ_SIZE bytes per CPU)
+//  +140 init done (LAYOUT_MAGIC after machine_init() checked and built the machine)
 //  +192 epoch (barrier, u32)                  +196 laggard (cpu + 1 that held the epoch back last time: checked first)
 //  --- free lists (FL_SIZE = 144 each: head u64 tag<<32 | index+1, count, line meta) ---
 //  +320 frame free list    (.. 464)
@@ -108,7 +109,9 @@ export const H_WORKERS_BASE: u32 = 116;
 export const H_ASYNC_BASE: u32 = 120;
 export const H_ASYNC_SIZE: u32 = 124;
 export const H_STOP: u32 = 128;
-export const H_STOP_CPU: u32 = 132;
+export const H_STOP_CPU: u32 = 132; // the CPU that stopped the run, or STOP_CPU_NONE (the host stopped it, or a worker's scheduler found the deadlock)
+export const STOP_CPU_NONE: u32 = 0xffffffff;
+export const H_INIT_DONE: u32 = 140; // LAYOUT_MAGIC once machine_init() accepted the layout (sched_worker_bind refuses a machine without it)
 export const H_RUNQ_BASE: u32 = 136;
 export const RQ_SIZE: u32 = 32;
 export const H_EPOCH: u32 = 192;
@@ -173,6 +176,11 @@ export const THP_MADVISE: u32 = 2;
 export const BUG_SKIP_VMA_CHANGED: u32 = 1; // pte_map_lock() skips its second vma_has_changed()
 export const BUG_SKIP_SHOOTDOWN: u32 = 2; // munmap skips the remote TLB shootdown
 export const HDR_SIZE: u32 = 4096;
+// limits machine_init() checks (init_check.ts; docs/abi.md "Header words")
+export const MIN_QUANTUM: u32 = 100; // cycles
+export const MAX_TLB_WAYS: u32 = 64;
+export const MAX_COST_CYCLES: u32 = 10_000_000; // a cost-vector entry is below this (src/profile.ts MAX_CYCLES)
+export const ASYNC_STACK_MIN: u32 = 4096; // bytes of Asyncify stack per CPU when a worker runs several (high-water mark ~1.2 KiB); the host gives 16 KiB
 export const HDR_SCRATCH: u32 = 2560; // host scratch: HDR_SCRATCH .. HDR_SIZE (Machine.hostAlloc)
 
 // run modes

@@ -43,12 +43,12 @@ import {
   WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_ASYNC_HIGH, WK_PENDING, WK_PICKABLE, WK_URGENT, WK_HEAP, RQ_SIZE,
   CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_FINISHED, CPU_RUNNABLE,
   STOP_NONE, STOP_DEADLOCK, STOP_CRASH, WAIT_NONE, WAIT_BARRIER, WAIT_SPIN,
-  percpu, worker_addr, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr,
+  percpu, worker_addr, MAX_VCYCLES, STOP_VCYCLES, H_NMM, MM_CPUMASK, mm_addr, STOP_CPU_NONE, H_INIT_DONE, LAYOUT_MAGIC, ASYNC_STACK_MIN,
 } from './layout';
 import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, set_clock, stat_inc, charge, cost, cpu_bind_host, machine_bind, cpu_switch_to } from './cpu';
 import { STAT_BARRIER_WAIT, STAT_DET_YIELD, COST_CPU_RELAX } from './generated';
 import { service_ipis } from './ipi';
-import { dispatch_call } from './calls';
+import { dispatch_call, NCALLS } from './calls';
 
 @external("asyncify", "start_unwind") declare function asyncify_start_unwind(data: usize): void;
 @external("asyncify", "stop_unwind") declare function asyncify_stop_unwind(): void;
@@ -178,7 +178,8 @@ function heap_second(): i32 {
 /** Ask every CPU to stop with `reason`, remember who asked, wake everyone. */
 export function request_stop(reason: u32): void {
   if (atomic.cmpxchg<u32>(HDR_BASE + H_STOP, STOP_NONE, reason) == STOP_NONE) {
-    atomic.store<u32>(HDR_BASE + H_STOP_CPU, cpu_id());
+    // the CPU running on this instance now; STOP_CPU_NONE from a worker's scheduler or the host
+    atomic.store<u32>(HDR_BASE + H_STOP_CPU, WK != 0 ? <u32>sched_current() : STOP_CPU_NONE);
   }
   for (let c: u32 = 0; c < NCPUS; c++) wake_cpu_raw(c);
 }
@@ -729,7 +730,9 @@ export function sched_worker_bind(w: u32): void {
   QUANTUM = <u64>load<u32>(HDR_BASE + H_QUANTUM);
   if (QUANTUM == 0) QUANTUM = 10000;
   SLACK = DETERMINISTIC ? 0 : QUANTUM;
-  if (COUNT > 1 && load<u32>(HDR_BASE + H_ASYNC_SIZE) < 1024) unreachable(); // the host sized no Asyncify stacks
+  if (atomic.load<u32>(HDR_BASE + H_INIT_DONE) != LAYOUT_MAGIC) abort('sched_worker_bind: machine_init() has not accepted this machine (call it once, on the host instance, after writing the header)', null, 0, 0);
+  if (DETERMINISTIC && COUNT != NCPUS) abort('sched_worker_bind: deterministic mode runs every CPU on one worker (H_NWORKERS = 1)', null, 0, 0);
+  if (COUNT > 1 && load<u32>(HDR_BASE + H_ASYNC_SIZE) < ASYNC_STACK_MIN) abort('sched_worker_bind: H_ASYNC_SIZE is below ASYNC_STACK_MIN and this worker runs several CPUs', null, 0, 0);
   RQ = load<u32>(HDR_BASE + H_RUNQ_BASE);
   LIVE = COUNT;
   HEAP_N = 0;
@@ -752,6 +755,7 @@ export function sched_worker_bind(w: u32): void {
 export function cpu_start(): void {
   const id = cpu_id();
   machine_bind();
+  if (atomic.load<u32>(HDR_BASE + H_INIT_DONE) != LAYOUT_MAGIC) abort('cpu_start: machine_init() has not accepted this machine', null, 0, 0);
   WK = worker_addr(load<u32>(PC + PC_WORKER));
   FIRST = id;
   COUNT = 1;
@@ -778,6 +782,8 @@ function prepare_cpu(): void {
 
 /** Post call `id` (arguments already at PC_CALL_ARGS of `c`) to CPU `c` of this worker. */
 export function sched_post_call(c: u32, id: u32): void {
+  if (id >= NCALLS) abort('sched_post_call: no call has this id (ids are 0 .. NCALLS - 1)', null, 0, 0);
+  if (c - FIRST >= COUNT) abort('sched_post_call: the CPU is not one of this worker\'s (WK_FIRST, WK_COUNT)', null, 0, 0);
   const pc = percpu(c);
   store<u32>(pc + PC_CALL, id);
   rq_set(c, RQ_HAS_CALL, 0);

@@ -61,9 +61,14 @@ for (const c of table) {
   else if (c.result === 'bool') as += `    case ${c.id}: ${guard}return ${call} ? 1 : 0;\n`;
   else as += `    case ${c.id}: ${guard}return <i64>${call};\n`;
 }
-as += '    default: unreachable();\n  }\n';
-as += '  abort("a t_* call (test build only) was posted to the released core");\n  return 0;\n}\n';
-as += `export const NCALLS: u32 = ${table.length};\n`;
+as += '    default: abort("dispatch_call: no call has this id (NCALLS)", null, 0, 0);\n  }\n';
+as += '  abort("a t_* call (test build only) was posted to the released core", null, 0, 0);\n  return 0;\n}\n';
+// the released calls take ids 0..NCALLS-1 of the released core: every t_* call comes after them
+const nReleased = table.filter((c) => !isTestCall(c.name)).length;
+const misplaced = table.find((c) => isTestCall(c.name) && c.id < nReleased);
+if (misplaced) throw new Error(`spec/calls.json: test call ${misplaced.name} comes before a released call (list every t_* call after the others)`);
+as += '/** calls of this build: ids 0 .. NCALLS - 1 (the released core has no t_* calls) */\n';
+as += `export const NCALLS: u32 = TEST_BUILD ? ${table.length} : ${nReleased};\n`;
 // FNV-1a of the table (names, ids, signatures): the host compares it with its own
 // copy (src/engine/calls.ts) and refuses a core built from other sources
 let h = 0x811c9dc5;

@@ -495,11 +495,11 @@ export class Machine {
     const stop = this.u32(C.HDR_BASE + C.H_STOP);
     if (stop === C.STOP_DEADLOCK && !deadlock) {
       deadlock = waitForGraph(this);
-      error = `deadlock: no CPU is runnable (detected by cpu ${this.u32(C.HDR_BASE + C.H_STOP_CPU)} in deterministic mode)`;
+      error = 'deadlock: no CPU is runnable (detected by the scheduler in deterministic mode)';
     }
     // a CPU's own error (its program threw, the core trapped) says more than the stop it caused
     for (const r of results) if (!r.ok && !r.stopped && !error) error = crashText(r.cpu, r.error ?? 'failed');
-    if (stop === C.STOP_CRASH && !error) {
+    if (stop === C.STOP_CRASH && !error && this.u32(C.HDR_BASE + C.H_STOP_CPU) !== C.STOP_CPU_NONE >>> 0) {
       const who = this.u32(C.HDR_BASE + C.H_STOP_CPU);
       error = `cpu ${who} crashed at op #${this.u32(this.percpu(who) + C.PC_OP)} (injected fault)`;
     }

@@ -59,7 +59,8 @@ export function coreImports(memory: WebAssembly.Memory): WebAssembly.Imports {
     env: {
       memory,
       abort(msg: number, file: number, line: number, col: number) {
-        throw new CoreAbort(`core abort: ${readString(memory, msg)} at ${readString(memory, file)}:${line}:${col}`);
+        // the core's own checks (machine_init, sched_*) pass no file: their message names the field
+        throw new CoreAbort(`core abort: ${readString(memory, msg)}${file ? ` at ${readString(memory, file)}:${line}:${col}` : ''}`);
       },
     },
     // the threads build imports these (the M:N build has them inside); with one CPU
