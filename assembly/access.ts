@@ -23,9 +23,9 @@ import {
   FAULT_FLAG_TRIED, VM_FAULT_RETRY, VM_FAULT_COMPLETED, VM_FAULT_SIGSEGV,
 } from './fault';
 import { arch_vma_access_permitted, handle_speculative_fault, handle_speculative_fault_mmapseq } from './spf';
-import {
-  lock_vma_under_rcu, vma_end_read, mmap_read_lock, mmap_read_unlock, strategy, STRATEGY_SPF, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ,
-} from './pervma';
+import { lock_vma_under_rcu, vma_end_read } from './pervma';
+import { mmap_read_lock, mmap_read_unlock } from './mmap_lock';
+import { strategy, STRATEGY_SPF, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ } from './strategy';
 import { task_numa_work } from './mmap';
 
 /** access_error() (arch/x86/mm/fault.c): the VMA does not permit this access (protection keys included) */

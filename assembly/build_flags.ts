@@ -1,8 +1,8 @@
 // Which build of the core this is. scripts/build-wasm.mjs compiles the same
 // sources twice:
 //   release  (assembly/index.ts)       what a run uses: only what runs
-//   test     (assembly/index_test.ts,  --use FAULTLINE_TEST_BUILD=1)
-//            adds the t_* loops (testops*.ts) and the test controls on hot
+//   test     (assembly/test/index.ts,  --use FAULTLINE_TEST_BUILD=1)
+//            adds the t_* loops (assembly/test/) and the test controls on hot
 //            paths: header flags (FLAG_NO_LOCK, FLAG_NO_RCU_GRACE,
 //            FLAG_SPF_STALL,
 //            FLAG_PERVMA_STALL, FLAG_SPF_UFFD_STALL) and the planted bugs of `faultline stress --bug`.

@@ -2,7 +2,8 @@
 //
 // The calls a CPU program may make (src/programs.ts): the host writes the id at
 // PC + PC_CALL and the arguments as u64 slots at PC + PC_CALL_ARGS; the CPU's
-// coroutine (sched.ts cpu_entry) runs dispatch_call and stores the result.
+// coroutine (sched.ts cpu_entry) runs the installed table and stores the result.
+// index.ts installs this table; the test build installs test/calls.ts (t_* calls, then these).
 
 import { access, touch, sys_set_mempolicy, wrpkru } from './access';
 import { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, sys_pkey_mprotect } from './mmap';
@@ -11,14 +12,10 @@ import { stress_run, stress_munmap_race, stress_uffd_setup } from './stress';
 import { sys_memfd_create, sys_ftruncate, sys_fallocate_punch } from './shmem';
 import { sys_userfaultfd, uffdio_register, uffdio_unregister, uffd_release, uffd_read, uffd_fault_side_done, uffdio_copy, uffdio_zeropage, uffdio_continue, uffdio_writeprotect, uffdio_wake, uffd_last_copied } from './userfaultfd';
 import { wl_postcopy_touch, wl_uffd_handler } from './postcopy';
-import { t_lock_inc, t_rwsem_mix, t_atomic_inc, t_frame_churn, t_lock_then_shootdown, t_spin_irqoff, t_shootdown_rounds } from './testops';
-import { t_ptpage_churn, t_pte_alloc_race } from './testops_mm';
-import { t_vma_populate, t_vma_churn, t_vma_reader, t_vma_lookup, t_index_writer } from './testops_vma';
-import { t_kernel_access, t_set_flag, t_wait_flag, t_charge, t_vma_writer, t_pmd_replace, t_pmd_poke, t_hold_ptl, t_await_ptl_waiter, t_await_walk, t_await_stat, t_wait_ptl_locked, t_fault_flags, t_pte_poke, t_vma_set_page_prot, t_upper_poke, t_pmd_clear_hold, t_relax } from './testops_fault';
 import { TEST_BUILD } from './build_flags';
 
-// t_* calls exist only in the test build (build_flags.ts): the ids are the same in
-// both builds, and the released core aborts with a message if one is posted.
+// the ids of the t_* calls (test build only: assembly/test/calls.ts) are the same in both
+// builds; the released core aborts with a message if one is posted
 export function dispatch_call(id: u32, a: u32): i64 {
   switch (id) {
     case 0: return <i64>access(load<u32>(a), load<u64>(a + 8), load<u8>(a + 16) != 0);
@@ -59,43 +56,13 @@ export function dispatch_call(id: u32, a: u32): i64 {
     case 35: return <i64>uffd_last_copied();
     case 36: return <i64>wl_postcopy_touch(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56));
     case 37: return <i64>wl_uffd_handler(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u32>(a + 24));
-    case 38: if (!TEST_BUILD) break; t_lock_inc(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16)); return 0;
-    case 39: if (!TEST_BUILD) break; t_rwsem_mix(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24)); return 0;
-    case 40: if (!TEST_BUILD) break; return <i64>t_atomic_inc(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
-    case 41: if (!TEST_BUILD) break; return <i64>t_frame_churn(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
-    case 42: if (!TEST_BUILD) break; return <i64>t_ptpage_churn(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
-    case 43: if (!TEST_BUILD) break; return <i64>t_pte_alloc_race(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24));
-    case 44: if (!TEST_BUILD) break; return <i64>t_vma_populate(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32));
-    case 45: if (!TEST_BUILD) break; return <i64>t_vma_churn(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u32>(a + 64));
-    case 46: if (!TEST_BUILD) break; return <i64>t_vma_reader(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56));
-    case 47: if (!TEST_BUILD) break; return <i64>t_vma_lookup(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32));
-    case 48: if (!TEST_BUILD) break; return <i64>t_index_writer(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
-    case 49: if (!TEST_BUILD) break; t_lock_then_shootdown(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16)); return 0;
-    case 50: if (!TEST_BUILD) break; return <i64>t_spin_irqoff(load<u32>(a), load<u32>(a + 8));
-    case 51: if (!TEST_BUILD) break; return <i64>t_shootdown_rounds(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u8>(a + 40) != 0);
-    case 52: if (!TEST_BUILD) break; return <i64>t_kernel_access(load<u32>(a), load<u64>(a + 8), load<u8>(a + 16) != 0);
-    case 53: if (!TEST_BUILD) break; t_set_flag(load<u32>(a), load<u32>(a + 8)); return 0;
-    case 54: if (!TEST_BUILD) break; t_wait_flag(load<u32>(a), load<u32>(a + 8)); return 0;
-    case 55: if (!TEST_BUILD) break; t_charge(load<u64>(a)); return 0;
-    case 56: if (!TEST_BUILD) break; return <i64>t_vma_writer(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32), load<u32>(a + 40), load<u64>(a + 48));
-    case 57: if (!TEST_BUILD) break; return <i64>t_pmd_replace(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u32>(a + 32), load<u64>(a + 40));
-    case 58: if (!TEST_BUILD) break; return <i64>t_pmd_poke(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24));
-    case 59: if (!TEST_BUILD) break; return <i64>t_hold_ptl(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u64>(a + 40));
-    case 60: if (!TEST_BUILD) break; return <i64>t_await_ptl_waiter(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
-    case 61: if (!TEST_BUILD) break; return <i64>t_await_walk(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24));
-    case 62: if (!TEST_BUILD) break; return <i64>t_await_stat(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
-    case 63: if (!TEST_BUILD) break; return <i64>t_wait_ptl_locked(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
-    case 64: if (!TEST_BUILD) break; return <i64>t_fault_flags(load<u32>(a), load<u64>(a + 8), load<u8>(a + 16) != 0, load<u32>(a + 24));
-    case 65: if (!TEST_BUILD) break; return <i64>t_pte_poke(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16), load<u64>(a + 24));
-    case 66: if (!TEST_BUILD) break; return <i64>t_vma_set_page_prot(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16));
-    case 67: if (!TEST_BUILD) break; return <i64>t_upper_poke(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
-    case 68: if (!TEST_BUILD) break; return <i64>t_pmd_clear_hold(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
-    case 69: if (!TEST_BUILD) break; return <i64>t_relax(load<u32>(a));
-    default: abort("dispatch_call: no call has this id (NCALLS)", null, 0, 0);
+    default: if (id < CALL_IDS) abort("a t_* call (test build only) was posted to the released core", null, 0, 0);
   }
-  abort("a t_* call (test build only) was posted to the released core", null, 0, 0);
+  abort("dispatch_call: no call has this id (NCALLS)", null, 0, 0);
   return 0;
 }
+/** ids of spec/calls.json, t_* calls included */
+const CALL_IDS: u32 = 70;
 /** calls of this build: ids 0 .. NCALLS - 1 (the released core has no t_* calls) */
 export const NCALLS: u32 = TEST_BUILD ? 70 : 38;
 /** fingerprint of this table; the host checks it against src/engine/calls.ts CALL_TABLE_HASH */

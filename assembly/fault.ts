@@ -55,9 +55,10 @@ import {
   pmd_none, pmd_trans_huge, pmd_devmap, mk_pte_prot, pgprot_unpack, _PAGE_PSE, _PAGE_UFFD_WP,
 } from './pte';
 import { tag_storage_enabled, page_tag_storage_reserved, reserve_tag_storage, mte_sync_tags } from './mte';
-import { mmap_read_unlock, vma_end_read } from './pervma';
+import { vma_end_read } from './pervma';
+import { mmap_read_unlock, mmap_seq_read_check } from './mmap_lock';
 import { vma_addr, vma_has_changed } from './vma';
-import { strategy, STRATEGY_SPF_MMAPSEQ, mmap_seq_read_check } from './pervma';
+import { strategy, STRATEGY_SPF_MMAPSEQ } from './strategy';
 import { alloc_page, put_page, charge_huge_zero } from './page_alloc';
 import { frame, frame_flags, frame_mapcount, get_frame, ZERO_PFN } from './frames';
 import { lru_cache_add } from './lru';

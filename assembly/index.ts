@@ -18,8 +18,8 @@
 //   vma.ts         VMA slots, the per-mm VMA index, locked and lockless lookup
 //   build_flags.ts TEST_BUILD: release vs test build of the same sources
 //
-// The test build (index_test.ts) exports this and the t_* loops of
-// testops*.ts, used by tests and micro-benchmarks (inner loops stay in Wasm).
+// The test build (test/index.ts) exports this and the t_* loops of test/,
+// used by tests and micro-benchmarks (inner loops stay in Wasm).
 
 export * from './layout';
 export * from './generated';
@@ -32,6 +32,10 @@ export {
   SCHED_DONE, SCHED_STOPPED,
 } from './sched';
 export { NCALLS, CALL_TABLE_HASH } from './calls';
+import { sched_set_call_table } from './sched';
+import { dispatch_call, NCALLS } from './calls';
+// the host-call table the CPUs' coroutines run (the test build installs its own after this)
+sched_set_call_table(dispatch_call, NCALLS);
 export { local_irq_disable, local_irq_enable, flush_tlb_mm_range } from './ipi';
 export { spin_lock_init, spin_lock, spin_unlock, spin_trylock } from './spinlock';
 export { rwsem_init, down_read, up_read, down_write, up_write, down_read_trylock, downgrade_write } from './rwsem';
@@ -75,7 +79,9 @@ export { pagecache_get, pagecache_peek } from './pagecache';
 export { handle_mm_fault, vm_get_page_prot, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT, FAULT_FLAG_TRIED, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_RETRY, VM_FAULT_COMPLETED } from './fault';
 export { tag_storage_free } from './mte';
 export { handle_speculative_fault } from './spf';
-export { lock_vma_under_rcu, vma_start_read, vma_end_read, vma_start_write, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, STRATEGY_MMAP_LOCK, STRATEGY_SPF, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ } from './pervma';
+export { lock_vma_under_rcu, vma_start_read, vma_end_read, vma_start_write } from './pervma';
+export { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './mmap_lock';
+export { STRATEGY_MMAP_LOCK, STRATEGY_SPF, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ } from './strategy';
 export { access, touch, do_user_addr_fault, wrpkru, sys_set_mempolicy } from './access';
 export { sys_mmap, sys_munmap, sys_mprotect, sys_pkey_mprotect, sys_madvise, task_numa_work, PROT_MTE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
 export * from './workloads';

@@ -24,7 +24,7 @@ import {
   mailbox_off, mailbox_bytes,
 } from './layout';
 import { NCOSTS } from './generated';
-import { STRATEGY_SPF_MMAPSEQ } from './pervma';
+import { STRATEGY_SPF_MMAPSEQ } from './strategy';
 import { TEST_BUILD } from './build_flags';
 
 /**

@@ -40,7 +40,8 @@ import {
   vma_alloc, vma_init, vma_link, vma_unlink, vma_split, vma_merge, vma_free_new, find_vma, vma_addr, vma_count, vma_at,
   vm_write_begin, vm_write_end, vma_set_flags,
 } from './vma';
-import { vma_start_write, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, mmap_write_downgrade } from './pervma';
+import { vma_start_write } from './pervma';
+import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, mmap_write_downgrade } from './mmap_lock';
 import { vm_get_page_prot } from './fault';
 import { frame, frame_flags, ZERO_PFN } from './frames';
 import { release_pages, lru_add_drain } from './lru';

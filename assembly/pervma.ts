@@ -14,7 +14,7 @@
 import { TEST_BUILD } from './build_flags';
 import {
   VMA_START, VMA_END, VMA_OPS, VMA_FLAGS, VM_UFFD_ANY, VMA_ANON, VMA_LOCK, VMA_LOCK_SEQ, VMA_STATE, VMA_STATE_LIVE, VMOPS_NONE,
-  MM_LOCK_SEQ, MM_LOCK_SEQ_LINE, MM_MMAP_LOCK, HDR_BASE, H_STRATEGY, FLAG_PERVMA_STALL, mm_addr,
+  MM_LOCK_SEQ, FLAG_PERVMA_STALL, mm_addr,
 } from './layout';
 import { stat_inc, charge } from './cpu';
 import {
@@ -22,22 +22,12 @@ import {
   STAT_PERVMA_ABORT_LOCKED, STAT_PERVMA_ABORT_CHANGED, STAT_PERVMA_LOCK_MISS, STAT_PERVMA_ABORT_UFFD,
 } from './generated';
 import { header_flags, sync_point } from './sched';
-import { line_read, line_write } from './cacheline';
-import { down_read_trylock, up_read, down_write, up_write, down_read, downgrade_write } from './rwsem';
+import { down_read_trylock, up_read, down_write, up_write } from './rwsem';
 import { rcu_read_lock, rcu_read_unlock } from './rcu';
 import { find_vma_lockless, vma_addr } from './vma';
+import { strategy, STRATEGY_PERVMA } from './strategy';
+import { mm_lock_seq } from './mmap_lock';
 
-export const STRATEGY_MMAP_LOCK: u32 = 0;
-export const STRATEGY_SPF: u32 = 1;
-export const STRATEGY_PERVMA: u32 = 2;
-export const STRATEGY_SPF_MMAPSEQ: u32 = 3;
-@inline export function strategy(): u32 { return load<u32>(HDR_BASE + H_STRATEGY); }
-
-@inline function mm_lock_seq(mm: u32): u32 {
-  const m = mm_addr(mm);
-  line_read(m + MM_LOCK_SEQ_LINE);
-  return atomic.load<u32>(m + MM_LOCK_SEQ);
-}
 
 /** vma_start_read(): true with the VMA read-locked */
 export function vma_start_read(mm: u32, slot: u32): bool {
@@ -118,54 +108,3 @@ export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
   }
   return -1;
 }
-
-// ---- mmap_lock wrappers (mm/mmap_lock.c) ----
-
-export function mmap_read_lock(mm: u32): void { down_read(mm_addr(mm) + MM_MMAP_LOCK); }
-export function mmap_read_unlock(mm: u32): void { up_read(mm_addr(mm) + MM_MMAP_LOCK); }
-/**
- * mmap_write_lock(). Under spf-mmapseq the mm-wide sequence count (the
- * mmap_seq of Michel Lespinasse's 2021 SPF RFC; Linux 6.13 made mm_lock_seq
- * the same kind of seqcount) turns odd once the lock is held: a speculative
- * fault that sampled it, or samples it now, will not install its PTE.
- */
-export function mmap_write_lock(mm: u32): void {
-  const m = mm_addr(mm);
-  down_write(m + MM_MMAP_LOCK);
-  if (strategy() == STRATEGY_SPF_MMAPSEQ) mmap_seq_write_bump(m);
-}
-
-/**
- * mmap_write_downgrade(): the writer keeps mmap_lock for read and lets other
- * readers in. With per-VMA locks it ends every write mark first
- * (vma_end_write_all() in include/linux/mmap_lock.h), as unlocking does.
- */
-export function mmap_write_downgrade(mm: u32): void {
-  const m = mm_addr(mm);
-  const st = strategy();
-  // the write section ends here: pervma's marks, and spf-mmapseq's sequence turns even
-  // (the VMAs are detached already, so a fault that starts now finds none of them)
-  if (st == STRATEGY_PERVMA || st == STRATEGY_SPF_MMAPSEQ) mmap_seq_write_bump(m);
-  downgrade_write(m + MM_MMAP_LOCK);
-}
-
-/** mmap_write_unlock(): with per-VMA locks, vma_end_write_all() first: every write mark ends here */
-export function mmap_write_unlock(mm: u32): void {
-  const m = mm_addr(mm);
-  const s = strategy();
-  // pervma: ends every write mark; spf-mmapseq: the sequence turns even again
-  if (s == STRATEGY_PERVMA || s == STRATEGY_SPF_MMAPSEQ) mmap_seq_write_bump(m);
-  up_write(m + MM_MMAP_LOCK);
-}
-
-/** one writer step of the mm-wide sequence (caller holds mmap_lock for write): the line goes exclusive */
-@inline function mmap_seq_write_bump(m: u32): void {
-  line_write(m + MM_LOCK_SEQ_LINE);
-  atomic.add<u32>(m + MM_LOCK_SEQ, 1);
-}
-
-/** mmap_seq_read_start(): the mm-wide sequence as a speculative fault samples it (odd: a writer is inside) */
-export function mmap_seq_read_start(mm: u32): u32 { return mm_lock_seq(mm); }
-
-/** mmap_seq_read_check(): true while no mmap_lock writer started since `seq` was sampled */
-export function mmap_seq_read_check(mm: u32, seq: u32): bool { return mm_lock_seq(mm) == seq; }

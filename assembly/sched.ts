@@ -48,7 +48,6 @@ import {
 import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, set_clock, stat_inc, charge, cost, cpu_bind_host, machine_bind, cpu_switch_to } from './cpu';
 import { STAT_BARRIER_WAIT, STAT_DET_YIELD, COST_CPU_RELAX } from './generated';
 import { service_ipis } from './ipi';
-import { dispatch_call, NCALLS } from './calls';
 
 @external("asyncify", "start_unwind") declare function asyncify_start_unwind(data: usize): void;
 @external("asyncify", "stop_unwind") declare function asyncify_stop_unwind(): void;
@@ -518,13 +517,22 @@ function barrier_wait(): void {
 
 // ------------------------------------------------------ the scheduler -----
 
+/** The host-call table: runs call `id` with its argument slots at `args` (calls.ts dispatch_call). */
+export type CallTable = (id: u32, args: u32) => i64;
+function no_call_table(id: u32, args: u32): i64 { abort('no host-call table installed (sched_set_call_table)'); return 0; }
+// Installed by the module's entry (index.ts; the test build's test/index.ts adds the
+// t_* calls): the scheduler below every kernel file does not import the calls above them.
+let CALLS: CallTable = no_call_table;
+let NCALLS: u32 = 0; // ids 0 .. NCALLS - 1 exist in this build
+export function sched_set_call_table(t: CallTable, ncalls: u32): void { CALLS = t; NCALLS = ncalls; }
+
 /**
  * The coroutine's bottom frame: run the call the host posted for the current
  * CPU. MUST NOT be inlined into sched_run (scripts/noinline.mjs): sched_run
  * is Asyncify's "bottom-most runtime" and is not instrumented.
  */
 function cpu_entry(): void {
-  const r = dispatch_call(load<u32>(PC + PC_CALL), PC + PC_CALL_ARGS);
+  const r = CALLS(load<u32>(PC + PC_CALL), PC + PC_CALL_ARGS);
   store<i64>(PC + PC_CALL_RESULT, r);
 }
 

@@ -23,7 +23,7 @@ import { COST_SYSCALL, STAT_SHMEM_FILE_ALLOC, STAT_SHMEM_TRUNCATE_PAGE } from '.
 import { spin_lock, spin_unlock } from './spinlock';
 import { file_addr, nfiles, pagecache_delete_range } from './pagecache';
 import { vma_addr, vma_count, vma_at } from './vma';
-import { mmap_read_lock, mmap_read_unlock } from './pervma';
+import { mmap_read_lock, mmap_read_unlock } from './mmap_lock';
 import { zap_range, tlb_flush_and_free } from './mmap';
 import { lru_add_drain } from './lru';
 

@@ -28,7 +28,7 @@ import { raw_read_seqcount, read_seqcount_retry } from './seqcount';
 import { line_read } from './cacheline';
 import { get_vma, put_vma, vma_addr, find_vma_lockless } from './vma';
 import { rcu_read_lock, rcu_read_unlock } from './rcu';
-import { mmap_seq_read_start, mmap_seq_read_check } from './pervma';
+import { mmap_seq_read_start, mmap_seq_read_check } from './mmap_lock';
 import {
   walk_lockless, walk_orig_pmd, walk_pmd_slot, walk_pte_table, walk_pte_slot,
   WALK_OK, WALK_PGD_NONE, WALK_PGD_BAD, WALK_PUD_NONE, WALK_PUD_BAD, WALK_PUD_HUGE, WALK_PMD_NONE, WALK_PMD_BAD,

@@ -60,7 +60,8 @@ import { spin_lock, spin_unlock, spin_lock_init } from './spinlock';
 import { line_read, line_write } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_cpu, wake_waiters, sync_point } from './sched';
 import { find_vma, vma_addr, vma_set_flags, vm_write_begin, vm_write_end, vma_merge } from './vma';
-import { vma_start_write, mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './pervma';
+import { vma_start_write } from './pervma';
+import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './mmap_lock';
 import { isolate_range, mut_vma_at } from './mmap';
 import {
   vm_get_page_prot, vmf, release_fault_lock, VM_FAULT_RETRY, VM_FAULT_SIGBUS, FAULT_FLAG_WRITE, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT,

@@ -61,7 +61,8 @@ import { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqco
 import { refcount_set, refcount_inc_not_zero, refcount_dec } from './refcount';
 import { rwsem_init, down_read, up_read, down_write, up_write } from './rwsem';
 import { rcu_read_lock, rcu_read_unlock, rcu_reclaim, call_rcu_vma } from './rcu';
-import { vma_start_write, strategy, STRATEGY_SPF } from './pervma';
+import { vma_start_write } from './pervma';
+import { strategy, STRATEGY_SPF } from './strategy';
 
 // error codes (negated errno values, as the kernel returns them)
 export const VMA_E_NOMEM: i32 = -12; // the mm's index is full

@@ -7,7 +7,7 @@
 // (every instantiation re-applies it): checked here.
 //
 // Each is built twice (assembly/build_flags.ts): the release core from assembly/index.ts,
-// and the test core (faultline-test.wasm, faultline-test-mn.wasm) from assembly/index_test.ts
+// and the test core (faultline-test.wasm, faultline-test-mn.wasm) from assembly/test/index.ts
 // with --use FAULTLINE_TEST_BUILD=1: the t_* loops and the test controls on hot paths.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, mkdirSync } from 'node:fs';
@@ -64,7 +64,7 @@ const size = (f) => readFileSync(join(root, 'build', f)).length;
 
 for (const v of [
   { name: 'release', entry: 'assembly/index.ts', plain: 'faultline.wasm', mn: 'faultline-mn.wasm', use: [] },
-  { name: 'test', entry: 'assembly/index_test.ts', plain: 'faultline-test.wasm', mn: 'faultline-test-mn.wasm',
+  { name: 'test', entry: 'assembly/test/index.ts', plain: 'faultline-test.wasm', mn: 'faultline-test-mn.wasm',
     use: ['--use', 'FAULTLINE_TEST_BUILD=1'] },
 ]) {
   run(bin('asc'), [v.entry, '--config', 'asconfig.json', '--target', 'release', '--debug',

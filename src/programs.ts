@@ -1,5 +1,5 @@
 // Programs a CPU can run: the host side of a workload. Each drives the core
-// one operation at a time; inner loops live in Wasm (assembly/testops.ts and
+// one operation at a time; inner loops live in Wasm (assembly/test/ops.ts and
 // the workload loops), so the JS<->Wasm boundary is crossed per operation.
 // A program awaits each call: inside the engine the call may park its CPU
 // and let the other CPUs of the worker run (src/worker.ts).
@@ -117,7 +117,7 @@ export interface ScriptStep { op: string; [k: string]: unknown }
 
 /**
  * Run `steps` in order on this CPU, one core call each (the races' timing
- * lives in the Wasm loops of assembly/testops_fault.ts). Returns one result
+ * lives in the Wasm loops of assembly/test/ops_fault.ts). Returns one result
  * per step: the call's return value (i64 as a number; PMD values as hex).
  * Ops: mmap {len, prot=3, flags=0x22, addr=0, file=0, pgoff=0, as?},
  * munmap {addr, len}, mprotect {addr, len, prot}, madvise {addr, len, advice=4},

@@ -15,7 +15,7 @@ import {
 // except an access the VMA does not permit, which is SIGSEGV at once.
 // Deterministic mode and the spf strategy throughout: every run is exact,
 // so most counts are asserted exactly. Races are interleaved in virtual time
-// by the loops of assembly/testops_fault.ts.
+// by the loops of assembly/test/ops_fault.ts.
 
 const R = 0x10_0000_0000; // a fixed region (64 GiB) that both CPUs of a race know
 const FIXED = ANON | MAP_FIXED;
@@ -42,7 +42,7 @@ const prepare = (len = 4 * MiB, flags = FIXED) => [
 
 describe('SPF abort reasons (each reachable; the fault completes through the fallback)', () => {
   it('not a user fault: a kernel-mode access to user memory (copy_to_user) skips SPF', async () => {
-    // access() always faults as a user; t_kernel_access (testops_fault.ts) is the
+    // access() always faults as a user; t_kernel_access (assembly/test/ops_fault.ts) is the
     // uaccess path: a supervisor walk, then do_user_addr_fault's flags without
     // FAULT_FLAG_USER: handle_speculative_fault() returns RETRY at once
     const r = await runScripts({ cpus: 2 }, () => [[...prepare(), { op: 'kaccess', addr: R + 4096, write: 1 }], []]);

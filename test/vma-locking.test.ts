@@ -264,7 +264,7 @@ describe('the per-VMA lookup does not wait for writers (maple-tree RCU readers n
   it('pervma: a fault completes while a writer is inside the index write section; SPF v12 (a seqlock reader) waits', async () => {
     // CPU A takes mmap_lock for write, opens the index's write section (mm_seq
     // odd) and waits until CPU B's fault has succeeded (t_index_writer,
-    // testops_vma.ts); B's fault is in a VMA A did not write-lock. Before,
+    // assembly/test/ops_vma.ts); B's fault is in a VMA A did not write-lock. Before,
     // the lockless lookup spun until A left: A timed out (0).
     const go = (strategy: number, stat: string, settings = {}) => runScripts({ cpus: 2, strategy, settings }, (f, C) => [
       [{ op: 'mmap', addr: R, len: MiB, flags: FIXED }, { op: 'access', addr: R, write: 1 },

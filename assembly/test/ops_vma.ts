@@ -13,20 +13,20 @@ import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_MPOL, VMA_SEQ, VMA_STATE,
   VMA_GEN, VMA_CSUM, VMA_LINE, VMA_STATE_LIVE, VM_READ, VM_WRITE, VM_SHARED, VMOPS_NONE, VMOPS_FILE, MPOL_DEFAULT,
   MM_MMAP_LOCK, MM_SEQ, PC_STATS, PAGE_SHIFT, mm_addr, percpu,
-} from './layout';
-import { now, charge, rand_below } from './cpu';
-import { op_begin, op_done, sync_point, wake_waiters } from './sched';
-import { write_seqcount_begin, write_seqcount_end } from './seqcount';
-import { mmap_write_lock, mmap_write_unlock } from './pervma';
-import { down_write, up_write, down_read, up_read } from './rwsem';
-import { line_read } from './cacheline';
-import { raw_read_seqcount, read_seqcount_retry } from './seqcount';
-import { rcu_read_lock, rcu_read_unlock, synchronize_rcu } from './rcu';
+} from '../layout';
+import { now, charge, rand_below } from '../cpu';
+import { op_begin, op_done, sync_point, wake_waiters } from '../sched';
+import { write_seqcount_begin, write_seqcount_end } from '../seqcount';
+import { mmap_write_lock, mmap_write_unlock } from '../mmap_lock';
+import { down_write, up_write, down_read, up_read } from '../rwsem';
+import { line_read } from '../cacheline';
+import { raw_read_seqcount, read_seqcount_retry } from '../seqcount';
+import { rcu_read_lock, rcu_read_unlock, synchronize_rcu } from '../rcu';
 import {
   VMA_E_EXIST, vma_addr, vma_alloc, vma_free_new, vma_init, vma_link, vma_unlink, vma_split, vma_merge,
   vma_lookup, find_vma, find_vma_lockless, vma_lockless_gen, get_vma, put_vma, vma_csum_of, vma_index_check,
   vma_count, vma_at,
-} from './vma';
+} from '../vma';
 
 // reader counters (u32 at out + 4 * R_*)
 export const R_LOOKUPS: u32 = 0;

@@ -1,17 +1,17 @@
 // Loops driven by tests and benchmarks. They run inside Wasm so that what is
 // measured is the core, not the JS<->Wasm boundary.
 
-import { cpu_id, now, rand_below, charge } from './cpu';
-import { op_done, op_begin, sync_point } from './sched';
-import { spin_lock, spin_unlock, spin_trylock, spin_is_locked } from './spinlock';
-import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from './ipi';
-import { down_read, up_read, down_write, up_write } from './rwsem';
-import { line_rmw } from './cacheline';
-import { alloc_frame, put_frame, frame } from './frames';
-import { FR_MAPCOUNT, PC_WAIT_OBJ, PC_IRQ_ON, MM_CPUMASK, percpu, ncpus, mm_addr } from './layout';
-import { tlb_insert, tlb_probe, tlb_flush_range } from './tlb';
-import { cpumask_test_cpu } from './cpumask';
-import { pfn_pte, pte_pfn, PAGE_READONLY } from './pte';
+import { cpu_id, now, rand_below, charge } from '../cpu';
+import { op_done, op_begin, sync_point } from '../sched';
+import { spin_lock, spin_unlock, spin_trylock, spin_is_locked } from '../spinlock';
+import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from '../ipi';
+import { down_read, up_read, down_write, up_write } from '../rwsem';
+import { line_rmw } from '../cacheline';
+import { alloc_frame, put_frame, frame } from '../frames';
+import { FR_MAPCOUNT, PC_WAIT_OBJ, PC_IRQ_ON, MM_CPUMASK, percpu, ncpus, mm_addr } from '../layout';
+import { tlb_insert, tlb_probe, tlb_flush_range } from '../tlb';
+import { cpumask_test_cpu } from '../cpumask';
+import { pfn_pte, pte_pfn, PAGE_READONLY } from '../pte';
 
 /**
  * `iters` times: lock, read-modify-write `counter` NON-atomically with a

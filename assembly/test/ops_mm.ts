@@ -2,12 +2,12 @@
 // concurrency tests. They run inside Wasm so a benchmark measures the core,
 // not the JS<->Wasm boundary.
 
-import { HDR_BASE, H_TLB_SETS, WAIT_SPIN } from './layout';
-import { cpu_id, NCPUS, rand_below } from './cpu';
-import { op_begin, op_done, wake_waiters, wait_until_at_least } from './sched';
-import { tlb_lookup, tlb_insert, tlb_flush_all } from './tlb';
-import { hw_walk, alloc_ptpage, free_ptpage, ptpage_addr, pte_alloc_walk, LEVEL_PTE } from './pgtable';
-import { pfn_pte, PAGE_READONLY } from './pte';
+import { HDR_BASE, H_TLB_SETS, WAIT_SPIN } from '../layout';
+import { cpu_id, NCPUS, rand_below } from '../cpu';
+import { op_begin, op_done, wake_waiters, wait_until_at_least } from '../sched';
+import { tlb_lookup, tlb_insert, tlb_flush_all } from '../tlb';
+import { hw_walk, alloc_ptpage, free_ptpage, ptpage_addr, pte_alloc_walk, LEVEL_PTE } from '../pgtable';
+import { pfn_pte, PAGE_READONLY } from '../pte';
 
 /** `iters` TLB lookups that all hit (one resident entry per set, cycled through). */
 export function t_tlb_hit_loop(iters: u32): void {

@@ -9,29 +9,30 @@
 //
 // Nothing here is used by a real run.
 
-import { fault_classic } from './access';
+import { fault_classic } from '../access';
 import {
   VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PC_IRQ_ON, PC_WAIT_OBJ, PC_CLOCK, PC_STATE, CPU_FINISHED,
   WAIT_SPIN, MM_MMAP_LOCK, PC_STATS, PTM_NR_PRESENT, VMA_PROT, percpu, mm_addr,
-} from './layout';
-import { now, DETERMINISTIC, charge, cost, stat_inc, stat_add } from './cpu';
+} from '../layout';
+import { now, DETERMINISTIC, charge, cost, stat_inc, stat_add } from '../cpu';
 import {
   COST_FAULT_ENTRY, STAT_FAULT, STAT_FAULT_CYCLES, STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_SPF_TRYLOCK_RETRY,
-} from './generated';
-import { op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from './sched';
-import { spin_lock, spin_unlock, spin_is_locked } from './spinlock';
-import { flush_tlb_mm_range, local_irq_disable, local_irq_enable, irq_relax } from './ipi';
+} from '../generated';
+import { op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from '../sched';
+import { spin_lock, spin_unlock, spin_is_locked } from '../spinlock';
+import { flush_tlb_mm_range, local_irq_disable, local_irq_enable, irq_relax } from '../ipi';
 import {
   hw_walk, walk_lockless, walk_pmd_table, walk_pmd_slot, walk_pte_table, walk_orig_pmd, ptl_of, ptpage_addr,
   ptmeta_addr, ptpage_pfn, alloc_ptpage, free_ptpage, set_pte, table_nr_present, walk_pte_slot, mm_pgd, WALK_OK, LEVEL_PTE, LEVEL_PUD,
-} from './pgtable';
-import { _PAGE_DEVMAP, _PAGE_PSE, _PAGE_PCD, PTE_PFN_MASK, pte_pfn, swp_entry, pfn_pte, pgprot_pack, pgprot_unpack, _PAGE_TABLE } from './pte';
-import { nframes } from './frames';
-import { rwsem_is_locked } from './rwsem';
-import { find_vma, vma_addr, vm_write_begin, vm_write_end } from './vma';
-import { handle_mm_fault, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_ALLOW_RETRY, VM_FAULT_RETRY, VM_FAULT_SIGSEGV } from './fault';
-import { handle_speculative_fault } from './spf';
-import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock, strategy, STRATEGY_SPF } from './pervma';
+} from '../pgtable';
+import { _PAGE_DEVMAP, _PAGE_PSE, _PAGE_PCD, PTE_PFN_MASK, pte_pfn, swp_entry, pfn_pte, pgprot_pack, pgprot_unpack, _PAGE_TABLE } from '../pte';
+import { nframes } from '../frames';
+import { rwsem_is_locked } from '../rwsem';
+import { find_vma, vma_addr, vm_write_begin, vm_write_end } from '../vma';
+import { handle_mm_fault, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_ALLOW_RETRY, VM_FAULT_RETRY, VM_FAULT_SIGSEGV } from '../fault';
+import { handle_speculative_fault } from '../spf';
+import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from '../mmap_lock';
+import { strategy, STRATEGY_SPF } from '../strategy';
 
 // ---- flags and waits --------------------------------------------------------
 
