@@ -14,7 +14,7 @@
 import { TEST_BUILD } from './build_flags';
 import {
   VMA_START, VMA_END, VMA_OPS, VMA_FLAGS, VM_UFFD_ANY, VMA_ANON, VMA_LOCK, VMA_LOCK_SEQ, VMA_STATE, VMA_STATE_LIVE, VMOPS_NONE,
-  MM_LOCK_SEQ, FLAG_PERVMA_STALL, mm_addr,
+  FLAG_PERVMA_STALL,
 } from './layout';
 import { stat_inc, charge } from './cpu';
 import {
@@ -45,7 +45,7 @@ export function vma_end_read(slot: u32): void { up_read(vma_addr(slot) + VMA_LOC
 export function vma_start_write(mm: u32, slot: u32): void {
   if (strategy() != STRATEGY_PERVMA) return;
   const v = vma_addr(slot);
-  const seq = atomic.load<u32>(mm_addr(mm) + MM_LOCK_SEQ);
+  const seq = mm_lock_seq(mm);
   if (atomic.load<u32>(v + VMA_LOCK_SEQ) == seq) return; // already marked in this write section
   down_write(v + VMA_LOCK);
   atomic.store<u32>(v + VMA_LOCK_SEQ, seq);
