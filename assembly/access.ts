@@ -13,7 +13,7 @@ import {
   STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_PERVMA_ATTEMPT, STAT_PERVMA_SUCCESS, STAT_PERVMA_FALLBACK,
   STAT_FAULT_RETRY, COST_SYSCALL,
 } from './generated';
-import { op_done, sync_point } from './sched';
+import { op_done, sync_point } from './wait';
 import { tlb_lookup, tlb_insert } from './tlb';
 import { hw_walk, pkru_allows } from './pgtable';
 import { pte_write, pte_dirty, pte_pkey } from './pte';

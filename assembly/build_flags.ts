@@ -9,5 +9,10 @@
 // TEST_BUILD is a compile-time constant: in the release build every
 // `if (TEST_BUILD && ...)` is folded away, so no flag is even read there.
 
+import { HDR_BASE, H_FLAGS } from './layout';
+
 // @ts-ignore: FAULTLINE_TEST_BUILD is defined on the asc command line (or not at all)
 export const TEST_BUILD: bool = isDefined(FAULTLINE_TEST_BUILD);
+
+/** the header's test flags (FLAG_*): read only under `if (TEST_BUILD && ...)` */
+export function header_flags(): u32 { return atomic.load<u32>(HDR_BASE + H_FLAGS); }

@@ -41,7 +41,8 @@ import {
   COST_XFER_FAR, COST_XFER_NEAR, COST_XFER_SMT, COST_L1_HIT, COST_ATOMIC_RMW, COST_STORE,
   STAT_LINE_TRANSFER_FAR, STAT_LINE_TRANSFER_NEAR, STAT_ATOMIC_RMW, STAT_LINE_WAIT_CYCLES,
 } from './generated';
-import { sched_sync, QUANTUM } from './sched';
+import { sched_sync } from './wait';
+import { QUANTUM } from './runq';
 
 /** cycles to bring a line last written by `owner` to this CPU (0 if it is ours) */
 export function xfer_from(owner: u32): u64 {

@@ -42,7 +42,7 @@ import {
   STAT_SPF_TRYLOCK_RETRY, STAT_SPF_ABORT_FILE, STAT_SPF_ABORT_PMD_NONE_FAULT, STAT_SPF_ABORT_FAULT_ON_ACCESS, STAT_SPF_ABORT_UFFD_WP,
 } from './generated';
 import { spin_lock, spin_unlock, spin_trylock } from './spinlock';
-import { sync_point } from './sched';
+import { sync_point } from './wait';
 import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from './ipi';
 import { line_read } from './cacheline';
 import {

@@ -6,7 +6,8 @@
 //   cpu.ts         this CPU, virtual clock, costs, stats
 //   cpumask.ts     256-bit CPU sets (mm_cpumask, line sharers)
 //   cacheline.ts   cache-line coherence model in virtual time
-//   sched.ts       waits, wake-ups, quantum barrier, deterministic token, stop
+//   sched.ts       the worker's scheduler loop and lifecycle; its parts: runq.ts coroutine.ts
+//                  wait.ts barrier.ts stop.ts threads.ts
 //   ipi.ts         IRQ state, IPIs, TLB shootdown
 //   spinlock.ts rwsem.ts seqcount.ts refcount.ts   primitives
 //   freelist.ts    lock-free free lists
@@ -26,13 +27,15 @@ export * from './generated';
 export { cpu_bind, rand64 } from './cpu';
 export * from './cpumask';
 export { line_read, line_rmw, line_write, line_owner, line_others, line_is_hot, line_busy_until } from './cacheline';
+export { sync_point, op_done } from './wait';
+export { request_stop } from './stop';
 export {
-  sync_point, op_done, request_stop, cpu_bind_setup, cpu_start, wake_cpu_raw,
-  sched_worker_bind, sched_run, sched_post_call, sched_call_result, sched_call_args, sched_cpu_finish, sched_current,
-  SCHED_DONE, SCHED_STOPPED,
+  cpu_bind_setup, sched_worker_bind, sched_run, sched_post_call, sched_call_result, sched_call_args, sched_cpu_finish, SCHED_DONE, SCHED_STOPPED,
 } from './sched';
+export { cpu_start } from './threads';
+export { wake_cpu_raw, sched_current } from './runq';
 export { NCALLS, CALL_TABLE_HASH } from './calls';
-import { sched_set_call_table } from './sched';
+import { sched_set_call_table } from './coroutine';
 import { dispatch_call, NCALLS } from './calls';
 // the host-call table the CPUs' coroutines run (the test build installs its own after this)
 sched_set_call_table(dispatch_call, NCALLS);

@@ -22,7 +22,7 @@ import {
   STAT_IPI_SENT, STAT_IPI_RECEIVED, STAT_IPI_CYCLES, STAT_SHOOTDOWN, STAT_SHOOTDOWN_REMOTE,
   STAT_SHOOTDOWN_WAIT_CYCLES, STAT_IRQ_RELAX, COST_IRQ_RELAX,
 } from './generated';
-import { wake_cpu, wait_prepare, wait_token, wait_sleep, wait_finish, cpu_relax } from './sched';
+import { wake_cpu, wait_prepare, wait_token, wait_sleep, wait_finish, cpu_relax } from './wait';
 import { tlb_flush_range } from './tlb';
 
 // ------------------------------------------------------------ IRQ state ---

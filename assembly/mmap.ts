@@ -26,7 +26,7 @@ import {
   STAT_MMAP, STAT_MUNMAP, STAT_MPROTECT, STAT_MADVISE_DONTNEED, STAT_MMAP_FAIL, STAT_NUMA_SCAN, STAT_NUMA_PTE_MARKED,
   STAT_ZAP_PTE, STAT_ZAP_FLUSH_UNDER_PTL, STAT_NUMA_PMD_MARKED,
 } from './generated';
-import { sync_point } from './sched';
+import { sync_point } from './wait';
 import { spin_lock, spin_unlock } from './spinlock';
 import { flush_tlb_mm_range } from './ipi';
 import { tlb_flush_range } from './tlb';

@@ -11,7 +11,7 @@
 //      in this VMA until mmap_write_unlock)
 // Any failure falls back to mmap_lock (counted).
 
-import { TEST_BUILD } from './build_flags';
+import { TEST_BUILD, header_flags } from './build_flags';
 import {
   VMA_START, VMA_END, VMA_OPS, VMA_FLAGS, VM_UFFD_ANY, VMA_ANON, VMA_LOCK, VMA_LOCK_SEQ, VMA_STATE, VMA_STATE_LIVE, VMOPS_NONE,
   FLAG_PERVMA_STALL,
@@ -21,7 +21,7 @@ import {
   STAT_PERVMA_ABORT_NO_VMA, STAT_PERVMA_ABORT_NOT_ANON, STAT_PERVMA_ABORT_NO_ANON_VMA,
   STAT_PERVMA_ABORT_LOCKED, STAT_PERVMA_ABORT_CHANGED, STAT_PERVMA_LOCK_MISS, STAT_PERVMA_ABORT_UFFD,
 } from './generated';
-import { header_flags, sync_point } from './sched';
+import { sync_point } from './wait';
 import { down_read_trylock, up_read, down_write, up_write } from './rwsem';
 import { rcu_read_lock, rcu_read_unlock } from './rcu';
 import { find_vma_lockless, vma_addr } from './vma';

@@ -7,7 +7,7 @@
 // second resolution gets -EEXIST and only wakes (UFFDIO_WAKE), as QEMU does.
 
 import { now, charge, rand_below } from './cpu';
-import { sync_point } from './sched';
+import { sync_point } from './wait';
 import { PAGE_SIZE } from './layout';
 import { access } from './access';
 import {

@@ -29,7 +29,7 @@
 // of this emulator and is not charged. Reclaim pays the queue lock and one
 // LLC access per remote CPU whose read-side state it inspects.
 
-import { TEST_BUILD } from './build_flags';
+import { TEST_BUILD, header_flags } from './build_flags';
 import {
   HDR_BASE, H_RCU_EPOCH, H_RCU_HEAD, H_RCU_TAIL, H_RCU_COUNT, H_RCU_GP_WAITERS, H_RCU_GP_TIME, H_RCU_LOCK,
   PC_RCU_NEST, PC_RCU_EPOCH, VMA_NEXT, VMA_RCU_EPOCH, VMA_STATE, VMA_STATE_DETACHED, FLAG_NO_RCU_GRACE, WAIT_RCU,
@@ -38,7 +38,7 @@ import {
 import { cpu_id, PC, NCPUS, now, cost, charge, charge_cost, set_clock, stat_inc } from './cpu';
 import { COST_L1_HIT, COST_LLC_HIT, STAT_VMA_DEFERRED, STAT_RCU_GRACE, LOCK_CLASS_RCU } from './generated';
 import { spin_lock_init, spin_lock, spin_unlock } from './spinlock';
-import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, header_flags } from './sched';
+import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './wait';
 import { vma_addr, vma_free } from './vma';
 
 /** a before b, on a wrapping u32 epoch */

@@ -14,7 +14,7 @@ import { RW_COUNT, RW_WWAIT, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOL
 import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi } from './cpu';
 import { STAT_IPI_CYCLES } from './generated';
 import { line_rmw, line_read, line_is_hot, line_wait_accounting } from './cacheline';
-import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './sched';
+import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL } from './generated';
 
 /** `cls` is the read-side class; the write side is cls + 1 (LOCK_CLASS_MMAP_READ/WRITE, VMA_READ/WRITE). */

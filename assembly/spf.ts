@@ -7,14 +7,14 @@
 // redoes the fault on the classic path (counted as spf_fallback); only an
 // access the VMA does not permit ends in SIGSEGV without a retry.
 
-import { TEST_BUILD } from './build_flags';
+import { TEST_BUILD, header_flags } from './build_flags';
 import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_MPOL, VMA_SEQ, VMA_LINE,
   VM_READ, VM_WRITE, VM_EXEC, VM_UFFD_MISSING, VM_GROWSDOWN, VM_GROWSUP, VM_PKEY_SHIFT, VMOPS_NONE, MPOL_DEFAULT,
   MPOL_INTERLEAVE, MM_USERS, SET_MM_USERS_ONE, FLAG_SPF_STALL, FLAG_SPF_STALL_WALK, PC_MEMPOLICY, mm_addr, setting,
 } from './layout';
 import { PC, charge, stat_inc } from './cpu';
-import { header_flags, sync_point } from './sched';
+import { sync_point } from './wait';
 import {
   STAT_SPF_ATTEMPT, STAT_SPF_ABORT_NOT_USER, STAT_SPF_ABORT_SINGLE_USER, STAT_SPF_ABORT_NO_VMA,
   STAT_SPF_ABORT_SEQ_ODD, STAT_SPF_ABORT_VM_OPS, STAT_SPF_ABORT_NO_ANON_VMA, STAT_SPF_ABORT_UFFD_MISSING,

@@ -11,12 +11,12 @@
 // Spinning does not change the IRQ state: a CPU that spins with IRQs off
 // cannot take the TLB-flush IPI of the holder (see spf pte_map_lock()).
 
-import { TEST_BUILD } from './build_flags';
+import { TEST_BUILD, header_flags } from './build_flags';
 import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_HOLD, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
 import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi } from './cpu';
 import { STAT_IPI_CYCLES } from './generated';
 import { line_rmw, line_read, line_write, line_is_hot, line_wait_accounting } from './cacheline';
-import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, header_flags, sched_sync } from './sched';
+import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL } from './generated';
 
 /** Initialise a lock of class `cls` (LOCK_CLASS_*). */

@@ -19,7 +19,10 @@
 import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, WAIT_UFFD_READ, PC_WAIT_KIND, PC_STATE, CPU_FINISHED, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, percpu, setting } from './layout';
 import { uffdio_register, uffdio_unregister, uffdio_writeprotect, uffd_npending, uffd_fault_side_done } from './userfaultfd';
 import { cpu_id, NCPUS, now, charge, rand_below } from './cpu';
-import { op_begin, op_done, sync_point, check_stop, spin_wait_round, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from './sched';
+import {
+  op_begin, op_done, sync_point, spin_wait_round, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least,
+} from './wait';
+import { check_stop } from './stop';
 import { access } from './access';
 import { sys_mmap, sys_munmap, sys_mprotect, sys_madvise, task_numa_work, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, PROT_MTE } from './mmap';
 import { tag_storage_enabled } from './mte';

@@ -58,7 +58,7 @@ import {
 } from './generated';
 import { spin_lock, spin_unlock, spin_lock_init } from './spinlock';
 import { line_read, line_write } from './cacheline';
-import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_cpu, wake_waiters, sync_point } from './sched';
+import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_cpu, wake_waiters, sync_point } from './wait';
 import { find_vma, vma_addr, vma_set_flags, vm_write_begin, vm_write_end, vma_merge } from './vma';
 import { vma_start_write } from './pervma';
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './mmap_lock';

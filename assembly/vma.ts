@@ -55,7 +55,8 @@ import {
 } from './generated';
 import { fl_pop, fl_push, fl_push_init, fl_count } from './freelist';
 import { line_read, line_write, line_busy_until } from './cacheline';
-import { check_stop, spin_wait_round } from './sched';
+import { check_stop } from './stop';
+import { spin_wait_round } from './wait';
 import { irqs_enabled, service_ipis } from './ipi';
 import { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqcount, read_seqcount_retry } from './seqcount';
 import { refcount_set, refcount_inc_not_zero, refcount_dec } from './refcount';

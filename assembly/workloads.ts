@@ -5,7 +5,7 @@
 // a negative -(VM_FAULT_* | errno << 16) on the first failure.
 
 import { now, set_clock } from './cpu';
-import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './sched';
+import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './wait';
 import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, PC_STATE, CPU_FINISHED, percpu } from './layout';
 import { access } from './access';
 import { sys_mmap, sys_munmap, sys_madvise, sys_mprotect, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, PROT_MTE } from './mmap';

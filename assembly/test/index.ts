@@ -8,7 +8,7 @@ export * from './ops';
 export * from './ops_mm';
 export * from './ops_vma';
 export * from './ops_fault';
-import { sched_set_call_table } from '../sched';
+import { sched_set_call_table } from '../coroutine';
 import { dispatch_test_call } from './calls';
 import { NCALLS } from '../calls';
 

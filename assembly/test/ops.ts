@@ -2,7 +2,7 @@
 // measured is the core, not the JS<->Wasm boundary.
 
 import { cpu_id, now, rand_below, charge } from '../cpu';
-import { op_done, op_begin, sync_point } from '../sched';
+import { op_done, op_begin, sync_point } from '../wait';
 import { spin_lock, spin_unlock, spin_trylock, spin_is_locked } from '../spinlock';
 import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from '../ipi';
 import { down_read, up_read, down_write, up_write } from '../rwsem';

@@ -18,7 +18,9 @@ import { now, DETERMINISTIC, charge, cost, stat_inc, stat_add } from '../cpu';
 import {
   COST_FAULT_ENTRY, STAT_FAULT, STAT_FAULT_CYCLES, STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_SPF_TRYLOCK_RETRY,
 } from '../generated';
-import { op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least } from '../sched';
+import {
+  op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least,
+} from '../wait';
 import { spin_lock, spin_unlock, spin_is_locked } from '../spinlock';
 import { flush_tlb_mm_range, local_irq_disable, local_irq_enable, irq_relax } from '../ipi';
 import {

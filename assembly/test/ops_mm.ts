@@ -4,7 +4,7 @@
 
 import { HDR_BASE, H_TLB_SETS, WAIT_SPIN } from '../layout';
 import { cpu_id, NCPUS, rand_below } from '../cpu';
-import { op_begin, op_done, wake_waiters, wait_until_at_least } from '../sched';
+import { op_begin, op_done, wake_waiters, wait_until_at_least } from '../wait';
 import { tlb_lookup, tlb_insert, tlb_flush_all } from '../tlb';
 import { hw_walk, alloc_ptpage, free_ptpage, ptpage_addr, pte_alloc_walk, LEVEL_PTE } from '../pgtable';
 import { pfn_pte, PAGE_READONLY } from '../pte';

@@ -15,7 +15,7 @@ import {
   MM_MMAP_LOCK, MM_SEQ, PC_STATS, PAGE_SHIFT, mm_addr, percpu,
 } from '../layout';
 import { now, charge, rand_below } from '../cpu';
-import { op_begin, op_done, sync_point, wake_waiters } from '../sched';
+import { op_begin, op_done, sync_point, wake_waiters } from '../wait';
 import { write_seqcount_begin, write_seqcount_end } from '../seqcount';
 import { mmap_write_lock, mmap_write_unlock } from '../mmap_lock';
 import { down_write, up_write, down_read, up_read } from '../rwsem';

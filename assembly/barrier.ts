@@ -1,0 +1,77 @@
+// The lax quantum barrier of parallel mode: a CPU may run while its clock is
+// below (epoch + 2) * quantum, where epoch = floor(min clock of RUNNING /
+// AT_BARRIER / RUNNABLE CPUs / quantum). CPUs that wait (on a lock, an ack) or
+// have finished are not waited for, otherwise a lock holder at the barrier and
+// its waiter would deadlock the emulator.
+
+import { HDR_BASE, H_EPOCH, H_LAGGARD, PC_STATE, PC_WAKE, PC_WAIT_KIND, PC_CLOCK, CPU_RUNNING, CPU_AT_BARRIER, CPU_RUNNABLE, WAIT_NONE, WAIT_BARRIER, percpu } from './layout';
+import { PC, NCPUS, cpu_local, cpu_id, now, stat_inc } from './cpu';
+import { STAT_BARRIER_WAIT } from './generated';
+import { service_ipis } from './ipi';
+import { QUANTUM, COUNT, rq, RQ_PARK_TOKEN, irq_owed, wake_cpu_raw } from './runq';
+import { check_stop } from './stop';
+import { sched_switch } from './coroutine';
+import { worker_sleep_until_woken } from './threads';
+
+@inline function counted(st: u32): bool { return st == CPU_RUNNING || st == CPU_AT_BARRIER || st == CPU_RUNNABLE; }
+
+export function barrier_try_advance(): void {
+  const q = QUANTUM;
+  const me = cpu_id();
+  const e = atomic.load<u32>(HDR_BASE + H_EPOCH);
+  // the CPU that held the epoch back last time usually still does: O(1) instead of a scan of every CPU
+  const lag1 = atomic.load<u32>(HDR_BASE + H_LAGGARD);
+  if (lag1 != 0 && lag1 - 1 != me) {
+    const pc = percpu(lag1 - 1);
+    if (counted(atomic.load<u32>(pc + PC_STATE)) && atomic.load<u64>(pc + PC_CLOCK) / q <= <u64>e) return;
+  }
+  let min: u64 = u64.MAX_VALUE;
+  let lag: u32 = 0;
+  for (let c: u32 = 0; c < NCPUS; c++) {
+    const pc = percpu(c);
+    if (counted(atomic.load<u32>(pc + PC_STATE))) {
+      const t = c == me ? now() : atomic.load<u64>(pc + PC_CLOCK);
+      if (t < min) { min = t; lag = c + 1; }
+    }
+  }
+  if (min == u64.MAX_VALUE) return;
+  atomic.store<u32>(HDR_BASE + H_LAGGARD, lag);
+  const ne = <u32>(min / q);
+  if (ne > e && atomic.cmpxchg<u32>(HDR_BASE + H_EPOCH, e, ne) == e) {
+    for (let c: u32 = 0; c < NCPUS; c++) {
+      if (c != me && atomic.load<u32>(percpu(c) + PC_STATE) == CPU_AT_BARRIER) wake_cpu_raw(c);
+    }
+  }
+}
+
+export function barrier_wait(): void {
+  stat_inc(STAT_BARRIER_WAIT);
+  const l = cpu_local();
+  atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_BARRIER);
+  atomic.store<u32>(PC + PC_STATE, CPU_AT_BARRIER);
+  // retry: the epoch may not have moved far enough for us yet
+  while (true) {
+    const w = atomic.load<u32>(PC + PC_WAKE);
+    barrier_try_advance();
+    const e = <u64>atomic.load<u32>(HDR_BASE + H_EPOCH);
+    l.barrier_limit = (e + 2) * QUANTUM;
+    if (now() < l.barrier_limit) break;
+    check_stop();
+    // idling at the barrier with IRQs on, a CPU still answers shootdowns.
+    // (Our clock is read by the others from PC_CLOCK, which the handlers
+    // advance: an earlier engine published it only at sync points, and CPUs
+    // that serviced many IPIs here stalled the machine at the barrier.)
+    if (irq_owed(PC)) { service_ipis(); continue; }
+    if (COUNT > 1) {
+      if (atomic.load<u32>(PC + PC_WAKE) != w) continue;
+      store<u32>(rq(cpu_id()) + RQ_PARK_TOKEN, w);
+      atomic.store<u32>(PC + PC_STATE, CPU_AT_BARRIER);
+      sched_switch();
+    } else {
+      worker_sleep_until_woken(w);
+    }
+  }
+  atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_NONE);
+  atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
+  l.next_advance_check = (now() / QUANTUM + 1) * QUANTUM;
+}
