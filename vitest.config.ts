@@ -9,7 +9,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     fileParallelism: false,
     // the t_* loops and test controls live in the test build of the core (assembly/build_flags.ts);
-    // test/core-variants.test.ts checks that runs use the released core otherwise
+    // test/integration/core-variants.test.ts checks that runs use the released core otherwise
     env: { FAULTLINE_CORE: 'test' },
     // test/setup.ts registers the Node platform; every counter must move somewhere in the suite
     // (test/support/counters-global.ts, fed by test/support/counters-record.ts)

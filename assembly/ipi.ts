@@ -123,7 +123,7 @@ export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
   stat_inc(STAT_SHOOTDOWN);
   tlb_flush_range(start, end);
   // Snapshot of mm_cpumask without this CPU, one local per mask word
-  // (CPUMASK_WORDS == 4, checked by test/layout.test.ts), so the ack count and
+  // (CPUMASK_WORDS == 4, checked by test/core/layout.test.ts), so the ack count and
   // the IPIs sent agree while other CPUs leave the mask (cpu_finish); a CPU
   // that left after the snapshot is cancelled by send_ipi. Only the words that
   // can hold a CPU of this run are read.

@@ -4,7 +4,7 @@
 // interleaving between host workers is the host's), so it is a measurement
 // printed by `npm run bench` (and `npm run bench agreement` alone), written to
 // bench-results/latest.json and quoted in README "Virtual time"; the test
-// suite only holds the bound that no host can break (test/virtual-time.test.ts).
+// suite only holds the bound that no host can break (test/core/virtual-time.test.ts).
 
 import '../src/node/platform.js'; // Node platform before any core is loaded (LINE_BYTES below)
 import { Machine, type Engine, type Mode } from '../src/machine.js';

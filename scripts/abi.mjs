@@ -1,7 +1,7 @@
 // The raw Wasm ABI of the released core, read from the built modules
 // (build/faultline.wasm, build/faultline-mn.wasm): imports, exports with their
 // signatures, and the value of every exported constant. `npm run abi` writes
-// docs/abi.md from it; test/abi.test.ts checks that docs/abi.md is current and
+// docs/abi.md from it; test/host/abi.test.ts checks that docs/abi.md is current and
 // that the ABI did not change without an ABI_VERSION bump (assembly/layout.ts).
 //
 //   node scripts/abi.mjs          write docs/abi.md (refuses a change without a bump)
@@ -138,7 +138,7 @@ contract of the *released* core, what a host other than faultline's own
 (src/) needs to drive it without the TypeScript API (docs/api.md). Any change
 of an import, an export, a signature or a constant's value is an ABI change:
 bump \`ABI_VERSION\` in assembly/layout.ts and run \`npm run abi\`;
-test/abi.test.ts fails until both are done. The shared-memory layout has its
+test/host/abi.test.ts fails until both are done. The shared-memory layout has its
 own version too (\`LAYOUT_VERSION\` ${t.constants.find((c) => c.name === 'LAYOUT_VERSION')?.value}, written
 to the header as \`H_VERSION\` beside \`H_MAGIC\` = \`LAYOUT_MAGIC\`).
 

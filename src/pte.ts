@@ -1,7 +1,7 @@
 // Host-side mirror of the page-table entry codec (assembly/pte.ts): the same
 // bit layout and the same kernel-named helpers on bigint values, for
 // checkers and reports that read page tables out of the shared memory.
-// test/pte.test.ts checks that both implementations agree on random values
+// test/core/pte.test.ts checks that both implementations agree on random values
 // and that the constants match the ones the core exports.
 
 import type { Pfn } from './types.js';

@@ -6,7 +6,7 @@
 // the union, but only when every test file ran (a filtered run checks nothing).
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import '../../src/node/platform.js';
 import { counterNames } from '../../src/stats.js';
 
@@ -25,7 +25,9 @@ export function setup(): void {
 export function teardown(): void {
   try {
     const root = join(__dirname, '..', '..');
-    const testFiles = readdirSync(join(root, 'test')).filter((f) => f.endsWith('.test.ts'));
+    // test files by name (counters-record.ts records basenames), in test/ and its groups
+    const testFiles = (readdirSync(join(root, 'test'), { recursive: true }) as string[])
+      .filter((f) => f.endsWith('.test.ts')).map((f) => basename(f));
     const moved = new Set<string>();
     const seen = new Set<string>();
     for (const f of readdirSync(dir)) {
@@ -42,7 +44,7 @@ export function teardown(): void {
     if (msgs.length) {
       // vitest reports a teardown error but keeps its exit code: set it too
       process.exitCode = 1;
-      process.stderr.write(`\nFAIL counters (test/setup/counters-global.ts):\n  ${msgs.join('\n  ')}\n`);
+      process.stderr.write(`\nFAIL counters (test/support/counters-global.ts):\n  ${msgs.join('\n  ')}\n`);
       throw new Error(msgs.join('\n'));
     }
   } finally {

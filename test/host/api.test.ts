@@ -1,0 +1,194 @@
+// The public API (src/api.ts through the Node entry src/index.ts): custom
+// programs of operations per CPU, named workloads with progress, sweeps, stats
+// with units; bad input is a UsageError; the core path has no Node built-ins.
+import { describe, it, expect } from 'vitest';
+import { readFileSync, existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import {
+  createMachine, runWorkload, sweep, sweepCommand, statInfo, describeStats, listWorkloads, listStrategies, UsageError,
+  type CpuSnapshot, type SweepEvent,
+} from '../../src/index.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MiB = 1 << 20;
+
+describe('custom programs on a machine', () => {
+  it('map, touch, protect, access, unmap per CPU: results, stats with units, snapshots', async () => {
+    const m = await createMachine({ cpus: 4, mode: 'deterministic', strategy: 'spf' });
+    const samples: CpuSnapshot[][] = [];
+    const r = await m.run((cpu) => [
+      { op: 'map', len: MiB, as: 'r' },
+      { op: 'touch', addr: '$r', len: MiB, write: true },
+      { op: 'protect', addr: '$r', len: 4096, prot: 1 },
+      { op: 'access', addr: '$r', write: true },
+      { op: 'access', addr: '$r+4096', write: cpu % 2 === 0 },
+      { op: 'unmap', addr: '$r', len: MiB },
+    ], { onProgress: (s) => samples.push(s) });
+    expect(r.error).toBeNull();
+    expect(r.ok).toBe(true);
+    for (const res of r.results) {
+      const [addr, touched, prot, denied, allowed, unmapped] = res as number[];
+      expect(addr).toBeGreaterThan(0);
+      expect(addr % 4096).toBe(0);
+      expect(touched).toBe(256);
+      expect(prot).toBe(0);
+      expect(denied).not.toBe(0); // a write to a read-only page: VM_FAULT_SIGSEGV
+      expect(allowed).toBe(0); // already mapped and writable: no fault
+      expect(unmapped).toBe(0);
+    }
+    const stats = m.stats();
+    const by = Object.fromEntries(stats.map((s) => [s.name, s]));
+    expect(by.fault.unit).toBe('events');
+    expect(by.fault_cycles.unit).toBe('cycles');
+    expect(by.fault.description).toMatch(/\w/);
+    expect(by.fault_sigsegv.value).toBe(4n);
+    expect(by.mmap.value).toBe(4n);
+    expect(by.munmap.value).toBe(4n);
+    expect(by.fault_anon.value).toBe(4n * 256n);
+    // per CPU, and the snapshots: the first before any CPU ran, the last at the end
+    expect(m.stats(2).find((s) => s.name === 'fault')!.value).toBe(257n);
+    expect(samples.length).toBeGreaterThanOrEqual(2);
+    expect(samples[0].map((c) => [c.state, c.clock, c.faults])).toEqual(Array(4).fill(['runnable', '0', 0]));
+    const last = samples[samples.length - 1];
+    expect(last.map((c) => c.state)).toEqual(Array(4).fill('finished'));
+    expect(last.map((c) => c.faults)).toEqual([257, 257, 257, 257]);
+    expect(last.map((c) => c.clock)).toEqual(r.clocks.map(String));
+  });
+
+  it('a second run on the same machine sees what the first mapped', async () => {
+    const m = await createMachine({ cpus: 2, mode: 'deterministic' });
+    const a = await m.run((cpu) => (cpu === 0 ? [{ op: 'map', addr: 0x10000000, len: 8 * 4096, flags: 0x32 }] : []));
+    expect(a.results[0]).toEqual([0x10000000]);
+    const b = await m.run((cpu) => [{ op: 'touch', addr: 0x10000000 + cpu * 4 * 4096, len: 4 * 4096, write: true }]);
+    expect(b.results).toEqual([[4], [4]]);
+  });
+
+  it('bad programs and configs are a UsageError naming the problem, before anything runs', async () => {
+    const m = await createMachine({ cpus: 2 });
+    await expect(m.run([[{ op: 'map', len: 4096 }]] as never)).rejects.toThrow(/need one program per CPU \(2\), got 1/);
+    await expect(m.run([[{ op: 'fly' }], []] as never)).rejects.toThrow(UsageError);
+    await expect(m.run([[{ op: 'fly' }], []] as never)).rejects.toThrow(/cpu 0, op #0: unknown op "fly"/);
+    await expect(m.run([[], [{ op: 'repeat', times: 2, steps: 'x' }]] as never)).rejects.toThrow(/cpu 1, op #0 \(repeat\): a program must be an array/);
+    await expect(createMachine({ cpus: 0 })).rejects.toThrow(/CPU count must be an integer from 1/);
+    await expect(createMachine({ cpus: 2, strategy: 'nope' })).rejects.toThrow(/unknown strategy "nope"/);
+    await expect(createMachine({ cpus: 2, profile: 'nope' })).rejects.toThrow(/unknown profile "nope"/);
+  });
+
+  it('an op that fails at run time fails the run with the CPU named, keeping the other CPUs\' results', async () => {
+    const m = await createMachine({ cpus: 2, mode: 'deterministic' });
+    const r = await m.run((cpu) => (cpu === 1 ? [{ op: 'touch', addr: '$nowhere', len: 4096 }] : [{ op: 'map', len: 4096 }]));
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(/cpu 1 .*bad address "\$nowhere"/);
+    expect(r.results[1]).toBeNull();
+  });
+});
+
+describe('named workloads and sweeps', () => {
+  it('runWorkload reports every CPU from start to end; its stats are the counters with units', async () => {
+    const events: CpuSnapshot[][] = [];
+    const p = await runWorkload({ workload: 'page_fault1', cpus: 2, mode: 'deterministic', vcycles: 2_000_000 }, { onProgress: (s) => events.push(s) });
+    expect(p.ok).toBe(true);
+    expect(p.ops).toBeGreaterThan(0);
+    expect(events[0].every((c) => c.state === 'runnable' && c.clock === '0')).toBe(true);
+    const last = events[events.length - 1];
+    expect(last.every((c) => c.state === 'finished')).toBe(true);
+    expect(last.reduce((s, c) => s + c.faults, 0)).toBe(Number(p.stats.fault));
+    const described = describeStats(p.stats);
+    expect(described.map((s) => s.name)).toEqual(statInfo().map((s) => s.name));
+    expect(described.find((s) => s.name === 'fault')!.value).toBe(BigInt(p.stats.fault));
+  });
+
+  it('sweep: points in order, progress events, the results document with the equivalent command line', async () => {
+    const axes = { workloads: ['page_fault1'], strategies: ['mmap_lock', 'pervma'], cpus: [1, 2], mode: 'deterministic' as const, vcycles: 1_000_000, profile: 'default' };
+    const ev: SweepEvent[] = [];
+    const r = await sweep(axes, { onProgress: (e) => ev.push(e) });
+    expect(r.points.map((p) => `${p.strategy}/${p.cpus}`)).toEqual(['mmap_lock/1', 'mmap_lock/2', 'pervma/1', 'pervma/2']);
+    expect(r.failed).toEqual([]);
+    expect(ev.filter((e) => e.type === 'point').map((e) => (e as { done: number }).done)).toEqual([0, 1, 2, 3, 4]);
+    const cpuEvents = ev.filter((e) => e.type === 'cpus') as Extract<SweepEvent, { type: 'cpus' }>[];
+    expect(new Set(cpuEvents.map((e) => e.index))).toEqual(new Set([0, 1, 2, 3]));
+    expect(r.document.command).toEqual(sweepCommand(axes));
+    expect(r.document.command.slice(0, 8)).toEqual(['faultline', 'sweep', '--workload', 'page_fault1', '--strategy', 'mmap_lock,pervma', '--cpus', '1,2']);
+    expect(r.document.points).toBe(r.points);
+  });
+
+  it('bad points throw before anything runs', async () => {
+    await expect(sweep({ workloads: ['nope'], strategies: ['spf'], cpus: [1] })).rejects.toThrow(/unknown workload "nope"/);
+    await expect(runWorkload({ workload: 'page_fault1', cpus: 0 })).rejects.toThrow(/CPU count must be an integer/);
+    await expect(sweep({ workloads: ['page_fault1'], cpus: [] })).rejects.toThrow(/no points/);
+  });
+
+  it('lists what exists', () => {
+    expect(listWorkloads().map((w) => w.name)).toContain('page_fault1');
+    expect(listStrategies().map((s) => s.name)).toEqual(['mmap_lock', 'spf', 'pervma', 'spf-mmapseq']);
+  });
+});
+
+describe('the core path', () => {
+  /** every module reachable from `entry` by static import/export (relative specifiers), and the bare ones it names */
+  function importGraph(entry: string): { files: string[]; bare: Set<string> } {
+    const seen = new Set<string>();
+    const bare = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      for (const m of text.matchAll(/^\s*(?:import|export)\s+(?:type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm)) {
+        if (/^\s*(?:import|export)\s+type\b/.test(m[0])) continue; // erased at compile time
+        const spec = m[1] ?? m[2];
+        if (!spec.startsWith('.')) { bare.add(spec); continue; }
+        const ts = resolve(dirname(file), spec).replace(/\.js$/, '.ts');
+        if (!existsSync(ts)) throw new Error(`${file}: cannot resolve ${spec}`);
+        visit(ts);
+      }
+    };
+    visit(join(ROOT, entry));
+    return { files: [...seen], bare };
+  }
+
+  it('the browser entry reaches no fs, path, os or piscina (Node and browsers share src/api.ts)', () => {
+    const { files, bare } = importGraph('src/browser.ts');
+    expect(files.map((f) => f.slice(ROOT.length))).toContain('src/api.ts');
+    const forbidden = [...bare].filter((b) => b.startsWith('node:') || ['fs', 'path', 'os', 'piscina', 'worker_threads'].includes(b));
+    expect(forbidden).toEqual([]);
+    // the Web Worker entry too
+    const cpuWorker = importGraph('src/browser/cpu-worker.ts');
+    expect(cpuWorker.files.map((f) => f.slice(ROOT.length))).toContain('src/worker.ts');
+    expect([...cpuWorker.bare]).toEqual([]);
+  });
+
+  it('the bundled data (src/generated/assets.ts) is what spec/ and profiles/ say', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'gen-assets.mjs'), '--check'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
+  it('the check sees a Node built-in when there is one (the Node entry)', () => {
+    const { bare } = importGraph('src/index.ts');
+    expect(bare.has('node:fs')).toBe(true);
+    expect(bare.has('piscina')).toBe(true);
+  });
+});
+
+describe('examples/', () => {
+  it('the mprotect-storm harness (public API only) runs every strategy', () => {
+    const file = join(ROOT, 'examples', 'mprotect-storm', 'harness.mjs');
+    const src = readFileSync(file, 'utf8');
+    expect(new Set([...src.matchAll(/from\s+'([^']+)'/g)].map((m) => m[1]))).toEqual(new Set(['faultline']));
+    const { FAULTLINE_CORE: _t, ...env } = process.env; // as a user runs it: the released core
+    const r = spawnSync(process.execPath, [file, '--cpus', '3', '--pages', '16', '--flips', '8'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000, env });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.strategy)).toEqual(['mmap_lock', 'spf', 'pervma', 'spf-mmapseq']);
+    for (const l of lines) {
+      expect(l.ok).toBe(true);
+      expect(l.faults).toBe(2 * 16);
+      expect(l.units).toEqual({ fault: 'events', mmap_read_wait_cycles: 'cycles' });
+    }
+    // SPF saw CPU 0 change the VMA under its faults (deterministic mode: the same every run)
+    expect(lines[1].spfAbortsVmaChanged).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,146 @@
+// The web page in real headless Chromium (Debian's chromium, started here with
+// playwright-core; .ci/run installs it when missing), served by `faultline
+// serve`: cross-origin isolated, a small deterministic sweep on Web Workers
+// with the live per-CPU view, the plots, and the downloads equal to what the
+// CLI writes for the same run; bad input is one message in the page.
+// Screenshots: test-output/web/ (or FAULTLINE_SCREENSHOTS).
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const SHOTS = process.env.FAULTLINE_SCREENSHOTS ?? join(ROOT, 'test-output', 'web');
+// as a user runs it: the released core (vitest.config.ts sets FAULTLINE_CORE=test for the suite)
+const { FAULTLINE_CORE: _t, ...ENV } = process.env;
+
+let tmp: string;
+let server: ChildProcess;
+let base: string;
+let ctx: BrowserContext;
+let page: Page;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does: apt-get install chromium)`);
+  tmp = mkdtempSync(join(tmpdir(), 'faultline-web-'));
+  mkdirSync(SHOTS, { recursive: true });
+  server = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+  base = await new Promise<string>((ok, fail) => {
+    let out = '';
+    server.stdout!.on('data', (d) => { out += d; const m = /at (http:\/\/\S+)/.exec(out); if (m) ok(m[1]); });
+    server.stderr!.on('data', (d) => fail(new Error(`faultline serve: ${d}`)));
+    server.on('exit', (c) => fail(new Error(`faultline serve exited ${c}`)));
+  });
+  // a fresh profile directory (--user-data-dir) per run
+  ctx = await chromium.launchPersistentContext(join(tmp, 'profile'), { executablePath: CHROMIUM, headless: true, args: ARGS, acceptDownloads: true, viewport: { width: 1200, height: 900 } });
+  page = await ctx.newPage();
+}, 60_000);
+
+afterAll(async () => {
+  await ctx?.close();
+  server?.kill();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const normalize = (doc: Record<string, unknown>) => {
+  // what differs between two runs of the same deterministic sweep: when, where, and the host's own time
+  const { createdAt: _c, host: _h, command: _m, ...rest } = doc;
+  return { ...rest, points: (doc.points as Record<string, unknown>[]).map(({ host: _ph, ...p }) => p) };
+};
+const HOST_COLUMNS = ['host_wall_ms', 'ops_per_host_sec'];
+const csvWithoutHost = (text: string) => {
+  const rows = text.trim().split('\n').map((l) => l.split(','));
+  const keep = rows[0].map((h, i) => (HOST_COLUMNS.includes(h) ? -1 : i)).filter((i) => i >= 0);
+  return rows.map((r) => keep.map((i) => r[i]).join(','));
+};
+
+describe('the web page in headless Chromium', () => {
+  it('runs a deterministic sweep on Web Workers: live per-CPU view, plots, downloads equal to the CLI\'s', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${base}?workload=page_fault1&strategies=mmap_lock,spf,pervma&cpus=1,2,4,8&mode=deterministic&seed=1&profile=default&vcycles=8000000&run=1`);
+    expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
+    await page.waitForSelector('#live tbody tr');
+    await page.screenshot({ path: join(SHOTS, 'live.png'), fullPage: true });
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'running', undefined, { timeout: 300_000 });
+    expect(await page.textContent('#error')).toBe('');
+    expect(await page.textContent('#status')).toBe('done: 12 point(s), 0 failed');
+    await page.waitForSelector('#plots svg');
+    await page.screenshot({ path: join(SHOTS, 'done.png'), fullPage: true });
+
+    // the live view: the last point's 8 CPUs, each seen from before its start to its end
+    const rows = await page.$$eval('#live tbody tr', (rs) => rs.map((r) => ({ states: (r as HTMLElement).dataset.states!.split(','), cells: [...r.children].map((c) => c.textContent) })));
+    expect(rows).toHaveLength(8);
+    for (const r of rows) {
+      expect(r.states[0]).toBe('runnable');
+      expect(r.states[r.states.length - 1]).toBe('finished');
+      expect(Number(r.cells[4])).toBeGreaterThan(0); // faults
+      expect(r.cells[2]).toMatch(/^[\d,]+ \([\d.]+ µs\)$/); // virtual clock
+    }
+    expect(await page.textContent('#point')).toMatch(/12 of 12: page_fault1 pervma, 8 CPU\(s\)/);
+
+    // the plots: the CLI's two charts of the workload, rendered by Vega from the same specs
+    const plots = await page.$$eval('#plots > div', (ds) => ds.map((d) => [(d as HTMLElement).dataset.plot, d.querySelectorAll('svg path, svg line, svg rect').length]));
+    expect(plots.map((p) => p[0])).toEqual(['page_fault1-throughput.svg', 'page_fault1-breakdown.svg']);
+    for (const [, marks] of plots) expect(marks as number).toBeGreaterThan(10);
+    const legend = await page.textContent('#plots');
+    for (const s of ['mmap_lock', 'spf', 'pervma']) expect(legend).toContain(s);
+
+    // the downloads
+    const download = async (id: string) => {
+      const [d] = await Promise.all([page.waitForEvent('download'), page.click(id)]);
+      const file = join(tmp, d.suggestedFilename());
+      await d.saveAs(file);
+      return readFileSync(file, 'utf8');
+    };
+    const json = await download('#download-json');
+    const csv = await download('#download-csv');
+    const doc = JSON.parse(json);
+    expect(doc.command).toEqual(['faultline', 'sweep', '--workload', 'page_fault1', '--strategy', 'mmap_lock,spf,pervma', '--cpus', '1,2,4,8',
+      '--profile', 'default', '--mode', 'deterministic', '--seed', '1', '--quantum', '10000', '--vcycles', '8000000']);
+    expect(doc.host.platform).toBe('browser');
+
+    // the CLI, the same command line
+    const out = join(tmp, 'cli');
+    const r = spawnSync(process.execPath, [CLI, ...doc.command.slice(1), '--out', out, '--quiet'], { encoding: 'utf8', env: ENV, timeout: 300_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const cliJson = readFileSync(join(out, 'results.json'), 'utf8');
+    expect(normalize(doc)).toEqual(normalize(JSON.parse(cliJson)));
+    expect(Object.keys(doc)).toEqual(Object.keys(JSON.parse(cliJson)));
+    expect(csvWithoutHost(csv)).toEqual(csvWithoutHost(readFileSync(join(out, 'results.csv'), 'utf8')));
+    expect(csv.split('\n')[0]).toBe(readFileSync(join(out, 'results.csv'), 'utf8').split('\n')[0]);
+    expect(errors).toEqual([]);
+  });
+
+  it('0 CPUs: one clear message in the page', async () => {
+    await page.goto(`${base}?workload=page_fault1&cpus=0&mode=deterministic&run=1`);
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'error');
+    expect(await page.textContent('#error')).toBe('CPU count must be an integer from 1 to 256 (got 0)');
+    expect(await page.isVisible('#error')).toBe(true);
+    expect(await page.isVisible('#form')).toBe(true);
+    await page.screenshot({ path: join(SHOTS, 'bad-cpus.png') });
+  });
+
+  it('an unknown workload in the URL: one clear message in the page', async () => {
+    await page.goto(`${base}?workload=nope&run=1`);
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'error');
+    expect(await page.textContent('#error')).toMatch(/^unknown workload "nope"; available workloads: .*page_fault1/);
+    expect(await page.isVisible('#form')).toBe(true);
+    await page.screenshot({ path: join(SHOTS, 'bad-workload.png') });
+  });
+
+  it('a malformed CPU list from the form: one clear message', async () => {
+    await page.goto(base);
+    await page.fill('#cpus', '1,two');
+    await page.click('#run');
+    expect(await page.textContent('#error')).toBe('every CPU count must be an integer >= 0 (got "two")');
+  });
+});
