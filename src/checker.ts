@@ -73,6 +73,15 @@ const HUGE = 2 * 1024 * 1024;
 
 interface LiveVma { start: number; end: number; flags: number; slot: number }
 
+/** What every section of the check reads (the machine's memory and layout) and where violations go. */
+interface Ctx {
+  m: Machine; C: Machine['C']; u32: Uint32Array; u64: BigUint64Array; U: (a: number) => number; I: (a: number) => number; N: (a: number) => number;
+  H: number; ncpus: number; nframes: number; nptpages: number; nvmas: number; nmm: number; opts: CheckOptions;
+  report: (v: Violation) => void; percpu: (cpu: number) => number; pcm: (cpu: number) => number; mmAddr: (mm: number) => number;
+  vmaAddr: (slot: number) => number; frame: (pfn: number) => number; ptmeta: (t: number) => number; ptpage: (t: number) => number;
+  spinHeld: (l: number) => boolean;
+}
+
 /** Check every invariant of a quiescent machine; [] when all hold. */
 export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[] {
   const C = m.C;
@@ -107,8 +116,30 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
   const ptmeta = (t: number) => U(H + C.H_PTMETA_BASE) + t * C.PTM_SIZE;
   const ptpage = (t: number) => U(H + C.H_PTPAGES_BASE) + t * PAGE;
   const spinHeld = (l: number) => U(l + C.SL_NEXT) !== U(l + C.SL_SERVING);
+  const c: Ctx = { m, C, u32, u64, U, I, N, H, ncpus, nframes, nptpages, nvmas, nmm, opts, report, percpu, pcm, mmAddr, vmaAddr, frame, ptmeta, ptpage, spinHeld };
 
-  // ---- (e) VMAs: the index of each mm, every slot's state, sequence and locks ----
+  const { live, inIndex } = checkVmas(c);
+  const pt = checkPageTables(c, live, inIndex);
+  const fr = checkFrames(c, pt);
+  checkTlbs(c, pt);
+  checkLocksAndCpus(c);
+  checkRss(c, fr);
+  checkUffdShmem(c, live, fr);
+
+  for (const [kind, n] of perKind) {
+    if (n > maxPerKind) out.push({ kind, message: `... and ${n - maxPerKind} more ${kind} violation(s)` });
+  }
+  return out;
+}
+
+/** the leaves of the page tables (checkPageTables), for the frame and TLB checks */
+interface PageTableLeaves { maps: Int32Array; hugeMaps: Uint8Array; leaf4k: Map<number, bigint>; leaf2m: Map<number, bigint> }
+/** what the frame check counted, for the RSS and shmem checks */
+interface FrameTotals { rssAnon: number; rssFile: number; nfiles: number; filePages: number }
+
+/** (e) VMAs: the index of each mm, every slot's state, sequence and locks */
+function checkVmas(c: Ctx) {
+  const { m, C, u32, u64, U, I, N, H, ncpus, nframes, nptpages, nvmas, nmm, opts, report, percpu, pcm, mmAddr, vmaAddr, frame, ptmeta, ptpage, spinHeld } = c;
   const live: LiveVma[][] = [];
   const inIndex = new Uint8Array(nvmas);
   for (let mm = 0; mm < nmm; mm++) {
@@ -196,8 +227,12 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
     if (onVmaFree[slot] && state !== C.VMA_STATE_FREE) report({ kind: 'vma-slots', slot, message: `${where}: on the free list but in state ${state}` });
     if (onRcu[slot] && state !== C.VMA_STATE_DETACHED) report({ kind: 'vma-slots', slot, message: `${where}: on the RCU queue but in state ${state}` });
   }
+  return { live, inIndex };
+}
 
-  // ---- (a) + (c): walk the page tables, collecting every leaf ----
+/** (a) + (c): walk the page tables, collecting every leaf */
+function checkPageTables(c: Ctx, live: LiveVma[][], inIndex: Uint8Array) {
+  const { m, C, u32, u64, U, I, N, H, ncpus, nframes, nptpages, nvmas, nmm, opts, report, percpu, pcm, mmAddr, vmaAddr, frame, ptmeta, ptpage, spinHeld } = c;
   const maps = new Int32Array(nframes); // PTEs / huge PMDs mapping each frame
   const hugeMaps = new Uint8Array(nframes);
   const leaf4k = new Map<number, bigint>(); // vpn -> PTE (mm 0: the TLBs are untagged)
@@ -283,8 +318,12 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
       report({ kind: 'pt-free-in-use', table: t, message: `reachable page-table page ${t} is flagged PTP_FREE` });
     }
   }
+  return { maps, hugeMaps, leaf4k, leaf2m };
+}
 
-  // ---- (b) frames ----
+/** (b) frames */
+function checkFrames(c: Ctx, { maps, hugeMaps }: PageTableLeaves) {
+  const { m, C, u32, u64, U, I, N, H, ncpus, nframes, nptpages, nvmas, nmm, opts, report, percpu, pcm, mmAddr, vmaAddr, frame, ptmeta, ptpage, spinHeld } = c;
   const freeCnt = new Uint8Array(nframes);
   const lruRefs = new Int32Array(nframes);
   const cacheRefs = new Uint8Array(nframes);
@@ -392,8 +431,12 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
       report({ kind: 'frame-refcount', pfn, message: `${f}: refcount ${ref} below its ${expect} reference(s) (${mapped} mapping(s), ${lruRefs[pfn]} LRU batch, ${cacheRefs[pfn]} page cache): it will be freed while in use` });
     }
   }
+  return { rssAnon, rssFile, nfiles, filePages };
+}
 
-  // ---- (d) TLB coherence ----
+/** (d) TLB coherence */
+function checkTlbs(c: Ctx, { leaf4k, leaf2m }: PageTableLeaves) {
+  const { m, C, u32, u64, U, I, N, H, ncpus, nframes, nptpages, nvmas, nmm, opts, report, percpu, pcm, mmAddr, vmaAddr, frame, ptmeta, ptpage, spinHeld } = c;
   if (opts.tlb !== false) {
     const sets = U(H + C.H_TLB_SETS);
     const ways = U(H + C.H_TLB_WAYS);
@@ -426,8 +469,11 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
       }
     }
   }
+}
 
-  // ---- (e) other locks and per-CPU state ----
+/** (e) other locks and per-CPU state */
+function checkLocksAndCpus(c: Ctx) {
+  const { m, C, u32, u64, U, I, N, H, ncpus, nframes, nptpages, nvmas, nmm, opts, report, percpu, pcm, mmAddr, vmaAddr, frame, ptmeta, ptpage, spinHeld } = c;
   for (const [name, off] of [['zone lock', C.H_ZONE_LOCK], ['LRU lock', C.H_LRU_LOCK], ['zone lock (node 1)', C.H_ZONE_LOCK1], ['LRU lock (node 1)', C.H_LRU_LOCK1], ['RCU queue lock', C.H_RCU_LOCK]] as [string, number][]) {
     if (spinHeld(H + off)) report({ kind: 'lock-held', message: `${name} held at quiescence (holder cpu+1 ${U(H + off + C.SL_HOLDER)})` });
   }
@@ -436,8 +482,11 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
     if (U(pc + C.PC_RCU_NEST) !== 0) report({ kind: 'cpu-state', cpu, message: `CPU ${cpu} is still inside an RCU read-side section (nesting ${U(pc + C.PC_RCU_NEST)})` });
     if (U(pc + C.PC_IPI_PENDING) !== 0) report({ kind: 'cpu-state', cpu, message: `CPU ${cpu} has ${U(pc + C.PC_IPI_PENDING)} IPI(s) never serviced` });
   }
+}
 
-  // ---- (f) RSS: mm counters + every CPU's unfolded delta ----
+/** (f) RSS: mm counters + every CPU's unfolded delta */
+function checkRss(c: Ctx, { rssAnon, rssFile }: FrameTotals) {
+  const { m, C, u32, u64, U, I, N, H, ncpus, nframes, nptpages, nvmas, nmm, opts, report, percpu, pcm, mmAddr, vmaAddr, frame, ptmeta, ptpage, spinHeld } = c;
   if (nmm === 1) {
     const ma = mmAddr(0);
     let anon = I(ma + C.MM_RSS_ANON);
@@ -446,8 +495,11 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
     if (anon !== rssAnon) report({ kind: 'rss', message: `mm0: RSS anon counter ${anon} (after folding per-CPU deltas) but ${rssAnon} anon pages are mapped` });
     if (file !== rssFile) report({ kind: 'rss', message: `mm0: RSS file counter ${file} (after folding per-CPU deltas) but ${rssFile} file pages are mapped` });
   }
+}
 
-  // ---- (g) userfaultfd contexts, waiters and registrations; shmem sizes ----
+/** (g) userfaultfd contexts, waiters and registrations; shmem sizes */
+function checkUffdShmem(c: Ctx, live: LiveVma[][], { nfiles, filePages }: FrameTotals) {
+  const { m, C, u32, u64, U, I, N, H, ncpus, nframes, nptpages, nvmas, nmm, opts, report, percpu, pcm, mmAddr, vmaAddr, frame, ptmeta, ptpage, spinHeld } = c;
   {
     const base = U(H + C.H_UFFD_BASE);
     const nctx = Math.min(U(H + C.H_UFFD_NEXT), U(H + C.H_UFFD_MAX));
@@ -485,11 +537,6 @@ export function checkInvariants(m: Machine, opts: CheckOptions = {}): Violation[
       }
     }
   }
-
-  for (const [kind, n] of perKind) {
-    if (n > maxPerKind) out.push({ kind, message: `... and ${n - maxPerKind} more ${kind} violation(s)` });
-  }
-  return out;
 }
 
 /** One line per violation, for reports and failing tests. */
