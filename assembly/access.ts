@@ -105,7 +105,6 @@ export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
  * One load (write = false) or store at `address`. Returns 0, or the VM_FAULT_*
  * code that ended it (SIGSEGV is reported to the workload, not a crash).
  */
-
 export function access(mm: u32, address: u64, write: bool): i32 {
   stat_inc(STAT_ACCESS);
   const vpn = address >> PAGE_SHIFT;

@@ -86,7 +86,7 @@ export { lock_vma_under_rcu, vma_start_read, vma_end_read, vma_start_write } fro
 export { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './mmap_lock';
 export { STRATEGY_MMAP_LOCK, STRATEGY_SPF, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ } from './strategy';
 export { access, touch, do_user_addr_fault, wrpkru, sys_set_mempolicy } from './access';
-export { sys_mmap, sys_munmap, sys_mprotect, sys_pkey_mprotect, sys_madvise, task_numa_work, PROT_MTE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
+export { sys_mmap, sys_munmap, sys_mprotect, sys_pkey_mprotect, sys_madvise, task_numa_work, PROT_NONE, PROT_READ, PROT_WRITE, PROT_EXEC, PROT_MTE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MAP_X_HUGEPAGE, MAP_X_INTERLEAVE, MAP_X_UFFD_MISSING, MADV_DONTNEED } from './mmap';
 export * from './workloads';
 export * from './stress';
 export * from './shmem';

@@ -25,7 +25,7 @@ export const LAYOUT_VERSION: u32 = 4; // 2: MAX_CPUS 256, 128-byte line metadata
 // The version of the raw Wasm ABI of the released core (docs/abi.md: imports,
 // exports and their signatures, every exported constant). Bump it on ANY change
 // of those, then run `npm run abi` (test/host/abi.test.ts fails until both are done).
-export const ABI_VERSION: u32 = 6; // 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
+export const ABI_VERSION: u32 = 7; // 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.

@@ -58,6 +58,11 @@ export const MAP_X_HUGEPAGE: u32 = 0x1000000; // as madvise(MADV_HUGEPAGE)
 export const MAP_X_INTERLEAVE: u32 = 0x2000000; // mbind(MPOL_INTERLEAVE)
 export const MAP_X_UFFD_MISSING: u32 = 0x4000000; // registered with userfaultfd (MISSING mode)
 export const MADV_DONTNEED: u32 = 4;
+// protection bits of mmap/mprotect: the uapi values (= VM_READ, VM_WRITE, VM_EXEC)
+export const PROT_NONE: u32 = 0;
+export const PROT_READ: u32 = 0x1;
+export const PROT_WRITE: u32 = 0x2;
+export const PROT_EXEC: u32 = 0x4;
 /** arm64 uapi PROT_MTE: the mapping's pages carry allocation tags (VM_MTE) */
 export const PROT_MTE: u32 = 0x20;
 
@@ -252,6 +257,7 @@ function find_vma_below(mm: u32, addr: u64): i32 {
   return best;
 }
 
+/** munmap(): unmap [start, start + len) (start page-aligned); 0 or -errno */
 export function sys_munmap(mm: u32, start: u64, len: u64): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MUNMAP);
@@ -382,6 +388,7 @@ function change_protection(mm: u32, start: u64, end: u64, prot: u64, vf: u32): v
   }
 }
 
+/** mprotect(): set `prot` (PROT_*, with PROT_MTE) on [start, start + len); 0 or -errno */
 export function sys_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 { return do_mprotect_pkey(mm, start, len, prot, -1); }
 
 /** pkey_mprotect(): mprotect that also sets the VMAs' protection key (0..15); no pkey_alloc() bookkeeping */
@@ -438,6 +445,7 @@ function do_mprotect_pkey(mm: u32, start: u64, len: u64, prot: u32, pkey: i32): 
 
 // ---- madvise(MADV_DONTNEED) ----
 
+/** madvise(): MADV_DONTNEED only (zap the range's pages; anything else is -EINVAL); 0 or -errno */
 export function sys_madvise(mm: u32, start: u64, len: u64, advice: u32): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MADVISE_DONTNEED);

@@ -122,7 +122,8 @@ export function resolveSpec(spec: PointSpec): Resolved {
   if (spec.mode !== 'parallel' && spec.mode !== 'deterministic') throw new UsageError(`unknown mode "${spec.mode}" (parallel or deterministic)`);
   checkInt('seed', spec.seed, 0);
   checkInt('quantum', spec.quantum, 100);
-  if (spec.vcycles !== undefined) checkInt('vcycles', spec.vcycles, 1);
+  // a clock stops the run at MAX_VCYCLES (2^39 - 1, the cache-line model's limit): no budget beyond it
+  if (spec.vcycles !== undefined) checkInt('vcycles', spec.vcycles, 1, layoutConsts().MAX_VCYCLES);
   if (spec.munmap !== undefined) munmapLockOf(spec.munmap, strategy.id);
   if (spec.spfLookup !== undefined && spec.spfLookup !== 'v11' && spec.spfLookup !== 'v12') throw new UsageError(`unknown SPF lookup "${String(spec.spfLookup)}" (v11, v12)`);
   engineOf(spec);

@@ -523,13 +523,24 @@ export class Machine {
     const C = this.C;
     const faultStat = counterNames().indexOf('fault');
     const classes = lockClasses();
+    // what runs now is each worker's current CPU: a worker runs one CPU at a time, and the
+    // states read CPU by CPU while it switches could show two of its CPUs running
+    const current = new Set<number>();
+    for (let w = 0; w < this.cfg.workers; w++) {
+      const c = this.u32(this.worker(w) + C.WK_CURRENT);
+      if (c !== 0) current.add(c - 1);
+    }
     return [...Array(this.cfg.cpus).keys()].map((cpu) => {
       const pc = this.percpu(cpu);
+      let state = CPU_STATES[this.u32(pc + C.PC_STATE)] ?? 'unknown';
+      if (state === 'running' && !current.has(cpu)) state = 'runnable';
+      // PC_WAIT_KIND outlives the wait until the CPU runs again: only a CPU that waits now waits for something
+      const waits = state === 'waiting' || state === 'at-barrier';
       return {
         cpu,
         clock: String(this.clock(cpu)),
-        state: CPU_STATES[this.u32(pc + C.PC_STATE)] ?? 'unknown',
-        waitsFor: waitEdge(this, cpu, classes)?.waitsFor ?? null,
+        state,
+        waitsFor: waits ? waitEdge(this, cpu, classes)?.waitsFor ?? null : null,
         faults: Number(this.u64(pc + C.PC_STATS + 8 * faultStat)),
       };
     });

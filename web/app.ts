@@ -6,6 +6,7 @@
 import { listedWorkloads, workloadByName } from '../src/workloads.js';
 import { strategies, strategyByName } from '../src/strategies.js';
 import { listProfiles, loadProfile } from '../src/profile.js';
+import { sweepCommand } from '../src/api.js';
 import { plotSpecs, renderSvg } from '../src/plot.js';
 import type { FromRunner, ToRunner } from './runner.js';
 import type { SweepAxes, CpuSnapshot, PointResult, Mode } from '../src/api.js';
@@ -20,6 +21,7 @@ function showError(msg: string): void {
   status.textContent = 'stopped';
   status.dataset.state = 'error';
   ($('run') as HTMLButtonElement).disabled = false;
+  ($('stop') as HTMLButtonElement).disabled = true;
 }
 function clearError(): void { errorBox.textContent = ''; errorBox.classList.remove('shown'); }
 window.addEventListener('error', (e) => showError(`internal error: ${e.message}`));
@@ -53,7 +55,12 @@ function fromUrl(q: URLSearchParams): void {
   }
   const c = q.get('cpus'); if (c !== null) $<HTMLInputElement>('cpus').value = c;
   const p = q.get('profile');
-  if (p !== null) { loadProfile(p); pSel.value = p; }
+  if (p !== null) {
+    // a name of a shipped profile: the page has no file system to read a path from
+    const names = listProfiles().map((x) => x.name);
+    if (!names.includes(p)) throw new Error(`unknown profile "${p}"; available profiles: ${names.join(', ')}`);
+    pSel.value = p;
+  }
   const m = q.get('mode');
   if (m !== null) {
     if (m !== 'parallel' && m !== 'deterministic') throw new Error(`unknown mode "${m}" (parallel or deterministic)`);
@@ -63,11 +70,16 @@ function fromUrl(q: URLSearchParams): void {
   const v = q.get('vcycles'); if (v !== null) $<HTMLInputElement>('vcycles').value = v;
 }
 
-function int(what: string, text: string): number {
+/** a whole number of the form within [min, max] (the API checks again, with the same words) */
+function int(what: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const t = text.trim();
-  if (!/^\d+$/.test(t) || !Number.isSafeInteger(Number(t))) throw new Error(`${what} must be an integer >= 0 (got "${text}")`);
+  const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+  if (!/^\d+$/.test(t) || !Number.isSafeInteger(Number(t)) || Number(t) < min || Number(t) > max) throw new Error(`${what} must be an integer ${range} (got "${text.trim()}")`);
   return Number(t);
 }
+/** the core's limits (assembly/layout.ts): CPUs of a machine, the virtual clock */
+const MAX_CPUS = 256;
+const MAX_VCYCLES = 2 ** 39 - 1;
 
 /** the form as sweep axes (the API checks the values) */
 function axesFromForm(): SweepAxes {
@@ -75,13 +87,13 @@ function axesFromForm(): SweepAxes {
   if (strats.length === 0) throw new Error('pick at least one strategy');
   const cpuText = $<HTMLInputElement>('cpus').value;
   if (cpuText.trim() === '') throw new Error('CPU counts: give a comma-separated list, e.g. 1,2,4,8');
-  const cpus = cpuText.split(',').map((x) => int('every CPU count', x));
+  const cpus = cpuText.split(',').map((x) => int('every CPU count', x, 1, MAX_CPUS));
   const v = $<HTMLInputElement>('vcycles').value;
   return {
     workloads: [wSel.value], strategies: strats, cpus,
     profile: pSel.value, mode: $<HTMLSelectElement>('mode').value as Mode,
-    seed: int('seed', $<HTMLInputElement>('seed').value),
-    ...(v.trim() !== '' ? { vcycles: int('vcycles', v) } : {}),
+    seed: int('seed', $<HTMLInputElement>('seed').value, 0),
+    ...(v.trim() !== '' ? { vcycles: int('vcycles', v, 1, MAX_VCYCLES) } : {}),
   };
 }
 
@@ -89,24 +101,31 @@ function axesFromForm(): SweepAxes {
 const tbody = $('live').querySelector('tbody') as HTMLTableSectionElement;
 let liveIndex = -1;
 let ghz = 1;
+/** per CPU of the running point: samples by state, the last wait seen */
+let seen: { states: Map<string, number>; lastWait: string }[] = [];
 function showCpus(index: number, label: string, cpus: CpuSnapshot[]): void {
   if (index !== liveIndex) {
     liveIndex = index;
+    seen = cpus.map(() => ({ states: new Map(), lastWait: '' }));
     $('point').textContent = label;
     tbody.replaceChildren(...cpus.map((c) => {
       const tr = document.createElement('tr');
       tr.dataset.cpu = String(c.cpu);
       tr.dataset.states = '';
-      tr.innerHTML = '<td class="num"></td><td class="state"></td><td class="num clock"></td><td class="waits"></td><td class="num faults"></td>';
+      tr.innerHTML = '<td class="num"></td><td class="state"></td><td class="num clock"></td><td class="waits"></td><td class="num faults"></td><td class="last"></td><td class="spread"></td>';
       return tr;
     }));
   }
   for (const c of cpus) {
     const tr = tbody.children[c.cpu] as HTMLTableRowElement | undefined;
-    if (!tr) continue;
-    const seen = new Set(tr.dataset.states ? tr.dataset.states.split(',') : []);
-    seen.add(c.state);
-    tr.dataset.states = [...seen].join(',');
+    const s = seen[c.cpu];
+    if (!tr || !s) continue;
+    // the states seen, in order (data-states: the tests read it)
+    const order = tr.dataset.states ? tr.dataset.states.split(',') : [];
+    if (!order.includes(c.state)) order.push(c.state);
+    tr.dataset.states = order.join(',');
+    s.states.set(c.state, (s.states.get(c.state) ?? 0) + 1);
+    if (c.waitsFor) s.lastWait = c.waitsFor;
     tr.className = c.state;
     const cells = tr.children;
     cells[0].textContent = String(c.cpu);
@@ -114,12 +133,15 @@ function showCpus(index: number, label: string, cpus: CpuSnapshot[]): void {
     cells[2].textContent = `${BigInt(c.clock).toLocaleString('en-US')} (${(Number(c.clock) / (ghz * 1e3)).toFixed(1)} µs)`;
     cells[3].textContent = c.waitsFor ?? '';
     cells[4].textContent = String(c.faults);
+    cells[5].textContent = s.lastWait;
+    const total = [...s.states.values()].reduce((a, b) => a + b, 0);
+    cells[6].textContent = [...s.states].sort((a, b) => b[1] - a[1]).map(([st, n]) => `${st} ${Math.round((100 * n) / total)}%`).join(', ');
   }
 }
 
 // ---- a run ----
 let runner: Worker | undefined;
-async function showResults(json: string, csv: string, failed: number): Promise<void> {
+async function showResults(json: string, csv: string, failed: number, stopped: boolean): Promise<void> {
   const doc = JSON.parse(json) as { points: PointResult[] };
   const plots = $('plots');
   plots.replaceChildren();
@@ -139,10 +161,11 @@ async function showResults(json: string, csv: string, failed: number): Promise<v
     a.textContent = `download ${name}`;
     dl.append(a);
   }
+  if (doc.points.length === 0) plots.textContent = 'no point finished';
   const bad = doc.points.filter((p) => !p.ok);
   if (bad.length) showError(`${failed} of ${doc.points.length} point(s) failed (the others are kept):\n` + bad.map((p) => `${p.workload} ${p.strategy} ${p.cpus} CPU(s): ${(p.error ?? '').split('\n')[0]}`).join('\n'));
-  status.textContent = `done: ${doc.points.length} point(s), ${failed} failed`;
-  status.dataset.state = 'done';
+  status.textContent = stopped ? `stopped: ${doc.points.length} point(s) finished and kept, ${failed} failed` : `done: ${doc.points.length} point(s), ${failed} failed`;
+  status.dataset.state = stopped ? 'stopped' : 'done';
 }
 
 function run(): void {
@@ -151,6 +174,7 @@ function run(): void {
   try { axes = axesFromForm(); } catch (e) { showError((e as Error).message); return; }
   ghz = loadProfile(axes.profile as string).ghz;
   ($('run') as HTMLButtonElement).disabled = true;
+  ($('stop') as HTMLButtonElement).disabled = false;
   status.textContent = 'starting';
   status.dataset.state = 'running';
   $('plots').replaceChildren();
@@ -163,7 +187,14 @@ function run(): void {
   runner.onmessage = (e: MessageEvent<FromRunner>) => {
     const m = e.data;
     if (m.type === 'error') { showError(m.message); return; }
-    if (m.type === 'done') { ($('run') as HTMLButtonElement).disabled = false; void showResults(m.json, m.csv, m.failed); return; }
+    if (m.type === 'done') {
+      // a stopped sweep: the running point ends with its Worker (and its CPUs' Workers)
+      if (m.stopped) { runner?.terminate(); runner = undefined; }
+      ($('run') as HTMLButtonElement).disabled = false;
+      ($('stop') as HTMLButtonElement).disabled = true;
+      void showResults(m.json, m.csv, m.failed, m.stopped);
+      return;
+    }
     const ev = m.event;
     if (ev.type === 'point') {
       total = ev.total;
@@ -172,12 +203,35 @@ function run(): void {
       showCpus(ev.index, `(${ev.index + 1} of ${total}: ${ev.spec.workload} ${ev.spec.strategy}, ${ev.spec.cpus} CPU(s))`, ev.cpus);
     }
   };
-  $('command').innerHTML = '';
+  // the command line that reproduces this sweep (the one results.json records)
+  $('command-line').textContent = sweepCommand(axes).map(shellWord).join(' ');
+  $('command').hidden = false;
+  $('copied').textContent = '';
   const msg: ToRunner = { type: 'run', axes };
   runner.postMessage(msg);
 }
 
+/** a word as a POSIX shell reads it back */
+function shellWord(w: string): string { return /^[\w@%+=:,./-]+$/.test(w) ? w : `'${w.replace(/'/g, `'\\''`)}'`; }
+
 $('form').addEventListener('submit', (e) => { e.preventDefault(); run(); });
+$('stop').addEventListener('click', () => {
+  ($('stop') as HTMLButtonElement).disabled = true;
+  status.textContent = 'stopping: ending the running point';
+  const msg: ToRunner = { type: 'stop' };
+  runner?.postMessage(msg);
+});
+$('copy').addEventListener('click', async () => {
+  const text = $('command-line').textContent ?? '';
+  try {
+    await navigator.clipboard.writeText(text);
+    $('copied').textContent = 'copied';
+  } catch {
+    // no clipboard permission (plain http on another host): select it for Ctrl-C
+    getSelection()?.selectAllChildren($('command-line'));
+    $('copied').textContent = 'selected: press Ctrl-C';
+  }
+});
 try {
   const q = new URLSearchParams(location.search);
   fromUrl(q);

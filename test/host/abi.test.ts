@@ -4,7 +4,8 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 // @ts-expect-error: a plain ES module without types
-import { describeAbi, checkDoc, renderDoc, fingerprint, abiVersion, DOC } from '../../scripts/abi.mjs';
+import { describeAbi, checkDoc, renderDoc, fingerprint, abiVersion, evaluate, DOC } from '../../scripts/abi.mjs';
+import { Machine } from '../../src/machine.js';
 
 type Abi = { calls: { name: string }[]; threads: { functions: { name: string; signature: string }[]; constants: { name: string; value: number }[]; imports: unknown[] }; mn: unknown };
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x));
@@ -46,8 +47,68 @@ describe('the raw Wasm ABI', () => {
     const text = readFileSync(DOC, 'utf8');
     const prose = text.split('## Host calls')[0];
     const exported = new Set([...abi.threads.functions.map((f) => f.name), ...abi.threads.constants.map((c) => c.name)]);
-    const named = [...prose.matchAll(/`([A-Z][A-Z0-9_]+[A-Z0-9])`|`([a-z][a-z0-9_]+)\(/g)].map((m) => m[1] ?? m[2]);
+    // (align(x, a) is the formulas' rounding, not an export)
+    const named = [...prose.matchAll(/`([A-Z][A-Z0-9_]+[A-Z0-9])`|`([a-z][a-z0-9_]+)\(/g)].map((m) => m[1] ?? m[2]).filter((n) => n !== 'align');
     expect(named.length).toBeGreaterThan(40);
     expect(named.filter((n) => !exported.has(n))).toEqual([]);
+  });
+});
+
+describe('docs/abi.md says what the core and its host do', () => {
+  it('64-bit constants exactly; NCALLS of the released core is its call table; which module imports asyncify.*', async () => {
+    const abi: Abi = await describeAbi();
+    const text = readFileSync(DOC, 'utf8');
+    expect(text).toContain('| `_PAGE_NX` | -9223372036854775808 |');
+    expect(text).toContain('`_PAGE_NX` is -9223372036854775808');
+    const k = (n: string) => abi.threads.constants.find((c) => c.name === n)!.value;
+    expect(k('NCALLS')).toBe(abi.calls.length);
+    expect(BigInt(k('_PAGE_NX') as unknown as string)).toBe(-(2n ** 63n));
+    const mn = (abi.mn as { imports: { module: string }[] }).imports;
+    expect(mn.some((i) => i.module === 'asyncify')).toBe(false);
+    expect(text).toMatch(/Only `threads` imports `asyncify\.\*`/);
+  });
+
+  it('the header defaults, settings and region formulas of the JSON block are what src/machine.ts lays out', async () => {
+    const text = readFileSync(DOC, 'utf8');
+    const json = JSON.parse(/^```json abi\n([\s\S]*?)^```$/m.exec(text)![1]);
+    for (const strategy of [0, 1, 2, 3]) {
+      const m = new Machine({ cpus: 4, workers: 2, core: 'release', strategy, profile: 'default' });
+      const C = m.C;
+      const hv: Record<string, number> = {};
+      for (const h of json.header) if (h.width === 'u32') hv[h.name] = m.u32(C.HDR_BASE + h.offset);
+      // every numeric default is what the host writes
+      for (const h of json.header) if (typeof h.default === 'number' && h.by !== 'core' && h.by !== 'run' && h.name !== 'H_STRATEGY') expect(hv[h.name], h.name).toBe(h.default);
+      const sname = Object.entries(json.constants).find(([n, v]) => n.startsWith('STRATEGY_') && v === strategy)![0];
+      for (const s of json.settings) {
+        const want = s.byStrategy?.[sname] ?? s.default;
+        expect(m.u32(C.HDR_BASE + C.H_SETTINGS + s.offset), `${s.name} under ${sname}`).toBe(want);
+      }
+      // the formulas give the host's layout, region by region
+      const K = json.constants;
+      const ev = (f: string) => evaluate(f, K, hv);
+      expect(ev(json.percpu.size)).toBe(hv.H_PERCPU_SIZE);
+      expect(ev(json.percpu.tlbOff)).toBe(m.percpuLayout.tlbOff);
+      expect(ev(json.percpu.mailboxOff)).toBe(m.percpuLayout.mailboxOff);
+      let off = ev(json.firstRegion);
+      for (const r of json.regions) {
+        off = Math.ceil(off / r.align) * r.align;
+        const bytes = ev(r.bytes);
+        if (bytes > 0) expect(hv[r.base], r.name).toBe(m.regions[r.name] ?? NaN);
+        // the host may align more than the core requires (the per-CPU blocks: 4096): follow its base
+        off = hv[r.base] + bytes;
+      }
+      expect(Math.ceil(off / 65536) * 65536).toBe(hv.H_TOTAL_BYTES);
+      // machine_init accepts the block's own layout
+      expect(hv.H_INIT_DONE).toBe(C.LAYOUT_MAGIC);
+    }
+  });
+
+  it('every released host call has its parameter names and the comment of its core function', async () => {
+    const text = readFileSync(DOC, 'utf8');
+    const json = JSON.parse(/^```json abi\n([\s\S]*?)^```$/m.exec(text)![1]);
+    const pf = json.calls.find((c: { name: string }) => c.name === 'wl_page_fault');
+    expect(pf.params.map((p: { name: string }) => p.name)).toEqual(['mm', 'kind', 'file', 'size', 'budget', 'max_iters', 'at']);
+    expect(text).toMatch(/`budget` of every `wl_\*` loop is an absolute\ndeadline on the CPU's virtual clock/);
+    for (const c of json.calls) expect(c.params.every((p: { name: string }) => /^[a-z_][a-z0-9_]*$/.test(p.name)), c.name).toBe(true);
   });
 });

@@ -65,9 +65,27 @@ describe('the web page in headless Chromium', () => {
   it('runs a deterministic sweep on Web Workers: live per-CPU view, plots, downloads equal to the CLI\'s', async () => {
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // every update of the live view, as the page leaves it: how many CPUs run, and what a CPU that does not wait shows
+    await page.addInitScript(() => {
+      const w = window as unknown as { liveCheck: { maxRunning: number; samples: number; staleWaits: string[] } };
+      w.liveCheck = { maxRunning: 0, samples: 0, staleWaits: [] };
+      new MutationObserver(() => {
+        const rows = [...document.querySelectorAll('#live tbody tr')] as HTMLElement[];
+        if (!rows.length) return;
+        w.liveCheck.samples++;
+        w.liveCheck.maxRunning = Math.max(w.liveCheck.maxRunning, rows.filter((r) => r.className === 'running').length);
+        for (const r of rows) {
+          const waits = r.children[3]?.textContent ?? '';
+          if (r.className !== 'waiting' && r.className !== 'at-barrier' && waits !== '') w.liveCheck.staleWaits.push(`${r.className}: ${waits}`);
+        }
+      }).observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+    });
     await page.goto(`${base}?workload=page_fault1&strategies=mmap_lock,spf,pervma&cpus=1,2,4,8&mode=deterministic&seed=1&profile=default&vcycles=8000000&run=1`);
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
     await page.waitForSelector('#live tbody tr');
+    // the command line that reproduces the sweep, shown as soon as it starts
+    expect(await page.textContent('#command-line')).toBe('faultline sweep --workload page_fault1 --strategy mmap_lock,spf,pervma --cpus 1,2,4,8 --profile default --mode deterministic --seed 1 --quantum 10000 --vcycles 8000000');
+    expect(await page.isVisible('#copy')).toBe(true);
     await page.screenshot({ path: join(SHOTS, 'live.png'), fullPage: true });
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'running', undefined, { timeout: 300_000 });
     expect(await page.textContent('#error')).toBe('');
@@ -85,6 +103,12 @@ describe('the web page in headless Chromium', () => {
       expect(r.cells[2]).toMatch(/^[\d,]+ \([\d.]+ µs\)$/); // virtual clock
     }
     expect(await page.textContent('#point')).toMatch(/12 of 12: page_fault1 pervma, 8 CPU\(s\)/);
+    // only what is true at each sample: one CPU runs at a time in deterministic mode, and a CPU that does not wait shows no wait
+    const live = await page.evaluate(() => (window as unknown as { liveCheck: { maxRunning: number; samples: number; staleWaits: string[] } }).liveCheck);
+    expect(live.samples).toBeGreaterThan(12);
+    expect(live.maxRunning).toBe(1);
+    expect(live.staleWaits).toEqual([]);
+    for (const r of rows) expect(r.cells[6]).toMatch(/^(\w[\w-]* \d+%)(, \w[\w-]* \d+%)*$/); // samples by state
 
     // the plots: the CLI's two charts of the workload, rendered by Vega from the same specs
     const plots = await page.$$eval('#plots > div', (ds) => ds.map((d) => [(d as HTMLElement).dataset.plot, d.querySelectorAll('svg path, svg line, svg rect').length]));
@@ -103,6 +127,7 @@ describe('the web page in headless Chromium', () => {
     const json = await download('#download-json');
     const csv = await download('#download-csv');
     const doc = JSON.parse(json);
+    expect(doc.command.join(' ')).toBe(await page.textContent('#command-line'));
     expect(doc.command).toEqual(['faultline', 'sweep', '--workload', 'page_fault1', '--strategy', 'mmap_lock,spf,pervma', '--cpus', '1,2,4,8',
       '--profile', 'default', '--mode', 'deterministic', '--seed', '1', '--quantum', '10000', '--vcycles', '8000000']);
     expect(doc.host.platform).toBe('browser');
@@ -123,7 +148,7 @@ describe('the web page in headless Chromium', () => {
   it('0 CPUs: one clear message in the page', async () => {
     await page.goto(`${base}?workload=page_fault1&cpus=0&mode=deterministic&run=1`);
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'error');
-    expect(await page.textContent('#error')).toBe('CPU count must be an integer from 1 to 256 (got 0)');
+    expect(await page.textContent('#error')).toBe('every CPU count must be an integer from 1 to 256 (got "0")');
     expect(await page.isVisible('#error')).toBe(true);
     expect(await page.isVisible('#form')).toBe(true);
     await page.screenshot({ path: join(SHOTS, 'bad-cpus.png') });
@@ -141,6 +166,50 @@ describe('the web page in headless Chromium', () => {
     await page.goto(base);
     await page.fill('#cpus', '1,two');
     await page.click('#run');
-    expect(await page.textContent('#error')).toBe('every CPU count must be an integer >= 0 (got "two")');
+    expect(await page.textContent('#error')).toBe('every CPU count must be an integer from 1 to 256 (got "two")');
+    await page.fill('#cpus', '0');
+    await page.click('#run');
+    expect(await page.textContent('#error')).toBe('every CPU count must be an integer from 1 to 256 (got "0")');
   });
+
+  it('a vcycles beyond the virtual clock\'s limit: the limit in the message', async () => {
+    await page.goto(base);
+    await page.fill('#vcycles', String(2n ** 60n));
+    await page.click('#run');
+    expect(await page.textContent('#error')).toBe('vcycles must be an integer from 1 to 549755813887 (got "1152921504606846976")');
+  });
+
+  it('a profile path in the URL: "unknown profile", the page reads no files', async () => {
+    await page.goto(`${base}?profile=/etc/passwd&run=1`);
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'error');
+    expect(await page.textContent('#error')).toMatch(/^unknown profile "\/etc\/passwd"; available profiles: .*default/);
+    await page.screenshot({ path: join(SHOTS, 'bad-profile.png') });
+  });
+
+  it('stop: the running point ends, the finished ones are kept (plots, downloads), the page can run again', async () => {
+    // long points (the first takes seconds, the others longer): stop while the second runs
+    await page.goto(`${base}?workload=page_fault1&strategies=mmap_lock&cpus=1,2,4&mode=parallel&seed=1&profile=default&vcycles=40000000&run=1`);
+    await page.waitForFunction(() => /^running point 2 of 3/.test(document.getElementById('status')?.textContent ?? ''), undefined, { timeout: 120_000 });
+    await page.waitForFunction(() => document.querySelectorAll('#live tbody tr').length === 2);
+    // parallel mode: the live view says more than "at-barrier": the spread of states
+    await page.waitForFunction(() => /%/.test(document.querySelector('#live tbody tr td.spread')?.textContent ?? ''));
+    // (a click from the page itself: the live view redraws the page every 50 ms, so Playwright's "stable" wait can starve)
+    await page.evaluate(() => (document.getElementById('stop') as HTMLButtonElement).click());
+    const running = 2;
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'stopped', undefined, { timeout: 60_000 });
+    const st = (await page.textContent('#status'))!;
+    const kept = Number(/^stopped: (\d+) point\(s\) finished and kept, 0 failed$/.exec(st)?.[1]);
+    expect(kept).toBeGreaterThanOrEqual(running - 1);
+    expect(kept).toBeLessThan(3);
+    await page.waitForSelector('#plots svg');
+    await page.screenshot({ path: join(SHOTS, 'stopped.png'), fullPage: true });
+    const [d] = await Promise.all([page.waitForEvent('download'), page.click('#download-json')]);
+    const file = join(tmp, 'stopped.json');
+    await d.saveAs(file);
+    const doc = JSON.parse(readFileSync(file, 'utf8'));
+    expect(doc.points).toHaveLength(kept);
+    expect(doc.points.map((p: { cpus: number }) => p.cpus)).toEqual([1, 2].slice(0, kept));
+    expect(await page.isEnabled('#run')).toBe(true);
+    expect(await page.isEnabled('#stop')).toBe(false);
+  }, 300_000);
 });
