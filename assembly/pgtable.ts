@@ -107,6 +107,32 @@ const PT_FREE: u32 = HDR_BASE + H_PTPAGE_FREE;
 @inline function nr_present_addr(t: u32): u32 { return ptmeta_addr(t) + PTM_NR_PRESENT; }
 export function table_nr_present(t: u32): i32 { return atomic.load<i32>(nr_present_addr(t)); }
 
+// ---- the one seam for writing table entries: each access goes with its modelled cache line
+// (pte_line: 8 entries share one) and its cost, so none is free by accident
+/** the kernel's locked CAS on entry `slot` of table `t`: the line exclusively, COST_PTE_OP; returns what the slot held */
+@inline function entry_cmpxchg(t: u32, slot: u32, old: u64, val: u64): u64 {
+  line_rmw(pte_line(t, slot_index(slot)));
+  charge_cost(COST_PTE_OP);
+  return atomic.cmpxchg<u64>(slot, old, val);
+}
+/** the kernel's exchange of entry `slot` (ptep_get_and_clear): the line exclusively, COST_PTE_OP; returns the old entry */
+@inline function entry_xchg(t: u32, slot: u32, val: u64): u64 {
+  line_rmw(pte_line(t, slot_index(slot)));
+  charge_cost(COST_PTE_OP);
+  return atomic.xchg<u64>(slot, val);
+}
+/** the kernel's store of entry `slot` (set_pte: a plain write of the line, COST_PTE_OP); exchanged, not stored, as the MMU may set A/D concurrently */
+@inline function entry_store(t: u32, slot: u32, val: u64): u64 {
+  line_write(pte_line(t, slot_index(slot)));
+  charge_cost(COST_PTE_OP);
+  return atomic.xchg<u64>(slot, val);
+}
+/** the MMU's A/D update of entry `slot`: the line exclusively; its time is the walk step's */
+@inline function entry_cmpxchg_mmu(t: u32, slot: u32, old: u64, val: u64): u64 {
+  line_rmw(pte_line(t, slot_index(slot)));
+  return atomic.cmpxchg<u64>(slot, old, val);
+}
+
 /** shift of the va bits that index a table of `level` */
 @inline function level_shift(level: u32): u64 { return <u64>(PAGE_SHIFT + 9 * (level - 1)); }
 @inline function table_index(va: u64, level: u32): u32 { return <u32>(va >> level_shift(level)) & (PTRS_PER_TABLE - 1); }
@@ -225,9 +251,7 @@ function ensure_table(parent: u32, level: u32, va: u64): i32 {
   if (e == 0) {
     const t = alloc_ptpage(level - 1);
     if (t < 0) { walk_res().err = WALK_NOMEM; return -1; }
-    line_rmw(line);
-    charge_cost(COST_PTE_OP);
-    e = atomic.cmpxchg<u64>(slot, 0, table_entry(<u32>t));
+    e = entry_cmpxchg(parent, slot, 0, table_entry(<u32>t));
     if (e == 0) {
       atomic.add<i32>(nr_present_addr(parent), 1);
       return t;
@@ -371,8 +395,7 @@ export function hw_walk(mm: u32, va: u64, write: bool, user: bool): u64 {
     // protection keys: a data access to a user page checks its key against PKRU (PF_PK)
     if ((e & perm & _PAGE_USER) != 0 && !pkru_allows(pte_pkey(e), write)) return 0;
     if ((e & need) == need) return e;
-    line_rmw(pte_line(t, idx));
-    const old = atomic.cmpxchg<u64>(slot, e, e | need);
+    const old = entry_cmpxchg_mmu(t, slot, e, e | need);
     if (old == e) { stat_inc(STAT_WALK_AD_UPDATE); return e | need; }
     e = old;
   }
@@ -382,28 +405,22 @@ export function hw_walk(mm: u32, va: u64, write: bool, user: bool): u64 {
 
 /** Store `val` in `slot` of table `t`. Caller holds ptl_of(t). */
 export function set_pte(t: u32, slot: u32, val: u64): void {
-  line_write(pte_line(t, slot_index(slot)));
-  charge_cost(COST_PTE_OP);
-  // exchange, not store: the MMU may set A/D concurrently; only none-ness matters here
-  const old = atomic.xchg<u64>(slot, val);
+  // only none-ness matters to nr_present
+  const old = entry_store(t, slot, val);
   const d = <i32>(val != 0) - <i32>(old != 0);
   if (d != 0) atomic.add<i32>(nr_present_addr(t), d);
 }
 
 /** Clear `slot` of table `t` and return what it held (atomic against A/D updates). Caller holds ptl_of(t). */
 export function ptep_get_and_clear(t: u32, slot: u32): u64 {
-  line_rmw(pte_line(t, slot_index(slot)));
-  charge_cost(COST_PTE_OP);
-  const old = atomic.xchg<u64>(slot, 0);
+  const old = entry_xchg(t, slot, 0);
   if (old != 0) atomic.sub<i32>(nr_present_addr(t), 1);
   return old;
 }
 
 /** Replace `old` by `val` in `slot` of table `t` if it still holds `old`. Caller holds ptl_of(t). */
 export function ptep_cmpxchg(t: u32, slot: u32, old: u64, val: u64): bool {
-  line_rmw(pte_line(t, slot_index(slot)));
-  charge_cost(COST_PTE_OP);
-  if (atomic.cmpxchg<u64>(slot, old, val) != old) return false;
+  if (entry_cmpxchg(t, slot, old, val) != old) return false;
   const d = <i32>(val != 0) - <i32>(old != 0);
   if (d != 0) atomic.add<i32>(nr_present_addr(t), d);
   return true;
@@ -432,9 +449,7 @@ function detach_level(t: u32, level: u32, base: u64, start: u64, end: u64): void
     const cbase = base + (<u64>i << shift);
     if (level > LEVEL_PMD) detach_level(child, level - 1, cbase, start, end);
     if (cbase < start || cbase + span > end || table_nr_present(child) != 0) continue;
-    line_rmw(pte_line(t, i));
-    charge_cost(COST_PTE_OP);
-    if (atomic.cmpxchg<u64>(slot, e, 0) != e) continue;
+    if (entry_cmpxchg(t, slot, e, 0) != e) continue;
     atomic.sub<i32>(nr_present_addr(t), 1);
     store<u32>(ptmeta_addr(child) + PTM_NEXT, cpu_local().pt_gather);
     cpu_local().pt_gather = child + 1;
