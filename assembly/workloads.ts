@@ -1,10 +1,11 @@
 // Workload loops (benchmarks re-expressed from their public sources), run
 // inside Wasm so a fault-heavy loop never crosses into JS per page. Each runs
-// until this CPU's clock reaches `budget` virtual cycles (or `max_iters`
-// iterations) and returns the iterations done (the benchmark's own unit), or
-// a negative -(VM_FAULT_* | errno << 16) on the first failure.
+// while running() says so (its clock below `budget` virtual cycles, or the
+// steady-state rule below; `max_iters` iterations at most) and returns the
+// iterations done (the benchmark's own unit), or a negative
+// -(VM_FAULT_* | errno << 16) on the first failure.
 
-import { now, set_clock } from './cpu';
+import { now, set_clock, cpu_id } from './cpu';
 import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './wait';
 import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, PC_STATE, CPU_FINISHED, percpu } from './layout';
 import { access } from './access';
@@ -15,14 +16,65 @@ const RW: u32 = VM_READ | VM_WRITE;
 
 @inline function fail_mmap(r: i64): i64 { return -((-r) << 16); }
 
+// ---- steady state ------------------------------------------------------------
+//
+// A benchmark's steady state is its whole loop, repeated by every thread at
+// once (will-it-scale's page_fault1 counts pages, but each loop ends with the
+// munmap and its shootdown; the counters are sampled over seconds). The host
+// asks for `need` whole loops per CPU in a steady-state block `ss` (0: none):
+//   +0 u32 CPUs that completed `need` loops   +4 u32 CPUs   +8 u32 need
+//   +16 u64 the latest clock at which a CPU completed its `need`-th loop
+//   +24 u64 the earliest such clock (0: none yet)
+//   +32 u32[CPUs] whole loops completed, per CPU
+// Every CPU keeps looping (keeping the contention on) until all have completed
+// `need` loops and its clock has reached the time the last one did: the timed
+// window then holds at least `need` whole loops of every CPU. A CPU starved
+// that long (a writer of mmap_lock behind CPUs that keep taking it: the
+// emulated rwsem has no hand-off) would keep the others running forever, so
+// the run also ends at STEADY_MAX_STRETCH times the first completion; the
+// host then reports the window as not covered.
+
+/** how much longer than the first CPU the last may take to complete its loops */
+const STEADY_MAX_STRETCH: u64 = 4;
+
+/** keep going: the budget is not reached, or the steady state is not covered yet */
+@inline function running(ss: u32, budget: u64): bool {
+  const t = now();
+  if (t < budget) return true;
+  if (ss == 0) return false;
+  // the latest completion time is raised before `done` counts the CPU: once all are counted it is final
+  if (atomic.load<u32>(ss) < load<u32>(ss + 4)) {
+    const first = atomic.load<u64>(ss + 24);
+    return first == 0 || t < STEADY_MAX_STRETCH * (first > budget ? first : budget);
+  }
+  return t < atomic.load<u64>(ss + 16);
+}
+
+/** this CPU completed one whole loop */
+function loop_done(ss: u32): void {
+  if (ss == 0) return;
+  const slot = ss + 32 + 4 * cpu_id();
+  const n = load<u32>(slot) + 1;
+  store<u32>(slot, n);
+  if (n != load<u32>(ss + 8)) return;
+  let t = atomic.load<u64>(ss + 16);
+  while (t < now()) {
+    const o = atomic.cmpxchg<u64>(ss + 16, t, now());
+    if (o == t) break;
+    t = o;
+  }
+  atomic.cmpxchg<u64>(ss + 24, 0, now());
+  atomic.add<u32>(ss, 1);
+}
+
 /**
  * Access each page of [a, a + size) (`write`) while the clock is below
- * `budget` and `iters` below `max_iters`, one iteration per page: the inner
+ * `budget` (or the steady state `ss` is not covered) and `iters` below `max_iters`, one iteration per page: the inner
  * loop of every fault workload. Returns the new iteration count, or
  * -(VM_FAULT_*) on the first access that failed.
  */
-@inline function access_pages(mm: u32, a: u64, size: u64, write: bool, budget: u64, max_iters: u64, iters: i64): i64 {
-  for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
+@inline function access_pages(mm: u32, a: u64, size: u64, write: bool, budget: u64, max_iters: u64, iters: i64, ss: u32): i64 {
+  for (let p: u64 = 0; p < size && running(ss, budget) && <u64>iters < max_iters; p += PAGE_SIZE) {
     const r = access(mm, a + p, write);
     if (r != 0) return -<i64>r;
     iters++;
@@ -37,18 +89,22 @@ const RW: u32 = VM_READ | VM_WRITE;
  * private, or file shared: kind 0/1/2), write one byte per page, munmap;
  * one iteration per page. `at` != 0: always at that address (MAP_FIXED).
  */
-export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: u64, max_iters: u64, at: u64): i64 {
+export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: u64, max_iters: u64, at: u64, ss: u32): i64 {
   let iters: i64 = 0;
   let flags = kind == 0 ? MAP_PRIVATE | MAP_ANONYMOUS : (kind == 1 ? MAP_PRIVATE : MAP_SHARED);
   if (at != 0) flags |= MAP_FIXED; // a region of its own (pft-private): never merged with a neighbour's
-  while (now() < budget && <u64>iters < max_iters) {
+  while (running(ss, budget) && <u64>iters < max_iters) {
     op_begin(10);
     const a = sys_mmap(mm, at, size, RW, flags, file, 0);
     if (a < 0) return fail_mmap(a);
-    iters = access_pages(mm, <u64>a, size, true, budget, max_iters, iters);
+    const before = iters;
+    iters = access_pages(mm, <u64>a, size, true, budget, max_iters, iters, ss);
     if (iters < 0) return iters;
+    // stopped part-way: the window ends here (will-it-scale's sample does not wait for the munmap)
+    if (<u64>(iters - before) < size / PAGE_SIZE) { op_done(); break; }
     const u = sys_munmap(mm, <u64>a, size);
     if (u < 0) return fail_mmap(u);
+    loop_done(ss);
     op_done();
   }
   return iters;
@@ -62,9 +118,9 @@ export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: 
  * machine-wide pool, under the pool's lock, and the page is mapped back),
  * munmap (the storage goes back). One iteration per fault-on-access page.
  */
-export function wl_mte_tag(mm: u32, size: u64, budget: u64, max_iters: u64): i64 {
+export function wl_mte_tag(mm: u32, size: u64, budget: u64, max_iters: u64, ss: u32): i64 {
   let iters: i64 = 0;
-  while (now() < budget && <u64>iters < max_iters) {
+  while (running(ss, budget) && <u64>iters < max_iters) {
     op_begin(12);
     const a = sys_mmap(mm, 0, size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
     if (a < 0) return fail_mmap(a);
@@ -74,25 +130,29 @@ export function wl_mte_tag(mm: u32, size: u64, budget: u64, max_iters: u64): i64
     }
     const m = sys_mprotect(mm, <u64>a, size, RW | PROT_MTE);
     if (m < 0) return fail_mmap(m);
-    iters = access_pages(mm, <u64>a, size, true, budget, max_iters, iters);
+    const before = iters;
+    iters = access_pages(mm, <u64>a, size, true, budget, max_iters, iters, ss);
     if (iters < 0) return iters;
+    if (<u64>(iters - before) < size / PAGE_SIZE) { op_done(); break; } // stopped part-way
     const u = sys_munmap(mm, <u64>a, size);
     if (u < 0) return fail_mmap(u);
+    loop_done(ss);
     op_done();
   }
   return iters;
 }
 
 /** will-it-scale mmap1/mmap2: mmap + munmap `size` bytes (anonymous / file), no touch; one iteration per pair */
-export function wl_mmap(mm: u32, anon: bool, file: u32, size: u64, budget: u64, max_iters: u64): i64 {
+export function wl_mmap(mm: u32, anon: bool, file: u32, size: u64, budget: u64, max_iters: u64, ss: u32): i64 {
   let iters: i64 = 0;
-  while (now() < budget && <u64>iters < max_iters) {
+  while (running(ss, budget) && <u64>iters < max_iters) {
     op_begin(11);
     const a = sys_mmap(mm, 0, size, RW, anon ? MAP_PRIVATE | MAP_ANONYMOUS : MAP_PRIVATE, file, 0);
     if (a < 0) return fail_mmap(a);
     const u = sys_munmap(mm, <u64>a, size);
     if (u < 0) return fail_mmap(u);
     iters++;
+    loop_done(ss);
     op_done();
   }
   return iters;
@@ -105,12 +165,13 @@ export function wl_mmap(mm: u32, anon: bool, file: u32, size: u64, budget: u64, 
  * running the mm); after the last page, munmap and map again. One iteration
  * per page.
  */
-export function wl_tlb_flush(mm: u32, file: u32, size: u64, budget: u64, max_iters: u64): i64 {
+export function wl_tlb_flush(mm: u32, file: u32, size: u64, budget: u64, max_iters: u64, ss: u32): i64 {
   let iters: i64 = 0;
-  while (now() < budget && <u64>iters < max_iters) {
+  while (running(ss, budget) && <u64>iters < max_iters) {
     const a = sys_mmap(mm, 0, size, RW, MAP_PRIVATE, file, 0);
     if (a < 0) return fail_mmap(a);
-    for (let p: u64 = 0; p < size && now() < budget && <u64>iters < max_iters; p += PAGE_SIZE) {
+    const before = iters;
+    for (let p: u64 = 0; p < size && running(ss, budget) && <u64>iters < max_iters; p += PAGE_SIZE) {
       op_begin(12);
       const r = access(mm, <u64>a + p, true);
       if (r != 0) return -<i64>r;
@@ -119,8 +180,10 @@ export function wl_tlb_flush(mm: u32, file: u32, size: u64, budget: u64, max_ite
       iters++;
       op_done();
     }
+    if (<u64>(iters - before) < size / PAGE_SIZE) break; // stopped part-way
     const u = sys_munmap(mm, <u64>a, size);
     if (u < 0) return fail_mmap(u);
+    loop_done(ss);
   }
   return iters;
 }
@@ -133,7 +196,7 @@ export function wl_tlb_flush(mm: u32, file: u32, size: u64, budget: u64, max_ite
 export function wl_touch(mm: u32, base: u64, size: u64, write: bool, budget: u64, max_iters: u64): i64 {
   let iters: i64 = 0;
   while (now() < budget && <u64>iters < max_iters) {
-    iters = access_pages(mm, base, size, write, budget, max_iters, iters);
+    iters = access_pages(mm, base, size, write, budget, max_iters, iters, 0);
     if (iters < 0) return iters;
   }
   return iters;
@@ -154,7 +217,7 @@ export function wl_touch(mm: u32, base: u64, size: u64, write: bool, budget: u64
  * lasts `budget` cycles; it is stored (u64) at `window`. One iteration per record.
  */
 export function wl_ebizzy(mm: u32, chunks_base: u64, chunks: u32, chunk_size: u64, touch: bool, me: u32, ncpu: u32,
-  barrier: u32, window: u32, budget: u64, max_iters: u64): i64 {
+  barrier: u32, window: u32, budget: u64, max_iters: u64, ss: u32): i64 {
   const stride = (chunk_size + (<u64>2 << 20) - 1) & ~((<u64>2 << 20) - 1); // chunks 2 MiB apart: one VMA each, no merging
   if (me == 0) {
     for (let i: u32 = 0; i < chunks; i++) {
@@ -171,8 +234,8 @@ export function wl_ebizzy(mm: u32, chunks_base: u64, chunks: u32, chunk_size: u6
   const t0 = now();
   const records = chunk_size / 8;
   let iters: i64 = 0;
-  // ebizzy -S: the run lasts `budget` cycles from the start signal
-  while (now() - t0 < budget && <u64>iters < max_iters) {
+  // ebizzy -S: the run lasts `budget` cycles from the start signal (and covers whole records of every CPU)
+  while (running(ss, t0 + budget) && <u64>iters < max_iters) {
     op_begin(13);
     const src = chunks_base + rand_below(chunks) * stride;
     const a = sys_mmap(mm, 0, chunk_size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
@@ -203,6 +266,7 @@ export function wl_ebizzy(mm: u32, chunks_base: u64, chunks: u32, chunk_size: u6
     const u = sys_munmap(mm, copy, chunk_size);
     if (u < 0) return fail_mmap(u);
     iters++;
+    loop_done(ss);
     op_done();
   }
   store<u64>(window, now() - t0);
@@ -215,10 +279,10 @@ export function wl_ebizzy(mm: u32, chunks_base: u64, chunks: u32, chunk_size: u6
  * own region; global: all CPUs in one region (slots interleaved by CPU).
  * pipeline is driven from the host (producer maps, consumer touches + unmaps).
  */
-export function wl_mapbench(mm: u32, base: u64, npages: u32, first: u32, step: u32, budget: u64, max_iters: u64): i64 {
+export function wl_mapbench(mm: u32, base: u64, npages: u32, first: u32, step: u32, budget: u64, max_iters: u64, ss: u32): i64 {
   let iters: i64 = 0;
   let slot = first;
-  while (now() < budget && <u64>iters < max_iters) {
+  while (running(ss, budget) && <u64>iters < max_iters) {
     op_begin(14);
     const a = base + <u64>slot * PAGE_SIZE;
     const m = sys_mmap(mm, a, PAGE_SIZE, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0, 0);
@@ -230,6 +294,7 @@ export function wl_mapbench(mm: u32, base: u64, npages: u32, first: u32, step: u
     slot += step;
     if (slot >= npages) slot = first;
     iters++;
+    loop_done(ss);
     op_done();
   }
   return iters;
@@ -366,7 +431,7 @@ export const VT_BARRIER_SIZE: u32 = 24;
  * round every CPU adds the window (the same for all: both barriers release
  * at one time) to the u64 at `window`. One iteration per fault.
  */
-export function wl_pft(mm: u32, shared: bool, base: u64, size: u64, me: u32, ncpu: u32, barrier: u32, window: u32, budget: u64): i64 {
+export function wl_pft(mm: u32, shared: bool, base: u64, size: u64, me: u32, ncpu: u32, barrier: u32, window: u32, budget: u64, ss: u32): i64 {
   let iters: i64 = 0;
   const mine = shared ? base + <u64>me * size : base + <u64>me * (<u64>1 << 30);
   const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
@@ -383,7 +448,7 @@ export function wl_pft(mm: u32, shared: bool, base: u64, size: u64, me: u32, ncp
     vt_barrier(barrier, ncpu);
     const t0 = now();
     op_begin(17);
-    iters = access_pages(mm, mine, size, true, U64.MAX_VALUE, U64.MAX_VALUE, iters); // the whole region: the window is timed
+    iters = access_pages(mm, mine, size, true, U64.MAX_VALUE, U64.MAX_VALUE, iters, 0); // the whole region: the window is timed
     if (iters < 0) return iters;
     op_done();
     vt_barrier(barrier, ncpu);
@@ -395,8 +460,9 @@ export function wl_pft(mm: u32, shared: bool, base: u64, size: u64, me: u32, ncp
       const u = sys_munmap(mm, base, size * ncpu);
       if (u < 0) return fail_mmap(u);
     }
+    loop_done(ss); // before the barrier: after it every CPU sees the same count and clock, so all decide alike
     // the next round maps again only after every unmap: pft runs each round as a fresh process
     vt_barrier(barrier, ncpu);
-  } while (now() < budget);
+  } while (running(ss, budget));
   return iters;
 }

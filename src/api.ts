@@ -16,11 +16,11 @@
 
 import { Machine, type MachineConfig, type Mode, type Engine, type MunmapLock, type SpfLookup, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
 import {
-  runPoint, runSweep, resolveSpec, expandSweep, DEFAULT_SWEEP, POINT_DEFAULTS,
+  runPoint, runSweep, resolveSpec, expandSweep, DEFAULT_SWEEP, POINT_DEFAULTS, loopWarning, type LoopReport,
   type PointSpec, type PointResult, type SweepProgress,
 } from './experiment.js';
 import { strategies, strategyByName, type Strategy } from './strategies.js';
-import { listedWorkloads } from './workloads.js';
+import { listedWorkloads, DEFAULT_LOOPS } from './workloads.js';
 import { listProfiles, loadProfile, parseProfile, ProfileError, type CostProfile } from './profile.js';
 import { statInfo, counterNames, type StatInfo } from './stats.js';
 import { resultsFile, jsonText, toCsv, formatTable, formatDetails, SCHEMA_VERSION, toolVersion, type ResultsFile } from './report.js';
@@ -30,8 +30,8 @@ import { platform } from './platform.js';
 import { UsageError } from './types.js';
 import { OP_NAMES, type Op } from './programs.js';
 
-export type { Mode, Engine, MunmapLock, SpfLookup, CpuSnapshot, EngineStats, PointSpec, PointResult, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
-export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, OP_NAMES };
+export type { Mode, Engine, MunmapLock, SpfLookup, CpuSnapshot, EngineStats, PointSpec, PointResult, LoopReport, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
+export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_LOOPS, OP_NAMES, loopWarning };
 export { resultsFile, jsonText, toCsv, formatTable, formatDetails, plotSpecs, throughputSpec, breakdownSpec, renderSvg, expandSweep };
 export { statInfo, listProfiles, loadProfile, parseProfile };
 export { runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS, type StressMix, type StressResult, type StressOptions } from './stress.js';
@@ -255,6 +255,7 @@ export function sweepCommand(axes: SweepAxes): string[] {
   if (!p) return cmd;
   cmd.push('--profile', p.profile, '--mode', p.mode, '--seed', String(p.seed), '--quantum', String(p.quantum));
   if (p.vcycles !== undefined) cmd.push('--vcycles', String(p.vcycles));
+  if (p.loops !== undefined) cmd.push('--loops', String(p.loops));
   if (p.engine !== undefined) cmd.push('--engine', p.engine);
   if (p.workers !== undefined) cmd.push('--workers', String(p.workers));
   if (p.munmap !== undefined) cmd.push('--munmap', p.munmap);

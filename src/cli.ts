@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { parseCount, parseCounts, parseNames, prepareOutDir, checkOutFile, isFsError, describeFsError } from './args.js';
 import {
-  sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, listWorkloads, listStrategies, listProfiles, loadProfile, maxCpus,
+  sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_LOOPS, loopWarning, listWorkloads, listStrategies, listProfiles, loadProfile, maxCpus,
   ProfileError, UsageError, formatTable, formatDetails, version,
   runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS,
   type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type MunmapLock, type SpfLookup, type StressMix, type StressResult,
@@ -28,7 +28,7 @@ import { readCalibration, runValidation, formatValidateTable, writeValidateOutpu
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
 
-interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; engine: string; workers?: string; munmap?: string; spfLookup?: string }
+interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; loops?: string; engine: string; workers?: string; munmap?: string; spfLookup?: string }
 
 const ENGINE_HELP = 'mn: many emulated CPUs per host worker as coroutines (default); threads: one host thread per CPU (parallel mode only)';
 const WORKERS_HELP = 'host workers of the mn engine (default: host cores, at most the CPU count; deterministic mode: 1)';
@@ -42,6 +42,7 @@ function addCommonOptions(cmd: Command): Command {
     .option('--seed <n>', 'seed of the CPUs\' random streams', String(POINT_DEFAULTS.seed))
     .option('--quantum <cycles>', 'lax-barrier quantum in virtual cycles (>= 100)', String(POINT_DEFAULTS.quantum))
     .option('--vcycles <cycles>', 'per-CPU virtual-cycle budget; sets the amount of work (see docs/cli.md for each workload)')
+    .option('--loops <n>', `whole loops of its benchmark every CPU completes at least (fault workloads: the steady state; 0: the budget alone; default ${DEFAULT_LOOPS}, or 0 when --vcycles is given)`)
     .addOption(new Option('--engine <engine>', ENGINE_HELP).choices(['mn', 'threads']).default('mn'))
     .option('--workers <n>', WORKERS_HELP)
     .addOption(new Option('--munmap <lock>', MUNMAP_HELP).choices(['downgrade', 'write']))
@@ -55,6 +56,7 @@ function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profi
     seed: parseCount('--seed', o.seed),
     quantum: parseCount('--quantum', o.quantum),
     ...(o.vcycles !== undefined ? { vcycles: parseCount('--vcycles', o.vcycles) } : {}),
+    ...(o.loops !== undefined ? { loops: parseCount('--loops', o.loops) } : {}),
     engine: o.engine as Engine,
     ...(o.workers !== undefined ? { workers: parseWorkers(o.workers) } : {}),
     ...(o.munmap !== undefined ? { munmap: o.munmap as MunmapLock } : {}),
@@ -111,6 +113,7 @@ async function execute(plan: Plan): Promise<number> {
     // the emulator's own time (host seconds), never mixed with the virtual results above
     if (points.length > 1) process.stdout.write(`${points.length} points in ${((performance.now() - t0) / 1000).toFixed(1)} s of host time\n`);
   }
+  for (const p of points) { const w = loopWarning(p); if (w) process.stderr.write(w + '\n'); }
   if (failed.length) process.stderr.write(formatFailures(points, failed));
   return failed.length ? 1 : 0;
 }

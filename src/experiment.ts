@@ -7,7 +7,7 @@ import { Machine, engineConfig, munmapLockOf, type Engine, type EngineStats, typ
 import { loadProfile, ProfileError, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
-import { workloadByName, type Workload } from './workloads.js';
+import { workloadByName, loopsOf, type Workload } from './workloads.js';
 import { strategyByName, type Strategy } from './strategies.js';
 import { cyclesByCategory } from './breakdown.js';
 
@@ -24,6 +24,8 @@ export interface PointSpec {
   quantum: number;
   /** per-CPU virtual-cycle budget (its meaning is the workload's: Workload.vcycles); undefined = workload default */
   vcycles?: number;
+  /** whole loops of its benchmark every CPU completes at least (the steady state; Workload.loop); undefined = DEFAULT_LOOPS without vcycles, 0 with; 0 = the budget alone */
+  loops?: number;
   /** watchdog (host ms without progress); undefined = Machine default */
   watchdogMs?: number;
   /** how CPUs map onto host threads; undefined = 'mn' */
@@ -54,6 +56,8 @@ export interface PointResult {
   kernel: { munmap: MunmapLock; spfLookup: SpfLookup | null };
   /** the workload's own measurements (postcopy: userfault resolution latency percentiles); {} for most */
   metrics: Record<string, number>;
+  /** the steady state: whole loops of the benchmark each CPU completed (null: the workload has no loop) */
+  loops: LoopReport | null;
   ok: boolean;
   error: string | null;
   opsUnit: string;
@@ -75,6 +79,19 @@ export interface PointResult {
   host: { wallMs: number; opsPerHostSec: number | null; engine: EngineStats };
 }
 
+export interface LoopReport {
+  /** what one loop is */
+  unit: string;
+  /** whole loops asked of every CPU (--loops) */
+  required: number;
+  /** whole loops each CPU completed, by CPU */
+  complete: number[];
+  /** operations (opsUnit) each CPU performed, whole loops and the part of the last one */
+  opsPerCpu: number[];
+  /** every CPU completed at least max(1, required) whole loops inside the window */
+  covered: boolean;
+}
+
 export interface ClockSpread { min: number; max: number; mean: number; spreadPct: number }
 
 export interface SweepProgress {
@@ -88,7 +105,9 @@ export interface SweepProgress {
 export const DEFAULT_SWEEP = Object.freeze({
   workloads: ['page_fault1', 'ebizzy', 'pft-private'],
   strategies: ['mmap_lock', 'spf', 'pervma'],
-  cpus: [1, 2, 4, 8, 16, 32, 64, 128],
+  // to 64: every CPU runs whole 128 MiB loops of page_fault1 (--loops), and 128 CPUs of them alone
+  // take longer than the minute the default sweep is given on 2 host cores
+  cpus: [1, 2, 4, 8, 16, 32, 64],
   /** a sweep without --profile runs on this machine: 128 hardware threads, as the published 128-CPU results */
   profile: 'intel-icx-2s',
 });
@@ -124,6 +143,7 @@ export function resolveSpec(spec: PointSpec): Resolved {
   checkInt('quantum', spec.quantum, 100);
   // a clock stops the run at MAX_VCYCLES (2^39 - 1, the cache-line model's limit): no budget beyond it
   if (spec.vcycles !== undefined) checkInt('vcycles', spec.vcycles, 1, layoutConsts().MAX_VCYCLES);
+  if (spec.loops !== undefined) checkInt('loops', spec.loops, 0, 1_000_000);
   if (spec.munmap !== undefined) munmapLockOf(spec.munmap, strategy.id);
   if (spec.spfLookup !== undefined && spec.spfLookup !== 'v11' && spec.spfLookup !== 'v12') throw new UsageError(`unknown SPF lookup "${String(spec.spfLookup)}" (v11, v12)`);
   engineOf(spec);
@@ -158,7 +178,8 @@ export async function runPoint(spec: PointSpec, opts: RunOptions = {}): Promise<
   return summarize(spec, r, m, o);
 }
 
-interface Outcome { run: RunResult; ops: number | null; params: Record<string, number>; timed: bigint | null; metrics: Record<string, number> }
+interface Outcome { run: RunResult; ops: number | null; params: Record<string, number>; timed: bigint | null; metrics: Record<string, number>;
+  loops: LoopReport | null }
 
 /** Set up and run the workload; a host-side error (not bad input) becomes a failed run. */
 async function execute(m: Machine, w: Workload, spec: PointSpec, opts: RunOptions): Promise<Outcome> {
@@ -170,16 +191,36 @@ async function execute(m: Machine, w: Workload, spec: PointSpec, opts: RunOption
     const run = await m.run((cpu) => w.task(cpu, ctx), opts);
     const ops = run.ok ? w.ops(m, run, ctx) : null;
     return { run, params, ops, timed: run.ok && w.timedCycles ? w.timedCycles(m, run, ctx) : null,
-      metrics: run.ok && w.metrics ? w.metrics(m, run, ctx) : {} };
+      metrics: run.ok && w.metrics ? w.metrics(m, run, ctx) : {}, loops: run.ok ? loopReport(w, m, run, ctx, spec) : null };
   } catch (e) {
     if (e instanceof UsageError || e instanceof ProfileError) throw e;
     const clocks = [...Array(m.cfg.cpus).keys()].map((i) => m.clock(i));
     const error = `host error: ${e instanceof Error ? e.message : String(e)}`;
-    return { run: { ok: false, error, cpus: [], clocks, wallMs: performance.now() - t0, engine: m.engineStats() }, params, ops: null, timed: null, metrics: {} };
+    return { run: { ok: false, error, cpus: [], clocks, wallMs: performance.now() - t0, engine: m.engineStats() }, params, ops: null, timed: null, metrics: {}, loops: null };
   }
 }
 
-function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params, timed, metrics }: Outcome): PointResult {
+function loopReport(w: Workload, m: Machine, run: RunResult, ctx: unknown, spec: PointSpec): LoopReport | null {
+  if (!w.loop) return null;
+  const complete = w.loop.complete(m, ctx);
+  const opsPerCpu = run.cpus.map((c) => (c.value as { iters?: number } | undefined)?.iters ?? 0);
+  const need = Math.max(1, loopsOf(spec));
+  return { unit: w.loop.unit, required: loopsOf(spec), complete, opsPerCpu, covered: complete.every((n) => n >= need) };
+}
+
+/** the warning line of a point whose window misses a whole loop on some CPU (null when covered or not applicable) */
+export function loopWarning(p: PointResult): string | null {
+  if (!p.ok || !p.loops || p.loops.covered) return null;
+  const need = Math.max(1, p.loops.required);
+  const short = p.loops.complete.map((n, cpu) => ({ n, cpu })).filter((x) => x.n < need).map((x) => x.cpu);
+  const cpus = short.length <= 4 ? `CPU${short.length > 1 ? 's' : ''} ${short.join(', ')}` : `${short.length} of ${p.cpus} CPUs`;
+  const what = need === 1 ? 'one whole loop' : `${need} whole loops`;
+  return `warning: ${p.workload} ${p.strategy} ${p.cpus} CPU(s): ${cpus} did not complete ${what} (${p.loops.unit}) within the budget: ` +
+    'the window is not the benchmark\'s steady state ' +
+    (p.loops.required === 0 ? '(--loops 1 or more, or a larger --vcycles)' : '(starved: the others stopped at 4 times the first CPU\'s loops; docs/cli.md "The steady state")');
+}
+
+function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params, timed, metrics, loops }: Outcome): PointResult {
   const stats = m.stats();
   const total = run.clocks.reduce((a, b) => a + b, 0n);
   const max = run.clocks.reduce((a, b) => (a > b ? a : b), 0n);
@@ -200,6 +241,7 @@ function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params,
     params,
     kernel: { munmap: munmapLockOf(m.cfg.settings.munmap, r.strategy.id), spfLookup: r.strategy.name === 'spf' ? m.cfg.settings.spfLookup : null },
     metrics,
+    loops,
     ok: run.ok,
     error: run.ok ? null : (run.error ?? 'run failed'),
     opsUnit: r.workload.opsUnit,

@@ -89,22 +89,23 @@ const BUDGET_MAX = 2 ** 50;
 
 
 programs.pageFault = async ({ core }, _cpu, a) => loopResult(await core.wl_page_fault(num(a, 'mm', 0), num(a, 'kind', 0), num(a, 'file', 0),
-  big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), big(a, 'at', 0)));
+  big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), big(a, 'at', 0), num(a, 'steady', 0)));
 programs.mmapLoop = async ({ core }, _cpu, a) => loopResult(await core.wl_mmap(num(a, 'mm', 0), num(a, 'anon', 1), num(a, 'file', 0),
-  big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+  big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), num(a, 'steady', 0)));
 programs.tlbFlush = async ({ core }, _cpu, a) => loopResult(await core.wl_tlb_flush(num(a, 'mm', 0), num(a, 'file', 0), big(a, 'size'),
-  big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+  big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), num(a, 'steady', 0)));
 programs.touch = async ({ core }, _cpu, a) => loopResult(await core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), num(a, 'write', 1),
   big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
 programs.ebizzy = async ({ core }, cpu, a) => loopResult(await core.wl_ebizzy(num(a, 'mm', 0), big(a, 'chunksBase'), num(a, 'chunks'),
   big(a, 'chunkSize'), num(a, 'touch', 0), cpu, num(a, 'ncpus'), num(a, 'barrier'), num(a, 'window'), big(a, 'budget', BUDGET_MAX),
-  big(a, 'maxIters', BUDGET_MAX)));
+  big(a, 'maxIters', BUDGET_MAX), num(a, 'steady', 0)));
 /** pft rounds (assembly/workloads.ts wl_pft): faults timed alone, between two barriers */
 programs.pft = async ({ core }, cpu, a) => loopResult(await core.wl_pft(num(a, 'mm', 0), num(a, 'shared'), big(a, 'base'), big(a, 'size'),
-  cpu, num(a, 'ncpus'), num(a, 'barrier'), num(a, 'window'), big(a, 'budget', BUDGET_MAX)));
+  cpu, num(a, 'ncpus'), num(a, 'barrier'), num(a, 'window'), big(a, 'budget', BUDGET_MAX), num(a, 'steady', 0)));
 programs.mapbench = async ({ core }, _cpu, a) => loopResult(await core.wl_mapbench(num(a, 'mm', 0), big(a, 'base'), num(a, 'npages'), num(a, 'first'),
-  num(a, 'step'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
-programs.mteTag = async ({ core }, _cpu, a) => loopResult(await core.wl_mte_tag(num(a, 'mm', 0), big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+  num(a, 'step'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), num(a, 'steady', 0)));
+programs.mteTag = async ({ core }, _cpu, a) => loopResult(await core.wl_mte_tag(num(a, 'mm', 0), big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX),
+  num(a, 'steady', 0)));
 /** map a region (for workloads that share one): returns its address */
 programs.mmapRegion = async ({ core }, _cpu, a) => String(await core.sys_mmap(num(a, 'mm', 0), 0n, big(a, 'size'), 3, 0x22, 0, 0n));
 

@@ -46,7 +46,7 @@ export function jsonText(doc: ResultsFile): string {
 
 function sameSeries(a: PointResult, b: PointResult): boolean {
   return a.workload === b.workload && a.strategy === b.strategy && a.profile === b.profile && a.mode === b.mode &&
-    a.seed === b.seed && a.quantum === b.quantum && a.vcycles === b.vcycles;
+    a.seed === b.seed && a.quantum === b.quantum && a.vcycles === b.vcycles && (a.loops?.required ?? null) === (b.loops?.required ?? null);
 }
 
 /** throughput at p.cpus over throughput at 1 CPU of the same series; null if either is missing */
@@ -165,6 +165,7 @@ export function formatDetails(p: PointResult): string {
     `  virtual cycles:  ${p.virtualCycles ?? '-'} (max over CPUs; min ${s.min}, spread ${s.spreadPct.toFixed(1)}%)`
       + (p.timedCycles !== null && p.timedCycles !== p.virtualCycles ? `; timed phase ${p.timedCycles}` : ''),
     `  cycles by category (all CPUs): ${cats}`,
+    ...(p.loops ? [`  whole loops:     ${Math.min(...p.loops.complete)} to ${Math.max(...p.loops.complete)} per CPU (asked: ${p.loops.required}; a loop: ${p.loops.unit})`] : []),
     `  emulator speed:  ${p.host.opsPerHostSec === null ? '-' : si(p.host.opsPerHostSec)} ops per host second (host wall ${p.host.wallMs.toFixed(0)} ms; not a virtual figure)`,
   ];
   return lines.join('\n') + '\n';

@@ -47,7 +47,22 @@ export interface Workload<Ctx = unknown> {
   timedCycles?(m: Machine, run: RunResult, ctx: Ctx): bigint;
   /** measurements of its own beyond ops (postcopy: latency percentiles), read after a successful run */
   metrics?(m: Machine, run: RunResult, ctx: Ctx): Record<string, number>;
+  /**
+   * The benchmark's loop, when the workload runs whole loops (--loops): what
+   * one loop is (one line), and how many whole loops each CPU completed.
+   */
+  loop?: { unit: string; complete(m: Machine, ctx: Ctx): number[] };
 }
+
+/**
+ * Whole loops per CPU a fault workload's window holds at least when neither
+ * --loops nor --vcycles is given: the default budget is the benchmark's
+ * steady state. A --vcycles alone is taken as asked (loops 0: the budget
+ * alone; the result's `loops.covered` and the CLI's warning say when it holds
+ * no whole loop).
+ */
+export const DEFAULT_LOOPS = 1;
+export const loopsOf = (p: { loops?: number; vcycles?: number }): number => p.loops ?? (p.vcycles === undefined ? DEFAULT_LOOPS : 0);
 
 // ---------------------------------------------------------------------------
 // Iteration counts
@@ -193,11 +208,36 @@ const MiB = 1 << 20;
 const PAGE = 4096;
 /** default per-CPU virtual-cycle budget of the fault workloads (8 ms at 2.5 GHz) */
 export const FAULT_VCYCLES = 20_000_000;
-const FAULT_VCYCLES_DOC = 'each CPU runs its loop until its virtual clock reaches vcycles (default 20M cycles)';
+const FAULT_VCYCLES_DOC = 'each CPU loops until its virtual clock reaches vcycles (default 20M cycles) and every CPU has completed --loops whole loops (default 1)';
 /** an upper bound of pages one CPU can fault within `budget` cycles (a fault costs >= ~1000 cycles) */
 const pagesIn = (budget: number) => Math.ceil(budget / 1000) + 64;
+/** live pages of one CPU: a whole loop's when whole loops are asked for, else what the budget can touch */
+const livePages = (p: PointSpec, loopPages: number) => loopsOf(p) > 0 ? loopPages : Math.min(loopPages, pagesIn(budgetOf(p)));
 
-interface FaultCtx { budget: number; size: number; extra?: Record<string, number>; region?: bigint; tables?: number[]; barrier?: number }
+interface FaultCtx { budget: number; size: number; extra?: Record<string, number>; region?: bigint; tables?: number[]; barrier?: number;
+  /** the steady-state block (assembly/workloads.ts running()) and the whole loops it asks of each CPU */
+  steady: number; loops: number }
+
+
+/**
+ * The steady-state block of a point (layout in assembly/workloads.ts): every
+ * CPU runs until all have completed `loops` whole loops (0: the budget alone
+ * decides). Host scratch holds it: 32 + 4 x CPUs bytes.
+ */
+function steadyBlock(m: Machine, p: PointSpec): { steady: number; loops: number } {
+  const loops = loopsOf(p);
+  const steady = m.hostAlloc(32 + 4 * p.cpus);
+  m.setU32(steady, loops === 0 ? p.cpus : 0);
+  m.setU32(steady + 4, p.cpus);
+  m.setU32(steady + 8, loops);
+  return { steady, loops };
+}
+
+/** whole loops each CPU completed (the steady-state block's counters) */
+function completeLoops(m: Machine, ctx: FaultCtx): number[] {
+  return [...Array(m.cfg.cpus).keys()].map((c) => m.u32(ctx.steady + 32 + 4 * c));
+}
+const loopOf = (unit: string) => ({ unit, complete: completeLoops });
 
 /** iterations the CPUs reported; a CPU whose loop failed fails the point */
 function loopOps(_m: Machine, run: RunResult): number {
@@ -232,14 +272,15 @@ function pageFaultWorkload(name: string, kind: number, description: string): Wor
   return {
     name, description, opsUnit: 'faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, timed: WIS_TIMED,
     machine: (p) => {
-      const live = Math.min(size / PAGE, pagesIn(budgetOf(p)));
+      const live = livePages(p, size / PAGE);
       // file workloads: the page cache keeps what was touched, plus the private copies
       return kind === 0 ? faultMachine(p, live) : faultMachine(p, 2 * live, p.cpus, size / PAGE);
     },
-    setup: (_m, p) => ({ budget: budgetOf(p), size }),
-    task: (cpu, ctx) => ({ program: 'pageFault', args: { kind, file: cpu, size: ctx.size, budget: ctx.budget } }),
+    setup: (m, p) => ({ budget: budgetOf(p), size, ...steadyBlock(m, p) }),
+    task: (cpu, ctx) => ({ program: 'pageFault', args: { kind, file: cpu, size: ctx.size, budget: ctx.budget, steady: ctx.steady } }),
     ops: loopOps,
-    params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
+    params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
+    loop: loopOf('one mmap of 128 MiB, a write per page (32,768 faults), munmap'),
   };
 }
 
@@ -248,10 +289,11 @@ function mmapWorkload(name: string, anon: boolean, description: string): Workloa
   return {
     name, description, opsUnit: 'mmap+munmap pairs', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, timed: WIS_TIMED,
     machine: (p) => faultMachine(p, 16, anon ? 0 : p.cpus, anon ? 0 : size / PAGE),
-    setup: (_m, p) => ({ budget: budgetOf(p), size }),
-    task: (cpu, ctx) => ({ program: 'mmapLoop', args: { anon: anon ? 1 : 0, file: cpu, size: ctx.size, budget: ctx.budget } }),
+    setup: (m, p) => ({ budget: budgetOf(p), size, ...steadyBlock(m, p) }),
+    task: (cpu, ctx) => ({ program: 'mmapLoop', args: { anon: anon ? 1 : 0, file: cpu, size: ctx.size, budget: ctx.budget, steady: ctx.steady } }),
     ops: loopOps,
-    params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
+    params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
+    loop: loopOf('one mmap + munmap of 128 MiB'),
   };
 }
 
@@ -261,11 +303,13 @@ const tlbFlush1: Workload<FaultCtx> = {
   description: 'will-it-scale tests/tlb_flush1.c: a private mapping of its own 128 MiB file; per page: write (COW), MADV_DONTNEED (a shootdown to every thread)',
   opsUnit: 'pages', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
   timed: WIS_TIMED,
-  machine: (p) => faultMachine(p, 256, p.cpus, 128 * MiB / PAGE),
-  setup: (_m, p) => ({ budget: budgetOf(p), size: 128 * MiB }),
-  task: (cpu, ctx) => ({ program: 'tlbFlush', args: { file: cpu, size: ctx.size, budget: ctx.budget } }),
+  // the file's page cache keeps every page the loop read (a whole loop: all 32,768), plus the private copies in flight
+  machine: (p) => faultMachine(p, livePages(p, 128 * MiB / PAGE) + 256, p.cpus, 128 * MiB / PAGE),
+  setup: (m, p) => ({ budget: budgetOf(p), size: 128 * MiB, ...steadyBlock(m, p) }),
+  task: (cpu, ctx) => ({ program: 'tlbFlush', args: { file: cpu, size: ctx.size, budget: ctx.budget, steady: ctx.steady } }),
   ops: loopOps,
-  params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
+  params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
+  loop: loopOf('one private mapping of its 128 MiB file, per page a write and MADV_DONTNEED (32,768), munmap'),
 };
 
 /**
@@ -281,10 +325,11 @@ const mteTag: Workload<FaultCtx> = {
   description: 'MTE tag storage on demand: mmap 256 KiB, write it, mprotect(PROT_MTE), write it again (each page a fault-on-access fault that reserves tag storage from one shared pool), munmap; per re-faulted page',
   opsUnit: 'fault-on-access faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
   machine: (p) => ({ ...faultMachine(p, MTE_TAG_SIZE / PAGE), settings: { tagStorage: 2 * p.cpus * (MTE_TAG_SIZE / PAGE) } }),
-  setup: (_m, p) => ({ budget: budgetOf(p), size: MTE_TAG_SIZE }),
-  task: (_cpu, ctx) => ({ program: 'mteTag', args: { size: ctx.size, budget: ctx.budget } }),
+  setup: (m, p) => ({ budget: budgetOf(p), size: MTE_TAG_SIZE, ...steadyBlock(m, p) }),
+  task: (_cpu, ctx) => ({ program: 'mteTag', args: { size: ctx.size, budget: ctx.budget, steady: ctx.steady } }),
   ops: loopOps,
-  params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget }),
+  params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
+  loop: loopOf('one mmap of 256 KiB, write, mprotect(PROT_MTE), write again (64 fault-on-access faults), munmap'),
 };
 
 
@@ -316,12 +361,14 @@ function pftWorkload(name: string, shared: boolean, description: string): Worklo
     vcycles: 'memory per thread = vcycles / 10,000 pages (default 2,000 pages); rounds repeat until the clock passes vcycles',
     timed: 'the fault phase of each round only (between two barriers); map and unmap are outside the window',
     machine: (p) => faultMachine(p, pftPages(p)),
-    setup: (m, p) => ({ budget: budgetOf(p), size: pftPages(p) * PAGE, barrier: m.hostAlloc(32), extra: { cpus: p.cpus }, tables: scratchOf(m, p) }),
+    setup: (m, p) => ({ budget: budgetOf(p), size: pftPages(p) * PAGE, barrier: m.hostAlloc(32), extra: { cpus: p.cpus }, tables: scratchOf(m, p),
+      ...steadyBlock(m, p) }),
     task: (cpu, ctx) => ({ program: 'pft', args: { shared: shared ? 1 : 0, base: 0x200000000000, size: ctx.size, ncpus: ctx.extra!.cpus,
-      barrier: ctx.barrier!, window: ctx.tables![cpu], budget: ctx.budget } }),
+      barrier: ctx.barrier!, window: ctx.tables![cpu], budget: ctx.budget, steady: ctx.steady } }),
     ops: loopOps,
-    params: (ctx) => ({ bytesPerThread: ctx.size, vcyclesBudget: ctx.budget }),
+    params: (ctx) => ({ bytesPerThread: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
     timedCycles: (m) => windowCycles(m),
+    loop: loopOf('one round: map, fault every page of its share between two barriers, unmap'),
   };
 }
 
@@ -333,12 +380,14 @@ function ebizzyWorkload(name: string, touch: boolean, description: string): Work
     name, description, opsUnit: 'records', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
     timed: 'from the start signal (after the chunks are allocated and written) for vcycles cycles',
     machine: (p) => faultMachine(p, 2 * chunkSize / PAGE + Math.ceil(chunks * chunkSize / PAGE / p.cpus)),
-    setup: (m, p) => ({ budget: budgetOf(p), size: chunkSize, barrier: m.hostAlloc(32), extra: { chunks, cpus: p.cpus, touch: touch ? 1 : 0 }, tables: scratchOf(m, p) }),
+    setup: (m, p) => ({ budget: budgetOf(p), size: chunkSize, barrier: m.hostAlloc(32), extra: { chunks, cpus: p.cpus, touch: touch ? 1 : 0 }, tables: scratchOf(m, p),
+      ...steadyBlock(m, p) }),
     task: (cpu, ctx) => ({ program: 'ebizzy', args: { chunksBase: 0x100000000000, chunks: ctx.extra!.chunks, chunkSize: ctx.size,
-      touch: ctx.extra!.touch, ncpus: ctx.extra!.cpus, barrier: ctx.barrier!, window: ctx.tables![cpu], budget: ctx.budget } }),
+      touch: ctx.extra!.touch, ncpus: ctx.extra!.cpus, barrier: ctx.barrier!, window: ctx.tables![cpu], budget: ctx.budget, steady: ctx.steady } }),
     ops: loopOps,
-    params: (ctx) => ({ chunkBytes: ctx.size, chunks: ctx.extra!.chunks, touchOnly: ctx.extra!.touch, vcyclesBudget: ctx.budget }),
+    params: (ctx) => ({ chunkBytes: ctx.size, chunks: ctx.extra!.chunks, touchOnly: ctx.extra!.touch, vcyclesBudget: ctx.budget, loops: ctx.loops }),
     timedCycles: (m) => windowCycles(m),
+    loop: loopOf('one record: mmap a 512 KiB buffer, fill it, search it, munmap'),
   };
 }
 
@@ -349,14 +398,15 @@ function mapbenchWorkload(name: string, global: boolean, description: string): W
   return {
     name, description, opsUnit: 'map+touch+unmap', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
     machine: (p) => faultMachine(p, 64),
-    setup: (_m, p) => ({ budget: budgetOf(p), size: npages, extra: { cpus: p.cpus } }),
+    setup: (m, p) => ({ budget: budgetOf(p), size: npages, extra: { cpus: p.cpus }, ...steadyBlock(m, p) }),
     task: (cpu, ctx) => global
       // one region: CPU c uses slots c, c + ncpus, ... (neighbours share page tables and VMAs' neighbourhoods)
-      ? { program: 'mapbench', args: { base: Number(base), npages: npages * ctx.extra!.cpus, first: cpu, step: ctx.extra!.cpus, budget: ctx.budget } }
+      ? { program: 'mapbench', args: { base: Number(base), npages: npages * ctx.extra!.cpus, first: cpu, step: ctx.extra!.cpus, budget: ctx.budget, steady: ctx.steady } }
       // a region per CPU, 1 GiB apart
-      : { program: 'mapbench', args: { base: Number(base + BigInt(cpu) * (1n << 30n)), npages, first: 0, step: 1, budget: ctx.budget } },
+      : { program: 'mapbench', args: { base: Number(base + BigInt(cpu) * (1n << 30n)), npages, first: 0, step: 1, budget: ctx.budget, steady: ctx.steady } },
     ops: loopOps,
-    params: (ctx) => ({ pagesPerCpu: ctx.size, vcyclesBudget: ctx.budget }),
+    params: (ctx) => ({ pagesPerCpu: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
+    loop: loopOf('one page: mmap (MAP_FIXED), write, munmap'),
   };
 }
 
@@ -368,7 +418,7 @@ const mapbenchPipeline: Workload<FaultCtx> = {
   machine: (p) => faultMachine(p, 64),
   setup: (m, p) => {
     // each CPU's ring flags (one u32 per slot) live in its per-CPU scratch
-    return { budget: budgetOf(p), size: 16, extra: { cpus: p.cpus }, tables: [...Array(p.cpus).keys()].map((c) => m.scratch(c)) };
+    return { budget: budgetOf(p), size: 16, extra: { cpus: p.cpus }, tables: [...Array(p.cpus).keys()].map((c) => m.scratch(c)), steady: 0, loops: 0 };
   },
   task: (cpu, ctx) => ({ program: 'mapbenchPipeline', args: { base: 0x300000000000, stride: 2 ** 30, npages: ctx.size,
     myFlags: ctx.tables![cpu], prevFlags: ctx.tables![(cpu + ctx.extra!.cpus - 1) % ctx.extra!.cpus], ncpus: ctx.extra!.cpus, budget: ctx.budget } }),

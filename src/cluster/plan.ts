@@ -40,6 +40,7 @@ const SPEC_FIELDS: Record<keyof PointSpec, { type: 'string' | 'number'; optional
   seed: { type: 'number', optional: false },
   quantum: { type: 'number', optional: false },
   vcycles: { type: 'number', optional: true },
+  loops: { type: 'number', optional: true },
   watchdogMs: { type: 'number', optional: true },
   engine: { type: 'string', optional: true },
   workers: { type: 'number', optional: true },
