@@ -10,7 +10,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { fileURLToPath } from 'node:url';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 import { parseCount, parseCounts, parseNames, prepareOutDir, checkOutFile, isFsError, describeFsError } from './args.js';
 import {
   sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_LOOPS, loopWarning, listWorkloads, listStrategies, listProfiles, loadProfile, maxCpus,
@@ -142,13 +142,14 @@ function sweepPlan(o: SweepOpts, command: string[]): Plan {
 interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; munmap?: string; tagStorage?: string; checkEvery?: string; spfLookup?: string; bug?: string }
 
 /** `faultline stress`: every strategy x seed asked, then the invariant checker; 1 if any run failed. */
-interface ValidateOpts { set?: string; out: string; check?: string; host?: boolean; quiet?: boolean }
+interface ValidateOpts { set?: string; out: string; check?: string; host?: boolean; profile?: string; quiet?: boolean }
 
 const EXAMPLES_VALIDATE = `
 Examples:
   faultline validate                          the shipped calibration set (calibration/published.json)
   faultline validate --set mine.json --check 25
-  faultline validate --host                   also compare with this host's kernel`;
+  faultline validate --host                   also compare with this host's kernel
+  faultline calibrate --host && faultline validate --host    ... on a profile measured on this host`;
 
 /** `validate`: a measurement, exit 0 whatever the error unless --check PCT is given */
 async function validateCommand(o: ValidateOpts): Promise<number> {
@@ -165,7 +166,7 @@ async function validateCommand(o: ValidateOpts): Promise<number> {
   let code = 0;
   if (o.host) {
     const { runHostValidation, formatHostTable } = await import('./validate-host.js');
-    const h = await runHostValidation(join(dir, 'host'));
+    const h = await runHostValidation(join(dir, 'host'), o.profile !== undefined ? { profile: o.profile } : {});
     process.stdout.write('\n' + formatHostTable(h));
     res.host = h;
     if (check !== undefined && h.rows.some((r) => r.error === null || Math.abs(r.error) * 100 > check)) code = 1;
@@ -391,9 +392,27 @@ function buildProgram(exit: { code: number }): Command {
     .option('--out <dir>', 'output directory (created if missing)', 'out/validate')
     .option('--check <pct>', 'exit 1 when any ratio is further off than PCT percent (default: always exit 0)')
     .option('--host', 'also build faultline\'s C re-expression of will-it-scale page_fault1/2/3, mmap1, tlb_flush1 (threads mode), run 1 and 2 threads on this host, and compare 2t/1t with the emulator')
+    .option('--profile <file>', 'with --host: the host\'s profile (default: out/calibrate/host.json when `faultline calibrate --host` wrote it, else kvm-epyc-2vcpu)')
     .option('--quiet', 'no progress line')
     .addHelpText('after', EXAMPLES_VALIDATE)
     .action(async (o: ValidateOpts) => { exit.code = await validateCommand(o); });
+
+  program.command('calibrate')
+    .description('measure this host with small C programs (caches, TLB miss, atomics, a cache-line transfer, a syscall, page zeroing, faults, a TLB shootdown) and write a cost profile of it, usable with --profile FILE')
+    .option('--host', 'measure this machine (required: the one source there is)')
+    .option('--out <file>', 'the profile to write', join('out', 'calibrate', 'host.json'))
+    .option('--reps <n>', 'samples per probe; each figure is their median', '9')
+    .option('--quiet', 'no progress lines, no table')
+    .action(async (o: { host?: boolean; out: string; reps: string; quiet?: boolean }) => {
+      if (!o.host) throw new UsageError('calibrate needs --host (it measures this machine)');
+      const reps = parseCount('--reps', o.reps);
+      prepareOutDir(dirname(o.out) || '.');
+      const out = checkOutFile('--out', o.out);
+      const { calibrateHost, formatCalibration } = await import('./calibrate.js');
+      const r = await calibrateHost({ out, reps, onProbe: o.quiet ? undefined : (p, i, n) => process.stderr.write(`calibrate: probe ${i + 1}/${n} ${p}\n`) });
+      if (!o.quiet) process.stdout.write(formatCalibration(r));
+      exit.code = 0;
+    });
 
   program.command('list')
     .description('list workloads, strategies and cost profiles')

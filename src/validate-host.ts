@@ -2,20 +2,27 @@
 // host/wis.c (faultline's re-expression of will-it-scale's page_fault1/2/3,
 // mmap1 and tlb_flush1 in threads mode; will-it-scale's own code is not in
 // this repository) with the C compiler found on PATH, runs each test at 1 and
-// 2 threads, and compares the 2t/1t ratio with the emulator's on the profile
-// that describes this host. Host numbers depend on host load: the load
-// average is recorded beside them. Says plainly when it cannot build or run.
+// 2 threads, and compares the 2t/1t ratio and the absolute 1-thread rate with
+// the emulator's on the profile that describes this host: the one `faultline
+// calibrate --host` measured (out/calibrate/host.json, or --profile FILE),
+// else the shipped kvm-epyc-2vcpu. Host numbers depend on host load: the load
+// average is recorded beside them, and the absolute rate is also taken per
+// second of CPU the thread got. Says plainly when it cannot build or run.
 
 import { execFileSync, spawnSync } from 'node:child_process';
+import { findCompiler } from './calibrate.js';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, cpus as hostCpus, release } from 'node:os';
 import { runPoint, POINT_DEFAULTS } from './experiment.js';
+import { loadProfile } from './profile.js';
 import { PACKAGE_ROOT } from './package-root.js';
 
 export const HOST_TESTS = ['page_fault1', 'page_fault2', 'page_fault3', 'mmap1', 'tlb_flush1'] as const;
-/** the profile describing this host (a 2-vCPU KVM guest on AMD EPYC) */
+/** the shipped profile describing this host (a 2-vCPU KVM guest on AMD EPYC), when no calibrated one exists */
 export const HOST_PROFILE = 'kvm-epyc-2vcpu';
+/** where `faultline calibrate --host` writes its profile by default */
+export const CALIBRATED_PROFILE = join('out', 'calibrate', 'host.json');
 
 export interface HostRow {
   test: string;
@@ -24,8 +31,14 @@ export interface HostRow {
   host2: number | null;
   hostRatio: number | null;
   emulatedRatio: number | null;
-  /** emulated / host - 1 */
+  /** emulated / host - 1 (the 2t/1t ratios) */
   error: number | null;
+  /** iterations per second of CPU time at 1 thread (= host1 on an idle host) */
+  hostCpu1: number | null;
+  /** the emulated 1-CPU rate (ops per virtual second) */
+  emulated1: number | null;
+  /** emulated1 / hostCpu1 - 1: the absolute 1-thread rate */
+  absError: number | null;
   note?: string;
 }
 
@@ -39,6 +52,8 @@ export interface HostResult {
   loadAvg: number[];
   strategy: string;
   profile: string;
+  /** the profile was measured on this host by `faultline calibrate --host` */
+  calibrated: boolean;
   seconds: number;
   rows: HostRow[];
 }
@@ -50,15 +65,8 @@ export interface HostOptions {
   compilers?: string[];
   /** emulator budget per point (default: the workloads' own) */
   vcycles?: number;
-}
-
-function findCompiler(list: (string | undefined)[]): string | undefined {
-  for (const cc of list) {
-    if (!cc) continue;
-    const r = spawnSync(cc, ['--version'], { encoding: 'utf8' });
-    if (r.status === 0) return cc;
-  }
-  return undefined;
+  /** the host's profile (default: CALIBRATED_PROFILE when it exists, else HOST_PROFILE) */
+  profile?: string;
 }
 
 /** per-VMA locks from Linux 6.4: the strategy the host's kernel uses */
@@ -74,7 +82,13 @@ export async function runHostValidation(dir: string, opts: HostOptions = {}): Pr
   const seconds = opts.seconds ?? 2;
   const kernel = release();
   const strategy = kernelStrategy(kernel);
-  const base: HostResult = { built: false, kernel, hostCpus: hostCpus().length, loadAvg: loadavg(), strategy, profile: HOST_PROFILE, seconds, rows: [] };
+  const profile = opts.profile ?? (existsSync(CALIBRATED_PROFILE) ? CALIBRATED_PROFILE : HOST_PROFILE);
+  let calibrated = false;
+  if (profile !== HOST_PROFILE) {
+    const p = loadProfile(profile); // a bad file: ProfileError, one line
+    calibrated = Object.values(p.sources).every((s) => s.startsWith('measured on this host by faultline calibrate'));
+  }
+  const base: HostResult = { built: false, kernel, hostCpus: hostCpus().length, loadAvg: loadavg(), strategy, profile, calibrated, seconds, rows: [] };
   const src = join(PACKAGE_ROOT, 'host', 'wis.c');
   if (process.platform !== 'linux') return { ...base, reason: `this is ${process.platform}, not Linux: the host comparison needs a Linux kernel` };
   if (!existsSync(src)) return { ...base, reason: `${src} is missing` };
@@ -91,21 +105,22 @@ export async function runHostValidation(dir: string, opts: HostOptions = {}): Pr
   }
   const rows: HostRow[] = [];
   for (const test of HOST_TESTS) {
-    const rate = (n: number): number | null => {
+    const rate = (n: number): [number | null, number | null] => {
       const r = spawnSync(bin, [test, String(n), String(seconds)], { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
-      const m = /\S+ \d+ (\d+)/.exec(r.stdout ?? '');
-      return r.status === 0 && m ? Number(m[1]) : null;
+      const m = /\S+ \d+ (\d+) (\d+)/.exec(r.stdout ?? '');
+      return r.status === 0 && m ? [Number(m[1]), Number(m[2]) || null] : [null, null];
     };
-    const host1 = rate(1);
-    const host2 = rate(2);
+    const [host1, hostCpu1] = rate(1);
+    const [host2] = rate(2);
     const hostRatio = host1 && host2 !== null ? host2 / host1 : null;
-    const em = async (cpus: number) => (await runPoint({ ...POINT_DEFAULTS, workload: test, strategy, cpus, profile: HOST_PROFILE,
+    const em = async (cpus: number) => (await runPoint({ ...POINT_DEFAULTS, workload: test, strategy, cpus, profile,
       mode: 'deterministic', workers: 1, ...(opts.vcycles !== undefined ? { vcycles: opts.vcycles } : {}) })).opsPerVirtualSec;
     const e1 = await em(1);
     const e2 = await em(2);
     const emulatedRatio = e1 && e2 !== null ? e2 / e1 : null;
     rows.push({ test, host1, host2, hostRatio, emulatedRatio,
       error: hostRatio && emulatedRatio !== null ? emulatedRatio / hostRatio - 1 : null,
+      hostCpu1, emulated1: e1, absError: hostCpu1 && e1 !== null ? e1 / hostCpu1 - 1 : null,
       ...(host1 === null || host2 === null ? { note: 'the host run failed' } : {}) });
   }
   return { ...base, built: true, compiler: cc, loadAvg: loadavg(), rows };
@@ -116,15 +131,17 @@ const k = (v: number | null) => (v === null ? '-' : v >= 1e6 ? `${(v / 1e6).toFi
 
 export function formatHostTable(h: HostResult): string {
   if (!h.built) return `host comparison: not run: ${h.reason}\n`;
-  const head = ['test', 'host 1t/s', 'host 2t/s', 'host 2t/1t', 'emulated 2t/1t', 'error'];
-  const rows = h.rows.map((r) => [r.test, k(r.host1), k(r.host2), f(r.hostRatio), f(r.emulatedRatio),
-    r.error === null ? (r.note ?? '-') : `${r.error >= 0 ? '+' : ''}${(r.error * 100).toFixed(1)}%`]);
+  const pct = (e: number | null, note = '-') => (e === null ? note : `${e >= 0 ? '+' : ''}${(e * 100).toFixed(1)}%`);
+  const head = ['test', 'host 1t/s', 'host 2t/s', 'host 2t/1t', 'emulated 2t/1t', 'error', 'host 1t/cpu-s', 'emulated 1t/s', '1t error'];
+  const rows = h.rows.map((r) => [r.test, k(r.host1), k(r.host2), f(r.hostRatio), f(r.emulatedRatio), pct(r.error, r.note),
+    k(r.hostCpu1), k(r.emulated1), pct(r.absError)]);
   const w = head.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
   const load = h.loadAvg.map((x) => x.toFixed(2)).join(' ');
   return [
     `host comparison: Linux ${h.kernel} (${h.hostCpus} CPUs, load average ${load}), ${h.seconds} s per run, built with ${h.compiler};`,
-    `emulator: ${h.strategy} (the host kernel's), profile ${h.profile}, deterministic mode`,
+    `emulator: ${h.strategy} (the host kernel's), profile ${h.profile}${h.calibrated ? ' (measured on this host by faultline calibrate)' : ' (not measured here: run faultline calibrate --host)'}, deterministic mode, whole loops (--loops 1);`,
+    'host 1t/cpu-s: iterations per second of CPU time the thread got (its wall rate on an idle host); 1t error: emulated 1t/s against it',
     line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line),
     h.loadAvg[0] > h.hostCpus ? `note: the host is loaded (load average ${h.loadAvg[0].toFixed(1)} on ${h.hostCpus} CPUs): its ratios measure the load as much as the kernel` : '',
   ].filter((l) => l !== '').join('\n') + '\n';

@@ -93,7 +93,7 @@ describe('faultline validate', () => {
 
   it('--host builds host/wis.c with the compiler here and measures 1 and 2 threads of every test', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fl-host-'));
-    const h = await runHostValidation(dir, { seconds: 0.2, vcycles: 300_000 });
+    const h = await runHostValidation(dir, { seconds: 0.2, vcycles: 300_000, profile: 'kvm-epyc-2vcpu' });
     // this test needs a C compiler (gcc is installed by .ci/run): fail with the reason when there is none
     expect(h.reason).toBeUndefined();
     expect(h.built).toBe(true);
@@ -105,6 +105,11 @@ describe('faultline validate', () => {
       expect(typeof r.host1, r.test).toBe('number');
       expect(typeof r.host2, r.test).toBe('number');
       expect(r.emulatedRatio, r.test).toBeGreaterThan(0);
+      // the absolute 1-thread rate: the host's per second of CPU it got, the emulator's per virtual second
+      expect(r.hostCpu1, r.test).toBeGreaterThan(0);
+      expect(r.emulated1, r.test).toBeGreaterThan(0);
+      expect(r.absError, r.test).toBeCloseTo(r.emulated1! / r.hostCpu1! - 1, 9);
     }
+    expect(h.calibrated).toBe(false);
   }, 120_000);
 });

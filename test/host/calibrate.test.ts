@@ -1,0 +1,80 @@
+// `faultline calibrate --host`: the probes build with the compiler here (gcc: .ci/run installs it),
+// run, and give a profile that loads with --profile FILE and runs a point; every figure says it was
+// measured here (or how it was derived, or why it could not be); the raw samples are in the file.
+// A missing or broken compiler is one clear line, exit 2.
+import { describe, it, expect } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, chmodSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadProfile, COST_KEYS } from '../../src/profile.js';
+import { runPoint, POINT_DEFAULTS } from '../../src/experiment.js';
+import { median } from '../../src/calibrate.js';
+import { runHostValidation } from '../../src/validate-host.js';
+
+const CLI = join(__dirname, '..', '..', 'dist', 'src', 'cli.js');
+const cli = (args: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string) =>
+  spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, cwd, timeout: 600_000 });
+
+describe('faultline calibrate --host', () => {
+  it('measures this host and writes a profile that loads and runs a point', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fl-cal-'));
+    const file = join(dir, 'me.json');
+    const r = cli(['calibrate', '--host', '--reps', '1', '--out', file]);
+    expect(r.stderr, r.stderr).toMatch(/calibrate: probe 1\/\d+ tsc/);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/profile host \([\d.]+ GHz\) written to /);
+    const json = JSON.parse(readFileSync(file, 'utf8'));
+    const date = new Date().toISOString().slice(0, 10);
+    // every figure says where it comes from: this host, this tool, today
+    expect(Object.keys(json.costs)).toEqual([...COST_KEYS]);
+    for (const [k, v] of Object.entries(json.costs as Record<string, { cycles: number; source: string }>)) {
+      expect(v.source, k).toMatch(new RegExp(`^measured on this host by faultline calibrate, ${date}: `));
+    }
+    // the raw samples and their medians are kept beside the figures
+    expect(json.$calibration.reps).toBe(1);
+    for (const p of ['l1', 'atomic', 'syscall', 'zero', 'fault_read', 'fault_write']) {
+      expect(json.$calibration.samples[p], p).toHaveLength(1);
+      expect(json.$calibration.medians[p], p).toBeGreaterThan(0);
+    }
+    // measured figures, not the base profile's: a fault costs more than a syscall, zeroing a page more than a store
+    expect(json.costs.fault_entry.source).toMatch(/the smallest fault/);
+    expect(json.costs.page_zero.cycles).toBeGreaterThan(json.costs.store.cycles);
+    const p = loadProfile(file);
+    expect(p.name).toBe('host');
+    const pt = await runPoint({ ...POINT_DEFAULTS, workload: 'page_fault1', strategy: 'pervma', cpus: 1, profile: file, mode: 'deterministic', vcycles: 2_000_000 });
+    expect(pt.error).toBeNull();
+    expect(pt.ops).toBeGreaterThan(0);
+    expect(pt.profile).toBe('host');
+    // validate --host on it: the profile is recognised as measured here
+    const h = await runHostValidation(join(dir, 'v'), { seconds: 0.2, vcycles: 300_000, profile: file });
+    expect(h.reason).toBeUndefined();
+    expect(h.calibrated).toBe(true);
+    expect(h.profile).toBe(file);
+    for (const row of h.rows) expect(row.emulated1, row.test).toBeGreaterThan(0);
+  }, 600_000);
+
+  it('without a C compiler, or with one that fails, says so in one line and exits 2', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fl-cal-'));
+    const none = cli(['calibrate', '--host', '--out', join(dir, 'a.json')], { PATH: join(dir, 'empty') });
+    expect(none.status).toBe(2);
+    expect(none.stderr.trim().split('\n')).toHaveLength(1);
+    expect(none.stderr).toMatch(/^faultline: no C compiler found \(tried cc, gcc, clang\): calibrate --host builds host\/calibrate\.c/);
+    const bad = join(dir, 'badcc');
+    writeFileSync(bad, '#!/bin/sh\nif [ "$1" = --version ]; then echo badcc 1.0; exit 0; fi\necho "calibrate.c:1: error: no such thing" >&2\nexit 1\n');
+    chmodSync(bad, 0o755);
+    const broken = cli(['calibrate', '--host', '--out', join(dir, 'b.json')], { PATH: join(dir, 'empty'), CC: bad });
+    expect(broken.status).toBe(2);
+    expect(broken.stderr).toMatch(/^faultline: .*badcc could not build host\/calibrate\.c: calibrate\.c:1: error: no such thing\n$/);
+    expect(existsSync(join(dir, 'b.json'))).toBe(false);
+    const noHost = cli(['calibrate']);
+    expect(noHost.status).toBe(2);
+    expect(noHost.stderr).toMatch(/^faultline: calibrate needs --host/);
+  }, 120_000);
+
+  it('the median of the samples', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
+  });
+});
