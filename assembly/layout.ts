@@ -642,7 +642,8 @@ export const H_UFFD_MAX: u32 = 1980;
 //  +0  u64 address   +8 u32 flags (UFFD_PAGEFAULT_FLAG_*)   +12 u32 ctx + 1 (0 = none)
 //  +16 u32 state (UWQ_*)   +20 u32 next (cpu + 1)   +24 u32 prev (cpu + 1)
 //  +28 u32 wait pending: handle_userfault queued it, the fault path waits once its lock is dropped
-//  +32 u64 virtual time queued   +40 u64 virtual time read by a handler   +48 u64 time woken
+//  +32 u64 virtual time queued   +40 u64 virtual time read by a handler
+//  +48 u64 time woken (the waker writes its own time, the woken CPU resumes no earlier and writes its)
 //  +56 u64 bytes this CPU's last resolution ioctl resolved (uffdio_copy.copy)
 export const UFFD_LOCK: u32 = 0;
 export const UFFD_INUSE: u32 = 160;

@@ -48,7 +48,7 @@ import {
   WAIT_UFFD, WAIT_UFFD_READ, MAX_CPUS, PAGE_SHIFT, PAGE_SIZE, PG_ANON, PG_PAGECACHE, FR_MAPCOUNT, FR_FLAGS,
   SET_UFFD_SPF_RACE, UFFD_RACE_ABORT, FLAG_SPF_UFFD_STALL, ncpus, setting,
 } from './layout';
-import { PC, cpu_id, now, charge, cost, stat_inc, stat_add } from './cpu';
+import { PC, cpu_id, now, set_clock, charge, cost, stat_inc, stat_add } from './cpu';
 import {
   COST_SYSCALL, COST_PAGE_COPY, COST_PTE_OP, LOCK_CLASS_UFFD,
   STAT_UFFD_REGISTER, STAT_UFFD_UNREGISTER, STAT_UFFD_FAULT, STAT_UFFD_FAULT_MISSING, STAT_UFFD_FAULT_MINOR, STAT_UFFD_FAULT_WP,
@@ -331,6 +331,11 @@ function userfault_wait_if_queued(): void {
   wait_finish();
   atomic.store<u32>(u + UWQ_WAIT, 0);
   atomic.store<u32>(u + UWQ_STATE, UWQ_IDLE);
+  // the fault cannot go on before the resolution that woke it: resume at the
+  // waker's time (deterministic mode's scheduler already did; parallel mode's
+  // does not carry wake times, so without this a userfault cost its CPU nothing)
+  const tw = atomic.load<u64>(u + UWQ_T_WOKEN);
+  if (tw > now()) set_clock(tw);
   const t = now();
   store<u64>(u + UWQ_T_WOKEN, t);
   stat_add(STAT_UFFD_FAULT_WAIT_CYCLES, t - load<u64>(u + UWQ_T_QUEUED));
@@ -391,6 +396,8 @@ export function wake_userfault(ctx: u32, start: u64, end: u64): u32 {
     const a = load<u64>(u + UWQ_ADDRESS);
     if (a < start || a >= end) continue;
     if (st == UWQ_PENDING) pending_unlink(ca, c);
+    // the waker's time, read by the woken CPU (userfault_wait_if_queued) before it overwrites it
+    atomic.store<u64>(u + UWQ_T_WOKEN, now());
     atomic.store<u32>(u + UWQ_STATE, UWQ_WOKEN);
     wake_cpu(c, now());
     n++;
@@ -423,6 +430,9 @@ export function uffd_read(ctx: u32, running: u32): i64 {
         pending_unlink(ca, c);
         const u = uwq(c);
         atomic.store<u32>(u + UWQ_STATE, UWQ_READ);
+        // a message is not read before it was queued (parallel mode: the reader's clock may lag the fault's)
+        const tq = load<u64>(u + UWQ_T_QUEUED);
+        if (tq > now()) set_clock(tq);
         store<u64>(u + UWQ_T_READ, now());
         const msg = load<u64>(u + UWQ_ADDRESS) | <u64>load<u32>(u + UWQ_FLAGS);
         spin_unlock(ca + UFFD_LOCK);
