@@ -108,7 +108,49 @@ export const VM_FAULT_COMPLETED: i32 = 0x4000; // handled, and the fault lock re
  * dirty bit); do_anonymous_page and the COW paths add write themselves.
  */
 export function vm_get_page_prot(vm_flags: u32): u64 {
-  return mk_pte_prot((vm_flags & VM_SHARED) ? vm_flags : vm_flags & ~VM_WRITE);
+  return mk_pte_prot((vm_flags & VM_SHARED) != 0 && !vma_wants_writenotify(vm_flags) ? vm_flags : vm_flags & ~VM_WRITE);
+}
+
+/**
+ * vma_wants_writenotify() as vma_set_page_prot() asks it: a shared writable
+ * VMA whose first write to each page must fault. For the memory faultline
+ * maps shared (shmem: no page_mkwrite, no writeback accounting) only
+ * uffd-wp tracking asks for it: a write to a uffd-wp PTE must reach the
+ * handler, so no PTE of the VMA may take write from vm_page_prot.
+ */
+@inline export function vma_wants_writenotify(vm_flags: u32): bool {
+  return (vm_flags & (VM_SHARED | VM_WRITE)) == (VM_SHARED | VM_WRITE) && (vm_flags & VM_UFFD_WP) != 0;
+}
+
+/**
+ * can_change_pte_writable() (mm/mprotect.c, Linux 6.12): may a read-only
+ * present PTE of this VMA become writable without a write fault? Never a
+ * protnone one, never a uffd-wp one in a VM_UFFD_WP VMA (the write belongs
+ * to the handler); private: only an exclusive anonymous page (the write
+ * fault would reuse it: PageAnonExclusive, here anon with one mapping);
+ * shared: only once dirty (the write notification happened already).
+ */
+export function can_change_pte_writable(vm_flags: u32, pte: u64): bool {
+  if ((vm_flags & VM_WRITE) == 0 || pte_protnone(pte)) return false;
+  if ((vm_flags & VM_UFFD_WP) != 0 && (pte & _PAGE_UFFD_WP) != 0) return false;
+  if ((vm_flags & VM_SHARED) == 0) {
+    const pfn = <u32>pte_pfn(pte);
+    if (pte_special(pte) || pfn == ZERO_PFN) return false;
+    return (frame_flags(pfn) & PG_ANON) != 0 && frame_mapcount(pfn) == 1;
+  }
+  return pte_dirty(pte);
+}
+
+/**
+ * do_numa_page()'s write upgrade: the restored entry (pte_modify'd with
+ * vm_page_prot) is writable if the protection says so, or if the VMA wants a
+ * manual upgrade (vma_wants_manual_pte_write_upgrade: private and VM_WRITE,
+ * or shared with write notification) and can_change_pte_writable() agrees.
+ */
+function numa_restore_writable(vm_flags: u32, restored: u64): bool {
+  if (pte_write(restored)) return true;
+  const manual = (vm_flags & VM_SHARED) != 0 ? vma_wants_writenotify(vm_flags) : (vm_flags & VM_WRITE) != 0;
+  return manual && can_change_pte_writable(vm_flags, restored);
 }
 
 @inline function speculative(): bool { return (vmf().flags & FAULT_FLAG_SPECULATIVE) != 0; }
@@ -570,8 +612,8 @@ function handle_pte_protnone(): i32 {
   if (pte_read() != vmf().orig_pte) { pte_unmap_unlock(); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
   const old_pte = vmf().orig_pte;
   const foa = pte_is_fault_on_access(old_pte); // arch_fault_on_access_pte()
-  // a dirty page of a writable VMA was writable before it was made inaccessible
-  const writable = (vmf().vma_flags & VM_WRITE) != 0 && pte_dirty(old_pte);
+  // was it writable before it was made inaccessible? (a uffd-wp entry never was)
+  const writable = numa_restore_writable(vmf().vma_flags, pte_modify(old_pte, vmf().vma_prot));
   const pfn = <u32>pte_pfn(old_pte);
   // vm_normal_folio(): no frame behind a special entry or the zero page
   if (pte_special(old_pte) || pfn == ZERO_PFN) return protnone_out_map(writable, foa);
@@ -650,7 +692,8 @@ function handle_huge_pmd_protnone(oldpmd: u64): i32 {
   spin_lock(ptl);
   if (atomic.load<u64>(vmf().pmd) != oldpmd) { spin_unlock(ptl); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
   const foa = pte_is_fault_on_access(oldpmd); // arch_fault_on_access_pmd()
-  let writable = (vmf().vma_flags & VM_WRITE) != 0 && pte_dirty(oldpmd);
+  // can_change_pmd_writable(): the same rule as a PTE's
+  let writable = numa_restore_writable(vmf().vma_flags, pte_modify(oldpmd, vmf().vma_prot));
   const pfn = <u32>pte_pfn(oldpmd);
   get_frame(pfn); // folio_get()
   vma_set_access_pid_bit();

@@ -67,7 +67,7 @@ import {
   vm_get_page_prot, vmf, release_fault_lock, VM_FAULT_RETRY, VM_FAULT_SIGBUS, FAULT_FLAG_WRITE, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT,
 } from './fault';
 import { pte_alloc_walk, walk_pte_table, walk_lockless, walk_pte_slot, ptl_of, set_pte, WALK_OK, USER_VA_END } from './pgtable';
-import { pfn_pte, pte_none, pte_present, pte_protnone, pte_mkdirty, pte_mkwrite, pte_wrprotect, pte_mkspecial, _PAGE_UFFD_WP } from './pte';
+import { pgprot_pack, pfn_pte, pte_none, pte_present, pte_protnone, pte_mkdirty, pte_mkwrite, pte_wrprotect, pte_mkspecial, _PAGE_UFFD_WP } from './pte';
 import { alloc_page, put_page } from './page_alloc';
 import { frame, frame_flags, ZERO_PFN } from './frames';
 import { lru_cache_add } from './lru';
@@ -183,7 +183,7 @@ function uffd_change(ctx: u32, start: u64, len: u64, modes: u32): i32 {
     // the VMA changes: per-VMA readers drain, speculative faults see an odd / new sequence
     vma_start_write(mm, s);
     vm_write_begin(s);
-    vma_set_flags(s, nf, <u32>vm_get_page_prot(nf));
+    vma_set_flags(s, nf, pgprot_pack(vm_get_page_prot(nf))); // userfaultfd_set_vm_flags(): vma_set_page_prot()
     // no longer WP-registered: the uffd-wp bits of its PTEs go (as userfaultfd_clear_vma does)
     if ((vf & VM_UFFD_WP) != 0 && (nf & VM_UFFD_WP) == 0) clear_uffd_wp(mm, load<u64>(va + VMA_START), load<u64>(va + VMA_END));
     vm_write_end(s);

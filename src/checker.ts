@@ -24,7 +24,7 @@
 import { percpuLayout, type Machine } from './machine.js';
 import { inspectPageTables } from './pgtable.js';
 import {
-  _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, pte_pfn, pte_present, pte_protnone, pte_special, pte_write, describe_pte,
+  _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, pte_pfn, pte_present, pte_protnone, pte_special, pte_write, pte_uffd_wp, describe_pte,
 } from './pte.js';
 
 export type ViolationKind =
@@ -254,6 +254,10 @@ function checkPageTables(c: Ctx, live: LiveVma[][], inIndex: Uint8Array) {
     }
     if (mm === 0) { if (level === 2) leaf2m.set(va / HUGE, e); else leaf4k.set(va / PAGE, e); }
     if (!pte_present(e)) return; // a swap entry maps no frame
+    // a uffd-wp entry is write-protected (pte_mkuffd_wp): writable, a write would skip the handler
+    if (pte_write(e) && pte_uffd_wp(e)) {
+      report({ kind: 'pte-prot', addr: hex(va), slot: v?.slot, message: `${where} is both writable and uffd-wp: a write would not reach the userfaultfd handler` });
+    }
     if (v && !pte_protnone(e)) {
       if (pte_write(e) && (v.flags & C.VM_WRITE) === 0) {
         report({ kind: 'pte-prot', addr: hex(va), slot: v.slot, message: `${where} is writable in VMA slot ${v.slot} without VM_WRITE (flags ${hex(v.flags)})` });
