@@ -25,7 +25,7 @@ export const LAYOUT_VERSION: u32 = 4; // 2: MAX_CPUS 256, 128-byte line metadata
 // The version of the raw Wasm ABI of the released core (docs/abi.md: imports,
 // exports and their signatures, every exported constant). Bump it on ANY change
 // of those, then run `npm run abi` (test/host/abi.test.ts fails until both are done).
-export const ABI_VERSION: u32 = 8; // 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
+export const ABI_VERSION: u32 = 9; // 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
@@ -404,6 +404,8 @@ export const WAIT_BARRIER: u32 = 5;
 export const WAIT_RCU: u32 = 7; // synchronize_rcu(): pre-existing readers to leave their sections
 export const WAIT_UFFD: u32 = 8; // handle_userfault(): a handler to resolve the fault (wait_obj = the uffd context)
 export const WAIT_UFFD_READ: u32 = 9; // a handler in read(uffd): a message to arrive (wait_obj = the context's read word)
+export const WAIT_POLL: u32 = 10; // a spin loop with no wake object (wait.ts spin_wait_round): wait_obj = the word it polls
+export const WAIT_FLAG: u32 = 11; // a shared u32 to change (meetings, flags, pipelines): wait_obj = the word; a CPU finishing wakes these
 
 // ---- per-CPU mm state (PCM_SIZE stride, region at H_PCM_BASE) ----
 //  +0  u32 pcp count (free frames on this CPU's list)

@@ -25,14 +25,14 @@
 import {
   HDR_BASE, H_STOP, H_NWORKERS, H_ASYNC_SIZE, PC_STATE, PC_WAIT_KIND, PC_CALL, PC_CALL_ARGS, PC_CALL_RESULT, PC_WAKE_TIME,
   WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_PICKABLE, WK_URGENT,
-  CPU_RUNNING, CPU_WAITING, CPU_FINISHED, CPU_RUNNABLE, STOP_NONE, STOP_DEADLOCK, WAIT_SPIN,
+  CPU_RUNNING, CPU_WAITING, CPU_FINISHED, CPU_RUNNABLE, STOP_NONE, STOP_DEADLOCK, WAIT_SPIN, WAIT_FLAG,
   percpu, worker_addr, H_NMM, MM_CPUMASK, mm_addr, H_INIT_DONE, LAYOUT_MAGIC, ASYNC_STACK_MIN,
 } from './layout';
 import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, set_clock, cpu_bind_host, machine_bind, cpu_switch_to } from './cpu';
 import { service_ipis } from './ipi';
 import { cpumask_clear_cpu } from './cpumask';
 import {
-  WK, FIRST, COUNT, LIVE, HEAP_N, rq, rq_store, rq_set, rq_ready, heap_at, heap_second, RQ_KEY, RQ_HAS_CALL, RQ_SUSPENDED, RQ_READY,
+  WK, FIRST, COUNT, LIVE, HEAP_N, rq, rq_store, rq_set, rq_ready, rq_flags, heap_at, heap_second, RQ_KEY, RQ_HAS_CALL, RQ_SUSPENDED, RQ_READY, RQ_SPINNING,
   plus_slack, take_urgent, drain_wakes, wakes_pending, wake_cpu_raw, prepare_cpu, runq_bind, runq_host_setup, runq_cpu_gone,
 } from './runq';
 import { request_stop } from './stop';
@@ -105,7 +105,8 @@ export function sched_run(): i32 {
     run_cpu(<u32>best, next, nk);
     if (coroutine_suspended(<u32>best)) {
       // parked (WAITING, AT_BARRIER) or yielded (RUNNABLE)
-      if (atomic.load<u32>(PC + PC_STATE) == CPU_RUNNABLE) rq_ready(<u32>best, PC);
+      // (a spinner is RUNNABLE; parallel mode: WAITING, so the barrier does not count it)
+      if (atomic.load<u32>(PC + PC_STATE) == CPU_RUNNABLE || (rq_flags(<u32>best) & RQ_SPINNING) != 0) rq_ready(<u32>best, PC);
       rq_set(<u32>best, RQ_SUSPENDED, 0);
       atomic.add<u64>(WK + WK_SWITCHES, 1);
       continue;
@@ -217,7 +218,10 @@ export function sched_cpu_finish(c: u32): void {
   // CPUs waiting on a flag may wait for "the flag, or that CPU finished" (the
   // mapbench pipeline's consumer): let them look again
   for (let o: u32 = 0; o < NCPUS; o++) {
-    if (o != me && atomic.load<u32>(percpu(o) + PC_STATE) == CPU_WAITING && atomic.load<u32>(percpu(o) + PC_WAIT_KIND) == WAIT_SPIN) wake_cpu(o, now());
+    // (spinlock waiters too, as when flags were spinlock waits: deterministic runs keep their wake times)
+    if (o == me || atomic.load<u32>(percpu(o) + PC_STATE) != CPU_WAITING) continue;
+    const k = atomic.load<u32>(percpu(o) + PC_WAIT_KIND);
+    if (k == WAIT_FLAG || k == WAIT_SPIN) wake_cpu(o, now());
   }
   service_ipis();
   if (!DETERMINISTIC) barrier_try_advance();

@@ -16,9 +16,10 @@
 //
 // Counters (u32 each, STRESS_* indices) go to `out`, this CPU's scratch.
 
-import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, WAIT_UFFD_READ, PC_WAIT_KIND, PC_STATE, CPU_FINISHED, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, percpu, setting } from './layout';
+import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_FLAG, WAIT_UFFD_READ, PC_WAIT_KIND, PC_STATE, PC_IPI_PENDING, CPU_FINISHED, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, percpu, setting } from './layout';
 import { uffdio_register, uffdio_unregister, uffdio_writeprotect, uffd_npending, uffd_fault_side_done } from './userfaultfd';
-import { cpu_id, NCPUS, now, charge, rand_below } from './cpu';
+import { PC, cpu_id, NCPUS, now, charge, rand_below } from './cpu';
+import { irqs_enabled, service_ipis } from './ipi';
 import {
   op_begin, op_done, sync_point, spin_wait_round, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least,
 } from './wait';
@@ -71,15 +72,25 @@ const UFFD_CTX: u32 = 0; // the run's only context: the host creates it before t
 
 /** the handler, if any, sleeps in read() with nothing pending: it holds no lock and changes nothing */
 function uffd_handler_idle(): void {
-  if (UFFD_HANDLER < 0) return;
-  const pc = percpu(<u32>UFFD_HANDLER);
+  if (UFFD_HANDLER >= 0) wait_handler_idle(<u32>UFFD_HANDLER, UFFD_CTX);
+}
+
+/**
+ * Poll until CPU `handler` sleeps in read() of `ctx` with no message pending,
+ * or has finished. A poll, not a wait: the handler wakes nobody when it goes
+ * idle. IRQs are taken meanwhile (a CPU polling with IRQs on answers shootdowns).
+ */
+export function wait_handler_idle(handler: u32, ctx: u32): void {
+  const pc = percpu(handler);
   let spins: u32 = 0;
-  // retry: the handler is still resolving (it runs on, or is about to park)
-  while (atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_UFFD_READ || uffd_npending(UFFD_CTX) != 0) {
-    if (atomic.load<u32>(pc + PC_STATE) == CPU_FINISHED) return;
+  // retry: the handler is still resolving (it runs on, is about to park, or waits at the barrier)
+  while (atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_UFFD_READ || uffd_npending(ctx) != 0) {
+    if (atomic.load<u32>(pc + PC_STATE) == CPU_FINISHED) break;
     check_stop();
-    spin_wait_round(spins++);
+    if (irqs_enabled() && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
+    spin_wait_round(spins++, pc + PC_WAIT_KIND);
   }
+  if (spins != 0) wait_finish();
 }
 
 const RW: u32 = VM_READ | VM_WRITE;
@@ -236,7 +247,7 @@ export function stress_run(mm: u32, base: u64, npages: u32, ops: u32,
 /** sleep until the u32 at `w` no longer holds `v` (the writer calls wake_waiters(w)) */
 function wait_change(w: u32, v: u32): void {
   if (atomic.load<u32>(w) != v) return;
-  wait_prepare(w, WAIT_SPIN);
+  wait_prepare(w, WAIT_FLAG);
   // retry: woken for another reason (an IPI, a timeout)
   while (true) {
     const t = wait_token();

@@ -56,7 +56,7 @@ import {
 import { fl_pop, fl_push, fl_push_init, fl_count } from './freelist';
 import { line_read, line_write, line_busy_until } from './cacheline';
 import { check_stop } from './stop';
-import { spin_wait_round } from './wait';
+import { spin_wait_round, wait_finish } from './wait';
 import { irqs_enabled, service_ipis } from './ipi';
 import { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqcount, read_seqcount_retry } from './seqcount';
 import { refcount_set, refcount_inc_not_zero, refcount_dec } from './refcount';
@@ -587,8 +587,9 @@ function wait_writer_gone(seq: u32): void {
     check_stop();
     if (irqs_enabled() && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
     if (DETERMINISTIC) { line_read(seq + SQ_LINE); continue; }
-    spin_wait_round(++spins);
+    spin_wait_round(++spins, seq + SQ_SEQ);
   }
+  if (spins != 0) wait_finish();
   const t = line_busy_until(seq + SQ_LINE);
   if (t > now()) set_clock(t);
 }

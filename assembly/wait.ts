@@ -15,7 +15,7 @@
 
 import {
   HDR_BASE, H_PROGRESS, PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_WAKE_TIME, PC_CLOCK, PC_OP, PC_INJECT,
-  CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_RUNNABLE, STOP_CRASH, WAIT_NONE, WAIT_SPIN, percpu, MAX_VCYCLES, STOP_VCYCLES,
+  CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_RUNNABLE, STOP_CRASH, WAIT_NONE, WAIT_SPIN, WAIT_POLL, WAIT_FLAG, percpu, MAX_VCYCLES, STOP_VCYCLES,
 } from './layout';
 import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, stat_inc, charge, cost } from './cpu';
 import { STAT_DET_YIELD, COST_CPU_RELAX } from './generated';
@@ -99,21 +99,39 @@ function sched_yield(): void {
 
 /**
  * One round of a spin loop that has no wake object (a seqcount writer to
- * leave, the host to answer): run the other CPUs of this worker first; with
- * none, back off on the worker's futex for a moment.
+ * leave, a CPU to reach a state): run the other CPUs of this worker first;
+ * with none, back off on the worker's futex for a moment. `obj` is the word
+ * it polls (WAIT_POLL, for the wait-for graph); the caller ends the loop with
+ * wait_finish().
+ *
+ * Invariant (parallel mode): a spinning CPU is WAITING, so the barrier does
+ * not count it. Its clock does not move while it spins; counted, it would hold
+ * the epoch at its clock, and the CPU it polls, if two quanta ahead, would
+ * park at the barrier for an epoch only the spinner can move: neither ever
+ * moves again (issue 18: the stress checkpoint polling the userfaultfd handler,
+ * which sat at the barrier). A spinner resumes behind the epoch, as a woken
+ * waiter does.
  */
-export function spin_wait_round(spins: u32): void {
+export function spin_wait_round(spins: u32, obj: u32): void {
+  atomic.store<u32>(PC + PC_WAIT_OBJ, obj);
+  atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_POLL);
   if (COUNT > 1) {
     // flagged while suspended: the scheduler prefers every CPU that is not spinning (the
     // one we wait for may have a later clock than ours: a spinner's clock does not move)
     const me = cpu_id();
     rq_set(me, RQ_SPINNING, 0);
-    atomic.store<u32>(PC + PC_STATE, CPU_RUNNABLE);
+    atomic.store<u32>(PC + PC_STATE, DETERMINISTIC ? CPU_RUNNABLE : CPU_WAITING);
+    if (!DETERMINISTIC) barrier_try_advance();
     sched_switch();
     rq_set(me, 0, RQ_SPINNING);
     return;
   }
+  if (!DETERMINISTIC) {
+    atomic.store<u32>(PC + PC_STATE, CPU_WAITING);
+    barrier_try_advance();
+  }
   thread_spin_round(spins);
+  atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
 }
 
 // ---------------------------------------------------------------- waits ---
@@ -168,7 +186,7 @@ export function wait_finish(): void {
  */
 export function wait_until_at_least(word: u32, target: u32): void {
   if (atomic.load<u32>(word) >= target) return;
-  wait_prepare(word, WAIT_SPIN);
+  wait_prepare(word, WAIT_FLAG);
   // retry: woken for another reason (an IPI, the safety timeout)
   while (true) {
     const w = wait_token();

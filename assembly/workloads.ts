@@ -7,7 +7,7 @@
 
 import { now, set_clock, cpu_id } from './cpu';
 import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './wait';
-import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_SPIN, PC_STATE, CPU_FINISHED, percpu } from './layout';
+import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_FLAG, PC_STATE, CPU_FINISHED, percpu } from './layout';
 import { access } from './access';
 import { sys_mmap, sys_munmap, sys_madvise, sys_mprotect, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, PROT_MTE } from './mmap';
 import { rand_below } from './cpu';
@@ -348,7 +348,7 @@ export function wl_mapbench_pipeline(mm: u32, base: u64, ring_stride: u64, npage
     // nothing to do: wait (not charged) until the previous CPU hands me a page
     if (!did) {
       const prev_pc = percpu(prev);
-      wait_prepare(cf, WAIT_SPIN);
+      wait_prepare(cf, WAIT_FLAG);
       while (true) {
         const w = wait_token();
         if (atomic.load<u32>(cf) == 1 || atomic.load<u32>(prev_pc + PC_STATE) == CPU_FINISHED) break;
@@ -405,7 +405,7 @@ export function vt_barrier(b: u32, n: u32): void {
     atomic.add<u32>(b + 4, 1);
     wake_waiters(b + 4);
   } else {
-    wait_prepare(b + 4, WAIT_SPIN);
+    wait_prepare(b + 4, WAIT_FLAG);
     // retry: a wake-up may come from an earlier generation's waiters
     while (true) {
       const w = wait_token();

@@ -16,7 +16,7 @@ import type { WorkerResult } from './worker.js';
 import { loadProfile, costVector, cpuPlacement, type CostProfile } from './profile.js';
 import { UsageError } from './types.js';
 import { strategies } from './strategies.js';
-import { lostUserfaultWakeups, waitForGraph, waitEdge, CPU_STATES, type WaitEdge } from './waitgraph.js';
+import { lostUserfaultWakeups, waitForGraph, waitEdge, cpuStates, CPU_STATES, type WaitEdge, type CpuState } from './waitgraph.js';
 import { counterNames, lockClasses } from './stats.js';
 
 export type Mode = 'parallel' | 'deterministic';
@@ -188,6 +188,8 @@ export interface RunResult {
   /** set when the run did not complete: deadlock, crash, stop */
   error?: string;
   deadlock?: WaitEdge[];
+  /** when the run stopped (any reason): every CPU's state and what it waited for, read after the stop */
+  cpuStates?: CpuState[];
   cpus: CpuResult[];
   clocks: bigint[];
   wallMs: number;
@@ -450,6 +452,9 @@ export class Machine {
     let deadlock: WaitEdge[] | undefined;
     let error: string | undefined;
 
+    // every CPU's state at the moment the run was stopped (before the stop unwinds the waits)
+    let states: CpuState[] | undefined;
+
     // ---- watchdog: no CPU made progress (clock or op count) for watchdogMs while some did not finish ----
     let lastSig = '';
     let lastChange = performance.now();
@@ -459,6 +464,7 @@ export class Machine {
       if (sig !== lastSig) { lastSig = sig; lastChange = now; return; }
       if (now - lastChange > this.cfg.watchdogMs && this.u32(C.HDR_BASE + C.H_STOP) === 0) {
         deadlock = waitForGraph(this);
+        states = cpuStates(this);
         error = `watchdog: no CPU made progress for ${this.cfg.watchdogMs} ms`;
         this.stop(C.STOP_HOST);
       }
@@ -506,11 +512,14 @@ export class Machine {
     for (const r of results) if (!r.ok && !error) error = `cpu ${r.cpu}: ${r.error}`;
     const lost = deadlock ? lostUserfaultWakeups(this, deadlock) : undefined;
     if (lost && error) error = `${lost} (${error})`;
-    if (deadlock && error) error += '\n' + deadlock.map((e) => '  ' + e.text).join('\n');
+    // whatever stopped the run: every CPU's state and its wait-for edge
+    if (error || stop !== C.STOP_NONE) states ??= cpuStates(this, stop === C.STOP_CRASH ? this.u32(C.HDR_BASE + C.H_STOP_CPU) : undefined);
+    if (states && error) error += '\n' + states.map((e) => '  ' + e.text).join('\n');
     return {
       ok: !error && results.every((r) => r.ok),
       error,
       deadlock,
+      ...(states ? { cpuStates: states } : {}),
       cpus: results,
       clocks: [...Array(n).keys()].map((i) => this.clock(i)),
       wallMs: performance.now() - t0,

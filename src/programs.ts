@@ -183,6 +183,7 @@ programs.faultScript = async ({ core }, _cpu, a) => {
       case 'vmaSetPageProt': r = await core.t_vma_set_page_prot(mm, addr(s.addr), BigInt(String(s.bits ?? '0'))); break;
       case 'upperPoke': r = '0x' + BigInt.asUintN(64, await core.t_upper_poke(mm, addr(s.addr), n(s, 'level'), n(s, 'kind'), BigInt(String(s.value ?? '0'))) as bigint).toString(16); break;
       case 'relax': r = Number(await core.t_relax(n(s, 'n'))); break;
+      case 'awaitHandlerIdle': r = await core.t_await_handler_idle(n(s, 'cpu'), n(s, 'ctx', 0)); break;
       case 'pmdClearHold': r = await core.t_pmd_clear_hold(mm, addr(s.addr), n(s, 'other'), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
       case 'waitPtlLocked': r = await core.t_wait_ptl_locked(mm, addr(s.addr), n(s, 'follow'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
       // shmem and userfaultfd (assembly/shmem.ts, assembly/userfaultfd.ts); `ctx`/`file` may name a var ("$u")

@@ -280,8 +280,10 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   // a run that stopped part-way is checked too (for clues: a leaked page table
   // names the victim of a use-after-free the core trapped on), but CPUs stopped
   // mid-operation legitimately hold locks and batches: the failure comes first
+  // (the run's error: one line, then every CPU's state when it stopped: formatStressFailure prints them all)
+  const [why, ...cpuLines] = (run.error ?? 'unknown error').split('\n');
   const violations: Violation[] = run.ok ? [...early, ...checkInvariants(m)] : [
-    { kind: 'run-failed', message: `the stress run did not complete: ${run.error ?? 'unknown error'} (the violations after this one were read from the stopped machine and may include in-flight state)` },
+    { kind: 'run-failed', message: [`the stress run did not complete: ${why} (the violations after this one were read from the stopped machine and may include in-flight state)`, ...cpuLines].join('\n') },
     ...early,
     ...checkInvariants(m, { tlb: false }),
   ];
@@ -316,7 +318,12 @@ export function formatStressTable(results: StressResult[]): string {
 /** What a failed run prints: its violations (the first `max`), the seed and the replay command. */
 export function formatStressFailure(r: StressResult, max = 10): string {
   const lines = [`stress FAILED: ${r.strategy}, ${r.cpus} CPU(s), seed ${r.seed}: ${r.violations.length} violation(s)`];
-  for (const v of r.violations.slice(0, max)) lines.push(`  [${v.kind}] ${v.message.split('\n')[0]}`);
+  for (const v of r.violations.slice(0, max)) {
+    const [first, ...rest] = v.message.split('\n');
+    lines.push(`  [${v.kind}] ${first}`);
+    // a run that did not complete: every CPU's state when it stopped (the wait-for graph)
+    if (v.kind === 'run-failed') for (const l of rest) lines.push(`    ${l.trim()}`);
+  }
   if (r.violations.length > max) lines.push(`  ... and ${r.violations.length - max} more`);
   lines.push(`  seed: ${r.seed}`, `  replay: ${r.replay}`);
   if (r.mode === 'parallel') lines.push('  (found in parallel mode: the replay re-runs this configuration deterministically; a race that needed this host\'s interleaving may not recur)');

@@ -30,6 +30,42 @@ export function waitForGraph(m: Machine): WaitEdge[] {
   return edges;
 }
 
+/** One CPU of a stopped machine: its state and, if it waits, what for and who holds it. */
+export interface CpuState {
+  cpu: number;
+  state: string;
+  irqs: 'on' | 'off';
+  /** virtual clock, cycles */
+  clock: bigint;
+  /** operations it began (the stress's op number: PC_OP) */
+  op: number;
+  /** what it waits for (null: it does not wait) */
+  waitsFor: string | null;
+  /** CPUs that hold / owe what it waits for */
+  holders: number[];
+  text: string;
+}
+
+/**
+ * Every CPU's state, whatever stopped the run (deadlock detector, watchdog,
+ * crash, stop): a waiting CPU with its wait-for edge, the others with what
+ * they were doing. `crashed`: the CPU whose trap stopped it.
+ */
+export function cpuStates(m: Machine, crashed?: number): CpuState[] {
+  const classes = lockClasses();
+  return [...Array(m.cfg.cpus).keys()].map((cpu) => {
+    const pc = m.percpu(cpu);
+    const e = waitEdge(m, cpu, classes);
+    const state = e?.state ?? STATES[m.u32(pc + m.C.PC_STATE)] ?? 'unknown';
+    const irqs = m.u32(pc + m.C.PC_IRQ_ON) ? 'on' : 'off';
+    const op = m.u32(pc + m.C.PC_OP);
+    const clock = m.clock(cpu);
+    const what = cpu === crashed ? 'failed: this stopped the run (the error above)' : e ? e.text.slice(e.text.indexOf('] ') + 2)
+      : state === 'finished' ? 'has finished' : state === 'idle' ? 'has not started' : 'waits for nothing (it runs)';
+    return { cpu, state, irqs, clock, op, waitsFor: e?.waitsFor ?? null, holders: e?.holders ?? [], text: `cpu ${cpu} [${state}, IRQs ${irqs}, clock ${clock}, op #${op}] ${what}` };
+  });
+}
+
 /** what CPU `cpu` waits for now (undefined: it does not wait) */
 export function waitEdge(m: Machine, cpu: number, classes: string[] = lockClasses()): WaitEdge | undefined {
   const C = m.C;
@@ -45,6 +81,18 @@ export function waitEdge(m: Machine, cpu: number, classes: string[] = lockClasse
     const h = m.u32(obj + C.SL_HOLDER) - 1;
     holders = h >= 0 ? [h] : [];
     waitsFor = `spinlock ${objName(m, obj)} (class ${classes[m.u32(obj + C.SL_CLASS)] ?? '?'})`;
+  } else if (kind === C.WAIT_FLAG) {
+    waitsFor = `a change of the shared word ${objName(m, obj)} (now ${m.u32(obj)}: a meeting, a flag or a hand-off)`;
+  } else if (kind === C.WAIT_POLL) {
+    const pcpu = percpuOf(m, obj);
+    if (pcpu !== undefined) {
+      holders = [pcpu];
+      const other = waitEdge(m, pcpu, classes);
+      const st = STATES[m.u32(m.percpu(pcpu) + C.PC_STATE)] ?? 'unknown';
+      waitsFor = `cpu ${pcpu} to change state (polled; it is ${st}${other ? `, waiting for ${other.waitsFor}` : ''})`;
+    } else {
+      waitsFor = `a change of ${objName(m, obj)} (polled)`;
+    }
   } else if (kind === C.WAIT_RWSEM_READ || kind === C.WAIT_RWSEM_WRITE) {
     const count = m.i32(obj + C.RW_COUNT);
     const w = m.u32(obj + C.RW_WRITER) - 1;
@@ -70,7 +118,16 @@ export function waitEdge(m: Machine, cpu: number, classes: string[] = lockClasse
   } else if (kind === C.WAIT_UFFD_READ) {
     waitsFor = `a message on userfaultfd ${Math.floor((obj - C.UFFD_READ_WORD - m.regions.uffd) / C.UFFD_SIZE)}`;
   } else if (kind === C.WAIT_BARRIER) {
-    waitsFor = 'the quantum barrier';
+    // it may run while clock < (epoch + 2) * quantum; the epoch follows the slowest
+    // CPU the barrier counts (running, at the barrier, runnable): those it needs to move
+    const q = BigInt(m.cfg.quantum);
+    const epoch = BigInt(m.u32(C.HDR_BASE + C.H_EPOCH));
+    const need = m.clock(cpu) / q - 1n;
+    for (let t = 0; t < m.cfg.cpus; t++) {
+      const st = m.u32(m.percpu(t) + C.PC_STATE);
+      if (t !== cpu && (st === C.CPU_RUNNING || st === C.CPU_AT_BARRIER || st === C.CPU_RUNNABLE) && m.clock(t) / q < need) holders.push(t);
+    }
+    waitsFor = `the quantum barrier (epoch ${epoch}, it needs ${need})`;
   }
   const who = holders.length ? ` held by/owed by cpu ${holders.join(', cpu ')}` : '';
   return {
@@ -79,13 +136,26 @@ export function waitEdge(m: Machine, cpu: number, classes: string[] = lockClasse
   };
 }
 
+/** the CPU whose per-CPU block holds address `a`, if any */
+function percpuOf(m: Machine, a: number): number | undefined {
+  const base = m.regions.percpu;
+  const size = m.u32(m.C.HDR_BASE + m.C.H_PERCPU_SIZE);
+  if (a < base || a >= base + size * m.cfg.cpus) return undefined;
+  return Math.floor((a - base) / size);
+}
+
 /** a readable name for a lock address */
 export function objName(m: Machine, a: number): string {
   const C = m.C;
   const r = m.regions;
   if (a >= r.ptmeta && a < r.ptmeta + C.PTM_SIZE * m.cfg.ptPages) return `PTL of page-table page ${Math.floor((a - r.ptmeta) / C.PTM_SIZE)}`;
-  if (a >= r.mm && a < r.mm + C.MM_SIZE) return a - r.mm === C.MM_MMAP_LOCK ? 'mmap_lock' : `mm+${a - r.mm}`;
+  if (a >= r.mm && a < r.mm + C.MM_SIZE) {
+    if (a - r.mm === C.MM_MMAP_LOCK) return 'mmap_lock';
+    if (a - r.mm === C.MM_SEQ + C.SQ_SEQ) return 'mm_seq (the VMA index seqcount; its writer to leave)';
+    return `mm+${a - r.mm}`;
+  }
   if (a >= r.vmas && a < r.vmas + C.VMA_SIZE * m.cfg.vmas) return `vm_lock of VMA slot ${Math.floor((a - r.vmas) / C.VMA_SIZE)}`;
+  if (a >= C.HDR_BASE + C.HDR_SCRATCH && a < C.HDR_BASE + C.HDR_SIZE) return `@0x${a.toString(16)} (host scratch)`;
   return `@0x${a.toString(16)}`;
 }
 

@@ -30,6 +30,7 @@ import {
 import { _PAGE_DEVMAP, _PAGE_PSE, _PAGE_PCD, PTE_PFN_MASK, pte_pfn, swp_entry, pfn_pte, pgprot_pack, pgprot_unpack, _PAGE_TABLE } from '../pte';
 import { nframes } from '../frames';
 import { rwsem_is_locked } from '../rwsem';
+import { wait_handler_idle } from '../stress';
 import { find_vma, vma_addr, vm_write_begin, vm_write_end } from '../vma';
 import { handle_mm_fault, FAULT_FLAG_WRITE, FAULT_FLAG_USER, FAULT_FLAG_ALLOW_RETRY, VM_FAULT_RETRY, VM_FAULT_SIGSEGV } from '../fault';
 import { handle_speculative_fault } from '../spf';
@@ -447,4 +448,15 @@ export function t_relax(n: u32): u64 {
   local_irq_enable();
   op_done();
   return d;
+}
+
+/**
+ * The stress checkpoint's poll (stress.ts wait_handler_idle): until CPU
+ * `handler` sleeps in read() of userfaultfd `ctx` with nothing pending, or
+ * has finished. 1 when it returns. (Issue 18's hang: a poller behind the
+ * epoch held back the barrier its handler waited at.)
+ */
+export function t_await_handler_idle(handler: u32, ctx: u32): u32 {
+  wait_handler_idle(handler, ctx);
+  return 1;
 }

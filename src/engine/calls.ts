@@ -76,7 +76,8 @@ export const CALLS: Record<string, CallSig> = {
   t_upper_poke: { id: 67, params: ['u32', 'u64', 'u32', 'u32', 'u64'], result: 'u64', test: true },
   t_pmd_clear_hold: { id: 68, params: ['u32', 'u64', 'u32', 'u32', 'u64'], result: 'i32', test: true },
   t_relax: { id: 69, params: ['u32'], result: 'u64', test: true },
+  t_await_handler_idle: { id: 70, params: ['u32', 'u32'], result: 'u32', test: true },
 };
 
 /** fingerprint of the table (assembly/calls.ts exports the same): a core built from other sources differs */
-export const CALL_TABLE_HASH = 0x1c2da364;
+export const CALL_TABLE_HASH = 0x7bacd6a4;

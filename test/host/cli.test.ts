@@ -21,7 +21,23 @@ function cliWithin(timeout: number, ...args: string[]) {
 const cli = (...args: string[]) => cliWithin(300_000, ...args);
 
 const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8'));
-const csvRows = (file: string) => readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split(','));
+/** the rows of a CSV file (RFC 4180: a quoted cell may hold commas, "" and newlines, as a failed point's error does) */
+function csvRows(file: string): string[][] {
+  const text = readFileSync(file, 'utf8').trim();
+  const rows: string[][] = [[]];
+  let cell = '', quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') { cell += '"'; i++; } else if (ch === '"') quoted = false; else cell += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') { rows[rows.length - 1].push(cell); cell = ''; }
+    else if (ch === '\n') { rows[rows.length - 1].push(cell); cell = ''; rows.push([]); }
+    else cell += ch;
+  }
+  rows[rows.length - 1].push(cell);
+  return rows;
+}
 
 /** small runs: about 4000 virtual cycles of uncontended work per CPU */
 const SMALL = ['--vcycles', '4000'];
@@ -137,6 +153,11 @@ describe('faultline sweep', () => {
     expect(rows).toHaveLength(4);
     const ok = rows[0].indexOf('ok');
     expect(rows.slice(1).map((row) => row[ok])).toEqual(['true', 'true', 'false']);
+    // the failed point's error: the crash, then every CPU's state when it stopped (issue 18)
+    const err = rows[3][rows[0].indexOf('error')].split('\n');
+    expect(err[0]).toMatch(/^cpu 3 crashed at op #50/);
+    expect(err.slice(1).map((l) => /^ {2}cpu (\d) \[/.exec(l)?.[1])).toEqual(['0', '1', '2', '3']);
+    expect(err[4]).toMatch(/cpu 3 \[running.*\] failed: this stopped the run \(the error above\)$/);
     expect(existsSync(join(out, 'test-crash-throughput.svg'))).toBe(true);
     expect(r.stdout).toMatch(/test-crash\s+mmap_lock\*\s+4\s+FAILED/);
   });

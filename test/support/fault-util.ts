@@ -3,7 +3,7 @@
 
 import { Machine, type MachineConfig } from '../../src/machine.js';
 import type { ScriptStep } from '../../src/programs.js';
-import type { WaitEdge } from '../../src/waitgraph.js';
+import type { WaitEdge, CpuState } from '../../src/waitgraph.js';
 import { PTE_PFN_MASK, PTE_PFN_SHIFT, _PAGE_PSE, _PAGE_ACCESSED, _PAGE_DIRTY } from '../../src/pte.js';
 
 export type Script = ScriptStep[];
@@ -24,6 +24,8 @@ export interface ScriptRun {
   error?: string;
   /** the wait-for graph when the run deadlocked */
   deadlock?: WaitEdge[];
+  /** every CPU's state when the run stopped */
+  cpuStates?: CpuState[];
   /** per CPU: the results of its steps */
   out: unknown[][];
   stats: Record<string, bigint>;
@@ -43,7 +45,7 @@ export async function runScripts(cfg: Partial<MachineConfig> & { cpus: number },
   const list = scripts(flags, m.C);
   if (list.length !== cfg.cpus) throw new Error(`need ${cfg.cpus} scripts, got ${list.length}`);
   const r = await m.run((cpu) => ({ program: 'faultScript', args: { steps: list[cpu] } }));
-  return { m, ok: r.ok, error: r.error, deadlock: r.deadlock, out: r.cpus.map((c) => (c.value ?? []) as unknown[]), stats: m.stats(), clocks: r.clocks };
+  return { m, ok: r.ok, error: r.error, deadlock: r.deadlock, cpuStates: r.cpuStates, out: r.cpus.map((c) => (c.value ?? []) as unknown[]), stats: m.stats(), clocks: r.clocks };
 }
 
 /** A leaf of the page tables: a 4 KiB PTE or a 2 MiB PMD. */
