@@ -28,7 +28,7 @@ import { plotSpecs, throughputSpec, breakdownSpec, renderSvg } from './plot.js';
 import { layoutConsts } from './wasm.js';
 import { platform } from './platform.js';
 import { UsageError } from './types.js';
-import { OP_NAMES, type Op } from './programs.js';
+import { OP_NAMES, checkOps, type Op } from './programs.js';
 
 export type { Mode, Engine, MunmapLock, SpfLookup, CpuSnapshot, EngineStats, PointSpec, PointResult, LoopReport, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
 export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_LOOPS, OP_NAMES, loopWarning };
@@ -140,7 +140,8 @@ export class FaultlineMachine {
   async run(programs: Op[][] | ((cpu: number) => Op[]), opts: RunOpts = {}): Promise<ProgramRun> {
     const list = typeof programs === 'function' ? [...Array(this.cpus).keys()].map(programs) : programs;
     if (!Array.isArray(list) || list.length !== this.cpus) throw new UsageError(`need one program per CPU (${this.cpus}), got ${Array.isArray(list) ? list.length : typeof list}`);
-    list.forEach((p, cpu) => checkProgram(p, `cpu ${cpu}`));
+    // every op checked before any CPU starts (OpError is a UsageError naming the op's path and field)
+    list.forEach((p, cpu) => checkOps(p, `cpu ${cpu}`));
     const r: RunResult = await this.raw.run(list.map((steps) => ({ program: 'ops', args: { steps } })), { onSample: opts.onProgress, sampleMs: opts.sampleMs });
     return {
       ok: r.ok,
@@ -158,15 +159,13 @@ export class FaultlineMachine {
   counters(cpu?: number): Record<string, bigint> { return this.raw.stats(cpu); }
   /** every CPU's clock, state, what it waits for and its faults, now */
   snapshot(): CpuSnapshot[] { return this.raw.snapshot(); }
-}
-
-function checkProgram(p: unknown, where: string): void {
-  if (!Array.isArray(p)) throw new UsageError(`${where}: a program must be an array of ops (got ${typeof p})`);
-  p.forEach((s, i) => {
-    const op = (s as { op?: unknown } | null)?.op;
-    if (typeof op !== 'string' || !OP_NAMES.includes(op)) throw new UsageError(`${where}, op #${i}: unknown op ${JSON.stringify(op)} (${OP_NAMES.join(', ')})`);
-    if (op === 'repeat') checkProgram((s as { steps?: unknown }).steps, `${where}, op #${i} (repeat)`);
-  });
+  /**
+   * Why this machine cannot run again, or null. A run that fails on an op at
+   * run time (a name whose map failed) leaves it usable; a run stopped while
+   * CPUs were inside the core (deadlock, watchdog, a trap) spends it, and
+   * run() then throws a UsageError saying so.
+   */
+  get spent(): string | null { return this.raw.spent; }
 }
 
 /** Create a machine of `cpus` emulated CPUs (shared memory laid out, core initialised). */

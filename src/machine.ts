@@ -390,6 +390,12 @@ export class Machine {
 
   /** host worker of each CPU */
   readonly workerOf: number[] = [];
+  /**
+   * Why this machine cannot run again (null: it can): its last run was stopped
+   * while CPUs were inside the core. A run that failed cleanly (a bad op
+   * between two calls, every other CPU finished) leaves it usable.
+   */
+  spent: string | null = null;
   /** address of host worker `w`'s block (WK_*) */
   worker(w: number): number { return this.regions.workers + w * this.C.WK_SIZE; }
   percpu(cpu: number): number { return this.regions.percpu + cpu * this.u32(this.C.HDR_BASE + this.C.H_PERCPU_SIZE); }
@@ -434,6 +440,7 @@ export class Machine {
    * says why and `cpus` keeps what each CPU returned or why it stopped.
    */
   async run(tasks: CpuTask[] | ((cpu: number) => CpuTask), opts: RunOptions = {}): Promise<RunResult> {
+    if (this.spent) throw new UsageError(`this machine cannot run again: ${this.spent}; create a new machine`);
     const n = this.cfg.cpus;
     const W = this.cfg.workers;
     const list = typeof tasks === 'function' ? [...Array(n).keys()].map(tasks) : tasks;
@@ -451,6 +458,11 @@ export class Machine {
     }
     let deadlock: WaitEdge[] | undefined;
     let error: string | undefined;
+    // the last run ended cleanly (or was stopped with no CPU inside the core): start without its stop
+    this.setU32(C.HDR_BASE + C.H_STOP, 0);
+    this.setU32(C.HDR_BASE + C.H_STOP_CPU, C.STOP_CPU_NONE);
+    const midCall: number[] = [];
+    let lostWorkers = false;
 
     // every CPU's state at the moment the run was stopped (before the stop unwinds the waits)
     let states: CpuState[] | undefined;
@@ -474,11 +486,13 @@ export class Machine {
     onSample?.(this.snapshot());
     const sampler = onSample ? setInterval(() => onSample(this.snapshot()), Math.max(10, opts.sampleMs ?? 100)) : undefined;
 
-    const crashText = (cpu: number, msg: string) => `cpu ${cpu} (program ${list[cpu]?.program}, op #${this.u32(this.percpu(cpu) + C.PC_OP)}): ${msg}`;
+    const crashText = (cpu: number, msg: string) => msg.startsWith(`cpu ${cpu},`) ? msg // (an OpError names its CPU and op)
+      : `cpu ${cpu} (program ${list[cpu]?.program}, op #${this.u32(this.percpu(cpu) + C.PC_OP)}): ${msg}`;
     const perWorker: CpuResult[][] = await Promise.all([...Array(W).keys()].map((w) => {
       const first = this.u32(this.worker(w) + C.WK_FIRST), count = this.u32(this.worker(w) + C.WK_COUNT);
       return pool.run({ memory: this.memory, module, worker: w, first, tasks: list.slice(first, first + count) })
         .then((r: WorkerResult) => {
+          midCall.push(...r.midCall);
           if (r.crash && !error) {
             error = crashText(r.crash.cpu, r.crash.message);
             if (r.crash.lostWorker) error += ` (the trap came in the middle of a coroutine switch: all CPUs of worker ${w}, ${first}..${first + count - 1}, are lost)`;
@@ -488,6 +502,7 @@ export class Machine {
         .catch((e: unknown) => {
           const msg = e instanceof Error ? e.message : String(e);
           if (!error) error = `worker ${w} (cpus ${first}..${first + count - 1}) failed: ${msg}`;
+          lostWorkers = true;
           this.stop(C.STOP_CRASH);
           return list.slice(first, first + count).map((_, i) => ({ cpu: first + i, ok: false, error: msg }));
         });
@@ -510,10 +525,17 @@ export class Machine {
       error = `cpu ${who} crashed at op #${this.u32(this.percpu(who) + C.PC_OP)} (injected fault)`;
     }
     for (const r of results) if (!r.ok && !error) error = `cpu ${r.cpu}: ${r.error}`;
+    // CPUs stopped inside the core leave what they held (locks, batches, half an operation): the machine is spent
+    if (lostWorkers || (stop !== C.STOP_NONE && midCall.length)) {
+      const who = midCall.sort((a, b) => a - b);
+      this.spent = `its last run stopped (${(error ?? 'stopped').split('\n')[0]})` + (lostWorkers
+        ? ' and a host worker was lost'
+        : ` while cpu ${who.join(', cpu ')} ${who.length === 1 ? 'was' : 'were'} inside a core call (the locks and half-done operations ${who.length === 1 ? 'it' : 'they'} held are lost)`);
+    }
     const lost = deadlock ? lostUserfaultWakeups(this, deadlock) : undefined;
     if (lost && error) error = `${lost} (${error})`;
     // whatever stopped the run: every CPU's state and its wait-for edge
-    if (error || stop !== C.STOP_NONE) states ??= cpuStates(this, stop === C.STOP_CRASH ? this.u32(C.HDR_BASE + C.H_STOP_CPU) : undefined);
+    if (stop !== C.STOP_NONE) states ??= cpuStates(this, stop === C.STOP_CRASH ? this.u32(C.HDR_BASE + C.H_STOP_CPU) : undefined);
     if (states && error) error += '\n' + states.map((e) => '  ' + e.text).join('\n');
     return {
       ok: !error && results.every((r) => r.ok),

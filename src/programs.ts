@@ -6,6 +6,7 @@
 
 import type { Consts } from './wasm.js';
 import type { CpuCalls } from './engine/cpu-calls.js';
+import { UsageError } from './types.js';
 
 /** what a program works with: its CPU's calls into the core (spec/calls.json), the layout constants, the memory */
 export interface ProgramContext { core: CpuCalls; consts: Consts; memory: WebAssembly.Memory }
@@ -280,54 +281,148 @@ export type Op =
 /** the public ops, in the order of the union above */
 export const OP_NAMES: readonly string[] = ['map', 'unmap', 'protect', 'advise', 'access', 'touch', 'repeat'];
 
+/** the fields of each op: required or not, and their kind (u64: a length or offset, u32: flags, addr: a number or "$name+offset") */
+type FieldKind = 'u64' | 'u32' | 'flag' | 'addr' | 'name' | 'steps';
+const OP_FIELDS: Record<string, Record<string, { kind: FieldKind; required: boolean }>> = {
+  map: { len: { kind: 'u64', required: true }, prot: { kind: 'u32', required: false }, flags: { kind: 'u32', required: false }, addr: { kind: 'addr', required: false },
+    file: { kind: 'u32', required: false }, pgoff: { kind: 'u64', required: false }, as: { kind: 'name', required: false } },
+  unmap: { addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: true } },
+  protect: { addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: true }, prot: { kind: 'u32', required: true } },
+  advise: { addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: true }, advice: { kind: 'u32', required: false } },
+  access: { addr: { kind: 'addr', required: true }, write: { kind: 'flag', required: false } },
+  touch: { addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: true }, write: { kind: 'flag', required: false }, stride: { kind: 'u64', required: false } },
+  repeat: { times: { kind: 'u64', required: true }, steps: { kind: 'steps', required: true } },
+};
+const ADDR_RE = /^\$(\w+)(?:\+(\d+|0x[0-9a-fA-F]+))?$/;
+
+/** a bad op, found before the run (checkOps) or while it runs: `where` is its path ("cpu 0, op #2 (repeat) > op #1 (map)") */
+export class OpError extends UsageError {
+  constructor(readonly where: string, readonly field: string | undefined, why: string) {
+    super(`${where}: ${field === undefined ? '' : `${field} `}${why}`);
+    this.name = 'OpError';
+  }
+}
+
+/**
+ * Check one CPU's program of Ops before anything runs: known ops, every
+ * required field present, no unknown field, each field of its kind (lengths,
+ * offsets and flags non-negative safe integers, flags up to 2^32-1; write a
+ * boolean or 0/1; addresses a number or "$name+offset" of a name an EARLIER
+ * map of this program stored with `as`; repeat a count and an array of ops).
+ * Throws OpError naming the op's path and the field. `names`: the names
+ * stored so far (in program order; a repeat's body counts when it runs at
+ * least once).
+ */
+export function checkOps(p: unknown, where: string, names: Set<string> = new Set()): void {
+  if (!Array.isArray(p)) throw new OpError(where, undefined, `a program must be an array of ops (got ${p === null ? 'null' : typeof p})`);
+  p.forEach((s, i) => {
+    const at = `${where}${where.endsWith(')') ? ' >' : ','} op #${i}`;
+    if (typeof s !== 'object' || s === null || Array.isArray(s)) throw new OpError(at, undefined, `an op must be an object like { op: "map", len: 4096 } (got ${JSON.stringify(s)})`);
+    const o = s as Record<string, unknown>;
+    const op = o.op;
+    if (typeof op !== 'string' || !OP_NAMES.includes(op)) throw new OpError(at, undefined, `unknown op ${JSON.stringify(op)} (${OP_NAMES.join(', ')})`);
+    const here = `${at} (${op})`;
+    const fields = OP_FIELDS[op];
+    for (const k of Object.keys(o)) {
+      if (k !== 'op' && !(k in fields)) throw new OpError(here, `field "${k}"`, `is not a field of ${op} (${Object.keys(fields).join(', ')})`);
+    }
+    for (const [k, f] of Object.entries(fields)) {
+      const v = o[k];
+      if (v === undefined) {
+        if (f.required) throw new OpError(here, k, `is required (${describe(f.kind)})`);
+        continue;
+      }
+      const bad = () => new OpError(here, k, `must be ${describe(f.kind)} (got ${JSON.stringify(v)})`);
+      switch (f.kind) {
+        case 'u64': if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(); break;
+        case 'u32': if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0 || v > 0xffffffff) throw bad(); break;
+        case 'flag': if (typeof v !== 'boolean' && v !== 0 && v !== 1) throw bad(); break;
+        case 'name': if (typeof v !== 'string' || !/^\w+$/.test(v)) throw bad(); break;
+        case 'addr': {
+          if (typeof v === 'number') { if (!Number.isSafeInteger(v) || v < 0) throw bad(); break; }
+          const m = typeof v === 'string' ? ADDR_RE.exec(v) : null;
+          if (!m) throw bad();
+          if (!names.has(m[1])) {
+            throw new OpError(here, k, `names $${m[1]}, which no earlier map of this program stored (map with as: "${m[1]}")` +
+              (names.size ? ` (stored so far: ${[...names].map((n) => '$' + n).join(', ')})` : ''));
+          }
+          break;
+        }
+        case 'steps': break;
+      }
+    }
+    if (op === 'map' && typeof o.as === 'string') names.add(o.as);
+    if (op === 'repeat') {
+      // the body's names exist after it ran once; with times 0 it never runs
+      const inner = new Set(names);
+      checkOps(o.steps, here, inner);
+      if ((o.times as number) > 0) for (const n of inner) names.add(n);
+    }
+  });
+}
+
+function describe(kind: FieldKind): string {
+  switch (kind) {
+    case 'u64': return 'a non-negative integer';
+    case 'u32': return 'an integer from 0 to 4294967295';
+    case 'flag': return 'true, false, 0 or 1';
+    case 'name': return 'a name of letters, digits and _';
+    case 'addr': return 'a non-negative integer or "$name+offset"';
+    case 'steps': return 'an array of ops';
+  }
+}
+
 /**
  * Run a list of Ops on this CPU, one core call each. Returns the result of
  * every step (repeat: of its last pass): mmap's address, 0 / -errno of the
- * syscalls, VM_FAULT_* of access, pages touched of touch.
+ * syscalls, VM_FAULT_* of access, pages touched of touch. The list was
+ * checked before the run (checkOps); what can still fail here is a name whose
+ * map failed at run time: an OpError between two core calls, which ends this
+ * CPU's program and leaves the machine consistent (src/worker.ts).
  */
-programs.ops = async ({ core }, _cpu, a) => {
+programs.ops = async ({ core }, cpu, a) => {
   const mm = num(a, 'mm', 0);
+  const steps = a.steps as Op[];
+  checkOps(steps, `cpu ${cpu}`);
   const vars: Record<string, bigint> = {};
-  const addr = (v: unknown): bigint => {
-    if (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0) return BigInt(v);
-    const m = /^\$(\w+)(?:\+(\d+|0x[0-9a-fA-F]+))?$/.exec(String(v));
-    if (!m || vars[m[1]] === undefined) throw new Error(`op: bad address ${JSON.stringify(v)} (a number or "$name+offset" of an earlier map's "as")`);
-    return vars[m[1]] + BigInt(m[2] ?? 0);
-  };
-  const int = (s: Record<string, unknown>, k: string, d?: number): number => {
-    const v = s[k] ?? d;
-    if (typeof v === 'boolean') return v ? 1 : 0;
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new Error(`op ${String(s.op)}: ${k} must be a non-negative integer (got ${JSON.stringify(v)})`);
-    return v;
-  };
-  const run = async (steps: Op[]): Promise<unknown[]> => {
-    if (!Array.isArray(steps)) throw new Error('a program must be an array of ops');
+  const failed: Record<string, string> = {};
+  const run = async (list: Op[], where: string): Promise<unknown[]> => {
     const out: unknown[] = [];
-    for (const s of steps) {
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i];
       const o = s as unknown as Record<string, unknown>;
+      const here = `${where} op #${i} (${s.op})`;
+      const addr = (v: unknown): bigint => {
+        if (typeof v === 'number') return BigInt(v);
+        const m = ADDR_RE.exec(String(v))!;
+        if (vars[m[1]] === undefined) throw new OpError(here, 'addr', `names $${m[1]}, which is not set: ${failed[m[1]] ?? 'its map has not run'}`);
+        return vars[m[1]] + BigInt(m[2] ?? 0);
+      };
+      const int = (k: string, d = 0): number => { const v = o[k] ?? d; return typeof v === 'boolean' ? (v ? 1 : 0) : v as number; };
       switch (s.op) {
         case 'map': {
-          const r = BigInt.asIntN(64, BigInt(await core.sys_mmap(mm, s.addr === undefined ? 0n : addr(s.addr), BigInt(int(o, 'len')),
-            int(o, 'prot', 3), int(o, 'flags', 0x22), int(o, 'file', 0), BigInt(int(o, 'pgoff', 0)))));
+          const r = BigInt.asIntN(64, BigInt(await core.sys_mmap(mm, s.addr === undefined ? 0n : addr(s.addr), BigInt(int('len')),
+            int('prot', 3), int('flags', 0x22), int('file', 0), BigInt(int('pgoff', 0)))));
           out.push(Number(r));
-          if (r >= 0n && typeof s.as === 'string') vars[s.as] = r;
+          if (typeof s.as === 'string') {
+            if (r >= 0n) { vars[s.as] = r; delete failed[s.as]; } else { delete vars[s.as]; failed[s.as] = `the map that stores it (${here}) failed with ${r}`; }
+          }
           break;
         }
-        case 'unmap': out.push(Number(await core.sys_munmap(mm, addr(s.addr), BigInt(int(o, 'len'))))); break;
-        case 'protect': out.push(Number(await core.sys_mprotect(mm, addr(s.addr), BigInt(int(o, 'len')), int(o, 'prot')))); break;
-        case 'advise': out.push(Number(await core.sys_madvise(mm, addr(s.addr), BigInt(int(o, 'len')), int(o, 'advice', 4)))); break;
-        case 'access': out.push(Number(await core.access(mm, addr(s.addr), int(o, 'write', 0)))); break;
-        case 'touch': out.push(Number(await core.touch(mm, addr(s.addr), BigInt(int(o, 'len')), BigInt(int(o, 'stride', 4096)), int(o, 'write', 0)))); break;
+        case 'unmap': out.push(Number(await core.sys_munmap(mm, addr(s.addr), BigInt(int('len'))))); break;
+        case 'protect': out.push(Number(await core.sys_mprotect(mm, addr(s.addr), BigInt(int('len')), int('prot')))); break;
+        case 'advise': out.push(Number(await core.sys_madvise(mm, addr(s.addr), BigInt(int('len')), int('advice', 4)))); break;
+        case 'access': out.push(Number(await core.access(mm, addr(s.addr), int('write', 0)))); break;
+        case 'touch': out.push(Number(await core.touch(mm, addr(s.addr), BigInt(int('len')), BigInt(int('stride', 4096)), int('write', 0)))); break;
         case 'repeat': {
           let last: unknown[] = [];
-          for (let i = 0; i < int(o, 'times'); i++) last = await run(s.steps);
+          for (let k = 0; k < int('times'); k++) last = await run(s.steps, `${here} >`);
           out.push(last);
           break;
         }
-        default: throw new Error(`unknown op ${JSON.stringify(o.op)} (${OP_NAMES.join(', ')})`);
       }
     }
     return out;
   };
-  return run(a.steps as Op[]);
+  return run(steps, `cpu ${cpu},`);
 };

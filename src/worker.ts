@@ -11,7 +11,7 @@
 // stacks cannot be trusted): that is reported, never left hanging.
 
 import { instantiate } from './wasm.js';
-import { programs } from './programs.js';
+import { programs, OpError } from './programs.js';
 import { cpuCalls } from './engine/cpu-calls.js';
 import type { CpuResult, CpuTask } from './machine.js';
 
@@ -22,6 +22,8 @@ export interface WorkerJob { memory: WebAssembly.Memory; module: WebAssembly.Mod
 export interface WorkerResult {
   cpus: CpuResult[];
   crash?: { cpu: number; message: string; lostWorker: boolean };
+  /** CPUs whose core call had not returned when the run ended (stopped inside the core: what they held is lost) */
+  midCall: number[];
 }
 
 export default async function runWorker(job: WorkerJob): Promise<WorkerResult> {
@@ -75,7 +77,10 @@ export default async function runWorker(job: WorkerJob): Promise<WorkerResult> {
         results[i] = { cpu, ok: true, value };
       }, (e: unknown) => {
         results[i] = { cpu, ok: false, error: e instanceof Error ? e.message : String(e) };
-        stopRun(cpu);
+        // a bad op found between two core calls (programs.ops): this CPU's program ends
+        // and the core is consistent, so the CPU finishes and the others run on
+        if (e instanceof OpError) core.sched_cpu_finish(cpu);
+        else stopRun(cpu);
       })
       .finally(endTurn);
     await t;
@@ -110,5 +115,5 @@ export default async function runWorker(job: WorkerJob): Promise<WorkerResult> {
     const i = crash.cpu - first;
     if (i >= 0 && i < cpus.length) cpus[i] = { cpu: crash.cpu, ok: false, error: crash.message };
   }
-  return { cpus, crash };
+  return { cpus, crash, midCall: [...settles.keys()] };
 }

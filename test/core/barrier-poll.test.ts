@@ -58,6 +58,9 @@ describe('the report of a stopped run names every CPU (issue 18)', () => {
     expect(lines[3]).toMatch(/^ {2}cpu 2 \[finished, IRQs \w+, clock \d+, op #\d+\] has finished$/);
     expect(r.cpuStates!.map((c) => [c.cpu, c.state, c.holders])).toEqual([[0, 'waiting', []], [1, r.cpuStates![1].state, [0]], [2, 'finished', []]]);
     expect(r.cpuStates![1].waitsFor).toMatch(/^cpu 0 to change state/);
+    // stopped inside the core, the machine cannot run again, and says why (issue 18 item 2)
+    expect(r.m.spent).toMatch(/^its last run stopped \(watchdog: no CPU made progress for 1500 ms\) while cpu 0, cpu 1 were inside a core call/);
+    await expect(r.m.run(() => ({ program: 'faultScript', args: { steps: [] } }))).rejects.toThrow(/^this machine cannot run again: its last run stopped \(watchdog.*create a new machine$/);
   }, 30_000);
 });
 

@@ -78,11 +78,63 @@ describe('custom programs on a machine', () => {
 
   it('an op that fails at run time fails the run with the CPU named, keeping the other CPUs\' results', async () => {
     const m = await createMachine({ cpus: 2, mode: 'deterministic' });
-    const r = await m.run((cpu) => (cpu === 1 ? [{ op: 'touch', addr: '$nowhere', len: 4096 }] : [{ op: 'map', len: 4096 }]));
+    // len 0: mmap fails (-EINVAL), so $x is never set; found only when the touch runs
+    const r = await m.run((cpu) => (cpu === 1 ? [{ op: 'map', len: 0, as: 'x' }, { op: 'touch', addr: '$x', len: 4096 }] : [{ op: 'map', len: 4096 }]));
     expect(r.ok).toBe(false);
-    expect(r.error).toMatch(/cpu 1 .*bad address "\$nowhere"/);
+    expect(r.error).toBe('cpu 1, op #1 (touch): addr names $x, which is not set: the map that stores it (cpu 1, op #0 (map)) failed with -22');
     expect(r.results[1]).toBeNull();
+    expect(r.results[0]).toEqual([expect.any(Number)]);
   });
+});
+
+// Issue 18 item 2: malformed ops are found before any CPU starts, and a failed
+// run leaves the machine usable (one that cannot run again says so, and why).
+describe('malformed ops and failed runs', () => {
+  const bad: [string, unknown[], RegExp][] = [
+    ['a map without len', [{ op: 'map' }], /^cpu 0, op #0 \(map\): len is required \(a non-negative integer\)$/],
+    ['a len given as a string', [{ op: 'map', len: 4096, as: 'r' }, { op: 'touch', addr: '$r', len: '4096' }], /^cpu 0, op #1 \(touch\): len must be a non-negative integer \(got "4096"\)$/],
+    ['an unknown $name', [{ op: 'map', len: 4096, as: 'r' }, { op: 'access', addr: '$q+8' }],
+      /^cpu 0, op #1 \(access\): addr names \$q, which no earlier map of this program stored \(map with as: "q"\) \(stored so far: \$r\)$/],
+    ['a $name used before its map', [{ op: 'access', addr: '$r' }, { op: 'map', len: 4096, as: 'r' }], /^cpu 0, op #0 \(access\): addr names \$r, which no earlier map/],
+    ['repeat with times -1', [{ op: 'repeat', times: -1, steps: [] }], /^cpu 0, op #0 \(repeat\): times must be a non-negative integer \(got -1\)$/],
+    ['a bad op inside a repeat (the path)', [{ op: 'map', len: 4096, as: 'r' }, { op: 'repeat', times: 2, steps: [{ op: 'access', addr: '$r' }, { op: 'repeat', times: 1, steps: [{ op: 'protect', addr: '$r', len: 4096 }] }] }],
+      /^cpu 0, op #1 \(repeat\) > op #1 \(repeat\) > op #0 \(protect\): prot is required/],
+    ['a name stored only inside a repeat that never runs', [{ op: 'repeat', times: 0, steps: [{ op: 'map', len: 4096, as: 'r' }] }, { op: 'access', addr: '$r' }], /^cpu 0, op #1 \(access\): addr names \$r/],
+    ['an unknown field', [{ op: 'map', length: 4096 }], /^cpu 0, op #0 \(map\): field "length" is not a field of map \(len, prot, flags, addr, file, pgoff, as\)$/],
+    ['a flag out of range', [{ op: 'map', len: 4096, prot: 2 ** 32 }], /^cpu 0, op #0 \(map\): prot must be an integer from 0 to 4294967295/],
+    ['write not a boolean', [{ op: 'map', len: 4096, as: 'r' }, { op: 'access', addr: '$r', write: 'yes' }], /^cpu 0, op #1 \(access\): write must be true, false, 0 or 1/],
+    ['an op that is not an object', [42], /^cpu 0, op #0: an op must be an object/],
+  ];
+  for (const mode of ['parallel', 'deterministic'] as const) {
+    it(`${mode}: each malformed op is a UsageError naming its path and field, before any CPU starts`, async () => {
+      const m = await createMachine({ cpus: 2, mode });
+      for (const [what, prog, msg] of bad) {
+        const e = await m.run([prog as never, []]).then(() => undefined, (x: unknown) => x);
+        expect(e, what).toBeInstanceOf(UsageError);
+        expect((e as Error).message, what).toMatch(msg);
+        // nothing ran: no CPU moved
+        expect(m.snapshot().map((c) => c.clock), what).toEqual(['0', '0']);
+      }
+      // and the machine runs the next program
+      const r = await m.run((cpu) => [{ op: 'map', len: 4 * 4096, as: 'r' }, { op: 'touch', addr: '$r', len: 4 * 4096, write: cpu === 0 }]);
+      expect(r.error).toBeNull();
+      expect(r.results.map((x) => x![1])).toEqual([4, 4]);
+    });
+
+    it(`${mode}: a run that fails at run time is followed by a good run on the same machine`, async () => {
+      const m = await createMachine({ cpus: 2, mode });
+      const a = await m.run((cpu) => [{ op: 'map', addr: 0x20000000 + cpu * 0x100000, len: 8 * 4096, flags: 0x32, as: 'r' },
+        { op: 'map', len: 0, as: 'gone' }, { op: 'touch', addr: '$gone', len: 4096 }]);
+      expect(a.ok).toBe(false);
+      expect(a.error).toMatch(/^cpu \d, op #2 \(touch\): addr names \$gone, which is not set/);
+      expect(m.spent).toBeNull();
+      const b = await m.run((cpu) => [{ op: 'touch', addr: 0x20000000 + cpu * 0x100000, len: 8 * 4096, write: true }, { op: 'unmap', addr: 0x20000000 + cpu * 0x100000, len: 8 * 4096 }]);
+      expect(b.error).toBeNull();
+      expect(b.ok).toBe(true);
+      expect(b.results).toEqual([[8, 0], [8, 0]]); // the first run's mappings are there
+      expect(m.snapshot().map((c) => c.state)).toEqual(['finished', 'finished']);
+    });
+  }
 });
 
 describe('named workloads and sweeps', () => {
