@@ -44,14 +44,14 @@ describe('a CPU that polls does not hold the quantum barrier (issue 18: the stre
 describe('the report of a stopped run names every CPU (issue 18)', () => {
   it('watchdog: each CPU\'s state and what it waits for, held by whom, in the error and in cpuStates', async () => {
     // CPU 0 waits for a flag nobody sets, CPU 1 polls CPU 0, CPU 2 has finished
-    const r = await runScripts({ cpus: 3, mode: 'parallel', engine: 'threads', strategy: 0, watchdogMs: 1_500 }, (f) => [
+    const r = await runScripts({ cpus: 3, mode: 'parallel', engine: 'threads', strategy: 0, watchdogMs: 5_000 }, (f) => [
       [{ op: 'wait', flag: f[0] }],
       [{ op: 'awaitHandlerIdle', cpu: 0, ctx: 0 }],
       [],
     ]);
     expect(r.ok).toBe(false);
     const lines = r.error!.split('\n');
-    expect(lines[0]).toMatch(/^watchdog: no CPU made progress for 1500 ms$/);
+    expect(lines[0]).toMatch(/^watchdog: no CPU made progress for 5000 ms$/);
     expect(lines.slice(1)).toHaveLength(3);
     expect(lines[1]).toMatch(/^ {2}cpu 0 \[waiting, IRQs on, clock \d+, op #\d+\] waits for a change of the shared word @0x[0-9a-f]+ \(host scratch\) \(now 0/);
     expect(lines[2]).toMatch(/^ {2}cpu 1 \[(waiting|running), IRQs on, clock \d+, op #\d+\] waits for cpu 0 to change state \(polled; it is waiting, waiting for a change of the shared word .*\) held by\/owed by cpu 0$/);
@@ -59,7 +59,7 @@ describe('the report of a stopped run names every CPU (issue 18)', () => {
     expect(r.cpuStates!.map((c) => [c.cpu, c.state, c.holders])).toEqual([[0, 'waiting', []], [1, r.cpuStates![1].state, [0]], [2, 'finished', []]]);
     expect(r.cpuStates![1].waitsFor).toMatch(/^cpu 0 to change state/);
     // stopped inside the core, the machine cannot run again, and says why (issue 18 item 2)
-    expect(r.m.spent).toMatch(/^its last run stopped \(watchdog: no CPU made progress for 1500 ms\) while cpu 0, cpu 1 were inside a core call/);
+    expect(r.m.spent).toMatch(/^its last run stopped \(watchdog: no CPU made progress for 5000 ms\) while cpu 0, cpu 1 were inside a core call/);
     await expect(r.m.run(() => ({ program: 'faultScript', args: { steps: [] } }))).rejects.toThrow(/^this machine cannot run again: its last run stopped \(watchdog.*create a new machine$/);
   }, 30_000);
 });
