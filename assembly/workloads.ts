@@ -10,7 +10,10 @@ import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wa
 import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_FLAG, PC_STATE, CPU_FINISHED, percpu } from './layout';
 import { access } from './access';
 import { sys_mmap, sys_munmap, sys_madvise, sys_mprotect, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, PROT_MTE } from './mmap';
-import { rand_below } from './cpu';
+import { rand_below, charge } from './cpu';
+import { spin_lock, spin_unlock } from './spinlock';
+import { down_read, up_read, down_write, up_write } from './rwsem';
+import { line_rmw } from './cacheline';
 
 const RW: u32 = VM_READ | VM_WRITE;
 
@@ -66,6 +69,73 @@ function loop_done(ss: u32): void {
   atomic.cmpxchg<u64>(ss + 24, 0, now());
   atomic.add<u32>(ss, 1);
 }
+
+// ---- lock and cache-line micro-workloads (atomic-shared/-private, spinlock, mmap-read/-mixed) ----
+// A fixed number of iterations each (the host derives it from --vcycles); one
+// iteration = one operation of the workload, counted by the host from the
+// shared counter it protects, so a broken lock shows as lost operations.
+
+/** atomic increments on one modeled cache line (`line`: its metadata, `ctr`: the u64 word); returns the iterations */
+export function wl_atomic_inc(line: u32, ctr: u32, iters: u32): i64 {
+  for (let i: u32 = 0; i < iters; i++) {
+    op_begin(18);
+    line_rmw(line);
+    atomic.add<u64>(ctr, 1);
+    op_done();
+  }
+  return <i64>iters;
+}
+
+/**
+ * `iters` times: spin_lock, read-modify-write the u64 `counter` NON-atomically
+ * with a random amount of work in between (so a lock that fails to exclude
+ * loses updates), spin_unlock. Returns the iterations.
+ */
+export function wl_lock_inc(lock: u32, counter: u32, iters: u32): i64 {
+  for (let i: u32 = 0; i < iters; i++) {
+    op_begin(1);
+    spin_lock(lock);
+    const v = load<u64>(counter);
+    let spin = <u32>rand_below(64);
+    charge(<u64>spin * 4); // the critical section's work, in virtual time too
+    // a scheduling point between the read and the write: in deterministic mode a CPU
+    // whose clock is now lower runs here, so without the lock an update is lost every
+    // time two sections overlap in virtual time, whatever the host does
+    sync_point();
+    while (spin-- > 0) { if (atomic.load<u32>(counter + 8) == 0xdeadbeef) break; }
+    store<u64>(counter, v + 1);
+    spin_unlock(lock);
+    op_done();
+  }
+  return <i64>iters;
+}
+
+/**
+ * `iters` sections of the rwsem `sem` (an mm's mmap_lock): `write_pct` % take
+ * it for write and bump the u64 at `counter` non-atomically, the others take
+ * it for read and add 1 to the u32 at `counter + 8`. Returns the iterations.
+ */
+export function wl_rwsem_mix(sem: u32, counter: u32, iters: u32, write_pct: u32): i64 {
+  for (let i: u32 = 0; i < iters; i++) {
+    op_begin(2);
+    if (<u32>rand_below(100) < write_pct) {
+      down_write(sem);
+      const v = load<u64>(counter);
+      let spin = <u32>rand_below(64);
+      while (spin-- > 0) { if (atomic.load<u32>(counter + 12) == 0xdeadbeef) break; }
+      store<u64>(counter, v + 1);
+      up_write(sem);
+    } else {
+      down_read(sem);
+      atomic.add<u32>(counter + 8, 1);
+      up_read(sem);
+    }
+    op_done();
+  }
+  return <i64>iters;
+}
+
+// ---- page-fault workloads ----
 
 /**
  * Access each page of [a, a + size) (`write`) while the clock is below

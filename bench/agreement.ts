@@ -17,7 +17,7 @@ export const LINE_BYTES = layoutConsts().LM_SIZE + 8;
 
 /** ops per virtual cycle of N CPUs doing atomic increments on one shared line or on private lines */
 export async function atomicRate(cpus: number, shared: boolean, mode: Mode, iters: number, engine: Engine = 'mn') {
-  const m = new Machine({ cpus, mode, engine, scratchBytes: LINE_BYTES, watchdogMs: 30_000, core: 'test' }); // t_atomic_inc
+  const m = new Machine({ cpus, mode, engine, scratchBytes: LINE_BYTES, watchdogMs: 30_000 });
   const one = m.hostAlloc(LINE_BYTES);
   const r = await m.run((cpu) => {
     const obj = shared ? one : m.scratch(cpu);
@@ -32,7 +32,7 @@ export async function atomicRate(cpus: number, shared: boolean, mode: Mode, iter
 
 /** lock-protected increments: ops per virtual kcycle */
 export async function lockRate(cpus: number, mode: Mode, iters: number, seed = 1, engine: Engine = 'mn') {
-  const m = new Machine({ cpus, mode, seed, engine, watchdogMs: 30_000, core: 'test' }); // t_lock_inc
+  const m = new Machine({ cpus, mode, seed, engine, watchdogMs: 30_000 });
   const lock = m.hostAlloc(m.C.SL_SIZE);
   const counter = m.hostAlloc(16);
   m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);

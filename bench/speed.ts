@@ -74,7 +74,7 @@ export const speedCases: SpeedCase[] = [
     cpuCounts: [2, 8, 64, 256],
     async run(cpus) {
       const iters = 20_000;
-      const m = new Machine({ cpus, scratchBytes: layoutConsts().LM_SIZE + 8, profile: SPEED_PROFILE, core: 'test' });
+      const m = new Machine({ cpus, scratchBytes: layoutConsts().LM_SIZE + 8, profile: SPEED_PROFILE });
       const r = await m.run((cpu) => ({ program: 'atomicInc', args: { line: m.scratch(cpu), ctr: m.scratch(cpu) + m.C.LM_SIZE, iters } }));
       if (!r.ok) throw new Error(r.error);
       return summarize(this.name, m, r.clocks, r.wallMs, cpus * iters);
@@ -86,7 +86,7 @@ export const speedCases: SpeedCase[] = [
     async run(cpus) {
       // a FIFO ticket lock hands over to one specific (often sleeping) thread: keep 64-CPU runs short
       const iters = Math.max(50, Math.floor(16_000 / cpus));
-      const m = new Machine({ cpus, profile: SPEED_PROFILE, core: 'test' });
+      const m = new Machine({ cpus, profile: SPEED_PROFILE });
       const lock = m.hostAlloc(m.C.SL_SIZE);
       const counter = m.hostAlloc(16);
       m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);

@@ -1,6 +1,7 @@
 // Programs a CPU can run: the host side of a workload. Each drives the core
-// one operation at a time; inner loops live in Wasm (assembly/test/ops.ts and
-// the workload loops), so the JS<->Wasm boundary is crossed per operation.
+// one operation at a time; inner loops live in Wasm (assembly/workloads.ts,
+// and the test core's t_* loops in assembly/test/), so the JS<->Wasm boundary
+// is crossed per operation.
 // A program awaits each call: inside the engine the call may park its CPU
 // and let the other CPUs of the worker run (src/worker.ts).
 
@@ -29,12 +30,13 @@ function counters(inst: ProgramContext, addr: number, prefix: string): Record<st
 }
 
 export const programs: Record<string, Program> = {
-  /** lock-protected non-atomic increments */
-  lockInc: async ({ core }, _cpu, a) => { await core.t_lock_inc(num(a, 'lock'), num(a, 'counter'), num(a, 'iters')); return null; },
-  /** rwsem readers and writers */
-  rwsemMix: async ({ core }, _cpu, a) => { await core.t_rwsem_mix(num(a, 'sem'), num(a, 'counter'), num(a, 'iters'), num(a, 'writePct', 10)); return null; },
-  /** atomic increments on one modeled line; returns virtual cycles spent */
-  atomicInc: async ({ core }, _cpu, a) => String(await core.t_atomic_inc(num(a, 'line'), num(a, 'ctr'), num(a, 'iters'))),
+  // the micro-workloads' loops (assembly/workloads.ts; released core): each returns its iterations
+  /** lock-protected non-atomic increments (the spinlock workload) */
+  lockInc: async ({ core }, _cpu, a) => Number(await core.wl_lock_inc(num(a, 'lock'), num(a, 'counter'), num(a, 'iters'))),
+  /** rwsem readers and writers (mmap-read, mmap-mixed) */
+  rwsemMix: async ({ core }, _cpu, a) => Number(await core.wl_rwsem_mix(num(a, 'sem'), num(a, 'counter'), num(a, 'iters'), num(a, 'writePct', 10))),
+  /** atomic increments on one modeled line (atomic-shared, atomic-private) */
+  atomicInc: async ({ core }, _cpu, a) => Number(await core.wl_atomic_inc(num(a, 'line'), num(a, 'ctr'), num(a, 'iters'))),
   /** frame allocator churn; returns the number of double hand-outs seen */
   frameChurn: async ({ core }, _cpu, a) => await core.t_frame_churn(num(a, 'iters'), num(a, 'hold'), num(a, 'scratch')),
   /** page-table page allocator churn; returns the number of double hand-outs seen */

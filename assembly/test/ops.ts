@@ -1,70 +1,16 @@
 // Loops driven by tests and benchmarks. They run inside Wasm so that what is
 // measured is the core, not the JS<->Wasm boundary.
 
-import { cpu_id, now, rand_below, charge } from '../cpu';
+import { cpu_id, rand_below, charge } from '../cpu';
 import { op_done, op_begin, sync_point } from '../wait';
 import { spin_lock, spin_unlock, spin_trylock, spin_is_locked } from '../spinlock';
 import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from '../ipi';
-import { down_read, up_read, down_write, up_write } from '../rwsem';
 import { line_rmw } from '../cacheline';
 import { alloc_frame, put_frame, frame } from '../frames';
 import { FR_MAPCOUNT, PC_WAIT_OBJ, PC_IRQ_ON, MM_CPUMASK, percpu, ncpus, mm_addr } from '../layout';
 import { tlb_insert, tlb_probe, tlb_flush_range } from '../tlb';
 import { cpumask_test_cpu } from '../cpumask';
 import { pfn_pte, pte_pfn, PAGE_READONLY } from '../pte';
-
-/**
- * `iters` times: lock, read-modify-write `counter` NON-atomically with a
- * random amount of work in between (so a missing lock loses updates), unlock.
- */
-export function t_lock_inc(lock: u32, counter: u32, iters: u32): void {
-  for (let i: u32 = 0; i < iters; i++) {
-    op_begin(1);
-    spin_lock(lock);
-    const v = load<u64>(counter);
-    let spin = <u32>rand_below(64);
-    charge(<u64>spin * 4); // the critical section's work, in virtual time too
-    // a scheduling point between the read and the write: in deterministic mode a CPU
-    // whose clock is now lower runs here, so without the lock an update is lost every
-    // time two sections overlap in virtual time, whatever the host does
-    sync_point();
-    while (spin-- > 0) { if (atomic.load<u32>(counter + 8) == 0xdeadbeef) break; }
-    store<u64>(counter, v + 1);
-    spin_unlock(lock);
-    op_done();
-  }
-}
-
-/** readers count in counter+8.., writers bump counter non-atomically under the write lock */
-export function t_rwsem_mix(sem: u32, counter: u32, iters: u32, write_pct: u32): void {
-  for (let i: u32 = 0; i < iters; i++) {
-    op_begin(2);
-    if (<u32>rand_below(100) < write_pct) {
-      down_write(sem);
-      const v = load<u64>(counter);
-      let spin = <u32>rand_below(64);
-      while (spin-- > 0) { if (atomic.load<u32>(counter + 12) == 0xdeadbeef) break; }
-      store<u64>(counter, v + 1);
-      up_write(sem);
-    } else {
-      down_read(sem);
-      atomic.add<u32>(counter + 8, 1);
-      up_read(sem);
-    }
-    op_done();
-  }
-}
-
-/** atomic increments on one modeled line (`line` = its 16-byte meta, `ctr` the word) */
-export function t_atomic_inc(line: u32, ctr: u32, iters: u32): u64 {
-  const t0 = now();
-  for (let i: u32 = 0; i < iters; i++) {
-    line_rmw(line);
-    atomic.add<u64>(ctr, 1);
-    op_done();
-  }
-  return now() - t0;
-}
 
 /**
  * Allocator churn: keep up to `hold` frames, randomly alloc/free. A frame

@@ -25,7 +25,7 @@ describe('ticket spinlock', () => {
 
   // Deterministic mode, so neither result depends on host timing: the critical
   // section has a scheduling point between its read and its write
-  // (assembly/test/ops.ts t_lock_inc), where a CPU with a lower clock runs.
+  // (assembly/workloads.ts wl_lock_inc), where a CPU with a lower clock runs.
   it('control: without the lock, increments are lost (so the tests above can fail)', async () => {
     const { r, count } = await lockInc(4, 2000, 1 /* FLAG_NO_LOCK */, 'deterministic');
     expect(r.ok).toBe(true);

@@ -145,6 +145,22 @@ describe('the web page in headless Chromium', () => {
     expect(errors).toEqual([]);
   });
 
+  it('the untouched form runs: its default workload (the first listed) on the released core, no point failed', async () => {
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base);
+    await page.waitForSelector('#workload option', { state: 'attached' });
+    const workload = await page.inputValue('#workload');
+    expect(workload).toBe('atomic-shared'); // issue 18: it once failed on the released core ("exists only in the test core")
+    await page.click('#run');
+    await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'running', undefined, { timeout: 300_000 });
+    expect(await page.textContent('#error')).toBe('');
+    expect(await page.textContent('#status')).toMatch(/^done: ([1-9]\d*) point\(s\), 0 failed$/);
+    await page.waitForSelector('#plots svg');
+    await page.screenshot({ path: join(SHOTS, 'default-form.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  });
+
   it('0 CPUs: one clear message in the page', async () => {
     await page.goto(`${base}?workload=page_fault1&cpus=0&mode=deterministic&run=1`);
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state === 'error');
