@@ -7,7 +7,7 @@
 #   SLURM_CONF=DIR/slurm.conf sbatch ...   (or faultline slurm ... --submit)
 #   scripts/slurm-local.sh stop DIR    stops the daemons it started (their pid files in DIR)
 #
-# Debian's slurm-wlm and munge (.ci/run installs them). Runs as root (slurmd
+# Debian's slurm-wlm and munge (npm test's pretest installs them: scripts/ensure-system-deps.mjs). Runs as root (slurmd
 # starts jobs as their user). Ports: FAULTLINE_SLURMCTLD_PORT and
 # FAULTLINE_SLURMD_PORT, else two free ones. Nothing outside DIR is touched:
 # a private munge key and socket, no system service. Any failure prints the

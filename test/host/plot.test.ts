@@ -31,8 +31,8 @@ beforeAll(async () => {
   );
   ({ points } = await runSweep(specs));
   files = await writePlots(tmp, points);
-  // no silent skip: without the browser these tests fail and say why (.ci/run installs it)
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) to render the plots`);
+  // no silent skip: without the browser these tests fail and say why (npm test's pretest installs it)
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; npm test does it as root: scripts/ensure-system-deps.mjs) to render the plots`);
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   page = await browser.newPage({ viewport: { width: 900, height: 520 } });
 });

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { cli, readJson, expectSameResults, killPointMidRun, ROOT } from '../support/cluster-util.js';
 
 // Against a REAL Slurm: scripts/slurm-local.sh starts munged, slurmctld and
-// slurmd on this machine (Debian's slurm-wlm and munge; .ci/run installs them),
+// slurmd on this machine (Debian's slurm-wlm and munge; npm test's pretest installs them: scripts/ensure-system-deps.mjs),
 // all state in a temporary directory, and stops them afterwards. If the cluster
 // cannot start, the test fails with the script's reason: it never skips.
 

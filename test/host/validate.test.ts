@@ -94,7 +94,7 @@ describe('faultline validate', () => {
   it('--host builds host/wis.c with the compiler here and measures 1 and 2 threads of every test', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fl-host-'));
     const h = await runHostValidation(dir, { seconds: 0.2, vcycles: 300_000, profile: 'kvm-epyc-2vcpu' });
-    // this test needs a C compiler (gcc is installed by .ci/run): fail with the reason when there is none
+    // this test needs a C compiler (npm test's pretest installs gcc: scripts/ensure-system-deps.mjs): fail with the reason when there is none
     expect(h.reason).toBeUndefined();
     expect(h.built).toBe(true);
     expect(existsSync(join(dir, 'wis'))).toBe(true);

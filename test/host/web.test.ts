@@ -1,5 +1,5 @@
 // The web page in real headless Chromium (Debian's chromium, started here with
-// playwright-core; .ci/run installs it when missing), served by `faultline
+// playwright-core; npm test's pretest installs it when missing: scripts/ensure-system-deps.mjs), served by `faultline
 // serve`: cross-origin isolated, a small deterministic sweep on Web Workers
 // with the live per-CPU view, the plots, and the downloads equal to what the
 // CLI writes for the same run; bad input is one message in the page.
@@ -28,7 +28,7 @@ let ctx: BrowserContext;
 let page: Page;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (.ci/run does: apt-get install chromium)`);
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (npm test does it as root: scripts/ensure-system-deps.mjs; or apt-get install chromium)`);
   tmp = mkdtempSync(join(tmpdir(), 'faultline-web-'));
   mkdirSync(SHOTS, { recursive: true });
   server = spawn(process.execPath, [CLI, 'serve', '--port', '0'], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
