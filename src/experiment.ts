@@ -3,11 +3,11 @@
 // Bad input throws (UsageError / ProfileError) before anything runs; a run
 // that fails (deadlock, crash) is a result with ok=false, never a throw.
 
-import { Machine, engineConfig, munmapLockOf, type Engine, type EngineStats, type Mode, type MunmapLock, type SpfLookup, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
+import { Machine, engineConfig, munmapLockOf, checkMachineSize, type MachineConfig, type Engine, type EngineStats, type Mode, type MunmapLock, type SpfLookup, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
 import { loadProfile, ProfileError, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
-import { workloadByName, loopsOf, type Workload } from './workloads.js';
+import { workloadByName, loopsOf, WorkloadFailure, type Workload } from './workloads.js';
 import { strategyByName, type Strategy } from './strategies.js';
 import { cyclesByCategory } from './breakdown.js';
 
@@ -147,11 +147,34 @@ export function resolveSpec(spec: PointSpec): Resolved {
   if (spec.munmap !== undefined) munmapLockOf(spec.munmap, strategy.id);
   if (spec.spfLookup !== undefined && spec.spfLookup !== 'v11' && spec.spfLookup !== 'v12') throw new UsageError(`unknown SPF lookup "${String(spec.spfLookup)}" (v11, v12)`);
   engineOf(spec);
-  return { workload, strategy, profile };
+  const resolved = { workload, strategy, profile };
+  // the machine the workload asks for must fit the shared memory: said here, before any point runs
+  const vc = spec.vcycles !== undefined ? ` --vcycles ${spec.vcycles}` : '';
+  checkMachineSize(machineConfigOf(spec, resolved),
+    `${workload.name} on ${spec.cpus} CPUs${vc} is sized from its footprint (src/workloads.ts): lower --cpus or --vcycles`);
+  return resolved;
 }
 
 // ---------------------------------------------------------------------------
 // One point
+
+/** The machine of a point: the spec's options and the workload's sizing (Workload.machine). */
+function machineConfigOf(spec: PointSpec, r: Resolved): MachineConfig {
+  const sized = r.workload.machine?.(spec);
+  return {
+    cpus: spec.cpus,
+    mode: spec.mode,
+    profile: r.profile,
+    quantum: spec.quantum,
+    seed: spec.seed,
+    strategy: r.strategy.id,
+    ...engineOf(spec),
+    ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
+    ...sized,
+    settings: { ...(sized?.settings ?? {}), ...(spec.munmap !== undefined ? { munmap: spec.munmap } : {}),
+      ...(spec.spfLookup !== undefined ? { spfLookup: spec.spfLookup } : {}) },
+  };
+}
 
 /** The engine and host workers of a point (checked; --workers above the CPU count is clamped to it). */
 export function engineOf(spec: PointSpec): { engine: Engine; workers: number } {
@@ -161,19 +184,7 @@ export function engineOf(spec: PointSpec): { engine: Engine; workers: number } {
 /** Run one point on a fresh machine. Throws only for bad input. */
 export async function runPoint(spec: PointSpec, opts: RunOptions = {}): Promise<PointResult> {
   const r = resolveSpec(spec);
-  const m = new Machine({
-    cpus: spec.cpus,
-    mode: spec.mode,
-    profile: r.profile,
-    quantum: spec.quantum,
-    seed: spec.seed,
-    strategy: r.strategy.id,
-    ...engineOf(spec),
-    ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
-    ...r.workload.machine?.(spec),
-    settings: { ...(r.workload.machine?.(spec)?.settings ?? {}), ...(spec.munmap !== undefined ? { munmap: spec.munmap } : {}),
-      ...(spec.spfLookup !== undefined ? { spfLookup: spec.spfLookup } : {}) },
-  });
+  const m = new Machine(machineConfigOf(spec, r));
   const o = await execute(m, r.workload, spec, opts);
   return summarize(spec, r, m, o);
 }
@@ -195,7 +206,8 @@ async function execute(m: Machine, w: Workload, spec: PointSpec, opts: RunOption
   } catch (e) {
     if (e instanceof UsageError || e instanceof ProfileError) throw e;
     const clocks = [...Array(m.cfg.cpus).keys()].map((i) => m.clock(i));
-    const error = `host error: ${e instanceof Error ? e.message : String(e)}`;
+    // a failure inside the emulated machine (an OOM) says so; anything else is the host's
+    const error = e instanceof WorkloadFailure ? e.message : `host error: ${e instanceof Error ? e.message : String(e)}`;
     return { run: { ok: false, error, cpus: [], clocks, wallMs: performance.now() - t0, engine: m.engineStats() }, params, ops: null, timed: null, metrics: {}, loops: null };
   }
 }

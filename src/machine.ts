@@ -223,6 +223,92 @@ export function percpuLayout(C: Consts, cpus: number, tlbSets: number, tlbWays: 
   return { mailboxOff, mailboxBytes, tlbOff, scratchOff };
 }
 
+/** the largest shared memory a machine can have: wasm32's 65,536 pages of 64 KiB (4 GiB) */
+export const MAX_SHARED_BYTES = 65536 * PAGE;
+
+/** what sizes a machine's shared memory (MachineConfig), with the defaults */
+type Sizes = Required<Pick<MachineConfig, 'tlbSets' | 'tlbWays' | 'frames' | 'ptPages' | 'vmas' | 'maxVmasPerMm' | 'scratchBytes' |
+  'files' | 'filePages' | 'shmemFiles' | 'shmemPages'>>;
+function sizesOf(config: MachineConfig): Sizes {
+  return {
+    tlbSets: config.tlbSets ?? 16, tlbWays: config.tlbWays ?? 4,
+    frames: config.frames ?? 65_536, ptPages: config.ptPages ?? 4_096, vmas: config.vmas ?? 4_096, maxVmasPerMm: config.maxVmasPerMm ?? 1_024,
+    scratchBytes: config.scratchBytes ?? 0, files: config.files ?? 0, filePages: config.filePages ?? 0,
+    shmemFiles: config.shmemFiles ?? 8, shmemPages: config.shmemPages ?? 1024,
+  };
+}
+
+/** The shared memory of a machine: where each region starts, the bytes each takes, the total. */
+export interface MemoryPlan {
+  regions: Record<string, number>;
+  bytes: Record<string, number>;
+  total: number;
+  percpuLayout: PercpuLayout;
+  percpuSize: number;
+  asyncBytes: number;
+  nfiles: number;
+  fileStride: number;
+  frames: number;
+  ptPages: number;
+}
+
+/** Lay out the regions of a machine (the ONE layout: the constructor places them here). */
+function planMemory(C: Consts, c: Sizes & { cpus: number; engine: Engine; workers: number }): MemoryPlan {
+  const cpus = c.cpus;
+  // per-CPU block: header fields | stats | IPI mailbox | TLB (4 KiB sets + 2 MiB array) | scratch
+  const pl = percpuLayout(C, cpus, c.tlbSets, c.tlbWays);
+  const percpuSize = align(pl.scratchOff + c.scratchBytes, 4096);
+  const regions: Record<string, number> = {};
+  const bytes: Record<string, number> = {};
+  let off = C.HDR_BASE + C.HDR_SIZE;
+  const take = (name: string, n: number, a = 64) => { off = align(off, a); regions[name] = off; bytes[name] = n; off += n; };
+  take('profile', C.NCOSTS * 4);
+  take('mm', C.MM_SIZE * 1);
+  take('percpu', percpuSize * cpus, 4096);
+  take('frames', C.FR_SIZE * c.frames);
+  take('ptmeta', C.PTM_SIZE * c.ptPages);
+  take('ptpages', 4096 * c.ptPages, 4096);
+  take('vmas', C.VMA_SIZE * c.vmas);
+  take('vmaIndex', 4 * c.maxVmasPerMm * 2 * 1); // two buffers per mm (assembly/vma.ts)
+  take('pcm', C.PCM_SIZE * cpus);
+  take('workers', C.WK_SIZE * c.workers);
+  take('runq', C.RQ_SIZE * cpus);
+  const asyncBytes = c.engine === 'mn' && c.workers < cpus ? ASYNC_STACK_BYTES : 0;
+  take('async', asyncBytes * cpus, 16);
+  // regular files [0, files), then the shmem object pool; one index stride for all
+  const nfiles = c.files + c.shmemFiles;
+  const fileStride = Math.max(c.filePages, c.shmemPages);
+  take('files', C.FILE_SIZE * nfiles);
+  take('fileIndex', 4 * nfiles * fileStride);
+  take('uffd', C.UFFD_REGION_SIZE);
+  return { regions, bytes, total: align(off, PAGE), percpuLayout: pl, percpuSize, asyncBytes, nfiles, fileStride, frames: c.frames, ptPages: c.ptPages };
+}
+
+const GiB = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+/** "needs X of shared memory (the largest parts); the limit is 4 GiB: <what to change>" */
+function tooBig(plan: MemoryPlan, change: string): string {
+  const names: Record<string, string> = { frames: `page frames (${plan.frames.toLocaleString('en-US')})`, ptpages: `page-table pages (${plan.ptPages.toLocaleString('en-US')})`, ptmeta: `page-table metadata (${plan.ptPages.toLocaleString('en-US')})`,
+    percpu: 'per-CPU blocks', fileIndex: 'file page-cache indexes', vmas: 'VMA slots' };
+  const parts = Object.entries(plan.bytes).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${names[k] ?? k} ${MiB(v)}`);
+  return `the machine needs ${GiB(plan.total)} of shared memory (${parts.join(', ')}, ...); the limit is 4 GiB (65,536 Wasm pages): ${change}`;
+}
+
+/**
+ * The shared memory a machine of `config` needs, without creating it; throws
+ * a UsageError saying what to change (`change`) when it exceeds 4 GiB. The
+ * CLI and the API check every point with it before any runs.
+ */
+export function checkMachineSize(config: MachineConfig, change = 'lower frames, ptPages, vmas or cpus'): MemoryPlan {
+  const cpus = config.cpus;
+  const C = layoutConsts();
+  const mode = config.mode ?? 'parallel';
+  const plan = planMemory(C, { cpus, ...sizesOf(config), ...engineConfig(cpus, mode, config.engine, config.workers) });
+  if (plan.total > MAX_SHARED_BYTES) throw new UsageError(tooBig(plan, change));
+  return plan;
+}
+
 export class Machine {
   readonly cfg: Required<Omit<MachineConfig, 'profile' | 'seed' | 'settings'>> & { seed: number; settings: FaultSettings };
   readonly profile: CostProfile;
@@ -250,21 +336,11 @@ export class Machine {
       mode: config.mode ?? 'parallel',
       ...engineConfig(cpus, config.mode ?? 'parallel', config.engine, config.workers),
       quantum: config.quantum ?? 10_000,
-      tlbSets: config.tlbSets ?? 16,
-      tlbWays: config.tlbWays ?? 4,
-      frames: config.frames ?? 65_536,
-      ptPages: config.ptPages ?? 4_096,
-      vmas: config.vmas ?? 4_096,
-      maxVmasPerMm: config.maxVmasPerMm ?? 1_024,
+      ...sizesOf(config),
       seed: config.seed ?? 1,
       watchdogMs: config.watchdogMs ?? 5_000,
       flags: config.flags ?? 0,
       strategy: config.strategy ?? 0,
-      scratchBytes: config.scratchBytes ?? 0,
-      files: config.files ?? 0,
-      filePages: config.filePages ?? 0,
-      shmemFiles: config.shmemFiles ?? 8,
-      shmemPages: config.shmemPages ?? 1024,
       settings: { ...DEFAULT_SETTINGS, ...(config.settings ?? {}) },
       core: 'release',
     };
@@ -282,35 +358,14 @@ export class Machine {
     }
 
     // ---- lay out the regions ----
-    // per-CPU block: header fields | stats | IPI mailbox | TLB (4 KiB sets + 2 MiB array) | scratch
-    const pl = (this.percpuLayout = percpuLayout(C, cpus, c.tlbSets, c.tlbWays));
-    const scratchOff = pl.scratchOff;
-    const percpuSize = align(scratchOff + c.scratchBytes, 4096);
-    let off = C.HDR_BASE + C.HDR_SIZE;
-    const take = (name: string, bytes: number, a = 64) => { off = align(off, a); this.regions[name] = off; off += bytes; return this.regions[name]; };
-    take('profile', C.NCOSTS * 4);
-    take('mm', C.MM_SIZE * 1);
-    take('percpu', percpuSize * cpus, 4096);
-    take('frames', C.FR_SIZE * c.frames);
-    take('ptmeta', C.PTM_SIZE * c.ptPages);
-    take('ptpages', 4096 * c.ptPages, 4096);
-    take('vmas', C.VMA_SIZE * c.vmas);
-    take('vmaIndex', 4 * c.maxVmasPerMm * 2 * 1); // two buffers per mm (assembly/vma.ts)
-    take('pcm', C.PCM_SIZE * cpus);
-    take('workers', C.WK_SIZE * c.workers);
-    take('runq', C.RQ_SIZE * cpus);
-    const asyncBytes = c.engine === 'mn' && c.workers < cpus ? ASYNC_STACK_BYTES : 0;
-    take('async', asyncBytes * cpus, 16);
-    // regular files [0, files), then the shmem object pool; one index stride for all
-    const nfiles = c.files + c.shmemFiles;
-    const fileStride = Math.max(c.filePages, c.shmemPages);
-    take('files', C.FILE_SIZE * nfiles);
-    take('fileIndex', 4 * nfiles * fileStride);
-    take('uffd', C.UFFD_REGION_SIZE);
-    const total = align(off, PAGE);
+    const plan = planMemory(C, c);
+    this.percpuLayout = plan.percpuLayout;
+    Object.assign(this.regions, plan.regions);
+    const { percpuSize, asyncBytes, nfiles, fileStride, total } = plan;
+    const scratchOff = plan.percpuLayout.scratchOff;
+    if (total > MAX_SHARED_BYTES) throw new UsageError(tooBig(plan, 'lower frames, ptPages, vmas or cpus'));
     const pages = total / PAGE;
-    if (pages > 65536) throw new UsageError(`machine needs ${(total / 2 ** 30).toFixed(1)} GiB of shared memory; the limit is 4 GiB (reduce frames/ptPages/vmas)`);
-    this.memory = new WebAssembly.Memory({ initial: Math.max(pages, 2), maximum: 65536, shared: true });
+    this.memory = new WebAssembly.Memory({ initial: Math.max(pages, 2), maximum: MAX_SHARED_BYTES / PAGE, shared: true });
     this.host = instantiate(this.memory, coreModule('threads', c.core));
     if (this.host.core.static_data_end() > C.HDR_BASE) throw new Error('core static data overlaps the header');
 
@@ -420,6 +475,34 @@ export class Machine {
       names.forEach((n, i) => { out[n] += this.u64(base + 8 * i); });
     }
     return out;
+  }
+
+  /**
+   * Why CPU `cpu` ran out of memory, in words, after a run in which one of its
+   * allocations failed (VM_FAULT_OOM, ENOMEM): which pool ran dry (its
+   * *_alloc_fail counters), how large the machine is and what holds its frames.
+   * Reclaim is not emulated: page-cache pages stay until their file goes.
+   */
+  outOfMemory(cpu: number): string {
+    const C = this.C, s = this.stats(cpu), n = (v: number | bigint) => v.toLocaleString('en-US');
+    const pools: string[] = [];
+    if (s.frame_alloc_fail > 0n) pools.push(`a page frame (frame_alloc_fail ${s.frame_alloc_fail})`);
+    if (s.ptpage_alloc_fail > 0n) pools.push(`a page-table page (ptpage_alloc_fail ${s.ptpage_alloc_fail}; the machine has ${n(this.cfg.ptPages)}, ${n(this.host.core.nr_free_ptpages() as number)} free)`);
+    if (s.vma_alloc_fail > 0n) pools.push(`a VMA slot (vma_alloc_fail ${s.vma_alloc_fail}; the machine has ${n(this.cfg.vmas)})`);
+    // what holds the frames (frame 0 is the shared zero page)
+    const u32 = new Uint32Array(this.memory.buffer);
+    let free = 0, cache = 0, anon = 0;
+    for (let i = 1; i < this.cfg.frames; i++) {
+      const f = u32[(this.regions.frames + i * C.FR_SIZE + C.FR_FLAGS) >>> 2];
+      if (f & C.PG_FREE) free++; else if (f & C.PG_PAGECACHE) cache++; else if (f & C.PG_ANON) anon++;
+    }
+    const onLists = this.host.core.nr_free_frames() as number;
+    const other = this.cfg.frames - 1 - free - cache - anon;
+    return `out of memory: CPU ${cpu} could not allocate ${pools.length ? pools.join(' or ') : 'memory'}; ` +
+      `the machine has ${n(this.cfg.frames)} page frames (${(this.cfg.frames * 4096 / 2 ** 20).toFixed(0)} MiB of emulated RAM): ` +
+      `${n(cache)} page cache, ${n(anon)} anonymous, ${other ? `${n(other)} other, ` : ''}${n(free - onLists)} free on per-CPU lists, ${n(onLists)} on the free lists ` +
+      '(reclaim is not emulated: the page cache never shrinks). A workload sizes the machine from its footprint (src/workloads.ts); ' +
+      'a machine of the API takes frames, ptPages and vmas (MachineConfig)';
   }
 
   /** A host-side bump region for test objects (locks, counters): the spare upper half of the header. */

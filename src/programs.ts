@@ -82,11 +82,13 @@ programs.spinIrqOff = async ({ core }, _cpu, a) => await core.t_spin_irqoff(num(
 
 // ---- workload programs (the loops are in assembly/workloads.ts) ----
 const big = (a: Record<string, unknown>, k: string, d?: number): bigint => BigInt(num(a, k, d));
-/** result of a workload loop: iterations, or a failure the loop reported */
-function loopResult(r: bigint): { iters: number; error?: string } {
+/** What a workload loop returned: iterations, or the failure it stopped on (the errno of a syscall, or an access's VM_FAULT_* bits). */
+export interface LoopResult { iters: number; error?: string; errno?: number; vmFault?: number }
+function loopResult(r: bigint): LoopResult {
   if (r >= 0n) return { iters: Number(r) };
   const v = -r;
-  return v >= 65536n ? { iters: 0, error: `syscall failed: errno ${v >> 16n}` } : { iters: 0, error: `access failed: VM_FAULT 0x${v.toString(16)}` };
+  if (v >= 65536n) return { iters: 0, error: `syscall failed: errno ${v >> 16n}`, errno: Number(v >> 16n) };
+  return { iters: 0, error: `access failed: VM_FAULT 0x${v.toString(16)}`, vmFault: Number(v) };
 }
 const BUDGET_MAX = 2 ** 50;
 

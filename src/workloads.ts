@@ -9,6 +9,7 @@
 // the same way when the fault path lands.
 
 import type { Machine, MachineConfig, CpuTask, RunResult } from './machine.js';
+import type { LoopResult } from './programs.js';
 import type { PointSpec } from './experiment.js';
 import { UsageError } from './types.js';
 import { layoutConsts } from './wasm.js';
@@ -239,23 +240,45 @@ function completeLoops(m: Machine, ctx: FaultCtx): number[] {
 }
 const loopOf = (unit: string) => ({ unit, complete: completeLoops });
 
-/** iterations the CPUs reported; a CPU whose loop failed fails the point */
-function loopOps(_m: Machine, run: RunResult): number {
+/**
+ * A workload's loop stopped on a failure inside the emulated machine (an OOM,
+ * a failed syscall): the point fails with this message as its error.
+ */
+export class WorkloadFailure extends Error {
+  constructor(message: string) { super(message); this.name = 'WorkloadFailure'; }
+}
+
+/** iterations the CPUs reported; a CPU whose loop failed fails the point (an OOM names itself: Machine.outOfMemory) */
+function loopOps(m: Machine, run: RunResult): number {
   let n = 0;
   for (const c of run.cpus) {
-    const v = c.value as { iters: number; error?: string } | undefined;
-    if (v?.error) throw new Error(`cpu ${c.cpu}: ${v.error}`);
+    const v = c.value as LoopResult | undefined;
+    if (v?.error) {
+      const oom = v.vmFault !== undefined ? (v.vmFault & m.host.consts.VM_FAULT_OOM) !== 0 : v.errno === ENOMEM;
+      throw new WorkloadFailure(`cpu ${c.cpu}: ${oom ? `${m.outOfMemory(c.cpu)} (${v.error})` : v.error}`);
+    }
     n += v?.iters ?? 0;
   }
   return n;
 }
+const ENOMEM = 12;
 
-/** machine sizing for `perCpuPages` live pages per CPU (+ page tables, VMAs, files) */
-function faultMachine(p: PointSpec, perCpuPages: number, files = 0, filePages = 0): Partial<MachineConfig> {
-  const frames = p.cpus * (perCpuPages + 1024) + 8192;
+/**
+ * Machine sizing from a workload's footprint, as a real machine has the RAM
+ * its benchmark needs: `perCpuPages` pages each CPU can have mapped at once,
+ * plus `files` files of `filePages` pages of which up to `cachedPerFile` end up
+ * in the page cache (reclaim is not emulated: cached pages stay until the run
+ * ends, so the cache is sized for all a run can touch); per CPU 1,024 frames
+ * more for its per-CPU page lists (pcpHigh 378) and LRU batches, 8,192 for the
+ * machine; page tables for the mapped pages.
+ */
+function faultMachine(p: PointSpec, perCpuPages: number, files = 0, filePages = 0, cachedPerFile = 0): Partial<MachineConfig> {
+  const cached = Math.min(filePages, cachedPerFile);
+  const frames = p.cpus * (perCpuPages + 1024) + files * cached + 8192;
+  // a CPU maps at most its private pages and its file's cached pages at once: a PTE table per 512, 16 for the upper levels
   return {
     frames,
-    ptPages: p.cpus * (Math.ceil(perCpuPages / 512) + 16) + 256,
+    ptPages: p.cpus * (Math.ceil((perCpuPages + cached) / 512) + 16) + 256,
     vmas: 256 + 64 * p.cpus,
     files,
     filePages,
@@ -273,8 +296,8 @@ function pageFaultWorkload(name: string, kind: number, description: string): Wor
     name, description, opsUnit: 'faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, timed: WIS_TIMED,
     machine: (p) => {
       const live = livePages(p, size / PAGE);
-      // file workloads: the page cache keeps what was touched, plus the private copies
-      return kind === 0 ? faultMachine(p, live) : faultMachine(p, 2 * live, p.cpus, size / PAGE);
+      // file workloads: the page cache keeps every page touched (a file per CPU), plus the private copies (page_fault2)
+      return kind === 0 ? faultMachine(p, live) : faultMachine(p, kind === 1 ? live : 0, p.cpus, size / PAGE, live);
     },
     setup: (m, p) => ({ budget: budgetOf(p), size, ...steadyBlock(m, p) }),
     task: (cpu, ctx) => ({ program: 'pageFault', args: { kind, file: cpu, size: ctx.size, budget: ctx.budget, steady: ctx.steady } }),
@@ -303,8 +326,8 @@ const tlbFlush1: Workload<FaultCtx> = {
   description: 'will-it-scale tests/tlb_flush1.c: a private mapping of its own 128 MiB file; per page: write (COW), MADV_DONTNEED (a shootdown to every thread)',
   opsUnit: 'pages', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
   timed: WIS_TIMED,
-  // the file's page cache keeps every page the loop read (a whole loop: all 32,768), plus the private copies in flight
-  machine: (p) => faultMachine(p, livePages(p, 128 * MiB / PAGE) + 256, p.cpus, 128 * MiB / PAGE),
+  // one private copy at a time (MADV_DONTNEED drops it); the page cache of its file keeps every page the loop wrote
+  machine: (p) => faultMachine(p, 256, p.cpus, 128 * MiB / PAGE, livePages(p, 128 * MiB / PAGE)),
   setup: (m, p) => ({ budget: budgetOf(p), size: 128 * MiB, ...steadyBlock(m, p) }),
   task: (cpu, ctx) => ({ program: 'tlbFlush', args: { file: cpu, size: ctx.size, budget: ctx.budget, steady: ctx.steady } }),
   ops: loopOps,
