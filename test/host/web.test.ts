@@ -135,7 +135,8 @@ describe('the web page in headless Chromium', () => {
     // the CLI, the same command line
     const out = join(tmp, 'cli');
     const r = spawnSync(process.execPath, [CLI, ...doc.command.slice(1), '--out', out, '--quiet'], { encoding: 'utf8', env: ENV, timeout: 300_000 });
-    expect(r.stderr).toBe('');
+    // the only stderr allowed: the steady-state warnings (an 8M-cycle budget covers no whole page_fault1 loop)
+    expect(r.stderr.split('\n').filter((l) => l !== '' && !/^warning: page_fault1 \S+ \d+ CPU\(s\): .* did not complete one whole loop/.test(l))).toEqual([]);
     expect(r.status).toBe(0);
     const cliJson = readFileSync(join(out, 'results.json'), 'utf8');
     expect(normalize(doc)).toEqual(normalize(JSON.parse(cliJson)));
