@@ -65,9 +65,10 @@ const i32 = new Int32Array(memory.buffer);
 const dv = new DataView(memory.buffer);
 const HDR = C.HDR_BASE;
 
-// wl_page_fault(mm 0, kind 0 = anonymous private, file 0, size 128 KiB, budget: deadline on the CPU's clock, max iterations, at 0)
+// wl_page_fault(mm 0, kind 0 = anonymous private, file 0, size 128 KiB, budget: deadline on the CPU's clock, max iterations, at 0,
+// ss 0 = no steady-state block: the budget alone ends the loop)
 const call = doc.calls.find((c) => c.name === 'wl_page_fault');
-const args = [0, 0, 0, 128 * 1024, vcycles, 2 ** 50, 0];
+const args = [0, 0, 0, 128 * 1024, vcycles, 2 ** 50, 0, 0];
 if (args.length !== call.params.length) { console.error('raw-abi: wl_page_fault takes other arguments than this harness passes'); process.exit(1); }
 
 /** stop: H_STOP from 0 to a reason, then wake every CPU (PC_WAKE) and every worker (WK_WAKE + notify) */
