@@ -59,7 +59,7 @@ export interface CalibrateResult {
 }
 
 /** the C compilers to try; the first that answers --version builds */
-export function findCompiler(list: (string | undefined)[]): string | undefined {
+function findCompiler(list: (string | undefined)[]): string | undefined {
   for (const cc of list) {
     if (!cc) continue;
     const r = spawnSync(cc, ['--version'], { encoding: 'utf8' });
@@ -68,21 +68,25 @@ export function findCompiler(list: (string | undefined)[]): string | undefined {
   return undefined;
 }
 
-/** Build host/calibrate.c into `dir`; throws a UsageError naming the problem in one line. */
-export function buildProbes(dir: string, compilers?: string[]): { bin: string; cc: string } {
-  const src = join(PACKAGE_ROOT, 'host', 'calibrate.c');
-  if (process.platform !== 'linux') throw new UsageError(`calibrate --host measures a Linux host; this is ${process.platform}`);
-  if (!existsSync(src)) throw new UsageError(`${src} is missing`);
+/**
+ * Build host/<name>.c into `dir` with the first C compiler that answers (CC, cc, gcc, clang, or
+ * `compilers`); `why` says what the program is for. Never throws: a failure is one line in `reason`.
+ */
+export function buildHostProgram(name: string, dir: string, why: string, compilers?: (string | undefined)[]):
+  { bin: string; cc: string; reason?: undefined } | { reason: string; cc?: string } {
+  const src = join(PACKAGE_ROOT, 'host', `${name}.c`);
+  if (process.platform !== 'linux') return { reason: `this is ${process.platform}, not Linux: ${why} needs a Linux kernel` };
+  if (!existsSync(src)) return { reason: `${src} is missing` };
   const tried = compilers ?? [process.env.CC, 'cc', 'gcc', 'clang'];
   const cc = findCompiler(tried);
-  if (!cc) throw new UsageError(`no C compiler found (tried ${tried.filter(Boolean).join(', ') || 'none'}): calibrate --host builds host/calibrate.c with one (set CC, or install gcc)`);
+  if (!cc) return { reason: `no C compiler found (tried ${tried.filter(Boolean).join(', ') || 'none'}): ${why} builds host/${name}.c with one (set CC, or install gcc)` };
   mkdirSync(dir, { recursive: true });
-  const bin = join(dir, 'calibrate');
+  const bin = join(dir, name);
   try {
     execFileSync(cc, ['-O2', '-pthread', '-o', bin, src], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (e) {
     const err = (e as { stderr?: Buffer }).stderr?.toString().split('\n').find((l) => l.trim() !== '') ?? String(e);
-    throw new UsageError(`${cc} could not build host/calibrate.c: ${err}`);
+    return { cc, reason: `${cc} could not build host/${name}.c: ${err}` };
   }
   return { bin, cc };
 }
@@ -172,7 +176,8 @@ export async function calibrateHost(opts: CalibrateOptions = {}): Promise<Calibr
   let cc = 'none (samples given)';
   if (opts.samples) samples = opts.samples;
   else {
-    const built = buildProbes(join(dirname(file), 'build'), opts.compilers);
+    const built = buildHostProgram('calibrate', join(dirname(file), 'build'), 'calibrate --host', opts.compilers);
+    if (built.reason !== undefined) throw new UsageError(built.reason);
     cc = built.cc;
     samples = {};
     const probes = PROBES.filter((p) => !((p === 'xfer' || p === 'shootdown') && hostCpus().length < 2));

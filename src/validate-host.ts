@@ -9,9 +9,9 @@
 // average is recorded beside them, and the absolute rate is also taken per
 // second of CPU the thread got. Says plainly when it cannot build or run.
 
-import { execFileSync, spawnSync } from 'node:child_process';
-import { findCompiler } from './calibrate.js';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { buildHostProgram } from './calibrate.js';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, cpus as hostCpus, release } from 'node:os';
 import { runPoint, POINT_DEFAULTS } from './experiment.js';
@@ -89,20 +89,9 @@ export async function runHostValidation(dir: string, opts: HostOptions = {}): Pr
     calibrated = Object.values(p.sources).every((s) => s.startsWith('measured on this host by faultline calibrate'));
   }
   const base: HostResult = { built: false, kernel, hostCpus: hostCpus().length, loadAvg: loadavg(), strategy, profile, calibrated, seconds, rows: [] };
-  const src = join(PACKAGE_ROOT, 'host', 'wis.c');
-  if (process.platform !== 'linux') return { ...base, reason: `this is ${process.platform}, not Linux: the host comparison needs a Linux kernel` };
-  if (!existsSync(src)) return { ...base, reason: `${src} is missing` };
-  const tried = opts.compilers ?? [process.env.CC, 'cc', 'gcc', 'clang'];
-  const cc = findCompiler(tried);
-  if (!cc) return { ...base, reason: `no C compiler found (tried ${tried.filter(Boolean).join(', ')}): cannot build the host tests` };
-  mkdirSync(dir, { recursive: true });
-  const bin = join(dir, 'wis');
-  try {
-    execFileSync(cc, ['-O2', '-pthread', '-o', bin, src], { stdio: ['ignore', 'ignore', 'pipe'] });
-  } catch (e) {
-    const err = (e as { stderr?: Buffer }).stderr?.toString().split('\n').find((l) => l.trim() !== '') ?? String(e);
-    return { ...base, compiler: cc, reason: `${cc} could not build host/wis.c: ${err}` };
-  }
+  const built = buildHostProgram('wis', dir, 'the host comparison', opts.compilers);
+  if (built.reason !== undefined) return { ...base, compiler: built.cc, reason: built.reason };
+  const { bin, cc } = built;
   const rows: HostRow[] = [];
   for (const test of HOST_TESTS) {
     const rate = (n: number): [number | null, number | null] => {
