@@ -107,8 +107,13 @@ const PT_FREE: u32 = HDR_BASE + H_PTPAGE_FREE;
 @inline function nr_present_addr(t: u32): u32 { return ptmeta_addr(t) + PTM_NR_PRESENT; }
 export function table_nr_present(t: u32): i32 { return atomic.load<i32>(nr_present_addr(t)); }
 
-// ---- the one seam for writing table entries: each access goes with its modelled cache line
+// ---- the one seam for table entries: each access goes with its modelled cache line
 // (pte_line: 8 entries share one) and its cost, so none is free by accident
+/** read entry `idx` of table `t` through its line (a walk's read; the walk step's time is the caller's) */
+@inline function entry_load(t: u32, idx: u32): u64 {
+  line_read(pte_line(t, idx));
+  return atomic.load<u64>(ptpage_addr(t) + (idx << 3));
+}
 /** the kernel's locked CAS on entry `slot` of table `t`: the line exclusively, COST_PTE_OP; returns what the slot held */
 @inline function entry_cmpxchg(t: u32, slot: u32, old: u64, val: u64): u64 {
   line_rmw(pte_line(t, slot_index(slot)));
@@ -245,9 +250,7 @@ export function mm_pgd_init(mm: u32): void {
 function ensure_table(parent: u32, level: u32, va: u64): i32 {
   const idx = table_index(va, level);
   const slot = ptpage_addr(parent) + (idx << 3);
-  const line = pte_line(parent, idx);
-  line_read(line);
-  let e = atomic.load<u64>(slot);
+  let e = entry_load(parent, idx);
   if (e == 0) {
     const t = alloc_ptpage(level - 1);
     if (t < 0) { walk_res().err = WALK_NOMEM; return -1; }
@@ -302,9 +305,7 @@ export function pte_alloc_walk(mm: u32, va: u64): u32 {
 
 /** one level of a software walk: read the entry (through the cache model) */
 @inline function read_entry(t: u32, va: u64, level: u32): u64 {
-  const idx = table_index(va, level);
-  line_read(pte_line(t, idx));
-  return atomic.load<u64>(ptpage_addr(t) + (idx << 3));
+  return entry_load(t, table_index(va, level));
 }
 
 /**
@@ -372,8 +373,7 @@ export function hw_walk(mm: u32, va: u64, write: bool, user: bool): u64 {
   while (true) {
     charge_cost(COST_WALK_STEP);
     idx = table_index(va, level);
-    line_read(pte_line(t, idx));
-    e = atomic.load<u64>(ptpage_addr(t) + (idx << 3));
+    e = entry_load(t, idx);
     if (level == LEVEL_PTE || (e & _PAGE_PRESENT) == 0) break;
     if (e & _PAGE_PSE) {
       if (level == LEVEL_PMD) break;
