@@ -31,7 +31,7 @@ export function dispatch_call(id: u32, a: u32): i64 {
     case 10: return <i64>wl_mmap(load<u32>(a), load<u8>(a + 8) != 0, load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32), load<u64>(a + 40), load<u32>(a + 48));
     case 11: return <i64>wl_tlb_flush(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24), load<u64>(a + 32), load<u32>(a + 40));
     case 12: return <i64>wl_touch(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16), load<u8>(a + 24) != 0, load<u64>(a + 32), load<u64>(a + 40));
-    case 13: return <i64>wl_ebizzy(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u8>(a + 32) != 0, load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u32>(a + 64), load<u64>(a + 72), load<u64>(a + 80), load<u32>(a + 88));
+    case 13: return <i64>wl_ebizzy(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u64>(a + 64), load<u64>(a + 72), load<u32>(a + 80));
     case 14: return <i64>wl_mapbench(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u64>(a + 40), load<u64>(a + 48), load<u32>(a + 56));
     case 15: return <i64>wl_mapbench_pipeline(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u64>(a + 64), load<u64>(a + 72));
     case 16: return <i64>wl_mte_tag(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16), load<u64>(a + 24), load<u32>(a + 32));
@@ -69,4 +69,4 @@ const CALL_IDS: u32 = 71;
 /** calls of this build: ids 0 .. NCALLS - 1 (the released core has no t_* calls) */
 export const NCALLS: u32 = TEST_BUILD ? 71 : 41;
 /** fingerprint of this table; the host checks it against src/engine/calls.ts CALL_TABLE_HASH */
-export const CALL_TABLE_HASH: u32 = 0xebabb0e9;
+export const CALL_TABLE_HASH: u32 = 0xfa1685fa;

@@ -8,7 +8,7 @@
 // a per-CPU value in a module global would leak from one CPU to the next.
 
 import {
-  HDR_BASE, H_NCPUS, H_MODE, MODE_DETERMINISTIC, PC_CLOCK, PC_ID, PC_SOCKET, PC_CORE, PC_STATS, PC_RNG, PC_LOCAL,
+  HDR_BASE, H_NCPUS, H_MODE, MODE_DETERMINISTIC, PC_CLOCK, PC_ID, PC_SOCKET, PC_CORE, PC_STATS, PC_RNG, PC_LOCAL, PC_SMT_EXTRA,
   percpu, cost_base, tlb_off, LOCK_STAT_BASE_OFF,
 } from './layout';
 import { STAT_IPI_CYCLES } from './generated';
@@ -91,7 +91,15 @@ export function cpu_bind_host(id: u32): void {
 @inline export function now(): u64 { return load<u64>(PC + PC_CLOCK); }
 @inline export function set_clock(t: u64): void { store<u64>(PC + PC_CLOCK, t); }
 /** Charge `c` cycles to this CPU. */
-@inline export function charge(c: u64): void { store<u64>(PC + PC_CLOCK, load<u64>(PC + PC_CLOCK) + c); }
+/**
+ * Charge `c` cycles of this CPU's work. While the other hardware thread of
+ * its core runs an emulated CPU too, the work takes longer by the profile's
+ * SMT slowdown (PC_SMT_EXTRA per 1024). Waits set the clock instead (a
+ * sibling slows the work, not the time a lock is held by another CPU).
+ */
+@inline export function charge(c: u64): void {
+  store<u64>(PC + PC_CLOCK, load<u64>(PC + PC_CLOCK) + c + ((c * <u64>load<u32>(PC + PC_SMT_EXTRA)) >> 10));
+}
 @inline export function charge_cost(id: i32): void { charge(cost(id)); }
 @inline export function clock_of(cpu: u32): u64 { return atomic.load<u64>(percpu(cpu) + PC_CLOCK); }
 

@@ -29,7 +29,7 @@ import {
   VM_WRITE, VM_READ, VM_EXEC, VM_SHARED, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP, VM_HUGEPAGE, VM_MTE, VMOPS_NONE, VMOPS_SHMEM,
   PG_ANON, PG_HUGE, FR_MAPCOUNT, FR_FLAGS,
   MM_PT_LOCK, SET_SPF_RETRY, SET_THP, SET_BUG, SPF_RETRY_UNBOUNDED, SPF_RETRY_SPIN, THP_ALWAYS, THP_MADVISE,
-  BUG_SKIP_VMA_CHANGED, PAGE_SHIFT, mm_addr, setting,
+  BUG_SKIP_VMA_CHANGED, PAGE_SHIFT, mm_addr, setting, VMOPS_FILE, PERVMA_KERNEL_6_7, PERVMA_KERNEL_6_15,
 } from './layout';
 import { PC, cpu_id, charge, cost, stat_inc } from './cpu';
 import { PC_VMF } from './layout';
@@ -40,6 +40,7 @@ import {
   STAT_FAULT_SPURIOUS, STAT_FAULT_SIGBUS, STAT_FAULT_OOM, STAT_FAULT_HUGE_PMD_PROTNONE,
   STAT_SPF_ABORT_VMA_CHANGED, STAT_SPF_ABORT_VMA_CHANGED_LOCKED, STAT_SPF_ABORT_PMD_CHANGED, STAT_SPF_ABORT_TRYLOCK_BOUNDED,
   STAT_SPF_TRYLOCK_RETRY, STAT_SPF_ABORT_FILE, STAT_SPF_ABORT_PMD_NONE_FAULT, STAT_SPF_ABORT_FAULT_ON_ACCESS, STAT_SPF_ABORT_UFFD_WP,
+  STAT_PERVMA_RETRY_FILE, STAT_PERVMA_RETRY_ANON_VMA, STAT_PERVMA_RETRY_MKWRITE,
 } from './generated';
 import { spin_lock, spin_unlock, spin_trylock } from './spinlock';
 import { sync_point } from './wait';
@@ -55,8 +56,8 @@ import {
   pmd_none, pmd_trans_huge, pmd_devmap, mk_pte_prot, pgprot_unpack, _PAGE_PSE, _PAGE_UFFD_WP,
 } from './pte';
 import { tag_storage_enabled, page_tag_storage_reserved, reserve_tag_storage, mte_sync_tags } from './mte';
-import { vma_end_read } from './pervma';
-import { mmap_read_unlock, mmap_seq_read_check } from './mmap_lock';
+import { vma_end_read, pervma_kernel } from './pervma';
+import { mmap_read_unlock, mmap_read_trylock, mmap_seq_read_check } from './mmap_lock';
 import { vma_addr, vma_has_changed } from './vma';
 import { strategy, STRATEGY_SPF_MMAPSEQ } from './strategy';
 import { alloc_page, put_page, charge_huge_zero } from './page_alloc';
@@ -383,6 +384,39 @@ function anon_vma_prepare(): void {
   spin_unlock(l);
 }
 
+/** the fault runs under the VMA lock (pervma), not mmap_lock */
+@inline function vma_locked(): bool { return (vmf().flags & FAULT_FLAG_VMA_LOCK) != 0; }
+
+/**
+ * A handler the running release cannot run under the VMA lock: drop it and
+ * return VM_FAULT_RETRY; do_user_addr_fault redoes the fault under mmap_lock
+ * (Linux counts VMA_LOCK_RETRY). `counter` names the reason.
+ */
+function vma_lock_retry(counter: u32): i32 {
+  vma_end_read(vmf().vma);
+  stat_inc(counter);
+  return VM_FAULT_RETRY;
+}
+
+/**
+ * vmf_anon_prepare() (mm/memory.c, 6.7+; anon_vma_prepare() before): the VMA
+ * gets its anon_vma before an anonymous page goes in. Under mmap_lock, set it
+ * up. Under the VMA lock: 6.7-6.14 drop the lock and retry under mmap_lock
+ * (false); 6.15 takes mmap_lock with a trylock to set it up, and retries only
+ * when the trylock fails. Caller: not speculative, no PTL held.
+ */
+function vmf_anon_prepare(): bool {
+  if (atomic.load<u32>(vma_addr(vmf().vma) + VMA_ANON) != 0) return true;
+  if (!vma_locked()) { anon_vma_prepare(); return true; }
+  if (pervma_kernel() >= PERVMA_KERNEL_6_15 && mmap_read_trylock(vmf().mm)) {
+    anon_vma_prepare();
+    mmap_read_unlock(vmf().mm);
+    return true;
+  }
+  vma_lock_retry(STAT_PERVMA_RETRY_ANON_VMA);
+  return false;
+}
+
 /** do_anonymous_page(): no PTE in an anonymous VMA */
 function do_anonymous_page(): i32 {
   if (vmf().vma_flags & VM_SHARED) return sigbus(); // shared anonymous memory is shmem: has vm_ops
@@ -405,7 +439,7 @@ function do_anonymous_page(): i32 {
     stat_inc(STAT_FAULT_ANON_ZERO);
     return 0;
   }
-  if (!speculative()) anon_vma_prepare();
+  if (!speculative() && !vmf_anon_prepare()) return VM_FAULT_RETRY;
   const page = alloc_page(PG_ANON, true);
   if (page < 0) return oom();
   mte_alloc_tagged(<u32>page);
@@ -461,6 +495,12 @@ function do_wp_page(): i32 {
   const pfn = <u32>pte_pfn(vmf().orig_pte);
   const special = pte_special(vmf().orig_pte) || pfn == ZERO_PFN;
   if (!special && (vmf().vma_flags & VM_SHARED)) {
+    // 6.6: wp_page_shared() with ->page_mkwrite (a regular file's filesystem; shmem has none)
+    // drops the VMA lock; "mm: handle write faults to RO pages under the VMA lock" (6.7) keeps it
+    if (vma_locked() && pervma_kernel() < PERVMA_KERNEL_6_7 && load<u32>(vma_addr(vmf().vma) + VMA_OPS) == VMOPS_FILE) {
+      pte_unmap_unlock();
+      return vma_lock_retry(STAT_PERVMA_RETRY_MKWRITE);
+    }
     // wp_page_shared: the file page becomes writable and dirty in place
     pte_install(pte_mkyoung(pte_mkdirty(pte_mkwrite(vmf().orig_pte))));
     pte_unmap_unlock();
@@ -480,7 +520,7 @@ function do_wp_page(): i32 {
 /** wp_page_copy(): COW. Drops and retakes the PTL around the allocation. */
 function wp_page_copy(old: u32, from_zero: bool): i32 {
   pte_unmap_unlock();
-  if (!speculative() && (vmf().vma_flags & VM_SHARED) == 0) anon_vma_prepare();
+  if (!speculative() && (vmf().vma_flags & VM_SHARED) == 0 && !vmf_anon_prepare()) return VM_FAULT_RETRY;
   const page = alloc_page(PG_ANON, from_zero);
   if (page < 0) return oom();
   mte_alloc_tagged(<u32>page);
@@ -506,12 +546,19 @@ function wp_page_copy(old: u32, from_zero: bool): i32 {
   return 0;
 }
 
-/** do_fault(): file-backed VMA, no PTE. Classic / per-VMA only (vm_ops->fault may sleep). */
+/**
+ * do_fault(): file-backed VMA, no PTE. Classic / per-VMA only (vm_ops->fault
+ * may sleep). Under the VMA lock before 6.7, do_read_fault, do_cow_fault and
+ * do_shared_fault each drop it and retry under mmap_lock.
+ */
 function do_fault(): i32 {
+  if (vma_locked() && pervma_kernel() < PERVMA_KERNEL_6_7) return vma_lock_retry(STAT_PERVMA_RETRY_FILE);
   if (!pte_alloc()) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
   vmf().pte = ptpage_addr(<u32>vmf().table) + (pte_index() << 3);
   const v = vma_addr(vmf().vma);
   const pgoff = load<u64>(v + VMA_PGOFF) + ((vmf().address - load<u64>(v + VMA_START)) >> PAGE_SHIFT);
+  // do_cow_fault() starts with vmf_anon_prepare()
+  if (is_write() && (vmf().vma_flags & VM_SHARED) == 0 && !vmf_anon_prepare()) return VM_FAULT_RETRY;
   if (load<u32>(v + VMA_OPS) == VMOPS_SHMEM && (vmf().vma_flags & (VM_UFFD_MISSING | VM_UFFD_MINOR))) {
     const u = shmem_userfault(load<u32>(v + VMA_FILE), pgoff);
     if (u >= 0) return u;
@@ -521,8 +568,7 @@ function do_fault(): i32 {
   if (page < 0) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
   const shared = (vmf().vma_flags & VM_SHARED) != 0;
   if (is_write() && !shared) {
-    // do_cow_fault: a private copy of the page-cache page
-    anon_vma_prepare();
+    // do_cow_fault: a private copy of the page-cache page (its anon_vma was prepared first)
     const copy = alloc_page(PG_ANON, false);
     if (copy < 0) { put_page(<u32>page); stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
     charge(cost(COST_PAGE_COPY));
@@ -659,7 +705,7 @@ function thp_enabled(v: u32): bool {
 /** do_huge_pmd_anonymous_page(): a 2 MiB page under the PMD table's lock */
 function do_huge_pmd_anonymous_page(): i32 {
   if (speculative()) return VM_FAULT_FALLBACK;
-  anon_vma_prepare();
+  if (!vmf_anon_prepare()) return VM_FAULT_RETRY;
   const page = alloc_page(PG_ANON | PG_HUGE, false);
   if (page < 0) return VM_FAULT_FALLBACK;
   charge_huge_zero();

@@ -25,7 +25,7 @@ export const LAYOUT_VERSION: u32 = 4; // 2: MAX_CPUS 256, 128-byte line metadata
 // The version of the raw Wasm ABI of the released core (docs/abi.md: imports,
 // exports and their signatures, every exported constant). Bump it on ANY change
 // of those, then run `npm run abi` (test/host/abi.test.ts fails until both are done).
-export const ABI_VERSION: u32 = 10; // 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
+export const ABI_VERSION: u32 = 11; // 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
@@ -165,11 +165,18 @@ export const SET_MUNMAP_DOWNGRADE: u32 = 44; // 1: munmap detaches the VMAs, the
 export const SET_UFFD_SPF_RACE: u32 = 56;
 export const SET_TAG_STORAGE: u32 = 60; // MTE tag-storage pool size in 4 KiB-page units (0 = no tag storage: PROT_MTE is EINVAL)
 export const SET_SPF_LOOKUP: u32 = 48; // SPF_LOOKUP_*: how get_vma() finds the VMA
+// the Linux release whose per-VMA locks the pervma strategy follows (PERVMA_KERNEL_*: major * 100 + minor)
+export const SET_PERVMA_KERNEL: u32 = 52;
 export const NSETTINGS: u32 = 16;
 export const SPF_RETRY_UNBOUNDED: u32 = 0; // trylock + IRQ relax until it succeeds (as merged in the series)
 export const SPF_RETRY_SPIN: u32 = 0xffffffff; // spin_lock with IRQs off: unsafe, shows the deadlock
 export const SPF_LOOKUP_V11: u32 = 0; // read_lock(mm_rb_lock) + __find_vma (SPF v11, 2018): the default
 export const SPF_LOOKUP_V12: u32 = 1; // find_vma_rcu(): mm_seq seqlock retry under RCU (SPF v12, 2019)
+// pervma.ts: what each release handles under the VMA lock
+export const PERVMA_KERNEL_6_4: u32 = 604; // anonymous VMAs with an anon_vma only (the per-VMA lock series as merged)
+export const PERVMA_KERNEL_6_6: u32 = 606; // file VMAs and userfaultfd admitted; file faults drop the lock and retry
+export const PERVMA_KERNEL_6_7: u32 = 607; // file read, COW and shared faults, write faults to RO file pages under the VMA lock
+export const PERVMA_KERNEL_6_15: u32 = 615; // vm_refcnt replaces the VMA's rwsem and its detached flag
 export const THP_NEVER: u32 = 0;
 export const THP_ALWAYS: u32 = 1;
 export const THP_MADVISE: u32 = 2;
@@ -310,7 +317,8 @@ export const RC_SIZE: u32 = RC_LINE + LM_SIZE;
 //  +92  u32 inject (test hook: trap at op N)
 //  +96  u32 PKRU of the task on this CPU (x86 protection keys: bit 2k = access disable, 2k+1 = write disable of key k)
 //  +100 u32 task mempolicy (MPOL_*: set_mempolicy(), used when the VMA has none)
-//  +104 .. 107 spare               +108 u32 cpu id (written by the host)
+//  +104 u32 SMT slowdown: extra cycles per 1024 charged while this CPU's core sibling runs a CPU of the run too (0: none; written by the host from the profile's smt_slowdown)
+//  +108 u32 cpu id (written by the host)
 //  +112 u32 worker: the host worker that runs this CPU (written by the host)
 //  --- this CPU's private state (was module globals; only its CPU touches it) ---
 //  +128 struct vm_fault (fault.ts VmFault, 72)
@@ -346,6 +354,7 @@ export const PC_OP: u32 = 88;
 export const PC_INJECT: u32 = 92;
 export const PC_PKRU: u32 = 96;
 export const PC_MEMPOLICY: u32 = 100;
+export const PC_SMT_EXTRA: u32 = 104;
 export const PC_ID: u32 = 108;
 export const PC_WORKER: u32 = 112;
 export const PC_VMF: u32 = 128;

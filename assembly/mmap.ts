@@ -70,6 +70,8 @@ export const EINVAL: i32 = 22;
 export const ENOMEM: i32 = 12;
 const PROT_MASK: u32 = VM_READ | VM_WRITE | VM_EXEC;
 const MMAP_BASE: u64 = 0x7f0000000000; // top-down allocation starts here (no ASLR: runs are reproducible)
+/** mm->mmap_base: where top-down allocation starts (the same for every mm: no ASLR) */
+export function mmap_base(_mm: u32): u64 { return MMAP_BASE; }
 const MMAP_MIN: u64 = 0x10000;
 const PMD_SIZE: u64 = 0x200000;
 

@@ -4,7 +4,7 @@
 
 import { MM_LOCK_SEQ, MM_LOCK_SEQ_LINE, MM_MMAP_LOCK, mm_addr } from './layout';
 import { line_read, line_write } from './cacheline';
-import { up_read, down_write, up_write, down_read, downgrade_write } from './rwsem';
+import { up_read, down_write, up_write, down_read, downgrade_write, down_read_trylock } from './rwsem';
 import { strategy, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ } from './strategy';
 
 /** the mm-wide sequence (mm->mm_lock_seq), its line read first */
@@ -16,6 +16,7 @@ import { strategy, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ } from './strategy';
 
 export function mmap_read_lock(mm: u32): void { down_read(mm_addr(mm) + MM_MMAP_LOCK); }
 export function mmap_read_unlock(mm: u32): void { up_read(mm_addr(mm) + MM_MMAP_LOCK); }
+export function mmap_read_trylock(mm: u32): bool { return down_read_trylock(mm_addr(mm) + MM_MMAP_LOCK); }
 /**
  * mmap_write_lock(). Under spf-mmapseq the mm-wide sequence count (the
  * mmap_seq of Michel Lespinasse's 2021 SPF RFC; Linux 6.13 made mm_lock_seq

@@ -9,7 +9,7 @@ import { now, set_clock, cpu_id } from './cpu';
 import { op_begin, op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './wait';
 import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_FLAG, PC_STATE, CPU_FINISHED, percpu } from './layout';
 import { access } from './access';
-import { sys_mmap, sys_munmap, sys_madvise, sys_mprotect, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, PROT_MTE } from './mmap';
+import { sys_mmap, sys_munmap, sys_madvise, sys_mprotect, mmap_base, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, PROT_MTE } from './mmap';
 import { rand_below, charge } from './cpu';
 import { spin_lock, spin_unlock } from './spinlock';
 import { down_read, up_read, down_write, up_write } from './rwsem';
@@ -272,31 +272,56 @@ export function wl_touch(mm: u32, base: u64, size: u64, write: bool, budget: u64
   return iters;
 }
 
+/** ebizzy options (ebizzy.c read_options()) other than -m, which every variant has */
+export const EBIZZY_TOUCH: u32 = 1; // -T: only write each page of the copy buffer (touch_mem())
+export const EBIZZY_RANDOM_SIZE: u32 = 2; // -R: copy a random number of records, 1 to all of the chunk
+export const EBIZZY_PERMISSIONS: u32 = 4; // -p: mprotect(PROT_READ) every other chunk, so the chunks' VMAs never merge
+
 /**
  * ebizzy 0.3 (ebizzy.c search_mem(), threads mode) with `-m` (always mmap):
- * `chunks` shared record chunks of `chunk_size` bytes (records are 8-byte
- * size_t) are mapped and written by CPU 0 before the timed phase
- * (allocate() + write_pattern()); then each record: pick a random chunk,
- * mmap a copy buffer of chunk_size, copy the chunk into it (reads of every
- * source page, a write fault on every copy page), bsearch a random key in
- * the copy (reads of the probed records' pages), munmap the copy; with
- * `touch` (`-T`) only write each copy page. Without -m glibc malloc would
- * keep the 512 KiB buffers in its arena after the first free (its mmap
+ * CPU 0 does allocate() and write_pattern() before the start signal: mmap
+ * the `mem` array (chunks pointers), then `chunks` record chunks of
+ * `chunk_size` bytes (records are 8-byte size_t), each with its own mmap
+ * (top-down, so they are adjacent and, as in Linux, one merged VMA unless
+ * -p alternates their protection), writes each, and with -p mprotects the
+ * even ones read-only. Then each record: pick a random chunk, with -R a
+ * random copy size ((rand % records + 1) * 8 bytes), mmap a copy buffer of
+ * that size (it lands below the chunks and the other threads' buffers, and
+ * merges with its neighbour as an anonymous mapping does), copy the chunk
+ * into it (reads of every source page, a write fault on every copy page),
+ * bsearch a random key in the copy (reads of the probed records' pages),
+ * munmap the copy; with -T only write each copy page. Without -m glibc
+ * malloc would keep the buffers in its arena after the first free (its mmap
  * threshold adapts), and the run would make no VM calls at all.
  * The timed window starts after a barrier once the chunks are written and
- * lasts `budget` cycles; it is stored (u64) at `window`. One iteration per record.
+ * lasts `budget` cycles; it is stored (u64) at `window`. One iteration per
+ * record. Returns -(EINVAL << 16) if the chunks did not land where every
+ * CPU expects them (below the `mem` array, adjacent).
  */
-export function wl_ebizzy(mm: u32, chunks_base: u64, chunks: u32, chunk_size: u64, touch: bool, me: u32, ncpu: u32,
+export function wl_ebizzy(mm: u32, opts: u32, chunks: u32, chunk_size: u64, me: u32, ncpu: u32,
   barrier: u32, window: u32, budget: u64, max_iters: u64, ss: u32): i64 {
-  const stride = (chunk_size + (<u64>2 << 20) - 1) & ~((<u64>2 << 20) - 1); // chunks 2 MiB apart: one VMA each, no merging
+  const touch = (opts & EBIZZY_TOUCH) != 0;
+  // where CPU 0's top-down mmaps put them: the mem array's page first, then chunk 0, 1, ... below it
+  const top = ebizzy_top(mm);
   if (me == 0) {
+    const m = sys_mmap(mm, 0, <u64>chunks * 8, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0); // alloc_mem(chunks * sizeof(record_t *))
+    if (m < 0) return fail_mmap(m);
+    if (<u64>m != top) return fail_mmap(-22);
     for (let i: u32 = 0; i < chunks; i++) {
-      const c = chunks_base + <u64>i * stride;
-      const a = sys_mmap(mm, c, chunk_size, RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0, 0);
-      if (a < 0) return fail_mmap(a);
+      const c = sys_mmap(mm, 0, chunk_size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
+      if (c < 0) return fail_mmap(c);
+      if (<u64>c != ebizzy_chunk(top, i, chunk_size)) return fail_mmap(-22);
+    }
+    // write_pattern(): every record of every chunk, then -p's mprotect of the even chunks
+    for (let i: u32 = 0; i < chunks; i++) {
+      const c = ebizzy_chunk(top, i, chunk_size);
       for (let p: u64 = 0; p < chunk_size; p += PAGE_SIZE) {
         const r = access(mm, c + p, true);
         if (r != 0) return -<i64>r;
+      }
+      if ((opts & EBIZZY_PERMISSIONS) != 0 && (i % 2) == 0) {
+        const r = sys_mprotect(mm, c, chunk_size, VM_READ);
+        if (r < 0) return fail_mmap(r);
       }
     }
   }
@@ -307,11 +332,12 @@ export function wl_ebizzy(mm: u32, chunks_base: u64, chunks: u32, chunk_size: u6
   // ebizzy -S: the run lasts `budget` cycles from the start signal (and covers whole records of every CPU)
   while (running(ss, t0 + budget) && <u64>iters < max_iters) {
     op_begin(13);
-    const src = chunks_base + rand_below(chunks) * stride;
-    const a = sys_mmap(mm, 0, chunk_size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
+    const src = ebizzy_chunk(top, <u32>rand_below(chunks), chunk_size);
+    const copy_size = (opts & EBIZZY_RANDOM_SIZE) != 0 ? (rand_below(records) + 1) * 8 : chunk_size;
+    const a = sys_mmap(mm, 0, copy_size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
     if (a < 0) return fail_mmap(a);
     const copy = <u64>a;
-    for (let p: u64 = 0; p < chunk_size; p += PAGE_SIZE) {
+    for (let p: u64 = 0; p < copy_size; p += PAGE_SIZE) {
       if (!touch) {
         const r = access(mm, src + p, false);
         if (r != 0) return -<i64>r;
@@ -322,9 +348,10 @@ export function wl_ebizzy(mm: u32, chunks_base: u64, chunks: u32, chunk_size: u6
     }
     if (!touch) {
       // bsearch(): every probe reads the record's page of the copy
-      const key = rand_below(records);
+      const n = copy_size / 8;
+      const key = rand_below(n);
       let lo: u64 = 0;
-      let hi: u64 = records;
+      let hi: u64 = n;
       while (lo < hi) {
         const mid = (lo + hi) >> 1;
         const r = access(mm, copy + ((mid * 8) & ~(<u64>PAGE_SIZE - 1)), false);
@@ -333,7 +360,7 @@ export function wl_ebizzy(mm: u32, chunks_base: u64, chunks: u32, chunk_size: u6
         if (mid < key) lo = mid + 1; else hi = mid;
       }
     }
-    const u = sys_munmap(mm, copy, chunk_size);
+    const u = sys_munmap(mm, copy, copy_size);
     if (u < 0) return fail_mmap(u);
     iters++;
     loop_done(ss);
@@ -342,6 +369,11 @@ export function wl_ebizzy(mm: u32, chunks_base: u64, chunks: u32, chunk_size: u6
   store<u64>(window, now() - t0);
   return iters;
 }
+
+/** where ebizzy's first mmap (the mem array, one page) lands: the top of a fresh mm's top-down area */
+@inline function ebizzy_top(mm: u32): u64 { return mmap_base(mm) - PAGE_SIZE; }
+/** chunk i: below the mem array and chunks 0..i-1 (each chunk_size bytes, a whole number of pages) */
+@inline function ebizzy_chunk(top: u64, i: u32, chunk_size: u64): u64 { return top - <u64>(i + 1) * chunk_size; }
 
 /**
  * RadixVM mapbench: map a page at `addr` (MAP_FIXED), touch it, unmap it;

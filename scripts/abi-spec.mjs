@@ -106,6 +106,7 @@ export const SETTINGS = {
   SET_MUNMAP_DOWNGRADE: { def: 1, byStrategy: { STRATEGY_SPF: 0 }, range: '0, 1', what: '1: munmap detaches the VMAs, then zaps under mmap_lock for read (Linux 4.20+); 0: all under the write lock (the kernels the SPF series was measured on)' },
   SET_SPF_LOOKUP: { def: 0, range: 'SPF_LOOKUP_V11 (0), SPF_LOOKUP_V12 (1)', what: 'how the spf strategy\'s get_vma() finds the VMA' },
   SET_UFFD_SPF_RACE: { def: 0, range: 'UFFD_RACE_IGNORE (0), UFFD_RACE_ABORT (1)', what: 'a userfaultfd registration that lands during a speculative fault' },
+  SET_PERVMA_KERNEL: { def: 615, range: 'PERVMA_KERNEL_6_4 (604), PERVMA_KERNEL_6_6 (606), PERVMA_KERNEL_6_7 (607), PERVMA_KERNEL_6_15 (615)', what: 'the Linux release whose per-VMA locks the pervma strategy follows (what each handles under the VMA lock: assembly/pervma.ts)' },
   SET_TAG_STORAGE: { def: 0, range: 'any (0 = none: PROT_MTE is EINVAL)', unit: 'pages', what: 'MTE tag-storage pool' },
 };
 

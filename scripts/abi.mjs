@@ -373,8 +373,11 @@ ${table(prof, ['profile', 'GHz', 'sockets x cores x threads', 'cost vector'])}
    contiguous CPU ranges, worker 0 from CPU 0, covering every CPU.
 5. Per CPU: \`PC_ID\` = c, \`PC_WORKER\` = its worker, topology \`PC_SOCKET\`,
    \`PC_CORE\`, \`PC_THREAD\` (faultline: thread = c / (sockets x cores), then
-   socket = (c mod (sockets x cores)) / cores, core = the rest mod cores), a
-   non-zero xorshift seed at \`PC_RNG\` (u64), \`PC_STATE\` = \`CPU_RUNNABLE\`.
+   socket = (c mod (sockets x cores)) / cores, core = the rest mod cores, for a
+   workload that binds cores in order; a scheduler-placed one alternates sockets),
+   \`PC_SMT_EXTRA\` (0, or the profile's smt_slowdown x 1024 / 100 when another CPU
+   of the run shares the core), a non-zero xorshift seed at \`PC_RNG\` (u64),
+   \`PC_STATE\` = \`CPU_RUNNABLE\`.
 6. Call \`machine_init()\` once, on the host instance. It checks all of the
    above first: a bad field is reported through \`env.abort\` by name, with its
    value, and nothing is built (\`H_INIT_DONE\` stays 0). On success it builds

@@ -14,7 +14,7 @@
 //   sweep(axes | specs)        every workload x strategy x CPU count
 //   stats: statInfo()          every counter with its unit and description
 
-import { Machine, type MachineConfig, type Mode, type Engine, type MunmapLock, type SpfLookup, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
+import { Machine, PERVMA_KERNELS, PERVMA_KERNEL_NOTES, DEFAULT_SETTINGS, type MachineConfig, type Mode, type Engine, type MunmapLock, type SpfLookup, type PervmaKernel, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
 import {
   runPoint, runSweep, resolveSpec, expandSweep, DEFAULT_SWEEP, POINT_DEFAULTS, loopWarning, type LoopReport,
   type PointSpec, type PointResult, type SweepProgress,
@@ -30,7 +30,7 @@ import { platform } from './platform.js';
 import { UsageError } from './types.js';
 import { OP_NAMES, checkOps, type Op } from './programs.js';
 
-export type { Mode, Engine, MunmapLock, SpfLookup, CpuSnapshot, EngineStats, PointSpec, PointResult, LoopReport, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
+export type { Mode, Engine, MunmapLock, SpfLookup, PervmaKernel, CpuSnapshot, EngineStats, PointSpec, PointResult, LoopReport, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
 export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_LOOPS, OP_NAMES, loopWarning };
 export { resultsFile, jsonText, toCsv, formatTable, formatDetails, plotSpecs, throughputSpec, breakdownSpec, renderSvg, expandSweep };
 export { statInfo, listProfiles, loadProfile, parseProfile };
@@ -63,14 +63,22 @@ export interface WorkloadInfo {
   name: string; description: string; opsUnit: string; usesStrategy: boolean; vcycles: string;
   /** which phase of the run the benchmark times, when it is not the whole run */
   timed?: string;
+  /** where its threads run: 'cores' (bound to cores in order, as will-it-scale) or 'spread' (left to the scheduler) */
+  placement: 'cores' | 'spread';
 }
 
 /** the named workloads (runWorkload, sweep) */
 export function listWorkloads(): WorkloadInfo[] {
-  return listedWorkloads().map(({ name, description, opsUnit, usesStrategy, vcycles, timed }) => ({ name, description, opsUnit, usesStrategy, vcycles, ...(timed ? { timed } : {}) }));
+  return listedWorkloads().map(({ name, description, opsUnit, usesStrategy, vcycles, timed, placement }) =>
+    ({ name, description, opsUnit, usesStrategy, vcycles, ...(timed ? { timed } : {}), placement: placement ?? 'cores' }));
 }
 
 /** the fault-path strategies */
+/** the per-VMA lock releases the pervma strategy can follow (`--kernel`), oldest first, with what each handles; `default` marks the newest */
+export function listKernels(): { release: PervmaKernel; description: string; default: boolean }[] {
+  return PERVMA_KERNELS.map((release) => ({ release, description: PERVMA_KERNEL_NOTES[release], default: release === DEFAULT_SETTINGS.pervmaKernel }));
+}
+
 export function listStrategies(): { name: string; description: string; munmapLock: 'downgrade' | 'write' }[] {
   return strategies.map(({ name, description, munmapLock }) => ({ name, description, munmapLock }));
 }
@@ -258,6 +266,8 @@ export function sweepCommand(axes: SweepAxes): string[] {
   if (p.engine !== undefined) cmd.push('--engine', p.engine);
   if (p.workers !== undefined) cmd.push('--workers', String(p.workers));
   if (p.munmap !== undefined) cmd.push('--munmap', p.munmap);
+  if (p.spfLookup !== undefined) cmd.push('--spf-lookup', p.spfLookup);
+  if (p.kernel !== undefined) cmd.push('--kernel', p.kernel);
   return cmd;
 }
 

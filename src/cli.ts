@@ -13,10 +13,10 @@ import { fileURLToPath } from 'node:url';
 import { join, dirname } from 'node:path';
 import { parseCount, parseCounts, parseNames, prepareOutDir, checkOutFile, isFsError, describeFsError } from './args.js';
 import {
-  sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_LOOPS, loopWarning, listWorkloads, listStrategies, listProfiles, loadProfile, maxCpus,
+  sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_LOOPS, loopWarning, listWorkloads, listStrategies, listProfiles, listKernels, loadProfile, maxCpus,
   ProfileError, UsageError, formatTable, formatDetails, version,
   runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS,
-  type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type MunmapLock, type SpfLookup, type StressMix, type StressResult,
+  type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type MunmapLock, type SpfLookup, type PervmaKernel, type StressMix, type StressResult,
 } from './index.js';
 import { firstLine } from './report.js';
 import { writeOutputs, formatFailures } from './outputs.js';
@@ -28,11 +28,13 @@ import { readCalibration, runValidation, formatValidateTable, writeValidateOutpu
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
 
-interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; loops?: string; engine: string; workers?: string; munmap?: string; spfLookup?: string }
+interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; loops?: string; engine: string; workers?: string; munmap?: string; spfLookup?: string; kernel?: string }
 
 const ENGINE_HELP = 'mn: many emulated CPUs per host worker as coroutines (default); threads: one host thread per CPU (parallel mode only)';
 const WORKERS_HELP = 'host workers of the mn engine (default: host cores, at most the CPU count; deterministic mode: 1)';
 const SPF_LOOKUP_HELP = 'spf strategy: how get_vma() finds the VMA: v11 read_lock(mm_rb_lock) + __find_vma (default) or v12 find_vma_rcu() (seqlock under RCU)';
+const KERNELS = listKernels();
+const KERNEL_HELP = `pervma strategy: the Linux release whose per-VMA locks it follows (${KERNELS.map((k) => k.release).join(', ')}; default ${KERNELS.find((k) => k.default)?.release}; see \`faultline list\`)`;
 const MUNMAP_HELP = 'munmap\'s mmap_lock: downgrade (detach the VMAs, zap under the read lock: Linux 4.20+) or write (all under the write lock: the kernels SPF was measured on); default: the strategy\'s own (see `faultline list`)';
 
 function addCommonOptions(cmd: Command): Command {
@@ -46,7 +48,8 @@ function addCommonOptions(cmd: Command): Command {
     .addOption(new Option('--engine <engine>', ENGINE_HELP).choices(['mn', 'threads']).default('mn'))
     .option('--workers <n>', WORKERS_HELP)
     .addOption(new Option('--munmap <lock>', MUNMAP_HELP).choices(['downgrade', 'write']))
-    .addOption(new Option('--spf-lookup <version>', SPF_LOOKUP_HELP).choices(['v11', 'v12']));
+    .addOption(new Option('--spf-lookup <version>', SPF_LOOKUP_HELP).choices(['v11', 'v12']))
+    .addOption(new Option('--kernel <release>', KERNEL_HELP).choices(KERNELS.map((k) => k.release)));
 }
 
 function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profile): Omit<PointSpec, 'workload' | 'strategy' | 'cpus'> {
@@ -61,6 +64,7 @@ function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profi
     ...(o.workers !== undefined ? { workers: parseWorkers(o.workers) } : {}),
     ...(o.munmap !== undefined ? { munmap: o.munmap as MunmapLock } : {}),
     ...(o.spfLookup !== undefined ? { spfLookup: o.spfLookup as SpfLookup } : {}),
+    ...(o.kernel !== undefined ? { kernel: o.kernel as PervmaKernel } : {}),
   };
 }
 
@@ -228,13 +232,16 @@ function listText(): string {
   const lines = ['workloads (--workload):'];
   for (const w of ws) {
     lines.push(`  ${pad(w.name, wn)}  ${w.description} [${w.opsUnit}${w.usesStrategy ? '' : '; ignores --strategy'}]`);
-    if (w.usesStrategy) lines.push(`  ${pad('', wn)}    timed: ${w.timed ?? 'the whole run'}`);
+    if (w.usesStrategy) lines.push(`  ${pad('', wn)}    timed: ${w.timed ?? 'the whole run'}; threads: ${w.placement === 'spread'
+      ? 'left to the scheduler (idle cores first, sockets level, SMT siblings last)' : 'bound to cores in order (socket 0 first, SMT siblings last)'}`);
   }
   lines.push('', 'strategies (--strategy):');
   const sn = Math.max(...strategies.map((s) => s.name.length));
   for (const s of strategies) lines.push(`  ${pad(s.name, sn)}  ${s.description}; munmap: ${s.munmapLock}`);
   lines.push(`  (munmap: downgrade = VMAs detached, then zap/shootdown/table freeing under mmap_lock for read, Linux 4.20+;`,
     `   write = all under the write lock, as before 4.20; --munmap overrides)`);
+  lines.push('', 'per-VMA lock releases (--kernel, pervma only; the default is the newest):');
+  for (const k of KERNELS) lines.push(`  ${pad(k.release, 5)}  ${k.description}${k.default ? ' [default]' : ''}`);
   lines.push('', 'profiles (--profile):');
   const ps = listProfiles();
   const pn = Math.max(...ps.map((p) => p.name.length));

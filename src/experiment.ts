@@ -3,7 +3,7 @@
 // Bad input throws (UsageError / ProfileError) before anything runs; a run
 // that fails (deadlock, crash) is a result with ok=false, never a throw.
 
-import { Machine, engineConfig, munmapLockOf, checkMachineSize, type MachineConfig, type Engine, type EngineStats, type Mode, type MunmapLock, type SpfLookup, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
+import { Machine, engineConfig, munmapLockOf, checkMachineSize, type MachineConfig, checkPervmaKernel, DEFAULT_SETTINGS, type PervmaKernel, type Engine, type EngineStats, type Mode, type MunmapLock, type SpfLookup, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
 import { loadProfile, ProfileError, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
@@ -36,6 +36,8 @@ export interface PointSpec {
   munmap?: MunmapLock;
   /** SPF's get_vma() (`--spf-lookup`, spf strategy only); undefined = v11 */
   spfLookup?: SpfLookup;
+  /** the Linux release of the per-VMA locks (`--kernel`, pervma strategy only); undefined = the newest */
+  kernel?: PervmaKernel;
 }
 
 /** The result of one point: see docs/results-schema.md (counters and cycles are plain numbers: exact below 2^53, checked). */
@@ -52,8 +54,17 @@ export interface PointResult {
   quantum: number;
   vcycles: number | null;
   params: Record<string, number>;
-  /** the kernel variant the point ran: munmap's mmap_lock (downgrade: Linux 4.20+; write: before); SPF's get_vma() (spf only, else null) */
-  kernel: { munmap: MunmapLock; spfLookup: SpfLookup | null };
+  /**
+   * the kernel variant the point ran: munmap's mmap_lock (downgrade: Linux 4.20+; write: before); SPF's get_vma() (spf only, else null);
+   * the per-VMA lock release (pervma only, else null)
+   */
+  kernel: { munmap: MunmapLock; spfLookup: SpfLookup | null; pervma: PervmaKernel | null };
+  /**
+   * where the threads ran: 'cores' (will-it-scale's hwloc binding: cores in order, SMT siblings once every core has a thread)
+   * or 'spread' (left to the scheduler: idle cores first, sockets level); smtSharedCpus: CPUs whose core also ran another
+   * CPU of the point (each slowed by the profile's smt_slowdown)
+   */
+  placement: { policy: 'cores' | 'spread'; smtSharedCpus: number };
   /** the workload's own measurements (postcopy: userfault resolution latency percentiles); {} for most */
   metrics: Record<string, number>;
   /** the steady state: whole loops of the benchmark each CPU completed (null: the workload has no loop) */
@@ -146,6 +157,7 @@ export function resolveSpec(spec: PointSpec): Resolved {
   if (spec.loops !== undefined) checkInt('loops', spec.loops, 0, 1_000_000);
   if (spec.munmap !== undefined) munmapLockOf(spec.munmap, strategy.id);
   if (spec.spfLookup !== undefined && spec.spfLookup !== 'v11' && spec.spfLookup !== 'v12') throw new UsageError(`unknown SPF lookup "${String(spec.spfLookup)}" (v11, v12)`);
+  if (spec.kernel !== undefined) checkPervmaKernel(spec.kernel);
   engineOf(spec);
   const resolved = { workload, strategy, profile };
   // the machine the workload asks for must fit the shared memory: said here, before any point runs
@@ -168,11 +180,13 @@ function machineConfigOf(spec: PointSpec, r: Resolved): MachineConfig {
     quantum: spec.quantum,
     seed: spec.seed,
     strategy: r.strategy.id,
+    placement: r.workload.placement ?? 'cores',
     ...engineOf(spec),
     ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
     ...sized,
     settings: { ...(sized?.settings ?? {}), ...(spec.munmap !== undefined ? { munmap: spec.munmap } : {}),
-      ...(spec.spfLookup !== undefined ? { spfLookup: spec.spfLookup } : {}) },
+      ...(spec.spfLookup !== undefined ? { spfLookup: spec.spfLookup } : {}),
+      ...(spec.kernel !== undefined ? { pervmaKernel: spec.kernel } : {}) },
   };
 }
 
@@ -251,7 +265,9 @@ function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params,
     quantum: spec.quantum,
     vcycles: spec.vcycles ?? null,
     params,
-    kernel: { munmap: munmapLockOf(m.cfg.settings.munmap, r.strategy.id), spfLookup: r.strategy.name === 'spf' ? m.cfg.settings.spfLookup : null },
+    kernel: { munmap: munmapLockOf(m.cfg.settings.munmap, r.strategy.id), spfLookup: r.strategy.name === 'spf' ? m.cfg.settings.spfLookup : null,
+      pervma: r.strategy.name === 'pervma' ? m.cfg.settings.pervmaKernel : null },
+    placement: { policy: m.cfg.placement, smtSharedCpus: m.smtShared },
     metrics,
     loops,
     ok: run.ok,

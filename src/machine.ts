@@ -13,7 +13,7 @@
 import { coreModule, defaultVariant, instantiate, layoutConsts, type Consts, type Instance, type Variant } from './wasm.js';
 import { platform } from './platform.js';
 import type { WorkerResult } from './worker.js';
-import { loadProfile, costVector, cpuPlacement, type CostProfile } from './profile.js';
+import { loadProfile, costVector, cpuPlacement, type CostProfile, type Placement } from './profile.js';
 import { UsageError } from './types.js';
 import { strategies } from './strategies.js';
 import { lostUserfaultWakeups, waitForGraph, waitEdge, cpuStates, CPU_STATES, type WaitEdge, type CpuState } from './waitgraph.js';
@@ -57,6 +57,8 @@ export interface MachineConfig {
   workers?: number;
   /** profile name (profiles/<name>.json), a path, or a parsed profile */
   profile?: string | CostProfile;
+  /** how the CPUs land on sockets, cores and SMT siblings (src/profile.ts cpuPlacement; default 'cores') */
+  placement?: Placement;
   /** quantum of the lax barrier, cycles */
   quantum?: number;
   tlbSets?: number;
@@ -123,6 +125,24 @@ export interface FaultSettings {
   spfLookup: SpfLookup;
   /** a userfaultfd registration that lands during a speculative fault: 'ignore' (the SPF series) or 'abort' (the v12 review) */
   uffdSpfRace: 'ignore' | 'abort';
+  /** the Linux release whose per-VMA locks the pervma strategy follows (assembly/pervma.ts); default the newest */
+  pervmaKernel: PervmaKernel;
+}
+
+/** the per-VMA lock releases the pervma strategy can follow, oldest first (assembly/pervma.ts says what each handles) */
+export const PERVMA_KERNELS = ['6.4', '6.6', '6.7', '6.15'] as const;
+export type PervmaKernel = typeof PERVMA_KERNELS[number];
+/** what each release handles under the VMA lock (one line each, for `faultline list` and docs) */
+export const PERVMA_KERNEL_NOTES: Record<PervmaKernel, string> = {
+  '6.4': 'anonymous VMAs with an anon_vma only; userfaultfd-armed VMAs fall back (the series as merged)',
+  '6.6': 'file VMAs and userfaultfd admitted; file read/COW/shared faults and page_mkwrite drop the VMA lock and retry under mmap_lock',
+  '6.7': 'file read, COW and shared faults and writes to read-only file pages under the VMA lock (Wilcox, commit 4ed4379881aa and its series)',
+  '6.15': 'as 6.7, with vm_refcnt replacing the VMA\'s rwsem and detached flag; no anon_vma needed at lookup (vmf_anon_prepare trylocks mmap_lock)',
+};
+
+export function checkPervmaKernel(k: unknown): PervmaKernel {
+  if (typeof k === 'string' && (PERVMA_KERNELS as readonly string[]).includes(k)) return k as PervmaKernel;
+  throw new UsageError(`unknown kernel release "${String(k)}" for per-VMA locks (${PERVMA_KERNELS.join(', ')})`);
 }
 
 export type SpfLookup = 'v11' | 'v12';
@@ -132,6 +152,7 @@ export type MunmapLock = 'downgrade' | 'write';
 export const DEFAULT_SETTINGS: FaultSettings = {
   spfRetry: 'trylock', thp: 'never', pcpBatch: 63, pcpHigh: 378, lruBatch: 15, rssThresh: 64,
   numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false, munmap: 'default', tagStorage: 0, spfLookup: 'v11', uffdSpfRace: 'ignore',
+  pervmaKernel: PERVMA_KERNELS[PERVMA_KERNELS.length - 1],
 };
 
 /** munmap's lock for a setting under strategy id `strategy` ('default': the strategy's own) */
@@ -320,6 +341,8 @@ export class Machine {
   /** offsets inside each per-CPU block (mailbox, TLB, scratch) */
   readonly percpuLayout: PercpuLayout;
   private scratchBase = 0;
+  /** CPUs of this run that share their core with another CPU of the run (SMT siblings both busy) */
+  smtShared = 0;
 
   constructor(config: MachineConfig) {
     const C = (this.C = layoutConsts());
@@ -336,6 +359,7 @@ export class Machine {
       mode: config.mode ?? 'parallel',
       ...engineConfig(cpus, config.mode ?? 'parallel', config.engine, config.workers),
       quantum: config.quantum ?? 10_000,
+      placement: config.placement ?? 'cores',
       ...sizesOf(config),
       seed: config.seed ?? 1,
       watchdogMs: config.watchdogMs ?? 5_000,
@@ -418,15 +442,26 @@ export class Machine {
     const lookup = { v11: C.SPF_LOOKUP_V11, v12: C.SPF_LOOKUP_V12 }[st.spfLookup];
     if (lookup === undefined) throw new UsageError(`unknown SPF lookup "${String(st.spfLookup)}" (v11, v12)`);
     set('SET_SPF_LOOKUP', lookup);
+    const rel = { '6.4': C.PERVMA_KERNEL_6_4, '6.6': C.PERVMA_KERNEL_6_6, '6.7': C.PERVMA_KERNEL_6_7, '6.15': C.PERVMA_KERNEL_6_15 }[checkPervmaKernel(st.pervmaKernel)];
+    set('SET_PERVMA_KERNEL', rel);
     if (st.uffdSpfRace !== 'ignore' && st.uffdSpfRace !== 'abort') throw new UsageError(`unknown uffdSpfRace setting "${st.uffdSpfRace}" (ignore, abort)`);
     set('SET_UFFD_SPF_RACE', st.uffdSpfRace === 'abort' ? C.UFFD_RACE_ABORT : C.UFFD_RACE_IGNORE);
     u32.set(costVector(this.profile), this.regions.profile >>> 2);
 
     // ---- per-CPU blocks ----
     const dv = new DataView(this.memory.buffer);
+    if (c.placement !== 'cores' && c.placement !== 'spread') throw new UsageError(`unknown placement "${String(c.placement)}" (cores, spread)`);
+    const where = [...Array(cpus).keys()].map((i) => cpuPlacement(t, i, c.placement));
+    const coreKey = (p: { socket: number; core: number }) => p.socket * t.coresPerSocket + p.core;
+    const perCore = new Map<number, number>();
+    for (const p of where) perCore.set(coreKey(p), (perCore.get(coreKey(p)) ?? 0) + 1);
+    // the profile's SMT slowdown (extra cycles per 100) as extra cycles per 1024, for CPUs whose core runs another CPU of the run
+    const smtExtra = Math.round((this.profile.cycles.smt_slowdown ?? 0) * 1024 / 100);
+    this.smtShared = where.filter((p) => (perCore.get(coreKey(p)) ?? 0) > 1).length;
     for (let i = 0; i < cpus; i++) {
       const pc = this.percpu(i);
-      const p = cpuPlacement(t, i);
+      const p = where[i];
+      dv.setUint32(pc + C.PC_SMT_EXTRA, (perCore.get(coreKey(p)) ?? 0) > 1 ? smtExtra : 0, true);
       dv.setUint32(pc + C.PC_ID, i, true);
       dv.setUint32(pc + C.PC_WORKER, this.workerOf[i], true);
       dv.setUint32(pc + C.PC_SOCKET, p.socket, true);

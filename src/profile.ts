@@ -19,7 +19,7 @@
  * Validation reports the FIRST problem found, as one human line:
  *   profile intel-skx-2s.json: costs.l1_hit.cycles must be an integer >= 0 (got "four")
  *
- * CPU placement rule (cpuPlacement): emulated CPU i is mapped onto
+ * CPU placement rule (cpuPlacement, policy 'cores', the default): emulated CPU i is mapped onto
  * (socket, core, thread) by filling every physical core of every socket
  * before using any SMT sibling, and within one SMT "layer" by filling
  * socket 0 core by core, then socket 1, ...:
@@ -276,9 +276,24 @@ export function listProfiles(): { name: string; description: string }[] {
  * this file: all cores of all sockets first, socket by socket, then SMT
  * siblings layer by layer).
  */
+/**
+ * How a benchmark's threads land on the machine (the workload says which; the
+ * result records it):
+ * - 'cores': will-it-scale's main.c binds task i to hwloc core object
+ *   i % ncores (cores in topology order: socket 0's, then socket 1's), so the
+ *   second task of a core comes only once every core has one (the rule above);
+ * - 'spread': left to the Linux scheduler (pft, ebizzy): one thread per idle
+ *   core before any SMT sibling (select_idle_core), and the sockets kept level
+ *   (the NUMA imbalance a fork may leave is imb_numa_nr: with one LLC per node,
+ *   the number of LLCs, 2 here; kernel/sched/topology.c build_sched_domains):
+ *   CPU i of a layer goes to socket i mod sockets, core floor(i / sockets).
+ */
+export type Placement = 'cores' | 'spread';
+
 export function cpuPlacement(
   topo: Topology,
   cpu: number,
+  policy: Placement = 'cores',
 ): { socket: number; core: number; thread: number } {
   for (const k of TOPO_KEYS) {
     if (!isPositiveInt(topo[k])) {
@@ -299,6 +314,7 @@ export function cpuPlacement(
   const coresTotal = sockets * coresPerSocket;
   const thread = Math.floor(cpu / coresTotal);
   const r = cpu % coresTotal;
+  if (policy === 'spread') return { socket: r % sockets, core: Math.floor(r / sockets), thread };
   return { socket: Math.floor(r / coresPerSocket), core: r % coresPerSocket, thread };
 }
 

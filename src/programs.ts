@@ -101,8 +101,8 @@ programs.tlbFlush = async ({ core }, _cpu, a) => loopResult(await core.wl_tlb_fl
   big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), num(a, 'steady', 0)));
 programs.touch = async ({ core }, _cpu, a) => loopResult(await core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), num(a, 'write', 1),
   big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
-programs.ebizzy = async ({ core }, cpu, a) => loopResult(await core.wl_ebizzy(num(a, 'mm', 0), big(a, 'chunksBase'), num(a, 'chunks'),
-  big(a, 'chunkSize'), num(a, 'touch', 0), cpu, num(a, 'ncpus'), num(a, 'barrier'), num(a, 'window'), big(a, 'budget', BUDGET_MAX),
+programs.ebizzy = async ({ core }, cpu, a) => loopResult(await core.wl_ebizzy(num(a, 'mm', 0), num(a, 'opts', 0), num(a, 'chunks'),
+  big(a, 'chunkSize'), cpu, num(a, 'ncpus'), num(a, 'barrier'), num(a, 'window'), big(a, 'budget', BUDGET_MAX),
   big(a, 'maxIters', BUDGET_MAX), num(a, 'steady', 0)));
 /** pft rounds (assembly/workloads.ts wl_pft): faults timed alone, between two barriers */
 programs.pft = async ({ core }, cpu, a) => loopResult(await core.wl_pft(num(a, 'mm', 0), num(a, 'shared'), big(a, 'base'), big(a, 'size'),

@@ -7,14 +7,14 @@
 //   { format, name, sets: [ { id, title, source, machine?, profile, mode?, seed?, vcycles?,
 //       points?: [ { workload, strategy, cpus, value } ],          published absolute values (drawn only)
 //       ratios:  [ { label, num: Ref, den: Ref, published } ] } ] } compared: emulated num/den vs published
-//   Ref = { workload, strategy, cpus }
+//   Ref = { workload, strategy, cpus, kernel?, munmap? }   kernel: the per-VMA lock release (pervma); munmap: its mmap_lock
 // Every point a ratio names is run once per set (same profile, mode, seed).
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runPoint, resolveSpec, POINT_DEFAULTS, type PointSpec, type PointResult } from './experiment.js';
 import { UsageError } from './types.js';
-import type { Mode } from './machine.js';
+import { checkPervmaKernel, type Mode, type PervmaKernel, type MunmapLock } from './machine.js';
 import { PACKAGE_ROOT } from './package-root.js';
 import { renderSvg } from './plot.js';
 import type { TopLevelSpec } from 'vega-lite';
@@ -24,7 +24,7 @@ export const CALIBRATION_FORMAT = 'faultline-calibration/1';
 /** the calibration set shipped with faultline */
 export const SHIPPED_SET = join(PACKAGE_ROOT, 'calibration', 'published.json');
 
-export interface PointRef { workload: string; strategy: string; cpus: number }
+export interface PointRef { workload: string; strategy: string; cpus: number; kernel?: PervmaKernel; munmap?: MunmapLock }
 export interface PublishedPoint extends PointRef { value: number }
 export interface RatioSpec { label: string; num: PointRef; den: PointRef; published: number }
 export interface CalibrationSet {
@@ -87,7 +87,14 @@ function num(o: Record<string, unknown>, k: string, where: string, int = false):
 
 function ref(v: unknown, where: string): PointRef {
   if (!isObj(v)) throw new UsageError(`${where} must be an object { workload, strategy, cpus }`);
-  return { workload: str(v, 'workload', where), strategy: str(v, 'strategy', where), cpus: num(v, 'cpus', where, true) };
+  if (v.munmap !== undefined && v.munmap !== 'downgrade' && v.munmap !== 'write') throw new UsageError(`${where}: "munmap" must be "downgrade" or "write"`);
+  return { workload: str(v, 'workload', where), strategy: str(v, 'strategy', where), cpus: num(v, 'cpus', where, true),
+    ...(v.kernel !== undefined ? { kernel: checkKernel(v.kernel, where) } : {}),
+    ...(v.munmap !== undefined ? { munmap: v.munmap as MunmapLock } : {}) };
+}
+
+function checkKernel(k: unknown, where: string): PervmaKernel {
+  try { return checkPervmaKernel(k); } catch (e) { throw new UsageError(`${where}: ${e instanceof Error ? e.message : String(e)}`); }
 }
 
 /** Parse and check a calibration file's text; `file` names it in messages. */
@@ -150,12 +157,14 @@ export function readCalibration(file: string): CalibrationFile {
 // ---------------------------------------------------------------------------
 // Running
 
-const key = (p: PointRef) => `${p.workload}|${p.strategy}|${p.cpus}`;
+const key = (p: PointRef) => `${p.workload}|${p.strategy}|${p.cpus}|${p.kernel ?? ''}|${p.munmap ?? ''}`;
 
 function specOf(set: CalibrationSet, p: PointRef): PointSpec {
   const mode = set.mode ?? 'deterministic';
   return {
     workload: p.workload, strategy: p.strategy, cpus: p.cpus, profile: set.profile, mode,
+    ...(p.kernel !== undefined ? { kernel: p.kernel } : {}),
+    ...(p.munmap !== undefined ? { munmap: p.munmap } : {}),
     seed: set.seed ?? POINT_DEFAULTS.seed, quantum: POINT_DEFAULTS.quantum,
     ...(set.vcycles !== undefined ? { vcycles: set.vcycles } : {}),
     // deterministic mode runs every CPU on one worker
@@ -240,9 +249,11 @@ export function validateJson(res: ValidateResult, command: string[]): unknown {
 
 /** throughput vs CPUs: the emulated curves (lines) with the published points (diamonds) over them */
 export function overlaySpec(s: SetResult): TopLevelSpec {
-  const series = (p: PointRef) => `${p.workload} ${p.strategy}`;
-  const emulated = s.points.filter((p) => p.ok).map((p) => ({ cpus: p.cpus, series: series(p), rate: p.opsPerVirtualSec, kind: 'emulated' }));
-  const published = s.published.map((p) => ({ cpus: p.cpus, series: series(p), rate: p.value, kind: 'published' }));
+  // a set that compares kernel releases draws one line per release
+  const byKernel = s.ratios.some((r) => r.num.kernel !== undefined || r.den.kernel !== undefined);
+  const series = (w: string, st: string, k?: string | null) => `${w} ${st}${byKernel && k ? ` ${k}` : ''}`;
+  const emulated = s.points.filter((p) => p.ok).map((p) => ({ cpus: p.cpus, series: series(p.workload, p.strategy, p.kernel.pervma), rate: p.opsPerVirtualSec, kind: 'emulated' }));
+  const published = s.published.map((p) => ({ cpus: p.cpus, series: series(p.workload, p.strategy, p.kernel), rate: p.value, kind: 'published' }));
   const cpus = [...new Set([...emulated, ...published].map((p) => p.cpus))].sort((a, b) => a - b);
   const x = { field: 'cpus', type: 'quantitative' as const, title: 'CPUs (threads)', scale: { type: 'log' as const, base: 2 }, axis: { values: cpus, format: 'd' } };
   const y = { field: 'rate', type: 'quantitative' as const, title: 'operations per second', axis: { format: '~s' } };

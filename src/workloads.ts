@@ -10,6 +10,7 @@
 
 import type { Machine, MachineConfig, CpuTask, RunResult } from './machine.js';
 import type { LoopResult } from './programs.js';
+import type { Placement } from './profile.js';
 import type { PointSpec } from './experiment.js';
 import { UsageError } from './types.js';
 import { layoutConsts } from './wasm.js';
@@ -29,6 +30,12 @@ export interface Workload<Ctx = unknown> {
   hidden?: boolean;
   /** the fewest CPUs a point may have (default 1) */
   minCpus?: number;
+  /**
+   * where the benchmark's threads run (src/profile.ts Placement): 'cores' as
+   * will-it-scale binds them (hwloc cores in order, siblings last; the
+   * default), 'spread' when the benchmark leaves them to the scheduler
+   */
+  placement?: Placement;
   /** extra machine configuration (per-CPU scratch, frames...) */
   machine?(p: PointSpec): Partial<MachineConfig>;
   /** lay out and initialise the shared objects; the result is handed to task() and ops() */
@@ -380,7 +387,7 @@ const pftPages = (p: PointSpec) => Math.min(65_536, Math.max(16, Math.round(budg
  */
 function pftWorkload(name: string, shared: boolean, description: string): Workload<FaultCtx> {
   return {
-    name, description, opsUnit: 'faults', usesStrategy: true,
+    name, description, opsUnit: 'faults', usesStrategy: true, placement: 'spread', // pft.c creates its threads unbound
     vcycles: 'memory per thread = vcycles / 10,000 pages (default 2,000 pages); rounds repeat until the clock passes vcycles',
     timed: 'the fault phase of each round only (between two barriers); map and unmap are outside the window',
     machine: (p) => faultMachine(p, pftPages(p)),
@@ -395,20 +402,25 @@ function pftWorkload(name: string, shared: boolean, description: string): Worklo
   };
 }
 
+/** ebizzy.c's options besides -m (assembly/workloads.ts EBIZZY_*) */
+interface EbizzyOpts { touch?: boolean; randomSize?: boolean; permissions?: boolean }
+
 /** ebizzy.c with its defaults: 10 chunks of 64 Ki records of 8 bytes (512 KiB), shared by the threads */
-function ebizzyWorkload(name: string, touch: boolean, description: string): Workload<FaultCtx> {
+function ebizzyWorkload(name: string, o: EbizzyOpts, description: string): Workload<FaultCtx> {
   const chunkSize = 8 * 64 * 1024;
   const chunks = 10;
+  const optsOf = (C: Record<string, number>) => (o.touch ? C.EBIZZY_TOUCH : 0) | (o.randomSize ? C.EBIZZY_RANDOM_SIZE : 0) | (o.permissions ? C.EBIZZY_PERMISSIONS : 0);
   return {
-    name, description, opsUnit: 'records', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
+    name, description, opsUnit: 'records', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, placement: 'spread', // ebizzy.c's pthread_create(), unbound
     timed: 'from the start signal (after the chunks are allocated and written) for vcycles cycles',
     machine: (p) => faultMachine(p, 2 * chunkSize / PAGE + Math.ceil(chunks * chunkSize / PAGE / p.cpus)),
-    setup: (m, p) => ({ budget: budgetOf(p), size: chunkSize, barrier: m.hostAlloc(32), extra: { chunks, cpus: p.cpus, touch: touch ? 1 : 0 }, tables: scratchOf(m, p),
+    setup: (m, p) => ({ budget: budgetOf(p), size: chunkSize, barrier: m.hostAlloc(32), extra: { chunks, cpus: p.cpus, opts: optsOf(m.C) }, tables: scratchOf(m, p),
       ...steadyBlock(m, p) }),
-    task: (cpu, ctx) => ({ program: 'ebizzy', args: { chunksBase: 0x100000000000, chunks: ctx.extra!.chunks, chunkSize: ctx.size,
-      touch: ctx.extra!.touch, ncpus: ctx.extra!.cpus, barrier: ctx.barrier!, window: ctx.tables![cpu], budget: ctx.budget, steady: ctx.steady } }),
+    task: (cpu, ctx) => ({ program: 'ebizzy', args: { opts: ctx.extra!.opts, chunks: ctx.extra!.chunks, chunkSize: ctx.size,
+      ncpus: ctx.extra!.cpus, barrier: ctx.barrier!, window: ctx.tables![cpu], budget: ctx.budget, steady: ctx.steady } }),
     ops: loopOps,
-    params: (ctx) => ({ chunkBytes: ctx.size, chunks: ctx.extra!.chunks, touchOnly: ctx.extra!.touch, vcyclesBudget: ctx.budget, loops: ctx.loops }),
+    params: (ctx) => ({ chunkBytes: chunkSize, chunks, touchOnly: o.touch ? 1 : 0, randomSize: o.randomSize ? 1 : 0, permissions: o.permissions ? 1 : 0,
+      vcyclesBudget: ctx.budget, loops: ctx.loops }),
     timedCycles: (m) => windowCycles(m),
     loop: loopOf('one record: mmap a 512 KiB buffer, fill it, search it, munmap'),
   };
@@ -549,8 +561,10 @@ export const workloads: readonly Workload[] = Object.freeze([
   mteTag,
   pftWorkload('pft-shared', true, 'pft.c (pft -t N): every thread faults its slice of ONE region mapped before the timed phase (one VMA)'),
   pftWorkload('pft-private', false, 'pft.c threads, a region per thread: every thread faults its own region (its own VMA), mapped before the timed phase'),
-  ebizzyWorkload('ebizzy', false, 'ebizzy.c -m: per record, mmap a 512 KiB buffer, copy a random shared chunk into it, bsearch a key, munmap'),
-  ebizzyWorkload('ebizzy-mT', true, 'ebizzy.c -mT: per record, mmap a 512 KiB buffer, write each page, munmap'),
+  ebizzyWorkload('ebizzy', {}, 'ebizzy.c -m: per record, mmap a 512 KiB buffer, copy a random shared chunk into it, bsearch a key, munmap'),
+  ebizzyWorkload('ebizzy-mT', { touch: true }, 'ebizzy.c -mT: per record, mmap a 512 KiB buffer, write each page, munmap'),
+  ebizzyWorkload('ebizzy-mTRp', { touch: true, randomSize: true, permissions: true },
+    'ebizzy.c -mTRp: per record, mmap a buffer of a random number of records (8 B to 512 KiB), write each page, munmap; the even chunks are read-only so the chunks never merge'),
   mapbenchWorkload('mapbench-local', false, 'RadixVM mapbench.cc local: each CPU maps, touches and unmaps pages of its own region'),
   mapbenchWorkload('mapbench-global', true, 'RadixVM mapbench.cc global: all CPUs map, touch and unmap interleaved pages of one region'),
   mapbenchPipeline,

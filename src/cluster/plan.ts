@@ -46,6 +46,7 @@ const SPEC_FIELDS: Record<keyof PointSpec, { type: 'string' | 'number'; optional
   workers: { type: 'number', optional: true },
   munmap: { type: 'string', optional: true },
   spfLookup: { type: 'string', optional: true },
+  kernel: { type: 'string', optional: true },
 };
 
 /** The spec with its keys in one order and no undefined fields: what a plan stores and shards are matched on. */

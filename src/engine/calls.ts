@@ -19,7 +19,7 @@ export const CALLS: Record<string, CallSig> = {
   wl_mmap: { id: 10, params: ['u32', 'bool', 'u32', 'u64', 'u64', 'u64', 'u32'], result: 'i64', test: false },
   wl_tlb_flush: { id: 11, params: ['u32', 'u32', 'u64', 'u64', 'u64', 'u32'], result: 'i64', test: false },
   wl_touch: { id: 12, params: ['u32', 'u64', 'u64', 'bool', 'u64', 'u64'], result: 'i64', test: false },
-  wl_ebizzy: { id: 13, params: ['u32', 'u64', 'u32', 'u64', 'bool', 'u32', 'u32', 'u32', 'u32', 'u64', 'u64', 'u32'], result: 'i64', test: false },
+  wl_ebizzy: { id: 13, params: ['u32', 'u32', 'u32', 'u64', 'u32', 'u32', 'u32', 'u32', 'u64', 'u64', 'u32'], result: 'i64', test: false },
   wl_mapbench: { id: 14, params: ['u32', 'u64', 'u32', 'u32', 'u32', 'u64', 'u64', 'u32'], result: 'i64', test: false },
   wl_mapbench_pipeline: { id: 15, params: ['u32', 'u64', 'u64', 'u32', 'u32', 'u32', 'u32', 'u32', 'u64', 'u64'], result: 'i64', test: false },
   wl_mte_tag: { id: 16, params: ['u32', 'u64', 'u64', 'u64', 'u32'], result: 'i64', test: false },
@@ -80,4 +80,4 @@ export const CALLS: Record<string, CallSig> = {
 };
 
 /** fingerprint of the table (assembly/calls.ts exports the same): a core built from other sources differs */
-export const CALL_TABLE_HASH = 0xebabb0e9;
+export const CALL_TABLE_HASH = 0xfa1685fa;

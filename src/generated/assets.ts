@@ -453,11 +453,11 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "pervma_abort_not_anon",
-   "per-VMA abort: not an anonymous VMA"
+   "per-VMA abort: not an anonymous VMA (6.4/6.5)"
   ],
   [
    "pervma_abort_no_anon_vma",
-   "per-VMA abort: no anon_vma yet"
+   "per-VMA abort: an anonymous VMA with no anon_vma yet (before 6.15)"
   ],
   [
    "pervma_abort_locked",
@@ -657,7 +657,23 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "pervma_abort_uffd",
-   "per-VMA abort: userfaultfd_armed() (as merged: fall back to mmap_lock)"
+   "per-VMA abort: userfaultfd_armed() (6.4/6.5: fall back to mmap_lock)"
+  ],
+  [
+   "pervma_retry_file",
+   "per-VMA retry: a file read, COW or shared fault dropped the VMA lock for mmap_lock (6.6; handled under it since 6.7)"
+  ],
+  [
+   "pervma_retry_anon_vma",
+   "per-VMA retry: vmf_anon_prepare() found no anon_vma and dropped the VMA lock for mmap_lock (6.15: only when its mmap_lock trylock failed)"
+  ],
+  [
+   "pervma_retry_mkwrite",
+   "per-VMA retry: a write to a read-only page of a file with ->page_mkwrite dropped the VMA lock for mmap_lock (6.6)"
+  ],
+  [
+   "rwsem_sleep",
+   "rwsem waits of a reader that slept behind a writer and paid the wake-up: reschedule IPI, delivery, switch back"
   ]
  ]
 };
@@ -779,6 +795,10 @@ export const COSTS_SPEC: unknown = {
   [
    "tag_storage_reserve",
    "reserve_tag_storage() for one 4 KiB page: take its tag storage out of the pool (the allocation of the tag block, alloc_contig_range)"
+  ],
+  [
+   "smt_slowdown",
+   "cycles added to every 100 cycles of a CPU's work while the other hardware thread of its core runs an emulated CPU too (0: no SMT, or no slowdown)"
   ]
  ]
 };
@@ -909,6 +929,10 @@ export const PROFILES: Record<string, unknown> = {
    "tag_storage_reserve": {
     "cycles": 1128,
     "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1010 + 118)"
+   },
+   "smt_slowdown": {
+    "cycles": 54,
+    "source": "Marr et al., 'Hyper-Threading Technology Architecture and Microarchitecture', Intel Technology Journal 6(1), 2002: two threads on one core gave up to 30% more throughput than one on server workloads, so each runs at ~1.3/2 = 65% of a lone thread's speed: 100/0.65 - 100 = 54 extra cycles per 100 (Intel's figure reused for Zen 2 SMT: estimate, no AMD figure for kernel code found)"
    }
   }
  },
@@ -1037,6 +1061,10 @@ export const PROFILES: Record<string, unknown> = {
    "tag_storage_reserve": {
     "cycles": 1740,
     "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1536 + 204)"
+   },
+   "smt_slowdown": {
+    "cycles": 0,
+    "source": "no SMT in this topology (1 thread per core): never applied"
    }
   }
  },
@@ -1165,6 +1193,10 @@ export const PROFILES: Record<string, unknown> = {
    "tag_storage_reserve": {
     "cycles": 1740,
     "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1536 + 204)"
+   },
+   "smt_slowdown": {
+    "cycles": 54,
+    "source": "Marr et al., 'Hyper-Threading Technology Architecture and Microarchitecture', Intel Technology Journal 6(1), 2002: two threads on one core gave up to 30% more throughput than one on server workloads, so each runs at ~1.3/2 = 65% of a lone thread's speed: 100/0.65 - 100 = 54 extra cycles per 100 (reused for Cascade Lake: estimate, no per-core SMT yield of kernel code found)"
    }
   }
  },
@@ -1293,6 +1325,10 @@ export const PROFILES: Record<string, unknown> = {
    "tag_storage_reserve": {
     "cycles": 1802,
     "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1598 + 204)"
+   },
+   "smt_slowdown": {
+    "cycles": 54,
+    "source": "Marr et al., 'Hyper-Threading Technology Architecture and Microarchitecture', Intel Technology Journal 6(1), 2002: two threads on one core gave up to 30% more throughput than one on server workloads, so each runs at ~1.3/2 = 65% of a lone thread's speed: 100/0.65 - 100 = 54 extra cycles per 100 (reused for Haswell-EP: estimate, no per-core SMT yield of kernel code found)"
    }
   }
  },
@@ -1422,6 +1458,10 @@ export const PROFILES: Record<string, unknown> = {
    "tag_storage_reserve": {
     "cycles": 1623,
     "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1413 + 210)"
+   },
+   "smt_slowdown": {
+    "cycles": 54,
+    "source": "Marr et al., 'Hyper-Threading Technology Architecture and Microarchitecture', Intel Technology Journal 6(1), 2002: two threads on one core gave up to 30% more throughput than one on server workloads, so each runs at ~1.3/2 = 65% of a lone thread's speed: 100/0.65 - 100 = 54 extra cycles per 100 (reused for Ice Lake-SP: estimate, no per-core SMT yield of kernel code found)"
    }
   }
  },
@@ -1550,6 +1590,10 @@ export const PROFILES: Record<string, unknown> = {
    "tag_storage_reserve": {
     "cycles": 1740,
     "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1536 + 204)"
+   },
+   "smt_slowdown": {
+    "cycles": 54,
+    "source": "Marr et al., 'Hyper-Threading Technology Architecture and Microarchitecture', Intel Technology Journal 6(1), 2002: two threads on one core gave up to 30% more throughput than one on server workloads, so each runs at ~1.3/2 = 65% of a lone thread's speed: 100/0.65 - 100 = 54 extra cycles per 100 (the Netburst-era figure reused for Skylake-SP: estimate, no per-core SMT yield of kernel code found)"
    }
   }
  },
@@ -1678,6 +1722,10 @@ export const PROFILES: Record<string, unknown> = {
    "tag_storage_reserve": {
     "cycles": 1284,
     "source": "modelling choice, no measurement exists (the arm64 tag-storage series was an RFC, never merged): one 4 KiB page migrated out of the tag block plus one buddy allocation = page_copy + buddy_alloc of this profile (1166 + 118)"
+   },
+   "smt_slowdown": {
+    "cycles": 0,
+    "source": "no SMT in this topology (2 vCPUs as 2 cores of 1 thread; the hypervisor hides any sharing): never applied"
    }
   }
  }

@@ -144,7 +144,10 @@ describe('the speculative and per-VMA paths really bypass mmap_lock (page_fault1
     expect(spf.mmap_read_acquire).toBe(spf.spf_fallback);
     expect(spf.mmap_read_acquire * 100n).toBeLessThan(cl.mmap_read_acquire);
     expect(spf.spf_success * 100n).toBeGreaterThan(99n * faults);
-    expect(pervma.mmap_read_acquire).toBe(pervma.pervma_fallback);
+    // per-VMA locks (6.15, the default): the fallbacks, plus at most one mmap_lock trylock per new VMA
+    // (vmf_anon_prepare() sets its anon_vma up under it; 6.4 fell back for that fault instead)
+    expect(pervma.mmap_read_acquire).toBeGreaterThanOrEqual(pervma.pervma_fallback);
+    expect(pervma.mmap_read_acquire).toBeLessThanOrEqual(pervma.pervma_fallback + cl.mmap_write_acquire);
     expect(pervma.mmap_read_acquire * 100n).toBeLessThan(cl.mmap_read_acquire);
     expect(pervma.vma_read_acquire).toBeGreaterThan(99n * faults / 100n);
     // mmap/munmap still take it for write, the same number of times

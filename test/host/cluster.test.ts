@@ -50,7 +50,7 @@ describe('sweep --plan', () => {
     expect(readJson(join(tmp, 'p-munmap.json')).points[0].spec.munmap).toBe('downgrade');
     expect(readJson(join(tmp, 'p-munmap.json')).points[0].spec.spfLookup).toBe('v12');
     expect(run('point', '--plan', 'p-munmap.json', '--index', '0', '--out', 'munmap', '--quiet').code).toBe(0);
-    expect(readJson(join(tmp, 'munmap', 'point-0.json')).result.kernel).toEqual({ munmap: 'downgrade', spfLookup: 'v12' });
+    expect(readJson(join(tmp, 'munmap', 'point-0.json')).result.kernel).toEqual({ munmap: 'downgrade', spfLookup: 'v12', pervma: null });
     expect(run('point', '--plan', 'p-munmap.json', '--index', '0', '--out', 'munmap').stdout).toMatch(/skipped/);
   });
 

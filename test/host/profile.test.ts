@@ -234,6 +234,17 @@ describe('cpuPlacement', () => {
     expect(loadProfile('default').topology).toEqual(flat);
   });
 
+  it("'spread' (left to the scheduler): sockets alternate, one thread per core before any sibling", () => {
+    expect(cpuPlacement(skx, 0, 'spread')).toEqual({ socket: 0, core: 0, thread: 0 });
+    expect(cpuPlacement(skx, 1, 'spread')).toEqual({ socket: 1, core: 0, thread: 0 });
+    expect(cpuPlacement(skx, 2, 'spread')).toEqual({ socket: 0, core: 1, thread: 0 });
+    expect(cpuPlacement(skx, 55, 'spread')).toEqual({ socket: 1, core: 27, thread: 0 });
+    expect(cpuPlacement(skx, 56, 'spread')).toEqual({ socket: 0, core: 0, thread: 1 });
+    // 'cores' (will-it-scale's hwloc binding) fills socket 0 first
+    expect(cpuPlacement(skx, 1, 'cores')).toEqual({ socket: 0, core: 1, thread: 0 });
+    expect(cpuPlacement(skx, 28)).toEqual({ socket: 1, core: 0, thread: 0 });
+  });
+
   it('default: one socket, one thread, core = cpu', () => {
     expect(cpuPlacement(flat, 0)).toEqual({ socket: 0, core: 0, thread: 0 });
     expect(cpuPlacement(flat, 17)).toEqual({ socket: 0, core: 17, thread: 0 });

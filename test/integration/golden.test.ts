@@ -53,6 +53,10 @@ function points(): Map<string, GoldenPoint[]> {
       // SPF's other get_vma() (v12, find_vma_rcu)
       if (strategy === 'spf' && (w.name === 'page_fault1' || w.name === 'mapbench-global' || w.name === 'ebizzy'))
         add(strategy, { name: `${w.name} spf-lookup=v12`, spec: { ...base, workload: w.name, strategy, spfLookup: 'v12' }, core });
+      // per-VMA locks of the older releases (the default is the newest): what each handles under the VMA lock
+      if (strategy === 'pervma' && (w.name === 'page_fault1' || w.name === 'page_fault2' || w.name === 'page_fault3' || w.name === 'postcopy'))
+        for (const kernel of ['6.4', '6.6', '6.7'] as const)
+          add('pervma-kernels', { name: `${w.name} kernel=${kernel}`, spec: { ...base, workload: w.name, strategy, kernel }, core });
     });
   }
   return groups;
