@@ -236,6 +236,9 @@ export async function calibrateHost(opts: CalibrateOptions = {}): Promise<Calibr
       `the round trip (mprotect of a touched page with a thread of the process spinning on CPU 1, ${ns('shootdown')}, minus the same with that thread asleep, ${ns('flushlocal')}: ${rt.toFixed(1)} ns) minus ipi_handler and ipi_send`);
   } else for (const k of ['ipi_send', 'ipi_deliver', 'ipi_handler']) keep(k, 'one CPU: no shootdown to measure');
   keep('irq_relax', 'not measurable from user space (sti/cli are privileged)');
+  // SMT: a sibling's slowdown needs two threads pinned to one core, which the probes do not run
+  if (topo.threadsPerCore === 1) set('smt_slowdown', 0, `no SMT in this topology (${topo.threadsPerCore} thread per core): never applied`);
+  else keep('smt_slowdown', 'two threads on one core were not measured');
   // figures the shipped profiles derive from cache latencies: the same formulas with this host's
   const l2 = costs.l2_hit.cycles, llc = costs.llc_hit.cycles;
   set('pagecache_lookup', 3 * (l2 + 8), `derived as the shipped profiles': an xarray walk of 3 levels, each an L2 hit (l2_hit ${l2}, measured) + 8 cycles`);
