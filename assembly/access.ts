@@ -42,8 +42,10 @@ import { task_numa_work } from './mmap';
  */
 export function fault_classic(mm: u32, address: u64, flags: u32): i32 {
   flags |= FAULT_FLAG_ALLOW_RETRY;
-  // retry: the handler released mmap_lock and asked for it (FAULT_FLAG_TRIED from now on)
-  for (let tries = 0; tries < 16; tries++) {
+  // retry: the handler released mmap_lock and asked for it (FAULT_FLAG_TRIED from now on). Unbounded,
+  // as Linux's (since 5.7 ALLOW_RETRY stays on): a userfault is retried for as long as its handler
+  // wakes it without resolving; a run that livelocks so ends at the virtual-cycle limit
+  while (true) {
     mmap_read_lock(mm);
     const vma = find_vma(mm, address);
     if (vma < 0 || address < load<u64>(vma_addr(<u32>vma) + VMA_START)) {
@@ -109,8 +111,9 @@ export function access(mm: u32, address: u64, write: bool): i32 {
   stat_inc(STAT_ACCESS);
   const vpn = address >> PAGE_SHIFT;
   cpu_local().faulted = false;
-  // retry: after a fault the access is re-executed, as the CPU does after iret
-  for (let tries = 0; tries < 8; tries++) {
+  // retry: after a fault the access is re-executed, as the CPU does after iret (unbounded, as
+  // on hardware: each fault is an interrupt point, so a stop or the virtual-cycle limit ends a livelock)
+  while (true) {
     const e = tlb_lookup(vpn);
     // PKRU is checked at every access, TLB hits included (the TLB caches the key, not the rights)
     if (e != 0 && (!write || (pte_write(e) && pte_dirty(e))) && pkru_allows(pte_pkey(e), write)) return 0;
@@ -123,7 +126,7 @@ export function access(mm: u32, address: u64, write: bool): i32 {
     op_done();
     if (r != 0) return r;
   }
-  return VM_FAULT_RETRY; // a fault that never sticks: reported, never a hang
+  return VM_FAULT_RETRY;
 }
 
 /** NUMA balancing: the first CPU past the mm's next-scan time runs task_numa_work() */

@@ -25,7 +25,7 @@ export const LAYOUT_VERSION: u32 = 4; // 2: MAX_CPUS 256, 128-byte line metadata
 // The version of the raw Wasm ABI of the released core (docs/abi.md: imports,
 // exports and their signatures, every exported constant). Bump it on ANY change
 // of those, then run `npm run abi` (test/host/abi.test.ts fails until both are done).
-export const ABI_VERSION: u32 = 11; // 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
+export const ABI_VERSION: u32 = 12; // 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
@@ -207,6 +207,7 @@ export const FLAG_NO_RCU_GRACE: u32 = 2; // test: rcu_reclaim() ignores readers 
 export const FLAG_SPF_STALL: u32 = 4; // test: a speculative fault is held up (an interrupt) right after get_vma(), see spf.ts
 export const FLAG_PERVMA_STALL: u32 = 8; // test: lock_vma_under_rcu() is held up between the lookup and vma_start_read(), see pervma.ts
 export const FLAG_SPF_UFFD_STALL: u32 = 32; // test: a speculative anonymous fault stalls with the PTL held before its userfaultfd check (userfaultfd.ts)
+export const FLAG_UFFD_QUEUE_STALL: u32 = 64; // test: handle_userfault() stalls before it queues its message, so a resolution can land first (userfaultfd.ts)
 export const FLAG_SPF_STALL_WALK: u32 = 16; // test: a speculative fault is held up between its walk and handle_pte_fault(), see spf.ts
 
 // ---- cache-line metadata (LM_SIZE = 128 bytes), embedded in every modeled object ----
@@ -357,6 +358,8 @@ export const PC_MEMPOLICY: u32 = 100;
 export const PC_SMT_EXTRA: u32 = 104;
 export const PC_ID: u32 = 108;
 export const PC_WORKER: u32 = 112;
+export const PC_UFFD_MSG_TID: u32 = 116; // userfaultfd: the faulting CPU of the last message this CPU read (UFFD_FEATURE_THREAD_ID), else 0
+export const PC_UFFD_MSG_ADDR: u32 = 120; // u64: its address as the message reports it (exact with UFFD_FEATURE_EXACT_ADDRESS)
 export const PC_VMF: u32 = 128;
 export const PC_WALK: u32 = 200;
 export const PC_LOCAL: u32 = 256;

@@ -46,7 +46,7 @@ import {
   UWQ_READ, UWQ_WOKEN, VM_UFFD_CTX_SHIFT, VM_UFFD_CTX_MASK, VM_UFFD_ANY, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP,
   VM_WRITE, VM_SHARED, VMA_START, VMA_END, VMA_FLAGS, VMA_OPS, VMA_PGOFF, VMA_FILE, VMOPS_NONE, VMOPS_SHMEM,
   WAIT_UFFD, WAIT_UFFD_READ, MAX_CPUS, PAGE_SHIFT, PAGE_SIZE, PG_ANON, PG_PAGECACHE, FR_MAPCOUNT, FR_FLAGS,
-  SET_UFFD_SPF_RACE, UFFD_RACE_ABORT, FLAG_SPF_UFFD_STALL, ncpus, setting,
+  SET_UFFD_SPF_RACE, UFFD_RACE_ABORT, FLAG_SPF_UFFD_STALL, FLAG_UFFD_QUEUE_STALL, PC_UFFD_MSG_TID, PC_UFFD_MSG_ADDR, ncpus, setting,
 } from './layout';
 import { PC, cpu_id, now, set_clock, charge, cost, stat_inc, stat_add } from './cpu';
 import {
@@ -64,10 +64,10 @@ import { vma_start_write } from './pervma';
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './mmap_lock';
 import { isolate_range, mut_vma_at } from './mmap';
 import {
-  vm_get_page_prot, vmf, release_fault_lock, VM_FAULT_RETRY, VM_FAULT_SIGBUS, FAULT_FLAG_WRITE, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT,
+  vm_get_page_prot, can_change_pte_writable, vmf, release_fault_lock, VM_FAULT_RETRY, VM_FAULT_SIGBUS, FAULT_FLAG_WRITE, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT,
 } from './fault';
-import { pte_alloc_walk, walk_pte_table, walk_lockless, walk_pte_slot, ptl_of, set_pte, WALK_OK, USER_VA_END } from './pgtable';
-import { pgprot_pack, pfn_pte, pte_none, pte_present, pte_protnone, pte_mkdirty, pte_mkwrite, pte_wrprotect, pte_mkspecial, _PAGE_UFFD_WP } from './pte';
+import { pte_alloc_walk, walk_pte_table, walk_lockless, walk_pte_slot, walk_pmd_slot, ptl_of, set_pte, WALK_OK, WALK_PMD_HUGE, USER_VA_END } from './pgtable';
+import { pgprot_pack, pfn_pte, pte_none, pte_present, pte_protnone, pte_write, pte_mkdirty, pte_mkwrite, pte_wrprotect, pte_mkspecial, _PAGE_UFFD_WP } from './pte';
 import { alloc_page, put_page } from './page_alloc';
 import { frame, frame_flags, ZERO_PFN } from './frames';
 import { lru_cache_add } from './lru';
@@ -78,8 +78,26 @@ import { i_size_pages } from './shmem';
 import { access } from './access';
 import { mte_sync_tags } from './mte';
 
-// uapi (include/uapi/linux/userfaultfd.h)
+// uapi (include/uapi/linux/userfaultfd.h, Linux 6.12)
+export const UFFD_FEATURE_PAGEFAULT_FLAG_WP: u32 = 1 << 0;
+export const UFFD_FEATURE_EVENT_FORK: u32 = 1 << 1;
+export const UFFD_FEATURE_EVENT_REMAP: u32 = 1 << 2;
+export const UFFD_FEATURE_EVENT_REMOVE: u32 = 1 << 3;
+export const UFFD_FEATURE_MISSING_HUGETLBFS: u32 = 1 << 4;
+export const UFFD_FEATURE_MISSING_SHMEM: u32 = 1 << 5;
+export const UFFD_FEATURE_EVENT_UNMAP: u32 = 1 << 6;
 export const UFFD_FEATURE_SIGBUS: u32 = 1 << 7;
+export const UFFD_FEATURE_THREAD_ID: u32 = 1 << 8;
+export const UFFD_FEATURE_MINOR_HUGETLBFS: u32 = 1 << 9;
+export const UFFD_FEATURE_MINOR_SHMEM: u32 = 1 << 10;
+export const UFFD_FEATURE_EXACT_ADDRESS: u32 = 1 << 11;
+export const UFFD_FEATURE_WP_HUGETLBFS_SHMEM: u32 = 1 << 12;
+export const UFFD_FEATURE_WP_UNPOPULATED: u32 = 1 << 13;
+export const UFFD_FEATURE_POISON: u32 = 1 << 14;
+export const UFFD_FEATURE_WP_ASYNC: u32 = 1 << 15;
+export const UFFD_FEATURE_MOVE: u32 = 1 << 16;
+/** UFFD_API_FEATURES of Linux 6.12 on x86-64 (every config option on): what UFFDIO_API reports and accepts */
+export const UFFD_API_FEATURES: u32 = (1 << 17) - 1;
 export const UFFDIO_REGISTER_MODE_MISSING: u32 = 1;
 export const UFFDIO_REGISTER_MODE_WP: u32 = 2;
 export const UFFDIO_REGISTER_MODE_MINOR: u32 = 4;
@@ -98,6 +116,8 @@ const EBUSY: i32 = 16;
 const EEXIST: i32 = 17;
 const EINVAL: i32 = 22;
 const ENOENT: i32 = 2;
+/** mmap_min_addr: validate_range() refuses addresses below it */
+const MMAP_MIN_ADDR: u64 = 0x10000;
 
 // mfill modes (enum mcopy_atomic_mode)
 const MCOPY_NORMAL: u32 = 0;
@@ -121,10 +141,16 @@ export function uffd_init(): void {
 
 // ---- userfaultfd() --------------------------------------------------------
 
-/** userfaultfd() + UFFDIO_API: a context for `mm` with `features`; its id or -errno */
+/**
+ * userfaultfd() + UFFDIO_API (userfaultfd_api(), Linux 6.12): a context for
+ * `mm` with `features`; its id or -errno. Every bit of UFFD_API_FEATURES is
+ * accepted (WP_ASYNC implies WP_UNPOPULATED), any other is -EINVAL. What the
+ * emulator does with them: README "userfaultfd and shmem".
+ */
 export function sys_userfaultfd(mm: u32, features: u32): i32 {
   charge(cost(COST_SYSCALL));
-  if (features & ~UFFD_FEATURE_SIGBUS) return -EINVAL;
+  if (features & ~UFFD_API_FEATURES) return -EINVAL;
+  if (features & UFFD_FEATURE_WP_ASYNC) features |= UFFD_FEATURE_WP_UNPOPULATED;
   const n = atomic.add<u32>(HDR_BASE + H_UFFD_NEXT, 1);
   if (n >= load<u32>(HDR_BASE + H_UFFD_MAX)) { atomic.sub<u32>(HDR_BASE + H_UFFD_NEXT, 1); return -ENOMEM; }
   const c = ctx_addr(n);
@@ -137,18 +163,20 @@ export function sys_userfaultfd(mm: u32, features: u32): i32 {
 
 // ---- registration ---------------------------------------------------------
 
-/** can this VMA be registered in these modes (vma_can_userfault) */
-function vma_can_userfault(flags: u32, ops: u32, modes: u32): bool {
-  if (ops != VMOPS_NONE && ops != VMOPS_SHMEM) return false;
+/** vma_can_userfault(): anonymous or shmem; MINOR only on shmem */
+function vma_can_userfault(ops: u32, modes: u32): bool {
   if ((modes & VM_UFFD_MINOR) && ops != VMOPS_SHMEM) return false;
-  return true;
+  return ops == VMOPS_NONE || ops == VMOPS_SHMEM;
 }
 
-/** register (`modes` != 0) or unregister [start, start + len) for `ctx`. Caller: not under any lock. */
-function uffd_change(ctx: u32, start: u64, len: u64, modes: u32): i32 {
+/**
+ * register (`modes` != 0) or unregister [start, start + len) for `ctx`
+ * (`release`: close(uffd), only this context's VMAs, no checks). Caller: not under any lock.
+ */
+function uffd_change(ctx: u32, start: u64, len: u64, modes: u32, release: bool = false): i32 {
   charge(cost(COST_SYSCALL));
   if (!valid_ctx(ctx)) return -EINVAL;
-  if ((start & (PAGE_SIZE - 1)) != 0 || (len & (PAGE_SIZE - 1)) != 0 || len == 0 || start + len > USER_VA_END || start + len < start) return -EINVAL;
+  if (!valid_range(start, len)) return -EINVAL;
   const mm = load<u32>(ctx_addr(ctx) + UFFD_MM);
   const end = start + len;
   mmap_write_lock(mm);
@@ -161,8 +189,10 @@ function uffd_change(ctx: u32, start: u64, len: u64, modes: u32): i32 {
     const va = vma_addr(<u32>v);
     const vf = load<u32>(va + VMA_FLAGS);
     any = true;
+    if (release) { a = load<u64>(va + VMA_END); continue; }
+    // unregister checks the VMA against its own modes: a range with a VMA that could never be registered is -EINVAL
+    if (!vma_can_userfault(load<u32>(va + VMA_OPS), modes != 0 ? modes : vf & VM_UFFD_ANY)) { mmap_write_unlock(mm); return -EINVAL; }
     if (modes != 0) {
-      if (!vma_can_userfault(vf, load<u32>(va + VMA_OPS), modes)) { mmap_write_unlock(mm); return -EINVAL; }
       const other = vma_uffd_ctx(vf);
       if (other >= 0 && <u32>other != ctx) { mmap_write_unlock(mm); return -EBUSY; }
     }
@@ -175,7 +205,14 @@ function uffd_change(ctx: u32, start: u64, len: u64, modes: u32): i32 {
     const s = mut_vma_at(i);
     const va = vma_addr(s);
     const vf = load<u32>(va + VMA_FLAGS);
-    if (modes == 0 && vma_uffd_ctx(vf) != <i32>ctx) continue;
+    // register: already this context's with every mode asked (a superset) is left as it is;
+    // unregister: whatever context registered it (Linux unregisters another context's VMAs too,
+    // waking that context's MISSING faults of the range)
+    if (modes != 0 && vma_uffd_ctx(vf) == <i32>ctx && (vf & modes) == modes) continue;
+    if (release && vma_uffd_ctx(vf) != <i32>ctx) continue;
+    if (modes == 0 && vma_uffd_ctx(vf) >= 0 && <u32>vma_uffd_ctx(vf) != ctx && (vf & VM_UFFD_MISSING) != 0) {
+      wake_userfault(<u32>vma_uffd_ctx(vf), load<u64>(va + VMA_START), load<u64>(va + VMA_END));
+    }
     const nf = modes != 0
       ? (vf & ~(VM_UFFD_ANY | VM_UFFD_CTX_MASK)) | modes | ((ctx + 1) << VM_UFFD_CTX_SHIFT)
       : vf & ~(VM_UFFD_ANY | VM_UFFD_CTX_MASK);
@@ -229,7 +266,7 @@ export function uffd_release(ctx: u32): i32 {
   if (!valid_ctx(ctx)) return -EINVAL;
   const c = ctx_addr(ctx);
   atomic.store<u32>(c + UFFD_RELEASED, 1);
-  const r = uffd_change(ctx, 0x10000, USER_VA_END - 0x10000, 0);
+  const r = uffd_change(ctx, 0x10000, USER_VA_END - 0x10000, 0, true);
   wake_userfault(ctx, 0, u64.MAX_VALUE);
   atomic.add<u32>(c + UFFD_READ_WORD, 1);
   wake_waiters(c + UFFD_READ_WORD);
@@ -267,9 +304,11 @@ export function handle_userfault(reason: u32): i32 {
   if (vmf().flags & FAULT_FLAG_WRITE) fl |= UFFD_PAGEFAULT_FLAG_WRITE;
   if (reason == VM_UFFD_WP) fl |= UFFD_PAGEFAULT_FLAG_WP;
   if (reason == VM_UFFD_MINOR) fl |= UFFD_PAGEFAULT_FLAG_MINOR;
-  store<u64>(u + UWQ_ADDRESS, vmf().address & ~(<u64>PAGE_SIZE - 1));
+  // the exact address: the message reports it page aligned unless UFFD_FEATURE_EXACT_ADDRESS
+  store<u64>(u + UWQ_ADDRESS, vmf().address);
   store<u32>(u + UWQ_FLAGS, fl);
   store<u32>(u + UWQ_CTX, <u32>ctx + 1);
+  if (TEST_BUILD && (load<u32>(HDR_BASE + H_FLAGS) & FLAG_UFFD_QUEUE_STALL) != 0) { charge(50_000); sync_point(); }
   store<u64>(u + UWQ_T_QUEUED, now());
   spin_lock(c + UFFD_LOCK);
   line_write(c + UFFD_LINE);
@@ -288,10 +327,33 @@ export function handle_userfault(reason: u32): i32 {
   wake_waiters(c + UFFD_READ_WORD);
   stat_inc(STAT_UFFD_FAULT);
   stat_inc(reason == VM_UFFD_WP ? STAT_UFFD_FAULT_WP : reason == VM_UFFD_MINOR ? STAT_UFFD_FAULT_MINOR : STAT_UFFD_FAULT_MISSING);
+  // userfaultfd_must_wait(), still under the fault lock: a resolution that landed between the
+  // fault's look at the PTE and the queueing woke nobody, but the PTE shows it
+  if (!userfaultfd_must_wait(vmf().mm, vmf().address, reason)) {
+    spin_lock(c + UFFD_LOCK);
+    if (atomic.load<u32>(u + UWQ_STATE) == UWQ_PENDING) pending_unlink(c, me);
+    atomic.store<u32>(u + UWQ_STATE, UWQ_IDLE);
+    atomic.store<u32>(u + UWQ_WAIT, 0);
+    spin_unlock(c + UFFD_LOCK);
+  }
   // release_fault_lock(), then schedule(): a resolution may already have woken us (the state says so)
   release_fault_lock();
   userfault_wait_if_queued();
   return VM_FAULT_RETRY;
+}
+
+/**
+ * userfaultfd_must_wait() (Linux 6.12): a lockless look at the faulting PTE.
+ * Wait unless it is present now (and, for a WP fault, writable): a none
+ * PTE, or no page table yet, still needs the handler. Caller holds the fault lock.
+ */
+function userfaultfd_must_wait(mm: u32, address: u64, reason: u32): bool {
+  const w = walk_lockless(mm, address);
+  if (w == WALK_PMD_HUGE) return !pte_write(atomic.load<u64>(walk_pmd_slot())) && reason == VM_UFFD_WP;
+  if (w != WALK_OK) return true;
+  const e = atomic.load<u64>(walk_pte_slot());
+  if (pte_none(e)) return true;
+  return !pte_write(e) && reason == VM_UFFD_WP;
 }
 
 /**
@@ -434,7 +496,12 @@ export function uffd_read(ctx: u32, running: u32): i64 {
         const tq = load<u64>(u + UWQ_T_QUEUED);
         if (tq > now()) set_clock(tq);
         store<u64>(u + UWQ_T_READ, now());
-        const msg = load<u64>(u + UWQ_ADDRESS) | <u64>load<u32>(u + UWQ_FLAGS);
+        const exact = load<u64>(u + UWQ_ADDRESS);
+        const feat = load<u32>(ca + UFFD_FEATURES);
+        const page = exact & ~(<u64>PAGE_SIZE - 1);
+        store<u64>(PC + PC_UFFD_MSG_ADDR, (feat & UFFD_FEATURE_EXACT_ADDRESS) != 0 ? exact : page);
+        store<u32>(PC + PC_UFFD_MSG_TID, (feat & UFFD_FEATURE_THREAD_ID) != 0 ? c : 0);
+        const msg = page | <u64>load<u32>(u + UWQ_FLAGS);
         spin_unlock(ca + UFFD_LOCK);
         stat_inc(STAT_UFFD_MSG_READ);
         return <i64>msg;
@@ -451,6 +518,11 @@ export function uffd_read(ctx: u32, running: u32): i64 {
   }
   return -1;
 }
+
+/** the address of the last message this CPU read (uffd_msg.arg.pagefault.address: exact with UFFD_FEATURE_EXACT_ADDRESS) */
+export function uffd_msg_address(): u64 { return load<u64>(PC + PC_UFFD_MSG_ADDR); }
+/** the faulting CPU of the last message this CPU read (uffd_msg.arg.pagefault.feat.ptid), 0 without UFFD_FEATURE_THREAD_ID */
+export function uffd_msg_tid(): u32 { return load<u32>(PC + PC_UFFD_MSG_TID); }
 
 /** the faulting side is done: decrement the u32 at `running`, wake the handlers of `ctx` at zero */
 export function uffd_fault_side_done(ctx: u32, running: u32): void {
@@ -479,9 +551,12 @@ function mcopy_atomic_install_pte(mm: u32, v: u32, t: u32, slot: u32, dst: u64, 
   let writable = (vf & VM_WRITE) != 0;
   // for private, in the page cache: CoW (never write to the page cache through a private mapping)
   if (page_in_cache && !vm_shared) writable = false;
-  let e = pte_wrprotect(pfn_pte(<u64>page, vm_get_page_prot(vf)));
-  if (writable || !page_in_cache) e = pte_mkdirty(e);
-  if (writable) e = wp_copy ? e | _PAGE_UFFD_WP : pte_mkwrite(e);
+  // Linux 6.12: always dirty (6.0 "mm/shmem: unconditionally set pte dirty in
+  // mfill_atomic_install_pte"); MODE_WP sets uffd-wp whatever VM_WRITE says, and
+  // pte_mkuffd_wp() write-protects
+  let e = pte_mkdirty(pte_wrprotect(pfn_pte(<u64>page, vm_get_page_prot(vf))));
+  if (writable) e = pte_mkwrite(e);
+  if (wp_copy) e = pte_wrprotect(e) | _PAGE_UFFD_WP;
   const ptl = ptl_of(t);
   spin_lock(ptl);
   if (load<u32>(v + VMA_OPS) == VMOPS_SHMEM) {
@@ -524,11 +599,16 @@ function mfill_zeropage_pte(v: u32, t: u32, slot: u32, dst: u64): i32 {
   return 0;
 }
 
-/** is the handler's source page mapped (copy_from_user with page faults disabled would succeed) */
-function src_present(mm: u32, src: u64): bool {
-  if (walk_lockless(mm, src) != WALK_OK) return false;
+/** is the page of `a` mapped and accessible */
+function page_present(mm: u32, a: u64): bool {
+  if (walk_lockless(mm, a) != WALK_OK) return false;
   const e = atomic.load<u64>(walk_pte_slot());
   return pte_present(e) && !pte_protnone(e);
+}
+
+/** is the handler's source page mapped (copy_from_user with page faults disabled would succeed); an unaligned one spans two pages */
+function src_present(mm: u32, src: u64): bool {
+  return page_present(mm, src) && ((src & (PAGE_SIZE - 1)) == 0 || page_present(mm, src + PAGE_SIZE - 1));
 }
 
 /** one page of __mcopy_atomic (mfill_atomic_pte). Caller holds mmap_lock for read. 0, -ENOENT (source not mapped), -errno */
@@ -575,10 +655,17 @@ function mfill_atomic_pte(mm: u32, v: u32, dst: u64, src: u64, mode: u32, wp_cop
   return r;
 }
 
+/** validate_unaligned_range(): len page-sized multiple, not 0; [start, start + len) inside [mmap_min_addr, TASK_SIZE) */
+function valid_unaligned_range(start: u64, len: u64): bool {
+  return (len & (PAGE_SIZE - 1)) == 0 && len != 0 && start >= MMAP_MIN_ADDR && start < USER_VA_END && len <= USER_VA_END - start;
+}
+/** validate_range(): the same, and start page aligned */
+function valid_range(start: u64, len: u64): bool { return (start & (PAGE_SIZE - 1)) == 0 && valid_unaligned_range(start, len); }
+
 /**
  * __mcopy_atomic(): [dst, dst + len) page by page. The destination VMA must
- * contain the whole range and be registered with `ctx` (-ENOENT otherwise:
- * it was unmapped or unregistered meanwhile). A source page that is not
+ * contain the whole range and be registered with a userfaultfd, not
+ * necessarily `ctx` (-ENOENT otherwise: it was unmapped or unregistered meanwhile). A source page that is not
  * mapped makes the copy drop mmap_lock, fault it in, and retry (the -ENOENT
  * retry of copy_from_user with page faults disabled). Returns 0 when all was
  * done, -EAGAIN after a partial range (uffd_last_copied() says how much),
@@ -588,8 +675,9 @@ function mcopy_atomic(ctx: u32, dst: u64, src: u64, len: u64, mode: u32, flags: 
   charge(cost(COST_SYSCALL));
   store<u64>(uwq(cpu_id()) + UWQ_COPIED, 0);
   if (!valid_ctx(ctx)) return -EINVAL;
-  if ((dst & (PAGE_SIZE - 1)) != 0 || (len & (PAGE_SIZE - 1)) != 0 || len == 0 || dst + len < dst || dst + len > USER_VA_END) return -EINVAL;
-  if ((src & (PAGE_SIZE - 1)) != 0) return -EINVAL;
+  if (!valid_range(dst, len)) return -EINVAL;
+  // the source may be unaligned (Linux 6.6+: validate_unaligned_range)
+  if (src != 0 && !valid_unaligned_range(src, len)) return -EINVAL;
   const wp_copy = (flags & UFFDIO_COPY_MODE_WP) != 0;
   const mm = load<u32>(ctx_addr(ctx) + UFFD_MM);
   let copied: u64 = 0;
@@ -600,9 +688,9 @@ function mcopy_atomic(ctx: u32, dst: u64, src: u64, len: u64, mode: u32, flags: 
     const vma = find_vma(mm, dst + copied);
     let v: u32 = 0;
     if (vma >= 0) v = vma_addr(<u32>vma);
-    // find_dst_vma(): the whole range in one VMA registered with this context
+    // find_dst_vma(): the whole range in one VMA registered with a userfaultfd (any context)
     if (vma < 0 || dst < load<u64>(v + VMA_START) || dst + len > load<u64>(v + VMA_END) ||
-        vma_uffd_ctx(load<u32>(v + VMA_FLAGS)) != <i32>ctx) { mmap_read_unlock(mm); err = -ENOENT; stat_inc(STAT_UFFD_ENOENT); break; }
+        vma_uffd_ctx(load<u32>(v + VMA_FLAGS)) < 0) { mmap_read_unlock(mm); err = -ENOENT; stat_inc(STAT_UFFD_ENOENT); break; }
     const vf = load<u32>(v + VMA_FLAGS);
     const ops = load<u32>(v + VMA_OPS);
     if ((ops != VMOPS_NONE && ops != VMOPS_SHMEM) || (mode == MCOPY_CONTINUE && ops != VMOPS_SHMEM) ||
@@ -618,7 +706,8 @@ function mcopy_atomic(ctx: u32, dst: u64, src: u64, len: u64, mode: u32, flags: 
     if (r == -ENOENT) {
       // copy_from_user() faulted: fault the source page in with mmap_lock dropped, then retry
       stat_inc(STAT_UFFD_COPY_RETRY);
-      if (access(mm, src + copied, false) != 0) { err = -EFAULT; break; }
+      const sa = src + copied;
+      if (access(mm, sa, false) != 0 || ((sa & (PAGE_SIZE - 1)) != 0 && access(mm, sa + PAGE_SIZE - 1, false) != 0)) { err = -EFAULT; break; }
       continue;
     }
     err = r;
@@ -651,29 +740,51 @@ export function uffdio_continue(ctx: u32, dst: u64, len: u64, mode: u32): i32 {
 }
 
 /**
- * UFFDIO_WRITEPROTECT (mwriteprotect_range): set (mode WP) or clear the
- * uffd-wp bit of the present PTEs of the range, under each PTL; setting
- * removes write and flushes the TLBs. Clearing leaves write to the next
- * write fault (do_wp_page reuses or copies), then wakes the range unless
- * DONTWAKE. The range must be in VMAs registered WP with `ctx`.
+ * UFFDIO_WRITEPROTECT (userfaultfd_writeprotect + mwriteprotect_range, Linux
+ * 6.12): set (mode WP) or clear the uffd-wp bit of the present PTEs of every
+ * VMA the range meets (holes skipped), under each PTL. Each VMA must be
+ * registered WP (with any context): -ENOENT at the first that is not (the
+ * VMAs before it stay changed), or when no VMA meets the range. Setting
+ * removes write and flushes the TLBs; clearing makes a PTE writable at once
+ * where can_change_pte_writable() allows (MM_CP_TRY_CHANGE_WRITABLE), then
+ * wakes the range unless DONTWAKE. WP together with DONTWAKE is -EINVAL.
  */
 export function uffdio_writeprotect(ctx: u32, start: u64, len: u64, mode: u32): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_UFFD_WRITEPROTECT);
   if (!valid_ctx(ctx)) return -EINVAL;
-  if ((start & (PAGE_SIZE - 1)) != 0 || (len & (PAGE_SIZE - 1)) != 0 || len == 0 || start + len > USER_VA_END) return -EINVAL;
+  if (!valid_range(start, len)) return -EINVAL;
   if (mode & ~(UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE)) return -EINVAL;
   const set = (mode & UFFDIO_WRITEPROTECT_MODE_WP) != 0;
+  if (set && (mode & UFFDIO_WRITEPROTECT_MODE_DONTWAKE) != 0) return -EINVAL;
   const mm = load<u32>(ctx_addr(ctx) + UFFD_MM);
   const end = start + len;
   mmap_read_lock(mm);
-  const vma = find_vma(mm, start);
-  if (vma < 0) { mmap_read_unlock(mm); stat_inc(STAT_UFFD_ENOENT); return -ENOENT; }
-  const v = vma_addr(<u32>vma);
-  if (start < load<u64>(v + VMA_START) || end > load<u64>(v + VMA_END) || vma_uffd_ctx(load<u32>(v + VMA_FLAGS)) != <i32>ctx) {
-    mmap_read_unlock(mm); stat_inc(STAT_UFFD_ENOENT); return -ENOENT;
+  let err: i32 = -ENOENT;
+  let a = start;
+  // for_each_vma_range()
+  while (a < end) {
+    const vma = find_vma(mm, a);
+    if (vma < 0) break;
+    const v = vma_addr(<u32>vma);
+    const vs = load<u64>(v + VMA_START), ve = load<u64>(v + VMA_END);
+    if (vs >= end) break;
+    const vf = load<u32>(v + VMA_FLAGS);
+    if ((vf & VM_UFFD_WP) == 0) { err = -ENOENT; break; }
+    const s0 = vs > a ? vs : a;
+    const e0 = ve < end ? ve : end;
+    uffd_wp_range(mm, vf, s0, e0, set);
+    err = 0;
+    a = ve;
   }
-  if ((load<u32>(v + VMA_FLAGS) & VM_UFFD_WP) == 0) { mmap_read_unlock(mm); return -EINVAL; }
+  mmap_read_unlock(mm);
+  if (err != 0) { if (err == -ENOENT) stat_inc(STAT_UFFD_ENOENT); return err; }
+  if (!set && (mode & UFFDIO_WRITEPROTECT_MODE_DONTWAKE) == 0) wake_userfault(ctx, start, end);
+  return 0;
+}
+
+/** uffd_wp_range(): one VMA's part [start, end). Caller holds mmap_lock for read. */
+function uffd_wp_range(mm: u32, vf: u32, start: u64, end: u64, set: bool): void {
   let changed = false;
   for (let a = start; a < end; a += PAGE_SIZE) {
     if (walk_lockless(mm, a) != WALK_OK) continue;
@@ -683,16 +794,15 @@ export function uffdio_writeprotect(ctx: u32, start: u64, len: u64, mode: u32): 
     spin_lock(ptl);
     const e = atomic.load<u64>(slot);
     if (pte_present(e) && !pte_protnone(e)) {
-      const ne = set ? pte_wrprotect(e) | _PAGE_UFFD_WP : e & ~_PAGE_UFFD_WP;
+      let ne = set ? pte_wrprotect(e) | _PAGE_UFFD_WP : e & ~_PAGE_UFFD_WP;
+      // MM_CP_TRY_CHANGE_WRITABLE (vma_wants_manual_pte_write_upgrade: every VM_WRITE VMA registered WP)
+      if (!set && !pte_write(ne) && can_change_pte_writable(vf, ne)) ne = pte_mkwrite(ne);
       if (ne != e) { charge(cost(COST_PTE_OP)); set_pte(t, slot, ne); changed = true; }
     }
     spin_unlock(ptl);
   }
   // removing write needs every TLB to forget the writable translation
   if (changed && set) flush_tlb_mm_range(mm, start >> PAGE_SHIFT, end >> PAGE_SHIFT);
-  mmap_read_unlock(mm);
-  if (!set && (mode & UFFDIO_WRITEPROTECT_MODE_DONTWAKE) == 0) wake_userfault(ctx, start, end);
-  return 0;
 }
 
 /** UFFDIO_WAKE: wake the faults of [start, start + len) (after -EEXIST, or DONTWAKE resolutions) */
@@ -700,7 +810,7 @@ export function uffdio_wake(ctx: u32, start: u64, len: u64): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_UFFD_WAKE);
   if (!valid_ctx(ctx)) return -EINVAL;
-  if ((start & (PAGE_SIZE - 1)) != 0 || (len & (PAGE_SIZE - 1)) != 0 || len == 0) return -EINVAL;
+  if (!valid_range(start, len)) return -EINVAL;
   wake_userfault(ctx, start, start + len);
   return 0;
 }

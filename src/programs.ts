@@ -204,6 +204,12 @@ programs.faultScript = async ({ core }, _cpu, a) => {
         r = v < 0n ? Number(v) : { address: Number(v & ~0xfffn), flags: Number(v & 0xfffn) };
         break;
       }
+      case 'uffdReadMsg': {
+        // the message as uffd_msg carries it: its address (exact with UFFD_FEATURE_EXACT_ADDRESS) and ptid (UFFD_FEATURE_THREAD_ID)
+        const v = await core.uffd_read(id(s.ctx), n(s, 'running', 0)) as bigint;
+        r = v < 0n ? Number(v) : { address: Number(await core.uffd_msg_address()), flags: Number(v & 0xfffn), tid: await core.uffd_msg_tid() };
+        break;
+      }
       case 'uffdCopy': r = await core.uffdio_copy(id(s.ctx), addr(s.addr), s.src === undefined ? 0n : addr(s.src), B(s, 'len', 4096), n(s, 'mode', 0)); break;
       case 'uffdZeropage': r = await core.uffdio_zeropage(id(s.ctx), addr(s.addr), B(s, 'len', 4096), n(s, 'mode', 0)); break;
       case 'uffdContinue': r = await core.uffdio_continue(id(s.ctx), addr(s.addr), B(s, 'len', 4096), n(s, 'mode', 0)); break;

@@ -11,36 +11,36 @@ import { t_kernel_access, t_set_flag, t_wait_flag, t_charge, t_vma_writer, t_pmd
 
 export function dispatch_test_call(id: u32, a: u32): i64 {
   switch (id) {
-    case 41: return <i64>t_frame_churn(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
-    case 42: return <i64>t_ptpage_churn(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
-    case 43: return <i64>t_pte_alloc_race(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24));
-    case 44: return <i64>t_vma_populate(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32));
-    case 45: return <i64>t_vma_churn(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u32>(a + 64));
-    case 46: return <i64>t_vma_reader(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56));
-    case 47: return <i64>t_vma_lookup(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32));
-    case 48: return <i64>t_index_writer(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
-    case 49: t_lock_then_shootdown(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16)); return 0;
-    case 50: return <i64>t_spin_irqoff(load<u32>(a), load<u32>(a + 8));
-    case 51: return <i64>t_shootdown_rounds(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u8>(a + 40) != 0);
-    case 52: return <i64>t_kernel_access(load<u32>(a), load<u64>(a + 8), load<u8>(a + 16) != 0);
-    case 53: t_set_flag(load<u32>(a), load<u32>(a + 8)); return 0;
-    case 54: t_wait_flag(load<u32>(a), load<u32>(a + 8)); return 0;
-    case 55: t_charge(load<u64>(a)); return 0;
-    case 56: return <i64>t_vma_writer(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32), load<u32>(a + 40), load<u64>(a + 48));
-    case 57: return <i64>t_pmd_replace(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u32>(a + 32), load<u64>(a + 40));
-    case 58: return <i64>t_pmd_poke(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24));
-    case 59: return <i64>t_hold_ptl(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u64>(a + 40));
-    case 60: return <i64>t_await_ptl_waiter(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
-    case 61: return <i64>t_await_walk(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24));
-    case 62: return <i64>t_await_stat(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
-    case 63: return <i64>t_wait_ptl_locked(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
-    case 64: return <i64>t_fault_flags(load<u32>(a), load<u64>(a + 8), load<u8>(a + 16) != 0, load<u32>(a + 24));
-    case 65: return <i64>t_pte_poke(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16), load<u64>(a + 24));
-    case 66: return <i64>t_vma_set_page_prot(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16));
-    case 67: return <i64>t_upper_poke(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
-    case 68: return <i64>t_pmd_clear_hold(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
-    case 69: return <i64>t_relax(load<u32>(a));
-    case 70: return <i64>t_await_handler_idle(load<u32>(a), load<u32>(a + 8));
+    case 43: return <i64>t_frame_churn(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
+    case 44: return <i64>t_ptpage_churn(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
+    case 45: return <i64>t_pte_alloc_race(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24));
+    case 46: return <i64>t_vma_populate(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32));
+    case 47: return <i64>t_vma_churn(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56), load<u32>(a + 64));
+    case 48: return <i64>t_vma_reader(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u32>(a + 40), load<u32>(a + 48), load<u32>(a + 56));
+    case 49: return <i64>t_vma_lookup(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32));
+    case 50: return <i64>t_index_writer(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
+    case 51: t_lock_then_shootdown(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16)); return 0;
+    case 52: return <i64>t_spin_irqoff(load<u32>(a), load<u32>(a + 8));
+    case 53: return <i64>t_shootdown_rounds(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u8>(a + 40) != 0);
+    case 54: return <i64>t_kernel_access(load<u32>(a), load<u64>(a + 8), load<u8>(a + 16) != 0);
+    case 55: t_set_flag(load<u32>(a), load<u32>(a + 8)); return 0;
+    case 56: t_wait_flag(load<u32>(a), load<u32>(a + 8)); return 0;
+    case 57: t_charge(load<u64>(a)); return 0;
+    case 58: return <i64>t_vma_writer(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32), load<u32>(a + 40), load<u64>(a + 48));
+    case 59: return <i64>t_pmd_replace(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u32>(a + 32), load<u64>(a + 40));
+    case 60: return <i64>t_pmd_poke(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24));
+    case 61: return <i64>t_hold_ptl(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u32>(a + 32), load<u64>(a + 40));
+    case 62: return <i64>t_await_ptl_waiter(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
+    case 63: return <i64>t_await_walk(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24));
+    case 64: return <i64>t_await_stat(load<u32>(a), load<u32>(a + 8), load<u64>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
+    case 65: return <i64>t_wait_ptl_locked(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u64>(a + 24), load<u64>(a + 32));
+    case 66: return <i64>t_fault_flags(load<u32>(a), load<u64>(a + 8), load<u8>(a + 16) != 0, load<u32>(a + 24));
+    case 67: return <i64>t_pte_poke(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16), load<u64>(a + 24));
+    case 68: return <i64>t_vma_set_page_prot(load<u32>(a), load<u64>(a + 8), load<u64>(a + 16));
+    case 69: return <i64>t_upper_poke(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
+    case 70: return <i64>t_pmd_clear_hold(load<u32>(a), load<u64>(a + 8), load<u32>(a + 16), load<u32>(a + 24), load<u64>(a + 32));
+    case 71: return <i64>t_relax(load<u32>(a));
+    case 72: return <i64>t_await_handler_idle(load<u32>(a), load<u32>(a + 8));
     default: return dispatch_call(id, a);
   }
 }

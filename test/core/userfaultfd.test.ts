@@ -88,7 +88,9 @@ async function install(steps: Record<string, unknown>[]) {
   return r;
 }
 
-describe('UFFDIO_COPY / CONTINUE: the five install cases of mcopy_atomic_install_pte()', () => {
+// Linux 6.12 mfill_atomic_install_pte(): every installed PTE is dirty (since 6.0 "mm/shmem: unconditionally set pte
+// dirty in mfill_atomic_install_pte"); the review's 5.13 rule (dirty iff writable or not in the cache) is gone
+describe('UFFDIO_COPY / CONTINUE: the five install cases of mfill_atomic_install_pte()', () => {
   for (const vmWrite of [true, false]) {
     const prot = vmWrite ? RW : PROT_READ;
     const w = vmWrite ? 'VM_WRITE' : '!VM_WRITE';
@@ -141,7 +143,7 @@ describe('UFFDIO_COPY / CONTINUE: the five install cases of mcopy_atomic_install
       clean(r);
     });
 
-    it(`case 3, shmem private CONTINUE (${w}): the cache page, never writable, not dirty; -EFAULT on a hole`, async () => {
+    it(`case 3, shmem private CONTINUE (${w}): the cache page, never writable, dirty; -EFAULT on a hole`, async () => {
       const r = await install([
         { op: 'memfd', as: 'f' }, { op: 'ftruncate', file: '$f', pages: 4 },
         { op: 'mmap', addr: B, len: 4 * PAGE, flags: MAP_SHARED | MAP_FIXED, file: '$f' },
@@ -155,13 +157,13 @@ describe('UFFDIO_COPY / CONTINUE: the five install cases of mcopy_atomic_install
       ]);
       expect(r.out[0].slice(7)).toEqual([0, EFAULT, EEXIST]);
       const e = leaf(r, A)!.entry;
-      expect(bits(e)).toEqual({ present: true, write: false, dirty: false, uffdWp: false });
+      expect(bits(e)).toEqual({ present: true, write: false, dirty: true, uffdWp: false });
       expect(pfnOf(e)).toBe(pfnOf(leaf(r, B)!.entry));
       expect(rss(r)).toEqual({ anon: 0, file: 2 });
       clean(r);
     });
 
-    it(`case 4, shmem shared CONTINUE (${w}): the cache page, writable and dirty iff VM_WRITE`, async () => {
+    it(`case 4, shmem shared CONTINUE (${w}): the cache page, writable iff VM_WRITE, dirty`, async () => {
       const r = await install([
         { op: 'memfd', as: 'f' }, { op: 'ftruncate', file: '$f', pages: 4 },
         { op: 'mmap', addr: B, len: 4 * PAGE, flags: MAP_SHARED | MAP_FIXED, file: '$f' },
@@ -173,13 +175,13 @@ describe('UFFDIO_COPY / CONTINUE: the five install cases of mcopy_atomic_install
       ]);
       expect(r.out[0][7]).toBe(0);
       const e = leaf(r, A)!.entry;
-      expect(bits(e)).toEqual({ present: true, write: vmWrite, dirty: vmWrite, uffdWp: false });
+      expect(bits(e)).toEqual({ present: true, write: vmWrite, dirty: true, uffdWp: false });
       expect(pfnOf(e)).toBe(pfnOf(leaf(r, B)!.entry));
       expect(rss(r)).toEqual({ anon: 0, file: 2 });
       clean(r);
     });
 
-    it(`case 5, shmem shared COPY (${w}): a new page into the cache, writable and dirty iff VM_WRITE; -EFAULT past i_size`, async () => {
+    it(`case 5, shmem shared COPY (${w}): a new page into the cache, writable iff VM_WRITE, dirty; -EFAULT past i_size`, async () => {
       const r = await install([
         { op: 'memfd', as: 'f' }, { op: 'ftruncate', file: '$f', pages: 4 },
         { op: 'mmap', addr: A, len: 4 * PAGE, flags: MAP_SHARED | MAP_FIXED, file: '$f', prot },
@@ -192,7 +194,7 @@ describe('UFFDIO_COPY / CONTINUE: the five install cases of mcopy_atomic_install
       ]);
       expect(r.out[0].slice(5)).toEqual([0, 0, EFAULT, EEXIST]);
       const e = leaf(r, A)!.entry;
-      expect(bits(e)).toEqual({ present: true, write: vmWrite, dirty: vmWrite, uffdWp: false });
+      expect(bits(e)).toEqual({ present: true, write: vmWrite, dirty: true, uffdWp: false });
       expect(r.m.host.core.pagecache_peek(r.out[0][0] as number, 0)).toBe(pfnOf(e) + 1);
       expect(frameFlags(r, pfnOf(e)) & r.m.C.PG_ANON).toBe(0);
       expect(rss(r)).toEqual({ anon: 0, file: 1 });
