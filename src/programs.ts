@@ -286,13 +286,52 @@ export type Op =
   | { op: 'advise'; addr: number | string; len: number; advice?: number }
   | { op: 'access'; addr: number | string; write?: boolean }
   | { op: 'touch'; addr: number | string; len: number; write?: boolean; stride?: number }
-  | { op: 'repeat'; times: number; steps: Op[] };
+  | { op: 'repeat'; times: number; steps: Op[] }
+  // shmem and userfaultfd (Linux 6.12 semantics; README "userfaultfd and shmem"). `ctx` and `file`
+  // are a number or "$name" of an earlier op's `as`; the results are Linux's (0 or -errno).
+  | { op: 'memfd'; pages: number; as?: string }
+  | { op: 'userfaultfd'; features?: number; as?: string }
+  | { op: 'uffdRegister'; ctx: number | string; addr: number | string; len: number; mode: UffdMode[] }
+  | { op: 'uffdUnregister'; ctx: number | string; addr: number | string; len: number }
+  | { op: 'uffdRead'; ctx: number | string; as?: string }
+  | { op: 'uffdCopy'; ctx: number | string; addr: number | string; src?: number | string; len?: number; wp?: boolean; dontwake?: boolean }
+  | { op: 'uffdZeropage'; ctx: number | string; addr: number | string; len?: number; dontwake?: boolean }
+  | { op: 'uffdContinue'; ctx: number | string; addr: number | string; len?: number; wp?: boolean; dontwake?: boolean }
+  | { op: 'uffdWriteprotect'; ctx: number | string; addr: number | string; len?: number; wp: boolean; dontwake?: boolean }
+  | { op: 'uffdWake'; ctx: number | string; addr: number | string; len?: number }
+  | { op: 'uffdHandle'; ctx: number | string; count?: number; resolve?: 'copy' | 'zeropage' | 'continue' | 'auto' }
+  | { op: 'uffdClose'; ctx: number | string };
+
+/** UFFDIO_REGISTER modes */
+export type UffdMode = 'missing' | 'wp' | 'minor';
 
 /** the public ops, in the order of the union above */
-export const OP_NAMES: readonly string[] = ['map', 'unmap', 'protect', 'advise', 'access', 'touch', 'repeat'];
+export const OP_NAMES: readonly string[] = ['map', 'unmap', 'protect', 'advise', 'access', 'touch', 'repeat',
+  'memfd', 'userfaultfd', 'uffdRegister', 'uffdUnregister', 'uffdRead', 'uffdCopy', 'uffdZeropage', 'uffdContinue',
+  'uffdWriteprotect', 'uffdWake', 'uffdHandle', 'uffdClose'];
 
-/** the fields of each op: required or not, and their kind (u64: a length or offset, u32: flags, addr: a number or "$name+offset") */
-type FieldKind = 'u64' | 'u32' | 'flag' | 'addr' | 'name' | 'steps';
+// include/uapi/linux/userfaultfd.h
+const UFFDIO_REGISTER_MODE: Record<UffdMode, number> = { missing: 1, wp: 2, minor: 4 };
+const UFFDIO_COPY_MODE_DONTWAKE = 1, UFFDIO_COPY_MODE_WP = 2;
+const UFFDIO_WRITEPROTECT_MODE_WP = 1, UFFDIO_WRITEPROTECT_MODE_DONTWAKE = 2;
+const UFFD_PAGEFAULT_FLAG_WRITE = 1, UFFD_PAGEFAULT_FLAG_WP = 2;
+const EEXIST = 17;
+// the ioctl numbers (_UFFDIO_*) of uffdio_register.ioctls
+const _UFFDIO_WAKE = 2, _UFFDIO_COPY = 3, _UFFDIO_ZEROPAGE = 4, _UFFDIO_WRITEPROTECT = 6, _UFFDIO_CONTINUE = 7;
+/**
+ * uffdio_register.ioctls as userfaultfd_register() fills it for `mode`: the
+ * range ioctls, WRITEPROTECT only with WP, CONTINUE only with MINOR. (The
+ * kernel's UFFD_API_RANGE_IOCTLS also has MOVE and POISON, which are not emulated.)
+ */
+export function uffdRegisterIoctls(mode: number): number {
+  let io = (1 << _UFFDIO_WAKE) | (1 << _UFFDIO_COPY) | (1 << _UFFDIO_ZEROPAGE) | (1 << _UFFDIO_WRITEPROTECT) | (1 << _UFFDIO_CONTINUE);
+  if (!(mode & UFFDIO_REGISTER_MODE.wp)) io &= ~(1 << _UFFDIO_WRITEPROTECT);
+  if (!(mode & UFFDIO_REGISTER_MODE.minor)) io &= ~(1 << _UFFDIO_CONTINUE);
+  return io;
+}
+
+/** the fields of each op: required or not, and their kind (u64: a length or offset, u32: flags, addr: a number or "$name+offset", id: a context or file, a number or "$name") */
+type FieldKind = 'u64' | 'u32' | 'flag' | 'bool' | 'addr' | 'id' | 'name' | 'steps' | 'modes' | 'resolve';
 const OP_FIELDS: Record<string, Record<string, { kind: FieldKind; required: boolean }>> = {
   map: { len: { kind: 'u64', required: true }, prot: { kind: 'u32', required: false }, flags: { kind: 'u32', required: false }, addr: { kind: 'addr', required: false },
     file: { kind: 'u32', required: false }, pgoff: { kind: 'u64', required: false }, as: { kind: 'name', required: false } },
@@ -302,7 +341,24 @@ const OP_FIELDS: Record<string, Record<string, { kind: FieldKind; required: bool
   access: { addr: { kind: 'addr', required: true }, write: { kind: 'flag', required: false } },
   touch: { addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: true }, write: { kind: 'flag', required: false }, stride: { kind: 'u64', required: false } },
   repeat: { times: { kind: 'u64', required: true }, steps: { kind: 'steps', required: true } },
+  memfd: { pages: { kind: 'u64', required: true }, as: { kind: 'name', required: false } },
+  userfaultfd: { features: { kind: 'u64', required: false }, as: { kind: 'name', required: false } },
+  uffdRegister: { ctx: { kind: 'id', required: true }, addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: true }, mode: { kind: 'modes', required: true } },
+  uffdUnregister: { ctx: { kind: 'id', required: true }, addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: true } },
+  uffdRead: { ctx: { kind: 'id', required: true }, as: { kind: 'name', required: false } },
+  uffdCopy: { ctx: { kind: 'id', required: true }, addr: { kind: 'addr', required: true }, src: { kind: 'addr', required: false }, len: { kind: 'u64', required: false },
+    wp: { kind: 'bool', required: false }, dontwake: { kind: 'bool', required: false } },
+  uffdZeropage: { ctx: { kind: 'id', required: true }, addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: false }, dontwake: { kind: 'bool', required: false } },
+  uffdContinue: { ctx: { kind: 'id', required: true }, addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: false },
+    wp: { kind: 'bool', required: false }, dontwake: { kind: 'bool', required: false } },
+  uffdWriteprotect: { ctx: { kind: 'id', required: true }, addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: false },
+    wp: { kind: 'bool', required: true }, dontwake: { kind: 'bool', required: false } },
+  uffdWake: { ctx: { kind: 'id', required: true }, addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: false } },
+  uffdHandle: { ctx: { kind: 'id', required: true }, count: { kind: 'u64', required: false }, resolve: { kind: 'resolve', required: false } },
+  uffdClose: { ctx: { kind: 'id', required: true } },
 };
+/** the ops whose `as` stores a name (map: its address; memfd: the file; userfaultfd: the context; uffdRead: the fault's page) */
+const STORES_NAME = new Set(['map', 'memfd', 'userfaultfd', 'uffdRead']);
 const ADDR_RE = /^\$(\w+)(?:\+(\d+|0x[0-9a-fA-F]+))?$/;
 
 /** a bad op, found before the run (checkOps) or while it runs: `where` is its path ("cpu 0, op #2 (repeat) > op #1 (map)") */
@@ -353,15 +409,25 @@ export function checkOps(p: unknown, where: string, names: Set<string> = new Set
           const m = typeof v === 'string' ? ADDR_RE.exec(v) : null;
           if (!m) throw bad();
           if (!names.has(m[1])) {
-            throw new OpError(here, k, `names $${m[1]}, which no earlier map of this program stored (map with as: "${m[1]}")` +
+            throw new OpError(here, k, `names $${m[1]}, which no earlier op of this program stored (e.g. map with as: "${m[1]}")` +
               (names.size ? ` (stored so far: ${[...names].map((n) => '$' + n).join(', ')})` : ''));
           }
+          break;
+        }
+        case 'bool': if (typeof v !== 'boolean') throw bad(); break;
+        case 'modes': if (!Array.isArray(v) || v.length === 0 || v.some((x) => !(x in UFFDIO_REGISTER_MODE))) throw bad(); break;
+        case 'resolve': if (!['copy', 'zeropage', 'continue', 'auto'].includes(v as string)) throw bad(); break;
+        case 'id': {
+          if (typeof v === 'number') { if (!Number.isSafeInteger(v) || v < 0) throw bad(); break; }
+          const m = typeof v === 'string' ? /^\$(\w+)$/.exec(v) : null;
+          if (!m) throw bad();
+          if (!names.has(m[1])) throw new OpError(here, k, `names $${m[1]}, which no earlier op of this program stored (as: "${m[1]}")`);
           break;
         }
         case 'steps': break;
       }
     }
-    if (op === 'map' && typeof o.as === 'string') names.add(o.as);
+    if (STORES_NAME.has(op) && typeof o.as === 'string') names.add(o.as);
     if (op === 'repeat') {
       // the body's names exist after it ran once; with times 0 it never runs
       const inner = new Set(names);
@@ -379,6 +445,10 @@ function describe(kind: FieldKind): string {
     case 'name': return 'a name of letters, digits and _';
     case 'addr': return 'a non-negative integer or "$name+offset"';
     case 'steps': return 'an array of ops';
+    case 'bool': return 'true or false';
+    case 'id': return 'a non-negative integer or "$name" of an earlier op\'s as';
+    case 'modes': return "a non-empty array of 'missing', 'wp', 'minor'";
+    case 'resolve': return "'copy', 'zeropage', 'continue' or 'auto'";
   }
 }
 
@@ -409,10 +479,25 @@ programs.ops = async ({ core }, cpu, a) => {
         return vars[m[1]] + BigInt(m[2] ?? 0);
       };
       const int = (k: string, d = 0): number => { const v = o[k] ?? d; return typeof v === 'boolean' ? (v ? 1 : 0) : v as number; };
+      const bool = (k: string): boolean => o[k] === true || o[k] === 1;
+      /** a context or file: a number or "$name" */
+      const id = (k: string): number => {
+        const v = o[k];
+        if (typeof v === 'number') return v;
+        const n = String(v).slice(1);
+        if (vars[n] === undefined) throw new OpError(here, k, `names $${n}, which is not set: ${failed[n] ?? 'the op that stores it has not run'}`);
+        return Number(vars[n]);
+      };
+      const uffdModes = (): number => (o.mode as UffdMode[]).reduce((a, x) => a | UFFDIO_REGISTER_MODE[x], 0);
+      /** store a result under the op's `as`, or record why it is not set */
+      const store = (ok: boolean, v: bigint, r: unknown): void => {
+        if (typeof o.as !== 'string') return;
+        if (ok) { vars[o.as] = v; delete failed[o.as]; } else { delete vars[o.as]; failed[o.as] = `the op that stores it (${here}) failed with ${String(r)}`; }
+      };
       switch (s.op) {
         case 'map': {
           const r = BigInt.asIntN(64, BigInt(await core.sys_mmap(mm, s.addr === undefined ? 0n : addr(s.addr), BigInt(int('len')),
-            int('prot', 3), int('flags', 0x22), int('file', 0), BigInt(int('pgoff', 0)))));
+            int('prot', 3), int('flags', 0x22), o.file === undefined ? 0 : id('file'), BigInt(int('pgoff', 0)))));
           out.push(Number(r));
           if (typeof s.as === 'string') {
             if (r >= 0n) { vars[s.as] = r; delete failed[s.as]; } else { delete vars[s.as]; failed[s.as] = `the map that stores it (${here}) failed with ${r}`; }
@@ -424,6 +509,80 @@ programs.ops = async ({ core }, cpu, a) => {
         case 'advise': out.push(Number(await core.sys_madvise(mm, addr(s.addr), BigInt(int('len')), int('advice', 4)))); break;
         case 'access': out.push(Number(await core.access(mm, addr(s.addr), int('write', 0)))); break;
         case 'touch': out.push(Number(await core.touch(mm, addr(s.addr), BigInt(int('len')), BigInt(int('stride', 4096)), int('write', 0)))); break;
+        case 'memfd': {
+          const f = Number(await core.sys_memfd_create());
+          const r = f < 0 ? f : Number(await core.sys_ftruncate(f, BigInt(int('pages'))));
+          out.push(r < 0 ? r : f);
+          store(r >= 0, BigInt(f), r < 0 ? r : f);
+          break;
+        }
+        case 'userfaultfd': {
+          const r = Number(await core.sys_userfaultfd(mm, int('features', 0)));
+          out.push(r);
+          store(r >= 0, BigInt(Math.max(r, 0)), r);
+          break;
+        }
+        case 'uffdRegister': {
+          const mode = uffdModes();
+          const r = Number(await core.uffdio_register(id('ctx'), addr(o.addr), BigInt(int('len')), mode));
+          // success: uffdio_register.ioctls (never 0: WAKE is always in it)
+          out.push(r < 0 ? r : uffdRegisterIoctls(mode));
+          break;
+        }
+        case 'uffdUnregister': out.push(Number(await core.uffdio_unregister(id('ctx'), addr(o.addr), BigInt(int('len'))))); break;
+        case 'uffdRead': {
+          const v = BigInt(await core.uffd_read(id('ctx'), 0));
+          if (v < 0n) { out.push(Number(v === -1n ? -9 : v)); store(false, 0n, Number(v === -1n ? -9 : v)); break; } // -1: the context was closed (EBADF)
+          const address = BigInt(await core.uffd_msg_address());
+          const msg = { address: Number(address), flags: Number(v & 0xfffn), tid: Number(await core.uffd_msg_tid()) };
+          out.push(msg);
+          store(true, address & ~0xfffn, 0);
+          break;
+        }
+        case 'uffdCopy': {
+          const mode = (bool('dontwake') ? UFFDIO_COPY_MODE_DONTWAKE : 0) | (bool('wp') ? UFFDIO_COPY_MODE_WP : 0);
+          out.push(Number(await core.uffdio_copy(id('ctx'), addr(o.addr), o.src === undefined ? 0n : addr(o.src), BigInt(int('len', 4096)), mode)));
+          break;
+        }
+        case 'uffdZeropage':
+          out.push(Number(await core.uffdio_zeropage(id('ctx'), addr(o.addr), BigInt(int('len', 4096)), bool('dontwake') ? UFFDIO_COPY_MODE_DONTWAKE : 0)));
+          break;
+        case 'uffdContinue': {
+          const mode = (bool('dontwake') ? UFFDIO_COPY_MODE_DONTWAKE : 0) | (bool('wp') ? UFFDIO_COPY_MODE_WP : 0);
+          out.push(Number(await core.uffdio_continue(id('ctx'), addr(o.addr), BigInt(int('len', 4096)), mode)));
+          break;
+        }
+        case 'uffdWriteprotect': {
+          const mode = (o.wp ? UFFDIO_WRITEPROTECT_MODE_WP : 0) | (bool('dontwake') ? UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0);
+          out.push(Number(await core.uffdio_writeprotect(id('ctx'), addr(o.addr), BigInt(int('len', 4096)), mode)));
+          break;
+        }
+        case 'uffdWake': out.push(Number(await core.uffdio_wake(id('ctx'), addr(o.addr), BigInt(int('len', 4096))))); break;
+        case 'uffdClose': out.push(Number(await core.uffd_release(id('ctx')))); break;
+        case 'uffdHandle': {
+          // a handler thread: read a message, resolve its page, until `count` are resolved or the context is closed
+          const ctx = id('ctx');
+          const how = o.resolve ?? 'copy';
+          const count = o.count === undefined ? Infinity : int('count');
+          let done = 0;
+          while (done < count) {
+            const v = BigInt(await core.uffd_read(ctx, 0));
+            if (v < 0n) break;
+            const a = v & ~0xfffn;
+            const fl = Number(v & 0xfffn);
+            let r: number;
+            if (how === 'continue') r = Number(await core.uffdio_continue(ctx, a, 4096n, 0));
+            else if (how === 'auto' && (fl & UFFD_PAGEFAULT_FLAG_WP)) r = Number(await core.uffdio_writeprotect(ctx, a, 4096n, 0));
+            else if (how === 'zeropage' || (how === 'auto' && !(fl & UFFD_PAGEFAULT_FLAG_WRITE))) r = Number(await core.uffdio_zeropage(ctx, a, 4096n, 0));
+            else r = Number(await core.uffdio_copy(ctx, a, 0n, 4096n, 0));
+            // resolved already (two faults on one page): only wake, as QEMU does
+            if (r === -EEXIST) await core.uffdio_wake(ctx, a, 4096n);
+            else if (r < 0) throw new OpError(here, undefined, `resolving ${'0x' + a.toString(16)} failed: errno ${-r}`);
+            done++;
+          }
+          out.push(done);
+          break;
+        }
         case 'repeat': {
           let last: unknown[] = [];
           for (let k = 0; k < int('times'); k++) last = await run(s.steps, `${here} >`);
