@@ -334,7 +334,7 @@ export function uffdRegisterIoctls(mode: number): number {
 type FieldKind = 'u64' | 'u32' | 'flag' | 'bool' | 'addr' | 'id' | 'name' | 'steps' | 'modes' | 'resolve';
 const OP_FIELDS: Record<string, Record<string, { kind: FieldKind; required: boolean }>> = {
   map: { len: { kind: 'u64', required: true }, prot: { kind: 'u32', required: false }, flags: { kind: 'u32', required: false }, addr: { kind: 'addr', required: false },
-    file: { kind: 'u32', required: false }, pgoff: { kind: 'u64', required: false }, as: { kind: 'name', required: false } },
+    file: { kind: 'id', required: false }, pgoff: { kind: 'u64', required: false }, as: { kind: 'name', required: false } },
   unmap: { addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: true } },
   protect: { addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: true }, prot: { kind: 'u32', required: true } },
   advise: { addr: { kind: 'addr', required: true }, len: { kind: 'u64', required: true }, advice: { kind: 'u32', required: false } },
@@ -415,7 +415,7 @@ export function checkOps(p: unknown, where: string, names: Set<string> = new Set
           break;
         }
         case 'bool': if (typeof v !== 'boolean') throw bad(); break;
-        case 'modes': if (!Array.isArray(v) || v.length === 0 || v.some((x) => !(x in UFFDIO_REGISTER_MODE))) throw bad(); break;
+        case 'modes': if (!Array.isArray(v) || v.some((x) => !(x in UFFDIO_REGISTER_MODE))) throw bad(); break;
         case 'resolve': if (!['copy', 'zeropage', 'continue', 'auto'].includes(v as string)) throw bad(); break;
         case 'id': {
           if (typeof v === 'number') { if (!Number.isSafeInteger(v) || v < 0) throw bad(); break; }
@@ -447,7 +447,7 @@ function describe(kind: FieldKind): string {
     case 'steps': return 'an array of ops';
     case 'bool': return 'true or false';
     case 'id': return 'a non-negative integer or "$name" of an earlier op\'s as';
-    case 'modes': return "a non-empty array of 'missing', 'wp', 'minor'";
+    case 'modes': return "an array of 'missing', 'wp', 'minor' (empty: the kernel's -EINVAL)";
     case 'resolve': return "'copy', 'zeropage', 'continue' or 'auto'";
   }
 }

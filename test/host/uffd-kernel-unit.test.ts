@@ -208,14 +208,19 @@ describe('userfaultfd in the public API (issue 21 item 8)', () => {
     clean(m);
   });
 
-  it('bad userfaultfd ops: an unknown op is a UsageError before the run; a bad mode or ctx fails the run naming the op', async () => {
+  it('bad userfaultfd ops: each is a UsageError before the run, naming the op and the field', async () => {
     const m = await createMachine({ cpus: 1, mode: 'deterministic' });
     await expect(m.run([[{ op: 'uffdMove' } as unknown as Op]])).rejects.toThrow(/unknown op "uffdMove"/);
-    const r = await m.run([[{ op: 'userfaultfd', as: 'u' }, { op: 'uffdRegister', ctx: '$u', addr: 0x1000000000, len: 4096, mode: ['missng'] } as unknown as Op]]);
-    expect(r.ok).toBe(false);
-    expect(r.error).toMatch(/uffdRegister: mode must be an array of 'missing', 'wp', 'minor'/);
-    const r2 = await m.run([[{ op: 'uffdWake', ctx: '$nope', addr: 0x1000000000 }]]);
-    expect(r2.ok).toBe(false);
-    expect(r2.error).toMatch(/uffdWake: ctx must be a number or "\$name"/);
+    await expect(m.run([[{ op: 'userfaultfd', as: 'u' }, { op: 'uffdRegister', ctx: '$u', addr: 0x1000000000, len: 4096, mode: ['missng'] } as unknown as Op]]))
+      .rejects.toThrow(/^cpu 0, op #1 \(uffdRegister\): mode must be an array of 'missing', 'wp', 'minor' \(empty: the kernel's -EINVAL\) \(got \["missng"\]\)$/);
+    await expect(m.run([[{ op: 'uffdWake', ctx: '$nope', addr: 0x1000000000 }]]))
+      .rejects.toThrow(/^cpu 0, op #0 \(uffdWake\): ctx names \$nope, which no earlier op of this program stored/);
+    await expect(m.run([[{ op: 'userfaultfd', as: 'u' }, { op: 'uffdWriteprotect', ctx: '$u', addr: 0x1000000000 } as unknown as Op]]))
+      .rejects.toThrow(/^cpu 0, op #1 \(uffdWriteprotect\): wp is required \(true or false\)$/);
+    await expect(m.run([[{ op: 'userfaultfd', as: 'u' }, { op: 'uffdHandle', ctx: '$u', resolve: 'move' } as unknown as Op]]))
+      .rejects.toThrow(/resolve must be 'copy', 'zeropage', 'continue' or 'auto' \(got "move"\)/);
+    // the machine stays usable after a refused program
+    const r = await m.run([[{ op: 'userfaultfd', as: 'u' }, { op: 'uffdClose', ctx: '$u' }]]);
+    expect(r.ok, r.error ?? '').toBe(true);
   });
 });
