@@ -9,7 +9,7 @@
 
 import {
   HDR_BASE, H_NCPUS, H_MODE, MODE_DETERMINISTIC, PC_CLOCK, PC_ID, PC_SOCKET, PC_CORE, PC_STATS, PC_RNG, PC_LOCAL, PC_SMT_EXTRA,
-  percpu, cost_base, tlb_off, LOCK_STAT_BASE_OFF,
+  percpu, cost_base, tlb_off, LOCK_STAT_BASE_OFF, H_OBS, H_OBS_BASE, H_OBS_STRIDE, OBS_GLOBAL_SIZE,
 } from './layout';
 import { STAT_IPI_CYCLES } from './generated';
 
@@ -23,6 +23,15 @@ export let NCPU_WORDS: u32 = 1;
 export let TLB_OFF: u32 = 0;
 export let DETERMINISTIC: bool = false;
 let COSTS: u32 = 0;
+/**
+ * What this run records for observability (layout.ts OBS_*; obs.ts). 0 unless
+ * the host asked: every hook of the fault path tests this global first, so a
+ * run that asks for nothing pays one load and branch per hook.
+ */
+export let OBS: u32 = 0;
+/** address of CPU 0's obs block and the stride between CPUs' blocks (valid when OBS != 0) */
+export let OBS_CPU0: u32 = 0;
+export let OBS_STRIDE: u32 = 0;
 
 /**
  * This CPU's private state that used to be module globals (per CPU, at
@@ -60,6 +69,9 @@ export function machine_bind(): void {
   TLB_OFF = tlb_off();
   DETERMINISTIC = load<u32>(HDR_BASE + H_MODE) == MODE_DETERMINISTIC;
   COSTS = cost_base();
+  OBS = load<u32>(HDR_BASE + H_OBS);
+  OBS_CPU0 = load<u32>(HDR_BASE + H_OBS_BASE) + OBS_GLOBAL_SIZE;
+  OBS_STRIDE = load<u32>(HDR_BASE + H_OBS_STRIDE);
 }
 
 /** Make CPU `id` the current one: from now on every per-CPU access goes to its block. */

@@ -215,6 +215,17 @@ export const LOCK_CLASS_UFFD: u32 = 13;
 export const LOCK_STAT_BASE: i32 = 153;
 export const NLOCK_CLASSES: u32 = 14;
 
+// lock_stat figures per lock class (assembly/obs.ts): LS_SIZE bytes per class, one u64 per field, combined over CPUs as the list says.
+export const LS_CON_BOUNCES: u32 = 0;
+export const LS_ACQ_BOUNCES: u32 = 8;
+export const LS_WAIT_MIN: u32 = 16;
+export const LS_WAIT_MAX: u32 = 24;
+export const LS_HOLD_MIN: u32 = 32;
+export const LS_HOLD_MAX: u32 = 40;
+export const LS_HOLD_TOTAL: u32 = 48;
+export const LS_HOLDS: u32 = 56;
+export const LS_SIZE: u32 = 64;
+
 export const COST_L1_HIT: i32 = 0;
 export const COST_L2_HIT: i32 = 1;
 export const COST_LLC_HIT: i32 = 2;

@@ -17,7 +17,7 @@
 // Every struct shared between CPUs is a box of fixed offsets; u64 fields are
 // 8-aligned so 64-bit atomics are legal on them.
 
-import { NSTATS } from './generated';
+import { NSTATS, NLOCK_CLASSES, LS_SIZE } from './generated';
 
 export const HDR_BASE: u32 = 0x10000;
 export const LAYOUT_MAGIC: u32 = 0x46544c4e; // "FTLN"
@@ -25,7 +25,7 @@ export const LAYOUT_VERSION: u32 = 4; // 2: MAX_CPUS 256, 128-byte line metadata
 // The version of the raw Wasm ABI of the released core (docs/abi.md: imports,
 // exports and their signatures, every exported constant). Bump it on ANY change
 // of those, then run `npm run abi` (test/host/abi.test.ts fails until both are done).
-export const ABI_VERSION: u32 = 12; // 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
+export const ABI_VERSION: u32 = 13; // 13: observability (H_OBS_* header words, OBS_*, the obs region: LS_*, TR_*, TE_*, FLM_*, FN_*, FAULT_PATH_*, SYS_*, CTR_*; lockClasses carry kernel names); 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
@@ -48,6 +48,7 @@ export const CACHE_LINE: u32 = 64;
 //  --- sync words, one per cache line ---
 //  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu (STOP_CPU_NONE: not a CPU)   +136 runq_base (sched.ts: RQ_SIZE bytes per CPU)
 //  +140 init done (LAYOUT_MAGIC after machine_init() checked and built the machine)
+//  +144 .. +192 observability (H_OBS_*: what to record and where; obs.ts)
 //  +192 epoch (barrier, u32)                  +196 laggard (cpu + 1 that held the epoch back last time: checked first)
 //  --- free lists (FL_SIZE = 144 each: head u64 tag<<32 | index+1, count, line meta) ---
 //  +320 frame free list    (.. 464)
@@ -113,6 +114,22 @@ export const H_STOP_CPU: u32 = 132; // the CPU that stopped the run, or STOP_CPU
 export const STOP_CPU_NONE: u32 = 0xffffffff;
 export const H_INIT_DONE: u32 = 140; // LAYOUT_MAGIC once machine_init() accepted the layout (sched_worker_bind refuses a machine without it)
 export const H_RUNQ_BASE: u32 = 136;
+// Observability (assembly/obs.ts): what a run asked to record. Header words
+// +144 .. +192, written once by the host before any CPU runs (read-mostly:
+// they share the stop line, which is written once per run).
+export const H_OBS: u32 = 144; // OBS_* flags; 0 (every run that asks for nothing): no hook records anything
+export const H_OBS_BASE: u32 = 148; // the obs region: OBS_GLOBAL_SIZE bytes, then one block per CPU, H_OBS_STRIDE apart
+export const H_OBS_STRIDE: u32 = 152;
+export const H_OBS_FLAME_OFF: u32 = 156; // offset of the flame part inside a CPU's block (0: not recorded)
+export const H_OBS_TRACE_OFF: u32 = 160; // offset of the trace ring inside a CPU's block (0: not recorded)
+export const H_OBS_TRACE_CAP: u32 = 164; // events per CPU's ring; later events are counted as dropped
+export const H_OBS_FLAME_NODES: u32 = 168; // call-graph nodes per CPU
+export const H_OBS_TRACE_START: u32 = 176; // u64: the trace window [start, end) in virtual cycles
+export const H_OBS_TRACE_END: u32 = 184; // u64
+export const OBS_LOCK_STAT: u32 = 1; // per lock class: bounces, wait and hold min/max/total (/proc/lock_stat)
+export const OBS_TRACE: u32 = 2; // per-CPU ring of timeline events (faults, lock waits, shootdowns, IPIs, userfault waits, barriers, syscalls)
+export const OBS_FLAME: u32 = 4; // per-CPU call graph of kernel functions with the virtual cycles spent in each
+
 export const RQ_SIZE: u32 = 32;
 export const H_EPOCH: u32 = 192;
 export const H_LAGGARD: u32 = 196;
@@ -722,3 +739,72 @@ export const UFFD_RACE_ABORT: u32 = 1; // the reviewer: abort the speculative fa
 export const NSTATS_ALIGNED: i32 = (NSTATS + 7) & ~7;
 import { LOCK_STAT_BASE } from './generated';
 export const LOCK_STAT_BASE_OFF: i32 = LOCK_STAT_BASE;
+
+// ---- observability region (obs.ts), at H_OBS_BASE, only when H_OBS != 0 ----
+//  +0   global part (OBS_GLOBAL_SIZE = 256): u32 number of category pairs, then
+//       u32 pairs (stat index | category << 16): the counters of the breakdown's
+//       categories (src/breakdown.ts, written by the host), for the flame graph
+//  +256 one block per CPU (H_OBS_STRIDE bytes each):
+//       +0 lock_stat: NLOCK_CLASSES x LS_SIZE (generated.ts LS_*; min fields start at all-ones)
+//       +OBS_READ_ACQ: u64 per lock class: when this CPU took its read lock of that class
+//          (a CPU holds at most one read lock of a class at a time: mmap_lock, its VMA's lock, mm_rb_lock)
+//       +H_OBS_FLAME_OFF: the flame part (FL_* below), +H_OBS_TRACE_OFF: the trace ring (TR_*)
+export const OBS_GLOBAL_SIZE: u32 = 256;
+export const OBS_MAX_CAT_PAIRS: u32 = 60;
+export const OBS_READ_ACQ: u32 = NLOCK_CLASSES * LS_SIZE;
+export const OBS_LOCK_BYTES: u32 = (OBS_READ_ACQ + NLOCK_CLASSES * 8 + 63) & ~63;
+// trace ring (TR_*): +0 u32 events kept, +4 u32 events dropped (ring full), +16 u64 time of the last counter sample,
+//  +64 the fault's snapshot of the kind/abort counters (TR_SNAP, TR_SNAP_N u64), then TE_SIZE-byte events:
+//  +0 u64 start (virtual cycles)  +8 u64 end  +16 u32 type (TE_*)  +20 u32 a  +24 u64 b   (a, b: per type, obs.ts)
+export const TR_N: u32 = 0;
+export const TR_DROPPED: u32 = 4;
+export const TR_LAST_SAMPLE: u32 = 16;
+export const TR_SNAP: u32 = 64;
+export const TR_SNAP_N: u32 = 72;
+export const TR_EVENTS: u32 = TR_SNAP + TR_SNAP_N * 8;
+export const TE_START: u32 = 0;
+export const TE_END: u32 = 8;
+export const TE_TYPE: u32 = 16;
+export const TE_A: u32 = 20;
+export const TE_B: u32 = 24;
+export const TE_SIZE: u32 = 32;
+export const TE_FAULT: u32 = 1; // a: path | (kind stat + 1) << 8 | (abort stat + 1) << 16 | write << 24; b: address
+export const TE_LOCK_WAIT: u32 = 2; // a: lock class | (releaser cpu + 1) << 16 (0: not known); b: the lock's address
+export const TE_SHOOTDOWN: u32 = 3; // flush_tlb_mm_range waiting for acks: a: IPIs sent; b: start vpn
+export const TE_IPI: u32 = 4; // the TLB-flush IPI handler on the target: a: sender cpu; b: send time
+export const TE_UFFD_WAIT: u32 = 5; // handle_userfault() parked: a: context; b: address
+export const TE_BARRIER: u32 = 6; // a virtual-time barrier of the workload (pft's rounds): a: 0; b: the barrier's address
+export const TE_SYSCALL: u32 = 7; // a mutator: a: SYS_* below; b: address
+export const TE_COUNTER: u32 = 8; // a counter sample (start = end): a: CTR_*; b: value
+export const FAULT_PATH_CLASSIC: u32 = 0; // mmap_lock, find_vma, handle_mm_fault
+export const FAULT_PATH_SPECULATIVE: u32 = 1; // SPF handled it
+export const FAULT_PATH_SPF_FALLBACK: u32 = 2; // SPF aborted, then the classic path
+export const FAULT_PATH_VMA_LOCK: u32 = 3; // lock_vma_under_rcu handled it
+export const FAULT_PATH_VMA_FALLBACK: u32 = 4; // the per-VMA lock failed, then the classic path
+export const SYS_MMAP: u32 = 1;
+export const SYS_MUNMAP: u32 = 2;
+export const SYS_MPROTECT: u32 = 3;
+export const SYS_MADVISE: u32 = 4;
+export const CTR_FREE_FRAMES: u32 = 1;
+export const CTR_MMAP_LOCK_READERS: u32 = 2;
+// flame part (FLM_*): +0 u32 current node, +4 u32 nodes used, +8 u32 enters that found the table full
+//  (their cycles stay with the caller's node), +12 u32 depth of those unrecorded frames,
+//  +16 u64 mark: this CPU's clock at the last transition, +24 u64 category sums at the last transition
+//  (OBS_MAX_CATS), then FLM_NODES: FN_SIZE-byte nodes, node 0 = the root (the workload's own code):
+//  +0 u32 parent  +4 u32 function (FN_*)  +8 u32 first child + 1  +12 u32 next sibling + 1
+//  +16 u64 cycles (clock advance while this node was current)  +24 u64 per category (OBS_MAX_CATS)
+export const OBS_MAX_CATS: u32 = 12;
+export const FLM_CUR: u32 = 0;
+export const FLM_USED: u32 = 4;
+export const FLM_LOST: u32 = 8;
+export const FLM_LOST_DEPTH: u32 = 12;
+export const FLM_MARK: u32 = 16;
+export const FLM_CATS: u32 = 24;
+export const FLM_NODES: u32 = 128;
+export const FN_PARENT: u32 = 0;
+export const FN_FN: u32 = 4;
+export const FN_CHILD: u32 = 8;
+export const FN_SIBLING: u32 = 12;
+export const FN_CYCLES: u32 = 16;
+export const FN_CATS: u32 = 24;
+export const FN_SIZE: u32 = FN_CATS + OBS_MAX_CATS * 8;

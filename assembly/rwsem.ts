@@ -11,9 +11,10 @@
 // readers is delayed by the count line's serialization of their up_read()s.
 
 import { RW_COUNT, RW_WWAIT, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, WAIT_RWSEM_READ, WAIT_RWSEM_WRITE } from './layout';
-import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, charge, cost } from './cpu';
+import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, charge, cost, OBS } from './cpu';
+import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
 import { STAT_IPI_CYCLES } from './generated';
-import { line_rmw, line_read, line_is_hot, line_wait_accounting } from './cacheline';
+import { line_rmw, line_read, line_is_hot, line_wait_accounting, line_owner } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL, STAT_RWSEM_SLEEP, LOCK_CLASS_MM_RB_READ, COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER } from './generated';
 
@@ -47,7 +48,7 @@ export function rwsem_init(s: u32, cls: u32): void {
  * section if we asked at or after it began (as spinlock.ts acquired()).
  * Waits behind readers are modeled by the count line's serialization.
  */
-function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait: u64, slept: bool): void {
+function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait: u64, slept: bool, prev_owner: i32, read: bool): void {
   const rel = atomic.load<u64>(s + RW_RELEASE);
   const hold = <u64>atomic.load<u32>(s + RW_HOLD);
   const acq = rel > hold ? rel - hold : 0;
@@ -68,7 +69,9 @@ function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait
   }
   lock_stat(cls, 0, 1);
   if (real_wait || waited > 0) lock_stat(cls, 1, 1);
-  lock_stat(cls, 2, wait_excluding_ipi(waited, ipi0));
+  const wx = wait_excluding_ipi(waited, ipi0);
+  lock_stat(cls, 2, wx);
+  if (OBS != 0) obs_lock_acquired(cls, prev_owner, real_wait || waited > 0, wx, s + RW_LINE, t0, read);
 }
 
 @inline function try_read(s: u32): bool {
@@ -79,6 +82,7 @@ function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait
 export function down_read(s: u32): void {
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
+  const prev = OBS != 0 ? line_owner(s + RW_LINE) : -1;
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
@@ -99,7 +103,7 @@ export function down_read(s: u32): void {
     wait_finish();
     atomic.sub<u32>(s + RW_WAITERS, 1);
   }
-  settle(s, load<u32>(s + RW_CLASS), t0, ipi0, real_wait, lw, slept);
+  settle(s, load<u32>(s + RW_CLASS), t0, ipi0, real_wait, lw, slept, prev, true);
 }
 
 export function down_read_trylock(s: u32): bool {
@@ -116,15 +120,17 @@ export function down_read_trylock(s: u32): bool {
   }
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
+  const prev = OBS != 0 ? line_owner(s + RW_LINE) : -1;
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
-  settle(s, load<u32>(s + RW_CLASS), t0, ipi0, false, lw, false);
+  settle(s, load<u32>(s + RW_CLASS), t0, ipi0, false, lw, false, prev, true);
   return true;
 }
 
 export function up_read(s: u32): void {
   line_rmw(s + RW_LINE);
+  if (OBS != 0) obs_lock_released(load<u32>(s + RW_CLASS), s + RW_LINE, 0, true);
   const c = atomic.sub<i32>(s + RW_COUNT, 1);
   if (c == 1 && atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
 }
@@ -136,6 +142,7 @@ export function up_read(s: u32): void {
 export function down_write(s: u32): void {
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
+  const prev = OBS != 0 ? line_owner(s + RW_LINE) : -1;
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
@@ -156,14 +163,16 @@ export function down_write(s: u32): void {
     atomic.sub<u32>(s + RW_WWAIT, 1);
   }
   atomic.store<u32>(s + RW_WRITER, cpu_id() + 1);
-  settle(s, load<u32>(s + RW_CLASS) + 1, t0, ipi0, real_wait, lw, false);
+  settle(s, load<u32>(s + RW_CLASS) + 1, t0, ipi0, real_wait, lw, false, prev, false);
   atomic.store<u32>(s + RW_HOLD, <u32>now()); // acquisition time (low bits) until up_write turns it into the hold
 }
 
 export function up_write(s: u32): void {
   line_rmw(s + RW_LINE);
   atomic.store<u32>(s + RW_WRITER, 0);
-  atomic.store<u32>(s + RW_HOLD, <u32>now() - atomic.load<u32>(s + RW_HOLD));
+  const hold = <u32>now() - atomic.load<u32>(s + RW_HOLD);
+  atomic.store<u32>(s + RW_HOLD, hold);
+  if (OBS != 0) obs_lock_released(load<u32>(s + RW_CLASS) + 1, s + RW_LINE, <u64>hold, false);
   atomic.store<u64>(s + RW_RELEASE, now());
   atomic.store<i32>(s + RW_COUNT, 0);
   if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
@@ -173,7 +182,9 @@ export function up_write(s: u32): void {
 export function downgrade_write(s: u32): void {
   line_rmw(s + RW_LINE);
   atomic.store<u32>(s + RW_WRITER, 0);
-  atomic.store<u32>(s + RW_HOLD, <u32>now() - atomic.load<u32>(s + RW_HOLD));
+  const hold = <u32>now() - atomic.load<u32>(s + RW_HOLD);
+  atomic.store<u32>(s + RW_HOLD, hold);
+  if (OBS != 0) { obs_lock_released(load<u32>(s + RW_CLASS) + 1, s + RW_LINE, <u64>hold, false); obs_read_start(load<u32>(s + RW_CLASS)); }
   atomic.store<u64>(s + RW_RELEASE, now());
   atomic.store<i32>(s + RW_COUNT, 1);
   if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);

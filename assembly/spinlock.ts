@@ -13,9 +13,10 @@
 
 import { TEST_BUILD, header_flags } from './build_flags';
 import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_HOLD, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
-import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi } from './cpu';
+import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, OBS } from './cpu';
+import { obs_lock_acquired, obs_lock_released } from './obs';
 import { STAT_IPI_CYCLES } from './generated';
-import { line_rmw, line_read, line_write, line_is_hot, line_wait_accounting } from './cacheline';
+import { line_rmw, line_read, line_write, line_is_hot, line_wait_accounting, line_owner } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL } from './generated';
 
@@ -37,7 +38,7 @@ export function spin_lock_init(l: u32, cls: u32): void {
  * ahead of us in virtual time and does not delay us, unless the lock's line
  * is hot (a real queue of CPUs wants it).
  */
-function acquired(l: u32, t0: u64, ipi0: u64, real_wait: bool): void {
+function acquired(l: u32, t0: u64, ipi0: u64, real_wait: bool, prev_owner: i32): void {
   const rel = atomic.load<u64>(l + SL_RELEASE);
   const hold = <u64>atomic.load<u32>(l + SL_HOLD);
   const acq = rel > hold ? rel - hold : 0;
@@ -52,7 +53,9 @@ function acquired(l: u32, t0: u64, ipi0: u64, real_wait: bool): void {
   atomic.store<u32>(l + SL_HOLD, <u32>now()); // acquisition time (low bits) until the unlock turns it into the hold
   lock_stat(cls, 0, 1);
   if (waited > 0 || real_wait) lock_stat(cls, 1, 1);
-  lock_stat(cls, 2, wait_excluding_ipi(waited, ipi0));
+  const w = wait_excluding_ipi(waited, ipi0);
+  lock_stat(cls, 2, w);
+  if (OBS != 0) obs_lock_acquired(cls, prev_owner, waited > 0 || real_wait, w, l + SL_LINE, t0, false);
 }
 
 /** spin_lock(): caller must not already hold `l`. */
@@ -61,6 +64,7 @@ export function spin_lock(l: u32): void {
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
   const ticket = atomic.add<u32>(l + SL_NEXT, 1);
+  const prev = OBS != 0 ? line_owner(l + SL_LINE) : -1;
   line_wait_accounting(false);
   line_rmw(l + SL_LINE);
   line_wait_accounting(true);
@@ -78,7 +82,7 @@ export function spin_lock(l: u32): void {
     wait_finish();
     atomic.sub<u32>(l + SL_WAITERS, 1);
   }
-  acquired(l, t0, ipi0, real_wait);
+  acquired(l, t0, ipi0, real_wait, prev);
 }
 
 /** spin_trylock(): true if taken. Never waits. */
@@ -92,10 +96,11 @@ export function spin_trylock(l: u32): bool {
     stat_inc(STAT_TRYLOCK_FAIL);
     return false;
   }
+  const prev = OBS != 0 ? line_owner(l + SL_LINE) : -1;
   line_wait_accounting(false);
   line_rmw(l + SL_LINE);
   line_wait_accounting(true);
-  acquired(l, t0, stat_get(STAT_IPI_CYCLES), false);
+  acquired(l, t0, stat_get(STAT_IPI_CYCLES), false, prev);
   return true;
 }
 
@@ -104,7 +109,9 @@ export function spin_unlock(l: u32): void {
   if (TEST_BUILD && (header_flags() & FLAG_NO_LOCK)) return;
   line_write(l + SL_LINE);
   atomic.store<u32>(l + SL_HOLDER, 0);
-  atomic.store<u32>(l + SL_HOLD, <u32>now() - atomic.load<u32>(l + SL_HOLD));
+  const hold = <u32>now() - atomic.load<u32>(l + SL_HOLD);
+  atomic.store<u32>(l + SL_HOLD, hold);
+  if (OBS != 0) obs_lock_released(load<u32>(l + SL_CLASS), l + SL_LINE, <u64>hold, false);
   atomic.store<u64>(l + SL_RELEASE, now());
   atomic.add<u32>(l + SL_SERVING, 1);
   if (atomic.load<u32>(l + SL_WAITERS) != 0) wake_waiters(l);

@@ -24,6 +24,9 @@ out += '// Lock classes: a lock object stores its class; its counters are LOCK_S
 counters.lockClasses.forEach(([c], i) => { out += `export const LOCK_CLASS_${up(c)}: u32 = ${i};\n`; });
 out += `export const LOCK_STAT_BASE: i32 = ${counters.counters.length};\n`;
 out += `export const NLOCK_CLASSES: u32 = ${counters.lockClasses.length};\n\n`;
+out += '// lock_stat figures per lock class (assembly/obs.ts): LS_SIZE bytes per class, one u64 per field, combined over CPUs as the list says.\n';
+counters.lockStat.forEach(([f], i) => { out += `export const LS_${up(f)}: u32 = ${i * 8};\n`; });
+out += `export const LS_SIZE: u32 = ${counters.lockStat.length * 8};\n\n`;
 costs.costs.forEach(([k], i) => { out += `export const COST_${up(k)}: i32 = ${i};\n`; });
 out += `export const NCOSTS: i32 = ${costs.costs.length};\n`;
 

@@ -19,6 +19,8 @@ import {
   type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type MunmapLock, type SpfLookup, type PervmaKernel, type StressMix, type StressResult,
 } from './index.js';
 import { firstLine } from './report.js';
+import { formatLockStat } from './obs.js';
+import type { ObserveConfig } from './machine.js';
 import { writeOutputs, formatFailures } from './outputs.js';
 import { planCommand, pointCommand, mergeCommand, slurmCommand, type PointOpts, type MergeOpts } from './cluster/commands.js';
 import { SLURM_MAX_ARRAY_SIZE } from './cluster/slurm.js';
@@ -113,6 +115,7 @@ async function execute(plan: Plan): Promise<number> {
   if (!plan.quiet) {
     process.stdout.write(formatTable(points));
     if (points.length === 1 && points[0].ok) process.stdout.write('\n' + formatDetails(points[0]));
+    if (points.length === 1 && points[0].lockStat) process.stdout.write('\n' + formatLockStat(points[0].lockStat, points[0].ghz));
     if (written.length) process.stdout.write(`\nwrote ${written.join(', ')}\n`);
     // the emulator's own time (host seconds), never mixed with the virtual results above
     if (points.length > 1) process.stdout.write(`${points.length} points in ${((performance.now() - t0) / 1000).toFixed(1)} s of host time\n`);
@@ -125,11 +128,14 @@ async function execute(plan: Plan): Promise<number> {
 // ---------------------------------------------------------------------------
 // Commands
 
-interface RunOpts extends CommonOpts { workload: string; strategy: string; cpus: string; json?: string }
+interface RunOpts extends CommonOpts { workload: string; strategy: string; cpus: string; json?: string; lockStat?: boolean }
 interface SweepOpts extends CommonOpts { workload?: string; strategy?: string; cpus?: string; out: string; quiet?: boolean; default?: boolean; plan?: string }
 
 function runPlan(o: RunOpts, command: string[]): Plan {
   const spec: PointSpec = { ...commonSpec(o), workload: o.workload, strategy: o.strategy, cpus: parseCount('--cpus', o.cpus) };
+  const observe: ObserveConfig = {};
+  if (o.lockStat) observe.lockStat = true;
+  if (Object.keys(observe).length > 0) spec.observe = observe;
   return { specs: [spec], jsonFile: o.json, quiet: false, command };
 }
 
@@ -298,6 +304,7 @@ function buildProgram(exit: { code: number }): Command {
     .option('--strategy <name>', `fault-path strategy: ${listStrategies().map((s) => s.name).join(', ')}`, 'mmap_lock')
     .requiredOption('--cpus <n>', 'number of emulated CPUs'))
     .option('--json <file>', 'also write the result to this JSON file (docs/results-schema.md)')
+    .option('--lock-stat', 'print /proc/lock_stat per lock class (virtual time) and add it to the JSON (lockStat)')
     .addHelpText('after', EXAMPLES_RUN)
     .action(async (o: RunOpts) => { exit.code = await execute(runPlan(o, commandLine())); });
 

@@ -3,13 +3,14 @@
 // Bad input throws (UsageError / ProfileError) before anything runs; a run
 // that fails (deadlock, crash) is a result with ok=false, never a throw.
 
-import { Machine, engineConfig, munmapLockOf, checkMachineSize, type MachineConfig, checkPervmaKernel, DEFAULT_SETTINGS, type PervmaKernel, type Engine, type EngineStats, type Mode, type MunmapLock, type SpfLookup, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
+import { Machine, engineConfig, munmapLockOf, checkMachineSize, type MachineConfig, type ObserveConfig, checkPervmaKernel, DEFAULT_SETTINGS, type PervmaKernel, type Engine, type EngineStats, type Mode, type MunmapLock, type SpfLookup, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
 import { loadProfile, ProfileError, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
 import { workloadByName, loopsOf, WorkloadFailure, type Workload } from './workloads.js';
 import { strategyByName, type Strategy } from './strategies.js';
 import { cyclesByCategory } from './breakdown.js';
+import { readLockStat, type LockStatRow } from './obs.js';
 
 /** What to run for one point of a sweep. */
 export interface PointSpec {
@@ -38,6 +39,8 @@ export interface PointSpec {
   spfLookup?: SpfLookup;
   /** the Linux release of the per-VMA locks (`--kernel`, pervma strategy only); undefined = the newest */
   kernel?: PervmaKernel;
+  /** what to record beside the results (`--lock-stat`, `--trace`, `--flame`; src/obs.ts); undefined = nothing */
+  observe?: ObserveConfig;
 }
 
 /** The result of one point: see docs/results-schema.md (counters and cycles are plain numbers: exact below 2^53, checked). */
@@ -88,6 +91,8 @@ export interface PointResult {
   stats: Record<string, number>;
   /** the emulator itself (host time), never mixed with the virtual numbers */
   host: { wallMs: number; opsPerHostSec: number | null; engine: EngineStats };
+  /** /proc/lock_stat per lock class, in virtual cycles (only when the spec asked: observe.lockStat) */
+  lockStat?: LockStatRow[];
 }
 
 export interface LoopReport {
@@ -184,6 +189,7 @@ function machineConfigOf(spec: PointSpec, r: Resolved): MachineConfig {
     ...engineOf(spec),
     ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
     ...sized,
+    ...(spec.observe !== undefined ? { observe: spec.observe } : {}),
     settings: { ...(sized?.settings ?? {}), ...(spec.munmap !== undefined ? { munmap: spec.munmap } : {}),
       ...(spec.spfLookup !== undefined ? { spfLookup: spec.spfLookup } : {}),
       ...(spec.kernel !== undefined ? { pervmaKernel: spec.kernel } : {}) },
@@ -283,6 +289,7 @@ function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params,
     cyclesByCategory: numbers(cyclesByCategory(stats, total)),
     stats: numbers(stats),
     host: { wallMs: run.wallMs, opsPerHostSec: ops !== null && run.wallMs > 0 ? ops / (run.wallMs / 1000) : null, engine: run.engine },
+    ...(spec.observe?.lockStat ? { lockStat: readLockStat(m, stats) } : {}),
   };
 }
 

@@ -18,6 +18,7 @@ import { UsageError } from './types.js';
 import { strategies } from './strategies.js';
 import { lostUserfaultWakeups, waitForGraph, waitEdge, cpuStates, CPU_STATES, type WaitEdge, type CpuState } from './waitgraph.js';
 import { counterNames, lockClasses } from './stats.js';
+import { CYCLE_CATEGORIES } from './breakdown.js';
 
 export type Mode = 'parallel' | 'deterministic';
 export type Engine = 'mn' | 'threads';
@@ -89,6 +90,48 @@ export interface MachineConfig {
   shmemPages?: number;
   /** fault-path settings (assembly/layout.ts SET_*) */
   settings?: Partial<FaultSettings>;
+  /** what to record for observability (lock_stat, timeline, flame graph: src/obs.ts); nothing by default */
+  observe?: ObserveConfig;
+}
+
+/** What a run records beside its results (assembly/obs.ts); each costs host time only when asked. */
+export interface ObserveConfig {
+  /** per lock class: bounces, wait and hold min/max/total (/proc/lock_stat) */
+  lockStat?: boolean;
+  /** the timeline: events per CPU's ring (default 200,000), the window [start, end) in virtual cycles (default: the whole run) */
+  trace?: { maxEventsPerCpu?: number; start?: number; end?: number };
+  /** the flame graph: call-graph nodes per CPU (default 2,048) */
+  flame?: { nodes?: number };
+}
+
+export const TRACE_DEFAULT_EVENTS = 200_000;
+export const FLAME_DEFAULT_NODES = 2048;
+
+/** bytes of one CPU's obs block and the offsets of its parts (assembly/layout.ts, obs region) */
+export function obsLayout(C: Consts, o: ObserveConfig | undefined): { stride: number; flameOff: number; traceOff: number; traceCap: number; flameNodes: number } | null {
+  if (!o || (!o.lockStat && !o.trace && !o.flame)) return null;
+  let off = C.OBS_LOCK_BYTES;
+  let flameOff = 0, traceOff = 0, traceCap = 0, flameNodes = 0;
+  if (o.flame) {
+    flameNodes = o.flame.nodes ?? FLAME_DEFAULT_NODES;
+    if (!Number.isInteger(flameNodes) || flameNodes < 1 || flameNodes > 1 << 20) throw new UsageError(`flame nodes must be an integer from 1 to 1048576 (got ${flameNodes})`);
+    flameOff = off; off = align(off + C.FLM_NODES + flameNodes * C.FN_SIZE);
+  }
+  if (o.trace) {
+    traceCap = o.trace.maxEventsPerCpu ?? TRACE_DEFAULT_EVENTS;
+    if (!Number.isInteger(traceCap) || traceCap < 1 || traceCap > 1 << 24) throw new UsageError(`trace events per CPU must be an integer from 1 to 16777216 (got ${traceCap})`);
+    const { start = 0, end = C.MAX_VCYCLES } = o.trace;
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end <= start) {
+      throw new UsageError(`the trace window must be START:END in virtual cycles with 0 <= START < END (got ${start}:${end})`);
+    }
+    traceOff = off; off = align(off + C.TR_EVENTS + traceCap * C.TE_SIZE);
+    // the fault's snapshot of its kind and abort counters (assembly/obs.ts: three ranges of spec/counters.json)
+    const n = counterNames();
+    const span = (a: string, b: string) => n.indexOf(b) - n.indexOf(a) + 1;
+    const snap = span('fault_anon_zero', 'fault_sigbus') + span('spf_abort_not_user', 'pervma_lock_miss') + span('spf_abort_uffd_race', 'pervma_abort_uffd');
+    if (snap > C.TR_SNAP_N) throw new Error(`the fault snapshot needs ${snap} counters, TR_SNAP_N is ${C.TR_SNAP_N} (assembly/layout.ts)`);
+  }
+  return { stride: align(off), flameOff, traceOff, traceCap, flameNodes };
 }
 
 /** Fault-path settings, with Linux's defaults. */
@@ -249,13 +292,13 @@ export const MAX_SHARED_BYTES = 65536 * PAGE;
 
 /** what sizes a machine's shared memory (MachineConfig), with the defaults */
 type Sizes = Required<Pick<MachineConfig, 'tlbSets' | 'tlbWays' | 'frames' | 'ptPages' | 'vmas' | 'maxVmasPerMm' | 'scratchBytes' |
-  'files' | 'filePages' | 'shmemFiles' | 'shmemPages'>>;
+  'files' | 'filePages' | 'shmemFiles' | 'shmemPages'>> & { observe?: ObserveConfig };
 function sizesOf(config: MachineConfig): Sizes {
   return {
     tlbSets: config.tlbSets ?? 16, tlbWays: config.tlbWays ?? 4,
     frames: config.frames ?? 65_536, ptPages: config.ptPages ?? 4_096, vmas: config.vmas ?? 4_096, maxVmasPerMm: config.maxVmasPerMm ?? 1_024,
     scratchBytes: config.scratchBytes ?? 0, files: config.files ?? 0, filePages: config.filePages ?? 0,
-    shmemFiles: config.shmemFiles ?? 8, shmemPages: config.shmemPages ?? 1024,
+    shmemFiles: config.shmemFiles ?? 8, shmemPages: config.shmemPages ?? 1024, observe: config.observe,
   };
 }
 
@@ -302,6 +345,9 @@ function planMemory(C: Consts, c: Sizes & { cpus: number; engine: Engine; worker
   take('files', C.FILE_SIZE * nfiles);
   take('fileIndex', 4 * nfiles * fileStride);
   take('uffd', C.UFFD_REGION_SIZE);
+  // the obs region only when the run records something (assembly/obs.ts)
+  const obs = obsLayout(C, c.observe);
+  if (obs) take('obs', C.OBS_GLOBAL_SIZE + obs.stride * cpus);
   return { regions, bytes, total: align(off, PAGE), percpuLayout: pl, percpuSize, asyncBytes, nfiles, fileStride, frames: c.frames, ptPages: c.ptPages };
 }
 
@@ -311,7 +357,7 @@ const MiB = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 /** "needs X of shared memory (the largest parts); the limit is 4 GiB: <what to change>" */
 function tooBig(plan: MemoryPlan, change: string): string {
   const names: Record<string, string> = { frames: `page frames (${plan.frames.toLocaleString('en-US')})`, ptpages: `page-table pages (${plan.ptPages.toLocaleString('en-US')})`, ptmeta: `page-table metadata (${plan.ptPages.toLocaleString('en-US')})`,
-    percpu: 'per-CPU blocks', fileIndex: 'file page-cache indexes', vmas: 'VMA slots' };
+    percpu: 'per-CPU blocks', fileIndex: 'file page-cache indexes', vmas: 'VMA slots', obs: 'trace/flame buffers (--trace, --flame)' };
   const parts = Object.entries(plan.bytes).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${names[k] ?? k} ${MiB(v)}`);
   return `the machine needs ${GiB(plan.total)} of shared memory (${parts.join(', ')}, ...); the limit is 4 GiB (65,536 Wasm pages): ${change}`;
 }
@@ -331,7 +377,7 @@ export function checkMachineSize(config: MachineConfig, change = 'lower frames, 
 }
 
 export class Machine {
-  readonly cfg: Required<Omit<MachineConfig, 'profile' | 'seed' | 'settings'>> & { seed: number; settings: FaultSettings };
+  readonly cfg: Required<Omit<MachineConfig, 'profile' | 'seed' | 'settings' | 'observe'>> & { seed: number; settings: FaultSettings; observe?: ObserveConfig };
   readonly profile: CostProfile;
   readonly memory: WebAssembly.Memory;
   readonly C: Consts;
@@ -447,6 +493,8 @@ export class Machine {
     if (st.uffdSpfRace !== 'ignore' && st.uffdSpfRace !== 'abort') throw new UsageError(`unknown uffdSpfRace setting "${st.uffdSpfRace}" (ignore, abort)`);
     set('SET_UFFD_SPF_RACE', st.uffdSpfRace === 'abort' ? C.UFFD_RACE_ABORT : C.UFFD_RACE_IGNORE);
     u32.set(costVector(this.profile), this.regions.profile >>> 2);
+    this.obs = obsLayout(C, config.observe);
+    if (this.obs) this.initObs(this.obs, config.observe!);
 
     // ---- per-CPU blocks ----
     const dv = new DataView(this.memory.buffer);
@@ -480,6 +528,44 @@ export class Machine {
 
   /** host worker of each CPU */
   readonly workerOf: number[] = [];
+  /** the obs region's layout (null: the run records nothing: assembly/obs.ts) */
+  obs: ReturnType<typeof obsLayout> = null;
+  /** address of CPU `cpu`'s obs block */
+  obsBlock(cpu: number): number { return this.regions.obs + this.C.OBS_GLOBAL_SIZE + cpu * this.obs!.stride; }
+
+  /** write the obs header words and the initial values of the region (min fields all-ones, the flame graph's root) */
+  private initObs(l: NonNullable<ReturnType<typeof obsLayout>>, o: ObserveConfig): void {
+    const C = this.C;
+    const h = (field: string, v: number) => this.setU32(C.HDR_BASE + C[field], v);
+    h('H_OBS', (o.lockStat ? C.OBS_LOCK_STAT : 0) | (o.trace ? C.OBS_TRACE : 0) | (o.flame ? C.OBS_FLAME : 0));
+    h('H_OBS_BASE', this.regions.obs); h('H_OBS_STRIDE', l.stride);
+    h('H_OBS_FLAME_OFF', l.flameOff); h('H_OBS_TRACE_OFF', l.traceOff);
+    h('H_OBS_TRACE_CAP', l.traceCap); h('H_OBS_FLAME_NODES', l.flameNodes);
+    this.setU64(C.HDR_BASE + C.H_OBS_TRACE_START, BigInt(o.trace?.start ?? 0));
+    this.setU64(C.HDR_BASE + C.H_OBS_TRACE_END, BigInt(o.trace?.end ?? C.MAX_VCYCLES));
+    const ones = 0xffffffffffffffffn;
+    for (let cpu = 0; cpu < this.cfg.cpus; cpu++) {
+      const b = this.obsBlock(cpu);
+      for (let k = 0; k < C.NLOCK_CLASSES; k++) {
+        this.setU64(b + k * C.LS_SIZE + C.LS_WAIT_MIN, ones);
+        this.setU64(b + k * C.LS_SIZE + C.LS_HOLD_MIN, ones);
+      }
+      if (l.flameOff) this.setU32(b + l.flameOff + C.FLM_USED, 1); // node 0: the root
+    }
+    // the breakdown's categories as (counter, category) pairs, grouped by category (obs.ts flame_account)
+    const names = counterNames();
+    const pairs: number[] = [];
+    CYCLE_CATEGORIES.forEach((cat, i) => {
+      for (const n of cat.counters) {
+        const k = names.indexOf(n);
+        if (k < 0) throw new Error(`breakdown category ${cat.name}: no counter ${n}`);
+        pairs.push(k | (i << 16));
+      }
+    });
+    if (pairs.length > C.OBS_MAX_CAT_PAIRS || CYCLE_CATEGORIES.length > C.OBS_MAX_CATS) throw new Error('the breakdown has more categories or counters than the obs region holds (OBS_MAX_CATS, OBS_MAX_CAT_PAIRS)');
+    this.setU32(this.regions.obs, pairs.length);
+    pairs.forEach((p, i) => this.setU32(this.regions.obs + 4 + 4 * i, p));
+  }
   /**
    * Why this machine cannot run again (null: it can): its last run was stopped
    * while CPUs were inside the core. A run that failed cleanly (a bad op

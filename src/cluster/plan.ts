@@ -30,8 +30,8 @@ export interface PlanFile {
   points: PlanPoint[];
 }
 
-/** every field a PointSpec may have, with its type; the plan's spec keys are checked against it */
-const SPEC_FIELDS: Record<keyof PointSpec, { type: 'string' | 'number'; optional: boolean }> = {
+/** every field a PointSpec may have in a plan, with its type; the plan's spec keys are checked against it (observe: `run` only, not in plans) */
+const SPEC_FIELDS: Record<Exclude<keyof PointSpec, 'observe'>, { type: 'string' | 'number'; optional: boolean }> = {
   workload: { type: 'string', optional: false },
   strategy: { type: 'string', optional: false },
   cpus: { type: 'number', optional: false },
@@ -52,7 +52,7 @@ const SPEC_FIELDS: Record<keyof PointSpec, { type: 'string' | 'number'; optional
 /** The spec with its keys in one order and no undefined fields: what a plan stores and shards are matched on. */
 export function canonicalSpec(spec: PointSpec): PointSpec {
   const out: Record<string, unknown> = {};
-  for (const k of Object.keys(SPEC_FIELDS) as (keyof PointSpec)[]) if (spec[k] !== undefined) out[k] = spec[k];
+  for (const k of Object.keys(SPEC_FIELDS) as Exclude<keyof PointSpec, 'observe'>[]) if (spec[k] !== undefined) out[k] = spec[k];
   return out as unknown as PointSpec;
 }
 
@@ -116,7 +116,7 @@ export function readPlan(file: string): PlanFile {
     if (!isObject(p) || p.index !== i) return bad(`${at}: expected {"index": ${i}, "spec": {...}}`);
     if (!isObject(p.spec)) return bad(`${at}: "spec" must be an object`);
     for (const [k, v] of Object.entries(p.spec)) {
-      const f = SPEC_FIELDS[k as keyof PointSpec];
+      const f = (SPEC_FIELDS as Record<string, { type: string; optional: boolean } | undefined>)[k];
       if (!f) return bad(`${at}: unknown spec field "${k}"`);
       if (typeof v !== f.type) return bad(`${at}: spec field "${k}" must be a ${f.type} (got ${JSON.stringify(v)})`);
     }

@@ -3,63 +3,119 @@
 
 export const VERSION = "0.1.0";
 export const COUNTERS_SPEC: unknown = {
- "$comment": "The one list of statistics counters. scripts/gen-stats.mjs turns it into STAT_* indices for assembly/ (assembly/generated.ts); the host reads names from this file, so reports and tests use the same names. Counters are per CPU (u64) and summed by the host. lockClasses expand to <class>_acquire, <class>_contended, <class>_wait_cycles.",
+ "$comment": "The one list of statistics counters. scripts/gen-stats.mjs turns it into STAT_* indices for assembly/ (assembly/generated.ts); the host reads names from this file, so reports and tests use the same names. Counters are per CPU (u64) and summed by the host. lockClasses ([class, what, the kernel's lock class name as /proc/lock_stat prints it]) expand to <class>_acquire, <class>_contended, <class>_wait_cycles. lockStat lists the further per-class figures of /proc/lock_stat ([field, how CPUs combine: sum|min|max, what]); the core records them only when a run asks (--lock-stat: assembly/obs.ts, outside the stats above).",
  "lockClasses": [
   [
    "generic",
-   "test and internal locks"
+   "test and internal locks (and mm->page_table_lock)",
+   "&mm->page_table_lock (and test locks)"
   ],
   [
    "mmap_read",
-   "mmap_lock taken for read"
+   "mmap_lock taken for read",
+   "&mm->mmap_lock-R"
   ],
   [
    "mmap_write",
-   "mmap_lock taken for write"
+   "mmap_lock taken for write",
+   "&mm->mmap_lock"
   ],
   [
    "ptl",
-   "split page-table lock (one per page-table page)"
+   "split page-table lock (one per page-table page)",
+   "ptlock_ptr(ptdesc)"
   ],
   [
    "vma_read",
-   "per-VMA lock taken for read"
+   "per-VMA lock taken for read",
+   "&vma->vm_lock->lock-R"
   ],
   [
    "vma_write",
-   "per-VMA lock taken for write"
+   "per-VMA lock taken for write",
+   "&vma->vm_lock->lock"
   ],
   [
    "zone",
-   "page-allocator zone lock"
+   "page-allocator zone lock",
+   "&zone->lock"
   ],
   [
    "lru",
-   "LRU lock"
+   "LRU lock",
+   "&lruvec->lru_lock"
   ],
   [
    "pagecache",
-   "page-cache (file mapping) lock"
+   "page-cache (file mapping) lock",
+   "&xa->xa_lock"
   ],
   [
    "rcu",
-   "RCU deferred-free queue lock"
+   "RCU deferred-free queue lock",
+   "vma_rcu_free_lock (emulator: deferred VMA freeing)"
   ],
   [
    "tag_storage",
-   "MTE tag-storage pool lock (reserve_tag_storage / free_tag_storage)"
+   "MTE tag-storage pool lock (reserve_tag_storage / free_tag_storage)",
+   "tag_storage_lock"
   ],
   [
    "mm_rb_read",
-   "SPF v11 mm_rb_lock taken for read (get_vma)"
+   "SPF v11 mm_rb_lock taken for read (get_vma)",
+   "&mm->mm_rb_lock-R"
   ],
   [
    "mm_rb_write",
-   "SPF v11 mm_rb_lock taken for write (VMA tree changes)"
+   "SPF v11 mm_rb_lock taken for write (VMA tree changes)",
+   "&mm->mm_rb_lock"
   ],
   [
    "uffd",
-   "userfaultfd context lock (fault_pending_wqh.lock)"
+   "userfaultfd context lock (fault_pending_wqh.lock)",
+   "&ctx->fault_pending_wqh"
+  ]
+ ],
+ "lockStat": [
+  [
+   "con_bounces",
+   "sum",
+   "contentions whose lock's cache line last belonged to another CPU (lock_stat con-bounces)"
+  ],
+  [
+   "acq_bounces",
+   "sum",
+   "acquisitions whose lock's cache line last belonged to another CPU (lock_stat acq-bounces)"
+  ],
+  [
+   "wait_min",
+   "min",
+   "shortest wait of a contended acquisition, virtual cycles"
+  ],
+  [
+   "wait_max",
+   "max",
+   "longest wait of a contended acquisition, virtual cycles"
+  ],
+  [
+   "hold_min",
+   "min",
+   "shortest hold (acquisition to release), virtual cycles"
+  ],
+  [
+   "hold_max",
+   "max",
+   "longest hold, virtual cycles"
+  ],
+  [
+   "hold_total",
+   "sum",
+   "virtual cycles held, summed over releases"
+  ],
+  [
+   "holds",
+   "sum",
+   "releases (holds measured)"
   ]
  ],
  "counters": [
