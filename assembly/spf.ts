@@ -30,12 +30,12 @@ import { get_vma, put_vma, vma_addr, find_vma_lockless } from './vma';
 import { rcu_read_lock, rcu_read_unlock } from './rcu';
 import { mmap_seq_read_start, mmap_seq_read_check } from './mmap_lock';
 import {
-  walk_lockless, walk_orig_pmd, walk_pmd_slot, walk_pte_table, walk_pte_slot,
+  walk_lockless,
   WALK_OK, WALK_PGD_NONE, WALK_PGD_BAD, WALK_PUD_NONE, WALK_PUD_BAD, WALK_PUD_HUGE, WALK_PMD_NONE, WALK_PMD_BAD,
   WALK_PMD_HUGE, WALK_PMD_DEVMAP, WALK_PMD_SWAP, pkru_allows,
 } from './pgtable';
-import { pte_none, pgprot_unpack } from './pte';
-import { FAULT_FLAG_USER, FAULT_FLAG_WRITE, VM_FAULT_RETRY, VM_FAULT_SIGSEGV, vmf_init_speculative, handle_pte_fault } from './fault';
+import { pgprot_unpack } from './pte';
+import { FAULT_FLAG_USER, FAULT_FLAG_WRITE, FAULT_FLAG_SPF_MMAP_SEQ, VM_FAULT_RETRY, VM_FAULT_SIGSEGV, vmf_init_speculative, handle_pte_fault } from './fault';
 
 /**
  * The mm.h wrapper's checks, shared by both SPF designs: an attempt is
@@ -138,11 +138,8 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   local_irq_disable();
   const w = walk_lockless(mm, address);
   if (w != WALK_OK) { local_irq_enable(); return abort_put(slot, walk_abort(w)); }
-  const table = walk_pte_table();
-  let pte = walk_pte_slot();
-  const orig_pte = atomic.load<u64>(pte);
-  if (pte_none(orig_pte)) pte = 0;
-  vmf_init_speculative(mm, address, flags, slot, seq, vma_flags, page_prot, walk_pmd_slot(), walk_orig_pmd(), table, pte, orig_pte);
+  const vmf = vmf_init_speculative(mm, address, flags);
+  vmf.vma = slot; vmf.sequence = seq; vmf.vma_flags = vma_flags; vmf.vma_prot = page_prot;
   local_irq_enable();
 
   // re-validate after the bounds checks: they may have read a VMA being changed
@@ -152,7 +149,7 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   // cleared the PMD meanwhile is caught by handle_pte_fault()'s re-read
   if (TEST_BUILD && (header_flags() & FLAG_SPF_STALL_WALK)) { charge(SPF_TEST_STALL); sync_point(); }
 
-  const r = handle_pte_fault();
+  const r = handle_pte_fault(vmf);
   put_vma(slot);
   return r;
 }
@@ -221,12 +218,10 @@ function spf_mmapseq_locked(mm: u32, address: u64, flags: u32, seq: u32): i32 {
   local_irq_disable();
   const w = walk_lockless(mm, address);
   if (w != WALK_OK) { local_irq_enable(); return rcu_abort(walk_abort(w)); }
-  const table = walk_pte_table();
-  let pte = walk_pte_slot();
-  const orig_pte = atomic.load<u64>(pte);
-  if (pte_none(orig_pte)) pte = 0;
-  vmf_init_speculative(mm, address, flags, slot, seq, vma_flags, page_prot, walk_pmd_slot(), walk_orig_pmd(), table, pte, orig_pte);
+  // the mm-wide sequence: pte_map_lock() checks mmap_seq, not a vm_sequence
+  const vmf = vmf_init_speculative(mm, address, flags | FAULT_FLAG_SPF_MMAP_SEQ);
+  vmf.vma = slot; vmf.sequence = seq; vmf.vma_flags = vma_flags; vmf.vma_prot = page_prot;
   local_irq_enable();
   // pte_map_lock() validates against mmap_seq again, under the PTL, before the PTE is set
-  return handle_pte_fault();
+  return handle_pte_fault(vmf);
 }

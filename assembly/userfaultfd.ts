@@ -64,7 +64,7 @@ import { vma_start_write } from './pervma';
 import { mmap_read_lock, mmap_read_unlock, mmap_write_lock, mmap_write_unlock } from './mmap_lock';
 import { isolate_range, mut_vma_at } from './mmap';
 import {
-  vm_get_page_prot, can_change_pte_writable, vmf, release_fault_lock, VM_FAULT_RETRY, VM_FAULT_SIGBUS, FAULT_FLAG_WRITE, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT,
+  vm_get_page_prot, can_change_pte_writable, VmFault, release_fault_lock, VM_FAULT_RETRY, VM_FAULT_SIGBUS, FAULT_FLAG_WRITE, FAULT_FLAG_ALLOW_RETRY, FAULT_FLAG_RETRY_NOWAIT,
 } from './fault';
 import { pte_alloc_walk, walk_pte_table, walk_lockless, walk_pte_slot, walk_pmd_slot, ptl_of, set_pte, WALK_OK, WALK_PMD_HUGE, USER_VA_END } from './pgtable';
 import { pgprot_pack, pfn_pte, pte_none, pte_present, pte_protnone, pte_write, pte_mkdirty, pte_mkwrite, pte_wrprotect, pte_mkspecial, _PAGE_UFFD_WP } from './pte';
@@ -284,28 +284,28 @@ export function uffd_release(ctx: u32): i32 {
  * FAULT_FLAG_RETRY_NOWAIT it keeps the lock and returns at once; without
  * FAULT_FLAG_ALLOW_RETRY (a caller that cannot retry) it is SIGBUS.
  */
-export function handle_userfault(reason: u32): i32 {
-  const vf = atomic.load<u32>(vma_addr(vmf().vma) + VMA_FLAGS);
+export function handle_userfault(vmf: VmFault, reason: u32): i32 {
+  const vf = atomic.load<u32>(vma_addr(vmf.vma) + VMA_FLAGS);
   const ctx = vma_uffd_ctx(vf);
   // registered with faultline's mmap flag only (no context), UFFD_FEATURE_SIGBUS, or no retry possible: SIGBUS
   if (ctx < 0 || (atomic.load<u32>(ctx_addr(<u32>ctx) + UFFD_FEATURES) & UFFD_FEATURE_SIGBUS) != 0 ||
-      (vmf().flags & FAULT_FLAG_ALLOW_RETRY) == 0) {
+      (vmf.flags & FAULT_FLAG_ALLOW_RETRY) == 0) {
     stat_inc(STAT_UFFD_FAULT_SIGBUS);
     stat_inc(STAT_FAULT_SIGBUS);
     return VM_FAULT_SIGBUS;
   }
-  if (vmf().flags & FAULT_FLAG_RETRY_NOWAIT) return VM_FAULT_RETRY;
+  if (vmf.flags & FAULT_FLAG_RETRY_NOWAIT) return VM_FAULT_RETRY;
   const c = ctx_addr(<u32>ctx);
   // release is unregistering the range: retry without userfaultfd
-  if (atomic.load<u32>(c + UFFD_RELEASED)) { release_fault_lock(); return VM_FAULT_RETRY; }
+  if (atomic.load<u32>(c + UFFD_RELEASED)) { release_fault_lock(vmf); return VM_FAULT_RETRY; }
   const me = cpu_id();
   const u = uwq(me);
   let fl: u32 = 0;
-  if (vmf().flags & FAULT_FLAG_WRITE) fl |= UFFD_PAGEFAULT_FLAG_WRITE;
+  if (vmf.flags & FAULT_FLAG_WRITE) fl |= UFFD_PAGEFAULT_FLAG_WRITE;
   if (reason == VM_UFFD_WP) fl |= UFFD_PAGEFAULT_FLAG_WP;
   if (reason == VM_UFFD_MINOR) fl |= UFFD_PAGEFAULT_FLAG_MINOR;
   // the exact address: the message reports it page aligned unless UFFD_FEATURE_EXACT_ADDRESS
-  store<u64>(u + UWQ_ADDRESS, vmf().address);
+  store<u64>(u + UWQ_ADDRESS, vmf.address);
   store<u32>(u + UWQ_FLAGS, fl);
   store<u32>(u + UWQ_CTX, <u32>ctx + 1);
   if (TEST_BUILD && (load<u32>(HDR_BASE + H_FLAGS) & FLAG_UFFD_QUEUE_STALL) != 0) { charge(50_000); sync_point(); }
@@ -329,15 +329,15 @@ export function handle_userfault(reason: u32): i32 {
   stat_inc(reason == VM_UFFD_WP ? STAT_UFFD_FAULT_WP : reason == VM_UFFD_MINOR ? STAT_UFFD_FAULT_MINOR : STAT_UFFD_FAULT_MISSING);
   // userfaultfd_must_wait(), still under the fault lock: a resolution that landed between the
   // fault's look at the PTE and the queueing woke nobody, but the PTE shows it
-  if (!userfaultfd_must_wait(vmf().mm, vmf().address, reason)) {
+  if (!userfaultfd_must_wait(vmf.mm, vmf.address, reason)) {
     spin_lock(c + UFFD_LOCK);
     if (atomic.load<u32>(u + UWQ_STATE) == UWQ_PENDING) pending_unlink(c, me);
     atomic.store<u32>(u + UWQ_STATE, UWQ_IDLE);
     atomic.store<u32>(u + UWQ_WAIT, 0);
     spin_unlock(c + UFFD_LOCK);
   }
-  // release_fault_lock(), then schedule(): a resolution may already have woken us (the state says so)
-  release_fault_lock();
+  // release_fault_lock(vmf), then schedule(): a resolution may already have woken us (the state says so)
+  release_fault_lock(vmf);
   userfault_wait_if_queued();
   return VM_FAULT_RETRY;
 }
@@ -361,15 +361,15 @@ function userfaultfd_must_wait(mm: u32, address: u64, reason: u32): bool {
  * of a VM_UFFD_MINOR VMA, or a hole in a VM_UFFD_MISSING one, goes to the
  * handler. -1: no userfault, the fault goes on. Caller: do_fault, mmap_lock held.
  */
-export function shmem_userfault(file: u32, pgoff: u64): i32 {
-  const vf = vmf().vma_flags;
+export function shmem_userfault(vmf: VmFault, file: u32, pgoff: u64): i32 {
+  const vf = vmf.vma_flags;
   const p = pagecache_lookup(file, pgoff);
   if (p >= 0) {
     put_page(<u32>p);
-    return (vf & VM_UFFD_MINOR) ? handle_userfault(VM_UFFD_MINOR) : -1;
+    return (vf & VM_UFFD_MINOR) ? handle_userfault(vmf, VM_UFFD_MINOR) : -1;
   }
   if (p == -2) return -1; // past i_size: the fault's own SIGBUS
-  return (vf & VM_UFFD_MISSING) ? handle_userfault(VM_UFFD_MISSING) : -1;
+  return (vf & VM_UFFD_MISSING) ? handle_userfault(vmf, VM_UFFD_MISSING) : -1;
 }
 
 /**
