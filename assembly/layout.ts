@@ -25,7 +25,7 @@ export const LAYOUT_VERSION: u32 = 4; // 2: MAX_CPUS 256, 128-byte line metadata
 // The version of the raw Wasm ABI of the released core (docs/abi.md: imports,
 // exports and their signatures, every exported constant). Bump it on ANY change
 // of those, then run `npm run abi` (test/host/abi.test.ts fails until both are done).
-export const ABI_VERSION: u32 = 13; // 13: observability (H_OBS_* header words, OBS_*, the obs region: LS_*, TR_*, TE_*, FLM_*, FN_*, FAULT_PATH_*, SYS_*, CTR_*; lockClasses carry kernel names); 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
+export const ABI_VERSION: u32 = 14; // 14: the rwsem's wait list: RW_WAITLIST (was RW_WWAIT), RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK, PC_RWQ / PC_RWQ_SINCE (per-CPU +464, +472), RWQ_READER / RWQ_WRITER; 13: observability (H_OBS_* header words, OBS_*, the obs region: LS_*, TR_*, TE_*, FLM_*, FN_*, FAULT_PATH_*, SYS_*, CTR_*; lockClasses carry kernel names); 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
@@ -292,13 +292,16 @@ export const SL_SIZE: u32 = SL_LINE + LM_SIZE;
 
 // ---- rwsem (RW_SIZE = 160 bytes): mmap_lock and the per-VMA lock ----
 //  +0  i32 count: readers (> 0), RWSEM_WRITER (-1) when write-locked, 0 free
-//  +4  u32 writers waiting (new readers queue behind them, as Linux hands off)
+//  +4  u32 wait list: bits 0-30 the CPUs sleeping in it (FIFO by the time each
+//      joined: PC_RWQ / PC_RWQ_SINCE of each), bit 31 RWSEM_FLAG_HANDOFF
 //  +8  u32 writer cpu + 1   +12 u32 lock class of the READ side (write = class + 1)
 //  +16 u64 release time: latest virtual time the lock became free/readable
-//  +24 u32 waiters (sleeping CPUs)  +28 u32 hold: cycles the last WRITER held it
+//  +24 u32 waiters (parked CPUs: the wait list and spinning writers)  +28 u32 hold: cycles the last WRITER held it
 //  +32 cache-line meta (LM_SIZE, .. 160)
 export const RW_COUNT: u32 = 0;
-export const RW_WWAIT: u32 = 4;
+export const RW_WAITLIST: u32 = 4;
+export const RWSEM_FLAG_HANDOFF: u32 = 0x80000000;
+export const RWSEM_WAITLIST_MASK: u32 = 0x7fffffff;
 export const RW_WRITER: u32 = 8;
 export const RW_CLASS: u32 = 12;
 export const RW_RELEASE: u32 = 16;
@@ -343,6 +346,8 @@ export const RC_SIZE: u32 = RC_LINE + LM_SIZE;
 //  +200 result of the last page-table walk (pgtable.ts WalkResult, 32)
 //  +256 scheduler and bookkeeping fields (cpu.ts CpuLocal, 64)
 //  +320 the host call this CPU runs (calls.ts): u32 call id, u64 result at +328, 16 x u64 args at +336
+//  +464 u32 rwsem wait-list entry: the rwsem's address | RWQ_READER, RWQ_WRITER or RWQ_SPINNER (its OSQ), 0 when none
+//  +472 u64 when this CPU joined that wait list (virtual time: the list's FIFO order, ties by CPU id)
 //  +512 stats: NSTATS x u64 (NSTATS_ALIGNED: whole cache lines)
 //  mailbox_off(): mailbox, ncpus x MB_SIZE rounded up to a cache line (slot s =
 //       an IPI from CPU s): sized by the RUN's CPU count (H_NCPUS), not by
@@ -383,6 +388,11 @@ export const PC_LOCAL: u32 = 256;
 export const PC_CALL: u32 = 320;
 export const PC_CALL_RESULT: u32 = 328;
 export const PC_CALL_ARGS: u32 = 336;
+export const PC_RWQ: u32 = 464;
+export const PC_RWQ_SINCE: u32 = 472;
+export const RWQ_READER: u32 = 1;
+export const RWQ_WRITER: u32 = 2;
+export const RWQ_SPINNER: u32 = 3; // a writer spinning on the owner (the OSQ), not in the wait list
 export const CALL_MAX_ARGS: u32 = 16;
 export const PC_STATS: u32 = 512;
 

@@ -1,41 +1,92 @@
-// Reader/writer semaphore (layout.ts RW_*): mmap_lock and the per-VMA lock.
+// Reader/writer semaphore (layout.ts RW_*): mmap_lock, the per-VMA lock, and
+// (without sleeping) SPF v11's mm_rb_lock rwlock.
 //
 // count > 0: that many readers; count == RWSEM_WRITER: one writer; 0: free.
-// Writers announce themselves in RW_WWAIT; new readers queue behind a waiting
-// writer (as Linux's rwsem hands off to a waiting writer), trylock fails.
 // Every reader acquire and release is an atomic RMW on the count's cache
 // line: at high CPU counts that line, not the critical section, bounds a
 // read-mostly mmap_lock (the effect SPF and per-VMA locks remove).
 // Virtual time: RW_RELEASE / RW_HOLD describe the last WRITER's section; a
 // CPU that asked during it waits until its end (settle()). A writer behind
 // readers is delayed by the count line's serialization of their up_read()s.
+//
+// The wait list (kernel/locking/rwsem.c; rwsem-xadd.c before 5.3) is FIFO:
+// a CPU that cannot take the lock joins it (PC_RWQ, ordered by PC_RWQ_SINCE)
+// and sleeps. Invariants, as Linux's:
+//  - a reader never passes the wait list: with anyone in it, a new reader
+//    joins it (4.17 __down_read: the waiting bias makes the count <= 0; 5.3+:
+//    RWSEM_FLAG_WAITERS is in RWSEM_READ_FAILED_MASK), and so does trylock fail;
+//  - the readers at the head, up to the first writer, get the lock together
+//    as soon as no writer holds it (__rwsem_mark_wake grants them the read
+//    lock BEFORE they run: the lock is theirs while their wake-up travels);
+//  - a writer at the head is only woken: it takes the lock once it runs, if
+//    the lock is free then;
+//  - a writer that finds a writer owner does not join the list: it spins
+//    (rwsem_optimistic_spin) and takes the lock the moment it is free, ahead
+//    of the list (lock stealing), unless readers head the list (they were
+//    granted at the release) or RWSEM_FLAG_HANDOFF is set; a writer that finds
+//    readers owning the lock joins the list at once under 4.17, and after
+//    spinning rwsem_rspin_threshold() ((20 + readers) / 2 us) under 5.3+;
+//  - RWSEM_FLAG_HANDOFF (5.3+ only, commit 4f23dbc1e657 "locking/rwsem: Implement
+//    lock handoff to prevent lock starvation"): the head, once it has waited
+//    RWSEM_WAIT_TIMEOUT (4 ms: DIV_ROUND_UP(HZ, 250) jiffies at HZ=1000),
+//    sets it; nobody but the head takes the lock while it is set; the head
+//    clears it when it gets the lock.
+// Without the list (this file before), readers were refused while any writer
+// waited and every waiter raced at each release: writers could starve readers
+// and each other for the whole run.
 
-import { RW_COUNT, RW_WWAIT, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, WAIT_RWSEM_READ, WAIT_RWSEM_WRITE } from './layout';
-import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, charge, cost, OBS } from './cpu';
+// Sleeping waiters: a CPU in the wait list runs again only after the
+// releaser's wake-up reaches it: rwsem_wake -> wake_up_q -> try_to_wake_up
+// sends a reschedule IPI to the sleeper's CPU, idle since it slept (each
+// emulated thread has a CPU of its own), which takes the interrupt and
+// switches back to the task. That hand-over is charged as the profile's IPI
+// send + delivery + handler: for a reader after the grant (the lock is held
+// meanwhile), for a writer before it may take the lock. A spinning writer is
+// charged none. SPF v11's mm_rb_lock is an rwlock_t (a queued rwlock, fair in
+// the same order): it spins, no wake-up.
+
+import {
+  RW_COUNT, RW_WAITLIST, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK,
+  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, PC_RWQ, PC_RWQ_SINCE, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
+} from './layout';
+import { PC, NCPUS, cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, charge, cost, OBS } from './cpu';
 import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
 import { STAT_IPI_CYCLES } from './generated';
+import { strategy, STRATEGY_SPF } from './strategy';
 import { line_rmw, line_read, line_is_hot, line_wait_accounting, line_owner } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL, STAT_RWSEM_SLEEP, LOCK_CLASS_MM_RB_READ, COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER } from './generated';
 
-// Sleeping waiters (kernel/locking/rwsem.c; rwsem-xadd.c before 5.3): a reader
-// that finds a writer holding or waiting never spins (rwsem_down_read_slowpath:
-// queue, schedule(); the optimistic spinning of readers existed only from 5.3
-// to 5.11, "locking/rwsem: Remove reader optimistic spinning"). It runs again
-// only after the releaser's wake-up reaches it: rwsem_wake -> wake_up_q ->
-// try_to_wake_up sends a reschedule IPI to the sleeper's CPU, idle since it
-// slept (each emulated thread has a CPU of its own), which takes the interrupt
-// and switches back to the task. That hand-over is charged as the profile's
-// IPI send + delivery + handler, after the release. A writer is not charged
-// one: it spins on a running writer owner (rwsem_optimistic_spin) and, since
-// 5.3, on readers for a while too ("locking/rwsem: Enable time-based spinning
-// on reader-owned rwsem"); 4.17 writers slept behind readers: not modelled.
 @inline function wakeup_latency(): u64 { return cost(COST_IPI_SEND) + cost(COST_IPI_DELIVER) + cost(COST_IPI_HANDLER); }
+
+/** the rwlock_t (mm_rb_lock) spins; the rwsems sleep */
+@inline function sleeps(s: u32): bool {
+  const cls = load<u32>(s + RW_CLASS);
+  return cls != LOCK_CLASS_MM_RB_READ && cls != LOCK_CLASS_MM_RB_READ + 1;
+}
+
+/**
+ * Which rwsem this kernel has: the SPF series ran on 4.14-5.1 trees, whose
+ * rwsem-xadd.c neither hands off nor lets writers spin on readers; every
+ * other strategy stands for a kernel with 5.3's rwsem.c (commit 4f23dbc1e657
+ * handoff; commit 7d43f1ce9dd0 "locking/rwsem: Enable time-based spinning on
+ * reader-owned rwsem").
+ */
+@inline function rwsem_53(): bool { return strategy() != STRATEGY_SPF; }
+
+/** one microsecond in virtual cycles at the profile's clock */
+@inline function usec(): u64 { return <u64>load<u32>(HDR_BASE + H_GHZ_MILLI); }
+
+/** RWSEM_WAIT_TIMEOUT (5.3+): DIV_ROUND_UP(HZ, 250) jiffies, 4 ms at HZ=1000 */
+@inline function wait_timeout(): u64 { return usec() * 4000; }
+
+/** rwsem_rspin_threshold() (5.3+): how long a writer spins on `readers` readers before it sleeps: (20 + readers) / 2 us, readers capped at RWSEM_RSPIN_MAX_READERS (32) */
+@inline function rspin_threshold(readers: i32): u64 { return usec() * <u64>(20 + (readers > 32 ? 32 : readers)) / 2; }
 
 /** `cls` is the read-side class; the write side is cls + 1 (LOCK_CLASS_MMAP_READ/WRITE, VMA_READ/WRITE). */
 export function rwsem_init(s: u32, cls: u32): void {
   store<i32>(s + RW_COUNT, 0);
-  store<u32>(s + RW_WWAIT, 0);
+  store<u32>(s + RW_WAITLIST, 0);
   store<u32>(s + RW_WRITER, 0);
   store<u32>(s + RW_CLASS, cls);
   store<u64>(s + RW_RELEASE, 0);
@@ -43,12 +94,85 @@ export function rwsem_init(s: u32, cls: u32): void {
   store<u32>(s + RW_HOLD, 0);
 }
 
+// ---------------------------------------------------------- the wait list ---
+
+/** Join the wait list of `s` as `kind` (RWQ_READER / RWQ_WRITER), at the tail: `since`. */
+function rwq_join(s: u32, kind: u32, since: u64): void {
+  // every rwsem sits 8-aligned (mm and VMA slots are, RW_* offsets in them too): the low 2 bits carry the kind
+  store<u64>(PC + PC_RWQ_SINCE, since);
+  atomic.store<u32>(PC + PC_RWQ, s | kind);
+  atomic.add<u32>(s + RW_WAITLIST, 1);
+}
+
+/** Leave the wait list (we hold the lock now); RWSEM_FLAG_HANDOFF was the head's: it goes with it. */
+function rwq_leave(s: u32): void {
+  const head = is_head(s);
+  atomic.store<u32>(PC + PC_RWQ, 0);
+  // retry: another CPU joins or leaves meanwhile
+  while (true) {
+    const v = atomic.load<u32>(s + RW_WAITLIST);
+    const n = (v & RWSEM_WAITLIST_MASK) - 1;
+    const nv = head || n == 0 ? n : n | (v & RWSEM_FLAG_HANDOFF);
+    if (atomic.cmpxchg<u32>(s + RW_WAITLIST, v, nv) == v) break;
+  }
+}
+
+/** kinds for ahead_of(): the wait list's members (a spinner is not one) */
+const LIST: u32 = (1 << RWQ_READER) | (1 << RWQ_WRITER);
+
+/**
+ * Is a CPU of a kind in `kinds` (bit 1 << RWQ_*) ahead of (`since`, `me`) in the wait
+ * list of `s`? O(CPUs): only CPUs that cannot take the lock at once look.
+ */
+function ahead_of(s: u32, kinds: u32, since: u64, me: u32): bool {
+  for (let c: u32 = 0; c < NCPUS; c++) {
+    if (c == me) continue;
+    const pc = percpu(c);
+    const q = atomic.load<u32>(pc + PC_RWQ);
+    if ((q & ~(<u32>3)) != s || ((<u32>1 << (q & 3)) & kinds) == 0) continue;
+    const t = load<u64>(pc + PC_RWQ_SINCE);
+    if (t < since || (t == since && c < me)) return true;
+  }
+  return false;
+}
+
+/** Are we (in the list) at its head? */
+@inline function is_head(s: u32): bool {
+  return !ahead_of(s, LIST, load<u64>(PC + PC_RWQ_SINCE), cpu_id());
+}
+
+/** Does a reader head the list (granted at the release: no writer may steal the lock from it)? */
+function reader_heads(s: u32): bool {
+  let best: u64 = u64.MAX_VALUE;
+  let best_cpu: u32 = 0xffffffff;
+  let kind: u32 = 0;
+  for (let c: u32 = 0; c < NCPUS; c++) {
+    const pc = percpu(c);
+    const q = atomic.load<u32>(pc + PC_RWQ);
+    if ((q & ~(<u32>3)) != s || (q & 3) == RWQ_SPINNER) continue;
+    const t = load<u64>(pc + PC_RWQ_SINCE);
+    if (t < best || (t == best && c < best_cpu)) { best = t; best_cpu = c; kind = q & 3; }
+  }
+  return kind == RWQ_READER;
+}
+
+/** The head has waited RWSEM_WAIT_TIMEOUT: it sets RWSEM_FLAG_HANDOFF (rwsem.c rwsem_try_write_lock, rwsem_mark_wake). */
+function maybe_handoff(s: u32): void {
+  if (!rwsem_53()) return;
+  if (now() - load<u64>(PC + PC_RWQ_SINCE) < wait_timeout()) return;
+  if ((atomic.load<u32>(s + RW_WAITLIST) & RWSEM_FLAG_HANDOFF) != 0 || !is_head(s)) return;
+  atomic.or<u32>(s + RW_WAITLIST, RWSEM_FLAG_HANDOFF);
+}
+
+// ---------------------------------------------------------------- time ---
+
 /**
  * Settle virtual time after taking the lock: wait for the last WRITER's
  * section if we asked at or after it began (as spinlock.ts acquired()).
  * Waits behind readers are modeled by the count line's serialization.
+ * `slept_reader`: a reader granted from the wait list; its wake-up is charged now.
  */
-function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait: u64, slept: bool, prev_owner: i32, read: bool): void {
+function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait: u64, slept_reader: bool, prev_owner: i32, read: bool): void {
   const rel = atomic.load<u64>(s + RW_RELEASE);
   const hold = <u64>atomic.load<u32>(s + RW_HOLD);
   const acq = rel > hold ? rel - hold : 0;
@@ -59,9 +183,8 @@ function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait
     line_read(s + RW_LINE);
   } else if (real_wait && now() > t0) waited = now() - t0;
   else waited = line_wait; // queued behind other CPUs' RMWs on the count's line (readers bouncing it)
-  // SPF v11's mm_rb_lock is an rwlock_t, which spins: only the rwsems (mmap_lock, the VMA lock) sleep
-  if (slept && cls != LOCK_CLASS_MM_RB_READ && cls != LOCK_CLASS_MM_RB_READ + 1) {
-    // the wake-up reaches us only now (see wakeup_latency)
+  if (slept_reader) {
+    // granted at the release; the wake-up reaches us only now (see wakeup_latency)
     const w = wakeup_latency();
     charge(w);
     waited += w;
@@ -74,9 +197,11 @@ function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait
   if (OBS != 0) obs_lock_acquired(cls, prev_owner, real_wait || waited > 0, wx, s + RW_LINE, t0, read);
 }
 
+// ------------------------------------------------------------- readers ---
+
 @inline function try_read(s: u32): bool {
   const c = atomic.load<i32>(s + RW_COUNT);
-  return c >= 0 && atomic.load<u32>(s + RW_WWAIT) == 0 && atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c;
+  return c >= 0 && atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c;
 }
 
 export function down_read(s: u32): void {
@@ -88,20 +213,34 @@ export function down_read(s: u32): void {
   line_wait_accounting(true);
   let real_wait = false;
   let slept = false;
-  if (!try_read(s)) {
+  // the fast path: no writer, nobody in the wait list (a lost CAS race with a reader is no wait in Linux: its count is an atomic add)
+  let fast = false;
+  // retry: a racing reader's CAS moved the count
+  while (atomic.load<u32>(s + RW_WAITLIST) == 0 && atomic.load<i32>(s + RW_COUNT) >= 0) {
+    if (try_read(s)) { fast = true; break; }
+  }
+  if (!fast) {
     real_wait = true;
+    rwq_join(s, RWQ_READER, now());
     atomic.add<u32>(s + RW_WAITERS, 1);
     wait_prepare(s, WAIT_RWSEM_READ);
-    // retry: a writer holds or waits, or another reader raced our CAS
+    const me = cpu_id();
+    const since = load<u64>(PC + PC_RWQ_SINCE);
+    // retry: woken by a release (or an IPI) while a writer holds the lock or is ahead of us in the list
     while (true) {
       const w = wait_token();
-      // a writer holds or waits: this reader queues and sleeps (a lost CAS race with a reader is no wait in Linux: its count is an atomic add)
-      if (atomic.load<i32>(s + RW_COUNT) < 0 || atomic.load<u32>(s + RW_WWAIT) != 0) slept = true;
-      if (try_read(s)) break;
+      // the readers ahead of the first writer in the list get the lock once no writer holds it
+      if (!ahead_of(s, <u32>1 << RWQ_WRITER, since, me)) {
+        if (try_read(s)) break;
+        if (atomic.load<i32>(s + RW_COUNT) >= 0) continue; // a reader's CAS raced ours
+      }
+      maybe_handoff(s);
       wait_sleep(w);
     }
     wait_finish();
     atomic.sub<u32>(s + RW_WAITERS, 1);
+    rwq_leave(s);
+    slept = sleeps(s);
   }
   settle(s, load<u32>(s + RW_CLASS), t0, ipi0, real_wait, lw, slept, prev, true);
 }
@@ -111,7 +250,8 @@ export function down_read_trylock(s: u32): bool {
   // retry: only a racing reader's CAS can make us fail while the lock is readable
   while (true) {
     const c = atomic.load<i32>(s + RW_COUNT);
-    if (c < 0 || atomic.load<u32>(s + RW_WWAIT) != 0) {
+    // 4.17: anyone waiting makes the count < 0; 5.3+: RWSEM_READ_FAILED_MASK holds RWSEM_FLAG_WAITERS
+    if (c < 0 || atomic.load<u32>(s + RW_WAITLIST) != 0) {
       line_read(s + RW_LINE);
       stat_inc(STAT_TRYLOCK_FAIL);
       return false;
@@ -135,6 +275,8 @@ export function up_read(s: u32): void {
   if (c == 1 && atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
 }
 
+// ------------------------------------------------------------- writers ---
+
 @inline function try_write(s: u32): bool {
   return atomic.cmpxchg<i32>(s + RW_COUNT, 0, RWSEM_WRITER) == 0;
 }
@@ -147,20 +289,64 @@ export function down_write(s: u32): void {
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
   let real_wait = false;
-  if (!try_write(s)) {
+  // the fast path: free and nobody waiting
+  if (!(atomic.load<u32>(s + RW_WAITLIST) == 0 && try_write(s))) {
     real_wait = true;
-    atomic.add<u32>(s + RW_WWAIT, 1);
+    const sleep = sleeps(s);
     atomic.add<u32>(s + RW_WAITERS, 1);
     wait_prepare(s, WAIT_RWSEM_WRITE);
-    // retry: readers or another writer still hold it
+    let queued = false;
+    let woken = false; // in the list: the wake-up for the lock reached us and was charged
+    let rspin_until: u64 = 0; // 5.3+: spinning on readers until then (0: not spinning on readers)
+    // optimistic spinners queue in the OSQ (osq_lock, an MCS queue: FIFO); only its head spins on the owner
+    store<u64>(PC + PC_RWQ_SINCE, t0);
+    atomic.store<u32>(PC + PC_RWQ, s | RWQ_SPINNER);
+    // retry: the lock is held, readers head the list, or another writer took it first
     while (true) {
       const w = wait_token();
-      if (try_write(s)) break;
+      const c = atomic.load<i32>(s + RW_COUNT);
+      if (!queued) {
+        // spinning on a writer owner: take the lock the moment it is free, ahead of the list,
+        // unless readers head it (granted at the release) or the head is owed the hand-off
+        const rh = c >= 0 && reader_heads(s);
+        // 5.3+: still spinning on readers past the threshold, it went to sleep in the list then
+        if (rspin_until != 0 && now() > rspin_until) { rwq_join(s, RWQ_WRITER, rspin_until); queued = true; continue; }
+        if (c == 0 && !rh && (atomic.load<u32>(s + RW_WAITLIST) & RWSEM_FLAG_HANDOFF) == 0 &&
+            !ahead_of(s, <u32>1 << RWQ_SPINNER, t0, cpu_id())) {
+          if (try_write(s)) break;
+          continue;
+        }
+        // readers own it or head the list: 4.17 sleeps in the list at once; 5.3+ spins on the
+        // readers first, and sleeps (joins the list then) only once the threshold passed
+        if (c > 0 || rh) {
+          const t = now();
+          if (rwsem_53() && c > 0 && rspin_until == 0) rspin_until = t + rspin_threshold(c);
+          if (!rwsem_53() || rh || t >= rspin_until) {
+            rwq_join(s, RWQ_WRITER, t); // leaves the OSQ
+            queued = true;
+            continue;
+          }
+        } else if (c < 0) rspin_until = 0; // a writer owns it: spin on it (rwsem_spin_on_owner)
+      } else if (c == 0 && is_head(s)) {
+        if (sleep && !woken) {
+          // rwsem_wake woke us; we run once the wake-up reaches us, and look again then
+          woken = true;
+          charge(wakeup_latency());
+          stat_inc(STAT_RWSEM_SLEEP);
+          sched_sync();
+          continue;
+        }
+        if (try_write(s)) break;
+        continue;
+      } else {
+        if (c != 0) woken = false; // taken before us: the next release wakes us again
+        maybe_handoff(s);
+      }
       wait_sleep(w);
     }
     wait_finish();
     atomic.sub<u32>(s + RW_WAITERS, 1);
-    atomic.sub<u32>(s + RW_WWAIT, 1);
+    if (queued) rwq_leave(s); else atomic.store<u32>(PC + PC_RWQ, 0);
   }
   atomic.store<u32>(s + RW_WRITER, cpu_id() + 1);
   settle(s, load<u32>(s + RW_CLASS) + 1, t0, ipi0, real_wait, lw, false, prev, false);
@@ -178,7 +364,7 @@ export function up_write(s: u32): void {
   if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
 }
 
-/** downgrade_write(): writer becomes a reader without letting another writer in. */
+/** downgrade_write(): writer becomes a reader without letting another writer in; the readers heading the list join it. */
 export function downgrade_write(s: u32): void {
   line_rmw(s + RW_LINE);
   atomic.store<u32>(s + RW_WRITER, 0);

@@ -166,8 +166,8 @@ function checkVmas(c: Ctx) {
     live.push(list);
     // mmap_lock free, mm_seq even
     const l = ma + C.MM_MMAP_LOCK;
-    if (I(l + C.RW_COUNT) !== 0 || U(l + C.RW_WWAIT) !== 0 || U(l + C.RW_WRITER) !== 0) {
-      report({ kind: 'mmap-lock', message: `mm${mm}: mmap_lock not free at quiescence (count ${I(l + C.RW_COUNT)}, writers waiting ${U(l + C.RW_WWAIT)}, writer cpu+1 ${U(l + C.RW_WRITER)})` });
+    if (I(l + C.RW_COUNT) !== 0 || U(l + C.RW_WAITLIST) !== 0 || U(l + C.RW_WRITER) !== 0) {
+      report({ kind: 'mmap-lock', message: `mm${mm}: mmap_lock not free at quiescence (count ${I(l + C.RW_COUNT)}, wait list ${U(l + C.RW_WAITLIST)}, writer cpu+1 ${U(l + C.RW_WRITER)})` });
     }
     const seq = U(ma + C.MM_SEQ + C.SQ_SEQ);
     if (seq & 1) report({ kind: 'vma-seq-odd', message: `mm${mm}: mm_seq (VMA index seqcount) is odd (${seq}): a writer never left its section` });
@@ -206,8 +206,8 @@ function checkVmas(c: Ctx) {
     const where = `VMA slot ${slot} [${hex(N(a + C.VMA_START))}, ${hex(N(a + C.VMA_END))})`;
     if (seq & 1) report({ kind: 'vma-seq-odd', slot, message: `${where}: vm_sequence is odd (${seq}): vm_write_begin without vm_write_end` });
     const lk = a + C.VMA_LOCK;
-    if (I(lk + C.RW_COUNT) !== 0 || U(lk + C.RW_WWAIT) !== 0) {
-      report({ kind: 'vma-locked', slot, message: `${where}: per-VMA lock not free (count ${I(lk + C.RW_COUNT)}, writers waiting ${U(lk + C.RW_WWAIT)})` });
+    if (I(lk + C.RW_COUNT) !== 0 || U(lk + C.RW_WAITLIST) !== 0) {
+      report({ kind: 'vma-locked', slot, message: `${where}: per-VMA lock not free (count ${I(lk + C.RW_COUNT)}, wait list ${U(lk + C.RW_WAITLIST)})` });
     }
     if (state === C.VMA_STATE_LIVE) {
       const mm = U(a + C.VMA_MM);

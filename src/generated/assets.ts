@@ -729,7 +729,7 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "rwsem_sleep",
-   "rwsem waits of a reader that slept behind a writer and paid the wake-up: reschedule IPI, delivery, switch back"
+   "rwsem waits that slept in the wait list and paid the wake-up (reschedule IPI, delivery, switch back): a reader granted the lock, a writer woken at the head"
   ]
  ]
 };

@@ -74,7 +74,7 @@ describe('layout: no field overlaps', () => {
     expect(layoutProblems(C.FL_SIZE, [u64('FL_HEAD'), u32('FL_COUNT'), sub('FL_LINE', C.LM_SIZE)])).toEqual([]);
     expect(layoutProblems(C.SL_SIZE, [u32('SL_NEXT'), u32('SL_SERVING'), u32('SL_HOLDER'), u32('SL_CLASS'), u64('SL_RELEASE'),
       u32('SL_WAITERS'), u32('SL_HOLD'), sub('SL_LINE', C.LM_SIZE)])).toEqual([]);
-    expect(layoutProblems(C.RW_SIZE, [u32('RW_COUNT'), u32('RW_WWAIT'), u32('RW_WRITER'), u32('RW_CLASS'), u64('RW_RELEASE'),
+    expect(layoutProblems(C.RW_SIZE, [u32('RW_COUNT'), u32('RW_WAITLIST'), u32('RW_WRITER'), u32('RW_CLASS'), u64('RW_RELEASE'),
       u32('RW_WAITERS'), u32('RW_HOLD'), sub('RW_LINE', C.LM_SIZE)])).toEqual([]);
     expect(layoutProblems(C.SQ_SIZE, [u32('SQ_SEQ'), sub('SQ_LINE', C.LM_SIZE)])).toEqual([]);
     expect(layoutProblems(C.RC_SIZE, [u32('RC_COUNT'), sub('RC_LINE', C.LM_SIZE)])).toEqual([]);
@@ -108,7 +108,7 @@ describe('layout: no field overlaps', () => {
       u32('PC_IPI_PENDING'), u64('PC_WAKE_TIME'), u32('PC_EPOCH'), u32('PC_RCU_NEST'), u32('PC_RCU_EPOCH'), u32('PC_SOCKET'),
       u32('PC_CORE'), u32('PC_THREAD'), u64('PC_RNG'), u32('PC_ACKS'), u64('PC_ACK_TIME'), u32('PC_OP'), u32('PC_INJECT'),
       u32('PC_ID'), u32('PC_WORKER'), sub('PC_VMF', 72), sub('PC_WALK', 32), sub('PC_LOCAL', 64),
-      u32('PC_CALL'), u64('PC_CALL_RESULT'), sub('PC_CALL_ARGS', C.CALL_MAX_ARGS * 8)];
+      u32('PC_CALL'), u64('PC_CALL_RESULT'), sub('PC_CALL_ARGS', C.CALL_MAX_ARGS * 8), u32('PC_RWQ'), u64('PC_RWQ_SINCE')];
     expect(layoutProblems(C.PC_STATS, fields)).toEqual([]);
     expect(layoutProblems(C.MB_SIZE, [u32('MB_PENDING'), u32('MB_KIND'), u64('MB_START'), u64('MB_END'), u64('MB_ARRIVAL')])).toEqual([]);
   });
