@@ -10,7 +10,8 @@ import '../src/node/platform.js'; // Node platform before any core is loaded (LI
 import { Machine, type Engine, type Mode } from '../src/machine.js';
 import { layoutConsts } from '../src/wasm.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { runPoint, POINT_DEFAULTS, type PointResult } from '../src/experiment.js';
+import type { PointResult } from '../src/experiment.js';
+import { runWorkload } from '../src/api.js';
 
 /** one modeled line (its metadata) and the 8-byte counter after it */
 export const LINE_BYTES = layoutConsts().LM_SIZE + 8;
@@ -78,7 +79,7 @@ export const stopHog = (hog: ChildProcess[]) => { for (const h of hog) h.kill('S
 /** pft-private under spf at 64 CPUs: deterministic, parallel, parallel beside a CPU hog; off = % from deterministic */
 export async function pftAgreement64(): Promise<{ det: PointResult; quiet: PointResult; loaded: PointResult; quietOffPct: number; loadedOffPct: number }> {
   const point = (mode: 'parallel' | 'deterministic') =>
-    runPoint({ ...POINT_DEFAULTS, workload: 'pft-private', strategy: 'spf', cpus: 64, mode, vcycles: 10_000_000 });
+    runWorkload({ workload: 'pft-private', strategy: 'spf', cpus: 64, mode, vcycles: 10_000_000 });
   const det = await point('deterministic');
   const quiet = await point('parallel');
   const hog = cpuHog();

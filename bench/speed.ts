@@ -4,7 +4,7 @@
 
 import { Machine, type Engine, type Mode } from '../src/machine.js';
 import { layoutConsts } from '../src/wasm.js';
-import { runPoint, POINT_DEFAULTS } from '../src/experiment.js';
+import { runWorkload, type WorkloadName, type StrategyName } from '../src/api.js';
 
 export interface SpeedResult {
   name: string;
@@ -34,16 +34,16 @@ const TOTAL_VCYCLES = 6_000_000_000;
 const REPEATS = 3;
 
 /** one point of a registered workload, timed on the host: the median of REPEATS runs */
-async function workloadPoint(name: string, workload: string, strategy: string, cpus: number, mode: Mode = 'parallel', engine: Engine = 'mn'): Promise<SpeedResult> {
+async function workloadPoint(name: string, workload: WorkloadName, strategy: StrategyName, cpus: number, mode: Mode = 'parallel', engine: Engine = 'mn'): Promise<SpeedResult> {
   const runs: SpeedResult[] = [];
   for (let i = 0; i < REPEATS; i++) runs.push(await workloadRun(name, workload, strategy, cpus, mode, engine));
   runs.sort((a, b) => a.opsPerHostSec - b.opsPerHostSec);
   return runs[REPEATS >> 1];
 }
 
-async function workloadRun(name: string, workload: string, strategy: string, cpus: number, mode: Mode, engine: Engine): Promise<SpeedResult> {
+async function workloadRun(name: string, workload: WorkloadName, strategy: StrategyName, cpus: number, mode: Mode, engine: Engine): Promise<SpeedResult> {
   const vcycles = Math.max(20_000_000, Math.floor(TOTAL_VCYCLES / cpus));
-  const r = await runPoint({ ...POINT_DEFAULTS, profile: SPEED_PROFILE, workload, strategy, cpus, mode, engine, vcycles });
+  const r = await runWorkload({ profile: SPEED_PROFILE, workload, strategy, cpus, mode, engine, vcycles });
   if (!r.ok) throw new Error(`${workload} failed: ${r.error}`);
   const wallMs = r.host.wallMs;
   return {
@@ -57,7 +57,7 @@ async function workloadRun(name: string, workload: string, strategy: string, cpu
 }
 
 /** The engine's fault-speed cases (issue: M:N engine): parallel 1..256 CPUs, deterministic 8 and 64, and 1 CPU without Asyncify. */
-function faultSpeedCase(workload: string): SpeedCase[] {
+function faultSpeedCase(workload: WorkloadName): SpeedCase[] {
   const name = `${workload} (spf)`;
   return [
     { name, cpuCounts: [1, 8, 64, 256], run(cpus) { return workloadPoint(name, workload, 'spf', cpus); } },

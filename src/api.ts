@@ -14,12 +14,13 @@
 //   sweep(axes | specs)        every workload x strategy x CPU count
 //   stats: statInfo()          every counter with its unit and description
 
-import { Machine, PERVMA_KERNELS, PERVMA_KERNEL_NOTES, DEFAULT_SETTINGS, type MachineConfig, type Mode, type Engine, type MunmapLock, type SpfLookup, type PervmaKernel, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
+import { Machine, resolveMachine, DEFAULT_PROFILE, PERVMA_KERNELS, PERVMA_KERNEL_NOTES, DEFAULT_SETTINGS, type MachineConfig, type Mode, type Engine, type MunmapLock, type SpfLookup, type PervmaKernel, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
 import {
-  runPoint, runSweep, resolveSpec, expandSweep, DEFAULT_SWEEP, POINT_DEFAULTS, loopWarning, type LoopReport,
-  type PointSpec, type PointResult, type SweepProgress,
+  runPoint, runSweep, resolvePoint, isResolvedPoint, expandSweep, commandOf, DEFAULT_SWEEP, POINT_DEFAULTS, loopWarning, type LoopReport,
+  type PointSpec, type PointResult, type SweepProgress, type ResolvedPoint, type PointInput,
 } from './experiment.js';
-import { strategies, strategyByName, type Strategy } from './strategies.js';
+import { strategies, strategyByName, type Strategy, type StrategyName } from './strategies.js';
+import type { WorkloadName } from './generated/assets.js';
 import { listedWorkloads, DEFAULT_LOOPS } from './workloads.js';
 import { listProfiles, loadProfile, parseProfile, ProfileError, type CostProfile } from './profile.js';
 import { statInfo, counterNames, type StatInfo } from './stats.js';
@@ -30,10 +31,15 @@ import { platform } from './platform.js';
 import { UsageError } from './types.js';
 import { OP_NAMES, checkOps, type Op } from './programs.js';
 
-export type { Mode, Engine, MunmapLock, SpfLookup, PervmaKernel, CpuSnapshot, EngineStats, PointSpec, PointResult, LoopReport, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op };
-export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_LOOPS, OP_NAMES, loopWarning };
+export type { Mode, Engine, MunmapLock, SpfLookup, PervmaKernel, CpuSnapshot, EngineStats, PointSpec, PointResult, LoopReport, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op, ResolvedPoint, StrategyName, WorkloadName };
+export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_PROFILE, DEFAULT_LOOPS, OP_NAMES, loopWarning };
 export { resultsFile, jsonText, toCsv, formatTable, formatDetails, plotSpecs, throughputSpec, breakdownSpec, renderSvg, expandSweep };
 export { statInfo, listProfiles, loadProfile, parseProfile };
+export {
+  checkCalibration, parseCalibration, runCalibration, beyond, CALIBRATION_FORMAT,
+  type CalibrationFile, type CalibrationSet, type ValidateResult, type SetResult, type RatioResult, type PointRef, type ValidateProgress,
+} from './calibration.js';
+export { SPEC_FLAGS, MODES, ENGINES, MUNMAP_LOCKS, SPF_LOOKUPS } from './schema.js';
 export { runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS, type StressMix, type StressResult, type StressOptions } from './stress.js';
 
 /** the package version */
@@ -103,7 +109,7 @@ export function describeStats(values: Record<string, bigint | string>): Stat[] {
 /** A machine: the core's knobs plus the fault-path strategy by name. */
 export interface MachineOptions extends Omit<MachineConfig, 'strategy' | 'flags' | 'scratchBytes' | 'settings' | 'core'> {
   /** fault-path strategy (listStrategies(); default mmap_lock) */
-  strategy?: string;
+  strategy?: StrategyName;
   /** fault-path settings (src/machine.ts FaultSettings, without the test-only ones) */
   settings?: Partial<Omit<MachineConfig['settings'] & object, 'bug'>>;
 }
@@ -176,48 +182,52 @@ export class FaultlineMachine {
   get spent(): string | null { return this.raw.spent; }
 }
 
-/** Create a machine of `cpus` emulated CPUs (shared memory laid out, core initialised). */
+/**
+ * Create a machine of `cpus` emulated CPUs (shared memory laid out, core
+ * initialised). Checked once (src/machine.ts resolveMachine); the profile
+ * defaults to DEFAULT_PROFILE ('default').
+ */
 export async function createMachine(config: MachineOptions): Promise<FaultlineMachine> {
   await init();
   if (typeof config !== 'object' || config === null) throw new UsageError('createMachine needs a config object ({ cpus, ... })');
   const strategy = strategyByName(config.strategy ?? 'mmap_lock');
-  const maxCpu = maxCpus();
-  if (!Number.isSafeInteger(config.cpus) || config.cpus < 1 || config.cpus > maxCpu) throw new UsageError(`CPU count must be an integer from 1 to ${maxCpu} (got ${config.cpus})`);
   const { strategy: _s, settings, ...rest } = config;
-  const m = new Machine({ ...rest, strategy: strategy.id, ...(settings ? { settings: { ...settings, bug: 0 } } : {}) });
+  if (settings && typeof settings === 'object' && 'bug' in settings) throw new UsageError('unknown setting "bug" (planted bugs are for the test suite: faultline stress --bug)');
+  const m = new Machine(resolveMachine({ ...rest, strategy: strategy.id, ...(settings ? { settings } : {}) }));
   return new FaultlineMachine(m, strategy.name);
 }
 
 // ---------------------------------------------------------------------------
 // Named workloads and sweeps
 
-/** one point: a named workload; everything but workload and cpus has a default */
-export type WorkloadSpec = Pick<PointSpec, 'workload' | 'cpus'> & Partial<PointSpec>;
+/** one point: a named workload; everything but workload and cpus has a default (POINT_DEFAULTS: profile 'default') */
+export type WorkloadSpec = PointInput;
 
-function fullSpec(s: WorkloadSpec, defaultProfile: string = POINT_DEFAULTS.profile): PointSpec {
-  if (typeof s !== 'object' || s === null) throw new UsageError('a point needs { workload, cpus, ... }');
-  return { strategy: 'mmap_lock', profile: defaultProfile, mode: POINT_DEFAULTS.mode, seed: POINT_DEFAULTS.seed, quantum: POINT_DEFAULTS.quantum, ...s };
+/**
+ * Check points (names, counts, profile, engine) without running them, ONCE:
+ * the resolved points run (runWorkload, sweep) without being checked again.
+ * Throws UsageError / ProfileError naming the first problem. `defaults` come
+ * before POINT_DEFAULTS (a sweep's profile: DEFAULT_SWEEP.profile).
+ */
+export function checkPoints(specs: readonly (WorkloadSpec | ResolvedPoint)[], defaults: Partial<PointSpec> = {}): ResolvedPoint[] {
+  if (!Array.isArray(specs)) throw new UsageError('checkPoints needs a list of points');
+  return specs.map((s) => (isResolvedPoint(s) ? s : resolvePoint(s, defaults)));
 }
 
-/** Check points (names, counts, engine) without running them; throws UsageError / ProfileError naming the first problem. */
-export function checkPoints(specs: WorkloadSpec[]): PointSpec[] {
-  const full = specs.map((s) => fullSpec(s));
-  for (const s of full) resolveSpec(s);
-  return full;
-}
-
-/** Run one named workload on a fresh machine. Throws only for bad input; a failed run is a result with ok=false and its error. */
-export async function runWorkload(spec: WorkloadSpec, opts: RunOpts = {}): Promise<PointResult> {
+/**
+ * Run one named workload on a fresh machine (profile default: 'default').
+ * Throws only for bad input; a failed run is a result with ok=false and its error.
+ */
+export async function runWorkload(spec: WorkloadSpec | ResolvedPoint, opts: RunOpts = {}): Promise<PointResult> {
   await init();
-  const s = fullSpec(spec);
-  resolveSpec(s);
-  return runPoint(s, { onSample: opts.onProgress, sampleMs: opts.sampleMs });
+  const r = isResolvedPoint(spec) ? spec : resolvePoint(spec);
+  return runPoint(r, { onSample: opts.onProgress, sampleMs: opts.sampleMs });
 }
 
 /** the axes of a sweep (missing: the default sweep's) and the options every point shares */
 export interface SweepAxes extends Partial<Omit<PointSpec, 'workload' | 'strategy' | 'cpus'>> {
-  workloads?: readonly string[];
-  strategies?: readonly string[];
+  workloads?: readonly WorkloadName[];
+  strategies?: readonly StrategyName[];
   cpus?: readonly number[];
 }
 
@@ -250,45 +260,30 @@ export function sweepPoints(axes: SweepAxes): PointSpec[] {
   );
 }
 
-/** the `faultline sweep` command line of a sweep's axes (what the results document records) */
+/** the `faultline sweep` command line of a sweep's axes (what the results document records; src/experiment.ts commandOf) */
 export function sweepCommand(axes: SweepAxes): string[] {
-  const pts = sweepPoints(axes);
-  const p = pts[0];
-  const uniq = <T>(xs: T[]) => [...new Set(xs)];
-  const cmd = ['faultline', 'sweep',
-    '--workload', uniq(pts.map((x) => x.workload)).join(','),
-    '--strategy', uniq(pts.map((x) => x.strategy)).join(','),
-    '--cpus', uniq(pts.map((x) => x.cpus)).join(',')];
-  if (!p) return cmd;
-  cmd.push('--profile', p.profile, '--mode', p.mode, '--seed', String(p.seed), '--quantum', String(p.quantum));
-  if (p.vcycles !== undefined) cmd.push('--vcycles', String(p.vcycles));
-  if (p.loops !== undefined) cmd.push('--loops', String(p.loops));
-  if (p.engine !== undefined) cmd.push('--engine', p.engine);
-  if (p.workers !== undefined) cmd.push('--workers', String(p.workers));
-  if (p.munmap !== undefined) cmd.push('--munmap', p.munmap);
-  if (p.spfLookup !== undefined) cmd.push('--spf-lookup', p.spfLookup);
-  if (p.kernel !== undefined) cmd.push('--kernel', p.kernel);
-  return cmd;
+  return commandOf(sweepPoints(axes)) ?? ['faultline', 'sweep'];
 }
 
 /**
- * Run a sweep: axes (every combination) or an explicit list of points. Every
- * point is checked first (bad input throws before anything runs); a failed
- * point is kept with its error and the sweep goes on.
+ * Run a sweep: axes (every combination) or an explicit list of points
+ * (checked or not: checkPoints). Every point is checked first, once (bad
+ * input throws before anything runs); a failed point is kept with its error
+ * and the sweep goes on. Profile default: DEFAULT_SWEEP.profile ('intel-icx-2s').
  */
-export async function sweep(what: SweepAxes | WorkloadSpec[], opts: SweepOpts = {}): Promise<SweepResult> {
+export async function sweep(what: SweepAxes | readonly (WorkloadSpec | ResolvedPoint)[], opts: SweepOpts = {}): Promise<SweepResult> {
   await init();
-  const specs = Array.isArray(what) ? what.map((s) => fullSpec(s, DEFAULT_SWEEP.profile)) : sweepPoints(what);
-  if (specs.length === 0) throw new UsageError('the sweep has no points');
+  const points = Array.isArray(what) ? checkPoints(what, { profile: DEFAULT_SWEEP.profile }) : checkPoints(sweepPoints(what as SweepAxes));
+  if (points.length === 0) throw new UsageError('the sweep has no points');
   const on = opts.onProgress;
-  const { points, failed } = await runSweep(
-    specs,
+  const r = await runSweep(
+    points,
     on ? (p) => on({ type: 'point', ...p }) : undefined,
-    on ? (index, cpus) => on({ type: 'cpus', index, spec: specs[index], cpus }) : undefined,
+    on ? (index, cpus) => on({ type: 'cpus', index, spec: points[index].spec, cpus }) : undefined,
     opts.sampleMs,
   );
-  const command = opts.command ?? (Array.isArray(what) ? ['faultline', 'sweep'] : sweepCommand(what));
-  return { points, failed, document: resultsFile(points, command) };
+  const command = opts.command ?? commandOf(points.map((p) => p.spec)) ?? ['faultline', 'sweep'];
+  return { points: r.points, failed: r.failed, document: resultsFile(r.points, command) };
 }
 
 /** every counter name, in STAT_* order */

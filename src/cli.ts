@@ -15,8 +15,10 @@ import { parseCount, parseCounts, parseNames, prepareOutDir, checkOutFile, isFsE
 import {
   sweep, expandSweep, checkPoints, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_LOOPS, loopWarning, listWorkloads, listStrategies, listProfiles, listKernels, loadProfile, maxCpus,
   ProfileError, UsageError, formatTable, formatDetails, version,
-  runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS,
+  runStress, formatStressTable, formatStressFailure, STRESS_MIXES, BUGS, runCalibration, beyond,
+  SPEC_FLAGS, MODES, ENGINES, MUNMAP_LOCKS, SPF_LOOKUPS,
   type PointSpec, type PointResult, type SweepProgress, type Engine, type Mode, type MunmapLock, type SpfLookup, type PervmaKernel, type StressMix, type StressResult,
+  type WorkloadName, type StrategyName,
 } from './index.js';
 import { firstLine } from './report.js';
 import { formatLockStat } from './obs.js';
@@ -25,12 +27,12 @@ import { writeOutputs, formatFailures } from './outputs.js';
 import { planCommand, pointCommand, mergeCommand, slurmCommand, type PointOpts, type MergeOpts } from './cluster/commands.js';
 import { SLURM_MAX_ARRAY_SIZE } from './cluster/slurm.js';
 import { serve, checkWebRoot } from './node/serve.js';
-import { readCalibration, runValidation, formatValidateTable, writeValidateOutputs, beyond, SHIPPED_SET } from './validate.js';
+import { readCalibration, formatValidateTable, writeValidateOutputs, SHIPPED_SET } from './validate.js';
 
 // ---------------------------------------------------------------------------
 // Options shared by run and sweep
 
-interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; loops?: string; engine: string; workers?: string; munmap?: string; spfLookup?: string; kernel?: string }
+interface CommonOpts { profile?: string; mode: string; seed: string; quantum: string; vcycles?: string; loops?: string; watchdogMs?: string; engine: string; workers?: string; munmap?: string; spfLookup?: string; kernel?: string }
 
 const ENGINE_HELP = 'mn: many emulated CPUs per host worker as coroutines (default); threads: one host thread per CPU (parallel mode only)';
 const WORKERS_HELP = 'host workers of the mn engine (default: host cores, at most the CPU count; deterministic mode: 1)';
@@ -39,19 +41,22 @@ const KERNELS = listKernels();
 const KERNEL_HELP = `pervma strategy: the Linux release whose per-VMA locks it follows (${KERNELS.map((k) => k.release).join(', ')}; default ${KERNELS.find((k) => k.default)?.release}; see \`faultline list\`)`;
 const MUNMAP_HELP = 'munmap\'s mmap_lock: downgrade (detach the VMAs, zap under the read lock: Linux 4.20+) or write (all under the write lock: the kernels SPF was measured on); default: the strategy\'s own (see `faultline list`)';
 
+/** the options of a point's common fields: one per SPEC_FLAGS entry (the table the API derives command lines from) */
 function addCommonOptions(cmd: Command): Command {
+  const F = SPEC_FLAGS;
   return cmd
-    .option('--profile <name|file>', `cost profile: a shipped name (see \`faultline list\`) or a path to a profile JSON file (default: ${POINT_DEFAULTS.profile}; sweep: ${DEFAULT_SWEEP.profile})`)
-    .addOption(new Option('--mode <mode>', 'parallel (fast) or deterministic (bit-identical for a seed)').choices(['parallel', 'deterministic']).default(POINT_DEFAULTS.mode))
-    .option('--seed <n>', 'seed of the CPUs\' random streams', String(POINT_DEFAULTS.seed))
-    .option('--quantum <cycles>', 'lax-barrier quantum in virtual cycles (>= 100)', String(POINT_DEFAULTS.quantum))
-    .option('--vcycles <cycles>', 'per-CPU virtual-cycle budget; sets the amount of work (see docs/cli.md for each workload)')
-    .option('--loops <n>', `whole loops of its benchmark every CPU completes at least (fault workloads: the steady state; 0: the budget alone; default ${DEFAULT_LOOPS}, or 0 when --vcycles is given)`)
-    .addOption(new Option('--engine <engine>', ENGINE_HELP).choices(['mn', 'threads']).default('mn'))
-    .option('--workers <n>', WORKERS_HELP)
-    .addOption(new Option('--munmap <lock>', MUNMAP_HELP).choices(['downgrade', 'write']))
-    .addOption(new Option('--spf-lookup <version>', SPF_LOOKUP_HELP).choices(['v11', 'v12']))
-    .addOption(new Option('--kernel <release>', KERNEL_HELP).choices(KERNELS.map((k) => k.release)));
+    .option(`${F.profile} <name|file>`, `cost profile: a shipped name (see \`faultline list\`) or a path to a profile JSON file (default: ${POINT_DEFAULTS.profile}; sweep: ${DEFAULT_SWEEP.profile})`)
+    .addOption(new Option(`${F.mode} <mode>`, 'parallel (fast) or deterministic (bit-identical for a seed)').choices(MODES).default(POINT_DEFAULTS.mode))
+    .option(`${F.seed} <n>`, 'seed of the CPUs\' random streams', String(POINT_DEFAULTS.seed))
+    .option(`${F.quantum} <cycles>`, 'lax-barrier quantum in virtual cycles (>= 100)', String(POINT_DEFAULTS.quantum))
+    .option(`${F.vcycles} <cycles>`, 'per-CPU virtual-cycle budget; sets the amount of work (see docs/cli.md for each workload)')
+    .option(`${F.loops} <n>`, `whole loops of its benchmark every CPU completes at least (fault workloads: the steady state; 0: the budget alone; default ${DEFAULT_LOOPS}, or 0 when --vcycles is given)`)
+    .option(`${F.watchdogMs} <ms>`, 'host milliseconds without progress before the watchdog stops a run as a deadlock (default 5000)')
+    .addOption(new Option(`${F.engine} <engine>`, ENGINE_HELP).choices(ENGINES).default('mn'))
+    .option(`${F.workers} <n>`, WORKERS_HELP)
+    .addOption(new Option(`${F.munmap} <lock>`, MUNMAP_HELP).choices(MUNMAP_LOCKS))
+    .addOption(new Option(`${F.spfLookup} <version>`, SPF_LOOKUP_HELP).choices(SPF_LOOKUPS))
+    .addOption(new Option(`${F.kernel} <release>`, KERNEL_HELP).choices(KERNELS.map((k) => k.release)));
 }
 
 function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profile): Omit<PointSpec, 'workload' | 'strategy' | 'cpus'> {
@@ -62,6 +67,7 @@ function commonSpec(o: CommonOpts, defaultProfile: string = POINT_DEFAULTS.profi
     quantum: parseCount('--quantum', o.quantum),
     ...(o.vcycles !== undefined ? { vcycles: parseCount('--vcycles', o.vcycles) } : {}),
     ...(o.loops !== undefined ? { loops: parseCount('--loops', o.loops) } : {}),
+    ...(o.watchdogMs !== undefined ? { watchdogMs: parseCount('--watchdog-ms', o.watchdogMs) } : {}),
     engine: o.engine as Engine,
     ...(o.workers !== undefined ? { workers: parseWorkers(o.workers) } : {}),
     ...(o.munmap !== undefined ? { munmap: o.munmap as MunmapLock } : {}),
@@ -103,32 +109,32 @@ function progressBar(plan: Plan): (p: SweepProgress) => void {
   };
 }
 
-/** Check everything, run the points, write and print the results; returns the exit code. */
+/** Check everything (once: the points are resolved here), run the points, write and print the results; returns the exit code. */
 async function execute(plan: Plan): Promise<number> {
-  checkPoints(plan.specs);
+  const points = checkPoints(plan.specs);
   const outDir = plan.outDir !== undefined ? prepareOutDir(plan.outDir) : undefined;
   const jsonFile = plan.jsonFile !== undefined ? checkOutFile('--json', plan.jsonFile) : undefined;
   const bar = progressBar(plan);
   const t0 = performance.now();
-  const { points, failed, document } = await sweep(plan.specs, { command: plan.command, onProgress: (e) => { if (e.type === 'point') bar(e); } });
-  const written = await writeOutputs(document, points, { outDir, jsonFile });
+  const { points: results, failed, document } = await sweep(points, { command: plan.command, onProgress: (e) => { if (e.type === 'point') bar(e); } });
+  const written = await writeOutputs(document, results, { outDir, jsonFile });
   if (!plan.quiet) {
-    process.stdout.write(formatTable(points));
-    if (points.length === 1 && points[0].ok) process.stdout.write('\n' + formatDetails(points[0]));
-    if (points.length === 1 && points[0].lockStat) process.stdout.write('\n' + formatLockStat(points[0].lockStat, points[0].ghz));
+    process.stdout.write(formatTable(results));
+    if (results.length === 1 && results[0].ok) process.stdout.write('\n' + formatDetails(results[0]));
+    if (results.length === 1 && results[0].lockStat) process.stdout.write('\n' + formatLockStat(results[0].lockStat, results[0].ghz));
     if (written.length) process.stdout.write(`\nwrote ${written.join(', ')}\n`);
     // the emulator's own time (host seconds), never mixed with the virtual results above
-    if (points.length > 1) process.stdout.write(`${points.length} points in ${((performance.now() - t0) / 1000).toFixed(1)} s of host time\n`);
+    if (results.length > 1) process.stdout.write(`${results.length} points in ${((performance.now() - t0) / 1000).toFixed(1)} s of host time\n`);
   }
-  for (const p of points) { const w = loopWarning(p); if (w) process.stderr.write(w + '\n'); }
-  if (failed.length) process.stderr.write(formatFailures(points, failed));
+  for (const p of results) { const w = loopWarning(p); if (w) process.stderr.write(w + '\n'); }
+  if (failed.length) process.stderr.write(formatFailures(results, failed));
   return failed.length ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------
 // Commands
 
-interface RunOpts extends CommonOpts { workload: string; strategy: string; cpus: string; json?: string; lockStat?: boolean }
+interface RunOpts extends CommonOpts { workload: WorkloadName; strategy: StrategyName; cpus: string; json?: string; lockStat?: boolean }
 interface SweepOpts extends CommonOpts { workload?: string; strategy?: string; cpus?: string; out: string; quiet?: boolean; default?: boolean; plan?: string }
 
 function runPlan(o: RunOpts, command: string[]): Plan {
@@ -141,9 +147,10 @@ function runPlan(o: RunOpts, command: string[]): Plan {
 
 function sweepPlan(o: SweepOpts, command: string[]): Plan {
   if (!o.workload && !o.default) throw new UsageError('sweep needs --workload <list> (or --default for the default sweep)');
+  // names are checked with the points (checkPoints): one message for a CLI, a plan and the API
   const axes = {
-    workloads: o.workload ? parseNames('--workload', o.workload) : DEFAULT_SWEEP.workloads,
-    strategies: o.strategy ? parseNames('--strategy', o.strategy) : DEFAULT_SWEEP.strategies,
+    workloads: o.workload ? parseNames('--workload', o.workload) as WorkloadName[] : DEFAULT_SWEEP.workloads,
+    strategies: o.strategy ? parseNames('--strategy', o.strategy) as StrategyName[] : DEFAULT_SWEEP.strategies,
     cpus: o.cpus ? parseCounts('--cpus', o.cpus) : DEFAULT_SWEEP.cpus,
   };
   return { specs: expandSweep(axes, commonSpec(o, DEFAULT_SWEEP.profile)), outDir: o.out, quiet: !!o.quiet, command };
@@ -168,7 +175,7 @@ async function validateCommand(o: ValidateOpts): Promise<number> {
   const cal = readCalibration(file);
   const dir = prepareOutDir(o.out);
   const tty = !o.quiet && process.stderr.isTTY;
-  const res = await runValidation(cal, file, (p) => {
+  const res = await runCalibration(cal, file, (p) => {
     if (tty) process.stderr.write(`\r\x1b[Kvalidate: ${p.done}/${p.total}${p.running ? ` ${p.running.workload} ${p.running.strategy} ${p.running.cpus} CPUs` : ''}`);
   });
   if (tty) process.stderr.write('\r\x1b[K');
@@ -320,7 +327,7 @@ function buildProgram(exit: { code: number }): Command {
     .addHelpText('after', EXAMPLES_SWEEP)
     .action(async (o: SweepOpts) => {
       const plan = sweepPlan(o, commandLine());
-      exit.code = o.plan !== undefined ? planCommand(plan.specs, o.plan, plan.command, plan.quiet) : await execute(plan);
+      exit.code = o.plan !== undefined ? planCommand(checkPoints(plan.specs), o.plan, plan.command, plan.quiet) : await execute(plan);
     });
 
   program.command('point')

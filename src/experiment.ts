@@ -3,50 +3,23 @@
 // Bad input throws (UsageError / ProfileError) before anything runs; a run
 // that fails (deadlock, crash) is a result with ok=false, never a throw.
 
-import { Machine, engineConfig, munmapLockOf, checkMachineSize, type MachineConfig, type ObserveConfig, checkPervmaKernel, DEFAULT_SETTINGS, type PervmaKernel, type Engine, type EngineStats, type Mode, type MunmapLock, type SpfLookup, type RunResult, type RunOptions, type CpuSnapshot } from './machine.js';
-import { loadProfile, ProfileError, type CostProfile } from './profile.js';
+import { Machine, resolveMachine, munmapLockOf, checkMachineSize, DEFAULT_PROFILE, type Engine, type EngineStats, type Mode, type MunmapLock, type SpfLookup, type PervmaKernel, type RunResult, type RunOptions, type CpuSnapshot, type ResolvedMachine } from './machine.js';
+import { ProfileError, loadProfile, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
 import { workloadByName, loopsOf, WorkloadFailure, type Workload } from './workloads.js';
-import { strategyByName, type Strategy } from './strategies.js';
+import { strategyByName, type Strategy, type StrategyName } from './strategies.js';
 import { cyclesByCategory } from './breakdown.js';
 import { readLockStat, type LockStatRow } from './obs.js';
+import { pointSchema, parseOrThrow, POINT_LABELS, SPEC_FLAGS, type PointSpec } from './schema.js';
+import type { WorkloadName } from './generated/assets.js';
 
-/** What to run for one point of a sweep. */
-export interface PointSpec {
-  workload: string;
-  strategy: string;
-  cpus: number;
-  /** profile name or path to a profile JSON file */
-  profile: string;
-  mode: Mode;
-  seed: number;
-  /** lax-barrier quantum, virtual cycles */
-  quantum: number;
-  /** per-CPU virtual-cycle budget (its meaning is the workload's: Workload.vcycles); undefined = workload default */
-  vcycles?: number;
-  /** whole loops of its benchmark every CPU completes at least (the steady state; Workload.loop); undefined = DEFAULT_LOOPS without vcycles, 0 with; 0 = the budget alone */
-  loops?: number;
-  /** watchdog (host ms without progress); undefined = Machine default */
-  watchdogMs?: number;
-  /** how CPUs map onto host threads; undefined = 'mn' */
-  engine?: Engine;
-  /** host workers (mn engine; at most the CPU count: a larger value is clamped per point); undefined = host cores */
-  workers?: number;
-  /** munmap's mmap_lock (`--munmap`; src/machine.ts FaultSettings.munmap); undefined = the strategy's default */
-  munmap?: MunmapLock;
-  /** SPF's get_vma() (`--spf-lookup`, spf strategy only); undefined = v11 */
-  spfLookup?: SpfLookup;
-  /** the Linux release of the per-VMA locks (`--kernel`, pervma strategy only); undefined = the newest */
-  kernel?: PervmaKernel;
-  /** what to record beside the results (`--lock-stat`, `--trace`, `--flame`; src/obs.ts); undefined = nothing */
-  observe?: ObserveConfig;
-}
+export type { PointSpec };
 
 /** The result of one point: see docs/results-schema.md (counters and cycles are plain numbers: exact below 2^53, checked). */
 export interface PointResult {
-  workload: string;
-  strategy: string;
+  workload: WorkloadName;
+  strategy: StrategyName;
   /** false: the workload does not use the strategy; it is recorded as asked */
   strategyUsed: boolean;
   cpus: number;
@@ -119,94 +92,146 @@ export interface SweepProgress {
 
 /** The default sweep (`faultline sweep --default`, `npm start`): edit here. */
 export const DEFAULT_SWEEP = Object.freeze({
-  workloads: ['page_fault1', 'ebizzy', 'pft-private'],
-  strategies: ['mmap_lock', 'spf', 'pervma'],
+  workloads: ['page_fault1', 'ebizzy', 'pft-private'] as readonly WorkloadName[],
+  strategies: ['mmap_lock', 'spf', 'pervma'] as readonly StrategyName[],
   // to 64: every CPU runs whole 128 MiB loops of page_fault1 (--loops), and 128 CPUs of them alone
   // take longer than the minute the default sweep is given on 2 host cores
-  cpus: [1, 2, 4, 8, 16, 32, 64],
+  cpus: [1, 2, 4, 8, 16, 32, 64] as readonly number[],
   /** a sweep without --profile runs on this machine: 128 hardware threads, as the published 128-CPU results */
   profile: 'intel-icx-2s',
 });
 
 /** Defaults of the options every point has. */
-export const POINT_DEFAULTS = Object.freeze({ profile: 'default', mode: 'parallel' as Mode, seed: 1, quantum: 10_000 });
+export const POINT_DEFAULTS = Object.freeze({ strategy: 'mmap_lock' as StrategyName, profile: DEFAULT_PROFILE, mode: 'parallel' as Mode, seed: 1, quantum: 10_000, engine: 'mn' as Engine });
 
 // ---------------------------------------------------------------------------
-// Validation
+// The door: a point is checked ONCE, into a ResolvedPoint
 
-interface Resolved { workload: Workload; strategy: Strategy; profile: CostProfile }
-
-function checkInt(what: string, v: number, min: number, max = Number.MAX_SAFE_INTEGER): void {
-  if (!Number.isSafeInteger(v) || v < min || v > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
-    throw new UsageError(`${what} must be an integer ${range} (got ${v})`);
-  }
+/** A point checked and resolved (resolvePoint): what runPoint runs without checking again. */
+export interface ResolvedPoint {
+  /** the spec, complete (every default applied) and in canonical key order */
+  readonly spec: Readonly<PointSpec>;
+  readonly workload: Workload;
+  readonly strategy: Strategy;
+  readonly profile: CostProfile;
+  /** the machine the point runs on, resolved (src/machine.ts resolveMachine) */
+  readonly machine: ResolvedMachine;
 }
 
-/** Check a spec and resolve its names; throws UsageError / ProfileError naming the problem. */
-export function resolveSpec(spec: PointSpec): Resolved {
+const resolvedPoints = new WeakSet<object>();
+/** made by resolvePoint (and so checked) */
+export function isResolvedPoint(p: unknown): p is ResolvedPoint {
+  return typeof p === 'object' && p !== null && resolvedPoints.has(p);
+}
+
+/** a point to resolve: workload and cpus, the rest defaulted (POINT_DEFAULTS; `defaults` first) */
+export type PointInput = Pick<PointSpec, 'workload' | 'cpus'> & Partial<PointSpec>;
+
+/** the spec with its keys in one order and no undefined fields (what a plan stores, shards are matched on, the command line is made from) */
+export function canonicalSpec(spec: PointSpec): PointSpec {
+  const out: Record<string, unknown> = {};
+  for (const k of ['workload', 'strategy', 'cpus', ...Object.keys(SPEC_FLAGS)] as (keyof PointSpec)[]) if (spec[k] !== undefined) out[k] = spec[k];
+  return out as unknown as PointSpec;
+}
+
+/**
+ * Check a point and resolve its names, ONCE: its fields (src/schema.ts
+ * pointSchema), then the rules across them (the profile's hardware threads,
+ * the workload's fewest CPUs, the engine and its workers: resolveMachine).
+ * Defaults: `defaults`, then POINT_DEFAULTS. Bad input: a UsageError
+ * (ProfileError for the profile) naming the first problem.
+ */
+export function resolvePoint(input: PointInput, defaults: Partial<PointSpec> = {}): ResolvedPoint {
+  if (isResolvedPoint(input)) return input;
+  if (typeof input !== 'object' || input === null) throw new UsageError('a point needs { workload, cpus, ... }');
+  const full = { ...POINT_DEFAULTS, ...defaults, ...withoutUndefined(input) };
+  const parsed = parseOrThrow(pointSchema(layoutConsts().MAX_CPUS, layoutConsts().MAX_VCYCLES), full, (msg) => new UsageError(msg), { labels: POINT_LABELS });
+  // what the run records (observe) rides along: not part of the canonical point
+  const spec: PointSpec = { ...canonicalSpec(parsed), ...(parsed.observe !== undefined ? { observe: parsed.observe } : {}) };
   const workload = workloadByName(spec.workload);
   const strategy = strategyByName(spec.strategy);
   const profile = loadProfile(spec.profile);
-  const maxCpus = layoutConsts().MAX_CPUS;
-  checkInt('CPU count', spec.cpus, 1, maxCpus);
   if (spec.cpus < (workload.minCpus ?? 1)) throw new UsageError(`workload ${workload.name} needs at least ${workload.minCpus} CPUs (got ${spec.cpus})`);
-  const t = profile.topology;
-  const hw = t.sockets * t.coresPerSocket * t.threadsPerCore;
-  if (spec.cpus > hw) throw new UsageError(`profile ${profile.name} has ${hw} hardware threads; cannot emulate ${spec.cpus} CPUs`);
-  if (spec.mode !== 'parallel' && spec.mode !== 'deterministic') throw new UsageError(`unknown mode "${spec.mode}" (parallel or deterministic)`);
-  checkInt('seed', spec.seed, 0);
-  checkInt('quantum', spec.quantum, 100);
-  // a clock stops the run at MAX_VCYCLES (2^39 - 1, the cache-line model's limit): no budget beyond it
-  if (spec.vcycles !== undefined) checkInt('vcycles', spec.vcycles, 1, layoutConsts().MAX_VCYCLES);
-  if (spec.loops !== undefined) checkInt('loops', spec.loops, 0, 1_000_000);
-  if (spec.munmap !== undefined) munmapLockOf(spec.munmap, strategy.id);
-  if (spec.spfLookup !== undefined && spec.spfLookup !== 'v11' && spec.spfLookup !== 'v12') throw new UsageError(`unknown SPF lookup "${String(spec.spfLookup)}" (v11, v12)`);
-  if (spec.kernel !== undefined) checkPervmaKernel(spec.kernel);
-  engineOf(spec);
-  const resolved = { workload, strategy, profile };
+  // the machine: the spec's options and the workload's sizing from its footprint (Workload.machine) and placement
+  const extra = workload.machine?.(spec) ?? {};
+  const machine = resolveMachine({
+    ...extra,
+    cpus: spec.cpus,
+    mode: spec.mode,
+    profile,
+    quantum: spec.quantum,
+    seed: spec.seed,
+    strategy: strategy.id,
+    placement: workload.placement ?? 'cores',
+    ...(spec.engine !== undefined ? { engine: spec.engine } : {}),
+    ...(spec.workers !== undefined ? { workers: spec.workers } : {}),
+    ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
+    ...(spec.observe !== undefined ? { observe: spec.observe } : {}),
+    settings: { ...(extra.settings ?? {}), ...(spec.munmap !== undefined ? { munmap: spec.munmap } : {}),
+      ...(spec.spfLookup !== undefined ? { spfLookup: spec.spfLookup } : {}),
+      ...(spec.kernel !== undefined ? { pervmaKernel: spec.kernel } : {}) },
+  }, { clampWorkers: true });
   // the machine the workload asks for must fit the shared memory: said here, before any point runs
   const vc = spec.vcycles !== undefined ? ` --vcycles ${spec.vcycles}` : '';
-  checkMachineSize(machineConfigOf(spec, resolved),
-    `${workload.name} on ${spec.cpus} CPUs${vc} is sized from its footprint (src/workloads.ts): lower --cpus or --vcycles`);
-  return resolved;
+  checkMachineSize(machine, `${workload.name} on ${spec.cpus} CPUs${vc} is sized from its footprint (src/workloads.ts): lower --cpus or --vcycles`);
+  const r: ResolvedPoint = Object.freeze({ spec: Object.freeze(spec), workload, strategy, profile, machine });
+  resolvedPoints.add(r);
+  return r;
+}
+
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+// ---------------------------------------------------------------------------
+// The command line of points (derived from the spec here and nowhere else)
+
+/** the CLI options of a spec's common fields (every field of SPEC_FLAGS that is set) */
+export function specOptionArgs(spec: Partial<PointSpec>): string[] {
+  const out: string[] = [];
+  for (const [field, flag] of Object.entries(SPEC_FLAGS) as [keyof typeof SPEC_FLAGS, string][]) {
+    const v = spec[field];
+    if (v !== undefined) out.push(flag, String(v));
+  }
+  return out;
+}
+
+/**
+ * The `faultline` command line that runs these points: `run` for one point,
+ * `sweep` for every (workload, strategy, cpus) combination sharing the other
+ * options; undefined when the points are no such set (a plan reproduces those).
+ */
+export function commandOf(specs: readonly PointSpec[]): string[] | undefined {
+  if (specs.length === 0) return undefined;
+  const [p] = specs.map(canonicalSpec);
+  // what a run records: `run --lock-stat` says it; nothing else does yet (a sweep records nothing)
+  const observed = specs.filter((x) => x.observe !== undefined && Object.values(x.observe).some((v) => v !== undefined && v !== false));
+  if (specs.length === 1) {
+    const o = specs[0].observe;
+    if (observed.length && (o?.trace !== undefined || o?.flame !== undefined)) return undefined;
+    return ['faultline', 'run', '--workload', p.workload, '--strategy', p.strategy, '--cpus', String(p.cpus), ...specOptionArgs(p), ...(o?.lockStat ? ['--lock-stat'] : [])];
+  }
+  if (observed.length) return undefined;
+  const uniq = <T>(xs: T[]) => [...new Set(xs)];
+  const workloads = uniq(specs.map((x) => x.workload));
+  const strats = uniq(specs.map((x) => x.strategy));
+  const cpus = uniq(specs.map((x) => x.cpus));
+  const cmd = ['faultline', 'sweep', '--workload', workloads.join(','), '--strategy', strats.join(','), '--cpus', cpus.join(','), ...specOptionArgs(p)];
+  // the sweep the CLI would run from `cmd` (it sorts CPU counts): the same points in the same order?
+  const sorted = [...cpus].sort((a, b) => a - b);
+  const again = expandSweep({ workloads, strategies: strats, cpus: sorted }, p);
+  const same = again.length === specs.length && again.every((x, i) => JSON.stringify(canonicalSpec(x)) === JSON.stringify(canonicalSpec(specs[i])));
+  return same ? cmd : undefined;
 }
 
 // ---------------------------------------------------------------------------
 // One point
 
-/** The machine of a point: the spec's options and the workload's sizing (Workload.machine). */
-function machineConfigOf(spec: PointSpec, r: Resolved): MachineConfig {
-  const sized = r.workload.machine?.(spec);
-  return {
-    cpus: spec.cpus,
-    mode: spec.mode,
-    profile: r.profile,
-    quantum: spec.quantum,
-    seed: spec.seed,
-    strategy: r.strategy.id,
-    placement: r.workload.placement ?? 'cores',
-    ...engineOf(spec),
-    ...(spec.watchdogMs !== undefined ? { watchdogMs: spec.watchdogMs } : {}),
-    ...sized,
-    ...(spec.observe !== undefined ? { observe: spec.observe } : {}),
-    settings: { ...(sized?.settings ?? {}), ...(spec.munmap !== undefined ? { munmap: spec.munmap } : {}),
-      ...(spec.spfLookup !== undefined ? { spfLookup: spec.spfLookup } : {}),
-      ...(spec.kernel !== undefined ? { pervmaKernel: spec.kernel } : {}) },
-  };
-}
-
-/** The engine and host workers of a point (checked; --workers above the CPU count is clamped to it). */
-export function engineOf(spec: PointSpec): { engine: Engine; workers: number } {
-  return engineConfig(spec.cpus, spec.mode, spec.engine, spec.workers, true);
-}
-
-/** Run one point on a fresh machine. Throws only for bad input. */
-export async function runPoint(spec: PointSpec, opts: RunOptions = {}): Promise<PointResult> {
-  const r = resolveSpec(spec);
-  const m = new Machine(machineConfigOf(spec, r));
-  const o = await execute(m, r.workload, spec, opts);
-  return summarize(spec, r, m, o);
+/** Run one resolved point on a fresh machine (a failed run is a result with ok=false, never a throw). */
+export async function runPoint(r: ResolvedPoint, opts: RunOptions = {}): Promise<PointResult> {
+  const m = new Machine(r.machine);
+  const o = await execute(m, r.workload, r.spec, opts);
+  return summarize(r.spec, r, m, o);
 }
 
 interface Outcome { run: RunResult; ops: number | null; params: Record<string, number>; timed: bigint | null; metrics: Record<string, number>;
@@ -252,7 +277,7 @@ export function loopWarning(p: PointResult): string | null {
     (p.loops.required === 0 ? '(--loops 1 or more, or a larger --vcycles)' : '(starved: the others stopped at 4 times the first CPU\'s loops; docs/cli.md "The steady state")');
 }
 
-function summarize(spec: PointSpec, r: Resolved, m: Machine, { run, ops, params, timed, metrics, loops }: Outcome): PointResult {
+function summarize(spec: PointSpec, r: ResolvedPoint, m: Machine, { run, ops, params, timed, metrics, loops }: Outcome): PointResult {
   const stats = m.stats();
   const total = run.clocks.reduce((a, b) => a + b, 0n);
   const max = run.clocks.reduce((a, b) => (a > b ? a : b), 0n);
@@ -316,7 +341,7 @@ function numbers(rec: Record<string, bigint>): Record<string, number> {
 
 /** Every (workload, strategy, cpus) combination, in that nesting order, with the common options. */
 export function expandSweep(
-  axes: { workloads: readonly string[]; strategies: readonly string[]; cpus: readonly number[] },
+  axes: { workloads: readonly WorkloadName[]; strategies: readonly StrategyName[]; cpus: readonly number[] },
   common: Omit<PointSpec, 'workload' | 'strategy' | 'cpus'>,
 ): PointSpec[] {
   return axes.workloads.flatMap((workload) =>
@@ -324,24 +349,22 @@ export function expandSweep(
 }
 
 /**
- * Run the points one after the other. Every spec is checked first (bad input
- * throws before anything runs); a failed point is kept with its error and the
- * sweep goes on.
+ * Run resolved points one after the other. A failed point is kept with its
+ * error and the sweep goes on.
  */
 export async function runSweep(
-  specs: PointSpec[],
+  points: readonly ResolvedPoint[],
   onProgress?: (p: SweepProgress) => void,
-  /** the CPUs of the running point (Machine.run's samples), with its index in `specs` */
+  /** the CPUs of the running point (Machine.run's samples), with its index in `points` */
   onCpus?: (index: number, cpus: CpuSnapshot[]) => void,
   sampleMs?: number,
 ): Promise<{ points: PointResult[]; failed: PointResult[] }> {
-  for (const s of specs) resolveSpec(s);
-  const points: PointResult[] = [];
-  for (const spec of specs) {
-    onProgress?.({ done: points.length, total: specs.length, running: spec });
-    const i = points.length;
-    points.push(await runPoint(spec, onCpus ? { onSample: (c) => onCpus(i, c), sampleMs } : {}));
+  const out: PointResult[] = [];
+  for (const p of points) {
+    onProgress?.({ done: out.length, total: points.length, running: p.spec });
+    const i = out.length;
+    out.push(await runPoint(p, onCpus ? { onSample: (c) => onCpus(i, c), sampleMs } : {}));
   }
-  onProgress?.({ done: points.length, total: specs.length });
-  return { points, failed: points.filter((p) => !p.ok) };
+  onProgress?.({ done: out.length, total: points.length });
+  return { points: out, failed: out.filter((p) => !p.ok) };
 }

@@ -13,27 +13,26 @@
 import { coreModule, defaultVariant, instantiate, layoutConsts, type Consts, type Instance, type Variant } from './wasm.js';
 import { platform } from './platform.js';
 import type { WorkerResult } from './worker.js';
-import { loadProfile, costVector, cpuPlacement, type CostProfile, type Placement } from './profile.js';
+import { loadProfile, costVector, cpuPlacement, hardwareThreads, profileFromObject, type CostProfile, type Placement } from './profile.js';
 import { UsageError } from './types.js';
 import { strategies } from './strategies.js';
+import { machineSchema, parseOrThrow, MACHINE_LABELS, ENGINES, PERVMA_KERNELS, type CoreLimits, type Mode, type Engine, type MunmapLock, type SpfLookup, type FaultSettings, type PervmaKernel } from './schema.js';
 import { lostUserfaultWakeups, waitForGraph, waitEdge, cpuStates, CPU_STATES, type WaitEdge, type CpuState } from './waitgraph.js';
 import { counterNames, lockClasses } from './stats.js';
 import { CYCLE_CATEGORIES } from './breakdown.js';
 
-export type Mode = 'parallel' | 'deterministic';
-export type Engine = 'mn' | 'threads';
-export const ENGINES: readonly Engine[] = ['mn', 'threads'];
+export type { Mode, Engine, MunmapLock, SpfLookup, FaultSettings };
+export { ENGINES };
 /** bytes of Asyncify stack per CPU (a suspended fault path uses well under 1 KiB; the high-water mark is reported) */
 export const ASYNC_STACK_BYTES = 16384;
 
 /**
- * The engine and host workers of a run, checked (the ONE place for these rules;
- * the CLI checks every point with it before running any). Default workers: the
+ * The engine and host workers of a run, checked (the ONE place for these rules:
+ * resolveMachine calls it, for a machine and for every point before any runs). Default workers: the
  * host's cores, at most one per CPU; deterministic mode: one; threads: one per
  * CPU. `clamp`: a --workers above the CPU count is lowered to it (sweeps).
  */
 export function engineConfig(cpus: number, mode: Mode, engine: Engine = 'mn', workers?: number, clamp = false): { engine: Engine; workers: number } {
-  if (!ENGINES.includes(engine)) throw new UsageError(`unknown engine "${engine}" (${ENGINES.join(' or ')})`);
   if (engine === 'threads' && mode === 'deterministic') {
     throw new UsageError('deterministic mode runs every CPU on one worker: use --engine mn (the threads engine is parallel only)');
   }
@@ -134,47 +133,11 @@ export function obsLayout(C: Consts, o: ObserveConfig | undefined): { stride: nu
   return { stride: align(off), flameOff, traceOff, traceCap, flameNodes };
 }
 
-/** Fault-path settings, with Linux's defaults. */
-export interface FaultSettings {
-  /** pte_map_lock retry policy: 'trylock' (unbounded, as merged), 'trylock-bounded:N', or 'spin' (unsafe) */
-  spfRetry: string;
-  thp: 'never' | 'always' | 'madvise';
-  pcpBatch: number;
-  pcpHigh: number;
-  lruBatch: number;
-  rssThresh: number;
-  /** virtual cycles between NUMA-balancing scans; 0 = off */
-  numaPeriod: number;
-  numaPages: number;
-  zapFlushUnderPtl: boolean;
-  /** test-only planted bugs (BUG_*) */
-  bug: number;
-  /** pretend the mm is single-threaded (SPF's mm_users == 1 rule) */
-  mmUsersOne: boolean;
-  /**
-   * munmap's mmap_lock: 'downgrade' (detach the VMAs, then zap, shoot down and
-   * free tables under the read lock: Linux 4.20+), 'write' (all under the write
-   * lock: the kernels the SPF series was measured on), or 'default': the
-   * strategy's own (src/strategies.ts munmapLock).
-   */
-  munmap: MunmapLock | 'default';
-  /** MTE tag-storage pool in 4 KiB-page units (assembly/mte.ts); 0 = no tag storage: PROT_MTE is EINVAL */
-  tagStorage: number;
-  /**
-   * SPF's get_vma() (spf strategy only): 'v11' read_lock(mm_rb_lock) around
-   * __find_vma (the series as reviewed in 2018; the default), 'v12'
-   * find_vma_rcu(), a seqlock reader under RCU (2019)
-   */
-  spfLookup: SpfLookup;
-  /** a userfaultfd registration that lands during a speculative fault: 'ignore' (the SPF series) or 'abort' (the v12 review) */
-  uffdSpfRace: 'ignore' | 'abort';
-  /** the Linux release whose per-VMA locks the pervma strategy follows (assembly/pervma.ts); default the newest */
-  pervmaKernel: PervmaKernel;
-}
+/** the profile of a machine that names none (createMachine, new Machine, run; a sweep's default is DEFAULT_SWEEP.profile) */
+export const DEFAULT_PROFILE = 'default';
 
-/** the per-VMA lock releases the pervma strategy can follow, oldest first (assembly/pervma.ts says what each handles) */
-export const PERVMA_KERNELS = ['6.4', '6.6', '6.7', '6.15'] as const;
-export type PervmaKernel = typeof PERVMA_KERNELS[number];
+export { PERVMA_KERNELS };
+export type { PervmaKernel };
 /** what each release handles under the VMA lock (one line each, for `faultline list` and docs) */
 export const PERVMA_KERNEL_NOTES: Record<PervmaKernel, string> = {
   '6.4': 'anonymous VMAs with an anon_vma only; userfaultfd-armed VMAs fall back (the series as merged)',
@@ -183,15 +146,6 @@ export const PERVMA_KERNEL_NOTES: Record<PervmaKernel, string> = {
   '6.15': 'as 6.7, with vm_refcnt replacing the VMA\'s rwsem and detached flag; no anon_vma needed at lookup (vmf_anon_prepare trylocks mmap_lock)',
 };
 
-export function checkPervmaKernel(k: unknown): PervmaKernel {
-  if (typeof k === 'string' && (PERVMA_KERNELS as readonly string[]).includes(k)) return k as PervmaKernel;
-  throw new UsageError(`unknown kernel release "${String(k)}" for per-VMA locks (${PERVMA_KERNELS.join(', ')})`);
-}
-
-export type SpfLookup = 'v11' | 'v12';
-
-export type MunmapLock = 'downgrade' | 'write';
-
 export const DEFAULT_SETTINGS: FaultSettings = {
   spfRetry: 'trylock', thp: 'never', pcpBatch: 63, pcpHigh: 378, lruBatch: 15, rssThresh: 64,
   numaPeriod: 0, numaPages: 65536, zapFlushUnderPtl: false, bug: 0, mmUsersOne: false, munmap: 'default', tagStorage: 0, spfLookup: 'v11', uffdSpfRace: 'ignore',
@@ -199,20 +153,13 @@ export const DEFAULT_SETTINGS: FaultSettings = {
 };
 
 /** munmap's lock for a setting under strategy id `strategy` ('default': the strategy's own) */
-export function munmapLockOf(setting: string, strategy: number): MunmapLock {
-  if (setting === 'downgrade' || setting === 'write') return setting;
-  if (setting !== 'default') throw new UsageError(`unknown munmap setting "${setting}" (downgrade, write, default)`);
-  const s = strategies.find((x) => x.id === strategy);
-  if (!s) throw new UsageError(`unknown strategy id ${strategy}`);
-  return s.munmapLock;
+export function munmapLockOf(setting: FaultSettings['munmap'], strategy: number): MunmapLock {
+  return setting === 'default' ? strategies.find((x) => x.id === strategy)!.munmapLock : setting;
 }
 
+/** the header value of a (checked) spfRetry setting */
 export function spfRetryCode(s: string): number {
-  if (s === 'trylock') return 0;
-  if (s === 'spin') return 0xffffffff;
-  const m = /^trylock-bounded:(\d+)$/.exec(s);
-  if (m && Number(m[1]) >= 1 && Number(m[1]) < 0xffffffff) return Number(m[1]);
-  throw new UsageError(`unknown SPF retry policy "${s}" (trylock, trylock-bounded:N, spin)`);
+  return s === 'trylock' ? 0 : s === 'spin' ? 0xffffffff : Number(s.slice('trylock-bounded:'.length));
 }
 
 /** One unit of work for one CPU: a program name from src/programs.ts and its arguments. */
@@ -293,7 +240,7 @@ export const MAX_SHARED_BYTES = 65536 * PAGE;
 /** what sizes a machine's shared memory (MachineConfig), with the defaults */
 type Sizes = Required<Pick<MachineConfig, 'tlbSets' | 'tlbWays' | 'frames' | 'ptPages' | 'vmas' | 'maxVmasPerMm' | 'scratchBytes' |
   'files' | 'filePages' | 'shmemFiles' | 'shmemPages'>> & { observe?: ObserveConfig };
-function sizesOf(config: MachineConfig): Sizes {
+function sizesOf(config: Partial<Sizes>): Sizes {
   return {
     tlbSets: config.tlbSets ?? 16, tlbWays: config.tlbWays ?? 4,
     frames: config.frames ?? 65_536, ptPages: config.ptPages ?? 4_096, vmas: config.vmas ?? 4_096, maxVmasPerMm: config.maxVmasPerMm ?? 1_024,
@@ -376,8 +323,55 @@ export function checkMachineSize(config: MachineConfig, change = 'lower frames, 
   return plan;
 }
 
+/** A machine's configuration, checked and complete (resolveMachine): what the Machine lays out without checking again. */
+export type ResolvedMachine = Readonly<Required<Omit<MachineConfig, 'profile' | 'settings' | 'observe'>> & { profile: CostProfile; settings: Readonly<FaultSettings>; observe?: ObserveConfig }>;
+
+const resolvedMachines = new WeakSet<object>();
+/** made by resolveMachine (and so checked) */
+export function isResolvedMachine(c: unknown): c is ResolvedMachine {
+  return typeof c === 'object' && c !== null && resolvedMachines.has(c);
+}
+
+/**
+ * Check a machine's configuration ONCE (src/schema.ts machineSchema, then the
+ * rules across fields: the profile's hardware threads, the engine and its
+ * workers, test-only flags) and fill in every default. Bad input: a
+ * UsageError (ProfileError for the profile) naming the first problem.
+ */
+export function resolveMachine(config: MachineConfig, opts: { clampWorkers?: boolean } = {}): ResolvedMachine {
+  const C = layoutConsts();
+  const m = parseOrThrow(machineSchema(C as unknown as CoreLimits), config, (msg) => new UsageError(msg), { labels: MACHINE_LABELS });
+  const profile = typeof config.profile === 'object' ? profileFromObject(config.profile) : loadProfile(m.profile as string | undefined ?? DEFAULT_PROFILE);
+  const cpus = m.cpus;
+  const hw = hardwareThreads(profile);
+  if (cpus > hw) throw new UsageError(`profile ${profile.name} has ${hw} hardware threads; cannot emulate ${cpus} CPUs`);
+  const mode = m.mode ?? 'parallel';
+  const settings: FaultSettings = { ...DEFAULT_SETTINGS, ...(m.settings ?? {}) };
+  if (settings.pcpHigh < settings.pcpBatch) throw new UsageError(`setting pcpHigh (${settings.pcpHigh}) must be >= pcpBatch (${settings.pcpBatch})`);
+  const flags = m.flags ?? 0;
+  const needsTest = flags !== 0 || settings.bug !== 0;
+  if (m.core === 'release' && needsTest) throw new UsageError('test flags and planted bugs exist only in the test core (core: "test")');
+  const r: ResolvedMachine = Object.freeze({
+    cpus,
+    mode,
+    ...engineConfig(cpus, mode, m.engine, m.workers, opts.clampWorkers),
+    profile,
+    quantum: m.quantum ?? 10_000,
+    placement: m.placement ?? 'cores',
+    ...sizesOf(m),
+    seed: m.seed ?? 1,
+    watchdogMs: m.watchdogMs ?? 5_000,
+    flags,
+    core: m.core ?? (needsTest ? 'test' : defaultVariant()),
+    strategy: m.strategy ?? 0,
+    settings: Object.freeze(settings),
+  });
+  resolvedMachines.add(r);
+  return r;
+}
+
 export class Machine {
-  readonly cfg: Required<Omit<MachineConfig, 'profile' | 'seed' | 'settings' | 'observe'>> & { seed: number; settings: FaultSettings; observe?: ObserveConfig };
+  readonly cfg: Omit<ResolvedMachine, 'profile'>;
   readonly profile: CostProfile;
   readonly memory: WebAssembly.Memory;
   readonly C: Consts;
@@ -390,42 +384,16 @@ export class Machine {
   /** CPUs of this run that share their core with another CPU of the run (SMT siblings both busy) */
   smtShared = 0;
 
-  constructor(config: MachineConfig) {
+  /** `config` as createMachine or a resolved point gives it (checked once: resolveMachine), or unchecked (checked here, by the same door) */
+  constructor(config: MachineConfig | ResolvedMachine) {
     const C = (this.C = layoutConsts());
-    const cpus = config.cpus;
-    if (!Number.isInteger(cpus) || cpus < 1 || cpus > C.MAX_CPUS) {
-      throw new UsageError(`CPU count must be an integer from 1 to ${C.MAX_CPUS} (got ${cpus})`);
-    }
-    this.profile = typeof config.profile === 'object' ? config.profile : loadProfile(config.profile ?? 'default');
+    const r = isResolvedMachine(config) ? config : resolveMachine(config);
+    const cpus = r.cpus;
+    this.profile = r.profile;
     const t = this.profile.topology;
-    const hw = t.sockets * t.coresPerSocket * t.threadsPerCore;
-    if (cpus > hw) throw new UsageError(`profile ${this.profile.name} has ${hw} hardware threads; cannot emulate ${cpus} CPUs`);
-    this.cfg = {
-      cpus,
-      mode: config.mode ?? 'parallel',
-      ...engineConfig(cpus, config.mode ?? 'parallel', config.engine, config.workers),
-      quantum: config.quantum ?? 10_000,
-      placement: config.placement ?? 'cores',
-      ...sizesOf(config),
-      seed: config.seed ?? 1,
-      watchdogMs: config.watchdogMs ?? 5_000,
-      flags: config.flags ?? 0,
-      strategy: config.strategy ?? 0,
-      settings: { ...DEFAULT_SETTINGS, ...(config.settings ?? {}) },
-      core: 'release',
-    };
+    const { profile: _p, ...cfg } = r;
+    this.cfg = { ...cfg, settings: { ...cfg.settings } };
     const c = this.cfg;
-    const needsTest = c.flags !== 0 || c.settings.bug !== 0;
-    if (config.core === 'release' && needsTest) throw new UsageError('test flags and planted bugs exist only in the test core (core: "test")');
-    c.core = config.core ?? (needsTest ? 'test' : defaultVariant());
-    if (c.core !== 'release' && c.core !== 'test') throw new UsageError(`unknown core variant "${String(c.core)}" (release or test)`);
-    if (c.mode !== 'parallel' && c.mode !== 'deterministic') throw new UsageError(`unknown mode "${c.mode}" (parallel or deterministic)`);
-    if (!Number.isInteger(c.tlbSets) || c.tlbSets < 1 || (c.tlbSets & (c.tlbSets - 1)) !== 0) throw new UsageError(`TLB sets must be a power of two (got ${c.tlbSets})`);
-    if (!Number.isInteger(c.tlbWays) || c.tlbWays < 1 || c.tlbWays > 64) throw new UsageError(`TLB ways must be 1..64 (got ${c.tlbWays})`);
-    if (!Number.isInteger(c.quantum) || c.quantum < 100) throw new UsageError(`quantum must be an integer >= 100 cycles (got ${c.quantum})`);
-    for (const k of ['frames', 'ptPages', 'vmas'] as const) {
-      if (!Number.isInteger(c[k]) || c[k] < 2) throw new UsageError(`${k} must be an integer >= 2 (got ${c[k]})`);
-    }
 
     // ---- lay out the regions ----
     const plan = planMemory(C, c);
@@ -471,26 +439,14 @@ export class Machine {
     const st = c.settings;
     const set = (k: string, v: number) => { u32[(C.HDR_BASE + C.H_SETTINGS + C[k]) >>> 2] = v >>> 0; };
     set('SET_SPF_RETRY', spfRetryCode(st.spfRetry));
-    const thp = { never: C.THP_NEVER, always: C.THP_ALWAYS, madvise: C.THP_MADVISE }[st.thp];
-    if (thp === undefined) throw new UsageError(`unknown THP setting "${st.thp}" (never, always, madvise)`);
-    set('SET_THP', thp);
-    for (const [k, v, lo, hi] of [['pcpBatch', st.pcpBatch, 1, 512], ['pcpHigh', st.pcpHigh, 1, C.PCP_MAX - 1], ['lruBatch', st.lruBatch, 1, C.LRU_MAX],
-      ['rssThresh', st.rssThresh, 1, 1 << 20], ['numaPeriod', st.numaPeriod, 0, 2 ** 32 - 1], ['numaPages', st.numaPages, 1, 2 ** 32 - 1],
-      ['tagStorage', st.tagStorage, 0, 2 ** 32 - 1]] as [string, number, number, number][]) {
-      if (!Number.isInteger(v) || v < lo || v > hi) throw new UsageError(`setting ${k} must be an integer from ${lo} to ${hi} (got ${v})`);
-    }
-    if (st.pcpHigh < st.pcpBatch) throw new UsageError(`setting pcpHigh (${st.pcpHigh}) must be >= pcpBatch (${st.pcpBatch})`);
+    set('SET_THP', { never: C.THP_NEVER, always: C.THP_ALWAYS, madvise: C.THP_MADVISE }[st.thp]);
     set('SET_PCP_BATCH', st.pcpBatch); set('SET_PCP_HIGH', st.pcpHigh); set('SET_LRU_BATCH', st.lruBatch);
     set('SET_RSS_THRESH', st.rssThresh); set('SET_NUMA_PERIOD', st.numaPeriod); set('SET_NUMA_PAGES', st.numaPages);
     set('SET_ZAP_FLUSH_UNDER_PTL', st.zapFlushUnderPtl ? 1 : 0); set('SET_BUG', st.bug); set('SET_MM_USERS_ONE', st.mmUsersOne ? 1 : 0);
     set('SET_MUNMAP_DOWNGRADE', munmapLockOf(st.munmap, c.strategy) === 'downgrade' ? 1 : 0);
     set('SET_TAG_STORAGE', st.tagStorage);
-    const lookup = { v11: C.SPF_LOOKUP_V11, v12: C.SPF_LOOKUP_V12 }[st.spfLookup];
-    if (lookup === undefined) throw new UsageError(`unknown SPF lookup "${String(st.spfLookup)}" (v11, v12)`);
-    set('SET_SPF_LOOKUP', lookup);
-    const rel = { '6.4': C.PERVMA_KERNEL_6_4, '6.6': C.PERVMA_KERNEL_6_6, '6.7': C.PERVMA_KERNEL_6_7, '6.15': C.PERVMA_KERNEL_6_15 }[checkPervmaKernel(st.pervmaKernel)];
-    set('SET_PERVMA_KERNEL', rel);
-    if (st.uffdSpfRace !== 'ignore' && st.uffdSpfRace !== 'abort') throw new UsageError(`unknown uffdSpfRace setting "${st.uffdSpfRace}" (ignore, abort)`);
+    set('SET_SPF_LOOKUP', { v11: C.SPF_LOOKUP_V11, v12: C.SPF_LOOKUP_V12 }[st.spfLookup]);
+    set('SET_PERVMA_KERNEL', { '6.4': C.PERVMA_KERNEL_6_4, '6.6': C.PERVMA_KERNEL_6_6, '6.7': C.PERVMA_KERNEL_6_7, '6.15': C.PERVMA_KERNEL_6_15 }[st.pervmaKernel]);
     set('SET_UFFD_SPF_RACE', st.uffdSpfRace === 'abort' ? C.UFFD_RACE_ABORT : C.UFFD_RACE_IGNORE);
     u32.set(costVector(this.profile), this.regions.profile >>> 2);
     this.obs = obsLayout(C, config.observe);
@@ -498,7 +454,6 @@ export class Machine {
 
     // ---- per-CPU blocks ----
     const dv = new DataView(this.memory.buffer);
-    if (c.placement !== 'cores' && c.placement !== 'spread') throw new UsageError(`unknown placement "${String(c.placement)}" (cores, spread)`);
     const where = [...Array(cpus).keys()].map((i) => cpuPlacement(t, i, c.placement));
     const coreKey = (p: { socket: number; core: number }) => p.socket * t.coresPerSocket + p.core;
     const perCore = new Map<number, number>();

@@ -36,8 +36,9 @@
  * (socket, core); they are "near" iff same socket, different core; "far" iff
  * different sockets.
  */
-import { COSTS_SPEC, PROFILES } from './generated/assets.js';
+import { PROFILES } from './generated/assets.js';
 import { platform } from './platform.js';
+import { costKeys, profileFileSchema, parseOrThrow, show, PROFILE_STYLE, MAX_CYCLES } from './schema.js';
 
 export interface Topology {
   sockets: number;
@@ -64,157 +65,59 @@ export class ProfileError extends Error {
   }
 }
 
-/** Upper bound (exclusive) on one cost, in cycles. */
-const MAX_CYCLES = 10_000_000;
-/** Upper bound (exclusive) on the clock, in GHz. */
-const MAX_GHZ = 20;
-
-/** spec/costs.json, bundled (src/generated/assets.ts) */
-function readCostKeys(): readonly string[] {
-  const spec: unknown = COSTS_SPEC;
-  const list = isPlainObject(spec) ? spec['costs'] : undefined;
-  if (!Array.isArray(list) || list.length === 0) {
-    throw new Error('spec/costs.json: "costs" must be a non-empty array of [key, description]');
-  }
-  const keys: string[] = [];
-  for (const [i, entry] of list.entries()) {
-    const key: unknown = Array.isArray(entry) ? entry[0] : undefined;
-    if (typeof key !== 'string' || key === '') {
-      throw new Error(`spec/costs.json: costs[${i}] must be [key, description] with a non-empty key`);
-    }
-    if (keys.includes(key)) throw new Error(`spec/costs.json: duplicate cost key "${key}"`);
-    keys.push(key);
-  }
-  return Object.freeze(keys);
-}
-
 /** The cost vocabulary, in the order of spec/costs.json (= shared-memory order). */
-export const COST_KEYS: readonly string[] = readCostKeys();
+export const COST_KEYS: readonly string[] = Object.freeze(costKeys());
+
+/** the most CPUs a profile's machine has */
+export function hardwareThreads(p: CostProfile): number {
+  const t = p.topology;
+  return t.sockets * t.coresPerSocket * t.threadsPerCore;
+}
 
 // ---------------------------------------------------------------------------
-// Validation helpers
+// Validation (src/schema.ts profileSchema: the one door)
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** A short, readable rendering of an offending value for error messages. */
-function show(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (typeof v === 'number') return String(v); // keeps NaN / Infinity readable
-  if (typeof v === 'bigint') return `${v}n`;
-  let s: string;
-  try {
-    s = JSON.stringify(v) ?? String(v);
-  } catch {
-    s = String(v);
-  }
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
-function unknownKey(obj: Record<string, unknown>, allowed: readonly string[]): string | undefined {
-  return Object.keys(obj).find((k) => !k.startsWith('$') && !allowed.includes(k));
-}
-
-function isPositiveInt(v: unknown): v is number {
-  return typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
-}
-
-function fail(origin: string, problem: string): never {
-  throw new ProfileError(`profile ${origin}: ${problem}`);
-}
-
-const TOP_KEYS = ['name', 'description', 'ghz', 'topology', 'costs'] as const;
-const TOPO_KEYS = ['sockets', 'coresPerSocket', 'threadsPerCore'] as const;
-const ENTRY_KEYS = ['cycles', 'source'] as const;
+const checked = new WeakSet<CostProfile>();
 
 /**
  * Validate a parsed profile and turn it into a CostProfile.
  * Throws a ProfileError naming `origin` and the FIRST problem found.
  */
 export function parseProfile(json: unknown, origin: string): CostProfile {
-  if (!isPlainObject(json)) fail(origin, `must be a JSON object (got ${show(json)})`);
-
-  const extra = unknownKey(json, TOP_KEYS);
-  if (extra !== undefined) {
-    fail(origin, `unknown top-level key "${extra}" (expected ${TOP_KEYS.join(', ')})`);
-  }
-
-  const name = json['name'];
-  if (typeof name !== 'string' || name.trim() === '') {
-    fail(origin, `name must be a non-empty string (got ${show(name)})`);
-  }
-
-  const description = json['description'];
-  if (typeof description !== 'string' || description.trim() === '') {
-    fail(origin, `description must be a non-empty string (got ${show(description)})`);
-  }
-  if (/[\r\n]/.test(description)) fail(origin, 'description must be one line');
-
-  const ghz = json['ghz'];
-  if (typeof ghz !== 'number' || !Number.isFinite(ghz) || ghz <= 0 || ghz >= MAX_GHZ) {
-    fail(origin, `ghz must be a finite number > 0 and < ${MAX_GHZ} (got ${show(ghz)})`);
-  }
-
-  const topo = json['topology'];
-  if (!isPlainObject(topo)) fail(origin, `topology must be an object (got ${show(topo)})`);
-  const topoExtra = unknownKey(topo, TOPO_KEYS);
-  if (topoExtra !== undefined) {
-    fail(origin, `unknown key topology.${topoExtra} (expected ${TOPO_KEYS.join(', ')})`);
-  }
-  for (const k of TOPO_KEYS) {
-    if (!isPositiveInt(topo[k])) {
-      fail(origin, `topology.${k} must be a positive integer (got ${show(topo[k])})`);
-    }
-  }
-  const topology: Topology = Object.freeze({
-    sockets: topo['sockets'] as number,
-    coresPerSocket: topo['coresPerSocket'] as number,
-    threadsPerCore: topo['threadsPerCore'] as number,
-  });
-
-  const costs = json['costs'];
-  if (!isPlainObject(costs)) fail(origin, `costs must be an object (got ${show(costs)})`);
-  const costExtra = unknownKey(costs, COST_KEYS);
-  if (costExtra !== undefined) {
-    fail(origin, `unknown cost key costs.${costExtra} (not in spec/costs.json)`);
-  }
-
+  const j = parseOrThrow(profileFileSchema(), json, (msg) => new ProfileError(`profile ${origin}: ${msg}`), PROFILE_STYLE);
   const cycles: Record<string, number> = {};
   const sources: Record<string, string> = {};
   for (const key of COST_KEYS) {
-    const entry = costs[key];
-    if (entry === undefined) fail(origin, `costs.${key} is missing (every key of spec/costs.json is required)`);
-    if (!isPlainObject(entry)) {
-      fail(origin, `costs.${key} must be an object { cycles, source } (got ${show(entry)})`);
-    }
-    const entryExtra = unknownKey(entry, ENTRY_KEYS);
-    if (entryExtra !== undefined) {
-      fail(origin, `unknown key costs.${key}.${entryExtra} (expected cycles, source)`);
-    }
-    const c = entry['cycles'];
-    if (typeof c !== 'number' || !Number.isInteger(c) || c < 0) {
-      fail(origin, `costs.${key}.cycles must be an integer >= 0 (got ${show(c)})`);
-    }
-    if (c >= MAX_CYCLES) {
-      fail(origin, `costs.${key}.cycles must be < ${MAX_CYCLES} (got ${show(c)})`);
-    }
-    const s = entry['source'];
-    if (typeof s !== 'string' || s.trim() === '') {
-      fail(origin, `costs.${key}.source must be a non-empty string (got ${show(s)})`);
-    }
-    cycles[key] = c;
-    sources[key] = s;
+    const e = (j.costs as Record<string, { cycles: number; source: string }>)[key];
+    cycles[key] = e.cycles;
+    sources[key] = e.source;
   }
-
-  return Object.freeze({
-    name,
-    description,
-    ghz,
-    topology,
+  const p: CostProfile = Object.freeze({
+    name: j.name,
+    description: j.description,
+    ghz: j.ghz,
+    topology: Object.freeze({ ...j.topology }),
     cycles: Object.freeze(cycles),
     sources: Object.freeze(sources),
   });
+  checked.add(p);
+  return p;
+}
+
+/**
+ * A profile given as an object: a CostProfile this module made (as is), or
+ * any other object, checked as a profile file (`costs`) or as a CostProfile
+ * (`cycles` and `sources`).
+ */
+export function profileFromObject(o: object): CostProfile {
+  if (checked.has(o as CostProfile)) return o as CostProfile;
+  const p = o as Partial<CostProfile> & { costs?: unknown };
+  if (p.costs === undefined && typeof p.cycles === 'object' && p.cycles !== null) {
+    const { cycles, sources, ...rest } = p;
+    const costs = Object.fromEntries(Object.keys(cycles).map((k) => [k, { cycles: cycles[k], source: sources?.[k] }]));
+    return parseProfile({ ...rest, costs }, String(p.name ?? 'object'));
+  }
+  return parseProfile(o, String((o as { name?: unknown }).name ?? 'object'));
 }
 
 // ---------------------------------------------------------------------------
@@ -238,6 +141,7 @@ export function isBareName(s: string): boolean {
  * resolved against the current directory: Node only (the platform reads it);
  * in a browser, pass a parsed profile object to the API instead.
  */
+const shipped = new Map<string, CostProfile>();
 export function loadProfile(nameOrPath: string): CostProfile {
   if (typeof nameOrPath !== 'string' || nameOrPath.trim() === '') {
     throw new ProfileError(`profile name or path must be a non-empty string (got ${show(nameOrPath)})`);
@@ -248,11 +152,14 @@ export function loadProfile(nameOrPath: string): CostProfile {
       const available = names.length > 0 ? names.join(', ') : '(none)';
       throw new ProfileError(`unknown profile "${nameOrPath}"; available profiles: ${available}`);
     }
+    const cached = shipped.get(nameOrPath);
+    if (cached) return cached;
     const origin = `${nameOrPath}.json`;
     const p = parseProfile(PROFILES[nameOrPath], origin);
     if (p.name !== nameOrPath) {
-      fail(origin, `name must match the file name "${nameOrPath}" (got ${show(p.name)})`);
+      throw new ProfileError(`profile ${origin}: name must match the file name "${nameOrPath}" (got ${show(p.name)})`);
     }
+    shipped.set(nameOrPath, p);
     return p;
   }
   const read = platform().readProfileFile;
@@ -295,8 +202,8 @@ export function cpuPlacement(
   cpu: number,
   policy: Placement = 'cores',
 ): { socket: number; core: number; thread: number } {
-  for (const k of TOPO_KEYS) {
-    if (!isPositiveInt(topo[k])) {
+  for (const k of ['sockets', 'coresPerSocket', 'threadsPerCore'] as const) {
+    if (!Number.isSafeInteger(topo[k]) || topo[k] < 1) {
       throw new ProfileError(`topology.${k} must be a positive integer (got ${show(topo[k])})`);
     }
   }
@@ -318,17 +225,7 @@ export function cpuPlacement(
   return { socket: Math.floor(r / coresPerSocket), core: r % coresPerSocket, thread };
 }
 
-/** The profile's cycles in COST_KEYS order: what the host copies into shared memory. */
+/** The profile's cycles in COST_KEYS order: what the host copies into shared memory (a checked profile: parseProfile). */
 export function costVector(p: CostProfile): Uint32Array {
-  const v = new Uint32Array(COST_KEYS.length);
-  COST_KEYS.forEach((key, i) => {
-    const c = p.cycles[key];
-    if (typeof c !== 'number' || !Number.isInteger(c) || c < 0 || c >= MAX_CYCLES) {
-      throw new ProfileError(
-        `profile ${p.name}: costs.${key}.cycles must be an integer >= 0 and < ${MAX_CYCLES} (got ${show(c)})`,
-      );
-    }
-    v[i] = c;
-  });
-  return v;
+  return Uint32Array.from(COST_KEYS, (key) => p.cycles[key]);
 }

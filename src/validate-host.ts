@@ -14,7 +14,7 @@ import { buildHostProgram } from './calibrate.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadavg, cpus as hostCpus, release } from 'node:os';
-import { runPoint, POINT_DEFAULTS } from './experiment.js';
+import { runWorkload, type StrategyName } from './api.js';
 import { loadProfile } from './profile.js';
 import { PACKAGE_ROOT } from './package-root.js';
 
@@ -70,7 +70,7 @@ export interface HostOptions {
 }
 
 /** per-VMA locks from Linux 6.4: the strategy the host's kernel uses */
-function kernelStrategy(rel: string): string {
+function kernelStrategy(rel: string): StrategyName {
   const m = /^(\d+)\.(\d+)/.exec(rel);
   if (!m) return 'mmap_lock';
   const [maj, min] = [Number(m[1]), Number(m[2])];
@@ -102,7 +102,7 @@ export async function runHostValidation(dir: string, opts: HostOptions = {}): Pr
     const [host1, hostCpu1] = rate(1);
     const [host2] = rate(2);
     const hostRatio = host1 && host2 !== null ? host2 / host1 : null;
-    const em = async (cpus: number) => (await runPoint({ ...POINT_DEFAULTS, workload: test, strategy, cpus, profile,
+    const em = async (cpus: number) => (await runWorkload({ workload: test, strategy, cpus, profile,
       mode: 'deterministic', workers: 1, ...(opts.vcycles !== undefined ? { vcycles: opts.vcycles } : {}) })).opsPerVirtualSec;
     const e1 = await em(1);
     const e2 = await em(2);

@@ -14,10 +14,13 @@ import type { Placement } from './profile.js';
 import type { PointSpec } from './experiment.js';
 import { UsageError } from './types.js';
 import { layoutConsts } from './wasm.js';
+import { WORKLOAD_NAMES, TEST_ONLY_WORKLOADS, type WorkloadName } from './generated/assets.js';
+import { unknownWorkload } from './schema.js';
 import { counterNames } from './stats.js';
 
 export interface Workload<Ctx = unknown> {
-  name: string;
+  /** one of spec/workloads.json (the WorkloadName union) */
+  name: WorkloadName;
   /** one line for `faultline list` */
   description: string;
   /** the unit of ops(), plural: "increments", "faults" */
@@ -168,7 +171,7 @@ const spinlock: Workload<LockCtx> = {
 interface RwsemCtx { sem: number; counter: number; iters: number; writePct: number }
 
 /** rwsemMix on the mm's mmap_lock: writers bump counter (u64), readers counter+8 (u32) */
-function mmapLockWorkload(name: string, writePct: number, description: string): Workload<RwsemCtx> {
+function mmapLockWorkload(name: WorkloadName, writePct: number, description: string): Workload<RwsemCtx> {
   return {
     name,
     description,
@@ -297,7 +300,7 @@ const budgetOf = (p: PointSpec) => p.vcycles ?? FAULT_VCYCLES;
 /** will-it-scale (main.c) samples every thread's iteration counter once a second: the whole loop, munmap included */
 const WIS_TIMED = 'the whole loop, munmap included (will-it-scale counts iterations per second)';
 
-function pageFaultWorkload(name: string, kind: number, description: string): Workload<FaultCtx> {
+function pageFaultWorkload(name: WorkloadName, kind: number, description: string): Workload<FaultCtx> {
   const size = 128 * MiB;
   return {
     name, description, opsUnit: 'faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, timed: WIS_TIMED,
@@ -314,7 +317,7 @@ function pageFaultWorkload(name: string, kind: number, description: string): Wor
   };
 }
 
-function mmapWorkload(name: string, anon: boolean, description: string): Workload<FaultCtx> {
+function mmapWorkload(name: WorkloadName, anon: boolean, description: string): Workload<FaultCtx> {
   const size = 128 * MiB;
   return {
     name, description, opsUnit: 'mmap+munmap pairs', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, timed: WIS_TIMED,
@@ -385,7 +388,7 @@ const pftPages = (p: PointSpec) => Math.min(65_536, Math.max(16, Math.round(budg
  * `shared`: ONE region carved into per-thread slices (pft's default: one VMA,
  * one anon_vma); otherwise a region per thread (one VMA each).
  */
-function pftWorkload(name: string, shared: boolean, description: string): Workload<FaultCtx> {
+function pftWorkload(name: WorkloadName, shared: boolean, description: string): Workload<FaultCtx> {
   return {
     name, description, opsUnit: 'faults', usesStrategy: true, placement: 'spread', // pft.c creates its threads unbound
     vcycles: 'memory per thread = vcycles / 10,000 pages (default 2,000 pages); rounds repeat until the clock passes vcycles',
@@ -406,7 +409,7 @@ function pftWorkload(name: string, shared: boolean, description: string): Worklo
 interface EbizzyOpts { touch?: boolean; randomSize?: boolean; permissions?: boolean }
 
 /** ebizzy.c with its defaults: 10 chunks of 64 Ki records of 8 bytes (512 KiB), shared by the threads */
-function ebizzyWorkload(name: string, o: EbizzyOpts, description: string): Workload<FaultCtx> {
+function ebizzyWorkload(name: WorkloadName, o: EbizzyOpts, description: string): Workload<FaultCtx> {
   const chunkSize = 8 * 64 * 1024;
   const chunks = 10;
   const optsOf = (C: Record<string, number>) => (o.touch ? C.EBIZZY_TOUCH : 0) | (o.randomSize ? C.EBIZZY_RANDOM_SIZE : 0) | (o.permissions ? C.EBIZZY_PERMISSIONS : 0);
@@ -427,7 +430,7 @@ function ebizzyWorkload(name: string, o: EbizzyOpts, description: string): Workl
 }
 
 /** RadixVM mapbench: map / touch / unmap one page at a time, MAP_FIXED */
-function mapbenchWorkload(name: string, global: boolean, description: string): Workload<FaultCtx> {
+function mapbenchWorkload(name: WorkloadName, global: boolean, description: string): Workload<FaultCtx> {
   const npages = 64;
   const base = 0x100000000000n;
   return {
@@ -478,7 +481,7 @@ export const postcopyVcpus = (cpus: number) => Math.min(4, cpus - 1);
 /** per-message cost of a handler: receiving one 4 KiB page at 10 Gbit/s (~3.3 us) at 3 GHz, plus its bookkeeping */
 const POSTCOPY_MSG_CYCLES = 10_000;
 
-function postcopyWorkload(name: string, minor: boolean, description: string): Workload<PostcopyCtx> {
+function postcopyWorkload(name: WorkloadName, minor: boolean, description: string): Workload<PostcopyCtx> {
   const npages = 8192; // 32 MiB of guest memory
   return {
     name, description, opsUnit: 'userfaults resolved', usesStrategy: true, minCpus: 2,
@@ -573,6 +576,14 @@ export const workloads: readonly Workload[] = Object.freeze([
   testCrash,
 ] as Workload[]);
 
+// one workload per name of spec/workloads.json, in its order, the test-only ones hidden
+{
+  const names = workloads.map((w) => w.name);
+  const bad = names.length !== WORKLOAD_NAMES.length || names.some((n, i) => n !== WORKLOAD_NAMES[i])
+    || workloads.some((w) => !!w.hidden !== TEST_ONLY_WORKLOADS.includes(w.name));
+  if (bad) throw new Error(`src/workloads.ts registers ${names.join(', ')}; spec/workloads.json lists ${WORKLOAD_NAMES.join(', ')} (test-only: ${TEST_ONLY_WORKLOADS.join(', ')})`);
+}
+
 /** the workloads `faultline list` shows (not the test-only ones) */
 export function listedWorkloads(): Workload[] {
   return workloads.filter((w) => !w.hidden);
@@ -581,8 +592,6 @@ export function listedWorkloads(): Workload[] {
 /** The workload called `name`; a UsageError naming the known ones otherwise. */
 export function workloadByName(name: string): Workload {
   const w = workloads.find((x) => x.name === name);
-  if (!w) {
-    throw new UsageError(`unknown workload "${name}"; available workloads: ${listedWorkloads().map((x) => x.name).join(', ')}`);
-  }
+  if (!w) throw new UsageError(unknownWorkload(name));
   return w;
 }

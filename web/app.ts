@@ -9,7 +9,7 @@ import { listProfiles, loadProfile } from '../src/profile.js';
 import { sweepCommand } from '../src/api.js';
 import { plotSpecs, renderSvg } from '../src/plot.js';
 import type { FromRunner, ToRunner } from './runner.js';
-import type { SweepAxes, CpuSnapshot, PointResult, Mode } from '../src/api.js';
+import type { SweepAxes, CpuSnapshot, PointResult, Mode, WorkloadName, StrategyName } from '../src/api.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 const errorBox = $('error');
@@ -90,7 +90,8 @@ function axesFromForm(): SweepAxes {
   const cpus = cpuText.split(',').map((x) => int('every CPU count', x, 1, MAX_CPUS));
   const v = $<HTMLInputElement>('vcycles').value;
   return {
-    workloads: [wSel.value], strategies: strats, cpus,
+    // names from the form are checked by the API (checkPoints), as the CLI's
+    workloads: [wSel.value as WorkloadName], strategies: strats as StrategyName[], cpus,
     profile: pSel.value, mode: $<HTMLSelectElement>('mode').value as Mode,
     seed: int('seed', $<HTMLInputElement>('seed').value, 0),
     ...(v.trim() !== '' ? { vcycles: int('vcycles', v, 1, MAX_VCYCLES) } : {}),

@@ -23,9 +23,9 @@ self.onmessage = async (e: MessageEvent<ToRunner>) => {
   try {
     await init({ wasm: { threads: new URL('faultline.wasm', base), mn: new URL('faultline-mn.wasm', base) }, workerUrl: new URL('cpu-worker.js', base) });
     const axes = e.data.axes;
-    const specs = sweepPoints(axes);
-    // the same checks, and so the same one-line messages, as the CLI's
-    checkPoints(specs);
+    // the same checks, and so the same one-line messages, as the CLI's (once: the points run resolved)
+    const resolved = checkPoints(sweepPoints(axes));
+    const specs = resolved.map((p) => p.spec);
     const command = sweepCommand(axes);
     const points: PointResult[] = [];
     let over = false;
@@ -38,7 +38,7 @@ self.onmessage = async (e: MessageEvent<ToRunner>) => {
     for (let index = 0; index < specs.length && !over; index++) {
       const spec = specs[index];
       post({ type: 'event', event: { type: 'point', done: index, total: specs.length, running: spec } });
-      const r = await runWorkload(spec, { sampleMs: 50, onProgress: (cpus) => { if (!over) post({ type: 'event', event: { type: 'cpus', index, spec, cpus } }); } });
+      const r = await runWorkload(resolved[index], { sampleMs: 50, onProgress: (cpus) => { if (!over) post({ type: 'event', event: { type: 'cpus', index, spec, cpus } }); } });
       if (!over) points.push(r);
     }
     if (!over) post({ type: 'event', event: { type: 'point', done: points.length, total: specs.length } });

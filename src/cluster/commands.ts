@@ -4,7 +4,7 @@
 
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { PointSpec } from '../experiment.js';
+import type { ResolvedPoint } from '../experiment.js';
 import { checkOutFile, prepareOutDir } from '../args.js';
 import { formatTable, resultsFile, toolVersion } from '../report.js';
 import { writeOutputs, formatFailures } from '../outputs.js';
@@ -22,9 +22,9 @@ const word = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.repl
 
 const mergeHint = (planArg: string, fromArg: string) => `faultline merge --plan ${word(planArg)} --from ${word(fromArg)} --out out`;
 
-/** `faultline sweep ... --plan FILE`: write the points, run nothing. */
-export function planCommand(specs: PointSpec[], file: string, command: string[], quiet = false): number {
-  const plan = makePlan(specs, command);
+/** `faultline sweep ... --plan FILE`: write the points (resolved by the API: checkPoints), run nothing. */
+export function planCommand(points: readonly ResolvedPoint[], file: string, command: string[], quiet = false): number {
+  const plan = makePlan(points, command);
   writePlan(checkOutFile('--plan', file), plan);
   const n = plan.points.length;
   if (!quiet) out(`wrote plan ${file}: ${n} point(s), indices 0 to ${n - 1} (nothing ran)\n` +
@@ -41,10 +41,10 @@ export interface PointOpts { plan: string; index: string; out: string; force?: b
 export async function pointCommand(o: PointOpts, index: number, command: string[]): Promise<number> {
   const plan = readPlan(o.plan);
   const p = planPoint(plan, o.plan, index);
-  checkPlanPoint(o.plan, p);
+  const resolved = checkPlanPoint(o.plan, p);
   const dir = prepareOutDir(o.out);
   const what = `point ${p.index} of ${plan.points.length} (${describeSpec(p.spec)}, ${p.spec.mode} mode, seed ${p.spec.seed})`;
-  const r = await runPlanPoint(plan, p.index, dir, command, {
+  const r = await runPlanPoint(plan, resolved, p.index, dir, command, {
     force: o.force,
     onStart: () => out(`${what}: running\n`),
   });

@@ -4,15 +4,19 @@
 // Writing a plan runs nothing.
 
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { resolveSpec, type PointSpec } from '../experiment.js';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { canonicalSpec, type PointSpec, type ResolvedPoint } from '../experiment.js';
+import { checkPoints } from '../api.js';
 import { isBareName, ProfileError } from '../profile.js';
 import { toolVersion } from '../report.js';
+import { planFileSchema, parseOrThrow, POINT_LABELS, PLAN_VERSION } from '../schema.js';
+import { layoutConsts } from '../wasm.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { UsageError } from '../types.js';
 import { writeFileAtomic } from './atomic.js';
 
-/** Bump on any incompatible change of PlanFile (and document it in docs/cli.md). */
-export const PLAN_VERSION = 1;
+export { PLAN_VERSION, canonicalSpec };
 
 /** A point's place in its plan: the array index of its Slurm task, the name of its shard. */
 export type PointIndex = number & { readonly __brand: 'PointIndex' };
@@ -20,6 +24,7 @@ export const pointIndex = (n: number): PointIndex => n as PointIndex;
 
 export interface PlanPoint { index: PointIndex; spec: PointSpec }
 
+/** A plan file (its JSON Schema: schemas/plan.schema.json, from src/schema.ts planSchema) */
 export interface PlanFile {
   faultlinePlan: number;
   generator: string;
@@ -28,32 +33,6 @@ export interface PlanFile {
   command: string[];
   /** in the order a local sweep runs them (and merge writes them) */
   points: PlanPoint[];
-}
-
-/** every field a PointSpec may have in a plan, with its type; the plan's spec keys are checked against it (observe: `run` only, not in plans) */
-const SPEC_FIELDS: Record<Exclude<keyof PointSpec, 'observe'>, { type: 'string' | 'number'; optional: boolean }> = {
-  workload: { type: 'string', optional: false },
-  strategy: { type: 'string', optional: false },
-  cpus: { type: 'number', optional: false },
-  profile: { type: 'string', optional: false },
-  mode: { type: 'string', optional: false },
-  seed: { type: 'number', optional: false },
-  quantum: { type: 'number', optional: false },
-  vcycles: { type: 'number', optional: true },
-  loops: { type: 'number', optional: true },
-  watchdogMs: { type: 'number', optional: true },
-  engine: { type: 'string', optional: true },
-  workers: { type: 'number', optional: true },
-  munmap: { type: 'string', optional: true },
-  spfLookup: { type: 'string', optional: true },
-  kernel: { type: 'string', optional: true },
-};
-
-/** The spec with its keys in one order and no undefined fields: what a plan stores and shards are matched on. */
-export function canonicalSpec(spec: PointSpec): PointSpec {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(SPEC_FIELDS) as Exclude<keyof PointSpec, 'observe'>[]) if (spec[k] !== undefined) out[k] = spec[k];
-  return out as unknown as PointSpec;
 }
 
 /** Two specs are the same point when their canonical forms are equal. */
@@ -67,18 +46,19 @@ export function describeSpec(s: PointSpec): string {
 }
 
 /**
- * The plan of these specs (checked: bad input throws before anything is
- * written). A profile given as a file path is made absolute, so a point run
- * from another directory (a Slurm task) reads the same file.
+ * The plan of these points (resolved: checked before anything is written,
+ * by the API's door: checkPoints). A profile given as a file path is made
+ * absolute, so a point run from another directory (a Slurm task) reads the
+ * same file.
  */
-export function makePlan(specs: PointSpec[], command: string[]): PlanFile {
-  for (const s of specs) resolveSpec(s);
+export function makePlan(points: readonly ResolvedPoint[], command: string[]): PlanFile & { $schema: string } {
   return {
+    $schema: pathToFileURL(join(PACKAGE_ROOT, 'schemas', 'plan.schema.json')).href,
     faultlinePlan: PLAN_VERSION,
     generator: `faultline ${toolVersion()}`,
     createdAt: new Date().toISOString(),
     command,
-    points: specs.map((s, i) => ({
+    points: points.map(({ spec: s }, i) => ({
       index: pointIndex(i),
       spec: canonicalSpec({ ...s, profile: isBareName(s.profile) ? s.profile : resolve(s.profile) }),
     })),
@@ -89,9 +69,7 @@ export function writePlan(file: string, plan: PlanFile): void {
   writeFileAtomic(file, JSON.stringify(plan, null, 2) + '\n');
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-/** Read and check a plan file; every problem is a UsageError naming the file (and the point). */
+/** Read and check a plan file (src/schema.ts planSchema); every problem is a UsageError naming the file (and the point). */
 export function readPlan(file: string): PlanFile {
   const bad = (why: string): never => { throw new UsageError(`plan ${file}: ${why}`); };
   let text: string;
@@ -107,35 +85,24 @@ export function readPlan(file: string): PlanFile {
   } catch (e) {
     return bad(`not JSON (${(e as Error).message})`);
   }
-  if (!isObject(doc) || !('faultlinePlan' in doc)) return bad('not a faultline plan (write one with `faultline sweep ... --plan FILE`)');
-  if (doc.faultlinePlan !== PLAN_VERSION) return bad(`plan version ${JSON.stringify(doc.faultlinePlan)}; this faultline reads version ${PLAN_VERSION}`);
-  if (!Array.isArray(doc.points) || doc.points.length === 0) return bad('"points" must be a non-empty list');
-  if (!Array.isArray(doc.command) || !doc.command.every((c) => typeof c === 'string')) return bad('"command" must be a list of strings');
-  const points = doc.points.map((p: unknown, i: number): PlanPoint => {
-    const at = `point ${i}`;
-    if (!isObject(p) || p.index !== i) return bad(`${at}: expected {"index": ${i}, "spec": {...}}`);
-    if (!isObject(p.spec)) return bad(`${at}: "spec" must be an object`);
-    for (const [k, v] of Object.entries(p.spec)) {
-      const f = (SPEC_FIELDS as Record<string, { type: string; optional: boolean } | undefined>)[k];
-      if (!f) return bad(`${at}: unknown spec field "${k}"`);
-      if (typeof v !== f.type) return bad(`${at}: spec field "${k}" must be a ${f.type} (got ${JSON.stringify(v)})`);
-    }
-    for (const [k, f] of Object.entries(SPEC_FIELDS)) if (!f.optional && !(k in p.spec)) bad(`${at}: spec has no "${k}"`);
-    return { index: pointIndex(i), spec: canonicalSpec(p.spec as unknown as PointSpec) };
+  if (typeof doc !== 'object' || doc === null || !('faultlinePlan' in doc)) return bad('not a faultline plan (write one with `faultline sweep ... --plan FILE`)');
+  const plan = parseOrThrow(planFileSchema(layoutConsts().MAX_CPUS, layoutConsts().MAX_VCYCLES), doc, (msg) => new UsageError(`plan ${file}: ${msg}`), {
+    label: pointLabel,
+    unknownKey: (path, key) => { const m = /^points\[(\d+)\]\.spec$/.exec(path); return m ? `point ${m[1]}: unknown spec field "${key}"` : undefined; },
   });
-  return {
-    faultlinePlan: PLAN_VERSION,
-    generator: typeof doc.generator === 'string' ? doc.generator : '',
-    createdAt: typeof doc.createdAt === 'string' ? doc.createdAt : '',
-    command: doc.command as string[],
-    points,
-  };
+  return { ...plan, points: plan.points.map((p, i) => ({ index: pointIndex(i), spec: canonicalSpec(p.spec) })) };
 }
 
-/** Check one point's spec (names, ranges) as a run would; the message names the plan and the point. */
-export function checkPlanPoint(file: string, p: PlanPoint): void {
+/** "points[3].spec.cpus" -> "point 3: CPU count" */
+function pointLabel(path: string): string | undefined {
+  const m = /^points\[(\d+)\]\.spec\.(\w+)$/.exec(path);
+  return m ? `point ${m[1]}: ${POINT_LABELS[m[2]] ?? m[2]}` : undefined;
+}
+
+/** Check one point's spec (names, ranges, profile, engine) through the API's door; the message names the plan and the point. */
+export function checkPlanPoint(file: string, p: PlanPoint): ResolvedPoint {
   try {
-    resolveSpec(p.spec);
+    return checkPoints([p.spec])[0];
   } catch (e) {
     if (e instanceof UsageError || e instanceof ProfileError) {
       throw new UsageError(`plan ${file}: point ${p.index}: ${e.message}`);
@@ -143,7 +110,6 @@ export function checkPlanPoint(file: string, p: PlanPoint): void {
     throw e;
   }
 }
-
 /** The plan's point at a command-line index; out of range is a UsageError. */
 export function planPoint(plan: PlanFile, file: string, index: number): PlanPoint {
   const n = plan.points.length;

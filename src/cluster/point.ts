@@ -5,7 +5,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { PointResult } from '../experiment.js';
+import type { PointResult, ResolvedPoint } from '../experiment.js';
 import { runWorkload } from '../api.js';
 import { toolVersion } from '../report.js';
 import { writeFileAtomic } from './atomic.js';
@@ -68,19 +68,20 @@ export interface PointOutcome {
 }
 
 /**
- * Run the plan's point `index` and write its shard into `dir` (checked by the
- * caller), unless a matching shard is there already (`force`: run anyway).
- * `onStart` is called just before the run starts.
+ * Run the plan's point `index` (`point`: resolved by the caller, checkPlanPoint)
+ * and write its shard into `dir` (checked by the caller), unless a matching
+ * shard is there already (`force`: run anyway). `onStart` is called just
+ * before the run starts.
  */
 export async function runPlanPoint(
-  plan: PlanFile, index: PointIndex, dir: string, command: string[],
+  plan: PlanFile, point: ResolvedPoint, index: PointIndex, dir: string, command: string[],
   opts: { force?: boolean; onStart?: () => void } = {},
 ): Promise<PointOutcome> {
   const found = lookupShard(plan, index, dir);
   if (found.state === 'ok' && !opts.force) return { skipped: true, file: found.file, result: found.shard.result };
   const spec = plan.points[index].spec;
   opts.onStart?.();
-  const result = await runWorkload(spec);
+  const result = await runWorkload(point);
   const shard: ShardFile = {
     faultlineShard: SHARD_VERSION,
     generator: `faultline ${toolVersion()}`,

@@ -187,7 +187,7 @@ describe('bad input: one line on stderr, exit code 2, no stack trace', () => {
     ['malformed CPU list', ['sweep', '--workload', 'spinlock', '--cpus', '1,2,4x'], /--cpus: "4x" is not a whole number/],
     ['malformed seed', ['run', '--workload', 'spinlock', '--cpus', '1', '--seed', '-3'], /--seed: "-3" is not a whole number/],
     ['malformed vcycles', ['run', '--workload', 'spinlock', '--cpus', '1', '--vcycles', '1e6'], /--vcycles: "1e6" is not a whole number/],
-    ['quantum too small', ['run', '--workload', 'spinlock', '--cpus', '1', '--quantum', '10'], /quantum must be an integer >= 100/],
+    ['quantum too small', ['run', '--workload', 'spinlock', '--cpus', '1', '--quantum', '10'], /quantum must be an integer from 100 to 4294967295 \(got 10\)/],
     ['unknown mode', ['run', '--workload', 'spinlock', '--cpus', '1', '--mode', 'fast'], /'fast' is invalid. Allowed choices are parallel, deterministic/],
     ['unknown engine', ['run', '--workload', 'spinlock', '--cpus', '2', '--engine', 'fibers'], /'fibers' is invalid. Allowed choices are mn, threads/],
     ['0 workers', ['run', '--workload', 'spinlock', '--cpus', '2', '--workers', '0'], /--workers must be at least 1 \(got 0\)/],

@@ -146,7 +146,7 @@ describe('parseProfile validation', () => {
     ['topology unknown key', (j) => ((j['topology']['numaNodes'] = 2), j), ['unknown key topology.numaNodes']],
     ['costs missing', (j) => (delete j['costs'], j), ['costs must be an object']],
     ['costs is an array', (j) => ((j['costs'] = []), j), ['costs must be an object']],
-    ['cost key missing', (j) => (delete j['costs']['walk_step'], j), ['costs.walk_step is missing']],
+    ['cost key missing', (j) => (delete j['costs']['walk_step'], j), ['costs.walk_step must be an object { cycles, source } (every key of spec/costs.json is required) (got nothing)']],
     ['unknown cost key', (j) => ((j['costs']['l4_hit'] = { cycles: 1, source: 'x' }), j), ['unknown cost key costs.l4_hit']],
     ['cost entry not an object', (j) => ((j['costs']['l1_hit'] = 4), j), ['costs.l1_hit must be an object']],
     ['cost entry unknown key', (j) => ((j['costs']['l1_hit']['cylces'] = 4), j), ['unknown key costs.l1_hit.cylces']],
