@@ -141,7 +141,7 @@ export function canonicalSpec(spec: PointSpec): PointSpec {
  * Defaults: `defaults`, then POINT_DEFAULTS. Bad input: a UsageError
  * (ProfileError for the profile) naming the first problem.
  */
-export function resolvePoint(input: PointInput, defaults: Partial<PointSpec> = {}): ResolvedPoint {
+export function resolvePoint(input: PointInput | ResolvedPoint, defaults: Partial<PointSpec> = {}): ResolvedPoint {
   if (isResolvedPoint(input)) return input;
   if (typeof input !== 'object' || input === null) throw new UsageError('a point needs { workload, cpus, ... }');
   const full = { ...POINT_DEFAULTS, ...defaults, ...withoutUndefined(input) };
@@ -227,8 +227,13 @@ export function commandOf(specs: readonly PointSpec[]): string[] | undefined {
 // ---------------------------------------------------------------------------
 // One point
 
-/** Run one resolved point on a fresh machine (a failed run is a result with ok=false, never a throw). */
-export async function runPoint(r: ResolvedPoint, opts: RunOptions = {}): Promise<PointResult> {
+/**
+ * Run one point on a fresh machine: a resolved point as it is, anything else
+ * through the door first (bad input throws; a failed run is a result with
+ * ok=false, never a throw).
+ */
+export async function runPoint(p: ResolvedPoint | PointInput, opts: RunOptions = {}): Promise<PointResult> {
+  const r = resolvePoint(p);
   const m = new Machine(r.machine);
   const o = await execute(m, r.workload, r.spec, opts);
   return summarize(r.spec, r, m, o);
