@@ -44,6 +44,8 @@ export interface MessageStyle {
   labels?: Record<string, string>;
   /** a label computed from the path (when `labels` has none) */
   label?: (path: string) => string | undefined;
+  /** what every message about `path` starts with ("point 3: ") */
+  context?: (path: string) => string;
   /** the message for an unknown key at `path` (dotted, '' at the top) */
   unknownKey?: (path: string, key: string) => string | undefined;
 }
@@ -53,6 +55,10 @@ const dotted = (path: readonly PropertyKey[]): string =>
 
 /** One line for a zod issue. */
 export function describeIssue(iss: z.core.$ZodIssue, style: MessageStyle = {}): string {
+  return (style.context?.(dotted(iss.path)) ?? '') + describe(iss, style);
+}
+
+function describe(iss: z.core.$ZodIssue, style: MessageStyle): string {
   const path = dotted(iss.path);
   if (iss.code === 'unrecognized_keys') {
     const key = iss.keys[0];
@@ -63,7 +69,7 @@ export function describeIssue(iss: z.core.$ZodIssue, style: MessageStyle = {}): 
   if (iss.code === 'invalid_union' && iss.errors.length > 0) {
     // the alternative that got furthest (the deepest path) says the most
     const best = iss.errors.flat().sort((a, b) => b.path.length - a.path.length)[0];
-    if (best) return describeIssue({ ...best, path: [...iss.path, ...best.path] } as z.core.$ZodIssue, style);
+    if (best) return describe({ ...best, path: [...iss.path, ...best.path] } as z.core.$ZodIssue, style);
   }
   const msg = iss.message;
   if (!msg.startsWith('must')) return msg;
@@ -313,7 +319,7 @@ export function planSchema(maxCpus: number, maxVcycles: number = Number.MAX_SAFE
       .min(1, { error: 'must be a non-empty list' })
       .superRefine((pts, ctx) => {
         const i = pts.findIndex((p, k) => p.index !== k);
-        if (i >= 0) ctx.addIssue({ code: 'custom', path: [i, 'index'], message: `point ${i}: expected {"index": ${i}, "spec": {...}} (got index ${pts[i].index})` });
+        if (i >= 0) ctx.addIssue({ code: 'custom', path: [i, 'index'], message: `expected {"index": ${i}, "spec": {...}} (got index ${pts[i].index})` });
       })
       .describe('in the order a local sweep runs them (and merge writes them)'),
   }, { error: 'must be a JSON object' });

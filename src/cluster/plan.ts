@@ -87,16 +87,11 @@ export function readPlan(file: string): PlanFile {
   }
   if (typeof doc !== 'object' || doc === null || !('faultlinePlan' in doc)) return bad('not a faultline plan (write one with `faultline sweep ... --plan FILE`)');
   const plan = parseOrThrow(planFileSchema(layoutConsts().MAX_CPUS, layoutConsts().MAX_VCYCLES), doc, (msg) => new UsageError(`plan ${file}: ${msg}`), {
-    label: pointLabel,
-    unknownKey: (path, key) => { const m = /^points\[(\d+)\]\.spec$/.exec(path); return m ? `point ${m[1]}: unknown spec field "${key}"` : undefined; },
+    context: (path) => { const m = /^points\[(\d+)\]/.exec(path); return m ? `point ${m[1]}: ` : ''; },
+    label: (path) => { const m = /^points\[\d+\]\.spec\.(\w+)$/.exec(path); return m ? POINT_LABELS[m[1]] ?? m[1] : undefined; },
+    unknownKey: (path, key) => (/^points\[\d+\]\.spec$/.test(path) ? `unknown spec field "${key}"` : undefined),
   });
   return { ...plan, points: plan.points.map((p, i) => ({ index: pointIndex(i), spec: canonicalSpec(p.spec) })) };
-}
-
-/** "points[3].spec.cpus" -> "point 3: CPU count" */
-function pointLabel(path: string): string | undefined {
-  const m = /^points\[(\d+)\]\.spec\.(\w+)$/.exec(path);
-  return m ? `point ${m[1]}: ${POINT_LABELS[m[2]] ?? m[2]}` : undefined;
 }
 
 /** Check one point's spec (names, ranges, profile, engine) through the API's door; the message names the plan and the point. */
