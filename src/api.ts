@@ -14,7 +14,7 @@
 //   sweep(axes | specs)        every workload x strategy x CPU count
 //   stats: statInfo()          every counter with its unit and description
 
-import { Machine, resolveMachine, DEFAULT_PROFILE, PERVMA_KERNELS, PERVMA_KERNEL_NOTES, DEFAULT_SETTINGS, type MachineConfig, type Mode, type Engine, type MunmapLock, type SpfLookup, type PervmaKernel, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
+import { Machine, resolveMachine, DEFAULT_PROFILE, PERVMA_KERNELS, PERVMA_KERNEL_NOTES, DEFAULT_SETTINGS, type RunOptions, type MachineConfig, type Mode, type Engine, type MunmapLock, type SpfLookup, type PervmaKernel, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
 import {
   runPoint, runSweep, resolvePoint, isResolvedPoint, expandSweep, commandOf, DEFAULT_SWEEP, POINT_DEFAULTS, loopWarning, type LoopReport,
   type PointSpec, type PointResult, type SweepProgress, type ResolvedPoint, type PointInput,
@@ -29,8 +29,10 @@ import { plotSpecs, throughputSpec, breakdownSpec, renderSvg } from './plot.js';
 import { layoutConsts } from './wasm.js';
 import { platform } from './platform.js';
 import { UsageError } from './types.js';
-import { OP_NAMES, checkOps, type Op } from './programs.js';
+import { OP_NAMES, checkOps, type Op, type OpResult, type Signal, type UffdMessage } from './programs.js';
 
+export type { OpResult, Signal, UffdMessage };
+export * from './constants.js';
 export type { Mode, Engine, MunmapLock, SpfLookup, PervmaKernel, CpuSnapshot, EngineStats, PointSpec, PointResult, LoopReport, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op, ResolvedPoint, StrategyName, WorkloadName };
 export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_PROFILE, DEFAULT_LOOPS, OP_NAMES, loopWarning };
 export { resultsFile, jsonText, toCsv, formatTable, formatDetails, plotSpecs, throughputSpec, breakdownSpec, renderSvg, expandSweep };
@@ -98,8 +100,8 @@ export function maxCpus(): number { return layoutConsts().MAX_CPUS; }
 /** one counter's value with its name and unit */
 export interface Stat extends StatInfo { value: bigint }
 
-/** counters (by name, u64 as bigint) as a list with units and descriptions, in spec/counters.json order */
-export function describeStats(values: Record<string, bigint | string>): Stat[] {
+/** counters by name (a machine's bigints, or a PointResult's stats) as a list with units and descriptions, in spec/counters.json order */
+export function describeStats(values: Record<string, bigint | number>): Stat[] {
   return statInfo().map((s) => ({ ...s, value: BigInt(values[s.name] ?? 0) }));
 }
 
@@ -116,11 +118,17 @@ export interface MachineOptions extends Omit<MachineConfig, 'strategy' | 'flags'
 
 /** What one run of custom programs gave. */
 export interface ProgramRun {
-  /** false: a CPU failed, the run deadlocked or was stopped; `error` says why (the partial results are kept) */
+  /** false: a CPU failed, the run deadlocked, was stopped or aborted; `error` says why (the partial results are kept) */
   ok: boolean;
   error: string | null;
-  /** per CPU: the result of each op (map: the address or -errno; unmap/protect/advise: 0 or -errno; access: VM_FAULT bits; touch: pages) */
-  results: (unknown[] | null)[];
+  /**
+   * per CPU: the result of each op (OpResult: map: the address or -errno;
+   * unmap/protect/advise: 0 or -errno; access: 0 or 'SIGSEGV' / 'SIGBUS' or
+   * other VM_FAULT_* bits; touch: the number of accesses that faulted, or the
+   * signal that stopped it; repeat: its last pass's results); null for a CPU
+   * that did not finish its program
+   */
+  results: (OpResult[] | null)[];
   /** per CPU virtual clock at the end, cycles */
   clocks: bigint[];
   /** host milliseconds (never a virtual figure) */
@@ -132,6 +140,8 @@ export interface RunOpts {
   /** every CPU's state while it runs: before the start, every sampleMs and at the end */
   onProgress?: (cpus: CpuSnapshot[]) => void;
   sampleMs?: number;
+  /** cancels the run: the CPUs are stopped, the run resolves with ok=false and error "aborted: ..." */
+  signal?: AbortSignal;
 }
 
 /** A machine created by createMachine: run programs on it, read its stats. */
@@ -156,11 +166,11 @@ export class FaultlineMachine {
     if (!Array.isArray(list) || list.length !== this.cpus) throw new UsageError(`need one program per CPU (${this.cpus}), got ${Array.isArray(list) ? list.length : typeof list}`);
     // every op checked before any CPU starts (OpError is a UsageError naming the op's path and field)
     list.forEach((p, cpu) => checkOps(p, `cpu ${cpu}`));
-    const r: RunResult = await this.raw.run(list.map((steps) => ({ program: 'ops', args: { steps } })), { onSample: opts.onProgress, sampleMs: opts.sampleMs });
+    const r: RunResult = await this.raw.run(list.map((steps) => ({ program: 'ops', args: { steps } })), runOptions(opts));
     return {
       ok: r.ok,
       error: r.ok ? null : (r.error ?? 'run failed'),
-      results: r.cpus.map((c) => (c.ok ? (c.value as unknown[]) : null)),
+      results: r.cpus.map((c) => (c.ok ? (c.value as OpResult[]) : null)),
       clocks: r.clocks,
       wallMs: r.wallMs,
       engine: r.engine,
@@ -180,6 +190,10 @@ export class FaultlineMachine {
    * run() then throws a UsageError saying so.
    */
   get spent(): string | null { return this.raw.spent; }
+}
+
+function runOptions(o: RunOpts): RunOptions {
+  return { onSample: o.onProgress, sampleMs: o.sampleMs, ...(o.signal ? { signal: o.signal } : {}) };
 }
 
 /**
@@ -221,7 +235,7 @@ export function checkPoints(specs: readonly (WorkloadSpec | ResolvedPoint)[], de
 export async function runWorkload(spec: WorkloadSpec | ResolvedPoint, opts: RunOpts = {}): Promise<PointResult> {
   await init();
   const r = isResolvedPoint(spec) ? spec : resolvePoint(spec);
-  return runPoint(r, { onSample: opts.onProgress, sampleMs: opts.sampleMs });
+  return runPoint(r, runOptions(opts));
 }
 
 /** the axes of a sweep (missing: the default sweep's) and the options every point shares */
@@ -242,11 +256,16 @@ export interface SweepOpts {
   sampleMs?: number;
   /** recorded in the results document (default: the equivalent `faultline sweep` command line) */
   command?: string[];
+  /** cancels the sweep: the running point is stopped and dropped, the finished ones are kept (SweepResult.aborted) */
+  signal?: AbortSignal;
 }
 
 export interface SweepResult {
+  /** the points that finished (all of them unless aborted), in sweep order */
   points: PointResult[];
   failed: PointResult[];
+  /** true: the signal cancelled the sweep; `points` holds the ones that finished before */
+  aborted: boolean;
   /** the results document, as `faultline sweep` writes it (results.json) */
   document: ResultsFile;
 }
@@ -281,9 +300,10 @@ export async function sweep(what: SweepAxes | readonly (WorkloadSpec | ResolvedP
     on ? (p) => on({ type: 'point', ...p }) : undefined,
     on ? (index, cpus) => on({ type: 'cpus', index, spec: points[index].spec, cpus }) : undefined,
     opts.sampleMs,
+    opts.signal,
   );
   const command = opts.command ?? commandOf(points.map((p) => p.spec)) ?? ['faultline', 'sweep'];
-  return { points: r.points, failed: r.failed, document: resultsFile(r.points, command) };
+  return { points: r.points, failed: r.failed, aborted: r.aborted, document: resultsFile(r.points, command) };
 }
 
 /** every counter name, in STAT_* order */

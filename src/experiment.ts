@@ -355,7 +355,9 @@ export function expandSweep(
 
 /**
  * Run resolved points one after the other. A failed point is kept with its
- * error and the sweep goes on.
+ * error and the sweep goes on. `signal` cancels: the running point is
+ * stopped and dropped (it did not finish), the finished ones are kept,
+ * `aborted` is true.
  */
 export async function runSweep(
   points: readonly ResolvedPoint[],
@@ -363,13 +365,17 @@ export async function runSweep(
   /** the CPUs of the running point (Machine.run's samples), with its index in `points` */
   onCpus?: (index: number, cpus: CpuSnapshot[]) => void,
   sampleMs?: number,
-): Promise<{ points: PointResult[]; failed: PointResult[] }> {
+  signal?: AbortSignal,
+): Promise<{ points: PointResult[]; failed: PointResult[]; aborted: boolean }> {
   const out: PointResult[] = [];
   for (const p of points) {
+    if (signal?.aborted) break;
     onProgress?.({ done: out.length, total: points.length, running: p.spec });
     const i = out.length;
-    out.push(await runPoint(p, onCpus ? { onSample: (c) => onCpus(i, c), sampleMs } : {}));
+    const r = await runPoint(p, { ...(onCpus ? { onSample: (c: CpuSnapshot[]) => onCpus(i, c), sampleMs } : {}), ...(signal ? { signal } : {}) });
+    if (signal?.aborted) break;
+    out.push(r);
   }
   onProgress?.({ done: out.length, total: points.length });
-  return { points: out, failed: out.filter((p) => !p.ok) };
+  return { points: out, failed: out.filter((p) => !p.ok), aborted: !!signal?.aborted };
 }

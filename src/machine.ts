@@ -177,8 +177,8 @@ export interface EngineStats {
 /** one CPU as a live view shows it (Machine.snapshot, RunOptions.onSample) */
 export interface CpuSnapshot {
   cpu: number;
-  /** virtual clock, cycles (u64 as a decimal string) */
-  clock: string;
+  /** virtual clock, cycles (u64: bigint, as every u64 the API returns) */
+  clock: bigint;
   /** idle, running, waiting, at-barrier, finished, runnable */
   state: string;
   /** the lock, ack or grace period it waits for; null when it does not wait */
@@ -192,6 +192,12 @@ export interface RunOptions {
   onSample?: (cpus: CpuSnapshot[]) => void;
   /** host milliseconds between samples (default 100) */
   sampleMs?: number;
+  /**
+   * cancels the run: every CPU is stopped (the watchdog's stop, STOP_HOST) and
+   * the run resolves with ok=false and error "aborted: <reason>"; what each CPU
+   * returned before is kept
+   */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -368,6 +374,12 @@ export function resolveMachine(config: MachineConfig, opts: { clampWorkers?: boo
   });
   resolvedMachines.add(r);
   return r;
+}
+
+/** what an AbortSignal's reason says, in one line */
+export function abortReason(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? (r.name === 'AbortError' ? 'the caller aborted' : r.message) : r === undefined ? 'the caller aborted' : String(r);
 }
 
 export class Machine {
@@ -641,6 +653,15 @@ export class Machine {
       }
     }, Math.min(100, this.cfg.watchdogMs / 4));
 
+    // a cancel is the watchdog's stop: every CPU leaves at its next stop check
+    const signal = opts.signal;
+    const onAbort = () => {
+      if (!error) error = `aborted: ${abortReason(signal!)}`;
+      this.stop(C.STOP_HOST);
+    };
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+
     const onSample = opts.onSample;
     onSample?.(this.snapshot());
     const sampler = onSample ? setInterval(() => onSample(this.snapshot()), Math.max(10, opts.sampleMs ?? 100)) : undefined;
@@ -667,6 +688,7 @@ export class Machine {
         });
     }));
     clearInterval(watchdog);
+    signal?.removeEventListener('abort', onAbort);
     if (sampler) clearInterval(sampler);
     await pool.destroy();
     onSample?.(this.snapshot());
@@ -728,7 +750,7 @@ export class Machine {
       const waits = state === 'waiting' || state === 'at-barrier';
       return {
         cpu,
-        clock: String(this.clock(cpu)),
+        clock: this.clock(cpu),
         state,
         waitsFor: waits ? waitEdge(this, cpu, classes)?.waitsFor ?? null : null,
         faults: Number(this.u64(pc + C.PC_STATS + 8 * faultStat)),

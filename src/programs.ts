@@ -452,12 +452,34 @@ function describe(kind: FieldKind): string {
   }
 }
 
+/** the signal a fault raised, as a process would receive it */
+export type Signal = 'SIGSEGV' | 'SIGBUS';
+
+/** what uffdRead returns: the uffd_msg of a page fault (uffd_msg.arg.pagefault: address, flags UFFD_PAGEFAULT_FLAG_*, feat.ptid) */
+export interface UffdMessage { address: number; flags: number; tid: number }
+
+/**
+ * The result of one op: map: the address or -errno; unmap, protect, advise:
+ * 0 or -errno; access: 0 (no fault, or a fault handled) or the VM_FAULT_*
+ * bits of a fault that failed otherwise, or the signal it raised; touch: the
+ * number of accesses that faulted, or the signal that stopped it; repeat: the
+ * results of its last pass. memfd, userfaultfd: the file or context id, or
+ * -errno; uffdRegister: uffdio_register.ioctls, or -errno; uffdRead: the
+ * message (UffdMessage), or -errno (-EBADF: the context was closed);
+ * uffdHandle: the faults it resolved; the other uffd ops: 0 or -errno.
+ */
+export type OpResult = number | Signal | UffdMessage | OpResult[];
+
+/** the signal of failed-fault bits (VM_FAULT_SIGSEGV 0x40, VM_FAULT_SIGBUS 0x2), if any */
+function signalOf(vmFault: number): Signal | undefined {
+  return vmFault & 0x40 ? 'SIGSEGV' : vmFault & 0x2 ? 'SIGBUS' : undefined;
+}
+
 /**
  * Run a list of Ops on this CPU, one core call each. Returns the result of
- * every step (repeat: of its last pass): mmap's address, 0 / -errno of the
- * syscalls, VM_FAULT_* of access, pages touched of touch. The list was
- * checked before the run (checkOps); what can still fail here is a name whose
- * map failed at run time: an OpError between two core calls, which ends this
+ * every step (OpResult; repeat: of its last pass). The list was checked
+ * before the run (checkOps); what can still fail here is a name whose map
+ * failed at run time: an OpError between two core calls, which ends this
  * CPU's program and leaves the machine consistent (src/worker.ts).
  */
 programs.ops = async ({ core }, cpu, a) => {
@@ -466,8 +488,8 @@ programs.ops = async ({ core }, cpu, a) => {
   checkOps(steps, `cpu ${cpu}`);
   const vars: Record<string, bigint> = {};
   const failed: Record<string, string> = {};
-  const run = async (list: Op[], where: string): Promise<unknown[]> => {
-    const out: unknown[] = [];
+  const run = async (list: Op[], where: string): Promise<OpResult[]> => {
+    const out: OpResult[] = [];
     for (let i = 0; i < list.length; i++) {
       const s = list[i];
       const o = s as unknown as Record<string, unknown>;
@@ -507,8 +529,17 @@ programs.ops = async ({ core }, cpu, a) => {
         case 'unmap': out.push(Number(await core.sys_munmap(mm, addr(s.addr), BigInt(int('len'))))); break;
         case 'protect': out.push(Number(await core.sys_mprotect(mm, addr(s.addr), BigInt(int('len')), int('prot')))); break;
         case 'advise': out.push(Number(await core.sys_madvise(mm, addr(s.addr), BigInt(int('len')), int('advice', 4)))); break;
-        case 'access': out.push(Number(await core.access(mm, addr(s.addr), int('write', 0)))); break;
-        case 'touch': out.push(Number(await core.touch(mm, addr(s.addr), BigInt(int('len')), BigInt(int('stride', 4096)), int('write', 0)))); break;
+        case 'access': {
+          const r = Number(await core.access(mm, addr(s.addr), int('write', 0)));
+          out.push(signalOf(r) ?? r);
+          break;
+        }
+        case 'touch': {
+          // the faulting accesses, or -VM_FAULT_* of the one that failed
+          const r = Number(await core.touch(mm, addr(s.addr), BigInt(int('len')), BigInt(int('stride', 4096)), int('write', 0)));
+          out.push(r < 0 ? signalOf(-r) ?? r : r);
+          break;
+        }
         case 'memfd': {
           const f = Number(await core.sys_memfd_create());
           const r = f < 0 ? f : Number(await core.sys_ftruncate(f, BigInt(int('pages'))));
@@ -534,7 +565,7 @@ programs.ops = async ({ core }, cpu, a) => {
           const v = BigInt(await core.uffd_read(id('ctx'), 0));
           if (v < 0n) { out.push(Number(v === -1n ? -9 : v)); store(false, 0n, Number(v === -1n ? -9 : v)); break; } // -1: the context was closed (EBADF)
           const address = BigInt(await core.uffd_msg_address());
-          const msg = { address: Number(address), flags: Number(v & 0xfffn), tid: Number(await core.uffd_msg_tid()) };
+          const msg: UffdMessage = { address: Number(address), flags: Number(v & 0xfffn), tid: Number(await core.uffd_msg_tid()) };
           out.push(msg);
           store(true, address & ~0xfffn, 0);
           break;
@@ -584,7 +615,7 @@ programs.ops = async ({ core }, cpu, a) => {
           break;
         }
         case 'repeat': {
-          let last: unknown[] = [];
+          let last: OpResult[] = [];
           for (let k = 0; k < int('times'); k++) last = await run(s.steps, `${here} >`);
           out.push(last);
           break;

@@ -8,8 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import {
   createMachine, runWorkload, sweep, sweepCommand, statInfo, describeStats, listWorkloads, listStrategies, UsageError,
+  PROT_READ, PROT_WRITE, PROT_EXEC, PROT_MTE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MADV_DONTNEED,
+  VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_RETRY,
   type CpuSnapshot, type SweepEvent,
 } from '../../src/index.js';
+import { layoutConsts } from '../../src/wasm.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1 << 20;
@@ -34,7 +37,7 @@ describe('custom programs on a machine', () => {
       expect(addr % 4096).toBe(0);
       expect(touched).toBe(256);
       expect(prot).toBe(0);
-      expect(denied).not.toBe(0); // a write to a read-only page: VM_FAULT_SIGSEGV
+      expect(denied).toBe('SIGSEGV'); // a write to a read-only page: the signal a process gets
       expect(allowed).toBe(0); // already mapped and writable: no fault
       expect(unmapped).toBe(0);
     }
@@ -50,11 +53,11 @@ describe('custom programs on a machine', () => {
     // per CPU, and the snapshots: the first before any CPU ran, the last at the end
     expect(m.stats(2).find((s) => s.name === 'fault')!.value).toBe(257n);
     expect(samples.length).toBeGreaterThanOrEqual(2);
-    expect(samples[0].map((c) => [c.state, c.clock, c.faults])).toEqual(Array(4).fill(['runnable', '0', 0]));
+    expect(samples[0].map((c) => [c.state, c.clock, c.faults])).toEqual(Array(4).fill(['runnable', 0n, 0]));
     const last = samples[samples.length - 1];
     expect(last.map((c) => c.state)).toEqual(Array(4).fill('finished'));
     expect(last.map((c) => c.faults)).toEqual([257, 257, 257, 257]);
-    expect(last.map((c) => c.clock)).toEqual(r.clocks.map(String));
+    expect(last.map((c) => c.clock)).toEqual(r.clocks); // u64: bigint, as the run's clocks
   });
 
   it('a second run on the same machine sees what the first mapped', async () => {
@@ -113,7 +116,7 @@ describe('malformed ops and failed runs', () => {
         expect(e, what).toBeInstanceOf(UsageError);
         expect((e as Error).message, what).toMatch(msg);
         // nothing ran: no CPU moved
-        expect(m.snapshot().map((c) => c.clock), what).toEqual(['0', '0']);
+        expect(m.snapshot().map((c) => c.clock), what).toEqual([0n, 0n]);
       }
       // and the machine runs the next program
       const r = await m.run((cpu) => [{ op: 'map', len: 4 * 4096, as: 'r' }, { op: 'touch', addr: '$r', len: 4 * 4096, write: cpu === 0 }]);
@@ -137,13 +140,67 @@ describe('malformed ops and failed runs', () => {
   }
 });
 
+describe('signals, constants, cancelling', () => {
+  it('an access or touch of an unmapped address is the SIGSEGV it is; a run with it still completes', async () => {
+    const m = await createMachine({ cpus: 1, mode: 'deterministic' });
+    const r = await m.run([[
+      { op: 'map', addr: 0x20000000, len: 4 * 4096, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, prot: PROT_READ | PROT_WRITE },
+      { op: 'access', addr: 0x30000000 },
+      { op: 'touch', addr: 0x30000000, len: 2 * 4096, write: true },
+      { op: 'touch', addr: 0x20000000, len: 4 * 4096, write: true },
+      { op: 'touch', addr: 0x20000000, len: 4 * 4096, write: true },
+      { op: 'advise', addr: 0x20000000, len: 4096, advice: MADV_DONTNEED },
+      { op: 'repeat', times: 2, steps: [{ op: 'access', addr: 0x20000000, write: true }] },
+    ]]);
+    expect(r.error).toBeNull();
+    // touch: the number of accesses that faulted (4 the first time, none once mapped)
+    expect(r.results[0]).toEqual([0x20000000, 'SIGSEGV', 'SIGSEGV', 4, 0, 0, [0]]);
+    expect(m.counters().fault_sigsegv).toBe(2n);
+  });
+
+  it('the exported PROT/MAP/MADV constants and VM_FAULT bits are the core\'s', () => {
+    const C = layoutConsts();
+    expect([PROT_READ, PROT_WRITE, PROT_EXEC]).toEqual([C.VM_READ, C.VM_WRITE, C.VM_EXEC]);
+    const byName: Record<string, number> = { PROT_MTE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MADV_DONTNEED, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_RETRY };
+    for (const [k, v] of Object.entries(byName)) expect(C[k], k).toBe(v);
+  });
+
+  it('an AbortSignal stops a running machine through the stop the watchdog uses, keeping what finished', async () => {
+    const m = await createMachine({ cpus: 2, mode: 'deterministic' });
+    const ac = new AbortController();
+    // CPU 0 finishes at once; CPU 1 would fault for a long time
+    const r = await m.run((cpu) => (cpu === 0 ? [{ op: 'map', len: 4096 }] : [
+      { op: 'map', len: 64 << 20, as: 'r' },
+      { op: 'repeat', times: 1000, steps: [{ op: 'touch', addr: '$r', len: 64 << 20, write: true }, { op: 'advise', addr: '$r', len: 64 << 20 }] },
+    ]), { signal: ac.signal, sampleMs: 20, onProgress: (cpus) => { if (cpus[1].faults > 100) ac.abort(); } });
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(/^aborted: /);
+    expect(r.results[0]).not.toBeNull(); // CPU 0's program had finished: kept
+    expect(r.results[1]).toBeNull();
+  }, 60_000);
+
+  it('runWorkload and sweep take a signal: an aborted sweep keeps the points that finished', async () => {
+    const already = AbortSignal.abort();
+    const p = await runWorkload({ workload: 'page_fault1', cpus: 1, mode: 'deterministic', vcycles: 1_000_000 }, { signal: already });
+    expect(p.ok).toBe(false);
+    expect(p.error).toMatch(/^aborted/);
+    const ac = new AbortController();
+    const s = await sweep({ workloads: ['page_fault1'], strategies: ['mmap_lock'], cpus: [1, 2, 4], mode: 'deterministic', vcycles: 500_000, profile: 'default' },
+      { signal: ac.signal, onProgress: (e) => { if (e.type === 'point' && e.done === 1) ac.abort(); } });
+    expect(s.aborted).toBe(true);
+    expect(s.points.map((x) => x.cpus)).toEqual([1]);
+    expect(s.points[0].ok).toBe(true);
+    expect(s.document.points).toEqual(s.points);
+  }, 120_000);
+});
+
 describe('named workloads and sweeps', () => {
   it('runWorkload reports every CPU from start to end; its stats are the counters with units', async () => {
     const events: CpuSnapshot[][] = [];
     const p = await runWorkload({ workload: 'page_fault1', cpus: 2, mode: 'deterministic', vcycles: 2_000_000 }, { onProgress: (s) => events.push(s) });
     expect(p.ok).toBe(true);
     expect(p.ops).toBeGreaterThan(0);
-    expect(events[0].every((c) => c.state === 'runnable' && c.clock === '0')).toBe(true);
+    expect(events[0].every((c) => c.state === 'runnable' && c.clock === 0n)).toBe(true);
     const last = events[events.length - 1];
     expect(last.every((c) => c.state === 'finished')).toBe(true);
     expect(last.reduce((s, c) => s + c.faults, 0)).toBe(Number(p.stats.fault));

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { parseProfile, ProfileError } from '../src/profile.js';
-import { checkCalibration } from '../src/calibration.js';
-import { commandOf, specOptionArgs, type PointSpec } from '../src/experiment.js';
-import { checkPoints, sweepCommand, sweepPoints, UsageError } from '../src/index.js';
-import { SPEC_FLAGS } from '../src/schema.js';
+import { parseProfile, ProfileError } from '../../src/profile.js';
+import { checkCalibration } from '../../src/calibration.js';
+import { commandOf, specOptionArgs, type PointSpec } from '../../src/experiment.js';
+import { checkPoints, sweepCommand, sweepPoints, UsageError } from '../../src/index.js';
+import { SPEC_FLAGS } from '../../src/schema.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
 const readJson = (f: string) => JSON.parse(readFileSync(f, 'utf8'));
 const ajv = new Ajv2020({ allErrors: false, strict: false });
@@ -141,10 +141,10 @@ describe('the command line of a point, derived in one place', () => {
 
 describe('names are typed from the lists (spec/strategies.json, spec/workloads.json)', () => {
   it('the generated unions are the registries, and strategy ids are the core\'s', async () => {
-    const { STRATEGY_NAMES, WORKLOAD_NAMES } = await import('../src/generated/assets.js');
-    const { strategies } = await import('../src/strategies.js');
-    const { workloads } = await import('../src/workloads.js');
-    const { layoutConsts } = await import('../src/wasm.js');
+    const { STRATEGY_NAMES, WORKLOAD_NAMES } = await import('../../src/generated/assets.js');
+    const { strategies } = await import('../../src/strategies.js');
+    const { workloads } = await import('../../src/workloads.js');
+    const { layoutConsts } = await import('../../src/wasm.js');
     expect(strategies.map((s) => s.name)).toEqual([...STRATEGY_NAMES]);
     expect(workloads.map((w) => w.name)).toEqual([...WORKLOAD_NAMES]);
     const C = layoutConsts();
