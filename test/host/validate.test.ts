@@ -81,7 +81,7 @@ describe('faultline validate', () => {
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(msg);
     }
-    expect(() => parseCalibration('{"format":"faultline-calibration/1","sets":[]}', 'f')).toThrow(/"sets" must be a non-empty array/);
+    expect(() => parseCalibration('{"format":"faultline-calibration/1","sets":[]}', 'f')).toThrow(/f: sets must be a non-empty array \(got \[\]\)/);
   }, 60_000);
 
   it('--host without a C compiler says so plainly', async () => {

@@ -84,7 +84,7 @@ describe('the web page in headless Chromium', () => {
     expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
     await page.waitForSelector('#live tbody tr');
     // the command line that reproduces the sweep, shown as soon as it starts
-    expect(await page.textContent('#command-line')).toBe('faultline sweep --workload page_fault1 --strategy mmap_lock,spf,pervma --cpus 1,2,4,8 --profile default --mode deterministic --seed 1 --quantum 10000 --vcycles 8000000');
+    expect(await page.textContent('#command-line')).toBe('faultline sweep --workload page_fault1 --strategy mmap_lock,spf,pervma --cpus 1,2,4,8 --profile default --mode deterministic --seed 1 --quantum 10000 --vcycles 8000000 --engine mn');
     expect(await page.isVisible('#copy')).toBe(true);
     await page.screenshot({ path: join(SHOTS, 'live.png'), fullPage: true });
     await page.waitForFunction(() => document.getElementById('status')?.dataset.state !== 'running', undefined, { timeout: 300_000 });
@@ -129,7 +129,7 @@ describe('the web page in headless Chromium', () => {
     const doc = JSON.parse(json);
     expect(doc.command.join(' ')).toBe(await page.textContent('#command-line'));
     expect(doc.command).toEqual(['faultline', 'sweep', '--workload', 'page_fault1', '--strategy', 'mmap_lock,spf,pervma', '--cpus', '1,2,4,8',
-      '--profile', 'default', '--mode', 'deterministic', '--seed', '1', '--quantum', '10000', '--vcycles', '8000000']);
+      '--profile', 'default', '--mode', 'deterministic', '--seed', '1', '--quantum', '10000', '--vcycles', '8000000', '--engine', 'mn']);
     expect(doc.host.platform).toBe('browser');
 
     // the CLI, the same command line
