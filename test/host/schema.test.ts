@@ -88,7 +88,7 @@ describe('the command line of a point, derived in one place', () => {
   it('every common field of a spec has a CLI flag, and `faultline ... --plan` gives the same points back', () => {
     const spec: PointSpec = {
       workload: 'page_fault1', strategy: 'spf', cpus: 2, profile: 'intel-skx-2s', mode: 'parallel', seed: 7, quantum: 2000,
-      vcycles: 100_000, watchdogMs: 9000, engine: 'mn', workers: 2, munmap: 'write', spfLookup: 'v12',
+      vcycles: 100_000, loops: 0, watchdogMs: 9000, engine: 'mn', workers: 2, munmap: 'write', spfLookup: 'v12',
     };
     // every field of SPEC_FLAGS is set above: the derived command line carries each one
     expect(Object.keys(SPEC_FLAGS).every((k) => spec[k as keyof PointSpec] !== undefined)).toBe(true);
