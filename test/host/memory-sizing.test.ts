@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { Machine, checkMachineSize, MAX_SHARED_BYTES } from '../../src/machine.js';
-import { runPoint, resolveSpec, POINT_DEFAULTS, type PointSpec } from '../../src/experiment.js';
+import { runPoint, resolvePoint, POINT_DEFAULTS, type PointSpec } from '../../src/experiment.js';
 import { listedWorkloads, workloadByName } from '../../src/workloads.js';
 import { strategyByName } from '../../src/strategies.js';
 import { createMachine } from '../../src/api.js';
@@ -26,7 +26,7 @@ describe('machine sizing', () => {
     for (const w of listedWorkloads()) {
       for (const vcycles of [undefined, 5e11]) {
         const s = spec(w.name, 256, { profile: 'amd-epyc-rome', vcycles });
-        expect(() => resolveSpec(s), `${w.name} ${vcycles}`).not.toThrow();
+        expect(() => resolvePoint(s), `${w.name} ${vcycles}`).not.toThrow();
       }
     }
   });
@@ -37,6 +37,18 @@ describe('machine sizing', () => {
     expect(() => new Machine({ cpus: 1, ptPages: 1_100_000 })).toThrow(/needs \d+\.\d\d GiB .*page-table (pages|metadata) \(1,100,000\)/);
     await expect(createMachine({ cpus: 2, frames: 300_000_000 })).rejects.toThrow(/the limit is 4 GiB/);
     expect(checkMachineSize({ cpus: 1 }).total).toBeLessThan(MAX_SHARED_BYTES);
+  });
+
+  it('a point whose workload sizes a machine beyond 4 GiB is refused when it is resolved (the door), naming the workload and what to lower', () => {
+    const w = workloadByName('page_fault3');
+    const orig = w.machine;
+    try {
+      (w as { machine?: typeof orig }).machine = (p) => ({ ...orig!(p), frames: 300_000_000 });
+      expect(() => resolvePoint(spec('page_fault3', 2, { vcycles: 1_000_000 }))).toThrow(
+        /^the machine needs 4\.\d\d GiB of shared memory \(page frames \(300,000,000\) .*: page_fault3 on 2 CPUs --vcycles 1000000 is sized from its footprint \(src\/workloads\.ts\): lower --cpus or --vcycles$/);
+    } finally {
+      (w as { machine?: typeof orig }).machine = orig;
+    }
   });
 });
 

@@ -3,7 +3,7 @@
 // pass them, the door and the JSON Schema refuse the same typos, and the
 // command line derived from a point's spec gives that point back.
 import { describe, it, expect } from 'vitest';
-import { readFileSync, readdirSync, existsSync, mkdtempSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +14,7 @@ import { checkCalibration } from '../../src/calibration.js';
 import { commandOf, specOptionArgs, type PointSpec } from '../../src/experiment.js';
 import { checkPoints, sweepCommand, sweepPoints, UsageError } from '../../src/index.js';
 import { SPEC_FLAGS } from '../../src/schema.js';
+import { readPlan } from '../../src/cluster/plan.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -81,6 +82,15 @@ describe('JSON Schemas (schemas/*.schema.json)', () => {
     const k = readJson(join(ROOT, 'calibration', 'published.json'));
     k.sets[1].id = k.sets[0].id;
     expect(() => checkCalibration(k, 'c.json')).toThrow(/c\.json: sets\[1\]: duplicate set id/);
+    // a row's kernel release and munmap lock (sets C, C', D) go through the same door
+    for (const [field, value, msg] of [['kernel', '6.5', /unknown kernel release "6.5" for per-VMA locks/], ['munmap', 'read', /unknown munmap lock "read"/]] as const) {
+      const c = readJson(join(ROOT, 'calibration', 'published.json'));
+      const d = c.sets.findIndex((s: { id: string }) => s.id === 'D');
+      c.sets[d].ratios[0].num[field] = value;
+      expect(() => checkCalibration(c, 'c.json'), field).toThrow(msg);
+      expect(() => checkCalibration(c, 'c.json'), field).toThrow(/^c\.json: /);
+      expect(validator('calibration')(c), field).toBe(false);
+    }
   });
 });
 
@@ -88,15 +98,17 @@ describe('the command line of a point, derived in one place', () => {
   it('every common field of a spec has a CLI flag, and `faultline ... --plan` gives the same points back', () => {
     const spec: PointSpec = {
       workload: 'page_fault1', strategy: 'spf', cpus: 2, profile: 'intel-skx-2s', mode: 'parallel', seed: 7, quantum: 2000,
-      vcycles: 100_000, loops: 0, watchdogMs: 9000, engine: 'mn', workers: 2, munmap: 'write', spfLookup: 'v12',
+      vcycles: 100_000, loops: 0, watchdogMs: 9000, engine: 'mn', workers: 2, munmap: 'write', spfLookup: 'v12', kernel: '6.6',
     };
     // every field of SPEC_FLAGS is set above: the derived command line carries each one
     expect(Object.keys(SPEC_FLAGS).every((k) => spec[k as keyof PointSpec] !== undefined)).toBe(true);
     expect(specOptionArgs(spec)).toContain('--spf-lookup');
+    expect(specOptionArgs(spec).join(' ')).toContain('--kernel 6.6');
     const dir = mkdtempSync(join(tmpdir(), 'fl-cmd-'));
     const cases: PointSpec[][] = [
       [spec],
       sweepPoints({ workloads: ['page_fault1', 'mmap1'], strategies: ['spf', 'pervma'], cpus: [1, 2], profile: 'default', spfLookup: 'v12', munmap: 'write', vcycles: 5000 }),
+      sweepPoints({ workloads: ['page_fault3', 'ebizzy-mTRp'], strategies: ['pervma'], cpus: [2, 4], profile: 'intel-skx-2s', kernel: '6.4', loops: 1 }),
     ];
     for (const [i, specs] of cases.entries()) {
       const cmd = commandOf(specs)!;
@@ -112,6 +124,28 @@ describe('the command line of a point, derived in one place', () => {
       expect(v(doc), JSON.stringify(v.errors)).toBe(true);
     }
     expect(sweepCommand({ workloads: ['page_fault1'], strategies: ['spf'], cpus: [1, 4], spfLookup: 'v12' })).toContain('v12');
+    expect(sweepCommand({ workloads: ['page_fault3'], strategies: ['pervma'], cpus: [1, 4], kernel: '6.7' }).join(' ')).toContain('--kernel 6.7');
+  });
+
+  it('what a run records (observe) goes through the door, rides along with the point, and is no part of a plan', () => {
+    const [p] = checkPoints([{ workload: 'page_fault1', cpus: 1, observe: { lockStat: true } }]);
+    expect(p.spec.observe).toEqual({ lockStat: true });
+    expect(p.machine.observe).toEqual({ lockStat: true });
+    expect(commandOf([p.spec])).toContain('--lock-stat');
+    // a sweep records nothing: points that ask for it have no sweep command line
+    expect(commandOf(sweepPoints({ workloads: ['page_fault1'], strategies: ['spf'], cpus: [1, 2], observe: { lockStat: true } }))).toBeUndefined();
+    for (const [observe, msg] of [
+      [{ lockStat: 'yes' }, /^observe\.lockStat must be true or false \(got "yes"\)$/],
+      [{ lockstat: true }, /^unknown key observe\.lockstat$/],
+      [{ trace: { start: 10, end: 5 } }, /^the trace window must be START:END in virtual cycles with 0 <= START < END \(got 10:5\)$/],
+      [{ flame: { nodes: 0 } }, /^observe\.flame\.nodes must be an integer from 1 to 1048576 \(got 0\)$/],
+    ] as [object, RegExp][]) {
+      expect(() => checkPoints([{ workload: 'page_fault1', cpus: 1, observe } as never]), JSON.stringify(observe)).toThrow(msg);
+    }
+    // a plan stores what points run, not what a run records
+    const plan = join(mkdtempSync(join(tmpdir(), 'fl-obs-')), 'plan.json');
+    writeFileSync(plan, JSON.stringify({ faultlinePlan: 1, generator: 'x', createdAt: 'x', command: [], points: [{ index: 0, spec: { ...p.spec } }] }));
+    expect(() => readPlan(plan)).toThrow(/: point 0: unknown spec field "observe"$/);
   });
 
   it('points that are no sweep of axes have no command line', () => {
@@ -128,6 +162,8 @@ describe('the command line of a point, derived in one place', () => {
       [{ workload: 'page_fault1', cpus: 2, seed: -1 }, /^seed must be an integer >= 0 \(got -1\)$/],
       [{ workload: 'page_fault1', cpus: 2, spfLookup: 'v13' }, /^unknown SPF lookup "v13" \(v11, v12\)$/],
       [{ workload: 'page_fault1', cpus: 2, munmap: 'read' }, /^unknown munmap lock "read" \(downgrade, write\)$/],
+      [{ workload: 'page_fault1', strategy: 'pervma', cpus: 2, kernel: '6.5' }, /^unknown kernel release "6.5" for per-VMA locks \(6.4, 6.6, 6.7, 6.15\)$/],
+      [{ workload: 'page_fault1', cpus: 2, loops: -1 }, /^loops must be an integer from 0 to 1000000 \(got -1\)$/],
       [{ workload: 'page_fault1', cpus: 2, cpu: 3 }, /^unknown top-level key "cpu"$/],
       [{ workload: 'postcopy', cpus: 1 }, /^workload postcopy needs at least 2 CPUs \(got 1\)$/],
       [{ workload: 'page_fault1', cpus: 80 }, /^profile default has 64 hardware threads; cannot emulate 80 CPUs$/],

@@ -13,7 +13,9 @@ const PAGE = 4096;
 const NR = 4; // nr_pages (the kernel uses 32 MiB; four pages express the same rules)
 const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20;
 const SRC = 0x10_0000_0000, DST = 0x10_4000_0000, ALIAS = 0x10_8000_0000;
-const EEXIST = -17, EINVAL = -22, VM_FAULT_SIGBUS = 2;
+const EEXIST = -17, EINVAL = -22;
+/** what an access answered by VM_FAULT_SIGBUS returns (src/programs.ts OpResult: the signal a process gets) */
+const SIGBUS = 'SIGBUS';
 const UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1 << 0, UFFD_FEATURE_EVENT_FORK = 1 << 1, UFFD_FEATURE_MISSING_HUGETLBFS = 1 << 4,
   UFFD_FEATURE_MISSING_SHMEM = 1 << 5, UFFD_FEATURE_SIGBUS = 1 << 7, UFFD_FEATURE_MINOR_HUGETLBFS = 1 << 9,
   UFFD_FEATURE_MINOR_SHMEM = 1 << 10, UFFD_FEATURE_WP_HUGETLBFS_SHMEM = 1 << 12, UFFD_FEATURE_WP_UNPOPULATED = 1 << 13;
@@ -173,8 +175,8 @@ async function sigbus(strategy: string, mem: Mem, wp: boolean) {
   let signalled = 0;
   for (let nr = 0; nr < split; nr++) {
     const s = res.slice(n + nr * per, n + (nr + 1) * per);
-    expect(s, `page ${nr}`).toEqual(wp ? [VM_FAULT_SIGBUS, 0, 0, VM_FAULT_SIGBUS, 0, 0] : [VM_FAULT_SIGBUS, 0, 0, 0]);
-    if (s[0] === VM_FAULT_SIGBUS) signalled++;
+    expect(s, `page ${nr}`).toEqual(wp ? [SIGBUS, 0, 0, SIGBUS, 0, 0] : [SIGBUS, 0, 0, 0]);
+    if (s[0] === SIGBUS) signalled++;
   }
   expect(signalled).toBe(split); // signalled == split_nr_pages
   expect(m.counters().uffd_fault_sigbus).toBe(BigInt(split * (wp ? 2 : 1)));
