@@ -27,6 +27,9 @@ import { lock_vma_under_rcu, vma_end_read } from './pervma';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock';
 import { strategy, STRATEGY_SPF, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ } from './strategy';
 import { task_numa_work } from './mmap';
+import { fn_enter, fn_exit, tracing, trace_fault_begin, trace_fault_end } from './obs';
+import { FN_ASM_EXC_PAGE_FAULT, FN_DO_USER_ADDR_FAULT } from './generated';
+import { FAULT_PATH_CLASSIC, FAULT_PATH_SPECULATIVE, FAULT_PATH_SPF_FALLBACK, FAULT_PATH_VMA_LOCK, FAULT_PATH_VMA_FALLBACK } from './layout';
 
 /** access_error() (arch/x86/mm/fault.c): the VMA does not permit this access (protection keys included) */
 @inline function access_error(flags: u32, vf: u32): bool {
@@ -69,15 +72,20 @@ export function fault_classic(mm: u32, address: u64, flags: u32): i32 {
 /** do_user_addr_fault(): one page fault on `address`; 0 when handled */
 export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
   const t0 = now();
+  fn_enter(FN_ASM_EXC_PAGE_FAULT);
+  const tr = tracing();
+  if (tr) trace_fault_begin();
+  let path = FAULT_PATH_CLASSIC;
   charge(cost(COST_FAULT_ENTRY));
+  fn_enter(FN_DO_USER_ADDR_FAULT);
   stat_inc(STAT_FAULT);
   const flags = FAULT_FLAG_USER | (write ? FAULT_FLAG_WRITE : 0);
   let r: i32 = VM_FAULT_RETRY;
   const s = strategy();
   if (s == STRATEGY_SPF || s == STRATEGY_SPF_MMAPSEQ) {
     r = s == STRATEGY_SPF ? handle_speculative_fault(mm, address, flags) : handle_speculative_fault_mmapseq(mm, address, flags);
-    if (r == VM_FAULT_RETRY) stat_inc(STAT_SPF_FALLBACK);
-    else if (r == 0) stat_inc(STAT_SPF_SUCCESS);
+    if (r == VM_FAULT_RETRY) { stat_inc(STAT_SPF_FALLBACK); path = FAULT_PATH_SPF_FALLBACK; }
+    else { if (r == 0) stat_inc(STAT_SPF_SUCCESS); path = FAULT_PATH_SPECULATIVE; }
   } else if (s == STRATEGY_PERVMA) {
     stat_inc(STAT_PERVMA_ATTEMPT);
     const vma = lock_vma_under_rcu(mm, address);
@@ -94,12 +102,15 @@ export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
         else if (r & VM_FAULT_COMPLETED) r = 0;
       } else vma_end_read(<u32>vma);
     }
-    if (r == VM_FAULT_RETRY) stat_inc(STAT_PERVMA_FALLBACK);
-    else if (r == 0) stat_inc(STAT_PERVMA_SUCCESS);
+    if (r == VM_FAULT_RETRY) { stat_inc(STAT_PERVMA_FALLBACK); path = FAULT_PATH_VMA_FALLBACK; }
+    else { if (r == 0) stat_inc(STAT_PERVMA_SUCCESS); path = FAULT_PATH_VMA_LOCK; }
   }
   if (r == VM_FAULT_RETRY) r = fault_classic(mm, address, flags);
   if (r == VM_FAULT_SIGSEGV) stat_inc(STAT_FAULT_SIGSEGV);
   stat_add(STAT_FAULT_CYCLES, now() - t0);
+  fn_exit();
+  fn_exit();
+  if (tr) trace_fault_end(t0, address, write, path);
   return r;
 }
 

@@ -65,6 +65,8 @@ import { lru_cache_add } from './lru';
 import { add_mm_counter } from './rss';
 import { pagecache_get } from './pagecache';
 import { handle_userfault, shmem_userfault, uffd_spf_race, uffd_spf_stall } from './userfaultfd';
+import { FN_DO_ANONYMOUS_PAGE, FN_DO_FAULT, FN_DO_HUGE_PMD_ANONYMOUS_PAGE, FN_DO_WP_PAGE, FN_HANDLE_MM_FAULT, FN_HANDLE_PTE_FAULT, FN_HANDLE_PTE_PROTNONE, FN_PTE_ALLOC, FN_PTE_MAP_LOCK, FN_WP_PAGE_COPY } from './generated';
+import { fn_enter, fn_exit } from './obs';
 
 // FAULT_FLAG_* (include/linux/mm.h)
 export const FAULT_FLAG_WRITE: u32 = 0x01;
@@ -206,7 +208,7 @@ export function vmf_init_speculative(mm: u32, address: u64, flags: u32): VmFault
 /** cycles the planted BUG_SKIP_VMA_CHANGED holds a speculative fault inside pte_map_lock's window (~4 us at 2.5 GHz) */
 const BUG_WINDOW_STALL: u64 = 10_000;
 
-export function pte_map_lock(vmf: VmFault): bool {
+function pte_map_lock__body(vmf: VmFault): bool {
   const t = <u32>vmf.table;
   if (!speculative(vmf)) {
     vmf.ptl = ptl_of(t);
@@ -254,6 +256,13 @@ export function pte_map_lock(vmf: VmFault): bool {
   }
   return false;
 }
+/** pte_map_lock() as a frame of the flame graph (obs.ts) */
+export function pte_map_lock(vmf: VmFault): bool {
+  fn_enter(FN_PTE_MAP_LOCK);
+  const r = pte_map_lock__body(vmf);
+  fn_exit();
+  return r;
+}
 
 @inline function pte_unmap_unlock(vmf: VmFault): void { spin_unlock(vmf.ptl); }
 
@@ -296,7 +305,7 @@ export function release_fault_lock(vmf: VmFault): void {
  * (FAULT_FLAG_VMA_LOCK). Allocates the upper page tables, handles huge PMDs,
  * then handle_pte_fault(vmf).
  */
-export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i32 {
+function handle_mm_fault__body(mm: u32, vma: u32, address: u64, flags: u32): i32 {
   const vmf = this_cpu_vmf();
   const v = vma_addr(vma);
   vmf.mm = mm; vmf.address = address; vmf.flags = flags; vmf.vma = vma;
@@ -334,6 +343,13 @@ export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i3
   }
   return handle_pte_fault(vmf);
 }
+/** handle_mm_fault() as a frame of the flame graph (obs.ts) */
+export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i32 {
+  fn_enter(FN_HANDLE_MM_FAULT);
+  const r = handle_mm_fault__body(mm, vma, address, flags);
+  fn_exit();
+  return r;
+}
 
 const VM_FAULT_FALLBACK: i32 = 0x800;
 
@@ -345,7 +361,7 @@ const VM_FAULT_FALLBACK: i32 = 0x800;
  * handle_pte_fault(vmf): vmf_pte == 0 means no PTE (none, or no table yet).
  * Speculative callers come here with the walk already done.
  */
-export function handle_pte_fault(vmf: VmFault): i32 {
+function handle_pte_fault__body(vmf: VmFault): i32 {
   // v11: a speculative fault re-reads the PMD here: a collapse may have cleared it
   // since the walk (it marks the PMD none before its IPI, which our IRQs-off walk
   // held up); abort now rather than after allocating and zeroing a page
@@ -376,15 +392,29 @@ export function handle_pte_fault(vmf: VmFault): i32 {
   stat_inc(STAT_FAULT_SPURIOUS);
   return 0;
 }
+/** handle_pte_fault() as a frame of the flame graph (obs.ts) */
+export function handle_pte_fault(vmf: VmFault): i32 {
+  fn_enter(FN_HANDLE_PTE_FAULT);
+  const r = handle_pte_fault__body(vmf);
+  fn_exit();
+  return r;
+}
 
 /** make sure vmf has a PTE table (classic and per-VMA paths only: SPF never allocates) */
-function pte_alloc(vmf: VmFault): bool {
+function pte_alloc__body(vmf: VmFault): bool {
   if (vmf.table >= 0) return true;
   const slot = pte_alloc_walk(vmf.mm, vmf.address);
   if (slot == 0) return false;
   vmf.table = walk_pte_table();
   vmf.pte = slot;
   return true;
+}
+/** pte_alloc() as a frame of the flame graph (obs.ts) */
+function pte_alloc(vmf: VmFault): bool {
+  fn_enter(FN_PTE_ALLOC);
+  const r = pte_alloc__body(vmf);
+  fn_exit();
+  return r;
 }
 
 /** anon_vma_prepare(vmf): first anonymous page of the VMA (caller: not speculative) */
@@ -431,7 +461,7 @@ function vmf_anon_prepare(vmf: VmFault): bool {
 }
 
 /** do_anonymous_page(vmf): no PTE in an anonymous VMA */
-function do_anonymous_page(vmf: VmFault): i32 {
+function do_anonymous_page__body(vmf: VmFault): i32 {
   if (vmf.vma_flags & VM_SHARED) return sigbus(); // shared anonymous memory is shmem: has vm_ops
   if (!speculative(vmf) && !pte_alloc(vmf)) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
   const slot = ptpage_addr(<u32>vmf.table) + (pte_index(vmf) << 3);
@@ -473,6 +503,13 @@ function do_anonymous_page(vmf: VmFault): i32 {
   stat_inc(STAT_FAULT_ANON);
   return 0;
 }
+/** do_anonymous_page() as a frame of the flame graph (obs.ts) */
+function do_anonymous_page(vmf: VmFault): i32 {
+  fn_enter(FN_DO_ANONYMOUS_PAGE);
+  const r = do_anonymous_page__body(vmf);
+  fn_exit();
+  return r;
+}
 
 /**
  * An allocation failed: VM_FAULT_OOM, on the speculative path too, as in the
@@ -498,7 +535,7 @@ function oom(): i32 {
  * do_wp_page(vmf): write to a present read-only PTE. Caller holds the PTL
  * (pte_map_lock succeeded and the PTE is still vmf_orig_pte).
  */
-function do_wp_page(vmf: VmFault): i32 {
+function do_wp_page__body(vmf: VmFault): i32 {
   // userfaultfd_pte_wp(): a write-protected page of a VM_UFFD_WP VMA goes to the handler
   if ((vmf.vma_flags & VM_UFFD_WP) && (vmf.orig_pte & _PAGE_UFFD_WP)) {
     pte_unmap_unlock(vmf);
@@ -529,9 +566,16 @@ function do_wp_page(vmf: VmFault): i32 {
   }
   return wp_page_copy(vmf, pfn, special);
 }
+/** do_wp_page() as a frame of the flame graph (obs.ts) */
+function do_wp_page(vmf: VmFault): i32 {
+  fn_enter(FN_DO_WP_PAGE);
+  const r = do_wp_page__body(vmf);
+  fn_exit();
+  return r;
+}
 
 /** wp_page_copy(vmf): COW. Drops and retakes the PTL around the allocation. */
-function wp_page_copy(vmf: VmFault, old: u32, from_zero: bool): i32 {
+function wp_page_copy__body(vmf: VmFault, old: u32, from_zero: bool): i32 {
   pte_unmap_unlock(vmf);
   if (!speculative(vmf) && (vmf.vma_flags & VM_SHARED) == 0 && !vmf_anon_prepare(vmf)) return VM_FAULT_RETRY;
   const page = alloc_page(PG_ANON, from_zero);
@@ -558,13 +602,20 @@ function wp_page_copy(vmf: VmFault, old: u32, from_zero: bool): i32 {
   stat_inc(STAT_FAULT_WP_COPY);
   return 0;
 }
+/** wp_page_copy() as a frame of the flame graph (obs.ts) */
+function wp_page_copy(vmf: VmFault, old: u32, from_zero: bool): i32 {
+  fn_enter(FN_WP_PAGE_COPY);
+  const r = wp_page_copy__body(vmf, old, from_zero);
+  fn_exit();
+  return r;
+}
 
 /**
  * do_fault(vmf): file-backed VMA, no PTE. Classic / per-VMA only (vm_ops->fault
  * may sleep). Under the VMA lock before 6.7, do_read_fault, do_cow_fault and
  * do_shared_fault each drop it and retry under mmap_lock.
  */
-function do_fault(vmf: VmFault): i32 {
+function do_fault__body(vmf: VmFault): i32 {
   if (vma_locked(vmf) && pervma_kernel() < PERVMA_KERNEL_6_7) return vma_lock_retry(vmf, STAT_PERVMA_RETRY_FILE);
   if (!pte_alloc(vmf)) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
   vmf.pte = ptpage_addr(<u32>vmf.table) + (pte_index(vmf) << 3);
@@ -608,6 +659,13 @@ function do_fault(vmf: VmFault): i32 {
   pte_unmap_unlock(vmf);
   stat_inc(is_write(vmf) ? STAT_FAULT_FILE_SHARED : STAT_FAULT_FILE_READ);
   return 0;
+}
+/** do_fault() as a frame of the flame graph (obs.ts) */
+function do_fault(vmf: VmFault): i32 {
+  fn_enter(FN_DO_FAULT);
+  const r = do_fault__body(vmf);
+  fn_exit();
+  return r;
 }
 
 // ---- protnone entries: NUMA hinting and fault on access ------------------------
@@ -666,7 +724,7 @@ function arch_handle_folio_fault_on_access(vmf: VmFault, pfn: u32): i32 {
  * (pte_same). A NUMA hint has nowhere to migrate (one node): the reference
  * goes and the PTE is restored (out_map). Caller: the PTE was protnone.
  */
-function handle_pte_protnone(vmf: VmFault): i32 {
+function handle_pte_protnone__body(vmf: VmFault): i32 {
   if (!pte_map_lock(vmf)) return VM_FAULT_RETRY; // pte_spinlock()
   if (pte_read(vmf) != vmf.orig_pte) { pte_unmap_unlock(vmf); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
   const old_pte = vmf.orig_pte;
@@ -692,6 +750,13 @@ function handle_pte_protnone(vmf: VmFault): i32 {
   put_page(pfn);
   return protnone_out_map(vmf, writable, false);
 }
+/** handle_pte_protnone() as a frame of the flame graph (obs.ts) */
+function handle_pte_protnone(vmf: VmFault): i32 {
+  fn_enter(FN_HANDLE_PTE_PROTNONE);
+  const r = handle_pte_protnone__body(vmf);
+  fn_exit();
+  return r;
+}
 
 /** out_map: make the PTE accessible again with the VMA's protection. Caller holds the PTL. */
 function protnone_out_map(vmf: VmFault, writable: bool, foa: bool): i32 {
@@ -716,7 +781,7 @@ function thp_enabled(vmf: VmFault, v: u32): bool {
 }
 
 /** do_huge_pmd_anonymous_page(vmf): a 2 MiB page under the PMD table's lock */
-function do_huge_pmd_anonymous_page(vmf: VmFault): i32 {
+function do_huge_pmd_anonymous_page__body(vmf: VmFault): i32 {
   if (speculative(vmf)) return VM_FAULT_FALLBACK;
   if (!vmf_anon_prepare(vmf)) return VM_FAULT_RETRY;
   const page = alloc_page(PG_ANON | PG_HUGE, false);
@@ -736,6 +801,13 @@ function do_huge_pmd_anonymous_page(vmf: VmFault): i32 {
   spin_unlock(ptl);
   stat_inc(STAT_FAULT_HUGE_PMD);
   return 0;
+}
+/** do_huge_pmd_anonymous_page() as a frame of the flame graph (obs.ts) */
+function do_huge_pmd_anonymous_page(vmf: VmFault): i32 {
+  fn_enter(FN_DO_HUGE_PMD_ANONYMOUS_PAGE);
+  const r = do_huge_pmd_anonymous_page__body(vmf);
+  fn_exit();
+  return r;
 }
 
 /**

@@ -24,6 +24,9 @@ import {
 } from './generated';
 import { wake_cpu, wait_prepare, wait_token, wait_sleep, wait_finish, cpu_relax } from './wait';
 import { tlb_flush_range } from './tlb';
+import { fn_enter, fn_exit, tracing, trace_event } from './obs';
+import { FN_FLUSH_TLB_FUNC, FN_FLUSH_TLB_MM_RANGE } from './generated';
+import { TE_IPI, TE_SHOOTDOWN } from './layout';
 
 // ------------------------------------------------------------ IRQ state ---
 
@@ -62,16 +65,21 @@ export function service_ipis(): void {
     const arrival = atomic.load<u64>(slot + MB_ARRIVAL);
     const kind = atomic.load<u32>(slot + MB_KIND);
     const before = now();
+    fn_enter(FN_FLUSH_TLB_FUNC);
     // the handler runs from max(now, arrival); it steals its own cycles from us
     charge(cost(COST_IPI_HANDLER));
     if (kind == IPI_TLB_FLUSH) tlb_flush_range(atomic.load<u64>(slot + MB_START), atomic.load<u64>(slot + MB_END));
     const spent = now() - before;
+    if (tracing()) trace_event(TE_IPI, before, now(), s, arrival - cost(COST_IPI_DELIVER));
     const ack: u64 = (before > arrival ? before : arrival) + spent;
-    if (atomic.cmpxchg<u32>(slot + MB_PENDING, 1, 0) != 1) continue; // cancelled by the sender
-    atomic.sub<u32>(PC + PC_IPI_PENDING, 1);
-    stat_inc(STAT_IPI_RECEIVED);
-    stat_add(STAT_IPI_CYCLES, spent);
-    ack_to(s, ack);
+    const taken = atomic.cmpxchg<u32>(slot + MB_PENDING, 1, 0) == 1; // else cancelled by the sender
+    if (taken) {
+      atomic.sub<u32>(PC + PC_IPI_PENDING, 1);
+      stat_inc(STAT_IPI_RECEIVED);
+      stat_add(STAT_IPI_CYCLES, spent);
+    }
+    fn_exit(); // after the IPI cycles are counted: the flame graph puts them in this frame with the clock's advance
+    if (taken) ack_to(s, ack);
   }
 }
 
@@ -119,7 +127,7 @@ function send_ipi(t: u32, kind: u32, start: u64, end: u64): void {
  * them have acked. Caller may hold spinlocks (that is how the PTL/IPI deadlock
  * arises) but must have IRQs enabled, as smp_call_function_many() requires.
  */
-export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
+function flush_tlb_mm_range__body(mm: u32, start: u64, end: u64): void {
   stat_inc(STAT_SHOOTDOWN);
   tlb_flush_range(start, end);
   // Snapshot of mm_cpumask without this CPU, one local per mask word
@@ -140,6 +148,7 @@ export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
   }
   if (n == 0) return;
   stat_inc(STAT_SHOOTDOWN_REMOTE);
+  const ts = now();
   atomic.store<u64>(PC + PC_ACK_TIME, 0);
   atomic.store<i32>(PC + PC_ACKS, n);
   for (let w: u32 = 0; w < nw; w++) {
@@ -165,4 +174,11 @@ export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
   const t = atomic.load<u64>(PC + PC_ACK_TIME);
   if (t > now()) set_clock(t);
   stat_add(STAT_SHOOTDOWN_WAIT_CYCLES, wait_excluding_ipi(now() - c0, ipi0));
+  if (tracing()) trace_event(TE_SHOOTDOWN, ts, now(), <u32>n, start);
+}
+/** flush_tlb_mm_range() as a frame of the flame graph (obs.ts) */
+export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
+  fn_enter(FN_FLUSH_TLB_MM_RANGE);
+  flush_tlb_mm_range__body(mm, start, end);
+  fn_exit();
 }

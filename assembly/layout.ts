@@ -25,7 +25,7 @@ export const LAYOUT_VERSION: u32 = 4; // 2: MAX_CPUS 256, 128-byte line metadata
 // The version of the raw Wasm ABI of the released core (docs/abi.md: imports,
 // exports and their signatures, every exported constant). Bump it on ANY change
 // of those, then run `npm run abi` (test/host/abi.test.ts fails until both are done).
-export const ABI_VERSION: u32 = 14; // 14: the rwsem's wait list: RW_WAITLIST (was RW_WWAIT), RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK, PC_RWQ / PC_RWQ_SINCE (per-CPU +464, +472), RWQ_READER / RWQ_WRITER; 13: observability (H_OBS_* header words, OBS_*, the obs region: LS_*, TR_*, TE_*, FLM_*, FN_*, FAULT_PATH_*, SYS_*, CTR_*; lockClasses carry kernel names); 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
+export const ABI_VERSION: u32 = 15; // 15: the flame graph and the timeline: FN_* kernel functions (spec/functions.json), FNODE_* (were FN_* node fields), TE_*, the trace and flame hooks; 14: the rwsem's wait list: RW_WAITLIST (was RW_WWAIT), RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK, PC_RWQ / PC_RWQ_SINCE (per-CPU +464, +472), RWQ_READER / RWQ_WRITER; 13: observability (H_OBS_* header words, OBS_*, the obs region: LS_*, TR_*, TE_*, FLM_*, FN_*, FAULT_PATH_*, SYS_*, CTR_*; lockClasses carry kernel names); 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
@@ -800,7 +800,7 @@ export const CTR_MMAP_LOCK_READERS: u32 = 2;
 // flame part (FLM_*): +0 u32 current node, +4 u32 nodes used, +8 u32 enters that found the table full
 //  (their cycles stay with the caller's node), +12 u32 depth of those unrecorded frames,
 //  +16 u64 mark: this CPU's clock at the last transition, +24 u64 category sums at the last transition
-//  (OBS_MAX_CATS), then FLM_NODES: FN_SIZE-byte nodes, node 0 = the root (the workload's own code):
+//  (OBS_MAX_CATS), then FLM_NODES: FNODE_SIZE-byte nodes, node 0 = the root (the workload's own code):
 //  +0 u32 parent  +4 u32 function (FN_*)  +8 u32 first child + 1  +12 u32 next sibling + 1
 //  +16 u64 cycles (clock advance while this node was current)  +24 u64 per category (OBS_MAX_CATS)
 export const OBS_MAX_CATS: u32 = 12;
@@ -811,10 +811,10 @@ export const FLM_LOST_DEPTH: u32 = 12;
 export const FLM_MARK: u32 = 16;
 export const FLM_CATS: u32 = 24;
 export const FLM_NODES: u32 = 128;
-export const FN_PARENT: u32 = 0;
-export const FN_FN: u32 = 4;
-export const FN_CHILD: u32 = 8;
-export const FN_SIBLING: u32 = 12;
-export const FN_CYCLES: u32 = 16;
-export const FN_CATS: u32 = 24;
-export const FN_SIZE: u32 = FN_CATS + OBS_MAX_CATS * 8;
+export const FNODE_PARENT: u32 = 0;
+export const FNODE_FN: u32 = 4;
+export const FNODE_CHILD: u32 = 8;
+export const FNODE_SIBLING: u32 = 12;
+export const FNODE_CYCLES: u32 = 16;
+export const FNODE_CATS: u32 = 24;
+export const FNODE_SIZE: u32 = FNODE_CATS + OBS_MAX_CATS * 8;

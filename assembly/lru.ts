@@ -11,12 +11,14 @@ import { COST_LRU_ADD, STAT_LRU_FLUSH } from './generated';
 import { spin_lock, spin_unlock } from './spinlock';
 import { frame, get_frame } from './frames';
 import { put_page } from './page_alloc';
+import { FN_FOLIO_ADD_LRU, FN_LRU_ADD_DRAIN } from './generated';
+import { fn_enter, fn_exit } from './obs';
 
 /** the lruvec lock of this CPU's node (mm/swap.c: lruvec per pgdat without memcg); frees use the freeing CPU's node */
 @inline function lru_lock(): u32 { return HDR_BASE + (my_socket() == 0 ? H_LRU_LOCK : H_LRU_LOCK1); }
 
 /** lru_add_drain(): move this CPU's batch onto the LRU under the LRU lock. */
-export function lru_add_drain(): void {
+function lru_add_drain__body(): void {
   const p = pcm(cpu_id());
   const n = load<u32>(p + PCM_LRU_COUNT);
   if (n == 0) return;
@@ -31,9 +33,15 @@ export function lru_add_drain(): void {
   // the batch's references go after the lock is dropped
   for (let i: u32 = 0; i < n; i++) put_page(load<u32>(p + PCM_LRU_LIST + i * 4));
 }
+/** lru_add_drain() as a frame of the flame graph (obs.ts) */
+export function lru_add_drain(): void {
+  fn_enter(FN_LRU_ADD_DRAIN);
+  lru_add_drain__body();
+  fn_exit();
+}
 
 /** lru_cache_add(): queue a newly mapped page (takes a reference while queued). */
-export function lru_cache_add(pfn: u32): void {
+function lru_cache_add__body(pfn: u32): void {
   const p = pcm(cpu_id());
   get_frame(pfn);
   const n = load<u32>(p + PCM_LRU_COUNT);
@@ -42,6 +50,12 @@ export function lru_cache_add(pfn: u32): void {
   let batch = setting(SET_LRU_BATCH);
   if (batch == 0 || batch > LRU_MAX) batch = LRU_MAX;
   if (n + 1 >= batch) lru_add_drain();
+}
+/** lru_cache_add() as a frame of the flame graph (obs.ts) */
+export function lru_cache_add(pfn: u32): void {
+  fn_enter(FN_FOLIO_ADD_LRU);
+  lru_cache_add__body(pfn);
+  fn_exit();
 }
 
 /**

@@ -20,7 +20,7 @@ import {
   PCM_GATHER, GATHER_MAX, PCM_MUT_VMAS, MUT_VMAS_MAX, SET_ZAP_FLUSH_UNDER_PTL, SET_BUG, SET_NUMA_PAGES, SET_THP,
   BUG_SKIP_SHOOTDOWN, THP_ALWAYS, MM_NUMA_OFFSET, SET_MUNMAP_DOWNGRADE, VM_MTE, VM_PKEY_SHIFT, VM_PKEY_MASK, VMA_OPS, mm_addr, pcm, setting,
 } from './layout';
-import { cpu_id, cpu_local, charge, cost, stat_inc } from './cpu';
+import { cpu_id, cpu_local, charge, cost, stat_inc, now } from './cpu';
 import {
   COST_SYSCALL, COST_PTE_OP,
   STAT_MMAP, STAT_MUNMAP, STAT_MPROTECT, STAT_MADVISE_DONTNEED, STAT_MMAP_FAIL, STAT_NUMA_SCAN, STAT_NUMA_PTE_MARKED,
@@ -47,6 +47,9 @@ import { frame, frame_flags, ZERO_PFN } from './frames';
 import { release_pages, lru_add_drain } from './lru';
 import { add_mm_counter } from './rss';
 import { shmem_file_setup, file_is_shmem, ENFILE } from './shmem';
+import { FN_CHANGE_PROTECTION, FN_SYS_MADVISE, FN_SYS_MMAP, FN_SYS_MPROTECT, FN_SYS_MUNMAP, FN_TASK_NUMA_WORK, FN_TLB_FINISH_MMU, FN_UNMAP_VMAS } from './generated';
+import { fn_enter, fn_exit, tracing, trace_event } from './obs';
+import { TE_SYSCALL, SYS_MUNMAP, SYS_MMAP, SYS_MPROTECT, SYS_MADVISE } from './layout';
 
 // mmap flags (uapi) and faultline's own VMA settings
 export const MAP_SHARED: u32 = 0x01;
@@ -86,11 +89,17 @@ const PMD_SIZE: u64 = 0x200000;
 @inline function gather_n_addr(): u32 { return pcm(cpu_id()) + PCM_GATHER; }
 
 /** flush the mm's TLBs for [s, e) everywhere (or only locally under the planted bug), then free what was gathered */
-export function tlb_flush_and_free(mm: u32, s: u64, e: u64): void {
+function tlb_flush_and_free__body(mm: u32, s: u64, e: u64): void {
   if (TEST_BUILD && (setting(SET_BUG) & BUG_SKIP_SHOOTDOWN)) tlb_flush_range(s >> PAGE_SHIFT, e >> PAGE_SHIFT);
   else flush_tlb_mm_range(mm, s >> PAGE_SHIFT, (e + PAGE_SIZE - 1) >> PAGE_SHIFT);
   release_pages(gather_n_addr(), cpu_local().gather_n);
   cpu_local().gather_n = 0;
+}
+/** tlb_flush_and_free() as a frame of the flame graph (obs.ts) */
+export function tlb_flush_and_free(mm: u32, s: u64, e: u64): void {
+  fn_enter(FN_TLB_FINISH_MMU);
+  tlb_flush_and_free__body(mm, s, e);
+  fn_exit();
 }
 
 /** the reverse-map and RSS side of dropping one mapped page; true if it must be flushed under the PTL */
@@ -115,7 +124,7 @@ function zap_one(mm: u32, e: u64): bool {
  * `if (!tlb->end) return;`, include/asm-generic/tlb.h).
  * keep_anon: leave anonymous pages (the COW copies a hole punch keeps, shmem.ts).
  */
-export function zap_range(mm: u32, start: u64, end: u64, keep_anon: bool): u32 {
+function zap_range__body(mm: u32, start: u64, end: u64, keep_anon: bool): u32 {
   let cleared: u32 = 0;
   let a = start;
   while (a < end) {
@@ -157,6 +166,13 @@ export function zap_range(mm: u32, start: u64, end: u64, keep_anon: bool): u32 {
     sync_point();
   }
   return cleared;
+}
+/** zap_range() as a frame of the flame graph (obs.ts) */
+export function zap_range(mm: u32, start: u64, end: u64, keep_anon: bool): u32 {
+  fn_enter(FN_UNMAP_VMAS);
+  const r = zap_range__body(mm, start, end, keep_anon);
+  fn_exit();
+  return r;
 }
 
 // ---- helpers over the VMA index ----
@@ -260,7 +276,7 @@ function find_vma_below(mm: u32, addr: u64): i32 {
 }
 
 /** munmap(): unmap [start, start + len) (start page-aligned); 0 or -errno */
-export function sys_munmap(mm: u32, start: u64, len: u64): i32 {
+function sys_munmap__body(mm: u32, start: u64, len: u64): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MUNMAP);
   mmap_write_lock(mm);
@@ -268,6 +284,15 @@ export function sys_munmap(mm: u32, start: u64, len: u64): i32 {
   if (r == 1) mmap_read_unlock(mm); else mmap_write_unlock(mm);
   if (r < 0) stat_inc(STAT_MMAP_FAIL);
   return r < 0 ? r : 0;
+}
+/** sys_munmap() as a frame of the flame graph (obs.ts) */
+export function sys_munmap(mm: u32, start: u64, len: u64): i32 {
+  fn_enter(FN_SYS_MUNMAP);
+  const t0 = now();
+  const r = sys_munmap__body(mm, start, len);
+  fn_exit();
+  if (tracing()) trace_event(TE_SYSCALL, t0, now(), SYS_MUNMAP, start);
+  return r;
 }
 
 // ---- mmap ----
@@ -303,7 +328,7 @@ function get_unmapped_area(mm: u32, len: u64, align: u64): u64 {
  * mmap(): returns the address, or -errno. `prot` is PROT_* (= VM_READ/WRITE/EXEC),
  * `file` and `pgoff` (pages) for file mappings (flags without MAP_ANONYMOUS).
  */
-export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, file: u32, pgoff: u64): i64 {
+function sys_mmap__body(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, file: u32, pgoff: u64): i64 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MMAP);
   len = (len + PAGE_SIZE - 1) & ~(<u64>PAGE_SIZE - 1);
@@ -344,6 +369,15 @@ export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fi
   mmap_write_unlock(mm);
   return <i64>start;
 }
+/** sys_mmap() as a frame of the flame graph (obs.ts) */
+export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, file: u32, pgoff: u64): i64 {
+  fn_enter(FN_SYS_MMAP);
+  const t0 = now();
+  const r = sys_mmap__body(mm, addr, len, prot, flags, file, pgoff);
+  fn_exit();
+  if (tracing()) trace_event(TE_SYSCALL, t0, now(), SYS_MMAP, r >= 0 ? <u64>r : addr);
+  return r;
+}
 
 // ---- mprotect ----
 
@@ -364,7 +398,7 @@ function change_pte_range(t: u32, a: u64, next: u64, prot: u64, vf: u32): void {
 }
 
 /** change_protection() over [start, end); huge PMDs partly covered are zapped (refault as 4 KiB) */
-function change_protection(mm: u32, start: u64, end: u64, prot: u64, vf: u32): void {
+function change_protection__body(mm: u32, start: u64, end: u64, prot: u64, vf: u32): void {
   let a = start;
   while (a < end) {
     const next = pmd_addr_end(a, end);
@@ -389,6 +423,12 @@ function change_protection(mm: u32, start: u64, end: u64, prot: u64, vf: u32): v
     sync_point();
   }
 }
+/** change_protection() as a frame of the flame graph (obs.ts) */
+function change_protection(mm: u32, start: u64, end: u64, prot: u64, vf: u32): void {
+  fn_enter(FN_CHANGE_PROTECTION);
+  change_protection__body(mm, start, end, prot, vf);
+  fn_exit();
+}
 
 /** mprotect(): set `prot` (PROT_*, with PROT_MTE) on [start, start + len); 0 or -errno */
 export function sys_mprotect(mm: u32, start: u64, len: u64, prot: u32): i32 { return do_mprotect_pkey(mm, start, len, prot, -1); }
@@ -405,7 +445,7 @@ export function sys_pkey_mprotect(mm: u32, start: u64, len: u64, prot: u32, pkey
  * tag-storage series relies on it). vm_page_prot is computed here, once,
  * and the fault path reads it from the VMA.
  */
-function do_mprotect_pkey(mm: u32, start: u64, len: u64, prot: u32, pkey: i32): i32 {
+function do_mprotect_pkey__body(mm: u32, start: u64, len: u64, prot: u32, pkey: i32): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MPROTECT);
   if ((start & (PAGE_SIZE - 1)) != 0 || start + len > USER_VA_END) { stat_inc(STAT_MMAP_FAIL); return -EINVAL; }
@@ -444,11 +484,20 @@ function do_mprotect_pkey(mm: u32, start: u64, len: u64, prot: u32, pkey: i32): 
   mmap_write_unlock(mm);
   return 0;
 }
+/** do_mprotect_pkey() as a frame of the flame graph (obs.ts) */
+function do_mprotect_pkey(mm: u32, start: u64, len: u64, prot: u32, pkey: i32): i32 {
+  fn_enter(FN_SYS_MPROTECT);
+  const t0 = now();
+  const r = do_mprotect_pkey__body(mm, start, len, prot, pkey);
+  fn_exit();
+  if (tracing()) trace_event(TE_SYSCALL, t0, now(), SYS_MPROTECT, start);
+  return r;
+}
 
 // ---- madvise(MADV_DONTNEED) ----
 
 /** madvise(): MADV_DONTNEED only (zap the range's pages; anything else is -EINVAL); 0 or -errno */
-export function sys_madvise(mm: u32, start: u64, len: u64, advice: u32): i32 {
+function sys_madvise__body(mm: u32, start: u64, len: u64, advice: u32): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MADVISE_DONTNEED);
   if (advice != MADV_DONTNEED || (start & (PAGE_SIZE - 1)) != 0 || start + len > USER_VA_END) { stat_inc(STAT_MMAP_FAIL); return -EINVAL; }
@@ -471,6 +520,15 @@ export function sys_madvise(mm: u32, start: u64, len: u64, advice: u32): i32 {
   if (r < 0) stat_inc(STAT_MMAP_FAIL);
   return r;
 }
+/** sys_madvise() as a frame of the flame graph (obs.ts) */
+export function sys_madvise(mm: u32, start: u64, len: u64, advice: u32): i32 {
+  fn_enter(FN_SYS_MADVISE);
+  const t0 = now();
+  const r = sys_madvise__body(mm, start, len, advice);
+  fn_exit();
+  if (tracing()) trace_event(TE_SYSCALL, t0, now(), SYS_MADVISE, start);
+  return r;
+}
 
 // ---- NUMA balancing ----
 
@@ -480,7 +538,7 @@ export function sys_madvise(mm: u32, start: u64, len: u64, advice: u32): i32 {
  * for read and each table's PTL; the next access to each takes a NUMA
  * hinting fault (handle_pte_protnone).
  */
-export function task_numa_work(mm: u32): void {
+function task_numa_work__body(mm: u32): void {
   stat_inc(STAT_NUMA_SCAN);
   let budget = <u64>setting(SET_NUMA_PAGES);
   if (budget == 0) budget = 65536;
@@ -533,4 +591,10 @@ export function task_numa_work(mm: u32): void {
   }
   atomic.store<u64>(m + MM_NUMA_OFFSET, v < 0 ? 0 : a);
   mmap_read_unlock(mm);
+}
+/** task_numa_work() as a frame of the flame graph (obs.ts) */
+export function task_numa_work(mm: u32): void {
+  fn_enter(FN_TASK_NUMA_WORK);
+  task_numa_work__body(mm);
+  fn_exit();
 }

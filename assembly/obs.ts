@@ -13,8 +13,9 @@ import {
   H_OBS_FLAME_OFF, H_OBS_TRACE_OFF, H_OBS_TRACE_CAP, H_OBS_FLAME_NODES, H_OBS_TRACE_START, H_OBS_TRACE_END, HDR_BASE, H_OBS_BASE,
   OBS_LOCK_STAT, OBS_TRACE, OBS_FLAME, OBS_READ_ACQ, LM_STATE, PC_STATS,
   TR_N, TR_DROPPED, TR_EVENTS, TR_SNAP, TE_START, TE_END, TE_TYPE, TE_A, TE_B, TE_SIZE, TE_LOCK_WAIT, TE_FAULT,
-  FLM_CUR, FLM_USED, FLM_LOST, FLM_LOST_DEPTH, FLM_MARK, FLM_CATS, FLM_NODES, FN_PARENT, FN_FN, FN_CHILD, FN_SIBLING, FN_CYCLES, FN_CATS, FN_SIZE,
-  OBS_MAX_CATS,
+  FLM_CUR, FLM_USED, FLM_LOST, FLM_LOST_DEPTH, FLM_MARK, FLM_CATS, FLM_NODES, FNODE_PARENT, FNODE_FN, FNODE_CHILD, FNODE_SIBLING, FNODE_CYCLES, FNODE_CATS, FNODE_SIZE,
+  OBS_MAX_CATS, TR_LAST_SAMPLE, H_QUANTUM, H_FRAME_FREE, H_FRAME_FREE1, FL_COUNT, MM_MMAP_LOCK, RW_COUNT, TE_COUNTER,
+  CTR_FREE_FRAMES, CTR_MMAP_LOCK_READERS, mm_addr,
 } from './layout';
 import { OBS, OBS_CPU0, OBS_STRIDE, PC, cpu_id, now } from './cpu';
 import {
@@ -144,6 +145,16 @@ export function trace_fault_end(t0: u64, address: u64, write: bool, path: u32): 
   let abort = moved(s2, ABORT_LO, ABORT_HI);
   if (abort == 0) abort = moved(s2 + (<u32>(ABORT_HI - ABORT_LO + 1) << 3), ABORT2_LO, ABORT2_HI);
   trace_event(TE_FAULT, t0, now(), path | (kind << 8) | (abort << 16) | (write ? 1 << 24 : 0), address);
+  // counter tracks, sampled by each CPU at most once a quantum: free frames, mmap_lock readers
+  const tr = obs_cpu() + load<u32>(HDR_BASE + H_OBS_TRACE_OFF);
+  const t = now();
+  if (t >= load<u64>(tr + TR_LAST_SAMPLE) + <u64>load<u32>(HDR_BASE + H_QUANTUM)) {
+    store<u64>(tr + TR_LAST_SAMPLE, t);
+    const free = atomic.load<i32>(HDR_BASE + H_FRAME_FREE + FL_COUNT) + atomic.load<i32>(HDR_BASE + H_FRAME_FREE1 + FL_COUNT);
+    trace_event(TE_COUNTER, t, t, CTR_FREE_FRAMES, <u64>(free > 0 ? free : 0));
+    const c = atomic.load<i32>(mm_addr(0) + MM_MMAP_LOCK + RW_COUNT);
+    trace_event(TE_COUNTER, t, t, CTR_MMAP_LOCK_READERS, <u64>(c > 0 ? c : 0));
+  }
 }
 
 // ---------------------------------------------------------- flame graph ---
@@ -159,9 +170,9 @@ export function trace_fault_end(t0: u64, address: u64, write: bool, path: u32): 
 
 /** charge the time and category counters since the last transition to the current node */
 function flame_account(f: u32): void {
-  const node = f + FLM_NODES + load<u32>(f + FLM_CUR) * FN_SIZE;
+  const node = f + FLM_NODES + load<u32>(f + FLM_CUR) * FNODE_SIZE;
   const t = now();
-  store<u64>(node + FN_CYCLES, load<u64>(node + FN_CYCLES) + (t - load<u64>(f + FLM_MARK)));
+  store<u64>(node + FNODE_CYCLES, load<u64>(node + FNODE_CYCLES) + (t - load<u64>(f + FLM_MARK)));
   store<u64>(f + FLM_MARK, t);
   // the category pairs (stat | cat << 16) the host wrote in the region's global part
   const g = load<u32>(HDR_BASE + H_OBS_BASE);
@@ -174,7 +185,7 @@ function flame_account(f: u32): void {
     if (c != cat) {
       if (cat != 0xffffffff && cat < OBS_MAX_CATS) {
         const last = f + FLM_CATS + (cat << 3);
-        const nc = node + FN_CATS + (cat << 3);
+        const nc = node + FNODE_CATS + (cat << 3);
         store<u64>(nc, load<u64>(nc) + (sum - load<u64>(last)));
         store<u64>(last, sum);
       }
@@ -191,12 +202,12 @@ export function flame_enter(fn: u32): void {
   if (load<u32>(f + FLM_LOST_DEPTH) != 0) { store<u32>(f + FLM_LOST_DEPTH, load<u32>(f + FLM_LOST_DEPTH) + 1); return; }
   flame_account(f);
   const cur = load<u32>(f + FLM_CUR);
-  const node = f + FLM_NODES + cur * FN_SIZE;
+  const node = f + FLM_NODES + cur * FNODE_SIZE;
   // the child of the current node for `fn`, made on first use
-  let c = load<u32>(node + FN_CHILD);
+  let c = load<u32>(node + FNODE_CHILD);
   while (c != 0) {
-    if (load<u32>(f + FLM_NODES + (c - 1) * FN_SIZE + FN_FN) == fn) break;
-    c = load<u32>(f + FLM_NODES + (c - 1) * FN_SIZE + FN_SIBLING);
+    if (load<u32>(f + FLM_NODES + (c - 1) * FNODE_SIZE + FNODE_FN) == fn) break;
+    c = load<u32>(f + FLM_NODES + (c - 1) * FNODE_SIZE + FNODE_SIBLING);
   }
   if (c == 0) {
     const used = load<u32>(f + FLM_USED);
@@ -207,11 +218,11 @@ export function flame_enter(fn: u32): void {
       return;
     }
     store<u32>(f + FLM_USED, used + 1);
-    const nn = f + FLM_NODES + used * FN_SIZE;
-    store<u32>(nn + FN_PARENT, cur);
-    store<u32>(nn + FN_FN, fn);
-    store<u32>(nn + FN_SIBLING, load<u32>(node + FN_CHILD));
-    store<u32>(node + FN_CHILD, used + 1);
+    const nn = f + FLM_NODES + used * FNODE_SIZE;
+    store<u32>(nn + FNODE_PARENT, cur);
+    store<u32>(nn + FNODE_FN, fn);
+    store<u32>(nn + FNODE_SIBLING, load<u32>(node + FNODE_CHILD));
+    store<u32>(node + FNODE_CHILD, used + 1);
     c = used + 1;
   }
   store<u32>(f + FLM_CUR, c - 1);
@@ -224,7 +235,7 @@ export function flame_exit(): void {
   if (lost != 0) { store<u32>(f + FLM_LOST_DEPTH, lost - 1); return; }
   flame_account(f);
   const cur = load<u32>(f + FLM_CUR);
-  if (cur != 0) store<u32>(f + FLM_CUR, load<u32>(f + FLM_NODES + cur * FN_SIZE + FN_PARENT));
+  if (cur != 0) store<u32>(f + FLM_CUR, load<u32>(f + FLM_NODES + cur * FNODE_SIZE + FNODE_PARENT));
 }
 
 /** hooks for the fault path: one test of the global when nothing is recorded */

@@ -16,6 +16,8 @@ import { COST_BUDDY_ALLOC, COST_PAGE_ZERO, COST_HUGE_PAGE_ZERO, STAT_PCP_REFILL,
 import { spin_lock, spin_unlock } from './spinlock';
 import { buddy_pop_node, buddy_push, frame, my_node, ZERO_PFN } from './frames';
 import { free_tag_storage } from './mte';
+import { FN_CLEAR_PAGE, FN_ALLOC_PAGES, FN_FREE_PCPPAGES_BULK, FN_RMQUEUE_BULK } from './generated';
+import { fn_enter, fn_exit } from './obs';
 
 /**
  * The zone lock of this CPU's NUMA node (mm/page_alloc.c rmqueue_bulk /
@@ -30,9 +32,16 @@ import { free_tag_storage } from './mte';
  * local node's zone, and only when it is empty from the other node's, under
  * that zone's lock (get_page_from_freelist walking the zonelist).
  */
-function pcp_refill(p: u32, n: u32): u32 {
+function pcp_refill__body(p: u32, n: u32): u32 {
   const got = pcp_refill_node(p, n, my_node());
   return got > 0 ? got : pcp_refill_node(p, n, my_node() ^ 1);
+}
+/** pcp_refill() as a frame of the flame graph (obs.ts) */
+function pcp_refill(p: u32, n: u32): u32 {
+  fn_enter(FN_RMQUEUE_BULK);
+  const r = pcp_refill__body(p, n);
+  fn_exit();
+  return r;
 }
 
 function pcp_refill_node(p: u32, n: u32, node: u32): u32 {
@@ -59,7 +68,7 @@ function pcp_refill_node(p: u32, n: u32, node: u32): u32 {
  * a remote frame would drain under the remote lock: not modelled, the lists
  * themselves are lock-free).
  */
-function pcp_drain(p: u32, n: u32): void {
+function pcp_drain__body(p: u32, n: u32): void {
   stat_inc(STAT_PCP_DRAIN);
   spin_lock(zone_lock());
   let cnt = load<u32>(p + PCM_PCP_COUNT);
@@ -71,12 +80,18 @@ function pcp_drain(p: u32, n: u32): void {
   store<u32>(p + PCM_PCP_COUNT, cnt);
   spin_unlock(zone_lock());
 }
+/** pcp_drain() as a frame of the flame graph (obs.ts) */
+function pcp_drain(p: u32, n: u32): void {
+  fn_enter(FN_FREE_PCPPAGES_BULK);
+  pcp_drain__body(p, n);
+  fn_exit();
+}
 
 /**
  * alloc_page(): a frame with refcount 1 and `flags`, zeroed (charged) if
  * `zero`; -1 when memory is exhausted (counted; the caller reports OOM).
  */
-export function alloc_page(flags: u32, zero: bool): i32 {
+function alloc_page__body(flags: u32, zero: bool): i32 {
   const p = pcm(cpu_id());
   let cnt = load<u32>(p + PCM_PCP_COUNT);
   if (cnt == 0) {
@@ -93,8 +108,15 @@ export function alloc_page(flags: u32, zero: bool): i32 {
   atomic.store<i32>(f + FR_MAPCOUNT, 0);
   atomic.store<i32>(f + FR_REFCOUNT, 1);
   stat_inc(STAT_FRAME_ALLOC);
-  if (zero) { charge(cost(COST_PAGE_ZERO)); stat_inc(STAT_PAGE_ZEROED); }
+  if (zero) { fn_enter(FN_CLEAR_PAGE); charge(cost(COST_PAGE_ZERO)); stat_inc(STAT_PAGE_ZEROED); fn_exit(); }
   return <i32>pfn;
+}
+/** alloc_page() as a frame of the flame graph (obs.ts) */
+export function alloc_page(flags: u32, zero: bool): i32 {
+  fn_enter(FN_ALLOC_PAGES);
+  const r = alloc_page__body(flags, zero);
+  fn_exit();
+  return r;
 }
 
 /** zeroing a 2 MiB THP costs its own figure */

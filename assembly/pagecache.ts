@@ -12,6 +12,8 @@ import { line_read, line_write } from './cacheline';
 import { spin_lock, spin_unlock } from './spinlock';
 import { alloc_page, put_page } from './page_alloc';
 import { get_frame, frame } from './frames';
+import { FN_FILEMAP_GET_FOLIO } from './generated';
+import { fn_enter, fn_exit } from './obs';
 
 @inline export function nfiles(): u32 { return load<u32>(HDR_BASE + H_NFILES); }
 @inline export function file_addr(file: u32): u32 { return load<u32>(HDR_BASE + H_FILES_BASE) + file * FILE_SIZE; }
@@ -25,7 +27,7 @@ import { get_frame, frame } from './frames';
  * `index` with a reference taken for the caller, added (zero-filled: reading
  * from storage is not modeled) if missing. -1 when out of memory, -2 past EOF.
  */
-export function pagecache_get(file: u32, index: u64): i32 {
+function pagecache_get__body(file: u32, index: u64): i32 {
   if (file >= nfiles() || index >= <u64>file_npages(file)) return -2;
   const f = file_addr(file);
   const s = slot(file, index);
@@ -52,6 +54,13 @@ export function pagecache_get(file: u32, index: u64): i32 {
   get_frame(e - 1);
   spin_unlock(f + FILE_LOCK);
   return <i32>(e - 1);
+}
+/** pagecache_get() as a frame of the flame graph (obs.ts) */
+export function pagecache_get(file: u32, index: u64): i32 {
+  fn_enter(FN_FILEMAP_GET_FOLIO);
+  const r = pagecache_get__body(file, index);
+  fn_exit();
+  return r;
 }
 
 /** get_page_unless_zero(): a reference on `pfn` unless it is being freed */

@@ -56,6 +56,8 @@ import { rcu_read_lock, rcu_read_unlock } from './rcu';
 import { find_vma_lockless, vma_addr } from './vma';
 import { strategy, STRATEGY_PERVMA } from './strategy';
 import { mm_lock_seq } from './mmap_lock';
+import { FN_LOCK_VMA_UNDER_RCU } from './generated';
+import { fn_enter, fn_exit } from './obs';
 
 /** the Linux release the pervma strategy follows (PERVMA_KERNEL_*: 604, 606, 607, 615) */
 @inline export function pervma_kernel(): u32 { return setting(SET_PERVMA_KERNEL); }
@@ -116,7 +118,7 @@ const PERVMA_TEST_STALL: u64 = 20_000;
  * lock series (its `vma->detached` check, "the area was replaced with
  * another one"). A range change of a still-linked VMA does fall back.
  */
-export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
+function lock_vma_under_rcu__body(mm: u32, address: u64): i32 {
   const rel = pervma_kernel();
   rcu_read_lock();
   // retry: the VMA we locked had been detached meanwhile; a writer replaced
@@ -166,4 +168,11 @@ export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
     return vma;
   }
   return -1;
+}
+/** lock_vma_under_rcu() as a frame of the flame graph (obs.ts) */
+export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
+  fn_enter(FN_LOCK_VMA_UNDER_RCU);
+  const r = lock_vma_under_rcu__body(mm, address);
+  fn_exit();
+  return r;
 }

@@ -39,6 +39,8 @@ import {
   LOCK_CLASS_PTL, COST_PAGE_ZERO, COST_PTE_OP, COST_WALK_STEP,
   STAT_PTPAGE_ALLOC, STAT_PTPAGE_FREE, STAT_PTPAGE_ALLOC_FAIL, STAT_PTPAGE_ALLOC_RACE, STAT_WALK, STAT_WALK_AD_UPDATE,
 } from './generated';
+import { FN_FREE_PGTABLES } from './generated';
+import { fn_enter, fn_exit } from './obs';
 
 /** first address above user space (x86-64 4-level: 47 bits) */
 export const USER_VA_END: u64 = <u64>1 << 47;
@@ -505,9 +507,16 @@ export function pgtables_free_detached(): u32 {
  * A caller that batches (munmap: zap PTEs, detach, one shootdown for both)
  * uses pgtables_detach + flush_tlb_mm_range + pgtables_free_detached.
  */
-export function free_pgtables(mm: u32, start: u64, end: u64): u32 {
+function free_pgtables__body(mm: u32, start: u64, end: u64): u32 {
   if (end > USER_VA_END) end = USER_VA_END;
   if (pgtables_detach(mm, start, end) == 0) return 0;
   flush_tlb_mm_range(mm, start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT);
   return pgtables_free_detached();
+}
+/** free_pgtables() as a frame of the flame graph (obs.ts) */
+export function free_pgtables(mm: u32, start: u64, end: u64): u32 {
+  fn_enter(FN_FREE_PGTABLES);
+  const r = free_pgtables__body(mm, start, end);
+  fn_exit();
+  return r;
 }

@@ -56,6 +56,8 @@ import { strategy, STRATEGY_SPF } from './strategy';
 import { line_rmw, line_read, line_is_hot, line_wait_accounting, line_owner } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL, STAT_RWSEM_SLEEP, LOCK_CLASS_MM_RB_READ, COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER } from './generated';
+import { FN_DOWN_READ, FN_DOWN_WRITE } from './generated';
+import { fn_enter, fn_exit } from './obs';
 
 @inline function wakeup_latency(): u64 { return cost(COST_IPI_SEND) + cost(COST_IPI_DELIVER) + cost(COST_IPI_HANDLER); }
 
@@ -204,7 +206,7 @@ function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait
   return c >= 0 && atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c;
 }
 
-export function down_read(s: u32): void {
+function down_read__body(s: u32): void {
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
   const prev = OBS != 0 ? line_owner(s + RW_LINE) : -1;
@@ -244,6 +246,12 @@ export function down_read(s: u32): void {
   }
   settle(s, load<u32>(s + RW_CLASS), t0, ipi0, real_wait, lw, slept, prev, true);
 }
+/** down_read() as a frame of the flame graph (obs.ts) */
+export function down_read(s: u32): void {
+  fn_enter(FN_DOWN_READ);
+  down_read__body(s);
+  fn_exit();
+}
 
 export function down_read_trylock(s: u32): bool {
   sched_sync();
@@ -281,7 +289,7 @@ export function up_read(s: u32): void {
   return atomic.cmpxchg<i32>(s + RW_COUNT, 0, RWSEM_WRITER) == 0;
 }
 
-export function down_write(s: u32): void {
+function down_write__body(s: u32): void {
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
   const prev = OBS != 0 ? line_owner(s + RW_LINE) : -1;
@@ -351,6 +359,12 @@ export function down_write(s: u32): void {
   atomic.store<u32>(s + RW_WRITER, cpu_id() + 1);
   settle(s, load<u32>(s + RW_CLASS) + 1, t0, ipi0, real_wait, lw, false, prev, false);
   atomic.store<u32>(s + RW_HOLD, <u32>now()); // acquisition time (low bits) until up_write turns it into the hold
+}
+/** down_write() as a frame of the flame graph (obs.ts) */
+export function down_write(s: u32): void {
+  fn_enter(FN_DOWN_WRITE);
+  down_write__body(s);
+  fn_exit();
 }
 
 export function up_write(s: u32): void {

@@ -36,6 +36,8 @@ import {
 } from './pgtable';
 import { pgprot_unpack } from './pte';
 import { FAULT_FLAG_USER, FAULT_FLAG_WRITE, FAULT_FLAG_SPF_MMAP_SEQ, VM_FAULT_RETRY, VM_FAULT_SIGSEGV, vmf_init_speculative, handle_pte_fault } from './fault';
+import { FN_HANDLE_SPECULATIVE_FAULT } from './generated';
+import { fn_enter, fn_exit } from './obs';
 
 /**
  * The mm.h wrapper's checks, shared by both SPF designs: an attempt is
@@ -53,9 +55,16 @@ import { FAULT_FLAG_USER, FAULT_FLAG_WRITE, FAULT_FLAG_SPF_MMAP_SEQ, VM_FAULT_RE
 }
 
 /** handle_speculative_fault(): the mm.h wrapper — multithreaded user faults only */
-export function handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
+function handle_speculative_fault__body(mm: u32, address: u64, flags: u32): i32 {
   if (!spf_allowed(mm, flags)) return VM_FAULT_RETRY;
   return __handle_speculative_fault(mm, address, flags);
+}
+/** handle_speculative_fault() as a frame of the flame graph (obs.ts) */
+export function handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
+  fn_enter(FN_HANDLE_SPECULATIVE_FAULT);
+  const r = handle_speculative_fault__body(mm, address, flags);
+  fn_exit();
+  return r;
 }
 
 /** cycles FLAG_SPF_STALL holds a speculative fault after get_vma() (FLAG_SPF_STALL_WALK: after the walk) */
@@ -166,7 +175,7 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
 // fault reads it, and no shared line is written for it.
 
 /** the mmapseq variant of handle_speculative_fault(): multithreaded user faults only */
-export function handle_speculative_fault_mmapseq(mm: u32, address: u64, flags: u32): i32 {
+function handle_speculative_fault_mmapseq__body(mm: u32, address: u64, flags: u32): i32 {
   if (!spf_allowed(mm, flags)) return VM_FAULT_RETRY;
   // mmap_seq_read_start(): a writer inside means the VMAs may be mid-change
   const seq = mmap_seq_read_start(mm);
@@ -174,6 +183,13 @@ export function handle_speculative_fault_mmapseq(mm: u32, address: u64, flags: u
   rcu_read_lock();
   const r = spf_mmapseq_locked(mm, address, flags, seq);
   rcu_read_unlock();
+  return r;
+}
+/** handle_speculative_fault_mmapseq() as a frame of the flame graph (obs.ts) */
+export function handle_speculative_fault_mmapseq(mm: u32, address: u64, flags: u32): i32 {
+  fn_enter(FN_HANDLE_SPECULATIVE_FAULT);
+  const r = handle_speculative_fault_mmapseq__body(mm, address, flags);
+  fn_exit();
   return r;
 }
 

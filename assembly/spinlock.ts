@@ -19,6 +19,8 @@ import { STAT_IPI_CYCLES } from './generated';
 import { line_rmw, line_read, line_write, line_is_hot, line_wait_accounting, line_owner } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL } from './generated';
+import { FN_RAW_SPIN_LOCK } from './generated';
+import { fn_enter, fn_exit } from './obs';
 
 /** Initialise a lock of class `cls` (LOCK_CLASS_*). */
 export function spin_lock_init(l: u32, cls: u32): void {
@@ -59,7 +61,7 @@ function acquired(l: u32, t0: u64, ipi0: u64, real_wait: bool, prev_owner: i32):
 }
 
 /** spin_lock(): caller must not already hold `l`. */
-export function spin_lock(l: u32): void {
+function spin_lock__body(l: u32): void {
   if (TEST_BUILD && (header_flags() & FLAG_NO_LOCK)) return;
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
@@ -83,6 +85,12 @@ export function spin_lock(l: u32): void {
     atomic.sub<u32>(l + SL_WAITERS, 1);
   }
   acquired(l, t0, ipi0, real_wait, prev);
+}
+/** spin_lock() as a frame of the flame graph (obs.ts) */
+export function spin_lock(l: u32): void {
+  fn_enter(FN_RAW_SPIN_LOCK);
+  spin_lock__body(l);
+  fn_exit();
 }
 
 /** spin_trylock(): true if taken. Never waits. */

@@ -77,6 +77,9 @@ import { pagecache_lookup, pagecache_add, pagecache_delete_range } from './pagec
 import { i_size_pages } from './shmem';
 import { access } from './access';
 import { mte_sync_tags } from './mte';
+import { FN_HANDLE_USERFAULT } from './generated';
+import { fn_enter, fn_exit, tracing, trace_event } from './obs';
+import { TE_UFFD_WAIT } from './layout';
 
 // uapi (include/uapi/linux/userfaultfd.h, Linux 6.12)
 export const UFFD_FEATURE_PAGEFAULT_FLAG_WP: u32 = 1 << 0;
@@ -284,7 +287,7 @@ export function uffd_release(ctx: u32): i32 {
  * FAULT_FLAG_RETRY_NOWAIT it keeps the lock and returns at once; without
  * FAULT_FLAG_ALLOW_RETRY (a caller that cannot retry) it is SIGBUS.
  */
-export function handle_userfault(vmf: VmFault, reason: u32): i32 {
+function handle_userfault__body(vmf: VmFault, reason: u32): i32 {
   const vf = atomic.load<u32>(vma_addr(vmf.vma) + VMA_FLAGS);
   const ctx = vma_uffd_ctx(vf);
   // registered with faultline's mmap flag only (no context), UFFD_FEATURE_SIGBUS, or no retry possible: SIGBUS
@@ -340,6 +343,13 @@ export function handle_userfault(vmf: VmFault, reason: u32): i32 {
   release_fault_lock(vmf);
   userfault_wait_if_queued();
   return VM_FAULT_RETRY;
+}
+/** handle_userfault() as a frame of the flame graph (obs.ts) */
+export function handle_userfault(vmf: VmFault, reason: u32): i32 {
+  fn_enter(FN_HANDLE_USERFAULT);
+  const r = handle_userfault__body(vmf, reason);
+  fn_exit();
+  return r;
 }
 
 /**
@@ -401,6 +411,7 @@ function userfault_wait_if_queued(): void {
   const t = now();
   store<u64>(u + UWQ_T_WOKEN, t);
   stat_add(STAT_UFFD_FAULT_WAIT_CYCLES, t - load<u64>(u + UWQ_T_QUEUED));
+  if (tracing()) trace_event(TE_UFFD_WAIT, load<u64>(u + UWQ_T_QUEUED), t, ctx, load<u64>(u + UWQ_ADDRESS));
 }
 
 /** virtual time this CPU was last woken from a userfault */

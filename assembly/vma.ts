@@ -64,6 +64,8 @@ import { rwsem_init, down_read, up_read, down_write, up_write } from './rwsem';
 import { rcu_read_lock, rcu_read_unlock, rcu_reclaim, call_rcu_vma } from './rcu';
 import { vma_start_write } from './pervma';
 import { strategy, STRATEGY_SPF } from './strategy';
+import { FN_FIND_VMA, FN_GET_VMA } from './generated';
+import { fn_enter, fn_exit } from './obs';
 
 // error codes (negated errno values, as the kernel returns them)
 export const VMA_E_NOMEM: i32 = -12; // the mm's index is full
@@ -543,7 +545,7 @@ export function vma_merge(mm: u32, slot: u32): i32 {
  * The kernel's find_vma(): the first VMA with vm_end > va (it may start above
  * va), or -1. Caller holds mmap_lock (read or write).
  */
-export function find_vma(mm: u32, va: u64): i32 {
+function find_vma__body(mm: u32, va: u64): i32 {
   const m = mm_addr(mm);
   assert_locked(m);
   stat_inc(STAT_VMA_LOOKUP);
@@ -552,6 +554,13 @@ export function find_vma(mm: u32, va: u64): i32 {
   const pos = search_end_above(idx, n, va);
   if (pos < 0) unreachable(); // the index is corrupt
   return <u32>pos < n ? <i32>index_entry(idx, <u32>pos) - 1 : -1;
+}
+/** find_vma() as a frame of the flame graph (obs.ts) */
+export function find_vma(mm: u32, va: u64): i32 {
+  fn_enter(FN_FIND_VMA);
+  const r = find_vma__body(mm, va);
+  fn_exit();
+  return r;
 }
 
 /** The VMA containing `va`, or -1. Caller holds mmap_lock (read or write). */
@@ -690,7 +699,7 @@ function find_vma_rcu(m: u32, va: u64): i32 {
  *     reader parks instead of spinning, with the same virtual-time wait);
  *   v12: find_vma_rcu(), a seqlock reader under RCU (see above).
  */
-export function get_vma(mm: u32, va: u64): i32 {
+function get_vma__body(mm: u32, va: u64): i32 {
   const m = mm_addr(mm);
   stat_inc(STAT_VMA_LOOKUP_LOCKLESS);
   if (setting(SET_SPF_LOOKUP) == SPF_LOOKUP_V11) {
@@ -716,6 +725,13 @@ export function get_vma(mm: u32, va: u64): i32 {
     if (refcount_inc_not_zero(vma_addr(<u32>s) + VMA_REF)) { rcu_read_unlock(); return s; }
   }
   return -1;
+}
+/** get_vma() as a frame of the flame graph (obs.ts) */
+export function get_vma(mm: u32, va: u64): i32 {
+  fn_enter(FN_GET_VMA);
+  const r = get_vma__body(mm, va);
+  fn_exit();
+  return r;
 }
 
 /** Drop a reference; the last one on an unlinked VMA queues it for freeing after a grace period. */

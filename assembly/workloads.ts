@@ -14,6 +14,9 @@ import { rand_below, charge } from './cpu';
 import { spin_lock, spin_unlock } from './spinlock';
 import { down_read, up_read, down_write, up_write } from './rwsem';
 import { line_rmw } from './cacheline';
+import { fn_enter, fn_exit, tracing, trace_event } from './obs';
+import { FN_PTHREAD_BARRIER_WAIT } from './generated';
+import { TE_BARRIER } from './layout';
 
 const RW: u32 = VM_READ | VM_WRITE;
 
@@ -493,7 +496,7 @@ function pipe_take(slot: u32): void {
  * generation moves, and only the next generation's last arrival rewrites
  * it, which needs every waiter of this one to have arrived again.
  */
-export function vt_barrier(b: u32, n: u32): void {
+function vt_barrier__body(b: u32, n: u32): void {
   const gen = atomic.load<u32>(b + 4);
   // retry: another CPU raised the latest arrival time under us
   let t = atomic.load<u64>(b + 8);
@@ -518,7 +521,14 @@ export function vt_barrier(b: u32, n: u32): void {
     wait_finish();
   }
   const r = atomic.load<u64>(b + 16);
+  if (tracing() && r > now()) trace_event(TE_BARRIER, now(), r, 0, <u64>b);
   if (r > now()) set_clock(r);
+}
+/** vt_barrier() as a frame of the flame graph (obs.ts) */
+export function vt_barrier(b: u32, n: u32): void {
+  fn_enter(FN_PTHREAD_BARRIER_WAIT);
+  vt_barrier__body(b, n);
+  fn_exit();
 }
 
 /** bytes of a vt_barrier */

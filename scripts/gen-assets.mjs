@@ -1,5 +1,5 @@
 // Generates src/generated/assets.ts: the data the host reads at run time
-// (spec/counters.json, spec/costs.json, spec/strategies.json, spec/workloads.json,
+// (spec/counters.json, spec/costs.json, spec/functions.json, spec/strategies.json, spec/workloads.json,
 // profiles/*.json, the package version) and the name unions typed from the lists
 // (StrategyName, WorkloadName: a misspelt name does not compile),
 // bundled as a module so that Node and browsers load it the same way (no fs
@@ -33,6 +33,7 @@ const out = [
   `export const WORKLOAD_NAMES = ${tuple([...wl.workloads, ...wl.testOnly])};`,
   'export type WorkloadName = (typeof WORKLOAD_NAMES)[number];',
   `export const TEST_ONLY_WORKLOADS: readonly WorkloadName[] = ${tuple(wl.testOnly)};`,
+  `export const FUNCTIONS_SPEC: unknown = ${JSON.stringify(json('spec/functions.json'), null, 1)};`,
   '/** the shipped profiles by name (validated when loaded: src/profile.ts) */',
   `export const PROFILES: Record<string, unknown> = ${JSON.stringify(profiles, null, 1)};`,
   '',

@@ -25,7 +25,7 @@ import { listedWorkloads, DEFAULT_LOOPS } from './workloads.js';
 import { listProfiles, loadProfile, parseProfile, ProfileError, type CostProfile } from './profile.js';
 import { statInfo, counterNames, type StatInfo } from './stats.js';
 import { resultsFile, jsonText, toCsv, formatTable, formatDetails, SCHEMA_VERSION, toolVersion, type ResultsFile } from './report.js';
-import { plotSpecs, throughputSpec, breakdownSpec, renderSvg } from './plot.js';
+import { plotSpecs, throughputSpec, breakdownSpec, renderSvg, flameSvg } from './plot.js';
 import { layoutConsts } from './wasm.js';
 import { platform } from './platform.js';
 import { UsageError } from './types.js';
@@ -35,7 +35,9 @@ export type { OpResult, Signal, UffdMessage };
 export * from './constants.js';
 export type { Mode, Engine, MunmapLock, SpfLookup, PervmaKernel, CpuSnapshot, EngineStats, PointSpec, PointResult, LoopReport, SweepProgress, Strategy, CostProfile, StatInfo, ResultsFile, Op, ResolvedPoint, StrategyName, WorkloadName };
 export { UsageError, ProfileError, SCHEMA_VERSION, DEFAULT_SWEEP, POINT_DEFAULTS, DEFAULT_PROFILE, DEFAULT_LOOPS, OP_NAMES, loopWarning };
-export { resultsFile, jsonText, toCsv, formatTable, formatDetails, plotSpecs, throughputSpec, breakdownSpec, renderSvg, expandSweep };
+export { resultsFile, jsonText, toCsv, formatTable, formatDetails, plotSpecs, throughputSpec, breakdownSpec, renderSvg, flameSvg, expandSweep };
+export type { LockStatRow, TraceFile, TraceEvent, FlameResult } from './obs.js';
+export type { ObserveConfig } from './machine.js';
 export { statInfo, listProfiles, loadProfile, parseProfile };
 export {
   checkCalibration, parseCalibration, runCalibration, beyond, CALIBRATION_FORMAT,

@@ -21,7 +21,9 @@ import {
   type WorkloadName, type StrategyName,
 } from './index.js';
 import { firstLine } from './report.js';
-import { formatLockStat } from './obs.js';
+import { formatLockStat, formatOtherWork } from './obs.js';
+import { writeFlame } from './node/flame.js';
+import { writeFileSync } from 'node:fs';
 import type { ObserveConfig } from './machine.js';
 import { writeOutputs, formatFailures } from './outputs.js';
 import { planCommand, pointCommand, mergeCommand, slurmCommand, type PointOpts, type MergeOpts } from './cluster/commands.js';
@@ -91,6 +93,9 @@ interface Plan {
   jsonFile?: string;
   quiet: boolean;
   command: string[];
+  /** run --trace FILE, --flame DIR */
+  traceFile?: string;
+  flameDir?: string;
 }
 
 function progressBar(plan: Plan): (p: SweepProgress) => void {
@@ -114,14 +119,24 @@ async function execute(plan: Plan): Promise<number> {
   const points = checkPoints(plan.specs);
   const outDir = plan.outDir !== undefined ? prepareOutDir(plan.outDir) : undefined;
   const jsonFile = plan.jsonFile !== undefined ? checkOutFile('--json', plan.jsonFile) : undefined;
+  const traceFile = plan.traceFile !== undefined ? checkOutFile('--trace', plan.traceFile) : undefined;
+  const flameDir = plan.flameDir !== undefined ? prepareOutDir(plan.flameDir) : undefined;
   const bar = progressBar(plan);
   const t0 = performance.now();
   const { points: results, failed, document } = await sweep(points, { command: plan.command, onProgress: (e) => { if (e.type === 'point') bar(e); } });
-  const written = await writeOutputs(document, results, { outDir, jsonFile });
+  // the timeline goes to its own file, not into the results
+  const observed: string[] = [];
+  for (const p of results) {
+    if (p.trace && traceFile) { writeFileSync(traceFile, JSON.stringify(p.trace)); observed.push(traceFile); }
+    delete p.trace;
+    if (p.flame && flameDir) observed.push(...await writeFlame(flameDir, p));
+  }
+  const written = [...observed, ...await writeOutputs(document, results, { outDir, jsonFile })];
   if (!plan.quiet) {
     process.stdout.write(formatTable(results));
     if (results.length === 1 && results[0].ok) process.stdout.write('\n' + formatDetails(results[0]));
     if (results.length === 1 && results[0].lockStat) process.stdout.write('\n' + formatLockStat(results[0].lockStat, results[0].ghz));
+    if (results.length === 1 && results[0].flame) process.stdout.write('\n' + formatOtherWork(results[0]));
     if (written.length) process.stdout.write(`\nwrote ${written.join(', ')}\n`);
     // the emulator's own time (host seconds), never mixed with the virtual results above
     if (results.length > 1) process.stdout.write(`${results.length} points in ${((performance.now() - t0) / 1000).toFixed(1)} s of host time\n`);
@@ -134,15 +149,41 @@ async function execute(plan: Plan): Promise<number> {
 // ---------------------------------------------------------------------------
 // Commands
 
-interface RunOpts extends CommonOpts { workload: WorkloadName; strategy: StrategyName; cpus: string; json?: string; lockStat?: boolean }
+interface RunOpts extends CommonOpts { workload: WorkloadName; strategy: StrategyName; cpus: string; json?: string; lockStat?: boolean;
+  trace?: string; traceWindow?: string; traceEvents?: string; flame?: string }
 interface SweepOpts extends CommonOpts { workload?: string; strategy?: string; cpus?: string; out: string; quiet?: boolean; default?: boolean; plan?: string }
 
 function runPlan(o: RunOpts, command: string[]): Plan {
   const spec: PointSpec = { ...commonSpec(o), workload: o.workload, strategy: o.strategy, cpus: parseCount('--cpus', o.cpus) };
   const observe: ObserveConfig = {};
   if (o.lockStat) observe.lockStat = true;
+  if ((o.traceWindow !== undefined || o.traceEvents !== undefined) && o.trace === undefined) throw new UsageError('--trace-window and --trace-events need --trace FILE');
+  if (o.trace !== undefined) {
+    observe.trace = {
+      ...(o.traceWindow !== undefined ? parseWindow(o.traceWindow) : {}),
+      ...(o.traceEvents !== undefined ? { maxEventsPerCpu: parseTraceEvents(o.traceEvents) } : {}),
+    };
+  }
+  if (o.flame !== undefined) observe.flame = {};
   if (Object.keys(observe).length > 0) spec.observe = observe;
-  return { specs: [spec], jsonFile: o.json, quiet: false, command };
+  return { specs: [spec], jsonFile: o.json, quiet: false, command, traceFile: o.trace, flameDir: o.flame };
+}
+
+function parseTraceEvents(text: string): number {
+  const n = parseCount('--trace-events', text);
+  if (n < 1 || n > 1 << 24) throw new UsageError(`--trace-events must be from 1 to ${1 << 24} events per CPU (got ${n})`);
+  return n;
+}
+
+/** "START:END" in virtual cycles (either may be empty: the run's start / end) */
+function parseWindow(text: string): { start?: number; end?: number } {
+  const m = /^\s*(\d*)\s*:\s*(\d*)\s*$/.exec(text);
+  if (!m) throw new UsageError(`--trace-window: "${text}" is not START:END in virtual cycles (e.g. 1000000:2000000, or 1000000: for the rest of the run)`);
+  const w: { start?: number; end?: number } = {};
+  if (m[1] !== '') w.start = parseCount('--trace-window', m[1]);
+  if (m[2] !== '') w.end = parseCount('--trace-window', m[2]);
+  if (w.end !== undefined && w.end <= (w.start ?? 0)) throw new UsageError(`--trace-window: END (${w.end}) must be above START (${w.start ?? 0})`);
+  return w;
 }
 
 function sweepPlan(o: SweepOpts, command: string[]): Plan {
@@ -312,6 +353,10 @@ function buildProgram(exit: { code: number }): Command {
     .requiredOption('--cpus <n>', 'number of emulated CPUs'))
     .option('--json <file>', 'also write the result to this JSON file (docs/results-schema.md)')
     .option('--lock-stat', 'print /proc/lock_stat per lock class (virtual time) and add it to the JSON (lockStat)')
+    .option('--trace <file>', 'write the timeline to FILE: Chrome Trace Event JSON (ui.perfetto.dev, chrome://tracing, speedscope), one track per CPU in virtual microseconds')
+    .option('--trace-window <start:end>', 'with --trace: only events overlapping [START, END) virtual cycles')
+    .option('--trace-events <n>', 'with --trace: events kept per CPU (default 200000); the file counts the rest as dropped')
+    .option('--flame <dir>', 'write folded stacks of virtual cycles by kernel function and an SVG flame graph to DIR; print "other work" by function')
     .addHelpText('after', EXAMPLES_RUN)
     .action(async (o: RunOpts) => { exit.code = await execute(runPlan(o, commandLine())); });
 

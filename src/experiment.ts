@@ -10,7 +10,8 @@ import { UsageError } from './types.js';
 import { workloadByName, loopsOf, WorkloadFailure, type Workload } from './workloads.js';
 import { strategyByName, type Strategy, type StrategyName } from './strategies.js';
 import { cyclesByCategory } from './breakdown.js';
-import { readLockStat, type LockStatRow } from './obs.js';
+import { readLockStat, readTrace, readFlame, type LockStatRow, type TraceFile, type FlameResult } from './obs.js';
+import { CYCLE_CATEGORIES } from './breakdown.js';
 import { pointSchema, parseOrThrow, POINT_LABELS, SPEC_FLAGS, type PointSpec } from './schema.js';
 import type { WorkloadName } from './generated/assets.js';
 
@@ -66,6 +67,10 @@ export interface PointResult {
   host: { wallMs: number; opsPerHostSec: number | null; engine: EngineStats };
   /** /proc/lock_stat per lock class, in virtual cycles (only when the spec asked: observe.lockStat) */
   lockStat?: LockStatRow[];
+  /** the timeline, Chrome Trace Event Format (only when asked: observe.trace; the CLI writes it to its own file) */
+  trace?: TraceFile;
+  /** the flame graph's folded stacks and the split of "other work" by kernel function (only when asked: observe.flame) */
+  flame?: FlameResult;
 }
 
 export interface LoopReport {
@@ -320,6 +325,9 @@ function summarize(spec: PointSpec, r: ResolvedPoint, m: Machine, { run, ops, pa
     stats: numbers(stats),
     host: { wallMs: run.wallMs, opsPerHostSec: ops !== null && run.wallMs > 0 ? ops / (run.wallMs / 1000) : null, engine: run.engine },
     ...(spec.observe?.lockStat ? { lockStat: readLockStat(m, stats) } : {}),
+    ...(spec.observe?.trace ? { trace: readTrace(m, { workload: r.workload.name, strategy: r.strategy.name, profile: r.profile.name, ghz: r.profile.ghz,
+      cpus: spec.cpus, mode: spec.mode, seed: spec.seed }) } : {}),
+    ...(spec.observe?.flame ? { flame: readFlame(m, r.workload.name, CYCLE_CATEGORIES.map((c) => c.name)) } : {}),
   };
 }
 

@@ -114,7 +114,7 @@ export function obsLayout(C: Consts, o: ObserveConfig | undefined): { stride: nu
   if (o.flame) {
     flameNodes = o.flame.nodes ?? FLAME_DEFAULT_NODES;
     if (!Number.isInteger(flameNodes) || flameNodes < 1 || flameNodes > 1 << 20) throw new UsageError(`flame nodes must be an integer from 1 to 1048576 (got ${flameNodes})`);
-    flameOff = off; off = align(off + C.FLM_NODES + flameNodes * C.FN_SIZE);
+    flameOff = off; off = align(off + C.FLM_NODES + flameNodes * C.FNODE_SIZE);
   }
   if (o.trace) {
     traceCap = o.trace.maxEventsPerCpu ?? TRACE_DEFAULT_EVENTS;

@@ -150,3 +150,75 @@ export function plotSpecs(points: PointResult[]): { file: string; spec: TopLevel
   }
   return out;
 }
+
+/**
+ * A flame graph (Brendan Gregg's layout: the root at the bottom, callees above,
+ * each frame as wide as its cycles) of folded stacks ("a;b;c value" lines),
+ * drawn by vega's partition layout and rendered to SVG like the plots above.
+ * Frames are coloured by name (warm hues; the categories "[...]", waits, in
+ * blue); each has a tooltip with its cycles and share.
+ */
+export async function flameSvg(folded: string, title: string): Promise<string> {
+  interface Node { id: string; parent: string | null; name: string; self: number; fill: string }
+  const nodes = new Map<string, Node>();
+  let total = 0;
+  for (const line of folded.split('\n')) {
+    const at = line.lastIndexOf(' ');
+    if (at <= 0) continue;
+    const v = Number(line.slice(at + 1));
+    if (!Number.isFinite(v) || v < 0) throw new Error(`flame graph: bad folded line "${line}"`);
+    total += v;
+    const frames = line.slice(0, at).split(';');
+    let id = '';
+    frames.forEach((name, d) => {
+      const parent = d === 0 ? null : id;
+      id = d === 0 ? name : `${id};${name}`;
+      if (!nodes.has(id)) nodes.set(id, { id, parent, name, self: 0, fill: frameColor(name) });
+    });
+    nodes.get(id)!.self += v;
+  }
+  const roots = [...nodes.values()].filter((n) => n.parent === null);
+  if (roots.length !== 1) throw new Error(`flame graph: the stacks must share one root (got ${roots.length})`);
+  const depth = Math.max(...[...nodes.keys()].map((k) => k.split(';').length));
+  const rowH = 17, width = 1200;
+  const spec = {
+    $schema: 'https://vega.github.io/schema/vega/v5.json',
+    width, height: depth * rowH, padding: 5,
+    title: { text: title, subtitle: `${total.toLocaleString('en-US')} virtual cycles; width = cycles; [..] = waits of the breakdown's categories` },
+    data: [{
+      name: 'tree', values: [...nodes.values()],
+      transform: [
+        { type: 'stratify', key: 'id', parentKey: 'parent' },
+        { type: 'partition', field: 'self', sort: { field: 'name' }, size: [{ signal: 'width' }, { signal: 'height' }] },
+        { type: 'filter', expr: 'datum.x1 - datum.x0 >= 0.5' },
+      ],
+    }],
+    marks: [
+      { type: 'rect', from: { data: 'tree' }, encode: { enter: {
+        x: { field: 'x0' }, x2: { field: 'x1' }, y: { signal: 'height - datum.y1' }, y2: { signal: 'height - datum.y0' },
+        fill: { field: 'fill' }, stroke: { value: 'white' }, strokeWidth: { value: 0.5 },
+        tooltip: { signal: `datum.name + ': ' + format(datum.value, ',') + ' cycles (' + format(datum.value / ${total || 1}, '.1%') + ')'` },
+      } } },
+      { type: 'text', from: { data: 'tree' }, encode: { enter: {
+        x: { signal: 'datum.x0 + 3' }, y: { signal: 'height - (datum.y0 + datum.y1) / 2' }, baseline: { value: 'middle' }, fontSize: { value: 11 },
+        font: { value: 'Verdana, sans-serif' }, fill: { value: 'black' },
+        text: { signal: "datum.x1 - datum.x0 > 30 ? (length(datum.name) * 6.5 < datum.x1 - datum.x0 - 6 ? datum.name : slice(datum.name, 0, max(0, floor((datum.x1 - datum.x0 - 12) / 6.5))) + '..') : ''" },
+      } } },
+    ],
+  };
+  const view = new vega.View(vega.parse(spec as vega.Spec), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+/** flamegraph.pl's "hot" palette, stable per name; the categories (waits) in blue */
+function frameColor(name: string): string {
+  let h = 0;
+  for (let i = 0; i < name.length; i++) h = (h * 31 + name.charCodeAt(i)) >>> 0;
+  const r = (h % 1000) / 1000;
+  if (name.startsWith('[')) return `rgb(${Math.round(80 + 60 * r)},${Math.round(130 + 60 * r)},230)`;
+  return `rgb(${Math.round(205 + 50 * r)},${Math.round(80 + 150 * ((h >>> 10) % 1000) / 1000)},${Math.round(30 + 40 * r)})`;
+}

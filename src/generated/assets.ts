@@ -54,7 +54,7 @@ export const COUNTERS_SPEC: unknown = {
   [
    "rcu",
    "RCU deferred-free queue lock",
-   "vma_rcu_free_lock (emulator: deferred VMA freeing)"
+   "vma_rcu_free_lock (emulator)"
   ],
   [
    "tag_storage",
@@ -892,6 +892,211 @@ export type StrategyName = (typeof STRATEGY_NAMES)[number];
 export const WORKLOAD_NAMES = ["atomic-shared", "atomic-private", "spinlock", "mmap-read", "mmap-mixed", "page_fault1", "page_fault2", "page_fault3", "mmap1", "mmap2", "tlb_flush1", "mte-tag", "pft-shared", "pft-private", "ebizzy", "ebizzy-mT", "ebizzy-mTRp", "mapbench-local", "mapbench-global", "mapbench-pipeline", "postcopy", "postcopy-minor", "test-crash"] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 export const TEST_ONLY_WORKLOADS: readonly WorkloadName[] = ["test-crash"] as const;
+export const FUNCTIONS_SPEC: unknown = {
+ "$comment": "The kernel functions of the flame graph (run --flame): each is a frame of the per-CPU call graph the core keeps when a run asks (assembly/obs.ts). [id, the kernel's name, what the emulated function does]. scripts/gen-stats.mjs turns ids into FN_* constants (assembly/generated.ts); the host prints the kernel names. Id 0 is the root: the workload's own code in user mode (the host prints the workload's name).",
+ "functions": [
+  [
+   "root",
+   "[user]",
+   "the workload's own code: accesses that hit the TLB, its loop, and the walks of accesses that did not fault"
+  ],
+  [
+   "asm_exc_page_fault",
+   "asm_exc_page_fault",
+   "the page-fault exception: entry and return (the profile's fault_entry)"
+  ],
+  [
+   "do_user_addr_fault",
+   "do_user_addr_fault",
+   "the x86 page-fault handler: fault entry, the strategy's path, the classic fallback"
+  ],
+  [
+   "handle_speculative_fault",
+   "handle_speculative_fault",
+   "SPF: the speculative attempt (v11/v12 get_vma, or the mm-wide sequence of Lespinasse's RFC)"
+  ],
+  [
+   "get_vma",
+   "get_vma",
+   "SPF: the VMA lookup with its reference (v11 read_lock(mm_rb_lock), v12 find_vma_rcu)"
+  ],
+  [
+   "pte_map_lock",
+   "pte_map_lock",
+   "SPF: take the PTL with vma_has_changed() checks, IRQ relax between trylocks"
+  ],
+  [
+   "lock_vma_under_rcu",
+   "lock_vma_under_rcu",
+   "per-VMA locks: the lockless lookup and vma_start_read()"
+  ],
+  [
+   "find_vma",
+   "find_vma",
+   "the VMA lookup under mmap_lock"
+  ],
+  [
+   "handle_mm_fault",
+   "handle_mm_fault",
+   "the generic fault handler"
+  ],
+  [
+   "handle_pte_fault",
+   "handle_pte_fault",
+   "dispatch on the PTE: anonymous, file, write-protect, NUMA"
+  ],
+  [
+   "do_anonymous_page",
+   "do_anonymous_page",
+   "first touch of anonymous memory"
+  ],
+  [
+   "do_wp_page",
+   "do_wp_page",
+   "write to a read-only PTE: reuse or copy"
+  ],
+  [
+   "wp_page_copy",
+   "wp_page_copy",
+   "copy on write"
+  ],
+  [
+   "do_fault",
+   "do_fault",
+   "file-backed fault: do_read_fault, do_cow_fault, do_shared_fault"
+  ],
+  [
+   "handle_pte_protnone",
+   "handle_pte_protnone",
+   "NUMA-hinting and fault-on-access PTE faults (do_numa_page)"
+  ],
+  [
+   "do_huge_pmd_anonymous_page",
+   "do_huge_pmd_anonymous_page",
+   "THP first touch"
+  ],
+  [
+   "handle_userfault",
+   "handle_userfault",
+   "a fault handed to userfaultfd: queue the message, drop the lock, wait"
+  ],
+  [
+   "filemap_get_folio",
+   "__filemap_get_folio",
+   "page-cache lookup (or add) for a file fault"
+  ],
+  [
+   "pte_alloc",
+   "__pte_alloc",
+   "allocate the page-table pages a fault needs"
+  ],
+  [
+   "alloc_pages",
+   "alloc_pages",
+   "a frame from this CPU's page list"
+  ],
+  [
+   "rmqueue_bulk",
+   "rmqueue_bulk",
+   "refill the per-CPU list from the zone, under the zone lock"
+  ],
+  [
+   "free_pcppages_bulk",
+   "free_pcppages_bulk",
+   "drain the per-CPU list to the zone, under the zone lock"
+  ],
+  [
+   "clear_page",
+   "clear_page_erms",
+   "zero a 4 KiB page"
+  ],
+  [
+   "folio_add_lru",
+   "folio_add_lru",
+   "add a page to the per-CPU LRU batch"
+  ],
+  [
+   "lru_add_drain",
+   "lru_add_drain",
+   "move the LRU batch to the LRU list, under the LRU lock"
+  ],
+  [
+   "flush_tlb_mm_range",
+   "flush_tlb_mm_range",
+   "TLB shootdown: flush locally, IPI the other CPUs of the mm, wait for their acks"
+  ],
+  [
+   "flush_tlb_func",
+   "flush_tlb_func",
+   "the TLB-flush IPI handler on a target CPU"
+  ],
+  [
+   "raw_spin_lock",
+   "_raw_spin_lock",
+   "take a spinlock (the PTL, zone, LRU, page-cache locks)"
+  ],
+  [
+   "down_read",
+   "down_read",
+   "take an rwsem or rwlock for read (mmap_lock, a VMA lock, mm_rb_lock)"
+  ],
+  [
+   "down_write",
+   "down_write",
+   "take an rwsem or rwlock for write"
+  ],
+  [
+   "sys_mmap",
+   "__x64_sys_mmap",
+   "mmap()"
+  ],
+  [
+   "sys_munmap",
+   "__x64_sys_munmap",
+   "munmap()"
+  ],
+  [
+   "sys_mprotect",
+   "__x64_sys_mprotect",
+   "mprotect() and pkey_mprotect()"
+  ],
+  [
+   "sys_madvise",
+   "__x64_sys_madvise",
+   "madvise(MADV_DONTNEED)"
+  ],
+  [
+   "unmap_vmas",
+   "unmap_vmas",
+   "zap the PTEs of a range under its PTLs"
+  ],
+  [
+   "free_pgtables",
+   "free_pgtables",
+   "detach and free the page-table pages of a range"
+  ],
+  [
+   "tlb_finish_mmu",
+   "tlb_finish_mmu",
+   "the mmu_gather's flush, then free the gathered pages and tables"
+  ],
+  [
+   "change_protection",
+   "change_protection",
+   "mprotect's PTE changes"
+  ],
+  [
+   "task_numa_work",
+   "task_numa_work",
+   "NUMA balancing: mark PTEs protnone"
+  ],
+  [
+   "pthread_barrier_wait",
+   "pthread_barrier_wait",
+   "the benchmark's own barrier between rounds (pft), in user mode"
+  ]
+ ]
+};
 /** the shipped profiles by name (validated when loaded: src/profile.ts) */
 export const PROFILES: Record<string, unknown> = {
  "amd-epyc-rome": {

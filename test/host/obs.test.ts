@@ -4,7 +4,7 @@
 // same run that recorded nothing.
 import { describe, it, expect, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +23,7 @@ const BASE: PointSpec = { workload: 'pft-private', strategy: 'spf', cpus: 4, pro
 
 /** the deterministic part of a result, without what the observation added */
 function virtual(r: PointResult): unknown {
-  const { host: _h, lockStat: _l, ...rest } = r;
+  const { host: _h, lockStat: _l, trace: _t, flame: _f, ...rest } = r;
   return rest;
 }
 
@@ -81,5 +81,188 @@ describe('lock_stat (run --lock-stat)', () => {
     expect(acq).toBeGreaterThan(cont);
     expect(wmax).toBeGreaterThanOrEqual(wmin);
     expect(hmax).toBeGreaterThanOrEqual(hmin);
+  }, 120_000);
+});
+
+// ---------------------------------------------------------------------------
+// The timeline
+
+/**
+ * Check a file against the Trace Event Format (the JSON object form): what every
+ * event of each phase must carry, and that every flow arrow (v1 flow events s/f,
+ * bound to the slices that enclose them) has both ends inside an X slice of its
+ * thread. Returns the problems found (none: the file is valid).
+ */
+function traceProblems(doc: unknown): string[] {
+  const bad: string[] = [];
+  if (!doc || typeof doc !== 'object' || !Array.isArray((doc as { traceEvents?: unknown }).traceEvents)) return ['no traceEvents array'];
+  const evs = (doc as { traceEvents: Record<string, unknown>[] }).traceEvents;
+  const unit = (doc as { displayTimeUnit?: unknown }).displayTimeUnit;
+  if (unit !== undefined && unit !== 'ms' && unit !== 'ns') bad.push(`displayTimeUnit ${String(unit)}`);
+  const slices = new Map<string, { ts: number; end: number }[]>();
+  const flows = new Map<unknown, Record<string, unknown>[]>();
+  evs.forEach((e, i) => {
+    const at = `event #${i} (${String(e.name)}, ${String(e.ph)})`;
+    if (typeof e.name !== 'string') bad.push(`${at}: no name`);
+    if (!Number.isInteger(e.pid)) bad.push(`${at}: pid`);
+    switch (e.ph) {
+      case 'M':
+        if (!['process_name', 'thread_name', 'thread_sort_index', 'process_sort_index'].includes(e.name as string)) bad.push(`${at}: unknown metadata`);
+        if (typeof e.args !== 'object') bad.push(`${at}: metadata without args`);
+        return;
+      case 'X':
+        if (typeof e.dur !== 'number' || !(e.dur >= 0)) bad.push(`${at}: dur`);
+        break;
+      case 'C':
+        if (typeof e.args !== 'object' || Object.values(e.args as object).some((v) => typeof v !== 'number')) bad.push(`${at}: counter args must be numbers`);
+        break;
+      case 'i': if (!['t', 'p', 'g'].includes(e.s as string)) bad.push(`${at}: instant scope`); break;
+      case 's': case 'f':
+        if (e.id === undefined) bad.push(`${at}: flow without id`);
+        if (e.ph === 'f' && e.bp !== 'e') bad.push(`${at}: flow end must bind to its enclosing slice (bp "e")`);
+        flows.set(e.id, [...(flows.get(e.id) ?? []), e]);
+        break;
+      default: bad.push(`${at}: unknown phase`);
+    }
+    if (typeof e.ts !== 'number' || !(e.ts >= 0)) bad.push(`${at}: ts`);
+    if (e.ph !== 'C' && !Number.isInteger(e.tid)) bad.push(`${at}: tid`);
+    if (e.ph === 'X') {
+      const k = `${e.pid}/${e.tid}`;
+      slices.set(k, [...(slices.get(k) ?? []), { ts: e.ts as number, end: (e.ts as number) + (e.dur as number) }]);
+    }
+  });
+  const eps = 1e-6;
+  const enclosed = (e: Record<string, unknown>) => (slices.get(`${e.pid}/${e.tid}`) ?? []).some((s) => s.ts - eps <= (e.ts as number) && (e.ts as number) <= s.end + eps);
+  for (const [id, fs] of flows) {
+    const s = fs.filter((e) => e.ph === 's'), f = fs.filter((e) => e.ph === 'f');
+    if (s.length !== 1 || f.length !== 1) { bad.push(`flow ${String(id)}: ${s.length} start(s), ${f.length} end(s)`); continue; }
+    if ((s[0].ts as number) > (f[0].ts as number) + eps) bad.push(`flow ${String(id)} ends before it starts`);
+    if (!enclosed(s[0])) bad.push(`flow ${String(id)}: its start has no enclosing slice on thread ${String(s[0].tid)}`);
+    if (!enclosed(f[0])) bad.push(`flow ${String(id)}: its end has no enclosing slice on thread ${String(f[0].tid)}`);
+  }
+  return bad;
+}
+
+type Ev = { name: string; ph: string; ts: number; dur?: number; tid?: number; id?: number; cat?: string; args?: Record<string, unknown> };
+
+describe('timeline (run --trace)', () => {
+  it('a 4-CPU run: valid Trace Event Format with fault spans, a lock wait with its flow arrow from the releaser, and a shootdown with its IPIs on the expected tracks', async () => {
+    const plain = await runPoint(BASE);
+    const r = await runPoint({ ...BASE, observe: { trace: {} } });
+    expect(virtual({ ...r, trace: undefined } as PointResult)).toEqual(virtual(plain));
+    const doc = JSON.parse(JSON.stringify(r.trace));
+    expect(traceProblems(doc)).toEqual([]);
+    // a deliberately broken copy is caught: a flow end moved off its slice
+    const broken = JSON.parse(JSON.stringify(doc));
+    broken.traceEvents.find((e: Ev) => e.ph === 'f').ts += 1e6;
+    expect(traceProblems(broken).length).toBeGreaterThan(0);
+    const evs: Ev[] = doc.traceEvents;
+    expect(evs.filter((e) => e.name === 'thread_name').map((e) => e.args!.name)).toEqual(['CPU 0', 'CPU 1', 'CPU 2', 'CPU 3']);
+    expect(doc.otherData.droppedEvents).toBe(0);
+    // faults on every CPU's track, with kind, path and address; microseconds at 2.5 GHz
+    const faults = evs.filter((e) => e.cat === 'fault');
+    expect(faults.length).toBe(r.stats.fault);
+    for (let cpu = 0; cpu < 4; cpu++) expect(faults.some((f) => f.tid === cpu)).toBe(true);
+    const f0 = faults[0];
+    expect(f0.args).toMatchObject({ kind: expect.stringMatching(/^fault_/), strategy: 'spf', address: expect.stringMatching(/^0x[0-9a-f]+$/) });
+    expect(f0.dur! * 2500).toBeCloseTo(f0.args!.cycles as number, 3);
+    // SPF aborts are named: pft's first fault of each VMA has no anon_vma yet
+    expect(faults.some((f) => f.args!.abortReason === 'spf_abort_no_anon_vma' && f.args!.path === 'speculative aborted, then classic')).toBe(true);
+    expect(faults.filter((f) => f.args!.path === 'speculative').length).toBe(r.stats.spf_success);
+    // a lock wait whose flow arrow starts on the holder's track, at the release that ended the wait
+    const waits = evs.filter((e) => e.cat === 'lock' && e.ph === 'X' && e.name.startsWith('wait '));
+    expect(waits.length).toBeGreaterThan(0);
+    const starts = new Map(evs.filter((e) => e.ph === 's' && e.cat === 'lock').map((e) => [e.id, e]));
+    const ends = evs.filter((e) => e.ph === 'f' && e.cat === 'lock');
+    const linked = waits.filter((w) => ends.some((f) => f.tid === w.tid && Math.abs(f.ts - (w.ts + w.dur!)) < 1e-6
+      && starts.get(f.id)?.tid === Number(String(w.args!.holder).replace('CPU ', ''))));
+    expect(linked.length).toBeGreaterThan(0);
+    expect(linked.some((w) => w.name === 'wait &mm->mm_rb_lock-R')).toBe(true);
+    // shootdowns: the sender's track waits for acks; each IPI handler on another track is linked to it
+    const sd = evs.filter((e) => e.cat === 'shootdown');
+    expect(sd.length).toBe(r.stats.shootdown_remote);
+    const ipis = evs.filter((e) => e.cat === 'ipi' && e.ph === 'X');
+    expect(ipis.length).toBe(r.stats.ipi_received);
+    const s0 = sd[0];
+    const mine = ipis.filter((i) => i.args!.sender === `CPU ${s0.tid}` && i.ts >= s0.ts - 1e-6 && i.ts <= s0.ts + s0.dur! + 1e-6);
+    expect(mine.length).toBe(s0.args!.ipis);
+    expect(new Set(mine.map((i) => i.tid)).has(s0.tid)).toBe(false);
+    // counter tracks
+    expect(evs.some((e) => e.ph === 'C' && e.name === 'free frames')).toBe(true);
+  }, 120_000);
+
+  it('a window keeps only the events that overlap it; a full ring counts the rest as dropped and the file says so', async () => {
+    const w = await runPoint({ ...BASE, observe: { trace: { start: 400_000, end: 600_000 } } });
+    const xs = (w.trace!.traceEvents as Ev[]).filter((e) => e.ph === 'X' && e.cat === 'fault');
+    expect(xs.length).toBeGreaterThan(0);
+    for (const e of xs) { expect(e.ts + e.dur!).toBeGreaterThanOrEqual(400_000 / 2500 - 1e-9); expect(e.ts).toBeLessThan(600_000 / 2500); }
+    const d = await runPoint({ ...BASE, observe: { trace: { maxEventsPerCpu: 40 } } });
+    expect(traceProblems(d.trace)).toEqual([]);
+    expect(d.trace!.otherData.droppedEvents).toBeGreaterThan(0);
+    expect(String(d.trace!.otherData.note)).toMatch(/events were dropped/);
+    expect((d.trace!.traceEvents as Ev[]).filter((e) => e.ph === 'i' && /dropped/.test(e.name)).length).toBe(4);
+  }, 120_000);
+
+  it('bad trace options are one-line errors (exit 2)', () => {
+    for (const [args, msg] of [
+      [['--trace-window', '5:3', '--trace', 'x.json'], /END \(3\) must be above START \(5\)/],
+      [['--trace-window', 'a:b', '--trace', 'x.json'], /is not START:END/],
+      [['--trace-window', '1:2'], /need --trace FILE/],
+      [['--trace-events', '0', '--trace', 'x.json'], /--trace-events must be from 1 to 16777216 events per CPU \(got 0\)/],
+      [['--trace', join(tmp, 'no/such/dir/t.json')], /--trace: cannot write/],
+    ] as [string[], RegExp][]) {
+      const r = cli('run', '--workload', 'page_fault1', '--cpus', '2', '--vcycles', '100000', ...args);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    }
+  }, 120_000);
+});
+
+// ---------------------------------------------------------------------------
+// The flame graph
+
+const foldedSum = (text: string) => text.trim().split('\n').reduce((a, l) => {
+  const v = Number(l.slice(l.lastIndexOf(' ') + 1));
+  expect(Number.isInteger(v) && v > 0, l).toBe(true);
+  return a + v;
+}, 0);
+
+describe('flame graph (run --flame)', () => {
+  for (const workload of ['page_fault1', 'pft-private', 'ebizzy']) {
+    it(`${workload} at 16 CPUs: the folded stacks sum to the CPUs' clocks, "other work" splits into kernel functions (<10% left unattributed)`, async () => {
+      const spec: PointSpec = { ...BASE, workload, cpus: 16, vcycles: 1_000_000 };
+      const plain = await runPoint(spec);
+      const r = await runPoint({ ...spec, observe: { flame: {} } });
+      expect(r.ok, r.error ?? '').toBe(true);
+      expect(virtual({ ...r, flame: undefined } as PointResult)).toEqual(virtual(plain));
+      const fl = r.flame!;
+      const clocks = r.clocks.reduce((a, b) => a + b, 0);
+      expect(foldedSum(fl.folded)).toBe(clocks);
+      expect(fl.totalCycles).toBe(clocks);
+      fl.foldedPerCpu.forEach((t, cpu) => expect(foldedSum(t), `CPU ${cpu}`).toBe(r.clocks[cpu]));
+      expect(fl.lostFrames).toBe(0);
+      // the split adds up to the breakdown's "other work" (no category overlaps in these workloads)
+      expect(fl.overlapCycles).toBe(0);
+      expect(Object.values(fl.otherWork).reduce((a, b) => a + b, 0)).toBe(r.cyclesByCategory['other work']);
+      // what no kernel function or category explains: the workload's own user-mode code
+      expect((fl.otherWork['[user]'] ?? 0) / clocks).toBeLessThan(0.1);
+      // kernel names with the call chain the path took
+      expect(fl.folded).toMatch(new RegExp(`^${workload};asm_exc_page_fault;do_user_addr_fault;handle_speculative_fault;handle_pte_fault;do_anonymous_page;alloc_pages;clear_page_erms \\d+$`, 'm'));
+      expect(fl.folded).toMatch(/;get_vma;down_read;\[mm_rb_lock wait\] \d+$/m);
+    }, 180_000);
+  }
+
+  it('the CLI writes folded stacks and an SVG flame graph, and prints "other work" by function', () => {
+    const dir = join(tmp, 'flame');
+    const r = cli('run', '--workload', 'pft-private', '--strategy', 'spf', '--cpus', '4', '--mode', 'deterministic', '--vcycles', '500000', '--flame', dir);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/"other work" \([\d.]+% of all CPUs' cycles\) by kernel function: .*clear_page_erms [\d.]+%/);
+    const folded = readFileSync(join(dir, 'pft-private-spf-4cpu.folded'), 'utf8');
+    expect(folded).toMatch(/^pft-private;asm_exc_page_fault;do_user_addr_fault;/m);
+    const svg = readFileSync(join(dir, 'pft-private-spf-4cpu.svg'), 'utf8');
+    expect(svg.startsWith('<svg')).toBe(true);
+    for (const name of ['pft-private', 'asm_exc_page_fault', 'do_user_addr_fault', 'clear_page_erms']) expect(svg).toContain(`>${name}</text>`);
+    for (let cpu = 0; cpu < 4; cpu++) expect(existsSync(join(dir, `pft-private-spf-4cpu-cpu${cpu}.folded`))).toBe(true);
   }, 120_000);
 });
