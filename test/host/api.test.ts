@@ -12,6 +12,7 @@ import {
   VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_RETRY,
   type CpuSnapshot, type SweepEvent,
 } from '../../src/index.js';
+import * as api from '../../src/index.js';
 import { layoutConsts } from '../../src/wasm.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -163,6 +164,10 @@ describe('signals, constants, cancelling', () => {
     expect([PROT_READ, PROT_WRITE, PROT_EXEC]).toEqual([C.VM_READ, C.VM_WRITE, C.VM_EXEC]);
     const byName: Record<string, number> = { PROT_MTE, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS, MAP_GROWSDOWN, MADV_DONTNEED, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV, VM_FAULT_RETRY };
     for (const [k, v] of Object.entries(byName)) expect(C[k], k).toBe(v);
+    // the userfaultfd features and message flags: every one the package exports is the core's
+    const uffd = Object.entries(api).filter(([k]) => k.startsWith('UFFD_'));
+    expect(uffd.length).toBe(20);
+    for (const [k, v] of uffd) expect(C[k], k).toBe(v);
   });
 
   it('an AbortSignal stops a running machine through the stop the watchdog uses, keeping what finished', async () => {

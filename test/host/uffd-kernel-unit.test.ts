@@ -4,21 +4,21 @@
 // names the kernel test and the memory type as uffd-unit-tests prints them ("zeropage on shmem"). The
 // kernel cases that cannot be expressed, and why: README "userfaultfd and shmem".
 import { describe, it, expect } from 'vitest';
-import { createMachine, type Op } from '../../src/index.js';
+import {
+  createMachine, type Op, MAP_SHARED, MAP_PRIVATE, MAP_FIXED, MAP_ANONYMOUS,
+  UFFD_FEATURE_PAGEFAULT_FLAG_WP, UFFD_FEATURE_EVENT_FORK, UFFD_FEATURE_MISSING_HUGETLBFS, UFFD_FEATURE_MISSING_SHMEM, UFFD_FEATURE_SIGBUS,
+  UFFD_FEATURE_MINOR_HUGETLBFS, UFFD_FEATURE_MINOR_SHMEM, UFFD_FEATURE_WP_HUGETLBFS_SHMEM, UFFD_FEATURE_WP_UNPOPULATED,
+} from '../../src/index.js';
 import { checkInvariants, formatViolations } from '../../src/checker.js';
 import { dumpLeaves } from '../support/fault-util.js';
 import { _PAGE_PRESENT, _PAGE_RW, _PAGE_UFFD_WP, _PAGE_SPECIAL } from '../../src/pte.js';
 
 const PAGE = 4096;
 const NR = 4; // nr_pages (the kernel uses 32 MiB; four pages express the same rules)
-const MAP_SHARED = 0x01, MAP_PRIVATE = 0x02, MAP_FIXED = 0x10, MAP_ANONYMOUS = 0x20;
 const SRC = 0x10_0000_0000, DST = 0x10_4000_0000, ALIAS = 0x10_8000_0000;
 const EEXIST = -17, EINVAL = -22;
 /** what an access answered by VM_FAULT_SIGBUS returns (src/programs.ts OpResult: the signal a process gets) */
 const SIGBUS = 'SIGBUS';
-const UFFD_FEATURE_PAGEFAULT_FLAG_WP = 1 << 0, UFFD_FEATURE_EVENT_FORK = 1 << 1, UFFD_FEATURE_MISSING_HUGETLBFS = 1 << 4,
-  UFFD_FEATURE_MISSING_SHMEM = 1 << 5, UFFD_FEATURE_SIGBUS = 1 << 7, UFFD_FEATURE_MINOR_HUGETLBFS = 1 << 9,
-  UFFD_FEATURE_MINOR_SHMEM = 1 << 10, UFFD_FEATURE_WP_HUGETLBFS_SHMEM = 1 << 12, UFFD_FEATURE_WP_UNPOPULATED = 1 << 13;
 const _UFFDIO_WAKE = 2, _UFFDIO_COPY = 3, _UFFDIO_ZEROPAGE = 4, _UFFDIO_WRITEPROTECT = 6, _UFFDIO_CONTINUE = 7;
 const STRATEGIES = ['mmap_lock', 'spf', 'pervma'] as const;
 
