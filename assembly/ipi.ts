@@ -27,6 +27,8 @@ import { tlb_flush_range } from './tlb';
 import { fn_enter, fn_exit, tracing, trace_event } from './obs';
 import { FN_FLUSH_TLB_FUNC, FN_FLUSH_TLB_MM_RANGE } from './generated';
 import { TE_IPI, TE_SHOOTDOWN } from './layout';
+import { cpuidle_enter, cpuidle_exit } from './cpuidle';
+import { rwsem_sleeping } from './rwsem';
 
 // ------------------------------------------------------------ IRQ state ---
 
@@ -66,11 +68,15 @@ export function service_ipis(): void {
     const kind = atomic.load<u32>(slot + MB_KIND);
     const before = now();
     fn_enter(FN_FLUSH_TLB_FUNC);
-    // the handler runs from max(now, arrival); it steals its own cycles from us
+    // the handler runs from max(now, arrival); it steals its own cycles from us, and an idle CPU
+    // (its task asleep in an rwsem's wait list) first leaves its idle state (cpuidle.ts)
+    const idle = rwsem_sleeping();
+    if (idle) cpuidle_exit();
     charge(cost(COST_IPI_HANDLER));
     if (kind == IPI_TLB_FLUSH) tlb_flush_range(atomic.load<u64>(slot + MB_START), atomic.load<u64>(slot + MB_END));
     const spent = now() - before;
     if (tracing()) trace_event(TE_IPI, before, now(), s, arrival - cost(COST_IPI_DELIVER));
+    if (idle) cpuidle_enter(); // back to idle after the handler
     const ack: u64 = (before > arrival ? before : arrival) + spent;
     const taken = atomic.cmpxchg<u32>(slot + MB_PENDING, 1, 0) == 1; // else cancelled by the sender
     if (taken) {

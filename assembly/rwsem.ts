@@ -47,12 +47,13 @@
 
 import {
   RW_COUNT, RW_WAITLIST, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK,
-  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, PC_RWQ, PC_RWQ_SINCE, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
+  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
 } from './layout';
 import { PC, NCPUS, cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, charge, cost, OBS } from './cpu';
 import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
 import { STAT_IPI_CYCLES } from './generated';
 import { strategy, STRATEGY_SPF } from './strategy';
+import { cpuidle_enter, cpuidle_exit } from './cpuidle';
 import { line_rmw, line_read, line_is_hot, line_wait_accounting, line_owner } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL, STAT_RWSEM_SLEEP, LOCK_CLASS_MM_RB_READ, COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER } from './generated';
@@ -60,6 +61,15 @@ import { FN_DOWN_READ, FN_DOWN_WRITE } from './generated';
 import { fn_enter, fn_exit } from './obs';
 
 @inline function wakeup_latency(): u64 { return cost(COST_IPI_SEND) + cost(COST_IPI_DELIVER) + cost(COST_IPI_HANDLER); }
+
+/** The wake-up reaches this sleeper (see wakeup_latency), whose CPU leaves its idle state first (cpuidle.ts); returns the cycles charged. */
+function wake_up_sleeper(): u64 {
+  const t = now();
+  charge(wakeup_latency());
+  cpuidle_exit();
+  stat_inc(STAT_RWSEM_SLEEP);
+  return now() - t;
+}
 
 /** the rwlock_t (mm_rb_lock) spins; the rwsems sleep */
 @inline function sleeps(s: u32): bool {
@@ -102,6 +112,7 @@ export function rwsem_init(s: u32, cls: u32): void {
 function rwq_join(s: u32, kind: u32, since: u64): void {
   // every rwsem sits 8-aligned (mm and VMA slots are, RW_* offsets in them too): the low 2 bits carry the kind
   store<u64>(PC + PC_RWQ_SINCE, since);
+  cpuidle_enter();
   atomic.store<u32>(PC + PC_RWQ, s | kind);
   atomic.add<u32>(s + RW_WAITLIST, 1);
 }
@@ -183,14 +194,19 @@ function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait
     waited = rel - t0;
     if (rel > now()) set_clock(rel);
     line_read(s + RW_LINE);
+    // A reader that asked while the writer held the lock in virtual time, but ran after the
+    // writer's whole section on the host (parallel mode: the writer's CPU is another worker's),
+    // found it write-locked: it slept in the list from t0 and pays the wake-up as a sleeper
+    // granted at the release does.
+    if (read && !slept_reader && t0 >= acq && sleeps(s)) {
+      store<u64>(PC + PC_IDLE_SINCE, t0);
+      waited += wake_up_sleeper();
+    }
   } else if (real_wait && now() > t0) waited = now() - t0;
   else waited = line_wait; // queued behind other CPUs' RMWs on the count's line (readers bouncing it)
   if (slept_reader) {
-    // granted at the release; the wake-up reaches us only now (see wakeup_latency)
-    const w = wakeup_latency();
-    charge(w);
-    waited += w;
-    stat_inc(STAT_RWSEM_SLEEP);
+    // granted at the release; the wake-up reaches us only now
+    waited += wake_up_sleeper();
   }
   lock_stat(cls, 0, 1);
   if (real_wait || waited > 0) lock_stat(cls, 1, 1);
@@ -339,8 +355,7 @@ function down_write__body(s: u32): void {
         if (sleep && !woken) {
           // rwsem_wake woke us; we run once the wake-up reaches us, and look again then
           woken = true;
-          charge(wakeup_latency());
-          stat_inc(STAT_RWSEM_SLEEP);
+          wake_up_sleeper();
           sched_sync();
           continue;
         }
@@ -388,6 +403,16 @@ export function downgrade_write(s: u32): void {
   atomic.store<u64>(s + RW_RELEASE, now());
   atomic.store<i32>(s + RW_COUNT, 1);
   if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
+}
+
+/**
+ * Is this CPU's task asleep in an rwsem's wait list (its CPU idle)? A writer
+ * spinning (the OSQ) or a CPU waiting on the rwlock mm_rb_lock runs.
+ */
+export function rwsem_sleeping(): bool {
+  const q = atomic.load<u32>(PC + PC_RWQ);
+  const k = q & 3;
+  return (k == RWQ_READER || k == RWQ_WRITER) && sleeps(q & ~(<u32>3)) && atomic.load<u32>(PC + PC_WAIT_OBJ) != 0;
 }
 
 @inline export function rwsem_is_locked(s: u32): bool { return atomic.load<i32>(s + RW_COUNT) != 0; }

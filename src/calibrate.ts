@@ -111,6 +111,23 @@ export function median(xs: number[]): number {
 }
 
 /** sockets, cores per socket and threads per core from sysfs (1 socket of N cores when it says nothing) */
+/** this host's cpuidle states past POLL, shallowest first (sysfs: name, latency and residency in us) */
+function cpuidleStates(): { name: string; latency: number; residency: number; dir: string }[] {
+  const base = '/sys/devices/system/cpu/cpu0/cpuidle';
+  const out: { name: string; latency: number; residency: number; dir: string }[] = [];
+  try {
+    for (const d of readdirSync(base).filter((n) => /^state\d+$/.test(n)).sort((x, y) => Number(x.slice(5)) - Number(y.slice(5)))) {
+      const dir = join(base, d);
+      const name = readFileSync(join(dir, 'name'), 'utf8').trim();
+      const latency = Number(readFileSync(join(dir, 'latency'), 'utf8'));
+      const residency = Number(readFileSync(join(dir, 'residency'), 'utf8'));
+      if (name === 'POLL' || !Number.isFinite(latency) || !Number.isFinite(residency)) continue;
+      out.push({ name, latency, residency, dir });
+    }
+  } catch { /* no cpuidle in sysfs */ }
+  return out;
+}
+
 function topology(): { sockets: number; coresPerSocket: number; threadsPerCore: number } {
   const n = hostCpus().length;
   const base = '/sys/devices/system/cpu';
@@ -236,6 +253,19 @@ export async function calibrateHost(opts: CalibrateOptions = {}): Promise<Calibr
       `the round trip (mprotect of a touched page with a thread of the process spinning on CPU 1, ${ns('shootdown')}, minus the same with that thread asleep, ${ns('flushlocal')}: ${rt.toFixed(1)} ns) minus ipi_handler and ipi_send`);
   } else for (const k of ['ipi_send', 'ipi_deliver', 'ipi_handler']) keep(k, 'one CPU: no shootdown to measure');
   keep('irq_relax', 'not measurable from user space (sti/cli are privileged)');
+  // idle states: cpuidle lists them in sysfs (name, exit latency and target residency in us); the first three past POLL
+  const idle = cpuidleStates();
+  for (let i = 1; i <= 3; i++) {
+    const st = idle[i - 1];
+    if (st) {
+      set(`cpuidle${i}_exit_latency`, st.latency * ghz * 1000, `cpuidle state ${st.name}: exit latency ${st.latency} us (${st.dir}/latency)`);
+      set(`cpuidle${i}_target_residency`, st.residency * ghz * 1000, `cpuidle state ${st.name}: target residency ${st.residency} us (${st.dir}/residency)`);
+    } else {
+      const why = idle.length === 0 ? 'this host lists no cpuidle states (/sys/devices/system/cpu/cpu0/cpuidle): never applied' : `this host lists ${idle.length} cpuidle state(s) past POLL: never applied`;
+      set(`cpuidle${i}_exit_latency`, 0, why);
+      set(`cpuidle${i}_target_residency`, 0, why);
+    }
+  }
   // SMT: a sibling's slowdown needs two threads pinned to one core, which the probes do not run
   if (topo.threadsPerCore === 1) set('smt_slowdown', 0, `no SMT in this topology (${topo.threadsPerCore} thread per core): never applied`);
   else keep('smt_slowdown', 'two threads on one core were not measured');

@@ -731,6 +731,10 @@ export const COUNTERS_SPEC: unknown = {
   [
    "rwsem_sleep",
    "rwsem waits that slept in the wait list and paid the wake-up (reschedule IPI, delivery, switch back): a reader granted the lock, a writer woken at the head"
+  ],
+  [
+   "cpuidle_exit_cycles",
+   "cycles CPUs spent leaving an idle state (cpuidle exit latency) while their task slept in an rwsem's wait list: before an interrupt (part of ipi_cycles) or the wake-up (part of the lock's wait)"
   ]
  ]
 };
@@ -856,6 +860,30 @@ export const COSTS_SPEC: unknown = {
   [
    "smt_slowdown",
    "cycles added to every 100 cycles of a CPU's work while the other hardware thread of its core runs an emulated CPU too (0: no SMT, or no slowdown)"
+  ],
+  [
+   "cpuidle1_exit_latency",
+   "exit latency of the shallowest idle state (cpuidle state 1, struct cpuidle_state.exit_latency): what a CPU idle in it pays before it runs an interrupt or a woken task (0 with target_residency 0: no such state)"
+  ],
+  [
+   "cpuidle1_target_residency",
+   "target residency of cpuidle state 1: the shortest idle period the governor enters it for"
+  ],
+  [
+   "cpuidle2_exit_latency",
+   "exit latency of cpuidle state 2 (deeper)"
+  ],
+  [
+   "cpuidle2_target_residency",
+   "target residency of cpuidle state 2"
+  ],
+  [
+   "cpuidle3_exit_latency",
+   "exit latency of cpuidle state 3 (the deepest the profile gives)"
+  ],
+  [
+   "cpuidle3_target_residency",
+   "target residency of cpuidle state 3"
   ]
  ]
 };
@@ -1229,6 +1257,30 @@ export const PROFILES: Record<string, unknown> = {
    "smt_slowdown": {
     "cycles": 54,
     "source": "Marr et al., 'Hyper-Threading Technology Architecture and Microarchitecture', Intel Technology Journal 6(1), 2002: two threads on one core gave up to 30% more throughput than one on server workloads, so each runs at ~1.3/2 = 65% of a lone thread's speed: 100/0.65 - 100 = 54 extra cycles per 100 (Intel's figure reused for Zen 2 SMT: estimate, no AMD figure for kernel code found)"
+   },
+   "cpuidle1_exit_latency": {
+    "cycles": 0,
+    "source": "not modelled: AMD parts take their idle states from the firmware (acpi_idle, ACPI _CST), and no Rome _CST table was found to cite; 0: never applied"
+   },
+   "cpuidle1_target_residency": {
+    "cycles": 0,
+    "source": "not modelled: AMD parts take their idle states from the firmware (acpi_idle, ACPI _CST), and no Rome _CST table was found to cite; 0: never applied"
+   },
+   "cpuidle2_exit_latency": {
+    "cycles": 0,
+    "source": "not modelled: AMD parts take their idle states from the firmware (acpi_idle, ACPI _CST), and no Rome _CST table was found to cite; 0: never applied"
+   },
+   "cpuidle2_target_residency": {
+    "cycles": 0,
+    "source": "not modelled: AMD parts take their idle states from the firmware (acpi_idle, ACPI _CST), and no Rome _CST table was found to cite; 0: never applied"
+   },
+   "cpuidle3_exit_latency": {
+    "cycles": 0,
+    "source": "not modelled: AMD parts take their idle states from the firmware (acpi_idle, ACPI _CST), and no Rome _CST table was found to cite; 0: never applied"
+   },
+   "cpuidle3_target_residency": {
+    "cycles": 0,
+    "source": "not modelled: AMD parts take their idle states from the firmware (acpi_idle, ACPI _CST), and no Rome _CST table was found to cite; 0: never applied"
    }
   }
  },
@@ -1362,6 +1414,30 @@ export const PROFILES: Record<string, unknown> = {
    "smt_slowdown": {
     "cycles": 0,
     "source": "no SMT in this topology (1 thread per core): never applied"
+   },
+   "cpuidle1_exit_latency": {
+    "cycles": 0,
+    "source": "the default profile models no idle states: a sleeping CPU wakes at once (0: never applied)"
+   },
+   "cpuidle1_target_residency": {
+    "cycles": 0,
+    "source": "the default profile models no idle states: a sleeping CPU wakes at once (0: never applied)"
+   },
+   "cpuidle2_exit_latency": {
+    "cycles": 0,
+    "source": "the default profile models no idle states: a sleeping CPU wakes at once (0: never applied)"
+   },
+   "cpuidle2_target_residency": {
+    "cycles": 0,
+    "source": "the default profile models no idle states: a sleeping CPU wakes at once (0: never applied)"
+   },
+   "cpuidle3_exit_latency": {
+    "cycles": 0,
+    "source": "the default profile models no idle states: a sleeping CPU wakes at once (0: never applied)"
+   },
+   "cpuidle3_target_residency": {
+    "cycles": 0,
+    "source": "the default profile models no idle states: a sleeping CPU wakes at once (0: never applied)"
    }
   }
  },
@@ -1495,6 +1571,30 @@ export const PROFILES: Record<string, unknown> = {
    "smt_slowdown": {
     "cycles": 54,
     "source": "Marr et al., 'Hyper-Threading Technology Architecture and Microarchitecture', Intel Technology Journal 6(1), 2002: two threads on one core gave up to 30% more throughput than one on server workloads, so each runs at ~1.3/2 = 65% of a lone thread's speed: 100/0.65 - 100 = 54 extra cycles per 100 (reused for Cascade Lake: estimate, no per-core SMT yield of kernel code found)"
+   },
+   "cpuidle1_exit_latency": {
+    "cycles": 4600,
+    "source": "cpuidle state 1 = C1: exit_latency 2 us (Linux drivers/idle/intel_idle.c, skx_cstates (Cascade Lake-SP is driven with the Skylake-SP table: idle_cpu_skx)), converted at 2.3 GHz"
+   },
+   "cpuidle1_target_residency": {
+    "cycles": 4600,
+    "source": "cpuidle state 1 = C1: target_residency 2 us (Linux drivers/idle/intel_idle.c, skx_cstates (Cascade Lake-SP is driven with the Skylake-SP table: idle_cpu_skx)), converted at 2.3 GHz"
+   },
+   "cpuidle2_exit_latency": {
+    "cycles": 23000,
+    "source": "cpuidle state 2 = C1E: exit_latency 10 us (Linux drivers/idle/intel_idle.c, skx_cstates), converted at 2.3 GHz"
+   },
+   "cpuidle2_target_residency": {
+    "cycles": 46000,
+    "source": "cpuidle state 2 = C1E: target_residency 20 us (Linux drivers/idle/intel_idle.c, skx_cstates), converted at 2.3 GHz"
+   },
+   "cpuidle3_exit_latency": {
+    "cycles": 305900,
+    "source": "cpuidle state 3 = C6: exit_latency 133 us (Linux drivers/idle/intel_idle.c, skx_cstates), converted at 2.3 GHz"
+   },
+   "cpuidle3_target_residency": {
+    "cycles": 1380000,
+    "source": "cpuidle state 3 = C6: target_residency 600 us (Linux drivers/idle/intel_idle.c, skx_cstates), converted at 2.3 GHz"
    }
   }
  },
@@ -1628,6 +1728,30 @@ export const PROFILES: Record<string, unknown> = {
    "smt_slowdown": {
     "cycles": 54,
     "source": "Marr et al., 'Hyper-Threading Technology Architecture and Microarchitecture', Intel Technology Journal 6(1), 2002: two threads on one core gave up to 30% more throughput than one on server workloads, so each runs at ~1.3/2 = 65% of a lone thread's speed: 100/0.65 - 100 = 54 extra cycles per 100 (reused for Haswell-EP: estimate, no per-core SMT yield of kernel code found)"
+   },
+   "cpuidle1_exit_latency": {
+    "cycles": 5200,
+    "source": "cpuidle state 1 = C1: exit_latency 2 us (Linux drivers/idle/intel_idle.c, hsw_cstates (Haswell; idle_cpu_hsx uses the same table)), converted at 2.6 GHz"
+   },
+   "cpuidle1_target_residency": {
+    "cycles": 5200,
+    "source": "cpuidle state 1 = C1: target_residency 2 us (Linux drivers/idle/intel_idle.c, hsw_cstates (Haswell; idle_cpu_hsx uses the same table)), converted at 2.6 GHz"
+   },
+   "cpuidle2_exit_latency": {
+    "cycles": 26000,
+    "source": "cpuidle state 2 = C1E: exit_latency 10 us (Linux drivers/idle/intel_idle.c, hsw_cstates), converted at 2.6 GHz"
+   },
+   "cpuidle2_target_residency": {
+    "cycles": 52000,
+    "source": "cpuidle state 2 = C1E: target_residency 20 us (Linux drivers/idle/intel_idle.c, hsw_cstates), converted at 2.6 GHz"
+   },
+   "cpuidle3_exit_latency": {
+    "cycles": 345800,
+    "source": "cpuidle state 3 = C6: exit_latency 133 us (Linux drivers/idle/intel_idle.c, hsw_cstates; its C3, 33/100 us, is left out: three states per profile), converted at 2.6 GHz"
+   },
+   "cpuidle3_target_residency": {
+    "cycles": 1040000,
+    "source": "cpuidle state 3 = C6: target_residency 400 us (Linux drivers/idle/intel_idle.c, hsw_cstates), converted at 2.6 GHz"
    }
   }
  },
@@ -1762,6 +1886,30 @@ export const PROFILES: Record<string, unknown> = {
    "smt_slowdown": {
     "cycles": 54,
     "source": "Marr et al., 'Hyper-Threading Technology Architecture and Microarchitecture', Intel Technology Journal 6(1), 2002: two threads on one core gave up to 30% more throughput than one on server workloads, so each runs at ~1.3/2 = 65% of a lone thread's speed: 100/0.65 - 100 = 54 extra cycles per 100 (reused for Ice Lake-SP: estimate, no per-core SMT yield of kernel code found)"
+   },
+   "cpuidle1_exit_latency": {
+    "cycles": 2300,
+    "source": "cpuidle state 1 = C1: exit_latency 1 us (Linux drivers/idle/intel_idle.c, icx_cstates (Ice Lake-SP)), converted at 2.3 GHz"
+   },
+   "cpuidle1_target_residency": {
+    "cycles": 2300,
+    "source": "cpuidle state 1 = C1: target_residency 1 us (Linux drivers/idle/intel_idle.c, icx_cstates (Ice Lake-SP)), converted at 2.3 GHz"
+   },
+   "cpuidle2_exit_latency": {
+    "cycles": 9200,
+    "source": "cpuidle state 2 = C1E: exit_latency 4 us (Linux drivers/idle/intel_idle.c, icx_cstates), converted at 2.3 GHz"
+   },
+   "cpuidle2_target_residency": {
+    "cycles": 9200,
+    "source": "cpuidle state 2 = C1E: target_residency 4 us (Linux drivers/idle/intel_idle.c, icx_cstates), converted at 2.3 GHz"
+   },
+   "cpuidle3_exit_latency": {
+    "cycles": 391000,
+    "source": "cpuidle state 3 = C6: exit_latency 170 us (Linux drivers/idle/intel_idle.c, icx_cstates), converted at 2.3 GHz"
+   },
+   "cpuidle3_target_residency": {
+    "cycles": 1380000,
+    "source": "cpuidle state 3 = C6: target_residency 600 us (Linux drivers/idle/intel_idle.c, icx_cstates), converted at 2.3 GHz"
    }
   }
  },
@@ -1895,6 +2043,30 @@ export const PROFILES: Record<string, unknown> = {
    "smt_slowdown": {
     "cycles": 54,
     "source": "Marr et al., 'Hyper-Threading Technology Architecture and Microarchitecture', Intel Technology Journal 6(1), 2002: two threads on one core gave up to 30% more throughput than one on server workloads, so each runs at ~1.3/2 = 65% of a lone thread's speed: 100/0.65 - 100 = 54 extra cycles per 100 (the Netburst-era figure reused for Skylake-SP: estimate, no per-core SMT yield of kernel code found)"
+   },
+   "cpuidle1_exit_latency": {
+    "cycles": 5000,
+    "source": "cpuidle state 1 = C1: exit_latency 2 us (Linux drivers/idle/intel_idle.c, skx_cstates (Skylake-SP)), converted at 2.5 GHz"
+   },
+   "cpuidle1_target_residency": {
+    "cycles": 5000,
+    "source": "cpuidle state 1 = C1: target_residency 2 us (Linux drivers/idle/intel_idle.c, skx_cstates (Skylake-SP)), converted at 2.5 GHz"
+   },
+   "cpuidle2_exit_latency": {
+    "cycles": 25000,
+    "source": "cpuidle state 2 = C1E: exit_latency 10 us (Linux drivers/idle/intel_idle.c, skx_cstates), converted at 2.5 GHz"
+   },
+   "cpuidle2_target_residency": {
+    "cycles": 50000,
+    "source": "cpuidle state 2 = C1E: target_residency 20 us (Linux drivers/idle/intel_idle.c, skx_cstates), converted at 2.5 GHz"
+   },
+   "cpuidle3_exit_latency": {
+    "cycles": 332500,
+    "source": "cpuidle state 3 = C6: exit_latency 133 us (Linux drivers/idle/intel_idle.c, skx_cstates), converted at 2.5 GHz"
+   },
+   "cpuidle3_target_residency": {
+    "cycles": 1500000,
+    "source": "cpuidle state 3 = C6: target_residency 600 us (Linux drivers/idle/intel_idle.c, skx_cstates), converted at 2.5 GHz"
    }
   }
  },
@@ -2028,6 +2200,30 @@ export const PROFILES: Record<string, unknown> = {
    "smt_slowdown": {
     "cycles": 0,
     "source": "no SMT in this topology (2 vCPUs as 2 cores of 1 thread; the hypervisor hides any sharing): never applied"
+   },
+   "cpuidle1_exit_latency": {
+    "cycles": 0,
+    "source": "not modelled: a guest idles with HLT (or haltpoll), and what a halted vCPU costs to wake is the host's (halt polling, the host scheduler), not measured here; 0: never applied"
+   },
+   "cpuidle1_target_residency": {
+    "cycles": 0,
+    "source": "not modelled: a guest idles with HLT (or haltpoll), and what a halted vCPU costs to wake is the host's (halt polling, the host scheduler), not measured here; 0: never applied"
+   },
+   "cpuidle2_exit_latency": {
+    "cycles": 0,
+    "source": "not modelled: a guest idles with HLT (or haltpoll), and what a halted vCPU costs to wake is the host's (halt polling, the host scheduler), not measured here; 0: never applied"
+   },
+   "cpuidle2_target_residency": {
+    "cycles": 0,
+    "source": "not modelled: a guest idles with HLT (or haltpoll), and what a halted vCPU costs to wake is the host's (halt polling, the host scheduler), not measured here; 0: never applied"
+   },
+   "cpuidle3_exit_latency": {
+    "cycles": 0,
+    "source": "not modelled: a guest idles with HLT (or haltpoll), and what a halted vCPU costs to wake is the host's (halt polling, the host scheduler), not measured here; 0: never applied"
+   },
+   "cpuidle3_target_residency": {
+    "cycles": 0,
+    "source": "not modelled: a guest idles with HLT (or haltpoll), and what a halted vCPU costs to wake is the host's (halt polling, the host scheduler), not measured here; 0: never applied"
    }
   }
  }
