@@ -24,8 +24,9 @@
 //    (rwsem_optimistic_spin) and takes the lock the moment it is free, ahead
 //    of the list (lock stealing), unless readers head the list (they were
 //    granted at the release) or RWSEM_FLAG_HANDOFF is set; a writer that finds
-//    readers owning the lock joins the list at once under 4.17, and after
-//    spinning rwsem_rspin_threshold() ((20 + readers) / 2 us) under 5.3+;
+//    readers owning the lock joins the list at once under 4.17 (before 5.3:
+//    see rwsem_53()), and after spinning rwsem_rspin_threshold() ((20 +
+//    readers) / 2 us) under 5.3+;
 //  - RWSEM_FLAG_HANDOFF (5.3+ only, commit 4f23dbc1e657 "locking/rwsem: Implement
 //    lock handoff to prevent lock starvation"): the head, once it has waited
 //    RWSEM_WAIT_TIMEOUT (4 ms: DIV_ROUND_UP(HZ, 250) jiffies at HZ=1000),
@@ -47,7 +48,7 @@
 
 import {
   RW_COUNT, RW_WAITLIST, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK,
-  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
+  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, SET_MUNMAP_DOWNGRADE, setting, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
 } from './layout';
 import { PC, NCPUS, cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, charge, cost, OBS } from './cpu';
 import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
@@ -78,13 +79,14 @@ function wake_up_sleeper(): u64 {
 }
 
 /**
- * Which rwsem this kernel has: the SPF series ran on 4.14-5.1 trees, whose
- * rwsem-xadd.c neither hands off nor lets writers spin on readers; every
- * other strategy stands for a kernel with 5.3's rwsem.c (commit 4f23dbc1e657
- * handoff; commit 7d43f1ce9dd0 "locking/rwsem: Enable time-based spinning on
- * reader-owned rwsem").
+ * Which rwsem this kernel has: 5.3's rwsem.c (commit 4f23dbc1e657 handoff;
+ * commit 7d43f1ce9dd0 "locking/rwsem: Enable time-based spinning on
+ * reader-owned rwsem") or the rwsem-xadd.c before it, which neither hands off
+ * nor lets writers spin on readers. The SPF series ran on 4.14-5.1 trees, and
+ * a machine whose munmap keeps the write lock (SET_MUNMAP_DOWNGRADE 0) is a
+ * kernel before 4.20 (commit dd2283f2605e): both have the old rwsem.
  */
-@inline function rwsem_53(): bool { return strategy() != STRATEGY_SPF; }
+@inline function rwsem_53(): bool { return strategy() != STRATEGY_SPF && setting(SET_MUNMAP_DOWNGRADE) != 0; }
 
 /** one microsecond in virtual cycles at the profile's clock */
 @inline function usec(): u64 { return <u64>load<u32>(HDR_BASE + H_GHZ_MILLI); }

@@ -36,8 +36,8 @@ const RW: u32 = VM_READ | VM_WRITE;
 // `need` loops and its clock has reached the time the last one did: the timed
 // window then holds at least `need` whole loops of every CPU. A CPU starved
 // that long (a sleeper in mmap_lock's wait list while spinning writers keep
-// stealing the lock: 4.17's rwsem, the spf strategy's, has no hand-off; see
-// rwsem.ts) would keep the others running for long, so
+// stealing the lock: the rwsem before 5.3, the spf strategy's and any
+// --munmap write machine's, has no hand-off; see rwsem.ts) would keep the others running for long, so
 // the run also ends at STEADY_MAX_STRETCH times the first completion; the
 // host then reports the window as not covered.
 

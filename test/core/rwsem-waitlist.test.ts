@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { runPoint } from '../../src/experiment.js';
+import { Machine } from '../../src/machine.js';
 
 // The rwsem's FIFO wait list and the OSQ of spinning writers (assembly/rwsem.ts):
 // CPUs that all want mmap_lock for write (mmap1: mmap + munmap, munmap downgraded
@@ -24,4 +25,27 @@ describe('rwsem wait list', () => {
       expect(Math.min(...loops), `loops per CPU ${loops.join(', ')}`).toBeGreaterThanOrEqual(floor * most);
     });
   }
+});
+
+// The rwsem follows the kernel the machine stands for (rwsem.ts rwsem_53()): a
+// machine whose munmap keeps the write lock is a kernel before 4.20, whose
+// rwsem-xadd.c writers never spin on readers: a writer that finds readers
+// sleeps in the list at once. 5.3's writers spin on readers for up to
+// rwsem_rspin_threshold() (10 us and more), longer than this loop's readers hold it.
+describe('rwsem by kernel', () => {
+  async function mix(munmap: 'write' | 'downgrade') {
+    const m = new Machine({ cpus: 4, mode: 'deterministic', strategy: 0, settings: { munmap }, watchdogMs: 20_000 });
+    const sem = m.hostAlloc(m.C.RW_SIZE);
+    const counter = m.hostAlloc(16);
+    m.host.core.rwsem_init(sem, m.C.LOCK_CLASS_MMAP_READ);
+    const r = await m.run(() => ({ program: 'rwsemMix', args: { sem, counter, iters: 2000, writePct: 20 } }));
+    expect(r.error).toBeUndefined();
+    return m.stats();
+  }
+  it('writers behind readers sleep at once before 5.3 (--munmap write), spin on them under 5.3+', async () => {
+    const old = await mix('write');
+    const v53 = await mix('downgrade');
+    expect(old.mmap_write_acquire).toBe(v53.mmap_write_acquire);
+    expect(old.rwsem_sleep, `sleeps: before 5.3 ${old.rwsem_sleep}, 5.3+ ${v53.rwsem_sleep}`).toBeGreaterThan(v53.rwsem_sleep);
+  });
 });
