@@ -45,9 +45,8 @@ import {
 import { spin_lock, spin_unlock, spin_trylock } from './spinlock';
 import { sync_point } from './wait';
 import { local_irq_disable, local_irq_enable, irq_relax, flush_tlb_mm_range } from './ipi';
-import { line_read } from './cacheline';
 import {
-  pmd_alloc_walk, pte_alloc_walk, walk_pte_table, walk_pmd_table, walk_pmd_slot, walk_orig_pmd, walk_pte_slot, ptl_of, ptpage_addr, pte_line, set_pte,
+  pmd_alloc_walk, pte_alloc_walk, walk_pte_table, walk_pmd_table, walk_pmd_slot, walk_orig_pmd, walk_pte_slot, ptl_of, ptpage_addr, ptep_get, set_pte,
   ptep_get_and_clear, pmd_pte_table, walk_error, WALK_NOMEM,
 } from './pgtable';
 import {
@@ -268,8 +267,7 @@ export function pte_map_lock(vmf: VmFault): bool {
 
 /** read the PTE under the PTL (the cache line is ours or comes to us) */
 @inline function pte_read(vmf: VmFault): u64 {
-  line_read(pte_line(<u32>vmf.table, pte_index(vmf)));
-  return atomic.load<u64>(vmf.pte);
+  return ptep_get(<u32>vmf.table, pte_index(vmf));
 }
 
 /**

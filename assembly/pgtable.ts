@@ -116,6 +116,8 @@ export function table_nr_present(t: u32): i32 { return atomic.load<i32>(nr_prese
   line_read(pte_line(t, idx));
   return atomic.load<u64>(ptpage_addr(t) + (idx << 3));
 }
+/** ptep_get(): read entry `idx` of PTE table `t` through its line (the fault path's read of its PTE) */
+export function ptep_get(t: u32, idx: u32): u64 { return entry_load(t, idx); }
 /** the kernel's locked CAS on entry `slot` of table `t`: the line exclusively, COST_PTE_OP; returns what the slot held */
 @inline function entry_cmpxchg(t: u32, slot: u32, old: u64, val: u64): u64 {
   line_rmw(pte_line(t, slot_index(slot)));
