@@ -256,7 +256,7 @@ function pte_map_lock__body(vmf: VmFault): bool {
   return false;
 }
 /** pte_map_lock() as a frame of the flame graph (obs.ts) */
-export function pte_map_lock(vmf: VmFault): bool {
+@inline export function pte_map_lock(vmf: VmFault): bool {
   fn_enter(FN_PTE_MAP_LOCK);
   const r = pte_map_lock__body(vmf);
   fn_exit();
@@ -342,7 +342,7 @@ function handle_mm_fault__body(mm: u32, vma: u32, address: u64, flags: u32): i32
   return handle_pte_fault(vmf);
 }
 /** handle_mm_fault() as a frame of the flame graph (obs.ts) */
-export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i32 {
+@inline export function handle_mm_fault(mm: u32, vma: u32, address: u64, flags: u32): i32 {
   fn_enter(FN_HANDLE_MM_FAULT);
   const r = handle_mm_fault__body(mm, vma, address, flags);
   fn_exit();
@@ -391,7 +391,7 @@ function handle_pte_fault__body(vmf: VmFault): i32 {
   return 0;
 }
 /** handle_pte_fault() as a frame of the flame graph (obs.ts) */
-export function handle_pte_fault(vmf: VmFault): i32 {
+@inline export function handle_pte_fault(vmf: VmFault): i32 {
   fn_enter(FN_HANDLE_PTE_FAULT);
   const r = handle_pte_fault__body(vmf);
   fn_exit();
@@ -408,7 +408,7 @@ function pte_alloc__body(vmf: VmFault): bool {
   return true;
 }
 /** pte_alloc() as a frame of the flame graph (obs.ts) */
-function pte_alloc(vmf: VmFault): bool {
+@inline function pte_alloc(vmf: VmFault): bool {
   fn_enter(FN_PTE_ALLOC);
   const r = pte_alloc__body(vmf);
   fn_exit();
@@ -502,7 +502,7 @@ function do_anonymous_page__body(vmf: VmFault): i32 {
   return 0;
 }
 /** do_anonymous_page() as a frame of the flame graph (obs.ts) */
-function do_anonymous_page(vmf: VmFault): i32 {
+@inline function do_anonymous_page(vmf: VmFault): i32 {
   fn_enter(FN_DO_ANONYMOUS_PAGE);
   const r = do_anonymous_page__body(vmf);
   fn_exit();
@@ -565,7 +565,7 @@ function do_wp_page__body(vmf: VmFault): i32 {
   return wp_page_copy(vmf, pfn, special);
 }
 /** do_wp_page() as a frame of the flame graph (obs.ts) */
-function do_wp_page(vmf: VmFault): i32 {
+@inline function do_wp_page(vmf: VmFault): i32 {
   fn_enter(FN_DO_WP_PAGE);
   const r = do_wp_page__body(vmf);
   fn_exit();
@@ -601,7 +601,7 @@ function wp_page_copy__body(vmf: VmFault, old: u32, from_zero: bool): i32 {
   return 0;
 }
 /** wp_page_copy() as a frame of the flame graph (obs.ts) */
-function wp_page_copy(vmf: VmFault, old: u32, from_zero: bool): i32 {
+@inline function wp_page_copy(vmf: VmFault, old: u32, from_zero: bool): i32 {
   fn_enter(FN_WP_PAGE_COPY);
   const r = wp_page_copy__body(vmf, old, from_zero);
   fn_exit();
@@ -659,7 +659,7 @@ function do_fault__body(vmf: VmFault): i32 {
   return 0;
 }
 /** do_fault() as a frame of the flame graph (obs.ts) */
-function do_fault(vmf: VmFault): i32 {
+@inline function do_fault(vmf: VmFault): i32 {
   fn_enter(FN_DO_FAULT);
   const r = do_fault__body(vmf);
   fn_exit();
@@ -749,7 +749,7 @@ function handle_pte_protnone__body(vmf: VmFault): i32 {
   return protnone_out_map(vmf, writable, false);
 }
 /** handle_pte_protnone() as a frame of the flame graph (obs.ts) */
-function handle_pte_protnone(vmf: VmFault): i32 {
+@inline function handle_pte_protnone(vmf: VmFault): i32 {
   fn_enter(FN_HANDLE_PTE_PROTNONE);
   const r = handle_pte_protnone__body(vmf);
   fn_exit();
@@ -801,7 +801,7 @@ function do_huge_pmd_anonymous_page__body(vmf: VmFault): i32 {
   return 0;
 }
 /** do_huge_pmd_anonymous_page() as a frame of the flame graph (obs.ts) */
-function do_huge_pmd_anonymous_page(vmf: VmFault): i32 {
+@inline function do_huge_pmd_anonymous_page(vmf: VmFault): i32 {
   fn_enter(FN_DO_HUGE_PMD_ANONYMOUS_PAGE);
   const r = do_huge_pmd_anonymous_page__body(vmf);
   fn_exit();

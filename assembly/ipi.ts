@@ -183,7 +183,7 @@ function flush_tlb_mm_range__body(mm: u32, start: u64, end: u64): void {
   if (tracing()) trace_event(TE_SHOOTDOWN, ts, now(), <u32>n, start);
 }
 /** flush_tlb_mm_range() as a frame of the flame graph (obs.ts) */
-export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
+@inline export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
   fn_enter(FN_FLUSH_TLB_MM_RANGE);
   flush_tlb_mm_range__body(mm, start, end);
   fn_exit();

@@ -34,7 +34,7 @@ function lru_add_drain__body(): void {
   for (let i: u32 = 0; i < n; i++) put_page(load<u32>(p + PCM_LRU_LIST + i * 4));
 }
 /** lru_add_drain() as a frame of the flame graph (obs.ts) */
-export function lru_add_drain(): void {
+@inline export function lru_add_drain(): void {
   fn_enter(FN_LRU_ADD_DRAIN);
   lru_add_drain__body();
   fn_exit();
@@ -52,7 +52,7 @@ function lru_cache_add__body(pfn: u32): void {
   if (n + 1 >= batch) lru_add_drain();
 }
 /** lru_cache_add() as a frame of the flame graph (obs.ts) */
-export function lru_cache_add(pfn: u32): void {
+@inline export function lru_cache_add(pfn: u32): void {
   fn_enter(FN_FOLIO_ADD_LRU);
   lru_cache_add__body(pfn);
   fn_exit();

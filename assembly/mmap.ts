@@ -96,7 +96,7 @@ function tlb_flush_and_free__body(mm: u32, s: u64, e: u64): void {
   cpu_local().gather_n = 0;
 }
 /** tlb_flush_and_free() as a frame of the flame graph (obs.ts) */
-export function tlb_flush_and_free(mm: u32, s: u64, e: u64): void {
+@inline export function tlb_flush_and_free(mm: u32, s: u64, e: u64): void {
   fn_enter(FN_TLB_FINISH_MMU);
   tlb_flush_and_free__body(mm, s, e);
   fn_exit();
@@ -168,7 +168,7 @@ function zap_range__body(mm: u32, start: u64, end: u64, keep_anon: bool): u32 {
   return cleared;
 }
 /** zap_range() as a frame of the flame graph (obs.ts) */
-export function zap_range(mm: u32, start: u64, end: u64, keep_anon: bool): u32 {
+@inline export function zap_range(mm: u32, start: u64, end: u64, keep_anon: bool): u32 {
   fn_enter(FN_UNMAP_VMAS);
   const r = zap_range__body(mm, start, end, keep_anon);
   fn_exit();
@@ -275,7 +275,7 @@ function find_vma_below(mm: u32, addr: u64): i32 {
   return best;
 }
 
-/** munmap(): unmap [start, start + len) (start page-aligned); 0 or -errno */
+/** the body of sys_munmap() (the host call below: a frame of the flame graph and a span of the timeline) */
 function sys_munmap__body(mm: u32, start: u64, len: u64): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MUNMAP);
@@ -285,7 +285,7 @@ function sys_munmap__body(mm: u32, start: u64, len: u64): i32 {
   if (r < 0) stat_inc(STAT_MMAP_FAIL);
   return r < 0 ? r : 0;
 }
-/** sys_munmap() as a frame of the flame graph (obs.ts) */
+/** munmap(): unmap [start, start + len) (start page-aligned); 0 or -errno */
 export function sys_munmap(mm: u32, start: u64, len: u64): i32 {
   fn_enter(FN_SYS_MUNMAP);
   const t0 = now();
@@ -324,10 +324,7 @@ function get_unmapped_area(mm: u32, len: u64, align: u64): u64 {
   return 0;
 }
 
-/**
- * mmap(): returns the address, or -errno. `prot` is PROT_* (= VM_READ/WRITE/EXEC),
- * `file` and `pgoff` (pages) for file mappings (flags without MAP_ANONYMOUS).
- */
+/** the body of sys_mmap() (the host call below: a frame of the flame graph and a span of the timeline) */
 function sys_mmap__body(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, file: u32, pgoff: u64): i64 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MMAP);
@@ -369,7 +366,10 @@ function sys_mmap__body(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fil
   mmap_write_unlock(mm);
   return <i64>start;
 }
-/** sys_mmap() as a frame of the flame graph (obs.ts) */
+/**
+ * mmap(): returns the address, or -errno. `prot` is PROT_* (= VM_READ/WRITE/EXEC),
+ * `file` and `pgoff` (pages) for file mappings (flags without MAP_ANONYMOUS).
+ */
 export function sys_mmap(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, file: u32, pgoff: u64): i64 {
   fn_enter(FN_SYS_MMAP);
   const t0 = now();
@@ -424,7 +424,7 @@ function change_protection__body(mm: u32, start: u64, end: u64, prot: u64, vf: u
   }
 }
 /** change_protection() as a frame of the flame graph (obs.ts) */
-function change_protection(mm: u32, start: u64, end: u64, prot: u64, vf: u32): void {
+@inline function change_protection(mm: u32, start: u64, end: u64, prot: u64, vf: u32): void {
   fn_enter(FN_CHANGE_PROTECTION);
   change_protection__body(mm, start, end, prot, vf);
   fn_exit();
@@ -485,7 +485,7 @@ function do_mprotect_pkey__body(mm: u32, start: u64, len: u64, prot: u32, pkey: 
   return 0;
 }
 /** do_mprotect_pkey() as a frame of the flame graph (obs.ts) */
-function do_mprotect_pkey(mm: u32, start: u64, len: u64, prot: u32, pkey: i32): i32 {
+@inline function do_mprotect_pkey(mm: u32, start: u64, len: u64, prot: u32, pkey: i32): i32 {
   fn_enter(FN_SYS_MPROTECT);
   const t0 = now();
   const r = do_mprotect_pkey__body(mm, start, len, prot, pkey);
@@ -496,7 +496,7 @@ function do_mprotect_pkey(mm: u32, start: u64, len: u64, prot: u32, pkey: i32): 
 
 // ---- madvise(MADV_DONTNEED) ----
 
-/** madvise(): MADV_DONTNEED only (zap the range's pages; anything else is -EINVAL); 0 or -errno */
+/** the body of sys_madvise() (the host call below: a frame of the flame graph and a span of the timeline) */
 function sys_madvise__body(mm: u32, start: u64, len: u64, advice: u32): i32 {
   charge(cost(COST_SYSCALL));
   stat_inc(STAT_MADVISE_DONTNEED);
@@ -520,7 +520,7 @@ function sys_madvise__body(mm: u32, start: u64, len: u64, advice: u32): i32 {
   if (r < 0) stat_inc(STAT_MMAP_FAIL);
   return r;
 }
-/** sys_madvise() as a frame of the flame graph (obs.ts) */
+/** madvise(): MADV_DONTNEED only (zap the range's pages; anything else is -EINVAL); 0 or -errno */
 export function sys_madvise(mm: u32, start: u64, len: u64, advice: u32): i32 {
   fn_enter(FN_SYS_MADVISE);
   const t0 = now();
@@ -593,7 +593,7 @@ function task_numa_work__body(mm: u32): void {
   mmap_read_unlock(mm);
 }
 /** task_numa_work() as a frame of the flame graph (obs.ts) */
-export function task_numa_work(mm: u32): void {
+@inline export function task_numa_work(mm: u32): void {
   fn_enter(FN_TASK_NUMA_WORK);
   task_numa_work__body(mm);
   fn_exit();

@@ -37,7 +37,7 @@ function pcp_refill__body(p: u32, n: u32): u32 {
   return got > 0 ? got : pcp_refill_node(p, n, my_node() ^ 1);
 }
 /** pcp_refill() as a frame of the flame graph (obs.ts) */
-function pcp_refill(p: u32, n: u32): u32 {
+@inline function pcp_refill(p: u32, n: u32): u32 {
   fn_enter(FN_RMQUEUE_BULK);
   const r = pcp_refill__body(p, n);
   fn_exit();
@@ -81,7 +81,7 @@ function pcp_drain__body(p: u32, n: u32): void {
   spin_unlock(zone_lock());
 }
 /** pcp_drain() as a frame of the flame graph (obs.ts) */
-function pcp_drain(p: u32, n: u32): void {
+@inline function pcp_drain(p: u32, n: u32): void {
   fn_enter(FN_FREE_PCPPAGES_BULK);
   pcp_drain__body(p, n);
   fn_exit();
@@ -112,7 +112,7 @@ function alloc_page__body(flags: u32, zero: bool): i32 {
   return <i32>pfn;
 }
 /** alloc_page() as a frame of the flame graph (obs.ts) */
-export function alloc_page(flags: u32, zero: bool): i32 {
+@inline export function alloc_page(flags: u32, zero: bool): i32 {
   fn_enter(FN_ALLOC_PAGES);
   const r = alloc_page__body(flags, zero);
   fn_exit();

@@ -56,7 +56,7 @@ function pagecache_get__body(file: u32, index: u64): i32 {
   return <i32>(e - 1);
 }
 /** pagecache_get() as a frame of the flame graph (obs.ts) */
-export function pagecache_get(file: u32, index: u64): i32 {
+@inline export function pagecache_get(file: u32, index: u64): i32 {
   fn_enter(FN_FILEMAP_GET_FOLIO);
   const r = pagecache_get__body(file, index);
   fn_exit();

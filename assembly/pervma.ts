@@ -170,7 +170,7 @@ function lock_vma_under_rcu__body(mm: u32, address: u64): i32 {
   return -1;
 }
 /** lock_vma_under_rcu() as a frame of the flame graph (obs.ts) */
-export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
+@inline export function lock_vma_under_rcu(mm: u32, address: u64): i32 {
   fn_enter(FN_LOCK_VMA_UNDER_RCU);
   const r = lock_vma_under_rcu__body(mm, address);
   fn_exit();

@@ -516,7 +516,7 @@ function free_pgtables__body(mm: u32, start: u64, end: u64): u32 {
   return pgtables_free_detached();
 }
 /** free_pgtables() as a frame of the flame graph (obs.ts) */
-export function free_pgtables(mm: u32, start: u64, end: u64): u32 {
+@inline export function free_pgtables(mm: u32, start: u64, end: u64): u32 {
   fn_enter(FN_FREE_PGTABLES);
   const r = free_pgtables__body(mm, start, end);
   fn_exit();

@@ -265,7 +265,7 @@ function down_read__body(s: u32): void {
   settle(s, load<u32>(s + RW_CLASS), t0, ipi0, real_wait, lw, slept, prev, true);
 }
 /** down_read() as a frame of the flame graph (obs.ts) */
-export function down_read(s: u32): void {
+@inline export function down_read(s: u32): void {
   fn_enter(FN_DOWN_READ);
   down_read__body(s);
   fn_exit();
@@ -378,7 +378,7 @@ function down_write__body(s: u32): void {
   atomic.store<u32>(s + RW_HOLD, <u32>now()); // acquisition time (low bits) until up_write turns it into the hold
 }
 /** down_write() as a frame of the flame graph (obs.ts) */
-export function down_write(s: u32): void {
+@inline export function down_write(s: u32): void {
   fn_enter(FN_DOWN_WRITE);
   down_write__body(s);
   fn_exit();

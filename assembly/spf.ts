@@ -60,7 +60,7 @@ function handle_speculative_fault__body(mm: u32, address: u64, flags: u32): i32 
   return __handle_speculative_fault(mm, address, flags);
 }
 /** handle_speculative_fault() as a frame of the flame graph (obs.ts) */
-export function handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
+@inline export function handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   fn_enter(FN_HANDLE_SPECULATIVE_FAULT);
   const r = handle_speculative_fault__body(mm, address, flags);
   fn_exit();
@@ -186,7 +186,7 @@ function handle_speculative_fault_mmapseq__body(mm: u32, address: u64, flags: u3
   return r;
 }
 /** handle_speculative_fault_mmapseq() as a frame of the flame graph (obs.ts) */
-export function handle_speculative_fault_mmapseq(mm: u32, address: u64, flags: u32): i32 {
+@inline export function handle_speculative_fault_mmapseq(mm: u32, address: u64, flags: u32): i32 {
   fn_enter(FN_HANDLE_SPECULATIVE_FAULT);
   const r = handle_speculative_fault_mmapseq__body(mm, address, flags);
   fn_exit();

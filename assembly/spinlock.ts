@@ -87,7 +87,7 @@ function spin_lock__body(l: u32): void {
   acquired(l, t0, ipi0, real_wait, prev);
 }
 /** spin_lock() as a frame of the flame graph (obs.ts) */
-export function spin_lock(l: u32): void {
+@inline export function spin_lock(l: u32): void {
   fn_enter(FN_RAW_SPIN_LOCK);
   spin_lock__body(l);
   fn_exit();

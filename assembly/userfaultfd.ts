@@ -345,7 +345,7 @@ function handle_userfault__body(vmf: VmFault, reason: u32): i32 {
   return VM_FAULT_RETRY;
 }
 /** handle_userfault() as a frame of the flame graph (obs.ts) */
-export function handle_userfault(vmf: VmFault, reason: u32): i32 {
+@inline export function handle_userfault(vmf: VmFault, reason: u32): i32 {
   fn_enter(FN_HANDLE_USERFAULT);
   const r = handle_userfault__body(vmf, reason);
   fn_exit();

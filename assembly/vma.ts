@@ -556,7 +556,7 @@ function find_vma__body(mm: u32, va: u64): i32 {
   return <u32>pos < n ? <i32>index_entry(idx, <u32>pos) - 1 : -1;
 }
 /** find_vma() as a frame of the flame graph (obs.ts) */
-export function find_vma(mm: u32, va: u64): i32 {
+@inline export function find_vma(mm: u32, va: u64): i32 {
   fn_enter(FN_FIND_VMA);
   const r = find_vma__body(mm, va);
   fn_exit();
@@ -727,7 +727,7 @@ function get_vma__body(mm: u32, va: u64): i32 {
   return -1;
 }
 /** get_vma() as a frame of the flame graph (obs.ts) */
-export function get_vma(mm: u32, va: u64): i32 {
+@inline export function get_vma(mm: u32, va: u64): i32 {
   fn_enter(FN_GET_VMA);
   const r = get_vma__body(mm, va);
   fn_exit();

@@ -525,7 +525,7 @@ function vt_barrier__body(b: u32, n: u32): void {
   if (r > now()) set_clock(r);
 }
 /** vt_barrier() as a frame of the flame graph (obs.ts) */
-export function vt_barrier(b: u32, n: u32): void {
+@inline export function vt_barrier(b: u32, n: u32): void {
   fn_enter(FN_PTHREAD_BARRIER_WAIT);
   vt_barrier__body(b, n);
   fn_exit();

@@ -1,5 +1,5 @@
 // Builds the web page into dist/web/: web/index.html, the page script
-// (web/app.ts), the sweep runner worker (web/runner.ts), the CPU worker
+// (web/app.ts), the timeline viewer (web/trace.html, web/trace.ts), the sweep runner worker (web/runner.ts), the CPU worker
 // (src/browser/cpu-worker.ts), bundled by rolldown for browsers, and the two
 // released cores. `faultline serve` serves this directory.
 import { build } from 'rolldown';
@@ -11,7 +11,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist', 'web');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-for (const [name, input] of [['app', 'web/app.ts'], ['runner', 'web/runner.ts'], ['cpu-worker', 'src/browser/cpu-worker.ts']]) {
+for (const [name, input] of [['app', 'web/app.ts'], ['runner', 'web/runner.ts'], ['cpu-worker', 'src/browser/cpu-worker.ts'], ['trace', 'web/trace.ts']]) {
   await build({
     input: join(root, input),
     platform: 'browser',
@@ -22,5 +22,6 @@ for (const [name, input] of [['app', 'web/app.ts'], ['runner', 'web/runner.ts'],
   });
 }
 copyFileSync(join(root, 'web', 'index.html'), join(out, 'index.html'));
+copyFileSync(join(root, 'web', 'trace.html'), join(out, 'trace.html'));
 for (const f of ['faultline.wasm', 'faultline-mn.wasm']) copyFileSync(join(root, 'build', f), join(out, f));
 console.log(`build-web: ${out}`);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPoint, type PointSpec, type PointResult } from '../../src/experiment.js';
+import { chromium, type Browser } from 'playwright-core';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -265,4 +266,54 @@ describe('flame graph (run --flame)', () => {
     for (const name of ['pft-private', 'asm_exc_page_fault', 'do_user_addr_fault', 'clear_page_erms']) expect(svg).toContain(`>${name}</text>`);
     for (let cpu = 0; cpu < 4; cpu++) expect(existsSync(join(dir, `pft-private-spf-4cpu-cpu${cpu}.folded`))).toBe(true);
   }, 120_000);
+});
+
+// ---------------------------------------------------------------------------
+// The viewer the package ships (dist/web/trace.html), in a real browser
+
+describe('timeline viewer (dist/web/trace.html) in headless Chromium', () => {
+  const CHROMIUM = '/usr/bin/chromium';
+  const WEB = join(ROOT, 'dist', 'web');
+  let browser: Browser | undefined;
+  afterAll(async () => { await browser?.close(); });
+
+  it('shows a 4-CPU trace: a fault span, a lock wait with its arrow from the holder\'s track, a shootdown with arrows to the IPI handlers', async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (npm test does it as root: scripts/ensure-system-deps.mjs)`);
+    const r = await runPoint({ ...BASE, observe: { trace: {} } });
+    const doc = r.trace!;
+    const evs = doc.traceEvents as Ev[];
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-dev-shm-usage'] });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    // the page as `faultline serve` would serve it (module scripts do not load from file://)
+    await page.route('http://viewer.test/**', (route) => route.fulfill({ path: join(WEB, new URL(route.request().url()).pathname.slice(1)) }));
+    await page.goto('http://viewer.test/trace.html');
+    await page.waitForFunction(() => 'faultlineTrace' in window);
+    const show = (start: number, end: number) => page.evaluate(([d, s, e]) => (window as unknown as { faultlineTrace: { load(d: unknown, w: unknown): void } }).faultlineTrace.load(d, { start: s, end: e }), [doc, start, end] as const);
+
+    // a shootdown: its sender's track, and one arrow per IPI to a handler span on the target's track
+    const sd = evs.find((e) => e.cat === 'shootdown')!;
+    await show(sd.ts - 1, sd.ts + sd.dur! + 1);
+    const sender = sd.tid!;
+    expect(await page.locator(`.track[data-tid="${sender}"] .span[data-cat="shootdown"]`).count()).toBeGreaterThan(0);
+    const arrows = await page.locator(`line.flow[data-cat="ipi"][data-from="${sender}"]`).evaluateAll((ls) => ls.map((l) => (l as SVGElement).dataset.to));
+    expect(arrows.length).toBe(sd.args!.ipis);
+    for (const to of arrows) {
+      expect(to).not.toBe(String(sender));
+      expect(await page.locator(`.track[data-tid="${to}"] .span[data-cat="ipi"]`).count(), `IPI handler on CPU ${to}`).toBeGreaterThan(0);
+    }
+
+    // a lock wait with its arrow from the holder's track, ending where the wait ends; faults around it
+    const w = evs.find((e) => e.cat === 'lock' && e.ph === 'X' && e.name.startsWith('wait ') && e.args!.holder !== null && e.args!.holder !== `CPU ${e.tid}`)!;
+    const holder = String(w.args!.holder).replace('CPU ', '');
+    await show(w.ts - 2, w.ts + w.dur! + 2);
+    const waitEl = page.locator(`.track[data-tid="${w.tid}"] .span[data-cat="lock"][data-name="${w.name}"]`);
+    expect(await waitEl.count()).toBeGreaterThan(0);
+    const flows = await page.locator(`line.flow[data-cat="lock"][data-to="${w.tid}"][data-from="${holder}"]`).evaluateAll((ls) => ls.map((l) => Number((l as SVGElement).dataset.ts)));
+    expect(flows.some((t) => Math.abs(t - (w.ts + w.dur!)) < 1e-6)).toBe(true);
+    expect(await page.locator(`.track[data-tid="${w.tid}"] .span[data-cat="fault"]`).count()).toBeGreaterThan(0);
+    expect(await page.locator('.track .label').allTextContents()).toEqual(['CPU 0', 'CPU 1', 'CPU 2', 'CPU 3']);
+    expect(errors).toEqual([]);
+  }, 180_000);
 });
