@@ -155,8 +155,7 @@ export function lower_run_limit(c: u32, key: u64): void {
 /**
  * Bump CPU `c`'s wake token and post it to its worker. Any thread may call
  * it. The worker's thread is notified only if it sleeps (it sets `sleeping`
- * before re-checking its pending words, so the notify cannot be missed), and
- * only by the first waker of that sleep (the one whose CAS clears `sleeping`).
+ * before re-checking its pending words, so the notify cannot be missed).
  */
 export function wake_cpu_raw(c: u32): void {
   const pc = percpu(c);
@@ -164,7 +163,7 @@ export function wake_cpu_raw(c: u32): void {
   const wk = worker_addr(load<u32>(pc + PC_WORKER));
   atomic.or<u32>(wk + WK_PENDING + ((c >> 5) << 2), 1 << (c & 31));
   atomic.add<u32>(wk + WK_WAKE, 1);
-  if (atomic.load<u32>(wk + WK_SLEEPING) != 0 && atomic.cmpxchg<u32>(wk + WK_SLEEPING, 1, 0) == 1) atomic.notify(wk + WK_WAKE, 1);
+  if (atomic.load<u32>(wk + WK_SLEEPING) != 0) atomic.notify(wk + WK_WAKE, 1);
 }
 
 export function wakes_pending(): bool {
