@@ -146,6 +146,12 @@ export function readTrace(m: Machine, what: TraceWhat): TraceFile {
   ev.push({ name: 'process_name', ph: 'M', pid: 0, args: { name: `faultline ${what.workload} ${what.strategy} ${what.cpus} CPUs (virtual time, ${what.profile} at ${what.ghz} GHz)` } });
   const dropped: number[] = [];
   let flow = 0;
+  /** a flow arrow (Trace Event Format v1 's'/'f' pair) from CPU `from` at `fromTs` to CPU `to` at `toTs` (microseconds) */
+  const arrow = (name: string, cat: string, from: number, fromTs: number, to: number, toTs: number) => {
+    const id = ++flow;
+    ev.push({ name, cat, ph: 's', id, ts: fromTs, pid: 0, tid: from });
+    ev.push({ name, cat, ph: 'f', bp: 'e', id, ts: toTs, pid: 0, tid: to });
+  };
   const u32 = new Uint32Array(m.memory.buffer);
   const u64 = new BigUint64Array(m.memory.buffer);
   for (let cpu = 0; cpu < what.cpus; cpu++) {
@@ -176,10 +182,8 @@ export function readTrace(m: Machine, what: TraceWhat): TraceFile {
           const w: TraceEvent = { ...span, name: `wait ${kname}`, cat: 'lock', args: { class: cname, lock: hex(b), holder: rel >= 0 ? `CPU ${rel}` : null, cycles: Number(end - start) } };
           ev.push(w);
           if (rel >= 0 && rel !== cpu) {
-            const id = ++flow;
             ev.push({ name: `release ${kname}`, cat: 'lock', ph: 'X', ts: us(end), dur: 0, pid: 0, tid: rel, args: { class: cname, lock: hex(b), wakes: `CPU ${cpu}` } });
-            ev.push({ name: 'lock handover', cat: 'lock', ph: 's', id, ts: us(end), pid: 0, tid: rel });
-            ev.push({ name: 'lock handover', cat: 'lock', ph: 'f', bp: 'e', id, ts: us(end), pid: 0, tid: cpu });
+            arrow('lock handover', 'lock', rel, us(end), cpu, us(end));
           }
           break;
         }
@@ -189,9 +193,7 @@ export function readTrace(m: Machine, what: TraceWhat): TraceFile {
         case C.TE_IPI: {
           ev.push({ ...span, name: `flush_tlb_func (IPI from CPU ${a})`, cat: 'ipi', args: { sender: `CPU ${a}`, sent: us(b) } });
           if (a !== cpu) {
-            const id = ++flow;
-            ev.push({ name: 'TLB-flush IPI', cat: 'ipi', ph: 's', id, ts: us(b), pid: 0, tid: a });
-            ev.push({ name: 'TLB-flush IPI', cat: 'ipi', ph: 'f', bp: 'e', id, ts: us(start), pid: 0, tid: cpu });
+            arrow('TLB-flush IPI', 'ipi', a, us(b), cpu, us(start));
           }
           break;
         }
