@@ -15,7 +15,7 @@ import {
 } from '../../src/profile.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const SHIPPED = ['amd-epyc-rome', 'default', 'intel-clx-2s', 'intel-hsw-2s', 'intel-icx-2s', 'intel-skx-2s', 'kvm-epyc-2vcpu'];
+const SHIPPED = ['amd-epyc-rome', 'default', 'intel-clx-2s', 'intel-hsw-2s', 'intel-icx-2s', 'intel-skx-2s', 'kvm-epyc-2vcpu', 'kvm-hsw-16vcpu'];
 
 function raw(name: string): Record<string, any> {
   return JSON.parse(readFileSync(join(ROOT, 'profiles', `${name}.json`), 'utf8'));
@@ -61,7 +61,7 @@ describe('shipped profiles', () => {
 
   for (const name of SHIPPED) {
     // the machines of published results and this host are as large as they are
-    const small = ['intel-hsw-2s', 'kvm-epyc-2vcpu'].includes(name);
+    const small = ['intel-hsw-2s', 'kvm-epyc-2vcpu', 'kvm-hsw-16vcpu'].includes(name);
     it(`${name} loads, validates and fits ${small ? 'its own hardware threads' : '64 CPUs'}`, () => {
       const p = loadProfile(name);
       expect(p.name).toBe(name);
