@@ -12,6 +12,7 @@ import {
   percpu, cost_base, tlb_off, LOCK_STAT_BASE_OFF, H_OBS, H_OBS_BASE, H_OBS_STRIDE, OBS_GLOBAL_SIZE,
 } from './layout';
 import { STAT_IPI_CYCLES } from './generated';
+import { OBS_BUILD } from './build_flags';
 
 /** THE per-CPU pointer: the block of the CPU running on this instance now (set by sched.ts at each switch) */
 export let PC: u32 = 0;
@@ -25,10 +26,17 @@ export let DETERMINISTIC: bool = false;
 let COSTS: u32 = 0;
 /**
  * What this run records for observability (layout.ts OBS_*; obs.ts). 0 unless
- * the host asked: every hook of the fault path tests this global first, so a
- * run that asks for nothing pays one load and branch per hook.
+ * the host asked (the observe core only: machine_check refuses H_OBS != 0 in a
+ * core built without the hooks). Read it through obs_flags().
  */
 export let OBS: u32 = 0;
+/**
+ * The OBS_* flags of this run, for every hook: a constant 0 in a core built
+ * without the hooks (build_flags.ts OBS_BUILD), so the optimiser removes each
+ * hook there; in the observe core one load and branch per hook when nothing is
+ * recorded.
+ */
+@inline export function obs_flags(): u32 { return OBS_BUILD ? OBS : 0; }
 /** address of CPU 0's obs block and the stride between CPUs' blocks (valid when OBS != 0) */
 export let OBS_CPU0: u32 = 0;
 export let OBS_STRIDE: u32 = 0;

@@ -14,7 +14,7 @@ import {
   H_NVMAS, H_MAX_VMAS_PER_MM, H_PROFILE_BASE, H_MM_BASE, H_PERCPU_BASE, H_PERCPU_SIZE, H_FRAMES_BASE, H_PTMETA_BASE,
   H_PTPAGES_BASE, H_VMAS_BASE, H_VMA_INDEX_BASE, H_TOTAL_BYTES, H_NMM, H_FLAGS, H_TOPO_SOCKETS, H_TOPO_CORES, H_TOPO_THREADS,
   H_NWORKERS, H_WORKERS_BASE, H_ASYNC_BASE, H_ASYNC_SIZE, H_RUNQ_BASE, H_PCM_BASE, H_FILES_BASE, H_NFILES, H_FILE_PAGES,
-  H_FILE_INDEX_BASE, H_SHMEM_FIRST, H_SHMEM_MAX, H_UFFD_BASE, H_UFFD_MAX, H_SETTINGS,
+  H_FILE_INDEX_BASE, H_SHMEM_FIRST, H_SHMEM_MAX, H_UFFD_BASE, H_UFFD_MAX, H_SETTINGS, H_OBS,
   SET_THP, SET_PCP_BATCH, SET_PCP_HIGH, SET_LRU_BATCH, SET_RSS_THRESH, SET_NUMA_PERIOD, SET_NUMA_PAGES, SET_ZAP_FLUSH_UNDER_PTL,
   SET_BUG, SET_MM_USERS_ONE, SET_MUNMAP_DOWNGRADE, SET_SPF_LOOKUP, SET_UFFD_SPF_RACE, SET_PERVMA_KERNEL,
   PERVMA_KERNEL_6_4, PERVMA_KERNEL_6_6, PERVMA_KERNEL_6_7, PERVMA_KERNEL_6_15,
@@ -26,7 +26,7 @@ import {
 } from './layout';
 import { NCOSTS } from './generated';
 import { STRATEGY_SPF_MMAPSEQ } from './strategy';
-import { TEST_BUILD } from './build_flags';
+import { TEST_BUILD, OBS_BUILD } from './build_flags';
 
 /**
  * Report the first bad field. The host's env.abort throws, so nothing after it
@@ -105,6 +105,7 @@ export function machine_check(): void {
   const nmm = hdr(H_NMM);
   if (nmm < 1) return bad('H_NMM must be at least 1' + got(nmm));
   if (!TEST_BUILD && hdr(H_FLAGS) != 0) return bad('H_FLAGS must be 0: test flags exist only in the test core' + got(hdr(H_FLAGS)));
+  if (!OBS_BUILD && hdr(H_OBS) != 0) return bad('H_OBS must be 0: the observability hooks exist only in the observe core (faultline-observe.wasm)' + got(hdr(H_OBS)));
   const sockets = hdr(H_TOPO_SOCKETS), cores = hdr(H_TOPO_CORES), threads = hdr(H_TOPO_THREADS);
   if (sockets < 1 || sockets > 2) return bad('H_TOPO_SOCKETS must be 1 or 2' + got(sockets));
   if (cores < 1) return bad('H_TOPO_CORES must be at least 1' + got(cores));

@@ -6,8 +6,10 @@
 //
 // Invariant: nothing here moves a clock, a counter of spec/counters.json or a
 // cache line. Recording is writes to this CPU's own obs block only, so a run
-// gives the same deterministic results with or without it; with OBS == 0 (no
-// option) every hook is one test of a module global (cpu.ts OBS).
+// gives the same deterministic results with or without it. The hooks exist only
+// in the observe and test cores (build_flags.ts OBS_BUILD; cpu.ts obs_flags()):
+// the release core has none on its fault path. In the observe core a run that
+// asks for nothing pays one test of a module global per hook.
 
 import {
   H_OBS_FLAME_OFF, H_OBS_TRACE_OFF, H_OBS_TRACE_CAP, H_OBS_FLAME_NODES, H_OBS_TRACE_START, H_OBS_TRACE_END, HDR_BASE, H_OBS_BASE,
@@ -17,7 +19,7 @@ import {
   OBS_MAX_CATS, TR_LAST_SAMPLE, H_QUANTUM, H_FRAME_FREE, H_FRAME_FREE1, FL_COUNT, MM_MMAP_LOCK, RW_COUNT, TE_COUNTER,
   CTR_FREE_FRAMES, CTR_MMAP_LOCK_READERS, mm_addr,
 } from './layout';
-import { OBS, OBS_CPU0, OBS_STRIDE, PC, cpu_id, now } from './cpu';
+import { obs_flags, OBS_CPU0, OBS_STRIDE, PC, cpu_id, now } from './cpu';
 import {
   LS_SIZE, LS_CON_BOUNCES, LS_ACQ_BOUNCES, LS_WAIT_MIN, LS_WAIT_MAX, LS_HOLD_MIN, LS_HOLD_MAX, LS_HOLD_TOTAL, LS_HOLDS,
   STAT_FAULT_ANON_ZERO, STAT_FAULT_SIGBUS, STAT_SPF_ABORT_NOT_USER, STAT_PERVMA_LOCK_MISS, STAT_SPF_ABORT_UFFD_RACE, STAT_PERVMA_ABORT_UFFD,
@@ -46,7 +48,7 @@ const LM_OBS_RELEASER: u32 = LM_STATE + 8;
  */
 export function obs_lock_acquired(cls: u32, prev_owner: i32, contended: bool, waited: u64, line: u32, t0: u64, read: bool): void {
   const bounce = prev_owner >= 0 && <u32>prev_owner != cpu_id();
-  if (OBS & OBS_LOCK_STAT) {
+  if (obs_flags() & OBS_LOCK_STAT) {
     const s = obs_cpu() + cls * LS_SIZE;
     if (bounce) store<u64>(s + LS_ACQ_BOUNCES, load<u64>(s + LS_ACQ_BOUNCES) + 1);
     if (contended) {
@@ -56,7 +58,7 @@ export function obs_lock_acquired(cls: u32, prev_owner: i32, contended: bool, wa
     }
     if (read) store<u64>(obs_cpu() + OBS_READ_ACQ + (cls << 3), now());
   }
-  if ((OBS & OBS_TRACE) && waited > 0) {
+  if ((obs_flags() & OBS_TRACE) && waited > 0) {
     const rel = atomic.load<u32>(line + LM_OBS_RELEASER);
     trace_event(TE_LOCK_WAIT, t0, t0 + waited, cls | (rel << 16), <u64>line);
   }
@@ -64,7 +66,7 @@ export function obs_lock_acquired(cls: u32, prev_owner: i32, contended: bool, wa
 
 /** A lock of class `cls` whose line is `line` was released after `hold` cycles (read: timed from obs_lock_acquired). */
 export function obs_lock_released(cls: u32, line: u32, hold: u64, read: bool): void {
-  if (OBS & OBS_LOCK_STAT) {
+  if (obs_flags() & OBS_LOCK_STAT) {
     if (read) {
       const a = load<u64>(obs_cpu() + OBS_READ_ACQ + (cls << 3));
       hold = now() > a ? now() - a : 0;
@@ -75,12 +77,12 @@ export function obs_lock_released(cls: u32, line: u32, hold: u64, read: bool): v
     store<u64>(s + LS_HOLD_TOTAL, load<u64>(s + LS_HOLD_TOTAL) + hold);
     store<u64>(s + LS_HOLDS, load<u64>(s + LS_HOLDS) + 1);
   }
-  if (OBS & OBS_TRACE) atomic.store<u32>(line + LM_OBS_RELEASER, cpu_id() + 1);
+  if (obs_flags() & OBS_TRACE) atomic.store<u32>(line + LM_OBS_RELEASER, cpu_id() + 1);
 }
 
 /** downgrade_write(): the write hold ends and a read hold of class `cls` starts now */
 export function obs_read_start(cls: u32): void {
-  if (OBS & OBS_LOCK_STAT) store<u64>(obs_cpu() + OBS_READ_ACQ + (cls << 3), now());
+  if (obs_flags() & OBS_LOCK_STAT) store<u64>(obs_cpu() + OBS_READ_ACQ + (cls << 3), now());
 }
 
 // ------------------------------------------------------------- timeline ---
@@ -106,7 +108,7 @@ export function trace_event(type: u32, start: u64, end: u64, a: u32, b: u64): vo
   store<u32>(tr + TR_N, n + 1);
 }
 
-@inline export function tracing(): bool { return (OBS & OBS_TRACE) != 0; }
+@inline export function tracing(): bool { return (obs_flags() & OBS_TRACE) != 0; }
 
 // The counters a fault's kind and abort reason are read from: the fault
 // handlers count exactly one kind (fault_*) and at most one abort reason
@@ -238,6 +240,6 @@ export function flame_exit(): void {
   if (cur != 0) store<u32>(f + FLM_CUR, load<u32>(f + FLM_NODES + cur * FNODE_SIZE + FNODE_PARENT));
 }
 
-/** hooks for the fault path: one test of the global when nothing is recorded */
-@inline export function fn_enter(fn: u32): void { if (OBS & OBS_FLAME) flame_enter(fn); }
-@inline export function fn_exit(): void { if (OBS & OBS_FLAME) flame_exit(); }
+/** hooks for the fault path: none in the release core; one test of the global when nothing is recorded */
+@inline export function fn_enter(fn: u32): void { if (obs_flags() & OBS_FLAME) flame_enter(fn); }
+@inline export function fn_exit(): void { if (obs_flags() & OBS_FLAME) flame_exit(); }

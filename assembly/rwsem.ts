@@ -50,7 +50,7 @@ import {
   RW_COUNT, RW_WAITLIST, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK,
   WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, SET_MUNMAP_DOWNGRADE, setting, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
 } from './layout';
-import { PC, NCPUS, cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, charge, cost, OBS } from './cpu';
+import { PC, NCPUS, cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, charge, cost, obs_flags } from './cpu';
 import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
 import { STAT_IPI_CYCLES } from './generated';
 import { strategy, STRATEGY_SPF } from './strategy';
@@ -214,7 +214,7 @@ function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait
   if (real_wait || waited > 0) lock_stat(cls, 1, 1);
   const wx = wait_excluding_ipi(waited, ipi0);
   lock_stat(cls, 2, wx);
-  if (OBS != 0) obs_lock_acquired(cls, prev_owner, real_wait || waited > 0, wx, s + RW_LINE, t0, read);
+  if (obs_flags() != 0) obs_lock_acquired(cls, prev_owner, real_wait || waited > 0, wx, s + RW_LINE, t0, read);
 }
 
 // ------------------------------------------------------------- readers ---
@@ -227,7 +227,7 @@ function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait
 function down_read__body(s: u32): void {
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
-  const prev = OBS != 0 ? line_owner(s + RW_LINE) : -1;
+  const prev = obs_flags() != 0 ? line_owner(s + RW_LINE) : -1;
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
@@ -286,7 +286,7 @@ export function down_read_trylock(s: u32): bool {
   }
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
-  const prev = OBS != 0 ? line_owner(s + RW_LINE) : -1;
+  const prev = obs_flags() != 0 ? line_owner(s + RW_LINE) : -1;
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
@@ -296,7 +296,7 @@ export function down_read_trylock(s: u32): bool {
 
 export function up_read(s: u32): void {
   line_rmw(s + RW_LINE);
-  if (OBS != 0) obs_lock_released(load<u32>(s + RW_CLASS), s + RW_LINE, 0, true);
+  if (obs_flags() != 0) obs_lock_released(load<u32>(s + RW_CLASS), s + RW_LINE, 0, true);
   const c = atomic.sub<i32>(s + RW_COUNT, 1);
   if (c == 1 && atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
 }
@@ -310,7 +310,7 @@ export function up_read(s: u32): void {
 function down_write__body(s: u32): void {
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
-  const prev = OBS != 0 ? line_owner(s + RW_LINE) : -1;
+  const prev = obs_flags() != 0 ? line_owner(s + RW_LINE) : -1;
   line_wait_accounting(false);
   const lw = line_rmw(s + RW_LINE);
   line_wait_accounting(true);
@@ -389,7 +389,7 @@ export function up_write(s: u32): void {
   atomic.store<u32>(s + RW_WRITER, 0);
   const hold = <u32>now() - atomic.load<u32>(s + RW_HOLD);
   atomic.store<u32>(s + RW_HOLD, hold);
-  if (OBS != 0) obs_lock_released(load<u32>(s + RW_CLASS) + 1, s + RW_LINE, <u64>hold, false);
+  if (obs_flags() != 0) obs_lock_released(load<u32>(s + RW_CLASS) + 1, s + RW_LINE, <u64>hold, false);
   atomic.store<u64>(s + RW_RELEASE, now());
   atomic.store<i32>(s + RW_COUNT, 0);
   if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
@@ -401,7 +401,7 @@ export function downgrade_write(s: u32): void {
   atomic.store<u32>(s + RW_WRITER, 0);
   const hold = <u32>now() - atomic.load<u32>(s + RW_HOLD);
   atomic.store<u32>(s + RW_HOLD, hold);
-  if (OBS != 0) { obs_lock_released(load<u32>(s + RW_CLASS) + 1, s + RW_LINE, <u64>hold, false); obs_read_start(load<u32>(s + RW_CLASS)); }
+  if (obs_flags() != 0) { obs_lock_released(load<u32>(s + RW_CLASS) + 1, s + RW_LINE, <u64>hold, false); obs_read_start(load<u32>(s + RW_CLASS)); }
   atomic.store<u64>(s + RW_RELEASE, now());
   atomic.store<i32>(s + RW_COUNT, 1);
   if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);

@@ -13,7 +13,7 @@
 
 import { TEST_BUILD, header_flags } from './build_flags';
 import { SL_NEXT, SL_SERVING, SL_HOLDER, SL_CLASS, SL_RELEASE, SL_WAITERS, SL_HOLD, SL_LINE, WAIT_SPIN, FLAG_NO_LOCK } from './layout';
-import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, OBS } from './cpu';
+import { cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, obs_flags } from './cpu';
 import { obs_lock_acquired, obs_lock_released } from './obs';
 import { STAT_IPI_CYCLES } from './generated';
 import { line_rmw, line_read, line_write, line_is_hot, line_wait_accounting, line_owner } from './cacheline';
@@ -57,7 +57,7 @@ function acquired(l: u32, t0: u64, ipi0: u64, real_wait: bool, prev_owner: i32):
   if (waited > 0 || real_wait) lock_stat(cls, 1, 1);
   const w = wait_excluding_ipi(waited, ipi0);
   lock_stat(cls, 2, w);
-  if (OBS != 0) obs_lock_acquired(cls, prev_owner, waited > 0 || real_wait, w, l + SL_LINE, t0, false);
+  if (obs_flags() != 0) obs_lock_acquired(cls, prev_owner, waited > 0 || real_wait, w, l + SL_LINE, t0, false);
 }
 
 /** spin_lock(): caller must not already hold `l`. */
@@ -66,7 +66,7 @@ function spin_lock__body(l: u32): void {
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
   const ticket = atomic.add<u32>(l + SL_NEXT, 1);
-  const prev = OBS != 0 ? line_owner(l + SL_LINE) : -1;
+  const prev = obs_flags() != 0 ? line_owner(l + SL_LINE) : -1;
   line_wait_accounting(false);
   line_rmw(l + SL_LINE);
   line_wait_accounting(true);
@@ -104,7 +104,7 @@ export function spin_trylock(l: u32): bool {
     stat_inc(STAT_TRYLOCK_FAIL);
     return false;
   }
-  const prev = OBS != 0 ? line_owner(l + SL_LINE) : -1;
+  const prev = obs_flags() != 0 ? line_owner(l + SL_LINE) : -1;
   line_wait_accounting(false);
   line_rmw(l + SL_LINE);
   line_wait_accounting(true);
@@ -119,7 +119,7 @@ export function spin_unlock(l: u32): void {
   atomic.store<u32>(l + SL_HOLDER, 0);
   const hold = <u32>now() - atomic.load<u32>(l + SL_HOLD);
   atomic.store<u32>(l + SL_HOLD, hold);
-  if (OBS != 0) obs_lock_released(load<u32>(l + SL_CLASS), l + SL_LINE, <u64>hold, false);
+  if (obs_flags() != 0) obs_lock_released(load<u32>(l + SL_CLASS), l + SL_LINE, <u64>hold, false);
   atomic.store<u64>(l + SL_RELEASE, now());
   atomic.add<u32>(l + SL_SERVING, 1);
   if (atomic.load<u32>(l + SL_WAITERS) != 0) wake_waiters(l);

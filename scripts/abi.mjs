@@ -274,8 +274,13 @@ exact (signed, as Wasm's i64 globals read): \`_PAGE_NX\` is ${K._PAGE_NX}.
 
 Both are instantiated against ONE shared memory (every instantiation of
 every host thread, both builds) and re-apply the same static data below
-\`HDR_BASE\` (${K.HDR_BASE}). The test build of the core (\`t_*\` loops, test
-flags) is not part of this ABI and is not shipped.
+\`HDR_BASE\` (${K.HDR_BASE}). The package also ships the observe core,
+\`build/faultline-observe.wasm\` and \`build/faultline-observe-mn.wasm\`: the
+same sources, exports and layout with the observability hooks compiled in
+(lock_stat, the timeline, the flame graph: \`H_OBS\`), which the released core
+leaves out of its fault path; a host loads it only for a run that records.
+The test build of the core (\`t_*\` loops, test flags) is not part of this
+ABI and is not shipped.
 
 ### Imports of \`threads\` (faultline.wasm)
 

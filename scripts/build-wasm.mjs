@@ -6,9 +6,13 @@
 // Both instantiate against one shared memory, so their static data must be identical
 // (every instantiation re-applies it): checked here.
 //
-// Each is built twice (assembly/build_flags.ts): the release core from assembly/index.ts,
-// and the test core (faultline-test.wasm, faultline-test-mn.wasm) from assembly/test/index.ts
-// with --use FAULTLINE_TEST_BUILD=1: the t_* loops and the test controls on hot paths.
+// Each is built three times (assembly/build_flags.ts): the release core from assembly/index.ts
+// (no observability hooks on its fault path); the observe core (faultline-observe.wasm,
+// faultline-observe-mn.wasm), the same with --use FAULTLINE_OBS_BUILD=1: the hooks of
+// lock_stat, the timeline and the flame graph (assembly/obs.ts), loaded only by a run that
+// records one of them; and the test core (faultline-test.wasm, faultline-test-mn.wasm) from
+// assembly/test/index.ts with --use FAULTLINE_TEST_BUILD=1: the t_* loops, the test controls
+// on hot paths, and the observability hooks.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -64,6 +68,8 @@ const size = (f) => readFileSync(join(root, 'build', f)).length;
 
 for (const v of [
   { name: 'release', entry: 'assembly/index.ts', plain: 'faultline.wasm', mn: 'faultline-mn.wasm', use: [] },
+  { name: 'observe', entry: 'assembly/index.ts', plain: 'faultline-observe.wasm', mn: 'faultline-observe-mn.wasm',
+    use: ['--use', 'FAULTLINE_OBS_BUILD=1'] },
   { name: 'test', entry: 'assembly/test/index.ts', plain: 'faultline-test.wasm', mn: 'faultline-test-mn.wasm',
     use: ['--use', 'FAULTLINE_TEST_BUILD=1'] },
 ]) {

@@ -23,5 +23,5 @@ for (const [name, input] of [['app', 'web/app.ts'], ['runner', 'web/runner.ts'],
 }
 copyFileSync(join(root, 'web', 'index.html'), join(out, 'index.html'));
 copyFileSync(join(root, 'web', 'trace.html'), join(out, 'trace.html'));
-for (const f of ['faultline.wasm', 'faultline-mn.wasm']) copyFileSync(join(root, 'build', f), join(out, f));
+for (const f of ['faultline.wasm', 'faultline-mn.wasm', 'faultline-observe.wasm', 'faultline-observe-mn.wasm']) copyFileSync(join(root, 'build', f), join(out, f));
 console.log(`build-web: ${out}`);

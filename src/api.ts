@@ -14,7 +14,7 @@
 //   sweep(axes | specs)        every workload x strategy x CPU count
 //   stats: statInfo()          every counter with its unit and description
 
-import { Machine, resolveMachine, DEFAULT_PROFILE, PERVMA_KERNELS, PERVMA_KERNEL_NOTES, DEFAULT_SETTINGS, type RunOptions, type MachineConfig, type Mode, type Engine, type MunmapLock, type SpfLookup, type PervmaKernel, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
+import { Machine, resolveMachine, records, DEFAULT_PROFILE, PERVMA_KERNELS, PERVMA_KERNEL_NOTES, DEFAULT_SETTINGS, type RunOptions, type MachineConfig, type Mode, type Engine, type MunmapLock, type SpfLookup, type PervmaKernel, type CpuSnapshot, type RunResult, type EngineStats } from './machine.js';
 import {
   runPoint, runSweep, resolvePoint, isResolvedPoint, expandSweep, commandOf, DEFAULT_SWEEP, POINT_DEFAULTS, loopWarning, type LoopReport,
   type PointSpec, type PointResult, type SweepProgress, type ResolvedPoint, type PointInput,
@@ -62,6 +62,11 @@ export async function init(opts: InitOptions = {}): Promise<void> {
 export interface InitOptions {
   /** the two builds: URLs, bytes or compiled modules */
   wasm?: Partial<Record<'threads' | 'mn', string | URL | BufferSource | WebAssembly.Module>>;
+  /**
+   * the two builds of the observe core (faultline-observe.wasm, faultline-observe-mn.wasm), which a
+   * run that records (observe: lockStat, trace, flame) needs; fetched on the first such run
+   */
+  observeWasm?: Partial<Record<'threads' | 'mn', string | URL | BufferSource | WebAssembly.Module>>;
   /** the Web Worker script that runs emulated CPUs (dist/web/cpu-worker.js) */
   workerUrl?: string | URL;
 }
@@ -209,7 +214,9 @@ export async function createMachine(config: MachineOptions): Promise<FaultlineMa
   const strategy = strategyByName(config.strategy ?? 'mmap_lock');
   const { strategy: _s, settings, ...rest } = config;
   if (settings && typeof settings === 'object' && 'bug' in settings) throw new UsageError('unknown setting "bug" (planted bugs are for the test suite: faultline stress --bug)');
-  const m = new Machine(resolveMachine({ ...rest, strategy: strategy.id, ...(settings ? { settings } : {}) }));
+  const r = resolveMachine({ ...rest, strategy: strategy.id, ...(settings ? { settings } : {}) });
+  await platform().loadVariant?.(r.core);
+  const m = new Machine(r);
   return new FaultlineMachine(m, strategy.name);
 }
 
@@ -237,6 +244,7 @@ export function checkPoints(specs: readonly (WorkloadSpec | ResolvedPoint)[], de
 export async function runWorkload(spec: WorkloadSpec | ResolvedPoint, opts: RunOpts = {}): Promise<PointResult> {
   await init();
   const r = isResolvedPoint(spec) ? spec : resolvePoint(spec);
+  if (records(r.spec.observe)) await platform().loadVariant?.('observe');
   return runPoint(r, runOptions(opts));
 }
 
@@ -296,6 +304,7 @@ export async function sweep(what: SweepAxes | readonly (WorkloadSpec | ResolvedP
   await init();
   const points = Array.isArray(what) ? checkPoints(what, { profile: DEFAULT_SWEEP.profile }) : checkPoints(sweepPoints(what as SweepAxes));
   if (points.length === 0) throw new UsageError('the sweep has no points');
+  if (points.some((p) => records(p.spec.observe))) await platform().loadVariant?.('observe');
   const on = opts.onProgress;
   const r = await runSweep(
     points,

@@ -73,8 +73,9 @@ export interface MachineConfig {
   /** test hooks (FLAG_*): only in the test core */
   flags?: number;
   /**
-   * which variant of the core (src/wasm.ts Variant): default 'release', or 'test'
-   * when the run asks for test flags or a planted bug (or FAULTLINE_CORE=test)
+   * which variant of the core (src/wasm.ts Variant): default 'release'; 'observe'
+   * when the run records something (observe); 'test' when it asks for test flags
+   * or a planted bug (or FAULTLINE_CORE=test; the test core records too)
    */
   core?: Variant;
   /** strategy id written to the header (the fault-path issue) */
@@ -103,12 +104,17 @@ export interface ObserveConfig {
   flame?: { nodes?: number };
 }
 
+/** does a run record anything (then it needs the observe core: src/wasm.ts Variant) */
+export function records(o: ObserveConfig | undefined): o is ObserveConfig {
+  return !!o && (!!o.lockStat || !!o.trace || !!o.flame);
+}
+
 export const TRACE_DEFAULT_EVENTS = 200_000;
 export const FLAME_DEFAULT_NODES = 2048;
 
 /** bytes of one CPU's obs block and the offsets of its parts (assembly/layout.ts, obs region) */
 export function obsLayout(C: Consts, o: ObserveConfig | undefined): { stride: number; flameOff: number; traceOff: number; traceCap: number; flameNodes: number } | null {
-  if (!o || (!o.lockStat && !o.trace && !o.flame)) return null;
+  if (!records(o)) return null;
   let off = C.OBS_LOCK_BYTES;
   let flameOff = 0, traceOff = 0, traceCap = 0, flameNodes = 0;
   if (o.flame) {
@@ -170,7 +176,7 @@ export interface CpuResult { cpu: number; ok: boolean; value?: unknown; error?: 
 /** what the engine did: host workers, coroutine switches, futex sleeps, the deepest Asyncify stack */
 export interface EngineStats {
   engine: Engine; workers: number; switches: number; sleeps: number; asyncHighWater: number;
-  /** which variant of the core ran (release unless the run needed the test core) */
+  /** which variant of the core ran (release unless the run recorded something, observe, or needed the test core) */
   core: Variant;
 }
 
@@ -356,7 +362,11 @@ export function resolveMachine(config: MachineConfig, opts: { clampWorkers?: boo
   if (settings.pcpHigh < settings.pcpBatch) throw new UsageError(`setting pcpHigh (${settings.pcpHigh}) must be >= pcpBatch (${settings.pcpBatch})`);
   const flags = m.flags ?? 0;
   const needsTest = flags !== 0 || settings.bug !== 0;
-  if (m.core === 'release' && needsTest) throw new UsageError('test flags and planted bugs exist only in the test core (core: "test")');
+  if (m.core !== undefined && m.core !== 'test' && needsTest) throw new UsageError('test flags and planted bugs exist only in the test core (core: "test")');
+  // the observability hooks exist only in the observe and test cores (assembly/build_flags.ts OBS_BUILD)
+  const needsObserve = records(config.observe);
+  if (m.core === 'release' && needsObserve) throw new UsageError('recording (lockStat, trace, flame) needs the observe core (core: "observe"), the release core has no hooks');
+  const dflt = defaultVariant();
   const r: ResolvedMachine = Object.freeze({
     cpus,
     mode,
@@ -368,7 +378,7 @@ export function resolveMachine(config: MachineConfig, opts: { clampWorkers?: boo
     seed: m.seed ?? 1,
     watchdogMs: m.watchdogMs ?? 5_000,
     flags,
-    core: m.core ?? (needsTest ? 'test' : defaultVariant()),
+    core: m.core ?? (needsTest || dflt === 'test' ? 'test' : needsObserve ? 'observe' : dflt),
     strategy: m.strategy ?? 0,
     settings: Object.freeze(settings),
   });

@@ -17,11 +17,16 @@ export interface CpuPool {
 /** what the results file records about the host (docs/results-schema.md) */
 export interface HostInfo { node: string; platform: string; arch: string; cpus: number }
 
+/** where a browser finds the two builds of one variant: URLs, bytes or compiled modules */
+export type CoreSources = Partial<Record<Build, string | URL | BufferSource | WebAssembly.Module>>;
+
 export interface Platform {
   readonly name: 'node' | 'browser';
   /** load what coreModule needs (browsers: fetch and compile the .wasm files) */
-  init?(opts: { wasm?: Partial<Record<Build, string | URL | BufferSource | WebAssembly.Module>>; workerUrl?: string | URL }): Promise<void>;
-  /** the compiled core; synchronous (Node reads the file; a browser has it from init(), release variant only) */
+  init?(opts: { wasm?: CoreSources; observeWasm?: CoreSources; workerUrl?: string | URL }): Promise<void>;
+  /** load a variant of the core before a machine needs it (browsers: the observe core on first use; Node: nothing) */
+  loadVariant?(variant: Variant): Promise<void>;
+  /** the compiled core; synchronous (Node reads the file; a browser has it from init() and loadVariant(), release and observe only) */
   coreModule(build: Build, variant: Variant): WebAssembly.Module;
   /** host threads available for workers */
   hostCores(): number;

@@ -462,7 +462,7 @@ export function machineSchema(k: CoreLimits) {
     seed: seedField().optional(),
     watchdogMs: intIn(1).optional(),
     flags: intIn(0, u32Max).optional(),
-    core: z.enum(['release', 'test'], { error: (iss) => `unknown core variant ${show(iss.input)} (release or test)` }).optional(),
+    core: z.enum(['release', 'observe', 'test'], { error: (iss) => `unknown core variant ${show(iss.input)} (release, observe or test)` }).optional(),
     strategy: intIn(0, STRATEGY_NAMES.length - 1).optional(),
     scratchBytes: intIn(0, u32Max).optional(),
     files: intIn(0, 1 << 16).optional(),

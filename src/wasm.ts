@@ -12,23 +12,28 @@ import { counterNames } from './stats.js';
  */
 export type Build = 'threads' | 'mn';
 /**
- * Each in two variants (assembly/build_flags.ts): 'release' carries only what
- * runs; 'test' adds the t_* loops and the test controls on hot paths (header
- * flags, planted bugs). A machine uses the test core only when it asks for one
- * of those, or when FAULTLINE_CORE=test (the test suite sets it: vitest.config.ts).
- * The package ships the release variant (and the web page has only it).
+ * Each in three variants (assembly/build_flags.ts): 'release' carries only what
+ * runs, with no observability hook on its fault path; 'observe' adds the hooks
+ * of lock_stat, the timeline and the flame graph (assembly/obs.ts); 'test' adds
+ * to those the t_* loops and the test controls on hot paths (header flags,
+ * planted bugs). A machine uses the observe core only when it records something
+ * (MachineConfig.observe), the test core only when it asks for a test control
+ * or when FAULTLINE_CORE=test (the test suite sets it: vitest.config.ts; =observe
+ * runs the observe core where the release one would run). The
+ * package ships release and observe (the web page too).
  */
-export type Variant = 'release' | 'test';
-/** file names of the builds (build/ in the package; the release ones next to the page in dist/web/) */
+export type Variant = 'release' | 'observe' | 'test';
+/** file names of the builds (build/ in the package; release and observe next to the page in dist/web/) */
 export const CORE_FILES: Readonly<Record<Variant, Readonly<Record<Build, string>>>> = Object.freeze({
   release: Object.freeze({ threads: 'faultline.wasm', mn: 'faultline-mn.wasm' }),
+  observe: Object.freeze({ threads: 'faultline-observe.wasm', mn: 'faultline-observe-mn.wasm' }),
   test: Object.freeze({ threads: 'faultline-test.wasm', mn: 'faultline-test-mn.wasm' }),
 });
-/** the variant a machine uses when nothing it asks for needs the test core */
+/** the variant a machine uses when nothing it asks for needs the observe or test core */
 export function defaultVariant(): Variant {
   // no `process` in a browser
   const v = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.FAULTLINE_CORE;
-  return v === 'test' ? 'test' : 'release';
+  return v === 'test' || v === 'observe' ? v : 'release';
 }
 export function coreModule(build: Build = 'threads', variant: Variant = defaultVariant()): WebAssembly.Module {
   return platform().coreModule(build, variant);

@@ -7,11 +7,14 @@ import { setPlatform, type Platform, type CpuPool } from '../platform.js';
 import { CORE_FILES, type Build, type Variant } from '../wasm.js';
 import type { WorkerJob, WorkerResult } from '../worker.js';
 
-const modules: Partial<Record<Build, WebAssembly.Module>> = {};
+type Source = string | URL | BufferSource | WebAssembly.Module;
+
+/** the compiled builds of each variant loaded so far (release by init(), observe on first use) */
+const modules: { release: Partial<Record<Build, WebAssembly.Module>>; observe: Partial<Record<Build, WebAssembly.Module>> } = { release: {}, observe: {} };
 let workerUrl: string | URL | undefined;
 let ready: Promise<void> | undefined;
-
-type Source = string | URL | BufferSource | WebAssembly.Module;
+let observeReady: Promise<void> | undefined;
+let observeFrom: Partial<Record<Build, Source>> = {};
 
 async function compile(src: Source): Promise<WebAssembly.Module> {
   if (src instanceof WebAssembly.Module) return src;
@@ -29,20 +32,31 @@ export const browserPlatform: Platform = {
   name: 'browser',
   init(opts) {
     if (opts.workerUrl) workerUrl = opts.workerUrl;
+    if (opts.observeWasm) { observeFrom = opts.observeWasm; observeReady = undefined; modules.observe = {}; }
     if (opts.wasm || !ready) {
       const want = opts.wasm ?? {};
       ready = Promise.all((['threads', 'mn'] as Build[]).map(async (b) => {
-        modules[b] = await compile(want[b] ?? new URL(CORE_FILES.release[b], base()));
+        modules.release[b] = await compile(want[b] ?? new URL(CORE_FILES.release[b], base()));
       })).then(() => undefined);
       // a failed load may be retried with other locations
       ready.catch(() => { ready = undefined; });
     }
     return ready;
   },
+  loadVariant(variant: Variant): Promise<void> {
+    if (variant !== 'observe') return Promise.resolve();
+    if (!observeReady) {
+      observeReady = Promise.all((['threads', 'mn'] as Build[]).map(async (b) => {
+        modules.observe[b] = await compile(observeFrom[b] ?? new URL(CORE_FILES.observe[b], base()));
+      })).then(() => undefined);
+      observeReady.catch(() => { observeReady = undefined; });
+    }
+    return observeReady;
+  },
   coreModule(build: Build, variant: Variant): WebAssembly.Module {
-    if (variant !== 'release') throw new Error('faultline: the test core (test flags, planted bugs) is not available in a browser');
-    const m = modules[build];
-    if (!m) throw new Error('faultline: the core is not loaded: await init() first');
+    if (variant === 'test') throw new Error('faultline: the test core (test flags, planted bugs) is not available in a browser');
+    const m = modules[variant][build];
+    if (!m) throw new Error(variant === 'observe' ? 'faultline: the observe core (lockStat, trace, flame) is not loaded: the API loads it before a run that records' : 'faultline: the core is not loaded: await init() first');
     return m;
   },
   hostCores: () => Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 1)),

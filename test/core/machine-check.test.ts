@@ -30,6 +30,7 @@ const CASES: [string, Poke, RegExp][] = [
   ['a 0-byte VMA index', setH('H_MAX_VMAS_PER_MM', 0), /^core abort: H_MAX_VMAS_PER_MM must be at least 1/],
   ['0 mms', setH('H_NMM', 0), /^core abort: H_NMM must be at least 1 \(got 0\)$/],
   ['test flags on the released core', setH('H_FLAGS', 1), /^core abort: H_FLAGS must be 0: test flags exist only in the test core \(got 1\)$/],
+  ['recording on the released core', setH('H_OBS', 4), /^core abort: H_OBS must be 0: the observability hooks exist only in the observe core \(faultline-observe\.wasm\) \(got 4\)$/],
   ['0 sockets', setH('H_TOPO_SOCKETS', 0), /^core abort: H_TOPO_SOCKETS must be 1 or 2 \(got 0\)$/],
   ['a topology smaller than the CPU count', (m) => { setH('H_TOPO_CORES', 1)(m); setH('H_TOPO_THREADS', 1)(m); }, /^core abort: H_TOPO_SOCKETS x H_TOPO_CORES x H_TOPO_THREADS must be at least H_NCPUS$/],
   ['0 workers', setH('H_NWORKERS', 0), /^core abort: H_NWORKERS must be 1\.\.H_NCPUS \(got 0\)$/],

@@ -51,10 +51,11 @@ describe('npm pack tarball, installed offline in a fresh project', () => {
       expect(files).toContain(f);
     }
     expect(files.filter((f) => /^(src|test|assembly|scripts|bench)\//.test(f) || f.startsWith('dist/bench/'))).toEqual([]);
-    // the released core only: no test build, no t_* exports in what ships
-    expect(files.filter((f) => f.endsWith('.wasm')).sort()).toEqual(['build/faultline-mn.wasm', 'build/faultline.wasm', 'dist/web/faultline-mn.wasm', 'dist/web/faultline.wasm']);
+    // the released and observe cores only: no test build, no t_* exports in what ships
+    const cores = ['faultline-mn.wasm', 'faultline-observe-mn.wasm', 'faultline-observe.wasm', 'faultline.wasm'];
+    expect(files.filter((f) => f.endsWith('.wasm')).sort()).toEqual([...cores.map((f) => `build/${f}`), ...cores.map((f) => `dist/web/${f}`)]);
     const pkgDir = join(project, 'node_modules', 'faultline');
-    for (const f of ['faultline.wasm', 'faultline-mn.wasm']) {
+    for (const f of cores) {
       const bytes = readFileSync(join(pkgDir, 'build', f));
       const names = WebAssembly.Module.exports(new WebAssembly.Module(bytes)).map((e) => e.name);
       expect(names).toContain('sched_run');

@@ -30,18 +30,39 @@ describe('release and test builds of the core', () => {
     }
   });
 
-  it('the released module is smaller: the test controls are compiled out, not just unexported', () => {
-    // same exports minus t_*: the size left over is the hot-path checks and the loops
-    const len = (f: string) => readFileSync(f).length;
-    expect(len(coreFile('threads', 'release'))).toBeLessThan(len(coreFile('threads', 'test')));
+  it('the observe modules export exactly what the released ones do', () => {
+    for (const build of ['threads', 'mn'] as const) {
+      const names = (v: 'release' | 'observe') => WebAssembly.Module.exports(coreModule(build, v)).map((e) => `${e.kind} ${e.name}`).sort();
+      expect(names('observe')).toEqual(names('release'));
+    }
   });
 
-  it('a machine uses the released core unless the run needs the test core', () => {
+  it('the released module is smaller: the test controls and the observability hooks are compiled out, not just unexported', () => {
+    // same exports minus t_*: the size left over is the hot-path checks and the loops
+    const len = (f: string) => readFileSync(f).length;
+    for (const build of ['threads', 'mn'] as const) {
+      expect(len(coreFile(build, 'release'))).toBeLessThan(len(coreFile(build, 'test')));
+      // the same sources and exports: what the observe core has more is the hooks (assembly/obs.ts)
+      expect(len(coreFile(build, 'release'))).toBeLessThan(len(coreFile(build, 'observe')) - 4000);
+    }
+  });
+
+  it('a machine uses the released core unless the run records (observe core) or needs the test core', () => {
     process.env.FAULTLINE_CORE = '';
     expect(new Machine({ cpus: 1 }).cfg.core).toBe('release');
     expect(new Machine({ cpus: 1, flags: 1 }).cfg.core).toBe('test');
     expect(new Machine({ cpus: 1, settings: { bug: 1 } }).cfg.core).toBe('test');
     expect(() => new Machine({ cpus: 1, flags: 1, core: 'release' })).toThrow(UsageError);
+    expect(() => new Machine({ cpus: 1, flags: 1, core: 'observe' })).toThrow(UsageError);
+    expect(new Machine({ cpus: 1, observe: { lockStat: true } }).cfg.core).toBe('observe');
+    expect(new Machine({ cpus: 1, observe: { trace: {} } }).cfg.core).toBe('observe');
+    expect(new Machine({ cpus: 1, observe: { flame: {} } }).cfg.core).toBe('observe');
+    expect(new Machine({ cpus: 1, observe: { lockStat: false } }).cfg.core).toBe('release');
+    expect(() => new Machine({ cpus: 1, observe: { flame: {} }, core: 'release' })).toThrow(/needs the observe core/);
+    // the test core has the hooks too
+    expect(new Machine({ cpus: 1, flags: 1, observe: { flame: {} } }).cfg.core).toBe('test');
+    process.env.FAULTLINE_CORE = 'test';
+    expect(new Machine({ cpus: 1, observe: { flame: {} } }).cfg.core).toBe('test');
   });
 
   it('a t_* call on the released core is a clear error naming the test core', async () => {
@@ -61,6 +82,16 @@ describe('release and test builds of the core', () => {
     expect(tst.host.engine.core).toBe('test');
     expect(rel.ok).toBe(true);
     expect({ ...rel, host: undefined }).toEqual({ ...tst, host: undefined });
+    // the observe core, recording nothing and recording everything: the same results
+    process.env.FAULTLINE_CORE = 'observe';
+    const obs = await runPoint(spec);
+    expect(obs.host.engine.core).toBe('observe');
+    expect({ ...obs, host: undefined }).toEqual({ ...rel, host: undefined });
+    process.env.FAULTLINE_CORE = '';
+    const rec = await runPoint({ ...spec, observe: { lockStat: true, flame: {}, trace: { maxEventsPerCpu: 1000 } } });
+    expect(rec.host.engine.core).toBe('observe');
+    expect(rec.stats).toEqual(rel.stats);
+    expect(rec.clocks).toEqual(rel.clocks);
   });
 
   it('a core built from other sources than the host is refused with the command that fixes it, not run', () => {
@@ -77,5 +108,9 @@ describe('release and test builds of the core', () => {
     expect(r.status, r.stderr).toBe(0);
     const doc = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
     expect(doc.points[0].host.engine.core).toBe('release');
+    // and the observe core only when an option records something
+    const o = spawnSync(process.execPath, [CLI, 'run', '--workload', 'page_fault1', '--strategy', 'spf', '--cpus', '2', '--mode', 'deterministic', '--vcycles', '1000000', '--lock-stat', '--json', join(dir, 'o.json')], { encoding: 'utf8', env, timeout: 60_000 });
+    expect(o.status, o.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'o.json'), 'utf8')).points[0].host.engine.core).toBe('observe');
   });
 });
