@@ -151,7 +151,7 @@ async function execute(plan: Plan): Promise<number> {
 
 interface RunOpts extends CommonOpts { workload: WorkloadName; strategy: StrategyName; cpus: string; json?: string; lockStat?: boolean;
   trace?: string; traceWindow?: string; traceEvents?: string; flame?: string }
-interface SweepOpts extends CommonOpts { workload?: string; strategy?: string; cpus?: string; out: string; quiet?: boolean; default?: boolean; plan?: string }
+interface SweepOpts extends CommonOpts { workload?: string; strategy?: string; cpus?: string; out: string; quiet?: boolean; default?: boolean; plan?: string; flame?: string }
 
 function runPlan(o: RunOpts, command: string[]): Plan {
   const spec: PointSpec = { ...commonSpec(o), workload: o.workload, strategy: o.strategy, cpus: parseCount('--cpus', o.cpus) };
@@ -194,7 +194,13 @@ function sweepPlan(o: SweepOpts, command: string[]): Plan {
     strategies: o.strategy ? parseNames('--strategy', o.strategy) as StrategyName[] : DEFAULT_SWEEP.strategies,
     cpus: o.cpus ? parseCounts('--cpus', o.cpus) : DEFAULT_SWEEP.cpus,
   };
-  return { specs: expandSweep(axes, commonSpec(o, DEFAULT_SWEEP.profile)), outDir: o.out, quiet: !!o.quiet, command };
+  const specs = expandSweep(axes, commonSpec(o, DEFAULT_SWEEP.profile));
+  if (o.flame !== undefined) {
+    // every point records its flame graph (the observe core): the CSV and the breakdown plot split "other work" by function
+    if (o.plan !== undefined) throw new UsageError('--flame records while the sweep runs; a plan (--plan) stores no recording: run the sweep without --plan');
+    for (const sp of specs) sp.observe = { flame: {} };
+  }
+  return { specs, outDir: o.out, quiet: !!o.quiet, command, flameDir: o.flame };
 }
 
 interface StressOpts { cpus: string; strategy: string; seeds: string; seed?: string; ops: string; mode: string; engine?: string; workers?: string; mix: string; pages?: string; numaPeriod?: string; zapFlushUnderPtl?: boolean; munmap?: string; tagStorage?: string; checkEvery?: string; spfLookup?: string; bug?: string }
@@ -369,6 +375,7 @@ function buildProgram(exit: { code: number }): Command {
     .option('--out <dir>', 'output directory (created if missing)', 'out')
     .option('--quiet', 'no progress bar and no table (files and errors only)')
     .option('--plan <file>', 'write the points to this plan file and run nothing (then `faultline point`/`slurm` and `merge`)')
+    .option('--flame <dir>', 'record every point\'s flame graph (the observe core; slower): its folded stacks and SVG to DIR, and "other work" split by kernel function in results.csv and the breakdown plots')
     .addHelpText('after', EXAMPLES_SWEEP)
     .action(async (o: SweepOpts) => {
       const plan = sweepPlan(o, commandLine());

@@ -6,7 +6,7 @@
 
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { categoryNames } from './breakdown.js';
+import { categoryNames, OTHER_WORK } from './breakdown.js';
 import type { PointResult } from './experiment.js';
 
 const WIDTH = 520;
@@ -62,18 +62,46 @@ export function throughputSpec(points: PointResult[], workload: string): TopLeve
   };
 }
 
+/** kernel functions of "other work" drawn on their own in the breakdown (the rest: one segment) */
+const SPLIT_FUNCTIONS = 8;
+
 export function breakdownSpec(points: PointResult[], workload: string): TopLevelSpec {
   const ps = pointsOf(points, workload);
   const top = Math.max(...ps.map((p) => p.cpus));
   const at = ps.filter((p) => p.cpus === top);
   const cats = categoryNames();
-  const values = at.flatMap((p) => cats.map((c, order) => ({
-    strategy: p.strategy, category: c, order,
-    cycles: Number(p.cyclesByCategory[c] ?? 0) / (p.ops || 1),
-  })));
+  const perOp = (p: PointResult, v: number) => v / (p.ops || 1);
+  // points that recorded their flame graph (--flame): "other work" split by the kernel function it was spent in,
+  // the SPLIT_FUNCTIONS largest over the bars on their own; the split sums to "other work", so a bar is still the run's cycles
+  const fnTotal = new Map<string, number>();
+  for (const p of at) for (const [f, v] of Object.entries(p.flame?.otherWork ?? {})) fnTotal.set(f, (fnTotal.get(f) ?? 0) + perOp(p, v));
+  const shown = [...fnTotal].sort((a, b) => b[1] - a[1]).slice(0, SPLIT_FUNCTIONS).map(([f]) => f);
+  const label = (f: string) => `${OTHER_WORK}: ${f}`;
+  const rest = `${OTHER_WORK}: other functions`;
+  const split = shown.length ? [...shown.map(label), ...(fnTotal.size > shown.length ? [rest] : [])] : [];
+  const domain = split.length ? [...cats.filter((c) => c !== OTHER_WORK), ...split, ...(at.some((p) => !p.flame) ? [OTHER_WORK] : [])] : cats;
+  let scaled = false;
+  const values = at.flatMap((p) => {
+    const bar = (category: string, v: number) => ({ strategy: p.strategy, category, order: domain.indexOf(category), cycles: perOp(p, v) });
+    const main = cats.filter((c) => !(p.flame && c === OTHER_WORK)).map((c) => bar(c, Number(p.cyclesByCategory[c] ?? 0)));
+    if (!p.flame) return main;
+    // the split sums to "other work" plus the cycles two categories both count (overlapCycles: a userfault
+    // wait includes its lock wait); then each function's share is scaled to "other work"
+    const other = Number(p.cyclesByCategory[OTHER_WORK] ?? 0);
+    const sum = Object.values(p.flame.otherWork).reduce((a, b) => a + b, 0);
+    const k = sum > 0 ? other / sum : 0;
+    if (p.flame.overlapCycles > 0) scaled = true;
+    const fns = shown.map((f) => bar(label(f), (p.flame!.otherWork[f] ?? 0) * k));
+    const left = Object.entries(p.flame.otherWork).filter(([f]) => !shown.includes(f)).reduce((a, [, v]) => a + v, 0) * k;
+    return [...main, ...fns, ...(split.includes(rest) ? [bar(rest, left)] : [])];
+  });
+  const sub = subtitle(at, 'bars');
+  if (split.length) {
+    sub.push(`"other work" split by kernel function (flame graph, --flame)${scaled ? '; scaled to "other work" where categories overlap (userfault waits include their lock waits)' : ''}`);
+  }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-    title: { text: `${workload}: where the cycles go at ${top} CPUs`, subtitle: subtitle(at, 'bars') },
+    title: { text: `${workload}: where the cycles go at ${top} CPUs`, subtitle: sub },
     width: Math.max(160, 120 * at.length),
     height: HEIGHT,
     data: { values },
@@ -84,7 +112,7 @@ export function breakdownSpec(points: PointResult[], workload: string): TopLevel
         field: 'cycles', type: 'quantitative', stack: 'zero',
         title: `virtual cycles per ${singular(at[0].opsUnit)} (all CPUs)`, axis: { format: '~s' },
       },
-      color: { field: 'category', type: 'nominal', title: 'cycles spent in', scale: { domain: cats }, sort: cats },
+      color: { field: 'category', type: 'nominal', title: 'cycles spent in', scale: { domain, ...(split.length ? { scheme: 'tableau20' } : {}) }, sort: domain },
       order: { field: 'order', type: 'quantitative' },
       tooltip: [{ field: 'strategy' }, { field: 'category' }, { field: 'cycles', format: '.3~s' }],
     },

@@ -91,9 +91,34 @@ const CSV_COLUMNS: [string, (p: PointResult, all: PointResult[]) => unknown][] =
   ['error', (p) => p.error],
 ];
 
+/** the CSV column stem of a kernel function of the flame graph ("[user]": the workload's own code) */
+const fnColumn = (fn: string): string => `other_work_in_${fn === '[user]' ? 'user_code' : fn.replace(/[^A-Za-z0-9_]/g, '_')}_cycles`;
+
+/**
+ * When a point recorded its flame graph (`sweep --flame`, `run --flame`, observe.flame): "other work"
+ * split by the kernel function it was spent in, one column per function any point has (empty for a
+ * point that did not record), then the overlap: for each such point, the other_work_in_* columns sum to
+ * other_work_cycles + other_work_overlap_cycles (categories the breakdown counts twice, src/obs.ts
+ * FlameResult.overlapCycles; 0 unless userfault waits overlap lock waits), so the categories with
+ * other_work_cycles still sum to the CPUs' clocks.
+ */
+function otherWorkColumns(points: PointResult[]): [string, (p: PointResult) => unknown][] {
+  const total = new Map<string, number>();
+  for (const p of points) for (const [f, v] of Object.entries(p.flame?.otherWork ?? {})) total.set(f, (total.get(f) ?? 0) + v);
+  if (total.size === 0) return [];
+  const fns = [...total].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).map(([f]) => f);
+  return [
+    ...fns.map((f): [string, (p: PointResult) => unknown] => [fnColumn(f), (p) => (p.flame ? p.flame.otherWork[f] ?? 0 : null)]),
+    ['other_work_overlap_cycles', (p) => (p.flame ? p.flame.overlapCycles : null)],
+  ];
+}
+
 export function toCsv(points: PointResult[]): string {
-  const lines = [CSV_COLUMNS.map(([name]) => name).join(',')];
-  for (const p of points) lines.push(CSV_COLUMNS.map(([, get]) => csvCell(get(p, points))).join(','));
+  // the split right after the categories
+  const at = CSV_COLUMNS.findIndex(([name]) => name === 'uffd_handlers');
+  const cols = [...CSV_COLUMNS.slice(0, at), ...otherWorkColumns(points), ...CSV_COLUMNS.slice(at)];
+  const lines = [cols.map(([name]) => name).join(',')];
+  for (const p of points) lines.push(cols.map(([, get]) => csvCell(get(p, points))).join(','));
   return lines.join('\n') + '\n';
 }
 

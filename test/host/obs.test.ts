@@ -266,6 +266,38 @@ describe('flame graph (run --flame)', () => {
     for (const name of ['pft-private', 'asm_exc_page_fault', 'do_user_addr_fault', 'clear_page_erms']) expect(svg).toContain(`>${name}</text>`);
     for (let cpu = 0; cpu < 4; cpu++) expect(existsSync(join(dir, `pft-private-spf-4cpu-cpu${cpu}.folded`))).toBe(true);
   }, 120_000);
+
+  it('sweep --flame: "other work" split by function in results.csv (summing to other work plus the overlap) and in the breakdown plot', () => {
+    const out = join(tmp, 'sweep-flame'), fdir = join(tmp, 'sweep-flame-graphs');
+    const r = cli('sweep', '--workload', 'pft-private', '--strategy', 'spf,pervma', '--cpus', '1,4', '--profile', 'default', '--mode', 'deterministic', '--vcycles', '500000',
+      '--quiet', '--out', out, '--flame', fdir);
+    expect(r.code, r.stderr).toBe(0);
+    const [head, ...rows] = readFileSync(join(out, 'results.csv'), 'utf8').trim().split('\n').map((l) => l.split(','));
+    expect(rows).toHaveLength(4);
+    const fnCols = head.map((h, i) => ({ h, i })).filter((c) => /^other_work_in_.*_cycles$/.test(c.h));
+    expect(fnCols.map((c) => c.h)).toContain('other_work_in_clear_page_erms_cycles');
+    expect(fnCols.map((c) => c.h)).toContain('other_work_in_user_code_cycles');
+    const col = (name: string) => head.indexOf(name);
+    const catCols = head.map((h, i) => ({ h, i })).filter((c) => /_cycles$/.test(c.h) && !/^other_work_in_|^other_work_overlap|^virtual_cycles$|^uffd_/.test(c.h));
+    const json = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    for (const [k, row] of rows.entries()) {
+      const n = (i: number) => Number(row[i]);
+      const split = fnCols.reduce((a, c) => a + n(c.i), 0);
+      expect(split).toBe(n(col('other_work_cycles')) + n(col('other_work_overlap_cycles')));
+      // the categories (with other work) are still every CPU's cycles
+      const clocks = (json.points[k].clocks as number[]).reduce((a, b) => a + b, 0);
+      expect(catCols.reduce((a, c) => a + n(c.i), 0)).toBe(clocks);
+    }
+    const svg = readFileSync(join(out, 'pft-private-breakdown.svg'), 'utf8');
+    expect(svg).toContain('other work: clear_page_erms');
+    expect(svg).toContain('split by kernel function');
+    expect(existsSync(join(fdir, 'pft-private-pervma-4cpu.svg'))).toBe(true);
+    // without --flame: no split columns
+    const plain = join(tmp, 'sweep-plain');
+    expect(cli('sweep', '--workload', 'pft-private', '--strategy', 'spf', '--cpus', '1', '--profile', 'default', '--mode', 'deterministic', '--vcycles', '200000', '--quiet', '--out', plain).code).toBe(0);
+    expect(readFileSync(join(plain, 'results.csv'), 'utf8')).not.toMatch(/other_work_in_/);
+    expect(cli('sweep', '--workload', 'pft-private', '--cpus', '1', '--flame', fdir, '--plan', join(tmp, 'p.json')).stderr).toMatch(/--flame records while the sweep runs/);
+  }, 240_000);
 });
 
 // ---------------------------------------------------------------------------
