@@ -186,7 +186,7 @@ export function plotSpecs(points: PointResult[]): { file: string; spec: TopLevel
  * Frames are coloured by name (warm hues; the categories "[...]", waits, in
  * blue); each has a tooltip with its cycles and share.
  */
-export async function flameSvg(folded: string, title: string): Promise<string> {
+export async function flameSvg(folded: string, title: string, width = 1200): Promise<string> {
   interface Node { id: string; parent: string | null; name: string; self: number; fill: string }
   const nodes = new Map<string, Node>();
   let total = 0;
@@ -208,7 +208,7 @@ export async function flameSvg(folded: string, title: string): Promise<string> {
   const roots = [...nodes.values()].filter((n) => n.parent === null);
   if (roots.length !== 1) throw new Error(`flame graph: the stacks must share one root (got ${roots.length})`);
   const depth = Math.max(...[...nodes.keys()].map((k) => k.split(';').length));
-  const rowH = 17, width = 1200;
+  const rowH = 17;
   const spec = {
     $schema: 'https://vega.github.io/schema/vega/v5.json',
     width, height: depth * rowH, padding: 5,

@@ -1,14 +1,16 @@
 // The web page (served by `faultline serve`): pick a sweep, run it in a
 // dedicated Worker (web/runner.ts) through the public API, watch every CPU of
 // the running point live, then see the CLI's scaling and breakdown plots
-// (the same Vega-Lite specs, src/plot.ts) and download the same results.json
-// and results.csv the CLI writes. Every problem is one message in the page.
+// (the same Vega-Lite specs, src/plot.ts) with the last point's flame graph
+// beside them and its timeline in the shipped viewer (trace.html), and download
+// the same results.json and results.csv the CLI writes. Every problem is one
+// message in the page.
 import { listedWorkloads, workloadByName } from '../src/workloads.js';
 import { strategies, strategyByName } from '../src/strategies.js';
 import { listProfiles, loadProfile } from '../src/profile.js';
 import { sweepCommand } from '../src/api.js';
-import { plotSpecs, renderSvg } from '../src/plot.js';
-import type { FromRunner, ToRunner } from './runner.js';
+import { plotSpecs, renderSvg, flameSvg } from '../src/plot.js';
+import type { FromRunner, ToRunner, LastPointObs } from './runner.js';
 import type { SweepAxes, CpuSnapshot, PointResult, Mode, WorkloadName, StrategyName } from '../src/api.js';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -142,8 +144,14 @@ function showCpus(index: number, label: string, cpus: CpuSnapshot[]): void {
 
 // ---- a run ----
 let runner: Worker | undefined;
-async function showResults(json: string, csv: string, failed: number, stopped: boolean): Promise<void> {
+/** object URLs of the last results (released when the next ones replace them) */
+let urls: string[] = [];
+const objectUrl = (text: string, type: string): string => { const u = URL.createObjectURL(new Blob([text], { type })); urls.push(u); return u; };
+
+async function showResults(json: string, csv: string, failed: number, stopped: boolean, last?: LastPointObs): Promise<void> {
   const doc = JSON.parse(json) as { points: PointResult[] };
+  for (const u of urls) URL.revokeObjectURL(u);
+  urls = [];
   const plots = $('plots');
   plots.replaceChildren();
   for (const { file, spec } of plotSpecs(doc.points)) {
@@ -151,16 +159,44 @@ async function showResults(json: string, csv: string, failed: number, stopped: b
     d.dataset.plot = file;
     d.innerHTML = await renderSvg(spec);
     plots.append(d);
+    // the last point's flame graph beside the scaling plot of its workload
+    if (last && file === `${doc.points[doc.points.length - 1]?.workload}-throughput.svg`) {
+      const f = document.createElement('div');
+      f.dataset.plot = 'flame';
+      f.id = 'flame';
+      f.innerHTML = await flameSvg(last.folded, `last point: ${last.label}: virtual cycles by kernel function`, 420);
+      plots.append(f);
+    }
   }
   const dl = $('downloads');
   dl.replaceChildren();
   for (const [name, text, type] of [['results.json', json, 'application/json'], ['results.csv', csv, 'text/csv']]) {
     const a = document.createElement('a');
-    a.href = URL.createObjectURL(new Blob([text], { type }));
+    a.href = objectUrl(text, type);
     a.download = name;
     a.id = `download-${name.split('.')[1]}`;
     a.textContent = `download ${name}`;
     dl.append(a);
+  }
+  // the last point's timeline in the viewer the package ships (trace.html reads ?trace=URL), and as a file
+  // for ui.perfetto.dev or chrome://tracing
+  const tl = $('timeline');
+  tl.replaceChildren();
+  tl.hidden = !last;
+  if (last) {
+    const url = objectUrl(last.trace, 'application/json');
+    const open = document.createElement('a');
+    open.id = 'open-trace';
+    open.href = `trace.html?trace=${encodeURIComponent(url)}&start=${last.window.start}&end=${last.window.end}`;
+    open.target = '_blank';
+    open.textContent = `open the timeline of the last point (${last.label}) in the viewer`;
+    const save = document.createElement('a');
+    save.id = 'download-trace';
+    save.href = url;
+    save.download = 'trace.json';
+    save.textContent = 'download trace.json';
+    tl.append(open, ' ', save);
+    if (last.droppedEvents > 0) tl.append(` (each CPU's first events; ${last.droppedEvents} later ones dropped: faultline run --trace --trace-window START:END shows any part)`);
   }
   if (doc.points.length === 0) plots.textContent = 'no point finished';
   const bad = doc.points.filter((p) => !p.ok);
@@ -180,6 +216,8 @@ function run(): void {
   status.dataset.state = 'running';
   $('plots').replaceChildren();
   $('downloads').replaceChildren();
+  $('timeline').replaceChildren();
+  $('timeline').hidden = true;
   liveIndex = -1;
   runner?.terminate();
   runner = new Worker(new URL('runner.js', location.href), { type: 'module' });
@@ -193,7 +231,7 @@ function run(): void {
       if (m.stopped) { runner?.terminate(); runner = undefined; }
       ($('run') as HTMLButtonElement).disabled = false;
       ($('stop') as HTMLButtonElement).disabled = true;
-      void showResults(m.json, m.csv, m.failed, m.stopped);
+      void showResults(m.json, m.csv, m.failed, m.stopped, m.last);
       return;
     }
     const ev = m.event;

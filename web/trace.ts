@@ -3,7 +3,7 @@
 // PointResult.trace) as one track per emulated CPU in virtual time, spans
 // nested by time, and the flow arrows (lock handovers, TLB-flush IPIs) as
 // arrows between tracks. Open a file with the picker, drop one on the page, or
-// give ?trace=URL (faultline serve). Perfetto (ui.perfetto.dev) and
+// give ?trace=URL (faultline serve; &start=&end= in µs: the window shown first). Perfetto (ui.perfetto.dev) and
 // chrome://tracing open the same file with more tools; this page works offline.
 
 interface Ev { name: string; ph: string; ts?: number; dur?: number; pid: number; tid?: number; cat?: string; id?: number; args?: Record<string, unknown> }
@@ -158,6 +158,13 @@ if (typeof document !== 'undefined' && document.getElementById('trace')) {
   };
   document.body.ondragover = (ev) => ev.preventDefault();
   document.body.ondrop = (ev) => { ev.preventDefault(); const f = ev.dataTransfer?.files[0]; if (f) void open(f.text()); };
-  const url = new URLSearchParams(location.search).get('trace');
-  if (url) void open(fetch(url).then((r) => { if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`); return r.text(); }));
+  const q = new URLSearchParams(location.search);
+  const url = q.get('trace');
+  // &start=&end= (microseconds): the window shown first (the whole file: double-click)
+  const at = (k: string) => { const v = q.get(k); return v !== null && Number.isFinite(Number(v)) ? Number(v) : undefined; };
+  const first = at('start') !== undefined && at('end') !== undefined && at('end')! > at('start')! ? { start: at('start'), end: at('end') } : undefined;
+  const show = async (text: Promise<string>) => {
+    try { view.load(JSON.parse(await text), first); status.textContent = ''; } catch (e) { status.textContent = `cannot show this file: ${(e as Error).message}`; }
+  };
+  if (url) void show(fetch(url).then((r) => { if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`); return r.text(); }));
 }

@@ -112,10 +112,30 @@ describe('the web page in headless Chromium', () => {
 
     // the plots: the CLI's two charts of the workload, rendered by Vega from the same specs
     const plots = await page.$$eval('#plots > div', (ds) => ds.map((d) => [(d as HTMLElement).dataset.plot, d.querySelectorAll('svg path, svg line, svg rect').length]));
-    expect(plots.map((p) => p[0])).toEqual(['page_fault1-throughput.svg', 'page_fault1-breakdown.svg']);
+    // ... and the last point's flame graph beside the scaling plot
+    expect(plots.map((p) => p[0])).toEqual(['page_fault1-throughput.svg', 'flame', 'page_fault1-breakdown.svg']);
     for (const [, marks] of plots) expect(marks as number).toBeGreaterThan(10);
     const legend = await page.textContent('#plots');
     for (const s of ['mmap_lock', 'spf', 'pervma']) expect(legend).toContain(s);
+    const flame = await page.$$eval('#flame svg text', (ts) => ts.map((t) => t.textContent));
+    expect(flame).toContain('last point: page_fault1 pervma, 8 CPU(s): virtual cycles by kernel function');
+    for (const f of ['page_fault1', 'asm_exc_page_fault', 'do_user_addr_fault']) expect(flame).toContain(f);
+
+    // the last point's timeline: a link that opens it in the viewer the package ships (trace.html)
+    expect(await page.textContent('#open-trace')).toBe('open the timeline of the last point (page_fault1 pervma, 8 CPU(s)) in the viewer');
+    const [viewer] = await Promise.all([ctx.waitForEvent('page'), page.click('#open-trace')]);
+    const viewerErrors: string[] = [];
+    viewer.on('pageerror', (e) => viewerErrors.push(e.message));
+    await viewer.waitForSelector('.track .span[data-cat="fault"]', { timeout: 60_000 });
+    expect(await viewer.textContent('#status')).toBe('');
+    expect(await viewer.textContent('.head')).toMatch(/^faultline page_fault1 pervma 8 CPUs /);
+    // one track per emulated CPU, each with fault spans
+    const tracks = await viewer.$$eval('.track', (ts) => ts.map((t) => [(t as HTMLElement).dataset.tid, t.querySelectorAll('.span[data-cat="fault"]').length] as const));
+    expect(tracks.map(([tid]) => Number(tid)).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    for (const [, faults] of tracks) expect(faults).toBeGreaterThan(0);
+    await viewer.screenshot({ path: join(SHOTS, 'timeline.png') });
+    expect(viewerErrors).toEqual([]);
+    await viewer.close();
 
     // the downloads
     const download = async (id: string) => {
