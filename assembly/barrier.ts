@@ -3,6 +3,15 @@
 // AT_BARRIER / RUNNABLE CPUs / quantum). CPUs that wait (on a lock, an ack) or
 // have finished are not waited for, otherwise a lock holder at the barrier and
 // its waiter would deadlock the emulator.
+//
+// Invariant: a woken waiter is counted from its wake-up until it runs (wake_cpu
+// makes it RUNNABLE; it sets WAITING itself if it parks again). Between the two
+// lies only host time, its thread's scheduling latency: uncounted, the CPUs that
+// do not wait would run ahead in virtual time meanwhile, and the waiter (a lock's
+// next owner, a shootdown initiator whose acks came in) would resume far behind
+// them, then pay the gap as waits: its IPIs acked at their clocks, hot lines busy
+// until their clocks. A hand-off chain (the rwsem's FIFO list: each release wakes
+// one particular CPU) made that gap the largest term of parallel mode's error.
 
 import { HDR_BASE, H_EPOCH, H_LAGGARD, PC_STATE, PC_WAKE, PC_WAIT_KIND, PC_CLOCK, CPU_RUNNING, CPU_AT_BARRIER, CPU_RUNNABLE, WAIT_NONE, WAIT_BARRIER, percpu } from './layout';
 import { PC, NCPUS, cpu_local, cpu_id, now, stat_inc } from './cpu';

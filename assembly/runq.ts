@@ -192,8 +192,9 @@ export function drain_wakes(): void {
       // parked = suspended, not ready, and waiting (not the CPU running now: notice_wakes
       // drains from inside it, and its SUSPENDED flag stays until its call returns)
       if ((rq_flags(c) & (RQ_SUSPENDED | RQ_READY)) != RQ_SUSPENDED) continue;
+      // (RUNNABLE while parked: its waker marked it, wait.ts wake_cpu)
       const st = atomic.load<u32>(pc + PC_STATE);
-      if (st != CPU_WAITING && st != CPU_AT_BARRIER) continue;
+      if (st != CPU_WAITING && st != CPU_AT_BARRIER && st != CPU_RUNNABLE) continue;
       if (atomic.load<u32>(pc + PC_WAKE) != load<u32>(rq(c) + RQ_PARK_TOKEN)) {
         atomic.store<u32>(pc + PC_STATE, CPU_RUNNABLE);
         rq_ready(c, pc);

@@ -40,6 +40,12 @@ export function wake_cpu(c: u32, t: u64): void {
   const pc = percpu(c);
   const st = atomic.load<u32>(pc + PC_STATE);
   if (DETERMINISTIC && st == CPU_WAITING) atomic.store<u64>(pc + PC_WAKE_TIME, t);
+  // parallel mode: a woken waiter is runnable from now on, so the barrier counts it
+  // until it runs and goes on or parks again (barrier.ts's invariant). Before the
+  // token moves: a CPU that parks again after seeing the new token sets WAITING
+  // itself, so a stale RUNNABLE never outlives a park. (Not a poller: it is never
+  // waited for, issue 18, see spin_wait_round.)
+  if (!DETERMINISTIC && st == CPU_WAITING && atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_POLL) atomic.cmpxchg<u32>(pc + PC_STATE, CPU_WAITING, CPU_RUNNABLE);
   wake_cpu_raw(c);
   if (COUNT > 1 && c - FIRST < COUNT && (st == CPU_WAITING || st == CPU_AT_BARRIER)) {
     const ct = atomic.load<u64>(pc + PC_CLOCK);
@@ -168,6 +174,11 @@ export function wait_sleep(token: u32): void {
     if (!DETERMINISTIC) barrier_try_advance();
     sched_switch();
     return;
+  }
+  // a wake-up made us RUNNABLE (wake_cpu) and we wait again: the barrier stops counting us
+  if (!DETERMINISTIC && atomic.load<u32>(PC + PC_STATE) != CPU_WAITING) {
+    atomic.store<u32>(PC + PC_STATE, CPU_WAITING);
+    barrier_try_advance();
   }
   thread_wait_round(token);
 }
