@@ -37,7 +37,7 @@ import {
 import { pte_none, pte_present, pte_protnone, pte_pfn, pte_dirty, pte_special, pte_modify, pgprot_pack, PAGE_NONE, _PAGE_PSE } from './pte';
 import { tag_storage_enabled, mte_sync_tags } from './mte';
 import {
-  vma_alloc, vma_init, vma_link, vma_unlink, vma_split, vma_merge, vma_free_new, find_vma, vma_addr, vma_count, vma_at,
+  vma_alloc, vma_init, vma_set_range, vm_flags_init, vma_set_file, vma_set_policy, vma_link, vma_unlink, vma_split, vma_merge, vma_free_new, find_vma, vma_addr, vma_count, vma_at,
   vm_write_begin, vm_write_end, vma_set_flags,
 } from './vma';
 import { vma_start_write } from './pervma';
@@ -360,7 +360,11 @@ function sys_mmap__body(mm: u32, addr: u64, len: u64, prot: u32, flags: u32, fil
   }
   const slot = vma_alloc();
   if (slot < 0) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -<i64>ENOMEM; }
-  vma_init(<u32>slot, mm, start, start + len, vm_flags, pgprot_pack(vm_get_page_prot(vm_flags)), 0, ops, anon ? 0 : file, anon ? 0 : pgoff, mpol);
+  vma_init(<u32>slot, mm);
+  vma_set_range(<u32>slot, start, start + len, anon ? 0 : pgoff);
+  vm_flags_init(<u32>slot, vm_flags, pgprot_pack(vm_get_page_prot(vm_flags)));
+  if (!anon) vma_set_file(<u32>slot, ops, file);
+  vma_set_policy(<u32>slot, mpol);
   if (vma_link(mm, <u32>slot) < 0) { vma_free_new(<u32>slot); mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -<i64>ENOMEM; }
   vma_merge(mm, <u32>slot);
   mmap_write_unlock(mm);

@@ -53,6 +53,42 @@ export const STRESS_UFFD_WRITEPROTECT: u32 = 20; // UFFDIO_WRITEPROTECT (set) of
 export const STRESS_UFFD_WRITEPROTECT_FAIL: u32 = 21; // the range is not one WP-registered VMA (expected)
 export const STRESS_NCOUNTERS: u32 = 22;
 
+// struct stress_mix: what one random mix does, written by the host (src/stress.ts)
+// before any CPU starts and read-only during the run (configuration, not a
+// modelled kernel word: its loads are uncharged).
+//   +0  u32 w_read       +4  u32 w_write     +8  u32 w_mmap      +12 u32 w_munmap
+//   +16 u32 w_mprotect   +20 u32 w_madvise   +24 u32 w_mmap_file (relative weights)
+//   +28 u32 max_len      (pages: the usual length of a ranged operation)
+//   +32 u32 check_every  (operations between checkpoints; 0: none)
+//   +36 u32 ckpt         (address of the checkpoint's two host-zeroed shared u32s)
+//   +40 u32 sync         (address of a host-zeroed shared u32: the rendezvous)
+export const SMIX_W_READ: u32 = 0;
+export const SMIX_W_WRITE: u32 = 4;
+export const SMIX_W_MMAP: u32 = 8;
+export const SMIX_W_MUNMAP: u32 = 12;
+export const SMIX_W_MPROTECT: u32 = 16;
+export const SMIX_W_MADVISE: u32 = 20;
+export const SMIX_W_MMAP_FILE: u32 = 24;
+export const SMIX_MAX_LEN: u32 = 28;
+export const SMIX_CHECK_EVERY: u32 = 32;
+export const SMIX_CKPT: u32 = 36;
+export const SMIX_SYNC: u32 = 40;
+export const SMIX_SIZE: u32 = 44;
+
+// struct stress_race: the munmap race (stress_munmap_race), host-written like stress_mix;
+// the last four are addresses of host-zeroed shared u32s the CPUs use.
+//   +0  u32 nslots      +4  u32 slot_pages   +8  u32 ops        +12 u32 min_writes
+//   +16 u32 sync        +20 u32 cursor       +24 u32 next       +28 u32 progress
+export const SRACE_NSLOTS: u32 = 0;
+export const SRACE_SLOT_PAGES: u32 = 4;
+export const SRACE_OPS: u32 = 8;
+export const SRACE_MIN_WRITES: u32 = 12;
+export const SRACE_SYNC: u32 = 16;
+export const SRACE_CURSOR: u32 = 20;
+export const SRACE_NEXT: u32 = 24;
+export const SRACE_PROGRESS: u32 = 28;
+export const SRACE_SIZE: u32 = 32;
+
 // the userfaultfd part of the mix (stress_uffd_setup): the same for every CPU of the run
 let W_UFFD_REG: u32 = 0;
 let W_UFFD_UNREG: u32 = 0;
@@ -172,9 +208,12 @@ function stress_access(mm: u32, a: u64, write: bool, out: u32): void {
  * Every `check_every` operations (0: never) all CPUs stop at a checkpoint
  * (see the top of the file; `ckpt`: two host-zeroed shared u32s).
  */
-export function stress_run(mm: u32, base: u64, npages: u32, ops: u32,
-  w_read: u32, w_write: u32, w_mmap: u32, w_munmap: u32, w_mprotect: u32, w_madvise: u32, w_mmap_file: u32,
-  max_len: u32, check_every: u32, ckpt: u32, sync: u32, out: u32): void {
+export function stress_run(mm: u32, base: u64, npages: u32, ops: u32, mix: u32, out: u32): void {
+  const w_read = load<u32>(mix + SMIX_W_READ), w_write = load<u32>(mix + SMIX_W_WRITE);
+  const w_mmap = load<u32>(mix + SMIX_W_MMAP), w_munmap = load<u32>(mix + SMIX_W_MUNMAP);
+  const w_mprotect = load<u32>(mix + SMIX_W_MPROTECT), w_madvise = load<u32>(mix + SMIX_W_MADVISE);
+  const w_mmap_file = load<u32>(mix + SMIX_W_MMAP_FILE), max_len = load<u32>(mix + SMIX_MAX_LEN);
+  const check_every = load<u32>(mix + SMIX_CHECK_EVERY), ckpt = load<u32>(mix + SMIX_CKPT), sync = load<u32>(mix + SMIX_SYNC);
   memory.fill(out, 0, STRESS_NCOUNTERS * 4);
   const parts = UFFD_HANDLER >= 0 ? NCPUS - 1 : NCPUS;
   if (cpu_id() == 0 && sys_mmap(mm, base, <u64>npages * PAGE_SIZE, RW, ANON_FIXED, 0, 0) < 0) bump(out, STRESS_MMAP_FAIL);
@@ -273,8 +312,11 @@ function wait_change(w: u32, v: u32): void {
  * when the last slot is gone. `cursor`, `next` and `progress` are
  * host-zeroed shared u32s.
  */
-export function stress_munmap_race(mm: u32, base: u64, nslots: u32, slot_pages: u32, ops: u32, min_writes: u32,
-  sync: u32, cursor: u32, next: u32, progress: u32, out: u32): void {
+export function stress_munmap_race(mm: u32, base: u64, race: u32, out: u32): void {
+  const nslots = load<u32>(race + SRACE_NSLOTS), slot_pages = load<u32>(race + SRACE_SLOT_PAGES);
+  const ops = load<u32>(race + SRACE_OPS), min_writes = load<u32>(race + SRACE_MIN_WRITES);
+  const sync = load<u32>(race + SRACE_SYNC), cursor = load<u32>(race + SRACE_CURSOR);
+  const next = load<u32>(race + SRACE_NEXT), progress = load<u32>(race + SRACE_PROGRESS);
   memory.fill(out, 0, STRESS_NCOUNTERS * 4);
   const slot_bytes = <u64>slot_pages * PAGE_SIZE;
   const NONE: u32 = 0xffffffff;

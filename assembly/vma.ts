@@ -43,7 +43,7 @@ import {
   HDR_BASE, H_VMAS_BASE, H_NVMAS, H_NMM, H_MAX_VMAS_PER_MM, H_VMA_INDEX_BASE, H_VMA_FREE, PAGE_SHIFT,
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_MPOL, VMA_SEQ, VMA_REF,
   VMA_LOCK_SEQ, VMA_STATE, VMA_NEXT, VMA_LOCK, VMA_MM, VMA_GEN, VMA_CSUM, VMA_LINE, VMA_SIZE,
-  VMA_STATE_FREE, VMA_STATE_LIVE, VMA_STATE_DETACHED, VMA_STATE_NEW, VMOPS_NONE,
+  VMA_STATE_FREE, VMA_STATE_LIVE, VMA_STATE_DETACHED, VMA_STATE_NEW, VMOPS_NONE, MPOL_DEFAULT,
   MM_MMAP_LOCK, MM_SEQ, MM_NVMAS, MM_VMA_INDEX, MM_VMA_PUB, MM_VMA_BUF0, MM_RB_LOCK, SET_SPF_LOOKUP, SPF_LOOKUP_V11, setting, RW_COUNT, RW_WRITER, RWSEM_WRITER, SQ_SEQ, SQ_LINE,
   PC_WAKE, PC_IPI_PENDING, mm_addr,
 } from './layout';
@@ -169,27 +169,95 @@ function vma_csum(a: u32): u32 {
     atomic.load<u32>(a + VMA_FILE), atomic.load<u64>(a + VMA_PGOFF), atomic.load<u32>(a + VMA_MPOL));
 }
 
-/**
- * Fill a NEW slot (not linked yet, so invisible to every reader). `start` and
- * `end` are byte addresses, `pgoff` in pages.
+/*
+ * Filling a NEW slot, as Linux builds a VMA: vm_area_alloc() -> vma_init(vma, mm),
+ * then vma_set_range(), vm_flags_init() + vm_page_prot, vma->vm_file / vm_ops,
+ * vma_set_policy(); __split_vma() starts from vm_area_dup(). The slot is not linked
+ * yet, so no other CPU can see it: vma_init() takes its line exclusively once
+ * (line_write) and the setters' stores are that same private line's, not free
+ * shared accesses. Each setter refreshes the debug checksum (VMA_CSUM; uncharged).
  */
-export function vma_init(slot: u32, mm: u32, start: u64, end: u64, flags: u32, prot: u32, anon: u32, ops: u32,
-  file: u32, pgoff: u64, mpol: u32): void {
+
+/** vma_init(vma, mm): an anonymous, unlocked, default-policy VMA of `mm` with an empty range. Caller: `slot` fresh from vma_alloc(). */
+export function vma_init(slot: u32, mm: u32): void {
   const a = vma_addr(slot);
   assert(atomic.load<u32>(a + VMA_STATE) == VMA_STATE_NEW, 'vma_init: slot is not freshly allocated');
   line_write(a + VMA_LINE);
-  atomic.store<u64>(a + VMA_START, start);
-  atomic.store<u64>(a + VMA_END, end);
-  atomic.store<u32>(a + VMA_FLAGS, flags);
-  atomic.store<u32>(a + VMA_PROT, prot);
-  atomic.store<u32>(a + VMA_ANON, anon);
-  atomic.store<u32>(a + VMA_OPS, ops);
-  atomic.store<u64>(a + VMA_PGOFF, pgoff);
-  atomic.store<u32>(a + VMA_FILE, file);
-  atomic.store<u32>(a + VMA_MPOL, mpol);
+  atomic.store<u64>(a + VMA_START, 0);
+  atomic.store<u64>(a + VMA_END, 0);
+  atomic.store<u32>(a + VMA_FLAGS, 0);
+  atomic.store<u32>(a + VMA_PROT, 0);
+  atomic.store<u32>(a + VMA_ANON, 0);
+  atomic.store<u32>(a + VMA_OPS, VMOPS_NONE);
+  atomic.store<u64>(a + VMA_PGOFF, 0);
+  atomic.store<u32>(a + VMA_FILE, 0);
+  atomic.store<u32>(a + VMA_MPOL, MPOL_DEFAULT);
   atomic.store<u32>(a + VMA_MM, mm);
   atomic.store<u32>(a + VMA_LOCK_SEQ, 0xffffffff); // never write-locked (per-VMA locks)
   atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+}
+
+/** vma_set_range(): [start, end) in bytes, `pgoff` in pages. Caller: `slot` NEW (vma_init'ed, not linked). */
+export function vma_set_range(slot: u32, start: u64, end: u64, pgoff: u64): void {
+  const a = new_vma(slot);
+  atomic.store<u64>(a + VMA_START, start);
+  atomic.store<u64>(a + VMA_END, end);
+  atomic.store<u64>(a + VMA_PGOFF, pgoff);
+  atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+}
+
+/** vm_flags_init() and vm_page_prot (`prot`: pgprot_pack'ed). Caller: `slot` NEW (a linked VMA's change: vma_set_flags()). */
+export function vm_flags_init(slot: u32, flags: u32, prot: u32): void {
+  const a = new_vma(slot);
+  atomic.store<u32>(a + VMA_FLAGS, flags);
+  atomic.store<u32>(a + VMA_PROT, prot);
+  atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+}
+
+/** vma->vm_file and vm_ops (call_mmap()'s choice: VMOPS_*). Caller: `slot` NEW. */
+export function vma_set_file(slot: u32, ops: u32, file: u32): void {
+  const a = new_vma(slot);
+  atomic.store<u32>(a + VMA_OPS, ops);
+  atomic.store<u32>(a + VMA_FILE, file);
+  atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+}
+
+/** vma_set_policy(): the task mempolicy the VMA carries (MPOL_*). Caller: `slot` NEW. */
+export function vma_set_policy(slot: u32, mpol: u32): void {
+  const a = new_vma(slot);
+  atomic.store<u32>(a + VMA_MPOL, mpol);
+  atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+}
+
+/** vma->anon_vma of a NEW slot (1: prepared), as vm_area_dup() copies it; a linked VMA's is set by anon_vma_prepare(). */
+export function vma_set_anon_vma(slot: u32, anon: u32): void {
+  atomic.store<u32>(new_vma(slot) + VMA_ANON, anon);
+}
+
+/**
+ * vm_area_dup(): a NEW slot of the same mm holding a copy of `orig`'s fields
+ * (range, flags, page protection, anon_vma, file, ops, policy); -1 when no slot
+ * is free. Caller holds mmap_lock for write (orig's fields are stable).
+ */
+export function vm_area_dup(orig: u32): i32 {
+  const ns = vma_alloc();
+  if (ns < 0) return -1;
+  const n = <u32>ns;
+  const o = vma_addr(orig);
+  vma_init(n, atomic.load<u32>(o + VMA_MM));
+  vma_set_range(n, atomic.load<u64>(o + VMA_START), atomic.load<u64>(o + VMA_END), atomic.load<u64>(o + VMA_PGOFF));
+  vm_flags_init(n, atomic.load<u32>(o + VMA_FLAGS), atomic.load<u32>(o + VMA_PROT));
+  vma_set_anon_vma(n, atomic.load<u32>(o + VMA_ANON));
+  vma_set_file(n, atomic.load<u32>(o + VMA_OPS), atomic.load<u32>(o + VMA_FILE));
+  vma_set_policy(n, atomic.load<u32>(o + VMA_MPOL));
+  return ns;
+}
+
+/** the address of a slot the setters may fill: it must be NEW (invisible to every reader) */
+@inline function new_vma(slot: u32): u32 {
+  const a = vma_addr(slot);
+  assert(atomic.load<u32>(a + VMA_STATE) == VMA_STATE_NEW, 'vma setter: slot is linked (only a NEW slot is private)');
+  return a;
 }
 
 // -------------------------------------------------- VMA-level sequence ---
@@ -435,12 +503,10 @@ export function vma_split(mm: u32, slot: u32, at: u64): i32 {
   const end = atomic.load<u64>(a + VMA_END);
   if (at <= start || at >= end || (at & ((1 << PAGE_SHIFT) - 1)) != 0) return VMA_E_INVAL;
   if (nr_linked(m) >= max_vmas()) return VMA_E_NOMEM;
-  const ns = vma_alloc();
+  const ns = vm_area_dup(slot);
   if (ns < 0) return -1;
   const n = <u32>ns;
-  vma_init(n, mm, at, end, atomic.load<u32>(a + VMA_FLAGS), atomic.load<u32>(a + VMA_PROT),
-    atomic.load<u32>(a + VMA_ANON), atomic.load<u32>(a + VMA_OPS), atomic.load<u32>(a + VMA_FILE),
-    atomic.load<u64>(a + VMA_PGOFF) + ((at - start) >> PAGE_SHIFT), atomic.load<u32>(a + VMA_MPOL));
+  vma_set_range(n, at, end, atomic.load<u64>(a + VMA_PGOFF) + ((at - start) >> PAGE_SHIFT));
   const na = vma_addr(n);
   // vma_prepare() of __split_vma(): the VMA that shrinks and the new one
   vma_start_write(mm, slot);

@@ -240,24 +240,19 @@ programs.faultScript = async ({ core }, _cpu, a) => {
 
 // ---- randomized stress (assembly/stress.ts; host side src/stress.ts) ----
 /**
- * The random mix on one shared region: `weights` [read, write, mmap, munmap,
- * mprotect, madvise, mmapFile]; `sync` a zeroed shared u32; `out` STRESS_NCOUNTERS u32s
- * of per-CPU scratch; every `checkEvery` ops a checkpoint at `ckpt` (two zeroed
- * shared u32s) that the host answers. Returns the counters by name.
+ * The random mix on one shared region: `mix` the address of a host-written
+ * struct stress_mix (weights, checkpoint period and words: assembly/stress.ts);
+ * `out` STRESS_NCOUNTERS u32s of per-CPU scratch. Returns the counters by name.
  */
 programs.stress = async (inst, _cpu, a) => {
-  const w = a.weights as number[];
-  if (!Array.isArray(w) || w.length !== 7) throw new Error('program argument weights must be 7 numbers');
   const u = (a.uffd ?? [0, 0, 0]) as number[];
   await inst.core.stress_uffd_setup(u[0], u[1], u[2], num(a, 'handler', -1), num(a, 'running', 0));
-  await inst.core.stress_run(num(a, 'mm', 0), big(a, 'base'), num(a, 'pages'), num(a, 'ops'), w[0], w[1], w[2], w[3], w[4], w[5], w[6],
-    num(a, 'maxLen', 16), num(a, 'checkEvery', 0), num(a, 'ckpt', 0), num(a, 'sync'), num(a, 'out'));
+  await inst.core.stress_run(num(a, 'mm', 0), big(a, 'base'), num(a, 'pages'), num(a, 'ops'), num(a, 'mix'), num(a, 'out'));
   return counters(inst, num(a, 'out'), 'STRESS_');
 };
-/** the munmap race: CPU 0 unmaps slot after slot while the others write-fault fresh pages of the current one */
+/** the munmap race (`race`: a host-written struct stress_race): CPU 0 unmaps slot after slot while the others write-fault fresh pages of the current one */
 programs.stressMunmapRace = async (inst, _cpu, a) => {
-  await inst.core.stress_munmap_race(num(a, 'mm', 0), big(a, 'base'), num(a, 'slots'), num(a, 'slotPages'), num(a, 'ops'),
-    num(a, 'minWrites'), num(a, 'sync'), num(a, 'cursor'), num(a, 'next'), num(a, 'progress'), num(a, 'out'));
+  await inst.core.stress_munmap_race(num(a, 'mm', 0), big(a, 'base'), num(a, 'race'), num(a, 'out'));
   return counters(inst, num(a, 'out'), 'STRESS_');
 };
 /** postcopy vCPU (assembly/postcopy.ts): random writes; latencies of the userfaults at `lat` */

@@ -233,6 +233,17 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
   }
   m.setU32(running, handler >= 0 ? o.cpus - 1 : 0);
   const checkEvery = mix === 'random' ? int('checkEvery', o.checkEvery ?? Math.max(10, Math.ceil(o.ops / 8)), 0, 10_000_000) : 0;
+  // struct stress_mix / struct stress_race (assembly/stress.ts): what every CPU of the run reads
+  const block = m.hostAlloc(Math.max(C.SMIX_SIZE, C.SRACE_SIZE));
+  const put = (fields: [string, number][]) => { for (const [k, v] of fields) m.setU32(block + C[k], v); };
+  if (mix === 'random') {
+    put([['SMIX_W_READ', w.read], ['SMIX_W_WRITE', w.write], ['SMIX_W_MMAP', w.mmap], ['SMIX_W_MUNMAP', w.munmap],
+      ['SMIX_W_MPROTECT', w.mprotect], ['SMIX_W_MADVISE', w.madvise], ['SMIX_W_MMAP_FILE', w.mmapFile], ['SMIX_MAX_LEN', 16],
+      ['SMIX_CHECK_EVERY', checkEvery], ['SMIX_CKPT', ckpt], ['SMIX_SYNC', sync]]);
+  } else {
+    put([['SRACE_NSLOTS', slots], ['SRACE_SLOT_PAGES', slotPages], ['SRACE_OPS', slots * slotPages], ['SRACE_MIN_WRITES', Math.max(1, slotPages >> 3)],
+      ['SRACE_SYNC', sync], ['SRACE_CURSOR', cursor], ['SRACE_NEXT', next], ['SRACE_PROGRESS', progress]]);
+  }
   const early: Violation[] = [];
   let answered = 0;
   const i32 = new Int32Array(m.memory.buffer);
@@ -254,13 +265,10 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
     const out = m.scratch(cpu);
     if (mix === 'random') {
       if (cpu === handler) return { program: 'uffdHandler', args: { ctx: 0, mode: 2, msgCycles: 0, running } };
-      return { program: 'stress', args: { base: Number(REGION_BASE), pages, ops: o.ops, weights, maxLen: 16, checkEvery, ckpt, sync, out,
+      return { program: 'stress', args: { base: Number(REGION_BASE), pages, ops: o.ops, mix: block, out,
         uffd: handler >= 0 ? uffdW : [0, 0, 0], handler, running } };
     }
-    return {
-      program: 'stressMunmapRace',
-      args: { base: Number(REGION_BASE), slots, slotPages, ops: slots * slotPages, minWrites: Math.max(1, slotPages >> 3), sync, cursor, next, progress, out },
-    };
+    return { program: 'stressMunmapRace', args: { base: Number(REGION_BASE), race: block, out } };
   }).finally(() => clearInterval(poll));
   // per-CPU counters (stress_run's STRESS_* words), read back from scratch
   const sum = (k: string) => [...Array(o.cpus).keys()].reduce((s, cpu) => s + m.u32(m.scratch(cpu) + 4 * C[`STRESS_${k}`]), 0);

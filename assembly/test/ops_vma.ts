@@ -23,7 +23,7 @@ import { line_read } from '../cacheline';
 import { raw_read_seqcount, read_seqcount_retry } from '../seqcount';
 import { rcu_read_lock, rcu_read_unlock, synchronize_rcu } from '../rcu';
 import {
-  VMA_E_EXIST, vma_addr, vma_alloc, vma_free_new, vma_init, vma_link, vma_unlink, vma_split, vma_merge,
+  VMA_E_EXIST, vma_addr, vma_alloc, vma_free_new, vma_init, vma_set_range, vm_flags_init, vma_set_file, vma_set_anon_vma, vma_link, vma_unlink, vma_split, vma_merge,
   vma_lookup, find_vma, find_vma_lockless, vma_lockless_gen, get_vma, put_vma, vma_csum_of, vma_index_check,
   vma_count, vma_at,
 } from '../vma';
@@ -136,6 +136,15 @@ function reader_once(mm: u32, base: u64, npages: u32, getpct: u32, hold: u32, ou
  * u32 at `running` (0: no such word) is non-zero, i.e. writers still run.
  * Returns torn + freed (must be 0). Counters in `out` (R_*).
  */
+
+/** a NEW anonymous test VMA with its anon_vma prepared, pgoff = start's page (as an anonymous mmap) */
+function anon_test_vma(slot: u32, mm: u32, start: u64, end: u64, flags: u32, prot: u32): void {
+  vma_init(slot, mm);
+  vma_set_range(slot, start, end, start >> PAGE_SHIFT);
+  vm_flags_init(slot, flags, prot);
+  vma_set_anon_vma(slot, 1);
+}
+
 export function t_vma_reader(mm: u32, base: u64, npages: u32, iters: u32, getpct: u32, hold: u32, out: u32, running: u32): u32 {
   for (let i: u32 = 0; i < iters || (running != 0 && atomic.load<u32>(running) != 0); i++) {
     op_begin(11);
@@ -155,9 +164,14 @@ function link_random(mm: u32, base: u64, npages: u32, out: u32): void {
   const start = base + (p << PAGE_SHIFT);
   const end = start + (len << PAGE_SHIFT);
   const kind = <u32>rand_below(4);
-  if (kind < 2) vma_init(<u32>s, mm, start, end, VM_READ | VM_WRITE, 0x67, 1, VMOPS_NONE, 0, start >> PAGE_SHIFT, MPOL_DEFAULT);
-  else if (kind == 2) vma_init(<u32>s, mm, start, end, VM_READ, 0x65, 1, VMOPS_NONE, 0, start >> PAGE_SHIFT, MPOL_DEFAULT);
-  else vma_init(<u32>s, mm, start, end, VM_READ | VM_WRITE | VM_SHARED, 0x67, 0, VMOPS_FILE, 7, p, MPOL_DEFAULT);
+  if (kind < 2) anon_test_vma(<u32>s, mm, start, end, VM_READ | VM_WRITE, 0x67);
+  else if (kind == 2) anon_test_vma(<u32>s, mm, start, end, VM_READ, 0x65);
+  else {
+    vma_init(<u32>s, mm);
+    vma_set_range(<u32>s, start, end, p);
+    vm_flags_init(<u32>s, VM_READ | VM_WRITE | VM_SHARED, 0x67);
+    vma_set_file(<u32>s, VMOPS_FILE, 7);
+  }
   const e = vma_link(mm, <u32>s);
   if (e == 0) { cnt(out, W_LINKS); return; }
   if (e != VMA_E_EXIST) cnt(out, W_ERRORS);
@@ -229,7 +243,7 @@ export function t_vma_populate(mm: u32, base: u64, n: u32, pages: u32, gap: u32)
     const s = vma_alloc();
     if (s < 0) break;
     const start = base + ((<u64>i * (<u64>pages + gap)) << PAGE_SHIFT);
-    vma_init(<u32>s, mm, start, start + (<u64>pages << PAGE_SHIFT), VM_READ | VM_WRITE, 0x67, 1, VMOPS_NONE, 0, start >> PAGE_SHIFT, MPOL_DEFAULT);
+    anon_test_vma(<u32>s, mm, start, start + (<u64>pages << PAGE_SHIFT), VM_READ | VM_WRITE, 0x67);
     if (vma_link(mm, <u32>s) != 0) { vma_free_new(<u32>s); break; }
     linked++;
   }

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { layoutConsts } from '../../src/wasm.js';
-import { PAGE, Vmas, vmaMachine, vmaAccounting, indexProblems, readIndex } from '../support/vma-util.js';
+import { PAGE, Vmas, initVma, vmaMachine, vmaAccounting, indexProblems, readIndex } from '../support/vma-util.js';
 
 // Property: random sequences of link / unlink / split / merge / lookups on the
 // core agree, step by step, with a plain TypeScript model (a sorted array),
@@ -111,7 +111,7 @@ function run(cfg: { vmas: number; max: number; base: bigint }, ops: Op[]): void 
         const s = core.vma_alloc();
         if (n === cfg.vmas) { expect(s).toBe(-1); break; }
         expect(s).toBeGreaterThanOrEqual(0);
-        core.vma_init(s, 0, start, end, k.flags, k.prot, k.anon, k.ops, k.file, pgoff, k.mpol);
+        initVma(core, s, 0, start, end, { ...k, pgoff });
         const want = model.overlaps(start, end) ? C.VMA_E_EXIST : n >= cfg.max ? C.VMA_E_NOMEM : 0;
         expect(core.vma_link(0, s)).toBe(want);
         if (want === 0) model.insert({ slot: s, start, end, pgoff, ...k });

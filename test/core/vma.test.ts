@@ -111,7 +111,8 @@ describe('vma_link', () => {
     }
     const s = v.add(A, A + PAGE);
     expect(v.link(s)).toBe(C.VMA_E_INVAL);
-    expect(() => v.core.vma_init(s, 0, A, A + PAGE, 0, 0, 0, 0, 0, 0n, 0)).toThrow(/freshly allocated/);
+    expect(() => v.core.vma_init(s, 0)).toThrow(/freshly allocated/);
+    expect(() => v.core.vma_set_range(s, A, A + PAGE, 0n)).toThrow(/only a NEW slot is private/);
     expect(() => v.core.vma_free_new(s)).toThrow(/was linked/);
   });
 

@@ -40,8 +40,7 @@ export class Vmas {
   make(start: bigint, end: bigint, a: VmaAttrs = {}): number {
     const s = this.core.vma_alloc();
     if (s < 0) return s;
-    this.core.vma_init(s, this.mm, start, end, a.flags ?? 3, a.prot ?? 0x67, a.anon ?? 1, a.ops ?? 0, a.file ?? 0,
-      a.pgoff ?? start / PAGE, a.mpol ?? 0);
+    initVma(this.core, s, this.mm, start, end, { ...a, pgoff: a.pgoff ?? start / PAGE });
     return s;
   }
   /** make + link under the lock; returns the slot, or throws with the error code */
@@ -150,4 +149,14 @@ export function setReader(m: Machine, cpu: number, nest: number, epoch?: number)
   const C = m.C;
   m.setU32(m.percpu(cpu) + C.PC_RCU_EPOCH, epoch ?? m.u32(C.HDR_BASE + C.H_RCU_EPOCH));
   m.setU32(m.percpu(cpu) + C.PC_RCU_NEST, nest);
+}
+
+/** fill a NEW slot as assembly/vma.ts builds a VMA: vma_init(), then the setters (defaults: RW anonymous, anon_vma prepared) */
+export function initVma(core: Machine['host']['core'], s: number, mm: number, start: bigint, end: bigint, a: VmaAttrs & { pgoff: bigint }): void {
+  core.vma_init(s, mm);
+  core.vma_set_range(s, start, end, a.pgoff);
+  core.vm_flags_init(s, a.flags ?? 3, a.prot ?? 0x67);
+  core.vma_set_anon_vma(s, a.anon ?? 1);
+  core.vma_set_file(s, a.ops ?? 0, a.file ?? 0);
+  core.vma_set_policy(s, a.mpol ?? 0);
 }
