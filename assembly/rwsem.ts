@@ -45,14 +45,27 @@
 // meanwhile), for a writer before it may take the lock. A spinning writer is
 // charged none. SPF v11's mm_rb_lock is an rwlock_t (a queued rwlock, fair in
 // the same order): it spins, no wake-up.
+//
+// Wake order: the releaser wakes the sleepers it granted one after another
+// (rwsem-xadd.c __rwsem_mark_wake() puts the readers at the head on a wake_q,
+// then rwsem_wake() -> wake_up_q() calls try_to_wake_up() for each in list
+// order; 5.3+ rwsem.c rwsem_mark_wake() the same), and each try_to_wake_up()
+// of a task whose CPU is idle sends that CPU its own reschedule IPI
+// (ttwu_queue() -> resched_curr() -> smp_send_reschedule(), kernel/sched/core.c;
+// an idle CPU that halts does not poll TIF_NEED_RESCHED, so it must be
+// interrupted). So the k-th reader woken (k from 0) is reached k IPI sends
+// later than the first (PC_WAKE_RANK), and the releaser spends one send per
+// sleeper it wakes. On bare metal a send is an ICR write (~150 cycles); in a
+// guest without PV IPIs each is an exit (kvm-hsw-16vcpu: 1.54 us), and the
+// last of 15 granted readers is reached ~20 us after the first.
 
 import {
   RW_COUNT, RW_WAITLIST, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK,
-  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, SET_MUNMAP_DOWNGRADE, setting, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
+  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, SET_MUNMAP_DOWNGRADE, setting, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, PC_WAKE_RANK, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
 } from './layout';
-import { PC, NCPUS, cpu_id, now, set_clock, stat_inc, stat_get, lock_stat, wait_excluding_ipi, charge, cost, obs_flags } from './cpu';
+import { PC, NCPUS, cpu_id, now, set_clock, stat_inc, stat_add, stat_get, lock_stat, wait_excluding_ipi, charge, cost, obs_flags } from './cpu';
 import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
-import { STAT_IPI_CYCLES } from './generated';
+import { STAT_IPI_CYCLES, STAT_RWSEM_WAKE_ORDER_CYCLES } from './generated';
 import { strategy, STRATEGY_SPF } from './strategy';
 import { cpuidle_enter, cpuidle_exit } from './cpuidle';
 import { line_rmw, line_read, line_is_hot, line_wait_accounting, line_owner } from './cacheline';
@@ -63,10 +76,14 @@ import { fn_enter, fn_exit } from './obs';
 
 @inline function wakeup_latency(): u64 { return cost(COST_IPI_SEND) + cost(COST_IPI_DELIVER) + cost(COST_IPI_HANDLER); }
 
-/** The wake-up reaches this sleeper (see wakeup_latency), whose CPU leaves its idle state first (cpuidle.ts); returns the cycles charged. */
+/** The wake-up reaches this sleeper (see wakeup_latency) after the sends to those woken before it (wake order), and its CPU leaves its idle state first (cpuidle.ts); returns the cycles charged. */
 function wake_up_sleeper(): u64 {
   const t = now();
-  charge(wakeup_latency());
+  const rank = atomic.load<u32>(PC + PC_WAKE_RANK);
+  atomic.store<u32>(PC + PC_WAKE_RANK, 0);
+  const order = <u64>rank * cost(COST_IPI_SEND);
+  charge(wakeup_latency() + order);
+  if (order != 0) stat_add(STAT_RWSEM_WAKE_ORDER_CYCLES, order);
   cpuidle_exit();
   stat_inc(STAT_RWSEM_SLEEP);
   return now() - t;
@@ -114,6 +131,7 @@ export function rwsem_init(s: u32, cls: u32): void {
 function rwq_join(s: u32, kind: u32, since: u64): void {
   // every rwsem sits 8-aligned (mm and VMA slots are, RW_* offsets in them too): the low 2 bits carry the kind
   store<u64>(PC + PC_RWQ_SINCE, since);
+  atomic.store<u32>(PC + PC_WAKE_RANK, 0);
   cpuidle_enter();
   atomic.store<u32>(PC + PC_RWQ, s | kind);
   atomic.add<u32>(s + RW_WAITLIST, 1);
@@ -178,6 +196,57 @@ function maybe_handoff(s: u32): void {
   if ((atomic.load<u32>(s + RW_WAITLIST) & RWSEM_FLAG_HANDOFF) != 0 || !is_head(s)) return;
   atomic.or<u32>(s + RW_WAITLIST, RWSEM_FLAG_HANDOFF);
 }
+
+/**
+ * The releaser's wake_up_q() (see Wake order above): the sleepers it wakes are the readers
+ * heading the list up to its first writer, or that writer alone if it heads it. Gives each
+ * reader its rank in list order (PC_WAKE_RANK); returns how many it wakes (one IPI send each,
+ * charge_wakes). O(CPUs) per reader in the list; only a release with sleepers looks.
+ */
+function wake_order(s: u32): u32 {
+  if (!sleeps(s)) return 0;
+  const me = cpu_id();
+  // the first writer in the list (u64.MAX: none)
+  let wt: u64 = u64.MAX_VALUE;
+  let wc: u32 = 0xffffffff;
+  let readers: u32 = 0;
+  for (let c: u32 = 0; c < NCPUS; c++) {
+    if (c == me) continue;
+    const pc = percpu(c);
+    const q = atomic.load<u32>(pc + PC_RWQ);
+    if ((q & ~(<u32>3)) != s) continue;
+    if ((q & 3) == RWQ_READER) { readers++; continue; }
+    if ((q & 3) != RWQ_WRITER) continue;
+    const t = load<u64>(pc + PC_RWQ_SINCE);
+    if (t < wt || (t == wt && c < wc)) { wt = t; wc = c; }
+  }
+  let woken: u32 = 0;
+  if (readers != 0) {
+    for (let c: u32 = 0; c < NCPUS; c++) {
+      if (c == me) continue;
+      const pc = percpu(c);
+      if (atomic.load<u32>(pc + PC_RWQ) != (s | RWQ_READER)) continue;
+      const t = load<u64>(pc + PC_RWQ_SINCE);
+      if (t > wt || (t == wt && c > wc)) continue; // behind the first writer: not woken by this release
+      // rank: the granted readers ahead of this one in the list
+      let rank: u32 = 0;
+      for (let d: u32 = 0; d < NCPUS; d++) {
+        if (d == me || d == c) continue;
+        const pd = percpu(d);
+        if (atomic.load<u32>(pd + PC_RWQ) != (s | RWQ_READER)) continue;
+        const u = load<u64>(pd + PC_RWQ_SINCE);
+        if (u < t || (u == t && d < c)) rank++;
+      }
+      atomic.store<u32>(pc + PC_WAKE_RANK, rank);
+      woken++;
+    }
+  }
+  if (woken == 0 && wc != 0xffffffff) woken = 1; // a writer heads the list: it alone is woken
+  return woken;
+}
+
+/** The releaser's sends, after the release and the wake-ups it started (they do not wait for its clock). */
+@inline function charge_wakes(n: u32): void { if (n != 0) charge(<u64>n * cost(COST_IPI_SEND)); }
 
 // ---------------------------------------------------------------- time ---
 
@@ -298,7 +367,7 @@ export function up_read(s: u32): void {
   line_rmw(s + RW_LINE);
   if (obs_flags() != 0) obs_lock_released(load<u32>(s + RW_CLASS), s + RW_LINE, 0, true);
   const c = atomic.sub<i32>(s + RW_COUNT, 1);
-  if (c == 1 && atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
+  if (c == 1 && atomic.load<u32>(s + RW_WAITERS) != 0) { const n = wake_order(s); wake_waiters(s); charge_wakes(n); }
 }
 
 // ------------------------------------------------------------- writers ---
@@ -392,7 +461,7 @@ export function up_write(s: u32): void {
   if (obs_flags() != 0) obs_lock_released(load<u32>(s + RW_CLASS) + 1, s + RW_LINE, <u64>hold, false);
   atomic.store<u64>(s + RW_RELEASE, now());
   atomic.store<i32>(s + RW_COUNT, 0);
-  if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
+  if (atomic.load<u32>(s + RW_WAITERS) != 0) { const n = wake_order(s); wake_waiters(s); charge_wakes(n); }
 }
 
 /** downgrade_write(): writer becomes a reader without letting another writer in; the readers heading the list join it. */
@@ -404,7 +473,7 @@ export function downgrade_write(s: u32): void {
   if (obs_flags() != 0) { obs_lock_released(load<u32>(s + RW_CLASS) + 1, s + RW_LINE, <u64>hold, false); obs_read_start(load<u32>(s + RW_CLASS)); }
   atomic.store<u64>(s + RW_RELEASE, now());
   atomic.store<i32>(s + RW_COUNT, 1);
-  if (atomic.load<u32>(s + RW_WAITERS) != 0) wake_waiters(s);
+  if (atomic.load<u32>(s + RW_WAITERS) != 0) { const n = wake_order(s); wake_waiters(s); charge_wakes(n); }
 }
 
 /**

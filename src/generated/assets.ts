@@ -735,6 +735,10 @@ export const COUNTERS_SPEC: unknown = {
   [
    "cpuidle_exit_cycles",
    "cycles CPUs spent leaving an idle state (cpuidle exit latency) while their task slept in an rwsem's wait list: before an interrupt (part of ipi_cycles) or the wake-up (part of the lock's wait)"
+  ],
+  [
+   "rwsem_wake_order_cycles",
+   "cycles readers granted together by one rwsem release waited for the releaser's reschedule IPIs to the readers ahead of them in the wait list (wake_up_q() wakes them one after another; part of the lock's wait)"
   ]
  ]
 };

@@ -49,3 +49,31 @@ describe('rwsem by kernel', () => {
     expect(old.rwsem_sleep, `sleeps: before 5.3 ${old.rwsem_sleep}, 5.3+ ${v53.rwsem_sleep}`).toBeGreaterThan(v53.rwsem_sleep);
   });
 });
+
+// Wake order (rwsem.ts wake_order()): the readers one release grants are woken one
+// after another (wake_up_q(): a try_to_wake_up(), and for a halted CPU a reschedule
+// IPI, each), so the k-th of them waits k IPI sends more than the first. With two
+// CPUs at most one sleeper waits behind the other's release: every rank is 0.
+describe('rwsem wake order', () => {
+  async function mix(cpus: number) {
+    const m = new Machine({ cpus, mode: 'deterministic', strategy: 0, settings: { munmap: 'write' }, watchdogMs: 20_000 });
+    const sem = m.hostAlloc(m.C.RW_SIZE);
+    const counter = m.hostAlloc(16);
+    m.host.core.rwsem_init(sem, m.C.LOCK_CLASS_MMAP_READ);
+    const r = await m.run(() => ({ program: 'rwsemMix', args: { sem, counter, iters: 2000, writePct: 20 } }));
+    expect(r.error).toBeUndefined();
+    return { stats: m.stats(), send: m.profile.cycles.ipi_send! };
+  }
+  it('readers granted together reach the lock one IPI send apart; none with a single sleeper', async () => {
+    const two = await mix(2);
+    expect(Number(two.stats.rwsem_sleep)).toBeGreaterThan(0);
+    expect(Number(two.stats.rwsem_wake_order_cycles)).toBe(0);
+    const four = await mix(4);
+    const order = Number(four.stats.rwsem_wake_order_cycles);
+    expect(four.send).toBeGreaterThan(0);
+    expect(order).toBeGreaterThan(0);
+    // whole sends only, and at most two ahead of any reader (three other CPUs)
+    expect(order % four.send).toBe(0);
+    expect(order).toBeLessThanOrEqual(2 * four.send * Number(four.stats.rwsem_sleep));
+  });
+});
