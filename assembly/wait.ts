@@ -179,9 +179,12 @@ export function wait_sleep(token: u32): void {
     sched_switch();
     return;
   }
-  // a wake-up made us RUNNABLE (wake_cpu) and we wait again: the barrier stops counting us
+  // a wake-up made us RUNNABLE (wake_cpu) and we wait again: the barrier stops counting us,
+  // unless a wake-up came since we read the token (we look again, counted)
   if (!DETERMINISTIC && atomic.load<u32>(PC + PC_STATE) != CPU_WAITING) {
+    if (atomic.load<u32>(PC + PC_WAKE) != token) return;
     atomic.store<u32>(PC + PC_STATE, CPU_WAITING);
+    if (atomic.load<u32>(PC + PC_WAKE) != token) { atomic.store<u32>(PC + PC_STATE, CPU_RUNNABLE); return; }
     barrier_try_advance();
   }
   thread_wait_round(token);

@@ -128,7 +128,8 @@ export interface ScriptStep { op: string; [k: string]: unknown }
  * Ops: mmap {len, prot=3, flags=0x22, addr=0, file=0, pgoff=0, as?},
  * munmap {addr, len}, mprotect {addr, len, prot}, madvise {addr, len, advice=4},
  * access {addr, write=0}, touch {addr, len, write=0, stride=4096},
- * kaccess {addr, write=0} (kernel-mode access), set {flag, value=1},
+ * kaccess {addr, write=0} (kernel-mode access), set {flag, value=1}, setPeek {flag, value=1, cpu} (set, then
+ * that CPU's PC_STATE read at once),
  * wait {flag, value=1}, charge {cycles}, vmaWriter {addr, other, trigger, delay=0, flag, cap},
  * pmdReplace {addr, other, delay=0, flag, cap}, pmdPoke {addr, kind, value="0"},
  * awaitStat {cpu, stat (STAT_* index), value=1, step=10, cap}, awaitWalk {cpu, done=0, step=4, cap},
@@ -189,6 +190,7 @@ programs.faultScript = async ({ core }, _cpu, a) => {
       case 'upperPoke': r = '0x' + BigInt.asUintN(64, await core.t_upper_poke(mm, addr(s.addr), n(s, 'level'), n(s, 'kind'), BigInt(String(s.value ?? '0'))) as bigint).toString(16); break;
       case 'relax': r = Number(await core.t_relax(n(s, 'n'))); break;
       case 'awaitHandlerIdle': r = await core.t_await_handler_idle(n(s, 'cpu'), n(s, 'ctx', 0)); break;
+      case 'setPeek': r = await core.t_set_flag_peek(n(s, 'flag'), n(s, 'value', 1), n(s, 'cpu')); break;
       case 'pmdClearHold': r = await core.t_pmd_clear_hold(mm, addr(s.addr), n(s, 'other'), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
       case 'waitPtlLocked': r = await core.t_wait_ptl_locked(mm, addr(s.addr), n(s, 'follow'), B(s, 'step', 100), B(s, 'cap', 100_000_000)); break;
       // shmem and userfaultfd (assembly/shmem.ts, assembly/userfaultfd.ts); `ctx`/`file` may name a var ("$u")

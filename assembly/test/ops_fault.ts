@@ -11,7 +11,7 @@
 
 import { fault_classic } from '../access';
 import {
-  VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PC_IRQ_ON, PC_WAIT_OBJ, PC_CLOCK, PC_STATE, CPU_FINISHED,
+  VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PC_IRQ_ON, PC_WAIT_OBJ, PC_CLOCK, PC_STATE, CPU_FINISHED, CPU_WAITING,
   WAIT_SPIN, MM_MMAP_LOCK, PC_STATS, PTM_NR_PRESENT, VMA_PROT, percpu, mm_addr,
 } from '../layout';
 import { now, DETERMINISTIC, charge, cost, stat_inc, stat_add } from '../cpu';
@@ -43,6 +43,22 @@ import { strategy, STRATEGY_SPF } from '../strategy';
 export function t_set_flag(flag: u32, value: u32): void {
   atomic.store<u32>(flag, value);
   wake_waiters(flag);
+}
+
+/**
+ * t_set_flag, then the state (PC_STATE) of CPU `cpu` read at once: whether the
+ * wake-up made a sleeper on the flag RUNNABLE before its own thread could run
+ * (parallel mode, wait.ts wake_cpu: the barrier counts a woken waiter).
+ * Returns the state | 0x100 if `cpu` slept on the flag when it was set | 0x200
+ * if it still waits on the flag after the read (else it left that wait: it
+ * may be in its next one already).
+ */
+export function t_set_flag_peek(flag: u32, value: u32, cpu: u32): u32 {
+  const pc = percpu(cpu);
+  const slept = atomic.load<u32>(pc + PC_WAIT_OBJ) == flag && atomic.load<u32>(pc + PC_STATE) == CPU_WAITING;
+  t_set_flag(flag, value);
+  const st = atomic.load<u32>(pc + PC_STATE);
+  return st | (slept ? 0x100 : 0) | (atomic.load<u32>(pc + PC_WAIT_OBJ) == flag ? 0x200 : 0);
 }
 
 /**

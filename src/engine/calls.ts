@@ -79,7 +79,8 @@ export const CALLS: Record<string, CallSig> = {
   t_pmd_clear_hold: { id: 70, params: ['u32', 'u64', 'u32', 'u32', 'u64'], result: 'i32', test: true },
   t_relax: { id: 71, params: ['u32'], result: 'u64', test: true },
   t_await_handler_idle: { id: 72, params: ['u32', 'u32'], result: 'u32', test: true },
+  t_set_flag_peek: { id: 73, params: ['u32', 'u32', 'u32'], result: 'u32', test: true },
 };
 
 /** fingerprint of the table (assembly/calls.ts exports the same): a core built from other sources differs */
-export const CALL_TABLE_HASH = 0x43f6c3ef;
+export const CALL_TABLE_HASH = 0x239966e7;

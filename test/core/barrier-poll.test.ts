@@ -41,6 +41,37 @@ describe('a CPU that polls does not hold the quantum barrier (issue 18: the stre
   }
 });
 
+// Issue 20's parallel-mode agreement drift: a woken waiter was not counted by
+// the barrier until its own thread ran, so the others ran ahead in virtual time
+// for as long as the host took to schedule it (a lock's next owner, a
+// shootdown initiator whose acks came in), and it paid the gap as waits. The
+// wake-up now makes it RUNNABLE at once. CPU 0 sleeps on a flag (its thread,
+// or its worker, asleep on the futex by the time CPU 1 has faulted in 2 MiB:
+// milliseconds of host time); CPU 1 wakes it and reads its state in the same
+// call. Three rounds: each round that found CPU 0 asleep (at least one must:
+// CPU 0 is in its first wait before CPU 1 starts) must not read it WAITING on
+// that flag (RUNNABLE; RUNNING, FINISHED or in its next wait had its thread
+// been faster). Without the rule most rounds read WAITING.
+describe('a woken waiter holds the quantum barrier from its wake-up (issue 20)', () => {
+  for (const engine of ['threads', 'mn'] as Engine[]) {
+    it(`${engine} engine: the waker sees the sleeper counted at once`, async () => {
+      const rounds = [0, 1, 2];
+      const r = await runScripts({ cpus: 2, mode: 'parallel', engine, ...(engine === 'mn' ? { workers: 2 } : {}), quantum: Q, strategy: 0 }, (f) => [
+        [{ op: 'set', flag: f[3] }, ...rounds.map((i) => ({ op: 'wait', flag: f[i] }))],
+        [{ op: 'wait', flag: f[3] }, ...rounds.flatMap((i) => [
+          { op: 'mmap', len: 2 << 20, as: `r${i}` }, { op: 'touch', addr: `$r${i}`, len: 2 << 20, write: 1 },
+          { op: 'setPeek', flag: f[i], cpu: 0 },
+        ])],
+      ]);
+      expect(r.ok, r.error).toBe(true);
+      // each peek: the state | 0x100 (CPU 0 slept on the flag) | 0x200 (still in that wait after the read)
+      const peeks = rounds.map((i) => r.out[1][3 * i + 3] as number).filter((v) => (v & 0x100) !== 0);
+      expect(peeks.length).toBeGreaterThan(0);
+      for (const v of peeks) expect(v & 0x2ff, `state ${v & 0xff}`).not.toBe(0x200 | r.m.C.CPU_WAITING);
+    }, 60_000);
+  }
+});
+
 describe('the report of a stopped run names every CPU (issue 18)', () => {
   it('watchdog: each CPU\'s state and what it waits for, held by whom, in the error and in cpuStates', async () => {
     // CPU 0 waits for a flag nobody sets, CPU 1 polls CPU 0, CPU 2 has finished
