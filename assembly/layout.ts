@@ -379,6 +379,7 @@ export const RC_SIZE: u32 = RC_LINE + LM_SIZE;
 //  +464 u32 rwsem wait-list entry: the rwsem's address | RWQ_READER, RWQ_WRITER or RWQ_SPINNER (its OSQ), 0 when none
 //  +472 u64 when this CPU joined that wait list (virtual time: the list's FIFO order, ties by CPU id)
 //  +480 u64 while it sleeps there: when its current idle period began (cpuidle.ts)
+//  +488 u32 sleepers the releaser woke before this one (the rwsem's wake order: rwsem.ts), 0 when consumed
 //  +492 the stress's userfaultfd mix (stress_uffd_setup; the same for every CPU of a run, per CPU
 //       because a CPU may run on any worker's instance): u32 w_reg, w_unreg, w_wp, handler + 1 (0: none), u32 running
 //  +512 stats: NSTATS x u64 (NSTATS_ALIGNED: whole cache lines)
