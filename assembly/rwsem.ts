@@ -61,7 +61,7 @@
 
 import {
   RW_COUNT, RW_WAITLIST, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK,
-  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, SET_MUNMAP_DOWNGRADE, setting, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, PC_WAKE_RANK, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
+  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, SET_MUNMAP_DOWNGRADE, setting, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, PC_WAKE_RANK, PC_WAKE_LINK, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
 } from './layout';
 import { PC, NCPUS, cpu_id, now, set_clock, stat_inc, stat_add, stat_get, lock_stat, wait_excluding_ipi, charge, cost, obs_flags } from './cpu';
 import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
@@ -197,11 +197,62 @@ function maybe_handoff(s: u32): void {
   atomic.or<u32>(s + RW_WAITLIST, RWSEM_FLAG_HANDOFF);
 }
 
+/** the key of a granted reader in list order: (when it joined, its CPU id) */
+@inline function before(a: u32, b: u32): bool {
+  const ta = load<u64>(percpu(a) + PC_RWQ_SINCE);
+  const tb = load<u64>(percpu(b) + PC_RWQ_SINCE);
+  return ta < tb || (ta == tb && a < b);
+}
+/** the next CPU of the releaser's list (PC_WAKE_LINK: CPU + 1, 0 ends it) */
+@inline function link(c: u32): u32 { return atomic.load<u32>(percpu(c) + PC_WAKE_LINK); }
+@inline function set_link(c: u32, next1: u32): void { atomic.store<u32>(percpu(c) + PC_WAKE_LINK, next1); }
+
+/**
+ * Sort the list of `k` CPUs starting at CPU `head1` - 1 into list order (before()):
+ * a merge sort of the linked list (lib/list_sort.c's job; here bottom-up in runs of
+ * 1, 2, 4, ..), O(k log k). Returns the new head + 1.
+ *
+ * Invariant: every loop is bounded by `k` (and the passes by 32) whatever the links
+ * hold. Only a releaser writes PC_WAKE_LINK, and in parallel mode two releases of one
+ * rwsem may overlap (a woken reader takes the lock and releases it while the first
+ * releaser is still here) and rewrite each other's links: then some ranks are wrong
+ * (a few IPI sends), never a hang. Deterministic mode runs one CPU at a time.
+ */
+function wake_list_sort(head1: u32, k: u32): u32 {
+  let list = head1;
+  for (let run: u32 = 1, pass = 0; run < k && pass < 32; run <<= 1, pass++) {
+    let p = list;
+    let tail: u32 = 0;
+    list = 0;
+    let left = k; // elements this pass may still take
+    while (p != 0 && left != 0) {
+      // two runs: p (psize long) and q (at most `run` long)
+      let q = p;
+      let psize: u32 = 0;
+      while (psize < run && q != 0) { psize++; q = link(q - 1); }
+      let qsize = run;
+      while ((psize != 0 || (qsize != 0 && q != 0)) && left != 0) {
+        let e: u32;
+        if (psize == 0) { e = q; q = link(q - 1); qsize--; }
+        else if (qsize == 0 || q == 0 || !before(q - 1, p - 1)) { e = p; p = link(p - 1); psize--; }
+        else { e = q; q = link(q - 1); qsize--; }
+        if (tail != 0) set_link(tail - 1, e); else list = e;
+        tail = e;
+        left--;
+      }
+      p = q;
+    }
+    if (tail != 0) set_link(tail - 1, 0);
+  }
+  return list;
+}
+
 /**
  * The releaser's wake_up_q() (see Wake order above): the sleepers it wakes are the readers
  * heading the list up to its first writer, or that writer alone if it heads it. Gives each
  * reader its rank in list order (PC_WAKE_RANK); returns how many it wakes (one IPI send each,
- * charge_wakes). O(CPUs) per reader in the list; only a release with sleepers looks.
+ * charge_wakes). O(CPUs) to find them and O(k log k) to rank the k granted (the granted
+ * readers are linked through PC_WAKE_LINK and sorted once); only a release with sleepers looks.
  */
 function wake_order(s: u32): u32 {
   if (!sleeps(s)) return 0;
@@ -222,23 +273,23 @@ function wake_order(s: u32): u32 {
   }
   let woken: u32 = 0;
   if (readers != 0) {
-    for (let c: u32 = 0; c < NCPUS; c++) {
+    // the granted readers (ahead of the first writer), linked in CPU order
+    let head1: u32 = 0;
+    for (let c: u32 = NCPUS; c-- > 0;) {
       if (c == me) continue;
       const pc = percpu(c);
       if (atomic.load<u32>(pc + PC_RWQ) != (s | RWQ_READER)) continue;
       const t = load<u64>(pc + PC_RWQ_SINCE);
       if (t > wt || (t == wt && c > wc)) continue; // behind the first writer: not woken by this release
-      // rank: the granted readers ahead of this one in the list
-      let rank: u32 = 0;
-      for (let d: u32 = 0; d < NCPUS; d++) {
-        if (d == me || d == c) continue;
-        const pd = percpu(d);
-        if (atomic.load<u32>(pd + PC_RWQ) != (s | RWQ_READER)) continue;
-        const u = load<u64>(pd + PC_RWQ_SINCE);
-        if (u < t || (u == t && d < c)) rank++;
-      }
-      atomic.store<u32>(pc + PC_WAKE_RANK, rank);
+      set_link(c, head1);
+      head1 = c + 1;
       woken++;
+    }
+    // rank: the granted readers ahead of this one in the list
+    let e = wake_list_sort(head1, woken);
+    for (let rank: u32 = 0; e != 0 && rank < woken; rank++) {
+      atomic.store<u32>(percpu(e - 1) + PC_WAKE_RANK, rank);
+      e = link(e - 1);
     }
   }
   if (woken == 0 && wc != 0xffffffff) woken = 1; // a writer heads the list: it alone is woken

@@ -108,7 +108,7 @@ describe('layout: no field overlaps', () => {
       u32('PC_IPI_PENDING'), u64('PC_WAKE_TIME'), u32('PC_EPOCH'), u32('PC_RCU_NEST'), u32('PC_RCU_EPOCH'), u32('PC_SOCKET'),
       u32('PC_CORE'), u32('PC_THREAD'), u64('PC_RNG'), u32('PC_ACKS'), u64('PC_ACK_TIME'), u32('PC_OP'), u32('PC_INJECT'),
       u32('PC_ID'), u32('PC_WORKER'), sub('PC_VMF', 72), sub('PC_WALK', 32), sub('PC_LOCAL', 64),
-      u32('PC_CALL'), u64('PC_CALL_RESULT'), sub('PC_CALL_ARGS', C.CALL_MAX_ARGS * 8), u32('PC_RWQ'), u64('PC_RWQ_SINCE'), u64('PC_IDLE_SINCE'), u32('PC_WAKE_RANK')];
+      u32('PC_CALL'), u64('PC_CALL_RESULT'), sub('PC_CALL_ARGS', C.CALL_MAX_ARGS * 8), u32('PC_RWQ'), u64('PC_RWQ_SINCE'), u64('PC_IDLE_SINCE'), u32('PC_WAKE_RANK'), u32('PC_WAKE_LINK')];
     expect(layoutProblems(C.PC_STATS, fields)).toEqual([]);
     expect(layoutProblems(C.MB_SIZE, [u32('MB_PENDING'), u32('MB_KIND'), u64('MB_START'), u64('MB_END'), u64('MB_ARRIVAL')])).toEqual([]);
   });
