@@ -6,21 +6,21 @@
 // base + i*stride + next_off. Memory is never unmapped, so reading a stale
 // link is harmless: the CAS decides.
 
-import { FL_HEAD, FL_COUNT, FL_LINE } from './layout';
-import { line_rmw } from './cacheline';
+import { FL_HEAD, FL_COUNT, FL_WORDS } from './layout';
+import { shared_rmw, word_load, word_add, word_sub, word_cas, word_peek, word_init, word_init_get } from './shared';
 
 /** Pop one element; returns its index or -1 when the list is empty. */
 export function fl_pop(fl: u32, base: u32, stride: u32, next_off: u32): i32 {
-  line_rmw(fl + FL_LINE);
+  shared_rmw(fl, FL_WORDS);
   // retry: another CPU pushed or popped between our load and CAS
   while (true) {
-    const h = atomic.load<u64>(fl + FL_HEAD);
+    const h = word_load<u64>(fl, FL_WORDS, FL_HEAD);
     const top = <u32>(h & 0xffffffff);
     if (top == 0) return -1;
     const next = atomic.load<u32>(base + (top - 1) * stride + next_off);
     const nh = (((h >> 32) + 1) << 32) | <u64>next;
-    if (atomic.cmpxchg<u64>(fl + FL_HEAD, h, nh) == h) {
-      atomic.sub<i32>(fl + FL_COUNT, 1);
+    if (word_cas<u64>(fl, FL_WORDS, FL_HEAD, h, nh) == h) {
+      word_sub<i32>(fl, FL_WORDS, FL_COUNT, 1);
       return <i32>(top - 1);
     }
   }
@@ -28,14 +28,14 @@ export function fl_pop(fl: u32, base: u32, stride: u32, next_off: u32): i32 {
 
 /** Push element `idx` (caller owns it exclusively). */
 export function fl_push(fl: u32, base: u32, stride: u32, next_off: u32, idx: u32): void {
-  line_rmw(fl + FL_LINE);
+  shared_rmw(fl, FL_WORDS);
   // retry: the head moved between our load and CAS
   while (true) {
-    const h = atomic.load<u64>(fl + FL_HEAD);
+    const h = word_load<u64>(fl, FL_WORDS, FL_HEAD);
     atomic.store<u32>(base + idx * stride + next_off, <u32>(h & 0xffffffff));
     const nh = (((h >> 32) + 1) << 32) | (<u64>idx + 1);
-    if (atomic.cmpxchg<u64>(fl + FL_HEAD, h, nh) == h) {
-      atomic.add<i32>(fl + FL_COUNT, 1);
+    if (word_cas<u64>(fl, FL_WORDS, FL_HEAD, h, nh) == h) {
+      word_add<i32>(fl, FL_WORDS, FL_COUNT, 1);
       return;
     }
   }
@@ -43,21 +43,22 @@ export function fl_push(fl: u32, base: u32, stride: u32, next_off: u32, idx: u32
 
 /** Push without the virtual-time charge (machine initialisation on the host). */
 export function fl_push_init(fl: u32, base: u32, stride: u32, next_off: u32, idx: u32): void {
-  const h = load<u64>(fl + FL_HEAD);
+  const h = word_init_get<u64>(fl, FL_WORDS, FL_HEAD);
   store<u32>(base + idx * stride + next_off, <u32>(h & 0xffffffff));
-  store<u64>(fl + FL_HEAD, (((h >> 32) + 1) << 32) | (<u64>idx + 1));
-  store<i32>(fl + FL_COUNT, load<i32>(fl + FL_COUNT) + 1);
+  word_init<u64>(fl, FL_WORDS, FL_HEAD, (((h >> 32) + 1) << 32) | (<u64>idx + 1));
+  word_init<i32>(fl, FL_WORDS, FL_COUNT, word_init_get<i32>(fl, FL_WORDS, FL_COUNT) + 1);
 }
 
-@inline export function fl_count(fl: u32): i32 { return atomic.load<i32>(fl + FL_COUNT); }
+/** inspection (uncharged) */
+@inline export function fl_count(fl: u32): i32 { return word_peek<i32>(fl, FL_WORDS, FL_COUNT); }
 
 /** Pop without the virtual-time charge (machine initialisation on the host); -1 when empty. */
 export function fl_pop_init(fl: u32, base: u32, stride: u32, next_off: u32): i32 {
-  const h = load<u64>(fl + FL_HEAD);
+  const h = word_init_get<u64>(fl, FL_WORDS, FL_HEAD);
   const top = <u32>(h & 0xffffffff);
   if (top == 0) return -1;
   const next = load<u32>(base + (top - 1) * stride + next_off);
-  store<u64>(fl + FL_HEAD, (((h >> 32) + 1) << 32) | <u64>next);
-  store<i32>(fl + FL_COUNT, load<i32>(fl + FL_COUNT) - 1);
+  word_init<u64>(fl, FL_WORDS, FL_HEAD, (((h >> 32) + 1) << 32) | <u64>next);
+  word_init<i32>(fl, FL_WORDS, FL_COUNT, word_init_get<i32>(fl, FL_WORDS, FL_COUNT) - 1);
   return <i32>(top - 1);
 }

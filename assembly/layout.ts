@@ -25,7 +25,7 @@ export const LAYOUT_VERSION: u32 = 4; // 2: MAX_CPUS 256, 128-byte line metadata
 // The version of the raw Wasm ABI of the released core (docs/abi.md: imports,
 // exports and their signatures, every exported constant). Bump it on ANY change
 // of those, then run `npm run abi` (test/host/abi.test.ts fails until both are done).
-export const ABI_VERSION: u32 = 23; // 23: PC_WAKE_LINK (per-CPU +492: the rwsem wake order sorted once per release); 22: work stealing reverted (RQ_OWN, OWN_*, WK_HUNGRY..WK_OFFER_MAP, H_STEAL, H_HUNGRY, FLAG_STEAL_EAGER, FLAG_NO_SAFETY_NET, PC_STRESS_UFFD gone; WK_SIZE as before); 21: the test call t_set_flag_peek (a woken waiter's state seen by its waker); 20: work stealing (issue 24): RQ_OWN and OWN_* (the run-queue entry's ownership word, +20), WK_HUNGRY, WK_OFFERED, WK_STEALS, WK_STEALS_MIDCALL, WK_HANDBACK, WK_TIMEOUTS, WK_STEALS_MIDFAULT, WK_OFFER_MAP (WK_SIZE 1280), H_STEAL, H_HUNGRY, FLAG_STEAL_EAGER, FLAG_NO_SAFETY_NET, PC_STRESS_UFFD (per-CPU +492: the stress's userfaultfd mix, was module globals); 19: PC_WAKE_RANK (per-CPU +488: the rwsem's wake order), counter rwsem_wake_order_cycles; 18: the released core exports only what hosts call (kernel internals move to the test core: cpumask, line model, lock slow halves, walkers, TLB, RCU, VMA slots); stress_run(mm, base, npages, ops, mix, out) and stress_munmap_race(mm, base, race, out) take host-written structs (SMIX_*, SRACE_*); 17: the observability hooks only in the observe core (faultline-observe*.wasm): the released core refuses H_OBS != 0; 16: idle states: cost keys cpuidle1..3_exit_latency / _target_residency (COST_CPUIDLE*), PC_IDLE_SINCE (per-CPU +480), counter cpuidle_exit_cycles; 15: the flame graph and the timeline: FN_* kernel functions (spec/functions.json), FNODE_* (were FN_* node fields), TE_*, the trace and flame hooks; 14: the rwsem's wait list: RW_WAITLIST (was RW_WWAIT), RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK, PC_RWQ / PC_RWQ_SINCE (per-CPU +464, +472), RWQ_READER / RWQ_WRITER; 13: observability (H_OBS_* header words, OBS_*, the obs region: LS_*, TR_*, TE_*, FLM_*, FN_*, FAULT_PATH_*, SYS_*, CTR_*; lockClasses carry kernel names); 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
+export const ABI_VERSION: u32 = 24; // 24: which words share a modelled line (FL_WORDS, SL_WORDS, RW_WORDS, SQ_WORDS, RC_WORDS, FILE_WORDS, VMA_WORDS, MM_LOCK_SEQ_WORDS, MM_RSS_WORDS, UFFD_WORDS; LW_*: the seam for shared words, shared.ts); 23: PC_WAKE_LINK (per-CPU +492: the rwsem wake order sorted once per release); 22: work stealing reverted (RQ_OWN, OWN_*, WK_HUNGRY..WK_OFFER_MAP, H_STEAL, H_HUNGRY, FLAG_STEAL_EAGER, FLAG_NO_SAFETY_NET, PC_STRESS_UFFD gone; WK_SIZE as before); 21: the test call t_set_flag_peek (a woken waiter's state seen by its waker); 20: work stealing (issue 24): RQ_OWN and OWN_* (the run-queue entry's ownership word, +20), WK_HUNGRY, WK_OFFERED, WK_STEALS, WK_STEALS_MIDCALL, WK_HANDBACK, WK_TIMEOUTS, WK_STEALS_MIDFAULT, WK_OFFER_MAP (WK_SIZE 1280), H_STEAL, H_HUNGRY, FLAG_STEAL_EAGER, FLAG_NO_SAFETY_NET, PC_STRESS_UFFD (per-CPU +492: the stress's userfaultfd mix, was module globals); 19: PC_WAKE_RANK (per-CPU +488: the rwsem's wake order), counter rwsem_wake_order_cycles; 18: the released core exports only what hosts call (kernel internals move to the test core: cpumask, line model, lock slow halves, walkers, TLB, RCU, VMA slots); stress_run(mm, base, npages, ops, mix, out) and stress_munmap_race(mm, base, race, out) take host-written structs (SMIX_*, SRACE_*); 17: the observability hooks only in the observe core (faultline-observe*.wasm): the released core refuses H_OBS != 0; 16: idle states: cost keys cpuidle1..3_exit_latency / _target_residency (COST_CPUIDLE*), PC_IDLE_SINCE (per-CPU +480), counter cpuidle_exit_cycles; 15: the flame graph and the timeline: FN_* kernel functions (spec/functions.json), FNODE_* (were FN_* node fields), TE_*, the trace and flame hooks; 14: the rwsem's wait list: RW_WAITLIST (was RW_WWAIT), RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK, PC_RWQ / PC_RWQ_SINCE (per-CPU +464, +472), RWQ_READER / RWQ_WRITER; 13: observability (H_OBS_* header words, OBS_*, the obs region: LS_*, TR_*, TE_*, FLM_*, FN_*, FAULT_PATH_*, SYS_*, CTR_*; lockClasses carry kernel names); 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
@@ -262,6 +262,23 @@ export const LM_COUNT_MASK: u64 = 0x7f;
 export const LM_OWNER_MASK: u64 = 0x1ff;
 export const MAX_VCYCLES: u64 = (<u64>1 << 39) - 1;
 
+// ---- which words share a modelled line (shared.ts, the seam for shared words) ----
+// Each struct below that embeds line metadata declares, next to its offsets, the
+// words that line holds: a *_WORDS constant packs the line's metadata offset and
+// up to two byte ranges [lo, hi) of the struct (offsets from its base, 10 bits
+// each), and LW_EXT when the line also covers words outside the struct (the page
+// cache's index slots, the userfaultfd queue's links: accessed with shared.ts ext_*).
+// shared.ts charges the line (shared_read/rmw/write) and accesses its words
+// (word_*); the test core traps on a word the constant does not list.
+//   W = line | lo_a << 10 | hi_a << 20 | lo_b << 30 | hi_b << 40 | LW_EXT
+// (offsets below 1024; W below 2^53, so a host reads it exactly as a number)
+export const LW_LO_A: u64 = 10;
+export const LW_HI_A: u64 = 20;
+export const LW_LO_B: u64 = 30;
+export const LW_HI_B: u64 = 40;
+export const LW_FIELD: u64 = 0x3ff;
+export const LW_EXT: u64 = <u64>1 << 50;
+
 // ---- lock-free free list (Treiber stack with an ABA tag), FL_SIZE = 144 bytes ----
 //  +0  u64 head = tag << 32 | (index + 1)   (index + 1 == 0: empty)
 //  +8  i32 number of free elements
@@ -270,6 +287,8 @@ export const FL_HEAD: u32 = 0;
 export const FL_COUNT: u32 = 8;
 export const FL_LINE: u32 = 16;
 export const FL_SIZE: u32 = FL_LINE + LM_SIZE;
+/** the head's line holds the head and the count */
+export const FL_WORDS: u64 = <u64>FL_LINE | <u64>FL_HEAD << LW_LO_A | <u64>(FL_COUNT + 4) << LW_HI_A;
 
 // ---- spinlock (SL_SIZE = 160 bytes, ticket lock) ----
 //  +0  u32 next ticket      +4  u32 now serving
@@ -289,6 +308,8 @@ export const SL_WAITERS: u32 = 24;
 export const SL_HOLD: u32 = 28;
 export const SL_LINE: u32 = 32;
 export const SL_SIZE: u32 = SL_LINE + LM_SIZE;
+/** the lock's one line holds every word above (+0 .. +32) */
+export const SL_WORDS: u64 = <u64>SL_LINE | <u64>SL_NEXT << LW_LO_A | <u64>SL_LINE << LW_HI_A;
 
 // ---- rwsem (RW_SIZE = 160 bytes): mmap_lock and the per-VMA lock ----
 //  +0  i32 count: readers (> 0), RWSEM_WRITER (-1) when write-locked, 0 free
@@ -310,6 +331,8 @@ export const RW_HOLD: u32 = 28;
 export const RW_LINE: u32 = 32;
 export const RW_SIZE: u32 = RW_LINE + LM_SIZE;
 export const RWSEM_WRITER: i32 = -1;
+/** the count's line holds every word above (+0 .. +32) */
+export const RW_WORDS: u64 = <u64>RW_LINE | <u64>RW_COUNT << LW_LO_A | <u64>RW_LINE << LW_HI_A;
 
 // ---- seqcount (SQ_SIZE = 144 bytes) ----
 //  +0  u32 sequence: EVEN = stable, ODD = a writer is inside write_begin/end.
@@ -317,12 +340,16 @@ export const RWSEM_WRITER: i32 = -1;
 export const SQ_SEQ: u32 = 0;
 export const SQ_LINE: u32 = 16;
 export const SQ_SIZE: u32 = SQ_LINE + LM_SIZE;
+/** the sequence's line holds the sequence */
+export const SQ_WORDS: u64 = <u64>SQ_LINE | <u64>SQ_SEQ << LW_LO_A | <u64>(SQ_SEQ + 4) << LW_HI_A;
 
 // ---- refcount (RC_SIZE = 144 bytes) ----
 //  +0 i32 count   +16 cache-line meta (LM_SIZE, .. 144)
 export const RC_COUNT: u32 = 0;
 export const RC_LINE: u32 = 16;
 export const RC_SIZE: u32 = RC_LINE + LM_SIZE;
+/** the count's line holds the count */
+export const RC_WORDS: u64 = <u64>RC_LINE | <u64>RC_COUNT << LW_LO_A | <u64>(RC_COUNT + 4) << LW_HI_A;
 
 // ---- per-CPU block (PERCPU_SIZE stride, set by the host) ----
 //  +0   u64 clock (virtual cycles)
@@ -484,6 +511,8 @@ export const FILE_NPAGES: u32 = 160;
 export const FILE_CACHED: u32 = 164;
 export const FILE_LINE: u32 = 192;
 export const FILE_SIZE: u32 = 320;
+/** the page-cache tree's line: the cached-page count and (LW_EXT) the file's index slots */
+export const FILE_WORDS: u64 = <u64>FILE_LINE | <u64>FILE_CACHED << LW_LO_A | <u64>(FILE_CACHED + 4) << LW_HI_A | LW_EXT;
 
 // ---- IPI mailbox slot (32 bytes) in the TARGET's per-CPU block ----
 //  +0 u32 pending (1 = request posted)  +4 u32 kind (IPI_*)
@@ -593,6 +622,8 @@ export const VMA_LINE: u32 = 576;
 export const VMA_CSUM: u32 = 520;
 export const VMA_ACCESS_PIDS: u32 = 568;
 export const VMA_SIZE: u32 = 704;
+/** the VMA's hot line: the fields +0 .. +48 (range .. policy) and vm_lock_seq / state (+336 .. +344) */
+export const VMA_WORDS: u64 = <u64>VMA_LINE | <u64>VMA_START << LW_LO_A | <u64>(VMA_MPOL + 4) << LW_HI_A | <u64>VMA_LOCK_SEQ << LW_LO_B | <u64>(VMA_STATE + 4) << LW_HI_B;
 export const VMA_STATE_FREE: u32 = 0;
 export const VMA_STATE_LIVE: u32 = 1;
 export const VMA_STATE_DETACHED: u32 = 2; // unlinked, waiting for the grace period
@@ -666,6 +697,10 @@ export const MM_RB_LOCK: u32 = 800;
 export const MM_VMA_PUB: u32 = 960;
 export const MM_VMA_BUF0: u32 = 964;
 export const MM_SIZE: u32 = 1024;
+/** the line of mm_lock_seq holds mm_lock_seq */
+export const MM_LOCK_SEQ_WORDS: u64 = <u64>MM_LOCK_SEQ_LINE | <u64>MM_LOCK_SEQ << LW_LO_A | <u64>(MM_LOCK_SEQ + 4) << LW_HI_A;
+/** the rss line holds the two counters (file, anon) */
+export const MM_RSS_WORDS: u64 = <u64>MM_RSS_LINE | <u64>MM_RSS_FILE << LW_LO_A | <u64>(MM_RSS_ANON + 4) << LW_HI_A;
 
 // ---- userfaultfd and shmem (userfaultfd.ts, shmem.ts) ----------------------
 // Header words (+1960 .. 1984 of the header):
@@ -703,6 +738,8 @@ export const UFFD_READ_WORD: u32 = 184;
 export const UFFD_RELEASED: u32 = 188;
 export const UFFD_LINE: u32 = 192;
 export const UFFD_SIZE: u32 = 320;
+/** the queue's line: head .. released (+172 .. +192) and (LW_EXT) the uwq links of the queued CPUs */
+export const UFFD_WORDS: u64 = <u64>UFFD_LINE | <u64>UFFD_HEAD << LW_LO_A | <u64>UFFD_LINE << LW_HI_A | LW_EXT;
 export const MAX_UFFD: u32 = 15; // the ctx id + 1 rides in vm_flags bits 24..27
 export const UWQ_ADDRESS: u32 = 0;
 export const UWQ_FLAGS: u32 = 8;

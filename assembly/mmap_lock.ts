@@ -2,16 +2,16 @@
 // the mm-wide sequence beside it (mm_lock_seq), which per-VMA locks use to end
 // every VMA write mark at once and spf-mmapseq samples as its mmap_seq.
 
-import { MM_LOCK_SEQ, MM_LOCK_SEQ_LINE, MM_MMAP_LOCK, mm_addr } from './layout';
-import { line_read, line_write } from './cacheline';
+import { MM_LOCK_SEQ, MM_LOCK_SEQ_WORDS, MM_MMAP_LOCK, mm_addr } from './layout';
+import { shared_read, shared_write, word_load, word_add } from './shared';
 import { up_read, down_write, up_write, down_read, downgrade_write, down_read_trylock } from './rwsem';
 import { strategy, STRATEGY_PERVMA, STRATEGY_SPF_MMAPSEQ } from './strategy';
 
 /** the mm-wide sequence (mm->mm_lock_seq), its line read first */
 @inline export function mm_lock_seq(mm: u32): u32 {
   const m = mm_addr(mm);
-  line_read(m + MM_LOCK_SEQ_LINE);
-  return atomic.load<u32>(m + MM_LOCK_SEQ);
+  shared_read(m, MM_LOCK_SEQ_WORDS);
+  return word_load<u32>(m, MM_LOCK_SEQ_WORDS, MM_LOCK_SEQ);
 }
 
 export function mmap_read_lock(mm: u32): void { down_read(mm_addr(mm) + MM_MMAP_LOCK); }
@@ -54,8 +54,8 @@ export function mmap_write_unlock(mm: u32): void {
 
 /** one writer step of the mm-wide sequence (caller holds mmap_lock for write): the line goes exclusive */
 @inline function mmap_seq_write_bump(m: u32): void {
-  line_write(m + MM_LOCK_SEQ_LINE);
-  atomic.add<u32>(m + MM_LOCK_SEQ, 1);
+  shared_write(m, MM_LOCK_SEQ_WORDS);
+  word_add<u32>(m, MM_LOCK_SEQ_WORDS, MM_LOCK_SEQ, 1);
 }
 
 /** mmap_seq_read_start(): the mm-wide sequence as a speculative fault samples it (odd: a writer is inside) */

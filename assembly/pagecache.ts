@@ -5,15 +5,15 @@
 //
 // Lock order: PTL is NOT held here (do_fault looks the page up before pte_map_lock).
 
-import { HDR_BASE, H_FILES_BASE, H_NFILES, H_FILE_PAGES, H_FILE_INDEX_BASE, FILE_LOCK, FILE_NPAGES, FILE_CACHED, FILE_LINE, FILE_SIZE, PG_PAGECACHE, FR_REFCOUNT } from './layout';
+import { HDR_BASE, H_FILES_BASE, H_NFILES, H_FILE_PAGES, H_FILE_INDEX_BASE, FILE_LOCK, FILE_NPAGES, FILE_CACHED, FILE_WORDS, FILE_SIZE, PG_PAGECACHE, FR_REFCOUNT } from './layout';
 import { charge, cost, stat_inc } from './cpu';
 import { COST_PAGECACHE_LOOKUP, COST_ATOMIC_RMW, STAT_PAGECACHE_HIT, STAT_PAGECACHE_MISS } from './generated';
-import { line_read, line_write } from './cacheline';
 import { spin_lock, spin_unlock } from './spinlock';
 import { alloc_page, put_page } from './page_alloc';
 import { get_frame, frame } from './frames';
 import { FN_FILEMAP_GET_FOLIO } from './generated';
 import { fn_enter, fn_exit } from './obs';
+import { shared_read, shared_write, word_add, word_sub, ext_load, ext_store, ext_peek } from './shared';
 
 @inline export function nfiles(): u32 { return load<u32>(HDR_BASE + H_NFILES); }
 @inline export function file_addr(file: u32): u32 { return load<u32>(HDR_BASE + H_FILES_BASE) + file * FILE_SIZE; }
@@ -31,23 +31,23 @@ function pagecache_get__body(file: u32, index: u64): i32 {
   if (file >= nfiles() || index >= <u64>file_npages(file)) return -2;
   const f = file_addr(file);
   const s = slot(file, index);
-  line_read(f + FILE_LINE);
+  shared_read(f, FILE_WORDS);
   charge(cost(COST_PAGECACHE_LOOKUP));
-  let e = atomic.load<u32>(s);
+  let e = ext_load<u32>(FILE_WORDS, s);
   // page_cache_get_speculative(): a truncate may free the page between the load and the reference
   if (e != 0 && get_page_unless_zero(e - 1)) {
     charge(cost(COST_ATOMIC_RMW));
-    if (atomic.load<u32>(s) == e) { stat_inc(STAT_PAGECACHE_HIT); return <i32>(e - 1); }
+    if (ext_load<u32>(FILE_WORDS, s) == e) { stat_inc(STAT_PAGECACHE_HIT); return <i32>(e - 1); }
     put_page(e - 1);
   }
   spin_lock(f + FILE_LOCK);
-  e = atomic.load<u32>(s);
+  e = ext_load<u32>(FILE_WORDS, s);
   if (e == 0) {
     const pfn = alloc_page(PG_PAGECACHE, true);
     if (pfn < 0) { spin_unlock(f + FILE_LOCK); return -1; }
-    line_write(f + FILE_LINE);
-    atomic.store<u32>(s, <u32>pfn + 1);
-    atomic.add<u32>(f + FILE_CACHED, 1);
+    shared_write(f, FILE_WORDS);
+    ext_store<u32>(FILE_WORDS, s, <u32>pfn + 1);
+    word_add<u32>(f, FILE_WORDS, FILE_CACHED, 1);
     stat_inc(STAT_PAGECACHE_MISS);
     e = <u32>pfn + 1;
   } else stat_inc(STAT_PAGECACHE_HIT);
@@ -76,22 +76,22 @@ function get_page_unless_zero(pfn: u32): bool {
 }
 
 /** cached pfn + 1 of `file` at `index` (0 if none): inspection, no cost */
-export function pagecache_peek(file: u32, index: u32): u32 { return atomic.load<u32>(slot(file, <u64>index)); }
+export function pagecache_peek(file: u32, index: u32): u32 { return ext_peek<u32>(FILE_WORDS, slot(file, <u64>index)); }
 
 // ---- lookups without allocation, insertion and removal (shmem.ts, userfaultfd.ts) ----
 
 /** find_get_page() without allocating (shmem_getpage SGP_READ): pfn with a reference, -3 a hole, -2 past i_size */
 export function pagecache_lookup(file: u32, index: u64): i32 {
   if (file >= nfiles() || index >= <u64>file_npages(file)) return -2;
-  line_read(file_addr(file) + FILE_LINE);
+  shared_read(file_addr(file), FILE_WORDS);
   charge(cost(COST_PAGECACHE_LOOKUP));
   // retry: the page may be removed (truncate) between the load and our reference
   while (true) {
-    const e = atomic.load<u32>(slot(file, index));
+    const e = ext_load<u32>(FILE_WORDS, slot(file, index));
     if (e == 0) { stat_inc(STAT_PAGECACHE_MISS); return -3; }
     if (!get_page_unless_zero(e - 1)) continue;
     charge(cost(COST_ATOMIC_RMW));
-    if (atomic.load<u32>(slot(file, index)) == e) { stat_inc(STAT_PAGECACHE_HIT); return <i32>(e - 1); }
+    if (ext_load<u32>(FILE_WORDS, slot(file, index)) == e) { stat_inc(STAT_PAGECACHE_HIT); return <i32>(e - 1); }
     put_page(e - 1);
   }
   return -3;
@@ -108,11 +108,11 @@ export function pagecache_add(file: u32, index: u64, pfn: u32): i32 {
   spin_lock(f + FILE_LOCK);
   if (index >= <u64>file_npages(file)) { spin_unlock(f + FILE_LOCK); return -2; }
   const s = slot(file, index);
-  if (atomic.load<u32>(s) != 0) { spin_unlock(f + FILE_LOCK); return -17; }
-  line_write(f + FILE_LINE);
+  if (ext_load<u32>(FILE_WORDS, s) != 0) { spin_unlock(f + FILE_LOCK); return -17; }
+  shared_write(f, FILE_WORDS);
   get_frame(pfn);
-  atomic.store<u32>(s, pfn + 1);
-  atomic.add<u32>(f + FILE_CACHED, 1);
+  ext_store<u32>(FILE_WORDS, s, pfn + 1);
+  word_add<u32>(f, FILE_WORDS, FILE_CACHED, 1);
   spin_unlock(f + FILE_LOCK);
   return 0;
 }
@@ -129,13 +129,13 @@ export function pagecache_delete_range(file: u32, first: u64, last: u64): u32 {
   if (last > cap) last = cap;
   let n: u32 = 0;
   spin_lock(f + FILE_LOCK);
-  line_write(f + FILE_LINE);
+  shared_write(f, FILE_WORDS);
   for (let i = first; i < last; i++) {
     const s = slot(file, i);
-    const e = atomic.load<u32>(s);
+    const e = ext_load<u32>(FILE_WORDS, s);
     if (e == 0) continue;
-    atomic.store<u32>(s, 0);
-    atomic.sub<u32>(f + FILE_CACHED, 1);
+    ext_store<u32>(FILE_WORDS, s, 0);
+    word_sub<u32>(f, FILE_WORDS, FILE_CACHED, 1);
     put_page(e - 1);
     n++;
   }

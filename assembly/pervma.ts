@@ -39,11 +39,17 @@
 //        anon_vma is no longer refused at lookup: vmf_anon_prepare() takes
 //        mmap_lock with a trylock to set it up, and retries only if that fails.
 // Not emulated: fault-around (the emulator has no ->map_pages) and swap.
+//
+// Virtual time: the lookup's steps read the VMA's line (vma.ts step()); the
+// VMA's fields read here afterwards are free (word_peek: no second read of the
+// line is charged, though the kernel's are loads of a line this CPU may have
+// lost meanwhile), as is vma_start_write()'s store of vm_lock_seq (word_poke)
+// (README, issue 19: listed, not changed, so the golden results stay).
 
 import { TEST_BUILD, header_flags } from './build_flags';
 import {
   VMA_START, VMA_END, VMA_OPS, VMA_FLAGS, VM_UFFD_ANY, VMA_ANON, VMA_LOCK, VMA_LOCK_SEQ, VMA_STATE, VMA_STATE_LIVE, VMOPS_NONE,
-  FLAG_PERVMA_STALL, SET_PERVMA_KERNEL, PERVMA_KERNEL_6_6, PERVMA_KERNEL_6_15, setting, RW_COUNT, RWSEM_WRITER,
+  FLAG_PERVMA_STALL, SET_PERVMA_KERNEL, PERVMA_KERNEL_6_6, PERVMA_KERNEL_6_15, setting, RW_COUNT, RWSEM_WRITER, VMA_WORDS, RW_WORDS,
 } from './layout';
 import { stat_inc, charge } from './cpu';
 import {
@@ -58,6 +64,7 @@ import { strategy, STRATEGY_PERVMA } from './strategy';
 import { mm_lock_seq } from './mmap_lock';
 import { FN_LOCK_VMA_UNDER_RCU } from './generated';
 import { fn_enter, fn_exit } from './obs';
+import { word_load, word_peek, word_poke } from './shared';
 
 /** the Linux release the pervma strategy follows (PERVMA_KERNEL_*: 604, 606, 607, 615) */
 @inline export function pervma_kernel(): u32 { return setting(SET_PERVMA_KERNEL); }
@@ -79,17 +86,17 @@ const DETACHED: i32 = -1;
  */
 export function vma_start_read(mm: u32, slot: u32): i32 {
   const v = vma_addr(slot);
-  if (atomic.load<u32>(v + VMA_LOCK_SEQ) == mm_lock_seq(mm)) return NOT_LOCKED;
+  if (word_peek<u32>(v, VMA_WORDS, VMA_LOCK_SEQ) == mm_lock_seq(mm)) return NOT_LOCKED;
   if (!down_read_trylock(v + VMA_LOCK)) {
     // 6.15: the failed increment tells a detached VMA (count 0) from a writer (count >= VMA_REF_LIMIT)
-    if (pervma_kernel() >= PERVMA_KERNEL_6_15 && atomic.load<u32>(v + VMA_STATE) != VMA_STATE_LIVE &&
-      atomic.load<i32>(v + VMA_LOCK + RW_COUNT) != RWSEM_WRITER) return DETACHED;
+    if (pervma_kernel() >= PERVMA_KERNEL_6_15 && word_peek<u32>(v, VMA_WORDS, VMA_STATE) != VMA_STATE_LIVE &&
+      word_load<i32>(v + VMA_LOCK, RW_WORDS, RW_COUNT) != RWSEM_WRITER) return DETACHED;
     return NOT_LOCKED;
   }
   // 6.15: a count of 0 (detached) lets no reference be taken
-  if (pervma_kernel() >= PERVMA_KERNEL_6_15 && atomic.load<u32>(v + VMA_STATE) != VMA_STATE_LIVE) { up_read(v + VMA_LOCK); return DETACHED; }
+  if (pervma_kernel() >= PERVMA_KERNEL_6_15 && word_peek<u32>(v, VMA_WORDS, VMA_STATE) != VMA_STATE_LIVE) { up_read(v + VMA_LOCK); return DETACHED; }
   // a writer may have marked the VMA between the check and the trylock
-  if (atomic.load<u32>(v + VMA_LOCK_SEQ) == mm_lock_seq(mm)) { up_read(v + VMA_LOCK); return NOT_LOCKED; }
+  if (word_peek<u32>(v, VMA_WORDS, VMA_LOCK_SEQ) == mm_lock_seq(mm)) { up_read(v + VMA_LOCK); return NOT_LOCKED; }
   return LOCKED;
 }
 
@@ -100,9 +107,9 @@ export function vma_start_write(mm: u32, slot: u32): void {
   if (strategy() != STRATEGY_PERVMA) return;
   const v = vma_addr(slot);
   const seq = mm_lock_seq(mm);
-  if (atomic.load<u32>(v + VMA_LOCK_SEQ) == seq) return; // already marked in this write section
+  if (word_peek<u32>(v, VMA_WORDS, VMA_LOCK_SEQ) == seq) return; // already marked in this write section
   down_write(v + VMA_LOCK);
-  atomic.store<u32>(v + VMA_LOCK_SEQ, seq);
+  word_poke<u32>(v, VMA_WORDS, VMA_LOCK_SEQ, seq);
   up_write(v + VMA_LOCK);
 }
 
@@ -132,9 +139,9 @@ function lock_vma_under_rcu__body(mm: u32, address: u64): i32 {
     // mmap_lock write section (a merge that detaches this VMA) to pass.
     if (TEST_BUILD && (header_flags() & FLAG_PERVMA_STALL)) { charge(PERVMA_TEST_STALL); sync_point(); }
     // 6.4/6.5: only anonymous VMAs are supported
-    if (rel < PERVMA_KERNEL_6_6 && atomic.load<u32>(v + VMA_OPS) != VMOPS_NONE) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NOT_ANON); return -1; }
+    if (rel < PERVMA_KERNEL_6_6 && word_peek<u32>(v, VMA_WORDS, VMA_OPS) != VMOPS_NONE) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NOT_ANON); return -1; }
     // before 6.15: find_mergeable_anon_vma() uses neighbours that are not locked
-    if (rel < PERVMA_KERNEL_6_15 && atomic.load<u32>(v + VMA_OPS) == VMOPS_NONE && atomic.load<u32>(v + VMA_ANON) == 0) {
+    if (rel < PERVMA_KERNEL_6_15 && word_peek<u32>(v, VMA_WORDS, VMA_OPS) == VMOPS_NONE && word_peek<u32>(v, VMA_WORDS, VMA_ANON) == 0) {
       rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_NO_ANON_VMA); return -1;
     }
     const locked = vma_start_read(mm, <u32>vma);
@@ -142,14 +149,14 @@ function lock_vma_under_rcu__body(mm: u32, address: u64): i32 {
     if (locked == DETACHED) { stat_inc(STAT_PERVMA_LOCK_MISS); continue; }
     if (locked == NOT_LOCKED) { rcu_read_unlock(); stat_inc(STAT_PERVMA_ABORT_LOCKED); return -1; }
     // vm_start/vm_end may have changed before we locked
-    if (address < atomic.load<u64>(v + VMA_START) || address >= atomic.load<u64>(v + VMA_END)) {
+    if (address < word_peek<u64>(v, VMA_WORDS, VMA_START) || address >= word_peek<u64>(v, VMA_WORDS, VMA_END)) {
       vma_end_read(<u32>vma);
       rcu_read_unlock();
       stat_inc(STAT_PERVMA_ABORT_CHANGED);
       return -1;
     }
     // before 6.15: the detached flag, checked under the lock; the VMA got isolated after we found it: look again
-    if (atomic.load<u32>(v + VMA_STATE) != VMA_STATE_LIVE) {
+    if (word_peek<u32>(v, VMA_WORDS, VMA_STATE) != VMA_STATE_LIVE) {
       vma_end_read(<u32>vma);
       stat_inc(STAT_PERVMA_LOCK_MISS);
       continue;
@@ -158,7 +165,7 @@ function lock_vma_under_rcu__body(mm: u32, address: u64): i32 {
     // dropped the fault's lock: it knew only mmap_lock then); 6.6+ handle_userfault()
     // releases the VMA lock itself (release_fault_lock). Checked under the VMA lock:
     // registration write-locks the VMA, so the flags cannot change under us now.
-    if (rel < PERVMA_KERNEL_6_6 && (atomic.load<u32>(v + VMA_FLAGS) & VM_UFFD_ANY)) {
+    if (rel < PERVMA_KERNEL_6_6 && (word_peek<u32>(v, VMA_WORDS, VMA_FLAGS) & VM_UFFD_ANY)) {
       vma_end_read(<u32>vma);
       rcu_read_unlock();
       stat_inc(STAT_PERVMA_ABORT_UFFD);

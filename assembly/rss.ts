@@ -3,9 +3,9 @@
 // counters every SET_RSS_THRESH events (and at the end of a run), so the
 // shared counter line is written once per batch, not once per fault.
 
-import { PCM_RSS_ANON, PCM_RSS_FILE, PCM_RSS_EVENTS, MM_RSS_ANON, MM_RSS_FILE, MM_RSS_LINE, SET_RSS_THRESH, pcm, mm_addr, setting } from './layout';
+import { PCM_RSS_ANON, PCM_RSS_FILE, PCM_RSS_EVENTS, MM_RSS_ANON, MM_RSS_FILE, MM_RSS_WORDS, SET_RSS_THRESH, pcm, mm_addr, setting } from './layout';
 import { cpu_id, stat_inc } from './cpu';
-import { line_rmw } from './cacheline';
+import { shared_rmw, word_add } from './shared';
 import { STAT_RSS_FOLD } from './generated';
 
 /** fold this CPU's deltas into mm `mm` */
@@ -17,9 +17,9 @@ export function sync_mm_rss(mm: u32): void {
   if (a == 0 && f == 0) return;
   stat_inc(STAT_RSS_FOLD);
   const m = mm_addr(mm);
-  line_rmw(m + MM_RSS_LINE);
-  atomic.add<i32>(m + MM_RSS_ANON, a);
-  atomic.add<i32>(m + MM_RSS_FILE, f);
+  shared_rmw(m, MM_RSS_WORDS);
+  word_add<i32>(m, MM_RSS_WORDS, MM_RSS_ANON, a);
+  word_add<i32>(m, MM_RSS_WORDS, MM_RSS_FILE, f);
   store<i32>(p + PCM_RSS_ANON, 0);
   store<i32>(p + PCM_RSS_FILE, 0);
 }

@@ -60,7 +60,7 @@
 // last of 15 granted readers is reached ~20 us after the first.
 
 import {
-  RW_COUNT, RW_WAITLIST, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_LINE, RWSEM_WRITER, RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK,
+  RW_COUNT, RW_WAITLIST, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_WORDS, RWSEM_WRITER, RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK,
   WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, SET_MUNMAP_DOWNGRADE, setting, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, PC_WAKE_RANK, PC_WAKE_LINK, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
 } from './layout';
 import { PC, NCPUS, cpu_id, now, set_clock, stat_inc, stat_add, stat_get, lock_stat, wait_excluding_ipi, charge, cost, obs_flags } from './cpu';
@@ -68,11 +68,12 @@ import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
 import { STAT_IPI_CYCLES, STAT_RWSEM_WAKE_ORDER_CYCLES } from './generated';
 import { strategy, STRATEGY_SPF } from './strategy';
 import { cpuidle_enter, cpuidle_exit } from './cpuidle';
-import { line_rmw, line_read, line_is_hot, line_wait_accounting, line_owner } from './cacheline';
+import { line_is_hot, line_wait_accounting, line_owner } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL, STAT_RWSEM_SLEEP, LOCK_CLASS_MM_RB_READ, COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER } from './generated';
 import { FN_DOWN_READ, FN_DOWN_WRITE } from './generated';
 import { fn_enter, fn_exit } from './obs';
+import { shared_line, shared_read, shared_rmw, word_load, word_store, word_add, word_sub, word_or, word_cas, word_get, word_peek, word_init } from './shared';
 
 @inline function wakeup_latency(): u64 { return cost(COST_IPI_SEND) + cost(COST_IPI_DELIVER) + cost(COST_IPI_HANDLER); }
 
@@ -91,7 +92,7 @@ function wake_up_sleeper(): u64 {
 
 /** the rwlock_t (mm_rb_lock) spins; the rwsems sleep */
 @inline function sleeps(s: u32): bool {
-  const cls = load<u32>(s + RW_CLASS);
+  const cls = word_get<u32>(s, RW_WORDS, RW_CLASS);
   return cls != LOCK_CLASS_MM_RB_READ && cls != LOCK_CLASS_MM_RB_READ + 1;
 }
 
@@ -116,13 +117,13 @@ function wake_up_sleeper(): u64 {
 
 /** `cls` is the read-side class; the write side is cls + 1 (LOCK_CLASS_MMAP_READ/WRITE, VMA_READ/WRITE). */
 export function rwsem_init(s: u32, cls: u32): void {
-  store<i32>(s + RW_COUNT, 0);
-  store<u32>(s + RW_WAITLIST, 0);
-  store<u32>(s + RW_WRITER, 0);
-  store<u32>(s + RW_CLASS, cls);
-  store<u64>(s + RW_RELEASE, 0);
-  store<u32>(s + RW_WAITERS, 0);
-  store<u32>(s + RW_HOLD, 0);
+  word_init<i32>(s, RW_WORDS, RW_COUNT, 0);
+  word_init<u32>(s, RW_WORDS, RW_WAITLIST, 0);
+  word_init<u32>(s, RW_WORDS, RW_WRITER, 0);
+  word_init<u32>(s, RW_WORDS, RW_CLASS, cls);
+  word_init<u64>(s, RW_WORDS, RW_RELEASE, 0);
+  word_init<u32>(s, RW_WORDS, RW_WAITERS, 0);
+  word_init<u32>(s, RW_WORDS, RW_HOLD, 0);
 }
 
 // ---------------------------------------------------------- the wait list ---
@@ -134,7 +135,7 @@ function rwq_join(s: u32, kind: u32, since: u64): void {
   atomic.store<u32>(PC + PC_WAKE_RANK, 0);
   cpuidle_enter();
   atomic.store<u32>(PC + PC_RWQ, s | kind);
-  atomic.add<u32>(s + RW_WAITLIST, 1);
+  word_add<u32>(s, RW_WORDS, RW_WAITLIST, 1);
 }
 
 /** Leave the wait list (we hold the lock now); RWSEM_FLAG_HANDOFF was the head's: it goes with it. */
@@ -143,10 +144,10 @@ function rwq_leave(s: u32): void {
   atomic.store<u32>(PC + PC_RWQ, 0);
   // retry: another CPU joins or leaves meanwhile
   while (true) {
-    const v = atomic.load<u32>(s + RW_WAITLIST);
+    const v = word_load<u32>(s, RW_WORDS, RW_WAITLIST);
     const n = (v & RWSEM_WAITLIST_MASK) - 1;
     const nv = head || n == 0 ? n : n | (v & RWSEM_FLAG_HANDOFF);
-    if (atomic.cmpxchg<u32>(s + RW_WAITLIST, v, nv) == v) break;
+    if (word_cas<u32>(s, RW_WORDS, RW_WAITLIST, v, nv) == v) break;
   }
 }
 
@@ -193,8 +194,8 @@ function reader_heads(s: u32): bool {
 function maybe_handoff(s: u32): void {
   if (!rwsem_53()) return;
   if (now() - load<u64>(PC + PC_RWQ_SINCE) < wait_timeout()) return;
-  if ((atomic.load<u32>(s + RW_WAITLIST) & RWSEM_FLAG_HANDOFF) != 0 || !is_head(s)) return;
-  atomic.or<u32>(s + RW_WAITLIST, RWSEM_FLAG_HANDOFF);
+  if ((word_load<u32>(s, RW_WORDS, RW_WAITLIST) & RWSEM_FLAG_HANDOFF) != 0 || !is_head(s)) return;
+  word_or<u32>(s, RW_WORDS, RW_WAITLIST, RWSEM_FLAG_HANDOFF);
 }
 
 /** the key of a granted reader in list order: (when it joined, its CPU id) */
@@ -308,14 +309,14 @@ function wake_order(s: u32): u32 {
  * `slept_reader`: a reader granted from the wait list; its wake-up is charged now.
  */
 function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait: u64, slept_reader: bool, prev_owner: i32, read: bool): void {
-  const rel = atomic.load<u64>(s + RW_RELEASE);
-  const hold = <u64>atomic.load<u32>(s + RW_HOLD);
+  const rel = word_load<u64>(s, RW_WORDS, RW_RELEASE);
+  const hold = <u64>word_load<u32>(s, RW_WORDS, RW_HOLD);
   const acq = rel > hold ? rel - hold : 0;
   let waited: u64 = 0;
-  if (rel > t0 && (t0 >= acq || line_is_hot(s + RW_LINE))) {
+  if (rel > t0 && (t0 >= acq || line_is_hot(shared_line(s, RW_WORDS)))) {
     waited = rel - t0;
     if (rel > now()) set_clock(rel);
-    line_read(s + RW_LINE);
+    shared_read(s, RW_WORDS);
     // A reader that asked while the writer held the lock in virtual time, but ran after the
     // writer's whole section on the host (parallel mode: the writer's CPU is another worker's),
     // found it write-locked: it slept in the list from t0 and pays the wake-up as a sleeper
@@ -334,35 +335,35 @@ function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait
   if (real_wait || waited > 0) lock_stat(cls, 1, 1);
   const wx = wait_excluding_ipi(waited, ipi0);
   lock_stat(cls, 2, wx);
-  if (obs_flags() != 0) obs_lock_acquired(cls, prev_owner, real_wait || waited > 0, wx, s + RW_LINE, t0, read);
+  if (obs_flags() != 0) obs_lock_acquired(cls, prev_owner, real_wait || waited > 0, wx, shared_line(s, RW_WORDS), t0, read);
 }
 
 // ------------------------------------------------------------- readers ---
 
 @inline function try_read(s: u32): bool {
-  const c = atomic.load<i32>(s + RW_COUNT);
-  return c >= 0 && atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c;
+  const c = word_load<i32>(s, RW_WORDS, RW_COUNT);
+  return c >= 0 && word_cas<i32>(s, RW_WORDS, RW_COUNT, c, c + 1) == c;
 }
 
 function down_read__body(s: u32): void {
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
-  const prev = obs_flags() != 0 ? line_owner(s + RW_LINE) : -1;
+  const prev = obs_flags() != 0 ? line_owner(shared_line(s, RW_WORDS)) : -1;
   line_wait_accounting(false);
-  const lw = line_rmw(s + RW_LINE);
+  const lw = shared_rmw(s, RW_WORDS);
   line_wait_accounting(true);
   let real_wait = false;
   let slept = false;
   // the fast path: no writer, nobody in the wait list (a lost CAS race with a reader is no wait in Linux: its count is an atomic add)
   let fast = false;
   // retry: a racing reader's CAS moved the count
-  while (atomic.load<u32>(s + RW_WAITLIST) == 0 && atomic.load<i32>(s + RW_COUNT) >= 0) {
+  while (word_load<u32>(s, RW_WORDS, RW_WAITLIST) == 0 && word_load<i32>(s, RW_WORDS, RW_COUNT) >= 0) {
     if (try_read(s)) { fast = true; break; }
   }
   if (!fast) {
     real_wait = true;
     rwq_join(s, RWQ_READER, now());
-    atomic.add<u32>(s + RW_WAITERS, 1);
+    word_add<u32>(s, RW_WORDS, RW_WAITERS, 1);
     wait_prepare(s, WAIT_RWSEM_READ);
     const me = cpu_id();
     const since = load<u64>(PC + PC_RWQ_SINCE);
@@ -372,17 +373,17 @@ function down_read__body(s: u32): void {
       // the readers ahead of the first writer in the list get the lock once no writer holds it
       if (!ahead_of(s, <u32>1 << RWQ_WRITER, since, me)) {
         if (try_read(s)) break;
-        if (atomic.load<i32>(s + RW_COUNT) >= 0) continue; // a reader's CAS raced ours
+        if (word_load<i32>(s, RW_WORDS, RW_COUNT) >= 0) continue; // a reader's CAS raced ours
       }
       maybe_handoff(s);
       wait_sleep(w);
     }
     wait_finish();
-    atomic.sub<u32>(s + RW_WAITERS, 1);
+    word_sub<u32>(s, RW_WORDS, RW_WAITERS, 1);
     rwq_leave(s);
     slept = sleeps(s);
   }
-  settle(s, load<u32>(s + RW_CLASS), t0, ipi0, real_wait, lw, slept, prev, true);
+  settle(s, word_get<u32>(s, RW_WORDS, RW_CLASS), t0, ipi0, real_wait, lw, slept, prev, true);
 }
 /** down_read() as a frame of the flame graph (obs.ts) */
 @inline export function down_read(s: u32): void {
@@ -395,51 +396,51 @@ export function down_read_trylock(s: u32): bool {
   sched_sync();
   // retry: only a racing reader's CAS can make us fail while the lock is readable
   while (true) {
-    const c = atomic.load<i32>(s + RW_COUNT);
+    const c = word_load<i32>(s, RW_WORDS, RW_COUNT);
     // 4.17: anyone waiting makes the count < 0; 5.3+: RWSEM_READ_FAILED_MASK holds RWSEM_FLAG_WAITERS
-    if (c < 0 || atomic.load<u32>(s + RW_WAITLIST) != 0) {
-      line_read(s + RW_LINE);
+    if (c < 0 || word_load<u32>(s, RW_WORDS, RW_WAITLIST) != 0) {
+      shared_read(s, RW_WORDS);
       stat_inc(STAT_TRYLOCK_FAIL);
       return false;
     }
-    if (atomic.cmpxchg<i32>(s + RW_COUNT, c, c + 1) == c) break;
+    if (word_cas<i32>(s, RW_WORDS, RW_COUNT, c, c + 1) == c) break;
   }
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
-  const prev = obs_flags() != 0 ? line_owner(s + RW_LINE) : -1;
+  const prev = obs_flags() != 0 ? line_owner(shared_line(s, RW_WORDS)) : -1;
   line_wait_accounting(false);
-  const lw = line_rmw(s + RW_LINE);
+  const lw = shared_rmw(s, RW_WORDS);
   line_wait_accounting(true);
-  settle(s, load<u32>(s + RW_CLASS), t0, ipi0, false, lw, false, prev, true);
+  settle(s, word_get<u32>(s, RW_WORDS, RW_CLASS), t0, ipi0, false, lw, false, prev, true);
   return true;
 }
 
 export function up_read(s: u32): void {
-  line_rmw(s + RW_LINE);
-  if (obs_flags() != 0) obs_lock_released(load<u32>(s + RW_CLASS), s + RW_LINE, 0, true);
-  const c = atomic.sub<i32>(s + RW_COUNT, 1);
-  if (c == 1 && atomic.load<u32>(s + RW_WAITERS) != 0) { const n = wake_order(s); wake_waiters(s); charge_wakes(n); }
+  shared_rmw(s, RW_WORDS);
+  if (obs_flags() != 0) obs_lock_released(word_get<u32>(s, RW_WORDS, RW_CLASS), shared_line(s, RW_WORDS), 0, true);
+  const c = word_sub<i32>(s, RW_WORDS, RW_COUNT, 1);
+  if (c == 1 && word_load<u32>(s, RW_WORDS, RW_WAITERS) != 0) { const n = wake_order(s); wake_waiters(s); charge_wakes(n); }
 }
 
 // ------------------------------------------------------------- writers ---
 
 @inline function try_write(s: u32): bool {
-  return atomic.cmpxchg<i32>(s + RW_COUNT, 0, RWSEM_WRITER) == 0;
+  return word_cas<i32>(s, RW_WORDS, RW_COUNT, 0, RWSEM_WRITER) == 0;
 }
 
 function down_write__body(s: u32): void {
   const t0 = now();
   const ipi0 = stat_get(STAT_IPI_CYCLES);
-  const prev = obs_flags() != 0 ? line_owner(s + RW_LINE) : -1;
+  const prev = obs_flags() != 0 ? line_owner(shared_line(s, RW_WORDS)) : -1;
   line_wait_accounting(false);
-  const lw = line_rmw(s + RW_LINE);
+  const lw = shared_rmw(s, RW_WORDS);
   line_wait_accounting(true);
   let real_wait = false;
   // the fast path: free and nobody waiting
-  if (!(atomic.load<u32>(s + RW_WAITLIST) == 0 && try_write(s))) {
+  if (!(word_load<u32>(s, RW_WORDS, RW_WAITLIST) == 0 && try_write(s))) {
     real_wait = true;
     const sleep = sleeps(s);
-    atomic.add<u32>(s + RW_WAITERS, 1);
+    word_add<u32>(s, RW_WORDS, RW_WAITERS, 1);
     wait_prepare(s, WAIT_RWSEM_WRITE);
     let queued = false;
     let woken = false; // in the list: the wake-up for the lock reached us and was charged
@@ -450,14 +451,14 @@ function down_write__body(s: u32): void {
     // retry: the lock is held, readers head the list, or another writer took it first
     while (true) {
       const w = wait_token();
-      const c = atomic.load<i32>(s + RW_COUNT);
+      const c = word_load<i32>(s, RW_WORDS, RW_COUNT);
       if (!queued) {
         // spinning on a writer owner: take the lock the moment it is free, ahead of the list,
         // unless readers head it (granted at the release) or the head is owed the hand-off
         const rh = c >= 0 && reader_heads(s);
         // 5.3+: still spinning on readers past the threshold, it went to sleep in the list then
         if (rspin_until != 0 && now() > rspin_until) { rwq_join(s, RWQ_WRITER, rspin_until); queued = true; continue; }
-        if (c == 0 && !rh && (atomic.load<u32>(s + RW_WAITLIST) & RWSEM_FLAG_HANDOFF) == 0 &&
+        if (c == 0 && !rh && (word_load<u32>(s, RW_WORDS, RW_WAITLIST) & RWSEM_FLAG_HANDOFF) == 0 &&
             !ahead_of(s, <u32>1 << RWQ_SPINNER, t0, cpu_id())) {
           if (try_write(s)) break;
           continue;
@@ -490,12 +491,12 @@ function down_write__body(s: u32): void {
       wait_sleep(w);
     }
     wait_finish();
-    atomic.sub<u32>(s + RW_WAITERS, 1);
+    word_sub<u32>(s, RW_WORDS, RW_WAITERS, 1);
     if (queued) rwq_leave(s); else atomic.store<u32>(PC + PC_RWQ, 0);
   }
-  atomic.store<u32>(s + RW_WRITER, cpu_id() + 1);
-  settle(s, load<u32>(s + RW_CLASS) + 1, t0, ipi0, real_wait, lw, false, prev, false);
-  atomic.store<u32>(s + RW_HOLD, <u32>now()); // acquisition time (low bits) until up_write turns it into the hold
+  word_store<u32>(s, RW_WORDS, RW_WRITER, cpu_id() + 1);
+  settle(s, word_get<u32>(s, RW_WORDS, RW_CLASS) + 1, t0, ipi0, real_wait, lw, false, prev, false);
+  word_store<u32>(s, RW_WORDS, RW_HOLD, <u32>now()); // acquisition time (low bits) until up_write turns it into the hold
 }
 /** down_write() as a frame of the flame graph (obs.ts) */
 @inline export function down_write(s: u32): void {
@@ -505,26 +506,26 @@ function down_write__body(s: u32): void {
 }
 
 export function up_write(s: u32): void {
-  line_rmw(s + RW_LINE);
-  atomic.store<u32>(s + RW_WRITER, 0);
-  const hold = <u32>now() - atomic.load<u32>(s + RW_HOLD);
-  atomic.store<u32>(s + RW_HOLD, hold);
-  if (obs_flags() != 0) obs_lock_released(load<u32>(s + RW_CLASS) + 1, s + RW_LINE, <u64>hold, false);
-  atomic.store<u64>(s + RW_RELEASE, now());
-  atomic.store<i32>(s + RW_COUNT, 0);
-  if (atomic.load<u32>(s + RW_WAITERS) != 0) { const n = wake_order(s); wake_waiters(s); charge_wakes(n); }
+  shared_rmw(s, RW_WORDS);
+  word_store<u32>(s, RW_WORDS, RW_WRITER, 0);
+  const hold = <u32>now() - word_load<u32>(s, RW_WORDS, RW_HOLD);
+  word_store<u32>(s, RW_WORDS, RW_HOLD, hold);
+  if (obs_flags() != 0) obs_lock_released(word_get<u32>(s, RW_WORDS, RW_CLASS) + 1, shared_line(s, RW_WORDS), <u64>hold, false);
+  word_store<u64>(s, RW_WORDS, RW_RELEASE, now());
+  word_store<i32>(s, RW_WORDS, RW_COUNT, 0);
+  if (word_load<u32>(s, RW_WORDS, RW_WAITERS) != 0) { const n = wake_order(s); wake_waiters(s); charge_wakes(n); }
 }
 
 /** downgrade_write(): writer becomes a reader without letting another writer in; the readers heading the list join it. */
 export function downgrade_write(s: u32): void {
-  line_rmw(s + RW_LINE);
-  atomic.store<u32>(s + RW_WRITER, 0);
-  const hold = <u32>now() - atomic.load<u32>(s + RW_HOLD);
-  atomic.store<u32>(s + RW_HOLD, hold);
-  if (obs_flags() != 0) { obs_lock_released(load<u32>(s + RW_CLASS) + 1, s + RW_LINE, <u64>hold, false); obs_read_start(load<u32>(s + RW_CLASS)); }
-  atomic.store<u64>(s + RW_RELEASE, now());
-  atomic.store<i32>(s + RW_COUNT, 1);
-  if (atomic.load<u32>(s + RW_WAITERS) != 0) { const n = wake_order(s); wake_waiters(s); charge_wakes(n); }
+  shared_rmw(s, RW_WORDS);
+  word_store<u32>(s, RW_WORDS, RW_WRITER, 0);
+  const hold = <u32>now() - word_load<u32>(s, RW_WORDS, RW_HOLD);
+  word_store<u32>(s, RW_WORDS, RW_HOLD, hold);
+  if (obs_flags() != 0) { obs_lock_released(word_get<u32>(s, RW_WORDS, RW_CLASS) + 1, shared_line(s, RW_WORDS), <u64>hold, false); obs_read_start(word_get<u32>(s, RW_WORDS, RW_CLASS)); }
+  word_store<u64>(s, RW_WORDS, RW_RELEASE, now());
+  word_store<i32>(s, RW_WORDS, RW_COUNT, 1);
+  if (word_load<u32>(s, RW_WORDS, RW_WAITERS) != 0) { const n = wake_order(s); wake_waiters(s); charge_wakes(n); }
 }
 
 /**
@@ -537,5 +538,7 @@ export function rwsem_sleeping(): bool {
   return (k == RWQ_READER || k == RWQ_WRITER) && sleeps(q & ~(<u32>3)) && atomic.load<u32>(PC + PC_WAIT_OBJ) != 0;
 }
 
-@inline export function rwsem_is_locked(s: u32): bool { return atomic.load<i32>(s + RW_COUNT) != 0; }
-@inline export function rwsem_is_write_locked(s: u32): bool { return atomic.load<i32>(s + RW_COUNT) == RWSEM_WRITER; }
+/** inspection (uncharged) */
+@inline export function rwsem_is_locked(s: u32): bool { return word_peek<i32>(s, RW_WORDS, RW_COUNT) != 0; }
+/** inspection (uncharged) */
+@inline export function rwsem_is_write_locked(s: u32): bool { return word_peek<i32>(s, RW_WORDS, RW_COUNT) == RWSEM_WRITER; }

@@ -9,7 +9,7 @@
 
 import { TEST_BUILD, header_flags } from './build_flags';
 import {
-  VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_MPOL, VMA_SEQ, VMA_LINE,
+  VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_MPOL, VMA_SEQ, VMA_WORDS,
   VM_READ, VM_WRITE, VM_EXEC, VM_UFFD_MISSING, VM_GROWSDOWN, VM_GROWSUP, VM_PKEY_SHIFT, VMOPS_NONE, MPOL_DEFAULT,
   MPOL_INTERLEAVE, MM_USERS, SET_MM_USERS_ONE, FLAG_SPF_STALL, FLAG_SPF_STALL_WALK, PC_MEMPOLICY, mm_addr, setting,
 } from './layout';
@@ -25,7 +25,6 @@ import {
 } from './generated';
 import { local_irq_disable, local_irq_enable } from './ipi';
 import { raw_read_seqcount, read_seqcount_retry } from './seqcount';
-import { line_read } from './cacheline';
 import { get_vma, put_vma, vma_addr, find_vma_lockless } from './vma';
 import { rcu_read_lock, rcu_read_unlock } from './rcu';
 import { mmap_seq_read_start, mmap_seq_read_check } from './mmap_lock';
@@ -38,6 +37,7 @@ import { pgprot_unpack } from './pte';
 import { FAULT_FLAG_USER, FAULT_FLAG_WRITE, FAULT_FLAG_SPF_MMAP_SEQ, VM_FAULT_RETRY, VM_FAULT_SIGSEGV, vmf_init_speculative, handle_pte_fault } from './fault';
 import { FN_HANDLE_SPECULATIVE_FAULT } from './generated';
 import { fn_enter, fn_exit } from './obs';
+import { shared_read, word_load } from './shared';
 
 /**
  * The mm.h wrapper's checks, shared by both SPF designs: an attempt is
@@ -113,17 +113,17 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   if (seq & 1) return abort_put(slot, STAT_SPF_ABORT_SEQ_ODD);
 
   // vm_ops may sleep or rely on mmap_lock: file-backed VMAs (incl. hugetlbfs) go classic
-  line_read(v + VMA_LINE);
-  if (atomic.load<u32>(v + VMA_OPS) != VMOPS_NONE) return abort_put(slot, STAT_SPF_ABORT_VM_OPS);
+  shared_read(v, VMA_WORDS);
+  if (word_load<u32>(v, VMA_WORDS, VMA_OPS) != VMOPS_NONE) return abort_put(slot, STAT_SPF_ABORT_VM_OPS);
 
   // __anon_vma_prepare() needs mmap_lock (it looks at the neighbours)
-  if (atomic.load<u32>(v + VMA_ANON) == 0) return abort_put(slot, STAT_SPF_ABORT_NO_ANON_VMA);
+  if (word_load<u32>(v, VMA_WORDS, VMA_ANON) == 0) return abort_put(slot, STAT_SPF_ABORT_NO_ANON_VMA);
 
-  const vma_flags = atomic.load<u32>(v + VMA_FLAGS);
-  const page_prot = pgprot_unpack(atomic.load<u32>(v + VMA_PROT)); // READ_ONCE(vma->vm_page_prot)
+  const vma_flags = word_load<u32>(v, VMA_WORDS, VMA_FLAGS);
+  const page_prot = pgprot_unpack(word_load<u32>(v, VMA_WORDS, VMA_PROT)); // READ_ONCE(vma->vm_page_prot)
   if (vma_flags & VM_UFFD_MISSING) return abort_put(slot, STAT_SPF_ABORT_UFFD_MISSING);
   if (vma_flags & (VM_GROWSDOWN | VM_GROWSUP)) return abort_put(slot, STAT_SPF_ABORT_GROWS);
-  if (address < atomic.load<u64>(v + VMA_START) || atomic.load<u64>(v + VMA_END) <= address) {
+  if (address < word_load<u64>(v, VMA_WORDS, VMA_START) || word_load<u64>(v, VMA_WORDS, VMA_END) <= address) {
     return abort_put(slot, STAT_SPF_ABORT_OUTSIDE_VMA);
   }
   // protection keys: SIGSEGV, no retry
@@ -138,7 +138,7 @@ function __handle_speculative_fault(mm: u32, address: u64, flags: u32): i32 {
   }
   // mpol_misplaced() for MPOL_INTERLEAVE is not speculative-safe; a VMA without a
   // policy of its own (__get_vma_policy() NULL) follows the task's (get_task_policy)
-  let pol = atomic.load<u32>(v + VMA_MPOL);
+  let pol = word_load<u32>(v, VMA_WORDS, VMA_MPOL);
   if (pol == MPOL_DEFAULT) pol = load<u32>(PC + PC_MEMPOLICY);
   if (pol == MPOL_INTERLEAVE) return abort_put(slot, STAT_SPF_ABORT_MPOL_INTERLEAVE);
 
@@ -204,14 +204,14 @@ function spf_mmapseq_locked(mm: u32, address: u64, flags: u32, seq: u32): i32 {
   // test hook as in __handle_speculative_fault (TEST core only)
   if (TEST_BUILD && (header_flags() & FLAG_SPF_STALL)) { charge(SPF_TEST_STALL); sync_point(); }
   // the copy of the VMA: one read of its line, no write (no refcount, no vm_sequence)
-  line_read(v + VMA_LINE);
-  const ops = atomic.load<u32>(v + VMA_OPS);
-  const anon = atomic.load<u32>(v + VMA_ANON);
-  const vma_flags = atomic.load<u32>(v + VMA_FLAGS);
-  const page_prot = pgprot_unpack(atomic.load<u32>(v + VMA_PROT));
-  const start = atomic.load<u64>(v + VMA_START);
-  const end = atomic.load<u64>(v + VMA_END);
-  let pol = atomic.load<u32>(v + VMA_MPOL);
+  shared_read(v, VMA_WORDS);
+  const ops = word_load<u32>(v, VMA_WORDS, VMA_OPS);
+  const anon = word_load<u32>(v, VMA_WORDS, VMA_ANON);
+  const vma_flags = word_load<u32>(v, VMA_WORDS, VMA_FLAGS);
+  const page_prot = pgprot_unpack(word_load<u32>(v, VMA_WORDS, VMA_PROT));
+  const start = word_load<u64>(v, VMA_WORDS, VMA_START);
+  const end = word_load<u64>(v, VMA_WORDS, VMA_END);
+  let pol = word_load<u32>(v, VMA_WORDS, VMA_MPOL);
   // the copy is only good if no writer started meanwhile
   if (!mmap_seq_read_check(mm, seq)) return rcu_abort(STAT_SPF_ABORT_SEQ_CHANGED);
   if (ops != VMOPS_NONE) return rcu_abort(STAT_SPF_ABORT_VM_OPS);

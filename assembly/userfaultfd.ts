@@ -41,7 +41,7 @@
 import { TEST_BUILD } from './build_flags';
 import {
   HDR_BASE, H_UFFD_BASE, H_UFFD_NEXT, H_UFFD_MAX, H_FLAGS, UFFD_LOCK, UFFD_INUSE, UFFD_FEATURES, UFFD_MM, UFFD_HEAD, UFFD_TAIL,
-  UFFD_NPENDING, UFFD_READ_WORD, UFFD_RELEASED, UFFD_LINE, UFFD_SIZE, MAX_UFFD, UWQ_ADDRESS, UWQ_FLAGS, UWQ_CTX,
+  UFFD_NPENDING, UFFD_READ_WORD, UFFD_RELEASED, UFFD_WORDS, UFFD_SIZE, MAX_UFFD, UWQ_ADDRESS, UWQ_FLAGS, UWQ_CTX,
   UWQ_STATE, UWQ_NEXT, UWQ_PREV, UWQ_WAIT, UWQ_T_QUEUED, UWQ_T_READ, UWQ_T_WOKEN, UWQ_COPIED, UWQ_SIZE, UWQ_IDLE, UWQ_PENDING,
   UWQ_READ, UWQ_WOKEN, VM_UFFD_CTX_SHIFT, VM_UFFD_CTX_MASK, VM_UFFD_ANY, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP,
   VM_WRITE, VM_SHARED, VMA_START, VMA_END, VMA_FLAGS, VMA_OPS, VMA_PGOFF, VMA_FILE, VMOPS_NONE, VMOPS_SHMEM,
@@ -57,7 +57,6 @@ import {
   STAT_UFFD_COPY_RETRY, STAT_UFFD_WOKEN, STAT_FAULT_SIGBUS, STAT_SPF_ABORT_UFFD_RACE, STAT_SPF_UFFD_RACE_IGNORED,
 } from './generated';
 import { spin_lock, spin_unlock, spin_lock_init } from './spinlock';
-import { line_read, line_write } from './cacheline';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_cpu, wake_waiters, sync_point } from './wait';
 import { find_vma, vma_addr, vma_set_flags, vm_write_begin, vm_write_end, vma_merge } from './vma';
 import { vma_start_write } from './pervma';
@@ -80,6 +79,7 @@ import { mte_sync_tags } from './mte';
 import { FN_HANDLE_USERFAULT } from './generated';
 import { fn_enter, fn_exit, tracing, trace_event } from './obs';
 import { TE_UFFD_WAIT } from './layout';
+import { shared_read, shared_write, word_load, word_add, word_get, word_set, word_peek, word_poke, word_poke_add, ext_get, ext_set } from './shared';
 
 // uapi (include/uapi/linux/userfaultfd.h, Linux 6.12)
 export const UFFD_FEATURE_PAGEFAULT_FLAG_WP: u32 = 1 << 0;
@@ -159,7 +159,7 @@ export function sys_userfaultfd(mm: u32, features: u32): i32 {
   const c = ctx_addr(n);
   atomic.store<u32>(c + UFFD_FEATURES, features);
   atomic.store<u32>(c + UFFD_MM, mm);
-  atomic.store<u32>(c + UFFD_RELEASED, 0);
+  word_poke<u32>(c, UFFD_WORDS, UFFD_RELEASED, 0); // a context nobody uses yet: uncharged
   atomic.store<u32>(c + UFFD_INUSE, 1);
   return <i32>n;
 }
@@ -268,10 +268,10 @@ export function uffdio_unregister(ctx: u32, start: u64, len: u64): i32 { return 
 export function uffd_release(ctx: u32): i32 {
   if (!valid_ctx(ctx)) return -EINVAL;
   const c = ctx_addr(ctx);
-  atomic.store<u32>(c + UFFD_RELEASED, 1);
+  word_poke<u32>(c, UFFD_WORDS, UFFD_RELEASED, 1); // uncharged today (README, issue 19)
   const r = uffd_change(ctx, 0x10000, USER_VA_END - 0x10000, 0, true);
   wake_userfault(ctx, 0, u64.MAX_VALUE);
-  atomic.add<u32>(c + UFFD_READ_WORD, 1);
+  word_poke_add<u32>(c, UFFD_WORDS, UFFD_READ_WORD, 1); // uncharged today (README, issue 19)
   wake_waiters(c + UFFD_READ_WORD);
   return r == -EINVAL ? 0 : r; // nothing registered is not an error here
 }
@@ -300,7 +300,7 @@ function handle_userfault__body(vmf: VmFault, reason: u32): i32 {
   if (vmf.flags & FAULT_FLAG_RETRY_NOWAIT) return VM_FAULT_RETRY;
   const c = ctx_addr(<u32>ctx);
   // release is unregistering the range: retry without userfaultfd
-  if (atomic.load<u32>(c + UFFD_RELEASED)) { release_fault_lock(vmf); return VM_FAULT_RETRY; }
+  if (word_peek<u32>(c, UFFD_WORDS, UFFD_RELEASED)) { release_fault_lock(vmf); return VM_FAULT_RETRY; } // uncharged today (README, issue 19)
   const me = cpu_id();
   const u = uwq(me);
   let fl: u32 = 0;
@@ -314,17 +314,17 @@ function handle_userfault__body(vmf: VmFault, reason: u32): i32 {
   if (TEST_BUILD && (load<u32>(HDR_BASE + H_FLAGS) & FLAG_UFFD_QUEUE_STALL) != 0) { charge(50_000); sync_point(); }
   store<u64>(u + UWQ_T_QUEUED, now());
   spin_lock(c + UFFD_LOCK);
-  line_write(c + UFFD_LINE);
+  shared_write(c, UFFD_WORDS);
   // append to the pending list (fault_pending_wqh)
-  store<u32>(u + UWQ_NEXT, 0);
-  const tail = load<u32>(c + UFFD_TAIL);
-  store<u32>(u + UWQ_PREV, tail);
-  if (tail != 0) store<u32>(uwq(tail - 1) + UWQ_NEXT, me + 1); else store<u32>(c + UFFD_HEAD, me + 1);
-  store<u32>(c + UFFD_TAIL, me + 1);
-  store<u32>(c + UFFD_NPENDING, load<u32>(c + UFFD_NPENDING) + 1);
+  ext_set<u32>(UFFD_WORDS, u + UWQ_NEXT, 0);
+  const tail = word_get<u32>(c, UFFD_WORDS, UFFD_TAIL);
+  ext_set<u32>(UFFD_WORDS, u + UWQ_PREV, tail);
+  if (tail != 0) ext_set<u32>(UFFD_WORDS, uwq(tail - 1) + UWQ_NEXT, me + 1); else word_set<u32>(c, UFFD_WORDS, UFFD_HEAD, me + 1);
+  word_set<u32>(c, UFFD_WORDS, UFFD_TAIL, me + 1);
+  word_set<u32>(c, UFFD_WORDS, UFFD_NPENDING, word_get<u32>(c, UFFD_WORDS, UFFD_NPENDING) + 1);
   atomic.store<u32>(u + UWQ_STATE, UWQ_PENDING);
   atomic.store<u32>(u + UWQ_WAIT, 1);
-  atomic.add<u32>(c + UFFD_READ_WORD, 1);
+  word_add<u32>(c, UFFD_WORDS, UFFD_READ_WORD, 1);
   spin_unlock(c + UFFD_LOCK);
   // wake_up_poll(&ctx->fd_wqh): handlers blocked in read()
   wake_waiters(c + UFFD_READ_WORD);
@@ -445,10 +445,10 @@ export function uffd_spf_stall(): void {
 /** unlink CPU `c`'s uwq from the pending list. Caller holds the context lock. */
 function pending_unlink(ca: u32, c: u32): void {
   const u = uwq(c);
-  const p = load<u32>(u + UWQ_PREV), n = load<u32>(u + UWQ_NEXT);
-  if (p != 0) store<u32>(uwq(p - 1) + UWQ_NEXT, n); else store<u32>(ca + UFFD_HEAD, n);
-  if (n != 0) store<u32>(uwq(n - 1) + UWQ_PREV, p); else store<u32>(ca + UFFD_TAIL, p);
-  store<u32>(ca + UFFD_NPENDING, load<u32>(ca + UFFD_NPENDING) - 1);
+  const p = ext_get<u32>(UFFD_WORDS, u + UWQ_PREV), n = ext_get<u32>(UFFD_WORDS, u + UWQ_NEXT);
+  if (p != 0) ext_set<u32>(UFFD_WORDS, uwq(p - 1) + UWQ_NEXT, n); else word_set<u32>(ca, UFFD_WORDS, UFFD_HEAD, n);
+  if (n != 0) ext_set<u32>(UFFD_WORDS, uwq(n - 1) + UWQ_PREV, p); else word_set<u32>(ca, UFFD_WORDS, UFFD_TAIL, p);
+  word_set<u32>(ca, UFFD_WORDS, UFFD_NPENDING, word_get<u32>(ca, UFFD_WORDS, UFFD_NPENDING) - 1);
 }
 
 /**
@@ -459,7 +459,7 @@ export function wake_userfault(ctx: u32, start: u64, end: u64): u32 {
   const ca = ctx_addr(ctx);
   let n: u32 = 0;
   spin_lock(ca + UFFD_LOCK);
-  line_write(ca + UFFD_LINE);
+  shared_write(ca, UFFD_WORDS);
   const nc = ncpus();
   for (let c: u32 = 0; c < nc; c++) {
     const u = uwq(c);
@@ -494,10 +494,10 @@ export function uffd_read(ctx: u32, running: u32): i64 {
   const ca = ctx_addr(ctx);
   // retry: woken by a new message, the end of the faulting side, or another handler took the message
   while (true) {
-    line_read(ca + UFFD_LINE);
-    if (atomic.load<u32>(ca + UFFD_NPENDING) != 0) {
+    shared_read(ca, UFFD_WORDS);
+    if (word_load<u32>(ca, UFFD_WORDS, UFFD_NPENDING) != 0) {
       spin_lock(ca + UFFD_LOCK);
-      const h = load<u32>(ca + UFFD_HEAD);
+      const h = word_get<u32>(ca, UFFD_WORDS, UFFD_HEAD); // the unlink below writes the queue under this read's charge (README, issue 19)
       if (h != 0) {
         const c = h - 1;
         pending_unlink(ca, c);
@@ -519,11 +519,11 @@ export function uffd_read(ctx: u32, running: u32): i64 {
       }
       spin_unlock(ca + UFFD_LOCK);
     }
-    if (atomic.load<u32>(ca + UFFD_RELEASED) || (running != 0 && atomic.load<u32>(running) == 0)) return -1;
+    if (word_load<u32>(ca, UFFD_WORDS, UFFD_RELEASED) || (running != 0 && atomic.load<u32>(running) == 0)) return -1;
     // sleep on the read word (no lock taken while prepared: a contended lock is a wait of its own)
     wait_prepare(ca + UFFD_READ_WORD, WAIT_UFFD_READ);
     const w = wait_token();
-    if (atomic.load<u32>(ca + UFFD_NPENDING) == 0 && atomic.load<u32>(ca + UFFD_RELEASED) == 0 &&
+    if (word_load<u32>(ca, UFFD_WORDS, UFFD_NPENDING) == 0 && word_load<u32>(ca, UFFD_WORDS, UFFD_RELEASED) == 0 &&
         (running == 0 || atomic.load<u32>(running) != 0)) wait_sleep(w);
     wait_finish();
   }
@@ -539,7 +539,7 @@ export function uffd_msg_tid(): u32 { return load<u32>(PC + PC_UFFD_MSG_TID); }
 export function uffd_fault_side_done(ctx: u32, running: u32): void {
   if (atomic.sub<u32>(running, 1) == 1) {
     const ca = ctx_addr(ctx);
-    atomic.add<u32>(ca + UFFD_READ_WORD, 1);
+    word_poke_add<u32>(ca, UFFD_WORDS, UFFD_READ_WORD, 1); // uncharged today (README, issue 19)
     wake_waiters(ca + UFFD_READ_WORD);
   }
 }
@@ -829,7 +829,7 @@ export function uffdio_wake(ctx: u32, start: u64, len: u64): i32 {
 // ---- inspection (host, tests) ----------------------------------------------
 
 /** pending (unread) messages of `ctx` */
-export function uffd_npending(ctx: u32): u32 { return load<u32>(ctx_addr(ctx) + UFFD_NPENDING); }
+export function uffd_npending(ctx: u32): u32 { return word_peek<u32>(ctx_addr(ctx), UFFD_WORDS, UFFD_NPENDING); }
 /** CPU `cpu`'s uwq state (UWQ_*) and the context + 1 it waits on */
 export function uffd_uwq_state(cpu: u32): u32 { return load<u32>(uwq(cpu) + UWQ_STATE); }
 export function uffd_uwq_ctx(cpu: u32): u32 { return load<u32>(uwq(cpu) + UWQ_CTX); }

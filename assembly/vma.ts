@@ -42,9 +42,9 @@
 import {
   HDR_BASE, H_VMAS_BASE, H_NVMAS, H_NMM, H_MAX_VMAS_PER_MM, H_VMA_INDEX_BASE, H_VMA_FREE, PAGE_SHIFT,
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_MPOL, VMA_SEQ, VMA_REF,
-  VMA_LOCK_SEQ, VMA_STATE, VMA_NEXT, VMA_LOCK, VMA_MM, VMA_GEN, VMA_CSUM, VMA_LINE, VMA_SIZE,
+  VMA_LOCK_SEQ, VMA_STATE, VMA_NEXT, VMA_LOCK, VMA_MM, VMA_GEN, VMA_CSUM, VMA_WORDS, VMA_SIZE,
   VMA_STATE_FREE, VMA_STATE_LIVE, VMA_STATE_DETACHED, VMA_STATE_NEW, VMOPS_NONE, MPOL_DEFAULT,
-  MM_MMAP_LOCK, MM_SEQ, MM_NVMAS, MM_VMA_INDEX, MM_VMA_PUB, MM_VMA_BUF0, MM_RB_LOCK, SET_SPF_LOOKUP, SPF_LOOKUP_V11, setting, RW_COUNT, RW_WRITER, RWSEM_WRITER, SQ_SEQ, SQ_LINE,
+  MM_MMAP_LOCK, MM_SEQ, MM_NVMAS, MM_VMA_INDEX, MM_VMA_PUB, MM_VMA_BUF0, MM_RB_LOCK, SET_SPF_LOOKUP, SPF_LOOKUP_V11, setting, RW_COUNT, RW_WRITER, RWSEM_WRITER, SQ_SEQ, SQ_WORDS,
   PC_WAKE, PC_IPI_PENDING, mm_addr,
 } from './layout';
 import { cpu_id, cpu_local, PC, now, DETERMINISTIC, charge_cost, set_clock, stat_inc } from './cpu';
@@ -54,7 +54,7 @@ import {
   STAT_VMA_LOCKLESS_RETRY, STAT_VMA_SPLIT, STAT_VMA_MERGE,
 } from './generated';
 import { fl_pop, fl_push, fl_push_init, fl_count } from './freelist';
-import { line_read, line_write, line_busy_until } from './cacheline';
+import { line_busy_until } from './cacheline';
 import { check_stop } from './stop';
 import { spin_wait_round, wait_finish } from './wait';
 import { irqs_enabled, service_ipis } from './ipi';
@@ -66,6 +66,7 @@ import { vma_start_write } from './pervma';
 import { strategy, STRATEGY_SPF } from './strategy';
 import { FN_FIND_VMA, FN_GET_VMA } from './generated';
 import { fn_enter, fn_exit } from './obs';
+import { shared_line, shared_read, shared_write, word_load, word_store, word_peek } from './shared';
 
 // error codes (negated errno values, as the kernel returns them)
 export const VMA_E_NOMEM: i32 = -12; // the mm's index is full
@@ -174,64 +175,79 @@ function vma_csum(a: u32): u32 {
  * then vma_set_range(), vm_flags_init() + vm_page_prot, vma->vm_file / vm_ops,
  * vma_set_policy(); __split_vma() starts from vm_area_dup(). The slot is not linked
  * yet, so no other CPU can see it: vma_init() takes its line exclusively once
- * (line_write) and the setters' stores are that same private line's, not free
- * shared accesses. Each setter refreshes the debug checksum (VMA_CSUM; uncharged).
+ * (shared_write; its words: layout.ts VMA_WORDS) and the setters' stores are
+ * that same private line's, not free shared accesses. Each setter refreshes the
+ * debug checksum (VMA_CSUM; uncharged); vm_area_dup() computes it once.
  */
 
 /** vma_init(vma, mm): an anonymous, unlocked, default-policy VMA of `mm` with an empty range. Caller: `slot` fresh from vma_alloc(). */
 export function vma_init(slot: u32, mm: u32): void {
   const a = vma_addr(slot);
   assert(atomic.load<u32>(a + VMA_STATE) == VMA_STATE_NEW, 'vma_init: slot is not freshly allocated');
-  line_write(a + VMA_LINE);
-  atomic.store<u64>(a + VMA_START, 0);
-  atomic.store<u64>(a + VMA_END, 0);
-  atomic.store<u32>(a + VMA_FLAGS, 0);
-  atomic.store<u32>(a + VMA_PROT, 0);
-  atomic.store<u32>(a + VMA_ANON, 0);
-  atomic.store<u32>(a + VMA_OPS, VMOPS_NONE);
-  atomic.store<u64>(a + VMA_PGOFF, 0);
-  atomic.store<u32>(a + VMA_FILE, 0);
-  atomic.store<u32>(a + VMA_MPOL, MPOL_DEFAULT);
-  atomic.store<u32>(a + VMA_MM, mm);
-  atomic.store<u32>(a + VMA_LOCK_SEQ, 0xffffffff); // never write-locked (per-VMA locks)
+  vma_init_fields(a, mm);
   atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+}
+
+/** vma_init()'s stores (the checksum is the caller's) */
+function vma_init_fields(a: u32, mm: u32): void {
+  shared_write(a, VMA_WORDS);
+  word_store<u64>(a, VMA_WORDS, VMA_START, 0);
+  word_store<u64>(a, VMA_WORDS, VMA_END, 0);
+  word_store<u32>(a, VMA_WORDS, VMA_FLAGS, 0);
+  word_store<u32>(a, VMA_WORDS, VMA_PROT, 0);
+  word_store<u32>(a, VMA_WORDS, VMA_ANON, 0);
+  word_store<u32>(a, VMA_WORDS, VMA_OPS, VMOPS_NONE);
+  word_store<u64>(a, VMA_WORDS, VMA_PGOFF, 0);
+  word_store<u32>(a, VMA_WORDS, VMA_FILE, 0);
+  word_store<u32>(a, VMA_WORDS, VMA_MPOL, MPOL_DEFAULT);
+  atomic.store<u32>(a + VMA_MM, mm); // not a word of the hot line; the slot is private (NEW)
+  word_store<u32>(a, VMA_WORDS, VMA_LOCK_SEQ, 0xffffffff); // never write-locked (per-VMA locks)
 }
 
 /** vma_set_range(): [start, end) in bytes, `pgoff` in pages. Caller: `slot` NEW (vma_init'ed, not linked). */
 export function vma_set_range(slot: u32, start: u64, end: u64, pgoff: u64): void {
   const a = new_vma(slot);
-  atomic.store<u64>(a + VMA_START, start);
-  atomic.store<u64>(a + VMA_END, end);
-  atomic.store<u64>(a + VMA_PGOFF, pgoff);
+  set_range(a, start, end, pgoff);
   atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+}
+@inline function set_range(a: u32, start: u64, end: u64, pgoff: u64): void {
+  word_store<u64>(a, VMA_WORDS, VMA_START, start);
+  word_store<u64>(a, VMA_WORDS, VMA_END, end);
+  word_store<u64>(a, VMA_WORDS, VMA_PGOFF, pgoff);
 }
 
 /** vm_flags_init() and vm_page_prot (`prot`: pgprot_pack'ed). Caller: `slot` NEW (a linked VMA's change: vma_set_flags()). */
 export function vm_flags_init(slot: u32, flags: u32, prot: u32): void {
   const a = new_vma(slot);
-  atomic.store<u32>(a + VMA_FLAGS, flags);
-  atomic.store<u32>(a + VMA_PROT, prot);
+  set_flags(a, flags, prot);
   atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+}
+@inline function set_flags(a: u32, flags: u32, prot: u32): void {
+  word_store<u32>(a, VMA_WORDS, VMA_FLAGS, flags);
+  word_store<u32>(a, VMA_WORDS, VMA_PROT, prot);
 }
 
 /** vma->vm_file and vm_ops (call_mmap()'s choice: VMOPS_*). Caller: `slot` NEW. */
 export function vma_set_file(slot: u32, ops: u32, file: u32): void {
   const a = new_vma(slot);
-  atomic.store<u32>(a + VMA_OPS, ops);
-  atomic.store<u32>(a + VMA_FILE, file);
+  set_file(a, ops, file);
   atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
+}
+@inline function set_file(a: u32, ops: u32, file: u32): void {
+  word_store<u32>(a, VMA_WORDS, VMA_OPS, ops);
+  word_store<u32>(a, VMA_WORDS, VMA_FILE, file);
 }
 
 /** vma_set_policy(): the task mempolicy the VMA carries (MPOL_*). Caller: `slot` NEW. */
 export function vma_set_policy(slot: u32, mpol: u32): void {
   const a = new_vma(slot);
-  atomic.store<u32>(a + VMA_MPOL, mpol);
+  word_store<u32>(a, VMA_WORDS, VMA_MPOL, mpol);
   atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
 }
 
 /** vma->anon_vma of a NEW slot (1: prepared), as vm_area_dup() copies it; a linked VMA's is set by anon_vma_prepare(). */
 export function vma_set_anon_vma(slot: u32, anon: u32): void {
-  atomic.store<u32>(new_vma(slot) + VMA_ANON, anon);
+  word_store<u32>(new_vma(slot), VMA_WORDS, VMA_ANON, anon);
 }
 
 /**
@@ -244,12 +260,16 @@ export function vm_area_dup(orig: u32): i32 {
   if (ns < 0) return -1;
   const n = <u32>ns;
   const o = vma_addr(orig);
-  vma_init(n, atomic.load<u32>(o + VMA_MM));
-  vma_set_range(n, atomic.load<u64>(o + VMA_START), atomic.load<u64>(o + VMA_END), atomic.load<u64>(o + VMA_PGOFF));
-  vm_flags_init(n, atomic.load<u32>(o + VMA_FLAGS), atomic.load<u32>(o + VMA_PROT));
-  vma_set_anon_vma(n, atomic.load<u32>(o + VMA_ANON));
-  vma_set_file(n, atomic.load<u32>(o + VMA_OPS), atomic.load<u32>(o + VMA_FILE));
-  vma_set_policy(n, atomic.load<u32>(o + VMA_MPOL));
+  const a = vma_addr(n);
+  assert(atomic.load<u32>(a + VMA_STATE) == VMA_STATE_NEW, 'vm_area_dup: slot is not freshly allocated');
+  // orig's fields: free reads today (the caller's mmap_lock write section; README, issue 19)
+  vma_init_fields(a, atomic.load<u32>(o + VMA_MM));
+  set_range(a, word_peek<u64>(o, VMA_WORDS, VMA_START), word_peek<u64>(o, VMA_WORDS, VMA_END), word_peek<u64>(o, VMA_WORDS, VMA_PGOFF));
+  set_flags(a, word_peek<u32>(o, VMA_WORDS, VMA_FLAGS), word_peek<u32>(o, VMA_WORDS, VMA_PROT));
+  word_store<u32>(a, VMA_WORDS, VMA_ANON, word_peek<u32>(o, VMA_WORDS, VMA_ANON));
+  set_file(a, word_peek<u32>(o, VMA_WORDS, VMA_OPS), word_peek<u32>(o, VMA_WORDS, VMA_FILE));
+  word_store<u32>(a, VMA_WORDS, VMA_MPOL, word_peek<u32>(o, VMA_WORDS, VMA_MPOL));
+  atomic.store<u32>(a + VMA_CSUM, vma_csum(a)); // once, the copy complete
   return ns;
 }
 
@@ -271,7 +291,7 @@ export function vm_area_dup(orig: u32): i32 {
 export function vm_write_begin(slot: u32): void {
   const a = vma_addr(slot);
   if (strategy() == STRATEGY_SPF) write_seqcount_begin(a + VMA_SEQ);
-  line_write(a + VMA_LINE);
+  shared_write(a, VMA_WORDS);
 }
 
 /** End the change begun by vm_write_begin(). Caller holds mmap_lock for write. */
@@ -291,9 +311,8 @@ export function vm_write_end(slot: u32): void {
  */
 export function vma_set_flags(slot: u32, flags: u32, prot: u32): void {
   const a = vma_addr(slot);
-  line_write(a + VMA_LINE);
-  atomic.store<u32>(a + VMA_FLAGS, flags);
-  atomic.store<u32>(a + VMA_PROT, prot);
+  shared_write(a, VMA_WORDS);
+  set_flags(a, flags, prot);
 }
 
 export function vma_has_changed(slot: u32, seq: u32): bool {
@@ -314,7 +333,7 @@ export function vma_has_changed(slot: u32, seq: u32): bool {
 @inline function step(e: u32): u32 {
   const a = vma_addr(e - 1);
   charge_cost(COST_VMA_LOOKUP_STEP);
-  line_read(a + VMA_LINE);
+  shared_read(a, VMA_WORDS);
   return a;
 }
 
@@ -330,7 +349,7 @@ function search_end_above(idx: u32, n: u32, va: u64): i32 {
     const mid = (lo + hi) >> 1;
     const e = index_entry(idx, mid);
     if (!entry_ok(e)) return -1;
-    if (atomic.load<u64>(step(e) + VMA_END) > va) hi = mid; else lo = mid + 1;
+    if (word_load<u64>(step(e), VMA_WORDS, VMA_END) > va) hi = mid; else lo = mid + 1;
   }
   return <i32>lo;
 }
@@ -343,7 +362,7 @@ function search_start_at_or_above(idx: u32, n: u32, start: u64): u32 {
     const mid = (lo + hi) >> 1;
     const e = index_entry(idx, mid);
     if (!entry_ok(e)) unreachable(); // the index is corrupt
-    if (atomic.load<u64>(step(e) + VMA_START) >= start) hi = mid; else lo = mid + 1;
+    if (word_load<u64>(step(e), VMA_WORDS, VMA_START) >= start) hi = mid; else lo = mid + 1;
   }
   return lo;
 }
@@ -450,8 +469,8 @@ export function vma_link(mm: u32, slot: u32): i32 {
   const idx = index_of(m);
   const n = nr_linked(m);
   const pos = search_start_at_or_above(idx, n, start);
-  if (pos > 0 && atomic.load<u64>(step(index_entry(idx, pos - 1)) + VMA_END) > start) return VMA_E_EXIST;
-  if (pos < n && atomic.load<u64>(step(index_entry(idx, pos)) + VMA_START) < end) return VMA_E_EXIST;
+  if (pos > 0 && word_load<u64>(step(index_entry(idx, pos - 1)), VMA_WORDS, VMA_END) > start) return VMA_E_EXIST;
+  if (pos < n && word_load<u64>(step(index_entry(idx, pos)), VMA_WORDS, VMA_START) < end) return VMA_E_EXIST;
   if (n >= max_vmas()) return VMA_E_NOMEM;
   // write-locked before it becomes visible to lockless lookups, so no fault
   // can use it before this write section ends (Linux 6.4 vma_link(): "mm: lock
@@ -658,14 +677,14 @@ function wait_writer_gone(seq: u32): void {
   stat_inc(STAT_VMA_LOCKLESS_RETRY);
   let spins: u32 = 0;
   // retry: the writer is still inside
-  while ((atomic.load<u32>(seq + SQ_SEQ) & 1) != 0) {
+  while ((word_load<u32>(seq, SQ_WORDS, SQ_SEQ) & 1) != 0) {
     check_stop();
     if (irqs_enabled() && atomic.load<u32>(PC + PC_IPI_PENDING) != 0) service_ipis();
-    if (DETERMINISTIC) { line_read(seq + SQ_LINE); continue; }
+    if (DETERMINISTIC) { shared_read(seq, SQ_WORDS); continue; }
     spin_wait_round(++spins, seq + SQ_SEQ);
   }
   if (spins != 0) wait_finish();
-  const t = line_busy_until(seq + SQ_LINE);
+  const t = line_busy_until(shared_line(seq, SQ_WORDS));
   if (t > now()) set_clock(t);
 }
 
@@ -679,8 +698,7 @@ export function vma_lockless_gen(): u32 { return cpu_local().lockless_gen; }
  * it, which begins at s + 3 (s even) or s + 2 (s odd: a writer was inside).
  */
 function snapshot_reused(m: u32, s: u32): bool {
-  line_read(m + MM_SEQ + SQ_LINE);
-  const d = atomic.load<u32>(m + MM_SEQ + SQ_SEQ) - s;
+  const d = raw_read_seqcount(m + MM_SEQ) - s;
   return d > ((s & 1) != 0 ? <u32>1 : <u32>2);
 }
 

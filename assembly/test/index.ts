@@ -54,6 +54,21 @@ export * from './ops';
 export * from './ops_mm';
 export * from './ops_vma';
 export * from './ops_fault';
+
+import { SL_WORDS, VMA_WORDS, RW_WORDS, UFFD_WORDS } from '../layout';
+import { word_load, ext_load } from '../shared';
+/**
+ * One access through the seam for shared words (shared.ts), for the test that
+ * its check traps: `which` 0 a u32 of the spinlock at `obj`, 1 a u32 of the VMA
+ * slot at `obj`, 2 an outside word at `obj + off` on the rwsem's line (no
+ * LW_EXT: always traps), 3 the same on the uffd queue's line (LW_EXT: allowed).
+ */
+export function shared_probe(which: u32, obj: u32, off: u32): u32 {
+  if (which == 0) return word_load<u32>(obj, SL_WORDS, off);
+  if (which == 1) return word_load<u32>(obj, VMA_WORDS, off);
+  if (which == 2) return ext_load<u32>(RW_WORDS, obj + off);
+  return ext_load<u32>(UFFD_WORDS, obj + off);
+}
 import { sched_set_call_table } from '../coroutine';
 import { dispatch_test_call } from './calls';
 import { NCALLS } from '../calls';

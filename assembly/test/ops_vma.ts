@@ -11,7 +11,7 @@
 
 import {
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_MPOL, VMA_SEQ, VMA_STATE,
-  VMA_GEN, VMA_CSUM, VMA_LINE, VMA_STATE_LIVE, VM_READ, VM_WRITE, VM_SHARED, VMOPS_NONE, VMOPS_FILE, MPOL_DEFAULT,
+  VMA_GEN, VMA_CSUM, VMA_WORDS, VMA_STATE_LIVE, VM_READ, VM_WRITE, VM_SHARED, VMOPS_NONE, VMOPS_FILE, MPOL_DEFAULT,
   MM_MMAP_LOCK, MM_SEQ, PC_STATS, PAGE_SHIFT, mm_addr, percpu,
 } from '../layout';
 import { now, charge, rand_below } from '../cpu';
@@ -19,7 +19,6 @@ import { op_begin, op_done, sync_point, wake_waiters } from '../wait';
 import { write_seqcount_begin, write_seqcount_end } from '../seqcount';
 import { mmap_write_lock, mmap_write_unlock } from '../mmap_lock';
 import { down_write, up_write, down_read, up_read } from '../rwsem';
-import { line_read } from '../cacheline';
 import { raw_read_seqcount, read_seqcount_retry } from '../seqcount';
 import { rcu_read_lock, rcu_read_unlock, synchronize_rcu } from '../rcu';
 import {
@@ -27,6 +26,7 @@ import {
   vma_lookup, find_vma, find_vma_lockless, vma_lockless_gen, get_vma, put_vma, vma_csum_of, vma_index_check,
   vma_count, vma_at,
 } from '../vma';
+import { shared_read } from '../shared';
 
 // reader counters (u32 at out + 4 * R_*)
 export const R_LOOKUPS: u32 = 0;
@@ -62,7 +62,7 @@ function check_vma(slot: u32, va: u64): u32 {
   const a = vma_addr(slot);
   const s = raw_read_seqcount(a + VMA_SEQ);
   if ((s & 1) != 0) return V_RETRY;
-  line_read(a + VMA_LINE);
+  shared_read(a, VMA_WORDS);
   const start = atomic.load<u64>(a + VMA_START);
   const end = atomic.load<u64>(a + VMA_END);
   const flags = atomic.load<u32>(a + VMA_FLAGS);
@@ -90,7 +90,7 @@ function check_vma(slot: u32, va: u64): u32 {
 function hold_vma(a: u32, n: u32): void {
   for (let k: u32 = 0; k < n; k++) {
     charge(64);
-    line_read(a + VMA_LINE);
+    shared_read(a, VMA_WORDS);
     for (let j: u32 = 0; j < 16; j++) if (atomic.load<u32>(a + VMA_GEN) == 0xffffffff) break;
   }
 }

@@ -143,3 +143,37 @@ describe('layout: no field overlaps', () => {
     expect(layoutProblems(16, [['a', 4, 8]])).toEqual(['a at 4 is not 8-aligned']);
   });
 });
+
+// The seam for shared words (assembly/shared.ts): each struct's *_WORDS names its
+// line's metadata and the byte ranges of the words that line holds.
+describe('layout: which words share a modelled line (*_WORDS)', () => {
+  const decode = (w: number) => {
+    expect(Number.isSafeInteger(w)).toBe(true); // the host reads it exactly
+    const v = BigInt(w);
+    const f = (s: number) => Number((v >> BigInt(s)) & BigInt(C.LW_FIELD));
+    return { line: f(0), ranges: [[f(C.LW_LO_A), f(C.LW_HI_A)], [f(C.LW_LO_B), f(C.LW_HI_B)]].filter(([lo, hi]) => hi > lo) };
+  };
+  const cases: [string, string, number, string[]][] = [
+    ['SL_WORDS', 'SL_LINE', C.SL_SIZE, ['SL_NEXT', 'SL_SERVING', 'SL_HOLDER', 'SL_CLASS', 'SL_RELEASE', 'SL_WAITERS', 'SL_HOLD']],
+    ['RW_WORDS', 'RW_LINE', C.RW_SIZE, ['RW_COUNT', 'RW_WAITLIST', 'RW_WRITER', 'RW_CLASS', 'RW_RELEASE', 'RW_WAITERS', 'RW_HOLD']],
+    ['SQ_WORDS', 'SQ_LINE', C.SQ_SIZE, ['SQ_SEQ']],
+    ['RC_WORDS', 'RC_LINE', C.RC_SIZE, ['RC_COUNT']],
+    ['FL_WORDS', 'FL_LINE', C.FL_SIZE, ['FL_HEAD', 'FL_COUNT']],
+    ['FILE_WORDS', 'FILE_LINE', C.FILE_SIZE, ['FILE_CACHED']],
+    ['VMA_WORDS', 'VMA_LINE', C.VMA_SIZE, ['VMA_START', 'VMA_END', 'VMA_FLAGS', 'VMA_PROT', 'VMA_ANON', 'VMA_OPS', 'VMA_PGOFF', 'VMA_FILE', 'VMA_MPOL', 'VMA_LOCK_SEQ', 'VMA_STATE']],
+    ['MM_LOCK_SEQ_WORDS', 'MM_LOCK_SEQ_LINE', C.MM_SIZE, ['MM_LOCK_SEQ']],
+    ['MM_RSS_WORDS', 'MM_RSS_LINE', C.MM_SIZE, ['MM_RSS_FILE', 'MM_RSS_ANON']],
+    ['UFFD_WORDS', 'UFFD_LINE', C.UFFD_SIZE, ['UFFD_HEAD', 'UFFD_TAIL', 'UFFD_NPENDING', 'UFFD_READ_WORD', 'UFFD_RELEASED']],
+  ];
+  for (const [w, line, size, words] of cases) {
+    it(`${w}: the metadata of ${line}, ranges inside the struct and clear of the metadata, holding ${words.length} word(s)`, () => {
+      const d = decode(C[w]);
+      expect(d.line).toBe(C[line]);
+      for (const [lo, hi] of d.ranges) {
+        expect(hi).toBeLessThanOrEqual(size);
+        expect(hi <= d.line || lo >= d.line + C.LM_SIZE, `[${lo}, ${hi}) overlaps the line metadata`).toBe(true);
+      }
+      for (const f of words) expect(d.ranges.some(([lo, hi]) => C[f] >= lo && C[f] + 4 <= hi), f).toBe(true);
+    });
+  }
+});

@@ -78,3 +78,33 @@ describe('frame allocator under concurrency', () => {
     });
   }
 });
+
+// The seam for shared words (assembly/shared.ts): in the test core, an access to
+// a word its line's *_WORDS (assembly/layout.ts) does not list traps.
+describe('the seam for shared words traps on a word outside its line (test core)', () => {
+  const m = new Machine({ cpus: 1, core: 'test' });
+  const core = m.host.core;
+  const C = m.C;
+  const lock = m.hostAlloc(C.SL_SIZE);
+  core.spin_lock_init(lock, C.LOCK_CLASS_GENERIC);
+
+  it('a word of the line is read; the line metadata and a word past it are refused', () => {
+    expect(core.shared_probe(0, lock, C.SL_SERVING)).toBe(0);
+    expect(() => core.shared_probe(0, lock, C.SL_LINE)).toThrow(/outside the modelled line/);
+    expect(() => core.shared_probe(0, lock, C.SL_HOLD + 2)).toThrow(/outside the modelled line/); // straddles the end
+  });
+
+  it('the VMA line holds both of its ranges and nothing between them', () => {
+    const v = m.hostAlloc(C.VMA_SIZE);
+    expect(core.shared_probe(1, v, C.VMA_MPOL)).toBe(0);
+    expect(core.shared_probe(1, v, C.VMA_STATE)).toBe(0);
+    expect(() => core.shared_probe(1, v, C.VMA_SEQ)).toThrow(/outside the modelled line/);
+    expect(() => core.shared_probe(1, v, C.VMA_MM)).toThrow(/outside the modelled line/);
+  });
+
+  it('outside words only on a line that declares LW_EXT', () => {
+    const x = m.hostAlloc(64);
+    expect(core.shared_probe(3, x, 0)).toBe(0);
+    expect(() => core.shared_probe(2, x, 0)).toThrow(/no LW_EXT/);
+  });
+});
