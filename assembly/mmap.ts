@@ -214,14 +214,20 @@ export function isolate_range(mm: u32, start: u64, end: u64): i32 {
  * do_munmap(): caller holds mmap_lock for write. 0 or -errno, or 1 when it
  * downgraded: then the caller holds mmap_lock for READ.
  *
+ * The VMAs leave the index BEFORE their pages are zapped, as in every Linux
+ * do_munmap() (detach_vmas_to_be_unmapped() before unmap_region(); the SPF
+ * series relies on it: a speculative fault that finds the VMA afterwards sees
+ * it detached, and one that installed a PTE before the zap took its PTL has
+ * that PTE zapped). Unlinked after the zap, a VMA sat zapped but LIVE, its
+ * vm_sequence even again, while vma_unlink() waited for mm_rb_lock: a
+ * speculative fault that looked it up then mapped a page into the range, left
+ * outside every VMA (test/core/spf-munmap-order.test.ts).
  * With `downgrade` (munmap(2) since Linux 4.20, commit dd2283f2605e "mm: mmap:
- * zap pages with read mmap_sem in munmap"; do_vmi_align_munmap() today) the
- * VMAs are detached from the index first, so no lookup finds them, and
- * mmap_lock is downgraded to read for the zap, the shootdown and the table
- * freeing: faults elsewhere in the mm go on meanwhile. Without it (the
+ * zap pages with read mmap_sem in munmap"; do_vmi_align_munmap() today)
+ * mmap_lock is then downgraded to read for the zap, the shootdown and the
+ * table freeing: faults elsewhere in the mm go on meanwhile. Without it (the
  * kernels before 4.20, which the SPF series was measured on, and mmap's
- * MAP_FIXED replacement) all of it happens under the write lock and the
- * VMAs are unlinked last.
+ * MAP_FIXED replacement) all of it happens under the write lock.
  */
 export function do_munmap(mm: u32, start: u64, len: u64, downgrade: bool): i32 {
   if ((start & (PAGE_SIZE - 1)) != 0 || len == 0 || start + len > USER_VA_END) return -EINVAL;
@@ -238,10 +244,8 @@ export function do_munmap(mm: u32, start: u64, len: u64, downgrade: bool): i32 {
   const floor = prev >= 0 ? vend(<u32>prev) : 0;
   const nx = find_vma(mm, end);
   const ceiling = nx >= 0 ? vstart(<u32>nx) : USER_VA_END;
-  if (downgrade) {
-    detach_vmas(mm, <u32>n);
-    mmap_write_downgrade(mm);
-  }
+  detach_vmas(mm, <u32>n);
+  if (downgrade) mmap_write_downgrade(mm);
   lru_add_drain();
   const cleared = zap_range(mm, start, end, false);
   // under the read lock too: [floor, ceiling) holds no VMA any more, so no
@@ -250,7 +254,6 @@ export function do_munmap(mm: u32, start: u64, len: u64, downgrade: bool): i32 {
   // an untouched range (mmap1) cleared nothing and freed no table: no flush, no IPI
   if (cleared > 0 || freed > 0 || cpu_local().gather_n > 0) tlb_flush_and_free(mm, start, end);
   pgtables_free_detached();
-  if (!downgrade) detach_vmas(mm, <u32>n);
   return downgrade ? 1 : 0;
 }
 

@@ -45,9 +45,10 @@ import {
   VMA_LOCK_SEQ, VMA_STATE, VMA_NEXT, VMA_LOCK, VMA_MM, VMA_GEN, VMA_CSUM, VMA_WORDS, VMA_SIZE,
   VMA_STATE_FREE, VMA_STATE_LIVE, VMA_STATE_DETACHED, VMA_STATE_NEW, VMOPS_NONE, MPOL_DEFAULT,
   MM_MMAP_LOCK, MM_SEQ, MM_NVMAS, MM_VMA_INDEX, MM_VMA_PUB, MM_VMA_BUF0, MM_RB_LOCK, SET_SPF_LOOKUP, SPF_LOOKUP_V11, setting, RW_COUNT, RW_WRITER, RWSEM_WRITER, SQ_SEQ, SQ_WORDS,
-  PC_WAKE, PC_IPI_PENDING, mm_addr,
+  PC_WAKE, PC_IPI_PENDING, FLAG_VMA_UNLINK_STALL, mm_addr,
 } from './layout';
-import { cpu_id, cpu_local, PC, now, DETERMINISTIC, charge_cost, set_clock, stat_inc } from './cpu';
+import { TEST_BUILD, header_flags } from './build_flags';
+import { cpu_id, cpu_local, PC, now, DETERMINISTIC, charge, charge_cost, set_clock, stat_inc } from './cpu';
 import {
   COST_VMA_LOOKUP_STEP, LOCK_CLASS_VMA_READ,
   STAT_VMA_ALLOC, STAT_VMA_FREE, STAT_VMA_ALLOC_FAIL, STAT_VMA_LOOKUP, STAT_VMA_LOOKUP_LOCKLESS,
@@ -56,7 +57,7 @@ import {
 import { fl_pop, fl_push, fl_push_init, fl_count } from './freelist';
 import { line_busy_until } from './cacheline';
 import { check_stop } from './stop';
-import { spin_wait_round, wait_finish } from './wait';
+import { spin_wait_round, wait_finish, sync_point } from './wait';
 import { irqs_enabled, service_ipis } from './ipi';
 import { seqcount_init, write_seqcount_begin, write_seqcount_end, raw_read_seqcount, read_seqcount_retry } from './seqcount';
 import { refcount_set, refcount_inc_not_zero, refcount_dec } from './refcount';
@@ -484,6 +485,9 @@ export function vma_link(mm: u32, slot: u32): i32 {
   return 0;
 }
 
+/** cycles FLAG_VMA_UNLINK_STALL holds vma_unlink() up (~40 us at 2.5 GHz) */
+const VMA_UNLINK_TEST_STALL: u64 = 100_000;
+
 /**
  * Remove a LIVE VMA from the mm's index: it becomes DETACHED, the index's
  * reference is dropped and, once no get_vma() reference is left, the slot is
@@ -495,6 +499,10 @@ export function vma_unlink(mm: u32, slot: u32): i32 {
   assert_write_locked(m);
   const pos = index_pos(m, slot);
   if (pos < 0) return VMA_E_INVAL;
+  // Test hook (FLAG_VMA_UNLINK_STALL, never set in real runs): held up before
+  // mm_rb_lock, as a get_vma() reader that holds it for read holds us up; the
+  // VMA is still LIVE and findable meanwhile (test/core/spf-aborts.test.ts)
+  if (TEST_BUILD && (header_flags() & FLAG_VMA_UNLINK_STALL)) { charge(VMA_UNLINK_TEST_STALL); sync_point(); }
   index_write_begin(m);
   vm_write_begin(slot);
   index_remove(m, <u32>pos);
