@@ -95,7 +95,8 @@ export {
 export {
   wl_atomic_inc, wl_lock_inc, wl_rwsem_mix, wl_page_fault, wl_mte_tag, wl_mmap, wl_tlb_flush, wl_touch,
   EBIZZY_TOUCH, EBIZZY_RANDOM_SIZE, EBIZZY_PERMISSIONS, wl_ebizzy, wl_mapbench, wl_mapbench_pipeline,
-  VT_BARRIER_SIZE, wl_pft,
+  VT_BARRIER_SIZE, wl_pft, WLA_KIND, WLA_STEADY, WLA_LENGTH, WLA_BUDGET, WLA_MAX_ITERS, WLA_BASE, WLA_NCPUS, WLA_BARRIER,
+  WLA_OPTS, WLA_NPAGES, WLA_STEP, WLA_STRIDE, WLA_SIZE,
 } from './workloads';
 export {
   STRESS_OPS, STRESS_READS, STRESS_WRITES, STRESS_SIGSEGV, STRESS_SIGBUS, STRESS_OOM, STRESS_RETRY, STRESS_MMAP,

@@ -302,13 +302,26 @@ function wake_order(s: u32): u32 {
 
 // ---------------------------------------------------------------- time ---
 
+/** settle() flags: the read side (else the write side) */
+const SETTLE_READ: u32 = 1;
+/** ... the CPU really waited (joined the wait list or spun) */
+const SETTLE_REAL_WAIT: u32 = 2;
+/** ... a reader granted from the wait list: its wake-up is charged now */
+const SETTLE_SLEPT_READER: u32 = 4;
+
 /**
  * Settle virtual time after taking the lock: wait for the last WRITER's
  * section if we asked at or after it began (as spinlock.ts acquired()).
  * Waits behind readers are modeled by the count line's serialization.
- * `slept_reader`: a reader granted from the wait list; its wake-up is charged now.
+ * `t0`, `ipi0`, `prev_owner`: the clock, the IPI cycles and the line's owner
+ * when the CPU asked; `line_wait`: what its RMW on the count's line waited;
+ * `how`: SETTLE_*. The lock class is the read side's or the write side's.
  */
-function settle(s: u32, cls: u32, t0: u64, ipi0: u64, real_wait: bool, line_wait: u64, slept_reader: bool, prev_owner: i32, read: bool): void {
+function settle(s: u32, t0: u64, ipi0: u64, line_wait: u64, prev_owner: i32, how: u32): void {
+  const read = (how & SETTLE_READ) != 0;
+  const real_wait = (how & SETTLE_REAL_WAIT) != 0;
+  const slept_reader = (how & SETTLE_SLEPT_READER) != 0;
+  const cls = word_get<u32>(s, RW_WORDS, RW_CLASS) + (read ? 0 : 1);
   const rel = word_load<u64>(s, RW_WORDS, RW_RELEASE);
   const hold = <u64>word_load<u32>(s, RW_WORDS, RW_HOLD);
   const acq = rel > hold ? rel - hold : 0;
@@ -383,7 +396,7 @@ function down_read__body(s: u32): void {
     rwq_leave(s);
     slept = sleeps(s);
   }
-  settle(s, word_get<u32>(s, RW_WORDS, RW_CLASS), t0, ipi0, real_wait, lw, slept, prev, true);
+  settle(s, t0, ipi0, lw, prev, SETTLE_READ | (real_wait ? SETTLE_REAL_WAIT : 0) | (slept ? SETTLE_SLEPT_READER : 0));
 }
 /** down_read() as a frame of the flame graph (obs.ts) */
 @inline export function down_read(s: u32): void {
@@ -411,7 +424,7 @@ export function down_read_trylock(s: u32): bool {
   line_wait_accounting(false);
   const lw = shared_rmw(s, RW_WORDS);
   line_wait_accounting(true);
-  settle(s, word_get<u32>(s, RW_WORDS, RW_CLASS), t0, ipi0, false, lw, false, prev, true);
+  settle(s, t0, ipi0, lw, prev, SETTLE_READ);
   return true;
 }
 
@@ -495,7 +508,7 @@ function down_write__body(s: u32): void {
     if (queued) rwq_leave(s); else atomic.store<u32>(PC + PC_RWQ, 0);
   }
   word_store<u32>(s, RW_WORDS, RW_WRITER, cpu_id() + 1);
-  settle(s, word_get<u32>(s, RW_WORDS, RW_CLASS) + 1, t0, ipi0, real_wait, lw, false, prev, false);
+  settle(s, t0, ipi0, lw, prev, real_wait ? SETTLE_REAL_WAIT : 0);
   word_store<u32>(s, RW_WORDS, RW_HOLD, <u32>now()); // acquisition time (low bits) until up_write turns it into the hold
 }
 /** down_write() as a frame of the flame graph (obs.ts) */

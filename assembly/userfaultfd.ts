@@ -44,7 +44,7 @@ import {
   UFFD_NPENDING, UFFD_READ_WORD, UFFD_RELEASED, UFFD_WORDS, UFFD_SIZE, MAX_UFFD, UWQ_ADDRESS, UWQ_FLAGS, UWQ_CTX,
   UWQ_STATE, UWQ_NEXT, UWQ_PREV, UWQ_WAIT, UWQ_T_QUEUED, UWQ_T_READ, UWQ_T_WOKEN, UWQ_COPIED, UWQ_SIZE, UWQ_IDLE, UWQ_PENDING,
   UWQ_READ, UWQ_WOKEN, VM_UFFD_CTX_SHIFT, VM_UFFD_CTX_MASK, VM_UFFD_ANY, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP,
-  VM_WRITE, VM_SHARED, VMA_START, VMA_END, VMA_FLAGS, VMA_OPS, VMA_PGOFF, VMA_FILE, VMOPS_NONE, VMOPS_SHMEM,
+  VM_WRITE, VM_SHARED, VMA_START, VMA_END, VMA_FLAGS, VMA_MM, VMA_OPS, VMA_PGOFF, VMA_FILE, VMOPS_NONE, VMOPS_SHMEM,
   WAIT_UFFD, WAIT_UFFD_READ, MAX_CPUS, PAGE_SHIFT, PAGE_SIZE, PG_ANON, PG_PAGECACHE, FR_MAPCOUNT, FR_FLAGS,
   SET_UFFD_SPF_RACE, UFFD_RACE_ABORT, FLAG_SPF_UFFD_STALL, FLAG_UFFD_QUEUE_STALL, PC_UFFD_MSG_TID, PC_UFFD_MSG_ADDR, ncpus, setting,
 } from './layout';
@@ -549,13 +549,21 @@ export function uffd_fault_side_done(ctx: u32, running: u32): void {
 /** bytes the last UFFDIO_COPY / ZEROPAGE / CONTINUE of this CPU resolved (uffdio_copy.copy) */
 export function uffd_last_copied(): u64 { return load<u64>(uwq(cpu_id()) + UWQ_COPIED); }
 
+/** mcopy_atomic_install_pte() flags: the page was allocated for this copy (newly_allocated: it goes on the LRU) */
+const MFILL_NEW_PAGE: u32 = 1;
+/** ... and the PTE is installed write-protected for userfaultfd (uffd_flags_t MFILL_ATOMIC_WP) */
+const MFILL_ATOMIC_WP: u32 = 2;
+
 /**
  * mcopy_atomic_install_pte(): map `page` at `dst` of VMA `v` (table `t`,
- * slot `slot`). Caller holds mmap_lock for read, not the PTL; the caller's
- * reference on `page` becomes the mapping's on success. 0, -EFAULT (past
- * i_size, under the PTL), -EEXIST (a PTE is there).
+ * slot `slot`) in the VMA's mm; `flags` MFILL_*. Caller holds mmap_lock for
+ * read, not the PTL; the caller's reference on `page` becomes the mapping's on
+ * success. 0, -EFAULT (past i_size, under the PTL), -EEXIST (a PTE is there).
  */
-function mcopy_atomic_install_pte(mm: u32, v: u32, t: u32, slot: u32, dst: u64, page: u32, newly_allocated: bool, wp_copy: bool): i32 {
+function mcopy_atomic_install_pte(v: u32, t: u32, slot: u32, dst: u64, page: u32, flags: u32): i32 {
+  const mm = load<u32>(v + VMA_MM); // dst_vma->vm_mm
+  const newly_allocated = (flags & MFILL_NEW_PAGE) != 0;
+  const wp_copy = (flags & MFILL_ATOMIC_WP) != 0;
   const vf = load<u32>(v + VMA_FLAGS);
   const vm_shared = (vf & VM_SHARED) != 0;
   const page_in_cache = (frame_flags(page) & PG_PAGECACHE) != 0;
@@ -624,6 +632,7 @@ function src_present(mm: u32, src: u64): bool {
 
 /** one page of __mcopy_atomic (mfill_atomic_pte). Caller holds mmap_lock for read. 0, -ENOENT (source not mapped), -errno */
 function mfill_atomic_pte(mm: u32, v: u32, dst: u64, src: u64, mode: u32, wp_copy: bool): i32 {
+  const wp = wp_copy ? MFILL_ATOMIC_WP : 0;
   const slot = pte_alloc_walk(mm, dst);
   if (slot == 0) return -ENOMEM;
   const t = <u32>walk_pte_table();
@@ -634,7 +643,7 @@ function mfill_atomic_pte(mm: u32, v: u32, dst: u64, src: u64, mode: u32, wp_cop
     // mcontinue_atomic_pte(): the page must be in the cache already (SGP_READ: no allocation)
     const page = pagecache_lookup(file, pgoff);
     if (page < 0) { stat_inc(STAT_UFFD_EFAULT); return -EFAULT; }
-    const r = mcopy_atomic_install_pte(mm, v, t, slot, dst, <u32>page, false, wp_copy);
+    const r = mcopy_atomic_install_pte(v, t, slot, dst, <u32>page, wp);
     if (r != 0) put_page(<u32>page);
     return r;
   }
@@ -645,7 +654,7 @@ function mfill_atomic_pte(mm: u32, v: u32, dst: u64, src: u64, mode: u32, wp_cop
     const page = alloc_page(0, false);
     if (page < 0) return -ENOMEM;
     charge(cost(COST_PAGE_COPY));
-    const r = mcopy_atomic_install_pte(mm, v, t, slot, dst, <u32>page, true, wp_copy);
+    const r = mcopy_atomic_install_pte(v, t, slot, dst, <u32>page, MFILL_NEW_PAGE | wp);
     if (r != 0) put_page(<u32>page);
     return r;
   }
@@ -657,7 +666,7 @@ function mfill_atomic_pte(mm: u32, v: u32, dst: u64, src: u64, mode: u32, wp_cop
   if (mode == MCOPY_NORMAL) charge(cost(COST_PAGE_COPY));
   const a = pagecache_add(file, pgoff, <u32>page);
   if (a != 0) { put_page(<u32>page); if (a == -EEXIST) stat_inc(STAT_UFFD_EEXIST); else stat_inc(STAT_UFFD_EFAULT); return a == -EEXIST ? -EEXIST : -EFAULT; }
-  const r = mcopy_atomic_install_pte(mm, v, t, slot, dst, <u32>page, true, wp_copy);
+  const r = mcopy_atomic_install_pte(v, t, slot, dst, <u32>page, MFILL_NEW_PAGE | wp);
   if (r != 0) {
     // delete_from_page_cache(): nobody mapped it yet
     pagecache_delete_range(file, pgoff, pgoff + 1);

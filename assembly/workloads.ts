@@ -141,6 +141,35 @@ export function wl_rwsem_mix(sem: u32, counter: u32, iters: u32, write_pct: u32)
 
 // ---- page-fault workloads ----
 
+// struct wl_args: a fault workload's configuration, the same for every CPU of
+// the run, written by the host (src/workloads.ts wlArgs) before any CPU starts
+// and read at loop entry (configuration, not a modelled kernel word: its loads
+// are uncharged). What differs per CPU (its file, index, window, region) stays
+// an argument. Each loop reads the fields its comment names; the others are 0.
+//   +0  u32 kind (page_fault: 0 anonymous private, 1 file private, 2 file shared;
+//                 mmap: 1 anonymous; pft: 1 shared region)
+//   +4  u32 steady (the steady-state block, 0: none)
+//   +8  u64 length (bytes: the mapping; ebizzy: a chunk; pft: each CPU's share)
+//   +16 u64 budget (virtual time the loop stops at)   +24 u64 max_iters
+//   +32 u64 base (pft, the mapbench pipeline: the region)
+//   +40 u32 ncpus   +44 u32 barrier (a vt_barrier)   +48 u32 opts (EBIZZY_*)
+//   +52 u32 npages (ebizzy: the chunks; mapbench: the slots; pipeline: a ring's pages)
+//   +56 u32 step (mapbench: the slot stride)           +60 spare
+//   +64 u64 stride (the pipeline's ring stride)
+export const WLA_KIND: u32 = 0;
+export const WLA_STEADY: u32 = 4;
+export const WLA_LENGTH: u32 = 8;
+export const WLA_BUDGET: u32 = 16;
+export const WLA_MAX_ITERS: u32 = 24;
+export const WLA_BASE: u32 = 32;
+export const WLA_NCPUS: u32 = 40;
+export const WLA_BARRIER: u32 = 44;
+export const WLA_OPTS: u32 = 48;
+export const WLA_NPAGES: u32 = 52;
+export const WLA_STEP: u32 = 56;
+export const WLA_STRIDE: u32 = 64;
+export const WLA_SIZE: u32 = 72;
+
 /**
  * Access each page of [a, a + size) (`write`) while the clock is below
  * `budget` (or the steady state `ss` is not covered) and `iters` below `max_iters`, one iteration per page: the inner
@@ -162,8 +191,11 @@ export function wl_rwsem_mix(sem: u32, counter: u32, iters: u32, write_pct: u32)
  * will-it-scale page_fault1/2/3: mmap `size` bytes (anonymous private, file
  * private, or file shared: kind 0/1/2), write one byte per page, munmap;
  * one iteration per page. `at` != 0: always at that address (MAP_FIXED).
+ * `args` (struct wl_args): kind, steady, length, budget, max_iters.
  */
-export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: u64, max_iters: u64, at: u64, ss: u32): i64 {
+export function wl_page_fault(mm: u32, file: u32, at: u64, args: u32): i64 {
+  const kind = load<u32>(args + WLA_KIND), size = load<u64>(args + WLA_LENGTH);
+  const budget = load<u64>(args + WLA_BUDGET), max_iters = load<u64>(args + WLA_MAX_ITERS), ss = load<u32>(args + WLA_STEADY);
   let iters: i64 = 0;
   let flags = kind == 0 ? MAP_PRIVATE | MAP_ANONYMOUS : (kind == 1 ? MAP_PRIVATE : MAP_SHARED);
   if (at != 0) flags |= MAP_FIXED; // a region of its own (pft-private): never merged with a neighbour's
@@ -192,7 +224,9 @@ export function wl_page_fault(mm: u32, kind: u32, file: u32, size: u64, budget: 
  * machine-wide pool, under the pool's lock, and the page is mapped back),
  * munmap (the storage goes back). One iteration per fault-on-access page.
  */
-export function wl_mte_tag(mm: u32, size: u64, budget: u64, max_iters: u64, ss: u32): i64 {
+export function wl_mte_tag(mm: u32, args: u32): i64 {
+  const size = load<u64>(args + WLA_LENGTH);
+  const budget = load<u64>(args + WLA_BUDGET), max_iters = load<u64>(args + WLA_MAX_ITERS), ss = load<u32>(args + WLA_STEADY);
   let iters: i64 = 0;
   while (running(ss, budget) && <u64>iters < max_iters) {
     op_begin(12);
@@ -216,8 +250,10 @@ export function wl_mte_tag(mm: u32, size: u64, budget: u64, max_iters: u64, ss: 
   return iters;
 }
 
-/** will-it-scale mmap1/mmap2: mmap + munmap `size` bytes (anonymous / file), no touch; one iteration per pair */
-export function wl_mmap(mm: u32, anon: bool, file: u32, size: u64, budget: u64, max_iters: u64, ss: u32): i64 {
+/** will-it-scale mmap1/mmap2: mmap + munmap `size` bytes (anonymous / file), no touch; one iteration per pair. `args`: kind (1 anonymous), steady, length, budget, max_iters */
+export function wl_mmap(mm: u32, file: u32, args: u32): i64 {
+  const anon = load<u32>(args + WLA_KIND) != 0, size = load<u64>(args + WLA_LENGTH);
+  const budget = load<u64>(args + WLA_BUDGET), max_iters = load<u64>(args + WLA_MAX_ITERS), ss = load<u32>(args + WLA_STEADY);
   let iters: i64 = 0;
   while (running(ss, budget) && <u64>iters < max_iters) {
     op_begin(11);
@@ -237,9 +273,11 @@ export function wl_mmap(mm: u32, anon: bool, file: u32, size: u64, budget: u64, 
  * 128 MiB file (MAP_PRIVATE, `file`), and per page writes it (a COW fault
  * from the page cache) and MADV_DONTNEEDs it (a shootdown to every CPU
  * running the mm); after the last page, munmap and map again. One iteration
- * per page.
+ * per page. `args`: steady, length, budget, max_iters.
  */
-export function wl_tlb_flush(mm: u32, file: u32, size: u64, budget: u64, max_iters: u64, ss: u32): i64 {
+export function wl_tlb_flush(mm: u32, file: u32, args: u32): i64 {
+  const size = load<u64>(args + WLA_LENGTH);
+  const budget = load<u64>(args + WLA_BUDGET), max_iters = load<u64>(args + WLA_MAX_ITERS), ss = load<u32>(args + WLA_STEADY);
   let iters: i64 = 0;
   while (running(ss, budget) && <u64>iters < max_iters) {
     const a = sys_mmap(mm, 0, size, RW, MAP_PRIVATE, file, 0);
@@ -300,10 +338,14 @@ export const EBIZZY_PERMISSIONS: u32 = 4; // -p: mprotect(PROT_READ) every other
  * The timed window starts after a barrier once the chunks are written and
  * lasts `budget` cycles; it is stored (u64) at `window`. One iteration per
  * record. Returns -(EINVAL << 16) if the chunks did not land where every
- * CPU expects them (below the `mem` array, adjacent).
+ * CPU expects them (below the `mem` array, adjacent). `me`: the thread's
+ * index; `args`: opts, npages (the chunks), length (a chunk), ncpus, barrier,
+ * steady, budget, max_iters.
  */
-export function wl_ebizzy(mm: u32, opts: u32, chunks: u32, chunk_size: u64, me: u32, ncpu: u32,
-  barrier: u32, window: u32, budget: u64, max_iters: u64, ss: u32): i64 {
+export function wl_ebizzy(mm: u32, me: u32, window: u32, args: u32): i64 {
+  const opts = load<u32>(args + WLA_OPTS), chunks = load<u32>(args + WLA_NPAGES), chunk_size = load<u64>(args + WLA_LENGTH);
+  const ncpu = load<u32>(args + WLA_NCPUS), barrier = load<u32>(args + WLA_BARRIER);
+  const budget = load<u64>(args + WLA_BUDGET), max_iters = load<u64>(args + WLA_MAX_ITERS), ss = load<u32>(args + WLA_STEADY);
   const touch = (opts & EBIZZY_TOUCH) != 0;
   // where CPU 0's top-down mmaps put them: the mem array's page first, then chunk 0, 1, ... below it
   const top = ebizzy_top(mm);
@@ -384,8 +426,12 @@ export function wl_ebizzy(mm: u32, opts: u32, chunks: u32, chunk_size: u64, me: 
  * `stride` apart over `npages` slots starting at `base`. local: each CPU its
  * own region; global: all CPUs in one region (slots interleaved by CPU).
  * pipeline is driven from the host (producer maps, consumer touches + unmaps).
+ * `base`, `first`: this CPU's region and first slot; `args`: npages, step,
+ * steady, budget, max_iters.
  */
-export function wl_mapbench(mm: u32, base: u64, npages: u32, first: u32, step: u32, budget: u64, max_iters: u64, ss: u32): i64 {
+export function wl_mapbench(mm: u32, base: u64, first: u32, args: u32): i64 {
+  const npages = load<u32>(args + WLA_NPAGES), step = load<u32>(args + WLA_STEP);
+  const budget = load<u64>(args + WLA_BUDGET), max_iters = load<u64>(args + WLA_MAX_ITERS), ss = load<u32>(args + WLA_STEADY);
   let iters: i64 = 0;
   let slot = first;
   while (running(ss, budget) && <u64>iters < max_iters) {
@@ -412,9 +458,11 @@ export function wl_mapbench(mm: u32, base: u64, npages: u32, first: u32, step: u
  * hands the slot back. `my_flags` / `prev_flags`: one u32 per slot of my ring
  * and of the previous CPU's (1 = mapped, waiting for the consumer). One
  * iteration per page consumed. Never blocks: with nothing to do it pauses.
+ * `args`: base (the rings), stride (ring_stride), npages, ncpus, budget, max_iters.
  */
-export function wl_mapbench_pipeline(mm: u32, base: u64, ring_stride: u64, npages: u32, my_flags: u32, prev_flags: u32,
-  me: u32, ncpu: u32, budget: u64, max_iters: u64): i64 {
+export function wl_mapbench_pipeline(mm: u32, me: u32, my_flags: u32, prev_flags: u32, args: u32): i64 {
+  const base = load<u64>(args + WLA_BASE), ring_stride = load<u64>(args + WLA_STRIDE), npages = load<u32>(args + WLA_NPAGES);
+  const ncpu = load<u32>(args + WLA_NCPUS), budget = load<u64>(args + WLA_BUDGET), max_iters = load<u64>(args + WLA_MAX_ITERS);
   const prev = me == 0 ? ncpu - 1 : me - 1;
   const my_ring = base + <u64>me * ring_stride;
   const prev_ring = base + <u64>prev * ring_stride;
@@ -542,9 +590,14 @@ export const VT_BARRIER_SIZE: u32 = 24;
  * barrier starts the timed phase, each CPU writes one byte per page of its
  * slice, a barrier ends it; the unmap happens outside the window. After each
  * round every CPU adds the window (the same for all: both barriers release
- * at one time) to the u64 at `window`. One iteration per fault.
+ * at one time) to the u64 at `window`. One iteration per fault. `me`: the
+ * thread's index; `args`: kind (1 shared), base, length (each CPU's share),
+ * ncpus, barrier, steady, budget.
  */
-export function wl_pft(mm: u32, shared: bool, base: u64, size: u64, me: u32, ncpu: u32, barrier: u32, window: u32, budget: u64, ss: u32): i64 {
+export function wl_pft(mm: u32, me: u32, window: u32, args: u32): i64 {
+  const shared = load<u32>(args + WLA_KIND) != 0, base = load<u64>(args + WLA_BASE), size = load<u64>(args + WLA_LENGTH);
+  const ncpu = load<u32>(args + WLA_NCPUS), barrier = load<u32>(args + WLA_BARRIER);
+  const budget = load<u64>(args + WLA_BUDGET), ss = load<u32>(args + WLA_STEADY);
   let iters: i64 = 0;
   const mine = shared ? base + <u64>me * size : base + <u64>me * (<u64>1 << 30);
   const flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;

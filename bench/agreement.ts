@@ -12,6 +12,7 @@ import { layoutConsts } from '../src/wasm.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { PointResult } from '../src/experiment.js';
 import { runWorkload } from '../src/api.js';
+import { wlArgs } from '../src/workloads.js';
 
 /** one modeled line (its metadata) and the 8-byte counter after it */
 export const LINE_BYTES = layoutConsts().LM_SIZE + 8;
@@ -46,7 +47,8 @@ export async function lockRate(cpus: number, mode: Mode, iters: number, seed = 1
 /** page_fault1-like: each CPU mmaps 4 MiB, writes every page, munmaps; faults per virtual kcycle */
 export async function faultRate(cpus: number, mode: Mode, strategy: number, engine: Engine = 'mn') {
   const m = new Machine({ cpus, mode, strategy, engine, frames: 16384 * cpus, watchdogMs: 30_000 });
-  const r = await m.run(() => ({ program: 'pageFault', args: { kind: 0, size: 4 << 20, maxIters: 1500 } }));
+  const wl = wlArgs(m, { kind: 0, length: 4 << 20, maxIters: 1500 });
+  const r = await m.run(() => ({ program: 'pageFault', args: { wl } }));
   if (!r.ok) throw new Error(r.error);
   const maxClock = r.clocks.reduce((a, b) => (a > b ? a : b));
   return (cpus * 1500 * 1000) / Number(maxClock);

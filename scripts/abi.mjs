@@ -458,10 +458,14 @@ values in the low half) at \`sched_call_args(cpu)\`; its result is the i64
 \`sched_call_result(cpu)\` (32-bit results sign-extended). \`mm\` is the
 address-space index (0). Units: addresses and lengths in bytes (page-aligned
 where the syscall wants it), \`prot\` the \`PROT_*\` bits, \`flags\` the
-\`MAP_*\` bits. **Budgets**: \`budget\` of every \`wl_*\` loop is an absolute
+\`MAP_*\` bits. **Fault workloads**: a \`wl_*\` loop whose last argument is
+\`args\` reads its configuration from a \`struct wl_args\` the host wrote
+(\`WLA_*\` offsets, \`WLA_SIZE\` bytes; the fields it does not use are 0; the
+header's host scratch at \`HDR_SCRATCH\` will do); what differs per CPU stays
+an argument. **Budgets**: \`budget\` of every \`wl_*\` loop (\`WLA_BUDGET\`) is an absolute
 deadline on the CPU's virtual clock (\`PC_CLOCK\`, cycles), not a duration:
 the loop runs while the clock is below it (a CPU starts at 0, so on a fresh
-machine the two agree); \`max_iters\` bounds its iterations. A \`wl_*\`
+machine the two agree); \`max_iters\` (\`WLA_MAX_ITERS\`) bounds its iterations. A \`wl_*\`
 result >= 0 is the iterations done; negative: \`-(VM_FAULT_* << 16)\` for a
 failed mmap/munmap (errno in the low bits) or \`-VM_FAULT_*\` of the first
 failed access. Syscalls return \`-errno\` on failure.

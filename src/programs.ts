@@ -93,24 +93,17 @@ function loopResult(r: bigint): LoopResult {
 const BUDGET_MAX = 2 ** 50;
 
 
-programs.pageFault = async ({ core }, _cpu, a) => loopResult(await core.wl_page_fault(num(a, 'mm', 0), num(a, 'kind', 0), num(a, 'file', 0),
-  big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), big(a, 'at', 0), num(a, 'steady', 0)));
-programs.mmapLoop = async ({ core }, _cpu, a) => loopResult(await core.wl_mmap(num(a, 'mm', 0), num(a, 'anon', 1), num(a, 'file', 0),
-  big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), num(a, 'steady', 0)));
-programs.tlbFlush = async ({ core }, _cpu, a) => loopResult(await core.wl_tlb_flush(num(a, 'mm', 0), num(a, 'file', 0), big(a, 'size'),
-  big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), num(a, 'steady', 0)));
+// the fault workloads' configuration is a struct wl_args the host wrote (`wl`: src/workloads.ts wlArgs); what differs per CPU stays an argument
+programs.pageFault = async ({ core }, _cpu, a) => loopResult(await core.wl_page_fault(num(a, 'mm', 0), num(a, 'file', 0), big(a, 'at', 0), num(a, 'wl')));
+programs.mmapLoop = async ({ core }, _cpu, a) => loopResult(await core.wl_mmap(num(a, 'mm', 0), num(a, 'file', 0), num(a, 'wl')));
+programs.tlbFlush = async ({ core }, _cpu, a) => loopResult(await core.wl_tlb_flush(num(a, 'mm', 0), num(a, 'file', 0), num(a, 'wl')));
 programs.touch = async ({ core }, _cpu, a) => loopResult(await core.wl_touch(num(a, 'mm', 0), big(a, 'base'), big(a, 'size'), num(a, 'write', 1),
   big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
-programs.ebizzy = async ({ core }, cpu, a) => loopResult(await core.wl_ebizzy(num(a, 'mm', 0), num(a, 'opts', 0), num(a, 'chunks'),
-  big(a, 'chunkSize'), cpu, num(a, 'ncpus'), num(a, 'barrier'), num(a, 'window'), big(a, 'budget', BUDGET_MAX),
-  big(a, 'maxIters', BUDGET_MAX), num(a, 'steady', 0)));
+programs.ebizzy = async ({ core }, cpu, a) => loopResult(await core.wl_ebizzy(num(a, 'mm', 0), cpu, num(a, 'window'), num(a, 'wl')));
 /** pft rounds (assembly/workloads.ts wl_pft): faults timed alone, between two barriers */
-programs.pft = async ({ core }, cpu, a) => loopResult(await core.wl_pft(num(a, 'mm', 0), num(a, 'shared'), big(a, 'base'), big(a, 'size'),
-  cpu, num(a, 'ncpus'), num(a, 'barrier'), num(a, 'window'), big(a, 'budget', BUDGET_MAX), num(a, 'steady', 0)));
-programs.mapbench = async ({ core }, _cpu, a) => loopResult(await core.wl_mapbench(num(a, 'mm', 0), big(a, 'base'), num(a, 'npages'), num(a, 'first'),
-  num(a, 'step'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX), num(a, 'steady', 0)));
-programs.mteTag = async ({ core }, _cpu, a) => loopResult(await core.wl_mte_tag(num(a, 'mm', 0), big(a, 'size'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX),
-  num(a, 'steady', 0)));
+programs.pft = async ({ core }, cpu, a) => loopResult(await core.wl_pft(num(a, 'mm', 0), cpu, num(a, 'window'), num(a, 'wl')));
+programs.mapbench = async ({ core }, _cpu, a) => loopResult(await core.wl_mapbench(num(a, 'mm', 0), big(a, 'base'), num(a, 'first'), num(a, 'wl')));
+programs.mteTag = async ({ core }, _cpu, a) => loopResult(await core.wl_mte_tag(num(a, 'mm', 0), num(a, 'wl')));
 /** map a region (for workloads that share one): returns its address */
 programs.mmapRegion = async ({ core }, _cpu, a) => String(await core.sys_mmap(num(a, 'mm', 0), 0n, big(a, 'size'), 3, 0x22, 0, 0n));
 
@@ -268,8 +261,8 @@ programs.uffdHandler = async ({ core }, _cpu, a) => {
   const r = await core.wl_uffd_handler(num(a, 'ctx'), num(a, 'mode', 0), big(a, 'msgCycles', 0), num(a, 'running')) as bigint;
   return r >= 0n ? { resolved: Number(r) } : { resolved: 0, error: `resolution failed: errno ${-r}` };
 };
-programs.mapbenchPipeline = async ({ core }, cpu, a) => loopResult(await core.wl_mapbench_pipeline(num(a, 'mm', 0), big(a, 'base'), big(a, 'stride'),
-  num(a, 'npages'), num(a, 'myFlags'), num(a, 'prevFlags'), cpu, num(a, 'ncpus'), big(a, 'budget', BUDGET_MAX), big(a, 'maxIters', BUDGET_MAX)));
+programs.mapbenchPipeline = async ({ core }, cpu, a) => loopResult(await core.wl_mapbench_pipeline(num(a, 'mm', 0), cpu,
+  num(a, 'myFlags'), num(a, 'prevFlags'), num(a, 'wl')));
 
 // ---- custom programs of the public API (src/api.ts runPrograms) ----
 /**

@@ -227,7 +227,35 @@ const livePages = (p: PointSpec, loopPages: number) => loopsOf(p) > 0 ? loopPage
 
 interface FaultCtx { budget: number; size: number; extra?: Record<string, number>; region?: bigint; tables?: number[]; barrier?: number;
   /** the steady-state block (assembly/workloads.ts running()) and the whole loops it asks of each CPU */
-  steady: number; loops: number }
+  steady: number; loops: number;
+  /** the loop's struct wl_args (wlArgs) */
+  wl?: number }
+
+/** the fields of struct wl_args (assembly/workloads.ts): a fault workload's configuration, the same for every CPU */
+export interface WlArgs {
+  kind?: number; steady?: number; length?: number; budget?: number; maxIters?: number; base?: bigint | number;
+  ncpus?: number; barrier?: number; opts?: number; npages?: number; step?: number; stride?: number;
+}
+/** an unbounded budget or iteration count */
+const WL_UNBOUNDED = 2 ** 50;
+/** Write a struct wl_args into host scratch (read by every CPU's wl_* loop); returns its address. */
+export function wlArgs(m: Machine, a: WlArgs): number {
+  const C = m.C;
+  const p = m.hostAlloc(C.WLA_SIZE);
+  const u32: [number, number | undefined][] = [[C.WLA_KIND, a.kind], [C.WLA_STEADY, a.steady], [C.WLA_NCPUS, a.ncpus], [C.WLA_BARRIER, a.barrier],
+    [C.WLA_OPTS, a.opts], [C.WLA_NPAGES, a.npages], [C.WLA_STEP, a.step]];
+  for (const [off, v] of u32) m.setU32(p + off, v ?? 0);
+  const u64: [number, bigint | number | undefined][] = [[C.WLA_LENGTH, a.length], [C.WLA_BUDGET, a.budget ?? WL_UNBOUNDED],
+    [C.WLA_MAX_ITERS, a.maxIters ?? WL_UNBOUNDED], [C.WLA_BASE, a.base], [C.WLA_STRIDE, a.stride]];
+  for (const [off, v] of u64) m.setU64(p + off, BigInt(v ?? 0));
+  return p;
+}
+/** the setup of a fault workload's point: its budget and steady-state block, and the struct wl_args of `fields` with them */
+function faultSetup(m: Machine, p: PointSpec, size: number, fields: WlArgs = {}): FaultCtx {
+  const budget = budgetOf(p);
+  const st = steadyBlock(m, p);
+  return { budget, size, ...st, wl: wlArgs(m, { length: size, budget, steady: st.steady, ...fields }) };
+}
 
 
 /**
@@ -309,8 +337,8 @@ function pageFaultWorkload(name: WorkloadName, kind: number, description: string
       // file workloads: the page cache keeps every page touched (a file per CPU), plus the private copies (page_fault2)
       return kind === 0 ? faultMachine(p, live) : faultMachine(p, kind === 1 ? live : 0, p.cpus, size / PAGE, live);
     },
-    setup: (m, p) => ({ budget: budgetOf(p), size, ...steadyBlock(m, p) }),
-    task: (cpu, ctx) => ({ program: 'pageFault', args: { kind, file: cpu, size: ctx.size, budget: ctx.budget, steady: ctx.steady } }),
+    setup: (m, p) => faultSetup(m, p, size, { kind }),
+    task: (cpu, ctx) => ({ program: 'pageFault', args: { file: cpu, wl: ctx.wl! } }),
     ops: loopOps,
     params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
     loop: loopOf('one mmap of 128 MiB, a write per page (32,768 faults), munmap'),
@@ -322,8 +350,8 @@ function mmapWorkload(name: WorkloadName, anon: boolean, description: string): W
   return {
     name, description, opsUnit: 'mmap+munmap pairs', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, timed: WIS_TIMED,
     machine: (p) => faultMachine(p, 16, anon ? 0 : p.cpus, anon ? 0 : size / PAGE),
-    setup: (m, p) => ({ budget: budgetOf(p), size, ...steadyBlock(m, p) }),
-    task: (cpu, ctx) => ({ program: 'mmapLoop', args: { anon: anon ? 1 : 0, file: cpu, size: ctx.size, budget: ctx.budget, steady: ctx.steady } }),
+    setup: (m, p) => faultSetup(m, p, size, { kind: anon ? 1 : 0 }),
+    task: (cpu, ctx) => ({ program: 'mmapLoop', args: { file: cpu, wl: ctx.wl! } }),
     ops: loopOps,
     params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
     loop: loopOf('one mmap + munmap of 128 MiB'),
@@ -338,8 +366,8 @@ const tlbFlush1: Workload<FaultCtx> = {
   timed: WIS_TIMED,
   // one private copy at a time (MADV_DONTNEED drops it); the page cache of its file keeps every page the loop wrote
   machine: (p) => faultMachine(p, 256, p.cpus, 128 * MiB / PAGE, livePages(p, 128 * MiB / PAGE)),
-  setup: (m, p) => ({ budget: budgetOf(p), size: 128 * MiB, ...steadyBlock(m, p) }),
-  task: (cpu, ctx) => ({ program: 'tlbFlush', args: { file: cpu, size: ctx.size, budget: ctx.budget, steady: ctx.steady } }),
+  setup: (m, p) => faultSetup(m, p, 128 * MiB),
+  task: (cpu, ctx) => ({ program: 'tlbFlush', args: { file: cpu, wl: ctx.wl! } }),
   ops: loopOps,
   params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
   loop: loopOf('one private mapping of its 128 MiB file, per page a write and MADV_DONTNEED (32,768), munmap'),
@@ -358,8 +386,8 @@ const mteTag: Workload<FaultCtx> = {
   description: 'MTE tag storage on demand: mmap 256 KiB, write it, mprotect(PROT_MTE), write it again (each page a fault-on-access fault that reserves tag storage from one shared pool), munmap; per re-faulted page',
   opsUnit: 'fault-on-access faults', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
   machine: (p) => ({ ...faultMachine(p, MTE_TAG_SIZE / PAGE), settings: { tagStorage: 2 * p.cpus * (MTE_TAG_SIZE / PAGE) } }),
-  setup: (m, p) => ({ budget: budgetOf(p), size: MTE_TAG_SIZE, ...steadyBlock(m, p) }),
-  task: (_cpu, ctx) => ({ program: 'mteTag', args: { size: ctx.size, budget: ctx.budget, steady: ctx.steady } }),
+  setup: (m, p) => faultSetup(m, p, MTE_TAG_SIZE),
+  task: (_cpu, ctx) => ({ program: 'mteTag', args: { wl: ctx.wl! } }),
   ops: loopOps,
   params: (ctx) => ({ sizeBytes: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
   loop: loopOf('one mmap of 256 KiB, write, mprotect(PROT_MTE), write again (64 fault-on-access faults), munmap'),
@@ -394,10 +422,11 @@ function pftWorkload(name: WorkloadName, shared: boolean, description: string): 
     vcycles: 'memory per thread = vcycles / 10,000 pages (default 2,000 pages); rounds repeat until the clock passes vcycles',
     timed: 'the fault phase of each round only (between two barriers); map and unmap are outside the window',
     machine: (p) => faultMachine(p, pftPages(p)),
-    setup: (m, p) => ({ budget: budgetOf(p), size: pftPages(p) * PAGE, barrier: m.hostAlloc(32), extra: { cpus: p.cpus }, tables: scratchOf(m, p),
-      ...steadyBlock(m, p) }),
-    task: (cpu, ctx) => ({ program: 'pft', args: { shared: shared ? 1 : 0, base: 0x200000000000, size: ctx.size, ncpus: ctx.extra!.cpus,
-      barrier: ctx.barrier!, window: ctx.tables![cpu], budget: ctx.budget, steady: ctx.steady } }),
+    setup: (m, p) => {
+      const barrier = m.hostAlloc(32);
+      return { ...faultSetup(m, p, pftPages(p) * PAGE, { kind: shared ? 1 : 0, base: 0x200000000000, ncpus: p.cpus, barrier }), barrier, tables: scratchOf(m, p) };
+    },
+    task: (cpu, ctx) => ({ program: 'pft', args: { window: ctx.tables![cpu], wl: ctx.wl! } }),
     ops: loopOps,
     params: (ctx) => ({ bytesPerThread: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
     timedCycles: (m) => windowCycles(m),
@@ -417,10 +446,11 @@ function ebizzyWorkload(name: WorkloadName, o: EbizzyOpts, description: string):
     name, description, opsUnit: 'records', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, placement: 'spread', // ebizzy.c's pthread_create(), unbound
     timed: 'from the start signal (after the chunks are allocated and written) for vcycles cycles',
     machine: (p) => faultMachine(p, 2 * chunkSize / PAGE + Math.ceil(chunks * chunkSize / PAGE / p.cpus)),
-    setup: (m, p) => ({ budget: budgetOf(p), size: chunkSize, barrier: m.hostAlloc(32), extra: { chunks, cpus: p.cpus, opts: optsOf(m.C) }, tables: scratchOf(m, p),
-      ...steadyBlock(m, p) }),
-    task: (cpu, ctx) => ({ program: 'ebizzy', args: { opts: ctx.extra!.opts, chunks: ctx.extra!.chunks, chunkSize: ctx.size,
-      ncpus: ctx.extra!.cpus, barrier: ctx.barrier!, window: ctx.tables![cpu], budget: ctx.budget, steady: ctx.steady } }),
+    setup: (m, p) => {
+      const barrier = m.hostAlloc(32);
+      return { ...faultSetup(m, p, chunkSize, { opts: optsOf(m.C), npages: chunks, ncpus: p.cpus, barrier }), barrier, tables: scratchOf(m, p) };
+    },
+    task: (cpu, ctx) => ({ program: 'ebizzy', args: { window: ctx.tables![cpu], wl: ctx.wl! } }),
     ops: loopOps,
     params: (ctx) => ({ chunkBytes: chunkSize, chunks, touchOnly: o.touch ? 1 : 0, randomSize: o.randomSize ? 1 : 0, permissions: o.permissions ? 1 : 0,
       vcyclesBudget: ctx.budget, loops: ctx.loops }),
@@ -436,12 +466,11 @@ function mapbenchWorkload(name: WorkloadName, global: boolean, description: stri
   return {
     name, description, opsUnit: 'map+touch+unmap', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC,
     machine: (p) => faultMachine(p, 64),
-    setup: (m, p) => ({ budget: budgetOf(p), size: npages, extra: { cpus: p.cpus }, ...steadyBlock(m, p) }),
+    // one region: CPU c uses slots c, c + ncpus, ... (neighbours share page tables and VMAs' neighbourhoods); local: a region per CPU, 1 GiB apart
+    setup: (m, p) => ({ ...faultSetup(m, p, 0, global ? { npages: npages * p.cpus, step: p.cpus } : { npages, step: 1 }), size: npages }),
     task: (cpu, ctx) => global
-      // one region: CPU c uses slots c, c + ncpus, ... (neighbours share page tables and VMAs' neighbourhoods)
-      ? { program: 'mapbench', args: { base: Number(base), npages: npages * ctx.extra!.cpus, first: cpu, step: ctx.extra!.cpus, budget: ctx.budget, steady: ctx.steady } }
-      // a region per CPU, 1 GiB apart
-      : { program: 'mapbench', args: { base: Number(base + BigInt(cpu) * (1n << 30n)), npages, first: 0, step: 1, budget: ctx.budget, steady: ctx.steady } },
+      ? { program: 'mapbench', args: { base: Number(base), first: cpu, wl: ctx.wl! } }
+      : { program: 'mapbench', args: { base: Number(base + BigInt(cpu) * (1n << 30n)), first: 0, wl: ctx.wl! } },
     ops: loopOps,
     params: (ctx) => ({ pagesPerCpu: ctx.size, vcyclesBudget: ctx.budget, loops: ctx.loops }),
     loop: loopOf('one page: mmap (MAP_FIXED), write, munmap'),
@@ -456,10 +485,12 @@ const mapbenchPipeline: Workload<FaultCtx> = {
   machine: (p) => faultMachine(p, 64),
   setup: (m, p) => {
     // each CPU's ring flags (one u32 per slot) live in its per-CPU scratch
-    return { budget: budgetOf(p), size: 16, extra: { cpus: p.cpus }, tables: [...Array(p.cpus).keys()].map((c) => m.scratch(c)), steady: 0, loops: 0 };
+    const budget = budgetOf(p);
+    const wl = wlArgs(m, { base: 0x300000000000, stride: 2 ** 30, npages: 16, ncpus: p.cpus, budget });
+    return { budget, size: 16, extra: { cpus: p.cpus }, tables: [...Array(p.cpus).keys()].map((c) => m.scratch(c)), steady: 0, loops: 0, wl };
   },
-  task: (cpu, ctx) => ({ program: 'mapbenchPipeline', args: { base: 0x300000000000, stride: 2 ** 30, npages: ctx.size,
-    myFlags: ctx.tables![cpu], prevFlags: ctx.tables![(cpu + ctx.extra!.cpus - 1) % ctx.extra!.cpus], ncpus: ctx.extra!.cpus, budget: ctx.budget } }),
+  task: (cpu, ctx) => ({ program: 'mapbenchPipeline', args: { myFlags: ctx.tables![cpu], prevFlags: ctx.tables![(cpu + ctx.extra!.cpus - 1) % ctx.extra!.cpus],
+    wl: ctx.wl! } }),
   ops: loopOps,
   params: (ctx) => ({ ringPages: ctx.size, vcyclesBudget: ctx.budget }),
 };

@@ -65,10 +65,17 @@ const i32 = new Int32Array(memory.buffer);
 const dv = new DataView(memory.buffer);
 const HDR = C.HDR_BASE;
 
-// wl_page_fault(mm 0, kind 0 = anonymous private, file 0, size 128 KiB, budget: deadline on the CPU's clock, max iterations, at 0,
-// ss 0 = no steady-state block: the budget alone ends the loop)
+// wl_page_fault(mm 0, file 0, at 0, args): the loop's configuration is a struct wl_args (WLA_*), written here into the
+// header's host scratch (HDR_SCRATCH): kind 0 = anonymous private, length 128 KiB, budget: deadline on the CPU's clock,
+// max iterations, steady 0 = no steady-state block (the budget alone ends the loop)
+const wla = HDR + C.HDR_SCRATCH;
+dv.setUint32(wla + C.WLA_KIND, 0, true);
+dv.setUint32(wla + C.WLA_STEADY, 0, true);
+dv.setBigUint64(wla + C.WLA_LENGTH, BigInt(128 * 1024), true);
+dv.setBigUint64(wla + C.WLA_BUDGET, BigInt(vcycles), true);
+dv.setBigUint64(wla + C.WLA_MAX_ITERS, 2n ** 50n, true);
 const call = doc.calls.find((c) => c.name === 'wl_page_fault');
-const args = [0, 0, 0, 128 * 1024, vcycles, 2 ** 50, 0, 0];
+const args = [0, 0, 0, wla];
 if (args.length !== call.params.length) { console.error('raw-abi: wl_page_fault takes other arguments than this harness passes'); process.exit(1); }
 
 /** stop: H_STOP from 0 to a reason, then wake every CPU (PC_WAKE) and every worker (WK_WAKE + notify) */

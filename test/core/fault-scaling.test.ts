@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { Machine, type Mode } from '../../src/machine.js';
+import { wlArgs } from '../../src/workloads.js';
 
 // Direction only: how page-fault throughput moves with the CPU count under
 // each strategy. Numbers are printed for the README; the assertions are the
@@ -17,7 +18,8 @@ const maxClock = (c: bigint[]) => Number(c.reduce((a, b) => (a > b ? a : b)));
 /** `own`: every CPU maps its region at its own fixed address, so it gets its own VMA (adjacent mmaps would merge) */
 async function pageFault1(strategy: number, cpus: number, mode: Mode = 'parallel', kind = 0, own = false): Promise<Point> {
   const m = new Machine({ cpus, mode, strategy, watchdogMs: 20_000, ...(kind ? { files: 1, filePages: 1024 } : {}) });
-  const r = await m.run((cpu) => ({ program: 'pageFault', args: { kind, size: 4 * MiB, maxIters: ITERS, at: own ? 0x2000_0000_0000 + cpu * 2 ** 30 : 0 } }));
+  const wl = wlArgs(m, { kind, length: 4 * MiB, maxIters: ITERS });
+  const r = await m.run((cpu) => ({ program: 'pageFault', args: { at: own ? 0x2000_0000_0000 + cpu * 2 ** 30 : 0, wl } }));
   expect(r.error).toBeUndefined();
   for (const c of r.cpus) expect((c.value as { iters: number }).iters).toBe(ITERS);
   const tput = (cpus * ITERS) / maxClock(r.clocks) * 1e6;
@@ -53,9 +55,11 @@ describe('mapping churn: CPUs mmap/munmap in a loop while others fault', () => {
     const lines: string[] = [];
     for (const s of [0, 1, 2]) {
       const m = new Machine({ cpus: 8, mode: 'parallel', strategy: s, watchdogMs: 20_000 });
+      const churn = wlArgs(m, { npages: 64, step: 1, budget: 8_000_000 });
+      const fault = wlArgs(m, { kind: 0, length: 4 * MiB, maxIters: 1024 });
       const r = await m.run((c) => c < 2
-        ? { program: 'mapbench', args: { base: 0x40_0000_0000 + c * 0x1000_0000, npages: 64, first: 0, step: 1, budget: 8_000_000 } }
-        : { program: 'pageFault', args: { kind: 0, size: 4 * MiB, maxIters: 1024 } });
+        ? { program: 'mapbench', args: { base: 0x40_0000_0000 + c * 0x1000_0000, first: 0, wl: churn } }
+        : { program: 'pageFault', args: { wl: fault } });
       expect(r.error).toBeUndefined();
       const st = m.stats();
       // the faulters' waits only: churners' own mmap_lock waits are write-side

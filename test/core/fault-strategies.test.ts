@@ -5,6 +5,7 @@ import {
 } from '../support/fault-util.js';
 import { inspectPageTables } from '../../src/pgtable.js';
 import { Machine } from '../../src/machine.js';
+import { wlArgs } from '../../src/workloads.js';
 
 // "Same answers, different timing": the three fault-path strategies share the
 // page tables, TLBs and mutators, so a workload whose outcome does not depend
@@ -131,7 +132,8 @@ describe('the speculative and per-VMA paths really bypass mmap_lock (page_fault1
     const res = [];
     for (const strategy of [0, 1, 2]) {
       const m = new Machine({ cpus: 4, mode: 'deterministic', strategy });
-      const r = await m.run(() => ({ program: 'pageFault', args: { kind: 0, size: 4 * MiB, maxIters: 2048 } }));
+      const wl = wlArgs(m, { kind: 0, length: 4 * MiB, maxIters: 2048 });
+      const r = await m.run(() => ({ program: 'pageFault', args: { wl } }));
       expect(r.error).toBeUndefined();
       expect(r.cpus.map((c) => (c.value as { iters: number }).iters)).toEqual([2048, 2048, 2048, 2048]);
       res.push(m.stats());

@@ -107,8 +107,9 @@ describe('docs/abi.md says what the core and its host do', () => {
     const text = readFileSync(DOC, 'utf8');
     const json = JSON.parse(/^```json abi\n([\s\S]*?)^```$/m.exec(text)![1]);
     const pf = json.calls.find((c: { name: string }) => c.name === 'wl_page_fault');
-    expect(pf.params.map((p: { name: string }) => p.name)).toEqual(['mm', 'kind', 'file', 'size', 'budget', 'max_iters', 'at', 'ss']);
-    expect(text).toMatch(/`budget` of every `wl_\*` loop is an absolute\ndeadline on the CPU's virtual clock/);
+    expect(pf.params.map((p: { name: string }) => p.name)).toEqual(['mm', 'file', 'at', 'args']);
+    expect(text).toMatch(/`budget` of every `wl_\*` loop \(`WLA_BUDGET`\) is an absolute\ndeadline on the CPU's virtual clock/);
+    expect(text).toMatch(/reads its configuration from a `struct wl_args` the host wrote\n\(`WLA_\*` offsets/);
     for (const c of json.calls) expect(c.params.every((p: { name: string }) => /^[a-z_][a-z0-9_]*$/.test(p.name)), c.name).toBe(true);
   });
 });

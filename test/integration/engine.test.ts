@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Machine, ASYNC_STACK_BYTES } from '../../src/machine.js';
 import { runPoint, POINT_DEFAULTS, type PointResult } from '../../src/experiment.js';
+import { wlArgs } from '../../src/workloads.js';
 
 // The M:N engine: many emulated CPUs per host worker as coroutines.
 
@@ -61,8 +62,9 @@ describe('many CPUs per worker', () => {
     const m = new Machine({ cpus: 16, workers: 2, watchdogMs: 10_000 });
     const { lock, counter } = lockAndCounter(m);
     m.setU32(m.percpu(11) + m.C.PC_INJECT, 3); // cpu 11 (worker 1) traps when it starts its third operation
+    const wl = wlArgs(m, { kind: 0, length: 1 << 20, maxIters: 1000 });
     const r = await m.run((cpu) => cpu === 11
-      ? { program: 'pageFault', args: { kind: 0, size: 1 << 20, maxIters: 1000 } }
+      ? { program: 'pageFault', args: { wl } }
       : { program: 'lockInc', args: { lock, counter, iters: 100_000 } });
     expect(r.ok).toBe(false);
     expect(r.error).toMatch(/cpu 11/);
