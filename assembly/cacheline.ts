@@ -184,8 +184,17 @@ export function line_init_owned(line: u32): void {
  * Advances CLOCK to the end of the access and returns the cycles spent
  * waiting for the line to become free (0 when uncontended in virtual time).
  */
-export function line_access_excl(line: u32, base: u64): u64 {
+@inline export function line_access_excl(line: u32, base: u64): u64 {
   sched_sync();
+  return line_access_excl_synced(line, base);
+}
+
+/**
+ * line_access_excl() after its clock-order check (sched_sync, inlined into the
+ * caller): it never switches, so Binaryen's Asyncify leaves it (and line_read_synced)
+ * uninstrumented, and a call to it needs no unwind check after it.
+ */
+function line_access_excl_synced(line: u32, base: u64): u64 {
   const cpu = cpu_id();
   const me: u64 = <u64>cpu + 1;
   // buckets of two quanta: a CPU can run at most 2 quanta ahead of the slowest, so
@@ -261,8 +270,11 @@ export function line_wait_accounting(on: bool): void { cpu_local().line_wait_unc
 @inline export function line_write(line: u32): u64 { return line_access_excl(line, cost(COST_STORE)); }
 
 /** read of a modeled line: transfer unless we already share it */
-export function line_read(line: u32): void {
+@inline export function line_read(line: u32): void {
   sched_sync();
+  line_read_synced(line);
+}
+function line_read_synced(line: u32): void {
   const cpu = cpu_id();
   // the hot path: one load + test of this CPU's word of the sharers
   const word = cpumask_word(cpu, line + LM_SHARERS);
