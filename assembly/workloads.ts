@@ -326,8 +326,8 @@ export const EBIZZY_PERMISSIONS: u32 = 4; // -p: mprotect(PROT_READ) every other
  * `chunk_size` bytes (records are 8-byte size_t), each with its own mmap
  * (top-down, so they are adjacent and, as in Linux, one merged VMA unless
  * -p alternates their protection), writes each, and with -p mprotects the
- * even ones read-only. Then each record: pick a random chunk, with -R a
- * random copy size ((rand % records + 1) * 8 bytes), mmap a copy buffer of
+ * even ones read-only. Then each record: pick a chunk with rand_num(), with
+ * -R a copy size of (rand_num(records) + 1) * 8 bytes, mmap a copy buffer of
  * that size (it lands below the chunks and the other threads' buffers, and
  * merges with its neighbour as an anonymous mapping does), copy the chunk
  * into it (reads of every source page, a write fault on every copy page),
@@ -341,6 +341,12 @@ export const EBIZZY_PERMISSIONS: u32 = 4; // -p: mprotect(PROT_READ) every other
  * CPU expects them (below the `mem` array, adjacent). `me`: the thread's
  * index; `args`: opts, npages (the chunks), length (a chunk), ncpus, barrier,
  * steady, budget, max_iters.
+ *
+ * rand_num() is ebizzy's own generator, as written (ebizzy_rand_num()): its
+ * state never leaves 0, so every record copies chunk 0 and searches key 0,
+ * and with -R every copy is one record of 8 bytes: one page mapped, one
+ * fault, one page unmapped (the SPF series' `-mTRp` records, 61x as many per
+ * second as `-mT`'s 128-page ones in its published figures).
  */
 export function wl_ebizzy(mm: u32, me: u32, window: u32, args: u32): i64 {
   const opts = load<u32>(args + WLA_OPTS), chunks = load<u32>(args + WLA_NPAGES), chunk_size = load<u64>(args + WLA_LENGTH);
@@ -374,12 +380,18 @@ export function wl_ebizzy(mm: u32, me: u32, window: u32, args: u32): i64 {
   vt_barrier(barrier, ncpu);
   const t0 = now();
   const records = chunk_size / 8;
+  let state: u32 = 0; // search_mem(): `unsigned int state = 0;`, one per thread
   let iters: i64 = 0;
   // ebizzy -S: the run lasts `budget` cycles from the start signal (and covers whole records of every CPU)
   while (running(ss, t0 + budget) && <u64>iters < max_iters) {
     op_begin(13);
-    const src = ebizzy_chunk(top, <u32>rand_below(chunks), chunk_size);
-    const copy_size = (opts & EBIZZY_RANDOM_SIZE) != 0 ? (rand_below(records) + 1) * 8 : chunk_size;
+    state = ebizzy_rand_step(state);
+    const src = ebizzy_chunk(top, ebizzy_rand_num(state, chunks), chunk_size); // chunk = rand_num(chunks, &state)
+    let copy_size = chunk_size;
+    if ((opts & EBIZZY_RANDOM_SIZE) != 0) { // copy_size = (rand_num(chunk_size / record_size, &state) + 1) * record_size
+      state = ebizzy_rand_step(state);
+      copy_size = (<u64>ebizzy_rand_num(state, <u32>records) + 1) * 8;
+    }
     const a = sys_mmap(mm, 0, copy_size, RW, MAP_PRIVATE | MAP_ANONYMOUS, 0, 0);
     if (a < 0) return fail_mmap(a);
     const copy = <u64>a;
@@ -395,7 +407,8 @@ export function wl_ebizzy(mm: u32, me: u32, window: u32, args: u32): i64 {
     if (!touch) {
       // bsearch(): every probe reads the record's page of the copy
       const n = copy_size / 8;
-      const key = rand_below(n);
+      state = ebizzy_rand_step(state);
+      const key = <u64>ebizzy_rand_num(state, <u32>n); // key = rand_num(copy_size / record_size, &state)
       let lo: u64 = 0;
       let hi: u64 = n;
       while (lo < hi) {
@@ -415,6 +428,18 @@ export function wl_ebizzy(mm: u32, me: u32, window: u32, args: u32): i64 {
   store<u64>(window, now() - t0);
   return iters;
 }
+
+/**
+ * ebizzy 0.3's rand_num() as LTP carries it (utils/benchmark/ebizzy-0.3/ebizzy.c, since LTP commit
+ * 0ab83cf3a of 2009-11-05, SourceForge bug 2892491, which made the by-value state a pointer and
+ * initialised it): `*state *= 1103515245 + 12345; return ((*state/65536) % max);` with the state
+ * starting at 0 in search_mem(). The multiply keeps 0 at 0: every call returns 0. (The 0.3
+ * tarball's own version took the state by value, uninitialised, and returned one constant per
+ * thread.) Kept as written: it is what the benchmark does, and the SPF series' -mTRp figures
+ * (12.4k-91.1k records/s against -mT's 743-1,490) are those of one-page records.
+ */
+@inline function ebizzy_rand_step(state: u32): u32 { return state * (1103515245 + 12345); }
+@inline function ebizzy_rand_num(state: u32, max: u32): u32 { return (state / 65536) % max; }
 
 /** where ebizzy's first mmap (the mem array, one page) lands: the top of a fresh mm's top-down area */
 @inline function ebizzy_top(mm: u32): u64 { return mmap_base(mm) - PAGE_SIZE; }

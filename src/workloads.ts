@@ -437,7 +437,11 @@ function pftWorkload(name: WorkloadName, shared: boolean, description: string): 
 /** ebizzy.c's options besides -m (assembly/workloads.ts EBIZZY_*) */
 interface EbizzyOpts { touch?: boolean; randomSize?: boolean; permissions?: boolean }
 
-/** ebizzy.c with its defaults: 10 chunks of 64 Ki records of 8 bytes (512 KiB), shared by the threads */
+/**
+ * ebizzy.c with its defaults (read_options(): chunks = 10, chunk_size = record_size * 64 * 1024 = 512 KiB,
+ * records of sizeof(size_t) = 8 bytes), shared by the threads. ebizzy's own default thread count is
+ * 2 x the online CPUs (`threads = 2 * sysconf(_SC_NPROCESSORS_ONLN)`); faultline runs one per CPU.
+ */
 function ebizzyWorkload(name: WorkloadName, o: EbizzyOpts, description: string): Workload<FaultCtx> {
   const chunkSize = 8 * 64 * 1024;
   const chunks = 10;
@@ -455,7 +459,7 @@ function ebizzyWorkload(name: WorkloadName, o: EbizzyOpts, description: string):
     params: (ctx) => ({ chunkBytes: chunkSize, chunks, touchOnly: o.touch ? 1 : 0, randomSize: o.randomSize ? 1 : 0, permissions: o.permissions ? 1 : 0,
       vcyclesBudget: ctx.budget, loops: ctx.loops }),
     timedCycles: (m) => windowCycles(m),
-    loop: loopOf('one record: mmap a 512 KiB buffer, fill it, search it, munmap'),
+    loop: loopOf(o.randomSize ? 'one record: mmap an 8-byte buffer (one page), fill it, munmap' : 'one record: mmap a 512 KiB buffer, fill it, search it, munmap'),
   };
 }
 
@@ -595,10 +599,12 @@ export const workloads: readonly Workload[] = Object.freeze([
   mteTag,
   pftWorkload('pft-shared', true, 'pft.c (pft -t N): every thread faults its slice of ONE region mapped before the timed phase (one VMA)'),
   pftWorkload('pft-private', false, 'pft.c threads, a region per thread: every thread faults its own region (its own VMA), mapped before the timed phase'),
-  ebizzyWorkload('ebizzy', {}, 'ebizzy.c -m: per record, mmap a 512 KiB buffer, copy a random shared chunk into it, bsearch a key, munmap'),
+  // ebizzy.c's rand_num() returns 0 on every call (its state stays 0: assembly/workloads.ts ebizzy_rand_num()):
+  // every record copies chunk 0 and searches key 0, and -R copies one record (8 bytes, one page)
+  ebizzyWorkload('ebizzy', {}, 'ebizzy.c -m: per record, mmap a 512 KiB buffer, copy shared chunk 0 into it (rand_num() is always 0), bsearch key 0, munmap'),
   ebizzyWorkload('ebizzy-mT', { touch: true }, 'ebizzy.c -mT: per record, mmap a 512 KiB buffer, write each page, munmap'),
   ebizzyWorkload('ebizzy-mTRp', { touch: true, randomSize: true, permissions: true },
-    'ebizzy.c -mTRp: per record, mmap a buffer of a random number of records (8 B to 512 KiB), write each page, munmap; the even chunks are read-only so the chunks never merge'),
+    'ebizzy.c -mTRp: per record, mmap a buffer of (rand_num() + 1) records = 8 bytes (rand_num() is always 0): one page, write it, munmap; the even chunks are read-only so the chunks never merge'),
   mapbenchWorkload('mapbench-local', false, 'RadixVM mapbench.cc local: each CPU maps, touches and unmaps pages of its own region'),
   mapbenchWorkload('mapbench-global', true, 'RadixVM mapbench.cc global: all CPUs map, touch and unmap interleaved pages of one region'),
   mapbenchPipeline,
