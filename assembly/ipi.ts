@@ -28,7 +28,9 @@ import { fn_enter, fn_exit, tracing, trace_event } from './obs';
 import { FN_FLUSH_TLB_FUNC, FN_FLUSH_TLB_MM_RANGE } from './generated';
 import { TE_IPI, TE_SHOOTDOWN } from './layout';
 import { cpuidle_enter, cpuidle_exit } from './cpuidle';
-import { rwsem_sleeping } from './rwsem';
+import { rwsem_sleeping, rwsem_sleeping_on } from './rwsem';
+import { SET_MUNMAP_DOWNGRADE, setting } from './layout';
+import { STAT_SHOOTDOWN_IDLE_SKIP, STAT_IPI_IDLE } from './generated';
 
 // ------------------------------------------------------------ IRQ state ---
 
@@ -128,12 +130,41 @@ function send_ipi(t: u32, kind: u32, start: u64, end: u64): void {
 }
 
 /**
+ * Idle CPUs: a CPU whose task sleeps (in an rwsem's wait list: the emulator's
+ * only sleep; each thread has a CPU of its own) runs the idle task, and x86
+ * does not interrupt it for a shootdown of the mm it left:
+ *  - 4.14 to 4.19 with PCID (every x86 server core since Westmere; a KVM
+ *    guest has it with the host's CPU model): enter_lazy_tlb() switches to
+ *    init_mm at once (tlb_defer_switch_to_init_mm() is false with PCID,
+ *    arch/x86/mm/tlb.c, commit 10af6235e0d3 "x86/mm: Implement PCID based
+ *    optimization: try to preserve old TLB entries using PCID", 4.14), and
+ *    switch_mm_irqs_off() clears the CPU from mm_cpumask(): no flush IPI at
+ *    all until the task runs again. The emulator's kernels before 4.20 are
+ *    those whose munmap keeps the write lock (SET_MUNMAP_DOWNGRADE 0).
+ *  - 4.20 and later: the CPU stays in lazy TLB mode, still in mm_cpumask, and
+ *    native_flush_tlb_others() / native_flush_tlb_multi() skip lazy CPUs
+ *    (on_each_cpu_cond_mask(tlb_is_not_lazy, ...)) unless the flush frees page
+ *    tables (info->freed_tables): commits 95b0e6357d3e "x86/mm/tlb: Always use
+ *    lazy TLB mode" and 64482aafe55f "x86/mm/tlb: Only send page table free
+ *    TLB flush to lazy TLB CPUs" (Rik van Riel, 4.20).
+ * When the task runs again, switch_mm_irqs_off() finds the mm's tlb_gen moved
+ * and flushes. The emulator flushes a CPU's TLB as its task goes to sleep
+ * (rwsem.ts rwq_join(), before it counts as asleep), so a skipped CPU holds
+ * nothing stale and refills by page walks; an initiator reads each target's
+ * sleep state after it cleared the PTEs (both atomic), so a target that
+ * wakes meanwhile walks the new ones.
+ */
+@inline function skips_idle(freed_tables: bool): bool { return setting(SET_MUNMAP_DOWNGRADE) == 0 || !freed_tables; }
+
+/**
  * flush_tlb_mm_range(): invalidate [start, end) (vpns; 0,0 = everything) on
  * every CPU that may cache translations of `mm`, and return only when all of
  * them have acked. Caller may hold spinlocks (that is how the PTL/IPI deadlock
  * arises) but must have IRQs enabled, as smp_call_function_many() requires.
+ * `freed_tables`: page tables were detached (mmu_gather's freed_tables): idle
+ * CPUs are interrupted too on 4.20+ (see "Idle CPUs").
  */
-function flush_tlb_mm_range__body(mm: u32, start: u64, end: u64): void {
+function flush_tlb_mm_range__body(mm: u32, start: u64, end: u64, freed_tables: bool): void {
   stat_inc(STAT_SHOOTDOWN);
   tlb_flush_range(start, end);
   // Snapshot of mm_cpumask without this CPU, one local per mask word
@@ -146,9 +177,18 @@ function flush_tlb_mm_range__body(mm: u32, start: u64, end: u64): void {
   const nw = NCPU_WORDS;
   let w0: u64 = 0, w1: u64 = 0, w2: u64 = 0, w3: u64 = 0;
   let n: i32 = 0;
+  const skip = skips_idle(freed_tables);
   for (let w: u32 = 0; w < nw; w++) {
     let x = atomic.load<u64>(cm + (w << 3));
     if (w == me >> 6) x &= ~cpumask_bit(me);
+    // idle CPUs (their task asleep) are not interrupted unless the flush frees tables on 4.20+: see "Idle CPUs"
+    let y = x;
+    while (y != 0) {
+      const c = (w << 6) + <u32>ctz(y);
+      y &= y - 1;
+      if (!rwsem_sleeping_on(percpu(c))) continue;
+      if (skip) { x &= ~cpumask_bit(c); stat_inc(STAT_SHOOTDOWN_IDLE_SKIP); } else stat_inc(STAT_IPI_IDLE);
+    }
     n += <i32>popcnt(x);
     if (w == 0) w0 = x; else if (w == 1) w1 = x; else if (w == 2) w2 = x; else w3 = x;
   }
@@ -185,6 +225,12 @@ function flush_tlb_mm_range__body(mm: u32, start: u64, end: u64): void {
 /** flush_tlb_mm_range() as a frame of the flame graph (obs.ts) */
 @inline export function flush_tlb_mm_range(mm: u32, start: u64, end: u64): void {
   fn_enter(FN_FLUSH_TLB_MM_RANGE);
-  flush_tlb_mm_range__body(mm, start, end);
+  flush_tlb_mm_range__body(mm, start, end, false);
+  fn_exit();
+}
+/** flush_tlb_mm_range() of a flush that frees page tables (mmu_gather's freed_tables: see "Idle CPUs") */
+@inline export function flush_tlb_mm_range_freed_tables(mm: u32, start: u64, end: u64): void {
+  fn_enter(FN_FLUSH_TLB_MM_RANGE);
+  flush_tlb_mm_range__body(mm, start, end, true);
   fn_exit();
 }

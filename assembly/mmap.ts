@@ -28,7 +28,7 @@ import {
 } from './generated';
 import { sync_point } from './wait';
 import { spin_lock, spin_unlock } from './spinlock';
-import { flush_tlb_mm_range } from './ipi';
+import { flush_tlb_mm_range, flush_tlb_mm_range_freed_tables } from './ipi';
 import { tlb_flush_range } from './tlb';
 import {
   walk_lockless, walk_pte_table, walk_pmd_table, walk_pmd_slot, ptl_of, ptpage_addr, set_pte, ptep_get_and_clear,
@@ -89,16 +89,17 @@ const PMD_SIZE: u64 = 0x200000;
 @inline function gather_n_addr(): u32 { return pcm(cpu_id()) + PCM_GATHER; }
 
 /** flush the mm's TLBs for [s, e) everywhere (or only locally under the planted bug), then free what was gathered */
-function tlb_flush_and_free__body(mm: u32, s: u64, e: u64): void {
+function tlb_flush_and_free__body(mm: u32, s: u64, e: u64, freed_tables: bool): void {
   if (TEST_BUILD && (setting(SET_BUG) & BUG_SKIP_SHOOTDOWN)) tlb_flush_range(s >> PAGE_SHIFT, e >> PAGE_SHIFT);
+  else if (freed_tables) flush_tlb_mm_range_freed_tables(mm, s >> PAGE_SHIFT, (e + PAGE_SIZE - 1) >> PAGE_SHIFT);
   else flush_tlb_mm_range(mm, s >> PAGE_SHIFT, (e + PAGE_SIZE - 1) >> PAGE_SHIFT);
   release_pages(gather_n_addr(), cpu_local().gather_n);
   cpu_local().gather_n = 0;
 }
 /** tlb_flush_and_free() as a frame of the flame graph (obs.ts) */
-@inline export function tlb_flush_and_free(mm: u32, s: u64, e: u64): void {
+@inline export function tlb_flush_and_free(mm: u32, s: u64, e: u64, freed_tables: bool): void {
   fn_enter(FN_TLB_FINISH_MMU);
-  tlb_flush_and_free__body(mm, s, e);
+  tlb_flush_and_free__body(mm, s, e, freed_tables);
   fn_exit();
 }
 
@@ -152,7 +153,7 @@ function zap_range__body(mm: u32, start: u64, end: u64, keep_anon: bool): u32 {
         stat_inc(STAT_ZAP_PTE);
         cleared++;
         if (pte_present(e) || pte_protnone(e)) { if (zap_one(mm, e)) force_under_ptl = true; }
-        if (cpu_local().gather_n >= GATHER_MAX) { spin_unlock(ptl); tlb_flush_and_free(mm, a, next); spin_lock(ptl); }
+        if (cpu_local().gather_n >= GATHER_MAX) { spin_unlock(ptl); tlb_flush_and_free(mm, a, next, false); spin_lock(ptl); }
       }
       if (force_under_ptl) {
         // the TLB flush happens BEFORE the PTL is dropped (a CPU spinning
@@ -252,7 +253,7 @@ export function do_munmap(mm: u32, start: u64, len: u64, downgrade: bool): i32 {
   // fault populates a table wholly inside it
   const freed = pgtables_detach(mm, floor, ceiling);
   // an untouched range (mmap1) cleared nothing and freed no table: no flush, no IPI
-  if (cleared > 0 || freed > 0 || cpu_local().gather_n > 0) tlb_flush_and_free(mm, start, end);
+  if (cleared > 0 || freed > 0 || cpu_local().gather_n > 0) tlb_flush_and_free(mm, start, end, freed > 0);
   pgtables_free_detached();
   return downgrade ? 1 : 0;
 }
@@ -486,7 +487,7 @@ function do_mprotect_pkey__body(mm: u32, start: u64, len: u64, prot: u32, pkey: 
     vm_write_end(s);
   }
   lru_add_drain();
-  tlb_flush_and_free(mm, start, end);
+  tlb_flush_and_free(mm, start, end, false);
   for (let i: u32 = 0; i < <u32>n; i++) vma_merge(mm, load<u32>(mut_vmas() + i * 4));
   mmap_write_unlock(mm);
   return 0;
@@ -522,7 +523,7 @@ function sys_madvise__body(mm: u32, start: u64, len: u64, advice: u32): i32 {
     a = e;
   }
   lru_add_drain();
-  tlb_flush_and_free(mm, start, end);
+  tlb_flush_and_free(mm, start, end, false);
   mmap_read_unlock(mm);
   if (r < 0) stat_inc(STAT_MMAP_FAIL);
   return r;

@@ -30,7 +30,7 @@ import { PC_WALK, PC_PKRU } from './layout';
 import { line_read, line_rmw, line_write, line_init_owned } from './cacheline';
 import { fl_pop, fl_push, fl_push_init, fl_pop_init, fl_count } from './freelist';
 import { spin_lock_init } from './spinlock';
-import { flush_tlb_mm_range } from './ipi';
+import { flush_tlb_mm_range, flush_tlb_mm_range_freed_tables } from './ipi';
 import {
   _PAGE_PRESENT, _PAGE_RW, _PAGE_USER, _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PSE, _PAGE_FAULT_ON_ACCESS, _PAGE_TABLE,
   pfn_pte, pte_pfn, pte_pkey, pmd_devmap, pmd_trans_huge, is_swap_pmd, pmd_bad, pud_bad,
@@ -512,7 +512,7 @@ export function pgtables_free_detached(): u32 {
 function free_pgtables__body(mm: u32, start: u64, end: u64): u32 {
   if (end > USER_VA_END) end = USER_VA_END;
   if (pgtables_detach(mm, start, end) == 0) return 0;
-  flush_tlb_mm_range(mm, start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT);
+  flush_tlb_mm_range_freed_tables(mm, start >> PAGE_SHIFT, (end + PAGE_SIZE - 1) >> PAGE_SHIFT);
   return pgtables_free_detached();
 }
 /** free_pgtables() as a frame of the flame graph (obs.ts) */

@@ -69,6 +69,7 @@ import { STAT_IPI_CYCLES, STAT_RWSEM_WAKE_ORDER_CYCLES } from './generated';
 import { strategy, STRATEGY_SPF } from './strategy';
 import { cpuidle_enter, cpuidle_exit } from './cpuidle';
 import { line_is_hot, line_wait_accounting, line_owner } from './cacheline';
+import { tlb_flush_all } from './tlb';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL, STAT_RWSEM_SLEEP, LOCK_CLASS_MM_RB_READ, COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER } from './generated';
 import { FN_DOWN_READ, FN_DOWN_WRITE } from './generated';
@@ -133,6 +134,9 @@ function rwq_join(s: u32, kind: u32, since: u64): void {
   // every rwsem sits 8-aligned (mm and VMA slots are, RW_* offsets in them too): the low 2 bits carry the kind
   store<u64>(PC + PC_RWQ_SINCE, since);
   atomic.store<u32>(PC + PC_WAKE_RANK, 0);
+  // the task sleeps and its CPU runs the idle task: x86 leaves the mm's TLB state behind (ipi.ts,
+  // "Idle CPUs"); its TLB is flushed here, before it counts as asleep, so a shootdown may skip it
+  if (sleeps(s)) tlb_flush_all();
   cpuidle_enter();
   atomic.store<u32>(PC + PC_RWQ, s | kind);
   word_add<u32>(s, RW_WORDS, RW_WAITLIST, 1);
@@ -545,10 +549,13 @@ export function downgrade_write(s: u32): void {
  * Is this CPU's task asleep in an rwsem's wait list (its CPU idle)? A writer
  * spinning (the OSQ) or a CPU waiting on the rwlock mm_rb_lock runs.
  */
-export function rwsem_sleeping(): bool {
-  const q = atomic.load<u32>(PC + PC_RWQ);
+export function rwsem_sleeping(): bool { return rwsem_sleeping_on(PC); }
+
+/** rwsem_sleeping() of the CPU whose per-CPU block is `pc` (a shootdown's initiator asks it of its targets: ipi.ts) */
+export function rwsem_sleeping_on(pc: u32): bool {
+  const q = atomic.load<u32>(pc + PC_RWQ);
   const k = q & 3;
-  return (k == RWQ_READER || k == RWQ_WRITER) && sleeps(q & ~(<u32>3)) && atomic.load<u32>(PC + PC_WAIT_OBJ) != 0;
+  return (k == RWQ_READER || k == RWQ_WRITER) && sleeps(q & ~(<u32>3)) && atomic.load<u32>(pc + PC_WAIT_OBJ) != 0;
 }
 
 /** inspection (uncharged) */

@@ -94,7 +94,7 @@ export function unmap_mapping_range(file: u32, first: u64, last: u64, even_cows:
       if (zs < lo) lo = zs;
       if (ze > hi) hi = ze;
     }
-    if (hi > lo) { lru_add_drain(); tlb_flush_and_free(mm, lo, hi); }
+    if (hi > lo) { lru_add_drain(); tlb_flush_and_free(mm, lo, hi, false); }
     mmap_read_unlock(mm);
   }
 }

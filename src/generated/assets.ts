@@ -739,6 +739,14 @@ export const COUNTERS_SPEC: unknown = {
   [
    "rwsem_wake_order_cycles",
    "cycles readers granted together by one rwsem release waited for the releaser's reschedule IPIs to the readers ahead of them in the wait list (wake_up_q() wakes them one after another; part of the lock's wait)"
+  ],
+  [
+   "ipi_idle",
+   "shootdown IPIs sent to an idle CPU (its task asleep in an rwsem's wait list): from 4.20 a flush that frees page tables interrupts lazy CPUs too; before 4.20 none (ipi.ts, Idle CPUs)"
+  ],
+  [
+   "shootdown_idle_skip",
+   "shootdown IPIs not sent because the target CPU was idle (its task asleep in an rwsem's wait list): x86 switched it to init_mm (PCID, before 4.20) or left it lazy (4.20+, unless the flush freed page tables)"
   ]
  ]
 };
