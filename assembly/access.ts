@@ -4,7 +4,7 @@
 // loops that workloads use run here, inside Wasm.
 
 import {
-  VMA_START, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PAGE_SHIFT, SET_NUMA_PERIOD, MM_NUMA_NEXT, PC_PKRU, PC_MEMPOLICY,
+  VMA_START, VMA_WORDS, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PAGE_SHIFT, SET_NUMA_PERIOD, MM_NUMA_NEXT, PC_PKRU, PC_MEMPOLICY,
   MPOL_DEFAULT, MPOL_INTERLEAVE, mm_addr, setting,
 } from './layout';
 import { PC, now, cpu_local, charge, cost, stat_inc, stat_add } from './cpu';
@@ -30,6 +30,7 @@ import { task_numa_work } from './mmap';
 import { fn_enter, fn_exit, tracing, trace_fault_begin, trace_fault_end } from './obs';
 import { FN_ASM_EXC_PAGE_FAULT, FN_DO_USER_ADDR_FAULT } from './generated';
 import { FAULT_PATH_CLASSIC, FAULT_PATH_SPECULATIVE, FAULT_PATH_SPF_FALLBACK, FAULT_PATH_VMA_LOCK, FAULT_PATH_VMA_FALLBACK } from './layout';
+import { word_peek_plain } from './shared';
 
 /** access_error() (arch/x86/mm/fault.c): the VMA does not permit this access (protection keys included) */
 @inline function access_error(flags: u32, vf: u32): bool {
@@ -51,11 +52,11 @@ export function fault_classic(mm: u32, address: u64, flags: u32): i32 {
   while (true) {
     mmap_read_lock(mm);
     const vma = find_vma(mm, address);
-    if (vma < 0 || address < load<u64>(vma_addr(<u32>vma) + VMA_START)) {
+    if (vma < 0 || address < word_peek_plain<u64>(vma_addr(<u32>vma), VMA_WORDS, VMA_START)) {
       mmap_read_unlock(mm); // no VMA (stack expansion is not emulated)
       return VM_FAULT_SIGSEGV;
     }
-    if (access_error(flags, load<u32>(vma_addr(<u32>vma) + VMA_FLAGS))) {
+    if (access_error(flags, word_peek_plain<u32>(vma_addr(<u32>vma), VMA_WORDS, VMA_FLAGS))) {
       mmap_read_unlock(mm);
       return VM_FAULT_SIGSEGV;
     }
@@ -95,7 +96,7 @@ export function do_user_addr_fault(mm: u32, address: u64, write: bool): i32 {
       // mmap_lock, which reports the SIGSEGV. (Fix: this check was missing, so a
       // write to a read-only VMA with an anon_vma reached do_wp_page and made the
       // PTE writable: found by both the strategies test and the stress checker.)
-      if (!access_error(flags, load<u32>(vma_addr(<u32>vma) + VMA_FLAGS))) {
+      if (!access_error(flags, word_peek_plain<u32>(vma_addr(<u32>vma), VMA_WORDS, VMA_FLAGS))) {
         r = handle_mm_fault(mm, <u32>vma, address, flags | FAULT_FLAG_VMA_LOCK | FAULT_FLAG_ALLOW_RETRY);
         // RETRY / COMPLETED: the handler released the VMA lock (release_fault_lock)
         if ((r & (VM_FAULT_RETRY | VM_FAULT_COMPLETED)) == 0) vma_end_read(<u32>vma);

@@ -25,7 +25,7 @@
 
 import { TEST_BUILD } from './build_flags';
 import {
-  VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_SEQ, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_ACCESS_PIDS,
+  VMA_START, VMA_WORDS, VMA_END, VMA_FLAGS, VMA_PROT, VMA_SEQ, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_ACCESS_PIDS,
   VM_WRITE, VM_READ, VM_EXEC, VM_SHARED, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP, VM_HUGEPAGE, VM_MTE, VMOPS_NONE, VMOPS_SHMEM,
   PG_ANON, PG_HUGE, FR_MAPCOUNT, FR_FLAGS,
   MM_PT_LOCK, SET_SPF_RETRY, SET_THP, SET_BUG, SPF_RETRY_UNBOUNDED, SPF_RETRY_SPIN, THP_ALWAYS, THP_MADVISE,
@@ -66,6 +66,7 @@ import { pagecache_get } from './pagecache';
 import { handle_userfault, shmem_userfault, uffd_spf_race, uffd_spf_stall } from './userfaultfd';
 import { FN_DO_ANONYMOUS_PAGE, FN_DO_FAULT, FN_DO_HUGE_PMD_ANONYMOUS_PAGE, FN_DO_WP_PAGE, FN_HANDLE_MM_FAULT, FN_HANDLE_PTE_FAULT, FN_HANDLE_PTE_PROTNONE, FN_PTE_ALLOC, FN_PTE_MAP_LOCK, FN_WP_PAGE_COPY } from './generated';
 import { fn_enter, fn_exit } from './obs';
+import { word_peek, word_peek_plain, word_poke } from './shared';
 
 // FAULT_FLAG_* (include/linux/mm.h)
 export const FAULT_FLAG_WRITE: u32 = 0x01;
@@ -161,7 +162,7 @@ function numa_restore_writable(vm_flags: u32, restored: u64): bool {
 
 @inline function speculative(vmf: VmFault): bool { return (vmf.flags & FAULT_FLAG_SPECULATIVE) != 0; }
 @inline function is_write(vmf: VmFault): bool { return (vmf.flags & FAULT_FLAG_WRITE) != 0; }
-@inline function vma_is_anonymous(vmf: VmFault): bool { return load<u32>(vma_addr(vmf.vma) + VMA_OPS) == VMOPS_NONE; }
+@inline function vma_is_anonymous(vmf: VmFault): bool { return word_peek_plain<u32>(vma_addr(vmf.vma), VMA_WORDS, VMA_OPS) == VMOPS_NONE; }
 @inline function pte_index(vmf: VmFault): u32 { return <u32>(vmf.address >> PAGE_SHIFT) & 511; }
 
 /**
@@ -307,9 +308,9 @@ function handle_mm_fault__body(mm: u32, vma: u32, address: u64, flags: u32): i32
   const vmf = this_cpu_vmf();
   const v = vma_addr(vma);
   vmf.mm = mm; vmf.address = address; vmf.flags = flags; vmf.vma = vma;
-  vmf.vma_flags = load<u32>(v + VMA_FLAGS);
+  vmf.vma_flags = word_peek_plain<u32>(v, VMA_WORDS, VMA_FLAGS);
   // vma->vm_page_prot as the VMA holds it (it may carry more than the flags say), never recomputed
-  vmf.vma_prot = pgprot_unpack(load<u32>(v + VMA_PROT));
+  vmf.vma_prot = pgprot_unpack(word_peek_plain<u32>(v, VMA_WORDS, VMA_PROT));
   vmf.pmd = pmd_alloc_walk(mm, address);
   if (vmf.pmd == 0) {
     if (walk_error() == WALK_NOMEM) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
@@ -418,10 +419,10 @@ function pte_alloc__body(vmf: VmFault): bool {
 /** anon_vma_prepare(vmf): first anonymous page of the VMA (caller: not speculative) */
 function anon_vma_prepare(vmf: VmFault): void {
   const v = vma_addr(vmf.vma);
-  if (atomic.load<u32>(v + VMA_ANON) != 0) return;
+  if (word_peek<u32>(v, VMA_WORDS, VMA_ANON) != 0) return;
   const l = mm_addr(vmf.mm) + MM_PT_LOCK;
   spin_lock(l);
-  if (atomic.load<u32>(v + VMA_ANON) == 0) atomic.store<u32>(v + VMA_ANON, 1);
+  if (word_peek<u32>(v, VMA_WORDS, VMA_ANON) == 0) word_poke<u32>(v, VMA_WORDS, VMA_ANON, 1);
   spin_unlock(l);
 }
 
@@ -447,7 +448,7 @@ function vma_lock_retry(vmf: VmFault, counter: u32): i32 {
  * when the trylock fails. Caller: not speculative, no PTL held.
  */
 function vmf_anon_prepare(vmf: VmFault): bool {
-  if (atomic.load<u32>(vma_addr(vmf.vma) + VMA_ANON) != 0) return true;
+  if (word_peek<u32>(vma_addr(vmf.vma), VMA_WORDS, VMA_ANON) != 0) return true;
   if (!vma_locked(vmf)) { anon_vma_prepare(vmf); return true; }
   if (pervma_kernel() >= PERVMA_KERNEL_6_15 && mmap_read_trylock(vmf.mm)) {
     anon_vma_prepare(vmf);
@@ -471,7 +472,7 @@ function do_anonymous_page__body(vmf: VmFault): i32 {
     if (!pte_none(pte_read(vmf))) { pte_unmap_unlock(vmf); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
     // deliver the fault to userland, checked inside the PTL (a speculative fault: userfaultfd.ts, the race rule)
     if (TEST_BUILD && speculative(vmf)) uffd_spf_stall();
-    if (atomic.load<u32>(vma_addr(vmf.vma) + VMA_FLAGS) & VM_UFFD_MISSING) {
+    if (word_peek<u32>(vma_addr(vmf.vma), VMA_WORDS, VMA_FLAGS) & VM_UFFD_MISSING) {
       if (!speculative(vmf)) { pte_unmap_unlock(vmf); return handle_userfault(vmf, VM_UFFD_MISSING); }
       if (uffd_spf_race()) { pte_unmap_unlock(vmf); return VM_FAULT_RETRY; }
     }
@@ -489,7 +490,7 @@ function do_anonymous_page__body(vmf: VmFault): i32 {
   if (!pte_map_lock(vmf)) { put_page(<u32>page); return VM_FAULT_RETRY; }
   if (!pte_none(pte_read(vmf))) { pte_unmap_unlock(vmf); put_page(<u32>page); stat_inc(STAT_FAULT_SPURIOUS); return 0; }
   if (TEST_BUILD && speculative(vmf)) uffd_spf_stall();
-  if (atomic.load<u32>(vma_addr(vmf.vma) + VMA_FLAGS) & VM_UFFD_MISSING) {
+  if (word_peek<u32>(vma_addr(vmf.vma), VMA_WORDS, VMA_FLAGS) & VM_UFFD_MISSING) {
     if (!speculative(vmf)) { pte_unmap_unlock(vmf); put_page(<u32>page); return handle_userfault(vmf, VM_UFFD_MISSING); }
     if (uffd_spf_race()) { pte_unmap_unlock(vmf); put_page(<u32>page); return VM_FAULT_RETRY; }
   }
@@ -545,7 +546,7 @@ function do_wp_page__body(vmf: VmFault): i32 {
   if (!special && (vmf.vma_flags & VM_SHARED)) {
     // 6.6: wp_page_shared() with ->page_mkwrite (a regular file's filesystem; shmem has none)
     // drops the VMA lock; "mm: handle write faults to RO pages under the VMA lock" (6.7) keeps it
-    if (vma_locked(vmf) && pervma_kernel() < PERVMA_KERNEL_6_7 && load<u32>(vma_addr(vmf.vma) + VMA_OPS) == VMOPS_FILE) {
+    if (vma_locked(vmf) && pervma_kernel() < PERVMA_KERNEL_6_7 && word_peek_plain<u32>(vma_addr(vmf.vma), VMA_WORDS, VMA_OPS) == VMOPS_FILE) {
       pte_unmap_unlock(vmf);
       return vma_lock_retry(vmf, STAT_PERVMA_RETRY_MKWRITE);
     }
@@ -618,14 +619,14 @@ function do_fault__body(vmf: VmFault): i32 {
   if (!pte_alloc(vmf)) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
   vmf.pte = ptpage_addr(<u32>vmf.table) + (pte_index(vmf) << 3);
   const v = vma_addr(vmf.vma);
-  const pgoff = load<u64>(v + VMA_PGOFF) + ((vmf.address - load<u64>(v + VMA_START)) >> PAGE_SHIFT);
+  const pgoff = word_peek_plain<u64>(v, VMA_WORDS, VMA_PGOFF) + ((vmf.address - word_peek_plain<u64>(v, VMA_WORDS, VMA_START)) >> PAGE_SHIFT);
   // do_cow_fault() starts with vmf_anon_prepare(vmf)
   if (is_write(vmf) && (vmf.vma_flags & VM_SHARED) == 0 && !vmf_anon_prepare(vmf)) return VM_FAULT_RETRY;
-  if (load<u32>(v + VMA_OPS) == VMOPS_SHMEM && (vmf.vma_flags & (VM_UFFD_MISSING | VM_UFFD_MINOR))) {
-    const u = shmem_userfault(vmf, load<u32>(v + VMA_FILE), pgoff);
+  if (word_peek_plain<u32>(v, VMA_WORDS, VMA_OPS) == VMOPS_SHMEM && (vmf.vma_flags & (VM_UFFD_MISSING | VM_UFFD_MINOR))) {
+    const u = shmem_userfault(vmf, word_peek_plain<u32>(v, VMA_WORDS, VMA_FILE), pgoff);
     if (u >= 0) return u;
   }
-  const page = pagecache_get(load<u32>(v + VMA_FILE), pgoff);
+  const page = pagecache_get(word_peek_plain<u32>(v, VMA_WORDS, VMA_FILE), pgoff);
   if (page == -2) return sigbus(); // past EOF
   if (page < 0) { stat_inc(STAT_FAULT_OOM); return VM_FAULT_OOM; }
   const shared = (vmf.vma_flags & VM_SHARED) != 0;
@@ -772,10 +773,10 @@ function protnone_out_map(vmf: VmFault, writable: bool, foa: bool): i32 {
 /** THP for this VMA at vmf_address: anonymous, policy allows, 2 MiB range inside the VMA */
 function thp_enabled(vmf: VmFault, v: u32): bool {
   const thp = setting(SET_THP);
-  if (load<u32>(v + VMA_OPS) != VMOPS_NONE) return false;
-  if (thp != THP_ALWAYS && !(thp == THP_MADVISE && (load<u32>(v + VMA_FLAGS) & VM_HUGEPAGE))) return false;
+  if (word_peek_plain<u32>(v, VMA_WORDS, VMA_OPS) != VMOPS_NONE) return false;
+  if (thp != THP_ALWAYS && !(thp == THP_MADVISE && (word_peek_plain<u32>(v, VMA_WORDS, VMA_FLAGS) & VM_HUGEPAGE))) return false;
   const h = vmf.address & ~(<u64>0x1fffff);
-  return h >= load<u64>(v + VMA_START) && h + 0x200000 <= load<u64>(v + VMA_END);
+  return h >= word_peek_plain<u64>(v, VMA_WORDS, VMA_START) && h + 0x200000 <= word_peek_plain<u64>(v, VMA_WORDS, VMA_END);
 }
 
 /** do_huge_pmd_anonymous_page(vmf): a 2 MiB page under the PMD table's lock */

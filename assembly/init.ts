@@ -3,7 +3,7 @@
 // header (region bases, sizes, config) and the cost profile.
 
 import {
-  HDR_BASE, H_NMM, H_NCPUS, H_ZONE_LOCK, H_LRU_LOCK, H_ZONE_LOCK1, H_LRU_LOCK1, H_NFILES, H_FILE_PAGES, MM_MMAP_LOCK, MM_RB_LOCK, MM_SEQ, MM_CPUMASK,
+  MM_LOCK_SEQ_WORDS, HDR_BASE, H_NMM, H_NCPUS, H_ZONE_LOCK, H_LRU_LOCK, H_ZONE_LOCK1, H_LRU_LOCK1, H_NFILES, H_FILE_PAGES, MM_MMAP_LOCK, MM_RB_LOCK, MM_SEQ, MM_CPUMASK,
   MM_USERS, MM_PT_LOCK, MM_LOCK_SEQ, FILE_LOCK, FILE_NPAGES, mm_addr,
 } from './layout';
 import { LOCK_CLASS_MMAP_READ, LOCK_CLASS_MM_RB_READ, LOCK_CLASS_ZONE, LOCK_CLASS_LRU, LOCK_CLASS_PAGECACHE, LOCK_CLASS_GENERIC } from './generated';
@@ -20,6 +20,7 @@ import { tag_storage_init } from './mte';
 import { uffd_init } from './userfaultfd';
 import { machine_check } from './init_check';
 import { H_STOP_CPU, STOP_CPU_NONE, H_INIT_DONE, LAYOUT_MAGIC } from './layout';
+import { word_init } from './shared';
 
 /**
  * Check the layout the host wrote (init_check.ts: the first bad field is
@@ -42,7 +43,7 @@ export function machine_init(): void {
     const n = load<u32>(HDR_BASE + H_NCPUS);
     cpumask_fill(mm + MM_CPUMASK, m == 0 ? n : 0);
     store<i32>(mm + MM_USERS, m == 0 ? <i32>n : 0);
-    store<u32>(mm + MM_LOCK_SEQ, 0);
+    word_init<u32>(mm, MM_LOCK_SEQ_WORDS, MM_LOCK_SEQ, 0);
     spin_lock_init(mm + MM_PT_LOCK, LOCK_CLASS_GENERIC);
     mm_pgd_init(m);
   }

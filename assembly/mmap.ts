@@ -14,7 +14,7 @@
 
 import { TEST_BUILD } from './build_flags';
 import {
-  VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_MPOL, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_GROWSDOWN,
+  VMA_START, VMA_WORDS, VMA_END, VMA_FLAGS, VMA_PROT, VMA_MPOL, VM_READ, VM_WRITE, VM_EXEC, VM_SHARED, VM_GROWSDOWN,
   VM_HUGEPAGE, VM_UFFD_MISSING, VM_LOCKED, VMOPS_NONE, VMOPS_FILE, VMOPS_SHMEM, MPOL_DEFAULT, MPOL_INTERLEAVE,
   PAGE_SHIFT, PAGE_SIZE, FR_MAPCOUNT, PG_ANON, PG_HUGE, PG_PAGECACHE,
   PCM_GATHER, GATHER_MAX, PCM_MUT_VMAS, MUT_VMAS_MAX, SET_ZAP_FLUSH_UNDER_PTL, SET_BUG, SET_NUMA_PAGES, SET_THP,
@@ -50,6 +50,7 @@ import { shmem_file_setup, file_is_shmem, ENFILE } from './shmem';
 import { FN_CHANGE_PROTECTION, FN_SYS_MADVISE, FN_SYS_MMAP, FN_SYS_MPROTECT, FN_SYS_MUNMAP, FN_TASK_NUMA_WORK, FN_TLB_FINISH_MMU, FN_UNMAP_VMAS } from './generated';
 import { fn_enter, fn_exit, tracing, trace_event } from './obs';
 import { TE_SYSCALL, SYS_MUNMAP, SYS_MMAP, SYS_MPROTECT, SYS_MADVISE } from './layout';
+import { word_peek_plain } from './shared';
 
 // mmap flags (uapi) and faultline's own VMA settings
 export const MAP_SHARED: u32 = 0x01;
@@ -178,8 +179,8 @@ function zap_range__body(mm: u32, start: u64, end: u64, keep_anon: bool): u32 {
 
 // ---- helpers over the VMA index ----
 
-@inline function vstart(slot: u32): u64 { return load<u64>(vma_addr(slot) + VMA_START); }
-@inline function vend(slot: u32): u64 { return load<u64>(vma_addr(slot) + VMA_END); }
+@inline function vstart(slot: u32): u64 { return word_peek_plain<u64>(vma_addr(slot), VMA_WORDS, VMA_START); }
+@inline function vend(slot: u32): u64 { return word_peek_plain<u64>(vma_addr(slot), VMA_WORDS, VMA_END); }
 @inline function mut_vmas(): u32 { return pcm(cpu_id()) + PCM_MUT_VMAS; }
 /** the i-th VMA isolate_range() listed */
 export function mut_vma_at(i: u32): u32 { return load<u32>(mut_vmas() + i * 4); }
@@ -467,7 +468,7 @@ function do_mprotect_pkey__body(mm: u32, start: u64, len: u64, prot: u32, pkey: 
     const v = find_vma(mm, a);
     if (v < 0 || vstart(<u32>v) > a) { mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -ENOMEM; }
     // PROT_MTE on a mapping that cannot be tagged (arch_validate_flags: VM_MTE_ALLOWED)
-    if ((prot & PROT_MTE) != 0 && (load<u32>(vma_addr(<u32>v) + VMA_OPS) != VMOPS_NONE || (load<u32>(vma_addr(<u32>v) + VMA_FLAGS) & VM_SHARED) != 0)) {
+    if ((prot & PROT_MTE) != 0 && (word_peek_plain<u32>(vma_addr(<u32>v), VMA_WORDS, VMA_OPS) != VMOPS_NONE || (word_peek_plain<u32>(vma_addr(<u32>v), VMA_WORDS, VMA_FLAGS) & VM_SHARED) != 0)) {
       mmap_write_unlock(mm); stat_inc(STAT_MMAP_FAIL); return -EINVAL;
     }
     a = vend(<u32>v);
@@ -478,7 +479,7 @@ function do_mprotect_pkey__body(mm: u32, start: u64, len: u64, prot: u32, pkey: 
     const s = load<u32>(mut_vmas() + i * 4);
     vma_start_write(mm, s);
     vm_write_begin(s);
-    let nf = (load<u32>(vma_addr(s) + VMA_FLAGS) & ~PROT_MASK) | (prot & PROT_MASK);
+    let nf = (word_peek_plain<u32>(vma_addr(s), VMA_WORDS, VMA_FLAGS) & ~PROT_MASK) | (prot & PROT_MASK);
     if (prot & PROT_MTE) nf |= VM_MTE;
     if (pkey >= 0) nf = (nf & ~VM_PKEY_MASK) | (<u32>pkey << VM_PKEY_SHIFT);
     const page_prot = vm_get_page_prot(nf);
@@ -516,7 +517,7 @@ function sys_madvise__body(mm: u32, start: u64, len: u64, advice: u32): i32 {
   while (a < end) {
     const v = find_vma(mm, a);
     if (v < 0 || vstart(<u32>v) >= end) break;
-    if (load<u32>(vma_addr(<u32>v) + VMA_FLAGS) & VM_LOCKED) { r = -EINVAL; break; }
+    if (word_peek_plain<u32>(vma_addr(<u32>v), VMA_WORDS, VMA_FLAGS) & VM_LOCKED) { r = -EINVAL; break; }
     const s = vstart(<u32>v) > a ? vstart(<u32>v) : a;
     const e = vend(<u32>v) < end ? vend(<u32>v) : end;
     zap_range(mm, s, e, false);
@@ -557,7 +558,7 @@ function task_numa_work__body(mm: u32): void {
   if (v < 0) { a = 0; v = find_vma(mm, 0); }
   while (v >= 0 && budget > 0) {
     const s = <u32>v;
-    const vf = load<u32>(vma_addr(s) + VMA_FLAGS);
+    const vf = word_peek_plain<u32>(vma_addr(s), VMA_WORDS, VMA_FLAGS);
     let st = vstart(s) > a ? vstart(s) : a;
     const en = vend(s);
     // every accessible VMA, THP ones included (change_prot_numa marks huge PMDs whole)

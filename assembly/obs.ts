@@ -12,7 +12,7 @@
 // asks for nothing pays one test of a module global per hook.
 
 import {
-  H_OBS_FLAME_OFF, H_OBS_TRACE_OFF, H_OBS_TRACE_CAP, H_OBS_FLAME_NODES, H_OBS_TRACE_START, H_OBS_TRACE_END, HDR_BASE, H_OBS_BASE,
+  FL_WORDS, RW_WORDS, H_OBS_FLAME_OFF, H_OBS_TRACE_OFF, H_OBS_TRACE_CAP, H_OBS_FLAME_NODES, H_OBS_TRACE_START, H_OBS_TRACE_END, HDR_BASE, H_OBS_BASE,
   OBS_LOCK_STAT, OBS_TRACE, OBS_FLAME, OBS_READ_ACQ, LM_STATE, PC_STATS,
   TR_N, TR_DROPPED, TR_EVENTS, TR_SNAP, TE_START, TE_END, TE_TYPE, TE_A, TE_B, TE_SIZE, TE_LOCK_WAIT, TE_FAULT,
   FLM_CUR, FLM_USED, FLM_LOST, FLM_LOST_DEPTH, FLM_MARK, FLM_CATS, FLM_NODES, FNODE_PARENT, FNODE_FN, FNODE_CHILD, FNODE_SIBLING, FNODE_CYCLES, FNODE_CATS, FNODE_SIZE,
@@ -24,6 +24,7 @@ import {
   LS_SIZE, LS_CON_BOUNCES, LS_ACQ_BOUNCES, LS_WAIT_MIN, LS_WAIT_MAX, LS_HOLD_MIN, LS_HOLD_MAX, LS_HOLD_TOTAL, LS_HOLDS,
   STAT_FAULT_ANON_ZERO, STAT_FAULT_SIGBUS, STAT_SPF_ABORT_NOT_USER, STAT_PERVMA_LOCK_MISS, STAT_SPF_ABORT_UFFD_RACE, STAT_PERVMA_ABORT_UFFD,
 } from './generated';
+import { word_peek } from './shared';
 
 /** this CPU's obs block */
 @inline function obs_cpu(): u32 { return OBS_CPU0 + cpu_id() * OBS_STRIDE; }
@@ -152,9 +153,9 @@ export function trace_fault_end(t0: u64, address: u64, write: bool, path: u32): 
   const t = now();
   if (t >= load<u64>(tr + TR_LAST_SAMPLE) + <u64>load<u32>(HDR_BASE + H_QUANTUM)) {
     store<u64>(tr + TR_LAST_SAMPLE, t);
-    const free = atomic.load<i32>(HDR_BASE + H_FRAME_FREE + FL_COUNT) + atomic.load<i32>(HDR_BASE + H_FRAME_FREE1 + FL_COUNT);
+    const free = word_peek<i32>(HDR_BASE + H_FRAME_FREE, FL_WORDS, FL_COUNT) + word_peek<i32>(HDR_BASE + H_FRAME_FREE1, FL_WORDS, FL_COUNT);
     trace_event(TE_COUNTER, t, t, CTR_FREE_FRAMES, <u64>(free > 0 ? free : 0));
-    const c = atomic.load<i32>(mm_addr(0) + MM_MMAP_LOCK + RW_COUNT);
+    const c = word_peek<i32>(mm_addr(0) + MM_MMAP_LOCK, RW_WORDS, RW_COUNT);
     trace_event(TE_COUNTER, t, t, CTR_MMAP_LOCK_READERS, <u64>(c > 0 ? c : 0));
   }
 }

@@ -32,7 +32,7 @@
 import { TEST_BUILD, header_flags } from './build_flags';
 import {
   HDR_BASE, H_RCU_EPOCH, H_RCU_HEAD, H_RCU_TAIL, H_RCU_COUNT, H_RCU_GP_WAITERS, H_RCU_GP_TIME, H_RCU_LOCK,
-  PC_RCU_NEST, PC_RCU_EPOCH, VMA_NEXT, VMA_RCU_EPOCH, VMA_STATE, VMA_STATE_DETACHED, FLAG_NO_RCU_GRACE, WAIT_RCU,
+  PC_RCU_NEST, PC_RCU_EPOCH, VMA_NEXT, VMA_WORDS, VMA_RCU_EPOCH, VMA_STATE, VMA_STATE_DETACHED, FLAG_NO_RCU_GRACE, WAIT_RCU,
   percpu,
 } from './layout';
 import { cpu_id, PC, NCPUS, now, cost, charge, charge_cost, set_clock, stat_inc } from './cpu';
@@ -40,6 +40,7 @@ import { COST_L1_HIT, COST_LLC_HIT, STAT_VMA_DEFERRED, STAT_RCU_GRACE, LOCK_CLAS
 import { spin_lock_init, spin_lock, spin_unlock } from './spinlock';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters } from './wait';
 import { vma_addr, vma_free } from './vma';
+import { word_peek } from './shared';
 
 /** a before b, on a wrapping u32 epoch */
 @inline function epoch_before(a: u32, b: u32): bool { return <i32>(a - b) < 0; }
@@ -98,7 +99,7 @@ export function rcu_read_lock_held(): u32 { return atomic.load<u32>(PC + PC_RCU_
  */
 export function call_rcu_vma(slot: u32): void {
   const a = vma_addr(slot);
-  if (atomic.load<u32>(a + VMA_STATE) != VMA_STATE_DETACHED) unreachable();
+  if (word_peek<u32>(a, VMA_WORDS, VMA_STATE) != VMA_STATE_DETACHED) unreachable();
   const lock = HDR_BASE + H_RCU_LOCK;
   spin_lock(lock);
   const q = atomic.load<u32>(HDR_BASE + H_RCU_EPOCH);

@@ -65,6 +65,8 @@ import { line_read, line_rmw, line_write } from './cacheline';
 // ---- uncharged accesses: each is a choice, named where it is made ----
 /** a read the model leaves free (an inspection, a debug check, or a kernel read not modelled: see the call) */
 @inline export function word_peek<T>(obj: u32, W: u64, off: u32): T { check<T>(W, off); return atomic.load<T>(obj + off); }
+/** the same as a plain load (the field is stable under the caller's lock: mmap_lock, the VMA lock) */
+@inline export function word_peek_plain<T>(obj: u32, W: u64, off: u32): T { check<T>(W, off); return load<T>(obj + off); }
 /** a store the model leaves free (an object no other CPU can see yet, or a kernel store not modelled: see the call) */
 @inline export function word_poke<T>(obj: u32, W: u64, off: u32, v: T): void { check<T>(W, off); atomic.store<T>(obj + off, v); }
 /** an atomic add the model leaves free (see the call); returns the old value */

@@ -16,7 +16,7 @@
 
 import {
   HDR_BASE, H_SHMEM_FIRST, H_SHMEM_NEXT, H_SHMEM_MAX, H_FILE_PAGES, H_NMM, FILE_NPAGES, FILE_KIND, FILE_KIND_SHMEM,
-  FILE_LOCK, VMA_START, VMA_END, VMA_PGOFF, VMA_FILE, VMA_OPS, VMOPS_NONE, PAGE_SHIFT,
+  FILE_LOCK, VMA_START, VMA_WORDS, VMA_END, VMA_PGOFF, VMA_FILE, VMA_OPS, VMOPS_NONE, PAGE_SHIFT,
 } from './layout';
 import { charge, cost, stat_inc, stat_add } from './cpu';
 import { COST_SYSCALL, STAT_SHMEM_FILE_ALLOC, STAT_SHMEM_TRUNCATE_PAGE } from './generated';
@@ -26,6 +26,7 @@ import { vma_addr, vma_count, vma_at } from './vma';
 import { mmap_read_lock, mmap_read_unlock } from './mmap_lock';
 import { zap_range, tlb_flush_and_free } from './mmap';
 import { lru_add_drain } from './lru';
+import { word_peek_plain } from './shared';
 
 export const ENFILE: i32 = 23;
 export const EFBIG: i32 = 27;
@@ -82,9 +83,9 @@ export function unmap_mapping_range(file: u32, first: u64, last: u64, even_cows:
       const s = vma_at(mm, i);
       if (s < 0) break;
       const v = vma_addr(<u32>s);
-      if (load<u32>(v + VMA_OPS) == VMOPS_NONE || load<u32>(v + VMA_FILE) != file) continue;
-      const start = load<u64>(v + VMA_START), end = load<u64>(v + VMA_END);
-      const pg = load<u64>(v + VMA_PGOFF);
+      if (word_peek_plain<u32>(v, VMA_WORDS, VMA_OPS) == VMOPS_NONE || word_peek_plain<u32>(v, VMA_WORDS, VMA_FILE) != file) continue;
+      const start = word_peek_plain<u64>(v, VMA_WORDS, VMA_START), end = word_peek_plain<u64>(v, VMA_WORDS, VMA_END);
+      const pg = word_peek_plain<u64>(v, VMA_WORDS, VMA_PGOFF);
       const vpages = (end - start) >> PAGE_SHIFT;
       const a = first > pg ? first : pg;
       const b = last < pg + vpages ? last : pg + vpages;

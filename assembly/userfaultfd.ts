@@ -44,7 +44,7 @@ import {
   UFFD_NPENDING, UFFD_READ_WORD, UFFD_RELEASED, UFFD_WORDS, UFFD_SIZE, MAX_UFFD, UWQ_ADDRESS, UWQ_FLAGS, UWQ_CTX,
   UWQ_STATE, UWQ_NEXT, UWQ_PREV, UWQ_WAIT, UWQ_T_QUEUED, UWQ_T_READ, UWQ_T_WOKEN, UWQ_COPIED, UWQ_SIZE, UWQ_IDLE, UWQ_PENDING,
   UWQ_READ, UWQ_WOKEN, VM_UFFD_CTX_SHIFT, VM_UFFD_CTX_MASK, VM_UFFD_ANY, VM_UFFD_MISSING, VM_UFFD_MINOR, VM_UFFD_WP,
-  VM_WRITE, VM_SHARED, VMA_START, VMA_END, VMA_FLAGS, VMA_MM, VMA_OPS, VMA_PGOFF, VMA_FILE, VMOPS_NONE, VMOPS_SHMEM,
+  VM_WRITE, VM_SHARED, VMA_START, VMA_WORDS, VMA_END, VMA_FLAGS, VMA_MM, VMA_OPS, VMA_PGOFF, VMA_FILE, VMOPS_NONE, VMOPS_SHMEM,
   WAIT_UFFD, WAIT_UFFD_READ, MAX_CPUS, PAGE_SHIFT, PAGE_SIZE, PG_ANON, PG_PAGECACHE, FR_MAPCOUNT, FR_FLAGS,
   SET_UFFD_SPF_RACE, UFFD_RACE_ABORT, FLAG_SPF_UFFD_STALL, FLAG_UFFD_QUEUE_STALL, PC_UFFD_MSG_TID, PC_UFFD_MSG_ADDR, ncpus, setting,
 } from './layout';
@@ -79,7 +79,7 @@ import { mte_sync_tags } from './mte';
 import { FN_HANDLE_USERFAULT } from './generated';
 import { fn_enter, fn_exit, tracing, trace_event } from './obs';
 import { TE_UFFD_WAIT } from './layout';
-import { shared_read, shared_write, word_load, word_add, word_get, word_set, word_peek, word_poke, word_poke_add, ext_get, ext_set } from './shared';
+import { shared_read, shared_write, word_load, word_add, word_get, word_set, word_peek, word_peek_plain, word_poke, word_poke_add, ext_get, ext_set } from './shared';
 
 // uapi (include/uapi/linux/userfaultfd.h, Linux 6.12)
 export const UFFD_FEATURE_PAGEFAULT_FLAG_WP: u32 = 1 << 0;
@@ -188,18 +188,18 @@ function uffd_change(ctx: u32, start: u64, len: u64, modes: u32, release: bool =
   let a = start;
   while (a < end) {
     const v = find_vma(mm, a);
-    if (v < 0 || load<u64>(vma_addr(<u32>v) + VMA_START) >= end) break;
+    if (v < 0 || word_peek_plain<u64>(vma_addr(<u32>v), VMA_WORDS, VMA_START) >= end) break;
     const va = vma_addr(<u32>v);
-    const vf = load<u32>(va + VMA_FLAGS);
+    const vf = word_peek_plain<u32>(va, VMA_WORDS, VMA_FLAGS);
     any = true;
-    if (release) { a = load<u64>(va + VMA_END); continue; }
+    if (release) { a = word_peek_plain<u64>(va, VMA_WORDS, VMA_END); continue; }
     // unregister checks the VMA against its own modes: a range with a VMA that could never be registered is -EINVAL
-    if (!vma_can_userfault(load<u32>(va + VMA_OPS), modes != 0 ? modes : vf & VM_UFFD_ANY)) { mmap_write_unlock(mm); return -EINVAL; }
+    if (!vma_can_userfault(word_peek_plain<u32>(va, VMA_WORDS, VMA_OPS), modes != 0 ? modes : vf & VM_UFFD_ANY)) { mmap_write_unlock(mm); return -EINVAL; }
     if (modes != 0) {
       const other = vma_uffd_ctx(vf);
       if (other >= 0 && <u32>other != ctx) { mmap_write_unlock(mm); return -EBUSY; }
     }
-    a = load<u64>(va + VMA_END);
+    a = word_peek_plain<u64>(va, VMA_WORDS, VMA_END);
   }
   if (!any) { mmap_write_unlock(mm); return -EINVAL; }
   const n = isolate_range(mm, start, end);
@@ -207,14 +207,14 @@ function uffd_change(ctx: u32, start: u64, len: u64, modes: u32, release: bool =
   for (let i: u32 = 0; i < <u32>n; i++) {
     const s = mut_vma_at(i);
     const va = vma_addr(s);
-    const vf = load<u32>(va + VMA_FLAGS);
+    const vf = word_peek_plain<u32>(va, VMA_WORDS, VMA_FLAGS);
     // register: already this context's with every mode asked (a superset) is left as it is;
     // unregister: whatever context registered it (Linux unregisters another context's VMAs too,
     // waking that context's MISSING faults of the range)
     if (modes != 0 && vma_uffd_ctx(vf) == <i32>ctx && (vf & modes) == modes) continue;
     if (release && vma_uffd_ctx(vf) != <i32>ctx) continue;
     if (modes == 0 && vma_uffd_ctx(vf) >= 0 && <u32>vma_uffd_ctx(vf) != ctx && (vf & VM_UFFD_MISSING) != 0) {
-      wake_userfault(<u32>vma_uffd_ctx(vf), load<u64>(va + VMA_START), load<u64>(va + VMA_END));
+      wake_userfault(<u32>vma_uffd_ctx(vf), word_peek_plain<u64>(va, VMA_WORDS, VMA_START), word_peek_plain<u64>(va, VMA_WORDS, VMA_END));
     }
     const nf = modes != 0
       ? (vf & ~(VM_UFFD_ANY | VM_UFFD_CTX_MASK)) | modes | ((ctx + 1) << VM_UFFD_CTX_SHIFT)
@@ -225,7 +225,7 @@ function uffd_change(ctx: u32, start: u64, len: u64, modes: u32, release: bool =
     vm_write_begin(s);
     vma_set_flags(s, nf, pgprot_pack(vm_get_page_prot(nf))); // userfaultfd_set_vm_flags(): vma_set_page_prot()
     // no longer WP-registered: the uffd-wp bits of its PTEs go (as userfaultfd_clear_vma does)
-    if ((vf & VM_UFFD_WP) != 0 && (nf & VM_UFFD_WP) == 0) clear_uffd_wp(mm, load<u64>(va + VMA_START), load<u64>(va + VMA_END));
+    if ((vf & VM_UFFD_WP) != 0 && (nf & VM_UFFD_WP) == 0) clear_uffd_wp(mm, word_peek_plain<u64>(va, VMA_WORDS, VMA_START), word_peek_plain<u64>(va, VMA_WORDS, VMA_END));
     vm_write_end(s);
   }
   for (let i: u32 = 0; i < <u32>n; i++) vma_merge(mm, mut_vma_at(i));
@@ -288,7 +288,7 @@ export function uffd_release(ctx: u32): i32 {
  * FAULT_FLAG_ALLOW_RETRY (a caller that cannot retry) it is SIGBUS.
  */
 function handle_userfault__body(vmf: VmFault, reason: u32): i32 {
-  const vf = atomic.load<u32>(vma_addr(vmf.vma) + VMA_FLAGS);
+  const vf = word_peek<u32>(vma_addr(vmf.vma), VMA_WORDS, VMA_FLAGS);
   const ctx = vma_uffd_ctx(vf);
   // registered with faultline's mmap flag only (no context), UFFD_FEATURE_SIGBUS, or no retry possible: SIGBUS
   if (ctx < 0 || (atomic.load<u32>(ctx_addr(<u32>ctx) + UFFD_FEATURES) & UFFD_FEATURE_SIGBUS) != 0 ||
@@ -564,7 +564,7 @@ function mcopy_atomic_install_pte(v: u32, t: u32, slot: u32, dst: u64, page: u32
   const mm = load<u32>(v + VMA_MM); // dst_vma->vm_mm
   const newly_allocated = (flags & MFILL_NEW_PAGE) != 0;
   const wp_copy = (flags & MFILL_ATOMIC_WP) != 0;
-  const vf = load<u32>(v + VMA_FLAGS);
+  const vf = word_peek_plain<u32>(v, VMA_WORDS, VMA_FLAGS);
   const vm_shared = (vf & VM_SHARED) != 0;
   const page_in_cache = (frame_flags(page) & PG_PAGECACHE) != 0;
   let writable = (vf & VM_WRITE) != 0;
@@ -578,10 +578,10 @@ function mcopy_atomic_install_pte(v: u32, t: u32, slot: u32, dst: u64, page: u32
   if (wp_copy) e = pte_wrprotect(e) | _PAGE_UFFD_WP;
   const ptl = ptl_of(t);
   spin_lock(ptl);
-  if (load<u32>(v + VMA_OPS) == VMOPS_SHMEM) {
+  if (word_peek_plain<u32>(v, VMA_WORDS, VMA_OPS) == VMOPS_SHMEM) {
     // serialize against truncate with the PTL
-    const off = load<u64>(v + VMA_PGOFF) + ((dst - load<u64>(v + VMA_START)) >> PAGE_SHIFT);
-    if (off >= <u64>i_size_pages(load<u32>(v + VMA_FILE))) { spin_unlock(ptl); stat_inc(STAT_UFFD_EFAULT); return -EFAULT; }
+    const off = word_peek_plain<u64>(v, VMA_WORDS, VMA_PGOFF) + ((dst - word_peek_plain<u64>(v, VMA_WORDS, VMA_START)) >> PAGE_SHIFT);
+    if (off >= <u64>i_size_pages(word_peek_plain<u32>(v, VMA_WORDS, VMA_FILE))) { spin_unlock(ptl); stat_inc(STAT_UFFD_EFAULT); return -EFAULT; }
   }
   if (!pte_none(atomic.load<u64>(slot))) { spin_unlock(ptl); stat_inc(STAT_UFFD_EEXIST); return -EEXIST; }
   if (page_in_cache) {
@@ -604,12 +604,12 @@ function mcopy_atomic_install_pte(v: u32, t: u32, slot: u32, dst: u64, page: u32
 
 /** mfill_zeropage_pte(): the zero page, read-only (private VMAs). Caller holds mmap_lock for read. */
 function mfill_zeropage_pte(v: u32, t: u32, slot: u32, dst: u64): i32 {
-  const e = pte_mkspecial(pfn_pte(<u64>ZERO_PFN, pte_wrprotect(vm_get_page_prot(load<u32>(v + VMA_FLAGS)))));
+  const e = pte_mkspecial(pfn_pte(<u64>ZERO_PFN, pte_wrprotect(vm_get_page_prot(word_peek_plain<u32>(v, VMA_WORDS, VMA_FLAGS)))));
   const ptl = ptl_of(t);
   spin_lock(ptl);
-  if (load<u32>(v + VMA_OPS) != VMOPS_NONE) {
-    const off = load<u64>(v + VMA_PGOFF) + ((dst - load<u64>(v + VMA_START)) >> PAGE_SHIFT);
-    if (off >= <u64>i_size_pages(load<u32>(v + VMA_FILE))) { spin_unlock(ptl); stat_inc(STAT_UFFD_EFAULT); return -EFAULT; }
+  if (word_peek_plain<u32>(v, VMA_WORDS, VMA_OPS) != VMOPS_NONE) {
+    const off = word_peek_plain<u64>(v, VMA_WORDS, VMA_PGOFF) + ((dst - word_peek_plain<u64>(v, VMA_WORDS, VMA_START)) >> PAGE_SHIFT);
+    if (off >= <u64>i_size_pages(word_peek_plain<u32>(v, VMA_WORDS, VMA_FILE))) { spin_unlock(ptl); stat_inc(STAT_UFFD_EFAULT); return -EFAULT; }
   }
   if (!pte_none(atomic.load<u64>(slot))) { spin_unlock(ptl); stat_inc(STAT_UFFD_EEXIST); return -EEXIST; }
   set_pte(t, slot, e);
@@ -636,9 +636,9 @@ function mfill_atomic_pte(mm: u32, v: u32, dst: u64, src: u64, mode: u32, wp_cop
   const slot = pte_alloc_walk(mm, dst);
   if (slot == 0) return -ENOMEM;
   const t = <u32>walk_pte_table();
-  const vf = load<u32>(v + VMA_FLAGS);
-  const file = load<u32>(v + VMA_FILE);
-  const pgoff = load<u64>(v + VMA_PGOFF) + ((dst - load<u64>(v + VMA_START)) >> PAGE_SHIFT);
+  const vf = word_peek_plain<u32>(v, VMA_WORDS, VMA_FLAGS);
+  const file = word_peek_plain<u32>(v, VMA_WORDS, VMA_FILE);
+  const pgoff = word_peek_plain<u64>(v, VMA_WORDS, VMA_PGOFF) + ((dst - word_peek_plain<u64>(v, VMA_WORDS, VMA_START)) >> PAGE_SHIFT);
   if (mode == MCOPY_CONTINUE) {
     // mcontinue_atomic_pte(): the page must be in the cache already (SGP_READ: no allocation)
     const page = pagecache_lookup(file, pgoff);
@@ -709,10 +709,10 @@ function mcopy_atomic(ctx: u32, dst: u64, src: u64, len: u64, mode: u32, flags: 
     let v: u32 = 0;
     if (vma >= 0) v = vma_addr(<u32>vma);
     // find_dst_vma(): the whole range in one VMA registered with a userfaultfd (any context)
-    if (vma < 0 || dst < load<u64>(v + VMA_START) || dst + len > load<u64>(v + VMA_END) ||
-        vma_uffd_ctx(load<u32>(v + VMA_FLAGS)) < 0) { mmap_read_unlock(mm); err = -ENOENT; stat_inc(STAT_UFFD_ENOENT); break; }
-    const vf = load<u32>(v + VMA_FLAGS);
-    const ops = load<u32>(v + VMA_OPS);
+    if (vma < 0 || dst < word_peek_plain<u64>(v, VMA_WORDS, VMA_START) || dst + len > word_peek_plain<u64>(v, VMA_WORDS, VMA_END) ||
+        vma_uffd_ctx(word_peek_plain<u32>(v, VMA_WORDS, VMA_FLAGS)) < 0) { mmap_read_unlock(mm); err = -ENOENT; stat_inc(STAT_UFFD_ENOENT); break; }
+    const vf = word_peek_plain<u32>(v, VMA_WORDS, VMA_FLAGS);
+    const ops = word_peek_plain<u32>(v, VMA_WORDS, VMA_OPS);
     if ((ops != VMOPS_NONE && ops != VMOPS_SHMEM) || (mode == MCOPY_CONTINUE && ops != VMOPS_SHMEM) ||
         (wp_copy && (vf & VM_UFFD_WP) == 0)) { mmap_read_unlock(mm); err = -EINVAL; break; }
     let r: i32 = 0;
@@ -787,9 +787,9 @@ export function uffdio_writeprotect(ctx: u32, start: u64, len: u64, mode: u32): 
     const vma = find_vma(mm, a);
     if (vma < 0) break;
     const v = vma_addr(<u32>vma);
-    const vs = load<u64>(v + VMA_START), ve = load<u64>(v + VMA_END);
+    const vs = word_peek_plain<u64>(v, VMA_WORDS, VMA_START), ve = word_peek_plain<u64>(v, VMA_WORDS, VMA_END);
     if (vs >= end) break;
-    const vf = load<u32>(v + VMA_FLAGS);
+    const vf = word_peek_plain<u32>(v, VMA_WORDS, VMA_FLAGS);
     if ((vf & VM_UFFD_WP) == 0) { err = -ENOENT; break; }
     const s0 = vs > a ? vs : a;
     const e0 = ve < end ? ve : end;

@@ -37,10 +37,15 @@
 // emulator's stand-in for a tree update (a maple-tree store copies one node)
 // whose cost the search steps and sequence writes already approximate; the
 // reads of mm_seq's line by lockless readers stand for reading the tree's
-// root, which every update rewrites.
+// root, which every update rewrites. The VMA's fields go through shared.ts
+// naming its line (layout.ts VMA_WORDS): word_load/store under a charged read
+// or write of the line (a search step, vm_write_begin()); word_peek/poke where
+// no charge is made today (the writer's reads under mmap_lock, a slot's state
+// while it is private or linked, the found VMA's range after a lookup, the
+// debug checksum and checks).
 
 import {
-  HDR_BASE, H_VMAS_BASE, H_NVMAS, H_NMM, H_MAX_VMAS_PER_MM, H_VMA_INDEX_BASE, H_VMA_FREE, PAGE_SHIFT,
+  RW_WORDS, HDR_BASE, H_VMAS_BASE, H_NVMAS, H_NMM, H_MAX_VMAS_PER_MM, H_VMA_INDEX_BASE, H_VMA_FREE, PAGE_SHIFT,
   VMA_START, VMA_END, VMA_FLAGS, VMA_PROT, VMA_ANON, VMA_OPS, VMA_PGOFF, VMA_FILE, VMA_MPOL, VMA_SEQ, VMA_REF,
   VMA_LOCK_SEQ, VMA_STATE, VMA_NEXT, VMA_LOCK, VMA_MM, VMA_GEN, VMA_CSUM, VMA_WORDS, VMA_SIZE,
   VMA_STATE_FREE, VMA_STATE_LIVE, VMA_STATE_DETACHED, VMA_STATE_NEW, VMOPS_NONE, MPOL_DEFAULT,
@@ -67,7 +72,7 @@ import { vma_start_write } from './pervma';
 import { strategy, STRATEGY_SPF } from './strategy';
 import { FN_FIND_VMA, FN_GET_VMA } from './generated';
 import { fn_enter, fn_exit } from './obs';
-import { shared_line, shared_read, shared_write, word_load, word_store, word_peek } from './shared';
+import { shared_line, shared_read, shared_write, word_load, word_store, word_peek, word_poke, word_init } from './shared';
 
 // error codes (negated errno values, as the kernel returns them)
 export const VMA_E_NOMEM: i32 = -12; // the mm's index is full
@@ -89,7 +94,7 @@ export function vmas_init(): void {
   // push in reverse so pops hand out 0, 1, 2, ... (readable test output)
   for (let i: i32 = <i32>n - 1; i >= 0; i--) {
     const a = vma_addr(<u32>i);
-    store<u32>(a + VMA_STATE, VMA_STATE_FREE);
+    word_init<u32>(a, VMA_WORDS, VMA_STATE, VMA_STATE_FREE);
     store<u32>(a + VMA_GEN, 0);
     seqcount_init(a + VMA_SEQ);
     refcount_set(a + VMA_REF, 0);
@@ -123,7 +128,7 @@ export function vma_alloc(): i32 {
   const a = vma_addr(<u32>i);
   atomic.add<u32>(a + VMA_GEN, 1);
   refcount_set(a + VMA_REF, 0);
-  atomic.store<u32>(a + VMA_STATE, VMA_STATE_NEW);
+  word_poke<u32>(a, VMA_WORDS, VMA_STATE, VMA_STATE_NEW);
   stat_inc(STAT_VMA_ALLOC);
   return i;
 }
@@ -133,14 +138,14 @@ export function vma_alloc(): i32 {
  * grace period is over, or it was never linked). rcu.ts and vma_free_new only.
  */
 export function vma_free(slot: u32): void {
-  atomic.store<u32>(vma_addr(slot) + VMA_STATE, VMA_STATE_FREE);
+  word_poke<u32>(vma_addr(slot), VMA_WORDS, VMA_STATE, VMA_STATE_FREE);
   fl_push(HDR_BASE + H_VMA_FREE, vmas_base(), VMA_SIZE, VMA_NEXT, slot);
   stat_inc(STAT_VMA_FREE);
 }
 
 /** Free a slot that was allocated but never linked (nobody can have seen it: no grace period). */
 export function vma_free_new(slot: u32): void {
-  assert(atomic.load<u32>(vma_addr(slot) + VMA_STATE) == VMA_STATE_NEW, 'vma_free_new: slot was linked (unlink it instead)');
+  assert(word_peek<u32>(vma_addr(slot), VMA_WORDS, VMA_STATE) == VMA_STATE_NEW, 'vma_free_new: slot was linked (unlink it instead)');
   vma_free(slot);
 }
 
@@ -165,10 +170,10 @@ export function vma_csum_of(start: u64, end: u64, flags: u32, prot: u32, ops: u3
 
 function vma_csum(a: u32): u32 {
   return vma_csum_of(
-    atomic.load<u64>(a + VMA_START), atomic.load<u64>(a + VMA_END),
-    atomic.load<u32>(a + VMA_FLAGS), atomic.load<u32>(a + VMA_PROT),
-    atomic.load<u32>(a + VMA_OPS),
-    atomic.load<u32>(a + VMA_FILE), atomic.load<u64>(a + VMA_PGOFF), atomic.load<u32>(a + VMA_MPOL));
+    word_peek<u64>(a, VMA_WORDS, VMA_START), word_peek<u64>(a, VMA_WORDS, VMA_END),
+    word_peek<u32>(a, VMA_WORDS, VMA_FLAGS), word_peek<u32>(a, VMA_WORDS, VMA_PROT),
+    word_peek<u32>(a, VMA_WORDS, VMA_OPS),
+    word_peek<u32>(a, VMA_WORDS, VMA_FILE), word_peek<u64>(a, VMA_WORDS, VMA_PGOFF), word_peek<u32>(a, VMA_WORDS, VMA_MPOL));
 }
 
 /*
@@ -184,7 +189,7 @@ function vma_csum(a: u32): u32 {
 /** vma_init(vma, mm): an anonymous, unlocked, default-policy VMA of `mm` with an empty range. Caller: `slot` fresh from vma_alloc(). */
 export function vma_init(slot: u32, mm: u32): void {
   const a = vma_addr(slot);
-  assert(atomic.load<u32>(a + VMA_STATE) == VMA_STATE_NEW, 'vma_init: slot is not freshly allocated');
+  assert(word_peek<u32>(a, VMA_WORDS, VMA_STATE) == VMA_STATE_NEW, 'vma_init: slot is not freshly allocated');
   vma_init_fields(a, mm);
   atomic.store<u32>(a + VMA_CSUM, vma_csum(a));
 }
@@ -262,7 +267,7 @@ export function vm_area_dup(orig: u32): i32 {
   const n = <u32>ns;
   const o = vma_addr(orig);
   const a = vma_addr(n);
-  assert(atomic.load<u32>(a + VMA_STATE) == VMA_STATE_NEW, 'vm_area_dup: slot is not freshly allocated');
+  assert(word_peek<u32>(a, VMA_WORDS, VMA_STATE) == VMA_STATE_NEW, 'vm_area_dup: slot is not freshly allocated');
   // orig's fields: free reads today (the caller's mmap_lock write section; README, issue 19)
   vma_init_fields(a, atomic.load<u32>(o + VMA_MM));
   set_range(a, word_peek<u64>(o, VMA_WORDS, VMA_START), word_peek<u64>(o, VMA_WORDS, VMA_END), word_peek<u64>(o, VMA_WORDS, VMA_PGOFF));
@@ -277,7 +282,7 @@ export function vm_area_dup(orig: u32): i32 {
 /** the address of a slot the setters may fill: it must be NEW (invisible to every reader) */
 @inline function new_vma(slot: u32): u32 {
   const a = vma_addr(slot);
-  assert(atomic.load<u32>(a + VMA_STATE) == VMA_STATE_NEW, 'vma setter: slot is linked (only a NEW slot is private)');
+  assert(word_peek<u32>(a, VMA_WORDS, VMA_STATE) == VMA_STATE_NEW, 'vma setter: slot is linked (only a NEW slot is private)');
   return a;
 }
 
@@ -318,7 +323,7 @@ export function vma_set_flags(slot: u32, flags: u32, prot: u32): void {
 
 export function vma_has_changed(slot: u32, seq: u32): bool {
   const a = vma_addr(slot);
-  const changed = atomic.load<u32>(a + VMA_STATE) != VMA_STATE_LIVE;
+  const changed = word_peek<u32>(a, VMA_WORDS, VMA_STATE) != VMA_STATE_LIVE;
   return read_seqcount_retry(a + VMA_SEQ, seq) || changed;
 }
 
@@ -371,10 +376,10 @@ function search_start_at_or_above(idx: u32, n: u32, start: u64): u32 {
 /** position of `slot` in the index, or -1 if it is not linked there. Caller holds mmap_lock. */
 function index_pos(m: u32, slot: u32): i32 {
   const a = vma_addr(slot);
-  if (atomic.load<u32>(a + VMA_STATE) != VMA_STATE_LIVE) return -1;
+  if (word_peek<u32>(a, VMA_WORDS, VMA_STATE) != VMA_STATE_LIVE) return -1;
   const idx = index_of(m);
   const n = nr_linked(m);
-  const p = search_start_at_or_above(idx, n, atomic.load<u64>(a + VMA_START));
+  const p = search_start_at_or_above(idx, n, word_peek<u64>(a, VMA_WORDS, VMA_START));
   if (p >= n || index_entry(idx, p) != slot + 1) return -1;
   return <i32>p;
 }
@@ -443,11 +448,11 @@ function index_write_end(m: u32): void {
 
 @inline function assert_write_locked(m: u32): void {
   const l = m + MM_MMAP_LOCK;
-  assert(atomic.load<i32>(l + RW_COUNT) == RWSEM_WRITER && atomic.load<u32>(l + RW_WRITER) == cpu_id() + 1,
+  assert(word_peek<i32>(l, RW_WORDS, RW_COUNT) == RWSEM_WRITER && word_peek<u32>(l, RW_WORDS, RW_WRITER) == cpu_id() + 1,
     'VMA index change without mmap_lock held for write by this CPU');
 }
 @inline function assert_locked(m: u32): void {
-  assert(atomic.load<i32>(m + MM_MMAP_LOCK + RW_COUNT) != 0, 'locked VMA lookup without mmap_lock');
+  assert(word_peek<i32>(m + MM_MMAP_LOCK, RW_WORDS, RW_COUNT) != 0, 'locked VMA lookup without mmap_lock');
 }
 
 // ----------------------------------------------------------- writers ---
@@ -463,9 +468,9 @@ export function vma_link(mm: u32, slot: u32): i32 {
   const m = mm_addr(mm);
   assert_write_locked(m);
   const a = vma_addr(slot);
-  if (atomic.load<u32>(a + VMA_STATE) != VMA_STATE_NEW || atomic.load<u32>(a + VMA_MM) != mm) return VMA_E_INVAL;
-  const start = atomic.load<u64>(a + VMA_START);
-  const end = atomic.load<u64>(a + VMA_END);
+  if (word_peek<u32>(a, VMA_WORDS, VMA_STATE) != VMA_STATE_NEW || atomic.load<u32>(a + VMA_MM) != mm) return VMA_E_INVAL;
+  const start = word_peek<u64>(a, VMA_WORDS, VMA_START);
+  const end = word_peek<u64>(a, VMA_WORDS, VMA_END);
   if (start >= end || ((start | end) & ((1 << PAGE_SHIFT) - 1)) != 0) return VMA_E_INVAL;
   const idx = index_of(m);
   const n = nr_linked(m);
@@ -478,7 +483,7 @@ export function vma_link(mm: u32, slot: u32): i32 {
   // newly mapped VMA which can be modified after it becomes visible")
   vma_start_write(mm, slot);
   refcount_set(a + VMA_REF, 1);
-  atomic.store<u32>(a + VMA_STATE, VMA_STATE_LIVE);
+  word_poke<u32>(a, VMA_WORDS, VMA_STATE, VMA_STATE_LIVE);
   index_write_begin(m);
   index_insert(m, pos, slot);
   index_write_end(m);
@@ -506,7 +511,7 @@ export function vma_unlink(mm: u32, slot: u32): i32 {
   index_write_begin(m);
   vm_write_begin(slot);
   index_remove(m, <u32>pos);
-  atomic.store<u32>(vma_addr(slot) + VMA_STATE, VMA_STATE_DETACHED);
+  word_store<u32>(vma_addr(slot), VMA_WORDS, VMA_STATE, VMA_STATE_DETACHED);
   vm_write_end(slot);
   index_write_end(m);
   put_vma(slot);
@@ -526,23 +531,23 @@ export function vma_split(mm: u32, slot: u32, at: u64): i32 {
   const pos = index_pos(m, slot);
   if (pos < 0) return VMA_E_INVAL;
   const a = vma_addr(slot);
-  const start = atomic.load<u64>(a + VMA_START);
-  const end = atomic.load<u64>(a + VMA_END);
+  const start = word_peek<u64>(a, VMA_WORDS, VMA_START);
+  const end = word_peek<u64>(a, VMA_WORDS, VMA_END);
   if (at <= start || at >= end || (at & ((1 << PAGE_SHIFT) - 1)) != 0) return VMA_E_INVAL;
   if (nr_linked(m) >= max_vmas()) return VMA_E_NOMEM;
   const ns = vm_area_dup(slot);
   if (ns < 0) return -1;
   const n = <u32>ns;
-  vma_set_range(n, at, end, atomic.load<u64>(a + VMA_PGOFF) + ((at - start) >> PAGE_SHIFT));
+  vma_set_range(n, at, end, word_peek<u64>(a, VMA_WORDS, VMA_PGOFF) + ((at - start) >> PAGE_SHIFT));
   const na = vma_addr(n);
   // vma_prepare() of __split_vma(): the VMA that shrinks and the new one
   vma_start_write(mm, slot);
   vma_start_write(mm, n);
   refcount_set(na + VMA_REF, 1);
-  atomic.store<u32>(na + VMA_STATE, VMA_STATE_LIVE);
+  word_poke<u32>(na, VMA_WORDS, VMA_STATE, VMA_STATE_LIVE);
   index_write_begin(m);
   vm_write_begin(slot);
-  atomic.store<u64>(a + VMA_END, at);
+  word_store<u64>(a, VMA_WORDS, VMA_END, at);
   vm_write_end(slot);
   index_insert(m, <u32>pos + 1, n);
   index_write_end(m);
@@ -560,19 +565,19 @@ export function vma_split(mm: u32, slot: u32, at: u64): i32 {
 function can_merge(lo: u32, hi: u32): bool {
   const a = vma_addr(lo);
   const b = vma_addr(hi);
-  if (atomic.load<u64>(a + VMA_END) != atomic.load<u64>(b + VMA_START)) return false;
-  if (atomic.load<u32>(a + VMA_FLAGS) != atomic.load<u32>(b + VMA_FLAGS)) return false;
-  if (atomic.load<u32>(a + VMA_PROT) != atomic.load<u32>(b + VMA_PROT)) return false;
-  const aa = atomic.load<u32>(a + VMA_ANON);
-  const ba = atomic.load<u32>(b + VMA_ANON);
+  if (word_peek<u64>(a, VMA_WORDS, VMA_END) != word_peek<u64>(b, VMA_WORDS, VMA_START)) return false;
+  if (word_peek<u32>(a, VMA_WORDS, VMA_FLAGS) != word_peek<u32>(b, VMA_WORDS, VMA_FLAGS)) return false;
+  if (word_peek<u32>(a, VMA_WORDS, VMA_PROT) != word_peek<u32>(b, VMA_WORDS, VMA_PROT)) return false;
+  const aa = word_peek<u32>(a, VMA_WORDS, VMA_ANON);
+  const ba = word_peek<u32>(b, VMA_WORDS, VMA_ANON);
   if (aa != 0 && ba != 0 && aa != ba) return false;
-  if (atomic.load<u32>(a + VMA_MPOL) != atomic.load<u32>(b + VMA_MPOL)) return false;
-  const ops = atomic.load<u32>(a + VMA_OPS);
-  const file = atomic.load<u32>(a + VMA_FILE);
-  if (ops != atomic.load<u32>(b + VMA_OPS) || file != atomic.load<u32>(b + VMA_FILE)) return false;
+  if (word_peek<u32>(a, VMA_WORDS, VMA_MPOL) != word_peek<u32>(b, VMA_WORDS, VMA_MPOL)) return false;
+  const ops = word_peek<u32>(a, VMA_WORDS, VMA_OPS);
+  const file = word_peek<u32>(a, VMA_WORDS, VMA_FILE);
+  if (ops != word_peek<u32>(b, VMA_WORDS, VMA_OPS) || file != word_peek<u32>(b, VMA_WORDS, VMA_FILE)) return false;
   if (ops != VMOPS_NONE || file != 0) {
-    const pages = (atomic.load<u64>(a + VMA_END) - atomic.load<u64>(a + VMA_START)) >> PAGE_SHIFT;
-    if (atomic.load<u64>(a + VMA_PGOFF) + pages != atomic.load<u64>(b + VMA_PGOFF)) return false;
+    const pages = (word_peek<u64>(a, VMA_WORDS, VMA_END) - word_peek<u64>(a, VMA_WORDS, VMA_START)) >> PAGE_SHIFT;
+    if (word_peek<u64>(a, VMA_WORDS, VMA_PGOFF) + pages != word_peek<u64>(b, VMA_WORDS, VMA_PGOFF)) return false;
   }
   return true;
 }
@@ -593,10 +598,10 @@ function absorb(m: u32, pos: u32, lo: u32, hi: u32): void {
   index_write_begin(m);
   vm_write_begin(lo);
   vm_write_begin(hi);
-  atomic.store<u64>(vma_addr(lo) + VMA_END, atomic.load<u64>(vma_addr(hi) + VMA_END));
-  if (atomic.load<u32>(vma_addr(lo) + VMA_ANON) == 0) atomic.store<u32>(vma_addr(lo) + VMA_ANON, atomic.load<u32>(vma_addr(hi) + VMA_ANON));
+  word_store<u64>(vma_addr(lo), VMA_WORDS, VMA_END, word_load<u64>(vma_addr(hi), VMA_WORDS, VMA_END));
+  if (word_load<u32>(vma_addr(lo), VMA_WORDS, VMA_ANON) == 0) word_store<u32>(vma_addr(lo), VMA_WORDS, VMA_ANON, word_load<u32>(vma_addr(hi), VMA_WORDS, VMA_ANON));
   index_remove(m, pos + 1);
-  atomic.store<u32>(vma_addr(hi) + VMA_STATE, VMA_STATE_DETACHED);
+  word_store<u32>(vma_addr(hi), VMA_WORDS, VMA_STATE, VMA_STATE_DETACHED);
   vm_write_end(hi);
   vm_write_end(lo);
   index_write_end(m);
@@ -659,14 +664,14 @@ function find_vma__body(mm: u32, va: u64): i32 {
 /** The VMA containing `va`, or -1. Caller holds mmap_lock (read or write). */
 export function vma_lookup(mm: u32, va: u64): i32 {
   const s = find_vma(mm, va);
-  if (s < 0 || atomic.load<u64>(vma_addr(<u32>s) + VMA_START) > va) return -1;
+  if (s < 0 || word_peek<u64>(vma_addr(<u32>s), VMA_WORDS, VMA_START) > va) return -1;
   return s;
 }
 
 /** The first VMA intersecting [start, end), or -1. Caller holds mmap_lock (read or write). */
 export function find_vma_intersection(mm: u32, start: u64, end: u64): i32 {
   const s = find_vma(mm, start);
-  if (s < 0 || atomic.load<u64>(vma_addr(<u32>s) + VMA_START) >= end) return -1;
+  if (s < 0 || word_peek<u64>(vma_addr(<u32>s), VMA_WORDS, VMA_START) >= end) return -1;
   return s;
 }
 
@@ -739,7 +744,7 @@ export function find_vma_lockless(mm: u32, va: u64): i32 {
       const e = index_entry(idx, <u32>pos);
       const a = vma_addr(e - 1);
       gen = atomic.load<u32>(a + VMA_GEN);
-      if (atomic.load<u64>(a + VMA_START) <= va && va < atomic.load<u64>(a + VMA_END)) res = <i32>e - 1;
+      if (word_peek<u64>(a, VMA_WORDS, VMA_START) <= va && va < word_peek<u64>(a, VMA_WORDS, VMA_END)) res = <i32>e - 1;
     }
     if (snapshot_reused(m, s)) { stat_inc(STAT_VMA_LOCKLESS_RETRY); continue; }
     if (torn) unreachable(); // an intact snapshot with a hole: the index is corrupt
@@ -853,9 +858,9 @@ export function vma_index_check(mm: u32): i32 {
     const e = index_entry(idx, i);
     if (!entry_ok(e)) return 2;
     const a = vma_addr(e - 1);
-    if (atomic.load<u32>(a + VMA_STATE) != VMA_STATE_LIVE || atomic.load<u32>(a + VMA_MM) != mm) return 3;
-    const s = atomic.load<u64>(a + VMA_START);
-    const t = atomic.load<u64>(a + VMA_END);
+    if (word_peek<u32>(a, VMA_WORDS, VMA_STATE) != VMA_STATE_LIVE || atomic.load<u32>(a + VMA_MM) != mm) return 3;
+    const s = word_peek<u64>(a, VMA_WORDS, VMA_START);
+    const t = word_peek<u64>(a, VMA_WORDS, VMA_END);
     if (s >= t || ((s | t) & ((1 << PAGE_SHIFT) - 1)) != 0) return 4;
     if (i > 0 && s < prev_end) return 5;
     if (atomic.load<u32>(a + VMA_CSUM) != vma_csum(a)) return 6;
