@@ -3,6 +3,7 @@
 // configured strategy (arch/x86/mm/fault.c do_user_addr_fault). The touch
 // loops that workloads use run here, inside Wasm.
 
+import { TEST_BUILD } from './build_flags';
 import {
   VMA_START, VMA_WORDS, VMA_FLAGS, VM_READ, VM_WRITE, VM_EXEC, PAGE_SHIFT, SET_NUMA_PERIOD, MM_NUMA_NEXT, PC_PKRU, PC_MEMPOLICY,
   MPOL_DEFAULT, MPOL_INTERLEAVE, mm_addr, setting,
@@ -134,7 +135,9 @@ export function access(mm: u32, address: u64, write: bool): i32 {
     stat_add(STAT_TLB_MISS_CYCLES, now() - t0);
     if (pte != 0) { tlb_insert(vpn, pte); return 0; }
     if (!cpu_local().faulted) { cpu_local().faulted = true; stat_inc(STAT_ACCESS_FAULT); }
+    if (TEST_BUILD) cpu_local().in_fault++;
     const r = do_user_addr_fault(mm, address, write);
+    if (TEST_BUILD) cpu_local().in_fault--;
     op_done();
     if (r != 0) return r;
   }

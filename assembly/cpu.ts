@@ -67,6 +67,8 @@ export let OBS_STRIDE: u32 = 0;
   lockless_gen: u32;
   /** spin rounds of the current wait before sleeping (threads engine) */
   spins: u32;
+  /** test core only: page faults this CPU is inside (access.ts), so a steal can tell it resumed one mid-fault */
+  in_fault: u32;
 }
 @inline export function cpu_local(): CpuLocal { return changetype<CpuLocal>(PC + PC_LOCAL); }
 

@@ -25,7 +25,7 @@ export const LAYOUT_VERSION: u32 = 4; // 2: MAX_CPUS 256, 128-byte line metadata
 // The version of the raw Wasm ABI of the released core (docs/abi.md: imports,
 // exports and their signatures, every exported constant). Bump it on ANY change
 // of those, then run `npm run abi` (test/host/abi.test.ts fails until both are done).
-export const ABI_VERSION: u32 = 27; // 27: counters ipi_idle and shootdown_idle_skip, the test-core call flush_tlb_mm_range_freed_tables (a shootdown skips CPUs whose task sleeps: ipi.ts "Idle CPUs"); 26: the fault workloads' entry points take a host-written struct wl_args (WLA_*): wl_page_fault(mm, file, at, args), wl_mmap(mm, file, args), wl_tlb_flush(mm, file, args), wl_mte_tag(mm, args), wl_ebizzy(mm, me, window, args), wl_mapbench(mm, base, first, args), wl_mapbench_pipeline(mm, me, my_flags, prev_flags, args), wl_pft(mm, me, window, args); 25: FLAG_VMA_UNLINK_STALL (test: vma_unlink() held up before mm_rb_lock); 24: which words share a modelled line (FL_WORDS, SL_WORDS, RW_WORDS, SQ_WORDS, RC_WORDS, FILE_WORDS, VMA_WORDS, MM_LOCK_SEQ_WORDS, MM_RSS_WORDS, UFFD_WORDS; LW_*: the seam for shared words, shared.ts); 23: PC_WAKE_LINK (per-CPU +492: the rwsem wake order sorted once per release); 22: work stealing reverted (RQ_OWN, OWN_*, WK_HUNGRY..WK_OFFER_MAP, H_STEAL, H_HUNGRY, FLAG_STEAL_EAGER, FLAG_NO_SAFETY_NET, PC_STRESS_UFFD gone; WK_SIZE as before); 21: the test call t_set_flag_peek (a woken waiter's state seen by its waker); 20: work stealing (issue 24): RQ_OWN and OWN_* (the run-queue entry's ownership word, +20), WK_HUNGRY, WK_OFFERED, WK_STEALS, WK_STEALS_MIDCALL, WK_HANDBACK, WK_TIMEOUTS, WK_STEALS_MIDFAULT, WK_OFFER_MAP (WK_SIZE 1280), H_STEAL, H_HUNGRY, FLAG_STEAL_EAGER, FLAG_NO_SAFETY_NET, PC_STRESS_UFFD (per-CPU +492: the stress's userfaultfd mix, was module globals); 19: PC_WAKE_RANK (per-CPU +488: the rwsem's wake order), counter rwsem_wake_order_cycles; 18: the released core exports only what hosts call (kernel internals move to the test core: cpumask, line model, lock slow halves, walkers, TLB, RCU, VMA slots); stress_run(mm, base, npages, ops, mix, out) and stress_munmap_race(mm, base, race, out) take host-written structs (SMIX_*, SRACE_*); 17: the observability hooks only in the observe core (faultline-observe*.wasm): the released core refuses H_OBS != 0; 16: idle states: cost keys cpuidle1..3_exit_latency / _target_residency (COST_CPUIDLE*), PC_IDLE_SINCE (per-CPU +480), counter cpuidle_exit_cycles; 15: the flame graph and the timeline: FN_* kernel functions (spec/functions.json), FNODE_* (were FN_* node fields), TE_*, the trace and flame hooks; 14: the rwsem's wait list: RW_WAITLIST (was RW_WWAIT), RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK, PC_RWQ / PC_RWQ_SINCE (per-CPU +464, +472), RWQ_READER / RWQ_WRITER; 13: observability (H_OBS_* header words, OBS_*, the obs region: LS_*, TR_*, TE_*, FLM_*, FN_*, FAULT_PATH_*, SYS_*, CTR_*; lockClasses carry kernel names); 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
+export const ABI_VERSION: u32 = 28; // 28: work stealing back (issue 24; off by default): RQ_OWN and OWN_*, WK_HUNGRY, WK_OFFERED, WK_STEALS, WK_STEALS_MIDCALL, WK_HANDBACK, WK_TIMEOUTS, WK_STEALS_MIDFAULT, WK_OFFER_MAP (WK_SIZE 1280), H_STEAL, H_HUNGRY, FLAG_STEAL_EAGER, FLAG_NO_SAFETY_NET, PC_STRESS_UFFD (per-CPU +512), PC_STATS 576 (was 512); 27: counters ipi_idle and shootdown_idle_skip, the test-core call flush_tlb_mm_range_freed_tables (a shootdown skips CPUs whose task sleeps: ipi.ts "Idle CPUs"); 26: the fault workloads' entry points take a host-written struct wl_args (WLA_*): wl_page_fault(mm, file, at, args), wl_mmap(mm, file, args), wl_tlb_flush(mm, file, args), wl_mte_tag(mm, args), wl_ebizzy(mm, me, window, args), wl_mapbench(mm, base, first, args), wl_mapbench_pipeline(mm, me, my_flags, prev_flags, args), wl_pft(mm, me, window, args); 25: FLAG_VMA_UNLINK_STALL (test: vma_unlink() held up before mm_rb_lock); 24: which words share a modelled line (FL_WORDS, SL_WORDS, RW_WORDS, SQ_WORDS, RC_WORDS, FILE_WORDS, VMA_WORDS, MM_LOCK_SEQ_WORDS, MM_RSS_WORDS, UFFD_WORDS; LW_*: the seam for shared words, shared.ts); 23: PC_WAKE_LINK (per-CPU +492: the rwsem wake order sorted once per release); 22: work stealing reverted (RQ_OWN, OWN_*, WK_HUNGRY..WK_OFFER_MAP, H_STEAL, H_HUNGRY, FLAG_STEAL_EAGER, FLAG_NO_SAFETY_NET, PC_STRESS_UFFD gone; WK_SIZE as before); 21: the test call t_set_flag_peek (a woken waiter's state seen by its waker); 20: work stealing (issue 24): RQ_OWN and OWN_* (the run-queue entry's ownership word, +20), WK_HUNGRY, WK_OFFERED, WK_STEALS, WK_STEALS_MIDCALL, WK_HANDBACK, WK_TIMEOUTS, WK_STEALS_MIDFAULT, WK_OFFER_MAP (WK_SIZE 1280), H_STEAL, H_HUNGRY, FLAG_STEAL_EAGER, FLAG_NO_SAFETY_NET, PC_STRESS_UFFD (per-CPU +492: the stress's userfaultfd mix, was module globals); 19: PC_WAKE_RANK (per-CPU +488: the rwsem's wake order), counter rwsem_wake_order_cycles; 18: the released core exports only what hosts call (kernel internals move to the test core: cpumask, line model, lock slow halves, walkers, TLB, RCU, VMA slots); stress_run(mm, base, npages, ops, mix, out) and stress_munmap_race(mm, base, race, out) take host-written structs (SMIX_*, SRACE_*); 17: the observability hooks only in the observe core (faultline-observe*.wasm): the released core refuses H_OBS != 0; 16: idle states: cost keys cpuidle1..3_exit_latency / _target_residency (COST_CPUIDLE*), PC_IDLE_SINCE (per-CPU +480), counter cpuidle_exit_cycles; 15: the flame graph and the timeline: FN_* kernel functions (spec/functions.json), FNODE_* (were FN_* node fields), TE_*, the trace and flame hooks; 14: the rwsem's wait list: RW_WAITLIST (was RW_WWAIT), RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK, PC_RWQ / PC_RWQ_SINCE (per-CPU +464, +472), RWQ_READER / RWQ_WRITER; 13: observability (H_OBS_* header words, OBS_*, the obs region: LS_*, TR_*, TE_*, FLM_*, FN_*, FAULT_PATH_*, SYS_*, CTR_*; lockClasses carry kernel names); 12: userfaultfd as Linux 6.12 (PC_UFFD_MSG_TID/ADDR, FLAG_UFFD_QUEUE_STALL, the calls uffd_msg_address/uffd_msg_tid); 11: PC_SMT_EXTRA (per-CPU +104), cost key smt_slowdown (COST_SMT_SLOWDOWN), counter rwsem_sleep; SET_PERVMA_KERNEL (slot 52) and PERVMA_KERNEL_*, vma_start_read() returns 1/0/-1 (locked / not / detached), wl_ebizzy(mm, opts, ...) and EBIZZY_*; 10: wl_atomic_inc, wl_lock_inc, wl_rwsem_mix (the micro-workloads run on the released core; t_atomic_inc, t_lock_inc, t_rwsem_mix gone); 9: WAIT_FLAG and WAIT_POLL (a flag word and a polled word are no longer WAIT_SPIN), the test call t_await_handler_idle; 8: the fault workloads' loops take a steady-state block (wl_page_fault, wl_mmap, wl_tlb_flush, wl_ebizzy, wl_mapbench, wl_mte_tag, wl_pft: a last u32 argument); 7: PROT_NONE/READ/WRITE/EXEC exported; docs/abi.md prints 64-bit constants exactly; 6: machine_init() checks the layout (H_INIT_DONE, STOP_CPU_NONE, MIN_QUANTUM, MAX_TLB_WAYS, MAX_COST_CYCLES, ASYNC_STACK_MIN), NCALLS of the released core counts its own calls; 5: userfaultfd and shmem (uffd region, H_UFFD_*/H_SHMEM_*, shmem file slots, the uffd calls); 4: per-node zone/LRU locks and free list, STRATEGY_SPF_MMAPSEQ, wl_pft, HDR_SCRATCH 2560; 3: CALL_TABLE_HASH (the host refuses a core whose call table is not its own); 2: mm_rb_lock, the two-buffer VMA index (vmaIndex region 2 x max_vmas_per_mm u32 per mm), SET_SPF_LOOKUP
 export const MAX_CPUS: u32 = 256;
 // A CPU set (struct cpumask) is MAX_CPUS bits: CPUMASK_WORDS u64 words, CPU c
 // is bit (c & 63) of word (c >> 6). Helpers in cpumask.ts.
@@ -50,6 +50,7 @@ export const CACHE_LINE: u32 = 64;
 //  +140 init done (LAYOUT_MAGIC after machine_init() checked and built the machine)
 //  +144 .. +192 observability (H_OBS_*: what to record and where; obs.ts)
 //  +192 epoch (barrier, u32)                  +196 laggard (cpu + 1 that held the epoch back last time: checked first)
+//  +256 steal (1: idle workers of this run take runnable CPUs from busy ones; sched.ts)  +260 hungry (workers with none of their own CPUs runnable)
 //  --- free lists (FL_SIZE = 144 each: head u64 tag<<32 | index+1, count, line meta) ---
 //  +320 frame free list    (.. 464)
 //  +512 ptpage free list   (.. 656)
@@ -131,8 +132,35 @@ export const OBS_TRACE: u32 = 2; // per-CPU ring of timeline events (faults, loc
 export const OBS_FLAME: u32 = 4; // per-CPU call graph of kernel functions with the virtual cycles spent in each
 
 export const RQ_SIZE: u32 = 32;
+// Work stealing (parallel mode, M:N engine, sched.ts / runq.ts): which worker may touch a CPU's
+// run-queue entry and run it. One u32 per CPU at RQ_OWN of its run-queue entry, changed only as
+// drawn (every arrow is one atomic store or CAS by the named thread):
+//
+//        home: CAS (reclaim)              thief: CAS (steal)
+//   HOME <------------------- OFFERED ------------------------> STOLEN
+//    |  ----------------------->          (home: store)           |
+//    |     home: store (runnable, with a call, not running;       | thief: store (the CPU parked,
+//    |     taken out of home's heap first)                         | yielded or its call returned),
+//    |                                                             | then its bit in home's WK_HANDBACK
+//    +<------------------------- BACK <----------------------------+
+//          home: store (sched_run, re-queues it)
+//
+// HOME: the home worker (PC_WORKER) owns the entry (its heap, bitmaps) and alone runs the CPU.
+// OFFERED: runnable, out of home's heap; nobody runs it. STOLEN: only the thief's thread runs it
+// and writes its entry (the CPU's own code: park token, spinning flag; the thief: RQ_SUSPENDED,
+// RQ_HAS_CALL); home reads nothing of it and skips its wake-ups (the hand-back re-checks the
+// wake token). BACK: nobody runs it; home takes it back at its next round. A CPU is resumed by
+// one thread at a time because only HOME (home) and STOLEN (thief) run it, and each is entered
+// from OFFERED by one CAS.
+export const RQ_OWN: u32 = 20;
+export const OWN_HOME: u32 = 0;
+export const OWN_OFFERED: u32 = 1;
+export const OWN_STOLEN: u32 = 2;
+export const OWN_BACK: u32 = 3;
 export const H_EPOCH: u32 = 192;
 export const H_LAGGARD: u32 = 196;
+export const H_STEAL: u32 = 256; // 1: work stealing on (the host: mn engine, parallel mode, 2+ workers, Asyncify stacks for every CPU)
+export const H_HUNGRY: u32 = 260; // workers whose own CPUs are all parked or finished (WK_HUNGRY set): a busy worker offers CPUs while > 0
 export const H_FRAME_FREE: u32 = 320;
 export const H_PTPAGE_FREE: u32 = 512;
 export const H_VMA_FREE: u32 = 704;
@@ -225,6 +253,8 @@ export const FLAG_SPF_STALL: u32 = 4; // test: a speculative fault is held up (a
 export const FLAG_PERVMA_STALL: u32 = 8; // test: lock_vma_under_rcu() is held up between the lookup and vma_start_read(), see pervma.ts
 export const FLAG_SPF_UFFD_STALL: u32 = 32; // test: a speculative anonymous fault stalls with the PTL held before its userfaultfd check (userfaultfd.ts)
 export const FLAG_UFFD_QUEUE_STALL: u32 = 64; // test: handle_userfault() stalls before it queues its message, so a resolution can land first (userfaultfd.ts)
+export const FLAG_STEAL_EAGER: u32 = 128; // test: every worker offers all its runnable CPUs and steals before it runs its own (migrations at every park)
+export const FLAG_NO_SAFETY_NET: u32 = 256; // test: a worker's sleep that times out wakes no CPU (a lost wake-up hangs the run until the watchdog)
 export const FLAG_SPF_STALL_WALK: u32 = 16; // test: a speculative fault is held up between its walk and handle_pte_fault(), see spf.ts
 export const FLAG_VMA_UNLINK_STALL: u32 = 512; // test: vma_unlink() is held up before it takes mm_rb_lock / the index write section (as a get_vma() reader holds it up), see vma.ts
 
@@ -379,7 +409,10 @@ export const RC_WORDS: u64 = <u64>RC_LINE | <u64>RC_COUNT << LW_LO_A | <u64>(RC_
 //  +480 u64 while it sleeps there: when its current idle period began (cpuidle.ts)
 //  +488 u32 sleepers the releaser woke before this one (the rwsem's wake order: rwsem.ts), 0 when consumed
 //  +492 u32 a releaser's link to the next granted reader (CPU + 1, 0 ends; rwsem.ts wake_order sorts them once)
-//  +512 stats: NSTATS x u64 (NSTATS_ALIGNED: whole cache lines)
+//  +496 .. +512 spare
+//  +512 the stress's userfaultfd mix (stress_uffd_setup; the same for every CPU of a run, per CPU
+//       because a CPU may run on any worker's instance): u32 w_reg, w_unreg, w_wp, handler + 1 (0: none), u32 running
+//  +576 stats: NSTATS x u64 (NSTATS_ALIGNED: whole cache lines)
 //  mailbox_off(): mailbox, ncpus x MB_SIZE rounded up to a cache line (slot s =
 //       an IPI from CPU s): sized by the RUN's CPU count (H_NCPUS), not by
 //       MAX_CPUS, so a 4-CPU machine carries 4 slots per CPU, not 256
@@ -424,11 +457,12 @@ export const PC_RWQ_SINCE: u32 = 472;
 export const PC_IDLE_SINCE: u32 = 480;
 export const PC_WAKE_RANK: u32 = 488; // u32: sleepers the releaser woke before this one (rwsem.ts wake order), 0 when consumed
 export const PC_WAKE_LINK: u32 = 492; // u32: the next granted reader + 1 in a releaser's wake-order list (rwsem.ts), written by releasers only
+export const PC_STRESS_UFFD: u32 = 512;
 export const RWQ_READER: u32 = 1;
 export const RWQ_WRITER: u32 = 2;
 export const RWQ_SPINNER: u32 = 3; // a writer spinning on the owner (the OSQ), not in the wait list
 export const CALL_MAX_ARGS: u32 = 16;
-export const PC_STATS: u32 = 512;
+export const PC_STATS: u32 = 576;
 
 // ---- host worker (WK_SIZE stride, region at H_WORKERS_BASE): one per host thread ----
 // A worker runs CPUs [first, first + count) as coroutines (sched.ts). Other
@@ -445,6 +479,14 @@ export const PC_STATS: u32 = 512;
 //      call (sched.ts run queue; only the worker's own thread reads or writes it)
 //  then urgent CPUs (the same bitmap form: runnable and owing an interrupt, parallel mode)
 //  then the heap: MAX_CPUS u32 CPU ids in (key, id) heap order (sched.ts)
+//  then hand-backs: MAX_CPUS / 32 u32 words, bit c = a thief gave CPU c back (RQ_OWN BACK; only its home's CPUs' bits)
+//  then u64 safety-net timeouts (sleeps that ended after SLEEP_NS with no wake-up: sched.ts worker_sleep)
+//  then u64 steals that resumed a CPU inside a page fault (counted by the test core only)
+//  then offers: MAX_CPUS / 32 u32 words, bit c = CPU c is (or was a moment ago) OFFERED: where thieves
+//      and the home's reclaim look (RQ_OWN decides; whoever takes it clears the bit)
+//  +20 u32 hungry (1: none of its own CPUs is runnable: busy workers offer it theirs; counted in H_HUNGRY)
+//  +44 u32 offered (its CPUs in RQ_OWN OFFERED now: a hungry worker looks at its entries only when > 0)
+//  +48 u64 steals (slices it ran of other workers' CPUs)   +56 u64 of those, slices that resumed a CPU mid-call
 export const WK_WAKE: u32 = 0;
 export const WK_SLEEPING: u32 = 4;
 export const WK_FIRST: u32 = 8;
@@ -457,7 +499,15 @@ export const WK_PENDING: u32 = 64;
 export const WK_PICKABLE: u32 = WK_PENDING + MAX_CPUS / 8;
 export const WK_URGENT: u32 = WK_PICKABLE + MAX_CPUS / 8;
 export const WK_HEAP: u32 = WK_URGENT + MAX_CPUS / 8;
-export const WK_SIZE: u32 = (WK_HEAP + MAX_CPUS * 4 + 63) & ~63;
+export const WK_HANDBACK: u32 = WK_HEAP + MAX_CPUS * 4;
+export const WK_HUNGRY: u32 = 20;
+export const WK_OFFERED: u32 = 44;
+export const WK_STEALS: u32 = 48;
+export const WK_STEALS_MIDCALL: u32 = 56;
+export const WK_TIMEOUTS: u32 = WK_HANDBACK + MAX_CPUS / 8;
+export const WK_STEALS_MIDFAULT: u32 = WK_TIMEOUTS + 8;
+export const WK_OFFER_MAP: u32 = WK_STEALS_MIDFAULT + 8;
+export const WK_SIZE: u32 = (WK_OFFER_MAP + MAX_CPUS / 8 + 63) & ~63;
 
 // CPU states
 export const CPU_IDLE: u32 = 0; // not started

@@ -5,7 +5,7 @@
 import {
   HDR_BASE, H_RUNQ_BASE, H_QUANTUM, H_EPOCH,
   PC_STATE, PC_WAKE, PC_IRQ_ON, PC_IPI_PENDING, PC_WAKE_TIME, PC_CLOCK, PC_WORKER,
-  WK_WAKE, WK_SLEEPING, WK_PENDING, WK_CURRENT, WK_PICKABLE, WK_URGENT, WK_HEAP, RQ_SIZE,
+  WK_WAKE, WK_SLEEPING, WK_PENDING, WK_CURRENT, WK_PICKABLE, WK_URGENT, WK_HEAP, WK_HANDBACK, RQ_SIZE, RQ_OWN, OWN_HOME,
   CPU_WAITING, CPU_AT_BARRIER, CPU_RUNNABLE, percpu, worker_addr,
 } from './layout';
 import { PC, DETERMINISTIC, cpu_local, now } from './cpu';
@@ -20,6 +20,9 @@ export let HOST_SETUP = false; // the host's setup instance: interrupt points ne
 let RQ: u32 = 0; // the run queue's base
 export let LIVE: u32 = 0; // CPUs of this worker that have not finished
 export let HEAP_N: u32 = 0; // CPUs in the heap
+/** work stealing is on for this worker (steal.ts): parallel mode, H_STEAL, and this worker runs 2+ CPUs */
+export let STEAL = false;
+export function runq_set_steal(on: bool): void { STEAL = on; }
 
 /** This instance runs CPUs [first, first + count) of worker block `wk`; no_slack: a CPU runs no further than the next in order (deterministic mode) */
 export function runq_bind(wk: u32, first: u32, count: u32, no_slack: bool): void {
@@ -42,13 +45,15 @@ export function sched_current(): i32 { return <i32>atomic.load<u32>(WK + WK_CURR
 export function runq_cpu_gone(): void { LIVE--; }
 
 // ---- the run queue: one entry per CPU (RQ_SIZE, region at H_RUNQ_BASE), touched only by the
-// CPU's own worker. Compact, so a pick scans a few cache lines instead of every per-CPU block.
+// worker that owns the CPU (its own worker; with work stealing, whoever RQ_OWN names: layout.ts).
+// Compact, so a pick scans a few cache lines instead of every per-CPU block.
 //  +0 u64 key: (clock, deterministic: or wake time) when it last stopped running or was woken
 //  +8 u32 flags (RQ_*)   +12 u32 the wake token it parked with   +16 u32 its index in the heap
+//  +20 u32 owner (RQ_OWN: OWN_*, atomic; steal.ts)
 // The pickable CPUs that do not spin are also in a binary min-heap on (key, id) in
 // the worker block (WK_HEAP): a pick and the run limit (the second in order) are O(log n).
 export const RQ_KEY: u32 = 0;
-const RQ_FLAGS: u32 = 8;
+export const RQ_FLAGS: u32 = 8;
 export const RQ_PARK_TOKEN: u32 = 12;
 const RQ_HEAP_POS: u32 = 16;
 export const RQ_READY: u32 = 1; // runnable (PC_STATE RUNNABLE) as far as its worker knows
@@ -166,8 +171,16 @@ export function wake_cpu_raw(c: u32): void {
   if (atomic.load<u32>(wk + WK_SLEEPING) != 0) atomic.notify(wk + WK_WAKE, 1);
 }
 
-export function wakes_pending(): bool {
+/** a wake-up posted to one of our CPUs */
+export function posted_pending(): bool {
   for (let w = FIRST >> 5; w <= (FIRST + COUNT - 1) >> 5; w++) if (atomic.load<u32>(WK + WK_PENDING + (w << 2)) != 0) return true;
+  return false;
+}
+
+/** a wake-up posted, or (work stealing) one of our CPUs handed back by a thief: the scheduler has work to look at */
+export function wakes_pending(): bool {
+  if (posted_pending()) return true;
+  if (STEAL) for (let w = FIRST >> 5; w <= (FIRST + COUNT - 1) >> 5; w++) if (atomic.load<u32>(WK + WK_HANDBACK + (w << 2)) != 0) return true;
   return false;
 }
 
@@ -183,6 +196,9 @@ export function drain_wakes(): void {
       const c = (w << 5) + ctz(bits);
       bits &= bits - 1;
       const pc = percpu(c);
+      // offered, stolen or handed back (steal.ts): its entry is not ours to read now; the
+      // hand-back (or the reclaim) looks at its wake token again, so this wake-up is not lost
+      if (STEAL && atomic.load<u32>(rq(c) + RQ_OWN) != OWN_HOME) continue;
       // a runnable CPU posted because of an IPI: parallel mode runs it first (take_urgent)
       if (!DETERMINISTIC && (rq_flags(c) & RQ_PICKABLE) == RQ_PICKABLE && irq_owed(pc)) {
         const u = WK + WK_URGENT + ((c >> 6) << 3);
@@ -211,6 +227,7 @@ export function take_urgent(): i32 {
     for (let bits = load<u64>(u); bits != 0; bits = load<u64>(u)) {
       const c = (wd << 6) + <u32>ctz(bits);
       store<u64>(u, bits & (bits - 1));
+      if (STEAL && atomic.load<u32>(rq(c) + RQ_OWN) != OWN_HOME) continue;
       if ((rq_flags(c) & RQ_PICKABLE) == RQ_PICKABLE && irq_owed(percpu(c))) return <i32>c;
     }
   }

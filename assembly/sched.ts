@@ -26,13 +26,14 @@ import {
   HDR_BASE, H_STOP, H_NWORKERS, H_ASYNC_SIZE, PC_STATE, PC_WAIT_KIND, PC_CALL, PC_CALL_ARGS, PC_CALL_RESULT, PC_WAKE_TIME,
   WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_PICKABLE, WK_URGENT,
   CPU_RUNNING, CPU_WAITING, CPU_FINISHED, CPU_RUNNABLE, STOP_NONE, STOP_DEADLOCK, WAIT_SPIN, WAIT_FLAG,
-  percpu, worker_addr, H_NMM, MM_CPUMASK, mm_addr, H_INIT_DONE, LAYOUT_MAGIC, ASYNC_STACK_MIN,
+  percpu, worker_addr, H_NMM, MM_CPUMASK, mm_addr, H_INIT_DONE, LAYOUT_MAGIC, ASYNC_STACK_MIN, WK_TIMEOUTS, H_FLAGS, FLAG_NO_SAFETY_NET,
 } from './layout';
+import { TEST_BUILD } from './build_flags';
 import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, set_clock, cpu_bind_host, machine_bind, cpu_switch_to } from './cpu';
 import { service_ipis } from './ipi';
 import { cpumask_clear_cpu } from './cpumask';
 import {
-  WK, FIRST, COUNT, LIVE, HEAP_N, rq, rq_store, rq_set, rq_ready, rq_flags, heap_at, heap_second, RQ_KEY, RQ_HAS_CALL, RQ_SUSPENDED, RQ_READY, RQ_SPINNING,
+  WK, FIRST, COUNT, LIVE, HEAP_N, STEAL, rq, rq_store, rq_set, rq_ready, rq_flags, heap_at, heap_second, RQ_KEY, RQ_HAS_CALL, RQ_SUSPENDED, RQ_READY, RQ_SPINNING,
   plus_slack, take_urgent, drain_wakes, wakes_pending, wake_cpu_raw, prepare_cpu, runq_bind, runq_host_setup, runq_cpu_gone,
 } from './runq';
 import { request_stop } from './stop';
@@ -40,6 +41,7 @@ import { coroutine_run, coroutine_suspended, call_count } from './coroutine';
 import { SPINS_BEFORE_SLEEP, SLEEP_NS, SPIN_SLEEP_NS } from './threads';
 import { wake_cpu } from './wait';
 import { barrier_try_advance } from './barrier';
+import { steal_bind, steal_eager, set_hungry, offers_exist, offer_cpus, reclaim_offers, take_handbacks, steal_and_run } from './steal';
 
 // a worker with nothing to run watches its pending words this many rounds (tens of
 // microseconds) before it sleeps: the CPU it waits for usually runs on another host
@@ -60,8 +62,16 @@ export function sched_run(): i32 {
   let spin_rounds: u32 = 0;
   // retry: one switch per round; a round without a runnable CPU spins, then sleeps
   while (true) {
-    if (atomic.load<u32>(HDR_BASE + H_STOP) != STOP_NONE) return SCHED_STOPPED;
+    if (atomic.load<u32>(HDR_BASE + H_STOP) != STOP_NONE) { if (STEAL) set_hungry(false); return SCHED_STOPPED; }
     drain_wakes();
+    if (STEAL) {
+      // CPUs thieves handed back (steal.ts); one whose call returned goes to the host
+      const r = take_handbacks(false);
+      if (r >= 0) return r;
+      reclaim_offers();
+      // test build, FLAG_STEAL_EAGER: offer everything, run another worker's CPU first
+      if (steal_eager()) { offer_cpus(-1); if (steal_and_run()) continue; reclaim_offers(); }
+    }
     // the first runnable CPU with a call in (key, id) order and the one after it
     // (parallel mode: one that owes an interrupt first; spinners only if nobody else)
     let best: i32 = -1, next: i32 = -1, spinner: i32 = -1;
@@ -71,6 +81,22 @@ export function sched_run(): i32 {
       if (best < 0) { best = <i32>heap_at(0); next = heap_second(); }
       else next = <i32>heap_at(0) == best ? heap_second() : <i32>heap_at(0);
       if (next >= 0) nk = load<u64>(rq(<u32>next) + RQ_KEY);
+    }
+    if (STEAL) {
+      if (best >= 0) {
+        set_hungry(false);
+        // another worker has nothing to run: offer it some of ours (not the one we run now)
+        if (HEAP_N >= 2 || steal_eager()) {
+          offer_cpus(best);
+          // the one after `best` in order may have been offered
+          next = -1; nk = u64.MAX_VALUE;
+          if (HEAP_N > 1) { next = <i32>heap_at(0) == best ? heap_second() : <i32>heap_at(0); if (next >= 0) nk = load<u64>(rq(<u32>next) + RQ_KEY); }
+        }
+      } else {
+        // none of ours can run (spinners wait for other workers' CPUs): run one of another worker's
+        set_hungry(true);
+        if (steal_and_run()) continue;
+      }
     }
     if (best < 0) {
       let sk: u64 = u64.MAX_VALUE;
@@ -89,17 +115,17 @@ export function sched_run(): i32 {
     }
     if (best < 0) {
       // (every live CPU has a call: the host posts the next one before it calls us again)
-      if (LIVE == 0) return SCHED_DONE;
+      if (LIVE == 0) { if (STEAL) set_hungry(false); return SCHED_DONE; }
       if (DETERMINISTIC && load<u32>(HDR_BASE + H_NWORKERS) == 1 && !wakes_pending()) {
         request_stop(STOP_DEADLOCK);
         return SCHED_STOPPED;
       }
       // every CPU of ours waits on a CPU of another worker (or the host): watch the
       // pending words a little (the other worker often answers within microseconds), then sleep
-      for (let i: u32 = 0; i < IDLE_SPINS && !wakes_pending(); i++) {
+      for (let i: u32 = 0; i < IDLE_SPINS && !wakes_pending() && !(STEAL && offers_exist()); i++) {
         if (atomic.load<u32>(HDR_BASE + H_STOP) != STOP_NONE) break;
       }
-      if (!wakes_pending()) worker_sleep();
+      if (!wakes_pending() && !(STEAL && offers_exist())) worker_sleep();
       continue;
     }
     run_cpu(<u32>best, next, nk);
@@ -141,12 +167,17 @@ function run_cpu(c: u32, next: i32, nk: u64): void {
 function worker_sleep(): void {
   const w = atomic.load<u32>(WK + WK_WAKE);
   atomic.store<u32>(WK + WK_SLEEPING, 1);
-  if (!wakes_pending() && atomic.load<u32>(HDR_BASE + H_STOP) == STOP_NONE) {
+  // (a busy worker raises its WK_OFFERED before it looks at our WK_SLEEPING: steal.ts offer_cpus)
+  if (!wakes_pending() && !(STEAL && offers_exist()) && atomic.load<u32>(HDR_BASE + H_STOP) == STOP_NONE) {
     atomic.add<u64>(WK + WK_SLEEPS, 1);
     if (atomic.wait<u32>(WK + WK_WAKE, w, SLEEP_NS) == 2 && !DETERMINISTIC) {
       // the safety net of parallel mode (as one thread per CPU has with its timed
       // futex wait): nothing woke us for SLEEP_NS, so let every parked CPU look again
-      for (let c = FIRST; c < FIRST + COUNT; c++) wake_cpu_raw(c);
+      // (counted: a lost wake-up shows up here; the test core can turn it off)
+      atomic.add<u64>(WK + WK_TIMEOUTS, 1);
+      if (!(TEST_BUILD && (load<u32>(HDR_BASE + H_FLAGS) & FLAG_NO_SAFETY_NET) != 0)) {
+        for (let c = FIRST; c < FIRST + COUNT; c++) wake_cpu_raw(c);
+      }
     }
   }
   atomic.store<u32>(WK + WK_SLEEPING, 0);
@@ -176,6 +207,7 @@ export function sched_worker_bind(w: u32): void {
   if (atomic.load<u32>(HDR_BASE + H_INIT_DONE) != LAYOUT_MAGIC) abort('sched_worker_bind: machine_init() has not accepted this machine (call it once, on the host instance, after writing the header)', null, 0, 0);
   if (DETERMINISTIC && COUNT != NCPUS) abort('sched_worker_bind: deterministic mode runs every CPU on one worker (H_NWORKERS = 1)', null, 0, 0);
   if (COUNT > 1 && load<u32>(HDR_BASE + H_ASYNC_SIZE) < ASYNC_STACK_MIN) abort('sched_worker_bind: H_ASYNC_SIZE is below ASYNC_STACK_MIN and this worker runs several CPUs', null, 0, 0);
+  store<u64>(wk + WK_TIMEOUTS, 0);
   for (let wd = FIRST >> 6; wd <= (FIRST + COUNT - 1) >> 6; wd++) {
     store<u64>(WK + WK_PICKABLE + (wd << 3), 0);
     store<u64>(WK + WK_URGENT + (wd << 3), 0);
@@ -185,6 +217,7 @@ export function sched_worker_bind(w: u32): void {
     rq_store(c, 0);
     prepare_cpu();
   }
+  steal_bind(w);
 }
 
 /** Post call `id` (arguments already at PC_CALL_ARGS of `c`) to CPU `c` of this worker. */

@@ -16,7 +16,7 @@
 //
 // Counters (u32 each, STRESS_* indices) go to `out`, this CPU's scratch.
 
-import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_FLAG, WAIT_UFFD_READ, PC_WAIT_KIND, PC_STATE, PC_IPI_PENDING, CPU_FINISHED, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, percpu, setting } from './layout';
+import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_FLAG, WAIT_UFFD_READ, PC_WAIT_KIND, PC_STRESS_UFFD, PC_STATE, PC_IPI_PENDING, CPU_FINISHED, SET_NUMA_PERIOD, MM_NUMA_NEXT, mm_addr, percpu, setting } from './layout';
 import { uffdio_register, uffdio_unregister, uffdio_writeprotect, uffd_npending, uffd_fault_side_done } from './userfaultfd';
 import { PC, cpu_id, NCPUS, now, charge, rand_below } from './cpu';
 import { irqs_enabled, service_ipis } from './ipi';
@@ -89,12 +89,15 @@ export const SRACE_NEXT: u32 = 24;
 export const SRACE_PROGRESS: u32 = 28;
 export const SRACE_SIZE: u32 = 32;
 
-// the userfaultfd part of the mix (stress_uffd_setup): the same for every CPU of the run
-let W_UFFD_REG: u32 = 0;
-let W_UFFD_UNREG: u32 = 0;
-let W_UFFD_WP: u32 = 0;
-let UFFD_HANDLER: i32 = -1; // the CPU that runs the handler (it takes no part in the mix or its meetings)
-let UFFD_RUNNING: u32 = 0; // u32: mix CPUs still running (the handler stops at 0)
+// the userfaultfd part of the mix (stress_uffd_setup): the same for every CPU of the run, kept in
+// each CPU's block (PC_STRESS_UFFD), not in module globals: a CPU may run on any worker's instance (steal.ts)
+@inline function W_UFFD_REG(): u32 { return load<u32>(PC + PC_STRESS_UFFD); }
+@inline function W_UFFD_UNREG(): u32 { return load<u32>(PC + PC_STRESS_UFFD + 4); }
+@inline function W_UFFD_WP(): u32 { return load<u32>(PC + PC_STRESS_UFFD + 8); }
+/** the CPU that runs the handler (it takes no part in the mix or its meetings), -1: none (stored + 1: a zeroed block has none) */
+@inline function UFFD_HANDLER(): i32 { return load<i32>(PC + PC_STRESS_UFFD + 12) - 1; }
+/** u32: mix CPUs still running (the handler stops at 0) */
+@inline function UFFD_RUNNING(): u32 { return load<u32>(PC + PC_STRESS_UFFD + 16); }
 
 /**
  * Weights of the userfaultfd operations of the next stress_run, and the
@@ -102,13 +105,17 @@ let UFFD_RUNNING: u32 = 0; // u32: mix CPUs still running (the handler stops at 
  * u32 the host set to the number of mix CPUs. Called by every CPU before stress_run.
  */
 export function stress_uffd_setup(w_reg: u32, w_unreg: u32, w_wp: u32, handler: i32, running: u32): void {
-  W_UFFD_REG = w_reg; W_UFFD_UNREG = w_unreg; W_UFFD_WP = w_wp; UFFD_HANDLER = handler; UFFD_RUNNING = running;
+  store<u32>(PC + PC_STRESS_UFFD, w_reg);
+  store<u32>(PC + PC_STRESS_UFFD + 4, w_unreg);
+  store<u32>(PC + PC_STRESS_UFFD + 8, w_wp);
+  store<i32>(PC + PC_STRESS_UFFD + 12, handler + 1);
+  store<u32>(PC + PC_STRESS_UFFD + 16, running);
 }
 const UFFD_CTX: u32 = 0; // the run's only context: the host creates it before time 0
 
 /** the handler, if any, sleeps in read() with nothing pending: it holds no lock and changes nothing */
 function uffd_handler_idle(): void {
-  if (UFFD_HANDLER >= 0) wait_handler_idle(<u32>UFFD_HANDLER, UFFD_CTX);
+  if (UFFD_HANDLER() >= 0) wait_handler_idle(<u32>UFFD_HANDLER(), UFFD_CTX);
 }
 
 /**
@@ -151,7 +158,7 @@ function meet(sync: u32, target: u32): void {
  * written `n` as the answer; then all meet again. Returns the meetings done.
  */
 function checkpoint(sync: u32, meetings: u32, ckpt: u32, n: u32): u32 {
-  const parts = UFFD_HANDLER >= 0 ? NCPUS - 1 : NCPUS;
+  const parts = UFFD_HANDLER() >= 0 ? NCPUS - 1 : NCPUS;
   meet(sync, ++meetings * parts);
   if (cpu_id() == 0) {
     uffd_handler_idle();
@@ -215,13 +222,13 @@ export function stress_run(mm: u32, base: u64, npages: u32, ops: u32, mix: u32, 
   const w_mmap_file = load<u32>(mix + SMIX_W_MMAP_FILE), max_len = load<u32>(mix + SMIX_MAX_LEN);
   const check_every = load<u32>(mix + SMIX_CHECK_EVERY), ckpt = load<u32>(mix + SMIX_CKPT), sync = load<u32>(mix + SMIX_SYNC);
   memory.fill(out, 0, STRESS_NCOUNTERS * 4);
-  const parts = UFFD_HANDLER >= 0 ? NCPUS - 1 : NCPUS;
+  const parts = UFFD_HANDLER() >= 0 ? NCPUS - 1 : NCPUS;
   if (cpu_id() == 0 && sys_mmap(mm, base, <u64>npages * PAGE_SIZE, RW, ANON_FIXED, 0, 0) < 0) bump(out, STRESS_MMAP_FAIL);
   meet(sync, parts);
   let meetings: u32 = 1;
   const w_mix = w_read + w_write + w_mmap + w_munmap + w_mprotect + w_madvise + w_mmap_file;
-  const total = w_mix + (UFFD_HANDLER >= 0 ? W_UFFD_REG + W_UFFD_UNREG + W_UFFD_WP : 0);
-  if (total == 0 || npages == 0) { if (UFFD_HANDLER >= 0) uffd_fault_side_done(UFFD_CTX, UFFD_RUNNING); meet(sync, 2 * parts); return; }
+  const total = w_mix + (UFFD_HANDLER() >= 0 ? W_UFFD_REG() + W_UFFD_UNREG() + W_UFFD_WP() : 0);
+  if (total == 0 || npages == 0) { if (UFFD_HANDLER() >= 0) uffd_fault_side_done(UFFD_CTX, UFFD_RUNNING()); meet(sync, 2 * parts); return; }
   for (let i: u32 = 0; i < ops; i++) {
     if (check_every != 0 && i != 0 && i % check_every == 0) meetings = checkpoint(sync, meetings, ckpt, i / check_every);
     op_begin(30);
@@ -262,11 +269,11 @@ export function stress_run(mm: u32, base: u64, npages: u32, ops: u32, mix: u32, 
       } else {
         // userfaultfd: faults in registered ranges wait for the handler CPU
         k -= w_mix - w_read - w_write;
-        if (k < W_UFFD_REG) {
+        if (k < W_UFFD_REG()) {
           bump(out, STRESS_UFFD_REGISTER);
           const mode: u32 = <u32>rand_below(3) + 1; // MISSING, WP, or both
           if (uffdio_register(UFFD_CTX, addr, len, mode) < 0) bump(out, STRESS_UFFD_REGISTER_FAIL);
-        } else if (k < W_UFFD_REG + W_UFFD_UNREG) {
+        } else if (k < W_UFFD_REG() + W_UFFD_UNREG()) {
           bump(out, STRESS_UFFD_UNREGISTER);
           uffdio_unregister(UFFD_CTX, addr, len);
         } else {
@@ -279,7 +286,7 @@ export function stress_run(mm: u32, base: u64, npages: u32, ops: u32, mix: u32, 
     numa_tick(mm, out);
     op_done();
   }
-  if (UFFD_HANDLER >= 0) uffd_fault_side_done(UFFD_CTX, UFFD_RUNNING);
+  if (UFFD_HANDLER() >= 0) uffd_fault_side_done(UFFD_CTX, UFFD_RUNNING());
   meet(sync, ++meetings * parts);
 }
 

@@ -22,12 +22,13 @@ import { STAT_DET_YIELD, COST_CPU_RELAX } from './generated';
 import { service_ipis } from './ipi';
 import {
   QUANTUM, FIRST, COUNT, HEAP_N, HOST_SETUP, rq, rq_set, heap_at, RQ_KEY, RQ_PARK_TOKEN, RQ_SPINNING, irq_owed,
-  lower_run_limit, wake_cpu_raw, wakes_pending, drain_wakes,
+  lower_run_limit, wake_cpu_raw, wakes_pending, drain_wakes, STEAL,
 } from './runq';
 import { check_stop, request_stop } from './stop';
 import { sched_switch } from './coroutine';
 import { thread_wait_round, thread_spin_round } from './threads';
 import { barrier_try_advance, barrier_wait } from './barrier';
+import { take_handbacks } from './steal';
 
 // --------------------------------------------------------------- waking ---
 
@@ -66,13 +67,16 @@ export function wake_waiters(obj: u32): void {
 
 /**
  * CPUs of our worker woken from another thread (an ack, a release on another
- * worker) are posted to the worker, not to us: at an interrupt point or a
+ * worker) are posted to the worker, not to us (and, with work stealing, CPUs of
+ * ours that a thief handed back): at an interrupt point or a
  * relax, make them runnable and lower our run limit if one comes before us
  * (a CPU spinning on a lock that a CPU of its own worker holds must let it run).
  */
 function notice_wakes(): void {
   if (COUNT == 1 || !wakes_pending()) return;
   drain_wakes();
+  // (work stealing: our CPUs that thieves handed back, woken meanwhile, come back into our order too)
+  if (STEAL) take_handbacks(true);
   if (HEAP_N == 0) return;
   // the first CPU in order besides us (we run: we are not in the heap)
   const c = heap_at(0);

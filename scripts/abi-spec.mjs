@@ -64,6 +64,8 @@ export const HEADER = {
   H_OBS_TRACE_END: { w: 'u64', by: 'host', unit: 'cycles', def: 'MAX_VCYCLES', range: '> H_OBS_TRACE_START', what: 'the trace window: events starting at or after it are not recorded' },
   H_EPOCH: { w: 'u32', by: 'core', unit: 'quanta', what: 'parallel mode: the barrier epoch (min clock of the counted CPUs / H_QUANTUM)' },
   H_LAGGARD: { w: 'u32', by: 'core', what: 'CPU + 1 that held the epoch back last' },
+  H_STEAL: { w: 'u32', by: 'host', def: 0, range: '0 or 1; 1 only for the mn engine in parallel mode with H_NWORKERS > 1 and Asyncify stacks (H_ASYNC_SIZE >= ASYNC_STACK_MIN); src/machine.ts sets it when MachineConfig.steal is true', what: 'work stealing (assembly/steal.ts): a worker none of whose own CPUs can run takes runnable CPUs of another (RQ_OWN)' },
+  H_HUNGRY: { w: 'u32', by: 'core', what: 'work stealing: workers whose own CPUs are all parked or finished (the host zeroes it before a run)' },
   H_FRAME_FREE: { w: 'FL_SIZE', by: 'core', what: 'free list of frames (node 0)' },
   H_FRAME_FREE1: { w: 'FL_SIZE', by: 'core', what: 'free list of frames of NUMA node 1' },
   H_PTPAGE_FREE: { w: 'FL_SIZE', by: 'core', what: 'free list of page-table pages' },

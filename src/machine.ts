@@ -55,6 +55,13 @@ export interface MachineConfig {
   engine?: Engine;
   /** host workers (mn engine; default: host cores, at most the CPU count; deterministic mode: 1) */
   workers?: number;
+  /**
+   * work stealing between host workers (mn engine, parallel mode, 2+ workers; assembly/steal.ts):
+   * a worker none of whose own CPUs can run runs another worker's. Default off: on the 2-core
+   * host it was measured slower (README "Emulator speed"). No effect on results beyond parallel
+   * mode's own host-timing spread.
+   */
+  steal?: boolean;
   /** profile name (profiles/<name>.json), a path, or a parsed profile */
   profile?: string | CostProfile;
   /** how the CPUs land on sockets, cores and SMT siblings (src/profile.ts cpuPlacement; default 'cores') */
@@ -176,6 +183,12 @@ export interface CpuResult { cpu: number; ok: boolean; value?: unknown; error?: 
 /** what the engine did: host workers, coroutine switches, futex sleeps, the deepest Asyncify stack */
 export interface EngineStats {
   engine: Engine; workers: number; switches: number; sleeps: number; asyncHighWater: number;
+  /** work stealing (parallel mode, mn engine): slices a worker ran of another worker's CPUs, and of those, slices that resumed a CPU in the middle of a call */
+  steals: number; stealsMidCall: number;
+  /** of the steals, those that resumed a CPU inside a page fault (counted by the test core only; 0 on the released core) */
+  stealsMidFault: number;
+  /** worker sleeps that ended on the 20 ms safety timeout with no wake-up (parked CPUs then look again) */
+  safetyTimeouts: number;
   /** which variant of the core ran (release unless the run recorded something, observe, or needed the test core) */
   core: Variant;
 }
@@ -371,6 +384,7 @@ export function resolveMachine(config: MachineConfig, opts: { clampWorkers?: boo
     cpus,
     mode,
     ...engineConfig(cpus, mode, m.engine, m.workers, opts.clampWorkers),
+    steal: m.steal ?? false,
     profile,
     quantum: m.quantum ?? 10_000,
     placement: m.placement ?? 'cores',
@@ -448,6 +462,8 @@ export class Machine {
     h('H_PCM_BASE', this.regions.pcm);
     h('H_NWORKERS', c.workers); h('H_WORKERS_BASE', this.regions.workers); h('H_RUNQ_BASE', this.regions.runq);
     h('H_ASYNC_BASE', this.regions.async); h('H_ASYNC_SIZE', asyncBytes);
+    // work stealing (assembly/steal.ts), when asked: parallel mode on the mn engine, every CPU with an Asyncify stack
+    h('H_STEAL', c.steal && c.engine === 'mn' && c.mode === 'parallel' && c.workers > 1 && asyncBytes > 0 ? 1 : 0);
     // worker w runs CPUs [floor(w n / W), floor((w + 1) n / W)): contiguous, so a socket's CPUs share workers
     for (let w = 0; w < c.workers; w++) {
       const lo = Math.floor((w * cpus) / c.workers), hi = Math.floor(((w + 1) * cpus) / c.workers);
@@ -633,6 +649,7 @@ export class Machine {
     // the workers start together (threads come up tens of ms apart)
     this.setU32(C.HDR_BASE + C.H_STARTED, 0);
     this.setU32(C.HDR_BASE + C.H_RENDEZVOUS, W);
+    this.setU32(C.HDR_BASE + C.H_HUNGRY, 0);
     for (let w = 0; w < W; w++) {
       for (const f of ['WK_SWITCHES', 'WK_SLEEPS']) this.setU64(this.worker(w) + C[f], 0n);
       this.setU32(this.worker(w) + C.WK_ASYNC_HIGH, 0);
@@ -771,13 +788,17 @@ export class Machine {
   /** what the engine did in the last run (summed over workers) */
   engineStats(): EngineStats {
     const C = this.C;
-    let switches = 0, sleeps = 0, high = 0;
+    let switches = 0, sleeps = 0, high = 0, steals = 0, stealsMidCall = 0, stealsMidFault = 0, safetyTimeouts = 0;
     for (let w = 0; w < this.cfg.workers; w++) {
       switches += Number(this.u64(this.worker(w) + C.WK_SWITCHES));
       sleeps += Number(this.u64(this.worker(w) + C.WK_SLEEPS));
+      steals += Number(this.u64(this.worker(w) + C.WK_STEALS));
+      stealsMidCall += Number(this.u64(this.worker(w) + C.WK_STEALS_MIDCALL));
+      stealsMidFault += Number(this.u64(this.worker(w) + C.WK_STEALS_MIDFAULT));
+      safetyTimeouts += Number(this.u64(this.worker(w) + C.WK_TIMEOUTS));
       high = Math.max(high, this.u32(this.worker(w) + C.WK_ASYNC_HIGH));
     }
-    return { engine: this.cfg.engine, workers: this.cfg.workers, switches, sleeps, asyncHighWater: high, core: this.cfg.core };
+    return { engine: this.cfg.engine, workers: this.cfg.workers, switches, sleeps, asyncHighWater: high, steals, stealsMidCall, stealsMidFault, safetyTimeouts, core: this.cfg.core };
   }
 
   private progressSignature(): string {

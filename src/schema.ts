@@ -450,6 +450,7 @@ export function machineSchema(k: CoreLimits) {
     mode: modeField().optional(),
     engine: engineField().optional(),
     workers: workersField().optional(),
+    steal: z.boolean({ error: 'steal must be true or false' }).optional(),
     profile: z.union([nonEmpty(), z.looseObject({})], { error: 'must be a profile name, a path, or a profile object' }).optional(),
     quantum: quantumField().optional(),
     placement: placementField().optional(),

@@ -78,6 +78,10 @@ export interface StressOptions {
   checkEvery?: number;
   /** any other fault-path settings (THP, SPF retry policy, batch sizes...); the options above win */
   settings?: Partial<FaultSettings>;
+  /** test hooks (FLAG_*; the test core only), e.g. FLAG_STEAL_EAGER */
+  flags?: number;
+  /** work stealing between the mn engine's workers (MachineConfig.steal) */
+  steal?: boolean;
 }
 
 /** what the CPUs did (summed over CPUs) and what the core counted */
@@ -218,6 +222,8 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
     watchdogMs: o.watchdogMs ?? 20_000,
     scratchBytes: 64,
     settings,
+    ...(o.flags ? { flags: o.flags } : {}),
+    ...(o.steal ? { steal: true } : {}),
   });
   const C = m.C;
   const sync = m.hostAlloc(4);
