@@ -308,10 +308,6 @@ export function vm_write_end(slot: u32): void {
 }
 
 /**
- * True if the VMA was unlinked or changed since a reader sampled its
- * vm_sequence as `seq` (raw_read_seqcount(vma_addr(slot) + VMA_SEQ)).
- */
-/**
  * vma_set_flags(): mprotect's change of vm_flags / vm_page_prot.
  * Caller holds mmap_lock for write and is inside vm_write_begin/end.
  */
@@ -321,6 +317,10 @@ export function vma_set_flags(slot: u32, flags: u32, prot: u32): void {
   set_flags(a, flags, prot);
 }
 
+/**
+ * True if the VMA was unlinked or changed since a reader sampled its
+ * vm_sequence as `seq` (raw_read_seqcount(vma_addr(slot) + VMA_SEQ)).
+ */
 export function vma_has_changed(slot: u32, seq: u32): bool {
   const a = vma_addr(slot);
   const changed = word_peek<u32>(a, VMA_WORDS, VMA_STATE) != VMA_STATE_LIVE;
