@@ -24,31 +24,41 @@ import { worker_sleep_until_woken } from './threads';
 
 @inline function counted(st: u32): bool { return st == CPU_RUNNING || st == CPU_AT_BARRIER || st == CPU_RUNNABLE; }
 
+/**
+ * Advance the epoch if every counted CPU has passed it.
+ *
+ * Any one counted CPU still below (epoch + 1) * quantum (a witness) proves the
+ * epoch cannot move yet, so the look stops at the first witness: it starts at the
+ * CPU that was the witness last time (H_LAGGARD, usually still one) and goes round
+ * the CPUs from there. Only a look that finds no witness reads every CPU (and
+ * then advances). Cost: each call passes over the CPUs that left the epoch since
+ * the witness it ends at, not over every CPU: O(CPUs) per epoch rather than per
+ * wait, since the starting point moves on round the CPUs as witnesses leave.
+ * (The decision is the full minimum's: a witness means min / q <= epoch.)
+ */
 export function barrier_try_advance(): void {
   const q = QUANTUM;
   const me = cpu_id();
   const e = atomic.load<u32>(HDR_BASE + H_EPOCH);
-  // the CPU that held the epoch back last time usually still does: O(1) instead of a scan of every CPU
+  const bound: u64 = (<u64>e + 1) * q; // a counted CPU below this holds the epoch at e
   const lag1 = atomic.load<u32>(HDR_BASE + H_LAGGARD);
-  if (lag1 != 0 && lag1 - 1 != me) {
-    const pc = percpu(lag1 - 1);
-    if (counted(atomic.load<u32>(pc + PC_STATE)) && atomic.load<u64>(pc + PC_CLOCK) / q <= <u64>e) return;
-  }
+  let c: u32 = lag1 != 0 && lag1 <= NCPUS ? lag1 - 1 : 0;
   let min: u64 = u64.MAX_VALUE;
-  let lag: u32 = 0;
-  for (let c: u32 = 0; c < NCPUS; c++) {
+  for (let i: u32 = 0; i < NCPUS; i++, c = c + 1 == NCPUS ? 0 : c + 1) {
     const pc = percpu(c);
-    if (counted(atomic.load<u32>(pc + PC_STATE))) {
-      const t = c == me ? now() : atomic.load<u64>(pc + PC_CLOCK);
-      if (t < min) { min = t; lag = c + 1; }
+    if (!counted(atomic.load<u32>(pc + PC_STATE))) continue;
+    const t = c == me ? now() : atomic.load<u64>(pc + PC_CLOCK);
+    if (t < bound) {
+      if (c + 1 != lag1) atomic.store<u32>(HDR_BASE + H_LAGGARD, c + 1);
+      return;
     }
+    if (t < min) min = t;
   }
   if (min == u64.MAX_VALUE) return;
-  atomic.store<u32>(HDR_BASE + H_LAGGARD, lag);
   const ne = <u32>(min / q);
   if (ne > e && atomic.cmpxchg<u32>(HDR_BASE + H_EPOCH, e, ne) == e) {
-    for (let c: u32 = 0; c < NCPUS; c++) {
-      if (c != me && atomic.load<u32>(percpu(c) + PC_STATE) == CPU_AT_BARRIER) wake_cpu_raw(c);
+    for (let o: u32 = 0; o < NCPUS; o++) {
+      if (o != me && atomic.load<u32>(percpu(o) + PC_STATE) == CPU_AT_BARRIER) wake_cpu_raw(o);
     }
   }
 }

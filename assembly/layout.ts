@@ -49,7 +49,7 @@ export const CACHE_LINE: u32 = 64;
 //  +128 stop (0 = run, else STOP_* reason)    +132 stop_cpu (STOP_CPU_NONE: not a CPU)   +136 runq_base (sched.ts: RQ_SIZE bytes per CPU)
 //  +140 init done (LAYOUT_MAGIC after machine_init() checked and built the machine)
 //  +144 .. +192 observability (H_OBS_*: what to record and where; obs.ts)
-//  +192 epoch (barrier, u32)                  +196 laggard (cpu + 1 that held the epoch back last time: checked first)
+//  +192 epoch (barrier, u32)                  +196 laggard (cpu + 1 that held the epoch back at the last look: the next look starts there)
 //  +256 steal (1: idle workers of this run take runnable CPUs from busy ones; sched.ts)  +260 hungry (workers with none of their own CPUs runnable)
 //  --- free lists (FL_SIZE = 144 each: head u64 tag<<32 | index+1, count, line meta) ---
 //  +320 frame free list    (.. 464)
