@@ -85,6 +85,10 @@ export function barrier_wait(): void {
       if (atomic.load<u32>(PC + PC_WAKE) != w) continue;
       store<u32>(rq(cpu_id()) + RQ_PARK_TOKEN, w);
       atomic.store<u32>(PC + PC_STATE, CPU_AT_BARRIER);
+      // resumed, we were RUNNING from the epoch load above until the store just done, and an
+      // advance in between did not wake us (it wakes AT_BARRIER CPUs only): look at the epoch
+      // again now that an advancer sees us (its CAS before its look, our store before ours)
+      if (<u64>atomic.load<u32>(HDR_BASE + H_EPOCH) != e) continue;
       sched_switch();
     } else {
       worker_sleep_until_woken(w);
