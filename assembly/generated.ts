@@ -266,7 +266,8 @@ export const COST_CPUIDLE2_EXIT_LATENCY: i32 = 32;
 export const COST_CPUIDLE2_TARGET_RESIDENCY: i32 = 33;
 export const COST_CPUIDLE3_EXIT_LATENCY: i32 = 34;
 export const COST_CPUIDLE3_TARGET_RESIDENCY: i32 = 35;
-export const NCOSTS: i32 = 36;
+export const COST_PTE_FIRST_ACCESS: i32 = 36;
+export const NCOSTS: i32 = 37;
 
 // Kernel functions of the flame graph (spec/functions.json): frames of the per-CPU call graph (assembly/obs.ts).
 export const FN_ROOT: u32 = 0;

@@ -23,6 +23,14 @@
  *   hugezero     clear one 2 MiB page with rep stosb, cold
  *   fault_read   a read fault on fresh anonymous memory (maps the zero page: the smallest fault there is)
  *   fault_write  a write fault on fresh anonymous memory (page_fault1's fault)
+ *                (each fault probe also prints PROBE_faults, the minor faults per page the thread took
+ *                (getrusage), and fault_read prints fault_read_alloc, the resident pages each read fault
+ *                added: 0 when it mapped the shared zero page, 1 when it allocated a page)
+ *   fault_shared a write fault on a shared mapping of a memfd whose pages are already in its page cache
+ *                (no allocation, no zeroing: entry, page-cache lookup, map, exit: the cheapest fault)
+ *   first_access the first write to each page of anonymous memory mapped by MAP_POPULATE: no fault
+ *                (its PTE is present, writable and dirty), a TLB miss; on a shadow-paging guest (PVM)
+ *                the hypervisor's fill of its shadow PTE (first_access_faults must be 0)
  *   shootdown    mprotect of one touched page (a TLB flush) while a second thread of the process spins on
  *                CPU 1 (so the flush must reach it: an IPI), ns per mprotect
  *   flushlocal   the same mprotect with the second thread asleep (no IPI: CPU 1 does not run this mm)
@@ -37,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -175,21 +184,74 @@ static void zero_copy(const char *name, int reps) {
 	printf("\n");
 }
 
-static void faults(const char *name, int reps) {
-	size_t bytes = 64UL << 20;
-	int write = !strcmp(name, "fault_write");
-	printf("%s", name);
-	for (int r = 0; r < reps; r++) {
-		char *p = map(bytes, 0);
-		double t0 = cpu_ns();
-		long sum = 0;
-		for (size_t i = 0; i < bytes; i += 4096) { if (write) p[i] = 1; else sum += ((volatile char *)p)[i]; }
-		double t = cpu_ns() - t0;
-		sink = (void *)sum;
-		munmap(p, bytes);
-		printf(" %.3f", t / (bytes / 4096));
-	}
+/* minor faults this thread took so far */
+static long minflt(void) {
+	struct rusage u;
+	getrusage(RUSAGE_THREAD, &u);
+	return u.ru_minflt;
+}
+
+/* resident pages of this process (statm) */
+static long rss_pages(void) {
+	long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f) { if (fscanf(f, "%ld %ld", &size, &res) != 2) res = 0; fclose(f); }
+	return res;
+}
+
+static void print_row(const char *name, const char *suffix, const double *v, int reps, const char *fmt) {
+	printf("%s%s", name, suffix);
+	for (int r = 0; r < reps; r++) printf(fmt, v[r]);
 	printf("\n");
+}
+
+#define FAULT_BYTES (64UL << 20)
+#define FAULT_PAGES (FAULT_BYTES / 4096)
+
+/* one byte of each page of p: written, or read; ns per page in this thread's CPU time */
+static double touch_pages(char *p, int write) {
+	long sum = 0;
+	double t0 = cpu_ns();
+	for (size_t i = 0; i < FAULT_BYTES; i += 4096) { if (write) p[i] = 1; else sum += ((volatile char *)p)[i]; }
+	double t = cpu_ns() - t0;
+	sink = (void *)sum;
+	return t / FAULT_PAGES;
+}
+
+static void faults(const char *name, int reps) {
+	int write = strcmp(name, "fault_read") != 0;
+	int shared = !strcmp(name, "fault_shared"), first = !strcmp(name, "first_access");
+	double ns[64], fl[64], alloc[64];
+	int fd = -1;
+	if (shared) {
+		/* the file's pages enter its page cache once, untimed: every timed fault finds its page there */
+		fd = memfd_create("faultline-calibrate", 0);
+		if (fd < 0 || ftruncate(fd, FAULT_BYTES) != 0) { perror("memfd"); exit(1); }
+		char *p = mmap(NULL, FAULT_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p == MAP_FAILED) { perror("mmap"); exit(1); }
+		touch_pages(p, 1);
+		munmap(p, FAULT_BYTES);
+	}
+	for (int r = 0; r < reps; r++) {
+		char *p;
+		if (shared) {
+			p = mmap(NULL, FAULT_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (p == MAP_FAILED) { perror("mmap"); exit(1); }
+		} else if (first) {
+			p = mmap(NULL, FAULT_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			if (p == MAP_FAILED) { perror("mmap"); exit(1); }
+			madvise(p, FAULT_BYTES, MADV_NOHUGEPAGE); /* already populated with small pages: keeps khugepaged off it */
+		} else p = map(FAULT_BYTES, 0);
+		long f0 = minflt(), r0 = rss_pages();
+		ns[r] = touch_pages(p, write);
+		fl[r] = (double)(minflt() - f0) / FAULT_PAGES;
+		alloc[r] = (double)(rss_pages() - r0) / FAULT_PAGES;
+		munmap(p, FAULT_BYTES);
+	}
+	if (fd >= 0) close(fd);
+	print_row(name, "", ns, reps, " %.3f");
+	print_row(name, "_faults", fl, reps, " %.4f");
+	if (!write) print_row(name, "_alloc", alloc, reps, " %.4f");
 }
 
 /* ---- two cores ---- */
@@ -352,7 +414,7 @@ int main(int argc, char **argv) {
 	else if (!strcmp(p, "walkdense")) walk(reps, 1);
 	else if (!strcmp(p, "store") || !strcmp(p, "atomic") || !strcmp(p, "pause") || !strcmp(p, "syscall")) simple(p, reps);
 	else if (!strcmp(p, "zero") || !strcmp(p, "copy") || !strcmp(p, "hugezero")) zero_copy(p, reps);
-	else if (!strcmp(p, "fault_read") || !strcmp(p, "fault_write")) faults(p, reps);
+	else if (!strcmp(p, "fault_read") || !strcmp(p, "fault_write") || !strcmp(p, "fault_shared") || !strcmp(p, "first_access")) faults(p, reps);
 	else if (!strcmp(p, "xfer") || !strcmp(p, "shootdown")) {
 		if (ncpu < 2) { fprintf(stderr, "calibrate: %s needs 2 CPUs (this host has %ld)\n", p, ncpu); return 3; }
 		if (!strcmp(p, "xfer")) xfer(reps); else shootdown(reps);

@@ -8,11 +8,14 @@
  * parent samples the sum once per period and reports iterations per second.
  * hwloc is not needed: threads are bound with pthread_setaffinity_np.
  *
- * usage: wis TEST THREADS SECONDS     prints "TEST THREADS iterations_per_second iterations_per_cpu_second"
+ * usage: wis TEST THREADS SECONDS     prints "TEST THREADS iterations_per_second iterations_per_cpu_second faults_per_iteration"
  *
  * The second rate divides by the CPU time the threads got (CLOCK_PROCESS_CPUTIME_ID; the
  * parent sleeps) instead of the wall time: on a loaded host, what a thread does per second
  * it runs (equal to the first on an idle host, where each bound thread runs all the time).
+ * The third is the process's minor faults (getrusage) over the period per iteration: 1 when
+ * each page of page_fault1/2/3 takes a fault of its own, less when the kernel maps several
+ * pages per fault (a file's large folio), 0 for mmap1.
  */
 #define _GNU_SOURCE
 #include <assert.h>
@@ -22,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -105,6 +109,12 @@ static double cpu_now(void) {
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+static long minflt(void) {
+	struct rusage u;
+	getrusage(RUSAGE_SELF, &u);
+	return u.ru_minflt;
+}
+
 static unsigned long long total(long n) {
 	unsigned long long s = 0;
 	for (long i = 0; i < n; i++) s += counters[i].n;
@@ -131,11 +141,14 @@ int main(int argc, char **argv) {
 	usleep(200000);
 	unsigned long long c0 = total(n);
 	double t0 = now(), u0 = cpu_now();
+	long f0 = minflt();
 	usleep((useconds_t)(secs * 1e6));
 	unsigned long long c1 = total(n);
+	long f1 = minflt();
 	double t1 = now(), u1 = cpu_now();
 	/* per thread-second of CPU, times the threads: the rate had each thread had its CPU */
-	printf("%s %ld %.0f %.0f\n", test, n, (c1 - c0) / (t1 - t0), u1 > u0 ? (c1 - c0) / ((u1 - u0) / n) : 0.0);
+	printf("%s %ld %.0f %.0f %.4f\n", test, n, (c1 - c0) / (t1 - t0), u1 > u0 ? (c1 - c0) / ((u1 - u0) / n) : 0.0,
+	       c1 > c0 ? (double)(f1 - f0) / (double)(c1 - c0) : 0.0);
 	fflush(stdout);
 	_exit(0);
 }

@@ -14,12 +14,21 @@
 // The fault entry/exit cost is what a host pays around every fault that the
 // emulator does not model piece by piece (exception delivery, the kernel's
 // entry work, page-table isolation's CR3 switches, a hypervisor's share on
-// a guest). It is measured, not fitted: the smallest fault there is (a read
-// of fresh anonymous memory, which maps the shared zero page) is timed on
-// the host, the emulator runs the same loop with fault_entry = 0 on the
-// measured profile, and the difference per fault is fault_entry. The
-// write fault of page_fault1 is never used to set it: validate --host
-// compares against it.
+// a guest). It is measured, not fitted, from the cheapest fault there is: a
+// write to a page of a shared memfd mapping whose page is already in the page
+// cache (no allocation, no zeroing: entry, lookup, map, exit). The access the
+// fault was for then re-executes through the new PTE; on a shadow-paging
+// guest (PVM) that first access exits to the hypervisor again, which fills
+// its shadow PTE: pte_first_access, measured apart as the first write to
+// pages MAP_POPULATE mapped (no fault). fault_entry is the cheapest fault
+// minus pte_first_access minus what the emulator charges for the same loop
+// with both at 0. The anonymous write fault of page_fault1 is never used to
+// set a figure: the calibration reproduces it from the figures as a check
+// ($calibration.checks), and validate --host compares against it.
+// (The first calibration took fault_entry from an anonymous read fault,
+// assuming it maps the shared zero page; a guest booted with PVM's
+// pvm_no_zero_page allocates and zeroes a page there, and the probe says
+// so: fault_read_alloc.)
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
@@ -32,7 +41,7 @@ import { UsageError } from './types.js';
 
 /** the probes of host/calibrate.c, in the order they run */
 export const PROBES = ['tsc', 'l1', 'l2', 'llc', 'dram', 'walkdense', 'walk', 'store', 'atomic', 'pause', 'syscall',
-  'zero', 'copy', 'hugezero', 'fault_read', 'fault_write', 'xfer', 'shootdown'] as const;
+  'zero', 'copy', 'hugezero', 'fault_read', 'fault_write', 'fault_shared', 'first_access', 'xfer', 'shootdown'] as const;
 
 export interface CalibrateOptions {
   /** where to write the profile (default out/calibrate/host.json) */
@@ -51,8 +60,19 @@ export interface CalibrateOptions {
   samples?: Record<string, number[]>;
 }
 
+/** a host probe the calibration reproduces from its figures: the emulator's loop on the written profile against the host's */
+export interface CalibrationCheck {
+  probe: string;
+  what: string;
+  hostNs: number;
+  modelNs: number;
+  /** modelNs / hostNs - 1 */
+  error: number;
+}
+
 export interface CalibrateResult {
   file: string;
+  checks: CalibrationCheck[];
   profile: Record<string, unknown>;
   medians: Record<string, number>;
   notes: string[];
@@ -152,27 +172,49 @@ function isGuest(): boolean {
   try { return /^flags\s*:.*\bhypervisor\b/m.test(readFileSync('/proc/cpuinfo', 'utf8')); } catch { return false; }
 }
 
+/** the kernel's command line ('' where unreadable) */
+function procCmdline(): string {
+  try { return readFileSync('/proc/cmdline', 'utf8'); } catch { return ''; }
+}
+
 function cpuModel(): string {
   try { return /^model name\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? 'unknown CPU'; } catch { return 'unknown CPU'; }
 }
 
-/**
- * The emulator's cycles per page of the smallest fault loop (read one byte of
- * each page of fresh anonymous memory, the zero page mapped) on `profile`:
- * what the model charges besides fault_entry when fault_entry is 0.
- */
-async function emulatedReadFault(profile: CostProfile): Promise<number> {
-  const pages = 4096;
-  const len = pages * 4096;
+const LOOP_PAGES = 1024;
+const MAP_SHARED = 0x01;
+/** the emulated loops calibrate uses, 1,024 pages each: `setup` steps, then the timed `touch` of $t */
+const LOOPS: Record<string, { what: string; setup: unknown[]; write: number }> = {
+  // the cheapest fault: a shared memfd mapping whose pages are in its page cache (fault_shared)
+  fault_shared: {
+    what: 'a write fault on a shared memfd mapping, its pages already in the page cache',
+    setup: [{ op: 'memfd', as: 'f' }, { op: 'ftruncate', file: '$f', pages: LOOP_PAGES },
+      { op: 'mmap', len: LOOP_PAGES * 4096, flags: MAP_SHARED, file: '$f', as: 'w' }, { op: 'touch', addr: '$w', len: LOOP_PAGES * 4096, write: 1 },
+      { op: 'munmap', addr: '$w', len: LOOP_PAGES * 4096 }, { op: 'mmap', len: LOOP_PAGES * 4096, flags: MAP_SHARED, file: '$f', as: 't' }],
+    write: 1,
+  },
+  // page_fault1's fault (fault_write)
+  fault_write: {
+    what: 'a write fault on fresh anonymous memory (page_fault1\'s)',
+    setup: [{ op: 'mmap', len: LOOP_PAGES * 4096, as: 't' }],
+    write: 1,
+  },
+};
+
+/** the emulator's cycles per page of loop `name` on `profile` (its setup's clock subtracted) */
+async function emulatedLoop(profile: CostProfile, name: keyof typeof LOOPS): Promise<number> {
+  const l = LOOPS[name];
   const clock = async (touch: boolean): Promise<bigint> => {
-    const m = new Machine({ cpus: 1, mode: 'deterministic', profile, workers: 1, frames: 16_384, ptPages: 512 });
-    const steps: unknown[] = [{ op: 'mmap', len, as: 'r' }];
-    if (touch) steps.push({ op: 'touch', addr: '$r', len, write: 0 });
+    const m = new Machine({ cpus: 1, mode: 'deterministic', profile, workers: 1, frames: 8_192, ptPages: 256 });
+    const steps = touch ? [...l.setup, { op: 'touch', addr: '$t', len: LOOP_PAGES * 4096, write: l.write }] : l.setup;
     const r = await m.run(() => ({ program: 'faultScript', args: { steps } }));
-    if (!r.ok) throw new Error(`the emulated read-fault loop failed: ${r.error}`);
+    if (!r.ok) throw new Error(`the emulated loop ${name} failed: ${r.error}`);
+    const out = (r.cpus[0]?.value as unknown[] | undefined) ?? [];
+    const bad = out.findIndex((v) => typeof v === 'number' && v < 0);
+    if (bad >= 0) throw new Error(`the emulated loop ${name} failed at step ${bad} (${JSON.stringify(steps[bad])}): ${String(out[bad])}`);
     return r.clocks[0];
   };
-  return Number((await clock(true)) - (await clock(false))) / pages;
+  return Number((await clock(true)) - (await clock(false))) / LOOP_PAGES;
 }
 
 /**
@@ -278,20 +320,44 @@ export async function calibrateHost(opts: CalibrateOptions = {}): Promise<Calibr
   set('lru_add', 3 * l2 + 10, `derived as the shipped profiles': list_add touching 3 lines at L2 (l2_hit ${l2}, measured) + 10 cycles`);
   set('tag_storage_reserve', costs.page_copy.cycles + costs.buddy_alloc.cycles, 'derived as the shipped profiles: page_copy + buddy_alloc of this profile (no MTE tag storage on this host)');
 
-  // fault entry/exit: the smallest fault measured, minus what the model charges for it
+  // the first access through a new PTE, then fault entry/exit: the cheapest fault measured, minus the
+  // re-executed access and what the model charges for the rest of it
   const name = opts.name ?? 'host';
+  const walk = 4 * costs.walk_step.cycles;
+  if (has('first_access')) {
+    const f = med.first_access_faults;
+    if (f > 0.01) notes.push(`first_access took ${f.toFixed(3)} faults per page (0 expected: MAP_POPULATE maps every page): pte_first_access includes them`);
+    set('pte_first_access', cyc(med.first_access) - walk, `the first write to each page of 64 MiB of anonymous memory MAP_POPULATE mapped (no fault: ${Number.isFinite(f) ? f.toFixed(3) : '?'} faults per page), ${ns('first_access')} = ${cyc(med.first_access)} cycles, minus the walk the model charges for it (4 walk_step = ${walk}): ${guest ? 'on this guest' : 'here'} the first use of a PTE the kernel just installed${guest ? ' (on a shadow-paging hypervisor such as PVM an exit that fills the shadow PTE from the guest\'s)' : ''}; charged once per handled fault, for the access it re-executes`);
+  } else set('pte_first_access', 0, 'no probe ran: 0 (nothing beyond the walk)');
   costs.fault_entry = { cycles: 0, source: '' };
   const ordered = (): Record<string, { cycles: number; source: string }> => Object.fromEntries(COST_KEYS.map((k) => [k, costs[k]]));
   const topoOut = { sockets: topo.sockets, coresPerSocket: topo.coresPerSocket, threadsPerCore: topo.threadsPerCore };
   const description = `This host measured by faultline calibrate --host, ${date}: ${cpuModel()}, ${hostCpus().length} CPUs (${topo.sockets} socket(s) x ${topo.coresPerSocket} cores x ${topo.threadsPerCore} thread(s)), ${ghz} GHz TSC, Linux ${release()}${guest ? ', a virtual machine (the CPU flags say hypervisor)' : ''}; load average ${loadavg()[0].toFixed(2)} while measuring`;
-  if (has('fault_read')) {
-    const draft = parseProfile({ name, description, ghz, topology: topoOut, costs: { ...ordered(), fault_entry: { cycles: 0, source: 'draft' } } }, 'calibrate draft');
-    const rest = await emulatedReadFault(draft);
-    const host = cyc(med.fault_read);
-    const fe = Math.max(0, host - Math.round(rest));
-    if (host < rest) notes.push(`the host's read fault (${host} cycles) is cheaper than the model's other charges for it (${Math.round(rest)}): fault_entry is 0`);
-    set('fault_entry', fe, `the smallest fault (a read of fresh anonymous memory: the zero page mapped, no allocation), ${ns('fault_read')} = ${host} cycles per page on the host, minus the ${Math.round(rest)} cycles the emulator charges for the same loop with fault_entry 0 on this profile: what entry, exit and dispatch cost here${guest ? ' (a guest: its exits and page-table isolation included)' : ''}`);
+  const checks: CalibrationCheck[] = [];
+  if (has('fault_read_alloc') && med.fault_read_alloc > 0.5) {
+    notes.push(`an anonymous read fault allocates a page here (fault_read_alloc ${med.fault_read_alloc.toFixed(2)} resident pages per fault: no shared zero page${/\bpvm_no_zero_page=1\b/.test(procCmdline()) ? ', the kernel was booted with pvm_no_zero_page=1' : ''}): fault_read is kept as data, not used`);
+  }
+  if (has('fault_shared')) {
+    const f = med.fault_shared_faults;
+    if (Number.isFinite(f) && Math.abs(f - 1) > 0.05) notes.push(`fault_shared took ${f.toFixed(3)} faults per page (1 expected): fault_entry is per page, not per fault`);
+    const pfa = costs.pte_first_access.cycles;
+    const draft = parseProfile({ name, description, ghz, topology: topoOut,
+      costs: { ...ordered(), fault_entry: { cycles: 0, source: 'draft' }, pte_first_access: { cycles: 0, source: 'draft' } } }, 'calibrate draft');
+    const rest = Math.round(await emulatedLoop(draft, 'fault_shared'));
+    const host = cyc(med.fault_shared);
+    const fe = Math.max(0, host - pfa - rest);
+    if (host < pfa + rest) notes.push(`the host's cheapest fault (${host} cycles) is cheaper than pte_first_access (${pfa}) and the model's other charges for it (${rest}): fault_entry is 0`);
+    set('fault_entry', fe, `the cheapest fault: a write to each page of a shared memfd mapping whose pages are already in its page cache (no allocation, no zeroing; ${Number.isFinite(f) ? f.toFixed(3) : '?'} faults per page), ${ns('fault_shared')} = ${host} cycles per page, minus pte_first_access (${pfa}: the re-executed access, measured apart) and the ${rest} cycles the emulator charges for the same loop with both at 0 on this profile (page-cache lookup, PTE, locks): what entry, exit and dispatch cost here${guest ? ' (a guest: its exits and page-table isolation included)' : ''}`);
   } else keep('fault_entry', 'no probe ran');
+
+  // the checks: loops the figures were not taken from, emulated on the profile as written
+  const final = parseProfile({ name, description, ghz, topology: topoOut, costs: ordered() }, 'calibrate check');
+  for (const [probe, loop] of [['fault_write', 'fault_write'], ['fault_shared', 'fault_shared']] as const) {
+    if (!has(probe)) continue;
+    const modelNs = (await emulatedLoop(final, loop)) / ghz;
+    checks.push({ probe, what: LOOPS[loop].what, hostNs: Math.round(med[probe] * 10) / 10, modelNs: Math.round(modelNs * 10) / 10, error: Math.round((modelNs / med[probe] - 1) * 1000) / 1000 });
+  }
+  for (const c of checks) if (Math.abs(c.error) > 0.25) notes.push(`check ${c.probe}: the model gives ${c.modelNs.toFixed(0)} ns per page on this profile, the host ${c.hostNs.toFixed(0)} ns (${(c.error * 100).toFixed(0)}%): something the figures miss`);
 
   const profile = {
     name,
@@ -303,13 +369,13 @@ export async function calibrateHost(opts: CalibrateOptions = {}): Promise<Calibr
       tool: 'faultline calibrate --host', date: new Date().toISOString(), kernel: release(), cpu: cpuModel(), cpus: hostCpus().length, guest,
       compiler: cc, loadAverage: loadavg(), reps, base: base.name,
       method: 'each probe times a loop of many operations (CPU time of the thread for one-thread probes, so descheduling on a loaded host is not counted; wall time for the two-thread ones) and prints one sample per repetition, in ns per operation; every figure is the median of the samples',
-      medians: med, samples, notes,
+      medians: med, samples, checks, notes,
     },
   };
   parseProfile(profile, file); // the file loads with --profile, or this throws
   mkdirSync(dirname(file) || '.', { recursive: true });
   writeFileSync(file, JSON.stringify(profile, null, 2) + '\n');
-  return { file, profile, medians: med, notes };
+  return { file, profile, medians: med, checks, notes };
 }
 
 /** a short table of the figures the calibration measured */
@@ -321,6 +387,7 @@ export function formatCalibration(r: CalibrateResult): string {
     const how = v.source.replace(/^measured on this host by faultline calibrate, [\d-]+: /, '');
     lines.push(`  ${k.padEnd(w)} ${String(v.cycles).padStart(8)}  ${how.length > 110 ? how.slice(0, 107) + '...' : how}`);
   }
+  for (const c of r.checks) lines.push(`check ${c.probe} (${c.what}): host ${c.hostNs.toFixed(0)} ns, model ${c.modelNs.toFixed(0)} ns per page on this profile (${c.error >= 0 ? '+' : ''}${(c.error * 100).toFixed(1)}%)`);
   for (const n of r.notes) lines.push(`note: ${n}`);
   return lines.join('\n') + '\n';
 }

@@ -39,6 +39,9 @@ export interface HostRow {
   emulated1: number | null;
   /** emulated1 / hostCpu1 - 1: the absolute 1-thread rate */
   absError: number | null;
+  /** page faults per iteration at 1 thread: the host's (its minor faults over the period) and the emulator's */
+  hostFaultsPerOp: number | null;
+  emulatedFaultsPerOp: number | null;
   note?: string;
 }
 
@@ -94,22 +97,24 @@ export async function runHostValidation(dir: string, opts: HostOptions = {}): Pr
   const { bin, cc } = built;
   const rows: HostRow[] = [];
   for (const test of HOST_TESTS) {
-    const rate = (n: number): [number | null, number | null] => {
+    const rate = (n: number): [number | null, number | null, number | null] => {
       const r = spawnSync(bin, [test, String(n), String(seconds)], { encoding: 'utf8', timeout: (seconds + 10) * 1000 });
-      const m = /\S+ \d+ (\d+) (\d+)/.exec(r.stdout ?? '');
-      return r.status === 0 && m ? [Number(m[1]), Number(m[2]) || null] : [null, null];
+      const m = /\S+ \d+ (\d+) (\d+)(?: ([\d.]+))?/.exec(r.stdout ?? '');
+      return r.status === 0 && m ? [Number(m[1]), Number(m[2]) || null, m[3] !== undefined ? Number(m[3]) : null] : [null, null, null];
     };
-    const [host1, hostCpu1] = rate(1);
+    const [host1, hostCpu1, hostFaultsPerOp] = rate(1);
     const [host2] = rate(2);
     const hostRatio = host1 && host2 !== null ? host2 / host1 : null;
-    const em = async (cpus: number) => (await runWorkload({ workload: test, strategy, cpus, profile,
-      mode: 'deterministic', workers: 1, ...(opts.vcycles !== undefined ? { vcycles: opts.vcycles } : {}) })).opsPerVirtualSec;
-    const e1 = await em(1);
-    const e2 = await em(2);
+    const em = async (cpus: number) => runWorkload({ workload: test, strategy, cpus, profile,
+      mode: 'deterministic', workers: 1, ...(opts.vcycles !== undefined ? { vcycles: opts.vcycles } : {}) });
+    const p1 = await em(1);
+    const e1 = p1.opsPerVirtualSec;
+    const e2 = (await em(2)).opsPerVirtualSec;
+    const emulatedFaultsPerOp = p1.ops ? (p1.stats.fault ?? 0) / p1.ops : null;
     const emulatedRatio = e1 && e2 !== null ? e2 / e1 : null;
     rows.push({ test, host1, host2, hostRatio, emulatedRatio,
       error: hostRatio && emulatedRatio !== null ? emulatedRatio / hostRatio - 1 : null,
-      hostCpu1, emulated1: e1, absError: hostCpu1 && e1 !== null ? e1 / hostCpu1 - 1 : null,
+      hostCpu1, emulated1: e1, absError: hostCpu1 && e1 !== null ? e1 / hostCpu1 - 1 : null, hostFaultsPerOp, emulatedFaultsPerOp,
       ...(host1 === null || host2 === null ? { note: 'the host run failed' } : {}) });
   }
   return { ...base, built: true, compiler: cc, loadAvg: loadavg(), rows };
@@ -121,16 +126,17 @@ const k = (v: number | null) => (v === null ? '-' : v >= 1e6 ? `${(v / 1e6).toFi
 export function formatHostTable(h: HostResult): string {
   if (!h.built) return `host comparison: not run: ${h.reason}\n`;
   const pct = (e: number | null, note = '-') => (e === null ? note : `${e >= 0 ? '+' : ''}${(e * 100).toFixed(1)}%`);
-  const head = ['test', 'host 1t/s', 'host 2t/s', 'host 2t/1t', 'emulated 2t/1t', 'error', 'host 1t/cpu-s', 'emulated 1t/s', '1t error'];
+  const head = ['test', 'host 1t/s', 'host 2t/s', 'host 2t/1t', 'emulated 2t/1t', 'error', 'host 1t/cpu-s', 'emulated 1t/s', '1t error', 'faults/op host', 'emulated'];
   const rows = h.rows.map((r) => [r.test, k(r.host1), k(r.host2), f(r.hostRatio), f(r.emulatedRatio), pct(r.error, r.note),
-    k(r.hostCpu1), k(r.emulated1), pct(r.absError)]);
+    k(r.hostCpu1), k(r.emulated1), pct(r.absError), f(r.hostFaultsPerOp, 3), f(r.emulatedFaultsPerOp, 3)]);
   const w = head.map((x, i) => Math.max(x.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ');
   const load = h.loadAvg.map((x) => x.toFixed(2)).join(' ');
   return [
     `host comparison: Linux ${h.kernel} (${h.hostCpus} CPUs, load average ${load}), ${h.seconds} s per run, built with ${h.compiler};`,
     `emulator: ${h.strategy} (the host kernel's), profile ${h.profile}${h.calibrated ? ' (measured on this host by faultline calibrate)' : ' (not measured here: run faultline calibrate --host)'}, deterministic mode, whole loops (--loops 1);`,
-    'host 1t/cpu-s: iterations per second of CPU time the thread got (its wall rate on an idle host); 1t error: emulated 1t/s against it',
+    'host 1t/cpu-s: iterations per second of CPU time the thread got (its wall rate on an idle host); 1t error: emulated 1t/s against it;',
+    'faults/op: page faults per iteration at 1 thread (the host\'s minor faults; below 1 where its kernel maps several pages per fault, a file\'s large folio)',
     line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line),
     h.loadAvg[0] > h.hostCpus ? `note: the host is loaded (load average ${h.loadAvg[0].toFixed(1)} on ${h.hostCpus} CPUs): its ratios measure the load as much as the kernel` : '',
   ].filter((l) => l !== '').join('\n') + '\n';

@@ -16,7 +16,7 @@ import {
 } from '../layout';
 import { now, DETERMINISTIC, charge, cost, stat_inc, stat_add } from '../cpu';
 import {
-  COST_FAULT_ENTRY, STAT_FAULT, STAT_FAULT_CYCLES, STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_SPF_TRYLOCK_RETRY,
+  COST_FAULT_ENTRY, COST_PTE_FIRST_ACCESS, STAT_FAULT, STAT_FAULT_CYCLES, STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_SPF_TRYLOCK_RETRY,
 } from '../generated';
 import {
   op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least,
@@ -151,6 +151,7 @@ export function t_kernel_access(mm: u32, address: u64, write: bool): i32 {
     }
     if (r == VM_FAULT_RETRY) r = fault_classic(mm, address, flags);
     if (r == VM_FAULT_SIGSEGV) stat_inc(STAT_FAULT_SIGSEGV);
+    else if (r == 0) charge(cost(COST_PTE_FIRST_ACCESS)); // the re-executed access, as do_user_addr_fault()
     stat_add(STAT_FAULT_CYCLES, now() - t0);
     op_done();
     if (r != 0) return r;

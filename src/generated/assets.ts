@@ -896,6 +896,10 @@ export const COSTS_SPEC: unknown = {
   [
    "cpuidle3_target_residency",
    "target residency of cpuidle state 3"
+  ],
+  [
+   "pte_first_access",
+   "the first access through a PTE a fault just installed or changed (the faulting access re-executed): nothing beyond the walk on bare metal or with EPT/NPT; a hypervisor exit on a shadow-paging guest (PVM), which fills its shadow PTE from the guest's"
   ]
  ]
 };
@@ -1293,6 +1297,10 @@ export const PROFILES: Record<string, unknown> = {
    "cpuidle3_target_residency": {
     "cycles": 0,
     "source": "not modelled: AMD parts take their idle states from the firmware (acpi_idle, ACPI _CST), and no Rome _CST table was found to cite; 0: never applied"
+   },
+   "pte_first_access": {
+    "cycles": 0,
+    "source": "0: bare metal: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
    }
   }
  },
@@ -1450,6 +1458,10 @@ export const PROFILES: Record<string, unknown> = {
    "cpuidle3_target_residency": {
     "cycles": 0,
     "source": "the default profile models no idle states: a sleeping CPU wakes at once (0: never applied)"
+   },
+   "pte_first_access": {
+    "cycles": 0,
+    "source": "0: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
    }
   }
  },
@@ -1607,6 +1619,10 @@ export const PROFILES: Record<string, unknown> = {
    "cpuidle3_target_residency": {
     "cycles": 1380000,
     "source": "cpuidle state 3 = C6: target_residency 600 us (Linux drivers/idle/intel_idle.c, skx_cstates), converted at 2.3 GHz"
+   },
+   "pte_first_access": {
+    "cycles": 0,
+    "source": "0: bare metal: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
    }
   }
  },
@@ -1764,6 +1780,10 @@ export const PROFILES: Record<string, unknown> = {
    "cpuidle3_target_residency": {
     "cycles": 1040000,
     "source": "cpuidle state 3 = C6: target_residency 400 us (Linux drivers/idle/intel_idle.c, hsw_cstates), converted at 2.6 GHz"
+   },
+   "pte_first_access": {
+    "cycles": 0,
+    "source": "0: bare metal: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
    }
   }
  },
@@ -1922,6 +1942,10 @@ export const PROFILES: Record<string, unknown> = {
    "cpuidle3_target_residency": {
     "cycles": 1380000,
     "source": "cpuidle state 3 = C6: target_residency 600 us (Linux drivers/idle/intel_idle.c, icx_cstates), converted at 2.3 GHz"
+   },
+   "pte_first_access": {
+    "cycles": 0,
+    "source": "0: bare metal: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
    }
   }
  },
@@ -2079,6 +2103,10 @@ export const PROFILES: Record<string, unknown> = {
    "cpuidle3_target_residency": {
     "cycles": 1500000,
     "source": "cpuidle state 3 = C6: target_residency 600 us (Linux drivers/idle/intel_idle.c, skx_cstates), converted at 2.5 GHz"
+   },
+   "pte_first_access": {
+    "cycles": 0,
+    "source": "0: bare metal: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
    }
   }
  },
@@ -2236,6 +2264,10 @@ export const PROFILES: Record<string, unknown> = {
    "cpuidle3_target_residency": {
     "cycles": 0,
     "source": "not modelled: a guest idles with HLT (or haltpoll), and what a halted vCPU costs to wake is the host's (halt polling, the host scheduler), not measured here; 0: never applied"
+   },
+   "pte_first_access": {
+    "cycles": 0,
+    "source": "0: a KVM guest with nested paging (NPT) walks its own page tables in hardware: the re-executed access costs a walk (walk_step), no exit"
    }
   }
  },
@@ -2393,6 +2425,10 @@ export const PROFILES: Record<string, unknown> = {
    "cpuidle3_target_residency": {
     "cycles": 0,
     "source": "none (see cpuidle2_exit_latency)"
+   },
+   "pte_first_access": {
+    "cycles": 0,
+    "source": "0: a KVM guest with EPT walks its own page tables in hardware: the re-executed access costs a walk (walk_step), no exit"
    }
   }
  }

@@ -110,6 +110,14 @@ describe('faultline validate', () => {
       expect(r.emulated1, r.test).toBeGreaterThan(0);
       expect(r.absError, r.test).toBeCloseTo(r.emulated1! / r.hostCpu1! - 1, 9);
     }
+    // faults per iteration, the host's (its minor faults) and the emulator's: page_fault1 one per page on both, mmap1 none
+    // (page_fault3's host figure depends on the file system of /tmp: not asserted)
+    const row = (t: string) => h.rows.find((r) => r.test === t)!;
+    expect(row('page_fault1').hostFaultsPerOp).toBeGreaterThan(0.95);
+    expect(row('page_fault1').hostFaultsPerOp).toBeLessThan(1.05);
+    expect(row('page_fault1').emulatedFaultsPerOp).toBeCloseTo(1, 2);
+    expect(row('mmap1').hostFaultsPerOp).toBeLessThan(0.01);
+    expect(row('mmap1').emulatedFaultsPerOp).toBe(0);
     expect(h.calibrated).toBe(false);
   }, 120_000);
 });
