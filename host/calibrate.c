@@ -31,6 +31,9 @@
  *   first_access the first write to each page of anonymous memory mapped by MAP_POPULATE: no fault
  *                (its PTE is present, writable and dirty), a TLB miss; on a shadow-paging guest (PVM)
  *                the hypervisor's fill of its shadow PTE (first_access_faults must be 0)
+ *   dontneed     madvise(MADV_DONTNEED) of one page just written (a PTE zapped, the page freed, a local
+ *                flush of one page), ns per call; dontneed_none the same call on the untouched page beside it
+ *                in the same VMA (the same syscall and walk, nothing to zap, no flush), interleaved
  *   shootdown    mprotect of one touched page (a TLB flush) while a second thread of the process spins on
  *                CPU 1 (so the flush must reach it: an IPI), ns per mprotect
  *   flushlocal   the same mprotect with the second thread asleep (no IPI: CPU 1 does not run this mm)
@@ -254,6 +257,30 @@ static void faults(const char *name, int reps) {
 	if (!write) print_row(name, "_alloc", alloc, reps, " %.4f");
 }
 
+/* madvise(MADV_DONTNEED) of a written page against the same of its untouched neighbour, one call timed at a time */
+static void dontneed(int reps) {
+	char *p = map(2 * 4096, 0);
+	long n = 2000;
+	double on[64], off[64];
+	for (int r = -1; r < reps; r++) {
+		double a = 0, b = 0;
+		for (long i = 0; i < n; i++) {
+			p[0] = 1; /* a fault: the page and its PTE are back */
+			double t0 = cpu_ns();
+			madvise(p, 4096, MADV_DONTNEED);
+			double t1 = cpu_ns();
+			madvise(p + 4096, 4096, MADV_DONTNEED);
+			double t2 = cpu_ns();
+			a += t1 - t0;
+			b += t2 - t1;
+		}
+		if (r >= 0) { on[r] = a / n; off[r] = b / n; }
+	}
+	munmap(p, 2 * 4096);
+	print_row("dontneed", "", on, reps, " %.3f");
+	print_row("dontneed_none", "", off, reps, " %.3f");
+}
+
 /* ---- two cores ---- */
 static volatile long turn __attribute__((aligned(128)));
 static volatile int stop;
@@ -415,6 +442,7 @@ int main(int argc, char **argv) {
 	else if (!strcmp(p, "store") || !strcmp(p, "atomic") || !strcmp(p, "pause") || !strcmp(p, "syscall")) simple(p, reps);
 	else if (!strcmp(p, "zero") || !strcmp(p, "copy") || !strcmp(p, "hugezero")) zero_copy(p, reps);
 	else if (!strcmp(p, "fault_read") || !strcmp(p, "fault_write") || !strcmp(p, "fault_shared") || !strcmp(p, "first_access")) faults(p, reps);
+	else if (!strcmp(p, "dontneed")) dontneed(reps);
 	else if (!strcmp(p, "xfer") || !strcmp(p, "shootdown")) {
 		if (ncpu < 2) { fprintf(stderr, "calibrate: %s needs 2 CPUs (this host has %ld)\n", p, ncpu); return 3; }
 		if (!strcmp(p, "xfer")) xfer(reps); else shootdown(reps);

@@ -41,7 +41,7 @@ import { UsageError } from './types.js';
 
 /** the probes of host/calibrate.c, in the order they run */
 export const PROBES = ['tsc', 'l1', 'l2', 'llc', 'dram', 'walkdense', 'walk', 'store', 'atomic', 'pause', 'syscall',
-  'zero', 'copy', 'hugezero', 'fault_read', 'fault_write', 'fault_shared', 'first_access', 'xfer', 'shootdown'] as const;
+  'zero', 'copy', 'hugezero', 'fault_read', 'fault_write', 'fault_shared', 'first_access', 'dontneed', 'xfer', 'shootdown'] as const;
 
 export interface CalibrateOptions {
   /** where to write the profile (default out/calibrate/host.json) */
@@ -201,6 +201,28 @@ const LOOPS: Record<string, { what: string; setup: unknown[]; write: number }> =
   },
 };
 
+/** the emulator's clock after `steps` on one CPU of `profile` (a step that fails throws, naming it) */
+async function emulatedClock(profile: CostProfile, what: string, steps: unknown[]): Promise<bigint> {
+  const m = new Machine({ cpus: 1, mode: 'deterministic', profile, workers: 1, frames: 8_192, ptPages: 256 });
+  const r = await m.run(() => ({ program: 'faultScript', args: { steps } }));
+  if (!r.ok) throw new Error(`the emulated ${what} failed: ${r.error}`);
+  const out = (r.cpus[0]?.value as unknown[] | undefined) ?? [];
+  const bad = out.findIndex((v) => typeof v === 'number' && v < 0);
+  if (bad >= 0) throw new Error(`the emulated ${what} failed at step ${bad} (${JSON.stringify(steps[bad])}): ${String(out[bad])}`);
+  return r.clocks[0];
+}
+
+/**
+ * The emulator's cycles for madvise(MADV_DONTNEED) of a written page over the same call on the untouched
+ * page beside it (the dontneed probe's two arms): the zap, the freed page and the flush of one page.
+ */
+async function emulatedDontneed(profile: CostProfile): Promise<number> {
+  const setup = [{ op: 'mmap', len: 2 * 4096, as: 't' }, { op: 'touch', addr: '$t', len: 4096, write: 1 }];
+  const on = await emulatedClock(profile, 'dontneed loop', [...setup, { op: 'madvise', addr: '$t', len: 4096, advice: 4 }]);
+  const off = await emulatedClock(profile, 'dontneed loop', [...setup, { op: 'madvise', addr: '$t+4096', len: 4096, advice: 4 }]);
+  return Number(on - off);
+}
+
 /** the emulator's cycles per page of loop `name` on `profile` (its setup's clock subtracted) */
 async function emulatedLoop(profile: CostProfile, name: keyof typeof LOOPS): Promise<number> {
   const l = LOOPS[name];
@@ -280,7 +302,7 @@ export async function calibrateHost(opts: CalibrateOptions = {}): Promise<Calibr
     const walk = Math.max(0, med.walk - med.walkdense);
     set('walk_step', Math.max(1, cyc(walk / 4)), `a chase with one line per 4 KiB page over 16,384 pages (64 MiB, no THP: every load a TLB miss) minus the same lines packed (1 MiB): ${ns('walk')} - ${ns('walkdense')} = ${walk.toFixed(2)} ns per walk, over 4 levels (a guest's walk goes through the host's tables too)`);
   } else keep('walk_step', 'no probe ran');
-  keep('invlpg', 'not measurable from user space (a privileged instruction)');
+  keep('invlpg', 'not measured yet (the dontneed probe sets it below)');
   keep('tlb_flush_all', 'not measurable from user space (a CR3 write)');
   if (has('syscall')) set('syscall', cyc(med.syscall), `getppid() through syscall(2) in a loop: ${ns('syscall')}`); else keep('syscall', 'no probe ran');
   if (has('zero')) set('page_zero', cyc(med.zero), `rep stosb of 4 KiB (clear_page_erms) over 256 MiB of pages, each cold: ${ns('zero')}`); else keep('page_zero', 'no probe ran');
@@ -291,8 +313,8 @@ export async function calibrateHost(opts: CalibrateOptions = {}): Promise<Calibr
     const rt = Math.max(0, med.shootdown - med.flushlocal);
     set('ipi_handler', cyc(med.ipigap), `the interruption a thread spinning on CPU 1 sees while CPU 0 mprotects a page of its mm (entry, the flush handler, exit): ${ns('ipigap')}`);
     keep('ipi_send', 'the APIC write is not separable from the delivery from user space');
-    set('ipi_deliver', Math.max(0, cyc(rt) - costs.ipi_handler.cycles - costs.ipi_send.cycles),
-      `the round trip (mprotect of a touched page with a thread of the process spinning on CPU 1, ${ns('shootdown')}, minus the same with that thread asleep, ${ns('flushlocal')}: ${rt.toFixed(1)} ns) minus ipi_handler and ipi_send`);
+    set('ipi_deliver', Math.max(0, cyc(rt) - cyc(med.ipigap) - costs.ipi_send.cycles),
+      `the round trip (mprotect of a touched page with a thread of the process spinning on CPU 1, ${ns('shootdown')}, minus the same with that thread asleep, ${ns('flushlocal')}: ${rt.toFixed(1)} ns) minus the target's interruption (ipigap, ${cyc(med.ipigap)} cycles: ipi_handler + invlpg) and ipi_send`);
   } else for (const k of ['ipi_send', 'ipi_deliver', 'ipi_handler']) keep(k, 'one CPU: no shootdown to measure');
   keep('irq_relax', 'not measurable from user space (sti/cli are privileged)');
   // idle states: cpuidle lists them in sysfs (name, exit latency and target residency in us); the first three past POLL
@@ -334,6 +356,23 @@ export async function calibrateHost(opts: CalibrateOptions = {}): Promise<Calibr
   const topoOut = { sockets: topo.sockets, coresPerSocket: topo.coresPerSocket, threadsPerCore: topo.threadsPerCore };
   const description = `This host measured by faultline calibrate --host, ${date}: ${cpuModel()}, ${hostCpus().length} CPUs (${topo.sockets} socket(s) x ${topo.coresPerSocket} cores x ${topo.threadsPerCore} thread(s)), ${ghz} GHz TSC, Linux ${release()}${guest ? ', a virtual machine (the CPU flags say hypervisor)' : ''}; load average ${loadavg()[0].toFixed(2)} while measuring`;
   const checks: CalibrationCheck[] = [];
+  // the flush of one page: madvise(MADV_DONTNEED) of a written page over the same call on an untouched one,
+  // minus what the model charges for the zap and the freed page; the target of a shootdown flushes too, so
+  // ipi_handler (the whole interruption it sees) gives that flush to invlpg
+  if (has('dontneed') && has('dontneed_none')) {
+    const draft = parseProfile({ name, description, ghz, topology: topoOut,
+      costs: { ...ordered(), fault_entry: { cycles: 0, source: 'draft' }, invlpg: { cycles: 0, source: 'draft' } } }, 'calibrate draft');
+    const rest = await emulatedDontneed(draft);
+    const diff = cyc(med.dontneed) - cyc(med.dontneed_none);
+    if (diff < rest) notes.push(`madvise(MADV_DONTNEED) of a written page costs the host ${diff} cycles more than of an untouched one, less than the model's ${rest} for the zap alone: invlpg is 0`);
+    set('invlpg', Math.max(0, diff - rest), `madvise(MADV_DONTNEED) of a page just written, ${ns('dontneed')}, minus the same call on the untouched page beside it in the same VMA (the same syscall and walk, nothing to zap, no flush), ${ns('dontneed_none')}: ${diff} cycles, minus the ${rest} the emulator charges for the zap and the freed page with invlpg 0: the local flush of one page${guest ? ' (on a guest whose local TLB flushes are hypercalls, as PVM\'s, the hypercall and the hypervisor\'s work in it)' : ''}`);
+    if (has('ipigap') && costs.ipi_handler && !/kept/.test(costs.ipi_handler.source)) {
+      const h = cyc(med.ipigap);
+      if (h < costs.invlpg.cycles) notes.push(`the interruption a shootdown's target sees (${h} cycles) is shorter than a local flush of one page (invlpg ${costs.invlpg.cycles}): ipi_handler is 0, and the target pays invlpg alone (a hypervisor may flush a remote vCPU otherwise than by an IPI: PVM's PVM_HC_FLUSH_TLB_MULTI)`);
+      set('ipi_handler', Math.max(0, h - costs.invlpg.cycles), `the interruption a thread spinning on CPU 1 sees while CPU 0 mprotects a page of its mm (entry, the flush handler, exit): ${ns('ipigap')} = ${h} cycles, minus invlpg (${costs.invlpg.cycles}: the flush itself, which the model charges the target apart)`);
+    }
+  } else keep('invlpg', 'no probe ran');
+
   if (has('fault_read_alloc') && med.fault_read_alloc > 0.5) {
     notes.push(`an anonymous read fault allocates a page here (fault_read_alloc ${med.fault_read_alloc.toFixed(2)} resident pages per fault: no shared zero page${/\bpvm_no_zero_page=1\b/.test(procCmdline()) ? ', the kernel was booted with pvm_no_zero_page=1' : ''}): fault_read is kept as data, not used`);
   }

@@ -33,7 +33,7 @@ describe('faultline calibrate --host', () => {
     }
     // the raw samples and their medians are kept beside the figures
     expect(json.$calibration.reps).toBe(1);
-    for (const p of ['l1', 'atomic', 'syscall', 'zero', 'fault_read', 'fault_write', 'fault_shared', 'first_access']) {
+    for (const p of ['l1', 'atomic', 'syscall', 'zero', 'fault_read', 'fault_write', 'fault_shared', 'first_access', 'dontneed', 'dontneed_none']) {
       expect(json.$calibration.samples[p], p).toHaveLength(1);
       expect(json.$calibration.medians[p], p).toBeGreaterThan(0);
     }
@@ -46,6 +46,10 @@ describe('faultline calibrate --host', () => {
     // the first access through a new PTE: measured here (a TLB miss at least, an exit under shadow paging)
     expect(json.costs.pte_first_access.source).toMatch(new RegExp(`^measured on this host by faultline calibrate, ${date}: the first write to each page .* MAP_POPULATE`));
     expect(json.costs.pte_first_access.cycles).toBeGreaterThan(0);
+    // the local flush of one page: madvise(MADV_DONTNEED) of a written page against an untouched one, measured here
+    expect(json.$calibration.medians.dontneed).toBeGreaterThan(json.$calibration.medians.dontneed_none);
+    expect(json.costs.invlpg.source).toMatch(/: madvise\(MADV_DONTNEED\) of a page just written/);
+    expect(json.costs.invlpg.cycles).toBeGreaterThan(0);
     // the figures reproduce the fault they were not taken from (page_fault1's) within a bound
     const check = (json.$calibration.checks as { probe: string; hostNs: number; modelNs: number; error: number }[]).find((c) => c.probe === 'fault_write');
     expect(check, JSON.stringify(json.$calibration.checks)).toBeDefined();
@@ -87,7 +91,8 @@ describe('faultline calibrate --host', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fl-cal-'));
     // a 2 GHz host whose first access after MAP_POPULATE costs 2.5 us and whose cheapest fault costs 5 us
     const samples = { tsc: [2], walk: [90, 80, 100], walkdense: [10, 10, 10], fault_shared: [5000, 5200, 4800], fault_shared_faults: [1, 1, 1],
-      first_access: [2500], first_access_faults: [0], fault_write: [5600], fault_write_faults: [1], fault_read: [5500], fault_read_alloc: [1] };
+      first_access: [2500], first_access_faults: [0], fault_write: [5600], fault_write_faults: [1], fault_read: [5500], fault_read_alloc: [1],
+      dontneed: [4000], dontneed_none: [1500], shootdown: [9000], flushlocal: [4000], ipigap: [3000] };
     const r = await calibrateHost({ out: join(dir, 'h.json'), samples, base: 'default' });
     const c = (r.profile as { costs: Record<string, { cycles: number; source: string }> }).costs;
     expect(c.walk_step.cycles).toBe(40); // (90 - 10) ns / 4 levels at 2 GHz
@@ -107,6 +112,14 @@ describe('faultline calibrate --host', () => {
     expect(write.modelNs).toBeGreaterThan(shared.modelNs); // an allocation and a zeroed page on top of the cheapest fault
     expect(r.notes.join('\n')).toMatch(/an anonymous read fault allocates a page here/);
     expect(loadProfile(r.file).cycles.pte_first_access).toBe(4840);
+    // invlpg: madvise(MADV_DONTNEED) of a written page over an untouched one (5,000 cycles) minus the model's zap;
+    // the shootdown target's interruption (6,000 cycles) keeps the flush apart: ipi_handler + invlpg = the interruption
+    const zap = Number(/: 5000 cycles, minus the (\d+) the emulator charges for the zap/.exec(c.invlpg.source)![1]);
+    expect(zap).toBeGreaterThan(0);
+    expect(zap).toBeLessThan(1000);
+    expect(c.invlpg.cycles).toBe(5000 - zap);
+    expect(c.ipi_handler.cycles + c.invlpg.cycles).toBe(6000);
+    expect(c.ipi_deliver.cycles).toBe(2 * (9000 - 4000) - 6000 - c.ipi_send.cycles);
   }, 120_000);
 
   it('the median of the samples', () => {
