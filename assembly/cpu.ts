@@ -8,7 +8,7 @@
 // a per-CPU value in a module global would leak from one CPU to the next.
 
 import {
-  HDR_BASE, H_NCPUS, H_MODE, MODE_DETERMINISTIC, PC_CLOCK, PC_ID, PC_SOCKET, PC_CORE, PC_STATS, PC_RNG, PC_LOCAL, PC_SMT_EXTRA,
+  HDR_BASE, H_NCPUS, H_VCPUS, H_MODE, MODE_DETERMINISTIC, PC_CLOCK, PC_ID, PC_SOCKET, PC_CORE, PC_STATS, PC_RNG, PC_LOCAL, PC_SMT_EXTRA,
   percpu, cost_base, tlb_off, LOCK_STAT_BASE_OFF, H_OBS, H_OBS_BASE, H_OBS_STRIDE, OBS_GLOBAL_SIZE,
 } from './layout';
 import { STAT_IPI_CYCLES } from './generated';
@@ -23,6 +23,10 @@ export let NCPU_WORDS: u32 = 1;
 /** offset of the TLB in every per-CPU block: layout.ts tlb_off(), which depends on the run's CPU count */
 export let TLB_OFF: u32 = 0;
 export let DETERMINISTIC: bool = false;
+/** vCPUs the run's tasks share (vcpu.ts; == NCPUS: every task has a CPU of its own) */
+export let NVCPUS: u32 = 1;
+/** more tasks than vCPUs: the guest run queue is on (vcpu.ts) */
+export let RUNQ: bool = false;
 let COSTS: u32 = 0;
 /**
  * What this run records for observability (layout.ts OBS_*; obs.ts). 0 unless
@@ -78,6 +82,9 @@ export function machine_bind(): void {
   NCPU_WORDS = (NCPUS + 63) >> 6;
   TLB_OFF = tlb_off();
   DETERMINISTIC = load<u32>(HDR_BASE + H_MODE) == MODE_DETERMINISTIC;
+  const v = load<u32>(HDR_BASE + H_VCPUS);
+  NVCPUS = v == 0 || v > NCPUS ? NCPUS : v;
+  RUNQ = NVCPUS < NCPUS;
   COSTS = cost_base();
   OBS = load<u32>(HDR_BASE + H_OBS);
   OBS_CPU0 = load<u32>(HDR_BASE + H_OBS_BASE) + OBS_GLOBAL_SIZE;

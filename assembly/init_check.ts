@@ -12,7 +12,7 @@
 import {
   HDR_BASE, HDR_SIZE, H_MAGIC, H_VERSION, H_NCPUS, H_MODE, H_STRATEGY, H_QUANTUM, H_TLB_SETS, H_TLB_WAYS, H_NFRAMES, H_NPTPAGES,
   H_NVMAS, H_MAX_VMAS_PER_MM, H_PROFILE_BASE, H_MM_BASE, H_PERCPU_BASE, H_PERCPU_SIZE, H_FRAMES_BASE, H_PTMETA_BASE,
-  H_PTPAGES_BASE, H_VMAS_BASE, H_VMA_INDEX_BASE, H_TOTAL_BYTES, H_NMM, H_FLAGS, H_TOPO_SOCKETS, H_TOPO_CORES, H_TOPO_THREADS,
+  H_PTPAGES_BASE, H_VMAS_BASE, H_VMA_INDEX_BASE, H_TOTAL_BYTES, H_NMM, H_FLAGS, H_TOPO_SOCKETS, H_TOPO_CORES, H_TOPO_THREADS, H_VCPUS,
   H_NWORKERS, H_WORKERS_BASE, H_ASYNC_BASE, H_ASYNC_SIZE, H_RUNQ_BASE, H_PCM_BASE, H_FILES_BASE, H_NFILES, H_FILE_PAGES,
   H_FILE_INDEX_BASE, H_SHMEM_FIRST, H_SHMEM_MAX, H_UFFD_BASE, H_UFFD_MAX, H_SETTINGS, H_OBS,
   SET_THP, SET_PCP_BATCH, SET_PCP_HIGH, SET_LRU_BATCH, SET_RSS_THRESH, SET_NUMA_PERIOD, SET_NUMA_PAGES, SET_ZAP_FLUSH_UNDER_PTL,
@@ -110,7 +110,10 @@ export function machine_check(): void {
   if (sockets < 1 || sockets > 2) return bad('H_TOPO_SOCKETS must be 1 or 2' + got(sockets));
   if (cores < 1) return bad('H_TOPO_CORES must be at least 1' + got(cores));
   if (threads < 1) return bad('H_TOPO_THREADS must be at least 1' + got(threads));
-  if (<u64>sockets * <u64>cores * <u64>threads < <u64>n) return bad('H_TOPO_SOCKETS x H_TOPO_CORES x H_TOPO_THREADS must be at least H_NCPUS');
+  const vcpus = hdr(H_VCPUS);
+  if (vcpus > n) return bad('H_VCPUS must be 0 (a CPU per task) or at most H_NCPUS (the tasks)' + got(vcpus));
+  const cpus = vcpus == 0 ? n : vcpus; // a guest run queue: the tasks share H_VCPUS CPUs (vcpu.ts)
+  if (<u64>sockets * <u64>cores * <u64>threads < <u64>cpus) return bad('H_TOPO_SOCKETS x H_TOPO_CORES x H_TOPO_THREADS must be at least the CPUs (H_VCPUS, or H_NCPUS without a run queue)');
   const nw = hdr(H_NWORKERS);
   if (nw < 1 || nw > n) return bad('H_NWORKERS must be 1..H_NCPUS' + got(nw));
   if (mode == MODE_DETERMINISTIC && nw != 1) return bad('H_NWORKERS must be 1 in deterministic mode (every CPU on one worker)' + got(nw));

@@ -16,7 +16,7 @@ import {
   MM_CPUMASK, percpu, mailbox_off, mm_addr,
 } from './layout';
 import { cpumask_bit } from './cpumask';
-import { cpu_id, PC, NCPUS, NCPU_WORDS, now, cost, charge, set_clock, stat_inc, stat_add, stat_get, wait_excluding_ipi } from './cpu';
+import { cpu_id, PC, NCPUS, NCPU_WORDS, RUNQ, now, cost, charge, set_clock, stat_inc, stat_add, stat_get, wait_excluding_ipi } from './cpu';
 import {
   COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER,
   STAT_IPI_SENT, STAT_IPI_RECEIVED, STAT_IPI_CYCLES, STAT_SHOOTDOWN, STAT_SHOOTDOWN_REMOTE,
@@ -30,7 +30,8 @@ import { TE_IPI, TE_SHOOTDOWN } from './layout';
 import { cpuidle_enter, cpuidle_exit } from './cpuidle';
 import { rwsem_sleeping, rwsem_sleeping_on } from './rwsem';
 import { SET_MUNMAP_DOWNGRADE, setting } from './layout';
-import { STAT_SHOOTDOWN_IDLE_SKIP, STAT_IPI_IDLE } from './generated';
+import { STAT_SHOOTDOWN_IDLE_SKIP, STAT_IPI_IDLE, STAT_VCPU_IPI_SIBLING } from './generated';
+import { task_on_cpu, vcpu_busy } from './vcpu';
 
 // ------------------------------------------------------------ IRQ state ---
 
@@ -156,6 +157,10 @@ function send_ipi(t: u32, kind: u32, start: u64, end: u64): void {
  * nothing stale and refills by page walks; an initiator reads each target's
  * sleep state after it cleared the PTEs (both atomic), so a target that
  * wakes meanwhile walks the new ones.
+ * With a guest run queue (several tasks per vCPU, vcpu.ts) the rule is per
+ * vCPU: a vCPU is idle when none of its tasks runs; while one runs it stays
+ * in mm_cpumask() and that task takes the IPI for the vCPU (its siblings,
+ * off the vCPU, dropped their translations as they left it).
  */
 @inline function skips_idle(freed_tables: bool): bool { return setting(SET_MUNMAP_DOWNGRADE) == 0 || !freed_tables; }
 
@@ -189,7 +194,12 @@ function flush_tlb_mm_range__body(mm: u32, start: u64, end: u64, freed_tables: b
     while (y != 0) {
       const c = (w << 6) + <u32>ctz(y);
       y &= y - 1;
-      if (!rwsem_sleeping_on(percpu(c))) continue;
+      if (RUNQ) {
+        // a guest run queue (vcpu.ts): the IPI goes to the vCPU, i.e. to the task running on it; a task off
+        // its vCPU holds no translations (dropped as it left) and is covered by the sibling that runs there
+        if (task_on_cpu(c)) continue;
+        if (vcpu_busy(c)) { x &= ~cpumask_bit(c); stat_inc(STAT_VCPU_IPI_SIBLING); continue; }
+      } else if (!rwsem_sleeping_on(percpu(c))) continue;
       if (skip) { x &= ~cpumask_bit(c); stat_inc(STAT_SHOOTDOWN_IDLE_SKIP); } else stat_inc(STAT_IPI_IDLE);
     }
     n += <i32>popcnt(x);

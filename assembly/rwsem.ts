@@ -61,15 +61,16 @@
 
 import {
   RW_COUNT, RW_WAITLIST, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_WORDS, RWSEM_WRITER, RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK,
-  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, SET_MUNMAP_DOWNGRADE, setting, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, PC_WAKE_RANK, PC_WAKE_LINK, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
+  WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, SET_MUNMAP_DOWNGRADE, setting, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, PC_WAKE_RANK, PC_WAKE_LINK, PC_VCPU_FREE, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
 } from './layout';
-import { PC, NCPUS, cpu_id, now, set_clock, stat_inc, stat_add, stat_get, lock_stat, wait_excluding_ipi, charge, cost, obs_flags } from './cpu';
+import { PC, NCPUS, RUNQ, cpu_id, now, set_clock, stat_inc, stat_add, stat_get, lock_stat, wait_excluding_ipi, charge, cost, obs_flags } from './cpu';
 import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
 import { STAT_IPI_CYCLES, STAT_RWSEM_WAKE_ORDER_CYCLES } from './generated';
 import { strategy, STRATEGY_SPF } from './strategy';
 import { cpuidle_enter, cpuidle_exit } from './cpuidle';
 import { line_is_hot, line_wait_accounting, line_owner } from './cacheline';
 import { tlb_flush_all } from './tlb';
+import { PUT_SLEEP, vcpu_put, vcpu_get, vcpu_wanted, vcpu_busy, task_on_cpu, vcpu_rq } from './vcpu';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL, STAT_RWSEM_SLEEP, LOCK_CLASS_MM_RB_READ, COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER } from './generated';
 import { FN_DOWN_READ, FN_DOWN_WRITE } from './generated';
@@ -86,7 +87,13 @@ function wake_up_sleeper(): u64 {
   const order = <u64>rank * cost(COST_IPI_SEND);
   charge(wakeup_latency() + order);
   if (order != 0) stat_add(STAT_RWSEM_WAKE_ORDER_CYCLES, order);
-  cpuidle_exit();
+  if (!RUNQ) cpuidle_exit();
+  else if (!vcpu_busy(cpu_id())) {
+    // a guest run queue (vcpu.ts): the vCPU idled only since its last task left it, and not at all while a sibling runs
+    const f = atomic.load<u64>(vcpu_rq(cpu_id()) + PC_VCPU_FREE);
+    if (f > load<u64>(PC + PC_IDLE_SINCE)) store<u64>(PC + PC_IDLE_SINCE, f);
+    cpuidle_exit();
+  }
   stat_inc(STAT_RWSEM_SLEEP);
   return now() - t;
 }
@@ -138,6 +145,8 @@ function rwq_join(s: u32, kind: u32, since: u64): void {
   // "Idle CPUs"); its TLB is flushed here, before it counts as asleep, so a shootdown may skip it
   if (sleeps(s)) tlb_flush_all();
   cpuidle_enter();
+  // a guest run queue: the task leaves its vCPU to a sibling (or the vCPU idles)
+  if (RUNQ && sleeps(s)) vcpu_put(PUT_SLEEP);
   atomic.store<u32>(PC + PC_RWQ, s | kind);
   word_add<u32>(s, RW_WORDS, RW_WAITLIST, 1);
 }
@@ -345,8 +354,9 @@ function settle(s: u32, t0: u64, ipi0: u64, line_wait: u64, prev_owner: i32, how
   } else if (real_wait && now() > t0) waited = now() - t0;
   else waited = line_wait; // queued behind other CPUs' RMWs on the count's line (readers bouncing it)
   if (slept_reader) {
-    // granted at the release; the wake-up reaches us only now
+    // granted at the release; the wake-up reaches us only now, and we run once our vCPU is ours (vcpu.ts)
     waited += wake_up_sleeper();
+    if (RUNQ) { const tv = now(); vcpu_get(); waited += now() - tv; }
   }
   lock_stat(cls, 0, 1);
   if (real_wait || waited > 0) lock_stat(cls, 1, 1);
@@ -470,6 +480,12 @@ function down_write__body(s: u32): void {
       const w = wait_token();
       const c = word_load<i32>(s, RW_WORDS, RW_COUNT);
       if (!queued) {
+        // a guest run queue: rwsem_spin_on_owner() stops when the owner is off its CPU or we should give ours
+        // up (a sibling waits for it: it may hold what we wait for); the spinner sleeps in the list (vcpu.ts)
+        if (RUNQ && sleep) {
+          const o = word_load<u32>(s, RW_WORDS, RW_WRITER);
+          if ((c < 0 && o != 0 && !task_on_cpu(o - 1)) || vcpu_wanted()) { rwq_join(s, RWQ_WRITER, now()); queued = true; continue; }
+        }
         // spinning on a writer owner: take the lock the moment it is free, ahead of the list,
         // unless readers head it (granted at the release) or the head is owed the hand-off
         const rh = c >= 0 && reader_heads(s);
@@ -496,6 +512,8 @@ function down_write__body(s: u32): void {
           // rwsem_wake woke us; we run once the wake-up reaches us, and look again then
           woken = true;
           wake_up_sleeper();
+          // a guest run queue: we run once our vCPU is ours (a wait of its own), then wait on the lock again
+          if (RUNQ) { vcpu_get(); wait_prepare(s, WAIT_RWSEM_WRITE); }
           sched_sync();
           continue;
         }
@@ -505,6 +523,8 @@ function down_write__body(s: u32): void {
         if (c != 0) woken = false; // taken before us: the next release wakes us again
         maybe_handoff(s);
       }
+      // a guest run queue: a woken writer that sleeps again leaves its vCPU again (and is woken again)
+      if (RUNQ && queued && sleep && task_on_cpu(cpu_id())) { vcpu_put(PUT_SLEEP); woken = false; }
       wait_sleep(w);
     }
     wait_finish();

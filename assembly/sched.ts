@@ -40,6 +40,7 @@ import { request_stop } from './stop';
 import { coroutine_run, coroutine_suspended, call_count } from './coroutine';
 import { SPINS_BEFORE_SLEEP, SLEEP_NS, SPIN_SLEEP_NS } from './threads';
 import { wake_cpu } from './wait';
+import { vcpu_put, PUT_EXIT } from './vcpu';
 import { barrier_try_advance } from './barrier';
 import { steal_bind, steal_eager, set_hungry, offers_exist, offer_cpus, reclaim_offers, take_handbacks, steal_and_run } from './steal';
 
@@ -244,6 +245,7 @@ export function sched_call_args(c: u32): u32 { return percpu(c) + PC_CALL_ARGS; 
 export function sched_cpu_finish(c: u32): void {
   cpu_switch_to(c);
   const me = cpu_id();
+  vcpu_put(PUT_EXIT); // (a task whose call ended on its vCPU: wl_ebizzy leaves it itself)
   const nmm = load<u32>(HDR_BASE + H_NMM);
   for (let m: u32 = 0; m < nmm; m++) cpumask_clear_cpu(me, mm_addr(m) + MM_CPUMASK);
   atomic.store<u32>(PC + PC_STATE, CPU_FINISHED);

@@ -109,6 +109,11 @@ export function tlb_flush_all(): void {
   memory.fill(PC + TLB_OFF, 0, nsets() * nways() * TLBE_SIZE + TLB2M_BYTES);
 }
 
+/** drop every translation this task holds, uncharged: it leaves its vCPU, whose TLB keeps them (vcpu.ts) */
+export function tlb_drop(): void {
+  memory.fill(PC + TLB_OFF, 0, nsets() * nways() * TLBE_SIZE + TLB2M_BYTES);
+}
+
 /**
  * Invalidate this CPU's translations for vpns [start, end); start == end == 0
  * flushes everything. Up to TLB_FLUSH_CEILING pages are invalidated one by

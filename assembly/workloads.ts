@@ -11,6 +11,7 @@ import { VM_READ, VM_WRITE, PAGE_SIZE, WAIT_FLAG, PC_STATE, CPU_FINISHED, percpu
 import { access } from './access';
 import { sys_mmap, sys_munmap, sys_madvise, sys_mprotect, mmap_base, MAP_PRIVATE, MAP_SHARED, MAP_ANONYMOUS, MAP_FIXED, MADV_DONTNEED, PROT_MTE } from './mmap';
 import { rand_below, charge } from './cpu';
+import { vcpu_get, vcpu_put, vcpu_tick, PUT_SLEEP, PUT_EXIT } from './vcpu';
 import { spin_lock, spin_unlock } from './spinlock';
 import { down_read, up_read, down_write, up_write } from './rwsem';
 import { line_rmw } from './cacheline';
@@ -349,6 +350,14 @@ export const EBIZZY_PERMISSIONS: u32 = 4; // -p: mprotect(PROT_READ) every other
  * second as `-mT`'s 128-page ones in its published figures).
  */
 export function wl_ebizzy(mm: u32, me: u32, window: u32, args: u32): i64 {
+  // the thread starts on its vCPU (a guest run queue: ebizzy's default of 2 threads per CPU; vcpu.ts) and leaves it when it ends
+  vcpu_get();
+  const r = ebizzy_thread(mm, me, window, args);
+  vcpu_put(PUT_EXIT);
+  return r;
+}
+
+function ebizzy_thread(mm: u32, me: u32, window: u32, args: u32): i64 {
   const opts = load<u32>(args + WLA_OPTS), chunks = load<u32>(args + WLA_NPAGES), chunk_size = load<u64>(args + WLA_LENGTH);
   const ncpu = load<u32>(args + WLA_NCPUS), barrier = load<u32>(args + WLA_BARRIER);
   const budget = load<u64>(args + WLA_BUDGET), max_iters = load<u64>(args + WLA_MAX_ITERS), ss = load<u32>(args + WLA_STEADY);
@@ -423,6 +432,7 @@ export function wl_ebizzy(mm: u32, me: u32, window: u32, args: u32): i64 {
     if (u < 0) return fail_mmap(u);
     iters++;
     loop_done(ss);
+    vcpu_tick(); // back in user mode: the tick's preemption check (a guest run queue)
     op_done();
   }
   store<u64>(window, now() - t0);
@@ -584,6 +594,7 @@ function vt_barrier__body(b: u32, n: u32): void {
     atomic.add<u32>(b + 4, 1);
     wake_waiters(b + 4);
   } else {
+    vcpu_put(PUT_SLEEP); // pthread_barrier_wait() sleeps on a futex: the task leaves its vCPU (vcpu.ts)
     wait_prepare(b + 4, WAIT_FLAG);
     // retry: a wake-up may come from an earlier generation's waiters
     while (true) {
@@ -596,6 +607,7 @@ function vt_barrier__body(b: u32, n: u32): void {
   const r = atomic.load<u64>(b + 16);
   if (tracing() && r > now()) trace_event(TE_BARRIER, now(), r, 0, <u64>b);
   if (r > now()) set_clock(r);
+  vcpu_get();
 }
 /** vt_barrier() as a frame of the flame graph (obs.ts) */
 @inline export function vt_barrier(b: u32, n: u32): void {

@@ -80,6 +80,7 @@ export const HEADER = {
   H_PROGRESS: { w: 'u32', by: 'core', unit: 'operations', what: 'bumped on every completed operation (a host watchdog reads it with the clocks)' },
   H_STARTED: { w: 'u32', by: 'run', def: 0, what: 'threads ready to start: each bumps it after sched_worker_bind(); the host zeroes it before a run' },
   H_RENDEZVOUS: { w: 'u32', by: 'run', unit: 'threads', def: 'the run\'s thread count', what: 'threads to wait for before any starts' },
+  H_VCPUS: { w: 'u32', by: 'host', unit: 'CPUs', def: '0 (every task has a CPU of its own)', range: '0 or 1 .. H_NCPUS; the topology holds at least this many (H_NCPUS without a run queue)', what: 'a guest run queue (assembly/vcpu.ts): the emulated CPUs the H_NCPUS tasks share, task t on CPU t % H_VCPUS; 0 or H_NCPUS: off' },
   H_ZONE_LOCK: { w: 'SL_SIZE', by: 'core', what: 'zone lock of node 0' },
   H_ZONE_LOCK1: { w: 'SL_SIZE', by: 'core', what: 'zone lock of node 1' },
   H_LRU_LOCK: { w: 'SL_SIZE', by: 'core', what: 'LRU lock of node 0' },

@@ -80,12 +80,14 @@ export interface WorkloadInfo {
   timed?: string;
   /** where its threads run: 'cores' (bound to cores in order, as will-it-scale) or 'spread' (left to the scheduler) */
   placement: 'cores' | 'spread';
+  /** the benchmark's threads per CPU: 1, or 2 for ebizzy's default (two tasks share each CPU: a guest run queue) */
+  threadsPerCpu: number;
 }
 
 /** the named workloads (runWorkload, sweep) */
 export function listWorkloads(): WorkloadInfo[] {
-  return listedWorkloads().map(({ name, description, opsUnit, usesStrategy, vcycles, timed, placement }) =>
-    ({ name, description, opsUnit, usesStrategy, vcycles, ...(timed ? { timed } : {}), placement: placement ?? 'cores' }));
+  return listedWorkloads().map(({ name, description, opsUnit, usesStrategy, vcycles, timed, placement, threadsPerCpu }) =>
+    ({ name, description, opsUnit, usesStrategy, vcycles, ...(timed ? { timed } : {}), placement: placement ?? 'cores', threadsPerCpu: threadsPerCpu ?? 1 }));
 }
 
 /** the fault-path strategies */

@@ -25,6 +25,7 @@ import { formatLockStat, formatOtherWork } from './obs.js';
 import { writeFlame } from './node/flame.js';
 import { writeFileSync } from 'node:fs';
 import type { ObserveConfig } from './machine.js';
+import { layoutConsts } from './wasm.js';
 import { writeOutputs, formatFailures } from './outputs.js';
 import { planCommand, pointCommand, mergeCommand, slurmCommand, type PointOpts, type MergeOpts } from './cluster/commands.js';
 import { SLURM_MAX_ARRAY_SIZE } from './cluster/slurm.js';
@@ -293,7 +294,8 @@ function listText(): string {
   for (const w of ws) {
     lines.push(`  ${pad(w.name, wn)}  ${w.description} [${w.opsUnit}${w.usesStrategy ? '' : '; ignores --strategy'}]`);
     if (w.usesStrategy) lines.push(`  ${pad('', wn)}    timed: ${w.timed ?? 'the whole run'}; threads: ${w.placement === 'spread'
-      ? 'left to the scheduler (idle cores first, sockets level, SMT siblings last)' : 'bound to cores in order (socket 0 first, SMT siblings last)'}`);
+      ? 'left to the scheduler (idle cores first, sockets level, SMT siblings last)' : 'bound to cores in order (socket 0 first, SMT siblings last)'}` +
+      (w.threadsPerCpu > 1 ? `; ${w.threadsPerCpu} threads per CPU, its default (--cpus 16: ${w.threadsPerCpu * 16} tasks share the 16 CPUs: a guest run queue, CFS; at most ${layoutConsts().MAX_CPUS} tasks)` : ''));
   }
   lines.push('', 'strategies (--strategy):');
   const sn = Math.max(...strategies.map((s) => s.name.length));

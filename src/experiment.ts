@@ -157,11 +157,15 @@ export function resolvePoint(input: PointInput | ResolvedPoint, defaults: Partia
   const strategy = strategyByName(spec.strategy);
   const profile = loadProfile(spec.profile);
   if (spec.cpus < (workload.minCpus ?? 1)) throw new UsageError(`workload ${workload.name} needs at least ${workload.minCpus} CPUs (got ${spec.cpus})`);
-  // the machine: the spec's options and the workload's sizing from its footprint (Workload.machine) and placement
-  const extra = workload.machine?.(spec) ?? {};
+  // the machine: the spec's options and the workload's sizing from its footprint (Workload.machine) and placement;
+  // a benchmark with more threads than CPUs (ebizzy) runs them as tasks on the point's CPUs (assembly/vcpu.ts)
+  // (the engine runs at most MAX_CPUS tasks: above MAX_CPUS / 2 CPUs ebizzy's default is cut to MAX_CPUS threads, params.threads says so)
+  const tasks = Math.max(spec.cpus, Math.min(spec.cpus * (workload.threadsPerCpu ?? 1), layoutConsts().MAX_CPUS));
+  const extra = workload.machine?.(tasks === spec.cpus ? spec : { ...spec, cpus: tasks }) ?? {};
   const machine = resolveMachine({
     ...extra,
-    cpus: spec.cpus,
+    cpus: tasks,
+    ...(tasks !== spec.cpus ? { vcpus: spec.cpus } : {}),
     mode: spec.mode,
     profile,
     quantum: spec.quantum,
@@ -248,7 +252,9 @@ interface Outcome { run: RunResult; ops: number | null; params: Record<string, n
   loops: LoopReport | null }
 
 /** Set up and run the workload; a host-side error (not bad input) becomes a failed run. */
-async function execute(m: Machine, w: Workload, spec: PointSpec, opts: RunOptions): Promise<Outcome> {
+async function execute(m: Machine, w: Workload, pointSpec: PointSpec, opts: RunOptions): Promise<Outcome> {
+  // the workload sees its threads as the CPUs (Workload.tasks): one task each
+  const spec = m.cfg.cpus === pointSpec.cpus ? pointSpec : { ...pointSpec, cpus: m.cfg.cpus };
   const t0 = performance.now();
   let params: Record<string, number> = {};
   try {

@@ -49,7 +49,13 @@ export function engineConfig(cpus: number, mode: Mode, engine: Engine = 'mn', wo
 }
 
 export interface MachineConfig {
+  /** the emulated CPUs of the engine: the run's tasks (one each, unless vcpus is smaller) */
   cpus: number;
+  /**
+   * the CPUs of the emulated machine that the tasks share (a guest run queue: assembly/vcpu.ts; task t
+   * runs on CPU t % vcpus); default cpus: every task has a CPU of its own
+   */
+  vcpus?: number;
   mode?: Mode;
   /** how CPUs map onto host threads (default 'mn') */
   engine?: Engine;
@@ -368,8 +374,10 @@ export function resolveMachine(config: MachineConfig, opts: { clampWorkers?: boo
   const m = parseOrThrow(machineSchema(C as unknown as CoreLimits), config, (msg) => new UsageError(msg), { labels: MACHINE_LABELS });
   const profile = typeof config.profile === 'object' ? profileFromObject(config.profile) : loadProfile(m.profile as string | undefined ?? DEFAULT_PROFILE);
   const cpus = m.cpus;
+  const vcpus = m.vcpus ?? cpus;
+  if (vcpus > cpus) throw new UsageError(`vcpus (${vcpus}) must not exceed cpus, the tasks (${cpus})`);
   const hw = hardwareThreads(profile);
-  if (cpus > hw) throw new UsageError(`profile ${profile.name} has ${hw} hardware threads; cannot emulate ${cpus} CPUs`);
+  if (vcpus > hw) throw new UsageError(`profile ${profile.name} has ${hw} hardware threads; cannot emulate ${vcpus} CPUs`);
   const mode = m.mode ?? 'parallel';
   const settings: FaultSettings = { ...DEFAULT_SETTINGS, ...(m.settings ?? {}) };
   if (settings.pcpHigh < settings.pcpBatch) throw new UsageError(`setting pcpHigh (${settings.pcpHigh}) must be >= pcpBatch (${settings.pcpBatch})`);
@@ -382,6 +390,7 @@ export function resolveMachine(config: MachineConfig, opts: { clampWorkers?: boo
   const dflt = defaultVariant();
   const r: ResolvedMachine = Object.freeze({
     cpus,
+    vcpus,
     mode,
     ...engineConfig(cpus, mode, m.engine, m.workers, opts.clampWorkers),
     steal: m.steal ?? false,
@@ -460,6 +469,7 @@ export class Machine {
     h('H_GHZ_MILLI', Math.round(this.profile.ghz * 1000));
     h('H_TOPO_SOCKETS', t.sockets); h('H_TOPO_CORES', t.coresPerSocket); h('H_TOPO_THREADS', t.threadsPerCore);
     h('H_PCM_BASE', this.regions.pcm);
+    h('H_VCPUS', c.vcpus === cpus ? 0 : c.vcpus);
     h('H_NWORKERS', c.workers); h('H_WORKERS_BASE', this.regions.workers); h('H_RUNQ_BASE', this.regions.runq);
     h('H_ASYNC_BASE', this.regions.async); h('H_ASYNC_SIZE', asyncBytes);
     // work stealing (assembly/steal.ts), when asked: parallel mode on the mn engine, every CPU with an Asyncify stack
@@ -492,7 +502,8 @@ export class Machine {
 
     // ---- per-CPU blocks ----
     const dv = new DataView(this.memory.buffer);
-    const where = [...Array(cpus).keys()].map((i) => cpuPlacement(t, i, c.placement));
+    // the machine's CPUs (vCPUs); task i runs on CPU i % vcpus and has its placement
+    const where = [...Array(c.vcpus).keys()].map((i) => cpuPlacement(t, i, c.placement));
     const coreKey = (p: { socket: number; core: number }) => p.socket * t.coresPerSocket + p.core;
     const perCore = new Map<number, number>();
     for (const p of where) perCore.set(coreKey(p), (perCore.get(coreKey(p)) ?? 0) + 1);
@@ -501,7 +512,7 @@ export class Machine {
     this.smtShared = where.filter((p) => (perCore.get(coreKey(p)) ?? 0) > 1).length;
     for (let i = 0; i < cpus; i++) {
       const pc = this.percpu(i);
-      const p = where[i];
+      const p = where[i % c.vcpus];
       dv.setUint32(pc + C.PC_SMT_EXTRA, (perCore.get(coreKey(p)) ?? 0) > 1 ? smtExtra : 0, true);
       dv.setUint32(pc + C.PC_ID, i, true);
       dv.setUint32(pc + C.PC_WORKER, this.workerOf[i], true);

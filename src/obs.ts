@@ -154,8 +154,10 @@ export function readTrace(m: Machine, what: TraceWhat): TraceFile {
   };
   const u32 = new Uint32Array(m.memory.buffer);
   const u64 = new BigUint64Array(m.memory.buffer);
-  for (let cpu = 0; cpu < what.cpus; cpu++) {
-    ev.push({ name: 'thread_name', ph: 'M', pid: 0, tid: cpu, args: { name: `CPU ${cpu}` } });
+  // a track per emulated CPU; with a guest run queue (more tasks than CPUs: assembly/vcpu.ts) a track per task
+  const vcpus = m.cfg.vcpus;
+  for (let cpu = 0; cpu < m.cfg.cpus; cpu++) {
+    ev.push({ name: 'thread_name', ph: 'M', pid: 0, tid: cpu, args: { name: vcpus < m.cfg.cpus ? `task ${cpu} (CPU ${cpu % vcpus})` : `CPU ${cpu}` } });
     ev.push({ name: 'thread_sort_index', ph: 'M', pid: 0, tid: cpu, args: { sort_index: cpu } });
     const tr = m.obsBlock(cpu) + l.traceOff;
     const n = u32[(tr + C.TR_N) >>> 2];
@@ -205,6 +207,10 @@ export function readTrace(m: Machine, what: TraceWhat): TraceFile {
           break;
         case C.TE_SYSCALL:
           ev.push({ ...span, name: SYSCALLS[a] ?? `syscall ${a}`, cat: 'syscall', args: { address: hex(b), cycles: Number(end - start) } });
+          break;
+        case C.TE_ONCPU:
+          // exact cycles too: test/core/runq.test.ts checks that two tasks of one CPU never overlap
+          ev.push({ ...span, name: `on CPU ${a}`, cat: 'sched', args: { cpu: a, startCycles: Number(start), endCycles: Number(end), left: (['', 'sleep', 'preempted (tick)', 'preempted (wake-up)', 'exit'] as const)[Number(b)] ?? String(b) } });
           break;
         case C.TE_COUNTER:
           ev.push({ name: COUNTER_TRACKS[a] ?? `counter ${a}`, ph: 'C', ts: us(start), pid: 0, args: { value: Number(b) } });

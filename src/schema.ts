@@ -447,6 +447,7 @@ export function settingsSchema(k: CoreLimits) {
 export function machineSchema(k: CoreLimits) {
   return z.strictObject({
     cpus: intIn(1, k.MAX_CPUS),
+    vcpus: intIn(1, k.MAX_CPUS).optional(),
     mode: modeField().optional(),
     engine: engineField().optional(),
     workers: workersField().optional(),

@@ -117,6 +117,12 @@ export function waitEdge(m: Machine, cpu: number, classes: string[] = lockClasse
     }
   } else if (kind === C.WAIT_UFFD_READ) {
     waitsFor = `a message on userfaultfd ${Math.floor((obj - C.UFFD_READ_WORD - m.regions.uffd) / C.UFFD_SIZE)}`;
+  } else if (kind === C.WAIT_VCPU) {
+    // a guest run queue (assembly/vcpu.ts): obj is the vCPU's curr word (task + 1 running on it, 0: idle)
+    const curr = m.u32(obj) - 1;
+    holders = curr >= 0 ? [curr] : [];
+    const vcpus = m.cfg.vcpus;
+    waitsFor = `its CPU ${cpu % vcpus}, which ${curr >= 0 ? `task ${curr} runs` : 'is idle'} (a woken task waits for its sibling to sleep or be preempted)`;
   } else if (kind === C.WAIT_BARRIER) {
     // it may run while clock < (epoch + 2) * quantum; the epoch follows the slowest
     // CPU the barrier counts (running, at the barrier, runnable): those it needs to move

@@ -34,6 +34,13 @@ export interface Workload<Ctx = unknown> {
   /** the fewest CPUs a point may have (default 1) */
   minCpus?: number;
   /**
+   * the benchmark's threads per CPU when it runs more than one (ebizzy's
+   * default of 2 per online CPU): the machine then runs that many tasks on
+   * the point's CPUs (a guest run queue: assembly/vcpu.ts), and machine(),
+   * setup() and task() see the point with cpus = the tasks. Default 1.
+   */
+  threadsPerCpu?: number;
+  /**
    * where the benchmark's threads run (src/profile.ts Placement): 'cores' as
    * will-it-scale binds them (hwloc cores in order, siblings last; the
    * default), 'spread' when the benchmark leaves them to the scheduler
@@ -229,7 +236,9 @@ interface FaultCtx { budget: number; size: number; extra?: Record<string, number
   /** the steady-state block (assembly/workloads.ts running()) and the whole loops it asks of each CPU */
   steady: number; loops: number;
   /** the loop's struct wl_args (wlArgs) */
-  wl?: number }
+  wl?: number;
+  /** ebizzy: its threads (the machine's tasks) */
+  threads?: number }
 
 /** the fields of struct wl_args (assembly/workloads.ts): a fault workload's configuration, the same for every CPU */
 export interface WlArgs {
@@ -434,13 +443,17 @@ function pftWorkload(name: WorkloadName, shared: boolean, description: string): 
   };
 }
 
-/** ebizzy.c's options besides -m (assembly/workloads.ts EBIZZY_*) */
-interface EbizzyOpts { touch?: boolean; randomSize?: boolean; permissions?: boolean }
+/** ebizzy.c's options besides -m (assembly/workloads.ts EBIZZY_*); oneThreadPerCpu: -t <cpus> (else ebizzy's default thread count) */
+interface EbizzyOpts { touch?: boolean; randomSize?: boolean; permissions?: boolean; oneThreadPerCpu?: boolean }
+
+/** ebizzy.c read_options(): `threads = 2 * sysconf(_SC_NPROCESSORS_ONLN)` unless -t */
+const EBIZZY_THREADS_PER_CPU = 2;
 
 /**
  * ebizzy.c with its defaults (read_options(): chunks = 10, chunk_size = record_size * 64 * 1024 = 512 KiB,
  * records of sizeof(size_t) = 8 bytes), shared by the threads. ebizzy's own default thread count is
- * 2 x the online CPUs (`threads = 2 * sysconf(_SC_NPROCESSORS_ONLN)`); faultline runs one per CPU.
+ * 2 x the online CPUs (`threads = 2 * sysconf(_SC_NPROCESSORS_ONLN)`): the point runs that many tasks on
+ * its CPUs (two per CPU, a guest run queue: assembly/vcpu.ts); `-t <cpus>` variants run one per CPU.
  */
 function ebizzyWorkload(name: WorkloadName, o: EbizzyOpts, description: string): Workload<FaultCtx> {
   const chunkSize = 8 * 64 * 1024;
@@ -448,15 +461,16 @@ function ebizzyWorkload(name: WorkloadName, o: EbizzyOpts, description: string):
   const optsOf = (C: Record<string, number>) => (o.touch ? C.EBIZZY_TOUCH : 0) | (o.randomSize ? C.EBIZZY_RANDOM_SIZE : 0) | (o.permissions ? C.EBIZZY_PERMISSIONS : 0);
   return {
     name, description, opsUnit: 'records', usesStrategy: true, vcycles: FAULT_VCYCLES_DOC, placement: 'spread', // ebizzy.c's pthread_create(), unbound
+    threadsPerCpu: o.oneThreadPerCpu ? 1 : EBIZZY_THREADS_PER_CPU,
     timed: 'from the start signal (after the chunks are allocated and written) for vcycles cycles',
     machine: (p) => faultMachine(p, 2 * chunkSize / PAGE + Math.ceil(chunks * chunkSize / PAGE / p.cpus)),
     setup: (m, p) => {
       const barrier = m.hostAlloc(32);
-      return { ...faultSetup(m, p, chunkSize, { opts: optsOf(m.C), npages: chunks, ncpus: p.cpus, barrier }), barrier, tables: scratchOf(m, p) };
+      return { ...faultSetup(m, p, chunkSize, { opts: optsOf(m.C), npages: chunks, ncpus: p.cpus, barrier }), barrier, tables: scratchOf(m, p), threads: p.cpus };
     },
     task: (cpu, ctx) => ({ program: 'ebizzy', args: { window: ctx.tables![cpu], wl: ctx.wl! } }),
     ops: loopOps,
-    params: (ctx) => ({ chunkBytes: chunkSize, chunks, touchOnly: o.touch ? 1 : 0, randomSize: o.randomSize ? 1 : 0, permissions: o.permissions ? 1 : 0,
+    params: (ctx) => ({ threads: ctx.threads!, chunkBytes: chunkSize, chunks, touchOnly: o.touch ? 1 : 0, randomSize: o.randomSize ? 1 : 0, permissions: o.permissions ? 1 : 0,
       vcyclesBudget: ctx.budget, loops: ctx.loops }),
     timedCycles: (m) => windowCycles(m),
     loop: loopOf(o.randomSize ? 'one record: mmap an 8-byte buffer (one page), fill it, munmap' : 'one record: mmap a 512 KiB buffer, fill it, search it, munmap'),
@@ -610,6 +624,8 @@ export const workloads: readonly Workload[] = Object.freeze([
   mapbenchPipeline,
   postcopyWorkload('postcopy', false, 'live-migration postcopy: up to 4 vCPUs write random pages of 32 MiB registered MISSING; the other CPUs are userfaultfd handlers resolving with UFFDIO_COPY'),
   postcopyWorkload('postcopy-minor', true, 'postcopy over a shmem file already received: the guest mapping is registered MINOR, handlers resolve with UFFDIO_CONTINUE'),
+  // row C of the calibration (SPF v11's `ebizzy -mTt 16`): one thread per CPU
+  ebizzyWorkload('ebizzy-mTt', { touch: true, oneThreadPerCpu: true }, 'ebizzy.c -mT -t <cpus>: as ebizzy-mT with one thread per CPU instead of ebizzy\'s default 2'),
   testCrash,
 ] as Workload[]);
 

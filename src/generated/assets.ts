@@ -747,6 +747,26 @@ export const COUNTERS_SPEC: unknown = {
   [
    "shootdown_idle_skip",
    "shootdown IPIs not sent because the target CPU was idle (its task asleep in an rwsem's wait list): x86 switched it to init_mm (PCID, before 4.20) or left it lazy (4.20+, unless the flush freed page tables)"
+  ],
+  [
+   "vcpu_switch",
+   "context switches of a guest run queue (vcpu.ts; runs with more tasks than emulated CPUs): a task took its vCPU over from a sibling task that slept or was preempted"
+  ],
+  [
+   "vcpu_queued_cycles",
+   "cycles woken tasks spent queued for their vCPU while a sibling task ran on it (vcpu.ts; not a breakdown category: a reader granted mmap_lock at a release is queued inside its mmap_lock wait, which counts these cycles already)"
+  ],
+  [
+   "vcpu_preempt_tick",
+   "tasks that gave their vCPU up at a tick because their slice was used and a sibling was queued (check_preempt_tick)"
+  ],
+  [
+   "vcpu_preempt_wakeup",
+   "wake-up preemptions: a woken task's vruntime was lower than the running sibling's by more than the wake-up granularity (check_preempt_wakeup)"
+  ],
+  [
+   "vcpu_ipi_sibling",
+   "shootdown IPIs not sent to a task that was off its vCPU because a sibling task of the mm ran there (that sibling took the vCPU's IPI; the task's TLB was flushed when it left)"
   ]
  ]
 };
@@ -900,6 +920,10 @@ export const COSTS_SPEC: unknown = {
   [
    "pte_first_access",
    "the first access through a PTE a fault just installed or changed (the faulting access re-executed): nothing beyond the walk on bare metal or with EPT/NPT; a hypervisor exit on a shadow-paging guest (PVM), which fills its shadow PTE from the guest's"
+  ],
+  [
+   "context_switch",
+   "direct cost of switching a CPU from one task to another of the same mm (schedule(), switch_to; no CR3 write): charged to the task that takes the CPU over (a guest run queue, vcpu.ts)"
   ]
  ]
 };
@@ -933,7 +957,7 @@ export const STRATEGIES_SPEC = [
 export const STRATEGY_NAMES = ["mmap_lock", "spf", "pervma", "spf-mmapseq"] as const;
 export type StrategyName = (typeof STRATEGY_NAMES)[number];
 /** the named workloads (spec/workloads.json), the test-only ones last */
-export const WORKLOAD_NAMES = ["atomic-shared", "atomic-private", "spinlock", "mmap-read", "mmap-mixed", "page_fault1", "page_fault2", "page_fault3", "mmap1", "mmap2", "tlb_flush1", "mte-tag", "pft-shared", "pft-private", "ebizzy", "ebizzy-mT", "ebizzy-mTRp", "mapbench-local", "mapbench-global", "mapbench-pipeline", "postcopy", "postcopy-minor", "test-crash"] as const;
+export const WORKLOAD_NAMES = ["atomic-shared", "atomic-private", "spinlock", "mmap-read", "mmap-mixed", "page_fault1", "page_fault2", "page_fault3", "mmap1", "mmap2", "tlb_flush1", "mte-tag", "pft-shared", "pft-private", "ebizzy", "ebizzy-mT", "ebizzy-mTRp", "mapbench-local", "mapbench-global", "mapbench-pipeline", "postcopy", "postcopy-minor", "ebizzy-mTt", "test-crash"] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
 export const TEST_ONLY_WORKLOADS: readonly WorkloadName[] = ["test-crash"] as const;
 export const FUNCTIONS_SPEC: unknown = {
@@ -1301,6 +1325,10 @@ export const PROFILES: Record<string, unknown> = {
    "pte_first_access": {
     "cycles": 0,
     "source": "0: bare metal: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
+   },
+   "context_switch": {
+    "cycles": 8550,
+    "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.25 GHz = 8550 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
    }
   }
  },
@@ -1462,6 +1490,10 @@ export const PROFILES: Record<string, unknown> = {
    "pte_first_access": {
     "cycles": 0,
     "source": "0: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
+   },
+   "context_switch": {
+    "cycles": 9500,
+    "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.5 GHz = 9500 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
    }
   }
  },
@@ -1623,6 +1655,10 @@ export const PROFILES: Record<string, unknown> = {
    "pte_first_access": {
     "cycles": 0,
     "source": "0: bare metal: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
+   },
+   "context_switch": {
+    "cycles": 8740,
+    "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.3 GHz = 8740 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
    }
   }
  },
@@ -1784,6 +1820,10 @@ export const PROFILES: Record<string, unknown> = {
    "pte_first_access": {
     "cycles": 0,
     "source": "0: bare metal: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
+   },
+   "context_switch": {
+    "cycles": 9880,
+    "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.6 GHz = 9880 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
    }
   }
  },
@@ -1946,6 +1986,10 @@ export const PROFILES: Record<string, unknown> = {
    "pte_first_access": {
     "cycles": 0,
     "source": "0: bare metal: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
+   },
+   "context_switch": {
+    "cycles": 8740,
+    "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.3 GHz = 8740 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
    }
   }
  },
@@ -2107,6 +2151,10 @@ export const PROFILES: Record<string, unknown> = {
    "pte_first_access": {
     "cycles": 0,
     "source": "0: bare metal: the walk that re-executes the access costs what any walk costs (walk_step); no hypervisor between the access and the page table"
+   },
+   "context_switch": {
+    "cycles": 9500,
+    "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.5 GHz = 9500 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
    }
   }
  },
@@ -2268,6 +2316,10 @@ export const PROFILES: Record<string, unknown> = {
    "pte_first_access": {
     "cycles": 0,
     "source": "0: a KVM guest with nested paging (NPT) walks its own page tables in hardware: the re-executed access costs a walk (walk_step), no exit"
+   },
+   "context_switch": {
+    "cycles": 9880,
+    "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.6 GHz = 9880 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
    }
   }
  },
@@ -2429,6 +2481,10 @@ export const PROFILES: Record<string, unknown> = {
    "pte_first_access": {
     "cycles": 0,
     "source": "0: a KVM guest with EPT walks its own page tables in hardware: the re-executed access costs a walk (walk_step), no exit"
+   },
+   "context_switch": {
+    "cycles": 9880,
+    "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.6 GHz = 9880 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
    }
   }
  }
