@@ -333,6 +333,8 @@ export async function calibrateHost(opts: CalibrateOptions = {}): Promise<Calibr
   // SMT: a sibling's slowdown needs two threads pinned to one core, which the probes do not run
   if (topo.threadsPerCore === 1) set('smt_slowdown', 0, `no SMT in this topology (${topo.threadsPerCore} thread per core): never applied`);
   else keep('smt_slowdown', 'two threads on one core were not measured');
+  // a guest run queue's switch between two threads of one mm on one CPU: the probes pin no two threads to one CPU
+  keep('context_switch', 'a switch between two threads on one CPU was not measured');
   // figures the shipped profiles derive from cache latencies: the same formulas with this host's
   const l2 = costs.l2_hit.cycles, llc = costs.llc_hit.cycles;
   set('pagecache_lookup', 3 * (l2 + 8), `derived as the shipped profiles': an xarray walk of 3 levels, each an L2 hit (l2_hit ${l2}, measured) + 8 cycles`);
