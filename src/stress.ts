@@ -26,6 +26,7 @@ import { Machine, type Engine, type Mode, type FaultSettings, type MunmapLock, t
 import { checkInvariants, type Violation } from './checker.js';
 import { strategies, strategyByName } from './strategies.js';
 import { UsageError } from './types.js';
+import { layoutConsts } from './wasm.js';
 
 export type StressMix = 'random' | 'munmap-race';
 export const STRESS_MIXES: readonly StressMix[] = ['random', 'munmap-race'];
@@ -220,7 +221,9 @@ export async function stressMachine(o: StressOptions): Promise<{ result: StressR
     // threads at arbitrary points (inside the windows a race needs)
     quantum: o.quantum ?? (mix === 'random' ? 10_000 : 100_000_000),
     watchdogMs: o.watchdogMs ?? 20_000,
-    scratchBytes: 64,
+    // stress_run's per-CPU counters (STRESS_NCOUNTERS u32s): 64 bytes held 16 of its 22, and the rest ran past
+    // the CPU's block (into the alignment slack, or for the last CPU into frame 0, the zero page, once the slack shrank)
+    scratchBytes: 4 * layoutConsts().STRESS_NCOUNTERS,
     settings,
     ...(o.flags ? { flags: o.flags } : {}),
     ...(o.steal ? { steal: true } : {}),
