@@ -113,7 +113,7 @@ export function machine_check(): void {
   const vcpus = hdr(H_VCPUS);
   if (vcpus > n) return bad('H_VCPUS must be 0 (a CPU per task) or at most H_NCPUS (the tasks)' + got(vcpus));
   const cpus = vcpus == 0 ? n : vcpus; // a guest run queue: the tasks share H_VCPUS CPUs (vcpu.ts)
-  if (<u64>sockets * <u64>cores * <u64>threads < <u64>cpus) return bad('H_TOPO_SOCKETS x H_TOPO_CORES x H_TOPO_THREADS must be at least the CPUs (H_VCPUS, or H_NCPUS without a run queue)');
+  if (<u64>sockets * <u64>cores * <u64>threads < <u64>cpus) return bad(vcpus == 0 ? 'H_TOPO_SOCKETS x H_TOPO_CORES x H_TOPO_THREADS must be at least H_NCPUS' : 'H_TOPO_SOCKETS x H_TOPO_CORES x H_TOPO_THREADS must be at least H_VCPUS');
   const nw = hdr(H_NWORKERS);
   if (nw < 1 || nw > n) return bad('H_NWORKERS must be 1..H_NCPUS' + got(nw));
   if (mode == MODE_DETERMINISTIC && nw != 1) return bad('H_NWORKERS must be 1 in deterministic mode (every CPU on one worker)' + got(nw));

@@ -26,7 +26,7 @@ describe('a CPU can run on any worker: no per-CPU state in module globals', () =
     'runq/HOST_SETUP', 'runq/STEAL', 'coroutine/REWINDING', 'coroutine/UNWOUND',
     'steal/ME', 'steal/NW', 'steal/EAGER', 'steal/HUNGRY', 'steal/OUT', 'steal/MAYBE_OFFERED'];
   const MACHINE_WIDE = ['cpu/NCPUS', 'cpu/NCPU_WORDS', 'cpu/TLB_OFF', 'cpu/DETERMINISTIC', 'cpu/COSTS', 'cpu/OBS', 'cpu/OBS_CPU0',
-    'cpu/OBS_STRIDE', 'coroutine/CALLS', 'coroutine/NCALLS'];
+    'cpu/OBS_STRIDE', 'cpu/NVCPUS', 'cpu/RUNQ', 'coroutine/CALLS', 'coroutine/NCALLS'];
   const SET_AT_EVERY_SWITCH = ['cpu/PC'];
   for (const file of ['faultline.wat', 'faultline-test.wat', 'faultline-observe.wat']) {
     it(`${file}: every mutable global is per worker, machine-wide or the current-CPU pointer`, () => {
