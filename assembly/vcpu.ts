@@ -44,7 +44,7 @@
 
 import {
   HDR_BASE, H_GHZ_MILLI, PC_ON_CPU, PC_NEED_RESCHED, PC_VRUNTIME, PC_VCPU_CURR, PC_VCPU_QUEUED, PC_VCPU_FREE,
-  PC_VCPU_EXEC_START, PC_VCPU_MIN_VRUNTIME, PC_CLOCK, PC_STATE, CPU_WAITING, WAIT_VCPU, percpu,
+  PC_VCPU_EXEC_START, PC_VCPU_MIN_VRUNTIME, PC_CLOCK, WAIT_VCPU, percpu,
 } from './layout';
 import { PC, NCPUS, NVCPUS, RUNQ, cpu_id, now, set_clock, charge, cost, stat_inc, stat_add } from './cpu';
 import { COST_CONTEXT_SWITCH, STAT_VCPU_SWITCH, STAT_VCPU_QUEUED_CYCLES, STAT_VCPU_PREEMPT_TICK, STAT_VCPU_PREEMPT_WAKEUP } from './generated';
@@ -179,8 +179,10 @@ export function vcpu_get(): void {
     if (curr_vruntime(curr - 1, rqb) > load<u64>(PC + PC_VRUNTIME) + wakeup_granularity()) {
       if (atomic.xchg<u32>(percpu(curr - 1) + PC_NEED_RESCHED, 1) == 0) stat_inc(STAT_VCPU_PREEMPT_WAKEUP);
     }
-    // a sibling spinning on a lock's owner looks again (it stops spinning while we wait: rwsem.ts)
-    if (atomic.load<u32>(percpu(curr - 1) + PC_STATE) == CPU_WAITING) wake_cpu(curr - 1, now());
+    // a sibling spinning on a lock's owner looks again (it stops spinning while we wait: rwsem.ts). Always
+    // (its wake token moves after our QUEUED count did): a sibling between its look at QUEUED and its park,
+    // still RUNNING, would otherwise park on a token nobody moves (a lost wake-up, seen in parallel mode)
+    wake_cpu(curr - 1, now());
   }
   vcpu_wait(me, rqb);
 }
