@@ -94,6 +94,26 @@ describe('guest run queue (more tasks than CPUs)', () => {
     expect(r.stats.vcpu_queued_cycles).toBeGreaterThan(0);
   }, 300_000);
 
+  it('a task that never sleeps is preempted at a tick once its slice is used, and its sibling runs', async () => {
+    // one CPU, ebizzy -mT's two threads under SPF: the lone running task never contends (nothing to sleep
+    // on), so only check_preempt_tick hands the CPU over. CFS at 1 CPU (factor 1): sched_latency 6 ms,
+    // slice 3 ms each, min granularity 0.75 ms; 40 M cycles are ~18 ms at 2.3 GHz: several turns each
+    const r = await runPoint({ workload: 'ebizzy-mT', strategy: 'spf', munmap: 'write', cpus: 1, profile: 'kvm-hsw-16vcpu',
+      mode: 'deterministic', workers: 1, seed: 1, quantum: 10_000, vcycles: 40_000_000, loops: 1,
+      observe: { trace: { maxEventsPerCpu: 400_000 } } });
+    expect(r.ok, r.error ?? '').toBe(true);
+    expect(r.clocks.length).toBe(2);
+    expect(r.stats.vcpu_preempt_tick).toBeGreaterThanOrEqual(2);
+    const runs = runsOf(r).sort((a, b) => a.start - b.start);
+    const ticks = runs.filter((x) => x.left === 'preempted (tick)');
+    expect(ticks.length).toBe(r.stats.vcpu_preempt_tick);
+    // both tasks got turns, and a turn cut by a tick lasted at least a slice (3 ms) minus one record
+    expect(new Set(ticks.map((x) => x.task)).size).toBe(2);
+    const slice = 3000 * r.ghz * 1000;
+    for (const x of ticks) expect(x.end - x.start).toBeGreaterThan(slice / 2);
+    expect(overlaps(runs)).toEqual([]);
+  }, 300_000);
+
   it('a shootdown interrupts the task that runs on a CPU, never a task off its CPU whose sibling runs there', async () => {
     const r = await runPoint(point('spf', 'deterministic'));
     expect(r.ok, r.error ?? '').toBe(true);
