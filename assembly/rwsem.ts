@@ -69,7 +69,7 @@ import { STAT_IPI_CYCLES, STAT_RWSEM_WAKE_ORDER_CYCLES } from './generated';
 import { strategy, STRATEGY_SPF } from './strategy';
 import { cpuidle_enter, cpuidle_exit } from './cpuidle';
 import { line_is_hot, line_wait_accounting, line_owner } from './cacheline';
-import { tlb_flush_all } from './tlb';
+import { tlb_flush_all, tlb_flush_all_cost } from './tlb';
 import { PUT_SLEEP, vcpu_put, vcpu_get, vcpu_wanted, vcpu_busy, task_on_cpu, vcpu_rq } from './vcpu';
 import { wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, sched_sync } from './wait';
 import { STAT_TRYLOCK_FAIL, STAT_RWSEM_SLEEP, LOCK_CLASS_MM_RB_READ, COST_IPI_SEND, COST_IPI_DELIVER, COST_IPI_HANDLER } from './generated';
@@ -143,10 +143,13 @@ function rwq_join(s: u32, kind: u32, since: u64): void {
   atomic.store<u32>(PC + PC_WAKE_RANK, 0);
   // the task sleeps and its CPU runs the idle task: x86 leaves the mm's TLB state behind (ipi.ts,
   // "Idle CPUs"); its TLB is flushed here, before it counts as asleep, so a shootdown may skip it
-  if (sleeps(s)) tlb_flush_all();
+  // (a guest run queue: vcpu_put() below drops the entries as the task leaves its vCPU, so the flush is
+  // only charged here: the TLB is emptied once, still before the task counts as off its vCPU)
+  const sleep = sleeps(s);
+  if (sleep) { if (RUNQ) tlb_flush_all_cost(); else tlb_flush_all(); }
   cpuidle_enter();
   // a guest run queue: the task leaves its vCPU to a sibling (or the vCPU idles)
-  if (RUNQ && sleeps(s)) vcpu_put(PUT_SLEEP);
+  if (RUNQ && sleep) vcpu_put(PUT_SLEEP);
   atomic.store<u32>(PC + PC_RWQ, s | kind);
   word_add<u32>(s, RW_WORDS, RW_WAITLIST, 1);
 }

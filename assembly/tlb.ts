@@ -104,9 +104,14 @@ export function tlb_invlpg(vpn: u64): void {
 
 /** Drop every entry of this CPU's TLB (a CR3 write). */
 export function tlb_flush_all(): void {
+  tlb_flush_all_cost();
+  tlb_drop();
+}
+
+/** what tlb_flush_all() charges and counts, for a caller whose entries are dropped by tlb_drop() anyway */
+export function tlb_flush_all_cost(): void {
   charge_cost(COST_TLB_FLUSH_ALL);
   stat_inc(STAT_TLB_FLUSH_ALL);
-  memory.fill(PC + TLB_OFF, 0, nsets() * nways() * TLBE_SIZE + TLB2M_BYTES);
 }
 
 /** drop every translation this task holds, uncharged: it leaves its vCPU, whose TLB keeps them (vcpu.ts) */

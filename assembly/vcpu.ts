@@ -94,6 +94,20 @@ function curr_vruntime(t: u32, rqb: u32): u64 {
   return atomic.load<u64>(pc + PC_VRUNTIME) + (clk > st ? clk - st : 0);
 }
 
+/** the queued sibling of task `me` with the lowest (vruntime, id) (pick_next_entity's leftmost), or -1 */
+function leftmost_queued(me: u32): i32 {
+  let next: i32 = -1;
+  let nvr: u64 = u64.MAX_VALUE;
+  // ascending ids: a later sibling of the same vruntime does not replace an earlier one
+  for (let s = vcpu_of(me); s < NCPUS; s += NVCPUS) {
+    const spc = percpu(s);
+    if (s == me || atomic.load<u32>(spc + PC_ON_CPU) != TASK_QUEUED) continue;
+    const svr = load<u64>(spc + PC_VRUNTIME);
+    if (svr < nvr) { next = <i32>s; nvr = svr; }
+  }
+  return next;
+}
+
 /**
  * The current task leaves its vCPU at now() (`why`: PUT_*): it sleeps or
  * ends, or was preempted (it queues again). The vCPU goes to the queued task
@@ -113,15 +127,9 @@ export function vcpu_put(why: u32): void {
   // what this task cached belongs to the vCPU's TLB: dropped as it leaves (see the file comment)
   tlb_drop();
   // pick_next_entity: the queued sibling with the lowest (vruntime, id); we compete too when requeued
-  let next: i32 = -1;
-  let nvr: u64 = requeue ? vr : u64.MAX_VALUE;
-  for (let s = vcpu_of(me); s < NCPUS; s += NVCPUS) {
-    if (s == me) continue;
-    const spc = percpu(s);
-    if (atomic.load<u32>(spc + PC_ON_CPU) != TASK_QUEUED) continue;
-    const svr = load<u64>(spc + PC_VRUNTIME);
-    if (svr < nvr || (svr == nvr && (next < 0 ? s < me : false))) { next = <i32>s; nvr = svr; }
-  }
+  let next = leftmost_queued(me);
+  const nvr = next >= 0 ? load<u64>(percpu(<u32>next) + PC_VRUNTIME) : u64.MAX_VALUE;
+  if (requeue && next >= 0 && (vr < nvr || (vr == nvr && me < <u32>next))) next = -1;
   // min_vruntime follows the smallest vruntime on the vCPU, never backwards
   const mv = atomic.load<u64>(rqb + PC_VCPU_MIN_VRUNTIME);
   const lo = next >= 0 ? (requeue && vr < nvr ? vr : nvr) : vr;
@@ -241,12 +249,8 @@ export function vcpu_tick(): void {
   let resched = ran > slice;
   if (!resched && ran >= min_granularity()) {
     // the leftmost queued task is behind us by more than a slice
-    let lv: u64 = u64.MAX_VALUE;
-    for (let s = vcpu_of(me); s < NCPUS; s += NVCPUS) {
-      const spc = percpu(s);
-      if (s != me && atomic.load<u32>(spc + PC_ON_CPU) == TASK_QUEUED && load<u64>(spc + PC_VRUNTIME) < lv) lv = load<u64>(spc + PC_VRUNTIME);
-    }
-    resched = lv != u64.MAX_VALUE && curr_vruntime(me, rqb) > lv + slice;
+    const l = leftmost_queued(me);
+    resched = l >= 0 && curr_vruntime(me, rqb) > load<u64>(percpu(<u32>l) + PC_VRUNTIME) + slice;
   }
   if (resched) { stat_inc(STAT_VCPU_PREEMPT_TICK); vcpu_put(PUT_TICK); }
 }
