@@ -161,7 +161,7 @@ export function resolvePoint(input: PointInput | ResolvedPoint, defaults: Partia
   // a benchmark with more threads than CPUs (ebizzy) runs them as tasks on the point's CPUs (assembly/vcpu.ts)
   // (the engine runs at most MAX_CPUS tasks: above MAX_CPUS / 2 CPUs ebizzy's default is cut to MAX_CPUS threads, params.threads says so)
   const tasks = Math.max(spec.cpus, Math.min(spec.cpus * (workload.threadsPerCpu ?? 1), layoutConsts().MAX_CPUS));
-  const extra = workload.machine?.(tasks === spec.cpus ? spec : { ...spec, cpus: tasks }) ?? {};
+  const extra = workload.machine?.(asTasks(spec, tasks)) ?? {};
   const machine = resolveMachine({
     ...extra,
     cpus: tasks,
@@ -186,6 +186,11 @@ export function resolvePoint(input: PointInput | ResolvedPoint, defaults: Partia
   const r: ResolvedPoint = Object.freeze({ spec: Object.freeze(spec), workload, strategy, profile, machine });
   resolvedPoints.add(r);
   return r;
+}
+
+/** The spec as the workload sees it: its threads are the CPUs (one task each; m.cfg.cpus is the task count). */
+function asTasks(spec: PointSpec, tasks: number): PointSpec {
+  return tasks === spec.cpus ? spec : { ...spec, cpus: tasks };
 }
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {
@@ -253,8 +258,7 @@ interface Outcome { run: RunResult; ops: number | null; params: Record<string, n
 
 /** Set up and run the workload; a host-side error (not bad input) becomes a failed run. */
 async function execute(m: Machine, w: Workload, pointSpec: PointSpec, opts: RunOptions): Promise<Outcome> {
-  // the workload sees its threads as the CPUs (Workload.tasks): one task each
-  const spec = m.cfg.cpus === pointSpec.cpus ? pointSpec : { ...pointSpec, cpus: m.cfg.cpus };
+  const spec = asTasks(pointSpec, m.cfg.cpus);
   const t0 = performance.now();
   let params: Record<string, number> = {};
   try {
