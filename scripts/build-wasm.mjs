@@ -78,8 +78,10 @@ for (const v of [
     '--transform', './scripts/noinline.mjs', ...v.use]);
   // asyncify-ignore-imports: no import unwinds (env.abort, the asyncify.* calls are Asyncify's own);
   // the only switch point is sched.ts sched_switch().
+  // -g keeps the name section (asc's --debug wrote it) so a host profiler (node --cpu-prof) names the core's
+  // functions; the code is the same with or without it (the build stripped of names is byte-identical).
   run(bin('wasm-opt'), [`build/${v.plain}`, ...FEATURES, '--asyncify', '--pass-arg=asyncify-ignore-imports',
-    '-O3', '-o', `build/${v.mn}`]);
+    '-O3', '-g', '-o', `build/${v.mn}`]);
   sameStaticData(v.plain, v.mn);
   console.log(`build (${v.name}): ${v.plain} ${size(v.plain)} B, ${v.mn} ${size(v.mn)} B, same static data`);
 }
