@@ -15,9 +15,9 @@
 
 import { HDR_BASE, H_EPOCH, H_LAGGARD, PC_STATE, PC_WAKE, PC_WAIT_KIND, PC_CLOCK, CPU_RUNNING, CPU_AT_BARRIER, CPU_RUNNABLE, WAIT_NONE, WAIT_BARRIER, percpu } from './layout';
 import { PC, NCPUS, cpu_local, cpu_id, now, stat_inc } from './cpu';
-import { STAT_BARRIER_WAIT } from './generated';
+import { STAT_BARRIER_WAIT, STAT_WAKEUP_RESCUED } from './generated';
 import { service_ipis } from './ipi';
-import { QUANTUM, COUNT, rq, RQ_PARK_TOKEN, irq_owed, wake_cpu_raw } from './runq';
+import { QUANTUM, COUNT, rq, RQ_PARK_TOKEN, irq_owed, wake_cpu_raw, rescue_disarm, rescue_taken } from './runq';
 import { check_stop } from './stop';
 import { sched_switch } from './coroutine';
 import { worker_sleep_until_woken } from './threads';
@@ -75,6 +75,7 @@ export function barrier_wait(): void {
     const e = <u64>atomic.load<u32>(HDR_BASE + H_EPOCH);
     l.barrier_limit = (e + 2) * QUANTUM;
     if (now() < l.barrier_limit) break;
+    rescue_disarm(cpu_id()); // (not over: a look the safety net gave us rescued nothing)
     check_stop();
     // idling at the barrier with IRQs on, a CPU still answers shootdowns.
     // (Our clock is read by the others from PC_CLOCK, which the handlers
@@ -94,6 +95,8 @@ export function barrier_wait(): void {
       worker_sleep_until_woken(w);
     }
   }
+  // resumed by the safety net, nobody woke us since, and the epoch had moved: a lost wake-up
+  if (rescue_taken(cpu_id(), PC)) stat_inc(STAT_WAKEUP_RESCUED);
   atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_NONE);
   atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
   l.next_advance_check = (now() / QUANTUM + 1) * QUANTUM;

@@ -50,12 +50,15 @@ export function runq_cpu_gone(): void { LIVE--; }
 //  +0 u64 key: (clock, deterministic: or wake time) when it last stopped running or was woken
 //  +8 u32 flags (RQ_*)   +12 u32 the wake token it parked with   +16 u32 its index in the heap
 //  +20 u32 owner (RQ_OWN: OWN_*, atomic; steal.ts)
+//  +24 u32 the wake token the safety net gave it   +28 u32 1: that rescue is not judged yet (rescue_arm)
 // The pickable CPUs that do not spin are also in a binary min-heap on (key, id) in
 // the worker block (WK_HEAP): a pick and the run limit (the second in order) are O(log n).
 export const RQ_KEY: u32 = 0;
 export const RQ_FLAGS: u32 = 8;
 export const RQ_PARK_TOKEN: u32 = 12;
 const RQ_HEAP_POS: u32 = 16;
+const RQ_RESCUE_TOKEN: u32 = 24;
+const RQ_RESCUE_ARMED: u32 = 28;
 export const RQ_READY: u32 = 1; // runnable (PC_STATE RUNNABLE) as far as its worker knows
 export const RQ_HAS_CALL: u32 = 2; // the host posted a call that has not returned yet
 export const RQ_SUSPENDED: u32 = 4; // its Asyncify stack holds a suspended call: resume by rewinding
@@ -159,8 +162,8 @@ export function lower_run_limit(c: u32, key: u64): void {
 
 /**
  * Bump CPU `c`'s wake token and post it to its worker. Any thread may call
- * it. The worker's thread is notified only if it sleeps (it sets `sleeping`
- * before re-checking its pending words, so the notify cannot be missed).
+ * it. The worker's thread is notified only if it sleeps, once per sleep
+ * (worker_kick).
  */
 export function wake_cpu_raw(c: u32): void {
   const pc = percpu(c);
@@ -168,7 +171,32 @@ export function wake_cpu_raw(c: u32): void {
   const wk = worker_addr(load<u32>(pc + PC_WORKER));
   atomic.or<u32>(wk + WK_PENDING + ((c >> 5) << 2), 1 << (c & 31));
   atomic.add<u32>(wk + WK_WAKE, 1);
-  if (atomic.load<u32>(wk + WK_SLEEPING) != 0) atomic.notify(wk + WK_WAKE, 1);
+  worker_kick(wk);
+}
+
+// ---- a worker's sleep: WK_SLEEPING = (sleep number << 1) | asleep ----
+// Invariant: a waker posts its work (pending bit, hand-back or offer) and bumps
+// WK_WAKE BEFORE it looks at WK_SLEEPING; the sleeper loads WK_WAKE, then
+// publishes its sleep, then looks at its work once more, then waits on WK_WAKE
+// against the value it loaded. So a waker that sees no sleep, or loses the CAS
+// below, needs no notify: the sleeper sees its work, or its bump makes the wait
+// return at once, or the CAS's winner (who posted before it too) notifies.
+// The sleep number makes the CAS name one sleep: a waker delayed between its load
+// and its CAS cannot clear the flag of the worker's NEXT sleep (whose own waker
+// would then skip its notify: a lost wake-up, 45c2fd9).
+
+/** The worker's thread (block `wk`) is about to wait on WK_WAKE: a new sleep, asleep. */
+export function sleep_begin(wk: u32): void {
+  atomic.store<u32>(wk + WK_SLEEPING, (((atomic.load<u32>(wk + WK_SLEEPING) >> 1) + 1) << 1) | 1);
+}
+/** The worker's thread is awake (again): its sleep number stays, the asleep bit goes. */
+export function sleep_end(wk: u32): void {
+  atomic.store<u32>(wk + WK_SLEEPING, atomic.load<u32>(wk + WK_SLEEPING) & ~1);
+}
+/** Work was posted to worker `wk` (and WK_WAKE bumped): notify it if it sleeps, and only the first waker of each sleep does. */
+export function worker_kick(wk: u32): void {
+  const s = atomic.load<u32>(wk + WK_SLEEPING);
+  if ((s & 1) != 0 && atomic.cmpxchg<u32>(wk + WK_SLEEPING, s, s & ~1) == s) atomic.notify(wk + WK_WAKE, 1);
 }
 
 /** a wake-up posted to one of our CPUs */
@@ -244,4 +272,29 @@ export function prepare_cpu(): void {
   l.barrier_limit = DETERMINISTIC ? u64.MAX_VALUE : (e + 2) * QUANTUM;
   l.next_advance_check = DETERMINISTIC ? u64.MAX_VALUE : (now() / QUANTUM + 1) * QUANTUM;
   atomic.store<u32>(PC + PC_STATE, CPU_RUNNABLE);
+}
+
+// ---- the safety net's rescues: a lost wake-up is counted, not papered over ----
+// The safety net (sched.ts safety_net, threads.ts worker_sleep_until_woken) lets a
+// parked CPU whose wake token never moved look at its wait condition again. If the
+// condition holds and nobody woke it since (its token is still the one the net gave
+// it), the event it waited for came without a wake-up: a lost wake-up, an emulator
+// bug. wait_finish / barrier_wait count it (wakeup_rescued); parking again judges the
+// rescue empty (rescue_disarm). Only the CPU's own code reads the mark; the net writes
+// it while the CPU is parked (its worker's thread, or the CPU's own in the threads engine).
+
+/** The safety net resumes parked CPU `c` with wake token `token` (the value after its bump, if any). */
+export function rescue_arm(c: u32, token: u32): void {
+  store<u32>(rq(c) + RQ_RESCUE_TOKEN, token);
+  store<u32>(rq(c) + RQ_RESCUE_ARMED, 1);
+}
+/** CPU `c` waits again: the net's look found its wait not over. */
+@inline export function rescue_disarm(c: u32): void {
+  if (load<u32>(rq(c) + RQ_RESCUE_ARMED) != 0) store<u32>(rq(c) + RQ_RESCUE_ARMED, 0);
+}
+/** CPU `c` (PC: its block) stops waiting: true if the safety net ended its wait with no wake-up since (a lost wake-up). */
+@inline export function rescue_taken(c: u32, pc: u32): bool {
+  if (load<u32>(rq(c) + RQ_RESCUE_ARMED) == 0) return false;
+  store<u32>(rq(c) + RQ_RESCUE_ARMED, 0);
+  return atomic.load<u32>(pc + PC_WAKE) == load<u32>(rq(c) + RQ_RESCUE_TOKEN);
 }

@@ -24,9 +24,9 @@
 
 import {
   HDR_BASE, H_STOP, H_NWORKERS, H_ASYNC_SIZE, PC_STATE, PC_WAIT_KIND, PC_CALL, PC_CALL_ARGS, PC_CALL_RESULT, PC_WAKE_TIME,
-  WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_PICKABLE, WK_URGENT,
+  WK_WAKE, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_SLEEPS, WK_PICKABLE, WK_URGENT,
   CPU_RUNNING, CPU_WAITING, CPU_FINISHED, CPU_RUNNABLE, STOP_NONE, STOP_DEADLOCK, WAIT_SPIN, WAIT_FLAG,
-  percpu, worker_addr, H_NMM, MM_CPUMASK, mm_addr, H_INIT_DONE, LAYOUT_MAGIC, ASYNC_STACK_MIN, WK_TIMEOUTS, H_FLAGS, FLAG_NO_SAFETY_NET,
+  percpu, worker_addr, H_NMM, MM_CPUMASK, mm_addr, H_INIT_DONE, LAYOUT_MAGIC, ASYNC_STACK_MIN, WK_TIMEOUTS, H_FLAGS, FLAG_NO_SAFETY_NET, PC_WAKE, RQ_OWN, OWN_HOME,
 } from './layout';
 import { TEST_BUILD } from './build_flags';
 import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, set_clock, cpu_bind_host, machine_bind, cpu_switch_to } from './cpu';
@@ -34,7 +34,7 @@ import { service_ipis } from './ipi';
 import { cpumask_clear_cpu } from './cpumask';
 import {
   WK, FIRST, COUNT, LIVE, HEAP_N, STEAL, rq, rq_store, rq_set, rq_ready, rq_flags, heap_at, heap_second, RQ_KEY, RQ_HAS_CALL, RQ_SUSPENDED, RQ_READY, RQ_SPINNING,
-  plus_slack, take_urgent, drain_wakes, wakes_pending, wake_cpu_raw, prepare_cpu, runq_bind, runq_host_setup, runq_cpu_gone,
+  plus_slack, take_urgent, drain_wakes, wakes_pending, wake_cpu_raw, prepare_cpu, runq_bind, runq_host_setup, runq_cpu_gone, sleep_begin, sleep_end, rescue_arm, RQ_PARK_TOKEN,
 } from './runq';
 import { request_stop } from './stop';
 import { coroutine_run, coroutine_suspended, call_count } from './coroutine';
@@ -61,6 +61,7 @@ export const SCHED_STOPPED: i32 = -2; // the machine is stopping (H_STOP)
  */
 export function sched_run(): i32 {
   let spin_rounds: u32 = 0;
+  let quiet_backoffs: u32 = 0; // back-offs beside spinners that timed out since a CPU that does not spin ran
   // retry: one switch per round; a round without a runnable CPU spins, then sleeps
   while (true) {
     if (atomic.load<u32>(HDR_BASE + H_STOP) != STOP_NONE) { if (STEAL) set_hungry(false); return SCHED_STOPPED; }
@@ -110,10 +111,13 @@ export function sched_run(): i32 {
     if (best < 0 && spinner >= 0) {
       // only spinners: they wait on CPUs of other workers; spin on, backing off now and then
       if (++spin_rounds % SPINS_BEFORE_SLEEP == 0) {
-        atomic.wait<u32>(WK + WK_WAKE, atomic.load<u32>(WK + WK_WAKE), SPIN_SLEEP_NS);
+        // backing off for SLEEP_NS in all with no other CPU to run is a sleep that timed out:
+        // the safety net fires here too (a worker with a spinner never sleeps in worker_sleep)
+        if (atomic.wait<u32>(WK + WK_WAKE, atomic.load<u32>(WK + WK_WAKE), SPIN_SLEEP_NS) == 2 && !DETERMINISTIC
+          && ++quiet_backoffs >= <u32>(SLEEP_NS / SPIN_SLEEP_NS)) { quiet_backoffs = 0; safety_net(); }
       }
       best = spinner;
-    }
+    } else if (best >= 0) quiet_backoffs = 0;
     if (best < 0) {
       // (every live CPU has a call: the host posts the next one before it calls us again)
       if (LIVE == 0) { if (STEAL) set_hungry(false); return SCHED_DONE; }
@@ -167,21 +171,39 @@ function run_cpu(c: u32, next: i32, nk: u64): void {
 /** None of our CPUs can run: sleep on the worker's futex until a wake-up is posted (or the safety timeout). */
 function worker_sleep(): void {
   const w = atomic.load<u32>(WK + WK_WAKE);
-  atomic.store<u32>(WK + WK_SLEEPING, 1);
+  sleep_begin(WK);
   // (a busy worker raises its WK_OFFERED before it looks at our WK_SLEEPING: steal.ts offer_cpus)
   if (!wakes_pending() && !(STEAL && offers_exist()) && atomic.load<u32>(HDR_BASE + H_STOP) == STOP_NONE) {
     atomic.add<u64>(WK + WK_SLEEPS, 1);
-    if (atomic.wait<u32>(WK + WK_WAKE, w, SLEEP_NS) == 2 && !DETERMINISTIC) {
-      // the safety net of parallel mode (as one thread per CPU has with its timed
-      // futex wait): nothing woke us for SLEEP_NS, so let every parked CPU look again
-      // (counted: a lost wake-up shows up here; the test core can turn it off)
-      atomic.add<u64>(WK + WK_TIMEOUTS, 1);
-      if (!(TEST_BUILD && (load<u32>(HDR_BASE + H_FLAGS) & FLAG_NO_SAFETY_NET) != 0)) {
-        for (let c = FIRST; c < FIRST + COUNT; c++) wake_cpu_raw(c);
-      }
-    }
+    const r = atomic.wait<u32>(WK + WK_WAKE, w, SLEEP_NS);
+    sleep_end(WK); // (before the safety net's own wake-ups: they need no notify)
+    // nothing woke us for SLEEP_NS
+    if (r == 2 && !DETERMINISTIC) safety_net();
   }
-  atomic.store<u32>(WK + WK_SLEEPING, 0);
+  sleep_end(WK);
+}
+
+/**
+ * The safety net of parallel mode (as one thread per CPU has with its timed futex
+ * wait): this worker had no CPU to run for SLEEP_NS (asleep, or backing off beside
+ * spinners only), so every parked CPU of ours looks at its wait condition again.
+ * Those whose token never moved are marked: if their wait turns out to be over, that
+ * was a lost wake-up, and wait_finish counts it (wakeup_rescued). The net's firings
+ * are counted too (WK_TIMEOUTS); the test core can turn it off (FLAG_NO_SAFETY_NET).
+ */
+function safety_net(): void {
+  atomic.add<u64>(WK + WK_TIMEOUTS, 1);
+  if (TEST_BUILD && (load<u32>(HDR_BASE + H_FLAGS) & FLAG_NO_SAFETY_NET) != 0) return;
+  for (let c = FIRST; c < FIRST + COUNT; c++) {
+    const pc = percpu(c);
+    // parked (suspended, not ready: drain_wakes's test) on a token nobody moved
+    const mine = !(STEAL && atomic.load<u32>(rq(c) + RQ_OWN) != OWN_HOME);
+    if (mine && (rq_flags(c) & (RQ_SUSPENDED | RQ_READY)) == RQ_SUSPENDED) {
+      const t = atomic.load<u32>(pc + PC_WAKE);
+      if (t == load<u32>(rq(c) + RQ_PARK_TOKEN)) rescue_arm(c, t + 1); // (a waker between here and our bump: not counted)
+    }
+    wake_cpu_raw(c);
+  }
 }
 
 // ----------------------------------------------------------- lifecycle -----

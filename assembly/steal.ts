@@ -25,14 +25,14 @@
 
 import {
   HDR_BASE, H_HUNGRY, H_NWORKERS, H_STEAL, H_FLAGS, FLAG_STEAL_EAGER, PC_STATE, PC_WAKE, PC_WORKER,
-  WK_WAKE, WK_SLEEPING, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_HUNGRY, WK_OFFERED, WK_HANDBACK, WK_STEALS, WK_STEALS_MIDCALL, WK_STEALS_MIDFAULT, WK_URGENT, WK_OFFER_MAP,
+  WK_WAKE, WK_FIRST, WK_COUNT, WK_CURRENT, WK_SWITCHES, WK_HUNGRY, WK_OFFERED, WK_HANDBACK, WK_STEALS, WK_STEALS_MIDCALL, WK_STEALS_MIDFAULT, WK_URGENT, WK_OFFER_MAP,
   RQ_OWN, OWN_HOME, OWN_OFFERED, OWN_STOLEN, OWN_BACK, CPU_RUNNING, CPU_RUNNABLE, CPU_WAITING, CPU_AT_BARRIER,
   percpu, worker_addr,
 } from './layout';
 import { PC, DETERMINISTIC, cpu_local, cpu_switch_to } from './cpu';
 import { TEST_BUILD } from './build_flags';
 import {
-  WK, FIRST, COUNT, HEAP_N, STEAL, rq, rq_flags, rq_set, rq_ready, heap_at, heap_second, irq_owed, runq_set_steal,
+  WK, FIRST, COUNT, HEAP_N, STEAL, rq, rq_flags, rq_set, rq_ready, heap_at, heap_second, irq_owed, runq_set_steal, worker_kick,
   RQ_FLAGS, RQ_READY, RQ_SUSPENDED, RQ_HAS_CALL, RQ_SPINNING, RQ_PARK_TOKEN,
 } from './runq';
 import { coroutine_run, coroutine_suspended } from './coroutine';
@@ -122,7 +122,7 @@ export function offer_cpus(keep: i32): void {
     const wk = worker_addr(v);
     if (atomic.load<u32>(wk + WK_HUNGRY) == 0) continue;
     atomic.add<u32>(wk + WK_WAKE, 1);
-    if (atomic.load<u32>(wk + WK_SLEEPING) != 0) atomic.notify(wk + WK_WAKE, 1);
+    worker_kick(wk);
   }
 }
 
@@ -266,5 +266,5 @@ function run_stolen(c: u32): void {
   const home = worker_addr(load<u32>(percpu(c) + PC_WORKER));
   atomic.or<u32>(home + WK_HANDBACK + ((c >> 5) << 2), 1 << (c & 31));
   atomic.add<u32>(home + WK_WAKE, 1);
-  if (atomic.load<u32>(home + WK_SLEEPING) != 0) atomic.notify(home + WK_WAKE, 1);
+  worker_kick(home);
 }

@@ -3,9 +3,9 @@
 // sleeps on its worker's futex until its wake token moves. The M:N engine parks
 // a coroutine instead (coroutine.ts); wait.ts and barrier.ts choose by COUNT.
 
-import { HDR_BASE, H_STOP, PC_WAKE, PC_WORKER, WK_WAKE, WK_SLEEPING, WK_SLEEPS, STOP_NONE, worker_addr, H_INIT_DONE, LAYOUT_MAGIC } from './layout';
+import { HDR_BASE, H_STOP, PC_WAKE, PC_WORKER, WK_WAKE, WK_SLEEPS, WK_TIMEOUTS, STOP_NONE, worker_addr, H_INIT_DONE, LAYOUT_MAGIC } from './layout';
 import { PC, cpu_id, cpu_local, machine_bind } from './cpu';
-import { WK, runq_bind, prepare_cpu } from './runq';
+import { WK, runq_bind, prepare_cpu, sleep_begin, sleep_end, rescue_arm } from './runq';
 
 export const SPINS_BEFORE_SLEEP: u32 = 64;
 export const SLEEP_NS: i64 = 20_000_000; // 20 ms: a safety net only; every wake-up is explicit
@@ -28,12 +28,17 @@ export function cpu_start(): void {
 export function worker_sleep_until_woken(token: u32): void {
   const wk = WK;
   const w = atomic.load<u32>(wk + WK_WAKE);
-  atomic.store<u32>(wk + WK_SLEEPING, 1);
+  sleep_begin(wk);
   if (atomic.load<u32>(PC + PC_WAKE) == token && atomic.load<u32>(HDR_BASE + H_STOP) == STOP_NONE) {
     atomic.add<u64>(wk + WK_SLEEPS, 1);
-    atomic.wait<u32>(wk + WK_WAKE, w, SLEEP_NS);
+    // the timed wait is this engine's safety net: the caller looks at its wait again. Nobody
+    // woke us for SLEEP_NS: if the wait turns out to be over, a wake-up was lost (rescue_arm)
+    if (atomic.wait<u32>(wk + WK_WAKE, w, SLEEP_NS) == 2 && atomic.load<u32>(PC + PC_WAKE) == token) {
+      atomic.add<u64>(wk + WK_TIMEOUTS, 1);
+      rescue_arm(cpu_id(), token);
+    }
   }
-  atomic.store<u32>(wk + WK_SLEEPING, 0);
+  sleep_end(wk);
 }
 
 /** One round of a wait: spin briefly (the releaser is often running on the other host core), then sleep. */

@@ -14,15 +14,16 @@
 // worker's futex (threads engine, threads.ts).
 
 import {
-  HDR_BASE, H_PROGRESS, PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_WAKE_TIME, PC_CLOCK, PC_OP, PC_INJECT,
-  CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_RUNNABLE, STOP_CRASH, WAIT_NONE, WAIT_SPIN, WAIT_POLL, WAIT_FLAG, percpu, MAX_VCYCLES, STOP_VCYCLES,
+  HDR_BASE, H_PROGRESS, H_FLAGS, PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_WAKE_TIME, PC_CLOCK, PC_OP, PC_INJECT,
+  CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_RUNNABLE, STOP_CRASH, WAIT_NONE, WAIT_SPIN, WAIT_POLL, WAIT_FLAG, percpu, MAX_VCYCLES, STOP_VCYCLES, FLAG_LOSE_WAKE,
 } from './layout';
 import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, stat_inc, charge, cost } from './cpu';
-import { STAT_DET_YIELD, COST_CPU_RELAX } from './generated';
+import { STAT_DET_YIELD, STAT_WAKEUP_RESCUED, COST_CPU_RELAX } from './generated';
+import { TEST_BUILD, header_flags } from './build_flags';
 import { service_ipis } from './ipi';
 import {
   QUANTUM, FIRST, COUNT, HEAP_N, HOST_SETUP, rq, rq_set, heap_at, RQ_KEY, RQ_PARK_TOKEN, RQ_SPINNING, irq_owed,
-  lower_run_limit, wake_cpu_raw, wakes_pending, drain_wakes, STEAL,
+  lower_run_limit, wake_cpu_raw, wakes_pending, drain_wakes, STEAL, rescue_disarm, rescue_taken,
 } from './runq';
 import { check_stop, request_stop } from './stop';
 import { sched_switch } from './coroutine';
@@ -39,6 +40,9 @@ import { take_handbacks } from './steal';
  */
 export function wake_cpu(c: u32, t: u64): void {
   const pc = percpu(c);
+  // test core: one lost wake-up, on purpose (the flag clears itself; the safety net must rescue and count it)
+  if (TEST_BUILD && (header_flags() & FLAG_LOSE_WAKE) != 0 && atomic.load<u32>(pc + PC_WAIT_KIND) == WAIT_SPIN
+    && (atomic.and<u32>(HDR_BASE + H_FLAGS, ~FLAG_LOSE_WAKE) & FLAG_LOSE_WAKE) != 0) return;
   const st = atomic.load<u32>(pc + PC_STATE);
   if (DETERMINISTIC && st == CPU_WAITING) atomic.store<u64>(pc + PC_WAKE_TIME, t);
   // parallel mode: a woken waiter is runnable from now on, so the barrier counts it
@@ -165,6 +169,7 @@ export function wait_prepare(obj: u32, kind: u32): void {
  */
 export function wait_sleep(token: u32): void {
   check_stop();
+  rescue_disarm(cpu_id()); // (our wait is not over: a look the safety net gave us rescued nothing)
   if (irq_owed(PC)) {
     service_ipis();
     return;
@@ -192,6 +197,8 @@ export function wait_sleep(token: u32): void {
 
 /** Stop waiting; we run again. */
 export function wait_finish(): void {
+  // the safety net resumed us, nobody woke us since, and our wait is over: a lost wake-up
+  if (rescue_taken(cpu_id(), PC)) stat_inc(STAT_WAKEUP_RESCUED);
   atomic.store<u32>(PC + PC_WAIT_OBJ, 0);
   atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_NONE);
   atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);

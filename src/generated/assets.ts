@@ -767,6 +767,10 @@ export const COUNTERS_SPEC: unknown = {
   [
    "vcpu_ipi_sibling",
    "shootdown IPIs not sent to a task that was off its vCPU because a sibling task of the mm ran there (that sibling took the vCPU's IPI; the task's TLB was flushed when it left)"
+  ],
+  [
+   "wakeup_rescued",
+   "waits the emulator's 20 ms safety net ended (parallel mode): the CPU was parked on a wake token nobody moved, and when the net let it look again its wait was over: a lost wake-up, an emulator bug (0 in a correct run; deterministic mode has no safety net)"
   ]
  ]
 };
