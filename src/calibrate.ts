@@ -335,6 +335,10 @@ export async function calibrateHost(opts: CalibrateOptions = {}): Promise<Calibr
   else keep('smt_slowdown', 'two threads on one core were not measured');
   // a guest run queue's switch between two threads of one mm on one CPU: the probes pin no two threads to one CPU
   keep('context_switch', 'a switch between two threads on one CPU was not measured');
+  // a KVM host's halt polling is the host's, not measurable from inside the guest's user space
+  keep('halt_poll_max', 'the host\'s halt polling is not visible from inside the guest');
+  keep('halt_block_wake', 'a wake-up of a vCPU whose host thread blocked was not measured');
+  for (const i of [1, 2, 3]) for (const k of ['exit_latency', 'target_residency']) keep(`host_cpuidle${i}_${k}`, 'the idle states of a hypervisor below this host are not visible from inside it');
   // figures the shipped profiles derive from cache latencies: the same formulas with this host's
   const l2 = costs.l2_hit.cycles, llc = costs.llc_hit.cycles;
   set('pagecache_lookup', 3 * (l2 + 8), `derived as the shipped profiles': an xarray walk of 3 levels, each an L2 hit (l2_hit ${l2}, measured) + 8 cycles`);

@@ -12,6 +12,7 @@ export {
 } from '../cpumask';
 export { vt_barrier } from '../workloads';
 export { wait_handler_idle } from '../stress';
+export { halt_poll_next } from '../cpuidle';
 export { file_is_shmem, i_size_pages, shmem_file_setup, unmap_mapping_range, shmem_size } from '../shmem';
 export {
   vma_uffd_ctx, uffd_init, shmem_userfault, uffd_last_woken, uffd_last_latency, uffd_spf_race, uffd_spf_stall,

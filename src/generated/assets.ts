@@ -771,6 +771,18 @@ export const COUNTERS_SPEC: unknown = {
   [
    "wakeup_rescued",
    "waits the emulator's 20 ms safety net ended (parallel mode): the CPU was parked on a wake token nobody moved, and when the net let it look again its wait was over: a lost wake-up, an emulator bug (0 in a correct run; deterministic mode has no safety net)"
+  ],
+  [
+   "halt_poll_success",
+   "idle periods of a KVM guest's vCPU that ended within its halt-polling window (the host polled: no extra wake-up cost; kvm_vcpu_block's halt_successful_poll; cpuidle.ts)"
+  ],
+  [
+   "halt_block",
+   "idle periods of a KVM guest's vCPU that outlasted its halt-polling window: its host thread blocked, and the wake-up paid halt_block_wake (cpuidle.ts)"
+  ],
+  [
+   "halt_block_cycles",
+   "cycles vCPUs spent being woken from a blocked host thread (halt_block_wake per halt_block; part of cpuidle_exit_cycles)"
   ]
  ]
 };
@@ -928,6 +940,38 @@ export const COSTS_SPEC: unknown = {
   [
    "context_switch",
    "direct cost of switching a CPU from one task to another of the same mm (schedule(), switch_to; no CR3 write): charged to the task that takes the CPU over (a guest run queue, vcpu.ts)"
+  ],
+  [
+   "halt_poll_max",
+   "a KVM guest's host: the ceiling of each vCPU's adaptive halt-polling window (kvm.ko halt_poll_ns; cpuidle.ts): a vCPU that halts longer than its window blocks its host thread; 0: no such host (bare metal), never applied"
+  ],
+  [
+   "halt_block_wake",
+   "a KVM guest's host: what waking a vCPU whose host thread blocked (its halt outlasted the polling window) costs beyond waking one that polled, the host CPU's idle exit aside (host_cpuidle*): the host's switch from its idle task back to the vCPU thread; charged to the vCPU before it runs (cpuidle.ts)"
+  ],
+  [
+   "host_cpuidle1_exit_latency",
+   "a KVM guest's host: exit latency of the host CPU's idle state 1, taken while a vCPU's host thread is blocked (cpuidle.ts: the host's governor picks the deepest state the blocked time covers, as for the guest's own states)"
+  ],
+  [
+   "host_cpuidle1_target_residency",
+   "a KVM guest's host: target residency of the host CPU's idle state 1"
+  ],
+  [
+   "host_cpuidle2_exit_latency",
+   "a KVM guest's host: exit latency of the host CPU's idle state 2"
+  ],
+  [
+   "host_cpuidle2_target_residency",
+   "a KVM guest's host: target residency of the host CPU's idle state 2"
+  ],
+  [
+   "host_cpuidle3_exit_latency",
+   "a KVM guest's host: exit latency of the host CPU's idle state 3"
+  ],
+  [
+   "host_cpuidle3_target_residency",
+   "a KVM guest's host: target residency of the host CPU's idle state 3"
   ]
  ]
 };
@@ -1333,6 +1377,38 @@ export const PROFILES: Record<string, unknown> = {
    "context_switch": {
     "cycles": 8550,
     "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.25 GHz = 8550 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
+   },
+   "halt_poll_max": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "halt_block_wake": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
    }
   }
  },
@@ -1498,6 +1574,38 @@ export const PROFILES: Record<string, unknown> = {
    "context_switch": {
     "cycles": 9500,
     "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.5 GHz = 9500 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
+   },
+   "halt_poll_max": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "halt_block_wake": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
    }
   }
  },
@@ -1663,6 +1771,38 @@ export const PROFILES: Record<string, unknown> = {
    "context_switch": {
     "cycles": 8740,
     "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.3 GHz = 8740 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
+   },
+   "halt_poll_max": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "halt_block_wake": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
    }
   }
  },
@@ -1828,6 +1968,38 @@ export const PROFILES: Record<string, unknown> = {
    "context_switch": {
     "cycles": 9880,
     "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.6 GHz = 9880 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
+   },
+   "halt_poll_max": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "halt_block_wake": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
    }
   }
  },
@@ -1994,6 +2166,38 @@ export const PROFILES: Record<string, unknown> = {
    "context_switch": {
     "cycles": 8740,
     "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.3 GHz = 8740 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
+   },
+   "halt_poll_max": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "halt_block_wake": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
    }
   }
  },
@@ -2159,6 +2363,38 @@ export const PROFILES: Record<string, unknown> = {
    "context_switch": {
     "cycles": 9500,
     "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.5 GHz = 9500 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
+   },
+   "halt_poll_max": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "halt_block_wake": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle1_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle2_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_exit_latency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
+   },
+   "host_cpuidle3_target_residency": {
+    "cycles": 0,
+    "source": "none: bare metal, no hypervisor below the kernel: never applied"
    }
   }
  },
@@ -2324,13 +2560,45 @@ export const PROFILES: Record<string, unknown> = {
    "context_switch": {
     "cycles": 9880,
     "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.6 GHz = 9880 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
+   },
+   "halt_poll_max": {
+    "cycles": 0,
+    "source": "none: the halt polling of this cloud guest's host (PVM under Firecracker, see description) is not known: never applied"
+   },
+   "halt_block_wake": {
+    "cycles": 0,
+    "source": "none: the halt polling of this cloud guest's host (PVM under Firecracker, see description) is not known: never applied"
+   },
+   "host_cpuidle1_exit_latency": {
+    "cycles": 0,
+    "source": "none: the halt polling and idle states of this cloud guest's host (PVM under Firecracker) are not known: never applied"
+   },
+   "host_cpuidle1_target_residency": {
+    "cycles": 0,
+    "source": "none: the halt polling and idle states of this cloud guest's host (PVM under Firecracker) are not known: never applied"
+   },
+   "host_cpuidle2_exit_latency": {
+    "cycles": 0,
+    "source": "none: the halt polling and idle states of this cloud guest's host (PVM under Firecracker) are not known: never applied"
+   },
+   "host_cpuidle2_target_residency": {
+    "cycles": 0,
+    "source": "none: the halt polling and idle states of this cloud guest's host (PVM under Firecracker) are not known: never applied"
+   },
+   "host_cpuidle3_exit_latency": {
+    "cycles": 0,
+    "source": "none: the halt polling and idle states of this cloud guest's host (PVM under Firecracker) are not known: never applied"
+   },
+   "host_cpuidle3_target_residency": {
+    "cycles": 0,
+    "source": "none: the halt polling and idle states of this cloud guest's host (PVM under Firecracker) are not known: never applied"
    }
   }
  },
  "kvm-hsw-16vcpu": {
   "$schema": "../schemas/profile.schema.json",
   "name": "kvm-hsw-16vcpu",
-  "description": "The 16-vCPU x86 KVM guest of the SPF series' ebizzy runs (calibration sets C and C'; the cover letters do not name the host): a 2-socket Haswell-EP host as intel-hsw-2s, the 16 vCPUs spread over both sockets (2 x 8 x 1; QEMU shows no SMT siblings by default), guest Linux 4.16/4.17 as a VM of 2018 ran it: every IPI an exit (no PV IPIs before 4.19), idle by HLT (no cpuidle driver), EPT 2-D page walks; host figures are intel-hsw-2s's, converted at 2.6 GHz",
+  "description": "The 16-vCPU x86 KVM guest of the SPF series' ebizzy runs (calibration sets C and C'; the cover letters do not name the host): a 2-socket Haswell-EP host as intel-hsw-2s, the 16 vCPUs spread over both sockets (2 x 8 x 1; QEMU shows no SMT siblings by default), guest Linux 4.16/4.17 as a VM of 2018 ran it: every IPI an exit (no PV IPIs before 4.19), idle by HLT (no cpuidle driver) under the host's adaptive halt polling (kvm.ko defaults; past the window the vCPU thread blocks and the host CPU idles in its own C-states), EPT 2-D page walks; host figures are intel-hsw-2s's, converted at 2.6 GHz",
   "ghz": 2.6,
   "topology": {
    "sockets": 2,
@@ -2468,7 +2736,7 @@ export const PROFILES: Record<string, unknown> = {
    },
    "cpuidle2_exit_latency": {
     "cycles": 0,
-    "source": "none: a guest without a cpuidle driver has one idle state, HLT. Past KVM's halt-polling window (halt_poll_ns, at most 200 us on x86: KVM_HALT_POLL_NS_DEFAULT) the vCPU thread blocks and its host CPU takes a C-state of its own, whose exit a wake-up would pay as well; not modelled: the sleeps of sets C and C' are shorter (the longest mmap_lock wait there is 156 us)"
+    "source": "none: a guest without a cpuidle driver has one idle state, HLT. Past KVM's halt-polling window (halt_poll_max) the vCPU thread blocks and its host CPU takes a C-state of its own, whose exit the wake-up pays as well: those are the host's states (host_cpuidle*), charged only to a halt that blocked (assembly/cpuidle.ts)"
    },
    "cpuidle2_target_residency": {
     "cycles": 0,
@@ -2489,6 +2757,38 @@ export const PROFILES: Record<string, unknown> = {
    "context_switch": {
     "cycles": 9880,
     "source": "estimate: Chuanpeng Li, Chen Ding, Kai Shen, 'Quantifying the Cost of Context Switch' (ExpCS 2007, University of Rochester): direct cost of a context switch 3.8 us measured with the lat_ctx method (two processes passing a token through pipes, one CPU) on a dual 2.0 GHz Xeon, Linux 2.6.17; converted at this profile's 2.6 GHz = 9880 cycles. The same time is taken for this machine (no measurement of it was found; a newer core switches faster, so this is an upper bound); between threads of one mm there is no CR3 write, which that figure includes"
+   },
+   "halt_poll_max": {
+    "cycles": 520000,
+    "source": "KVM_HALT_POLL_NS_DEFAULT = 200000 ns on x86 (arch/x86/include/asm/kvm_host.h, Linux 4.16), kvm.ko's default halt_poll_ns (virt/kvm/kvm_main.c), the ceiling of each vCPU's adaptive window (kvm_vcpu_block(): grows from 10 us x halt_poll_ns_grow = 2 after a halt that outlasted it but stayed under halt_poll_ns, resets to 0 after one longer than halt_poll_ns, halt_poll_ns_shrink = 0; dynamic halt polling since 4.3, commit aca6ff29c406 'KVM: dynamic halt-polling'): 200 us at 2.6 GHz = 520000. The SPF VM's host is not named: a host of 2018 with kvm.ko's defaults (estimate)"
+   },
+   "halt_block_wake": {
+    "cycles": 9880,
+    "source": "the host's schedule() from its idle task back to the vCPU thread that kvm_vcpu_block() blocked (the wake itself is the waker's: its exit, charged as ipi_send; an idle host CPU in intel_idle's MWAIT states polls TIF_NEED_RESCHED, no host IPI): this machine's context_switch figure, 3.8 us at 2.6 GHz (Li, Ding, Shen, ExpCS 2007, lat_ctx between processes, a CR3 write included); the host CPU's idle exit is host_cpuidle*. Cross-check: Wanpeng Li, commit aca6ff29c406 'KVM: dynamic halt-polling' (Linux 4.3), netperf TCP_RR latency 34 us with no halt polling against 27 us when the host polls every halt: 7 us per transaction, against 3.8 + 2 (host C1) = 5.8 us modelled for a block under 20 us and 3.8 + 10 (C1E, intel_idle's table value) = 13.8 us for a longer one"
+   },
+   "host_cpuidle1_exit_latency": {
+    "cycles": 5200,
+    "source": "host figure (intel-hsw-2s): cpuidle state 1 = C1: exit_latency 2 us (Linux drivers/idle/intel_idle.c, hsw_cstates (Haswell; idle_cpu_hsx uses the same table)), converted at 2.6 GHz; the host CPU of a vCPU whose host thread blocked past its halt-polling window idles under the host's intel_idle (a host of 2018 with its C-states enabled: estimate, the host is not named)"
+   },
+   "host_cpuidle1_target_residency": {
+    "cycles": 5200,
+    "source": "host figure (intel-hsw-2s): cpuidle state 1 = C1: target_residency 2 us (Linux drivers/idle/intel_idle.c, hsw_cstates (Haswell; idle_cpu_hsx uses the same table)), converted at 2.6 GHz; the host CPU of a vCPU whose host thread blocked past its halt-polling window idles under the host's intel_idle (a host of 2018 with its C-states enabled: estimate, the host is not named)"
+   },
+   "host_cpuidle2_exit_latency": {
+    "cycles": 26000,
+    "source": "host figure (intel-hsw-2s): cpuidle state 2 = C1E: exit_latency 10 us (Linux drivers/idle/intel_idle.c, hsw_cstates), converted at 2.6 GHz; the host CPU of a vCPU whose host thread blocked past its halt-polling window idles under the host's intel_idle (a host of 2018 with its C-states enabled: estimate, the host is not named)"
+   },
+   "host_cpuidle2_target_residency": {
+    "cycles": 52000,
+    "source": "host figure (intel-hsw-2s): cpuidle state 2 = C1E: target_residency 20 us (Linux drivers/idle/intel_idle.c, hsw_cstates), converted at 2.6 GHz; the host CPU of a vCPU whose host thread blocked past its halt-polling window idles under the host's intel_idle (a host of 2018 with its C-states enabled: estimate, the host is not named)"
+   },
+   "host_cpuidle3_exit_latency": {
+    "cycles": 345800,
+    "source": "host figure (intel-hsw-2s): cpuidle state 3 = C6: exit_latency 133 us (Linux drivers/idle/intel_idle.c, hsw_cstates; its C3, 33/100 us, is left out: three states per profile), converted at 2.6 GHz; the host CPU of a vCPU whose host thread blocked past its halt-polling window idles under the host's intel_idle (a host of 2018 with its C-states enabled: estimate, the host is not named)"
+   },
+   "host_cpuidle3_target_residency": {
+    "cycles": 1040000,
+    "source": "host figure (intel-hsw-2s): cpuidle state 3 = C6: target_residency 400 us (Linux drivers/idle/intel_idle.c, hsw_cstates), converted at 2.6 GHz; the host CPU of a vCPU whose host thread blocked past its halt-polling window idles under the host's intel_idle (a host of 2018 with its C-states enabled: estimate, the host is not named)"
    }
   }
  }
