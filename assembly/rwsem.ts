@@ -63,7 +63,7 @@ import {
   RW_COUNT, RW_WAITLIST, RW_WRITER, RW_CLASS, RW_RELEASE, RW_WAITERS, RW_HOLD, RW_WORDS, RWSEM_WRITER, RWSEM_FLAG_HANDOFF, RWSEM_WAITLIST_MASK,
   WAIT_RWSEM_READ, WAIT_RWSEM_WRITE, SET_MUNMAP_DOWNGRADE, setting, PC_WAIT_OBJ, PC_IDLE_SINCE, PC_RWQ, PC_RWQ_SINCE, PC_WAKE_RANK, PC_WAKE_LINK, PC_VCPU_FREE, RWQ_READER, RWQ_WRITER, RWQ_SPINNER, HDR_BASE, H_GHZ_MILLI, percpu,
 } from './layout';
-import { PC, NCPUS, RUNQ, cpu_id, now, set_clock, stat_inc, stat_add, stat_get, lock_stat, wait_excluding_ipi, charge, cost, obs_flags } from './cpu';
+import { PC, NCPUS, RUNQ, DETERMINISTIC, cpu_id, now, set_clock, stat_inc, stat_add, stat_get, lock_stat, wait_excluding_ipi, charge, cost, obs_flags } from './cpu';
 import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
 import { STAT_IPI_CYCLES, STAT_RWSEM_WAKE_ORDER_CYCLES } from './generated';
 import { strategy, STRATEGY_SPF } from './strategy';
@@ -150,8 +150,12 @@ function rwq_join(s: u32, kind: u32, since: u64): void {
   cpuidle_enter();
   // a guest run queue: the task leaves its vCPU to a sibling (or the vCPU idles)
   if (RUNQ && sleep) vcpu_put(PUT_SLEEP);
+  const was = atomic.load<u32>(PC + PC_RWQ);
   atomic.store<u32>(PC + PC_RWQ, s | kind);
   word_add<u32>(s, RW_WORDS, RW_WAITLIST, 1);
+  // parallel mode: a woken head that left the lock to us as a spinner (spinner_since) looks again
+  // (we stop spinning without taking it: nobody else would wake the head before the next release)
+  if (!DETERMINISTIC && was == (s | RWQ_SPINNER) && word_load<u32>(s, RW_WORDS, RW_WAITERS) > 1) wake_waiters(s);
 }
 
 /** Leave the wait list (we hold the lock now); RWSEM_FLAG_HANDOFF was the head's: it goes with it. */
@@ -189,6 +193,18 @@ function ahead_of(s: u32, kinds: u32, since: u64, me: u32): bool {
 /** Are we (in the list) at its head? */
 @inline function is_head(s: u32): bool {
   return !ahead_of(s, LIST, load<u64>(PC + PC_RWQ_SINCE), cpu_id());
+}
+
+/** parallel mode: does a writer spin on `s` (the OSQ) since `t` or earlier? */
+function spinner_since(s: u32, t: u64): bool {
+  const me = cpu_id();
+  for (let c: u32 = 0; c < NCPUS; c++) {
+    if (c == me) continue;
+    const pc = percpu(c);
+    if (atomic.load<u32>(pc + PC_RWQ) != (s | RWQ_SPINNER)) continue;
+    if (load<u64>(pc + PC_RWQ_SINCE) <= t) return true;
+  }
+  return false;
 }
 
 /** Does a reader head the list (granted at the release: no writer may steal the lock from it)? */
@@ -520,8 +536,17 @@ function down_write__body(s: u32): void {
           sched_sync();
           continue;
         }
-        if (try_write(s)) break;
-        continue;
+        // Parallel mode: a writer spinning on the owner since before now took the lock at the
+        // release in virtual time, while our wake-up travelled; on the host it may not have run yet.
+        // We sleep again and the next release wakes us (deterministic mode: it ran first, in clock
+        // order). Not while RWSEM_FLAG_HANDOFF is set: then nobody but the head takes the lock.
+        if (!DETERMINISTIC && sleep && (word_load<u32>(s, RW_WORDS, RW_WAITLIST) & RWSEM_FLAG_HANDOFF) == 0 && spinner_since(s, now())) {
+          woken = false;
+          if (!RUNQ) cpuidle_enter();
+        } else {
+          if (try_write(s)) break;
+          continue;
+        }
       } else {
         if (c != 0) woken = false; // taken before us: the next release wakes us again
         maybe_handoff(s);

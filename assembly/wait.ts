@@ -17,7 +17,7 @@ import {
   HDR_BASE, H_PROGRESS, H_FLAGS, PC_STATE, PC_WAKE, PC_WAIT_OBJ, PC_WAIT_KIND, PC_WAKE_TIME, PC_CLOCK, PC_OP, PC_INJECT,
   CPU_RUNNING, CPU_WAITING, CPU_AT_BARRIER, CPU_RUNNABLE, STOP_CRASH, WAIT_NONE, WAIT_SPIN, WAIT_POLL, WAIT_FLAG, percpu, MAX_VCYCLES, STOP_VCYCLES, FLAG_LOSE_WAKE,
 } from './layout';
-import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, stat_inc, charge, cost } from './cpu';
+import { PC, NCPUS, DETERMINISTIC, cpu_local, cpu_id, now, set_clock, stat_inc, charge, cost } from './cpu';
 import { STAT_DET_YIELD, STAT_WAKEUP_RESCUED, COST_CPU_RELAX } from './generated';
 import { TEST_BUILD, header_flags } from './build_flags';
 import { service_ipis } from './ipi';
@@ -34,9 +34,17 @@ import { take_handbacks } from './steal';
 // --------------------------------------------------------------- waking ---
 
 /**
- * Wake CPU `c` because of an event at virtual time `t` (deterministic mode:
- * it resumes at max(its clock, t)). A CPU of our own worker may now come
+ * Wake CPU `c` because of an event at virtual time `t`: a waiter resumes at
+ * max(its clock, t), in both modes (parallel mode: the latest of the events
+ * that woke it since it last resumed). A CPU of our own worker may now come
  * before us in clock order: lower our run limit so we yield when we pass it.
+ *
+ * Invariant: a waiter never runs on from a clock earlier than the event that
+ * woke it. Parallel mode once let it run on from the clock it fell asleep at:
+ * a task woken from an rwsem's wait list then took the lock at a virtual time
+ * inside the sections of the holders it had waited for (ebizzy -mTRp, row C':
+ * mmap_lock 3.5x too fast at 16 CPUs). A poller (WAIT_POLL) is not woken by
+ * events: its clock stays, as in deterministic mode.
  */
 export function wake_cpu(c: u32, t: u64): void {
   const pc = percpu(c);
@@ -45,6 +53,8 @@ export function wake_cpu(c: u32, t: u64): void {
     && (atomic.and<u32>(HDR_BASE + H_FLAGS, ~FLAG_LOSE_WAKE) & FLAG_LOSE_WAKE) != 0) return;
   const st = atomic.load<u32>(pc + PC_STATE);
   if (DETERMINISTIC && st == CPU_WAITING) atomic.store<u64>(pc + PC_WAKE_TIME, t);
+  // parallel mode: the same rule; wakers on other workers race, so the latest event wins (an atomic max)
+  if (!DETERMINISTIC && st == CPU_WAITING && atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_POLL) wake_time_max(pc, t);
   // parallel mode: a woken waiter is runnable from now on, so the barrier counts it
   // until it runs and goes on or parks again (barrier.ts's invariant). Before the
   // token moves: a CPU that parks again after seeing the new token sets WAITING
@@ -56,6 +66,21 @@ export function wake_cpu(c: u32, t: u64): void {
     const ct = atomic.load<u64>(pc + PC_CLOCK);
     lower_run_limit(c, DETERMINISTIC && t > ct ? t : ct);
   }
+}
+
+/** parallel mode: raise CPU `pc`'s wake time to `t` (atomic max: wakers on several workers) */
+function wake_time_max(pc: u32, t: u64): void {
+  // retry: another waker raised it meanwhile
+  while (true) {
+    const cur = atomic.load<u64>(pc + PC_WAKE_TIME);
+    if (cur >= t || atomic.cmpxchg<u64>(pc + PC_WAKE_TIME, cur, t) == cur) break;
+  }
+}
+
+/** parallel mode, a waiter resumed: it runs on from the latest event that woke it, if later than its clock */
+@inline function wake_time_take(): void {
+  const w = atomic.xchg<u64>(PC + PC_WAKE_TIME, 0);
+  if (w > now()) set_clock(w);
 }
 
 /** Wake every CPU that waits on `obj`. Cost O(ncpus); callers do it only when the object has waiters. */
@@ -168,6 +193,10 @@ export function wait_prepare(obj: u32, kind: u32): void {
  * the emulator must be able to show). Otherwise parks until the token moves.
  */
 export function wait_sleep(token: u32): void {
+  wait_sleep_round(token);
+  if (!DETERMINISTIC) wake_time_take();
+}
+function wait_sleep_round(token: u32): void {
   check_stop();
   rescue_disarm(cpu_id()); // (our wait is not over: a look the safety net gave us rescued nothing)
   if (irq_owed(PC)) {
@@ -199,6 +228,7 @@ export function wait_sleep(token: u32): void {
 export function wait_finish(): void {
   // the safety net resumed us, nobody woke us since, and our wait is over: a lost wake-up
   if (rescue_taken(cpu_id(), PC)) stat_inc(STAT_WAKEUP_RESCUED);
+  if (!DETERMINISTIC) wake_time_take();
   atomic.store<u32>(PC + PC_WAIT_OBJ, 0);
   atomic.store<u32>(PC + PC_WAIT_KIND, WAIT_NONE);
   atomic.store<u32>(PC + PC_STATE, CPU_RUNNING);
