@@ -778,11 +778,11 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "halt_block",
-   "idle periods of a KVM guest's vCPU that outlasted its halt-polling window: its host thread blocked, and the wake-up paid halt_block_wake (cpuidle.ts)"
+   "idle periods of a KVM guest's vCPU that outlasted its halt-polling window: its host thread blocked, and the wake-up paid halt_block_wake and the host CPU's idle exit (host_cpuidle*; cpuidle.ts)"
   ],
   [
    "halt_block_cycles",
-   "cycles vCPUs spent being woken from a blocked host thread (halt_block_wake per halt_block; part of cpuidle_exit_cycles)"
+   "cycles vCPUs spent being woken from a blocked host thread (halt_block_wake plus the host CPU's idle exit, per halt_block; part of cpuidle_exit_cycles)"
   ]
  ]
 };
