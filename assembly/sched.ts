@@ -44,10 +44,11 @@ import { vcpu_put, PUT_EXIT } from './vcpu';
 import { barrier_try_advance } from './barrier';
 import { steal_bind, steal_eager, set_hungry, offers_exist, offer_cpus, reclaim_offers, take_handbacks, steal_and_run } from './steal';
 
-// a worker with nothing to run watches its pending words this many rounds (tens of
-// microseconds) before it sleeps: the CPU it waits for usually runs on another host
-// core right now, and a futex wake-up costs more than the wait itself
-const IDLE_SPINS: u32 = 4096;
+// a worker with nothing to run watches its pending words this many rounds (a few
+// microseconds) before it sleeps: a wake-up posted that soon costs no futex round trip.
+// Longer watches lost on the 2-core host (README "Hand-offs between workers"): the CPU it
+// waits for shares a host core with other work, and a spinning worker takes its time
+const IDLE_SPINS: u32 = 512;
 
 // sched_run() results besides a CPU id
 export const SCHED_DONE: i32 = -1; // every CPU of this worker has finished
