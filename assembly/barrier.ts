@@ -58,7 +58,12 @@ export function barrier_try_advance(): void {
   const ne = <u32>(min / q);
   if (ne > e && atomic.cmpxchg<u32>(HDR_BASE + H_EPOCH, e, ne) == e) {
     for (let o: u32 = 0; o < NCPUS; o++) {
-      if (o != me && atomic.load<u32>(percpu(o) + PC_STATE) == CPU_AT_BARRIER) wake_cpu_raw(o);
+      if (o == me) continue;
+      const pc = percpu(o);
+      const st = atomic.load<u32>(pc + PC_STATE);
+      // (and one made RUNNABLE but not yet resumed in barrier_wait, by a wake-up or the safety
+      // net: it needs no wake-up, but its token must move, or it would count as a rescue)
+      if (st == CPU_AT_BARRIER || (st == CPU_RUNNABLE && atomic.load<u32>(pc + PC_WAIT_KIND) == WAIT_BARRIER)) wake_cpu_raw(o);
     }
   }
 }
