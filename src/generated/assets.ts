@@ -770,7 +770,7 @@ export const COUNTERS_SPEC: unknown = {
   ],
   [
    "wakeup_rescued",
-   "waits the emulator's 20 ms safety net ended (parallel mode): the CPU was parked on a wake token nobody moved, and when the net let it look again its wait was over: a lost wake-up, an emulator bug (0 in a correct run; deterministic mode has no safety net)"
+   "waits the emulator's 20 ms safety net ended (parallel mode): the CPU was parked on a wake token nobody moved, and when the net let it look again its wait was over with no wake-up arrived: a lost wake-up (an emulator bug), or a waker held off its host core for 20 ms between the event and its wake-up; deterministic mode has no safety net"
   ],
   [
    "halt_poll_success",
