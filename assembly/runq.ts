@@ -290,11 +290,12 @@ export function rescue_arm(c: u32, token: u32): void {
 }
 /** CPU `c` waits again: the net's look found its wait not over. */
 @inline export function rescue_disarm(c: u32): void {
-  if (load<u32>(rq(c) + RQ_RESCUE_ARMED) != 0) store<u32>(rq(c) + RQ_RESCUE_ARMED, 0);
+  if (RQ != 0 && load<u32>(rq(c) + RQ_RESCUE_ARMED) != 0) store<u32>(rq(c) + RQ_RESCUE_ARMED, 0);
 }
 /** CPU `c` (PC: its block) stops waiting: true if the safety net ended its wait with no wake-up since (a lost wake-up). */
 @inline export function rescue_taken(c: u32, pc: u32): bool {
-  if (load<u32>(rq(c) + RQ_RESCUE_ARMED) == 0) return false;
+  // (RQ 0: the host's setup instance, which binds no run queue and has no safety net)
+  if (RQ == 0 || load<u32>(rq(c) + RQ_RESCUE_ARMED) == 0) return false;
   store<u32>(rq(c) + RQ_RESCUE_ARMED, 0);
   return atomic.load<u32>(pc + PC_WAKE) == load<u32>(rq(c) + RQ_RESCUE_TOKEN);
 }
