@@ -49,7 +49,8 @@ import { take_handbacks } from './steal';
 export function wake_cpu(c: u32, t: u64): void {
   const pc = percpu(c);
   // test core: one lost wake-up, on purpose (the flag clears itself; the safety net must rescue and count it)
-  if (TEST_BUILD && (header_flags() & FLAG_LOSE_WAKE) != 0 && atomic.load<u32>(pc + PC_WAIT_KIND) == WAIT_SPIN
+  if (TEST_BUILD && (header_flags() & FLAG_LOSE_WAKE) != 0
+    && (atomic.load<u32>(pc + PC_WAIT_KIND) == WAIT_SPIN || atomic.load<u32>(pc + PC_WAIT_KIND) == WAIT_FLAG)
     && (atomic.and<u32>(HDR_BASE + H_FLAGS, ~FLAG_LOSE_WAKE) & FLAG_LOSE_WAKE) != 0) return;
   const st = atomic.load<u32>(pc + PC_STATE);
   if (DETERMINISTIC && st == CPU_WAITING) atomic.store<u64>(pc + PC_WAKE_TIME, t);

@@ -123,7 +123,7 @@ export interface ScriptStep { op: string; [k: string]: unknown }
  * access {addr, write=0}, touch {addr, len, write=0, stride=4096},
  * kaccess {addr, write=0} (kernel-mode access), set {flag, value=1}, setPeek {flag, value=1, cpu} (set, then
  * that CPU's PC_STATE read at once),
- * wait {flag, value=1}, charge {cycles}, vmaWriter {addr, other, trigger, delay=0, flag, cap},
+ * wait {flag, value=1}, poll {flag, value=1} (spins: no wake object), charge {cycles}, vmaWriter {addr, other, trigger, delay=0, flag, cap},
  * pmdReplace {addr, other, delay=0, flag, cap}, pmdPoke {addr, kind, value="0"},
  * awaitStat {cpu, stat (STAT_* index), value=1, step=10, cap}, awaitWalk {cpu, done=0, step=4, cap},
  * waitPtlLocked {addr, follow, step=100, cap}, holdPtl {addr, flag, a, b, cap}, awaitPtlWaiter {addr, cpu, step=100, cap},
@@ -163,6 +163,7 @@ programs.faultScript = async ({ core }, _cpu, a) => {
       case 'kaccess': r = await core.t_kernel_access(mm, addr(s.addr), n(s, 'write', 0)); break;
       case 'set': await core.t_set_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
       case 'wait': await core.t_wait_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
+      case 'poll': await core.t_poll_flag(n(s, 'flag'), n(s, 'value', 1)); r = null; break;
       case 'charge': await core.t_charge(B(s, 'cycles')); r = null; break;
       case 'indexWriter': r = await core.t_index_writer(mm, n(s, 'other'), n(s, 'stat'), n(s, 'flag'), B(s, 'cap', 10_000_000)); break;
       case 'vmaWriter':

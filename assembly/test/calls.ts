@@ -7,7 +7,7 @@ import { dispatch_call } from '../calls';
 import { t_frame_churn, t_lock_then_shootdown, t_spin_irqoff, t_shootdown_rounds } from './ops';
 import { t_ptpage_churn, t_pte_alloc_race } from './ops_mm';
 import { t_vma_populate, t_vma_churn, t_vma_reader, t_vma_lookup, t_index_writer } from './ops_vma';
-import { t_kernel_access, t_set_flag, t_wait_flag, t_charge, t_vma_writer, t_pmd_replace, t_pmd_poke, t_hold_ptl, t_await_ptl_waiter, t_await_walk, t_await_stat, t_wait_ptl_locked, t_fault_flags, t_pte_poke, t_vma_set_page_prot, t_upper_poke, t_pmd_clear_hold, t_relax, t_await_handler_idle, t_set_flag_peek } from './ops_fault';
+import { t_kernel_access, t_set_flag, t_wait_flag, t_charge, t_vma_writer, t_pmd_replace, t_pmd_poke, t_hold_ptl, t_await_ptl_waiter, t_await_walk, t_await_stat, t_wait_ptl_locked, t_fault_flags, t_pte_poke, t_vma_set_page_prot, t_upper_poke, t_pmd_clear_hold, t_relax, t_await_handler_idle, t_set_flag_peek, t_poll_flag } from './ops_fault';
 
 export function dispatch_test_call(id: u32, a: u32): i64 {
   switch (id) {
@@ -42,6 +42,7 @@ export function dispatch_test_call(id: u32, a: u32): i64 {
     case 71: return <i64>t_relax(load<u32>(a));
     case 72: return <i64>t_await_handler_idle(load<u32>(a), load<u32>(a + 8));
     case 73: return <i64>t_set_flag_peek(load<u32>(a), load<u32>(a + 8), load<u32>(a + 16));
+    case 74: t_poll_flag(load<u32>(a), load<u32>(a + 8)); return 0;
     default: return dispatch_call(id, a);
   }
 }

@@ -19,8 +19,9 @@ import {
   COST_FAULT_ENTRY, COST_PTE_FIRST_ACCESS, STAT_FAULT, STAT_FAULT_CYCLES, STAT_FAULT_SIGSEGV, STAT_SPF_FALLBACK, STAT_SPF_SUCCESS, STAT_SPF_TRYLOCK_RETRY,
 } from '../generated';
 import {
-  op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least,
+  op_done, sync_point, wait_prepare, wait_token, wait_sleep, wait_finish, wake_waiters, wait_until_at_least, spin_wait_round,
 } from '../wait';
+import { check_stop } from '../stop';
 import { spin_lock, spin_unlock, spin_is_locked } from '../spinlock';
 import { flush_tlb_mm_range, local_irq_disable, local_irq_enable, irq_relax } from '../ipi';
 import {
@@ -67,6 +68,21 @@ export function t_set_flag_peek(flag: u32, value: u32, cpu: u32): u32 {
  * setter's virtual time).
  */
 export function t_wait_flag(flag: u32, value: u32): void { wait_until_at_least(flag, value); }
+
+/**
+ * Poll (spin, no wake object: wait.ts spin_wait_round) until the u32 at `flag` is
+ * >= `value`. While it polls, its worker's only runnable CPU may be this one: the
+ * safety net must fire beside it too (sched.ts).
+ */
+export function t_poll_flag(flag: u32, value: u32): void {
+  let spins: u32 = 0;
+  // retry: nobody wakes a poller; it looks again at each round
+  while (atomic.load<u32>(flag) < value) {
+    check_stop();
+    spin_wait_round(++spins, flag);
+  }
+  if (spins != 0) wait_finish();
+}
 
 /** Charge `c` cycles and pass an interrupt point. */
 export function t_charge(c: u64): void { charge(c); sync_point(); }

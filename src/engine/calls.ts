@@ -80,7 +80,8 @@ export const CALLS: Record<string, CallSig> = {
   t_relax: { id: 71, params: ['u32'], result: 'u64', test: true },
   t_await_handler_idle: { id: 72, params: ['u32', 'u32'], result: 'u32', test: true },
   t_set_flag_peek: { id: 73, params: ['u32', 'u32', 'u32'], result: 'u32', test: true },
+  t_poll_flag: { id: 74, params: ['u32', 'u32'], result: 'void', test: true },
 };
 
 /** fingerprint of the table (assembly/calls.ts exports the same): a core built from other sources differs */
-export const CALL_TABLE_HASH = 0xe2c1a8d9;
+export const CALL_TABLE_HASH = 0x940e0a29;

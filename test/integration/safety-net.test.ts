@@ -1,6 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { Machine, type Engine } from '../../src/machine.js';
 import { layoutConsts } from '../../src/wasm.js';
+import { runScripts } from '../support/fault-util.js';
 
 // The 20 ms safety net of parallel mode (assembly/sched.ts safety_net; the threads
 // engine's timed futex wait, threads.ts) and the counter that keeps it honest: a
@@ -35,6 +36,22 @@ describe('the safety net rescues a lost wake-up and counts it (wakeup_rescued)',
     const { r } = await lockRun(2, 1, 'mn', C.FLAG_LOSE_WAKE | C.FLAG_NO_SAFETY_NET, 2000, 1_500);
     expect(r.error).toMatch(/watchdog/);
     expect(r.error).toMatch(/waits for spinlock/);
+  });
+
+  it('beside a CPU that only polls (its worker never sleeps): a lost flag wake-up is rescued all the same', async () => {
+    // cpu 0 sleeps on flag 0, then raises flag 1; cpu 1 raises flag 0 (that wake-up is lost); cpus 1 and 2 poll
+    // flag 1 (spin_wait_round: no wake object), so their worker always has a CPU to run and never sleeps
+    // (and cpu 1 does not finish: a finishing CPU lets flag waiters look again)
+    const scripts = (f: number[]) => [
+      [{ op: 'wait', flag: f[0] }, { op: 'set', flag: f[1] }],
+      [{ op: 'charge', cycles: 50_000 }, { op: 'set', flag: f[0] }, { op: 'poll', flag: f[1] }],
+      [{ op: 'poll', flag: f[1] }],
+    ];
+    const run = await runScripts({ cpus: 3, mode: 'parallel', workers: 1, flags: C.FLAG_LOSE_WAKE, core: 'test', watchdogMs: 10_000 }, scripts);
+    expect(run.error).toBeUndefined();
+    expect(Number(run.stats.wakeup_rescued)).toBe(1);
+    const off = await runScripts({ cpus: 3, mode: 'parallel', workers: 1, flags: C.FLAG_LOSE_WAKE | C.FLAG_NO_SAFETY_NET, core: 'test', watchdogMs: 1_500 }, scripts);
+    expect(off.error).toMatch(/watchdog/);
   });
 
   it('without a lost wake-up nothing is rescued: 8 CPUs on 2 workers, one hammered lock', async () => {
