@@ -19,7 +19,8 @@
 //    = LOG: factor 1 + ilog2(min(vcpus, 8))): latency 6 ms, min granularity
 //    0.75 ms, wake-up granularity 1 ms, each times the factor. A woken task
 //    is placed at max(its vruntime, min_vruntime - latency / 2) (place_entity,
-//    GENTLE_FAIR_SLEEPERS); two equal tasks that take turns stay within
+//    GENTLE_FAIR_SLEEPERS), min_vruntime first brought up to the running
+//    sibling's vruntime (enqueue_entity -> update_curr); two equal tasks that take turns stay within
 //    microseconds of each other, so wake-up preemption (4 ms at 16 vCPUs)
 //    rarely fires: the woken task waits for the running one to sleep.
 //  - The vCPU goes to the queued task with the lowest (vruntime, id)
@@ -94,6 +95,16 @@ function curr_vruntime(t: u32, rqb: u32): u64 {
   return atomic.load<u64>(pc + PC_VRUNTIME) + (clk > st ? clk - st : 0);
 }
 
+/** min_vruntime = max(min_vruntime, v): it never goes backwards (a sibling on another worker may move it too); returns it */
+function advance_min_vruntime(rqb: u32, v: u64): u64 {
+  // retry: a sibling moved it meanwhile
+  while (true) {
+    const mv = atomic.load<u64>(rqb + PC_VCPU_MIN_VRUNTIME);
+    if (v <= mv) return mv;
+    if (atomic.cmpxchg<u64>(rqb + PC_VCPU_MIN_VRUNTIME, mv, v) == mv) return v;
+  }
+}
+
 /** the queued sibling of task `me` with the lowest (vruntime, id) (pick_next_entity's leftmost), or -1 */
 function leftmost_queued(me: u32): i32 {
   let next: i32 = -1;
@@ -131,9 +142,7 @@ export function vcpu_put(why: u32): void {
   const nvr = next >= 0 ? load<u64>(percpu(<u32>next) + PC_VRUNTIME) : u64.MAX_VALUE;
   if (requeue && next >= 0 && (vr < nvr || (vr == nvr && me < <u32>next))) next = -1;
   // min_vruntime follows the smallest vruntime on the vCPU, never backwards
-  const mv = atomic.load<u64>(rqb + PC_VCPU_MIN_VRUNTIME);
-  const lo = next >= 0 ? (requeue && vr < nvr ? vr : nvr) : vr;
-  if (lo > mv) atomic.store<u64>(rqb + PC_VCPU_MIN_VRUNTIME, lo);
+  advance_min_vruntime(rqb, next >= 0 ? (requeue && vr < nvr ? vr : nvr) : vr);
   atomic.store<u64>(rqb + PC_VCPU_FREE, t);
   if (next < 0) {
     atomic.store<u32>(PC + PC_ON_CPU, requeue ? TASK_RUNNING : TASK_OFF);
@@ -165,8 +174,18 @@ export function vcpu_get(): void {
   const me = cpu_id();
   if (atomic.load<u32>(PC + PC_ON_CPU) == TASK_RUNNING) return;
   const rqb = vcpu_rq(me);
+  // enqueue_entity() (4.16) runs update_curr() before place_entity(): min_vruntime has followed the running
+  // sibling's progress up to now (update_min_vruntime: max(min_vruntime, min(curr->vruntime, leftmost)));
+  // without it a task woken while a sibling ran long would be placed below what 4.16 gives it
+  let mv = atomic.load<u64>(rqb + PC_VCPU_MIN_VRUNTIME);
+  const cur = atomic.load<u32>(rqb + PC_VCPU_CURR);
+  if (cur != 0 && cur - 1 != me) {
+    let m = curr_vruntime(cur - 1, rqb);
+    const l = leftmost_queued(me);
+    if (l >= 0) { const lv = load<u64>(percpu(<u32>l) + PC_VRUNTIME); if (lv < m) m = lv; }
+    mv = advance_min_vruntime(rqb, m);
+  }
   // place_entity() of a waking task: at most half a latency of credit below min_vruntime
-  const mv = atomic.load<u64>(rqb + PC_VCPU_MIN_VRUNTIME);
   const half = sched_latency() / 2;
   const floor = mv > half ? mv - half : 0;
   if (load<u64>(PC + PC_VRUNTIME) < floor) store<u64>(PC + PC_VRUNTIME, floor);
