@@ -54,14 +54,15 @@ export function wake_cpu(c: u32, t: u64): void {
     && (atomic.and<u32>(HDR_BASE + H_FLAGS, ~FLAG_LOSE_WAKE) & FLAG_LOSE_WAKE) != 0) return;
   const st = atomic.load<u32>(pc + PC_STATE);
   if (DETERMINISTIC && st == CPU_WAITING) atomic.store<u64>(pc + PC_WAKE_TIME, t);
-  // parallel mode: the same rule; wakers on other workers race, so the latest event wins (an atomic max)
-  if (!DETERMINISTIC && st == CPU_WAITING && atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_POLL) wake_time_max(pc, t);
-  // parallel mode: a woken waiter is runnable from now on, so the barrier counts it
-  // until it runs and goes on or parks again (barrier.ts's invariant). Before the
-  // token moves: a CPU that parks again after seeing the new token sets WAITING
-  // itself, so a stale RUNNABLE never outlives a park. (Not a poller: it is never
-  // waited for, issue 18, see spin_wait_round.)
-  if (!DETERMINISTIC && st == CPU_WAITING && atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_POLL) atomic.cmpxchg<u32>(pc + PC_STATE, CPU_WAITING, CPU_RUNNABLE);
+  else if (st == CPU_WAITING && atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_POLL) {
+    // parallel mode, a waiter that is not a poller (issue 18, see spin_wait_round: its clock stays, and it is never waited for):
+    // the same rule; wakers on other workers race, so the latest event wins (an atomic max)
+    wake_time_max(pc, t);
+    // it is runnable from now on, so the barrier counts it until it runs and goes on or
+    // parks again (barrier.ts's invariant). Before the token moves: a CPU that parks again
+    // after seeing the new token sets WAITING itself, so a stale RUNNABLE never outlives a park.
+    atomic.cmpxchg<u32>(pc + PC_STATE, CPU_WAITING, CPU_RUNNABLE);
+  }
   wake_cpu_raw(c);
   if (COUNT > 1 && c - FIRST < COUNT && (st == CPU_WAITING || st == CPU_AT_BARRIER)) {
     const ct = atomic.load<u64>(pc + PC_CLOCK);
