@@ -45,6 +45,18 @@ import { take_handbacks } from './steal';
  * inside the sections of the holders it had waited for (ebizzy -mTRp, row C':
  * mmap_lock 3.5x too fast at 16 CPUs). A poller (WAIT_POLL) is not woken by
  * events: its clock stays, as in deterministic mode.
+ *
+ * Parallel mode, a spinlock's waiter (WAIT_SPIN): no wake time. Its
+ * acquisition settles its clock (spinlock.ts acquired(): the previous
+ * holder's section delays it only if it began before the request, or the
+ * lock's line is hot), as it did before wake times: the ticket order is the
+ * host's, so a section that began after our request in virtual time (its CPU
+ * ran ahead, within the slack or on another worker) may come before ours,
+ * and each unlock wakes every waiter of the ticket queue. Taking the
+ * releaser's clock made every such section a wait: pft-private, spf, 64 CPUs
+ * on one worker, 10M cycles: 7.15M faults/s against 9.14M deterministic, a
+ * billion cycles of wake-time jumps in 45,932 spinlock wake-ups (6,000 and 69M
+ * deterministic); without: 9.03M.
  */
 export function wake_cpu(c: u32, t: u64): void {
   const pc = percpu(c);
@@ -56,8 +68,9 @@ export function wake_cpu(c: u32, t: u64): void {
   if (DETERMINISTIC && st == CPU_WAITING) atomic.store<u64>(pc + PC_WAKE_TIME, t);
   else if (st == CPU_WAITING && atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_POLL) {
     // parallel mode, a waiter that is not a poller (issue 18, see spin_wait_round: its clock stays, and it is never waited for):
-    // the same rule; wakers on other workers race, so the latest event wins (an atomic max)
-    wake_time_max(pc, t);
+    // the same rule; wakers on other workers race, so the latest event wins (an atomic max).
+    // Not for a spinlock's waiter: its acquisition settles its clock itself (spinlock.ts acquired()).
+    if (atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_SPIN) wake_time_max(pc, t);
     // it is runnable from now on, so the barrier counts it until it runs and goes on or
     // parks again (barrier.ts's invariant). Before the token moves: a CPU that parks again
     // after seeing the new token sets WAITING itself, so a stale RUNNABLE never outlives a park.
