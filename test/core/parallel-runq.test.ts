@@ -18,8 +18,8 @@ import { runPoint } from '../../src/experiment.js';
 // 1.03. Without the woken waiter's wake time: mmap_lock at 8 CPUs 1.64. With a
 // wake time for spinlock waiters too (main before wait.ts wake_cpu left them
 // out): spf at 16 CPUs 0.35, and pft-private (spf, 64 CPUs, 10M cycles) 0.78
-// (7.15M against 9.14M faults/s; 0.99 without). Each case below fails on one
-// of those. spf at 4 CPUs is not a case: there 2 or 3 of the 8 tasks survive
+// (7.15M against 9.14M faults/s; 0.99 without). Without rwsem.ts
+// spinner_since(): spf at 16 CPUs 0.33. Each case below fails on one of those. spf at 4 CPUs is not a case: there 2 or 3 of the 8 tasks survive
 // 4.16's lock stealing depending on small changes of the interleaving
 // (71k / 86k records/s, deterministic 119k with 3), a regime, not an error.
 //
