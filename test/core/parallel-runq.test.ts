@@ -15,7 +15,7 @@ import { runPoint } from '../../src/experiment.js';
 // (records per virtual second, parallel on 1 worker / deterministic,
 // 2026-12-06): mmap_lock 0.81 (4 CPUs, 5M cycles) and 0.79 (8 CPUs); spf at
 // 16 CPUs (20M cycles, the first window where C' is steady enough to compare)
-// 1.03. Without the woken waiter's wake time: mmap_lock at 8 CPUs 1.64. With a
+// 1.03 (band: a factor of 2, see the case). Without the woken waiter's wake time: mmap_lock at 8 CPUs 1.64. With a
 // wake time for spinlock waiters too (main before wait.ts wake_cpu left them
 // out): spf at 16 CPUs 0.35, and pft-private (spf, 64 CPUs, 10M cycles) 0.78
 // (7.15M against 9.14M faults/s; 0.99 without). Without rwsem.ts
@@ -46,11 +46,14 @@ async function ratio(strategy: string, cpus: number, workers: number, vcycles = 
 }
 
 describe("parallel mode on C' (ebizzy -mTRp, a guest run queue, sleepers in mmap_lock's wait list)", () => {
-  for (const [strategy, cpus, vcycles] of [['mmap_lock', 4, 5_000_000], ['mmap_lock', 8, 5_000_000], ['spf', 16, 20_000_000]] as [string, number, number][]) {
-    it(`${strategy} at ${cpus} CPUs, parallel rules on one worker: within a factor of ${TOL} of deterministic`, async () => {
+  // spf's band is a factor of 2: its rate is set by how many tasks survive 4.16's lock stealing, which
+  // moves with any change of the run queue's dynamics (wip/migrate-mech's wake-up placement: 3 survivors
+  // on one worker against 2 deterministic, 0.665x), while the errors this guards against give 0.33-0.35x.
+  for (const [strategy, cpus, vcycles, tol] of [['mmap_lock', 4, 5_000_000, TOL], ['mmap_lock', 8, 5_000_000, TOL], ['spf', 16, 20_000_000, 2]] as [string, number, number, number][]) {
+    it(`${strategy} at ${cpus} CPUs, parallel rules on one worker: within a factor of ${tol} of deterministic`, async () => {
       const r = await ratio(strategy, cpus, 1, vcycles);
-      expect(r).toBeGreaterThan(1 / TOL);
-      expect(r).toBeLessThan(TOL);
+      expect(r).toBeGreaterThan(1 / tol);
+      expect(r).toBeLessThan(tol);
     }, 120_000);
   }
   it(`mmap_lock at 8 CPUs, two workers: not faster than deterministic by a factor of ${TOL}`, async () => {
