@@ -46,8 +46,10 @@ describe('work stealing, forced at every park (FLAG_STEAL_EAGER, no safety net)'
     // how many steals land inside a fault depends on host timing: a steal needs both workers'
     // threads on a host core at once, which a loaded host grants seldom (at load 11-17, one run of
     // the file in five had three tries with none). Every run is checked in full, and one of up to ten must have
-    // moved a CPU mid-fault
+    // moved a CPU mid-fault. Mid-call steals are as host-bound (CI once saw a run with 15 slices stolen,
+    // none mid-call, at load ~5): counted over the runs, like the mid-fault ones
     let midFault = 0;
+    let midCall = 0;
     for (let run = 0; run < 10 && midFault === 0; run++) {
       const r = await runScripts({ cpus, mode: 'parallel', engine: 'mn', workers: 2, steal: true, strategy: 1, flags: EAGER, watchdogMs: 20_000, frames: 8192 }, (flags) =>
         [...Array(cpus).keys()].map((cpu) => [
@@ -64,9 +66,10 @@ describe('work stealing, forced at every park (FLAG_STEAL_EAGER, no safety net)'
       expect(new Set(leaves.map((l) => l.entry >> 12n)).size).toBe(cpus * per); // distinct frames
       const e = r.m.engineStats();
       console.log(`steal: ${e.steals} slices stolen, ${e.stealsMidCall} mid-call, ${e.stealsMidFault} mid-fault, ${e.switches} switches, ${e.safetyTimeouts} safety timeouts`);
-      expect(e.stealsMidCall).toBeGreaterThan(0);
+      midCall += e.stealsMidCall;
       midFault = e.stealsMidFault;
     }
+    expect(midCall).toBeGreaterThan(0);
     expect(midFault).toBeGreaterThan(0);
   });
 
