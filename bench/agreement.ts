@@ -18,8 +18,8 @@ import { wlArgs } from '../src/workloads.js';
 export const LINE_BYTES = layoutConsts().LM_SIZE + 8;
 
 /** ops per virtual cycle of N CPUs doing atomic increments on one shared line or on private lines */
-export async function atomicRate(cpus: number, shared: boolean, mode: Mode, iters: number, engine: Engine = 'mn') {
-  const m = new Machine({ cpus, mode, engine, scratchBytes: LINE_BYTES, watchdogMs: 30_000 });
+export async function atomicRate(cpus: number, shared: boolean, mode: Mode, iters: number, engine: Engine = 'mn', workers?: number) {
+  const m = new Machine({ cpus, mode, engine, workers, scratchBytes: LINE_BYTES, watchdogMs: 30_000 });
   const one = m.hostAlloc(LINE_BYTES);
   const r = await m.run((cpu) => {
     const obj = shared ? one : m.scratch(cpu);
@@ -33,8 +33,8 @@ export async function atomicRate(cpus: number, shared: boolean, mode: Mode, iter
 }
 
 /** lock-protected increments: ops per virtual kcycle */
-export async function lockRate(cpus: number, mode: Mode, iters: number, seed = 1, engine: Engine = 'mn') {
-  const m = new Machine({ cpus, mode, seed, engine, watchdogMs: 30_000 });
+export async function lockRate(cpus: number, mode: Mode, iters: number, seed = 1, engine: Engine = 'mn', workers?: number) {
+  const m = new Machine({ cpus, mode, seed, engine, workers, watchdogMs: 30_000 });
   const lock = m.hostAlloc(m.C.SL_SIZE);
   const counter = m.hostAlloc(16);
   m.host.core.spin_lock_init(lock, m.C.LOCK_CLASS_GENERIC);
@@ -45,8 +45,8 @@ export async function lockRate(cpus: number, mode: Mode, iters: number, seed = 1
 }
 
 /** page_fault1-like: each CPU mmaps 4 MiB, writes every page, munmaps; faults per virtual kcycle */
-export async function faultRate(cpus: number, mode: Mode, strategy: number, engine: Engine = 'mn') {
-  const m = new Machine({ cpus, mode, strategy, engine, frames: 16384 * cpus, watchdogMs: 30_000 });
+export async function faultRate(cpus: number, mode: Mode, strategy: number, engine: Engine = 'mn', workers?: number) {
+  const m = new Machine({ cpus, mode, strategy, engine, workers, frames: 16384 * cpus, watchdogMs: 30_000 });
   const wl = wlArgs(m, { kind: 0, length: 4 << 20, maxIters: 1500 });
   const r = await m.run(() => ({ program: 'pageFault', args: { wl } }));
   if (!r.ok) throw new Error(r.error);

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { Machine, type Engine, type Mode } from '../../src/machine.js';
-import { atomicRate, lockRate, modeAgreement, LINE_BYTES } from '../../bench/agreement.js';
+import { atomicRate, lockRate, faultRate, modeAgreement, LINE_BYTES } from '../../bench/agreement.js';
 
 // Contention is modeled in virtual time, not measured on the host: the same
 // shapes must come out on this 2-core machine at 1..32 emulated CPUs.
@@ -76,5 +76,37 @@ describe('many emulated CPUs on 2 host cores', () => {
     expect(r.error).toBeUndefined();
     const rmw = BigInt(m.profile.cycles.atomic_rmw);
     for (const c of r.clocks) expect(c).toBe(2000n * rmw);
+  });
+});
+
+// Parallel mode's rules on ONE worker: wake times, the slack within a worker,
+// the barrier and the line model's parallel rules, without host races, so the
+// numbers are the same on every host and run, and a change of those rules shows
+// here before it hides in the host's spread (README "Virtual time", "Parallel
+// mode's rules on one worker"). Measured 2026-12-06 (7022125), parallel /
+// deterministic - 1, test core (what this suite loads): page faults -1.8% (4
+// CPUs) and -11.8% (8 CPUs: the slack with the hot-line rule); one shared line
+// +34.5% / +30.1% and one spinlock +24.7% / +15.6% (the lock and line models
+// let a CPU that runs behind take what a CPU ahead left in its future). The
+// released core gives -2.1% / -11.4%, +34.5% / +30.1%, +31.4% / +41.5%: each
+// core the same bits on every run and under a CPU hog, the two apart on the
+// spinlock (7,302 against 5,974 coroutine switches at 4 CPUs; deterministic
+// mode identical); why is not found (README Status, issue 24). Bands: 20% for
+// faults, -20%..+60% for the line and the lock: a lost wake time or a broken
+// barrier moves them more.
+describe('parallel mode on one worker (reproducible) against deterministic mode', () => {
+  it('page faults within 20%, one shared line and one spinlock within -20%..+60%', async () => {
+    const off = (det: number, par: number) => (par - det) / det;
+    for (const n of [4, 8]) {
+      const f = off(await faultRate(n, 'deterministic', 1), await faultRate(n, 'parallel', 1, 'mn', 1));
+      const l = off(await atomicRate(n, true, 'deterministic', 300), await atomicRate(n, true, 'parallel', 3000, 'mn', 1));
+      const k = off((await lockRate(n, 'deterministic', 300)).rate, (await lockRate(n, 'parallel', 1500, 1, 'mn', 1)).rate);
+      console.log(`one worker, ${n} CPUs: page faults ${(f * 100).toFixed(1)}%, shared line ${(l * 100).toFixed(1)}%, spinlock ${(k * 100).toFixed(1)}%`);
+      expect(Math.abs(f), `page faults at ${n} CPUs`).toBeLessThan(0.2);
+      for (const [what, x] of [['shared line', l], ['spinlock', k]] as [string, number][]) {
+        expect(x, `${what} at ${n} CPUs`).toBeGreaterThan(-0.2);
+        expect(x, `${what} at ${n} CPUs`).toBeLessThan(0.6);
+      }
+    }
   });
 });
