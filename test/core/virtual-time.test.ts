@@ -84,15 +84,12 @@ describe('many emulated CPUs on 2 host cores', () => {
 // numbers are the same on every host and run, and a change of those rules shows
 // here before it hides in the host's spread (README "Virtual time", "Parallel
 // mode's rules on one worker"). Measured 2026-12-06 (7022125), parallel /
-// deterministic - 1, test core (what this suite loads): page faults -1.8% (4
-// CPUs) and -11.8% (8 CPUs: the slack with the hot-line rule); one shared line
-// +34.5% / +30.1% and one spinlock +24.7% / +15.6% (the lock and line models
-// let a CPU that runs behind take what a CPU ahead left in its future). The
-// released core gives -2.1% / -11.4%, +34.5% / +30.1%, +31.4% / +41.5%: each
-// core the same bits on every run and under a CPU hog, the two apart on the
-// spinlock (7,302 against 5,974 coroutine switches at 4 CPUs; deterministic
-// mode identical); why is not found (README Status, issue 24). Bands: 20% for
-// faults, -20%..+60% for the line and the lock: a lost wake time or a broken
+// deterministic - 1 (released, observe and test cores alike, the same bits on
+// every run and beside a CPU hog): page faults -2.1% (4 CPUs) and -11.4% (8
+// CPUs: the slack with the hot-line rule); one shared line +34.5% / +30.1% and
+// one spinlock +31.4% / +41.5% (the lock and line models let a CPU that runs
+// behind take what a CPU ahead left in its future). Bands: 20% for faults,
+// -20%..+60% for the line and the lock: a lost wake time or a broken
 // barrier moves them more.
 describe('parallel mode on one worker (reproducible) against deterministic mode', () => {
   it('page faults within 20%, one shared line and one spinlock within -20%..+60%', async () => {
