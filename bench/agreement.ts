@@ -55,18 +55,22 @@ export async function faultRate(cpus: number, mode: Mode, strategy: number, engi
 }
 
 
-export interface Agreement { engine: Engine; cpus: number; what: string; parallel: number; deterministic: number; offPct: number }
+/** workers: the parallel run's host workers (absent: the engine's default) */
+export interface Agreement { engine: Engine; cpus: number; what: string; parallel: number; deterministic: number; offPct: number; workers?: number }
 
-/** parallel vs deterministic at 4 and 8 CPUs, per engine; offPct = (parallel - deterministic) / deterministic */
-export async function modeAgreement(engines: Engine[] = ['threads', 'mn'], counts = [4, 8]): Promise<Agreement[]> {
+/**
+ * parallel vs deterministic at 4 and 8 CPUs, per engine; offPct = (parallel - deterministic) / deterministic.
+ * `workers` 1 (mn engine): parallel mode's rules without host races, the same bits on every host and run.
+ */
+export async function modeAgreement(engines: Engine[] = ['threads', 'mn'], counts = [4, 8], workers?: number): Promise<Agreement[]> {
   const out: Agreement[] = [];
   const add = (engine: Engine, cpus: number, what: Agreement['what'], parallel: number, deterministic: number) =>
-    out.push({ engine, cpus, what, parallel, deterministic, offPct: ((parallel - deterministic) / deterministic) * 100 });
+    out.push({ engine, cpus, what, parallel, deterministic, offPct: ((parallel - deterministic) / deterministic) * 100, ...(workers === undefined ? {} : { workers }) });
   for (const engine of engines) {
     for (const n of counts) {
-      add(engine, n, 'page faults', await faultRate(n, 'parallel', 1, engine), await faultRate(n, 'deterministic', 1));
-      add(engine, n, 'shared line', (await atomicRate(n, true, 'parallel', 3000, engine)) * 1000, (await atomicRate(n, true, 'deterministic', 300)) * 1000);
-      add(engine, n, 'spinlock', (await lockRate(n, 'parallel', 1500, 1, engine)).rate, (await lockRate(n, 'deterministic', 300)).rate);
+      add(engine, n, 'page faults', await faultRate(n, 'parallel', 1, engine, workers), await faultRate(n, 'deterministic', 1));
+      add(engine, n, 'shared line', (await atomicRate(n, true, 'parallel', 3000, engine, workers)) * 1000, (await atomicRate(n, true, 'deterministic', 300)) * 1000);
+      add(engine, n, 'spinlock', (await lockRate(n, 'parallel', 1500, 1, engine, workers)).rate, (await lockRate(n, 'deterministic', 300)).rate);
     }
   }
   return out;
@@ -79,15 +83,17 @@ export function cpuHog(n = 2): ChildProcess[] {
 export const stopHog = (hog: ChildProcess[]) => { for (const h of hog) h.kill('SIGKILL'); };
 
 /** pft-private under spf at 64 CPUs: deterministic, parallel, parallel beside a CPU hog; off = % from deterministic */
-export async function pftAgreement64(): Promise<{ det: PointResult; quiet: PointResult; loaded: PointResult; quietOffPct: number; loadedOffPct: number }> {
-  const point = (mode: 'parallel' | 'deterministic') =>
-    runWorkload({ workload: 'pft-private', strategy: 'spf', cpus: 64, mode, vcycles: 10_000_000 });
-  const det = await point('deterministic');
-  const quiet = await point('parallel');
+const pftPoint = (mode: 'parallel' | 'deterministic', workers?: number) =>
+  runWorkload({ workload: 'pft-private', strategy: 'spf', cpus: 64, mode, vcycles: 10_000_000, ...(workers === undefined ? {} : { workers }) });
+
+export async function pftAgreement64(): Promise<{ det: PointResult; quiet: PointResult; loaded: PointResult; oneWorker: PointResult; quietOffPct: number; loadedOffPct: number; oneWorkerOffPct: number }> {
+  const det = await pftPoint('deterministic');
+  const quiet = await pftPoint('parallel');
+  const oneWorker = await pftPoint('parallel', 1);
   const hog = cpuHog();
   let loaded: PointResult;
-  try { loaded = await point('parallel'); } finally { stopHog(hog); }
+  try { loaded = await pftPoint('parallel'); } finally { stopHog(hog); }
   const d = det.opsPerVirtualSec ?? NaN;
   const off = (r: PointResult) => (((r.opsPerVirtualSec ?? NaN) - d) / d) * 100;
-  return { det, quiet, loaded, quietOffPct: off(quiet), loadedOffPct: off(loaded) };
+  return { det, quiet, loaded, oneWorker, quietOffPct: off(quiet), loadedOffPct: off(loaded), oneWorkerOffPct: off(oneWorker) };
 }

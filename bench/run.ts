@@ -101,6 +101,14 @@ async function main() {
       agreement.push({ engine: 'mn', cpus: 64, what: `pft-private spf, ${what}`, parallel: p[what === 'parallel' ? 'quiet' : 'loaded'].opsPerVirtualSec ?? NaN, deterministic: p.det.opsPerVirtualSec ?? NaN, offPct: off });
       console.log(`  mn      64 CPUs  pft-private spf faults/s, ${what}: ${off >= 0 ? '+' : ''}${off.toFixed(1)}% from deterministic`);
     }
+    // the same rules without host races: what parallel mode's rules cost, apart from what the host's interleaving adds
+    console.log('  parallel mode on ONE worker (its rules without host races: the same bits on every host and run)');
+    for (const a of await modeAgreement(['mn'], [4, 8], 1)) {
+      agreement.push(a);
+      console.log(`  mn/1w   ${String(a.cpus).padStart(2)} CPUs  ${a.what.padEnd(12)} parallel ${a.parallel.toFixed(3).padStart(8)}  deterministic ${a.deterministic.toFixed(3).padStart(8)}  ${a.offPct >= 0 ? '+' : ''}${a.offPct.toFixed(1)}%`);
+    }
+    agreement.push({ engine: 'mn', cpus: 64, what: 'pft-private spf, parallel on one worker', parallel: p.oneWorker.opsPerVirtualSec ?? NaN, deterministic: p.det.opsPerVirtualSec ?? NaN, offPct: p.oneWorkerOffPct, workers: 1 });
+    console.log(`  mn/1w   64 CPUs  pft-private spf faults/s: ${p.oneWorkerOffPct >= 0 ? '+' : ''}${p.oneWorkerOffPct.toFixed(1)}% from deterministic`);
   }
 
   let commit = 'unknown';
