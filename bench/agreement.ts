@@ -82,10 +82,10 @@ export function cpuHog(n = 2): ChildProcess[] {
 }
 export const stopHog = (hog: ChildProcess[]) => { for (const h of hog) h.kill('SIGKILL'); };
 
-/** pft-private under spf at 64 CPUs: deterministic, parallel, parallel beside a CPU hog; off = % from deterministic */
 const pftPoint = (mode: 'parallel' | 'deterministic', workers?: number) =>
   runWorkload({ workload: 'pft-private', strategy: 'spf', cpus: 64, mode, vcycles: 10_000_000, ...(workers === undefined ? {} : { workers }) });
 
+/** pft-private under spf at 64 CPUs: deterministic, parallel, parallel on one worker, parallel beside a CPU hog; off = % from deterministic */
 export async function pftAgreement64(): Promise<{ det: PointResult; quiet: PointResult; loaded: PointResult; oneWorker: PointResult; quietOffPct: number; loadedOffPct: number; oneWorkerOffPct: number }> {
   const det = await pftPoint('deterministic');
   const quiet = await pftPoint('parallel');
