@@ -60,27 +60,34 @@ import { take_handbacks } from './steal';
  */
 export function wake_cpu(c: u32, t: u64): void {
   const pc = percpu(c);
-  // test core: one lost wake-up, on purpose (the flag clears itself; the safety net must rescue and count it)
-  if (TEST_BUILD && (header_flags() & FLAG_LOSE_WAKE) != 0
-    && (atomic.load<u32>(pc + PC_WAIT_KIND) == WAIT_SPIN || atomic.load<u32>(pc + PC_WAIT_KIND) == WAIT_FLAG)
-    && (atomic.and<u32>(HDR_BASE + H_FLAGS, ~FLAG_LOSE_WAKE) & FLAG_LOSE_WAKE) != 0) return;
+  if (TEST_BUILD && lose_this_wake(pc)) return;
   const st = atomic.load<u32>(pc + PC_STATE);
   if (DETERMINISTIC && st == CPU_WAITING) atomic.store<u64>(pc + PC_WAKE_TIME, t);
-  else if (st == CPU_WAITING && atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_POLL) {
+  else if (st == CPU_WAITING) {
+    // (the kind after the state: the waiter writes its kind before it becomes WAITING, wait_prepare)
+    const kind = atomic.load<u32>(pc + PC_WAIT_KIND);
     // parallel mode, a waiter that is not a poller (issue 18, see spin_wait_round: its clock stays, and it is never waited for):
     // the same rule; wakers on other workers race, so the latest event wins (an atomic max).
     // Not for a spinlock's waiter: its acquisition settles its clock itself (spinlock.ts acquired()).
-    if (atomic.load<u32>(pc + PC_WAIT_KIND) != WAIT_SPIN) wake_time_max(pc, t);
+    if (kind != WAIT_POLL && kind != WAIT_SPIN) wake_time_max(pc, t);
     // it is runnable from now on, so the barrier counts it until it runs and goes on or
     // parks again (barrier.ts's invariant). Before the token moves: a CPU that parks again
     // after seeing the new token sets WAITING itself, so a stale RUNNABLE never outlives a park.
-    atomic.cmpxchg<u32>(pc + PC_STATE, CPU_WAITING, CPU_RUNNABLE);
+    if (kind != WAIT_POLL) atomic.cmpxchg<u32>(pc + PC_STATE, CPU_WAITING, CPU_RUNNABLE);
   }
   wake_cpu_raw(c);
   if (COUNT > 1 && c - FIRST < COUNT && (st == CPU_WAITING || st == CPU_AT_BARRIER)) {
     const ct = atomic.load<u64>(pc + PC_CLOCK);
     lower_run_limit(c, DETERMINISTIC && t > ct ? t : ct);
   }
+}
+
+/** test core: drop this wake-up of a spinlock or flag waiter, once (FLAG_LOSE_WAKE clears itself; the safety net must rescue and count it) */
+function lose_this_wake(pc: u32): bool {
+  if ((header_flags() & FLAG_LOSE_WAKE) == 0) return false;
+  const kind = atomic.load<u32>(pc + PC_WAIT_KIND);
+  if (kind != WAIT_SPIN && kind != WAIT_FLAG) return false;
+  return (atomic.and<u32>(HDR_BASE + H_FLAGS, ~FLAG_LOSE_WAKE) & FLAG_LOSE_WAKE) != 0;
 }
 
 /** parallel mode: raise CPU `pc`'s wake time to `t` (atomic max: wakers on several workers) */

@@ -92,10 +92,11 @@ async function main() {
   const agreement: Agreement[] = [];
   if (only === undefined || only === 'agreement') {
     console.log(`\nparallel vs deterministic mode on the same runs (host load average ${loadavg()[0].toFixed(1)}; per virtual kcycle)`);
-    for (const a of await modeAgreement()) {
+    const row = (label: string, a: Agreement) => {
       agreement.push(a);
-      console.log(`  ${a.engine.padEnd(7)} ${String(a.cpus).padStart(2)} CPUs  ${a.what.padEnd(12)} parallel ${a.parallel.toFixed(3).padStart(8)}  deterministic ${a.deterministic.toFixed(3).padStart(8)}  ${a.offPct >= 0 ? '+' : ''}${a.offPct.toFixed(1)}%`);
-    }
+      console.log(`  ${label.padEnd(7)} ${String(a.cpus).padStart(2)} CPUs  ${a.what.padEnd(12)} parallel ${a.parallel.toFixed(3).padStart(8)}  deterministic ${a.deterministic.toFixed(3).padStart(8)}  ${a.offPct >= 0 ? '+' : ''}${a.offPct.toFixed(1)}%`);
+    };
+    for (const a of await modeAgreement()) row(a.engine, a);
     const p = await pftAgreement64();
     for (const [what, off] of [['parallel', p.quietOffPct], ['parallel beside a CPU hog', p.loadedOffPct]] as const) {
       agreement.push({ engine: 'mn', cpus: 64, what: `pft-private spf, ${what}`, parallel: p[what === 'parallel' ? 'quiet' : 'loaded'].opsPerVirtualSec ?? NaN, deterministic: p.det.opsPerVirtualSec ?? NaN, offPct: off });
@@ -103,10 +104,7 @@ async function main() {
     }
     // the same rules without host races: what parallel mode's rules cost, apart from what the host's interleaving adds
     console.log('  parallel mode on ONE worker (its rules without host races: the same bits on every host and run)');
-    for (const a of await modeAgreement(['mn'], [4, 8], 1)) {
-      agreement.push(a);
-      console.log(`  mn/1w   ${String(a.cpus).padStart(2)} CPUs  ${a.what.padEnd(12)} parallel ${a.parallel.toFixed(3).padStart(8)}  deterministic ${a.deterministic.toFixed(3).padStart(8)}  ${a.offPct >= 0 ? '+' : ''}${a.offPct.toFixed(1)}%`);
-    }
+    for (const a of await modeAgreement(['mn'], [4, 8], 1)) row('mn/1w', a);
     agreement.push({ engine: 'mn', cpus: 64, what: 'pft-private spf, parallel on one worker', parallel: p.oneWorker.opsPerVirtualSec ?? NaN, deterministic: p.det.opsPerVirtualSec ?? NaN, offPct: p.oneWorkerOffPct, workers: 1 });
     console.log(`  mn/1w   64 CPUs  pft-private spf faults/s: ${p.oneWorkerOffPct >= 0 ? '+' : ''}${p.oneWorkerOffPct.toFixed(1)}% from deterministic`);
   }

@@ -15,13 +15,15 @@ import { runPoint } from '../../src/experiment.js';
 // (records per virtual second, parallel on 1 worker / deterministic,
 // 2026-12-06): mmap_lock 0.81 (4 CPUs, 5M cycles) and 0.79 (8 CPUs); spf at
 // 16 CPUs (20M cycles, the first window where C' is steady enough to compare)
-// 1.03 (band: a factor of 2, see the case). Without the woken waiter's wake time: mmap_lock at 8 CPUs 1.64. With a
-// wake time for spinlock waiters too (main before wait.ts wake_cpu left them
-// out): spf at 16 CPUs 0.35, and pft-private (spf, 64 CPUs, 10M cycles) 0.78
-// (7.15M against 9.14M faults/s; 0.99 without). Without rwsem.ts
-// spinner_since(): spf at 16 CPUs 0.33. Each case below fails on one of those. spf at 4 CPUs is not a case: there 2 or 3 of the 8 tasks survive
-// 4.16's lock stealing depending on small changes of the interleaving
-// (71k / 86k records/s, deterministic 119k with 3), a regime, not an error.
+// 1.03 (band: a factor of 2, see the case). Without the woken waiter's wake
+// time: mmap_lock at 8 CPUs 1.64. With a wake time for spinlock waiters too
+// (main before wait.ts wake_cpu left them out): spf at 16 CPUs 0.35, and
+// pft-private (spf, 64 CPUs, 10M cycles) 0.78 (7.15M against 9.14M faults/s;
+// 0.99 without). Without rwsem.ts spinner_since(): spf at 16 CPUs 0.33. Each
+// case below fails on one of those. spf at 4 CPUs is not a case: there 2 or 3
+// of the 8 tasks survive 4.16's lock stealing depending on small changes of
+// the interleaving (71k / 86k records/s, deterministic 119k with 3), a
+// regime, not an error.
 //
 // On two workers (host threads racing) the same points move with host load:
 // spf at 4 CPUs measured 0.56-1.09 in one afternoon, mmap_lock 0.77-0.95, always
@@ -30,20 +32,21 @@ import { runPoint } from '../../src/experiment.js';
 
 const TOL = 1.5;
 
-const point = (strategy: string, cpus: number, mode: 'deterministic' | 'parallel', workers: number, vcycles: number) => ({
-  workload: 'ebizzy-mTRp', strategy, munmap: 'write' as const, cpus, profile: 'kvm-hsw-16vcpu', mode,
-  seed: 1, quantum: 10_000, vcycles, loops: 0, workers,
-});
-
-async function ratio(strategy: string, cpus: number, workers: number, vcycles = 5_000_000): Promise<number> {
-  const det = await runPoint(point(strategy, cpus, 'deterministic', 1, vcycles));
-  const par = await runPoint(point(strategy, cpus, 'parallel', workers, vcycles));
+/** parallel (on `workers` host workers) / deterministic ops per virtual second of one point */
+async function modeRatio(spec: { workload: string; strategy: string; cpus: number; vcycles: number; munmap?: 'write'; profile?: string }, workers: number): Promise<number> {
+  const p = (mode: 'deterministic' | 'parallel', w: number) => runPoint({ ...spec, mode, workers: w, seed: 1, quantum: 10_000, loops: 0 });
+  const det = await p('deterministic', 1);
+  const par = await p('parallel', workers);
   expect(det.ok, det.error ?? '').toBe(true);
   expect(par.ok, par.error ?? '').toBe(true);
   const r = par.opsPerVirtualSec / det.opsPerVirtualSec;
-  console.log(`C' ${strategy} ${cpus} CPUs, ${workers} worker(s): parallel ${par.opsPerVirtualSec.toFixed(0)} vs deterministic ${det.opsPerVirtualSec.toFixed(0)} records/s (x${r.toFixed(2)})`);
+  console.log(`${spec.workload} ${spec.strategy} ${spec.cpus} CPUs, ${workers} worker(s): parallel ${par.opsPerVirtualSec.toFixed(0)} vs deterministic ${det.opsPerVirtualSec.toFixed(0)} ops/s (x${r.toFixed(3)})`);
   return r;
 }
+
+/** row C': ebizzy -mTRp on the 16-vCPU KVM guest, munmap under the write lock */
+const ratio = (strategy: string, cpus: number, workers: number, vcycles = 5_000_000) =>
+  modeRatio({ workload: 'ebizzy-mTRp', strategy, munmap: 'write', cpus, profile: 'kvm-hsw-16vcpu', vcycles }, workers);
 
 describe("parallel mode on C' (ebizzy -mTRp, a guest run queue, sleepers in mmap_lock's wait list)", () => {
   // spf's band is a factor of 2: its rate is set by how many tasks survive 4.16's lock stealing, which
@@ -66,15 +69,7 @@ describe("parallel mode on C' (ebizzy -mTRp, a guest run queue, sleepers in mmap
 // deterministic mode, the agreement npm run bench measures on two workers.
 describe('parallel mode, spinlock waiters (pft-private, spf, 64 CPUs)', () => {
   it('parallel rules on one worker: within 10% of deterministic', async () => {
-    const p = (mode: 'deterministic' | 'parallel') => ({
-      workload: 'pft-private', strategy: 'spf', cpus: 64, mode, seed: 1, quantum: 10_000, vcycles: 10_000_000, loops: 0, workers: 1,
-    });
-    const det = await runPoint(p('deterministic'));
-    const par = await runPoint(p('parallel'));
-    expect(det.ok, det.error ?? '').toBe(true);
-    expect(par.ok, par.error ?? '').toBe(true);
-    const r = par.opsPerVirtualSec / det.opsPerVirtualSec;
-    console.log(`pft-private spf 64 CPUs, 1 worker: parallel ${par.opsPerVirtualSec.toFixed(0)} vs deterministic ${det.opsPerVirtualSec.toFixed(0)} faults/s (x${r.toFixed(3)})`);
+    const r = await modeRatio({ workload: 'pft-private', strategy: 'spf', cpus: 64, vcycles: 10_000_000 }, 1);
     expect(Math.abs(r - 1)).toBeLessThan(0.1);
   }, 120_000);
 });

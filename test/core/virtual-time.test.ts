@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { Machine, type Engine, type Mode } from '../../src/machine.js';
-import { atomicRate, lockRate, faultRate, modeAgreement, LINE_BYTES } from '../../bench/agreement.js';
+import { atomicRate, lockRate, modeAgreement, LINE_BYTES } from '../../bench/agreement.js';
 
 // Contention is modeled in virtual time, not measured on the host: the same
 // shapes must come out on this 2-core machine at 1..32 emulated CPUs.
@@ -93,16 +93,15 @@ describe('many emulated CPUs on 2 host cores', () => {
 // barrier moves them more.
 describe('parallel mode on one worker (reproducible) against deterministic mode', () => {
   it('page faults within 20%, one shared line and one spinlock within -20%..+60%', async () => {
-    const off = (det: number, par: number) => (par - det) / det;
-    for (const n of [4, 8]) {
-      const f = off(await faultRate(n, 'deterministic', 1), await faultRate(n, 'parallel', 1, 'mn', 1));
-      const l = off(await atomicRate(n, true, 'deterministic', 300), await atomicRate(n, true, 'parallel', 3000, 'mn', 1));
-      const k = off((await lockRate(n, 'deterministic', 300)).rate, (await lockRate(n, 'parallel', 1500, 1, 'mn', 1)).rate);
-      console.log(`one worker, ${n} CPUs: page faults ${(f * 100).toFixed(1)}%, shared line ${(l * 100).toFixed(1)}%, spinlock ${(k * 100).toFixed(1)}%`);
-      expect(Math.abs(f), `page faults at ${n} CPUs`).toBeLessThan(0.2);
-      for (const [what, x] of [['shared line', l], ['spinlock', k]] as [string, number][]) {
-        expect(x, `${what} at ${n} CPUs`).toBeGreaterThan(-0.2);
-        expect(x, `${what} at ${n} CPUs`).toBeLessThan(0.6);
+    const rows = await modeAgreement(['mn'], [4, 8], 1);
+    expect(rows.map((a) => `${a.cpus} ${a.what}`)).toEqual(['4 page faults', '4 shared line', '4 spinlock', '8 page faults', '8 shared line', '8 spinlock']);
+    for (const a of rows) {
+      const x = a.offPct / 100;
+      console.log(`one worker, ${a.cpus} CPUs: ${a.what} ${a.offPct.toFixed(1)}%`);
+      if (a.what === 'page faults') expect(Math.abs(x), `page faults at ${a.cpus} CPUs`).toBeLessThan(0.2);
+      else {
+        expect(x, `${a.what} at ${a.cpus} CPUs`).toBeGreaterThan(-0.2);
+        expect(x, `${a.what} at ${a.cpus} CPUs`).toBeLessThan(0.6);
       }
     }
   });
