@@ -8,13 +8,17 @@ import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { execSync } from 'node:child_process';
 import { runMicro, type MicroResult } from './micro.js';
-import { speedCases, type SpeedResult } from './speed.js';
+import { speedCases, measureStartup, type SpeedResult, type Startup } from './speed.js';
 import { modeAgreement, pftAgreement64, type Agreement } from './agreement.js';
 import { packageRoot } from '../src/node/platform.js';
 
 /** a fault-speed figure as a ratio to the 1-CPU parallel (mn engine) figure of the same workload in the same run */
-interface Ratio { name: string; cpus: number; mode: string; engine: string; opsPerHostSec: number; ratio: number; target?: number; met?: boolean }
-interface BenchFile { date: string; commit: string; host: string; loadAvg: number[]; micro: MicroResult[]; speed: SpeedResult[]; ratios: Ratio[]; agreement: Agreement[] }
+interface Ratio {
+  name: string; cpus: number; mode: string; engine: string; workers: number; opsPerHostSec: number; ratio: number; target?: number; met?: boolean;
+  /** a parallel point on the host's workers: twice the same point's ratio on ONE worker (what a second host core could add at most) */
+  limit2?: number;
+}
+interface BenchFile { date: string; commit: string; host: string; loadAvg: number[]; startup?: Startup; micro: MicroResult[]; speed: SpeedResult[]; ratios: Ratio[]; agreement: Agreement[] }
 
 /** the issue's targets on the 2-core host: [mode, engine, cpus] -> minimum ratio to the 1-CPU mn figure */
 const TARGETS: [string, string, number, number, string][] = [
@@ -30,10 +34,14 @@ function ratios(speed: SpeedResult[]): Ratio[] {
     const base = speed.find((x) => x.name === r.name && x.cpus === 1 && x.mode === 'parallel' && x.engine === 'mn');
     if (!base || !r.name.includes('(spf)')) continue;
     const ratio = r.opsPerHostSec / base.opsPerHostSec;
-    const t = TARGETS.find(([m, e, n]) => m === r.mode && e === r.engine && n === r.cpus);
+    // a parallel point on one worker (beside the same point on the host's workers) has no target: it bounds the other
+    const oneWorker = r.mode === 'parallel' && r.cpus > 1 && r.workers === 1;
+    const t = oneWorker ? undefined : TARGETS.find(([m, e, n]) => m === r.mode && e === r.engine && n === r.cpus);
+    const w1 = r.mode === 'parallel' && r.workers > 1 ? speed.find((x) => x.name === r.name && x.cpus === r.cpus && x.mode === 'parallel' && x.engine === r.engine && x.workers === 1) : undefined;
     // the Asyncify build at 1 CPU vs the build without it: no more than 10 % slower
     const asy = r.engine === 'threads' && r.cpus === 1 ? base.opsPerHostSec / r.opsPerHostSec : undefined;
-    out.push({ name: r.name, cpus: r.cpus, mode: r.mode, engine: r.engine, opsPerHostSec: r.opsPerHostSec, ratio,
+    out.push({ name: r.name, cpus: r.cpus, mode: r.mode, engine: r.engine, workers: r.workers, opsPerHostSec: r.opsPerHostSec, ratio,
+      ...(w1 ? { limit2: (2 * w1.opsPerHostSec) / base.opsPerHostSec } : {}),
       ...(t ? { target: t[3], met: ratio >= t[3] } : {}), ...(asy !== undefined ? { target: 0.9, met: asy >= 0.9 } : {}) });
   }
   return out;
@@ -66,7 +74,10 @@ async function main() {
 
   console.log('\nemulator speed on whole runs (host seconds; virtual numbers are not mixed in)');
   const speed: SpeedResult[] = [];
+  let startup: Startup | undefined;
   if (only === undefined || only === 'speed') {
+    startup = await measureStartup();
+    console.log(`  a run's start-up and end (page_fault1, 2 CPUs, 10^6 cycles each): ${startup.freshMs.toFixed(0)} ms on new worker threads, ${startup.keptMs.toFixed(0)} ms on the threads the process kept from its last run (medians of ${startup.samples}); the points below run on kept threads`);
     for (const c of speedCases) {
       for (const n of c.cpuCounts) {
         const r = await c.run(n);
@@ -81,11 +92,12 @@ async function main() {
   if (rs.length) {
     console.log('\nemulated faults per host second as a ratio to 1 CPU (parallel, mn engine) of the same run');
     for (const r of rs) {
-      const what = r.engine === 'threads' ? '1 CPU without Asyncify (threads engine)' : `${r.mode} ${r.cpus} CPU(s)`;
+      const what = r.engine === 'threads' ? '1 CPU without Asyncify (threads engine)' : `${r.mode} ${r.cpus} CPU(s)${r.cpus > 1 ? ` on ${r.workers} worker${r.workers > 1 ? 's' : ''}` : ''}`;
       const tgt = r.target === undefined ? '' : r.engine === 'threads'
         ? `  Asyncify build at 1 CPU = ${(1 / r.ratio).toFixed(2)}x of this (target >= 0.90x): ${r.met ? 'met' : 'MISSED'}`
         : `  target >= ${r.target}x: ${r.met ? 'met' : 'MISSED'}`;
-      console.log(`  ${r.name.padEnd(22)} ${what.padEnd(42)} ${fmt(r.opsPerHostSec).padStart(9)}/s  ${r.ratio.toFixed(2)}x${tgt}`);
+      const lim = r.limit2 === undefined ? '' : `  (2 x one worker = ${r.limit2.toFixed(2)}x: ${((r.ratio / r.limit2) * 100).toFixed(0)}% of it)`;
+      console.log(`  ${r.name.padEnd(22)} ${what.padEnd(42)} ${fmt(r.opsPerHostSec).padStart(9)}/s  ${r.ratio.toFixed(2)}x${tgt}${lim}`);
     }
   }
 
@@ -111,7 +123,7 @@ async function main() {
 
   let commit = 'unknown';
   try { commit = execSync('git rev-parse --short HEAD', { cwd: root }).toString().trim(); } catch { /* not a git checkout */ }
-  const out: BenchFile = { date: new Date().toISOString(), commit, host: `${process.version} ${process.platform}/${process.arch}`, loadAvg: loadavg(), micro, speed, ratios: rs, agreement };
+  const out: BenchFile = { date: new Date().toISOString(), commit, host: `${process.version} ${process.platform}/${process.arch}`, loadAvg: loadavg(), ...(startup ? { startup } : {}), micro, speed, ratios: rs, agreement };
   if (existsSync(latest)) renameSync(latest, join(dir, only ? `previous-${only}.json` : 'previous.json'));
   writeFileSync(latest, JSON.stringify(out, null, 2));
   console.log(`\nwrote ${latest}`);

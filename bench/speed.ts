@@ -5,6 +5,7 @@
 import { Machine, type Engine, type Mode } from '../src/machine.js';
 import { layoutConsts } from '../src/wasm.js';
 import { runWorkload, type WorkloadName, type StrategyName } from '../src/api.js';
+import { closeIdlePools } from '../src/node/platform.js';
 
 export interface SpeedResult {
   name: string;
@@ -22,6 +23,24 @@ export interface SpeedResult {
   asyncHighWater: number;
 }
 
+/** a run's fixed host cost (its wall time at almost no work): on new worker threads and on the ones a process keeps */
+export interface Startup { freshMs: number; keptMs: number; samples: number }
+
+/** wall time of a tiny run (page_fault1, 2 CPUs, 10^6 cycles each), with the kept worker threads ended first or not */
+export async function measureStartup(samples = 5): Promise<Startup> {
+  const once = async (fresh: boolean) => {
+    if (fresh) await closeIdlePools();
+    const r = await runWorkload({ profile: SPEED_PROFILE, workload: 'page_fault1', strategy: 'spf', cpus: 2, vcycles: 1_000_000 });
+    if (!r.ok) throw new Error(`start-up run failed: ${r.error}`);
+    return r.host.wallMs;
+  };
+  const med = (xs: number[]) => xs.sort((a, b) => a - b)[xs.length >> 1];
+  const fresh: number[] = [], kept: number[] = [];
+  await once(true); // the core's first compilation in this process is not a run's cost
+  for (let i = 0; i < samples; i++) { fresh.push(await once(true)); kept.push(await once(false)); }
+  return { freshMs: med(fresh), keptMs: med(kept), samples };
+}
+
 /** One emulated-CPU-count point of a run; `tasks` builds each CPU's program. */
 export interface SpeedCase { name: string; cpuCounts: number[]; run(cpus: number): Promise<SpeedResult> }
 
@@ -34,16 +53,16 @@ const TOTAL_VCYCLES = 6_000_000_000;
 const REPEATS = 3;
 
 /** one point of a registered workload, timed on the host: the median of REPEATS runs */
-async function workloadPoint(name: string, workload: WorkloadName, strategy: StrategyName, cpus: number, mode: Mode = 'parallel', engine: Engine = 'mn'): Promise<SpeedResult> {
+async function workloadPoint(name: string, workload: WorkloadName, strategy: StrategyName, cpus: number, mode: Mode = 'parallel', engine: Engine = 'mn', workers?: number): Promise<SpeedResult> {
   const runs: SpeedResult[] = [];
-  for (let i = 0; i < REPEATS; i++) runs.push(await workloadRun(name, workload, strategy, cpus, mode, engine));
+  for (let i = 0; i < REPEATS; i++) runs.push(await workloadRun(name, workload, strategy, cpus, mode, engine, workers));
   runs.sort((a, b) => a.opsPerHostSec - b.opsPerHostSec);
   return runs[REPEATS >> 1];
 }
 
-async function workloadRun(name: string, workload: WorkloadName, strategy: StrategyName, cpus: number, mode: Mode, engine: Engine): Promise<SpeedResult> {
+async function workloadRun(name: string, workload: WorkloadName, strategy: StrategyName, cpus: number, mode: Mode, engine: Engine, workers?: number): Promise<SpeedResult> {
   const vcycles = Math.max(20_000_000, Math.floor(TOTAL_VCYCLES / cpus));
-  const r = await runWorkload({ profile: SPEED_PROFILE, workload, strategy, cpus, mode, engine, vcycles });
+  const r = await runWorkload({ profile: SPEED_PROFILE, workload, strategy, cpus, mode, engine, vcycles, ...(workers === undefined ? {} : { workers }) });
   if (!r.ok) throw new Error(`${workload} failed: ${r.error}`);
   const wallMs = r.host.wallMs;
   return {
@@ -56,11 +75,16 @@ async function workloadRun(name: string, workload: WorkloadName, strategy: Strat
   };
 }
 
-/** The engine's fault-speed cases (issue: M:N engine): parallel 1..256 CPUs, deterministic 8 and 64, and 1 CPU without Asyncify. */
+/**
+ * The engine's fault-speed cases (issue: M:N engine): parallel 1..256 CPUs, deterministic 8 and 64, and
+ * 1 CPU without Asyncify; and parallel 64 and 256 CPUs on ONE host worker, which gives what a second
+ * host core could add at most: twice that figure, were the two workers never to wait for each other.
+ */
 function faultSpeedCase(workload: WorkloadName): SpeedCase[] {
   const name = `${workload} (spf)`;
   return [
     { name, cpuCounts: [1, 8, 64, 256], run(cpus) { return workloadPoint(name, workload, 'spf', cpus); } },
+    { name, cpuCounts: [64, 256], run(cpus) { return workloadPoint(name, workload, 'spf', cpus, 'parallel', 'mn', 1); } },
     { name, cpuCounts: [8, 64], run(cpus) { return workloadPoint(name, workload, 'spf', cpus, 'deterministic'); } },
     { name, cpuCounts: [1], run(cpus) { return workloadPoint(name, workload, 'spf', cpus, 'parallel', 'threads'); } },
   ];

@@ -728,7 +728,8 @@ export class Machine {
     clearInterval(watchdog);
     signal?.removeEventListener('abort', onAbort);
     if (sampler) clearInterval(sampler);
-    await pool.destroy();
+    // a lost worker's pool is ended; otherwise every worker returned and the pool serves the next run
+    await (lostWorkers || !pool.release ? pool.destroy() : pool.release());
     onSample?.(this.snapshot());
     const results = perWorker.flat();
 

@@ -11,7 +11,10 @@ import type { WorkerJob, WorkerResult } from './worker.js';
 /** host workers running emulated CPUs: one job (a share of the CPUs) per worker */
 export interface CpuPool {
   run(job: WorkerJob): Promise<WorkerResult>;
+  /** end the pool's threads: after a run that lost a worker, or when nothing will reuse it */
   destroy(): Promise<void>;
+  /** the run is over and every worker returned: the pool may serve a later run (Node keeps it; without it, destroy) */
+  release?(): Promise<void>;
 }
 
 /** what the results file records about the host (docs/results-schema.md) */

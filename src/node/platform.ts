@@ -48,6 +48,63 @@ function readProfileFile(nameOrPath: string): unknown {
   }
 }
 
+/** how long an idle pool of worker threads is kept for a later run before its threads end */
+const POOL_IDLE_MS = 5_000;
+/** idle pools by worker count: each serves one run at a time (a run's workers meet at a rendezvous, so they must all be free) */
+const idlePools = new Map<number, Piscina[]>();
+
+/**
+ * A pool of `workers` threads, reused between runs of one process (a sweep, the bench,
+ * an API loop): a Node worker thread's start (its isolate, the imports of dist/src/worker.js)
+ * and its JIT warm-up are paid once, not once per run (measured: 70-150 ms of a run's wall
+ * time, most of a short run's). A pool is handed to one run and back: never two at once.
+ * Idle threads are unref'd by piscina, so a kept pool does not hold the process open.
+ */
+function leasePool(workers: number): CpuPool {
+  const kept = idlePools.get(workers)?.pop();
+  const pool = kept ?? new Piscina({
+    filename: join(packageRoot(), 'dist', 'src', 'worker.js'),
+    minThreads: workers,
+    maxThreads: workers,
+    concurrentTasksPerWorker: 1,
+    idleTimeout: 1000,
+    maxQueue: workers,
+  });
+  const timers = kept ? poolTimers.get(kept) : undefined;
+  if (timers) clearTimeout(timers);
+  let done = false;
+  return {
+    run: (job: WorkerJob) => pool.run(job) as Promise<WorkerResult>,
+    destroy: async () => { if (!done) { done = true; await pool.destroy(); } },
+    release: async () => {
+      if (done) return;
+      done = true;
+      const list = idlePools.get(workers) ?? [];
+      list.push(pool);
+      idlePools.set(workers, list);
+      const t = setTimeout(() => {
+        const l = idlePools.get(workers);
+        const i = l?.indexOf(pool) ?? -1;
+        if (i >= 0) { l!.splice(i, 1); void pool.destroy(); }
+      }, POOL_IDLE_MS);
+      t.unref();
+      poolTimers.set(pool, t);
+    },
+  };
+}
+const poolTimers = new WeakMap<Piscina, ReturnType<typeof setTimeout>>();
+
+/** how many idle pools of `workers` threads the process keeps for its next runs */
+export const keptPools = (workers: number): number => idlePools.get(workers)?.length ?? 0;
+
+/** end every kept pool's threads now (their runs are over); the next run starts new ones */
+export async function closeIdlePools(): Promise<void> {
+  const all = [...idlePools.values()].flat();
+  idlePools.clear();
+  for (const p of all) { const t = poolTimers.get(p); if (t) clearTimeout(t); }
+  await Promise.all(all.map((p) => p.destroy()));
+}
+
 export const nodePlatform: Platform = {
   name: 'node',
   coreModule(build: Build, variant: Variant): WebAssembly.Module {
@@ -61,20 +118,7 @@ export const nodePlatform: Platform = {
     return m;
   },
   hostCores: () => availableParallelism(),
-  createPool(workers: number): CpuPool {
-    const pool = new Piscina({
-      filename: join(packageRoot(), 'dist', 'src', 'worker.js'),
-      minThreads: workers,
-      maxThreads: workers,
-      concurrentTasksPerWorker: 1,
-      idleTimeout: 1000,
-      maxQueue: workers,
-    });
-    return {
-      run: (job: WorkerJob) => pool.run(job) as Promise<WorkerResult>,
-      destroy: () => pool.destroy(),
-    };
-  },
+  createPool: leasePool,
   hostInfo: () => ({ node: process.version, platform: process.platform, arch: process.arch, cpus: hostCpus().length }),
   readProfileFile,
 };
