@@ -1,7 +1,8 @@
 // Data frames (struct page): the frame table and its allocator.
 //
 // Frame 0 is the shared zero page (PG_ZERO, never freed, not refcounted).
-// Frames 1..nframes-1 start on a lock-free free list (freelist.ts). A frame
+// Frames 1..nframes-1 start free and untouched (freelist.ts FL_UNTOUCHED): a
+// lock-free free list hands out what was freed, then the lowest untouched. A frame
 // off the list has refcount >= 1; free_frame() when it drops to 0 pushes it
 // back. Exhaustion returns -1 and counts frame_alloc_fail (an emulated OOM),
 // never corruption. The page allocator's zone lock and per-CPU lists of the
@@ -17,7 +18,7 @@ import {
   HDR_BASE, H_FRAMES_BASE, H_NFRAMES, H_FRAME_FREE, H_FRAME_FREE1, H_TOPO_SOCKETS, FR_FLAGS, FR_REFCOUNT, FR_MAPCOUNT, FR_NEXT, FR_SIZE,
   PG_FREE, PG_ZERO,
 } from './layout';
-import { fl_pop, fl_push, fl_push_init, fl_count } from './freelist';
+import { fl_pop_untouched, fl_push, fl_init_untouched, fl_count } from './freelist';
 import { stat_inc, my_socket } from './cpu';
 import { STAT_FRAME_ALLOC, STAT_FRAME_ALLOC_FAIL, STAT_FRAME_FREE } from './generated';
 
@@ -36,16 +37,25 @@ export const ZERO_PFN: u32 = 0;
 /** the free list of node `node` */
 @inline export function node_free_list(node: u32): u32 { return HDR_BASE + (node == 0 ? H_FRAME_FREE : H_FRAME_FREE1); }
 
-/** host-side initialisation: zero page + every other frame free */
+/** the frames of node `node`: [node_first(node), node_end(node)) (node 0 starts at the zero page) */
+@inline function node_end(node: u32): u32 {
+  return node == 0 && load<u32>(HDR_BASE + H_TOPO_SOCKETS) >= 2 ? nframes() >> 1 : nframes();
+}
+@inline function node_first(node: u32): u32 {
+  return node == 0 ? 0 : nframes() >> 1;
+}
+
+/**
+ * host-side initialisation: the zero page, and every other frame free and untouched
+ * (freelist.ts FL_UNTOUCHED: none is written until it is first handed out)
+ */
 export function frames_init(): void {
-  const n = nframes();
   store<u32>(frame(0) + FR_FLAGS, PG_ZERO);
   store<i32>(frame(0) + FR_REFCOUNT, 1);
-  // push in reverse so pops hand out 1, 2, 3, ... (readable test output)
-  for (let i: u32 = n - 1; i >= 1; i--) {
-    store<u32>(frame(i) + FR_FLAGS, PG_FREE);
-    fl_push_init(node_free_list(frame_node(i)), frames_base(), FR_SIZE, FR_NEXT, i);
-  }
+  fl_init_untouched(node_free_list(0), 1, node_end(0));
+  // one node: node 1's list is empty for good (buddy_pop()'s fallback finds nothing there)
+  if (load<u32>(HDR_BASE + H_TOPO_SOCKETS) >= 2) fl_init_untouched(node_free_list(1), node_first(1), node_end(1));
+  else fl_init_untouched(node_free_list(1), nframes(), nframes());
 }
 
 /** Allocate a frame with refcount 1 and `flags`; -1 when none is left (counted). */
@@ -74,7 +84,12 @@ export function put_frame(pfn: u32): bool {
 }
 
 /** one frame off node `node`'s free list only (caller holds that zone's lock), -1 if empty */
-export function buddy_pop_node(node: u32): i32 { return fl_pop(node_free_list(node), frames_base(), FR_SIZE, FR_NEXT); }
+export function buddy_pop_node(node: u32): i32 {
+  const i = fl_pop_untouched(node_free_list(node), frames_base(), FR_SIZE, FR_NEXT, node_end(node));
+  // a frame off the untouched range was never written: give it a free frame's state
+  if (i >= 0 && atomic.load<u32>(frame(<u32>i) + FR_FLAGS) == 0) atomic.store<u32>(frame(<u32>i) + FR_FLAGS, PG_FREE);
+  return i;
+}
 /** buddy_pop(): one frame off node `node`'s free list, else the other node's (the zonelist fallback), -1 if both are empty */
 export function buddy_pop(node: u32): i32 {
   const i = buddy_pop_node(node);

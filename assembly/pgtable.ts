@@ -28,7 +28,7 @@ import {
 import { PC, cpu_local, charge_cost, stat_inc } from './cpu';
 import { PC_WALK, PC_PKRU } from './layout';
 import { line_read, line_rmw, line_write, line_init_owned } from './cacheline';
-import { fl_pop, fl_push, fl_push_init, fl_pop_init, fl_count } from './freelist';
+import { fl_pop_untouched, fl_push, fl_init_untouched, fl_pop_init, fl_count } from './freelist';
 import { spin_lock_init } from './spinlock';
 import { flush_tlb_mm_range, flush_tlb_mm_range_freed_tables } from './ipi';
 import {
@@ -181,17 +181,19 @@ function pmd_check(e: u64): i32 {
 
 // ---- page-table page allocator -------------------------------------------------
 
-/** Machine initialisation (host, before any CPU runs): every page-table page free. */
+/**
+ * Machine initialisation (host, before any CPU runs): every page-table page free and untouched
+ * (freelist.ts FL_UNTOUCHED: its metadata is first written when it is handed out, pt_pop()).
+ */
 export function ptpages_init(): void {
   if ((ptpage_addr(0) & (PAGE_SIZE - 1)) != 0) unreachable(); // slot_index() relies on it
-  // push in reverse so pops hand out 0, 1, 2, ... (readable test output)
-  for (let i = <i32>nptpages() - 1; i >= 0; i--) {
-    const m = ptmeta_addr(<u32>i);
-    store<u32>(m + PTM_FLAGS, PTP_FREE);
-    store<i32>(m + PTM_NR_PRESENT, 0);
-    store<u32>(m + PTM_LEVEL, 0);
-    fl_push_init(PT_FREE, ptmeta_base(), PTM_SIZE, PTM_NEXT, <u32>i);
-  }
+  fl_init_untouched(PT_FREE, 0, nptpages());
+}
+
+/** a page's metadata when it comes off the untouched range (never written: all zero) is a free page's */
+@inline function pt_untouched_state(i: i32): i32 {
+  if (i >= 0 && atomic.load<u32>(ptmeta_addr(<u32>i) + PTM_FLAGS) == 0) atomic.store<u32>(ptmeta_addr(<u32>i) + PTM_FLAGS, PTP_FREE);
+  return i;
 }
 
 /** A table fresh off the free list: zeroed, unlocked PTL, no entries. Caller owns it exclusively. */
@@ -207,7 +209,7 @@ function ptpage_prepare(i: u32, level: u32): void {
 
 /** Allocate a zeroed page-table page for entries of `level`; -1 when none is left (counted). */
 export function alloc_ptpage(level: u32): i32 {
-  const i = fl_pop(PT_FREE, ptmeta_base(), PTM_SIZE, PTM_NEXT);
+  const i = pt_untouched_state(fl_pop_untouched(PT_FREE, ptmeta_base(), PTM_SIZE, PTM_NEXT, nptpages()));
   if (i < 0) { stat_inc(STAT_PTPAGE_ALLOC_FAIL); return -1; }
   ptpage_prepare(<u32>i, level);
   // __GFP_ZERO: zeroing wrote every line of the page, so this CPU owns them all now
@@ -237,7 +239,7 @@ export function nr_free_ptpages(): i32 { return fl_count(PT_FREE); }
 
 /** Machine initialisation (host, uncharged): give `mm` its PGD. */
 export function mm_pgd_init(mm: u32): void {
-  const i = fl_pop_init(PT_FREE, ptmeta_base(), PTM_SIZE, PTM_NEXT);
+  const i = pt_untouched_state(fl_pop_init(PT_FREE, ptmeta_base(), PTM_SIZE, PTM_NEXT, nptpages()));
   if (i < 0) unreachable(); // the host sized ptPages >= 2
   ptpage_prepare(<u32>i, LEVEL_PGD);
   memory.fill(ptmeta_addr(<u32>i) + PTM_LINES, 0, PTM_NLINES * LM_SIZE);

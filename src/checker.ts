@@ -298,8 +298,15 @@ function checkPageTables(c: Ctx, live: LiveVma[][], inIndex: Uint8Array) {
       steps++;
       cur = U(ptmeta(t) + C.PTM_NEXT);
     }
-    if (steps !== I(H + C.H_PTPAGE_FREE + C.FL_COUNT)) {
-      report({ kind: 'pt-structure', message: `page-table free list holds ${steps} pages but its count says ${I(H + C.H_PTPAGE_FREE + C.FL_COUNT)}` });
+    // the pages from FL_UNTOUCHED up were never handed out (assembly/pgtable.ts ptpages_init): free, all zero
+    const first = U(H + C.H_PTPAGE_FREE + C.FL_UNTOUCHED);
+    for (let t = first; t < nptpages; t++) {
+      if (ptFree[t]) { report({ kind: 'pt-structure', table: t, message: `page-table page ${t} is on the free list and also untouched (never handed out)` }); continue; }
+      ptFree[t] = 2;
+    }
+    const untouched = Math.max(0, nptpages - first);
+    if (steps + untouched !== I(H + C.H_PTPAGE_FREE + C.FL_COUNT)) {
+      report({ kind: 'pt-structure', message: `page-table free list holds ${steps} pages and ${untouched} untouched but its count says ${I(H + C.H_PTPAGE_FREE + C.FL_COUNT)}` });
     }
   }
   for (let t = 0; t < nptpages; t++) {
@@ -309,7 +316,7 @@ function checkPageTables(c: Ctx, live: LiveVma[][], inIndex: Uint8Array) {
     if (spinHeld(meta + C.PTM_PTL)) report({ kind: 'ptl-held', table: t, message: `PTL of page-table page ${t} is held at quiescence (holder cpu+1 ${U(meta + C.PTM_PTL + C.SL_HOLDER)})` });
     if (ptFree[t]) {
       if (reachable) report({ kind: 'pt-free-in-use', table: t, message: `page-table page ${t} is on the free list but reachable from the PGD` });
-      if (!flagged) report({ kind: 'pt-structure', table: t, message: `page-table page ${t} is on the free list without PTP_FREE` });
+      if (ptFree[t] === 2 ? U(meta + C.PTM_FLAGS) !== 0 : !flagged) report({ kind: 'pt-structure', table: t, message: ptFree[t] === 2 ? `page-table page ${t} was never handed out but has flags ${U(meta + C.PTM_FLAGS)}` : `page-table page ${t} is on the free list without PTP_FREE` });
       let used = 0;
       const w = ptpage(t) >>> 2;
       for (let k = 0; k < 1024; k++) if (u32[w + k] !== 0) used++;
@@ -331,6 +338,7 @@ function checkFrames(c: Ctx, { maps, hugeMaps }: PageTableLeaves) {
   const freeCnt = new Uint8Array(nframes);
   const lruRefs = new Int32Array(nframes);
   const cacheRefs = new Uint8Array(nframes);
+  const untouched = new Uint8Array(nframes);
   for (const [fl, which] of [[C.H_FRAME_FREE, 'buddy free list'], [C.H_FRAME_FREE1, 'buddy free list of node 1']] as [number, string][]) {
     let cur = U(H + fl + C.FL_HEAD);
     let steps = 0;
@@ -342,8 +350,18 @@ function checkFrames(c: Ctx, { maps, hugeMaps }: PageTableLeaves) {
       steps++;
       cur = U(frame(pfn) + C.FR_NEXT);
     }
-    if (steps !== I(H + fl + C.FL_COUNT)) {
-      report({ kind: 'frame-free-list', message: `${which} holds ${steps} frames but its count says ${I(H + fl + C.FL_COUNT)}` });
+    // the frames above FL_UNTOUCHED up to the node's end are free and were never handed out (assembly/frames.ts)
+    const node1 = fl === C.H_FRAME_FREE1;
+    const end = U(H + C.H_TOPO_SOCKETS) >= 2 && !node1 ? nframes >>> 1 : nframes;
+    const first = U(H + fl + C.FL_UNTOUCHED);
+    for (let pfn = first; pfn < end; pfn++) {
+      if (freeCnt[pfn]) { report({ kind: 'frame-double-free', pfn, message: `frame ${pfn} is on ${which} and also untouched (never handed out)` }); continue; }
+      freeCnt[pfn] = 1;
+      untouched[pfn] = 1;
+    }
+    const free = steps + Math.max(0, end - first);
+    if (free !== I(H + fl + C.FL_COUNT)) {
+      report({ kind: 'frame-free-list', message: `${which} holds ${steps} frames and ${Math.max(0, end - first)} untouched but its count says ${I(H + fl + C.FL_COUNT)}` });
     }
   }
   const pcpOwner = new Int16Array(nframes).fill(-1);
@@ -418,7 +436,7 @@ function checkFrames(c: Ctx, { maps, hugeMaps }: PageTableLeaves) {
     const f = `frame ${pfn} (flags ${hex(flags)}, refcount ${ref}, mapcount ${mapc})`;
     if (freeCnt[pfn] > 1) continue; // reported as a double free
     if (freeCnt[pfn] === 1) {
-      if (flags !== C.PG_FREE || ref !== 0 || mapc !== 0) report({ kind: 'frame-free-state', pfn, message: `free ${f}: a free frame has flags PG_FREE and no counts` });
+      if (untouched[pfn] ? (flags | ref | mapc) !== 0 : flags !== C.PG_FREE || ref !== 0 || mapc !== 0) report({ kind: 'frame-free-state', pfn, message: untouched[pfn] ? `untouched ${f}: a frame never handed out has no flags and no counts` : `free ${f}: a free frame has flags PG_FREE and no counts` });
       if (mapped || held) {
         report({ kind: 'frame-use-after-free', pfn, message: `free ${f} is still used: ${mapped} PTE(s) map it, ${lruRefs[pfn]} LRU batch slot(s), ${cacheRefs[pfn]} page-cache entry` });
       }

@@ -617,9 +617,13 @@ export class Machine {
     // what holds the frames (frame 0 is the shared zero page)
     const u32 = new Uint32Array(this.memory.buffer);
     let free = 0, cache = 0, anon = 0;
-    for (let i = 1; i < this.cfg.frames; i++) {
+    // frames from a node's FL_UNTOUCHED word to its end were never handed out (assembly/frames.ts): free
+    const nf = this.cfg.frames, two = this.u32(C.HDR_BASE + C.H_TOPO_SOCKETS) >= 2;
+    const untouched = (i: number) => two && i >= nf >>> 1 ? i >= this.u32(C.HDR_BASE + C.H_FRAME_FREE1 + C.FL_UNTOUCHED)
+      : i >= this.u32(C.HDR_BASE + C.H_FRAME_FREE + C.FL_UNTOUCHED);
+    for (let i = 1; i < nf; i++) {
       const f = u32[(this.regions.frames + i * C.FR_SIZE + C.FR_FLAGS) >>> 2];
-      if (f & C.PG_FREE) free++; else if (f & C.PG_PAGECACHE) cache++; else if (f & C.PG_ANON) anon++;
+      if (f & C.PG_FREE || untouched(i)) free++; else if (f & C.PG_PAGECACHE) cache++; else if (f & C.PG_ANON) anon++;
     }
     const onLists = this.host.core.nr_free_frames() as number;
     const other = this.cfg.frames - 1 - free - cache - anon;

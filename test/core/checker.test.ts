@@ -118,7 +118,9 @@ describe('corruptions are reported with the right kind', () => {
   });
 
   it('a double free: a frame of the buddy list also on a pcp list', () => {
-    const head = Number(m.u64(C().HDR_BASE + C().H_FRAME_FREE + C().FL_HEAD) & 0xffffffffn) - 1;
+    // the buddy allocator's next frame: the top of its stack, or (nothing freed back yet) its lowest untouched frame
+    const top = Number(m.u64(C().HDR_BASE + C().H_FRAME_FREE + C().FL_HEAD) & 0xffffffffn) - 1;
+    const head = top >= 0 ? top : m.u32(C().HDR_BASE + C().H_FRAME_FREE + C().FL_UNTOUCHED);
     expect(head).toBeGreaterThan(0);
     const n = m.u32(pcm(2) + C().PCM_PCP_COUNT);
     m.setU32(pcm(2) + C().PCM_PCP_LIST + 4 * n, head);
@@ -126,6 +128,15 @@ describe('corruptions are reported with the right kind', () => {
     const vs = checkInvariants(m);
     expect(kinds(vs)).toEqual(['frame-double-free']);
     expect(vs[0].message).toMatch(new RegExp(`frame ${head} is free twice: on CPU 2's pcp list`));
+  });
+
+  it('a frame never handed out that was written (the untouched range of a node must stay all zero)', () => {
+    const pfn = m.u32(C().HDR_BASE + C().H_FRAME_FREE + C().FL_UNTOUCHED);
+    expect(pfn).toBeGreaterThan(0);
+    m.setU32(frame(pfn) + C().FR_REFCOUNT, 1);
+    const vs = checkInvariants(m);
+    expect(kinds(vs)).toEqual(['frame-free-state']);
+    expect(vs[0].message).toMatch(new RegExp(`untouched frame ${pfn} .*never handed out`));
   });
 
   it('a mapped page freed under its PTE (use after free)', () => {
@@ -181,8 +192,21 @@ describe('corruptions are reported with the right kind', () => {
     expect(kinds(checkInvariants(m))).toEqual(['pt-nr-present']);
   });
 
+  it('a page-table page never handed out that was written', () => {
+    const t = m.u32(C().HDR_BASE + C().H_PTPAGE_FREE + C().FL_UNTOUCHED);
+    expect(t).toBeLessThan(m.cfg.ptPages);
+    m.setU32(m.regions.ptmeta + t * C().PTM_SIZE + C().PTM_LEVEL, 1);
+    m.setU32(m.regions.ptmeta + t * C().PTM_SIZE + C().PTM_FLAGS, C().PTP_FREE);
+    const vs = checkInvariants(m);
+    expect(kinds(vs)).toEqual(['pt-structure']);
+    expect(vs[0].message).toMatch(new RegExp(`page-table page ${t} was never handed out but has flags`));
+    m.setU32(m.regions.ptmeta + t * C().PTM_SIZE + C().PTM_FLAGS, 0);
+    m.setU32(m.regions.ptmeta + t * C().PTM_SIZE + C().PTM_LEVEL, 0);
+  });
+
   it('a page-table page neither reachable nor free (leaked)', () => {
     const head = Number(m.u64(C().HDR_BASE + C().H_PTPAGE_FREE + C().FL_HEAD) & 0xffffffffn) - 1;
+    expect(head).toBeGreaterThanOrEqual(0); // earlier cases freed tables back onto the stack
     // pop it off the free list by hand without linking it anywhere
     const next = m.u32(m.regions.ptmeta + head * C().PTM_SIZE + C().PTM_NEXT);
     const h = m.u64(C().HDR_BASE + C().H_PTPAGE_FREE + C().FL_HEAD);
