@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { loadavg } from 'node:os';
 import { execSync } from 'node:child_process';
 import { runMicro, type MicroResult } from './micro.js';
-import { speedCases, measureStartup, type SpeedResult, type Startup } from './speed.js';
+import { speedCases, measureStartup, medianRun, REPEATS, type SpeedResult, type Startup } from './speed.js';
 import { modeAgreement, pftAgreement64, type Agreement } from './agreement.js';
 import { packageRoot } from '../src/node/platform.js';
 
@@ -78,14 +78,15 @@ async function main() {
   if (only === undefined || only === 'speed') {
     startup = await measureStartup();
     console.log(`  a run's start-up and end (page_fault1, 2 CPUs, 10^6 cycles each): ${startup.freshMs.toFixed(0)} ms on new worker threads, ${startup.keptMs.toFixed(0)} ms on the threads the process kept from its last run (medians of ${startup.samples}); the points below run on kept threads`);
-    for (const c of speedCases) {
-      for (const n of c.cpuCounts) {
-        const r = await c.run(n);
-        speed.push(r);
-        const p = prev?.speed.find((x) => x.name === r.name && x.cpus === n && x.mode === r.mode && x.engine === r.engine)?.opsPerHostSec;
-        console.log(`  ${r.name.padEnd(36)} ${r.mode.slice(0, 5)} ${r.engine.padEnd(7)} cpus=${String(n).padStart(3)} w=${r.workers}  ${fmt(r.opsPerHostSec).padStart(9)} ops/s  ${fmt(r.vcyclesPerHostSec).padStart(9)} vcycles/s  switches ${fmt(r.switchesPerHostSec)}/s  barrier waits ${fmt(r.barrierWaitsPerHostSec)}/s  wall ${r.wallMs.toFixed(0)} ms${delta(p, r.opsPerHostSec)}`);
-      }
-    }
+    const show = (r: SpeedResult) => {
+      const p = prev?.speed.find((x) => x.name === r.name && x.cpus === r.cpus && x.mode === r.mode && x.engine === r.engine && x.workers === r.workers)?.opsPerHostSec;
+      console.log(`  ${r.name.padEnd(36)} ${r.mode.slice(0, 5)} ${r.engine.padEnd(7)} cpus=${String(r.cpus).padStart(3)} w=${r.workers}  ${fmt(r.opsPerHostSec).padStart(9)} ops/s  ${fmt(r.vcyclesPerHostSec).padStart(9)} vcycles/s  switches ${fmt(r.switchesPerHostSec)}/s  barrier waits ${fmt(r.barrierWaitsPerHostSec)}/s  wall ${r.wallMs.toFixed(0)} ms${delta(p, r.opsPerHostSec)}`);
+    };
+    // the fault-speed points: REPEATS rounds over all of them, then each point's median
+    const points = speedCases.filter((c) => c.interleaved).flatMap((c) => c.cpuCounts.map((n) => ({ c, n, runs: [] as SpeedResult[] })));
+    for (let round = 0; round < REPEATS; round++) for (const pt of points) pt.runs.push(await pt.c.run(pt.n));
+    for (const pt of points) { const r = medianRun(pt.runs); speed.push(r); show(r); }
+    for (const c of speedCases.filter((x) => !x.interleaved)) for (const n of c.cpuCounts) { const r = await c.run(n); speed.push(r); show(r); }
   }
 
   const rs = ratios(speed);

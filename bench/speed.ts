@@ -41,23 +41,28 @@ export async function measureStartup(samples = 5): Promise<Startup> {
   return { freshMs: med(fresh), keptMs: med(kept), samples };
 }
 
-/** One emulated-CPU-count point of a run; `tasks` builds each CPU's program. */
-export interface SpeedCase { name: string; cpuCounts: number[]; run(cpus: number): Promise<SpeedResult> }
+/**
+ * One emulated-CPU-count point of a run. `run` gives the point's figure; an `interleaved` case's
+ * `run` is ONE run, repeated REPEATS times in rounds over all interleaved points (bench/run.ts).
+ */
+export interface SpeedCase { name: string; cpuCounts: number[]; interleaved?: boolean; run(cpus: number): Promise<SpeedResult> }
 
 /** the 256-thread profile the fault-speed cases use at every CPU count, so one run's ratios compare like with like */
 export const SPEED_PROFILE = 'amd-epyc-rome';
-/** total virtual cycles of a fault-speed point: long enough that worker start-up (tens of ms) does not dominate */
+/** total virtual cycles of a fault-speed point (the runs use kept worker threads: their start-up is measured apart, measureStartup) */
 const TOTAL_VCYCLES = 6_000_000_000;
 
-/** runs per fault-speed point: the median is kept (worker start-up and JIT tier-up make single runs noisy) */
-const REPEATS = 3;
+/**
+ * runs per fault-speed point: the median is kept (JIT tier-up and the host make single runs noisy).
+ * The runs are interleaved over the points (round 1 of every point, then round 2, ...), so that
+ * the host's drift (this 2-vCPU VM's vCPUs differ by up to 1.5x from minute to minute) falls on
+ * every point of a ratio alike, not on one point's runs.
+ */
+export const REPEATS = 3;
 
-/** one point of a registered workload, timed on the host: the median of REPEATS runs */
-async function workloadPoint(name: string, workload: WorkloadName, strategy: StrategyName, cpus: number, mode: Mode = 'parallel', engine: Engine = 'mn', workers?: number): Promise<SpeedResult> {
-  const runs: SpeedResult[] = [];
-  for (let i = 0; i < REPEATS; i++) runs.push(await workloadRun(name, workload, strategy, cpus, mode, engine, workers));
-  runs.sort((a, b) => a.opsPerHostSec - b.opsPerHostSec);
-  return runs[REPEATS >> 1];
+/** the median run (by host speed) of one point's runs */
+export function medianRun(runs: SpeedResult[]): SpeedResult {
+  return [...runs].sort((a, b) => a.opsPerHostSec - b.opsPerHostSec)[runs.length >> 1];
 }
 
 async function workloadRun(name: string, workload: WorkloadName, strategy: StrategyName, cpus: number, mode: Mode, engine: Engine, workers?: number): Promise<SpeedResult> {
@@ -82,11 +87,12 @@ async function workloadRun(name: string, workload: WorkloadName, strategy: Strat
  */
 function faultSpeedCase(workload: WorkloadName): SpeedCase[] {
   const name = `${workload} (spf)`;
+  const once = (cpus: number, mode: Mode = 'parallel', engine: Engine = 'mn', workers?: number) => workloadRun(name, workload, 'spf', cpus, mode, engine, workers);
   return [
-    { name, cpuCounts: [1, 8, 64, 256], run(cpus) { return workloadPoint(name, workload, 'spf', cpus); } },
-    { name, cpuCounts: [64, 256], run(cpus) { return workloadPoint(name, workload, 'spf', cpus, 'parallel', 'mn', 1); } },
-    { name, cpuCounts: [8, 64], run(cpus) { return workloadPoint(name, workload, 'spf', cpus, 'deterministic'); } },
-    { name, cpuCounts: [1], run(cpus) { return workloadPoint(name, workload, 'spf', cpus, 'parallel', 'threads'); } },
+    { name, cpuCounts: [1, 8, 64, 256], interleaved: true, run(cpus) { return once(cpus); } },
+    { name, cpuCounts: [64, 256], interleaved: true, run(cpus) { return once(cpus, 'parallel', 'mn', 1); } },
+    { name, cpuCounts: [8, 64], interleaved: true, run(cpus) { return once(cpus, 'deterministic'); } },
+    { name, cpuCounts: [1], interleaved: true, run(cpus) { return once(cpus, 'parallel', 'threads'); } },
   ];
 }
 
