@@ -18,7 +18,8 @@ for (const [name, input] of [['app', 'web/app.ts'], ['runner', 'web/runner.ts'],
     // the sources import each other as ./x.js (TypeScript's nodenext style)
     resolve: { extensionAlias: { '.js': ['.ts', '.js'] } },
     logLevel: 'warn',
-    output: { file: join(out, `${name}.js`), format: 'esm', minify: true },
+    // one file per entry: src/plot.ts loads vega on first use (a dynamic import), bundled in
+    output: { file: join(out, `${name}.js`), format: 'esm', minify: true, codeSplitting: false },
   });
 }
 copyFileSync(join(root, 'web', 'index.html'), join(out, 'index.html'));

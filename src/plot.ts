@@ -4,10 +4,18 @@
 //   <workload>-breakdown.svg   where the cycles go, per strategy, at the largest CPU count
 //   <workload>-handlers.svg    postcopy only: throughput and latency percentiles vs handler CPUs
 
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type * as Vega from 'vega';
+import type { TopLevelSpec } from 'vega-lite';
 import { categoryNames, OTHER_WORK } from './breakdown.js';
 import type { PointResult } from './experiment.js';
+
+/**
+ * vega and vega-lite, loaded on first use: importing them costs 300-500 ms of host time (measured:
+ * `faultline list` 0.9 s wall, of which the two imports ~0.4 s), which a run, a point or a list
+ * that draws nothing should not pay.
+ */
+let vegaLibs: Promise<{ vega: typeof Vega; compile: typeof import('vega-lite').compile }> | undefined;
+const loadVega = () => (vegaLibs ??= Promise.all([import('vega'), import('vega-lite')]).then(([vega, vl]) => ({ vega, compile: vl.compile })));
 
 const WIDTH = 520;
 const HEIGHT = 320;
@@ -160,6 +168,7 @@ export function handlersSpec(points: PointResult[], workload: string): TopLevelS
 
 /** vega-lite -> vega -> SVG text, headless */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  const { vega, compile } = await loadVega();
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -235,7 +244,8 @@ export async function flameSvg(folded: string, title: string, width = 1200): Pro
       } } },
     ],
   };
-  const view = new vega.View(vega.parse(spec as vega.Spec), { renderer: 'none' });
+  const { vega } = await loadVega();
+  const view = new vega.View(vega.parse(spec as Vega.Spec), { renderer: 'none' });
   try {
     return await view.toSVG();
   } finally {
