@@ -78,6 +78,7 @@ async function main() {
   if (only === undefined || only === 'speed') {
     startup = await measureStartup();
     console.log(`  a run's start-up and end (page_fault1, 2 CPUs, 10^6 cycles each): ${startup.freshMs.toFixed(0)} ms on new worker threads, ${startup.keptMs.toFixed(0)} ms on the threads the process kept from its last run (medians of ${startup.samples}); the points below run on kept threads`);
+    console.log(`  a CLI command's whole process (faultline list): ${startup.cliMs.toFixed(0)} ms (median of ${startup.samples})`);
     const show = (r: SpeedResult) => {
       const p = prev?.speed.find((x) => x.name === r.name && x.cpus === r.cpus && x.mode === r.mode && x.engine === r.engine && x.workers === r.workers)?.opsPerHostSec;
       console.log(`  ${r.name.padEnd(36)} ${r.mode.slice(0, 5)} ${r.engine.padEnd(7)} cpus=${String(r.cpus).padStart(3)} w=${r.workers}  ${fmt(r.opsPerHostSec).padStart(9)} ops/s  ${fmt(r.vcyclesPerHostSec).padStart(9)} vcycles/s  switches ${fmt(r.switchesPerHostSec)}/s  barrier waits ${fmt(r.barrierWaitsPerHostSec)}/s  wall ${r.wallMs.toFixed(0)} ms${delta(p, r.opsPerHostSec)}`);

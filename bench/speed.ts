@@ -5,7 +5,9 @@
 import { Machine, type Engine, type Mode } from '../src/machine.js';
 import { layoutConsts } from '../src/wasm.js';
 import { runWorkload, type WorkloadName, type StrategyName } from '../src/api.js';
-import { closeIdlePools } from '../src/node/platform.js';
+import { closeIdlePools, packageRoot } from '../src/node/platform.js';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 
 export interface SpeedResult {
   name: string;
@@ -23,8 +25,11 @@ export interface SpeedResult {
   asyncHighWater: number;
 }
 
-/** a run's fixed host cost (its wall time at almost no work): on new worker threads and on the ones a process keeps */
-export interface Startup { freshMs: number; keptMs: number; samples: number }
+/**
+ * a run's fixed host cost (its wall time at almost no work): on new worker threads and on the ones a
+ * process keeps; and a CLI command's whole process (`faultline list`: node, the imports, the command)
+ */
+export interface Startup { freshMs: number; keptMs: number; cliMs: number; samples: number }
 
 /** wall time of a tiny run (page_fault1, 2 CPUs, 10^6 cycles each), with the kept worker threads ended first or not */
 export async function measureStartup(samples = 5): Promise<Startup> {
@@ -38,7 +43,14 @@ export async function measureStartup(samples = 5): Promise<Startup> {
   const fresh: number[] = [], kept: number[] = [];
   await once(true); // the core's first compilation in this process is not a run's cost
   for (let i = 0; i < samples; i++) { fresh.push(await once(true)); kept.push(await once(false)); }
-  return { freshMs: med(fresh), keptMs: med(kept), samples };
+  const cli: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    const t = performance.now();
+    const r = spawnSync(process.execPath, [join(packageRoot(), 'dist', 'src', 'cli.js'), 'list'], { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`faultline list exited ${r.status}`);
+    cli.push(performance.now() - t);
+  }
+  return { freshMs: med(fresh), keptMs: med(kept), cliMs: med(cli), samples };
 }
 
 /**
