@@ -28,6 +28,32 @@ async function compile(src: Source): Promise<WebAssembly.Module> {
 
 const base = (): string => (globalThis as { location?: { href: string } }).location?.href ?? import.meta.url;
 
+/**
+ * Web Workers kept between runs of a page (as src/node/platform.ts keeps its threads): a run hands
+ * its workers back when every one returned and the next run takes them instead of loading
+ * cpu-worker.js again; each serves one job at a time (src/browser/cpu-worker.ts answers each
+ * message with one result), and an idle one is terminated after WORKER_IDLE_MS.
+ */
+const WORKER_IDLE_MS = 5_000;
+const idleWorkers = new Map<string, { w: Worker; timer: ReturnType<typeof setTimeout> }[]>();
+function takeWorker(url: string): Worker {
+  const kept = idleWorkers.get(url)?.pop();
+  if (kept) { clearTimeout(kept.timer); return kept.w; }
+  return new Worker(url, { type: 'module' });
+}
+function keepWorker(url: string, w: Worker): void {
+  const list = idleWorkers.get(url) ?? [];
+  const entry = {
+    w,
+    timer: setTimeout(() => {
+      const i = list.indexOf(entry);
+      if (i >= 0) { list.splice(i, 1); w.terminate(); }
+    }, WORKER_IDLE_MS),
+  };
+  list.push(entry);
+  idleWorkers.set(url, list);
+}
+
 export const browserPlatform: Platform = {
   name: 'browser',
   init(opts) {
@@ -64,23 +90,30 @@ export const browserPlatform: Platform = {
     if (typeof SharedArrayBuffer === 'undefined' || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
       throw new Error('faultline: shared memory needs a cross-origin-isolated page (serve it with COOP: same-origin and COEP: require-corp)');
     }
-    const url = workerUrl ?? new URL('cpu-worker.js', base());
-    const live = new Set<Worker>();
+    const url = String(workerUrl ?? new URL('cpu-worker.js', base()));
+    const mine = new Set<Worker>(); // this run's workers
+    let done = false;
     return {
       run(job: WorkerJob): Promise<WorkerResult> {
-        const w = new Worker(url, { type: 'module' });
-        live.add(w);
+        const w = takeWorker(url);
+        mine.add(w);
         return new Promise<WorkerResult>((resolve, reject) => {
           w.onmessage = (e: MessageEvent<{ ok: boolean; result?: WorkerResult; error?: string }>) => {
-            w.terminate(); live.delete(w);
+            w.onmessage = null; w.onerror = null;
             if (e.data.ok) resolve(e.data.result as WorkerResult);
             else reject(new Error(e.data.error ?? 'worker failed'));
           };
-          w.onerror = (e: ErrorEvent) => { w.terminate(); live.delete(w); reject(new Error(`worker script ${String(url)}: ${e.message || 'failed to load'}`)); };
+          w.onerror = (e: ErrorEvent) => { w.onmessage = null; w.onerror = null; mine.delete(w); w.terminate(); reject(new Error(`worker script ${url}: ${e.message || 'failed to load'}`)); };
           w.postMessage(job);
         });
       },
-      async destroy() { for (const w of live) w.terminate(); live.clear(); },
+      async destroy() { done = true; for (const w of mine) w.terminate(); mine.clear(); },
+      async release() {
+        if (done) return;
+        done = true;
+        for (const w of mine) keepWorker(url, w);
+        mine.clear();
+      },
     };
   },
   hostInfo: () => ({ node: 'none (browser)', platform: 'browser', arch: globalThis.navigator?.userAgent ?? 'unknown', cpus: browserPlatform.hostCores() }),
