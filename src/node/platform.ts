@@ -52,6 +52,8 @@ function readProfileFile(nameOrPath: string): unknown {
 const POOL_IDLE_MS = 5_000;
 /** idle pools by worker count: each serves one run at a time (a run's workers meet at a rendezvous, so they must all be free) */
 const idlePools = new Map<number, Piscina[]>();
+/** each idle pool's timer that ends it after POOL_IDLE_MS */
+const poolTimers = new WeakMap<Piscina, ReturnType<typeof setTimeout>>();
 
 /**
  * A pool of `workers` threads, reused between runs of one process (a sweep, the bench,
@@ -70,8 +72,8 @@ function leasePool(workers: number): CpuPool {
     idleTimeout: 1000,
     maxQueue: workers,
   });
-  const timers = kept ? poolTimers.get(kept) : undefined;
-  if (timers) clearTimeout(timers);
+  const timer = kept ? poolTimers.get(kept) : undefined;
+  if (timer) clearTimeout(timer);
   let done = false;
   return {
     run: (job: WorkerJob) => pool.run(job) as Promise<WorkerResult>,
@@ -92,8 +94,6 @@ function leasePool(workers: number): CpuPool {
     },
   };
 }
-const poolTimers = new WeakMap<Piscina, ReturnType<typeof setTimeout>>();
-
 /** how many idle pools of `workers` threads the process keeps for its next runs */
 export const keptPools = (workers: number): number => idlePools.get(workers)?.length ?? 0;
 
