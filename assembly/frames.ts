@@ -18,7 +18,7 @@ import {
   HDR_BASE, H_FRAMES_BASE, H_NFRAMES, H_FRAME_FREE, H_FRAME_FREE1, H_TOPO_SOCKETS, FR_FLAGS, FR_REFCOUNT, FR_MAPCOUNT, FR_NEXT, FR_SIZE,
   PG_FREE, PG_ZERO,
 } from './layout';
-import { fl_pop_untouched, fl_push, fl_init_untouched, fl_count } from './freelist';
+import { fl_pop, fl_push, fl_init_untouched, fl_count } from './freelist';
 import { stat_inc, my_socket } from './cpu';
 import { STAT_FRAME_ALLOC, STAT_FRAME_ALLOC_FAIL, STAT_FRAME_FREE } from './generated';
 
@@ -85,7 +85,7 @@ export function put_frame(pfn: u32): bool {
 
 /** one frame off node `node`'s free list only (caller holds that zone's lock), -1 if empty */
 export function buddy_pop_node(node: u32): i32 {
-  const i = fl_pop_untouched(node_free_list(node), frames_base(), FR_SIZE, FR_NEXT, node_end(node));
+  const i = fl_pop(node_free_list(node), frames_base(), FR_SIZE, FR_NEXT, node_end(node));
   // a frame off the untouched range was never written: give it a free frame's state
   if (i >= 0 && atomic.load<u32>(frame(<u32>i) + FR_FLAGS) == 0) atomic.store<u32>(frame(<u32>i) + FR_FLAGS, PG_FREE);
   return i;

@@ -9,36 +9,21 @@
 import { FL_HEAD, FL_COUNT, FL_UNTOUCHED, FL_WORDS } from './layout';
 import { shared_rmw, word_load, word_add, word_sub, word_cas, word_peek, word_init, word_init_get } from './shared';
 
-/** Pop one element; returns its index or -1 when the list is empty. */
-export function fl_pop(fl: u32, base: u32, stride: u32, next_off: u32): i32 {
-  shared_rmw(fl, FL_WORDS);
-  // retry: another CPU pushed or popped between our load and CAS
-  while (true) {
-    const h = word_load<u64>(fl, FL_WORDS, FL_HEAD);
-    const top = <u32>(h & 0xffffffff);
-    if (top == 0) return -1;
-    const next = atomic.load<u32>(base + (top - 1) * stride + next_off);
-    const nh = (((h >> 32) + 1) << 32) | <u64>next;
-    if (word_cas<u64>(fl, FL_WORDS, FL_HEAD, h, nh) == h) {
-      word_sub<i32>(fl, FL_WORDS, FL_COUNT, 1);
-      return <i32>(top - 1);
-    }
-  }
-}
-
 /**
- * fl_pop() of a list whose elements from its FL_UNTOUCHED word up to `end` (exclusive) are free
- * without being on the stack (the frame lists): the stack first, then the lowest untouched one,
- * which is what a stack holding them all (lowest on top, under everything pushed since) would
- * give. One charge of the list's line, as fl_pop(). -1 when both are empty.
+ * Pop one element; its index, or -1 when the list is empty. A list whose elements from its
+ * FL_UNTOUCHED word up to `end` (exclusive) are free without being on the stack (the frame and
+ * page-table page lists) hands out the stack first, then the lowest untouched one: what a stack
+ * holding them all (lowest on top, under everything pushed since) would give. `end` 0: a plain
+ * stack (the VMA slots). One charge of the list's line either way.
  */
-export function fl_pop_untouched(fl: u32, base: u32, stride: u32, next_off: u32, end: u32): i32 {
+export function fl_pop(fl: u32, base: u32, stride: u32, next_off: u32, end: u32): i32 {
   shared_rmw(fl, FL_WORDS);
   // retry: another CPU pushed, popped or took an untouched element between our load and CAS
   while (true) {
     const h = word_load<u64>(fl, FL_WORDS, FL_HEAD);
     const top = <u32>(h & 0xffffffff);
     if (top == 0) {
+      if (end == 0) return -1;
       const u = word_load<u32>(fl, FL_WORDS, FL_UNTOUCHED);
       if (u >= end) return -1;
       if (word_cas<u32>(fl, FL_WORDS, FL_UNTOUCHED, u, u + 1) == u) {
@@ -88,7 +73,7 @@ export function fl_init_untouched(fl: u32, first: u32, end: u32): void {
 /** inspection (uncharged) */
 @inline export function fl_count(fl: u32): i32 { return word_peek<i32>(fl, FL_WORDS, FL_COUNT); }
 
-/** fl_pop_untouched() without the virtual-time charge (machine initialisation on the host); -1 when empty. */
+/** fl_pop() without the virtual-time charge (machine initialisation on the host); -1 when empty. */
 export function fl_pop_init(fl: u32, base: u32, stride: u32, next_off: u32, end: u32): i32 {
   const h = word_init_get<u64>(fl, FL_WORDS, FL_HEAD);
   const top = <u32>(h & 0xffffffff);

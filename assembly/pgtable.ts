@@ -28,7 +28,7 @@ import {
 import { PC, cpu_local, charge_cost, stat_inc } from './cpu';
 import { PC_WALK, PC_PKRU } from './layout';
 import { line_read, line_rmw, line_write, line_init_owned } from './cacheline';
-import { fl_pop_untouched, fl_push, fl_init_untouched, fl_pop_init, fl_count } from './freelist';
+import { fl_pop, fl_push, fl_init_untouched, fl_pop_init, fl_count } from './freelist';
 import { spin_lock_init } from './spinlock';
 import { flush_tlb_mm_range, flush_tlb_mm_range_freed_tables } from './ipi';
 import {
@@ -209,7 +209,7 @@ function ptpage_prepare(i: u32, level: u32): void {
 
 /** Allocate a zeroed page-table page for entries of `level`; -1 when none is left (counted). */
 export function alloc_ptpage(level: u32): i32 {
-  const i = pt_untouched_state(fl_pop_untouched(PT_FREE, ptmeta_base(), PTM_SIZE, PTM_NEXT, nptpages()));
+  const i = pt_untouched_state(fl_pop(PT_FREE, ptmeta_base(), PTM_SIZE, PTM_NEXT, nptpages()));
   if (i < 0) { stat_inc(STAT_PTPAGE_ALLOC_FAIL); return -1; }
   ptpage_prepare(<u32>i, level);
   // __GFP_ZERO: zeroing wrote every line of the page, so this CPU owns them all now

@@ -121,9 +121,9 @@ export function vmas_init(): void {
  */
 export function vma_alloc(): i32 {
   const fl = HDR_BASE + H_VMA_FREE;
-  let i = fl_pop(fl, vmas_base(), VMA_SIZE, VMA_NEXT);
+  let i = fl_pop(fl, vmas_base(), VMA_SIZE, VMA_NEXT, 0);
   // retry: what we reclaimed may have been taken by another CPU before our pop
-  while (i < 0 && rcu_reclaim() > 0) i = fl_pop(fl, vmas_base(), VMA_SIZE, VMA_NEXT);
+  while (i < 0 && rcu_reclaim() > 0) i = fl_pop(fl, vmas_base(), VMA_SIZE, VMA_NEXT, 0);
   if (i < 0) { stat_inc(STAT_VMA_ALLOC_FAIL); return -1; }
   const a = vma_addr(<u32>i);
   atomic.add<u32>(a + VMA_GEN, 1);

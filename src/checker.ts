@@ -339,7 +339,7 @@ function checkFrames(c: Ctx, { maps, hugeMaps }: PageTableLeaves) {
   const lruRefs = new Int32Array(nframes);
   const cacheRefs = new Uint8Array(nframes);
   const untouched = new Uint8Array(nframes);
-  for (const [fl, which] of [[C.H_FRAME_FREE, 'buddy free list'], [C.H_FRAME_FREE1, 'buddy free list of node 1']] as [number, string][]) {
+  for (const { list: fl, which, first, end } of m.untouchedFrames()) {
     let cur = U(H + fl + C.FL_HEAD);
     let steps = 0;
     while (cur !== 0) {
@@ -350,18 +350,14 @@ function checkFrames(c: Ctx, { maps, hugeMaps }: PageTableLeaves) {
       steps++;
       cur = U(frame(pfn) + C.FR_NEXT);
     }
-    // the frames above FL_UNTOUCHED up to the node's end are free and were never handed out (assembly/frames.ts)
-    const node1 = fl === C.H_FRAME_FREE1;
-    const end = U(H + C.H_TOPO_SOCKETS) >= 2 && !node1 ? nframes >>> 1 : nframes;
-    const first = U(H + fl + C.FL_UNTOUCHED);
+    // the frames from FL_UNTOUCHED up to the node's end are free and were never handed out (assembly/frames.ts)
     for (let pfn = first; pfn < end; pfn++) {
       if (freeCnt[pfn]) { report({ kind: 'frame-double-free', pfn, message: `frame ${pfn} is on ${which} and also untouched (never handed out)` }); continue; }
       freeCnt[pfn] = 1;
       untouched[pfn] = 1;
     }
-    const free = steps + Math.max(0, end - first);
-    if (free !== I(H + fl + C.FL_COUNT)) {
-      report({ kind: 'frame-free-list', message: `${which} holds ${steps} frames and ${Math.max(0, end - first)} untouched but its count says ${I(H + fl + C.FL_COUNT)}` });
+    if (steps + end - first !== I(H + fl + C.FL_COUNT)) {
+      report({ kind: 'frame-free-list', message: `${which} holds ${steps} frames and ${end - first} untouched but its count says ${I(H + fl + C.FL_COUNT)}` });
     }
   }
   const pcpOwner = new Int16Array(nframes).fill(-1);

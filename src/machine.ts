@@ -603,6 +603,19 @@ export class Machine {
   }
 
   /**
+   * The frames never handed out, per buddy free list (assembly/frames.ts): from the list's
+   * FL_UNTOUCHED word to its node's end (node 0: the lower half on a 2+-socket profile). They are
+   * free without being on the list, and all zero.
+   */
+  untouchedFrames(): { list: number; which: string; first: number; end: number }[] {
+    const C = this.C, n = this.cfg.frames, two = this.u32(C.HDR_BASE + C.H_TOPO_SOCKETS) >= 2;
+    return [[C.H_FRAME_FREE, 'buddy free list', two ? n >>> 1 : n], [C.H_FRAME_FREE1, 'buddy free list of node 1', n]].map(([list, which, end]) => {
+      const first = this.u32(C.HDR_BASE + (list as number) + C.FL_UNTOUCHED);
+      return { list: list as number, which: which as string, first, end: Math.max(first, end as number) };
+    });
+  }
+
+  /**
    * Why CPU `cpu` ran out of memory, in words, after a run in which one of its
    * allocations failed (VM_FAULT_OOM, ENOMEM): which pool ran dry (its
    * *_alloc_fail counters), how large the machine is and what holds its frames.
@@ -617,13 +630,11 @@ export class Machine {
     // what holds the frames (frame 0 is the shared zero page)
     const u32 = new Uint32Array(this.memory.buffer);
     let free = 0, cache = 0, anon = 0;
-    // frames from a node's FL_UNTOUCHED word to its end were never handed out (assembly/frames.ts): free
-    const nf = this.cfg.frames, two = this.u32(C.HDR_BASE + C.H_TOPO_SOCKETS) >= 2;
-    const untouched = (i: number) => two && i >= nf >>> 1 ? i >= this.u32(C.HDR_BASE + C.H_FRAME_FREE1 + C.FL_UNTOUCHED)
-      : i >= this.u32(C.HDR_BASE + C.H_FRAME_FREE + C.FL_UNTOUCHED);
-    for (let i = 1; i < nf; i++) {
+    const untouched = new Uint8Array(this.cfg.frames);
+    for (const r of this.untouchedFrames()) untouched.fill(1, r.first, r.end);
+    for (let i = 1; i < this.cfg.frames; i++) {
       const f = u32[(this.regions.frames + i * C.FR_SIZE + C.FR_FLAGS) >>> 2];
-      if (f & C.PG_FREE || untouched(i)) free++; else if (f & C.PG_PAGECACHE) cache++; else if (f & C.PG_ANON) anon++;
+      if (f & C.PG_FREE || untouched[i]) free++; else if (f & C.PG_PAGECACHE) cache++; else if (f & C.PG_ANON) anon++;
     }
     const onLists = this.host.core.nr_free_frames() as number;
     const other = this.cfg.frames - 1 - free - cache - anon;
