@@ -81,7 +81,7 @@ async function main() {
     console.log(`  a CLI command's whole process (faultline list): ${startup.cliMs.toFixed(0)} ms (median of ${startup.samples})`);
     const show = (r: SpeedResult) => {
       const p = prev?.speed.find((x) => x.name === r.name && x.cpus === r.cpus && x.mode === r.mode && x.engine === r.engine && x.workers === r.workers)?.opsPerHostSec;
-      console.log(`  ${r.name.padEnd(36)} ${r.mode.slice(0, 5)} ${r.engine.padEnd(7)} cpus=${String(r.cpus).padStart(3)} w=${r.workers}  ${fmt(r.opsPerHostSec).padStart(9)} ops/s  ${fmt(r.vcyclesPerHostSec).padStart(9)} vcycles/s  switches ${fmt(r.switchesPerHostSec)}/s  barrier waits ${fmt(r.barrierWaitsPerHostSec)}/s  wall ${r.wallMs.toFixed(0)} ms${delta(p, r.opsPerHostSec)}`);
+      console.log(`  ${r.name.padEnd(36)} ${r.mode.slice(0, 5)} ${r.engine.padEnd(7)} cpus=${String(r.cpus).padStart(3)} w=${r.workers}  ${fmt(r.opsPerHostSec).padStart(9)} ops/s  ${fmt(r.vcyclesPerHostSec).padStart(9)} vcycles/s  switches ${fmt(r.switchesPerHostSec)}/s  barrier waits ${fmt(r.barrierWaitsPerHostSec)}/s  wall ${r.wallMs.toFixed(0)} ms${r.setupMs === undefined ? '' : ` (+${r.setupMs.toFixed(0)} ms set-up)`}${delta(p, r.opsPerHostSec)}`);
     };
     // the fault-speed points: REPEATS rounds over all of them, then each point's median
     const points = speedCases.filter((c) => c.interleaved).flatMap((c) => c.cpuCounts.map((n) => ({ c, n, runs: [] as SpeedResult[] })));

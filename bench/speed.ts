@@ -23,6 +23,8 @@ export interface SpeedResult {
   switchesPerHostSec: number;
   /** deepest Asyncify stack of a suspended CPU, bytes (0: nothing switched) */
   asyncHighWater: number;
+  /** a workload point's host time outside its run (the machine built and set up, the results read): runWorkload() less wallMs */
+  setupMs?: number;
 }
 
 /**
@@ -79,7 +81,9 @@ export function medianRun(runs: SpeedResult[]): SpeedResult {
 
 async function workloadRun(name: string, workload: WorkloadName, strategy: StrategyName, cpus: number, mode: Mode, engine: Engine, workers?: number): Promise<SpeedResult> {
   const vcycles = Math.max(20_000_000, Math.floor(TOTAL_VCYCLES / cpus));
+  const t0 = performance.now();
   const r = await runWorkload({ profile: SPEED_PROFILE, workload, strategy, cpus, mode, engine, vcycles, ...(workers === undefined ? {} : { workers }) });
+  const totalMs = performance.now() - t0;
   if (!r.ok) throw new Error(`${workload} failed: ${r.error}`);
   const wallMs = r.host.wallMs;
   return {
@@ -89,6 +93,7 @@ async function workloadRun(name: string, workload: WorkloadName, strategy: Strat
     barrierWaitsPerHostSec: Number(r.stats.barrier_wait) / (wallMs / 1000),
     switchesPerHostSec: r.host.engine.switches / (wallMs / 1000),
     asyncHighWater: r.host.engine.asyncHighWater,
+    setupMs: totalMs - wallMs,
   };
 }
 
