@@ -23,7 +23,7 @@ import {
 import { firstLine } from './report.js';
 import { formatLockStat, formatOtherWork } from './obs.js';
 import { writeFlame } from './node/flame.js';
-import { writeFileSync } from 'node:fs';
+import { writeTrace } from './node/files.js';
 import type { ObserveConfig } from './machine.js';
 import { layoutConsts } from './wasm.js';
 import { writeOutputs, formatFailures } from './outputs.js';
@@ -127,8 +127,12 @@ async function execute(plan: Plan): Promise<number> {
   const { points: results, failed, document } = await sweep(points, { command: plan.command, onProgress: (e) => { if (e.type === 'point') bar(e); } });
   // the timeline goes to its own file, not into the results
   const observed: string[] = [];
+  const unwritten: string[] = [];
   for (const p of results) {
-    if (p.trace && traceFile) { writeFileSync(traceFile, JSON.stringify(p.trace)); observed.push(traceFile); }
+    // a timeline that cannot be written costs the timeline, not the results (they are printed and written below)
+    if (p.trace && traceFile) {
+      try { writeTrace(traceFile, p.trace); observed.push(traceFile); } catch (e) { unwritten.push(`faultline: could not write the timeline to ${traceFile}: ${(e as Error).message}`); }
+    }
     delete p.trace;
     if (p.flame && flameDir) observed.push(...await writeFlame(flameDir, p));
   }
@@ -144,7 +148,8 @@ async function execute(plan: Plan): Promise<number> {
   }
   for (const p of results) { const w = loopWarning(p); if (w) process.stderr.write(w + '\n'); }
   if (failed.length) process.stderr.write(formatFailures(results, failed));
-  return failed.length ? 1 : 0;
+  for (const u of unwritten) process.stderr.write(u + '\n');
+  return failed.length || unwritten.length ? 1 : 0;
 }
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPoint, type PointSpec, type PointResult } from '../../src/experiment.js';
 import { chromium, type Browser } from 'playwright-core';
+import { writeTrace } from '../../src/node/files.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLI = join(ROOT, 'dist', 'src', 'cli.js');
@@ -202,6 +203,19 @@ describe('timeline (run --trace)', () => {
     expect(d.trace!.otherData.droppedEvents).toBeGreaterThan(0);
     expect(String(d.trace!.otherData.note)).toMatch(/events were dropped/);
     expect((d.trace!.traceEvents as Ev[]).filter((e) => e.ph === 'i' && /dropped/.test(e.name)).length).toBe(4);
+  }, 120_000);
+
+  it('the trace file is written a chunk of events at a time: the same text as JSON.stringify, however many chunks', async () => {
+    const r = await runPoint({ ...BASE, observe: { trace: {} } });
+    const t = r.trace!;
+    // the real timeline (one chunk), one twenty times as long (several chunks, a partial last one), and none at all
+    const many = { ...t, traceEvents: Array.from({ length: 20 }, () => t.traceEvents).flat() };
+    expect(many.traceEvents.length).toBeGreaterThan(2 * 20_000);
+    for (const doc of [t, many, { ...t, traceEvents: [] }]) {
+      const f = join(tmp, 'chunked.json');
+      writeTrace(f, doc);
+      expect(readFileSync(f, 'utf8')).toBe(JSON.stringify(doc));
+    }
   }, 120_000);
 
   it('bad trace options are one-line errors (exit 2)', () => {
