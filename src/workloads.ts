@@ -473,7 +473,8 @@ function ebizzyWorkload(name: WorkloadName, o: EbizzyOpts, description: string):
     params: (ctx) => ({ threads: ctx.threads!, chunkBytes: chunkSize, chunks, touchOnly: o.touch ? 1 : 0, randomSize: o.randomSize ? 1 : 0, permissions: o.permissions ? 1 : 0,
       vcyclesBudget: ctx.budget, loops: ctx.loops }),
     timedCycles: (m) => windowCycles(m),
-    loop: loopOf(o.randomSize ? 'one record: mmap an 8-byte buffer (one page), fill it, munmap' : 'one record: mmap a 512 KiB buffer, fill it, search it, munmap'),
+    loop: loopOf(o.randomSize ? 'one record: mmap an 8-byte buffer (one page), fill it, munmap'
+      : o.touch ? 'one record: mmap a 512 KiB buffer, write each page, munmap' : 'one record: mmap a 512 KiB buffer, fill it, search it, munmap'),
   };
 }
 
