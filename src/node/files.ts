@@ -1,4 +1,4 @@
-// Writing results to disk (Node only): the JSON document, the CSV and the SVG plots.
+// Writing results to disk (Node only): the JSON document, the CSV, the SVG plots and the timeline.
 
 import { writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
