@@ -287,7 +287,7 @@ export function sweepPoints(axes: SweepAxes): PointSpec[] {
   const { workloads, strategies: strats, cpus, ...common } = axes;
   return expandSweep(
     { workloads: workloads ?? DEFAULT_SWEEP.workloads, strategies: strats ?? DEFAULT_SWEEP.strategies, cpus: cpus ?? DEFAULT_SWEEP.cpus },
-    { ...POINT_DEFAULTS, profile: DEFAULT_SWEEP.profile, ...common },
+    { ...POINT_DEFAULTS, profile: DEFAULT_SWEEP.profile, mode: DEFAULT_SWEEP.mode, ...common },
   );
 }
 

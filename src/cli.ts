@@ -45,11 +45,11 @@ const KERNEL_HELP = `pervma strategy: the Linux release whose per-VMA locks it f
 const MUNMAP_HELP = 'munmap\'s mmap_lock: downgrade (detach the VMAs, zap under the read lock: Linux 4.20+) or write (all under the write lock: the kernels SPF was measured on); default: the strategy\'s own (see `faultline list`)';
 
 /** the options of a point's common fields: one per SPEC_FLAGS entry (the table the API derives command lines from) */
-function addCommonOptions(cmd: Command): Command {
+function addCommonOptions(cmd: Command, modeDefault: Mode = POINT_DEFAULTS.mode): Command {
   const F = SPEC_FLAGS;
   return cmd
     .option(`${F.profile} <name|file>`, `cost profile: a shipped name (see \`faultline list\`) or a path to a profile JSON file (default: ${POINT_DEFAULTS.profile}; sweep: ${DEFAULT_SWEEP.profile})`)
-    .addOption(new Option(`${F.mode} <mode>`, 'parallel (fast) or deterministic (bit-identical for a seed)').choices(MODES).default(POINT_DEFAULTS.mode))
+    .addOption(new Option(`${F.mode} <mode>`, 'parallel (fast) or deterministic (bit-identical for a seed; a sweep\'s default: the points compare)').choices(MODES).default(modeDefault))
     .option(`${F.seed} <n>`, 'seed of the CPUs\' random streams', String(POINT_DEFAULTS.seed))
     .option(`${F.quantum} <cycles>`, 'lax-barrier quantum in virtual cycles (>= 100)', String(POINT_DEFAULTS.quantum))
     .option(`${F.vcycles} <cycles>`, 'per-CPU virtual-cycle budget; sets the amount of work (see docs/cli.md for each workload)')
@@ -332,7 +332,8 @@ Examples:
   faultline sweep --workload atomic-shared,mmap-read --strategy mmap_lock,pervma --cpus 1,2,4,8 --out out/quick
 
 Every axis left out comes from the default sweep: workloads ${DEFAULT_SWEEP.workloads.join(',')};
-strategies ${DEFAULT_SWEEP.strategies.join(',')}; CPUs ${DEFAULT_SWEEP.cpus.join(',')}.`;
+strategies ${DEFAULT_SWEEP.strategies.join(',')}; CPUs ${DEFAULT_SWEEP.cpus.join(',')}. A sweep runs in ${DEFAULT_SWEEP.mode} mode
+unless --mode says otherwise (its points compare); points run side by side while their workers fit in the host's cores.`;
 
 const EXAMPLES_POINT = `
 Examples:
@@ -378,7 +379,7 @@ function buildProgram(exit: { code: number }): Command {
     .option('--workload <list>', 'comma-separated workloads')
     .option('--strategy <list>', 'comma-separated strategies')
     .option('--cpus <list>', 'comma-separated CPU counts, e.g. 1,2,4,8')
-    .option('--default', 'the default sweep (for any axis not given)'))
+    .option('--default', 'the default sweep (for any axis not given)'), DEFAULT_SWEEP.mode)
     .option('--out <dir>', 'output directory (created if missing)', 'out')
     .option('--quiet', 'no progress bar and no table (files and errors only)')
     .option('--plan <file>', 'write the points to this plan file and run nothing (then `faultline point`/`slurm` and `merge`)')

@@ -7,6 +7,7 @@ import { Machine, resolveMachine, munmapLockOf, checkMachineSize, DEFAULT_PROFIL
 import { ProfileError, loadProfile, type CostProfile } from './profile.js';
 import { layoutConsts } from './wasm.js';
 import { UsageError } from './types.js';
+import { platform } from './platform.js';
 import { workloadByName, loopsOf, WorkloadFailure, type Workload } from './workloads.js';
 import { strategyByName, type Strategy, type StrategyName } from './strategies.js';
 import { cyclesByCategory } from './breakdown.js';
@@ -104,6 +105,13 @@ export const DEFAULT_SWEEP = Object.freeze({
   cpus: [1, 2, 4, 8, 16, 32, 64] as readonly number[],
   /** a sweep without --profile runs on this machine: 128 hardware threads, as the published 128-CPU results */
   profile: 'intel-icx-2s',
+  /**
+   * a sweep compares points, so without --mode it runs them in deterministic mode (`run`: parallel): parallel
+   * mode departs from it by up to 1.38x (pft-private, spf, 64 CPUs) and 0.28x (ebizzy, spf, 16 CPUs) at the
+   * default sweep's own points, enough to swap two strategies (README "Results of the default sweep"); its
+   * points run on one worker each, two at a time on a 2-core host (runSweep)
+   */
+  mode: 'deterministic' as Mode,
 });
 
 /** Defaults of the options every point has. */
@@ -385,15 +393,33 @@ export async function runSweep(
   sampleMs?: number,
   signal?: AbortSignal,
 ): Promise<{ points: PointResult[]; failed: PointResult[]; aborted: boolean }> {
-  const out: PointResult[] = [];
-  for (const p of points) {
-    if (signal?.aborted) break;
-    onProgress?.({ done: out.length, total: points.length, running: p.spec });
-    const i = out.length;
-    const r = await runPoint(p, { ...(onCpus ? { onSample: (c: CpuSnapshot[]) => onCpus(i, c), sampleMs } : {}), ...(signal ? { signal } : {}) });
-    if (signal?.aborted) break;
-    out.push(r);
+  // The points start in order. A point occupies as many host threads as it has workers (a deterministic
+  // point one, a parallel point the host's cores); the next point starts beside those running while its
+  // threads fit in the host's cores, so a deterministic sweep runs one point per core. The results keep
+  // the points' order; a point that ends after an abort is not kept (as a sequential sweep did).
+  const cores = Math.max(1, platform().hostCores());
+  const out: (PointResult | undefined)[] = new Array(points.length);
+  const running = new Set<Promise<void>>();
+  let next = 0, done = 0, busy = 0;
+  let error: unknown;
+  const start = (i: number) => {
+    const p = points[i];
+    const threads = p.machine.workers;
+    busy += threads;
+    onProgress?.({ done, total: points.length, running: p.spec });
+    const run: Promise<void> = runPoint(p, { ...(onCpus ? { onSample: (c: CpuSnapshot[]) => onCpus(i, c), sampleMs } : {}), ...(signal ? { signal } : {}) })
+      .then((r) => { if (!signal?.aborted) { out[i] = r; done++; } }, (e) => { error ??= e; })
+      .finally(() => { busy -= threads; running.delete(run); });
+    running.add(run);
+  };
+  // wait: points are running; start the next ones while their threads fit (always one when none runs)
+  while (error === undefined && !signal?.aborted && next < points.length) {
+    if (running.size === 0 || busy + points[next].machine.workers <= cores) { start(next++); continue; }
+    await Promise.race(running);
   }
-  onProgress?.({ done: out.length, total: points.length });
-  return { points: out, failed: out.filter((p) => !p.ok), aborted: !!signal?.aborted };
+  await Promise.all(running);
+  if (error !== undefined) throw error;
+  const kept = out.filter((r): r is PointResult => r !== undefined);
+  onProgress?.({ done: kept.length, total: points.length });
+  return { points: kept, failed: kept.filter((p) => !p.ok), aborted: !!signal?.aborted };
 }

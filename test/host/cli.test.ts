@@ -117,6 +117,8 @@ describe('faultline sweep', () => {
       'spinlock/mmap_lock/1', 'spinlock/mmap_lock/2', 'spinlock/pervma/1', 'spinlock/pervma/2',
     ]);
     expect(doc.points.every((p: any) => p.ok)).toBe(true);
+    // a sweep without --mode compares its points in deterministic mode (DEFAULT_SWEEP.mode); `run` stays parallel
+    expect(doc.points.every((p: any) => p.mode === 'deterministic')).toBe(true);
     const rows = csvRows(join(out, 'results.csv'));
     expect(rows).toHaveLength(9);
     expect(rows[0].slice(0, 4)).toEqual(['workload', 'strategy', 'strategy_used', 'cpus']);
