@@ -386,7 +386,7 @@ export function expandSweep(
  * `aborted` is true.
  */
 export async function runSweep(
-  points: readonly ResolvedPoint[],
+  points: readonly (ResolvedPoint | PointInput)[],
   onProgress?: (p: SweepProgress) => void,
   /** the CPUs of the running point (Machine.run's samples), with its index in `points` */
   onCpus?: (index: number, cpus: CpuSnapshot[]) => void,
@@ -402,8 +402,12 @@ export async function runSweep(
   const running = new Set<Promise<void>>();
   let next = 0, done = 0, busy = 0;
   let error: unknown;
+  // resolved as it comes to start (a spec not yet checked throws here, as runPoint would: after the points before it)
+  let upcoming: ResolvedPoint | undefined;
+  const peek = (i: number): ResolvedPoint => (upcoming ??= resolvePoint(points[i]));
   const start = (i: number) => {
-    const p = points[i];
+    const p = peek(i);
+    upcoming = undefined;
     const threads = p.machine.workers;
     busy += threads;
     onProgress?.({ done, total: points.length, running: p.spec });
@@ -414,7 +418,9 @@ export async function runSweep(
   };
   // wait: points are running; start the next ones while their threads fit (always one when none runs)
   while (error === undefined && !signal?.aborted && next < points.length) {
-    if (running.size === 0 || busy + points[next].machine.workers <= cores) { start(next++); continue; }
+    try {
+      if (running.size === 0 || busy + peek(next).machine.workers <= cores) { start(next++); continue; }
+    } catch (e) { error = e; break; }
     await Promise.race(running);
   }
   await Promise.all(running);
