@@ -391,7 +391,7 @@ export function expandSweep(
 export async function runSweep(
   points: readonly (ResolvedPoint | PointInput)[],
   onProgress?: (p: SweepProgress) => void,
-  /** the CPUs of the running point (Machine.run's samples), with its index in `points` */
+  /** the CPUs of a running point (Machine.run's samples), with its index in `points` */
   onCpus?: (index: number, cpus: CpuSnapshot[]) => void,
   sampleMs?: number,
   signal?: AbortSignal,
@@ -405,12 +405,11 @@ export async function runSweep(
   const running = new Set<Promise<void>>();
   let next = 0, done = 0, busy = 0;
   let error: unknown;
-  // resolved as it comes to start (a spec not yet checked throws here, as runPoint would: after the points before it)
-  let upcoming: ResolvedPoint | undefined;
-  const peek = (i: number): ResolvedPoint => (upcoming ??= resolvePoint(points[i]));
+  // each point resolved as it comes to start (a spec not yet checked throws here, as runPoint would: after the points before it)
+  let upcoming: { i: number; p: ResolvedPoint } | undefined;
+  const peek = (i: number): ResolvedPoint => (upcoming?.i === i ? upcoming.p : (upcoming = { i, p: resolvePoint(points[i]) }).p);
   const start = (i: number) => {
     const p = peek(i);
-    upcoming = undefined;
     const threads = p.machine.workers;
     busy += threads;
     onProgress?.({ done, total: points.length, running: p.spec });
@@ -419,7 +418,7 @@ export async function runSweep(
       .finally(() => { busy -= threads; running.delete(run); });
     running.add(run);
   };
-  // wait: points are running; start the next ones while their threads fit (always one when none runs)
+  // start the next points while their threads fit (always one when none runs), else wait for one to end
   while (error === undefined && !signal?.aborted && next < points.length) {
     try {
       if (running.size === 0 || busy + peek(next).machine.workers <= cores) { start(next++); continue; }

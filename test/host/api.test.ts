@@ -194,7 +194,10 @@ describe('signals, constants, cancelling', () => {
     const s = await sweep({ workloads: ['page_fault1'], strategies: ['mmap_lock'], cpus: [1, 2, 4], mode: 'deterministic', vcycles: 500_000, profile: 'default' },
       { signal: ac.signal, onProgress: (e) => { if (e.type === 'point' && e.done === 1) ac.abort(); } });
     expect(s.aborted).toBe(true);
-    expect(s.points.map((x) => x.cpus)).toEqual([1]);
+    // one point had finished when the next started; on 2+ host cores the 1- and 2-CPU points run side by side,
+    // so either may be that one, and the other, still running, is aborted and not kept
+    expect(s.points).toHaveLength(1);
+    expect(availableParallelism() >= 2 ? [1, 2] : [1]).toContain(s.points[0].cpus);
     expect(s.points[0].ok).toBe(true);
     expect(s.document.points).toEqual(s.points);
   }, 120_000);
