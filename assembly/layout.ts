@@ -315,7 +315,7 @@ export const LW_EXT: u64 = <u64>1 << 50;
 
 // ---- lock-free free list (Treiber stack with an ABA tag), FL_SIZE = 144 bytes ----
 //  +0  u64 head = tag << 32 | (index + 1)   (index + 1 == 0: empty)
-//  +8  i32 number of free elements
+//  +8  i32 number of free elements      +12 u32 untouched: the lowest element never handed out (frame and page-table lists)
 //  +16 line meta of the head word (LM_SIZE = 128, .. 144)
 export const FL_HEAD: u32 = 0;
 export const FL_COUNT: u32 = 8; // elements free: on the stack, plus the untouched ones

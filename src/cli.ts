@@ -333,7 +333,8 @@ Examples:
 
 Every axis left out comes from the default sweep: workloads ${DEFAULT_SWEEP.workloads.join(',')};
 strategies ${DEFAULT_SWEEP.strategies.join(',')}; CPUs ${DEFAULT_SWEEP.cpus.join(',')}. A sweep runs in ${DEFAULT_SWEEP.mode} mode
-unless --mode says otherwise (its points compare); points run side by side while their workers fit in the host's cores.`;
+unless --mode says otherwise (its points compare); points run side by side while their workers fit in the host's cores
+and their machines' memory in half the host's.`;
 
 const EXAMPLES_POINT = `
 Examples:

@@ -383,10 +383,10 @@ export function expandSweep(
 }
 
 /**
- * Run resolved points one after the other. A failed point is kept with its
- * error and the sweep goes on. `signal` cancels: the running point is
- * stopped and dropped (it did not finish), the finished ones are kept,
- * `aborted` is true.
+ * Run points (resolved or not) in order, side by side while they fit in the
+ * host (below). A failed point is kept with its error and the sweep goes on.
+ * `signal` cancels: the running points are stopped and dropped (they did not
+ * finish), the finished ones are kept, `aborted` is true.
  */
 export async function runSweep(
   points: readonly (ResolvedPoint | PointInput)[],
@@ -397,31 +397,39 @@ export async function runSweep(
   signal?: AbortSignal,
 ): Promise<{ points: PointResult[]; failed: PointResult[]; aborted: boolean }> {
   // The points start in order. A point occupies as many host threads as it has workers (a deterministic
-  // point one, a parallel point the host's cores); the next point starts beside those running while its
-  // threads fit in the host's cores, so a deterministic sweep runs one point per core. The results keep
-  // the points' order; a point that ends after an abort is not kept (as a sequential sweep did).
+  // point one, a parallel point the host's cores) and its machine's shared memory (checkMachineSize: up to
+  // 4 GiB each); the next point starts beside those running while its threads fit in the host's cores and
+  // the memory of all of them in half the host's (a platform that does not know its memory: one point at a
+  // time), so a deterministic sweep runs one point per core on a host with the memory for it. The results
+  // keep the points' order; a point that ends after an abort is not kept (as a sequential sweep did).
   const cores = Math.max(1, platform().hostCores());
+  const memory = (platform().hostMemoryBytes?.() ?? 0) / 2;
   const out: (PointResult | undefined)[] = new Array(points.length);
   const running = new Set<Promise<void>>();
-  let next = 0, done = 0, busy = 0;
+  let next = 0, done = 0, busy = 0, busyBytes = 0;
   let error: unknown;
   // each point resolved as it comes to start (a spec not yet checked throws here, as runPoint would: after the points before it)
-  let upcoming: { i: number; p: ResolvedPoint } | undefined;
-  const peek = (i: number): ResolvedPoint => (upcoming?.i === i ? upcoming.p : (upcoming = { i, p: resolvePoint(points[i]) }).p);
+  let upcoming: { i: number; p: ResolvedPoint; bytes: number } | undefined;
+  const peek = (i: number) => {
+    if (upcoming?.i !== i) { const p = resolvePoint(points[i]); upcoming = { i, p, bytes: checkMachineSize(p.machine).total }; }
+    return upcoming;
+  };
   const start = (i: number) => {
-    const p = peek(i);
+    const { p, bytes } = peek(i);
     const threads = p.machine.workers;
     busy += threads;
+    busyBytes += bytes;
     onProgress?.({ done, total: points.length, running: p.spec });
     const run: Promise<void> = runPoint(p, { ...(onCpus ? { onSample: (c: CpuSnapshot[]) => onCpus(i, c), sampleMs } : {}), ...(signal ? { signal } : {}) })
       .then((r) => { if (!signal?.aborted) { out[i] = r; done++; } }, (e) => { error ??= e; })
-      .finally(() => { busy -= threads; running.delete(run); });
+      .finally(() => { busy -= threads; busyBytes -= bytes; running.delete(run); });
     running.add(run);
   };
   // start the next points while their threads fit (always one when none runs), else wait for one to end
   while (error === undefined && !signal?.aborted && next < points.length) {
     try {
-      if (running.size === 0 || busy + peek(next).machine.workers <= cores) { start(next++); continue; }
+      const { p, bytes } = peek(next);
+      if (running.size === 0 || (busy + p.machine.workers <= cores && busyBytes + bytes <= memory)) { start(next++); continue; }
     } catch (e) { error = e; break; }
     await Promise.race(running);
   }

@@ -33,6 +33,8 @@ export interface Platform {
   coreModule(build: Build, variant: Variant): WebAssembly.Module;
   /** host threads available for workers */
   hostCores(): number;
+  /** the host's memory in bytes, where the platform knows it (Node: os.totalmem(); a sweep runs points side by side within half of it) */
+  hostMemoryBytes?(): number;
   /** start `workers` host workers (piscina threads or Web Workers) */
   createPool(workers: number): CpuPool;
   hostInfo(): HostInfo;

@@ -86,6 +86,8 @@ export const browserPlatform: Platform = {
     return m;
   },
   hostCores: () => Math.max(1, (globalThis.navigator?.hardwareConcurrency ?? 1)),
+  // navigator.deviceMemory (GiB, rounded, at most 8; Chromium only): without it a sweep runs one point at a time
+  hostMemoryBytes: () => ((globalThis.navigator as { deviceMemory?: number } | undefined)?.deviceMemory ?? 0) * 2 ** 30,
   createPool(workers: number): CpuPool {
     if (typeof SharedArrayBuffer === 'undefined' || (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === false) {
       throw new Error('faultline: shared memory needs a cross-origin-isolated page (serve it with COOP: same-origin and COEP: require-corp)');

@@ -5,7 +5,7 @@
 import { readFileSync, existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { availableParallelism, cpus as hostCpus } from 'node:os';
+import { availableParallelism, cpus as hostCpus, totalmem } from 'node:os';
 import { Piscina } from 'piscina';
 import { setPlatform, type Platform, type CpuPool } from '../platform.js';
 import { CORE_FILES, type Build, type Variant } from '../wasm.js';
@@ -118,6 +118,7 @@ export const nodePlatform: Platform = {
     return m;
   },
   hostCores: () => availableParallelism(),
+  hostMemoryBytes: () => totalmem(),
   createPool: leasePool,
   hostInfo: () => ({ node: process.version, platform: process.platform, arch: process.arch, cpus: hostCpus().length }),
   readProfileFile,

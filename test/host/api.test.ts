@@ -15,6 +15,7 @@ import {
 } from '../../src/index.js';
 import * as api from '../../src/index.js';
 import { layoutConsts } from '../../src/wasm.js';
+import { nodePlatform } from '../../src/node/platform.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1 << 20;
@@ -237,6 +238,25 @@ describe('named workloads and sweeps', () => {
     expect(r.document.command.slice(0, 8)).toEqual(['faultline', 'sweep', '--workload', 'page_fault1', '--strategy', 'mmap_lock,pervma', '--cpus', '1,2']);
     expect(r.document.points).toBe(r.points);
   });
+
+  it('sweep: side by side only within half the host\'s memory; a platform that does not know it runs one point at a time', async () => {
+    const axes = { workloads: ['page_fault1'], strategies: ['mmap_lock'], cpus: [1, 2, 4], mode: 'deterministic' as const, vcycles: 500_000, profile: 'default' };
+    const dones = async () => {
+      const ev: SweepEvent[] = [];
+      await sweep(axes, { onProgress: (e) => ev.push(e) });
+      return ev.filter((e) => e.type === 'point').map((e) => (e as { done: number }).done);
+    };
+    const saved = nodePlatform.hostMemoryBytes;
+    try {
+      nodePlatform.hostMemoryBytes = undefined;
+      expect(await dones()).toEqual([0, 1, 2, 3]);
+      nodePlatform.hostMemoryBytes = () => 1; // half a byte: no second machine fits beside the first
+      expect(await dones()).toEqual([0, 1, 2, 3]);
+    } finally {
+      nodePlatform.hostMemoryBytes = saved;
+    }
+    if (availableParallelism() >= 2) expect((await dones())[1]).toBe(0);
+  }, 120_000);
 
   it('bad points throw before anything runs', async () => {
     await expect(sweep({ workloads: ['nope'], strategies: ['spf'], cpus: [1] })).rejects.toThrow(/unknown workload "nope"/);
