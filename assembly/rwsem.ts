@@ -548,7 +548,11 @@ function down_write__body(s: u32): void {
           continue;
         }
       } else {
-        if (c != 0) woken = false; // taken before us: the next release wakes us again
+        if (c != 0) {
+          // taken before us: the next release wakes us again, and our CPU idles again from now
+          if (woken && sleep && !RUNQ) cpuidle_enter();
+          woken = false;
+        }
         maybe_handoff(s);
       }
       // a guest run queue: a woken writer that sleeps again leaves its vCPU again (and is woken again)

@@ -59,6 +59,17 @@ function points(): Map<string, GoldenPoint[]> {
           add('pervma-kernels', { name: `${w.name} kernel=${kernel}`, spec: { ...base, workload: w.name, strategy, kernel }, core });
     });
   }
+  // The shipped machines' own mechanisms, which the 'default' profile above never reaches: idle
+  // states (intel_idle's tables: a sleeper's exit latency), two sockets (far transfers, two zone
+  // locks), a guest's run queue and its host's halt polling (kvm-hsw-16vcpu, 2 tasks per vCPU)
+  const machine = { cpus: 8, mode: 'deterministic' as const, seed: 7, quantum: 10_000, vcycles: 2_000_000 };
+  for (const [workload, strategy, profile, munmap] of [
+    ['ebizzy-mTt', 'pervma', 'intel-icx-2s', undefined],
+    ['ebizzy-mTt', 'mmap_lock', 'intel-hsw-2s', 'write'],
+    ['ebizzy-mTRp', 'spf', 'kvm-hsw-16vcpu', 'write'],
+    ['pft-private', 'pervma', 'intel-icx-2s', undefined],
+  ] as const)
+    add('machines', { name: `${workload} ${strategy} ${profile}${munmap ? ` munmap=${munmap}` : ''}`, spec: { ...machine, workload, strategy, profile, ...(munmap ? { munmap } : {}) }, core: 'release' });
   return groups;
 }
 
