@@ -32,6 +32,18 @@ export function readCalibration(file: string): CalibrationFile {
 const fmt = (v: number | null, d = 2) => (v === null ? '-' : v.toFixed(d));
 const pctOf = (e: number | null) => (e === null ? 'failed' : `${e >= 0 ? '+' : ''}${(e * 100).toFixed(1)}%`);
 
+/** the timed window its points ran (their budget per CPU, and the whole loops every CPU had to complete), as ', window ...' */
+function windowOf(s: SetResult): string {
+  const kinds = new Set(s.points.map((p) => {
+    const budget = p.params.vcyclesBudget;
+    const loops = p.loops?.required ?? 0;
+    if (budget === undefined) return '';
+    const m = budget >= 1e6 ? `${+(budget / 1e6).toFixed(1)}M` : budget >= 1e3 ? `${+(budget / 1e3).toFixed(1)}k` : `${budget}`;
+    return `${m} cycles per CPU${loops > 0 ? ` and at least ${loops} whole loop${loops > 1 ? 's' : ''} of every CPU` : ''}`;
+  }).filter((k) => k !== ''));
+  return kinds.size === 0 ? '' : `, window ${[...kinds].join(' / ')}`;
+}
+
 /** The side-by-side table: one row per ratio. */
 export function formatValidateTable(res: ValidateResult, checkPct?: number): string {
   const rows = res.sets.flatMap((s) => s.ratios.map((r) => [s.id, r.label, fmt(r.published), fmt(r.emulated), pctOf(r.error),
@@ -40,7 +52,7 @@ export function formatValidateTable(res: ValidateResult, checkPct?: number): str
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (r: string[]) => r.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd();
   const out = [line(head), line(w.map((n) => '-'.repeat(n))), ...rows.map(line)];
-  for (const s of res.sets) out.push('', `set ${s.id}: ${s.title}; profile ${s.profile}, ${s.mode} mode`, `  source: ${s.source}`);
+  for (const s of res.sets) out.push('', `set ${s.id}: ${s.title}; profile ${s.profile}, ${s.mode} mode${windowOf(s)}`, `  source: ${s.source}`);
   const all = res.sets.flatMap((s) => s.ratios).filter((r) => r.error !== null);
   if (all.length > 0) {
     const worst = all.reduce((a, b) => (Math.abs(b.error!) > Math.abs(a.error!) ? b : a));

@@ -44,6 +44,8 @@ describe('faultline validate', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/my page_fault1 2t\/1t\s+1\.90\s+\d\.\d\d\s+[+-]\d+\.\d%/);
     expect(r.stdout).toContain('source: my lab notebook');
+    // the window the set's points ran (the set's vcycles; no whole loops when a budget is given)
+    expect(r.stdout).toContain('set U: my measurement; profile default, deterministic mode, window 400k cycles per CPU\n');
     const j = JSON.parse(readFileSync(join(out, 'validate.json'), 'utf8'));
     const ratio = j.sets[0].ratios[0];
     expect(ratio.emulated).toBeGreaterThan(1);
