@@ -207,7 +207,6 @@ function line_access_excl_synced(line: u32, base: u64): u64 {
   // late-waking one runs alone in real time
   const bucket = bucket_of(now());
   const xb = cost(COST_XFER_NEAR) + base;
-  const xq = xfer_worst() + base;
   let waited: u64 = 0;
   let end: u64 = 0;
   let rotate = 0; // 0 keep, 1 shift recent -> previous, 2 reset both
@@ -233,13 +232,13 @@ function line_access_excl_synced(line: u32, base: u64): u64 {
       // by a CPU running AHEAD of us in virtual time: our access comes before
       // theirs and does not wait (no leader drag). Unless the line is hot:
       // accesses in this bucket fill half of it, so a real queue exists.
-      // The queue is bounded at the dearest transfer (xq): on two sockets a
+      // The queue is bounded at the dearest transfer (xfer_worst): on two sockets a
       // saturated line's queue holds far transfers, and a near-transfer
       // bound let accesses early in each bucket skip it (pft-private,
       // mmap_lock, 64 CPUs on intel-icx-2s: x1.43 of deterministic mode).
       // a saturated count is hot too: with cheap transfers (a 2-vCPU guest) the product may never reach the quantum
       const hot = count == LM_COUNT_MASK || count * xb >= QUANTUM;
-      if (!hot && busy > now() && busy - now() > (<u64>(others >> 16) + 1) * xq) start = now();
+      if (!hot && busy > now() && busy - now() > (<u64>(others >> 16) + 1) * (xfer_worst() + base)) start = now();
     }
     const first = others & 0xffff;
     let x: u64 = 0;
