@@ -82,7 +82,7 @@ import { shared_line, shared_read, shared_rmw, word_load, word_store, word_add, 
 /** The wake-up reaches this sleeper (see wakeup_latency) after the sends to those woken before it (wake order), and its CPU leaves its idle state first (cpuidle.ts); returns the cycles charged. */
 function wake_up_sleeper(): u64 {
   const t = now();
-  const rank = atomic.load<u32>(PC + PC_WAKE_RANK);
+  const rank = atomic.load<u32>(PC + PC_WAKE_RANK) & ~WAKE_HEAD_WRITER;
   atomic.store<u32>(PC + PC_WAKE_RANK, 0);
   const order = <u64>rank * cost(COST_IPI_SEND);
   charge(wakeup_latency() + order);
@@ -325,8 +325,21 @@ function wake_order(s: u32): u32 {
       e = link(e - 1);
     }
   }
-  if (woken == 0 && wc != 0xffffffff) woken = 1; // a writer heads the list: it alone is woken
+  if (woken == 0 && wc != 0xffffffff) {
+    woken = 1; // a writer heads the list: it alone is woken
+    // a guest run queue: the wake-up is a try_to_wake_up() of its task, which runs (and may preempt the
+    // sibling on its vCPU) whether or not the lock is still free when it looks (down_write__body)
+    if (RUNQ) atomic.or<u32>(percpu(wc) + PC_WAKE_RANK, WAKE_HEAD_WRITER);
+  }
   return woken;
+}
+
+/** PC_WAKE_RANK's top bit: a release woke this task as the writer at the head of the list (a guest run queue only) */
+const WAKE_HEAD_WRITER: u32 = 0x80000000;
+
+/** did a release wake us as the head writer since we last looked? (clears it) */
+@inline function head_writer_woken(): bool {
+  return (atomic.and<u32>(PC + PC_WAKE_RANK, ~WAKE_HEAD_WRITER) & WAKE_HEAD_WRITER) != 0;
 }
 
 /** The releaser's sends, after the release and the wake-ups it started (they do not wait for its clock). */
@@ -549,6 +562,19 @@ function down_write__body(s: u32): void {
         }
       } else {
         if (c != 0) {
+          // A guest run queue: rwsem_wake() woke us as the head writer (4.16 __rwsem_mark_wake() and
+          // 5.3+ rwsem_mark_wake() wake the first waiter when it is a writer, whether or not a spinner
+          // takes the lock first), so our task runs before it can see the lock taken: try_to_wake_up()
+          // queues it on its vCPU, where it may preempt the sibling (check_preempt_wakeup), and it
+          // sleeps again once it has looked (below). Without a run queue our CPU was idle: nobody else
+          // pays for that wake-up beyond the releaser's send (charge_wakes).
+          if (RUNQ && sleep && queued && !woken && head_writer_woken()) {
+            wake_up_sleeper();
+            vcpu_get();
+            wait_prepare(s, WAIT_RWSEM_WRITE);
+            sched_sync();
+            continue;
+          }
           // taken before us: the next release wakes us again, and our CPU idles again from now
           if (woken && sleep && !RUNQ) cpuidle_enter();
           woken = false;
