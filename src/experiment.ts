@@ -110,8 +110,9 @@ export const DEFAULT_SWEEP = Object.freeze({
   profile: 'intel-icx-2s',
   /**
    * a sweep compares points, so without --mode it runs them in deterministic mode (`run`: parallel): parallel
-   * mode departs from it by up to 1.38x (pft-private, spf, 64 CPUs) and 0.28x (ebizzy, spf, 16 CPUs) at the
-   * default sweep's own points, enough to swap two strategies (README "Results of the default sweep"); its
+   * mode departs from it at the default sweep's own points, down to 0.41x on one worker (ebizzy-mTt, pervma,
+   * 16-32 CPUs) and on two workers enough to swap spf and mmap_lock (ebizzy-mTt, 64 CPUs: x0.61 and x1.58;
+   * README "Virtual time"); its
    * points run on one worker each, two at a time on a 2-core host (runSweep)
    */
   mode: 'deterministic' as Mode,
