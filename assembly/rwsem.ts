@@ -342,6 +342,17 @@ const WAKE_HEAD_WRITER: u32 = 0x80000000;
   return (atomic.and<u32>(PC + PC_WAKE_RANK, ~WAKE_HEAD_WRITER) & WAKE_HEAD_WRITER) != 0;
 }
 
+/**
+ * A sleeping writer that rwsem_wake() woke: it runs once the wake-up reaches it
+ * (wake_up_sleeper) and, with a guest run queue, once its vCPU is its own (a
+ * wait of its own, vcpu.ts), then waits on the lock again to look at it.
+ */
+function run_woken(s: u32): void {
+  wake_up_sleeper();
+  if (RUNQ) { vcpu_get(); wait_prepare(s, WAIT_RWSEM_WRITE); }
+  sched_sync();
+}
+
 /** The releaser's sends, after the release and the wake-ups it started (they do not wait for its clock). */
 @inline function charge_wakes(n: u32): void { if (n != 0) charge(<u64>n * cost(COST_IPI_SEND)); }
 
@@ -543,10 +554,7 @@ function down_write__body(s: u32): void {
         if (sleep && !woken) {
           // rwsem_wake woke us; we run once the wake-up reaches us, and look again then
           woken = true;
-          wake_up_sleeper();
-          // a guest run queue: we run once our vCPU is ours (a wait of its own), then wait on the lock again
-          if (RUNQ) { vcpu_get(); wait_prepare(s, WAIT_RWSEM_WRITE); }
-          sched_sync();
+          run_woken(s);
           continue;
         }
         // Parallel mode: a writer spinning on the owner since before now took the lock at the
@@ -569,10 +577,8 @@ function down_write__body(s: u32): void {
           // sleeps again once it has looked (below). Without a run queue our CPU was idle: nobody else
           // pays for that wake-up beyond the releaser's send (charge_wakes).
           if (RUNQ && sleep && queued && !woken && head_writer_woken()) {
-            wake_up_sleeper();
-            vcpu_get();
-            wait_prepare(s, WAIT_RWSEM_WRITE);
-            sched_sync();
+            woken = true; // the wake-up is paid: if the lock is free when we look, we take it without another
+            run_woken(s);
             continue;
           }
           // taken before us: the next release wakes us again, and our CPU idles again from now
