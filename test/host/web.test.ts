@@ -105,8 +105,11 @@ describe('the web page in headless Chromium', () => {
     expect(await page.textContent('#point')).toMatch(/12 of 12: page_fault1 pervma, 8 CPU\(s\)/);
     // only what is true at each sample: one CPU runs at a time in deterministic mode, and a CPU that does not wait shows no wait
     const live = await page.evaluate(() => (window as unknown as { liveCheck: { maxRunning: number; samples: number; staleWaits: string[] } }).liveCheck);
+    // (at most one: a deterministic run switches CPUs every ~0.7 µs of host time, so a sample mostly falls
+    // in the scheduler between two CPUs and shows none running; that a running CPU is shown at all is
+    // checked on the parallel run below, where it is not down to where a 50 ms sample falls)
     expect(live.samples).toBeGreaterThan(12);
-    expect(live.maxRunning).toBe(1);
+    expect(live.maxRunning).toBeLessThanOrEqual(1);
     expect(live.staleWaits).toEqual([]);
     for (const r of rows) expect(r.cells[6]).toMatch(/^(\w[\w-]* \d+%)(, \w[\w-]* \d+%)*$/); // samples by state
 
@@ -230,6 +233,8 @@ describe('the web page in headless Chromium', () => {
     await page.waitForFunction(() => document.querySelectorAll('#live tbody tr').length === 2);
     // parallel mode: the live view says more than "at-barrier": the spread of states
     await page.waitForFunction(() => /%/.test(document.querySelector('#live tbody tr td.spread')?.textContent ?? ''));
+    // ... and a CPU that runs is shown running
+    await page.waitForFunction(() => document.querySelector('#live tbody tr.running') !== null);
     // (a click from the page itself: the live view redraws the page every 50 ms, so Playwright's "stable" wait can starve)
     await page.evaluate(() => (document.getElementById('stop') as HTMLButtonElement).click());
     const running = 2;
