@@ -15,7 +15,9 @@
 //
 // Invariant: PC_IDLE_SINCE is the start of the CPU's current idle period
 // while it sleeps in a wait list (set when it joins, moved to the end of
-// each interrupt it takes meanwhile).
+// each interrupt it takes meanwhile), and NOT_IDLE once an exit ended the
+// period: a woken task runs (and looks at its lock) while still on the wait
+// list, and an IPI it takes then finds a running CPU, which pays no exit.
 //
 // A KVM guest's vCPU idles by HLT, which exits to its host, and the host's
 // kvm_vcpu_block() (virt/kvm/kvm_main.c, as in Linux 4.16; adaptive since
@@ -61,8 +63,17 @@ export function cpuidle_exit_latency(idle: u64): u64 {
   return deepest_exit(COST_CPUIDLE1_EXIT_LATENCY, COST_CPUIDLE2_EXIT_LATENCY, COST_CPUIDLE3_EXIT_LATENCY, idle);
 }
 
+/** PC_IDLE_SINCE of a CPU that is not idle (see the invariant at the top) */
+const NOT_IDLE: u64 = u64.MAX_VALUE;
+
 /** This CPU goes idle now (its task sleeps). */
 @inline export function cpuidle_enter(): void { store<u64>(PC + PC_IDLE_SINCE, now()); }
+
+/** This CPU's idle period ends with no exit to pay (a guest run queue: its vCPU ran a sibling task meanwhile) */
+@inline export function cpuidle_end_busy(): void { store<u64>(PC + PC_IDLE_SINCE, NOT_IDLE); }
+
+/** This CPU is in an idle period: its task sleeps and nothing has woken or interrupted it since (caller: it sleeps in a wait list) */
+@inline export function cpuidle_idle(): bool { return load<u64>(PC + PC_IDLE_SINCE) != NOT_IDLE; }
 
 /**
  * The vCPU's next halt-polling window after a halt of `idle` cycles with window
@@ -102,10 +113,12 @@ function kvm_halt(idle: u64): u64 {
   return x;
 }
 
-/** This idle CPU is interrupted (or its task woken) now: leave the idle state (and a KVM host's block), charged to it. */
+/** This idle CPU is interrupted (or its task woken) now: leave the idle state (and a KVM host's block), charged to it; a CPU that already left it pays nothing. */
 export function cpuidle_exit(): void {
   const t = now();
   const since = load<u64>(PC + PC_IDLE_SINCE);
+  if (since == NOT_IDLE) return;
+  store<u64>(PC + PC_IDLE_SINCE, NOT_IDLE);
   const idle = t > since ? t - since : 0;
   const x = cpuidle_exit_latency(idle) + kvm_halt(idle);
   if (x == 0) return;

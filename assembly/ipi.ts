@@ -12,7 +12,7 @@
 
 import {
   PC_IRQ_ON, PC_IPI_PENDING, PC_ACKS, PC_ACK_TIME, PC_STATE, CPU_FINISHED,
-  MB_PENDING, MB_KIND, MB_START, MB_END, MB_ARRIVAL, MB_SIZE, IPI_TLB_FLUSH, WAIT_IPI_ACK,
+  MB_PENDING, MB_KIND, MB_START, MB_END, MB_ARRIVAL, MB_SIZE, IPI_TLB_FLUSH, IPI_ACK_AT_ARRIVAL, WAIT_IPI_ACK,
   MM_CPUMASK, percpu, mailbox_off, mm_addr,
 } from './layout';
 import { cpumask_bit } from './cpumask';
@@ -27,11 +27,11 @@ import { tlb_flush_range } from './tlb';
 import { fn_enter, fn_exit, tracing, trace_event } from './obs';
 import { FN_FLUSH_TLB_FUNC, FN_FLUSH_TLB_MM_RANGE } from './generated';
 import { TE_IPI, TE_SHOOTDOWN } from './layout';
-import { cpuidle_enter, cpuidle_exit } from './cpuidle';
+import { cpuidle_enter, cpuidle_exit, cpuidle_idle } from './cpuidle';
 import { rwsem_sleeping, rwsem_sleeping_on } from './rwsem';
 import { SET_MUNMAP_DOWNGRADE, setting } from './layout';
 import { STAT_SHOOTDOWN_IDLE_SKIP, STAT_IPI_IDLE, STAT_VCPU_IPI_SIBLING } from './generated';
-import { task_on_cpu, vcpu_busy } from './vcpu';
+import { task_on_cpu, vcpu_busy, task_exec_start } from './vcpu';
 
 // ------------------------------------------------------------ IRQ state ---
 
@@ -76,14 +76,16 @@ export function service_ipis(): void {
     fn_enter(FN_FLUSH_TLB_FUNC);
     // the handler runs from max(now, arrival); it steals its own cycles from us, and an idle CPU
     // (its task asleep in an rwsem's wait list) first leaves its idle state (cpuidle.ts)
-    const idle = rwsem_sleeping();
+    // (a woken task that still waits in the list runs: it left its idle state when it woke)
+    const idle = rwsem_sleeping() && cpuidle_idle();
     if (idle) cpuidle_exit();
     charge(cost(COST_IPI_HANDLER));
-    if (kind == IPI_TLB_FLUSH) tlb_flush_range(atomic.load<u64>(slot + MB_START), atomic.load<u64>(slot + MB_END));
+    if ((kind & ~IPI_ACK_AT_ARRIVAL) == IPI_TLB_FLUSH) tlb_flush_range(atomic.load<u64>(slot + MB_START), atomic.load<u64>(slot + MB_END));
     const spent = now() - before;
     if (tracing()) trace_event(TE_IPI, before, now(), s, arrival - cost(COST_IPI_DELIVER));
     if (idle) cpuidle_enter(); // back to idle after the handler
-    const ack: u64 = (before > arrival ? before : arrival) + spent;
+    // (IPI_ACK_AT_ARRIVAL: the sender found us on our vCPU only from after its flush: see send_ipi)
+    const ack: u64 = ((kind & IPI_ACK_AT_ARRIVAL) != 0 || before < arrival ? arrival : before) + spent;
     const taken = atomic.cmpxchg<u32>(slot + MB_PENDING, 1, 0) == 1; // else cancelled by the sender
     if (taken) {
       atomic.sub<u32>(PC + PC_IPI_PENDING, 1);
@@ -116,6 +118,11 @@ function send_ipi(t: u32, kind: u32, start: u64, end: u64): void {
   charge(cost(COST_IPI_SEND));
   stat_inc(STAT_IPI_SENT);
   const arrival = now() + cost(COST_IPI_DELIVER);
+  // A guest run queue: a target task that got its vCPU only after now, in virtual time (woken meanwhile,
+  // its wake-up charged in one go: rwsem.ts run_woken), ran ahead of our flush on the host; at the flush
+  // its vCPU was idle, out of mm_cpumask() (see "Idle CPUs"), and the kernel would not have waited for
+  // it. It still takes the IPI (its TLB is flushed), but we do not wait for its wake-up: acked at arrival.
+  if (RUNQ && task_on_cpu(t) && task_exec_start(t) > now()) kind |= IPI_ACK_AT_ARRIVAL;
   atomic.store<u32>(slot + MB_KIND, kind);
   atomic.store<u64>(slot + MB_START, start);
   atomic.store<u64>(slot + MB_END, end);

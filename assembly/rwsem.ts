@@ -67,7 +67,7 @@ import { PC, NCPUS, RUNQ, DETERMINISTIC, cpu_id, now, set_clock, stat_inc, stat_
 import { obs_lock_acquired, obs_lock_released, obs_read_start } from './obs';
 import { STAT_IPI_CYCLES, STAT_RWSEM_WAKE_ORDER_CYCLES } from './generated';
 import { strategy, STRATEGY_SPF } from './strategy';
-import { cpuidle_enter, cpuidle_exit } from './cpuidle';
+import { cpuidle_enter, cpuidle_exit, cpuidle_end_busy } from './cpuidle';
 import { line_is_hot, line_wait_accounting, line_owner } from './cacheline';
 import { tlb_flush_all, tlb_flush_all_cost } from './tlb';
 import { PUT_SLEEP, vcpu_put, vcpu_get, vcpu_wanted, vcpu_busy, task_on_cpu, vcpu_rq } from './vcpu';
@@ -93,7 +93,7 @@ function wake_up_sleeper(): u64 {
     const f = atomic.load<u64>(vcpu_rq(cpu_id()) + PC_VCPU_FREE);
     if (f > load<u64>(PC + PC_IDLE_SINCE)) store<u64>(PC + PC_IDLE_SINCE, f);
     cpuidle_exit();
-  }
+  } else cpuidle_end_busy();
   stat_inc(STAT_RWSEM_SLEEP);
   return now() - t;
 }
@@ -588,7 +588,8 @@ function down_write__body(s: u32): void {
         maybe_handoff(s);
       }
       // a guest run queue: a woken writer that sleeps again leaves its vCPU again (and is woken again)
-      if (RUNQ && queued && sleep && task_on_cpu(cpu_id())) { vcpu_put(PUT_SLEEP); woken = false; }
+      // (its CPU idles again from now: the vCPU's own idle start is the later of this and its release, wake_up_sleeper)
+      if (RUNQ && queued && sleep && task_on_cpu(cpu_id())) { cpuidle_enter(); vcpu_put(PUT_SLEEP); woken = false; }
       wait_sleep(w);
     }
     wait_finish();

@@ -69,6 +69,8 @@ export const PUT_EXIT: u32 = 4; // the thread ends
 @inline export function vcpu_rq(t: u32): u32 { return percpu(t % NVCPUS); }
 /** task `t` runs on its vCPU now */
 @inline export function task_on_cpu(t: u32): bool { return atomic.load<u32>(percpu(t) + PC_ON_CPU) == TASK_RUNNING; }
+/** the virtual time task t, on its vCPU now, got it */
+@inline export function task_exec_start(t: u32): u64 { return atomic.load<u64>(vcpu_rq(t) + PC_VCPU_EXEC_START); }
 /** task t's vCPU runs one of its tasks now */
 @inline export function vcpu_busy(t: u32): bool { return atomic.load<u32>(vcpu_rq(t) + PC_VCPU_CURR) != 0; }
 
