@@ -177,6 +177,9 @@ export function formatTable(points: PointResult[]): string {
   return [...lines, '', ...notes].join('\n') + '\n';
 }
 
+/** formatDetails()' line under a multi-CPU parallel-mode point */
+export const PARALLEL_NOTE = '  note:            parallel mode: the CPUs interleave as the host runs them, which can move a point far enough from deterministic mode to swap two strategies at high CPU counts; compare strategies with --mode deterministic (README, "Virtual time")';
+
 /** Extra lines for a single point: clocks, cycles by category, the emulator's own speed. */
 export function formatDetails(p: PointResult): string {
   const s = p.clockSpread;
@@ -186,6 +189,8 @@ export function formatDetails(p: PointResult): string {
     .join(', ');
   const lines = [
     `${p.workload} on ${p.cpus} CPU(s), profile ${p.profile} (${p.ghz} GHz), ${p.mode} mode, seed ${p.seed}, quantum ${p.quantum}`,
+    // a comparison that points the wrong way costs more than a slow one: say where parallel mode stands
+    ...(p.mode === 'parallel' && p.cpus > 1 ? [PARALLEL_NOTE] : []),
     `  operations:      ${p.ops ?? '-'} ${p.opsUnit} (${Object.entries(p.params).map(([k, v]) => `${k} ${v}`).join(', ')})`,
     `  virtual cycles:  ${p.virtualCycles ?? '-'} (max over CPUs; min ${s.min}, spread ${s.spreadPct.toFixed(1)}%)`
       + (p.timedCycles !== null && p.timedCycles !== p.virtualCycles ? `; timed phase ${p.timedCycles}` : ''),

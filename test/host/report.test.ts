@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { si, toCsv, keyWaits, formatTable, speedup, SCHEMA_VERSION } from '../../src/report.js';
+import { si, toCsv, keyWaits, formatTable, formatDetails, speedup, SCHEMA_VERSION, PARALLEL_NOTE } from '../../src/report.js';
 import { CYCLE_CATEGORIES, categoryNames, cyclesByCategory } from '../../src/breakdown.js';
 import { counterNames } from '../../src/stats.js';
 import { workloads, workloadByName, microIters } from '../../src/workloads.js';
@@ -48,6 +48,13 @@ describe('report', () => {
     const p = point({ cyclesByCategory: { ...point().cyclesByCategory, 'mmap_lock wait': '600', 'PTL wait': '5', 'other work': '395' } });
     expect(keyWaits(p)).toBe('mmap_lock wait 60%');
     expect(keyWaits(point())).toBe('none');
+  });
+
+  it('a multi-CPU parallel-mode point says how to compare strategies; deterministic and 1-CPU points do not', () => {
+    expect(formatDetails(point({ cpus: 4, clocks: ['250', '250', '250', '250'] })).split('\n')[1]).toBe(PARALLEL_NOTE);
+    expect(PARALLEL_NOTE).toContain('--mode deterministic');
+    expect(formatDetails(point({ cpus: 4, mode: 'deterministic' }))).not.toContain(PARALLEL_NOTE);
+    expect(formatDetails(point())).not.toContain(PARALLEL_NOTE);
   });
 
   it('the table marks failed points and ignored strategies', () => {
