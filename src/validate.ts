@@ -8,6 +8,7 @@ import { parseCalibration, beyond, type CalibrationFile, type ValidateResult, ty
 import { UsageError } from './types.js';
 import { PACKAGE_ROOT } from './package-root.js';
 import { renderSvg } from './plot.js';
+import { si } from './report.js';
 import type { TopLevelSpec } from 'vega-lite';
 
 export { parseCalibration, beyond };
@@ -38,8 +39,7 @@ function windowOf(s: SetResult): string {
     const budget = p.params.vcyclesBudget;
     const loops = p.loops?.required ?? 0;
     if (budget === undefined) return '';
-    const m = budget >= 1e6 ? `${+(budget / 1e6).toFixed(1)}M` : budget >= 1e3 ? `${+(budget / 1e3).toFixed(1)}k` : `${budget}`;
-    return `${m} cycles per CPU${loops > 0 ? ` and at least ${loops} whole loop${loops > 1 ? 's' : ''} of every CPU` : ''}`;
+    return `${si(budget)} cycles per CPU${loops > 0 ? ` and at least ${loops} whole loop${loops > 1 ? 's' : ''} of every CPU` : ''}`;
   }).filter((k) => k !== ''));
   return kinds.size === 0 ? '' : `, window ${[...kinds].join(' / ')}`;
 }

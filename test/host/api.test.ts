@@ -220,7 +220,7 @@ describe('named workloads and sweeps', () => {
   });
 
   it('a CPU that runs is sampled as running (one CPU in parallel mode runs most of its host time)', async () => {
-    // (sampled every 10 ms over some 40 samples: the CPU runs between its quanta's yields, ~60% of the samples;
+    // (sampled every 10 ms, some 35-50 samples: the CPU runs between its quanta's yields, 30-36 of them measured;
     // with several CPUs samples mostly fall at the quantum barrier or between two CPUs, so the web page's
     // live view is not the place to test this)
     const states: string[] = [];
