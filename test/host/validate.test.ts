@@ -31,7 +31,7 @@ function userSet(dir: string, published: number): string {
 describe('faultline validate', () => {
   it('the shipped calibration set parses and names its sources', () => {
     const cal = readCalibration(SHIPPED_SET);
-    expect(cal.sets.map((s) => s.id)).toEqual(['A', 'B', 'C', "C'", 'D']);
+    expect(cal.sets.map((s) => s.id)).toEqual(['A', 'B', 'C', "C'", 'D', 'E', "E'"]);
     for (const s of cal.sets) expect(s.source.length).toBeGreaterThan(20);
     expect(cal.sets[0].ratios.length).toBeGreaterThanOrEqual(8);
   });
