@@ -1218,7 +1218,7 @@ export const PROFILES: Record<string, unknown> = {
  "amd-epyc-rome": {
   "$schema": "../schemas/profile.schema.json",
   "name": "amd-epyc-rome",
-  "description": "2-socket AMD EPYC 7742 (Zen 2 Rome): 2 x 64 cores x 2 threads, 2.25 GHz base; xfer_near = cross-CCX transfer (60 of a core's 63 socket peers sit in another 4-core CCX; the ~24 ns in-CCX case is not modelled), xfer_far = cross-socket. Validation set E' (pft, Lespinasse SPF vs mmap_lock on Linux 5.12): above ~12 threads this profile puts SPF far ahead where the published runs tie and then favour mmap_lock, so do not read that comparison here as a prediction (README, Sets E and E')",
+  "description": "2-socket AMD EPYC 7742 (Zen 2 Rome): 2 x 64 cores x 2 threads, 2.25 GHz base; xfer_near = cross-CCX transfer (60 of a core's 63 socket peers sit in another 4-core CCX; the ~24 ns in-CCX case is not modelled), xfer_far = cross-socket. Validation set E' (pft, Lespinasse SPF vs mmap_lock on Linux 5.12): from 12 threads on this profile puts SPF 3.5-10x ahead of mmap_lock, where the published runs give 1.64x at 12 threads, a tie at 48 and mmap_lock ahead at 128, so do not read that comparison here as a prediction (README, Sets E and E')",
   "ghz": 2.25,
   "topology": {
    "sockets": 2,
